@@ -1,0 +1,246 @@
+// The backward engine. See Note [Gradient arithmetic hooks] and Note [Undefined gradients].
+#include "autograd/engine.h"
+
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "framework/copy.h"
+#include "framework/factories.h"
+
+namespace weft::autograd {
+
+// Note [Undefined gradients]
+// An undefined tensor stands for a gradient of zeros that was never materialised. A node whose
+// incoming gradients are all undefined is skipped and passes undefined on; a node with some
+// defined and some undefined receives them as they are and must treat undefined as zero.
+
+GradientArithmetic& gradient_arithmetic() {
+  static GradientArithmetic arithmetic;
+  return arithmetic;
+}
+
+Tensor accumulate_gradients(const Tensor& a, const Tensor& b) {
+  WEFT_INTERNAL_ASSERT(gradient_arithmetic().add != nullptr, "no gradient add registered");
+  return gradient_arithmetic().add(a, b);
+}
+
+Tensor clone_detached(const Tensor& t) {
+  Tensor out = weft::detail::make_empty(t.shape(), t.dtype());
+  weft::detail::copy_into(out, t);
+  return out;
+}
+
+namespace {
+
+struct NodeState {
+  int dependencies = 0;
+  bool needed = true;
+  variable_list buffer;
+};
+
+class GraphTask {
+ public:
+  GraphTask(bool retain_graph, bool accumulate) : retain_graph_(retain_graph), accumulate_(accumulate) {}
+
+  // Where grad() wants a gradient: input `input_nr` of `node`, into slot `index` of captured.
+  void add_capture(const Edge& edge, size_t index) {
+    captures_.push_back({edge.node.get(), edge.input_nr, index});
+  }
+
+  void run(const std::vector<Edge>& root_edges, variable_list& root_grads, variable_list* captured);
+
+ private:
+  struct Capture {
+    Node* node;
+    uint32_t input_nr;
+    size_t index;
+  };
+  void discover(const std::vector<Edge>& root_edges);
+  void mark_needed();
+  Tensor validate(Node* node, size_t i, Tensor grad);
+  void deliver(const Edge& edge, Tensor grad);
+  void execute(Node* node, NodeState& state, variable_list* captured);
+
+  bool retain_graph_;
+  bool accumulate_;
+  std::vector<Capture> captures_;
+  std::unordered_map<Node*, NodeState> states_;
+  std::vector<Node*> order_;  // discovery post-order: children before parents
+  using Ready = std::pair<uint64_t, Node*>;
+  std::priority_queue<Ready> ready_;
+};
+
+void GraphTask::discover(const std::vector<Edge>& root_edges) {
+  // Iterative DFS producing a post-order, so that `needed` can be computed children first.
+  std::vector<std::pair<Node*, size_t>> stack;
+  for (const Edge& root : root_edges) {
+    if (!root.is_valid() || states_.count(root.node.get())) continue;
+    states_[root.node.get()];
+    stack.push_back({root.node.get(), 0});
+    while (!stack.empty()) {
+      auto& [node, next] = stack.back();
+      if (next < node->next_edges.size()) {
+        Node* child = node->next_edges[next++].node.get();
+        if (child && states_.emplace(child, NodeState{}).second) stack.push_back({child, 0});
+      } else {
+        order_.push_back(node);
+        stack.pop_back();
+      }
+    }
+  }
+}
+
+void GraphTask::mark_needed() {
+  // Accumulating runs everything reachable; grad() runs only what leads to a captured input.
+  std::unordered_set<Node*> targets;
+  for (const Capture& c : captures_) targets.insert(c.node);
+  for (Node* node : order_) {
+    NodeState& state = states_[node];
+    if (accumulate_) continue;
+    bool is_leaf_sink = dynamic_cast<AccumulateGrad*>(node) != nullptr;
+    state.needed = false;
+    if (targets.count(node) && !is_leaf_sink) state.needed = true;
+    for (const Edge& e : node->next_edges)
+      if (e.node && states_[e.node.get()].needed) state.needed = true;
+    if (is_leaf_sink) state.needed = false;  // grad() returns leaf gradients, never accumulates
+  }
+  for (Node* node : order_) {
+    if (!states_[node].needed) continue;
+    for (const Edge& e : node->next_edges)
+      if (e.node && states_[e.node.get()].needed) ++states_[e.node.get()].dependencies;
+  }
+}
+
+Tensor GraphTask::validate(Node* node, size_t i, Tensor grad) {
+  const Edge& edge = node->next_edges[i];
+  if (!grad.defined()) return grad;
+  if (grad.shape() != edge.shape) {
+    WEFT_CHECK(is_broadcastable_to(edge.shape, grad.shape()), "Function ", node->name(),
+               " returned an invalid gradient at index ", i, " - got ", grad.shape(),
+               " but expected shape compatible with ", edge.shape);
+    grad = gradient_arithmetic().sum_to(grad, edge.shape);
+  }
+  if (grad.dtype() != edge.dtype && !grad.is_dtensor()) grad = gradient_arithmetic().cast(grad, edge.dtype);
+  if (AnomalyMode::is_enabled() && !grad.is_dtensor() && gradient_arithmetic().has_nan(grad))
+    WEFT_ERROR("Function ", node->name(), " returned nan values in its ", i, "th output (anomaly mode)");
+  return grad;
+}
+
+void GraphTask::deliver(const Edge& edge, Tensor grad) {
+  auto it = states_.find(edge.node.get());
+  if (it == states_.end() || !it->second.needed) return;
+  NodeState& state = it->second;
+  if (state.buffer.size() < edge.node->num_outputs) state.buffer.resize(edge.node->num_outputs);
+  Tensor& slot = state.buffer[edge.input_nr];
+  if (!slot.defined()) slot = std::move(grad);
+  else if (grad.defined()) slot = accumulate_gradients(slot, grad);
+}
+
+void GraphTask::execute(Node* node, NodeState& state, variable_list* captured) {
+  variable_list grads = std::move(state.buffer);
+  for (auto& [output_nr, hook] : node->pre_hooks) {
+    if (output_nr >= grads.size() || !grads[output_nr].defined()) continue;
+    Tensor replaced = hook(grads[output_nr]);
+    if (replaced.defined()) grads[output_nr] = std::move(replaced);
+  }
+  for (const Capture& c : captures_)
+    if (c.node == node && c.input_nr < grads.size()) (*captured)[c.index] = grads[c.input_nr];
+
+  bool any_defined = false;
+  for (const Tensor& g : grads) any_defined = any_defined || g.defined();
+  bool leaf_sink = dynamic_cast<AccumulateGrad*>(node) != nullptr;
+  if (leaf_sink && (!accumulate_ || !any_defined)) return;
+
+  variable_list outputs;
+  if (any_defined) {
+    NoGradGuard no_grad;  // see Note [Saved tensors]: backward records no graph of its own
+    outputs = node->apply(std::move(grads));
+    if (!retain_graph_) node->release_saved();
+    WEFT_INTERNAL_ASSERT(leaf_sink || outputs.size() == node->next_edges.size(), "Function ", node->name(),
+                         " returned ", outputs.size(), " gradients but has ", node->next_edges.size(), " inputs");
+  }
+  for (size_t i = 0; i < node->next_edges.size(); ++i) {
+    const Edge& edge = node->next_edges[i];
+    if (!edge.is_valid()) continue;
+    auto it = states_.find(edge.node.get());
+    if (it == states_.end() || !it->second.needed) continue;
+    Tensor grad = i < outputs.size() ? validate(node, i, std::move(outputs[i])) : Tensor();
+    deliver(edge, std::move(grad));
+    if (--it->second.dependencies == 0) ready_.push({edge.node->sequence_nr(), edge.node.get()});
+  }
+}
+
+void GraphTask::run(const std::vector<Edge>& root_edges, variable_list& root_grads, variable_list* captured) {
+  discover(root_edges);
+  mark_needed();
+  for (size_t i = 0; i < root_edges.size(); ++i)
+    if (root_edges[i].is_valid()) deliver(root_edges[i], std::move(root_grads[i]));
+  std::unordered_set<Node*> pushed;
+  for (const Edge& root : root_edges) {
+    Node* node = root.node.get();
+    if (node && states_[node].needed && states_[node].dependencies == 0 && pushed.insert(node).second)
+      ready_.push({node->sequence_nr(), node});
+  }
+  while (!ready_.empty()) {
+    Node* node = ready_.top().second;
+    ready_.pop();
+    execute(node, states_[node], captured);
+  }
+}
+
+std::vector<Edge> root_edges_of(const variable_list& outputs, variable_list& grads, const char* op) {
+  WEFT_CHECK(grads.empty() || grads.size() == outputs.size(), op, ": got ", outputs.size(), " outputs but ",
+             grads.size(), " gradients");
+  grads.resize(outputs.size());
+  std::vector<Edge> edges;
+  edges.reserve(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& out = outputs[i];
+    WEFT_CHECK(out.defined(), op, ": output ", i, " is undefined");
+    WEFT_CHECK(requires_grad_fast(out), op, ": element ", i,
+               " of tensors does not require grad and does not have a grad_fn");
+    if (!grads[i].defined()) {
+      WEFT_CHECK(out.numel() == 1, op, ": grad can be implicitly created only for outputs with one element, "
+                 "but output ", i, " has shape ", out.shape());
+      WEFT_CHECK(!out.is_dtensor(), op, ": pass an explicit gradient for a DTensor output");
+      grads[i] = ones(out.shape(), out.dtype());
+    } else {
+      WEFT_CHECK(grads[i].shape() == out.shape(), op, ": gradient ", i, " has shape ", grads[i].shape(),
+                 " but the output has shape ", out.shape());
+    }
+    edges.push_back(gradient_edge(out));
+  }
+  return edges;
+}
+
+}  // namespace
+
+void backward(const variable_list& outputs, const variable_list& grad_outputs, bool retain_graph) {
+  variable_list grads = grad_outputs;
+  std::vector<Edge> edges = root_edges_of(outputs, grads, "backward");
+  GraphTask task(retain_graph, /*accumulate=*/true);
+  task.run(edges, grads, nullptr);
+}
+
+variable_list grad(const variable_list& outputs, const variable_list& inputs, const variable_list& grad_outputs,
+                   bool retain_graph, bool allow_unused) {
+  variable_list grads = grad_outputs;
+  std::vector<Edge> edges = root_edges_of(outputs, grads, "autograd::grad");
+  GraphTask task(retain_graph, /*accumulate=*/false);
+  std::vector<Edge> input_edges;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    WEFT_CHECK(requires_grad_fast(inputs[i]), "autograd::grad: input ", i, " does not require grad");
+    input_edges.push_back(gradient_edge(inputs[i]));
+    task.add_capture(input_edges.back(), i);
+  }
+  variable_list captured(inputs.size());
+  task.run(edges, grads, &captured);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    WEFT_CHECK(allow_unused || captured[i].defined(), "autograd::grad: one of the differentiated tensors "
+               "(input ", i, ") appears to not have been used in the graph. Set allow_unused=true if this is "
+               "the desired behavior.");
+  return captured;
+}
+
+}  // namespace weft::autograd

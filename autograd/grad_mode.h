@@ -1,0 +1,58 @@
+// Grad mode: a thread-local switch; ops under no-grad record nothing.
+#pragma once
+
+namespace weft {
+
+class GradMode {
+ public:
+  static bool is_enabled() { return enabled_; }
+  static void set_enabled(bool enabled) { enabled_ = enabled; }
+
+ private:
+  static thread_local bool enabled_;
+};
+
+// Disables recording for its scope (inference, optimizer steps, backward itself).
+class NoGradGuard {
+ public:
+  NoGradGuard() : previous_(GradMode::is_enabled()) { GradMode::set_enabled(false); }
+  ~NoGradGuard() { GradMode::set_enabled(previous_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Enables recording for its scope, e.g. a local_map body run inside a custom Function's forward.
+class EnableGradGuard {
+ public:
+  EnableGradGuard() : previous_(GradMode::is_enabled()) { GradMode::set_enabled(true); }
+  ~EnableGradGuard() { GradMode::set_enabled(previous_); }
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Anomaly mode: names the forward op of a backward node that produced NaN. Off by default.
+class AnomalyMode {
+ public:
+  static bool is_enabled() { return enabled_; }
+  static void set_enabled(bool enabled) { enabled_ = enabled; }
+
+ private:
+  static bool enabled_;
+};
+
+class DetectAnomalyGuard {
+ public:
+  DetectAnomalyGuard() : previous_(AnomalyMode::is_enabled()) { AnomalyMode::set_enabled(true); }
+  ~DetectAnomalyGuard() { AnomalyMode::set_enabled(previous_); }
+
+ private:
+  bool previous_;
+};
+
+}  // namespace weft

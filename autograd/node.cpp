@@ -1,0 +1,111 @@
+// Nodes, saved tensors, leaf accumulation and the recording helpers.
+#include "autograd/node.h"
+
+#include "autograd/engine.h"
+#include "framework/copy.h"
+
+namespace weft::autograd {
+namespace {
+
+thread_local uint64_t next_sequence_nr = 0;
+
+// Note [Iterative teardown]
+// A graph is a chain of shared_ptrs; freeing a long one recursively would overflow the stack.
+// A dying node hands the children it alone owns to this thread's list instead, and the outermost
+// destructor drains the list in a loop.
+thread_local std::vector<std::shared_ptr<Node>> dying_nodes;
+thread_local bool draining = false;
+
+}  // namespace
+
+void SavedTensor::save(const Tensor& t, bool is_output) {
+  if (!t.defined()) return;
+  version_ = t.impl()->storage ? t.version() : 0;
+  data_ = is_output && t.impl()->autograd ? t.detach() : t;
+  released_ = false;
+}
+
+Tensor SavedTensor::unpack(const Node* owner) const {
+  WEFT_CHECK(!released_, "Trying to backward through the graph a second time (or to use tensors saved by ",
+             owner->name(), " after they were freed). Pass retain_graph=true to the first backward call "
+             "if you need to backward through the graph again.");
+  if (data_.defined() && data_.impl()->storage)
+    WEFT_CHECK(data_.version() == version_, "one of the tensors needed for gradient computation has been "
+               "modified by an inplace operation: ", owner->name(), " saved a tensor of shape ",
+               data_.shape(), " at version ", version_, ", but it is now at version ", data_.version());
+  return data_;
+}
+
+void SavedTensor::release() {
+  data_ = Tensor();
+  released_ = true;
+}
+
+Node::Node() : sequence_nr_(next_sequence_nr++) {}
+
+Node::~Node() {
+  for (Edge& edge : next_edges)
+    if (edge.node && edge.node.use_count() == 1) dying_nodes.push_back(std::move(edge.node));
+  if (draining) return;
+  draining = true;
+  while (!dying_nodes.empty()) {
+    std::shared_ptr<Node> node = std::move(dying_nodes.back());
+    dying_nodes.pop_back();
+    node.reset();
+  }
+  draining = false;
+}
+
+void Node::release_saved() {
+  for (SavedTensor* saved : saved_) saved->release();
+  saved_released = true;
+}
+
+variable_list AccumulateGrad::apply(variable_list&& grads) {
+  Tensor grad = std::move(grads[0]);
+  if (!grad.defined()) return {};
+  AutogradMeta& meta = autograd_meta(leaf_);
+  for (auto& hook : meta.hooks) {
+    Tensor replaced = hook(grad);
+    if (replaced.defined()) grad = std::move(replaced);
+  }
+  if (!meta.grad.defined()) {
+    // A gradient another tensor may also hold (add passes one gradient to both inputs) is
+    // copied, so that an in-place change to one .grad never shows in another.
+    bool shared = grad.impl_ptr().use_count() > 1 ||
+                  (grad.impl()->storage && grad.impl()->storage.use_count() > 1);
+    meta.grad = shared && !grad.is_dtensor() ? clone_detached(grad) : grad.detach();
+  } else {
+    meta.grad = accumulate_gradients(meta.grad, grad).detach();
+  }
+  for (auto& hook : meta.post_accumulate_hooks) hook(leaf_);
+  return {};
+}
+
+AutogradMeta& autograd_meta(const Tensor& t) {
+  TensorImpl* impl = t.impl();
+  if (!impl->autograd) impl->autograd = AutogradMetaPtr(new AutogradMeta);
+  return *impl->autograd;
+}
+
+Edge gradient_edge(const Tensor& t) {
+  if (!requires_grad_fast(t)) return Edge{};
+  AutogradMeta& meta = *t.impl()->autograd;
+  if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr, t.shape(), t.dtype()};
+  std::shared_ptr<Node> accumulator = meta.grad_accumulator.lock();
+  if (!accumulator) {
+    accumulator = std::make_shared<AccumulateGrad>(t);
+    meta.grad_accumulator = accumulator;
+  }
+  return Edge{std::move(accumulator), 0, t.shape(), t.dtype()};
+}
+
+void set_history(const Tensor& output, const std::shared_ptr<Node>& node, uint32_t output_nr) {
+  AutogradMeta& meta = autograd_meta(output);
+  meta.grad_fn = node;
+  meta.output_nr = output_nr;
+  meta.requires_grad = true;
+  if (output_nr + 1 > node->num_outputs) node->num_outputs = output_nr + 1;
+}
+
+}  // namespace weft::autograd

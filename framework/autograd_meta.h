@@ -1,0 +1,25 @@
+// AutogradMeta: the per-tensor fields the autograd engine reads and writes.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "framework/tensor.h"
+
+namespace weft {
+
+// Allocated only for tensors that take part in autograd, so plain tensors stay small.
+struct AutogradMeta {
+  bool requires_grad = false;   // leaves: set by the user; non-leaves: true when grad_fn is set
+  bool retains_grad = false;    // non-leaves that keep their .grad
+  uint32_t output_nr = 0;       // which output of grad_fn this tensor is
+  Tensor grad;
+  std::shared_ptr<autograd::Node> grad_fn;
+  // Leaves: the node that accumulates into .grad. Weak, because that node holds the leaf.
+  std::weak_ptr<autograd::Node> grad_accumulator;
+  std::vector<std::function<Tensor(const Tensor&)>> hooks;
+  std::vector<std::function<void(const Tensor&)>> post_accumulate_hooks;
+};
+
+}  // namespace weft

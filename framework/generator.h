@@ -1,0 +1,35 @@
+// Generator: the seeded random source. The same seed gives the same numbers on every run and on
+// every MPI rank, because the engine (mt19937_64) and the transforms are fully specified here.
+#pragma once
+
+#include <cstdint>
+#include <random>
+
+namespace weft {
+
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 5489u) { manual_seed(seed); }
+  void manual_seed(uint64_t seed) {
+    engine_.seed(seed);
+    has_spare_ = false;
+  }
+  uint64_t next_u64() { return engine_(); }
+  // Uniform in [0, 1) with 53 random bits.
+  double uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+  // Standard normal by Box-Muller, keeping the second value for the next call.
+  double normal();
+  // Uniform integer in [low, high).
+  int64_t randint(int64_t low, int64_t high);
+
+ private:
+  std::mt19937_64 engine_;
+  bool has_spare_ = false;
+  double spare_ = 0.0;
+};
+
+// The process-wide generator that rand, randn, randint and dropout draw from.
+Generator& default_generator();
+void manual_seed(uint64_t seed);
+
+}  // namespace weft

@@ -1,0 +1,66 @@
+// Shape and stride arithmetic shared by every layer.
+#include "framework/shape.h"
+
+#include <sstream>
+
+#include "framework/error.h"
+
+namespace weft {
+
+int64_t numel_of(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape strides(shape.size(), 1);
+  int64_t running = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = running;
+    running *= shape[i] > 0 ? shape[i] : 1;
+  }
+  return strides;
+}
+
+int64_t wrap_dim(int64_t dim, int64_t rank, const char* op) {
+  int64_t lo = rank == 0 ? -1 : -rank, hi = rank == 0 ? 0 : rank - 1;
+  WEFT_CHECK(dim >= lo && dim <= hi, op, ": dimension out of range (expected to be in range of [",
+             lo, ", ", hi, "], but got ", dim, ")");
+  return dim < 0 ? dim + (rank == 0 ? 1 : rank) : dim;
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  size_t rank = std::max(a.size(), b.size());
+  Shape out(rank, 1);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    WEFT_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", a, " and ", b,
+               " are not broadcastable (size ", da, " vs ", db, " at dim ", i, ")");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+bool is_broadcastable_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  size_t lead = to.size() - from.size();
+  for (size_t i = 0; i < from.size(); ++i)
+    if (from[i] != 1 && from[i] != to[lead + i]) return false;
+  return true;
+}
+
+std::string shape_str(const Shape& shape) {
+  std::ostringstream out;
+  out << shape;
+  return out.str();
+}
+
+std::ostream& operator<<(std::ostream& out, const Shape& shape) {
+  out << '[';
+  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+  return out << ']';
+}
+
+}  // namespace weft

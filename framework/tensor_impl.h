@@ -1,0 +1,55 @@
+// TensorImpl: what a tensor is (storage, shape, strides, offset, dtype) plus its autograd and
+// distributed extensions, which stay null for plain tensors.
+#pragma once
+
+#include <memory>
+
+#include "framework/dtype.h"
+#include "framework/shape.h"
+#include "framework/storage.h"
+
+namespace weft {
+
+struct AutogradMeta;
+struct AutogradMetaDeleter {
+  void operator()(AutogradMeta* meta) const;
+};
+using AutogradMetaPtr = std::unique_ptr<AutogradMeta, AutogradMetaDeleter>;
+
+// The distributed layer's spec (mesh, placements, local tensor). The framework only knows it
+// exists, so that ops can refuse DTensors and autograd can ask it to add gradients.
+class DistSpec {
+ public:
+  virtual ~DistSpec() = default;
+};
+
+// Something a tensor's data waits for before its first use: an asynchronous collective.
+class PendingWork {
+ public:
+  virtual ~PendingWork() = default;
+  virtual void wait() = 0;
+};
+
+struct TensorImpl {
+  TensorImpl(std::shared_ptr<Storage> s, Shape sh, Shape st, int64_t off, DType dt)
+      : storage(std::move(s)), shape(std::move(sh)), strides(std::move(st)), offset(off), dtype(dt) {}
+  ~TensorImpl();
+
+  // Waits for pending communication, then the address of element [0, ..., 0].
+  void* data() {
+    if (pending) [[unlikely]] wait_pending();
+    return static_cast<char*>(storage->data()) + offset * static_cast<int64_t>(element_size(dtype));
+  }
+  void wait_pending();
+
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  Shape strides;
+  int64_t offset = 0;  // in elements
+  DType dtype;
+  AutogradMetaPtr autograd;
+  std::shared_ptr<DistSpec> dist;
+  std::shared_ptr<PendingWork> pending;
+};
+
+}  // namespace weft

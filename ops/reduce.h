@@ -1,0 +1,41 @@
+// Reductions over all or some dims, with keepdim. `dims` empty means all dims.
+#pragma once
+
+#include <optional>
+#include <utility>
+
+#include "framework/tensor.h"
+
+namespace weft {
+
+Tensor sum(const Tensor& x);
+Tensor sum(const Tensor& x, const Shape& dims, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, const Shape& dims, bool keepdim = false);
+Tensor prod(const Tensor& x);
+Tensor prod(const Tensor& x, int64_t dim, bool keepdim = false);
+// Global max/min (values only).
+Tensor max(const Tensor& x);
+Tensor min(const Tensor& x);
+// Along a dim: (values, indices int64).
+std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim = false);
+std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+Tensor var(const Tensor& x, const Shape& dims = {}, bool unbiased = true, bool keepdim = false);
+Tensor std(const Tensor& x, const Shape& dims = {}, bool unbiased = true, bool keepdim = false);
+// p-norm over dims (p = 2 by default; inf not supported).
+Tensor norm(const Tensor& x, double p = 2.0, const Shape& dims = {}, bool keepdim = false);
+Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim = false);
+Tensor all(const Tensor& x);
+Tensor any(const Tensor& x);
+Tensor all(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor any(const Tensor& x, int64_t dim, bool keepdim = false);
+// Same shape and values (dtypes may differ).
+bool equal(const Tensor& a, const Tensor& b);
+bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
+
+// Sums `x` down to `shape` (which x's shape broadcasts from): the gradient of a broadcast.
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+}  // namespace weft
