@@ -1,0 +1,1 @@
+// collectives.h: placeholder, being written.

@@ -1,0 +1,1 @@
+// comm_debug.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// comm_debug.h: placeholder, being written.

@@ -1,0 +1,1 @@
+// device_mesh.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// device_mesh.h: placeholder, being written.

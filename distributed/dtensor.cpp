@@ -1,0 +1,1 @@
+// dtensor.cpp: placeholder, being written.

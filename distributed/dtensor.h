@@ -1,0 +1,1 @@
+// dtensor.h: placeholder, being written.

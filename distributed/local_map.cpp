@@ -1,0 +1,1 @@
+// local_map.cpp: placeholder, being written.

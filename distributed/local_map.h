@@ -1,0 +1,1 @@
+// local_map.h: placeholder, being written.

@@ -1,0 +1,1 @@
+// placement.cpp: placeholder, being written.

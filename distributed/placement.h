@@ -1,0 +1,1 @@
+// placement.h: placeholder, being written.

@@ -1,0 +1,1 @@
+// redistribute.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// redistribute.h: placeholder, being written.

@@ -1,0 +1,1 @@
+// redistribute_plan.cpp: placeholder, being written.

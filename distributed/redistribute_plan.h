@@ -1,0 +1,1 @@
+// redistribute_plan.h: placeholder, being written.

@@ -1,0 +1,1 @@
+// runtime.cpp: placeholder, being written.

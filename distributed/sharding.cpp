@@ -1,0 +1,1 @@
+// sharding.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// sharding.h: placeholder, being written.

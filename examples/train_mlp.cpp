@@ -1,0 +1,3 @@
+// train_mlp: placeholder, being written.
+#include <cstdio>
+int main() { std::puts("train_mlp: not written yet"); return 0; }

@@ -1,0 +1,1 @@
+// attention.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// binary.cpp: placeholder, being written.

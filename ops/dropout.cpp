@@ -1,0 +1,1 @@
+// dropout.cpp: placeholder, being written.

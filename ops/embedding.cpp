@@ -1,0 +1,1 @@
+// embedding.cpp: placeholder, being written.

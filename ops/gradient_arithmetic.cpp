@@ -1,0 +1,1 @@
+// gradient_arithmetic.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// inplace.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// elementwise.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// elementwise.h: placeholder, being written.

@@ -1,0 +1,1 @@
+// matmul.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// matmul.h: placeholder, being written.

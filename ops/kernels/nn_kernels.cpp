@@ -1,0 +1,1 @@
+// nn_kernels.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// nn_kernels.h: placeholder, being written.

@@ -1,0 +1,1 @@
+// onednn.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// onednn.h: placeholder, being written.

@@ -1,0 +1,1 @@
+// reduce.h: placeholder, being written.

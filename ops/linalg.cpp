@@ -1,0 +1,1 @@
+// linalg.cpp: placeholder, being written.

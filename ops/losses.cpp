@@ -1,0 +1,1 @@
+// losses.cpp: placeholder, being written.

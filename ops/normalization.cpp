@@ -1,0 +1,1 @@
+// normalization.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// operators.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// softmax.cpp: placeholder, being written.

@@ -1,0 +1,1 @@
+// tensor_methods.cpp: placeholder, being written.

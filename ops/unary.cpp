@@ -1,0 +1,1 @@
+// unary.cpp: placeholder, being written.

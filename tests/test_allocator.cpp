@@ -1,0 +1,2 @@
+// test_allocator: placeholder, being written.
+#include <catch2/catch.hpp>

@@ -1,0 +1,2 @@
+// test_linalg: placeholder, being written.
+#include <catch2/catch.hpp>

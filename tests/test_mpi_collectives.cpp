@@ -1,0 +1,2 @@
+// test_mpi_collectives: placeholder, being written.
+#include <catch2/catch.hpp>

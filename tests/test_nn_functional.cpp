@@ -1,0 +1,2 @@
+// test_nn_functional: placeholder, being written.
+#include <catch2/catch.hpp>

@@ -1,0 +1,2 @@
+// test_shape_ops: placeholder, being written.
+#include <catch2/catch.hpp>

@@ -1,0 +1,2 @@
+// test_unary: placeholder, being written.
+#include <catch2/catch.hpp>
