@@ -1,1 +1,20 @@
-// dropout.cpp: placeholder, being written.
+// dropout.cpp: zeroes elements with probability p and scales the rest by 1/(1-p) while training.
+#include "ops/binary.h"
+#include "ops/kernels/nn_kernels.h"
+#include "ops/nn_functional.h"
+
+namespace weft {
+
+// The mask is drawn from the generator (the default one unless given), so manual_seed fixes it;
+// y = x * mask goes through mul, whose backward (g * mask) is exactly dropout's.
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  detail::check_plain(x, "dropout");
+  WEFT_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability has to be between 0 and 1, but got ", p);
+  if (!training || p == 0.0) return x;
+  WEFT_CHECK(x.is_floating_point(), "dropout: expected a floating point input (float32 or float64) but got ",
+             x.dtype());
+  Tensor mask = kernels::dropout_mask(x.shape(), x.dtype(), p, gen ? *gen : default_generator());
+  return mul(x, mask);
+}
+
+}  // namespace weft

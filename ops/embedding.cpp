@@ -1,1 +1,34 @@
-// embedding.cpp: placeholder, being written.
+// embedding.cpp: row lookup in a (num_embeddings, dim) weight; backward adds rows into a zero gradient.
+#include "autograd/node.h"
+#include "ops/kernels/nn_kernels.h"
+#include "ops/nn_functional.h"
+
+namespace weft {
+
+struct EmbeddingBackward final : autograd::Node {
+  autograd::SavedTensor indices;
+  int64_t num_weights = 0;
+  autograd::variable_list apply(autograd::variable_list&& grads) override {
+    if (!grads[0].defined()) return {Tensor()};
+    return {kernels::embedding_backward(grads[0], indices.unpack(this), num_weights)};
+  }
+  std::string name() const override { return "EmbeddingBackward"; }
+};
+
+Tensor embedding(const Tensor& weight, const Tensor& indices) {
+  detail::check_plain(weight, "embedding");
+  detail::check_plain(indices, "embedding");
+  WEFT_CHECK(weight.dim() == 2, "embedding: expected a 2-D weight (num_embeddings, embedding_dim) but got shape ",
+             weight.shape());
+  WEFT_CHECK(indices.dtype() == kInt64, "embedding: expected indices of dtype int64 but got ", indices.dtype(),
+             " of shape ", indices.shape());
+  Tensor out = kernels::embedding(weight, indices);  // checks every index is in range
+  if (auto node = autograd::make_node<EmbeddingBackward>(weight)) {
+    node->save(node->indices, indices);
+    node->num_weights = weight.size(0);
+    autograd::set_history(out, node);
+  }
+  return out;
+}
+
+}  // namespace weft

@@ -1,1 +1,144 @@
-// losses.cpp: placeholder, being written.
+// losses.cpp: cross_entropy (fused log-softmax + nll + label smoothing), nll_loss and mse_loss.
+#include "autograd/node.h"
+#include "framework/copy.h"
+#include "framework/factories.h"
+#include "ops/binary.h"
+#include "ops/kernels/nn_kernels.h"
+#include "ops/nn_functional.h"
+#include "ops/reduce.h"
+
+namespace weft {
+namespace {
+
+enum class Reduction { None, Mean, Sum };
+
+Reduction parse_reduction(const std::string& reduction, const char* op) {
+  if (reduction == "none") return Reduction::None;
+  if (reduction == "mean") return Reduction::Mean;
+  if (reduction == "sum") return Reduction::Sum;
+  WEFT_ERROR(op, ": reduction must be \"none\", \"mean\" or \"sum\" but got \"", reduction, "\"");
+}
+
+// Checks (C) with a 0-dim target, or (N, C, d...) with a target (N, d...); returns the class dim.
+int64_t check_class_target(const Tensor& input, const Tensor& target, const char* op) {
+  detail::check_plain(input, op);
+  detail::check_plain(target, op);
+  WEFT_CHECK(input.is_floating_point(), op, ": expected floating point input (float32 or float64) but got ",
+             input.dtype());
+  WEFT_CHECK(target.dtype() == kInt64, op, ": expected target of dtype int64 (class indices) but got ",
+             target.dtype(), " of shape ", target.shape());
+  WEFT_CHECK(input.dim() >= 1, op, ": expected input of shape (C), (N, C) or (N, C, d1, ...) but got a 0-dim tensor");
+  Shape expected;
+  for (int64_t d = 0; d < input.dim(); ++d)
+    if (d != (input.dim() == 1 ? 0 : 1)) expected.push_back(input.size(d));
+  WEFT_CHECK(target.shape() == expected, op, ": input of shape ", input.shape(), " expects a target of shape ",
+             expected, " but got ", target.shape());
+  WEFT_CHECK(input.size(input.dim() == 1 ? 0 : 1) > 0 || input.numel() == 0, op, ": no classes in input of shape ",
+             input.shape());
+  return input.dim() == 1 ? 0 : 1;
+}
+
+// The per-position losses viewed in the target's shape, or their sum / mean over counted targets.
+Tensor reduce_losses(const Tensor& loss, const Shape& target_shape, Reduction reduction, int64_t count) {
+  if (reduction == Reduction::None)
+    return detail::make_alias(loss, target_shape, contiguous_strides(target_shape), 0);
+  double total = 0.0;
+  for (double v : loss.to_vector<double>()) total += v;
+  // Mean over non-ignored targets: 0/0 is NaN when every target is ignored, as in PyTorch.
+  if (reduction == Reduction::Mean) total /= static_cast<double>(count);
+  Tensor out = detail::make_empty({}, loss.dtype());
+  detail::copy_into(out, tensor({total}, {}, dtype(kFloat64)));
+  return out;
+}
+
+// The scale that reduction applies to every position's gradient.
+double reduction_scale(Reduction reduction, int64_t count) {
+  return reduction == Reduction::Mean ? 1.0 / static_cast<double>(count) : 1.0;
+}
+
+}  // namespace
+
+struct CrossEntropyBackward final : autograd::Node {
+  autograd::SavedTensor logits, target;
+  Tensor lse;  // per-position logsumexp from the forward
+  int64_t class_dim = 1, ignore_index = -100, count = 0;
+  double label_smoothing = 0.0;
+  Reduction reduction = Reduction::Mean;
+  autograd::variable_list apply(autograd::variable_list&& grads) override {
+    if (!grads[0].defined()) return {Tensor()};
+    return {kernels::cross_entropy_backward(grads[0], reduction_scale(reduction, count), logits.unpack(this),
+                                            target.unpack(this), lse, class_dim, ignore_index, label_smoothing)};
+  }
+  std::string name() const override { return "CrossEntropyBackward"; }
+};
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const std::string& reduction_name,
+                     int64_t ignore_index, double label_smoothing) {
+  Reduction reduction = parse_reduction(reduction_name, "cross_entropy");
+  int64_t class_dim = check_class_target(logits, target, "cross_entropy");
+  WEFT_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
+             "cross_entropy: label_smoothing must be in [0, 1] but got ", label_smoothing);
+  auto fwd = kernels::cross_entropy_forward(logits, target, class_dim, ignore_index, label_smoothing, "cross_entropy");
+  Tensor out = reduce_losses(fwd.loss, target.shape(), reduction, fwd.count);
+  if (auto node = autograd::make_node<CrossEntropyBackward>(logits)) {
+    node->save(node->logits, logits);
+    node->save(node->target, target);
+    node->lse = fwd.lse;
+    node->class_dim = class_dim;
+    node->ignore_index = ignore_index;
+    node->count = fwd.count;
+    node->label_smoothing = label_smoothing;
+    node->reduction = reduction;
+    autograd::set_history(out, node);
+  }
+  return out;
+}
+
+struct NllLossBackward final : autograd::Node {
+  autograd::SavedTensor target;
+  Shape input_shape;
+  DType input_dtype = kFloat32;
+  int64_t class_dim = 1, ignore_index = -100, count = 0;
+  Reduction reduction = Reduction::Mean;
+  autograd::variable_list apply(autograd::variable_list&& grads) override {
+    if (!grads[0].defined()) return {Tensor()};
+    return {kernels::nll_loss_backward(grads[0], reduction_scale(reduction, count), input_shape, input_dtype,
+                                       target.unpack(this), class_dim, ignore_index)};
+  }
+  std::string name() const override { return "NllLossBackward"; }
+};
+
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const std::string& reduction_name,
+                int64_t ignore_index) {
+  Reduction reduction = parse_reduction(reduction_name, "nll_loss");
+  int64_t class_dim = check_class_target(log_probs, target, "nll_loss");
+  auto fwd = kernels::nll_loss_forward(log_probs, target, class_dim, ignore_index, "nll_loss");
+  Tensor out = reduce_losses(fwd.loss, target.shape(), reduction, fwd.count);
+  if (auto node = autograd::make_node<NllLossBackward>(log_probs)) {
+    node->save(node->target, target);
+    node->input_shape = log_probs.shape();
+    node->input_dtype = log_probs.dtype();
+    node->class_dim = class_dim;
+    node->ignore_index = ignore_index;
+    node->count = fwd.count;
+    node->reduction = reduction;
+    autograd::set_history(out, node);
+  }
+  return out;
+}
+
+// Composed from ops, so its backward is theirs: 2 (input - target) scaled by the reduction.
+Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction_name) {
+  Reduction reduction = parse_reduction(reduction_name, "mse_loss");
+  detail::check_plain(input, "mse_loss");
+  detail::check_plain(target, "mse_loss");
+  WEFT_CHECK(input.is_floating_point() && target.is_floating_point(),
+             "mse_loss: expected floating point input and target but got ", input.dtype(), " and ", target.dtype());
+  broadcast_shapes(input.shape(), target.shape(), "mse_loss");  // throws naming mse_loss
+  Tensor diff = sub(input, target);
+  Tensor sq = mul(diff, diff);
+  if (reduction == Reduction::None) return sq;
+  return reduction == Reduction::Mean ? mean(sq) : sum(sq);
+}
+
+}  // namespace weft

@@ -1,1 +1,431 @@
-// nn_kernels.cpp: placeholder, being written.
+// nn_kernels.cpp: fused loops for softmax, layer/RMS norm, cross entropy, nll, embedding and dropout
+// masks. Every kernel reads a contiguous copy and walks it as (outer, n, inner) rows; sums are
+// accumulated in double so float32 results match float64 ones to float32 rounding.
+#include "ops/kernels/nn_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "framework/copy.h"
+#include "framework/factories.h"
+
+namespace weft::kernels {
+namespace {
+
+// Parallel loops only pay off past this many elements of work.
+constexpr int64_t kParallelGrain = 1 << 15;
+
+template <class T>
+T* ptr(const Tensor& t) {
+  return static_cast<T*>(t.raw_data());
+}
+
+// The stats dtype of a norm: float64 inputs keep float64, everything else float32.
+DType stats_dtype(DType x) { return x == kFloat64 ? kFloat64 : kFloat32; }
+
+}  // namespace
+
+Tensor dense(const Tensor& t) {
+  if (t.is_contiguous()) return t;
+  Tensor out = detail::make_empty(t.shape(), t.dtype());
+  detail::copy_into(out, t);
+  return out;
+}
+
+namespace {
+// A contiguous tensor of `dtype` (t itself when it already is one).
+Tensor dense_as(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype) return dense(t);
+  Tensor out = detail::make_empty(t.shape(), dtype);
+  detail::copy_into(out, t);
+  return out;
+}
+}  // namespace
+
+RowGeometry row_geometry(const Shape& shape, int64_t dim) {
+  RowGeometry g;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    if (d < dim) g.outer *= shape[d];
+    else if (d == dim) g.n = shape[d];
+    else g.inner *= shape[d];
+  }
+  return g;
+}
+
+// --- softmax -------------------------------------------------------------------------------------
+
+namespace {
+
+// One contiguous row of length n: the fast path for the last dim.
+template <class T>
+void softmax_row(const T* x, T* y, int64_t n, bool log) {
+  T max = -std::numeric_limits<T>::infinity();
+  for (int64_t j = 0; j < n; ++j) max = std::max(max, x[j]);
+  double sum = 0.0;
+  if (log) {
+    for (int64_t j = 0; j < n; ++j) sum += std::exp(x[j] - max);
+    T lse = max + static_cast<T>(std::log(sum));
+    for (int64_t j = 0; j < n; ++j) y[j] = x[j] - lse;
+  } else {
+    for (int64_t j = 0; j < n; ++j) {
+      y[j] = std::exp(x[j] - max);
+      sum += y[j];
+    }
+    T inv = static_cast<T>(1.0 / sum);
+    for (int64_t j = 0; j < n; ++j) y[j] *= inv;
+  }
+}
+
+// One outer slice (n, inner) reduced along n, vectorised across inner.
+template <class T>
+void softmax_slice(const T* x, T* y, int64_t n, int64_t inner, bool log) {
+  std::vector<T> max(static_cast<size_t>(inner), -std::numeric_limits<T>::infinity());
+  std::vector<double> sum(static_cast<size_t>(inner), 0.0);
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t i = 0; i < inner; ++i) max[i] = std::max(max[i], x[k * inner + i]);
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t i = 0; i < inner; ++i) sum[i] += std::exp(x[k * inner + i] - max[i]);
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t i = 0; i < inner; ++i) {
+      T shifted = x[k * inner + i] - max[i];
+      y[k * inner + i] = log ? shifted - static_cast<T>(std::log(sum[i]))
+                             : static_cast<T>(std::exp(shifted) / sum[i]);
+    }
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x_in, int64_t dim, bool log) {
+  Tensor x = dense(x_in);
+  Tensor y = detail::make_empty(x.shape(), x.dtype());
+  if (x.numel() == 0) return y;
+  RowGeometry g = row_geometry(x.shape(), dim);
+  visit_floating(x.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {
+    using T = decltype(tag);
+    const T* in = ptr<T>(x);
+    T* out = ptr<T>(y);
+    int64_t slice = g.n * g.inner;
+    if (g.inner == 1) {
+#pragma omp parallel for if (g.outer * g.n > kParallelGrain)
+      for (int64_t o = 0; o < g.outer; ++o) softmax_row(in + o * g.n, out + o * g.n, g.n, log);
+    } else {
+#pragma omp parallel for if (g.outer * slice > kParallelGrain)
+      for (int64_t o = 0; o < g.outer; ++o) softmax_slice(in + o * slice, out + o * slice, g.n, g.inner, log);
+    }
+  });
+  return y;
+}
+
+// --- layer norm / RMS norm -----------------------------------------------------------------------
+
+NormResult norm_forward(const Tensor& x_in, int64_t n, const Tensor& weight_in, const Tensor& bias_in, double eps,
+                        bool subtract_mean) {
+  Tensor x = dense(x_in);
+  int64_t rows = n == 0 ? 0 : x.numel() / n;
+  NormResult r;
+  r.y = detail::make_empty(x.shape(), x.dtype());
+  r.mean = detail::make_empty({rows}, stats_dtype(x.dtype()));
+  r.rstd = detail::make_empty({rows}, stats_dtype(x.dtype()));
+  Tensor weight = weight_in.defined() ? dense(weight_in) : Tensor();
+  Tensor bias = bias_in.defined() ? dense(bias_in) : Tensor();
+  visit_floating(x.dtype(), subtract_mean ? "layer_norm" : "rms_norm", [&](auto tag) {
+    using T = decltype(tag);
+    using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    const T* in = ptr<T>(x);
+    T* out = ptr<T>(r.y);
+    const T* w = weight.defined() ? ptr<T>(weight) : nullptr;
+    const T* b = bias.defined() ? ptr<T>(bias) : nullptr;
+    S* mean_out = ptr<S>(r.mean);
+    S* rstd_out = ptr<S>(r.rstd);
+#pragma omp parallel for if (rows * n > kParallelGrain)
+    for (int64_t row = 0; row < rows; ++row) {
+      const T* xr = in + row * n;
+      T* yr = out + row * n;
+      double mean = 0.0, var = 0.0;
+      if (subtract_mean) {
+        for (int64_t j = 0; j < n; ++j) mean += xr[j];
+        mean /= static_cast<double>(n);
+      }
+      // Two passes (mean first) keep the variance exact for rows with a large common offset.
+      for (int64_t j = 0; j < n; ++j) {
+        double d = xr[j] - mean;
+        var += d * d;
+      }
+      double rstd = 1.0 / std::sqrt(var / static_cast<double>(n) + eps);
+      mean_out[row] = static_cast<S>(mean);
+      rstd_out[row] = static_cast<S>(rstd);
+      T m = static_cast<T>(mean), rs = static_cast<T>(rstd);
+      for (int64_t j = 0; j < n; ++j) {
+        T v = (xr[j] - m) * rs;
+        if (w) v *= w[j];
+        if (b) v += b[j];
+        yr[j] = v;
+      }
+    }
+  });
+  return r;
+}
+
+NormGrads norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor& mean_t, const Tensor& rstd_t,
+                        const Tensor& weight_in, int64_t n, bool subtract_mean, bool need_dx, bool need_dweight,
+                        bool need_dbias) {
+  Tensor x = dense(x_in);
+  Tensor grad = dense_as(grad_in, x.dtype());
+  Tensor weight = weight_in.defined() ? dense(weight_in) : Tensor();
+  int64_t rows = n == 0 ? 0 : x.numel() / n;
+  NormGrads out;
+  if (need_dx) out.dx = detail::make_empty(x.shape(), x.dtype());
+  std::vector<double> dw(need_dweight ? n : 0, 0.0), db(need_dbias ? n : 0, 0.0);
+  visit_floating(x.dtype(), subtract_mean ? "layer_norm" : "rms_norm", [&](auto tag) {
+    using T = decltype(tag);
+    using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    const T* xs = ptr<T>(x);
+    const T* gs = ptr<T>(grad);
+    const T* w = weight.defined() ? ptr<T>(weight) : nullptr;
+    const S* means = ptr<S>(mean_t);
+    const S* rstds = ptr<S>(rstd_t);
+    if (need_dx) {
+      T* dx = ptr<T>(out.dx);
+#pragma omp parallel for if (rows * n > kParallelGrain)
+      for (int64_t row = 0; row < rows; ++row) {
+        const T* xr = xs + row * n;
+        const T* gr = gs + row * n;
+        double mean = means[row], rstd = rstds[row];
+        // dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w; RMS drops mean(gw).
+        double a = 0.0, b = 0.0;
+        for (int64_t j = 0; j < n; ++j) {
+          double gw = w ? static_cast<double>(gr[j]) * w[j] : gr[j];
+          a += gw;
+          b += gw * (xr[j] - mean) * rstd;
+        }
+        a = subtract_mean ? a / static_cast<double>(n) : 0.0;
+        b /= static_cast<double>(n);
+        T* dr = dx + row * n;
+        for (int64_t j = 0; j < n; ++j) {
+          double gw = w ? static_cast<double>(gr[j]) * w[j] : gr[j];
+          double xhat = (xr[j] - mean) * rstd;
+          dr[j] = static_cast<T>(rstd * (gw - a - xhat * b));
+        }
+      }
+    }
+    if (need_dweight || need_dbias) {
+      for (int64_t row = 0; row < rows; ++row) {
+        const T* xr = xs + row * n;
+        const T* gr = gs + row * n;
+        double mean = means[row], rstd = rstds[row];
+        if (need_dweight)
+          for (int64_t j = 0; j < n; ++j) dw[j] += static_cast<double>(gr[j]) * ((xr[j] - mean) * rstd);
+        if (need_dbias)
+          for (int64_t j = 0; j < n; ++j) db[j] += gr[j];
+      }
+    }
+  });
+  Shape wshape{n};
+  auto to_tensor = [&](const std::vector<double>& v) {
+    Tensor t = detail::make_empty(wshape, x.dtype());
+    visit_floating(x.dtype(), "layer_norm", [&](auto tag) {
+      using T = decltype(tag);
+      std::transform(v.begin(), v.end(), ptr<T>(t), [](double d) { return static_cast<T>(d); });
+    });
+    return t;
+  };
+  if (need_dweight) out.dweight = to_tensor(dw);
+  if (need_dbias) out.dbias = to_tensor(db);
+  return out;
+}
+
+// --- cross entropy and nll -----------------------------------------------------------------------
+
+namespace {
+
+// Checks every target is a class in [0, C) or ignore_index, naming the first bad one.
+void check_targets(const int64_t* t, int64_t count, int64_t classes, int64_t ignore_index, const char* op) {
+  for (int64_t p = 0; p < count; ++p)
+    WEFT_CHECK(t[p] == ignore_index || (t[p] >= 0 && t[p] < classes), op, ": target ", t[p],
+               " is out of bounds for ", classes, " classes (at position ", p, "; ignore_index is ", ignore_index,
+               ")");
+}
+
+}  // namespace
+
+CrossEntropyResult cross_entropy_forward(const Tensor& logits_in, const Tensor& target_in, int64_t class_dim,
+                                         int64_t ignore_index, double label_smoothing, const char* op) {
+  Tensor logits = dense(logits_in);
+  Tensor target = dense(target_in);
+  RowGeometry g = row_geometry(logits.shape(), class_dim);
+  int64_t positions = g.outer * g.inner, C = g.n;
+  const int64_t* tg = ptr<int64_t>(target);
+  check_targets(tg, positions, C, ignore_index, op);
+  CrossEntropyResult r;
+  r.loss = detail::make_empty({positions}, logits.dtype());
+  r.lse = detail::make_empty({positions}, kFloat64);
+  for (int64_t p = 0; p < positions; ++p) r.count += tg[p] != ignore_index;
+  visit_floating(logits.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* z = ptr<T>(logits);
+    T* loss = ptr<T>(r.loss);
+    double* lse_out = ptr<double>(r.lse);
+    double eps = label_smoothing;
+#pragma omp parallel for if (positions * C > kParallelGrain)
+    for (int64_t p = 0; p < positions; ++p) {
+      int64_t o = p / g.inner, i = p % g.inner;
+      const T* row = z + o * C * g.inner + i;  // element c at row[c * inner]
+      int64_t st = g.inner;
+      double max = -std::numeric_limits<double>::infinity(), sum = 0.0, total = 0.0;
+      for (int64_t c = 0; c < C; ++c) max = std::max(max, static_cast<double>(row[c * st]));
+      for (int64_t c = 0; c < C; ++c) {
+        sum += std::exp(row[c * st] - max);
+        total += row[c * st];
+      }
+      double lse = max + std::log(sum);
+      lse_out[p] = lse;
+      if (tg[p] == ignore_index) {
+        loss[p] = 0;
+        continue;
+      }
+      double nll = lse - row[tg[p] * st];
+      double smooth = static_cast<double>(C) * lse - total;  // -Σ_c log p_c
+      loss[p] = static_cast<T>((1.0 - eps) * nll + eps / static_cast<double>(C) * smooth);
+    }
+  });
+  return r;
+}
+
+Tensor cross_entropy_backward(const Tensor& grad_loss_in, double scale, const Tensor& logits_in,
+                              const Tensor& target_in, const Tensor& lse_t, int64_t class_dim, int64_t ignore_index,
+                              double label_smoothing) {
+  Tensor logits = dense(logits_in);
+  Tensor target = dense(target_in);
+  Tensor grad_loss = dense_as(grad_loss_in, kFloat64);
+  RowGeometry g = row_geometry(logits.shape(), class_dim);
+  int64_t positions = g.outer * g.inner, C = g.n;
+  bool per_position = grad_loss.numel() == positions && positions != 1;
+  Tensor dz = detail::make_empty(logits.shape(), logits.dtype());
+  const int64_t* tg = ptr<int64_t>(target);
+  const double* gl = ptr<double>(grad_loss);
+  const double* lse = ptr<double>(lse_t);
+  double off = label_smoothing / static_cast<double>(C), on = 1.0 - label_smoothing;
+  visit_floating(logits.dtype(), "cross_entropy", [&](auto tag) {
+    using T = decltype(tag);
+    const T* z = ptr<T>(logits);
+    T* d = ptr<T>(dz);
+#pragma omp parallel for if (positions * C > kParallelGrain)
+    for (int64_t p = 0; p < positions; ++p) {
+      int64_t o = p / g.inner, i = p % g.inner, st = g.inner;
+      int64_t base = o * C * g.inner + i;
+      double s = (per_position ? gl[p] : gl[0]) * scale;
+      if (tg[p] == ignore_index) s = 0.0;
+      for (int64_t c = 0; c < C; ++c) {
+        double prob = std::exp(z[base + c * st] - lse[p]);
+        d[base + c * st] = static_cast<T>(s * (prob - off - (c == tg[p] ? on : 0.0)));
+      }
+    }
+  });
+  return dz;
+}
+
+NllResult nll_loss_forward(const Tensor& lp_in, const Tensor& target_in, int64_t class_dim, int64_t ignore_index,
+                           const char* op) {
+  Tensor lp = dense(lp_in);
+  Tensor target = dense(target_in);
+  RowGeometry g = row_geometry(lp.shape(), class_dim);
+  int64_t positions = g.outer * g.inner, C = g.n;
+  const int64_t* tg = ptr<int64_t>(target);
+  check_targets(tg, positions, C, ignore_index, op);
+  NllResult r;
+  r.loss = detail::make_empty({positions}, lp.dtype());
+  visit_floating(lp.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = ptr<T>(lp);
+    T* loss = ptr<T>(r.loss);
+    for (int64_t p = 0; p < positions; ++p) {
+      int64_t o = p / g.inner, i = p % g.inner;
+      bool ignored = tg[p] == ignore_index;
+      r.count += !ignored;
+      loss[p] = ignored ? T(0) : -x[o * C * g.inner + tg[p] * g.inner + i];
+    }
+  });
+  return r;
+}
+
+Tensor nll_loss_backward(const Tensor& grad_loss_in, double scale, const Shape& input_shape, DType dtype,
+                         const Tensor& target_in, int64_t class_dim, int64_t ignore_index) {
+  Tensor target = dense(target_in);
+  Tensor grad_loss = dense_as(grad_loss_in, kFloat64);
+  RowGeometry g = row_geometry(input_shape, class_dim);
+  int64_t positions = g.outer * g.inner, C = g.n;
+  bool per_position = grad_loss.numel() == positions && positions != 1;
+  Tensor dx = detail::make_empty(input_shape, dtype);
+  detail::fill_contiguous(dx, 0);
+  const int64_t* tg = ptr<int64_t>(target);
+  const double* gl = ptr<double>(grad_loss);
+  visit_floating(dtype, "nll_loss", [&](auto tag) {
+    using T = decltype(tag);
+    T* d = ptr<T>(dx);
+    for (int64_t p = 0; p < positions; ++p) {
+      if (tg[p] == ignore_index) continue;
+      int64_t o = p / g.inner, i = p % g.inner;
+      d[o * C * g.inner + tg[p] * g.inner + i] = static_cast<T>(-(per_position ? gl[p] : gl[0]) * scale);
+    }
+  });
+  return dx;
+}
+
+// --- embedding -----------------------------------------------------------------------------------
+
+Tensor embedding(const Tensor& weight_in, const Tensor& indices_in) {
+  Tensor weight = dense(weight_in);
+  Tensor indices = dense(indices_in);
+  int64_t V = weight.size(0), D = weight.size(1), count = indices.numel();
+  const int64_t* idx = ptr<int64_t>(indices);
+  for (int64_t p = 0; p < count; ++p)
+    WEFT_CHECK(idx[p] >= 0 && idx[p] < V, "embedding: index ", idx[p], " is out of range for a weight with ", V,
+               " rows (at position ", p, " of the indices)");
+  Shape out_shape = indices.shape();
+  out_shape.push_back(D);
+  Tensor out = detail::make_empty(out_shape, weight.dtype());
+  visit_dtype(weight.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* w = ptr<T>(weight);
+    T* o = ptr<T>(out);
+    for (int64_t p = 0; p < count; ++p) std::copy(w + idx[p] * D, w + (idx[p] + 1) * D, o + p * D);
+  });
+  return out;
+}
+
+Tensor embedding_backward(const Tensor& grad_in, const Tensor& indices_in, int64_t num_weights) {
+  Tensor grad = dense(grad_in);
+  Tensor indices = dense(indices_in);
+  int64_t count = indices.numel();
+  int64_t D = grad.dim() == 0 ? 1 : grad.size(-1);
+  Tensor dw = detail::make_empty({num_weights, D}, grad.dtype());
+  detail::fill_contiguous(dw, 0);
+  const int64_t* idx = ptr<int64_t>(indices);
+  visit_floating(grad.dtype(), "embedding", [&](auto tag) {
+    using T = decltype(tag);
+    const T* g = ptr<T>(grad);
+    T* d = ptr<T>(dw);
+    // Serial: repeated indices add into the same row.
+    for (int64_t p = 0; p < count; ++p)
+      for (int64_t j = 0; j < D; ++j) d[idx[p] * D + j] += g[p * D + j];
+  });
+  return dw;
+}
+
+// --- dropout -------------------------------------------------------------------------------------
+
+Tensor dropout_mask(const Shape& shape, DType dtype, double p, Generator& gen) {
+  Tensor mask = detail::make_empty(shape, dtype);
+  double keep = 1.0 - p;
+  visit_floating(dtype, "dropout", [&](auto tag) {
+    using T = decltype(tag);
+    T scale = static_cast<T>(1.0 / keep);
+    T* m = ptr<T>(mask);
+    for (int64_t i = 0, n = mask.numel(); i < n; ++i) m[i] = gen.uniform() < keep ? scale : T(0);
+  });
+  return mask;
+}
+
+}  // namespace weft::kernels
