@@ -1,1 +1,193 @@
-// local_map.h: placeholder, being written.
+// local_map: run code written for local tensors on DTensors, as one node of the outer tape whose
+// backward brings gradients to the placements the caller declares. See SEMANTICS.md, local_map.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "distributed/device_mesh.h"
+#include "distributed/dtensor.h"
+#include "distributed/placement.h"
+
+namespace weft::dist {
+
+// One entry per leaf (input) or per output; std::nullopt stands for Python's None.
+using PlacementsList = std::vector<std::optional<Placements>>;
+
+struct LocalMapOptions {
+  PlacementsList out_placements = {std::nullopt};
+  std::optional<PlacementsList> in_placements;
+  std::optional<PlacementsList> in_grad_placements;
+  std::optional<DeviceMesh> device_mesh;
+  bool redistribute_inputs = false;
+  // The caller promises every Shard output is evenly sharded: global shapes need no size exchange.
+  bool even_shards = false;
+};
+
+namespace detail {
+
+template <class T>
+inline constexpr bool is_tensor_like_v = std::is_base_of_v<Tensor, std::decay_t<T>>;
+template <class T>
+struct is_tensor_vector : std::false_type {};
+template <class T>
+struct is_tensor_vector<std::vector<T>> : std::bool_constant<is_tensor_like_v<T>> {};
+template <class T>
+inline constexpr bool is_tensor_vector_v = is_tensor_vector<std::decay_t<T>>::value;
+template <class T>
+inline constexpr bool is_dtensor_typed_v =
+    std::is_same_v<std::decay_t<T>, DTensor> || std::is_same_v<std::decay_t<T>, std::vector<DTensor>>;
+
+// A flattened argument: a tensor (plain or DTensor), or any other value (mesh, scalar, ...).
+struct Leaf {
+  bool is_tensor = false;
+  Tensor tensor;
+};
+
+// A flattened result: a tensor, or another value (which stays in the caller's result object).
+struct OutputLeaf {
+  bool is_tensor = false;
+  Tensor tensor;
+};
+
+template <class T>
+void flatten_arg(std::vector<Leaf>& leaves, const T& arg) {
+  if constexpr (is_tensor_like_v<T>) leaves.push_back({true, arg});
+  else if constexpr (is_tensor_vector_v<T>)
+    for (const auto& t : arg) leaves.push_back({true, t});
+  else leaves.push_back({false, Tensor()});
+}
+
+// The local value `func` receives for an argument whose first leaf is locals[offset].
+template <class T>
+decltype(auto) localize(T&& arg, const std::vector<Tensor>& locals, size_t offset) {
+  if constexpr (is_tensor_like_v<T>) return Tensor(locals[offset]);
+  else if constexpr (is_tensor_vector_v<T>)
+    return std::vector<Tensor>(locals.begin() + offset, locals.begin() + offset + arg.size());
+  else return std::forward<T>(arg);
+}
+
+template <class R>
+void flatten_result(std::vector<OutputLeaf>& out, const R& r) {
+  if constexpr (is_tensor_like_v<R>) out.push_back({true, r});
+  else if constexpr (is_tensor_vector_v<R>)
+    for (const auto& t : r) out.push_back({true, t});
+  else if constexpr (requires { std::tuple_size<R>::value; })
+    std::apply([&](const auto&... e) { (flatten_result(out, e), ...); }, r);
+  else out.push_back({false, Tensor()});
+}
+
+// R with every Tensor turned into DTensor when `D` (some argument is typed DTensor).
+template <class R, bool D>
+struct map_result { using type = R; };
+template <bool D>
+struct map_result<Tensor, D> { using type = std::conditional_t<D, DTensor, Tensor>; };
+template <bool D>
+struct map_result<std::vector<Tensor>, D> { using type = std::vector<std::conditional_t<D, DTensor, Tensor>>; };
+template <class... Ts, bool D>
+struct map_result<std::tuple<Ts...>, D> { using type = std::tuple<typename map_result<Ts, D>::type...>; };
+template <class A, class B, bool D>
+struct map_result<std::pair<A, B>, D> {
+  using type = std::pair<typename map_result<A, D>::type, typename map_result<B, D>::type>;
+};
+
+template <class M, class R>
+M rebuild_result(R&& r, const std::vector<Tensor>& outs, size_t& next) {
+  using V = std::decay_t<R>;
+  if constexpr (is_tensor_like_v<V>) return M(outs[next++]);
+  else if constexpr (is_tensor_vector_v<V>) {
+    M m;
+    for (size_t i = 0; i < r.size(); ++i) m.emplace_back(outs[next++]);
+    return m;
+  } else if constexpr (requires { std::tuple_size<V>::value; }) {
+    return [&]<size_t... I>(std::index_sequence<I...>) {
+      return M{rebuild_result<std::tuple_element_t<I, M>>(std::get<I>(std::forward<R>(r)), outs, next)...};
+    }(std::make_index_sequence<std::tuple_size_v<V>>{});
+  } else {
+    ++next;
+    return M(std::forward<R>(r));
+  }
+}
+
+// Steps 1-3 of SEMANTICS.md: checks, mesh inference, input redistribution. `inputs` receives, per
+// leaf, the DTensor to use (redistributed if asked), the plain tensor, or nothing.
+struct PreparedInputs {
+  bool any_dtensor = false;
+  DeviceMesh mesh;
+  std::vector<Tensor> inputs;
+};
+PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOptions& options);
+
+// Runs `body` (locals per leaf -> flattened outputs) as one autograd node; returns one tensor per
+// output leaf: a DTensor for tensor outputs, undefined for the others.
+using Body = std::function<std::vector<OutputLeaf>(const std::vector<Tensor>& locals)>;
+std::vector<Tensor> run_local_map(const PreparedInputs& prepared, const LocalMapOptions& options, const Body& body);
+
+}  // namespace detail
+
+// The reusable wrapper (Python's decorator form): nothing is checked until it is called, and a
+// device mesh inferred on one call never sticks to the next.
+template <class F>
+class LocalMap {
+ public:
+  LocalMap(F func, LocalMapOptions options) : func_(std::move(func)), options_(std::move(options)) {}
+
+  template <class... Args>
+  auto operator()(Args&&... args) const {
+    constexpr bool typed_dtensor = (detail::is_dtensor_typed_v<Args> || ...);
+    using R = std::decay_t<std::invoke_result_t<const F&, decltype(detail::localize(
+                                                              std::declval<Args>(), std::vector<Tensor>{}, 0))...>>;
+    static_assert(!std::is_void_v<R>, "local_map: the function must return a value");
+    using Mapped = typename detail::map_result<R, typed_dtensor>::type;
+
+    std::vector<detail::Leaf> leaves;
+    std::array<size_t, sizeof...(Args)> offsets{};
+    size_t arg = 0;
+    ((offsets[arg++] = leaves.size(), detail::flatten_arg(leaves, args)), ...);
+    detail::PreparedInputs prepared = detail::prepare_inputs(leaves, options_);
+
+    auto call = [&](const std::vector<Tensor>& locals) {
+      return [&]<size_t... I>(std::index_sequence<I...>) {
+        auto refs = std::forward_as_tuple(args...);
+        return func_(detail::localize(std::get<I>(refs), locals, offsets[I])...);
+      }(std::index_sequence_for<Args...>{});
+    };
+    if (!prepared.any_dtensor) {
+      if constexpr (typed_dtensor) {
+        WEFT_ERROR("local_map: an argument typed DTensor holds no DTensor");
+      } else {
+        std::vector<Tensor> locals;
+        for (const auto& leaf : leaves) locals.push_back(leaf.tensor);
+        return Mapped(call(locals));  // exactly as func returned it
+      }
+    }
+    std::optional<R> result;
+    detail::Body body = [&](const std::vector<Tensor>& locals) {
+      result.emplace(call(locals));
+      std::vector<detail::OutputLeaf> flat;
+      detail::flatten_result(flat, *result);
+      return flat;
+    };
+    std::vector<Tensor> outs = detail::run_local_map(prepared, options_, body);
+    size_t next = 0;
+    return detail::rebuild_result<Mapped>(std::move(*result), outs, next);
+  }
+
+ private:
+  F func_;
+  LocalMapOptions options_;
+};
+
+// local_map(func, options): a callable that applies `func` to the local shards of DTensor
+// arguments and wraps its tensor results as DTensors with `out_placements`.
+template <class F>
+LocalMap<std::decay_t<F>> local_map(F&& func, LocalMapOptions options = {}) {
+  return LocalMap<std::decay_t<F>>(std::forward<F>(func), std::move(options));
+}
+
+}  // namespace weft::dist
