@@ -92,18 +92,17 @@ void GraphTask::discover(const std::vector<Edge>& root_edges) {
 }
 
 void GraphTask::mark_needed() {
-  // Accumulating runs everything reachable; grad() runs only what leads to a captured input.
-  std::unordered_set<Node*> targets;
-  for (const Capture& c : captures_) targets.insert(c.node);
-  for (Node* node : order_) {
-    NodeState& state = states_[node];
-    if (accumulate_) continue;
-    bool is_leaf_sink = dynamic_cast<AccumulateGrad*>(node) != nullptr;
-    state.needed = false;
-    if (targets.count(node) && !is_leaf_sink) state.needed = true;
-    for (const Edge& e : node->next_edges)
-      if (e.node && states_[e.node.get()].needed) state.needed = true;
-    if (is_leaf_sink) state.needed = false;  // grad() returns leaf gradients, never accumulates
+  // Accumulating runs everything reachable; grad() runs only what leads to a captured input (a
+  // captured leaf's accumulator receives its gradient but never accumulates, see execute()).
+  if (!accumulate_) {
+    std::unordered_set<Node*> targets;
+    for (const Capture& c : captures_) targets.insert(c.node);
+    for (Node* node : order_) {  // children before parents
+      bool needed = targets.count(node) > 0;
+      for (const Edge& e : node->next_edges)
+        if (e.node && states_[e.node.get()].needed) needed = true;
+      states_[node].needed = needed;
+    }
   }
   for (Node* node : order_) {
     if (!states_[node].needed) continue;
