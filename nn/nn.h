@@ -1,0 +1,9 @@
+// The nn umbrella: modules, layers, the transformer, optimizers and schedules.
+#pragma once
+
+#include "nn/init.h"
+#include "nn/layers.h"
+#include "nn/module.h"
+#include "nn/optim.h"
+#include "nn/schedule.h"
+#include "nn/transformer.h"

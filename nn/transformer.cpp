@@ -1,0 +1,95 @@
+// nn transformer: attention head split/merge, the residual block and the GPT forward pass.
+#include "nn/transformer.h"
+
+#include "framework/factories.h"
+#include "nn/init.h"
+#include "ops/ops.h"
+
+namespace weft::nn {
+
+// --- CausalSelfAttention ---
+
+CausalSelfAttention::CausalSelfAttention(int64_t embd, int64_t heads, bool bias, double dropout)
+    : UnaryModule("CausalSelfAttention"), n_embd(embd), n_head(heads) {
+  WEFT_CHECK(heads > 0 && embd % heads == 0, "CausalSelfAttention: n_embd (", embd,
+             ") must be a positive multiple of n_head (", heads, ")");
+  qkv = register_module("qkv", std::make_shared<Linear>(embd, 3 * embd, bias));
+  proj = register_module("proj", std::make_shared<Linear>(embd, embd, bias));
+  resid_dropout = register_module("resid_dropout", std::make_shared<Dropout>(dropout));
+}
+
+Tensor CausalSelfAttention::forward(const Tensor& x) {
+  WEFT_CHECK(x.dim() == 3 && x.size(2) == n_embd, "CausalSelfAttention: expected input (B, T, ", n_embd,
+             ") but got shape ", x.shape());
+  int64_t B = x.size(0), T = x.size(1), C = n_embd, D = C / n_head;
+  TensorList parts = split(qkv->forward(x), C, /*dim=*/2);
+  // (B, T, C) -> (B, H, T, D): heads become a batch dim for attention.
+  auto heads = [&](const Tensor& t) { return t.reshape({B, T, n_head, D}).transpose(1, 2); };
+  Tensor y = scaled_dot_product_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]), Tensor(),
+                                          /*is_causal=*/true);
+  y = y.transpose(1, 2).reshape({B, T, C});
+  return resid_dropout->forward(proj->forward(y));
+}
+
+std::string CausalSelfAttention::extra_repr() const {
+  return "n_embd=" + std::to_string(n_embd) + ", n_head=" + std::to_string(n_head);
+}
+
+// --- TransformerBlock ---
+
+TransformerBlock::TransformerBlock(int64_t embd, int64_t heads, int64_t mlp_ratio, bool bias, double dropout)
+    : UnaryModule("TransformerBlock") {
+  ln1 = register_module("ln1", std::make_shared<LayerNorm>(Shape{embd}, 1e-5, true, bias));
+  attn = register_module("attn", std::make_shared<CausalSelfAttention>(embd, heads, bias, dropout));
+  ln2 = register_module("ln2", std::make_shared<LayerNorm>(Shape{embd}, 1e-5, true, bias));
+  mlp = register_module("mlp", std::make_shared<MLP>(embd, mlp_ratio * embd, embd, bias));
+}
+
+Tensor TransformerBlock::forward(const Tensor& x) {
+  Tensor h = x + attn->forward(ln1->forward(x));
+  return h + mlp->forward(ln2->forward(h));
+}
+
+// --- GPT ---
+
+GPT::GPT(const GPTConfig& cfg) : UnaryModule("GPT"), config(cfg) {
+  WEFT_CHECK(cfg.vocab_size > 0 && cfg.block_size > 0 && cfg.n_layer >= 0,
+             "GPT: expected positive vocab_size and block_size but got ", cfg.vocab_size, " and ", cfg.block_size);
+  wte = register_module("wte", std::make_shared<Embedding>(cfg.vocab_size, cfg.n_embd));
+  wpe = register_module("wpe", std::make_shared<Embedding>(cfg.block_size, cfg.n_embd));
+  drop = register_module("drop", std::make_shared<Dropout>(cfg.dropout));
+  blocks = register_module("blocks", std::make_shared<Sequential>());
+  for (int64_t i = 0; i < cfg.n_layer; ++i)
+    blocks->push_back(std::make_shared<TransformerBlock>(cfg.n_embd, cfg.n_head, 4, cfg.bias, cfg.dropout));
+  ln_f = register_module("ln_f", std::make_shared<LayerNorm>(Shape{cfg.n_embd}, 1e-5, true, cfg.bias));
+  if (!cfg.tie_weights)
+    lm_head = register_module("lm_head", std::make_shared<Linear>(cfg.n_embd, cfg.vocab_size, false));
+  // GPT-2's initialisation: small weights keep the initial logits near uniform, which matters
+  // most with a tied head (N(0, 1) embeddings would give logits of size sqrt(n_embd)).
+  for (auto& [name, p] : named_parameters()) {
+    bool is_bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+    bool is_norm = name.find("ln") != std::string::npos;
+    if (is_norm) continue;
+    if (is_bias) init::constant_(p, 0.0);
+    else init::normal_(p, 0.0, 0.02);
+  }
+}
+
+Tensor GPT::forward(const Tensor& idx) {
+  WEFT_CHECK(idx.dim() == 2 && idx.dtype() == kInt64, "GPT: expected idx of shape (B, T) and dtype int64 but got ",
+             idx.shape(), " ", idx.dtype());
+  int64_t T = idx.size(1);
+  WEFT_CHECK(T <= config.block_size, "GPT: cannot forward a sequence of length ", T, "; block_size is ",
+             config.block_size);
+  Tensor pos = arange(T);
+  Tensor x = drop->forward(wte->forward(idx) + wpe->forward(pos));  // (B, T, C) + (T, C)
+  x = ln_f->forward(blocks->forward(x));
+  return lm_head ? lm_head->forward(x) : linear(x, wte->weight);
+}
+
+std::string GPT::extra_repr() const {
+  return "vocab_size=" + std::to_string(config.vocab_size) + ", block_size=" + std::to_string(config.block_size) +
+         ", tie_weights=" + (config.tie_weights ? "true" : "false");
+}
+
+}  // namespace weft::nn
