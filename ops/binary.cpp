@@ -1,1 +1,299 @@
-// binary.cpp: placeholder, being written.
+// Elementwise binary ops: type promotion, broadcasting, and each op's backward. The engine reduces
+// broadcast gradients to the input's shape and casts them to its dtype (see
+// Note [Gradient arithmetic hooks]), so backward formulas return gradients of the output's shape.
+#include "ops/binary.h"
+
+#include "autograd/node.h"
+#include "framework/factories.h"
+#include "ops/kernels/elementwise.h"
+#include "ops/unary.h"
+
+namespace weft {
+namespace {
+
+using autograd::SavedTensor;
+using autograd::variable_list;
+using kernels::BinaryOp;
+
+// The dtype a number takes next to a tensor; a bool number keeps the tensor's dtype.
+DType scalar_result_dtype(DType t, Scalar s) { return s.is_bool() ? t : promote_with_scalar(t, s.is_floating()); }
+
+// Runs `op` on a and b promoted to `dt` and broadcast; the result is contiguous.
+Tensor run(BinaryOp op, const Tensor& a, const Tensor& b, DType dt, const char* name, double alpha = 1.0) {
+  const Shape& shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
+  Tensor out = detail::make_empty(shape, kernels::is_comparison(op) ? kBool : dt);
+  kernels::binary_out(op, out, kernels::cast(a, dt), kernels::cast(b, dt), alpha);
+  return out;
+}
+
+Tensor run_scalar(BinaryOp op, const Tensor& a, Scalar s, DType dt, double alpha = 1.0) {
+  return kernels::binary_scalar(op, kernels::cast(a, dt), s, false, alpha);
+}
+
+void check_inputs(const Tensor& a, const Tensor& b, const char* name) {
+  detail::check_plain(a, name);
+  detail::check_plain(b, name);
+}
+
+void check_alpha(DType dt, Scalar alpha, const char* name) {
+  WEFT_CHECK(is_floating(dt) || !alpha.is_floating(), name, ": for integral input tensors, alpha must not be "
+             "a floating point number (got ", alpha.to_double(), " with dtype ", dt, ")");
+}
+
+struct AddBackward final : autograd::Node {
+  double alpha = 1;  // b's gradient is alpha * grad (negative for sub)
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    Tensor gb;
+    if (needs_input_grad(1)) gb = alpha == 1 ? g : mul(g, alpha);
+    return {needs_input_grad(0) ? g : Tensor(), gb};
+  }
+  std::string name() const override { return alpha == 1 ? "AddBackward" : "SubBackward"; }
+};
+
+Tensor record_add(const Tensor& a, const Tensor& b, Tensor y, double alpha) {
+  if (auto node = autograd::make_node<AddBackward>(a, b)) {
+    node->alpha = alpha;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
+  check_inputs(a, b, "add");
+  DType dt = promote_types(a.dtype(), b.dtype());
+  check_alpha(dt, alpha, "add");
+  return record_add(a, b, run(BinaryOp::Add, a, b, dt, "add", alpha.to_double()), alpha.to_double());
+}
+
+Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
+  check_inputs(a, b, "sub");
+  DType dt = promote_types(a.dtype(), b.dtype());
+  WEFT_CHECK(dt != kBool, "sub: subtraction, the `-` operator, with two bool tensors is not supported; use "
+             "logical_xor instead");
+  check_alpha(dt, alpha, "sub");
+  return record_add(a, b, run(BinaryOp::Sub, a, b, dt, "sub", alpha.to_double()), -alpha.to_double());
+}
+
+namespace {
+struct ScalarAffineBackward final : autograd::Node {
+  double scale = 1;  // d out / d a: 1 for add and sub, s for mul, 1/s for div
+  const char* name_ = "AddBackward";
+  variable_list apply(variable_list&& grads) override {
+    return {scale == 1 ? grads[0] : mul(grads[0], scale)};
+  }
+  std::string name() const override { return name_; }
+};
+
+Tensor record_affine(const Tensor& a, Tensor y, double scale, const char* name) {
+  if (auto node = autograd::make_node<ScalarAffineBackward>(a)) {
+    node->scale = scale;
+    node->name_ = name;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+}  // namespace
+
+Tensor add(const Tensor& a, Scalar b) {
+  detail::check_plain(a, "add");
+  return record_affine(a, run_scalar(BinaryOp::Add, a, b, scalar_result_dtype(a.dtype(), b)), 1, "AddBackward");
+}
+
+Tensor sub(const Tensor& a, Scalar b) {
+  detail::check_plain(a, "sub");
+  DType dt = scalar_result_dtype(a.dtype(), b);
+  WEFT_CHECK(dt != kBool, "sub: subtraction, the `-` operator, with a bool tensor is not supported");
+  return record_affine(a, run_scalar(BinaryOp::Sub, a, b, dt), 1, "SubBackward");
+}
+
+Tensor mul(const Tensor& a, Scalar b) {
+  detail::check_plain(a, "mul");
+  return record_affine(a, run_scalar(BinaryOp::Mul, a, b, scalar_result_dtype(a.dtype(), b)), b.to_double(),
+                       "MulBackward");
+}
+
+Tensor div(const Tensor& a, Scalar b) {
+  detail::check_plain(a, "div");
+  DType dt = promote_with_scalar(a.dtype(), true);  // true division always gives a float
+  return record_affine(a, run_scalar(BinaryOp::Div, a, b, dt), 1.0 / b.to_double(), "DivBackward");
+}
+
+namespace {
+struct MulBackward final : autograd::Node {
+  SavedTensor a, b;
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    return {needs_input_grad(0) ? mul(g, b.unpack(this)) : Tensor(),
+            needs_input_grad(1) ? mul(g, a.unpack(this)) : Tensor()};
+  }
+  std::string name() const override { return "MulBackward"; }
+};
+
+struct DivBackward final : autograd::Node {
+  SavedTensor a, b;
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    Tensor bv = b.unpack(this);
+    Tensor ga = needs_input_grad(0) ? div(g, bv) : Tensor();
+    Tensor gb = needs_input_grad(1) ? neg(div(mul(g, a.unpack(this)), mul(bv, bv))) : Tensor();
+    return {ga, gb};
+  }
+  std::string name() const override { return "DivBackward"; }
+};
+
+struct PowBackward final : autograd::Node {
+  SavedTensor a, b, y;
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    Tensor av = a.unpack(this), bv = b.unpack(this);
+    Tensor ga, gb;
+    if (needs_input_grad(0)) ga = mul(g, mul(bv, pow(av, sub(bv, 1))));
+    if (needs_input_grad(1)) {
+      // d/db a^b = a^b log a, taken as 0 where a == 0 and b >= 0 (the limit from above).
+      Tensor d = mul(y.unpack(this), log(av));
+      Tensor zero_base = kernels::binary(BinaryOp::Mul, eq(av, 0), ge(bv, 0));
+      gb = mul(g, masked_fill(d, zero_base, 0));
+    }
+    return {ga, gb};
+  }
+  std::string name() const override { return "PowBackward1"; }
+};
+
+// maximum/minimum: the gradient goes to the selected input, split evenly on ties.
+struct ExtremumBackward final : autograd::Node {
+  SavedTensor wins;  // float weight of a: 1 where a was selected, 0.5 on ties, else 0
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    Tensor ga = mul(g, wins.unpack(this));
+    Tensor gb = needs_input_grad(1) ? sub(g, ga) : Tensor();
+    return {needs_input_grad(0) ? ga : Tensor(), gb};
+  }
+  std::string name() const override { return "MaximumBackward"; }
+};
+
+Tensor extremum(const Tensor& a, const Tensor& b, bool is_max, const char* name) {
+  check_inputs(a, b, name);
+  DType dt = promote_types(a.dtype(), b.dtype());
+  Tensor y = run(is_max ? BinaryOp::Max : BinaryOp::Min, a, b, dt, name);
+  if (auto node = autograd::make_node<ExtremumBackward>(a, b)) {
+    NoGradGuard no_grad;
+    Tensor ac = kernels::cast(a, dt), bc = kernels::cast(b, dt);
+    Tensor selected = kernels::cast(is_max ? gt(ac, bc) : lt(ac, bc), dt);
+    Tensor tie = mul(kernels::cast(eq(ac, bc), dt), 0.5);
+    node->save(node->wins, add(selected, tie));
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+}  // namespace
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  check_inputs(a, b, "mul");
+  Tensor y = run(BinaryOp::Mul, a, b, promote_types(a.dtype(), b.dtype()), "mul");
+  if (auto node = autograd::make_node<MulBackward>(a, b)) {
+    if (node->needs_input_grad(1)) node->save(node->a, a);
+    if (node->needs_input_grad(0)) node->save(node->b, b);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  check_inputs(a, b, "div");
+  DType dt = promote_types(a.dtype(), b.dtype());
+  if (!is_floating(dt)) dt = kFloat32;  // true division
+  Tensor y = run(BinaryOp::Div, a, b, dt, "div");
+  if (auto node = autograd::make_node<DivBackward>(a, b)) {
+    if (node->needs_input_grad(1)) node->save(node->a, a);
+    node->save(node->b, b);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  check_inputs(a, b, "pow");
+  Tensor y = run(BinaryOp::Pow, a, b, promote_types(a.dtype(), b.dtype()), "pow");
+  if (auto node = autograd::make_node<PowBackward>(a, b)) {
+    node->save(node->a, a);
+    node->save(node->b, b);
+    if (node->needs_input_grad(1)) node->save(node->y, y, /*is_output=*/true);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(a, b, true, "maximum"); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(a, b, false, "minimum"); }
+
+// Comparisons: computed in the promoted dtype, bool results, never differentiable.
+#define WEFT_COMPARISON(NAME, OP)                                                            \
+  Tensor NAME(const Tensor& a, const Tensor& b) {                                            \
+    check_inputs(a, b, #NAME);                                                               \
+    return run(BinaryOp::OP, a, b, promote_types(a.dtype(), b.dtype()), #NAME);              \
+  }                                                                                          \
+  Tensor NAME(const Tensor& a, Scalar b) {                                                   \
+    detail::check_plain(a, #NAME);                                                           \
+    return run_scalar(BinaryOp::OP, a, b, scalar_result_dtype(a.dtype(), b));                \
+  }
+WEFT_COMPARISON(eq, Eq)
+WEFT_COMPARISON(ne, Ne)
+WEFT_COMPARISON(lt, Lt)
+WEFT_COMPARISON(le, Le)
+WEFT_COMPARISON(gt, Gt)
+WEFT_COMPARISON(ge, Ge)
+#undef WEFT_COMPARISON
+
+namespace {
+struct WhereBackward final : autograd::Node {
+  SavedTensor cond;
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    Tensor c = cond.unpack(this);
+    Tensor ga = needs_input_grad(1) ? masked_fill(g, eq(c, false), 0) : Tensor();
+    Tensor gb = needs_input_grad(2) ? masked_fill(g, c, 0) : Tensor();
+    return {Tensor(), ga, gb};
+  }
+  std::string name() const override { return "WhereBackward"; }
+};
+
+struct MaskedFillBackward final : autograd::Node {
+  SavedTensor mask;
+  variable_list apply(variable_list&& grads) override { return {masked_fill(grads[0], mask.unpack(this), 0)}; }
+  std::string name() const override { return "MaskedFillBackward"; }
+};
+}  // namespace
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  detail::check_plain(cond, "where");
+  check_inputs(a, b, "where");
+  WEFT_CHECK(cond.dtype() == kBool, "where: expected a bool condition but got ", cond.dtype());
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  DType dt = promote_types(a.dtype(), b.dtype());
+  Tensor y = detail::make_empty(shape, dt);
+  kernels::where_out(y, cond, kernels::cast(a, dt), kernels::cast(b, dt));
+  if (auto node = autograd::make_node<WhereBackward>(Tensor(), a, b)) {
+    node->save(node->cond, cond);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
+  check_inputs(x, mask, "masked_fill");
+  WEFT_CHECK(mask.dtype() == kBool, "masked_fill: expected a bool mask but got ", mask.dtype());
+  WEFT_CHECK(is_broadcastable_to(mask.shape(), x.shape()), "masked_fill: the mask of shape ", mask.shape(),
+             " cannot be broadcast to the input's shape ", x.shape());
+  Tensor y = detail::make_empty(x.shape(), x.dtype());
+  kernels::masked_fill_out(y, x, mask, value);
+  if (auto node = autograd::make_node<MaskedFillBackward>(x)) {
+    node->save(node->mask, mask);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+}  // namespace weft

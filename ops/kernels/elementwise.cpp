@@ -1,1 +1,383 @@
-// elementwise.cpp: placeholder, being written.
+// Elementwise kernels: one templated loop per arity, instantiated per op and dtype. The fast path
+// (contiguous operands of one shape, or one operand a single element) is a plain indexed loop the
+// compiler vectorises; everything else walks StridedLoop rows with broadcast strides.
+#include "ops/kernels/elementwise.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "framework/copy.h"
+#include "framework/factories.h"
+#include "framework/strided_loop.h"
+
+namespace weft::kernels {
+namespace {
+
+using detail::StridedLoop;
+
+// Splits [0, n) across OpenMP threads when `work` elements justify a fork; else runs inline.
+template <class F>
+void parallel_range(int64_t n, int64_t work, F&& f) {
+  if (work < kParallelGrain || n < 2 || omp_get_max_threads() == 1 || omp_in_parallel()) {
+    f(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel
+  {
+    int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t chunk = ((n + threads - 1) / threads + 15) / 16 * 16;  // 64-byte aligned starts
+    int64_t begin = std::min(n, t * chunk), end = std::min(n, begin + chunk);
+    if (begin < end) f(begin, end);
+  }
+}
+
+// f(offsets, n, inner_strides) for every innermost row; rows split across threads when big.
+template <size_t K, class F>
+void for_rows(const StridedLoop<K>& loop, F&& f) {
+  int64_t rows = loop.row_count(), n = loop.row_length();
+  if (rows * n < kParallelGrain || rows < 2) {
+    loop.for_each_row(f);
+    return;
+  }
+  auto inner = loop.inner_strides();
+  parallel_range(rows, rows * n, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) f(loop.row_offsets(r), n, inner);
+  });
+}
+
+int64_t int_pow(int64_t base, int64_t e) {
+  if (e < 0) return base == 1 ? 1 : base == -1 ? ((e & 1) ? -1 : 1) : 0;
+  uint64_t r = 1, b = static_cast<uint64_t>(base);  // unsigned: overflow wraps instead of UB
+  while (e) {
+    if (e & 1) r *= b;
+    b *= b;
+    e >>= 1;
+  }
+  return static_cast<int64_t>(r);
+}
+
+constexpr double kSqrt1_2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+constexpr double kGeluC = 0.044715;
+
+template <UnaryOp OP, class T>
+inline T unary_fn(T x, T pa, T pb) {
+  using U = UnaryOp;
+  if constexpr (OP == U::Neg) return -x;
+  else if constexpr (OP == U::Abs) { if constexpr (std::is_same_v<T, bool>) return x; else return x < 0 ? -x : x; }
+  else if constexpr (OP == U::Relu) {
+    if constexpr (std::is_same_v<T, bool>) return x;
+    else return x < T(0) ? T(0) : x;  // NaN passes through
+  }
+  else if constexpr (OP == U::Sign) {
+    if constexpr (std::is_same_v<T, bool>) return x;
+    else return static_cast<T>((T(0) < x) - (x < T(0)));
+  } else if constexpr (OP == U::Clamp) return x < pa ? pa : (x > pb ? pb : x);
+  else if constexpr (OP == U::Pow) {
+    if constexpr (std::is_floating_point_v<T>) return pa == T(2) ? x * x : std::pow(x, pa);
+    else return static_cast<T>(int_pow(x, pa));
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if constexpr (OP == U::Exp) return std::exp(x);
+    else if constexpr (OP == U::Log) return std::log(x);
+    else if constexpr (OP == U::Sqrt) return std::sqrt(x);
+    else if constexpr (OP == U::Rsqrt) return T(1) / std::sqrt(x);
+    else if constexpr (OP == U::Sin) return std::sin(x);
+    else if constexpr (OP == U::Cos) return std::cos(x);
+    else if constexpr (OP == U::Tanh) return std::tanh(x);
+    else if constexpr (OP == U::Sigmoid) return T(1) / (T(1) + std::exp(-x));
+    else if constexpr (OP == U::Gelu) return T(0.5) * x * (T(1) + std::erf(x * T(kSqrt1_2)));
+    else if constexpr (OP == U::GeluTanh)
+      return T(0.5) * x * (T(1) + std::tanh(T(kSqrt2OverPi) * (x + T(kGeluC) * x * x * x)));
+    else if constexpr (OP == U::Silu) return x / (T(1) + std::exp(-x));
+    else if constexpr (OP == U::Reciprocal) return T(1) / x;
+  }
+  return x;  // unreachable: the dispatcher refuses float-only ops on integral dtypes
+}
+
+bool float_only(UnaryOp op) {
+  return op != UnaryOp::Neg && op != UnaryOp::Abs && op != UnaryOp::Relu && op != UnaryOp::Sign &&
+         op != UnaryOp::Clamp && op != UnaryOp::Pow;
+}
+
+template <class O, class T, class F>
+void run_unary(const Tensor& out, const Tensor& x, F f) {
+  if (out.numel() == 0) return;
+  O* o = static_cast<O*>(out.raw_data());
+  const T* in = static_cast<const T*>(x.raw_data());
+  if (out.is_contiguous() && x.shape() == out.shape() && x.is_contiguous()) {
+    int64_t n = out.numel();
+    parallel_range(n, n, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) o[i] = f(in[i]);
+    });
+    return;
+  }
+  Shape xs = detail::broadcast_strides(x, out.shape());
+  StridedLoop<2> loop(out.shape(), {&out.strides(), &xs});
+  for_rows(loop, [&](std::array<int64_t, 2> off, int64_t n, std::array<int64_t, 2> st) {
+    O* po = o + off[0];
+    const T* pi = in + off[1];
+    if (st[0] == 1 && st[1] == 1) {
+      for (int64_t j = 0; j < n; ++j) po[j] = f(pi[j]);
+    } else {
+      for (int64_t j = 0; j < n; ++j) po[j * st[0]] = f(pi[j * st[1]]);
+    }
+  });
+}
+
+template <class F>
+void dispatch_unary(UnaryOp op, F&& f) {
+#define WEFT_CASE(NAME) \
+  case UnaryOp::NAME: return f(std::integral_constant<UnaryOp, UnaryOp::NAME>{});
+  switch (op) {
+    WEFT_CASE(Neg) WEFT_CASE(Abs) WEFT_CASE(Exp) WEFT_CASE(Log) WEFT_CASE(Sqrt) WEFT_CASE(Rsqrt)
+    WEFT_CASE(Sin) WEFT_CASE(Cos) WEFT_CASE(Tanh) WEFT_CASE(Sigmoid) WEFT_CASE(Relu) WEFT_CASE(Gelu)
+    WEFT_CASE(GeluTanh) WEFT_CASE(Silu) WEFT_CASE(Sign) WEFT_CASE(Reciprocal) WEFT_CASE(Pow) WEFT_CASE(Clamp)
+  }
+#undef WEFT_CASE
+}
+
+template <class T>
+T bound(double v, bool has, bool upper) {
+  if (has) return static_cast<T>(v);
+  if constexpr (std::is_floating_point_v<T>)
+    return upper ? std::numeric_limits<T>::infinity() : -std::numeric_limits<T>::infinity();
+  else return upper ? std::numeric_limits<T>::max() : std::numeric_limits<T>::lowest();
+}
+
+template <BinaryOp OP, class T>
+inline std::conditional_t<(OP >= BinaryOp::Eq && OP <= BinaryOp::Ge), bool, T> binary_fn(T a, T b, T alpha) {
+  using B = BinaryOp;
+  if constexpr (OP == B::Eq) return a == b;
+  else if constexpr (OP == B::Ne) return a != b;
+  else if constexpr (OP == B::Lt) return a < b;
+  else if constexpr (OP == B::Le) return a <= b;
+  else if constexpr (OP == B::Gt) return a > b;
+  else if constexpr (OP == B::Ge) return a >= b;
+  else if constexpr (std::is_same_v<T, bool>) {
+    if constexpr (OP == B::Mul || OP == B::Min) return bool(a && b);
+    else return bool(a || b);  // Add, Max (Sub and the rest are refused for bool)
+  } else if constexpr (OP == B::Add) return static_cast<T>(a + alpha * b);
+  else if constexpr (OP == B::Sub) return static_cast<T>(a - alpha * b);
+  else if constexpr (OP == B::Mul) return static_cast<T>(a * b);
+  else if constexpr (OP == B::Max) {
+    if constexpr (std::is_floating_point_v<T>) return (a != a || a > b) ? a : b;  // NaN propagates
+    else return a > b ? a : b;
+  } else if constexpr (OP == B::Min) {
+    if constexpr (std::is_floating_point_v<T>) return (a != a || a < b) ? a : b;
+    else return a < b ? a : b;
+  } else if constexpr (OP == B::Pow) {
+    if constexpr (std::is_floating_point_v<T>) return static_cast<T>(std::pow(a, b));
+    else return static_cast<T>(int_pow(a, b));
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if constexpr (OP == B::Div) return a / b;
+    else if constexpr (OP == B::ReluGrad) return b > T(0) ? a : T(0);
+    else if constexpr (OP == B::SigmoidGrad) return a * b * (T(1) - b);
+    else if constexpr (OP == B::TanhGrad) return a * (T(1) - b * b);
+    else if constexpr (OP == B::GeluGrad) {
+      T cdf = T(0.5) * (T(1) + std::erf(b * T(kSqrt1_2)));
+      return a * (cdf + b * T(kInvSqrt2Pi) * std::exp(T(-0.5) * b * b));
+    } else if constexpr (OP == B::GeluTanhGrad) {
+      T t = std::tanh(T(kSqrt2OverPi) * (b + T(kGeluC) * b * b * b));
+      T du = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluC) * b * b);
+      return a * (T(0.5) * (T(1) + t) + T(0.5) * b * (T(1) - t * t) * du);
+    } else if constexpr (OP == B::SiluGrad) {
+      T s = T(1) / (T(1) + std::exp(-b));
+      return a * s * (T(1) + b * (T(1) - s));
+    }
+  }
+  return T(0);  // unreachable: refused by the dispatcher
+}
+
+template <class O, class T, class F>
+void run_binary(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
+  int64_t n = out.numel();
+  if (n == 0) return;
+  O* o = static_cast<O*>(out.raw_data());
+  const T* pa = static_cast<const T*>(a.raw_data());
+  const T* pb = static_cast<const T*>(b.raw_data());
+  const Shape& shape = out.shape();
+  if (out.is_contiguous()) {
+    bool a_dense = a.shape() == shape && a.is_contiguous(), b_dense = b.shape() == shape && b.is_contiguous();
+    if (a_dense && b_dense) {
+      parallel_range(n, n, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) o[i] = f(pa[i], pb[i]);
+      });
+      return;
+    }
+    if (a_dense && b.numel() == 1) {
+      T s = *pb;
+      parallel_range(n, n, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) o[i] = f(pa[i], s);
+      });
+      return;
+    }
+    if (b_dense && a.numel() == 1) {
+      T s = *pa;
+      parallel_range(n, n, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) o[i] = f(s, pb[i]);
+      });
+      return;
+    }
+  }
+  Shape as = detail::broadcast_strides(a, shape), bs = detail::broadcast_strides(b, shape);
+  StridedLoop<3> loop(shape, {&out.strides(), &as, &bs});
+  for_rows(loop, [&](std::array<int64_t, 3> off, int64_t len, std::array<int64_t, 3> st) {
+    O* po = o + off[0];
+    const T* qa = pa + off[1];
+    const T* qb = pb + off[2];
+    if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
+      for (int64_t j = 0; j < len; ++j) po[j] = f(qa[j], qb[j]);
+    } else if (st[0] == 1 && st[1] == 1 && st[2] == 0) {
+      T s = *qb;
+      for (int64_t j = 0; j < len; ++j) po[j] = f(qa[j], s);
+    } else {
+      for (int64_t j = 0; j < len; ++j) po[j * st[0]] = f(qa[j * st[1]], qb[j * st[2]]);
+    }
+  });
+}
+
+template <class F>
+void dispatch_binary(BinaryOp op, F&& f) {
+#define WEFT_CASE(NAME) \
+  case BinaryOp::NAME: return f(std::integral_constant<BinaryOp, BinaryOp::NAME>{});
+  switch (op) {
+    WEFT_CASE(Add) WEFT_CASE(Sub) WEFT_CASE(Mul) WEFT_CASE(Div) WEFT_CASE(Pow) WEFT_CASE(Max) WEFT_CASE(Min)
+    WEFT_CASE(Eq) WEFT_CASE(Ne) WEFT_CASE(Lt) WEFT_CASE(Le) WEFT_CASE(Gt) WEFT_CASE(Ge) WEFT_CASE(ReluGrad)
+    WEFT_CASE(SigmoidGrad) WEFT_CASE(TanhGrad) WEFT_CASE(GeluGrad) WEFT_CASE(GeluTanhGrad) WEFT_CASE(SiluGrad)
+  }
+#undef WEFT_CASE
+}
+
+bool binary_float_only(BinaryOp op) { return op == BinaryOp::Div || op >= BinaryOp::ReluGrad; }
+
+Tensor scalar_like(Scalar s, DType dtype) {
+  Tensor t = detail::make_empty({}, dtype);
+  detail::fill_contiguous(t, s);
+  return t;
+}
+
+}  // namespace
+
+void unary_out(UnaryOp op, const Tensor& out, const Tensor& x, const UnaryParams& p) {
+  WEFT_INTERNAL_ASSERT(out.dtype() == x.dtype(), "unary kernel: dtypes differ");
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    T pa = p.has_a ? static_cast<T>(p.a) : T(0), pb = static_cast<T>(p.b);
+    if (op == UnaryOp::Clamp) pa = bound<T>(p.a, p.has_a, false), pb = bound<T>(p.b, p.has_b, true);
+    if constexpr (!std::is_floating_point_v<T>)
+      if (op == UnaryOp::Pow) pa = static_cast<T>(static_cast<int64_t>(p.a));
+    dispatch_unary(op, [&](auto op_tag) {
+      constexpr UnaryOp OP = decltype(op_tag)::value;
+      run_unary<T, T>(out, x, [pa, pb](T v) { return unary_fn<OP, T>(v, pa, pb); });
+    });
+  };
+  if (float_only(op)) visit_floating(x.dtype(), "unary kernel", run);
+  else visit_dtype(x.dtype(), run);
+}
+
+Tensor unary(UnaryOp op, const Tensor& x, const UnaryParams& p) {
+  Tensor out = detail::make_empty(x.shape(), x.dtype());
+  unary_out(op, out, x, p);
+  return out;
+}
+
+void binary_out(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
+  WEFT_INTERNAL_ASSERT(a.dtype() == b.dtype(), "binary kernel: operand dtypes differ");
+  WEFT_INTERNAL_ASSERT(out.dtype() == (is_comparison(op) ? kBool : a.dtype()), "binary kernel: bad out dtype");
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    T al = static_cast<T>(alpha);
+    dispatch_binary(op, [&](auto op_tag) {
+      constexpr BinaryOp OP = decltype(op_tag)::value;
+      using O = std::conditional_t<(OP >= BinaryOp::Eq && OP <= BinaryOp::Ge), bool, T>;
+      run_binary<O, T>(out, a, b, [al](T x, T y) { return static_cast<O>(binary_fn<OP, T>(x, y, al)); });
+    });
+  };
+  if (binary_float_only(op)) visit_floating(a.dtype(), "binary kernel", run);
+  else visit_dtype(a.dtype(), run);
+}
+
+void binary_scalar_out(BinaryOp op, const Tensor& out, const Tensor& a, Scalar s, bool scalar_first,
+                       double alpha) {
+  Tensor st = scalar_like(s, a.dtype());
+  if (scalar_first) binary_out(op, out, st, a, alpha);
+  else binary_out(op, out, a, st, alpha);
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha) {
+  const Shape& shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), "binary");
+  Tensor out = detail::make_empty(shape, is_comparison(op) ? kBool : a.dtype());
+  binary_out(op, out, a, b, alpha);
+  return out;
+}
+
+Tensor binary_scalar(BinaryOp op, const Tensor& a, Scalar s, bool scalar_first, double alpha) {
+  Tensor out = detail::make_empty(a.shape(), is_comparison(op) ? kBool : a.dtype());
+  binary_scalar_out(op, out, a, s, scalar_first, alpha);
+  return out;
+}
+
+void where_out(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  WEFT_INTERNAL_ASSERT(cond.dtype() == kBool && a.dtype() == out.dtype() && b.dtype() == out.dtype());
+  if (out.numel() == 0) return;
+  const Shape& shape = out.shape();
+  Shape cs = detail::broadcast_strides(cond, shape), as = detail::broadcast_strides(a, shape),
+        bs = detail::broadcast_strides(b, shape);
+  StridedLoop<4> loop(shape, {&out.strides(), &cs, &as, &bs});
+  const bool* pc = static_cast<const bool*>(cond.raw_data());
+  visit_dtype(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* po = static_cast<T*>(out.raw_data());
+    const T* pa = static_cast<const T*>(a.raw_data());
+    const T* pb = static_cast<const T*>(b.raw_data());
+    for_rows(loop, [&](std::array<int64_t, 4> off, int64_t n, std::array<int64_t, 4> st) {
+      for (int64_t j = 0; j < n; ++j)
+        po[off[0] + j * st[0]] = pc[off[1] + j * st[1]] ? pa[off[2] + j * st[2]] : pb[off[3] + j * st[3]];
+    });
+  });
+}
+
+void masked_fill_out(const Tensor& out, const Tensor& x, const Tensor& mask, Scalar s) {
+  where_out(out, mask, scalar_like(s, out.dtype()), x);
+}
+
+void fill_out(const Tensor& out, Scalar value) {
+  if (out.is_contiguous()) return detail::fill_contiguous(out, value);
+  StridedLoop<1> loop(out.shape(), {&out.strides()});
+  visit_dtype(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* p = static_cast<T*>(out.raw_data());
+    T v = value.to<T>();
+    loop.for_each_row([&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> st) {
+      for (int64_t j = 0; j < n; ++j) p[off[0] + j * st[0]] = v;
+    });
+  });
+}
+
+Tensor cast(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  Tensor out = detail::make_empty(x.shape(), dtype);
+  detail::copy_into(out, x);
+  return out;
+}
+
+bool has_nan(const Tensor& x) {
+  if (!is_floating(x.dtype()) || x.numel() == 0) return false;
+  bool found = false;
+  StridedLoop<1> loop(x.shape(), {&x.strides()});
+  visit_floating(x.dtype(), "has_nan", [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = static_cast<const T*>(x.raw_data());
+    loop.for_each_row([&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> st) {
+      for (int64_t j = 0; j < n; ++j) found |= std::isnan(p[off[0] + j * st[0]]);
+    });
+  });
+  return found;
+}
+
+}  // namespace weft::kernels
