@@ -1,1 +1,248 @@
-// linalg.cpp: placeholder, being written.
+// linalg.cpp: mm, bmm, matmul, addmm, linear, outer: forward on kernels::bmm, backward with ops.
+#include "ops/linalg.h"
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "ops/binary.h"
+#include "ops/kernels/matmul.h"
+#include "ops/reduce.h"
+#include "ops/shape_ops.h"
+
+namespace weft {
+namespace {
+
+// `t` [R, C] as a [1, R, C] alias, for the batched kernel.
+Tensor as_batch(const Tensor& t) {
+  return detail::make_alias(t, {1, t.size(0), t.size(1)}, {0, t.stride(0), t.stride(1)}, t.storage_offset());
+}
+// The kernel's [1, R, C] result as [R, C].
+Tensor unbatch(const Tensor& t) { return detail::make_alias(t, {t.size(1), t.size(2)}, {t.size(2), 1}, 0); }
+
+Tensor reshape_nograd(const Tensor& t, const Shape& shape) {
+  NoGradGuard guard;
+  return reshape(t, shape);
+}
+
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
+  WEFT_CHECK(a.dtype() == b.dtype(), op, ": expected both operands to have the same dtype but got ",
+             dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
+  WEFT_CHECK(a.dtype() != kBool, op, ": expected numeric operands but got bool");
+}
+
+void check_mm(const Tensor& a, const Tensor& b, const char* op) {
+  detail::check_plain(a, op);
+  detail::check_plain(b, op);
+  WEFT_CHECK(a.dim() == 2 && b.dim() == 2, op, ": expected two 2-D matrices but got shapes ", a.shape(),
+             " and ", b.shape());
+  WEFT_CHECK(a.size(1) == b.size(0), op, ": the shapes ", a.shape(), " and ", b.shape(),
+             " cannot be multiplied (", a.size(1), " != ", b.size(0), ")");
+  check_same_dtype(a, b, op);
+}
+
+// d(a @ b): grad @ b^T and a^T @ grad, each scaled by alpha, only where needed.
+struct MmBackward final : autograd::Node {
+  autograd::SavedTensor a, b;
+  Scalar alpha = 1;
+  autograd::variable_list apply(autograd::variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    Tensor ga, gb;
+    if (needs_input_grad(0)) ga = mm(g, b.unpack(this).t());
+    if (needs_input_grad(1)) gb = mm(a.unpack(this).t(), g);
+    if (alpha.to_double() != 1.0) {
+      if (ga.defined()) ga = mul(ga, alpha);
+      if (gb.defined()) gb = mul(gb, alpha);
+    }
+    return {ga, gb};
+  }
+  std::string name() const override { return "MmBackward"; }
+};
+
+struct AddmmBackward final : autograd::Node {
+  autograd::SavedTensor a, b;
+  Scalar alpha = 1, beta = 1;
+  autograd::variable_list apply(autograd::variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    Tensor gi;
+    if (needs_input_grad(0)) gi = beta.to_double() == 1.0 ? g : mul(g, beta);  // engine sums to shape
+    Tensor ga, gb;
+    if (needs_input_grad(1)) ga = mm(g, b.unpack(this).t());
+    if (needs_input_grad(2)) gb = mm(a.unpack(this).t(), g);
+    if (alpha.to_double() != 1.0) {
+      if (ga.defined()) ga = mul(ga, alpha);
+      if (gb.defined()) gb = mul(gb, alpha);
+    }
+    return {gi, ga, gb};
+  }
+  std::string name() const override { return "AddmmBackward"; }
+};
+
+struct BmmBackward final : autograd::Node {
+  autograd::SavedTensor a, b;
+  autograd::variable_list apply(autograd::variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    Tensor ga, gb;
+    if (needs_input_grad(0)) ga = bmm(g, b.unpack(this).transpose(1, 2));
+    if (needs_input_grad(1)) gb = bmm(a.unpack(this).transpose(1, 2), g);
+    return {ga, gb};
+  }
+  std::string name() const override { return "BmmBackward"; }
+};
+
+// x [..., in] flattened to x2 [R, in]: dx = g2 W, dW = g2^T x2, db = sum of g2's rows.
+struct LinearBackward final : autograd::Node {
+  autograd::SavedTensor x, weight;
+  Shape x_shape;
+  autograd::variable_list apply(autograd::variable_list&& grads) override {
+    const int64_t out_features = grads[0].dim() == 0 ? 1 : grads[0].size(-1);
+    Tensor g2 = reshape(grads[0], {-1, out_features});
+    Tensor gx, gw, gb;
+    if (needs_input_grad(0)) gx = reshape(mm(g2, weight.unpack(this)), x_shape);
+    if (needs_input_grad(1)) {
+      Tensor xv = x.unpack(this);
+      gw = mm(g2.t(), reshape(xv, {-1, xv.size(-1)}));
+    }
+    if (needs_input_grad(2)) gb = sum(g2, {0});
+    return {gx, gw, gb};
+  }
+  std::string name() const override { return "LinearBackward"; }
+};
+
+}  // namespace
+
+Tensor mm(const Tensor& a, const Tensor& b) {
+  check_mm(a, b, "mm");
+  Tensor y = unbatch(kernels::bmm(as_batch(a), as_batch(b)));
+  if (auto node = autograd::make_node<MmBackward>(a, b)) {
+    if (node->needs_input_grad(1)) node->save(node->a, a);
+    if (node->needs_input_grad(0)) node->save(node->b, b);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  detail::check_plain(a, "bmm");
+  detail::check_plain(b, "bmm");
+  WEFT_CHECK(a.dim() == 3 && b.dim() == 3, "bmm: expected two 3-D tensors but got shapes ", a.shape(), " and ",
+             b.shape());
+  WEFT_CHECK(a.size(0) == b.size(0) && a.size(2) == b.size(1), "bmm: the shapes ", a.shape(), " and ",
+             b.shape(), " cannot be multiplied (expected [B, M, K] and [B, K, N])");
+  check_same_dtype(a, b, "bmm");
+  Tensor y = kernels::bmm(a, b);
+  if (auto node = autograd::make_node<BmmBackward>(a, b)) {
+    if (node->needs_input_grad(1)) node->save(node->a, a);
+    if (node->needs_input_grad(0)) node->save(node->b, b);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, Scalar beta, Scalar alpha) {
+  check_mm(a, b, "addmm");
+  detail::check_plain(input, "addmm");
+  Shape out_shape{a.size(0), b.size(1)};
+  WEFT_CHECK(is_broadcastable_to(input.shape(), out_shape), "addmm: the input of shape ", input.shape(),
+             " cannot be broadcast to the product's shape ", out_shape);
+  WEFT_CHECK(input.dtype() == a.dtype(), "addmm: expected the input to have the operands' dtype ",
+             dtype_name(a.dtype()), " but got ", dtype_name(input.dtype()));
+  Tensor y;
+  if (beta.to_double() == 1.0 && alpha.to_double() == 1.0) {
+    y = unbatch(kernels::bmm(as_batch(a), as_batch(b), input));  // the kernel adds the bias
+  } else {
+    NoGradGuard guard;
+    Tensor prod = unbatch(kernels::bmm(as_batch(a), as_batch(b)));
+    if (alpha.to_double() != 1.0) prod = mul(prod, alpha);
+    // beta == 0 ignores the input entirely (NaN in it does not propagate), as in PyTorch.
+    y = beta.to_double() == 0.0 ? prod : add(prod, input, beta);
+    if (!y.is_contiguous() || y.shape() != out_shape) y = contiguous(expand(y, out_shape));
+  }
+  if (auto node = autograd::make_node<AddmmBackward>(input, a, b)) {
+    node->alpha = alpha;
+    node->beta = beta;
+    if (node->needs_input_grad(2)) node->save(node->a, a);
+    if (node->needs_input_grad(1)) node->save(node->b, b);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  detail::check_plain(x, "linear");
+  detail::check_plain(weight, "linear");
+  WEFT_CHECK(x.dim() >= 1 && weight.dim() == 2, "linear: expected an input of at least 1 dim and a 2-D weight "
+             "but got shapes ", x.shape(), " and ", weight.shape());
+  const int64_t in = weight.size(1), out = weight.size(0);
+  WEFT_CHECK(x.size(-1) == in, "linear: the input's last dim is ", x.size(-1), " (shape ", x.shape(),
+             ") but the weight of shape ", weight.shape(), " expects ", in);
+  check_same_dtype(x, weight, "linear");
+  if (bias.defined()) {
+    detail::check_plain(bias, "linear");
+    WEFT_CHECK(bias.dim() == 1 && bias.size(0) == out, "linear: expected a bias of shape [", out,
+               "] but got ", bias.shape());
+    WEFT_CHECK(bias.dtype() == x.dtype(), "linear: expected the bias to have dtype ", dtype_name(x.dtype()),
+               " but got ", dtype_name(bias.dtype()));
+  }
+  Tensor x2 = reshape_nograd(x, {-1, in});
+  // W^T read through strides: oneDNN sees a column-major [in, out] matrix, nothing is copied.
+  Tensor wt = detail::make_alias(weight, {1, in, out}, {0, weight.stride(1), weight.stride(0)},
+                                 weight.storage_offset());
+  Tensor y2 = unbatch(kernels::bmm(as_batch(x2), wt, bias));
+  Shape y_shape = x.shape();
+  y_shape.back() = out;
+  Tensor y = reshape_nograd(y2, y_shape);
+  if (auto node = autograd::make_node<LinearBackward>(x, weight, bias)) {
+    node->x_shape = x.shape();
+    if (node->needs_input_grad(1)) node->save(node->x, x);
+    if (node->needs_input_grad(0)) node->save(node->weight, weight);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor outer(const Tensor& a, const Tensor& b) {
+  detail::check_plain(a, "outer");
+  detail::check_plain(b, "outer");
+  WEFT_CHECK(a.dim() == 1 && b.dim() == 1, "outer: expected two 1-D tensors but got shapes ", a.shape(), " and ",
+             b.shape());
+  return mm(unsqueeze(a, 1), unsqueeze(b, 0));
+}
+
+// torch.matmul: 1-D operands gain a dim that the result drops; a stack of matrices times a matrix
+// folds the stack into rows (one mm, no copy); otherwise batch dims broadcast and go through bmm.
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  detail::check_plain(a, "matmul");
+  detail::check_plain(b, "matmul");
+  WEFT_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least 1 dim but got shapes ", a.shape(),
+             " and ", b.shape());
+  const int64_t k_a = a.size(-1), k_b = b.dim() == 1 ? b.size(0) : b.size(-2);
+  WEFT_CHECK(k_a == k_b, "matmul: the shapes ", a.shape(), " and ", b.shape(), " cannot be multiplied (", k_a,
+             " != ", k_b, ")");
+  check_same_dtype(a, b, "matmul");
+  if (a.dim() == 1 && b.dim() == 1) return reshape(mm(unsqueeze(a, 0), unsqueeze(b, 1)), {});
+  if (a.dim() == 2 && b.dim() == 1) return squeeze(mm(a, unsqueeze(b, 1)), 1);
+  if (a.dim() == 1 && b.dim() == 2) return squeeze(mm(unsqueeze(a, 0), b), 0);
+  if (a.dim() == 2 && b.dim() == 2) return mm(a, b);
+  if (a.dim() >= 3 && b.dim() <= 2) {
+    Tensor b2 = b.dim() == 1 ? unsqueeze(b, 1) : b;
+    Tensor y = mm(reshape(a, {-1, k_a}), b2);
+    Shape y_shape(a.shape().begin(), a.shape().end() - 1);
+    if (b.dim() == 2) y_shape.push_back(b.size(1));
+    return reshape(y, y_shape);
+  }
+  // Batched: both operands as [..., M, K] and [..., K, N] with broadcast batch dims.
+  Tensor a3 = a.dim() == 1 ? unsqueeze(a, 0) : a;
+  Tensor b3 = b.dim() == 1 ? unsqueeze(b, 1) : b;
+  Shape batch_a(a3.shape().begin(), a3.shape().end() - 2), batch_b(b3.shape().begin(), b3.shape().end() - 2);
+  Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
+  const int64_t m = a3.size(-2), n = b3.size(-1), nb = numel_of(batch);
+  Shape ea = batch, eb = batch;
+  ea.push_back(m), ea.push_back(k_a);
+  eb.push_back(k_a), eb.push_back(n);
+  Tensor y = bmm(reshape(expand(a3, ea), {nb, m, k_a}), reshape(expand(b3, eb), {nb, k_a, n}));
+  Shape y_shape = batch;
+  if (a.dim() > 1) y_shape.push_back(m);
+  if (b.dim() > 1) y_shape.push_back(n);
+  return reshape(y, y_shape);
+}
+
+}  // namespace weft

@@ -1,1 +1,627 @@
-// shape_ops.cpp: placeholder, being written.
+// shape_ops.cpp: views (reshape, transpose, narrow, expand, ...) and copies (cat, index_select, gather,
+// triu/tril, clone, to_dtype), each forward next to its backward. Views share storage through
+// detail::make_alias; their backward reshapes, transposes or pads the gradient back.
+#include "ops/shape_ops.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "autograd/node.h"
+#include "framework/copy.h"
+#include "framework/factories.h"
+#include "ops/kernels/index.h"
+#include "ops/reduce.h"
+
+namespace weft {
+namespace {
+
+using autograd::variable_list;
+
+// Records `node` (when grad is on and x requires grad) as the history of `y`; init fills its fields.
+template <class NodeT, class Init>
+Tensor record(Tensor y, const Tensor& x, Init&& init) {
+  if (auto node = autograd::make_node<NodeT>(x)) {
+    init(*node);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+// --- internal differentiable scatter ops (gradients of index_select and gather) ---
+
+struct IndexAddBackward final : autograd::Node {
+  int64_t dim = 0;
+  Tensor index;  // int64, never requires grad
+  variable_list apply(variable_list&& grads) override {
+    Tensor gs = needs_input_grad(1) ? index_select(grads[0], dim, index) : Tensor();
+    return {grads[0], gs};
+  }
+  std::string name() const override { return "IndexAddBackward"; }
+};
+
+// base with src's slices added at index along dim.
+Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor y = kernels::index_add(base, dim, index, src);
+  if (auto node = autograd::make_node<IndexAddBackward>(base, src)) {
+    node->dim = dim;
+    node->index = index;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+struct ScatterAddBackward final : autograd::Node {
+  int64_t dim = 0;
+  Tensor index;
+  variable_list apply(variable_list&& grads) override {
+    Tensor gs = needs_input_grad(1) ? gather(grads[0], dim, index) : Tensor();
+    return {grads[0], gs};
+  }
+  std::string name() const override { return "ScatterAddBackward"; }
+};
+
+Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor y = kernels::scatter_add(base, dim, index, src);
+  if (auto node = autograd::make_node<ScatterAddBackward>(base, src)) {
+    node->dim = dim;
+    node->index = index;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+// --- geometry helpers ---
+
+// Replaces one -1 with the size that keeps numel; names `op` on a mismatch.
+Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
+  Shape out = shape;
+  int64_t known = 1, infer_at = -1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == -1) {
+      WEFT_CHECK(infer_at < 0, op, ": only one dim can be -1 but got shape ", shape);
+      infer_at = static_cast<int64_t>(i);
+    } else {
+      WEFT_CHECK(out[i] >= 0, op, ": invalid size ", out[i], " in shape ", shape);
+      known *= out[i];
+    }
+  }
+  if (infer_at >= 0) {
+    WEFT_CHECK(known != 0 && numel % known == 0, op, ": shape ", shape, " is invalid for an input of ", numel,
+               " elements");
+    out[infer_at] = numel / known;
+  }
+  WEFT_CHECK(numel_of(out) == numel, op, ": shape ", shape, " is invalid for an input of ", numel, " elements");
+  return out;
+}
+
+// Strides that view (shape, strides) as new_shape without copying, or nullopt (PyTorch's
+// computeStride): walk both shapes from the back, matching chunks of dims that are contiguous
+// among themselves.
+std::optional<Shape> view_strides(const Shape& shape, const Shape& strides, const Shape& new_shape) {
+  Shape out(new_shape.size(), 0);
+  if (numel_of(shape) == 0 || shape.empty()) return contiguous_strides(new_shape);
+  int64_t view_d = static_cast<int64_t>(new_shape.size()) - 1;
+  int64_t chunk_base_stride = strides.empty() ? 1 : strides.back();
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    tensor_numel *= shape[d];
+    // The end of a contiguous chunk: the next dim (if any) does not continue it.
+    if (d == 0 || (shape[d - 1] != 1 && strides[d - 1] != tensor_numel * chunk_base_stride)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || new_shape[view_d] == 1)) {
+        out[view_d] = view_numel * chunk_base_stride;
+        view_numel *= new_shape[view_d];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return std::nullopt;
+      if (d > 0) {
+        chunk_base_stride = strides[d - 1];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  if (view_d != -1) return std::nullopt;
+  return out;
+}
+
+// --- views whose backward is a reshape back (reshape, view, flatten, squeeze, unsqueeze) ---
+
+struct ViewBackward final : autograd::Node {
+  Shape input_shape;
+  variable_list apply(variable_list&& grads) override { return {reshape(grads[0], input_shape)}; }
+  std::string name() const override { return "ViewBackward"; }
+};
+
+Tensor alias_with_history(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset) {
+  return record<ViewBackward>(detail::make_alias(x, shape, strides, offset), x,
+                              [&](ViewBackward& n) { n.input_shape = x.shape(); });
+}
+
+// A contiguous copy of x without history.
+Tensor copy_of(const Tensor& x, DType dtype) {
+  Tensor out = detail::make_empty(x.shape(), dtype);
+  detail::copy_into(out, x);
+  return out;
+}
+
+}  // namespace
+
+Tensor reshape(const Tensor& x, const Shape& shape) {
+  detail::check_plain(x, "reshape");
+  Shape target = infer_shape(shape, x.numel(), "reshape");
+  if (auto strides = view_strides(x.shape(), x.strides(), target))
+    return alias_with_history(x, target, *strides, x.storage_offset());
+  Tensor copy = copy_of(x, x.dtype());  // not viewable: reshape the contiguous copy
+  return record<ViewBackward>(detail::make_alias(copy, target, contiguous_strides(target), 0), x,
+                              [&](ViewBackward& n) { n.input_shape = x.shape(); });
+}
+
+Tensor view(const Tensor& x, const Shape& shape) {
+  detail::check_plain(x, "view");
+  Shape target = infer_shape(shape, x.numel(), "view");
+  auto strides = view_strides(x.shape(), x.strides(), target);
+  WEFT_CHECK(strides.has_value(), "view: the shape ", shape, " is not compatible with the input's shape ",
+             x.shape(), " and strides ", x.strides(), "; use reshape, which copies when it must");
+  return alias_with_history(x, target, *strides, x.storage_offset());
+}
+
+Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
+  detail::check_plain(x, "flatten");
+  if (x.dim() == 0) return reshape(x, {1});
+  int64_t s = wrap_dim(start_dim, x.dim(), "flatten"), e = wrap_dim(end_dim, x.dim(), "flatten");
+  WEFT_CHECK(s <= e, "flatten: start_dim ", start_dim, " comes after end_dim ", end_dim, " for shape ",
+             x.shape());
+  Shape target(x.shape().begin(), x.shape().begin() + s);
+  int64_t merged = 1;
+  for (int64_t d = s; d <= e; ++d) merged *= x.size(d);
+  target.push_back(merged);
+  for (int64_t d = e + 1; d < x.dim(); ++d) target.push_back(x.size(d));
+  return reshape(x, target);
+}
+
+Tensor squeeze(const Tensor& x) {
+  detail::check_plain(x, "squeeze");
+  Shape shape, strides;
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (x.size(d) != 1) shape.push_back(x.size(d)), strides.push_back(x.stride(d));
+  return alias_with_history(x, shape, strides, x.storage_offset());
+}
+
+Tensor squeeze(const Tensor& x, int64_t dim) {
+  detail::check_plain(x, "squeeze");
+  Shape shape = x.shape(), strides = x.strides();
+  if (x.dim() > 0) {
+    int64_t d = wrap_dim(dim, x.dim(), "squeeze");
+    if (x.size(d) == 1) shape.erase(shape.begin() + d), strides.erase(strides.begin() + d);
+  } else {
+    wrap_dim(dim, 1, "squeeze");  // a 0-d tensor accepts dim 0 or -1
+  }
+  return alias_with_history(x, shape, strides, x.storage_offset());
+}
+
+Tensor unsqueeze(const Tensor& x, int64_t dim) {
+  detail::check_plain(x, "unsqueeze");
+  int64_t d = wrap_dim(dim, x.dim() + 1, "unsqueeze");
+  Shape shape = x.shape(), strides = x.strides();
+  int64_t stride = d < x.dim() ? x.stride(d) * x.size(d) : 1;
+  shape.insert(shape.begin() + d, 1);
+  strides.insert(strides.begin() + d, stride);
+  return alias_with_history(x, shape, strides, x.storage_offset());
+}
+
+// --- transpose, permute ---
+
+struct PermuteBackward final : autograd::Node {
+  Shape inverse;
+  variable_list apply(variable_list&& grads) override { return {permute(grads[0], inverse)}; }
+  std::string name() const override { return "PermuteBackward"; }
+};
+
+Tensor permute(const Tensor& x, const Shape& dims) {
+  detail::check_plain(x, "permute");
+  WEFT_CHECK(static_cast<int64_t>(dims.size()) == x.dim(), "permute: expected ", x.dim(),
+             " dims for a tensor of shape ", x.shape(), " but got ", dims);
+  Shape shape(dims.size(), 0), strides(dims.size(), 0), inverse(dims.size(), -1);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    int64_t d = wrap_dim(dims[i], x.dim(), "permute");
+    WEFT_CHECK(inverse[d] < 0, "permute: dim ", d, " repeats in ", dims);
+    inverse[d] = static_cast<int64_t>(i);
+    shape[i] = x.size(d);
+    strides[i] = x.stride(d);
+  }
+  return record<PermuteBackward>(detail::make_alias(x, shape, strides, x.storage_offset()), x,
+                                 [&](PermuteBackward& n) { n.inverse = inverse; });
+}
+
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+  detail::check_plain(x, "transpose");
+  if (x.dim() == 0) {
+    wrap_dim(dim0, 1, "transpose"), wrap_dim(dim1, 1, "transpose");
+    return permute(x, {});
+  }
+  int64_t d0 = wrap_dim(dim0, x.dim(), "transpose"), d1 = wrap_dim(dim1, x.dim(), "transpose");
+  Shape dims(x.dim(), 0);
+  for (int64_t d = 0; d < x.dim(); ++d) dims[d] = d;
+  std::swap(dims[d0], dims[d1]);
+  return permute(x, dims);
+}
+
+// --- expand ---
+
+struct ExpandBackward final : autograd::Node {
+  Shape input_shape;
+  variable_list apply(variable_list&& grads) override { return {sum_to(grads[0], input_shape)}; }
+  std::string name() const override { return "ExpandBackward"; }
+};
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  detail::check_plain(x, "expand");
+  WEFT_CHECK(static_cast<int64_t>(shape.size()) >= x.dim(), "expand: the target shape ", shape,
+             " has fewer dims than the input's ", x.shape());
+  const size_t lead = shape.size() - x.dim();
+  Shape out_shape(shape.size(), 0), strides(shape.size(), 0);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i < lead) {
+      WEFT_CHECK(shape[i] >= 0, "expand: a new leading dim needs a size but got ", shape[i], " in ", shape);
+      out_shape[i] = shape[i];
+      continue;
+    }
+    int64_t own = x.size(i - lead), want = shape[i] == -1 ? own : shape[i];
+    WEFT_CHECK(own == want || own == 1, "expand: the shape ", x.shape(), " cannot be expanded to ", shape,
+               " (dim ", i, " has size ", own, ", not 1)");
+    WEFT_CHECK(want >= 0, "expand: invalid size ", want, " in ", shape);
+    out_shape[i] = want;
+    strides[i] = own == want ? x.stride(i - lead) : 0;
+  }
+  return record<ExpandBackward>(detail::make_alias(x, out_shape, strides, x.storage_offset()), x,
+                                [&](ExpandBackward& n) { n.input_shape = x.shape(); });
+}
+
+// --- narrow, select: the backward pads the gradient with zeros along the dim ---
+
+Tensor pad_dim(const Tensor& g, int64_t dim, int64_t before, int64_t after) {
+  Shape s_before = g.shape(), s_after = g.shape();
+  s_before[dim] = before;
+  s_after[dim] = after;
+  return cat({zeros(s_before, g.dtype()), g, zeros(s_after, g.dtype())}, dim);
+}
+
+struct NarrowBackward final : autograd::Node {
+  int64_t dim = 0, start = 0, input_size = 0;
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    return {pad_dim(g, dim, start, input_size - start - g.size(dim))};
+  }
+  std::string name() const override { return "NarrowBackward"; }
+};
+
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  detail::check_plain(x, "narrow");
+  WEFT_CHECK(x.dim() > 0, "narrow: cannot narrow a 0-d tensor");
+  int64_t d = wrap_dim(dim, x.dim(), "narrow");
+  const int64_t size = x.size(d);
+  if (start < 0 && start >= -size) start += size;
+  WEFT_CHECK(start >= 0 && start <= size && length >= 0 && start + length <= size, "narrow: start ", start,
+             " and length ", length, " do not fit dim ", d, " of size ", size, " (shape ", x.shape(), ")");
+  Shape shape = x.shape();
+  shape[d] = length;
+  Tensor y = detail::make_alias(x, shape, x.strides(), x.storage_offset() + start * x.stride(d));
+  return record<NarrowBackward>(y, x, [&](NarrowBackward& n) {
+    n.dim = d, n.start = start, n.input_size = size;
+  });
+}
+
+struct SelectBackward final : autograd::Node {
+  int64_t dim = 0, index = 0, input_size = 0;
+  variable_list apply(variable_list&& grads) override {
+    return {pad_dim(unsqueeze(grads[0], dim), dim, index, input_size - index - 1)};
+  }
+  std::string name() const override { return "SelectBackward"; }
+};
+
+Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+  detail::check_plain(x, "select");
+  WEFT_CHECK(x.dim() > 0, "select: cannot select from a 0-d tensor");
+  int64_t d = wrap_dim(dim, x.dim(), "select");
+  const int64_t size = x.size(d);
+  WEFT_CHECK(index >= -size && index < size, "select: index ", index, " is out of range for dim ", d,
+             " of size ", size);
+  if (index < 0) index += size;
+  Shape shape = x.shape(), strides = x.strides();
+  shape.erase(shape.begin() + d);
+  strides.erase(strides.begin() + d);
+  Tensor y = detail::make_alias(x, shape, strides, x.storage_offset() + index * x.stride(d));
+  return record<SelectBackward>(y, x, [&](SelectBackward& n) {
+    n.dim = d, n.index = index, n.input_size = size;
+  });
+}
+
+// --- as_strided: backward scatters the gradient into a flat buffer over storage positions ---
+
+namespace {
+// Storage positions (elements) of every element of a geometry, as an int64 tensor of `shape`.
+Tensor storage_positions(const Shape& shape, const Shape& strides, int64_t offset) {
+  Tensor pos = detail::make_empty(shape, kInt64);
+  int64_t* p = pos.data_ptr<int64_t>();
+  const int64_t n = pos.numel();
+  Shape idx(shape.size(), 0);
+  int64_t at = offset;
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] = at;
+    for (size_t d = shape.size(); d-- > 0;) {
+      at += strides[d];
+      if (++idx[d] < shape[d]) break;
+      at -= strides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+  return pos;
+}
+
+int64_t extent(const Shape& shape, const Shape& strides, int64_t offset) {
+  int64_t last = offset;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 0) return 0;
+    last += (shape[d] - 1) * strides[d];
+  }
+  return last + 1;
+}
+
+// Assumes the input itself does not overlap in memory (no expanded input), which covers every
+// use weft makes of as_strided.
+struct AsStridedBackward final : autograd::Node {
+  Shape in_shape, in_strides, out_shape, out_strides;
+  int64_t in_offset = 0, out_offset = 0;
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    int64_t len = std::max(extent(in_shape, in_strides, in_offset), extent(out_shape, out_strides, out_offset));
+    Tensor flat = zeros({len}, g.dtype());
+    Tensor pos = storage_positions(out_shape, out_strides, out_offset);
+    flat = index_add(flat, 0, reshape(pos, {-1}), reshape(g, {-1}));
+    return {contiguous(as_strided(flat, in_shape, in_strides, in_offset))};
+  }
+  std::string name() const override { return "AsStridedBackward"; }
+};
+}  // namespace
+
+Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset) {
+  detail::check_plain(x, "as_strided");
+  WEFT_CHECK(shape.size() == strides.size(), "as_strided: got ", shape.size(), " sizes ", shape, " but ",
+             strides.size(), " strides ", strides);
+  WEFT_CHECK(offset >= 0, "as_strided: the offset must be non-negative but got ", offset);
+  for (size_t d = 0; d < shape.size(); ++d)
+    WEFT_CHECK(shape[d] >= 0 && strides[d] >= 0, "as_strided: sizes and strides must be non-negative but got ",
+               shape, " and ", strides);
+  const int64_t capacity = static_cast<int64_t>(x.impl()->storage->nbytes() / x.element_size());
+  WEFT_CHECK(extent(shape, strides, offset) <= capacity, "as_strided: the geometry ", shape, " / ", strides,
+             " at offset ", offset, " reaches past the storage of ", capacity, " elements");
+  return record<AsStridedBackward>(detail::make_alias(x, shape, strides, offset), x, [&](AsStridedBackward& n) {
+    n.in_shape = x.shape(), n.in_strides = x.strides(), n.in_offset = x.storage_offset();
+    n.out_shape = shape, n.out_strides = strides, n.out_offset = offset;
+  });
+}
+
+// --- index_select, gather ---
+
+namespace {
+void check_index(const Tensor& index, const char* op) {
+  detail::check_plain(index, op);
+  WEFT_CHECK(index.dtype() == kInt64, op, ": expected an int64 index but got ", dtype_name(index.dtype()));
+}
+
+struct IndexSelectBackward final : autograd::Node {
+  int64_t dim = 0;
+  Tensor index;
+  Shape input_shape;
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    return {index_add(zeros(input_shape, g.dtype()), dim, index, g)};
+  }
+  std::string name() const override { return "IndexSelectBackward"; }
+};
+
+struct GatherBackward final : autograd::Node {
+  int64_t dim = 0;
+  Tensor index;
+  Shape input_shape;
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    return {scatter_add(zeros(input_shape, g.dtype()), dim, index, g)};
+  }
+  std::string name() const override { return "GatherBackward"; }
+};
+}  // namespace
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  detail::check_plain(x, "index_select");
+  check_index(index, "index_select");
+  WEFT_CHECK(x.dim() >= 1, "index_select: expected a tensor with at least 1 dim but got a 0-d tensor");
+  WEFT_CHECK(index.dim() <= 1, "index_select: expected a 1-D index but got shape ", index.shape());
+  int64_t d = wrap_dim(dim, x.dim(), "index_select");
+  Tensor flat_index = index.dim() == 0 ? detail::make_alias(index, {1}, {1}, index.storage_offset()) : index;
+  return record<IndexSelectBackward>(kernels::index_select(x, d, flat_index), x, [&](IndexSelectBackward& n) {
+    n.dim = d, n.index = flat_index, n.input_shape = x.shape();
+  });
+}
+
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  detail::check_plain(x, "gather");
+  check_index(index, "gather");
+  WEFT_CHECK(index.dim() == x.dim(), "gather: the index (shape ", index.shape(),
+             ") must have as many dims as the input (shape ", x.shape(), ")");
+  int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), "gather");
+  for (int64_t i = 0; i < x.dim(); ++i)
+    WEFT_CHECK(i == d || index.size(i) <= x.size(i), "gather: the index of shape ", index.shape(),
+               " is larger than the input of shape ", x.shape(), " in dim ", i);
+  if (x.dim() == 0) return record<GatherBackward>(clone(x), x, [&](GatherBackward& n) {
+      n.dim = 0, n.index = index, n.input_shape = x.shape();
+    });
+  return record<GatherBackward>(kernels::gather(x, d, index), x, [&](GatherBackward& n) {
+    n.dim = d, n.index = index, n.input_shape = x.shape();
+  });
+}
+
+// --- cat, stack, split, chunk ---
+
+namespace {
+struct CatBackward final : autograd::Node {
+  int64_t dim = 0;
+  std::vector<int64_t> sizes;
+  variable_list apply(variable_list&& grads) override {
+    variable_list out(sizes.size());
+    int64_t offset = 0;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      if (needs_input_grad(i)) out[i] = narrow(grads[0], dim, offset, sizes[i]);
+      offset += sizes[i];
+    }
+    return out;
+  }
+  std::string name() const override { return "CatBackward"; }
+};
+}  // namespace
+
+Tensor cat(const TensorList& tensors, int64_t dim) {
+  WEFT_CHECK(!tensors.empty(), "cat: expected a non-empty list of tensors");
+  for (const Tensor& t : tensors) detail::check_plain(t, "cat");
+  const Tensor& first = tensors[0];
+  WEFT_CHECK(first.dim() > 0, "cat: zero-dimensional tensors cannot be concatenated");
+  int64_t d = wrap_dim(dim, first.dim(), "cat");
+  DType dtype = first.dtype();
+  Shape shape = first.shape();
+  shape[d] = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    WEFT_CHECK(t.dim() == first.dim(), "cat: tensor ", i, " has shape ", t.shape(), " but tensor 0 has ",
+               first.shape(), " (the ranks differ)");
+    for (int64_t k = 0; k < t.dim(); ++k)
+      WEFT_CHECK(k == d || t.size(k) == first.size(k), "cat: tensor ", i, " has shape ", t.shape(),
+                 " but tensor 0 has ", first.shape(), "; sizes must match except in dim ", d);
+    shape[d] += t.size(d);
+    dtype = promote_types(dtype, t.dtype());
+  }
+  Tensor y = detail::make_empty(shape, dtype);
+  int64_t offset = 0;
+  for (const Tensor& t : tensors) {
+    Shape part = shape;
+    part[d] = t.size(d);
+    detail::copy_into(detail::make_alias(y, part, y.strides(), offset * y.stride(d)), t);
+    offset += t.size(d);
+  }
+  if (auto node = autograd::make_node<CatBackward>(tensors)) {
+    node->dim = d;
+    for (const Tensor& t : tensors) node->sizes.push_back(t.size(d));
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor stack(const TensorList& tensors, int64_t dim) {
+  WEFT_CHECK(!tensors.empty(), "stack: expected a non-empty list of tensors");
+  detail::check_plain(tensors[0], "stack");
+  int64_t d = wrap_dim(dim, tensors[0].dim() + 1, "stack");
+  TensorList parts;
+  parts.reserve(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    detail::check_plain(tensors[i], "stack");
+    WEFT_CHECK(tensors[i].shape() == tensors[0].shape(), "stack: expected tensors of one shape but tensor ", i,
+               " has ", tensors[i].shape(), " and tensor 0 has ", tensors[0].shape());
+    parts.push_back(unsqueeze(tensors[i], d));
+  }
+  return cat(parts, d);
+}
+
+TensorList split(const Tensor& x, int64_t split_size, int64_t dim) {
+  detail::check_plain(x, "split");
+  WEFT_CHECK(x.dim() > 0, "split: cannot split a 0-d tensor");
+  int64_t d = wrap_dim(dim, x.dim(), "split");
+  const int64_t size = x.size(d);
+  WEFT_CHECK(split_size > 0 || (split_size == 0 && size == 0), "split: expected a positive split_size but got ",
+             split_size, " for dim ", d, " of size ", size);
+  const int64_t pieces = split_size == 0 ? 1 : std::max<int64_t>((size + split_size - 1) / split_size, 1);
+  TensorList out;
+  for (int64_t i = 0; i < pieces; ++i) {
+    int64_t start = i * split_size;
+    out.push_back(narrow(x, d, start, std::min(split_size, size - start)));
+  }
+  return out;
+}
+
+TensorList split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
+  detail::check_plain(x, "split");
+  WEFT_CHECK(x.dim() > 0, "split: cannot split a 0-d tensor");
+  int64_t d = wrap_dim(dim, x.dim(), "split");
+  int64_t total = 0;
+  for (int64_t s : sizes) {
+    WEFT_CHECK(s >= 0, "split: sizes must be non-negative but got ", s);
+    total += s;
+  }
+  WEFT_CHECK(total == x.size(d), "split: the sizes sum to ", total, " but dim ", d, " has size ", x.size(d));
+  TensorList out;
+  int64_t start = 0;
+  for (int64_t s : sizes) {
+    out.push_back(narrow(x, d, start, s));
+    start += s;
+  }
+  return out;
+}
+
+TensorList chunk(const Tensor& x, int64_t chunks, int64_t dim) {
+  detail::check_plain(x, "chunk");
+  WEFT_CHECK(chunks > 0, "chunk: expected a positive number of chunks but got ", chunks);
+  WEFT_CHECK(x.dim() > 0, "chunk: cannot chunk a 0-d tensor");
+  int64_t d = wrap_dim(dim, x.dim(), "chunk");
+  return split(x, (x.size(d) + chunks - 1) / chunks, d);
+}
+
+// --- triu, tril ---
+
+namespace {
+struct TriangleBackward final : autograd::Node {
+  int64_t diagonal = 0;
+  bool upper = true;
+  variable_list apply(variable_list&& grads) override {
+    return {upper ? triu(grads[0], diagonal) : tril(grads[0], diagonal)};
+  }
+  std::string name() const override { return "TriangleBackward"; }
+};
+
+Tensor triangle(const Tensor& x, int64_t diagonal, bool upper, const char* op) {
+  detail::check_plain(x, op);
+  WEFT_CHECK(x.dim() >= 2, op, ": expected a tensor with at least 2 dims but got shape ", x.shape());
+  return record<TriangleBackward>(kernels::triangle(x, diagonal, upper), x, [&](TriangleBackward& n) {
+    n.diagonal = diagonal, n.upper = upper;
+  });
+}
+}  // namespace
+
+Tensor triu(const Tensor& x, int64_t diagonal) { return triangle(x, diagonal, true, "triu"); }
+Tensor tril(const Tensor& x, int64_t diagonal) { return triangle(x, diagonal, false, "tril"); }
+
+// --- copies: contiguous, clone, to_dtype (the gradient passes through; the engine casts it) ---
+
+namespace {
+struct IdentityBackward final : autograd::Node {
+  variable_list apply(variable_list&& grads) override { return {grads[0]}; }
+  std::string name() const override { return "CloneBackward"; }
+};
+}  // namespace
+
+Tensor clone(const Tensor& x) {
+  detail::check_plain(x, "clone");
+  return record<IdentityBackward>(copy_of(x, x.dtype()), x, [](IdentityBackward&) {});
+}
+
+Tensor contiguous(const Tensor& x) {
+  detail::check_plain(x, "contiguous");
+  return x.is_contiguous() ? x : clone(x);
+}
+
+Tensor to_dtype(const Tensor& x, DType dtype) {
+  detail::check_plain(x, "to");
+  if (x.dtype() == dtype) return x;
+  Tensor y = copy_of(x, dtype);
+  if (!is_floating(dtype)) return y;  // integer results carry no gradient
+  return record<IdentityBackward>(y, x, [](IdentityBackward&) {});
+}
+
+}  // namespace weft

@@ -1,1 +1,16 @@
-// matmul.h: placeholder, being written.
+// matmul.h: batched matrix product kernels (oneDNN for float32, a portable loop for every numeric dtype).
+#pragma once
+
+#include "framework/tensor.h"
+
+namespace weft::kernels {
+
+// out[b] = a[b] @ bm[b] (+ bias) for a [B, M, K] and bm [B, K, N] of one dtype, any strides (a batch
+// stride may be 0). `bias`, when defined, broadcasts to [M, N]. Returns a contiguous [B, M, N].
+// float32 runs on oneDNN's matmul, other numeric dtypes on bmm_reference. No autograd.
+Tensor bmm(const Tensor& a, const Tensor& bm, const Tensor& bias = Tensor());
+
+// The portable loop (blocked i-k-j, OpenMP over rows), for every numeric dtype.
+Tensor bmm_reference(const Tensor& a, const Tensor& bm, const Tensor& bias = Tensor());
+
+}  // namespace weft::kernels

@@ -1,0 +1,167 @@
+// index.cpp: index_select / index_add / gather / scatter_add / triangle kernels on contiguous buffers.
+#include "ops/kernels/index.h"
+
+#include <cstring>
+
+#include "framework/copy.h"
+
+namespace weft::kernels {
+namespace {
+
+Tensor contiguous_copy(const Tensor& t) {
+  if (t.is_contiguous()) return t;
+  Tensor out = detail::make_empty(t.shape(), t.dtype());
+  detail::copy_into(out, t);
+  return out;
+}
+
+// A fresh contiguous copy (always a new buffer: the scatter kernels write into it).
+Tensor fresh_copy(const Tensor& t) {
+  Tensor out = detail::make_empty(t.shape(), t.dtype());
+  detail::copy_into(out, t);
+  return out;
+}
+
+struct DimSplit {
+  int64_t outer = 1, size = 1, inner = 1;
+};
+DimSplit split_at(const Shape& shape, int64_t dim) {
+  DimSplit s;
+  for (int64_t d = 0; d < dim; ++d) s.outer *= shape[d];
+  s.size = shape[dim];
+  for (size_t d = dim + 1; d < shape.size(); ++d) s.inner *= shape[d];
+  return s;
+}
+
+int64_t checked_index(int64_t v, int64_t size, const char* op, int64_t dim) {
+  WEFT_CHECK(v >= 0 && v < size, op, ": index ", v, " is out of range for dim ", dim, " of size ", size);
+  return v;
+}
+
+// Calls f(position, linear) for every position of `shape` in row-major order.
+template <class F>
+void for_each_position(const Shape& shape, F&& f) {
+  const int64_t n = numel_of(shape);
+  Shape pos(shape.size(), 0);
+  for (int64_t linear = 0; linear < n; ++linear) {
+    f(pos, linear);
+    for (size_t d = shape.size(); d-- > 0;) {
+      if (++pos[d] < shape[d]) break;
+      pos[d] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  Tensor xc = contiguous_copy(x), ic = contiguous_copy(index);
+  Shape out_shape = x.shape();
+  out_shape[dim] = index.numel();
+  Tensor out = detail::make_empty(out_shape, x.dtype());
+  DimSplit s = split_at(x.shape(), dim);
+  const int64_t n = index.numel(), bytes = s.inner * static_cast<int64_t>(x.element_size());
+  if (out.numel() == 0) return out;
+  const int64_t* idx = ic.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) checked_index(idx[i], s.size, "index_select", dim);
+  const char* src = static_cast<const char*>(xc.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t i = 0; i < n; ++i)
+      std::memcpy(dst + (o * n + i) * bytes, src + (o * s.size + idx[i]) * bytes, bytes);
+  return out;
+}
+
+Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor out = fresh_copy(base), ic = contiguous_copy(index), sc = contiguous_copy(src);
+  if (sc.dtype() != out.dtype()) {  // one contiguous copy in the output's dtype
+    sc = detail::make_empty(src.shape(), out.dtype());
+    detail::copy_into(sc, src);
+  }
+  DimSplit s = split_at(out.shape(), dim);
+  const int64_t n = index.numel();
+  if (sc.numel() == 0) return out;
+  const int64_t* idx = ic.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) checked_index(idx[i], s.size, "index_add", dim);
+  visit_dtype(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* o = out.data_ptr<T>();
+    const T* p = sc.data_ptr<T>();
+    for (int64_t a = 0; a < s.outer; ++a)
+      for (int64_t i = 0; i < n; ++i) {
+        T* orow = o + (a * s.size + idx[i]) * s.inner;
+        const T* prow = p + (a * n + i) * s.inner;
+        for (int64_t j = 0; j < s.inner; ++j) orow[j] = static_cast<T>(orow[j] + prow[j]);
+      }
+  });
+  return out;
+}
+
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  Tensor ic = contiguous_copy(index);
+  Tensor out = detail::make_empty(index.shape(), x.dtype());
+  if (out.numel() == 0) return out;
+  const int64_t* idx = ic.data_ptr<int64_t>();
+  const Shape& xs = x.strides();
+  const int64_t size = x.size(dim);
+  visit_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data_ptr<T>();
+    T* o = out.data_ptr<T>();
+    for_each_position(index.shape(), [&](const Shape& pos, int64_t linear) {
+      int64_t off = 0;
+      for (size_t d = 0; d < pos.size(); ++d)
+        off += (static_cast<int64_t>(d) == dim ? checked_index(idx[linear], size, "gather", dim) : pos[d]) * xs[d];
+      o[linear] = px[off];
+    });
+  });
+  return out;
+}
+
+Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor out = fresh_copy(base), ic = contiguous_copy(index);
+  Tensor sc = src;
+  if (src.dtype() != out.dtype()) {
+    sc = detail::make_empty(src.shape(), out.dtype());
+    detail::copy_into(sc, src);
+  }
+  if (index.numel() == 0) return out;
+  const int64_t* idx = ic.data_ptr<int64_t>();
+  const Shape& ss = sc.strides();
+  const Shape& os = out.strides();
+  const int64_t size = out.size(dim);
+  visit_dtype(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* ps = sc.data_ptr<T>();
+    T* o = out.data_ptr<T>();
+    for_each_position(index.shape(), [&](const Shape& pos, int64_t linear) {
+      int64_t src_off = 0, out_off = 0;
+      for (size_t d = 0; d < pos.size(); ++d) {
+        src_off += pos[d] * ss[d];
+        out_off += (static_cast<int64_t>(d) == dim ? checked_index(idx[linear], size, "scatter_add", dim) : pos[d]) *
+                   os[d];
+      }
+      o[out_off] = static_cast<T>(o[out_off] + ps[src_off]);
+    });
+  });
+  return out;
+}
+
+Tensor triangle(const Tensor& x, int64_t diagonal, bool upper) {
+  Tensor out = fresh_copy(x);
+  const int64_t rows = x.size(-2), cols = x.size(-1);
+  const int64_t mats = rows * cols == 0 ? 0 : out.numel() / (rows * cols);
+  visit_dtype(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* o = out.data_ptr<T>();
+    for (int64_t m = 0; m < mats; ++m)
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) {
+          const bool keep = upper ? j - i >= diagonal : j - i <= diagonal;
+          if (!keep) o[(m * rows + i) * cols + j] = T(0);
+        }
+  });
+  return out;
+}
+
+}  // namespace weft::kernels
