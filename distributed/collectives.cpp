@@ -1,1 +1,566 @@
-// collectives.cpp: placeholder, being written.
+// collectives.cpp: the non-differentiable collective primitives (sync and async) over one mesh
+// dim, straight to MPI on contiguous buffers. The differentiable funcol:: wrappers live in
+// collectives_autograd.cpp. See Note [Functional collectives].
+#include "distributed/collectives.h"
+
+#include <climits>
+#include <cstring>
+#include <numeric>
+
+#include "distributed/comm_debug.h"
+#include "distributed/runtime.h"
+#include "framework/copy.h"
+#include "framework/factories.h"
+
+namespace weft::dist {
+
+std::string to_string(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum: return "sum";
+    case ReduceOp::Avg: return "avg";
+    case ReduceOp::Max: return "max";
+    case ReduceOp::Min: return "min";
+    case ReduceOp::Product: return "product";
+  }
+  return "unknown";
+}
+
+namespace detail {
+namespace {
+
+using weft::detail::copy_into;
+using weft::detail::make_alias;
+using weft::detail::make_empty;
+
+// The ranks of one mesh dim, as this rank sees them.
+struct Group {
+  MPI_Comm comm;
+  int k;
+  int me;
+  int64_t mesh_dim;
+};
+
+Group group_of(const DeviceMesh& mesh, int64_t mesh_dim, const char* op) {
+  WEFT_CHECK(mesh.defined(), op, ": the device mesh is undefined");
+  WEFT_CHECK(mesh_dim >= -mesh.ndim() && mesh_dim < mesh.ndim(), op, ": mesh dim ", mesh_dim,
+             " is out of range for ", mesh.to_string());
+  int64_t d = mesh_dim < 0 ? mesh_dim + mesh.ndim() : mesh_dim;
+  WEFT_CHECK(mesh.contains_this_rank(), op, ": world rank ", world_rank(), " is not in ", mesh.to_string());
+  Group g{mesh.comm(d), static_cast<int>(mesh.size(d)), static_cast<int>(mesh.get_local_rank(d)), d};
+  WEFT_CHECK(g.k == 1 || g.comm != MPI_COMM_NULL, op, ": MPI is not initialized (create a dist::Runtime first)");
+  return g;
+}
+
+MPI_Datatype mpi_type(DType t) {
+  switch (t) {
+    case DType::Float32: return MPI_FLOAT;
+    case DType::Float64: return MPI_DOUBLE;
+    case DType::Int64: return MPI_INT64_T;
+    case DType::Bool: return MPI_C_BOOL;
+  }
+  WEFT_ERROR("collectives: unknown dtype");
+}
+
+MPI_Op mpi_op(ReduceOp op, DType t, const char* name) {
+  WEFT_CHECK(op != ReduceOp::Avg || is_floating(t), name, ": reduce op avg needs a floating tensor but got ",
+             dtype_name(t));
+  if (t == DType::Bool)  // MPI reduces C bools with logical ops only
+    return op == ReduceOp::Sum || op == ReduceOp::Max ? MPI_LOR : MPI_LAND;
+  switch (op) {
+    case ReduceOp::Sum:
+    case ReduceOp::Avg: return MPI_SUM;
+    case ReduceOp::Max: return MPI_MAX;
+    case ReduceOp::Min: return MPI_MIN;
+    case ReduceOp::Product: return MPI_PROD;
+  }
+  WEFT_ERROR(name, ": unknown reduce op");
+}
+
+int count_of(int64_t n, const char* name) {
+  WEFT_CHECK(n <= INT_MAX, name, ": ", n, " elements exceed MPI's int count limit");
+  return static_cast<int>(n);
+}
+
+// x's elements in row-major order: x itself when contiguous (no copy), else a packed copy.
+Tensor dense(const Tensor& x) {
+  if (x.is_contiguous()) return x;
+  Tensor d = make_empty(x.shape(), x.dtype());
+  copy_into(d, x);
+  return d;
+}
+Tensor copy_of(const Tensor& x) {
+  Tensor d = make_empty(x.shape(), x.dtype());
+  copy_into(d, x);
+  return d;
+}
+void* ptr(const Tensor& t) { return t.raw_data(); }
+
+int64_t prod(const Shape& s, size_t from, size_t to) {
+  int64_t p = 1;
+  for (size_t i = from; i < to; ++i) p *= s[i];
+  return p;
+}
+
+// View of `t`'s storage as a contiguous block of `shape` starting `offset` elements in.
+Tensor block(const Tensor& t, const Shape& shape, int64_t offset) {
+  return make_alias(t, shape, contiguous_strides(shape), t.storage_offset() + offset);
+}
+// The slab [start, start+len) of dim `dim` of contiguous `t`, viewed as [outer, len, inner].
+Tensor slab(const Tensor& t, int64_t dim, int64_t start, int64_t len) {
+  const Shape& s = t.shape();
+  int64_t outer = prod(s, 0, dim), n = s[dim], inner = prod(s, dim + 1, s.size());
+  return make_alias(t, Shape{outer, len, inner}, Shape{n * inner, inner, 1}, t.storage_offset() + start * inner);
+}
+
+void divide_in_place(const Tensor& t, int64_t k) {
+  visit_floating(t.dtype(), "all_reduce(avg)", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = static_cast<T*>(t.raw_data());
+    const T inv = T(1) / static_cast<T>(k);
+    for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] *= inv;
+  });
+}
+
+std::string describe(const char* kind, const Group& g, const Shape& shape, DType dtype) {
+  return weft::detail::str_cat(kind, " on mesh dim ", g.mesh_dim, " (", comm_name(g.comm), ") with input shape ", shape, " ",
+                 dtype_name(dtype), " on rank ", world_rank());
+}
+
+// Note [Collective fingerprints]
+// In debug mode every rank of the communicator shares what it is about to call; a rank that finds
+// any other rank disagreeing raises. Every rank sees the same table, so all of them raise instead of
+// some deadlocking. masked_dim is a dim whose size may legitimately differ (gather/concat dim).
+struct Fingerprint {
+  int32_t kind, dtype, op, ndim, masked_dim, pad;
+  int64_t shape[8];
+};
+
+void check_fingerprint(const Group& g, CollectiveKind kind, const Shape& shape, DType dtype, int op,
+                       int masked_dim, bool has_shape = true) {
+  Fingerprint mine{};
+  mine.kind = static_cast<int32_t>(kind);
+  mine.dtype = has_shape ? static_cast<int32_t>(dtype) : -1;
+  mine.op = op;
+  mine.ndim = has_shape ? static_cast<int32_t>(shape.size()) : -1;
+  mine.masked_dim = masked_dim;
+  for (size_t i = 0; i < shape.size() && i < 8 && has_shape; ++i) mine.shape[i] = shape[i];
+  std::vector<Fingerprint> all(static_cast<size_t>(g.k));
+  check_mpi(MPI_Allgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, g.comm),
+            "MPI_Allgather (collective fingerprint)", g.comm);
+  const std::string here = weft::detail::str_cat(to_string(kind), " on mesh dim ", g.mesh_dim, ": ");
+  auto shape_of = [](const Fingerprint& f) {
+    Shape s;
+    for (int i = 0; i < f.ndim && i < 8; ++i) s.push_back(f.shape[i]);
+    return shape_str(s);
+  };
+  for (int r = 0; r < g.k; ++r) {
+    const Fingerprint& o = all[static_cast<size_t>(r)];
+    WEFT_CHECK(o.kind == mine.kind, here, "rank ", r, " called ", to_string(static_cast<CollectiveKind>(o.kind)),
+               " (this is rank ", g.me, ")");
+    WEFT_CHECK(o.op == mine.op, here, "rank ", g.me, " passed op/src ", mine.op, " but rank ", r, " passed ", o.op);
+    if (mine.ndim < 0 || o.ndim < 0) continue;
+    WEFT_CHECK(o.dtype == mine.dtype, here, "dtype ", dtype_name(static_cast<DType>(mine.dtype)), " on rank ",
+               g.me, " vs ", dtype_name(static_cast<DType>(o.dtype)), " on rank ", r);
+    bool same = o.ndim == mine.ndim;
+    for (int i = 0; same && i < mine.ndim && i < 8; ++i) same = i == masked_dim || o.shape[i] == mine.shape[i];
+    WEFT_CHECK(same, here, "shape ", shape_of(mine), " on rank ", g.me, " vs ", shape_of(o), " on rank ", r);
+  }
+}
+
+void maybe_check(const Group& g, CollectiveKind kind, const Tensor& x, int op, int masked_dim) {
+  if (debug_collectives()) [[unlikely]]
+    check_fingerprint(g, kind, x.shape(), x.dtype(), op, masked_dim);
+}
+
+// What MPI reads and writes until the collective completes (the count arrays of the v-forms
+// included: MPI may read them until completion).
+struct Plan {
+  std::vector<int> scounts, sdispls, rcounts, rdispls;
+};
+
+// Note [Async collectives]
+// The output tensor's pending work holds the buffers MPI uses (input, staging, count arrays) and
+// a finish step (copy-out of a staging buffer, divide for avg) that runs once, after MPI_Wait.
+// It refers to the output through an alias, never the output itself (no reference cycle).
+class CollectiveWork final : public PendingWork {
+ public:
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_Comm comm = MPI_COMM_NULL;
+  const char* what = "";
+  std::string description;
+  Plan plan;
+  std::vector<Tensor> keep;
+  std::function<void()> finish;
+  bool done = false;
+
+  void wait() override {
+    if (done) return;
+    wait_request(request, what, comm, [this] { return description; });
+    done = true;
+    keep.clear();
+    if (finish) finish();
+    finish = nullptr;
+  }
+  ~CollectiveWork() override {
+    // MPI may still be writing into buffers we are about to release.
+    if (!done && request != MPI_REQUEST_NULL && is_initialized()) MPI_Wait(&request, MPI_STATUS_IGNORE);
+  }
+};
+
+// Issues the collective: the blocking MPI form unless a timeout is set or async is asked for.
+// call(plan, req) makes the MPI call (MPI_I* when req is non-null). finish(out_alias) completes
+// the output. `keep` are the buffers an async collective must hold.
+template <class Call, class Finish>
+Tensor launch(const Group& g, const char* kind, const char* what, const Tensor& x, Plan&& plan, Call&& call,
+              Tensor out, Finish&& finish, bool async, std::vector<Tensor> keep = {}) {
+  if (!async) {
+    if (collective_timeout() <= 0) {
+      check_mpi(call(plan, nullptr), what, g.comm);
+    } else {
+      MPI_Request req;
+      check_mpi(call(plan, &req), what, g.comm);
+      wait_request(req, what, g.comm, [&] { return describe(kind, g, x.shape(), x.dtype()); });
+    }
+    finish(out);
+    return out;
+  }
+  auto work = std::make_shared<CollectiveWork>();
+  work->plan = std::move(plan);
+  work->comm = g.comm;
+  work->what = what;
+  work->description = describe(kind, g, x.shape(), x.dtype());
+  work->keep = std::move(keep);
+  check_mpi(call(work->plan, &work->request), what, g.comm);
+  Tensor alias = make_alias(out, out.shape(), out.strides(), out.storage_offset());
+  work->finish = [alias, f = std::forward<Finish>(finish)]() mutable { f(alias); };
+  out.impl()->pending = std::move(work);
+  return out;
+}
+
+void displs_of(const std::vector<int>& counts, std::vector<int>& displs) {
+  displs.resize(counts.size());
+  int acc = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    displs[i] = acc;
+    acc += counts[i];
+  }
+}
+bool all_equal(const std::vector<int64_t>& v) {
+  return std::all_of(v.begin(), v.end(), [&](int64_t s) { return s == v[0]; });
+}
+
+}  // namespace
+
+std::pair<int64_t, int64_t> chunk_piece(int64_t n, int64_t k, int64_t r) {
+  int64_t c = (n + k - 1) / k;
+  int64_t start = std::min(n, c * r);
+  return {std::max<int64_t>(0, std::min(n, c * r + c) - start), start};
+}
+
+std::vector<int64_t> chunk_sizes(int64_t n, int64_t k) {
+  std::vector<int64_t> sizes(static_cast<size_t>(k));
+  for (int64_t r = 0; r < k; ++r) sizes[static_cast<size_t>(r)] = chunk_piece(n, k, r).first;
+  return sizes;
+}
+
+std::vector<int64_t> exchange_sizes(int64_t value, const DeviceMesh& mesh, int64_t mesh_dim) {
+  Group g = group_of(mesh, mesh_dim, "exchange_sizes");
+  std::vector<int64_t> all(static_cast<size_t>(g.k), value);
+  if (g.k > 1)
+    check_mpi(MPI_Allgather(&value, 1, MPI_INT64_T, all.data(), 1, MPI_INT64_T, g.comm),
+              "MPI_Allgather (size exchange)", g.comm);
+  return all;
+}
+
+Tensor all_reduce(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
+  weft::detail::check_plain(x, "all_reduce");
+  Group g = group_of(mesh, mesh_dim, "all_reduce");
+  MPI_Op mop = mpi_op(op, x.dtype(), "all_reduce");
+  if (g.k == 1) return copy_of(x);
+  maybe_check(g, CollectiveKind::AllReduce, x, static_cast<int>(op), -1);
+  Tensor in = dense(x);
+  Tensor out = make_empty(x.shape(), x.dtype());
+  const void* src = ptr(in);
+  void* dst = ptr(out);
+  int n = count_of(x.numel(), "all_reduce");
+  MPI_Datatype type = mpi_type(x.dtype());
+  record_collective(CollectiveKind::AllReduce);
+  auto call = [&, src, dst](Plan&, MPI_Request* req) {
+    return req ? MPI_Iallreduce(src, dst, n, type, mop, g.comm, req) : MPI_Allreduce(src, dst, n, type, mop, g.comm);
+  };
+  int64_t k = g.k;
+  auto finish = [op, k](const Tensor& o) {
+    if (op == ReduceOp::Avg) divide_in_place(o, k);
+  };
+  return launch(g, "all_reduce", "MPI_Allreduce", x, Plan{}, call, out, finish, async, {in});
+}
+
+Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& sizes, const DeviceMesh& mesh,
+                  int64_t mesh_dim, bool async) {
+  weft::detail::check_plain(x, "all_gather");
+  Group g = group_of(mesh, mesh_dim, "all_gather");
+  dim = wrap_dim(dim, x.dim(), "all_gather");
+  WEFT_CHECK(static_cast<int>(sizes.size()) == g.k, "all_gather: ", sizes.size(), " sizes given for ", g.k, " ranks");
+  WEFT_CHECK(sizes[g.me] == x.size(dim), "all_gather: sizes says rank ", g.me, " holds ", sizes[g.me],
+             " along dim ", dim, " but its tensor has shape ", x.shape());
+  if (g.k == 1) return copy_of(x);
+  maybe_check(g, CollectiveKind::AllGather, x, 0, static_cast<int>(dim));
+  Shape out_shape = x.shape();
+  out_shape[dim] = std::accumulate(sizes.begin(), sizes.end(), int64_t{0});
+  Tensor in = dense(x);
+  Tensor out = make_empty(out_shape, x.dtype());
+  const int64_t outer = prod(x.shape(), 0, dim), inner = prod(x.shape(), dim + 1, x.dim());
+  const bool direct = outer == 1;  // the gathered blocks are the output's layout
+  Tensor recv = direct ? out : make_empty(Shape{out.numel()}, x.dtype());
+  Plan plan;
+  for (int64_t s : sizes) plan.rcounts.push_back(count_of(outer * s * inner, "all_gather"));
+  displs_of(plan.rcounts, plan.rdispls);
+  const bool even = all_equal(sizes);
+  const void* src = ptr(in);
+  void* dst = ptr(recv);
+  int n = plan.rcounts[g.me];
+  MPI_Datatype type = mpi_type(x.dtype());
+  record_collective(CollectiveKind::AllGather);
+  auto call = [&, src, dst](Plan& p, MPI_Request* req) {
+    if (even)
+      return req ? MPI_Iallgather(src, n, type, dst, n, type, g.comm, req)
+                 : MPI_Allgather(src, n, type, dst, n, type, g.comm);
+    return req ? MPI_Iallgatherv(src, n, type, dst, p.rcounts.data(), p.rdispls.data(), type, g.comm, req)
+               : MPI_Allgatherv(src, n, type, dst, p.rcounts.data(), p.rdispls.data(), type, g.comm);
+  };
+  Tensor staging = direct ? Tensor() : recv;  // never the output itself (see Note [Async collectives])
+  auto finish = [staging, sizes, dim, outer, inner](const Tensor& o) {
+    if (!staging.defined()) return;
+    int64_t at = 0, start = 0;
+    for (int64_t s : sizes) {
+      copy_into(slab(o, dim, start, s), block(staging, Shape{outer, s, inner}, at));
+      at += outer * s * inner;
+      start += s;
+    }
+  };
+  return launch(g, "all_gather", direct ? "MPI_Allgather" : "MPI_Allgather (staged)", x, std::move(plan), call, out,
+                finish, async, {in, staging});
+}
+
+Tensor reduce_scatter(const Tensor& x, ReduceOp op, int64_t dim, const std::vector<int64_t>& sizes,
+                      const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
+  weft::detail::check_plain(x, "reduce_scatter");
+  Group g = group_of(mesh, mesh_dim, "reduce_scatter");
+  dim = wrap_dim(dim, x.dim(), "reduce_scatter");
+  MPI_Op mop = mpi_op(op, x.dtype(), "reduce_scatter");
+  WEFT_CHECK(static_cast<int>(sizes.size()) == g.k, "reduce_scatter: ", sizes.size(), " sizes given for ", g.k,
+             " ranks");
+  WEFT_CHECK(std::accumulate(sizes.begin(), sizes.end(), int64_t{0}) == x.size(dim), "reduce_scatter: the pieces ",
+             "must sum to the size of dim ", dim, " of the input, shape ", x.shape());
+  if (g.k == 1) return copy_of(x);
+  maybe_check(g, CollectiveKind::ReduceScatter, x, static_cast<int>(op), -1);
+  const int64_t outer = prod(x.shape(), 0, dim), inner = prod(x.shape(), dim + 1, x.dim());
+  Tensor in;
+  if (outer == 1) {
+    in = dense(x);  // the pieces along dim are consecutive blocks already
+  } else {          // pack piece r as block r
+    in = make_empty(Shape{x.numel()}, x.dtype());
+    Tensor packed_src = dense(x);
+    int64_t at = 0, start = 0;
+    for (int64_t s : sizes) {
+      copy_into(block(in, Shape{outer, s, inner}, at), slab(packed_src, dim, start, s));
+      at += outer * s * inner;
+      start += s;
+    }
+  }
+  Shape out_shape = x.shape();
+  out_shape[dim] = sizes[g.me];
+  Tensor out = make_empty(out_shape, x.dtype());
+  Plan plan;
+  for (int64_t s : sizes) plan.rcounts.push_back(count_of(outer * s * inner, "reduce_scatter"));
+  const bool even = all_equal(sizes);
+  const void* src = ptr(in);
+  void* dst = ptr(out);
+  int n = plan.rcounts[g.me];
+  MPI_Datatype type = mpi_type(x.dtype());
+  record_collective(CollectiveKind::ReduceScatter);
+  auto call = [&, src, dst](Plan& p, MPI_Request* req) {
+    if (even)
+      return req ? MPI_Ireduce_scatter_block(src, dst, n, type, mop, g.comm, req)
+                 : MPI_Reduce_scatter_block(src, dst, n, type, mop, g.comm);
+    return req ? MPI_Ireduce_scatter(src, dst, p.rcounts.data(), type, mop, g.comm, req)
+               : MPI_Reduce_scatter(src, dst, p.rcounts.data(), type, mop, g.comm);
+  };
+  int64_t k = g.k;
+  auto finish = [op, k](const Tensor& o) {
+    if (op == ReduceOp::Avg) divide_in_place(o, k);
+  };
+  return launch(g, "reduce_scatter", "MPI_Reduce_scatter", x, std::move(plan), call, out, finish, async, {in});
+}
+
+Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>& split_sizes, int64_t concat_dim,
+                  const std::vector<int64_t>& recv_sizes, const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
+  weft::detail::check_plain(x, "all_to_all");
+  Group g = group_of(mesh, mesh_dim, "all_to_all");
+  split_dim = wrap_dim(split_dim, x.dim(), "all_to_all");
+  concat_dim = wrap_dim(concat_dim, x.dim(), "all_to_all");
+  WEFT_CHECK(static_cast<int>(split_sizes.size()) == g.k && static_cast<int>(recv_sizes.size()) == g.k,
+             "all_to_all: expected ", g.k, " split sizes and ", g.k, " receive sizes but got ", split_sizes.size(),
+             " and ", recv_sizes.size());
+  WEFT_CHECK(std::accumulate(split_sizes.begin(), split_sizes.end(), int64_t{0}) == x.size(split_dim),
+             "all_to_all: the pieces must sum to the size of split dim ", split_dim, " of the input, shape ",
+             x.shape());
+  WEFT_CHECK(split_dim == concat_dim || recv_sizes[g.me] == x.size(concat_dim), "all_to_all: concat sizes say rank ",
+             g.me, " holds ", recv_sizes[g.me], " along dim ", concat_dim, " but its tensor has shape ", x.shape());
+  if (g.k == 1) return copy_of(x);
+  maybe_check(g, CollectiveKind::AllToAll, x, static_cast<int>(split_dim), static_cast<int>(concat_dim));
+  const Shape& xs = x.shape();
+  const int64_t s_outer = prod(xs, 0, split_dim), s_inner = prod(xs, split_dim + 1, xs.size());
+  Tensor in = dense(x);
+  if (s_outer != 1) {  // pack the piece for rank j as block j
+    Tensor packed = make_empty(Shape{x.numel()}, x.dtype());
+    int64_t at = 0, start = 0;
+    for (int64_t s : split_sizes) {
+      copy_into(block(packed, Shape{s_outer, s, s_inner}, at), slab(in, split_dim, start, s));
+      at += s_outer * s * s_inner;
+      start += s;
+    }
+    in = packed;
+  }
+  Shape out_shape = xs;
+  if (split_dim != concat_dim) out_shape[split_dim] = split_sizes[g.me];
+  out_shape[concat_dim] = std::accumulate(recv_sizes.begin(), recv_sizes.end(), int64_t{0});
+  Tensor out = make_empty(out_shape, x.dtype());
+  const int64_t c_outer = prod(out_shape, 0, concat_dim), c_inner = prod(out_shape, concat_dim + 1, out_shape.size());
+  const bool direct = c_outer == 1;
+  Tensor recv = direct ? out : make_empty(Shape{out.numel()}, x.dtype());
+  Plan plan;
+  for (int64_t s : split_sizes) plan.scounts.push_back(count_of(s_outer * s * s_inner, "all_to_all"));
+  for (int64_t s : recv_sizes) plan.rcounts.push_back(count_of(c_outer * s * c_inner, "all_to_all"));
+  displs_of(plan.scounts, plan.sdispls);
+  displs_of(plan.rcounts, plan.rdispls);
+  const bool even = std::all_of(plan.scounts.begin(), plan.scounts.end(), [&](int c) { return c == plan.scounts[0]; }) &&
+                    std::all_of(plan.rcounts.begin(), plan.rcounts.end(), [&](int c) { return c == plan.scounts[0]; });
+  const void* src = ptr(in);
+  void* dst = ptr(recv);
+  MPI_Datatype type = mpi_type(x.dtype());
+  record_collective(CollectiveKind::AllToAll);
+  auto call = [&, src, dst](Plan& p, MPI_Request* req) {
+    if (even) {
+      int n = p.scounts[0];
+      return req ? MPI_Ialltoall(src, n, type, dst, n, type, g.comm, req)
+                 : MPI_Alltoall(src, n, type, dst, n, type, g.comm);
+    }
+    return req ? MPI_Ialltoallv(src, p.scounts.data(), p.sdispls.data(), type, dst, p.rcounts.data(),
+                                p.rdispls.data(), type, g.comm, req)
+               : MPI_Alltoallv(src, p.scounts.data(), p.sdispls.data(), type, dst, p.rcounts.data(),
+                               p.rdispls.data(), type, g.comm);
+  };
+  Tensor staging = direct ? Tensor() : recv;  // never the output itself (see Note [Async collectives])
+  auto finish = [staging, recv_sizes, concat_dim, c_outer, c_inner](const Tensor& o) {
+    if (!staging.defined()) return;
+    int64_t at = 0, start = 0;
+    for (int64_t s : recv_sizes) {
+      copy_into(slab(o, concat_dim, start, s), block(staging, Shape{c_outer, s, c_inner}, at));
+      at += c_outer * s * c_inner;
+      start += s;
+    }
+  };
+  return launch(g, "all_to_all", "MPI_Alltoall", x, std::move(plan), call, out, finish, async, {in, staging});
+}
+
+Tensor broadcast(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
+  weft::detail::check_plain(x, "broadcast");
+  Group g = group_of(mesh, mesh_dim, "broadcast");
+  WEFT_CHECK(src >= 0 && src < g.k, "broadcast: src ", src, " is not a local rank of mesh dim ", g.mesh_dim,
+             " (size ", g.k, ")");
+  if (g.k == 1) return copy_of(x);
+  maybe_check(g, CollectiveKind::Broadcast, x, static_cast<int>(src), -1);
+  Tensor out = g.me == src ? copy_of(x) : make_empty(x.shape(), x.dtype());
+  int n = count_of(x.numel(), "broadcast");
+  MPI_Datatype type = mpi_type(x.dtype());
+  void* buf = ptr(out);
+  record_collective(CollectiveKind::Broadcast);
+  auto call = [&](Plan&, MPI_Request* req) {
+    return req ? MPI_Ibcast(buf, n, type, static_cast<int>(src), g.comm, req)
+               : MPI_Bcast(buf, n, type, static_cast<int>(src), g.comm);
+  };
+  return launch(g, "broadcast", "MPI_Bcast", x, Plan{}, call, out, [](const Tensor&) {}, false);
+}
+
+Tensor reduce_to(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
+  weft::detail::check_plain(x, "reduce");
+  Group g = group_of(mesh, mesh_dim, "reduce");
+  WEFT_CHECK(src >= 0 && src < g.k, "reduce: root ", src, " is not a local rank of mesh dim ", g.mesh_dim);
+  if (g.k == 1) return copy_of(x);
+  maybe_check(g, CollectiveKind::Reduce, x, static_cast<int>(src), -1);
+  Tensor in = dense(x);
+  Tensor out = make_empty(x.shape(), x.dtype());
+  MPI_Op mop = mpi_op(ReduceOp::Sum, x.dtype(), "reduce");
+  int n = count_of(x.numel(), "reduce");
+  MPI_Datatype type = mpi_type(x.dtype());
+  const void* sbuf = ptr(in);
+  void* rbuf = ptr(out);
+  record_collective(CollectiveKind::Reduce);
+  auto call = [&](Plan&, MPI_Request* req) {
+    return req ? MPI_Ireduce(sbuf, rbuf, n, type, mop, static_cast<int>(src), g.comm, req)
+               : MPI_Reduce(sbuf, rbuf, n, type, mop, static_cast<int>(src), g.comm);
+  };
+  bool root = g.me == src;
+  return launch(g, "reduce", "MPI_Reduce", x, Plan{}, call, out,
+                [root](const Tensor& o) {
+                  if (!root) weft::detail::fill_contiguous(o, 0);
+                }, false);
+}
+
+Tensor scatter(const TensorList& chunks, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
+  Group g = group_of(mesh, mesh_dim, "scatter");
+  WEFT_CHECK(src >= 0 && src < g.k, "scatter: src ", src, " is not a local rank of mesh dim ", g.mesh_dim);
+  const bool root = g.me == src;
+  if (root) {
+    WEFT_CHECK(static_cast<int>(chunks.size()) == g.k, "scatter: src must pass one chunk per rank (", g.k,
+               ") but passed ", chunks.size());
+    for (const Tensor& c : chunks) {
+      weft::detail::check_plain(c, "scatter");
+      WEFT_CHECK(c.dtype() == chunks[0].dtype() && c.dim() == chunks[0].dim() && c.dim() <= 8,
+                 "scatter: chunks must share dtype and rank (at most 8 dims)");
+    }
+  }
+  if (g.k == 1) return copy_of(chunks.at(0));
+  if (debug_collectives()) check_fingerprint(g, CollectiveKind::Scatter, Shape{}, kFloat32, static_cast<int>(src), -1, false);
+  // The chunks' geometry goes first (an internal exchange, not counted): [dtype, ndim, shape x k].
+  std::vector<int64_t> meta(2 + 8 * static_cast<size_t>(g.k), 0);
+  if (root) {
+    meta[0] = static_cast<int64_t>(chunks[0].dtype());
+    meta[1] = chunks[0].dim();
+    for (int r = 0; r < g.k; ++r)
+      for (int64_t d = 0; d < meta[1]; ++d) meta[2 + 8 * r + d] = chunks[r].size(d);
+  }
+  check_mpi(MPI_Bcast(meta.data(), static_cast<int>(meta.size()), MPI_INT64_T, static_cast<int>(src), g.comm),
+            "MPI_Bcast (scatter sizes)", g.comm);
+  DType dtype = static_cast<DType>(meta[0]);
+  Plan plan;
+  Shape mine;
+  for (int r = 0; r < g.k; ++r) {
+    Shape s(meta.begin() + 2 + 8 * r, meta.begin() + 2 + 8 * r + meta[1]);
+    if (r == g.me) mine = s;
+    plan.scounts.push_back(count_of(numel_of(s), "scatter"));
+  }
+  displs_of(plan.scounts, plan.sdispls);
+  Tensor packed;
+  if (root) {
+    packed = make_empty(Shape{plan.sdispls.back() + plan.scounts.back()}, dtype);
+    for (int r = 0; r < g.k; ++r) copy_into(block(packed, chunks[r].shape(), plan.sdispls[r]), chunks[r]);
+  }
+  Tensor out = make_empty(mine, dtype);
+  const void* sbuf = root ? ptr(packed) : nullptr;
+  void* rbuf = ptr(out);
+  MPI_Datatype type = mpi_type(dtype);
+  int n = plan.scounts[g.me];
+  record_collective(CollectiveKind::Scatter);
+  auto call = [&](Plan& p, MPI_Request* req) {
+    return req ? MPI_Iscatterv(sbuf, p.scounts.data(), p.sdispls.data(), type, rbuf, n, type, static_cast<int>(src),
+                               g.comm, req)
+               : MPI_Scatterv(sbuf, p.scounts.data(), p.sdispls.data(), type, rbuf, n, type, static_cast<int>(src),
+                              g.comm);
+  };
+  return launch(g, "scatter", "MPI_Scatterv", out, std::move(plan), call, out, [](const Tensor&) {}, false);
+}
+
+}  // namespace detail
+}  // namespace weft::dist

@@ -1,1 +1,245 @@
-// device_mesh.cpp: placeholder, being written.
+// device_mesh.cpp: DeviceMesh construction (validation, MPI_Comm_split per mesh dim), slicing,
+// equality and printing.
+#include "distributed/device_mesh.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "distributed/runtime.h"
+#include "framework/error.h"
+
+namespace weft::dist {
+
+struct DeviceMesh::Impl {
+  std::vector<int64_t> shape;
+  std::vector<std::string> names;
+  std::vector<int> ranks;
+  std::optional<std::vector<int64_t>> coord;
+  std::vector<MPI_Comm> comms;  // one per mesh dim; owned by the runtime's registry
+};
+
+namespace {
+
+std::string join(const std::vector<int64_t>& v) {
+  std::ostringstream out;
+  out << "[";
+  for (size_t i = 0; i < v.size(); ++i) out << (i ? ", " : "") << v[i];
+  out << "]";
+  return out.str();
+}
+
+// Row-major index <-> coordinate.
+std::vector<int64_t> unravel(int64_t index, const std::vector<int64_t>& shape) {
+  std::vector<int64_t> c(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    c[d] = index % shape[d];
+    index /= shape[d];
+  }
+  return c;
+}
+int64_t ravel(const std::vector<int64_t>& c, const std::vector<int64_t>& shape) {
+  int64_t index = 0;
+  for (size_t d = 0; d < shape.size(); ++d) index = index * shape[d] + c[d];
+  return index;
+}
+
+// Communicators per (shape, ranks): making the same mesh again costs no MPI_Comm_split. Every rank
+// makes the same meshes in the same order, so every rank hits or misses the cache together.
+std::map<std::pair<std::vector<int64_t>, std::vector<int>>, std::vector<MPI_Comm>>& comm_cache() {
+  static std::map<std::pair<std::vector<int64_t>, std::vector<int>>, std::vector<MPI_Comm>> cache;
+  return cache;
+}
+
+std::vector<MPI_Comm> split_comms(const DeviceMesh::Impl& m, const std::string& label) {
+  auto key = std::make_pair(m.shape, m.ranks);
+  auto it = comm_cache().find(key);
+  if (it != comm_cache().end()) return it->second;
+  std::vector<MPI_Comm> comms(m.shape.size(), MPI_COMM_NULL);
+  for (size_t d = 0; d < m.shape.size(); ++d) {
+    // Ranks that share every coordinate but d form one group, ordered by their coordinate on d.
+    int color = MPI_UNDEFINED, order = 0;
+    if (m.coord) {
+      std::vector<int64_t> c = *m.coord;
+      order = static_cast<int>(c[d]);
+      c[d] = 0;
+      color = static_cast<int>(ravel(c, m.shape));
+    }
+    check_mpi(MPI_Comm_split(MPI_COMM_WORLD, color, order, &comms[d]), "MPI_Comm_split (DeviceMesh)",
+              MPI_COMM_WORLD);
+    if (comms[d] == MPI_COMM_NULL) continue;
+    detail::register_comm(comms[d]);
+    check_mpi(MPI_Comm_set_errhandler(comms[d], MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler", comms[d]);
+    std::string name = label + " dim " + std::to_string(d);
+    if (!m.names.empty()) name += " (" + m.names[d] + ")";
+    MPI_Comm_set_name(comms[d], name.c_str());
+  }
+  comm_cache().emplace(key, comms);
+  return comms;
+}
+
+}  // namespace
+
+DeviceMesh::DeviceMesh(std::vector<int64_t> shape, std::vector<std::string> dim_names, std::vector<int> ranks) {
+  auto m = std::make_shared<Impl>();
+  WEFT_CHECK(!shape.empty(), "DeviceMesh: expected at least one mesh dim but got shape []");
+  int64_t n = 1;
+  for (int64_t s : shape) {
+    WEFT_CHECK(s >= 1, "DeviceMesh: mesh sizes must be >= 1 but got shape ", join(shape));
+    n *= s;
+  }
+  const bool mpi = is_initialized();
+  const int world = world_size();
+  if (ranks.empty()) {
+    WEFT_CHECK(!mpi || n <= world, "DeviceMesh: shape ", join(shape), " needs ", n, " ranks but the world has ",
+               world, " (start more ranks with mpirun -np, or pass a smaller shape)");
+    for (int64_t r = 0; r < n; ++r) ranks.push_back(static_cast<int>(r));
+  }
+  WEFT_CHECK(static_cast<int64_t>(ranks.size()) == n, "DeviceMesh: shape ", join(shape), " holds ", n,
+             " ranks but ", ranks.size(), " ranks were given");
+  std::set<int> seen;
+  for (int r : ranks) {
+    WEFT_CHECK(!mpi || (r >= 0 && r < world), "DeviceMesh: rank ", r, " is not a world rank (world size ", world, ")");
+    WEFT_CHECK(seen.insert(r).second, "DeviceMesh: rank ", r, " appears twice in the mesh");
+  }
+  if (!dim_names.empty()) {
+    WEFT_CHECK(dim_names.size() == shape.size(), "DeviceMesh: ", dim_names.size(), " dim names given for a ",
+               shape.size(), "-d mesh");
+    std::set<std::string> names(dim_names.begin(), dim_names.end());
+    WEFT_CHECK(names.size() == dim_names.size(), "DeviceMesh: mesh dim names must be unique");
+  }
+  m->shape = std::move(shape);
+  m->names = std::move(dim_names);
+  m->ranks = std::move(ranks);
+  auto pos = std::find(m->ranks.begin(), m->ranks.end(), world_rank());
+  if (pos != m->ranks.end()) m->coord = unravel(pos - m->ranks.begin(), m->shape);
+  m->comms.assign(m->shape.size(), MPI_COMM_NULL);
+  if (mpi) {
+    impl_ = m;  // to_string() for the communicators' names
+    m->comms = split_comms(*m, to_string());
+  }
+  impl_ = std::move(m);
+}
+
+const DeviceMesh::Impl& DeviceMesh::checked() const {
+  WEFT_CHECK(impl_ != nullptr, "DeviceMesh: this mesh is undefined (default-constructed)");
+  return *impl_;
+}
+
+int64_t DeviceMesh::ndim() const { return static_cast<int64_t>(checked().shape.size()); }
+
+static int64_t wrap_mesh_dim(int64_t d, int64_t ndim) {
+  WEFT_CHECK(d >= -ndim && d < ndim, "DeviceMesh: mesh dim ", d, " is out of range for a ", ndim, "-d mesh");
+  return d < 0 ? d + ndim : d;
+}
+
+int64_t DeviceMesh::size(int64_t mesh_dim) const { return checked().shape[wrap_mesh_dim(mesh_dim, ndim())]; }
+int64_t DeviceMesh::size() const { return static_cast<int64_t>(checked().ranks.size()); }
+const std::vector<int64_t>& DeviceMesh::shape() const { return checked().shape; }
+const std::vector<int>& DeviceMesh::ranks() const { return checked().ranks; }
+const std::vector<std::string>& DeviceMesh::dim_names() const { return checked().names; }
+bool DeviceMesh::contains_this_rank() const { return checked().coord.has_value(); }
+std::optional<std::vector<int64_t>> DeviceMesh::get_coordinate() const { return checked().coord; }
+
+int64_t DeviceMesh::get_local_rank(int64_t mesh_dim) const {
+  const Impl& m = checked();
+  int64_t d = wrap_mesh_dim(mesh_dim, ndim());
+  WEFT_CHECK(m.coord.has_value(), "DeviceMesh::get_local_rank: world rank ", world_rank(), " is not in ", to_string());
+  return (*m.coord)[d];
+}
+
+MPI_Comm DeviceMesh::comm(int64_t mesh_dim) const { return checked().comms[wrap_mesh_dim(mesh_dim, ndim())]; }
+
+int64_t DeviceMesh::dim_index(const std::string& name) const {
+  const Impl& m = checked();
+  auto it = std::find(m.names.begin(), m.names.end(), name);
+  if (it == m.names.end()) {
+    std::string known;
+    for (const std::string& s : m.names) known += (known.empty() ? "" : ", ") + s;
+    WEFT_ERROR("DeviceMesh: no mesh dim named '", name, "'; the mesh dims are named (", known, ")");
+  }
+  return it - m.names.begin();
+}
+
+DeviceMesh DeviceMesh::operator[](const std::string& name) const { return sub_mesh({name}); }
+
+DeviceMesh DeviceMesh::sub_mesh(const std::vector<std::string>& names) const {
+  const Impl& m = checked();
+  WEFT_CHECK(!names.empty(), "DeviceMesh::sub_mesh: expected at least one mesh dim name");
+  WEFT_CHECK(m.coord.has_value(), "DeviceMesh: world rank ", world_rank(), " is not in ", to_string(),
+             ", so it has no sub-mesh through it");
+  std::vector<int64_t> dims;
+  for (const std::string& name : names) dims.push_back(dim_index(name));
+  WEFT_CHECK(std::set<int64_t>(dims.begin(), dims.end()).size() == dims.size(),
+             "DeviceMesh::sub_mesh: a mesh dim is named twice");
+  auto sub = std::make_shared<Impl>();
+  sub->names = names;
+  std::vector<int64_t> sub_coord;
+  for (int64_t d : dims) {
+    sub->shape.push_back(m.shape[d]);
+    // The ranks that differ from this one only along d are exactly the parent's comm(d) group.
+    sub->comms.push_back(m.comms[d]);
+    sub_coord.push_back((*m.coord)[d]);
+  }
+  sub->coord = sub_coord;
+  int64_t count = 1;
+  for (int64_t s : sub->shape) count *= s;
+  for (int64_t i = 0; i < count; ++i) {
+    std::vector<int64_t> c = *m.coord, sc = unravel(i, sub->shape);
+    for (size_t j = 0; j < dims.size(); ++j) c[dims[j]] = sc[j];
+    sub->ranks.push_back(m.ranks[ravel(c, m.shape)]);
+  }
+  return DeviceMesh(std::shared_ptr<const Impl>(std::move(sub)));
+}
+
+bool DeviceMesh::operator==(const DeviceMesh& o) const {
+  if (impl_ == o.impl_) return true;
+  if (!impl_ || !o.impl_) return false;
+  return impl_->shape == o.impl_->shape && impl_->ranks == o.impl_->ranks;
+}
+
+size_t DeviceMesh::hash() const {
+  if (!impl_) return 0;
+  size_t h = 1469598103934665603ull;
+  auto mix = [&](int64_t v) { h = (h ^ static_cast<size_t>(v)) * 1099511628211ull; };
+  for (int64_t s : impl_->shape) mix(s);
+  mix(-1);
+  for (int r : impl_->ranks) mix(r);
+  return h;
+}
+
+std::string DeviceMesh::to_string() const {
+  if (!impl_) return "DeviceMesh(undefined)";
+  const Impl& m = *impl_;
+  std::ostringstream out;
+  out << "DeviceMesh(";
+  // Nested lists, row-major: open a bracket wherever an index starts a new row of some dim.
+  const int64_t nd = static_cast<int64_t>(m.shape.size());
+  for (size_t i = 0; i < m.ranks.size(); ++i) {
+    std::vector<int64_t> c = unravel(static_cast<int64_t>(i), m.shape);
+    int64_t opens = 0;
+    while (opens < nd && c[nd - 1 - opens] == 0) ++opens;
+    if (i > 0) out << ", ";
+    for (int64_t k = 0; k < opens; ++k) out << "[";
+    out << m.ranks[i];
+    int64_t closes = 0;
+    while (closes < nd && c[nd - 1 - closes] == m.shape[nd - 1 - closes] - 1) ++closes;
+    for (int64_t k = 0; k < closes; ++k) out << "]";
+  }
+  if (!m.names.empty()) {
+    out << ", mesh_dim_names=(";
+    for (size_t i = 0; i < m.names.size(); ++i) out << (i ? ", " : "") << m.names[i];
+    out << ")";
+  }
+  out << ")";
+  return out.str();
+}
+
+std::ostream& operator<<(std::ostream& out, const DeviceMesh& mesh) { return out << mesh.to_string(); }
+
+DeviceMesh init_device_mesh(std::vector<int64_t> shape, std::vector<std::string> dim_names) {
+  return DeviceMesh(std::move(shape), std::move(dim_names));
+}
+
+}  // namespace weft::dist

@@ -1,0 +1,245 @@
+// collectives_autograd.cpp: the differentiable funcol:: collectives (sync and async), each a
+// forward primitive from collectives.cpp and a backward node that runs the conjugate collective.
+#include "autograd/node.h"
+#include "distributed/collectives.h"
+#include "framework/copy.h"
+
+namespace weft::dist {
+namespace {
+
+using autograd::variable_list;
+
+void check_differentiable_op(ReduceOp op, const char* name) {
+  WEFT_CHECK(op == ReduceOp::Sum || op == ReduceOp::Avg, name, ": backward is defined for sum and avg only, not ",
+             to_string(op));
+}
+
+Tensor scaled(Tensor t, double factor) {
+  visit_floating(t.dtype(), "reduce_scatter(avg) backward", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = static_cast<T*>(t.raw_data());
+    for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(p[i] * factor);
+  });
+  return t;
+}
+
+struct CollectiveNode : autograd::Node {
+  DeviceMesh mesh;
+  int64_t mesh_dim = 0;
+};
+
+// y = reduce_k(x): for sum, dL/dx_r = sum_j g_j; for avg, the average of the g_j.
+struct AllReduceBackward final : CollectiveNode {
+  ReduceOp op = ReduceOp::Sum;
+  variable_list apply(variable_list&& grads) override {
+    check_differentiable_op(op, "all_reduce");
+    return {detail::all_reduce(grads[0], op, mesh, mesh_dim)};
+  }
+  std::string name() const override { return "AllReduceBackward"; }
+};
+
+// Rank r's input is the r-th piece of every rank's output: its gradient sums those pieces.
+struct AllGatherBackward final : CollectiveNode {
+  int64_t dim = 0;
+  std::vector<int64_t> sizes;
+  variable_list apply(variable_list&& grads) override {
+    return {detail::reduce_scatter(grads[0], ReduceOp::Sum, dim, sizes, mesh, mesh_dim)};
+  }
+  std::string name() const override { return "AllGatherBackward"; }
+};
+
+// Every rank's input contributes to every rank's piece: the gradient is all pieces gathered.
+struct ReduceScatterBackward final : CollectiveNode {
+  ReduceOp op = ReduceOp::Sum;
+  int64_t dim = 0;
+  std::vector<int64_t> sizes;
+  variable_list apply(variable_list&& grads) override {
+    check_differentiable_op(op, "reduce_scatter");
+    Tensor g = detail::all_gather(grads[0], dim, sizes, mesh, mesh_dim);
+    return {op == ReduceOp::Avg ? scaled(g, 1.0 / static_cast<double>(sizes.size())) : g};
+  }
+  std::string name() const override { return "ReduceScatterBackward"; }
+};
+
+// The reverse exchange: split where the forward concatenated, concatenate where it split.
+struct AllToAllBackward final : CollectiveNode {
+  int64_t split_dim = 0, concat_dim = 0;
+  std::vector<int64_t> split_sizes, recv_sizes;
+  variable_list apply(variable_list&& grads) override {
+    return {detail::all_to_all(grads[0], concat_dim, recv_sizes, split_dim, split_sizes, mesh, mesh_dim)};
+  }
+  std::string name() const override { return "AllToAllBackward"; }
+};
+
+// Every rank's output is src's input: src's gradient is the sum of all gradients; the others' is 0.
+struct BroadcastBackward final : CollectiveNode {
+  int64_t src = 0;
+  variable_list apply(variable_list&& grads) override { return {detail::reduce_to(grads[0], src, mesh, mesh_dim)}; }
+  std::string name() const override { return "BroadcastBackward"; }
+};
+
+struct CopyToParallelRegionBackward final : CollectiveNode {
+  variable_list apply(variable_list&& grads) override {
+    return {detail::all_reduce(grads[0], ReduceOp::Sum, mesh, mesh_dim)};
+  }
+  std::string name() const override { return "CopyToParallelRegionBackward"; }
+};
+
+struct ReduceFromParallelRegionBackward final : CollectiveNode {
+  variable_list apply(variable_list&& grads) override { return {grads[0]}; }
+  std::string name() const override { return "ReduceFromParallelRegionBackward"; }
+};
+
+template <class NodeT>
+std::shared_ptr<NodeT> collective_node(const Tensor& x, const DeviceMesh& mesh, int64_t mesh_dim) {
+  auto node = autograd::make_node<NodeT>(x);
+  if (node) {
+    node->mesh = mesh;
+    node->mesh_dim = mesh_dim;
+  }
+  return node;
+}
+
+int64_t mesh_dim_size(const DeviceMesh& mesh, int64_t mesh_dim) {
+  WEFT_CHECK(mesh.defined(), "collective: the device mesh is undefined");
+  return mesh.size(mesh_dim);
+}
+
+Tensor all_reduce_impl(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
+  Tensor y = detail::all_reduce(x, op, mesh, mesh_dim, async);
+  if (auto node = collective_node<AllReduceBackward>(x, mesh, mesh_dim)) {
+    node->op = op;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor all_gather_impl(const Tensor& x, int64_t dim, const DeviceMesh& mesh, int64_t mesh_dim,
+                       std::optional<std::vector<int64_t>> sizes, bool async) {
+  weft::detail::check_plain(x, "all_gather");
+  dim = wrap_dim(dim, x.dim(), "all_gather");
+  std::vector<int64_t> s = sizes ? std::move(*sizes)
+                           : mesh_dim_size(mesh, mesh_dim) == 1 ? std::vector<int64_t>{x.size(dim)}
+                                                                : detail::exchange_sizes(x.size(dim), mesh, mesh_dim);
+  Tensor y = detail::all_gather(x, dim, s, mesh, mesh_dim, async);
+  if (auto node = collective_node<AllGatherBackward>(x, mesh, mesh_dim)) {
+    node->dim = dim;
+    node->sizes = std::move(s);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor reduce_scatter_impl(const Tensor& x, ReduceOp op, int64_t dim, const DeviceMesh& mesh, int64_t mesh_dim,
+                           bool async) {
+  weft::detail::check_plain(x, "reduce_scatter");
+  dim = wrap_dim(dim, x.dim(), "reduce_scatter");
+  std::vector<int64_t> sizes = detail::chunk_sizes(x.size(dim), mesh_dim_size(mesh, mesh_dim));
+  Tensor y = detail::reduce_scatter(x, op, dim, sizes, mesh, mesh_dim, async);
+  if (auto node = collective_node<ReduceScatterBackward>(x, mesh, mesh_dim)) {
+    node->op = op;
+    node->dim = dim;
+    node->sizes = std::move(sizes);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor all_to_all_impl(const Tensor& x, int64_t split_dim, int64_t concat_dim, const DeviceMesh& mesh,
+                       int64_t mesh_dim, std::optional<std::vector<int64_t>> concat_sizes, bool async) {
+  weft::detail::check_plain(x, "all_to_all");
+  split_dim = wrap_dim(split_dim, x.dim(), "all_to_all");
+  concat_dim = wrap_dim(concat_dim, x.dim(), "all_to_all");
+  const int64_t k = mesh_dim_size(mesh, mesh_dim);
+  std::vector<int64_t> split_sizes = detail::chunk_sizes(x.size(split_dim), k), recv_sizes;
+  if (split_dim == concat_dim) {  // every rank's piece for me has my chunk size
+    WEFT_CHECK(mesh.contains_this_rank(), "all_to_all: this rank is not in ", mesh.to_string());
+    recv_sizes.assign(static_cast<size_t>(k), split_sizes[mesh.get_local_rank(mesh_dim)]);
+  } else if (concat_sizes) {
+    recv_sizes = std::move(*concat_sizes);
+  } else {
+    recv_sizes = k == 1 ? std::vector<int64_t>{x.size(concat_dim)}
+                        : detail::exchange_sizes(x.size(concat_dim), mesh, mesh_dim);
+  }
+  Tensor y = detail::all_to_all(x, split_dim, split_sizes, concat_dim, recv_sizes, mesh, mesh_dim, async);
+  if (auto node = collective_node<AllToAllBackward>(x, mesh, mesh_dim)) {
+    node->split_dim = split_dim;
+    node->concat_dim = concat_dim;
+    node->split_sizes = std::move(split_sizes);
+    node->recv_sizes = std::move(recv_sizes);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+}  // namespace
+
+namespace funcol {
+
+Tensor all_reduce(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t mesh_dim) {
+  return all_reduce_impl(x, op, mesh, mesh_dim, false);
+}
+Tensor all_reduce_async(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t mesh_dim) {
+  return all_reduce_impl(x, op, mesh, mesh_dim, true);
+}
+
+Tensor all_gather(const Tensor& x, int64_t dim, const DeviceMesh& mesh, int64_t mesh_dim,
+                  std::optional<std::vector<int64_t>> sizes) {
+  return all_gather_impl(x, dim, mesh, mesh_dim, std::move(sizes), false);
+}
+Tensor all_gather_async(const Tensor& x, int64_t dim, const DeviceMesh& mesh, int64_t mesh_dim,
+                        std::optional<std::vector<int64_t>> sizes) {
+  return all_gather_impl(x, dim, mesh, mesh_dim, std::move(sizes), true);
+}
+
+Tensor reduce_scatter(const Tensor& x, ReduceOp op, int64_t dim, const DeviceMesh& mesh, int64_t mesh_dim) {
+  return reduce_scatter_impl(x, op, dim, mesh, mesh_dim, false);
+}
+Tensor reduce_scatter_async(const Tensor& x, ReduceOp op, int64_t dim, const DeviceMesh& mesh, int64_t mesh_dim) {
+  return reduce_scatter_impl(x, op, dim, mesh, mesh_dim, true);
+}
+
+Tensor all_to_all(const Tensor& x, int64_t split_dim, int64_t concat_dim, const DeviceMesh& mesh, int64_t mesh_dim,
+                  std::optional<std::vector<int64_t>> concat_sizes) {
+  return all_to_all_impl(x, split_dim, concat_dim, mesh, mesh_dim, std::move(concat_sizes), false);
+}
+Tensor all_to_all_async(const Tensor& x, int64_t split_dim, int64_t concat_dim, const DeviceMesh& mesh,
+                        int64_t mesh_dim, std::optional<std::vector<int64_t>> concat_sizes) {
+  return all_to_all_impl(x, split_dim, concat_dim, mesh, mesh_dim, std::move(concat_sizes), true);
+}
+
+Tensor broadcast(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
+  Tensor y = detail::broadcast(x, src, mesh, mesh_dim);
+  if (auto node = collective_node<BroadcastBackward>(x, mesh, mesh_dim)) {
+    node->src = src;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor scatter(const TensorList& chunks, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
+  return detail::scatter(chunks, src, mesh, mesh_dim);
+}
+
+const Tensor& wait_tensor(const Tensor& t) {
+  if (t.defined() && t.impl()->pending) t.impl()->wait_pending();
+  return t;
+}
+
+Tensor copy_to_parallel_region(const Tensor& x, const DeviceMesh& mesh, int64_t mesh_dim) {
+  weft::detail::check_plain(x, "copy_to_parallel_region");
+  mesh_dim_size(mesh, mesh_dim);
+  // Identity forward: a view of x, so that the output can carry its own history.
+  Tensor y = weft::detail::make_alias(x, x.shape(), x.strides(), x.storage_offset());
+  if (auto node = collective_node<CopyToParallelRegionBackward>(x, mesh, mesh_dim)) autograd::set_history(y, node);
+  return y;
+}
+
+Tensor reduce_from_parallel_region(const Tensor& x, const DeviceMesh& mesh, int64_t mesh_dim) {
+  Tensor y = detail::all_reduce(x, ReduceOp::Sum, mesh, mesh_dim);
+  if (auto node = collective_node<ReduceFromParallelRegionBackward>(x, mesh, mesh_dim)) autograd::set_history(y, node);
+  return y;
+}
+
+}  // namespace funcol
+}  // namespace weft::dist
