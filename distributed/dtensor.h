@@ -1,1 +1,73 @@
-// dtensor.h: placeholder, being written.
+// dtensor.h: DTensor, a Tensor whose impl carries a DTensorSpec (mesh, placements, global shape,
+// local shard), and the differentiable entry points distribute_tensor / from_local / to_local /
+// full_tensor / redistribute.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "distributed/device_mesh.h"
+#include "distributed/placement.h"
+#include "framework/tensor.h"
+
+namespace weft::dist {
+
+// Note [DTensor layout]
+// A DTensor's TensorImpl has no storage; its shape is the global shape, its strides the global
+// contiguous strides, and impl->dist is a DTensorSpec holding the local tensor. The local tensor is
+// kept WITHOUT autograd history: autograd lives on the DTensor's own impl, and the differentiable
+// functions below move gradients between the two (see dtensor_autograd.cpp).
+struct DTensorSpec : DistSpec {
+  DeviceMesh mesh;
+  Placements placements;  // one per mesh dim, shard dims normalised
+  Shape global_shape;
+  Shape global_strides;
+  Tensor local;
+};
+
+// DTensor::FromLocalOptions (declared outside the class so that it can be a default argument).
+struct FromLocalOptions {
+  bool run_check = false;
+  std::optional<Shape> shape;
+  std::optional<Shape> stride;
+  std::optional<Placements> grad_placements;
+};
+
+class DTensor : public Tensor {
+ public:
+  DTensor() = default;
+  explicit DTensor(const Tensor& t);  // checks t.is_dtensor()
+
+  using FromLocalOptions = dist::FromLocalOptions;
+  // Wraps this rank's `local` shard (differentiable). Placements default to all Replicate; the
+  // global shape is `shape` when given (with `stride`), else the even sharding of local's shape.
+  static DTensor from_local(const Tensor& local, const DeviceMesh& mesh, Placements placements = {},
+                            FromLocalOptions options = {});
+  // The local shard (an alias). Backward wraps the local gradient with grad_placements, by
+  // default the placements with Partial -> Replicate. No communication.
+  Tensor to_local(std::optional<Placements> grad_placements = std::nullopt) const;
+  // redistribute to all Replicate, then to_local(grad_placements).
+  Tensor full_tensor(std::optional<Placements> grad_placements = std::nullopt) const;
+  // Differentiable; refuses Partial targets that differ from the current placement.
+  DTensor redistribute(const Placements& placements) const;
+
+  const Placements& placements() const;
+  const DeviceMesh& device_mesh() const;
+  const DTensorSpec& spec() const;
+  std::string to_string() const;  // mesh, placements, global shape and the local tensor
+};
+
+// Every rank gets its piece of src_rank's `t` (src_rank is a world rank in the mesh). Partial is
+// refused. The result is a leaf that requires grad when `t` does (as in PyTorch).
+DTensor distribute_tensor(const Tensor& t, const DeviceMesh& mesh, Placements placements, int64_t src_rank = 0);
+
+// Internal (local_map, optimizers): redistribute allowing R -> P, differentiable, same mesh.
+DTensor redistribute_internal(const DTensor& x, const Placements& target);
+
+// A DTensor around `local` with a known global shape: no communication, no autograd (local is
+// stored detached).
+DTensor make_dtensor(const Tensor& local, const DeviceMesh& mesh, Placements placements, Shape global_shape);
+
+std::ostream& operator<<(std::ostream& out, const DTensor& t);
+
+}  // namespace weft::dist

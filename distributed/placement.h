@@ -1,1 +1,62 @@
-// placement.h: placeholder, being written.
+// placement.h: the placement values Shard(d), Replicate(), Partial(op): equality, hashing, printing
+// and normalisation of negative shard dims.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "distributed/collectives.h"
+
+namespace weft::dist {
+
+// A small frozen value describing how one mesh dim holds a tensor: split along a tensor dim
+// (Shard), a full copy on every rank (Replicate), or a pending reduction (Partial).
+struct Placement {
+  enum class Kind : uint8_t { Shard, Replicate, Partial };
+
+  Kind kind = Kind::Replicate;
+  int64_t shard_dim = 0;           // meaningful for Shard only
+  ReduceOp op = ReduceOp::Sum;     // meaningful for Partial only
+
+  // With `dim`, true only for a Shard of that (already normalised) dim.
+  bool is_shard(std::optional<int64_t> dim = {}) const {
+    return kind == Kind::Shard && (!dim || *dim == shard_dim);
+  }
+  bool is_replicate() const { return kind == Kind::Replicate; }
+  bool is_partial() const { return kind == Kind::Partial; }
+  int64_t dim() const;          // error unless Shard
+  ReduceOp reduce_op() const;   // error unless Partial
+  bool operator==(const Placement& o) const;
+  bool operator!=(const Placement& o) const { return !(*this == o); }
+  std::string to_string() const;  // "S(0)", "R", "P(sum)"
+};
+
+Placement Shard(int64_t dim);
+Placement Replicate();
+Placement Partial(ReduceOp op = ReduceOp::Sum);
+
+using Placements = std::vector<Placement>;
+
+// Python tuple style, as error messages print them: "()", "(S(0),)", "(S(0), R)".
+std::string to_string(const Placements& placements);
+// The lower-case name a Partial prints: "sum", "avg", "max", "min".
+std::string reduce_op_name(ReduceOp op);
+// Shard dims wrapped against `tensor_rank` (errors name the dim and the rank).
+Placements normalize(const Placements& placements, int64_t tensor_rank);
+// `count` Replicate placements.
+Placements replicate_all(int64_t count);
+
+struct PlacementHash {
+  size_t operator()(const Placement& p) const;
+  size_t operator()(const Placements& ps) const;
+};
+
+}  // namespace weft::dist
+
+template <>
+struct std::hash<weft::dist::Placement> {
+  size_t operator()(const weft::dist::Placement& p) const { return weft::dist::PlacementHash{}(p); }
+};

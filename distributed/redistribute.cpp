@@ -1,1 +1,113 @@
-// redistribute.cpp: placeholder, being written.
+// redistribute.cpp: executes redistribute plans on local tensors with the collectives' internal
+// primitives, one step per mesh dim (see the table in SEMANTICS.md, Redistribution).
+#include "distributed/redistribute.h"
+
+#include "distributed/collectives.h"
+#include "distributed/redistribute_plan.h"
+#include "distributed/sharding.h"
+#include "framework/copy.h"
+
+namespace weft::dist {
+namespace {
+
+Tensor contiguous_copy(const Tensor& t) {
+  Tensor out = weft::detail::make_empty(t.shape(), t.dtype());
+  weft::detail::copy_into(out, t);
+  return out;
+}
+
+// A new tensor holding t / k (Partial avg, and R -> P(sum) which splits a value into k parts).
+Tensor divided(const Tensor& t, int64_t k) {
+  Tensor out = contiguous_copy(t);
+  visit_numeric(out.dtype(), "redistribute", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = out.data_ptr<T>();
+    for (int64_t i = 0, n = out.numel(); i < n; ++i) p[i] = static_cast<T>(p[i] / static_cast<T>(k));
+  });
+  return out;
+}
+
+// Rank r's piece along `dim` of t, as a contiguous tensor (R -> S: no communication).
+Tensor local_chunk(const Tensor& t, int64_t dim, int64_t k, int64_t r) {
+  auto [size, offset] = chunk_size_and_offset(t.size(dim), k, r);
+  Shape shape = t.shape();
+  shape[static_cast<size_t>(dim)] = size;
+  int64_t start = t.storage_offset() + (size > 0 ? offset * t.stride(dim) : 0);
+  return contiguous_copy(weft::detail::make_alias(t, shape, t.strides(), start));
+}
+
+// The size along tensor dim `d` of every rank of mesh dim `i`, under `placements`.
+std::vector<int64_t> sizes_along(const Shape& global, const DeviceMesh& mesh, std::vector<int64_t> coord,
+                                 const Placements& placements, int64_t i, int64_t d) {
+  std::vector<int64_t> sizes;
+  for (int64_t j = 0; j < mesh.size(i); ++j) {
+    coord[static_cast<size_t>(i)] = j;
+    sizes.push_back(local_shape_and_offset(global, mesh.shape(), coord, placements).first[static_cast<size_t>(d)]);
+  }
+  return sizes;
+}
+
+// Max and min reduce as they are; avg is a sum followed by a division by k.
+ReduceOp wire_op(ReduceOp op) { return op == ReduceOp::Avg ? ReduceOp::Sum : op; }
+
+Tensor run_step(const Tensor& x, const RedistributeStep& step, const DeviceMesh& mesh,
+                const std::vector<int64_t>& coord, const Placements& current, const Shape& global) {
+  const int64_t i = step.mesh_dim;
+  const int64_t k = mesh.size(i);
+  const Placement& from = step.from;
+  const Placement& to = step.to;
+  if (from.is_shard() && to.is_replicate()) {
+    int64_t d = from.dim();
+    return detail::all_gather(x, d, sizes_along(global, mesh, coord, current, i, d), mesh, i);
+  }
+  if (from.is_shard() && to.is_shard()) {
+    int64_t a = from.dim(), b = to.dim();
+    return detail::all_to_all(x, b, chunk_sizes(x.size(b), k), a, sizes_along(global, mesh, coord, current, i, a),
+                              mesh, i);
+  }
+  if (from.is_partial() && to.is_replicate()) {
+    Tensor y = detail::all_reduce(x, wire_op(from.reduce_op()), mesh, i);
+    return from.reduce_op() == ReduceOp::Avg ? divided(y, k) : y;
+  }
+  if (from.is_partial() && to.is_shard()) {
+    int64_t d = to.dim();
+    Tensor y = detail::reduce_scatter(x, wire_op(from.reduce_op()), d, chunk_sizes(x.size(d), k), mesh, i);
+    return from.reduce_op() == ReduceOp::Avg ? divided(y, k) : y;
+  }
+  if (from.is_replicate() && to.is_shard()) return local_chunk(x, to.dim(), k, coord[static_cast<size_t>(i)]);
+  if (from.is_replicate() && to.is_partial()) return to.reduce_op() == ReduceOp::Sum ? divided(x, k) : x;
+  check_transition(from, to);  // throws for S -> P and P(a) -> P(b)
+  WEFT_INTERNAL_ASSERT(false, "redistribute: unexpected step ", step.to_string());
+  return x;
+}
+
+}  // namespace
+
+Tensor redistribute_local(const Tensor& local, const DeviceMesh& mesh, const Placements& source,
+                          const Placements& target, const Shape& global_shape) {
+  const RedistributePlan& plan = cached_redistribute_plan(source, target, global_shape, mesh.shape());
+  if (plan.empty() || !mesh.contains_this_rank()) return local;
+  std::vector<int64_t> coord = *mesh.get_coordinate();
+  Placements current = normalize(source, static_cast<int64_t>(global_shape.size()));
+  Tensor x = local;
+  for (const RedistributeStep& step : plan) {
+    x = run_step(x, step, mesh, coord, current, global_shape);
+    current[static_cast<size_t>(step.mesh_dim)] = step.to;
+  }
+  return x;
+}
+
+Placements redistribute_backward_target(const Placements& forward_source, const Placements& grad_placements) {
+  Placements target = forward_source;
+  for (size_t i = 0; i < target.size() && i < grad_placements.size(); ++i)
+    if (forward_source[i].is_partial() && !grad_placements[i].is_partial()) target[i] = Replicate();
+  return target;
+}
+
+Placements partial_to_replicate(Placements placements) {
+  for (Placement& p : placements)
+    if (p.is_partial()) p = Replicate();
+  return placements;
+}
+
+}  // namespace weft::dist

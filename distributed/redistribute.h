@@ -1,1 +1,24 @@
-// redistribute.h: placeholder, being written.
+// redistribute.h: the executor of redistribute plans on local tensors (no autograd), and the
+// backward placement rule of redistribute.
+#pragma once
+
+#include "distributed/device_mesh.h"
+#include "distributed/placement.h"
+#include "framework/tensor.h"
+
+namespace weft::dist {
+
+// This rank's local tensor after moving from `source` to `target` placements (a plan from
+// cached_redistribute_plan, executed step by step). Records no autograd; `local` is not modified.
+// Ranks outside the mesh get `local` back.
+Tensor redistribute_local(const Tensor& local, const DeviceMesh& mesh, const Placements& source,
+                          const Placements& target, const Shape& global_shape);
+
+// Where the gradient of a redistribute goes, per mesh dim: to Replicate when the forward input was
+// Partial and the gradient is Shard or Replicate, else to the forward input's placement.
+Placements redistribute_backward_target(const Placements& forward_source, const Placements& grad_placements);
+
+// Placements with every Partial replaced by Replicate (the default gradient placements).
+Placements partial_to_replicate(Placements placements);
+
+}  // namespace weft::dist

@@ -1,0 +1,148 @@
+// dtensor_autograd.cpp: the autograd Functions behind from_local / to_local / redistribute, and the
+// gradient arithmetic that adds DTensor gradients (registered with the engine).
+#include <any>
+
+#include "autograd/function.h"
+#include "distributed/dtensor.h"
+#include "distributed/redistribute.h"
+#include "ops/binary.h"
+
+namespace weft::dist::detail {
+
+void ensure_gradient_arithmetic();
+
+namespace {
+
+using autograd::AutogradContext;
+using autograd::variable_list;
+
+// What backward needs to rebuild a DTensor: mesh, placements and global shape.
+struct SpecMeta {
+  DeviceMesh mesh;
+  Placements placements;
+  Shape global_shape;
+};
+
+SpecMeta& meta_of(AutogradContext* ctx) { return std::any_cast<SpecMeta&>(ctx->saved_data["meta"]); }
+
+// The gradient of a DTensor output as a DTensor. A plain gradient of the global shape (a user's
+// y.backward(g)) is the full gradient on every rank: all Replicate.
+DTensor as_dtensor_gradient(const Tensor& g, const SpecMeta& meta, const char* op) {
+  if (g.is_dtensor()) {
+    DTensor d(g);
+    WEFT_CHECK(d.device_mesh() == meta.mesh, op, " backward: the gradient lives on ", d.device_mesh().to_string(),
+               " but the output on ", meta.mesh.to_string());
+    return d;
+  }
+  WEFT_CHECK(g.shape() == meta.global_shape, op, " backward: a plain gradient must have the global shape ",
+             meta.global_shape, " but has ", g.shape());
+  return make_dtensor(g, meta.mesh, replicate_all(meta.mesh.ndim()), meta.global_shape);
+}
+
+struct Redistribute : autograd::Function<Redistribute> {
+  static Tensor forward(AutogradContext* ctx, const Tensor& input, const Placements& target) {
+    DTensor x(input);
+    const DTensorSpec& spec = x.spec();
+    ctx->saved_data["meta"] = SpecMeta{spec.mesh, spec.placements, spec.global_shape};
+    Tensor local = redistribute_local(spec.local, spec.mesh, spec.placements, target, spec.global_shape);
+    return make_dtensor(local, spec.mesh, target, spec.global_shape);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const SpecMeta& meta = meta_of(ctx);
+    DTensor g = as_dtensor_gradient(grads[0], meta, "redistribute");
+    Placements target = redistribute_backward_target(meta.placements, g.placements());
+    Tensor local = redistribute_local(g.spec().local, meta.mesh, g.placements(), target, meta.global_shape);
+    return {make_dtensor(local, meta.mesh, target, meta.global_shape)};
+  }
+};
+
+struct FromLocal : autograd::Function<FromLocal> {
+  static Tensor forward(AutogradContext* ctx, const Tensor& local, const std::optional<Tensor>& data,
+                        const DeviceMesh& mesh, const Placements& placements, const Shape& global_shape,
+                        const std::optional<Placements>& grad_placements) {
+    Placements target = grad_placements ? normalize(*grad_placements, local.dim()) : partial_to_replicate(placements);
+    WEFT_CHECK(target.size() == placements.size(), "DTensor.from_local: grad_placements ", to_string(target),
+               " must have one placement per mesh dim (", placements.size(), ")");
+    ctx->saved_data["meta"] = SpecMeta{mesh, target, global_shape};
+    return make_dtensor(data ? *data : local, mesh, placements, global_shape);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const SpecMeta& meta = meta_of(ctx);
+    DTensor g = as_dtensor_gradient(grads[0], meta, "DTensor.from_local");
+    if (g.placements() == meta.placements) return {g.spec().local};
+    return {redistribute_local(g.spec().local, meta.mesh, g.placements(), meta.placements, meta.global_shape)};
+  }
+};
+
+struct ToLocal : autograd::Function<ToLocal> {
+  static Tensor forward(AutogradContext* ctx, const Tensor& input, const std::optional<Placements>& grad_placements) {
+    DTensor x(input);
+    const DTensorSpec& spec = x.spec();
+    Placements target = grad_placements ? normalize(*grad_placements, x.dim()) : partial_to_replicate(spec.placements);
+    WEFT_CHECK(target.size() == spec.placements.size(), "DTensor.to_local: grad_placements ", to_string(target),
+               " must have one placement per mesh dim (", spec.placements.size(), ")");
+    ctx->saved_data["meta"] = SpecMeta{spec.mesh, target, spec.global_shape};
+    return spec.local.detach();  // an alias: autograd history goes on it, never on the spec's local
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const SpecMeta& meta = meta_of(ctx);
+    WEFT_CHECK(!grads[0].is_dtensor(), "DTensor.to_local backward: expected a plain local gradient");
+    return {make_dtensor(grads[0], meta.mesh, meta.placements, meta.global_shape)};
+  }
+};
+
+// Note [DTensor gradient arithmetic]
+// The engine adds gradients through gradient_arithmetic().add. Plain tensors go to the function
+// that was registered before ours (ops/); a DTensor pair is added by redistributing the second to
+// the first's placements (Partial allowed) and adding the locals. ops/ installs its add only when
+// none is registered, so whichever loads first, plain adds end up in ops.
+Tensor (*previous_add)(const Tensor&, const Tensor&) = nullptr;
+
+Tensor plain_add(const Tensor& a, const Tensor& b) {
+  if (previous_add) return previous_add(a, b);
+  NoGradGuard no_grad;
+  return weft::add(a, b);
+}
+
+Tensor dtensor_add(const Tensor& a, const Tensor& b) {
+  if (!a.is_dtensor() && !b.is_dtensor()) return plain_add(a, b);
+  WEFT_CHECK(a.is_dtensor() && b.is_dtensor(), "gradient accumulation: can not add a ",
+             a.is_dtensor() ? "DTensor" : "plain tensor", " gradient and a ", b.is_dtensor() ? "DTensor" : "plain tensor",
+             " gradient of shape ", b.shape());
+  DTensor x(a), y(b);
+  WEFT_CHECK(x.device_mesh() == y.device_mesh() && x.shape() == y.shape(), "gradient accumulation: DTensor "
+             "gradients on ", x.device_mesh().to_string(), " with shape ", x.shape(), " and on ",
+             y.device_mesh().to_string(), " with shape ", y.shape(), " can not be added");
+  NoGradGuard no_grad;
+  Tensor other = redistribute_local(y.spec().local, y.device_mesh(), y.placements(), x.placements(), x.shape());
+  return make_dtensor(plain_add(x.spec().local, other), x.device_mesh(), x.placements(), x.shape());
+}
+
+[[maybe_unused]] const bool registered = (ensure_gradient_arithmetic(), true);
+
+}  // namespace
+
+void ensure_gradient_arithmetic() {
+  auto& arithmetic = autograd::gradient_arithmetic();
+  if (arithmetic.add == &dtensor_add) return;
+  // Someone wrapped us after we found a previous add: leave their chain alone.
+  if (previous_add != nullptr) return;
+  previous_add = arithmetic.add;
+  arithmetic.add = &dtensor_add;
+}
+
+Tensor apply_from_local(const Tensor& local, const std::optional<Tensor>& data, const DeviceMesh& mesh,
+                        const Placements& placements, const Shape& global_shape,
+                        const std::optional<Placements>& grad_placements) {
+  return FromLocal::apply(local, data, mesh, placements, global_shape, grad_placements);
+}
+
+Tensor apply_to_local(const DTensor& x, const std::optional<Placements>& grad_placements) {
+  return ToLocal::apply(static_cast<const Tensor&>(x), grad_placements);
+}
+
+Tensor apply_redistribute(const DTensor& x, const Placements& target) {
+  return Redistribute::apply(static_cast<const Tensor&>(x), target);
+}
+
+}  // namespace weft::dist::detail
