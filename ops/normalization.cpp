@@ -38,12 +38,16 @@ int64_t check_norm_args(const Tensor& x, const Shape& normalized_shape, const Te
 struct NormBackward final : autograd::Node {
   autograd::SavedTensor x, weight;
   Tensor mean, rstd;
+  Shape normalized_shape;
   int64_t n = 1;
   bool subtract_mean = true;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
     if (!grads[0].defined()) return {Tensor(), Tensor(), Tensor()};
     auto g = kernels::norm_backward(grads[0], x.unpack(this), mean, rstd, weight.unpack(this), n, subtract_mean,
                                     needs_input_grad(0), needs_input_grad(1), needs_input_grad(2));
+    // The kernel returns flat (n) parameter gradients; give them normalized_shape.
+    for (Tensor* p : {&g.dweight, &g.dbias})
+      if (p->defined()) *p = detail::make_alias(*p, normalized_shape, contiguous_strides(normalized_shape), 0);
     return {g.dx, g.dweight, g.dbias};
   }
   std::string name() const override { return subtract_mean ? "LayerNormBackward" : "RmsNormBackward"; }
@@ -62,6 +66,7 @@ Tensor norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight
     node->mean = r.mean;
     node->rstd = r.rstd;
     node->n = n;
+    node->normalized_shape = normalized_shape;
     node->subtract_mean = subtract_mean;
     autograd::set_history(r.y, node);
   }

@@ -66,8 +66,10 @@ void softmax_row(const T* x, T* y, int64_t n, bool log) {
   double sum = 0.0;
   if (log) {
     for (int64_t j = 0; j < n; ++j) sum += std::exp(x[j] - max);
-    T lse = max + static_cast<T>(std::log(sum));
-    for (int64_t j = 0; j < n; ++j) y[j] = x[j] - lse;
+    // (x - max) - log(sum) rather than x - (max + log(sum)): the shift is exact, so the result
+    // keeps full relative precision even for logits in the thousands.
+    T log_sum = static_cast<T>(std::log(sum));
+    for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - max) - log_sum;
   } else {
     for (int64_t j = 0; j < n; ++j) {
       y[j] = std::exp(x[j] - max);
