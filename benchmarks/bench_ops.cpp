@@ -1,0 +1,314 @@
+// bench_ops: weft's ops against what they are built to match: raw oneDNN primitives made once outside
+// the timing loop (matmul, linear, softmax, layer norm, log-softmax for cross entropy) and plain
+// vectorised loops into preallocated memory (elementwise add, reductions). Baselines run first; see
+// Note [Ratio counter] in bench_common.h.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "bench_common.h"
+
+namespace {
+
+using dnnl::memory;
+using Args = std::unordered_map<int, memory>;
+
+weft::Tensor randn(const weft::Shape& shape) { return weft::randn(shape); }
+float* fp(const weft::Tensor& t) { return t.data_ptr<float>(); }
+
+// ---------------------------------------------------------------- matmul / linear (n x n x n)
+
+// Raw oneDNN: C = A @ B, or with `linear` C = A @ W^T + bias, W read through column-major strides
+// exactly as weft::linear passes it.
+void raw_matmul(benchmark::State& state, bool linear) {
+  const int64_t n = state.range(0);
+  bench::set_threads(static_cast<int>(state.range(1)));
+  weft::Tensor a = randn({n, n}), b = randn({n, n}), bias = randn({n}), c = weft::empty({n, n});
+  auto a_md = bench::f32_desc({n, n}, {n, 1});
+  auto b_md = linear ? bench::f32_desc({n, n}, {1, n}) : bench::f32_desc({n, n}, {n, 1});
+  auto c_md = bench::f32_desc({n, n}, {n, 1});
+  auto bias_md = bench::f32_desc({1, n}, {n, 1});
+  auto& eng = bench::raw_engine();
+  auto desc = linear ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md) : dnnl::matmul::desc(a_md, b_md, c_md);
+  dnnl::matmul prim(dnnl::matmul::primitive_desc(desc, eng));
+  Args args{{DNNL_ARG_SRC, memory(a_md, eng, fp(a))},
+            {DNNL_ARG_WEIGHTS, memory(b_md, eng, fp(b))},
+            {DNNL_ARG_DST, memory(c_md, eng, fp(c))}};
+  if (linear) args.emplace(DNNL_ARG_BIAS, memory(bias_md, eng, fp(bias)));
+  prim.execute(bench::raw_stream(), args);  // warm: first run touches the JIT code and pages
+  bench::raw_stream().wait();
+  bench::LoopClock clock;
+  for (auto _ : state) {
+    prim.execute(bench::raw_stream(), args);
+    bench::raw_stream().wait();
+  }
+  bench::record_baseline(bench::key_of(linear ? "linear" : "matmul", state, 2), clock, state);
+  state.counters["GFLOPs"] = bench::gflops(2.0 * n * n * n);
+}
+
+void weft_matmul(benchmark::State& state, bool linear) {
+  const int64_t n = state.range(0);
+  bench::set_threads(static_cast<int>(state.range(1)));
+  weft::Tensor a = randn({n, n}), b = randn({n, n}), bias = randn({n});
+  benchmark::DoNotOptimize(linear ? weft::linear(a, b, bias) : weft::matmul(a, b));  // primitive cache
+  bench::LoopClock clock;
+  for (auto _ : state) {
+    weft::Tensor c = linear ? weft::linear(a, b, bias) : weft::matmul(a, b);
+    benchmark::DoNotOptimize(c.raw_data());
+  }
+  bench::report_ratio(bench::key_of(linear ? "linear" : "matmul", state, 2), clock, state);
+  state.counters["GFLOPs"] = bench::gflops(2.0 * n * n * n);
+}
+
+void BM_matmul_onednn(benchmark::State& s) { raw_matmul(s, false); }
+void BM_matmul_weft(benchmark::State& s) { weft_matmul(s, false); }
+void BM_linear_onednn(benchmark::State& s) { raw_matmul(s, true); }
+void BM_linear_weft(benchmark::State& s) { weft_matmul(s, true); }
+
+void matmul_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "threads"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+  for (int t : {1, 2})
+    for (int n : {64, 256, 1024, 2048}) b->Args({n, t});
+}
+BENCHMARK(BM_matmul_onednn)->Apply(matmul_args);
+BENCHMARK(BM_matmul_weft)->Apply(matmul_args);
+BENCHMARK(BM_linear_onednn)->Apply(matmul_args);
+BENCHMARK(BM_linear_weft)->Apply(matmul_args);
+
+// ---------------------------------------------------------------- elementwise add
+
+// c = a + b into memory allocated once: the loop weft's add has to match.
+void BM_add_loop(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  bench::set_threads(static_cast<int>(state.range(1)));
+  std::vector<float> a(n, 1.0f), b(n, 2.0f), c(n);
+  const float *pa = a.data(), *pb = b.data();
+  float* pc = c.data();
+  bench::LoopClock clock;
+  for (auto _ : state) {
+    if (n > 32768) {
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; ++i) pc[i] = pa[i] + pb[i];
+    } else {  // no parallel region at all: even an if(false) one costs a team setup
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) pc[i] = pa[i] + pb[i];
+    }
+    benchmark::DoNotOptimize(pc);
+    benchmark::ClobberMemory();
+  }
+  bench::record_baseline(bench::key_of("add", state, 2), clock, state);
+  state.counters["GBs"] = bench::gbytes(3.0 * 4.0 * n);
+}
+
+void BM_add_weft(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  bench::set_threads(static_cast<int>(state.range(1)));
+  weft::NoGradGuard no_grad;
+  weft::Tensor a = weft::ones({n}), b = weft::full({n}, 2.0);
+  benchmark::DoNotOptimize(weft::add(a, b).raw_data());  // warm: the output block's first touch
+  bench::LoopClock clock;
+  for (auto _ : state) {
+    weft::Tensor c = weft::add(a, b);
+    benchmark::DoNotOptimize(c.raw_data());
+  }
+  bench::report_ratio(bench::key_of("add", state, 2), clock, state);
+  state.counters["GBs"] = bench::gbytes(3.0 * 4.0 * n);
+}
+
+void add_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "threads"})->UseRealTime();
+  b->Args({16, 1});  // per-call overhead: target < 100 ns
+  b->Args({16 << 20, 1})->Args({16 << 20, 2});
+}
+BENCHMARK(BM_add_loop)->Apply(add_args);
+BENCHMARK(BM_add_weft)->Apply(add_args);
+
+// ---------------------------------------------------------------- reductions over 16M floats
+
+void BM_sum_loop(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  bench::set_threads(static_cast<int>(state.range(1)));
+  std::vector<float> a(n, 0.5f);
+  const float* pa = a.data();
+  bench::LoopClock clock;
+  for (auto _ : state) {
+    double total = 0;  // weft accumulates float sums in double too
+#pragma omp parallel for simd reduction(+ : total) schedule(static)
+    for (int64_t i = 0; i < n; ++i) total += pa[i];
+    benchmark::DoNotOptimize(total);
+  }
+  bench::record_baseline(bench::key_of("sum", state, 2), clock, state);
+  state.counters["GBs"] = bench::gbytes(4.0 * n);
+}
+
+void BM_sum_weft(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  bench::set_threads(static_cast<int>(state.range(1)));
+  weft::NoGradGuard no_grad;
+  weft::Tensor a = weft::full({n}, 0.5);
+  benchmark::DoNotOptimize(weft::sum(a).raw_data());
+  bench::LoopClock clock;
+  for (auto _ : state) benchmark::DoNotOptimize(weft::sum(a).raw_data());
+  bench::report_ratio(bench::key_of("sum", state, 2), clock, state);
+  state.counters["GBs"] = bench::gbytes(4.0 * n);
+}
+
+// Mean over the last dim of a [rows, 1024] matrix: per-row reductions.
+void BM_mean_rows_loop(benchmark::State& state) {
+  const int64_t rows = state.range(0) / 1024, cols = 1024;
+  bench::set_threads(static_cast<int>(state.range(1)));
+  std::vector<float> a(rows * cols, 0.5f), out(rows);
+  const float* pa = a.data();
+  float* po = out.data();
+  bench::LoopClock clock;
+  for (auto _ : state) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      float acc = 0;
+#pragma omp simd reduction(+ : acc)
+      for (int64_t j = 0; j < cols; ++j) acc += pa[r * cols + j];
+      po[r] = acc / cols;
+    }
+    benchmark::DoNotOptimize(po);
+    benchmark::ClobberMemory();
+  }
+  bench::record_baseline(bench::key_of("mean_rows", state, 2), clock, state);
+  state.counters["GBs"] = bench::gbytes(4.0 * rows * cols);
+}
+
+void BM_mean_rows_weft(benchmark::State& state) {
+  const int64_t rows = state.range(0) / 1024, cols = 1024;
+  bench::set_threads(static_cast<int>(state.range(1)));
+  weft::NoGradGuard no_grad;
+  weft::Tensor a = weft::full({rows, cols}, 0.5);
+  benchmark::DoNotOptimize(weft::mean(a, {1}).raw_data());
+  bench::LoopClock clock;
+  for (auto _ : state) benchmark::DoNotOptimize(weft::mean(a, {1}).raw_data());
+  bench::report_ratio(bench::key_of("mean_rows", state, 2), clock, state);
+  state.counters["GBs"] = bench::gbytes(4.0 * rows * cols);
+}
+
+void reduce_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "threads"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+  b->Args({16 << 20, 1})->Args({16 << 20, 2});
+}
+BENCHMARK(BM_sum_loop)->Apply(reduce_args);
+BENCHMARK(BM_sum_weft)->Apply(reduce_args);
+BENCHMARK(BM_mean_rows_loop)->Apply(reduce_args);
+BENCHMARK(BM_mean_rows_weft)->Apply(reduce_args);
+
+// ---------------------------------------------------------------- softmax, layer norm, cross entropy
+// All on [rows, cols] float32, along the last dim, forward (inference) only.
+constexpr int64_t kRows = 512, kCols = 1024, kClasses = 1000;
+
+// Runs a raw oneDNN primitive made once; `key` names the pair.
+void run_raw(benchmark::State& state, const dnnl::primitive& prim, const Args& args, const char* key,
+             double bytes) {
+  prim.execute(bench::raw_stream(), args);
+  bench::raw_stream().wait();
+  bench::LoopClock clock;
+  for (auto _ : state) {
+    prim.execute(bench::raw_stream(), args);
+    bench::raw_stream().wait();
+  }
+  bench::record_baseline(bench::key_of(key, state, 1), clock, state);
+  state.counters["GBs"] = bench::gbytes(bytes);
+}
+
+void BM_softmax_onednn(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  auto& eng = bench::raw_engine();
+  weft::Tensor x = randn({kRows, kCols}), y = weft::empty({kRows, kCols});
+  auto md = bench::f32_desc({kRows, kCols}, {kCols, 1});
+  dnnl::softmax_forward prim(dnnl::softmax_forward::primitive_desc(
+      dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, md, 1), eng));
+  run_raw(state, prim, {{DNNL_ARG_SRC, memory(md, eng, fp(x))}, {DNNL_ARG_DST, memory(md, eng, fp(y))}},
+          "softmax", 8.0 * kRows * kCols);
+}
+
+void BM_softmax_weft(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  weft::NoGradGuard no_grad;
+  weft::Tensor x = randn({kRows, kCols});
+  benchmark::DoNotOptimize(weft::softmax(x, -1).raw_data());
+  bench::LoopClock clock;
+  for (auto _ : state) benchmark::DoNotOptimize(weft::softmax(x, -1).raw_data());
+  bench::report_ratio(bench::key_of("softmax", state, 1), clock, state);
+  state.counters["GBs"] = bench::gbytes(8.0 * kRows * kCols);
+}
+
+void BM_layer_norm_onednn(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  auto& eng = bench::raw_engine();
+  weft::Tensor x = randn({kRows, kCols}), y = weft::empty({kRows, kCols});
+  weft::Tensor w = weft::ones({kCols}), b = weft::zeros({kCols});
+  auto md = bench::f32_desc({kRows, kCols}, {kCols, 1});
+  auto wmd = bench::f32_desc({kCols}, {1});
+  const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  dnnl::layer_normalization_forward prim(dnnl::layer_normalization_forward::primitive_desc(
+      dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, md, 1e-5f, flags), eng));
+  run_raw(state, prim,
+          {{DNNL_ARG_SRC, memory(md, eng, fp(x))},
+           {DNNL_ARG_DST, memory(md, eng, fp(y))},
+           {DNNL_ARG_SCALE, memory(wmd, eng, fp(w))},
+           {DNNL_ARG_SHIFT, memory(wmd, eng, fp(b))}},
+          "layer_norm", 8.0 * kRows * kCols);
+}
+
+void BM_layer_norm_weft(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  weft::NoGradGuard no_grad;
+  weft::Tensor x = randn({kRows, kCols}), w = weft::ones({kCols}), b = weft::zeros({kCols});
+  benchmark::DoNotOptimize(weft::layer_norm(x, {kCols}, w, b).raw_data());
+  bench::LoopClock clock;
+  for (auto _ : state) benchmark::DoNotOptimize(weft::layer_norm(x, {kCols}, w, b).raw_data());
+  bench::report_ratio(bench::key_of("layer_norm", state, 1), clock, state);
+  state.counters["GBs"] = bench::gbytes(8.0 * kRows * kCols);
+}
+
+// Baseline: oneDNN log-softmax, then a loop picking each row's target and averaging.
+void BM_cross_entropy_onednn(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  auto& eng = bench::raw_engine();
+  weft::Tensor x = randn({kRows, kClasses}), lp = weft::empty({kRows, kClasses});
+  weft::Tensor target = weft::randint(0, kClasses, {kRows});
+  const int64_t* pt = target.data_ptr<int64_t>();
+  auto md = bench::f32_desc({kRows, kClasses}, {kClasses, 1});
+  dnnl::logsoftmax_forward prim(dnnl::logsoftmax_forward::primitive_desc(
+      dnnl::logsoftmax_forward::desc(dnnl::prop_kind::forward_inference, md, 1), eng));
+  Args args{{DNNL_ARG_SRC, memory(md, eng, fp(x))}, {DNNL_ARG_DST, memory(md, eng, fp(lp))}};
+  const float* plp = fp(lp);
+  bench::LoopClock clock;
+  for (auto _ : state) {
+    prim.execute(bench::raw_stream(), args);
+    bench::raw_stream().wait();
+    double loss = 0;
+    for (int64_t r = 0; r < kRows; ++r) loss -= plp[r * kClasses + pt[r]];
+    benchmark::DoNotOptimize(loss / kRows);
+  }
+  bench::record_baseline(bench::key_of("cross_entropy", state, 1), clock, state);
+}
+
+void BM_cross_entropy_weft(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  weft::NoGradGuard no_grad;
+  weft::Tensor x = randn({kRows, kClasses}), target = weft::randint(0, kClasses, {kRows});
+  benchmark::DoNotOptimize(weft::cross_entropy(x, target).raw_data());
+  bench::LoopClock clock;
+  for (auto _ : state) benchmark::DoNotOptimize(weft::cross_entropy(x, target).raw_data());
+  bench::report_ratio(bench::key_of("cross_entropy", state, 1), clock, state);
+}
+
+void nn_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"threads"})->UseRealTime()->Unit(benchmark::kMicrosecond)->Arg(1)->Arg(2);
+}
+BENCHMARK(BM_softmax_onednn)->Apply(nn_args);
+BENCHMARK(BM_softmax_weft)->Apply(nn_args);
+BENCHMARK(BM_layer_norm_onednn)->Apply(nn_args);
+BENCHMARK(BM_layer_norm_weft)->Apply(nn_args);
+BENCHMARK(BM_cross_entropy_onednn)->Apply(nn_args);
+BENCHMARK(BM_cross_entropy_weft)->Apply(nn_args);
+
+}  // namespace
+
+BENCHMARK_MAIN();
