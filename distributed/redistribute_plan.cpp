@@ -24,11 +24,12 @@ void check_transition(const Placement& from, const Placement& to) {
 
 namespace {
 
-// The earlier mesh dims (< mesh_dim) that shard tensor dim `d`.
-std::set<size_t> earlier_dims_sharding(const Placements& ps, size_t mesh_dim, int64_t d) {
+// The earlier mesh dims (< mesh_dim) that shard tensor dim `d` (a dim of size 1 splits nothing).
+std::set<size_t> earlier_dims_sharding(const Placements& ps, size_t mesh_dim, int64_t d,
+                                       const std::vector<int64_t>& mesh_shape) {
   std::set<size_t> out;
   for (size_t j = 0; j < mesh_dim; ++j)
-    if (ps[j].is_shard(d)) out.insert(j);
+    if (ps[j].is_shard(d) && mesh_shape[j] > 1) out.insert(j);
   return out;
 }
 
@@ -62,12 +63,12 @@ RedistributePlan plan_redistribute(const Placements& source, const Placements& t
   for (const Placement& p : current) any_shard = any_shard || p.is_shard();
   if (any_shard) {
     for (size_t i = goal.size(); i-- > 0;) {
-      if (current[i] == goal[i]) continue;
-      bool nesting_changes = goal[i].is_shard() && earlier_dims_sharding(current, i, goal[i].shard_dim) !=
-                                                       earlier_dims_sharding(goal, i, goal[i].shard_dim);
+      // Checked even where current == goal: S(d) over other earlier shards of d is another piece.
+      bool nesting_changes = goal[i].is_shard() && earlier_dims_sharding(current, i, goal[i].shard_dim, mesh_shape) !=
+                                                       earlier_dims_sharding(goal, i, goal[i].shard_dim, mesh_shape);
       if (nesting_changes) {
         if (!current[i].is_replicate()) step(i, Replicate());
-      } else {
+      } else if (current[i] != goal[i]) {
         step(i, goal[i]);
       }
     }
