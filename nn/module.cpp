@@ -49,10 +49,24 @@ void Module::collect(const std::string& prefix, bool recurse, bool params, bool 
   for (const auto& [name, child] : children_) child->collect(prefix + name + ".", true, params, bufs, out);
 }
 
+namespace {
+// A tensor reachable under two names (a submodule registered twice) is listed once, under its first
+// name, as PyTorch's remove_duplicate=True: an optimizer must not update it twice.
+std::vector<std::pair<std::string, Tensor>> without_duplicates(std::vector<std::pair<std::string, Tensor>> in) {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& entry : in) {
+    bool seen = false;
+    for (const auto& kept : out) seen = seen || kept.second.is_same(entry.second);
+    if (!seen) out.push_back(std::move(entry));
+  }
+  return out;
+}
+}  // namespace
+
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
   std::vector<std::pair<std::string, Tensor>> out;
   collect("", recurse, true, false, out);
-  return out;
+  return without_duplicates(std::move(out));
 }
 
 std::vector<Tensor> Module::parameters(bool recurse) const {
@@ -64,7 +78,7 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
 std::vector<std::pair<std::string, Tensor>> Module::named_buffers(bool recurse) const {
   std::vector<std::pair<std::string, Tensor>> out;
   collect("", recurse, false, true, out);
-  return out;
+  return without_duplicates(std::move(out));
 }
 
 std::vector<Tensor> Module::buffers(bool recurse) const {

@@ -90,7 +90,7 @@ class Module : public std::enable_shared_from_this<Module> {
     return module;
   }
 
-  // Parameters (defined ones only), depth first in registration order.
+  // Parameters (defined ones, each once even if shared), depth first in registration order.
   std::vector<Tensor> parameters(bool recurse = true) const;
   std::vector<std::pair<std::string, Tensor>> named_parameters(bool recurse = true) const;
   std::vector<Tensor> buffers(bool recurse = true) const;

@@ -485,3 +485,42 @@ TEST_CASE("GPT: logits shape, tied head, and training on a repetitive sequence",
   REQUIRE(first == Approx(std::log(8.0)).margin(0.3));  // small init: near-uniform predictions
   REQUIRE(last < first / 4);
 }
+
+TEST_CASE("shared submodules list their parameters once; GPT state dicts round trip", "[nn]") {
+  manual_seed(8);
+  auto shared = std::make_shared<nn::Linear>(2, 2);
+  nn::Sequential twice{shared, std::make_shared<nn::ReLU>(), shared};
+  REQUIRE(twice.parameters().size() == 2);
+  REQUIRE(twice.named_parameters()[0].first == "0.weight");
+  REQUIRE(twice.state_dict().size() == 4);  // state dicts keep every name, as PyTorch's
+  optim::SGD sgd(twice.parameters(), {.lr = 0.1});  // would throw on a duplicate
+
+  nn::GPTConfig cfg{.vocab_size = 5, .block_size = 4, .n_layer = 2, .n_head = 1, .n_embd = 4};
+  nn::GPT a(cfg), b(cfg);
+  nn::StateDict state = a.state_dict();
+  REQUIRE(state.contains("blocks.1.attn.qkv.weight"));
+  REQUIRE(state.contains("blocks.0.mlp.fc2.bias"));
+  REQUIRE(state.contains("ln_f.weight"));
+  b.load_state_dict(state);
+  Tensor idx = from_vector<int64_t>({0, 1, 2, 3, 4, 0}, {2, 3});
+  check_close(b.forward(idx), values_of(a.forward(idx)), 0.0);
+}
+
+namespace {
+// An optimizer overriding the gradient hook, as a distributed optimizer will: here it halves every gradient.
+struct HalvingSGD : optim::SGD {
+  using optim::SGD::SGD;
+  Tensor prepare_grad(const Tensor& param) override {
+    Tensor g = optim::SGD::prepare_grad(param);
+    return g.defined() ? g * 0.5 : g;
+  }
+};
+}  // namespace
+
+TEST_CASE("optimizers take gradients through the prepare_grad hook", "[optim]") {
+  Tensor p = f64({1.0, 2.0}, {2}).requires_grad_();
+  HalvingSGD sgd({p}, {.lr = 0.5});
+  p.set_grad(f64({0.4, -0.8}, {2}));
+  sgd.step();
+  check_close(p, {1.0 - 0.5 * 0.2, 2.0 + 0.5 * 0.4}, 1e-15);
+}
