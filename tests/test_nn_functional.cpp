@@ -85,6 +85,29 @@ Vec ref_cross_entropy_rows(const Vec& z, int64_t N, int64_t C, const std::vector
 
 }  // namespace
 
+namespace {
+
+// Naive layer norm (or RMS norm) over the trailing n elements of each row.
+Vec ref_norm(const Vec& x, int64_t n, const Vec& w, const Vec& b, double eps, bool subtract_mean) {
+  Vec y(x.size());
+  for (size_t r = 0; r < x.size() / n; ++r) {
+    double mean = 0, var = 0;
+    if (subtract_mean) {
+      for (int64_t j = 0; j < n; ++j) mean += x[r * n + j];
+      mean /= n;
+    }
+    for (int64_t j = 0; j < n; ++j) var += (x[r * n + j] - mean) * (x[r * n + j] - mean);
+    var /= n;
+    for (int64_t j = 0; j < n; ++j) {
+      double v = (x[r * n + j] - mean) / std::sqrt(var + eps);
+      y[r * n + j] = v * (w.empty() ? 1.0 : w[j]) + (b.empty() ? 0.0 : b[j]);
+    }
+  }
+  return y;
+}
+
+}  // namespace
+
 TEST_CASE("softmax and log_softmax", "[nn][softmax]") {
   Tensor x = randn64({3, 4, 5}, 11, false);
   Vec xv = x.to_vector<double>();
@@ -111,6 +134,21 @@ TEST_CASE("softmax and log_softmax", "[nn][softmax]") {
     require_close(softmax(big, 0), {0.09003057317038046, 0.24472847105479767, 0.6652409557748219, 0}, 1e-6);
     require_close(log_softmax(big, 0), {-2.4076059644443806, -1.4076059644443806, -0.4076059644443806, -2002.4076059644444},
                   1e-6);
+  }
+  SECTION("large inputs take the parallel path with the same values") {
+    Tensor big = randn64({64, 1024}, 12, false);
+    Vec bv = big.to_vector<double>();
+    require_close(softmax(big, 1), ref_softmax(bv, big.shape(), 1, false), 1e-12);
+    require_close(log_softmax(big, 0), ref_softmax(bv, big.shape(), 0, true), 1e-12);
+    Tensor rows = randn64({2048, 64}, 13, false);
+    require_close(layer_norm(rows, {64}), ref_norm(rows.to_vector<double>(), 64, {}, {}, 1e-5, true), 1e-12);
+  }
+  SECTION("record nothing under no-grad") {
+    Tensor a = randn64({2, 3}, 14);
+    NoGradGuard guard;
+    CHECK_FALSE(softmax(a, 1).requires_grad());
+    CHECK_FALSE(layer_norm(a, {3}).requires_grad());
+    CHECK_FALSE(cross_entropy(a, i64({0, 2}, {2})).requires_grad());
   }
   SECTION("handle a 0-dim tensor and empty dims") {
     CHECK(softmax(f64({3}, {}), 0).item<double>() == 1.0);
@@ -165,6 +203,15 @@ TEST_CASE("cross_entropy", "[nn][losses]") {
       CHECK(cross_entropy(z32, i64(t, {N}), "mean", 7, eps).dtype() == kFloat32);
       require_close(cross_entropy(z32, i64(t, {N}), "mean", 7, eps), {total / count}, 1e-6);
     }
+  }
+  SECTION("reads strided logits and targets") {
+    Tensor zt = randn64({5, 4}, 37, false).t();  // (4, 5), not contiguous
+    Tensor t = i64({4, 0, 1, 3, 2, 2, 0, 1}, {2, 4}).select(0, 0);  // [4, 0, 1, 3], stride 1 but offset 0
+    Tensor ts = i64({4, 9, 0, 9, 1, 9, 3, 9}, {8}).narrow(0, 0, 8).reshape({4, 2}).select(1, 0);  // stride 2
+    int64_t count = 0;
+    Vec ref = ref_cross_entropy_rows(zt.contiguous().to_vector<double>(), 4, 5, {4, 0, 1, 3}, -100, 0.1, count);
+    require_close(cross_entropy(zt, t, "none", -100, 0.1), ref, 1e-12);
+    require_close(cross_entropy(zt, ts, "none", -100, 0.1), ref, 1e-12);
   }
   SECTION("equals the composition nll_loss(log_softmax) without smoothing") {
     Tensor z = randn64({4, 6}, 32, false);
@@ -246,28 +293,6 @@ TEST_CASE("nll_loss and mse_loss", "[nn][losses]") {
   }
 }
 
-namespace {
-
-// Naive layer norm (or RMS norm) over the trailing n elements of each row.
-Vec ref_norm(const Vec& x, int64_t n, const Vec& w, const Vec& b, double eps, bool subtract_mean) {
-  Vec y(x.size());
-  for (size_t r = 0; r < x.size() / n; ++r) {
-    double mean = 0, var = 0;
-    if (subtract_mean) {
-      for (int64_t j = 0; j < n; ++j) mean += x[r * n + j];
-      mean /= n;
-    }
-    for (int64_t j = 0; j < n; ++j) var += (x[r * n + j] - mean) * (x[r * n + j] - mean);
-    var /= n;
-    for (int64_t j = 0; j < n; ++j) {
-      double v = (x[r * n + j] - mean) / std::sqrt(var + eps);
-      y[r * n + j] = v * (w.empty() ? 1.0 : w[j]) + (b.empty() ? 0.0 : b[j]);
-    }
-  }
-  return y;
-}
-
-}  // namespace
 
 TEST_CASE("layer_norm and rms_norm", "[nn][norm]") {
   Tensor x = randn64({4, 3, 5}, 50, false);
