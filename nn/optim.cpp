@@ -198,7 +198,7 @@ void AdamW::update(const Tensor& data, const Tensor& grad, ParamState& state) {
 #pragma omp parallel for if (n > (1 << 16))
     for (int64_t i = 0; i < n; ++i) {
       p[i] *= decay;
-      m[i] = b1 * m[i] + (T(1) - b1) * g[i];
+      m[i] += (T(1) - b1) * (g[i] - m[i]);  // PyTorch's exp_avg.lerp_(grad, 1 - beta1)
       v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
       p[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2 + eps);
     }
