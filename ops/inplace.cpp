@@ -1,1 +1,203 @@
-// inplace.cpp: placeholder, being written.
+// The in-place Tensor methods (add_, sub_, mul_, div_, zero_, fill_, copy_, clamp_): they write into
+// the tensor's own, possibly strided, memory, bump its version, and rebase its autograd history.
+#include "autograd/engine.h"
+#include "autograd/node.h"
+#include "framework/copy.h"
+#include "framework/factories.h"
+#include "ops/binary.h"
+#include "ops/kernels/elementwise.h"
+#include "ops/unary.h"
+
+namespace weft {
+namespace {
+
+using autograd::SavedTensor;
+using autograd::variable_list;
+using kernels::BinaryOp;
+
+// Note [In-place autograd]
+// A leaf that requires grad may not be modified under grad mode: its .grad would describe a value
+// that no longer exists. Any other tensor takes the in-place op's node as its new grad_fn, whose
+// edge for "self" points at the old history, so backward flows through both versions. Saved
+// copies of the old value are taken before writing; the version bump makes every earlier saved
+// reference to this storage fail loudly when unpacked.
+void check_inplace(const Tensor& self, const char* op) {
+  detail::check_plain(self, op);
+  WEFT_CHECK(!(GradMode::is_enabled() && self.requires_grad() && self.is_leaf()), op,
+             ": a leaf tensor that requires grad is being used in an in-place operation (shape ", self.shape(),
+             "); wrap the update in NoGradGuard or use an out-of-place op");
+}
+
+// PyTorch's can_cast: a result may be written into self unless that goes float -> integral or
+// integral -> bool.
+void check_result_dtype(DType result, const Tensor& self, const char* op) {
+  WEFT_CHECK(is_floating(self.dtype()) || result <= self.dtype(), op, ": result type ", result,
+             " can't be cast to the desired output type ", self.dtype());
+}
+
+void check_other(const Tensor& self, const Tensor& other, const char* op) {
+  detail::check_plain(other, op);
+  WEFT_CHECK(is_broadcastable_to(other.shape(), self.shape()), op, ": the other tensor's shape ", other.shape(),
+             " cannot be broadcast to the in-place target's shape ", self.shape());
+}
+
+struct InplaceAddBackward final : autograd::Node {
+  double alpha = 1;
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    return {g, needs_input_grad(1) ? (alpha == 1 ? g : mul(g, alpha)) : Tensor()};
+  }
+  std::string name() const override { return "AddBackward"; }
+};
+
+struct InplaceMulBackward final : autograd::Node {
+  SavedTensor other, self_before;
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    return {needs_input_grad(0) ? mul(g, other.unpack(this)) : Tensor(),
+            needs_input_grad(1) ? mul(g, self_before.unpack(this)) : Tensor()};
+  }
+  std::string name() const override { return "MulBackward"; }
+};
+
+struct InplaceDivBackward final : autograd::Node {
+  SavedTensor other, self_before;  // the old value is copied: later in-place ops may change self
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    Tensor o = other.unpack(this);
+    return {needs_input_grad(0) ? div(g, o) : Tensor(),
+            needs_input_grad(1) ? neg(div(mul(g, self_before.unpack(this)), mul(o, o))) : Tensor()};
+  }
+  std::string name() const override { return "DivBackward"; }
+};
+
+struct InplaceScaleBackward final : autograd::Node {
+  double scale = 1;
+  variable_list apply(variable_list&& grads) override { return {scale == 1 ? grads[0] : mul(grads[0], scale)}; }
+  std::string name() const override { return "ScaleBackward"; }
+};
+
+// fill_, zero_ and copy_ overwrite self: its old value gets no gradient; copy_'s source gets all.
+struct OverwriteBackward final : autograd::Node {
+  variable_list apply(variable_list&& grads) override {
+    variable_list out(next_edges.size());
+    if (out.size() > 1) out[1] = grads[0];
+    return out;
+  }
+  std::string name() const override { return next_edges.size() > 1 ? "CopyBackward" : "FillBackward"; }
+};
+
+struct InplaceClampBackward final : autograd::Node {
+  SavedTensor outside;
+  variable_list apply(variable_list&& grads) override { return {masked_fill(grads[0], outside.unpack(this), 0)}; }
+  std::string name() const override { return "ClampBackward"; }
+};
+
+Tensor& finish(Tensor& self, const std::shared_ptr<autograd::Node>& node) {
+  self.bump_version();
+  if (node) autograd::set_history(self, node);
+  return self;
+}
+
+Tensor& add_impl(Tensor& self, const Tensor& other, Scalar alpha, bool subtract, const char* op) {
+  check_inplace(self, op);
+  check_other(self, other, op);
+  DType result = promote_types(self.dtype(), other.dtype());
+  check_result_dtype(result, self, op);
+  WEFT_CHECK(!subtract || result != kBool, op, ": subtraction with bool tensors is not supported");
+  WEFT_CHECK(is_floating(result) || !alpha.is_floating(), op, ": for integral tensors alpha must not be a "
+             "floating point number");
+  double a = subtract ? -alpha.to_double() : alpha.to_double();
+  auto node = autograd::make_node<InplaceAddBackward>(self, other);
+  if (node) node->alpha = a;
+  kernels::binary_out(BinaryOp::Add, self, self, kernels::cast(other, self.dtype()), a);
+  return finish(self, node);
+}
+
+Tensor& scalar_impl(Tensor& self, BinaryOp op, Scalar s, double scale, const char* name) {
+  check_inplace(self, name);
+  DType result = op == BinaryOp::Div ? promote_with_scalar(self.dtype(), true)
+                                     : (s.is_bool() ? self.dtype() : promote_with_scalar(self.dtype(), s.is_floating()));
+  check_result_dtype(result, self, name);
+  WEFT_CHECK(op != BinaryOp::Sub || self.dtype() != kBool, name, ": subtraction with a bool tensor is not supported");
+  auto node = autograd::make_node<InplaceScaleBackward>(self);
+  if (node) node->scale = scale;
+  kernels::binary_scalar_out(op, self, self, s);
+  return finish(self, node);
+}
+
+}  // namespace
+
+Tensor& Tensor::add_(const Tensor& other, Scalar alpha) { return add_impl(*this, other, alpha, false, "add_"); }
+Tensor& Tensor::sub_(const Tensor& other, Scalar alpha) { return add_impl(*this, other, alpha, true, "sub_"); }
+Tensor& Tensor::add_(Scalar other) { return scalar_impl(*this, BinaryOp::Add, other, 1, "add_"); }
+Tensor& Tensor::sub_(Scalar other) { return scalar_impl(*this, BinaryOp::Sub, other, 1, "sub_"); }
+Tensor& Tensor::mul_(Scalar other) { return scalar_impl(*this, BinaryOp::Mul, other, other.to_double(), "mul_"); }
+Tensor& Tensor::div_(Scalar other) {
+  return scalar_impl(*this, BinaryOp::Div, other, 1.0 / other.to_double(), "div_");
+}
+
+Tensor& Tensor::mul_(const Tensor& other) {
+  check_inplace(*this, "mul_");
+  check_other(*this, other, "mul_");
+  check_result_dtype(promote_types(dtype(), other.dtype()), *this, "mul_");
+  auto node = autograd::make_node<InplaceMulBackward>(*this, other);
+  if (node) {
+    if (node->needs_input_grad(0)) node->save(node->other, other);
+    if (node->needs_input_grad(1)) node->save(node->self_before, autograd::clone_detached(*this));
+  }
+  kernels::binary_out(BinaryOp::Mul, *this, *this, kernels::cast(other, dtype()));
+  return finish(*this, node);
+}
+
+Tensor& Tensor::div_(const Tensor& other) {
+  check_inplace(*this, "div_");
+  check_other(*this, other, "div_");
+  check_result_dtype(kFloat32 > promote_types(dtype(), other.dtype()) ? kFloat32 : promote_types(dtype(), other.dtype()),
+                     *this, "div_");
+  auto node = autograd::make_node<InplaceDivBackward>(*this, other);
+  if (node) {
+    node->save(node->other, other);
+    if (node->needs_input_grad(1)) node->save(node->self_before, autograd::clone_detached(*this));
+  }
+  kernels::binary_out(BinaryOp::Div, *this, *this, kernels::cast(other, dtype()));
+  return finish(*this, node);
+}
+
+Tensor& Tensor::zero_() { return fill_(0); }
+
+Tensor& Tensor::fill_(Scalar value) {
+  check_inplace(*this, "fill_");
+  auto node = autograd::make_node<OverwriteBackward>(*this);
+  kernels::fill_out(*this, value);
+  return finish(*this, node);
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_inplace(*this, "copy_");
+  check_other(*this, src, "copy_");
+  auto node = autograd::make_node<OverwriteBackward>(*this, src);
+  detail::copy_into(*this, src);
+  return finish(*this, node);
+}
+
+Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
+  check_inplace(*this, "clamp_");
+  WEFT_CHECK(dtype() != kBool, "clamp_: not supported for bool tensors");
+  WEFT_CHECK(min || max, "clamp_: at least one of min and max must be given");
+  bool floating_bound = (min && min->is_floating()) || (max && max->is_floating());
+  check_result_dtype(promote_with_scalar(dtype(), floating_bound), *this, "clamp_");
+  auto node = autograd::make_node<InplaceClampBackward>(*this);
+  if (node) {
+    Tensor outside = zeros(shape(), kBool);
+    if (min) outside = kernels::binary(BinaryOp::Add, outside, lt(*this, *min));  // bool add is "or"
+    if (max) outside = kernels::binary(BinaryOp::Add, outside, gt(*this, *max));
+    node->save(node->outside, outside);
+  }
+  kernels::UnaryParams p{.a = min ? min->to_double() : 0, .b = max ? max->to_double() : 0,
+                         .has_a = min.has_value(), .has_b = max.has_value()};
+  kernels::unary_out(kernels::UnaryOp::Clamp, *this, *this, p);
+  return finish(*this, node);
+}
+
+}  // namespace weft

@@ -1,1 +1,412 @@
-// reduce.cpp: placeholder, being written.
+// Reductions (sum, mean, prod, max/min, var/std, norm, logsumexp, all/any) with their backward,
+// and sum_to, the reduction behind broadcast gradients.
+#include "ops/reduce.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/node.h"
+#include "framework/copy.h"
+#include "framework/factories.h"
+#include "ops/binary.h"
+#include "ops/kernels/elementwise.h"
+#include "ops/kernels/reduce.h"
+#include "ops/unary.h"
+
+namespace weft {
+namespace {
+
+using autograd::SavedTensor;
+using autograd::variable_list;
+using kernels::ReduceOp;
+
+// Wraps, sorts and checks `dims`; empty stays empty (all dims).
+Shape normalize_dims(const Shape& dims, int64_t rank, const char* op) {
+  Shape out;
+  for (int64_t d : dims) out.push_back(wrap_dim(d, std::max<int64_t>(rank, 1), op));
+  std::sort(out.begin(), out.end());
+  for (size_t i = 1; i < out.size(); ++i)
+    WEFT_CHECK(out[i] != out[i - 1], op, ": dim ", out[i], " appears multiple times in the list of dims");
+  if (rank == 0) out.clear();  // a 0-d tensor reduces over its (no) dims whatever dim 0/-1 says
+  return out;
+}
+
+int64_t reduced_count(const Shape& shape, const Shape& dims) {
+  if (dims.empty()) return numel_of(shape);
+  int64_t n = 1;
+  for (int64_t d : dims) n *= shape[d];
+  return n;
+}
+
+// The same contiguous data read with another shape of equal numel.
+Tensor reshaped(const Tensor& t, const Shape& shape) {
+  Tensor c = t;
+  if (!t.is_contiguous()) {
+    c = detail::make_empty(t.shape(), t.dtype());
+    detail::copy_into(c, t);
+  }
+  return detail::make_alias(c, shape, contiguous_strides(shape), c.storage_offset());
+}
+
+// A reduced gradient (keepdim or not) broadcast back to the input's shape, as a new dense tensor:
+// gradients that end in .grad must own dense memory.
+Tensor expand_back(const Tensor& g, const Shape& in_shape, const Shape& dims, bool keepdim) {
+  Tensor gk = g;
+  if (!keepdim) gk = reshaped(g, kernels::reduced_shape(in_shape, dims, true));
+  Tensor out = detail::make_empty(in_shape, g.dtype());
+  detail::copy_into(out, gk);
+  return out;
+}
+
+// Sum and prod of bool/int promote to int64, as in PyTorch.
+Tensor accumulation_input(const Tensor& x) { return is_floating(x.dtype()) ? x : kernels::cast(x, kInt64); }
+
+struct SumBackward final : autograd::Node {
+  Shape in_shape, dims;
+  bool keepdim = false;
+  variable_list apply(variable_list&& grads) override { return {expand_back(grads[0], in_shape, dims, keepdim)}; }
+  std::string name() const override { return "SumBackward"; }
+};
+
+struct MeanBackward final : autograd::Node {
+  Shape in_shape, dims;
+  bool keepdim = false;
+  double count = 1;
+  variable_list apply(variable_list&& grads) override {
+    return {div(expand_back(grads[0], in_shape, dims, keepdim), count)};
+  }
+  std::string name() const override { return "MeanBackward"; }
+};
+
+}  // namespace
+
+Tensor sum(const Tensor& x) { return sum(x, {}, false); }
+
+Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
+  detail::check_plain(x, "sum");
+  Shape d = normalize_dims(dims, x.dim(), "sum");
+  Tensor y = kernels::reduce(ReduceOp::Sum, accumulation_input(x), d, keepdim);
+  if (auto node = autograd::make_node<SumBackward>(x)) {
+    node->in_shape = x.shape(), node->dims = d, node->keepdim = keepdim;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor mean(const Tensor& x) { return mean(x, {}, false); }
+
+Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
+  detail::check_plain(x, "mean");
+  WEFT_CHECK(is_floating(x.dtype()), "mean: could not infer output dtype; the input dtype must be floating "
+             "point but got ", x.dtype());
+  Shape d = normalize_dims(dims, x.dim(), "mean");
+  double count = static_cast<double>(reduced_count(x.shape(), d));
+  Tensor y = kernels::binary_scalar(kernels::BinaryOp::Div, kernels::reduce(ReduceOp::Sum, x, d, keepdim), count);
+  if (auto node = autograd::make_node<MeanBackward>(x)) {
+    node->in_shape = x.shape(), node->dims = d, node->keepdim = keepdim, node->count = count;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+namespace {
+struct ProdBackward final : autograd::Node {
+  SavedTensor x;
+  int64_t dim = -1;  // -1: the product of all elements
+  bool keepdim = false;
+  variable_list apply(variable_list&& grads) override {
+    Tensor xv = x.unpack(this);
+    if (dim < 0) {
+      Tensor others = reshaped(kernels::prod_others(reshaped(xv, {xv.numel()}), 0), xv.shape());
+      return {mul(others, grads[0])};
+    }
+    return {mul(expand_back(grads[0], xv.shape(), {dim}, keepdim), kernels::prod_others(xv, dim))};
+  }
+  std::string name() const override { return "ProdBackward"; }
+};
+
+Tensor prod_impl(const Tensor& x, int64_t dim, bool keepdim) {
+  detail::check_plain(x, "prod");
+  Shape d = dim < 0 ? Shape{} : Shape{dim};
+  Tensor y = kernels::reduce(ReduceOp::Prod, accumulation_input(x), d, keepdim);
+  if (auto node = autograd::make_node<ProdBackward>(x)) {
+    node->save(node->x, x);
+    node->dim = dim, node->keepdim = keepdim;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+}  // namespace
+
+Tensor prod(const Tensor& x) { return prod_impl(x, -1, false); }
+Tensor prod(const Tensor& x, int64_t dim, bool keepdim) {
+  return prod_impl(x, x.dim() == 0 ? -1 : wrap_dim(dim, x.dim(), "prod"), keepdim);
+}
+
+namespace {
+// Global max/min: the gradient is shared evenly by every element equal to the result.
+struct ExtremeAllBackward final : autograd::Node {
+  SavedTensor x, y;
+  variable_list apply(variable_list&& grads) override {
+    Tensor mask = kernels::cast(eq(x.unpack(this), y.unpack(this)), grads[0].dtype());
+    return {mul(div(mask, sum(mask)), grads[0])};
+  }
+  std::string name() const override { return "MaxBackward"; }
+};
+
+Tensor extreme_all(const Tensor& x, bool is_max, const char* op) {
+  detail::check_plain(x, op);
+  WEFT_CHECK(x.numel() > 0, op, ": expected a non-empty tensor (the reduction has no identity) but got shape ",
+             x.shape());
+  Tensor y = kernels::reduce(is_max ? ReduceOp::Max : ReduceOp::Min, x, {}, false);
+  if (auto node = autograd::make_node<ExtremeAllBackward>(x)) {
+    node->save(node->x, x);
+    node->save(node->y, y, true);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+struct ExtremeDimBackward final : autograd::Node {
+  SavedTensor indices;
+  Shape in_shape;
+  int64_t dim = 0;
+  bool keepdim = false;
+  variable_list apply(variable_list&& grads) override {
+    Shape kshape = kernels::reduced_shape(in_shape, {dim}, true);
+    Tensor g = keepdim ? grads[0] : reshaped(grads[0], kshape);
+    Tensor idx = indices.unpack(this);
+    if (!keepdim) idx = reshaped(idx, kshape);
+    return {kernels::scatter_add_dim(g, idx, dim, in_shape)};
+  }
+  std::string name() const override { return "MaxBackward"; }
+};
+
+std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdim, bool is_max, const char* op) {
+  detail::check_plain(x, op);
+  if (x.dim() == 0) {  // a 0-d tensor is its own extreme, at index 0
+    Tensor y = add(x, 0);
+    return {y, zeros({}, kInt64)};
+  }
+  int64_t d = wrap_dim(dim, x.dim(), op);
+  WEFT_CHECK(x.shape()[d] > 0, op, ": expected a non-empty dim ", dim, " to reduce but the input has shape ",
+             x.shape());
+  auto [values, indices] = kernels::reduce_arg(is_max, x, d, keepdim);
+  if (auto node = autograd::make_node<ExtremeDimBackward>(x)) {
+    node->save(node->indices, indices);
+    node->in_shape = x.shape(), node->dim = d, node->keepdim = keepdim;
+    autograd::set_history(values, node);
+  }
+  return {values, indices};
+}
+
+Tensor arg_extreme(const Tensor& x, std::optional<int64_t> dim, bool keepdim, bool is_max, const char* op) {
+  detail::check_plain(x, op);
+  WEFT_CHECK(x.numel() > 0, op, ": expected a non-empty tensor but got shape ", x.shape());
+  if (dim && x.dim() > 0) return kernels::reduce_arg(is_max, x, wrap_dim(*dim, x.dim(), op), keepdim).second;
+  Tensor flat_index = kernels::reduce_arg(is_max, reshaped(x, {x.numel()}), 0, false).second;
+  return keepdim ? reshaped(flat_index, Shape(x.dim(), 1)) : flat_index;
+}
+}  // namespace
+
+Tensor max(const Tensor& x) { return extreme_all(x, true, "max"); }
+Tensor min(const Tensor& x) { return extreme_all(x, false, "min"); }
+std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
+  return extreme_dim(x, dim, keepdim, true, "max");
+}
+std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
+  return extreme_dim(x, dim, keepdim, false, "min");
+}
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  return arg_extreme(x, dim, keepdim, true, "argmax");
+}
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  return arg_extreme(x, dim, keepdim, false, "argmin");
+}
+
+namespace {
+struct VarBackward final : autograd::Node {
+  SavedTensor x, mean;  // mean with keepdim
+  Shape dims;
+  bool keepdim = false;
+  double denom = 1;
+  variable_list apply(variable_list&& grads) override {
+    Tensor xv = x.unpack(this);
+    Tensor g = expand_back(grads[0], xv.shape(), dims, keepdim);
+    return {mul(g, mul(sub(xv, mean.unpack(this)), 2.0 / denom))};
+  }
+  std::string name() const override { return "VarBackward"; }
+};
+}  // namespace
+
+Tensor var(const Tensor& x, const Shape& dims, bool unbiased, bool keepdim) {
+  detail::check_plain(x, "var");
+  WEFT_CHECK(is_floating(x.dtype()), "var: expected a floating point tensor but got ", x.dtype());
+  Shape d = normalize_dims(dims, x.dim(), "var");
+  double denom = static_cast<double>(reduced_count(x.shape(), d)) - (unbiased ? 1.0 : 0.0);
+  Tensor m, y;
+  {
+    NoGradGuard no_grad;  // two passes: the mean, then the squared deviations
+    m = mean(x, d, true);
+    Tensor dev = sub(x, m);
+    y = div(sum(mul(dev, dev), d, keepdim), denom);
+  }
+  if (auto node = autograd::make_node<VarBackward>(x)) {
+    node->save(node->x, x);
+    node->save(node->mean, m);
+    node->dims = d, node->keepdim = keepdim, node->denom = denom;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor std(const Tensor& x, const Shape& dims, bool unbiased, bool keepdim) {
+  return sqrt(var(x, dims, unbiased, keepdim));  // backward composes SqrtBackward and VarBackward
+}
+
+namespace {
+struct NormBackward final : autograd::Node {
+  SavedTensor x, y;
+  Shape dims;
+  bool keepdim = false;
+  double p = 2;
+  variable_list apply(variable_list&& grads) override {
+    Tensor xv = x.unpack(this);
+    Tensor g = expand_back(grads[0], xv.shape(), dims, keepdim);
+    if (p == 1) return {mul(g, sign(xv))};
+    Tensor yv = expand_back(y.unpack(this), xv.shape(), dims, keepdim);
+    // d ||x||_p / dx = sign(x) |x|^(p-1) / ||x||^(p-1); taken as 0 where the norm is 0.
+    Tensor num = p == 2 ? xv : mul(sign(xv), pow(abs(xv), p - 1));
+    Tensor den = p == 2 ? yv : pow(yv, p - 1);
+    Tensor d = masked_fill(div(num, den), eq(yv, 0), 0);
+    return {mul(g, d)};
+  }
+  std::string name() const override { return "NormBackward"; }
+};
+}  // namespace
+
+Tensor norm(const Tensor& x, double p, const Shape& dims, bool keepdim) {
+  detail::check_plain(x, "norm");
+  WEFT_CHECK(is_floating(x.dtype()), "norm: expected a floating point tensor but got ", x.dtype());
+  WEFT_CHECK(std::isfinite(p) && p > 0, "norm: p must be a positive finite number (inf and 0 are not supported) "
+             "but got ", p);
+  Shape d = normalize_dims(dims, x.dim(), "norm");
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    if (p == 2) y = sqrt(sum(mul(x, x), d, keepdim));
+    else if (p == 1) y = sum(abs(x), d, keepdim);
+    else y = pow(sum(pow(abs(x), p), d, keepdim), 1.0 / p);
+  }
+  if (auto node = autograd::make_node<NormBackward>(x)) {
+    node->save(node->x, x);
+    node->save(node->y, y, true);
+    node->dims = d, node->keepdim = keepdim, node->p = p;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+namespace {
+struct LogsumexpBackward final : autograd::Node {
+  SavedTensor x, y;  // y with keepdim
+  Shape dims;
+  bool keepdim = false;
+  variable_list apply(variable_list&& grads) override {
+    Tensor xv = x.unpack(this);
+    Tensor g = expand_back(grads[0], xv.shape(), dims, keepdim);
+    return {mul(g, exp(sub(xv, y.unpack(this))))};
+  }
+  std::string name() const override { return "LogsumexpBackward"; }
+};
+}  // namespace
+
+Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
+  detail::check_plain(x, "logsumexp");
+  Tensor xf = is_floating(x.dtype()) ? x : kernels::cast(x, kFloat32);
+  Shape d = normalize_dims(dims, x.dim(), "logsumexp");
+  Tensor yk;
+  {
+    NoGradGuard no_grad;
+    // Subtracting the max keeps exp finite; an infinite max (all -inf, or +inf) is replaced by 0
+    // so that inf - inf never appears.
+    Tensor m = xf.numel() == 0 ? zeros(kernels::reduced_shape(xf.shape(), d, true), xf.dtype())
+                               : kernels::reduce(ReduceOp::Max, xf, d, true);
+    m = masked_fill(m, eq(abs(m), INFINITY), 0);
+    yk = add(log(sum(exp(sub(xf, m)), d, true)), m);
+  }
+  Tensor y = keepdim ? yk : reshaped(yk, kernels::reduced_shape(xf.shape(), d, false));
+  if (auto node = autograd::make_node<LogsumexpBackward>(x)) {
+    node->save(node->x, xf);
+    node->save(node->y, yk);
+    node->dims = d, node->keepdim = keepdim;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+namespace {
+Tensor logical(const Tensor& x, ReduceOp op, std::optional<int64_t> dim, bool keepdim, const char* name) {
+  detail::check_plain(x, name);
+  Tensor b = x.dtype() == kBool ? x : ne(x, 0);
+  Shape d = dim && x.dim() > 0 ? Shape{wrap_dim(*dim, x.dim(), name)} : Shape{};
+  return kernels::reduce(op, b, d, dim ? keepdim : false);
+}
+}  // namespace
+
+Tensor all(const Tensor& x) { return logical(x, ReduceOp::All, std::nullopt, false, "all"); }
+Tensor any(const Tensor& x) { return logical(x, ReduceOp::Any, std::nullopt, false, "any"); }
+Tensor all(const Tensor& x, int64_t dim, bool keepdim) { return logical(x, ReduceOp::All, dim, keepdim, "all"); }
+Tensor any(const Tensor& x, int64_t dim, bool keepdim) { return logical(x, ReduceOp::Any, dim, keepdim, "any"); }
+
+bool equal(const Tensor& a, const Tensor& b) {
+  detail::check_plain(a, "equal");
+  detail::check_plain(b, "equal");
+  if (a.shape() != b.shape()) return false;
+  NoGradGuard no_grad;
+  return all(eq(a, b)).item<bool>();
+}
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
+  detail::check_plain(a, "allclose");
+  detail::check_plain(b, "allclose");
+  WEFT_CHECK(is_broadcastable_to(a.shape(), b.shape()) || is_broadcastable_to(b.shape(), a.shape()),
+             "allclose: shapes ", a.shape(), " and ", b.shape(), " do not broadcast");
+  NoGradGuard no_grad;
+  Tensor a64 = kernels::cast(a, kFloat64), b64 = kernels::cast(b, kFloat64);
+  Tensor close = le(abs(sub(a64, b64)), add(mul(abs(b64), rtol), atol));
+  close = kernels::binary(kernels::BinaryOp::Add, close, kernels::binary(kernels::BinaryOp::Eq, a64, b64));
+  return all(close).item<bool>();  // equal infinities count as close; NaN never does
+}
+
+namespace {
+struct SumToBackward final : autograd::Node {
+  Shape in_shape;
+  variable_list apply(variable_list&& grads) override {
+    Tensor out = detail::make_empty(in_shape, grads[0].dtype());
+    detail::copy_into(out, grads[0]);  // broadcast back
+    return {out};
+  }
+  std::string name() const override { return "SumToBackward"; }
+};
+}  // namespace
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  detail::check_plain(x, "sum_to");
+  WEFT_CHECK(is_broadcastable_to(shape, x.shape()), "sum_to: the shape ", shape, " does not broadcast to the "
+             "input's shape ", x.shape(), ", so the input cannot be summed down to it");
+  if (x.shape() == shape) return x;
+  size_t lead = x.shape().size() - shape.size();
+  Shape dims;
+  for (size_t d = 0; d < x.shape().size(); ++d)
+    if (d < lead || (shape[d - lead] == 1 && x.shape()[d] != 1)) dims.push_back(static_cast<int64_t>(d));
+  Tensor y = dims.empty() ? reshaped(x, shape)
+                          : reshaped(kernels::reduce(ReduceOp::Sum, accumulation_input(x), dims, true), shape);
+  if (auto node = autograd::make_node<SumToBackward>(x)) {
+    node->in_shape = x.shape();
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+}  // namespace weft

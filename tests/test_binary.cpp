@@ -1,2 +1,308 @@
-// test_binary: placeholder, being written.
+// test_binary: elementwise binary ops, operators and in-place methods: values against reference
+// loops, broadcasting, strided and empty inputs, promotion, errors, gradcheck.
 #include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+
+#include "autograd/gradcheck.h"
+#include "framework/factories.h"
+#include "ops/binary.h"
+#include "ops/reduce.h"
+#include "ops/unary.h"
+
+using namespace weft;
+using Catch::Contains;
+
+namespace {
+
+// a[i, j] for a row-major tensor of shape [rows, cols], read through broadcasting rules.
+double at2(const std::vector<double>& v, const Shape& s, int64_t i, int64_t j) {
+  int64_t r = s.size() == 2 ? (s[0] == 1 ? 0 : i) : 0;
+  int64_t c = s.back() == 1 ? 0 : j;
+  return v[r * s.back() + c];
+}
+
+// Checks op(a, b) against ref on every element of the [rows, cols] broadcast of a and b.
+void check_broadcast(const std::function<Tensor(const Tensor&, const Tensor&)>& op,
+                     const std::function<double(double, double)>& ref, const Tensor& a, const Tensor& b, int64_t rows,
+                     int64_t cols, double tol = 1e-12) {
+  Tensor y = op(a, b);
+  REQUIRE(y.shape() == Shape{rows, cols});
+  auto va = a.to_vector<double>(), vb = b.to_vector<double>(), vy = y.to_vector<double>();
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      REQUIRE(vy[i * cols + j] == Approx(ref(at2(va, a.shape(), i, j), at2(vb, b.shape(), i, j))).margin(tol));
+}
+
+// The transpose of a contiguous 2-D tensor as a strided view (no copy).
+Tensor transposed(const Tensor& t) {
+  return detail::make_alias(t, {t.shape()[1], t.shape()[0]}, {t.strides()[1], t.strides()[0]}, 0);
+}
+
+Tensor leaf(const Shape& shape, double lo = -2, double hi = 2, uint64_t seed = 1) {
+  Generator gen(seed);
+  Tensor t = rand(shape, kFloat64, &gen);
+  Tensor scaled = add(mul(t, hi - lo), lo);
+  scaled.requires_grad_();
+  return scaled;
+}
+
+}  // namespace
+
+TEST_CASE("binary ops match reference loops with broadcasting", "[binary]") {
+  Generator gen(7);
+  Tensor a = add(rand({3, 4}, kFloat64, &gen), 0.5), col = add(rand({3, 1}, kFloat64, &gen), 0.5);
+  Tensor row = add(rand({4}, kFloat64, &gen), 0.5);
+  using F = std::function<double(double, double)>;
+  std::vector<std::tuple<std::string, std::function<Tensor(const Tensor&, const Tensor&)>, F>> ops = {
+      {"add", [](auto& x, auto& y) { return add(x, y); }, [](double x, double y) { return x + y; }},
+      {"add alpha", [](auto& x, auto& y) { return add(x, y, 2.5); }, [](double x, double y) { return x + 2.5 * y; }},
+      {"sub", [](auto& x, auto& y) { return sub(x, y); }, [](double x, double y) { return x - y; }},
+      {"mul", [](auto& x, auto& y) { return mul(x, y); }, [](double x, double y) { return x * y; }},
+      {"div", [](auto& x, auto& y) { return div(x, y); }, [](double x, double y) { return x / y; }},
+      {"pow", [](auto& x, auto& y) { return pow(x, y); }, [](double x, double y) { return std::pow(x, y); }},
+      {"maximum", [](auto& x, auto& y) { return maximum(x, y); }, [](double x, double y) { return std::max(x, y); }},
+      {"minimum", [](auto& x, auto& y) { return minimum(x, y); }, [](double x, double y) { return std::min(x, y); }},
+      {"gt", [](auto& x, auto& y) { return gt(x, y); }, [](double x, double y) { return double(x > y); }},
+      {"le", [](auto& x, auto& y) { return le(x, y); }, [](double x, double y) { return double(x <= y); }},
+  };
+  for (auto& [name, op, ref] : ops) {
+    SECTION(name) {
+      check_broadcast(op, ref, a, a, 3, 4);
+      check_broadcast(op, ref, a, col, 3, 4);
+      check_broadcast(op, ref, row, a, 3, 4);
+      check_broadcast(op, ref, col, row, 3, 4);
+      // Strided: the transpose of a [4, 3] tensor reads as [3, 4].
+      Tensor at = transposed(add(rand({4, 3}, kFloat64, &gen), 0.5));
+      REQUIRE_FALSE(at.is_contiguous());
+      check_broadcast(op, ref, at, a, 3, 4);
+      check_broadcast(op, ref, a, at, 3, 4);
+    }
+  }
+}
+
+TEST_CASE("binary hand-worked values, comparisons and scalars", "[binary]") {
+  Tensor a = tensor({1, 2, 3, 4}, {2, 2}), b = tensor({4, 3, 2, 1}, {2, 2});
+  REQUIRE(add(a, b).to_vector<float>() == std::vector<float>{5, 5, 5, 5});
+  REQUIRE(sub(a, b, 2).to_vector<float>() == std::vector<float>{-7, -4, -1, 2});
+  REQUIRE(div(a, b).to_vector<float>() == std::vector<float>{0.25f, 2.f / 3.f, 1.5f, 4});
+  REQUIRE(pow(a, b).to_vector<float>() == std::vector<float>{1, 8, 9, 4});
+  REQUIRE(eq(a, b).to_vector<bool>() == std::vector<bool>{false, false, false, false});
+  REQUIRE(ne(a, 2).to_vector<bool>() == std::vector<bool>{true, false, true, true});
+  REQUIRE(lt(a, b).to_vector<bool>() == std::vector<bool>{true, true, false, false});
+  REQUIRE(ge(a, 3.0).to_vector<bool>() == std::vector<bool>{false, false, true, true});
+  REQUIRE(add(a, 1).to_vector<float>() == std::vector<float>{2, 3, 4, 5});
+  REQUIRE(sub(a, 1.5).to_vector<float>() == std::vector<float>{-0.5f, 0.5f, 1.5f, 2.5f});
+  REQUIRE(mul(a, 3).to_vector<float>() == std::vector<float>{3, 6, 9, 12});
+  REQUIRE(div(a, 2).to_vector<float>() == std::vector<float>{0.5f, 1, 1.5f, 2});
+  SECTION("operators") {
+    REQUIRE((a + b).to_vector<float>() == std::vector<float>{5, 5, 5, 5});
+    REQUIRE((a - b).to_vector<float>() == std::vector<float>{-3, -1, 1, 3});
+    REQUIRE((a * b).to_vector<float>() == std::vector<float>{4, 6, 6, 4});
+    REQUIRE((a / b).to_vector<float>() == div(a, b).to_vector<float>());
+    REQUIRE((10 - a).to_vector<float>() == std::vector<float>{9, 8, 7, 6});
+    REQUIRE((12 / a).to_vector<float>() == std::vector<float>{12, 6, 4, 3});
+    REQUIRE((2 * a + 1).to_vector<float>() == std::vector<float>{3, 5, 7, 9});
+    REQUIRE((1 + a - 1).to_vector<float>() == a.to_vector<float>());
+    REQUIRE((-a).to_vector<float>() == std::vector<float>{-1, -2, -3, -4});
+  }
+  SECTION("maximum/minimum propagate NaN") {
+    Tensor n = tensor({NAN, 1}, {2});
+    REQUIRE(std::isnan(maximum(n, tensor({0, 0}, {2})).to_vector<float>()[0]));
+    REQUIRE(std::isnan(minimum(tensor({0, 0}, {2}), n).to_vector<float>()[0]));
+  }
+  SECTION("where and masked_fill") {
+    Tensor cond = from_vector<bool>({true, false, false, true}, {2, 2});
+    REQUIRE(where(cond, a, b).to_vector<float>() == std::vector<float>{1, 3, 2, 4});
+    Tensor cond_row = from_vector<bool>({false, true}, {2});
+    REQUIRE(where(cond_row, a, scalar_tensor(0.0)).to_vector<float>() == std::vector<float>{0, 2, 0, 4});
+    REQUIRE(masked_fill(a, cond_row, -1).to_vector<float>() == std::vector<float>{1, -1, 3, -1});
+    REQUIRE_THROWS_WITH(where(a, a, b), Contains("where") && Contains("bool"));
+    REQUIRE_THROWS_WITH(masked_fill(a, from_vector<bool>({true, false, true}, {3}), 0), Contains("masked_fill"));
+  }
+}
+
+TEST_CASE("binary type promotion", "[binary]") {
+  Tensor i = from_vector<int64_t>({1, 2, 3}, {3}), f = tensor({0.5, 1, 1.5}, {3});
+  Tensor d = tensor({1, 1, 1}, {3}, kFloat64), bt = from_vector<bool>({true, false, true}, {3});
+  REQUIRE(add(i, i).dtype() == kInt64);
+  REQUIRE(add(i, i).to_vector<int64_t>() == std::vector<int64_t>{2, 4, 6});
+  REQUIRE(add(i, f).dtype() == kFloat32);
+  REQUIRE(mul(f, d).dtype() == kFloat64);
+  REQUIRE(div(i, i).dtype() == kFloat32);
+  REQUIRE(div(from_vector<int64_t>({7}, {1}), from_vector<int64_t>({2}, {1})).item<float>() == 3.5f);
+  REQUIRE(add(i, 2.5).dtype() == kFloat32);
+  REQUIRE(add(i, 2).dtype() == kInt64);
+  REQUIRE(add(bt, 1).dtype() == kInt64);
+  REQUIRE(add(bt, bt).dtype() == kBool);
+  REQUIRE(add(bt, bt).to_vector<bool>() == std::vector<bool>{true, false, true});
+  REQUIRE(mul(bt, bt).to_vector<bool>() == std::vector<bool>{true, false, true});
+  REQUIRE(add(bt, i).dtype() == kInt64);
+  REQUIRE(gt(i, f).dtype() == kBool);
+  REQUIRE(gt(i, f).to_vector<bool>() == std::vector<bool>{true, true, true});
+  REQUIRE(pow(i, i).to_vector<int64_t>() == std::vector<int64_t>{1, 4, 27});
+  REQUIRE(maximum(i, f).dtype() == kFloat32);
+  REQUIRE(where(from_vector<bool>({true, false, true}, {3}), i, d).dtype() == kFloat64);
+}
+
+TEST_CASE("binary errors and edge shapes", "[binary]") {
+  Tensor a = zeros({2, 3}), b = zeros({4});
+  REQUIRE_THROWS_AS(add(a, b), weft::Error);
+  REQUIRE_THROWS_WITH(add(a, b), Contains("add"));
+  REQUIRE_THROWS_WITH(mul(a, zeros({3, 3})), Contains("mul"));
+  REQUIRE_THROWS_WITH(sub(from_vector<bool>({true}, {1}), from_vector<bool>({true}, {1})), Contains("bool"));
+  REQUIRE_THROWS_WITH(add(from_vector<int64_t>({1}, {1}), from_vector<int64_t>({1}, {1}), 0.5), Contains("alpha"));
+  REQUIRE_THROWS_AS(add(Tensor(), a), weft::Error);
+  SECTION("zero-size") {
+    Tensor e = zeros({0, 3});
+    REQUIRE(add(e, zeros({3})).shape() == Shape{0, 3});
+    REQUIRE(mul(e, 2).numel() == 0);
+    REQUIRE(lt(e, zeros({1, 3})).shape() == Shape{0, 3});
+  }
+  SECTION("0-d with n-d") {
+    Tensor s = scalar_tensor(2.0);
+    REQUIRE(mul(s, tensor({1, 2}, {2})).to_vector<float>() == std::vector<float>{2, 4});
+    REQUIRE(add(s, s).dim() == 0);
+  }
+}
+
+TEST_CASE("binary large inputs take the parallel path and agree with a loop", "[binary]") {
+  Generator gen(3);
+  const int64_t n = 300001;  // above the parallel grain, odd-sized
+  Tensor a = randn({n}, kFloat32, &gen), b = randn({n}, kFloat32, &gen);
+  auto va = a.to_vector<float>(), vb = b.to_vector<float>();
+  auto vs = add(a, b).to_vector<float>(), vm = mul(a, 3.0f).to_vector<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    REQUIRE(vs[i] == va[i] + vb[i]);
+    REQUIRE(vm[i] == va[i] * 3.0f);
+  }
+  // Broadcast rows: [n/1000ish, 7] + [7] through the strided path, split by rows.
+  Tensor m = randn({50000, 7}, kFloat64, &gen), r = randn({7}, kFloat64, &gen);
+  auto vmat = m.to_vector<double>(), vr = r.to_vector<double>(), out = sub(m, r).to_vector<double>();
+  for (int64_t i = 0; i < 50000 * 7; ++i) REQUIRE(out[i] == vmat[i] - vr[i % 7]);
+}
+
+TEST_CASE("binary gradcheck, including broadcasting", "[binary][grad]") {
+  Tensor a = leaf({3, 4}, 0.5, 2, 1), col = leaf({3, 1}, 0.5, 2, 2), row = leaf({4}, 0.5, 2, 3);
+  Tensor c = leaf({3, 4}, 0.5, 2, 4);
+  using Fn = std::function<Tensor(const autograd::variable_list&)>;
+  std::vector<std::pair<std::string, Fn>> fns = {
+      {"add", [](auto& v) { return add(v[0], v[1], 2.0); }},
+      {"sub", [](auto& v) { return sub(v[0], v[1], 0.5); }},
+      {"mul", [](auto& v) { return mul(v[0], v[1]); }},
+      {"div", [](auto& v) { return div(v[0], v[1]); }},
+      {"pow", [](auto& v) { return pow(v[0], v[1]); }},
+      {"maximum", [](auto& v) { return maximum(v[0], v[1]); }},
+      {"minimum", [](auto& v) { return minimum(v[0], v[1]); }},
+      {"where", [](auto& v) { return where(gt(v[0], 1.2), v[0], v[1]); }},
+      {"scalars", [](auto& v) { return div(sub(mul(add(v[0], 1), 3), 2), 4) + v[1] * 0; }},
+      {"operators", [](auto& v) { return (2 - v[0]) * v[1] / (1 + v[0]) - -v[1]; }},
+  };
+  for (auto& [name, fn] : fns) {
+    SECTION(name) {
+      REQUIRE(autograd::gradcheck(fn, {a, c}));
+      REQUIRE(autograd::gradcheck(fn, {a, col}));
+      REQUIRE(autograd::gradcheck(fn, {row, a}));
+    }
+  }
+  SECTION("masked_fill") {
+    Tensor mask = from_vector<bool>({true, false, false, true}, {4});
+    REQUIRE(autograd::gradcheck([&](auto& v) { return masked_fill(v[0], mask, 3.0); }, {a}));
+  }
+  SECTION("maximum splits ties evenly") {
+    Tensor x = tensor({1, 2}, {2}, kFloat64), y = tensor({1, 3}, {2}, kFloat64);
+    x.requires_grad_(), y.requires_grad_();
+    sum(maximum(x, y)).backward();
+    REQUIRE(x.grad().to_vector<double>() == std::vector<double>{0.5, 0});
+    REQUIRE(y.grad().to_vector<double>() == std::vector<double>{0.5, 1});
+  }
+  SECTION("broadcast gradient is reduced to the input shape") {
+    Tensor x = ones({3, 1}, requires_grad()), y = ones({4}, requires_grad());
+    sum(mul(x, y)).backward();
+    REQUIRE(x.grad().shape() == Shape{3, 1});
+    REQUIRE(x.grad().to_vector<float>() == std::vector<float>{4, 4, 4});
+    REQUIRE(y.grad().to_vector<float>() == std::vector<float>{3, 3, 3, 3});
+  }
+}
+
+TEST_CASE("in-place methods", "[binary][inplace]") {
+  Tensor a = tensor({1, 2, 3, 4}, {2, 2});
+  SECTION("values and version bumps") {
+    uint64_t v0 = a.version();
+    a.add_(tensor({1, 1}, {2}), 2);
+    REQUIRE(a.to_vector<float>() == std::vector<float>{3, 4, 5, 6});
+    REQUIRE(a.version() > v0);
+    a.sub_(1).mul_(2).div_(4);
+    REQUIRE(a.to_vector<float>() == std::vector<float>{1, 1.5f, 2, 2.5f});
+    a.mul_(tensor({2, 0}, {2})).div_(tensor({1, 2, 1, 2}, {2, 2}));
+    REQUIRE(a.to_vector<float>() == std::vector<float>{2, 0, 4, 0});
+    a.sub_(tensor({1}, {1}), 3).add_(1.5);
+    REQUIRE(a.to_vector<float>() == std::vector<float>{0.5f, -1.5f, 2.5f, -1.5f});
+    a.clamp_(-1, 1);
+    REQUIRE(a.to_vector<float>() == std::vector<float>{0.5f, -1, 1, -1});
+    a.copy_(from_vector<int64_t>({7, 8}, {2}));
+    REQUIRE(a.to_vector<float>() == std::vector<float>{7, 8, 7, 8});
+    a.fill_(2.5);
+    REQUIRE(a.to_vector<float>() == std::vector<float>{2.5f, 2.5f, 2.5f, 2.5f});
+    a.zero_();
+    REQUIRE(a.to_vector<float>() == std::vector<float>{0, 0, 0, 0});
+  }
+  SECTION("strided self writes through the view") {
+    Tensor base = tensor({1, 2, 3, 4, 5, 6}, {2, 3});
+    Tensor t = transposed(base);  // [3, 2] view
+    t.add_(tensor({10, 20}, {2}));
+    REQUIRE(base.to_vector<float>() == std::vector<float>{11, 12, 13, 24, 25, 26});
+    Tensor column = detail::make_alias(base, {2}, {3}, 1);  // base[:, 1]
+    column.fill_(0);
+    REQUIRE(base.to_vector<float>() == std::vector<float>{11, 0, 13, 24, 0, 26});
+    column.copy_(tensor({5}, {1}));
+    REQUIRE(base.to_vector<float>() == std::vector<float>{11, 5, 13, 24, 5, 26});
+  }
+  SECTION("dtype and shape errors") {
+    Tensor i = from_vector<int64_t>({1, 2}, {2});
+    REQUIRE_THROWS_WITH(i.add_(tensor({0.5, 0.5}, {2})), Contains("add_") && Contains("can't be cast"));
+    REQUIRE_THROWS_WITH(i.div_(2), Contains("div_"));
+    REQUIRE_THROWS_WITH(i.mul_(0.5), Contains("mul_"));
+    REQUIRE_THROWS_WITH(zeros({2}).add_(zeros({2, 2})), Contains("add_") && Contains("broadcast"));
+    REQUIRE_THROWS_WITH(a.clamp_(std::nullopt, std::nullopt), Contains("clamp_"));
+    i.add_(from_vector<bool>({true, false}, {2}));
+    REQUIRE(i.to_vector<int64_t>() == std::vector<int64_t>{2, 2});
+  }
+  SECTION("autograd: leaves are refused, non-leaves rebase their history") {
+    Tensor x = tensor({1, 2, 3}, {3}, requires_grad());
+    REQUIRE_THROWS_WITH(x.add_(1), Contains("a leaf tensor that requires grad is being used in an in-place operation"));
+    {
+      NoGradGuard no_grad;  // optimizer-style updates are allowed
+      x.mul_(2);
+    }
+    REQUIRE(x.to_vector<float>() == std::vector<float>{2, 4, 6});
+    Tensor w = tensor({1, 1, 1}, {3}, requires_grad());
+    Tensor y = mul(x, 3);
+    y.mul_(w).add_(x, 2).sub_(1).div_(2);  // y = (3x * w + 2x - 1) / 2
+    REQUIRE(y.grad_fn() != nullptr);
+    sum(y).backward();
+    REQUIRE(x.grad().to_vector<float>() == std::vector<float>{2.5f, 2.5f, 2.5f});
+    REQUIRE(w.grad().to_vector<float>() == std::vector<float>{3, 6, 9});
+  }
+  SECTION("autograd through clamp_, copy_ and fill_") {
+    Tensor x = tensor({-2, 0.5, 2}, {3}, requires_grad()), s = tensor({1, 2, 3}, {3}, requires_grad());
+    Tensor y = mul(x, 1);
+    y.clamp_(-1, 1);
+    Tensor z = mul(s, 1);
+    z.copy_(mul(x, 2));  // z's old value (from s) gets no gradient
+    Tensor f = mul(s, 1);
+    f.fill_(4);
+    sum(add(add(y, z), f)).backward();
+    REQUIRE(x.grad().to_vector<float>() == std::vector<float>{2, 3, 2});
+    REQUIRE_FALSE(s.grad().defined());
+  }
+  SECTION("gradcheck of in-place chains") {
+    Tensor x = leaf({2, 3}, 0.5, 2, 9), o = leaf({3}, 0.5, 2, 10);
+    REQUIRE(autograd::gradcheck([](auto& v) {
+      Tensor y = mul(v[0], 1.0);
+      y.mul_(v[1]).div_(v[1].pow(2.0)).add_(v[1], -0.5).clamp_(0.1, std::nullopt);
+      return y;
+    }, {x, o}));
+  }
+}
