@@ -10,6 +10,7 @@
 
 #include "framework/copy.h"
 #include "framework/factories.h"
+#include "ops/kernels/onednn.h"
 
 namespace weft::kernels {
 namespace {
@@ -99,11 +100,44 @@ void softmax_slice(const T* x, T* y, int64_t n, int64_t inner, bool log) {
 
 }  // namespace
 
+namespace {
+
+// Primitive-cache op kinds for the softmax family (onednn.h's enum holds matmul's; these stay clear of it).
+constexpr int64_t kOneDnnSoftmax = 101, kOneDnnLogSoftmax = 102;
+
+// float32 softmax over the middle dim of (outer, n, inner) on oneDNN's JIT kernels, which vectorise
+// exp; the primitive is cached per geometry.
+void onednn_softmax(const Tensor& x, const Tensor& y, const RowGeometry& g, bool log) {
+  using dt = dnnl::memory::data_type;
+  dnnl::memory::desc md({g.outer, g.n, g.inner}, dt::f32, {g.n * g.inner, g.inner, 1});
+  onednn::PrimitiveKey key(log ? kOneDnnLogSoftmax : kOneDnnSoftmax);
+  key.add(md);
+  dnnl::primitive prim = onednn::get_primitive(key, [&] {
+    auto kind = dnnl::prop_kind::forward_inference;
+    if (log)
+      return dnnl::primitive(dnnl::logsoftmax_forward(
+          dnnl::logsoftmax_forward::primitive_desc({kind, md, 1}, onednn::engine())));
+    return dnnl::primitive(
+        dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc({kind, md, 1}, onednn::engine())));
+  });
+  dnnl::engine& eng = onednn::engine();
+  prim.execute(onednn::stream(), {{DNNL_ARG_SRC, dnnl::memory(md, eng, x.raw_data())},
+                                  {DNNL_ARG_DST, dnnl::memory(md, eng, y.raw_data())}});
+  onednn::stream().wait();
+}
+
+}  // namespace
+
 Tensor softmax(const Tensor& x_in, int64_t dim, bool log) {
   Tensor x = dense(x_in);
   Tensor y = detail::make_empty(x.shape(), x.dtype());
   if (x.numel() == 0) return y;
   RowGeometry g = row_geometry(x.shape(), dim);
+  // Small problems stay on the loops: a primitive call costs more than a few thousand exps.
+  if (x.dtype() == kFloat32 && x.numel() >= 4096 && g.n > 1) {
+    onednn_softmax(x, y, g, log);
+    return y;
+  }
   visit_floating(x.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = decltype(tag);
     const T* in = ptr<T>(x);
