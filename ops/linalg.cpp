@@ -18,6 +18,11 @@ Tensor as_batch(const Tensor& t) {
 // The kernel's [1, R, C] result as [R, C].
 Tensor unbatch(const Tensor& t) { return detail::make_alias(t, {t.size(1), t.size(2)}, {t.size(2), 1}, 0); }
 
+// t [..., C] as [R, C] (R the product of the leading dims; no -1, which is ambiguous when C == 0).
+Tensor as_rows(const Tensor& t) {
+  return reshape(t, {numel_of(Shape(t.shape().begin(), t.shape().end() - 1)), t.size(-1)});
+}
+
 Tensor reshape_nograd(const Tensor& t, const Shape& shape) {
   NoGradGuard guard;
   return reshape(t, shape);
@@ -93,13 +98,12 @@ struct LinearBackward final : autograd::Node {
   autograd::SavedTensor x, weight;
   Shape x_shape;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
-    const int64_t out_features = grads[0].dim() == 0 ? 1 : grads[0].size(-1);
-    Tensor g2 = reshape(grads[0], {-1, out_features});
+    Tensor g2 = as_rows(grads[0]);
     Tensor gx, gw, gb;
     if (needs_input_grad(0)) gx = reshape(mm(g2, weight.unpack(this)), x_shape);
     if (needs_input_grad(1)) {
       Tensor xv = x.unpack(this);
-      gw = mm(g2.t(), reshape(xv, {-1, xv.size(-1)}));
+      gw = mm(g2.t(), as_rows(xv));
     }
     if (needs_input_grad(2)) gb = sum(g2, {0});
     return {gx, gw, gb};
@@ -182,7 +186,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     WEFT_CHECK(bias.dtype() == x.dtype(), "linear: expected the bias to have dtype ", dtype_name(x.dtype()),
                " but got ", dtype_name(bias.dtype()));
   }
-  Tensor x2 = reshape_nograd(x, {-1, in});
+  Tensor x2 = [&] {
+    NoGradGuard guard;
+    return as_rows(x);
+  }();
   // W^T read through strides: oneDNN sees a column-major [in, out] matrix, nothing is copied.
   Tensor wt = detail::make_alias(weight, {1, in, out}, {0, weight.stride(1), weight.stride(0)},
                                  weight.storage_offset());
@@ -224,7 +231,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() == 2 && b.dim() == 2) return mm(a, b);
   if (a.dim() >= 3 && b.dim() <= 2) {
     Tensor b2 = b.dim() == 1 ? unsqueeze(b, 1) : b;
-    Tensor y = mm(reshape(a, {-1, k_a}), b2);
+    Tensor y = mm(as_rows(a), b2);
     Shape y_shape(a.shape().begin(), a.shape().end() - 1);
     if (b.dim() == 2) y_shape.push_back(b.size(1));
     return reshape(y, y_shape);

@@ -1,2 +1,238 @@
-// test_linalg: placeholder, being written.
+// test_linalg: mm/bmm/matmul/addmm/linear/outer against a naive triple loop and hand-worked numbers,
+// oneDNN float32 against the float64 reference path (strided, broadcast, zero-size), gradchecks, and
+// the primitive cache.
 #include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "autograd/gradcheck.h"
+#include "framework/factories.h"
+#include "ops/kernels/onednn.h"
+#include "ops/linalg.h"
+#include "ops/reduce.h"
+#include "ops/shape_ops.h"
+
+using namespace weft;
+using Catch::Matchers::Contains;
+using VL = autograd::variable_list;
+
+namespace {
+
+std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
+
+// c[i][j] = sum_k a[i][k] b[k][j] over row-major vectors (one matrix of a batch).
+std::vector<double> naive_mm(const std::vector<double>& a, const std::vector<double>& b, int64_t m, int64_t k,
+                             int64_t n, int64_t a_off = 0, int64_t b_off = 0) {
+  std::vector<double> c(m * n, 0.0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t p = 0; p < k; ++p) c[i * n + j] += a[a_off + i * k + p] * b[b_off + p * n + j];
+  return c;
+}
+
+void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) CHECK(std::abs(got[i] - want[i]) <= tol * (1.0 + std::abs(want[i])));
+}
+
+template <class F>
+void expect_error(F&& f, const std::string& op) {
+  CHECK_THROWS_WITH(f(), Contains(op));
+  CHECK_THROWS_AS(f(), Error);
+}
+
+Tensor leaf64(const Shape& shape) { return randn(shape, dtype(kFloat64).requires_grad()); }
+
+}  // namespace
+
+TEST_CASE("mm: hand-worked numbers and the reference loop for every numeric dtype", "[linalg]") {
+  Tensor a = tensor({1, 2, 3, 4}, {2, 2}), b = tensor({5, 6, 7, 8}, {2, 2});
+  CHECK(values(mm(a, b)) == std::vector<double>{19, 22, 43, 50});
+  CHECK(values(mm(a.to(kFloat64), b.to(kFloat64))) == std::vector<double>{19, 22, 43, 50});
+  CHECK(mm(a.to(kInt64), b.to(kInt64)).to_vector<int64_t>() == std::vector<int64_t>{19, 22, 43, 50});
+  manual_seed(3);
+  Tensor x = randint(-5, 5, {7, 300}), y = randint(-5, 5, {300, 9});  // crosses the k blocking
+  CHECK(values(mm(x, y)) == naive_mm(values(x), values(y), 7, 300, 9));
+  Tensor xd = randn({33, 17}, kFloat64), yd = randn({17, 600}, kFloat64);  // crosses the n blocking
+  check_close(values(mm(xd, yd)), naive_mm(values(xd), values(yd), 33, 17, 600), 1e-12);
+}
+
+TEST_CASE("oneDNN float32 matches the float64 reference on strided operands", "[linalg]") {
+  manual_seed(7);
+  struct Case { int64_t m, k, n; };
+  for (Case c : {Case{1, 1, 1}, Case{5, 3, 7}, Case{64, 33, 17}, Case{2, 129, 1}, Case{1, 8, 40}}) {
+    CAPTURE(c.m, c.k, c.n);
+    Tensor a = randn({c.m, c.k}), b = randn({c.k, c.n});
+    Tensor at = transpose(randn({c.k, c.m}), 0, 1), bt = transpose(randn({c.n, c.k}), 0, 1);
+    Tensor a_strided = narrow(randn({c.m, c.k + 3}), 1, 2, c.k);  // row stride > k
+    for (const auto& [lhs, rhs] : std::vector<std::pair<Tensor, Tensor>>{{a, b}, {at, b}, {a, bt}, {at, bt},
+                                                                         {a_strided, bt}}) {
+      Tensor got = mm(lhs, rhs);
+      REQUIRE(got.dtype() == kFloat32);
+      check_close(values(got), values(mm(lhs.to(kFloat64), rhs.to(kFloat64))), 1e-4);
+    }
+  }
+  SECTION("operands with no unit stride are copied, not misread") {
+    Tensor a = as_strided(randn({40}), {3, 4}, {8, 2}, 1), b = randn({4, 2});
+    check_close(values(mm(a, b)), naive_mm(values(a), values(b), 3, 4, 2), 1e-5);
+  }
+}
+
+TEST_CASE("matmul follows torch.matmul's rules", "[linalg]") {
+  manual_seed(11);
+  SECTION("1-D and 2-D operands") {
+    Tensor v = tensor({1, 2, 3}), w = tensor({4, 5, 6});
+    Tensor dot = matmul(v, w);
+    CHECK(dot.dim() == 0);
+    CHECK(dot.item<double>() == 32.0);
+    Tensor m = tensor({1, 0, 2, 0, 1, 0}, {2, 3});
+    CHECK(values(matmul(m, v)) == std::vector<double>{7, 2});
+    CHECK(values(matmul(tensor({1, 1}), m)) == std::vector<double>{1, 1, 2});
+  }
+  SECTION("a stack of matrices times a matrix or a vector") {
+    Tensor a = randn({2, 3, 4}, kFloat64), b = randn({4, 5}, kFloat64), v = randn({4}, kFloat64);
+    Tensor y = matmul(a, b);
+    CHECK(y.shape() == Shape{2, 3, 5});
+    check_close(values(y), naive_mm(values(a), values(b), 6, 4, 5), 1e-12);
+    CHECK(matmul(a, v).shape() == Shape{2, 3});
+    check_close(values(matmul(a, v)), naive_mm(values(a), values(v), 6, 4, 1), 1e-12);
+  }
+  SECTION("broadcast batch dims, float32 against float64") {
+    Tensor a = randn({2, 1, 3, 4}), b = randn({5, 4, 2});
+    Tensor y = matmul(a, b);
+    REQUIRE(y.shape() == Shape{2, 5, 3, 2});
+    std::vector<double> av = values(a), bv = values(b), yv = values(y);
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t j = 0; j < 5; ++j) {
+        std::vector<double> want = naive_mm(av, bv, 3, 4, 2, i * 12, j * 8);
+        std::vector<double> got(yv.begin() + (i * 5 + j) * 6, yv.begin() + (i * 5 + j + 1) * 6);
+        check_close(got, want, 1e-5);
+      }
+    Tensor v = randn({3});
+    CHECK(matmul(v, randn({4, 3, 2})).shape() == Shape{4, 2});
+    CHECK(matmul(randn({4, 2, 3}), transpose(randn({4, 5, 3}), 1, 2)).shape() == Shape{4, 2, 5});
+  }
+  SECTION("zero-size operands") {
+    CHECK(matmul(randn({0, 3}), randn({3, 4})).shape() == Shape{0, 4});
+    Tensor z = matmul(randn({2, 0}), randn({0, 3}));
+    CHECK(values(z) == std::vector<double>(6, 0.0));
+    CHECK(matmul(randn({0, 2, 3}), randn({3, 4})).shape() == Shape{0, 2, 4});
+    CHECK(bmm(randn({3, 2, 0}), randn({3, 0, 4}, kFloat32)).numel() == 24);
+    CHECK(values(linear(randn({2, 0}), randn({3, 0}), tensor({1, 2, 3}))) == std::vector<double>{1, 2, 3, 1, 2, 3});
+  }
+  SECTION("errors name the op") {
+    expect_error([] { return mm(randn({2, 3}), randn({2, 3})); }, "mm");
+    expect_error([] { return mm(randn({2, 3}), randn({3, 2}, kFloat64)); }, "mm");
+    expect_error([] { return bmm(randn({2, 2, 3}), randn({3, 3, 2})); }, "bmm");
+    expect_error([] { return matmul(scalar_tensor(1.0), randn({2})); }, "matmul");
+    expect_error([] { return matmul(randn({2, 3, 4}), randn({2, 5, 2})); }, "matmul");
+    expect_error([] { return matmul(randn({3, 2, 4}), randn({2, 4, 2})); }, "matmul");
+    expect_error([] { return linear(randn({2, 3}), randn({4, 2})); }, "linear");
+    expect_error([] { return linear(randn({2, 3}), randn({4, 3}), randn({3})); }, "linear");
+    expect_error([] { return addmm(randn({3}), randn({2, 2}), randn({2, 2})); }, "addmm");
+    expect_error([] { return outer(randn({2, 2}), randn({2})); }, "outer");
+  }
+}
+
+TEST_CASE("bmm, addmm, linear, outer", "[linalg]") {
+  manual_seed(5);
+  SECTION("bmm per batch") {
+    Tensor a = randn({3, 2, 4}, kFloat64), b = randn({3, 4, 5}, kFloat64);
+    std::vector<double> yv = values(bmm(a, b)), av = values(a), bv = values(b);
+    for (int64_t i = 0; i < 3; ++i) {
+      std::vector<double> want = naive_mm(av, bv, 2, 4, 5, i * 8, i * 20);
+      check_close(std::vector<double>(yv.begin() + i * 10, yv.begin() + (i + 1) * 10), want, 1e-12);
+    }
+  }
+  SECTION("addmm: beta * input + alpha * a @ b, with a broadcast input") {
+    Tensor a = tensor({1, 2, 3, 4}, {2, 2}), b = tensor({5, 6, 7, 8}, {2, 2}), in = tensor({1, -1});
+    CHECK(values(addmm(in, a, b)) == std::vector<double>{20, 21, 44, 49});
+    CHECK(values(addmm(in, a, b, 2, 0.5)) == std::vector<double>{11.5, 9, 23.5, 23});
+    CHECK(values(addmm(tensor({10, 20}, {2, 1}), a, b)) == std::vector<double>{29, 32, 63, 70});
+  }
+  SECTION("linear on N-D input, with and without bias, float32 vs float64") {
+    Tensor x = randn({2, 3, 4}), w = randn({5, 4}), bias = randn({5});
+    Tensor y = linear(x, w, bias);
+    REQUIRE(y.shape() == Shape{2, 3, 5});
+    std::vector<double> want = naive_mm(values(x), values(w.t().contiguous()), 6, 4, 5);
+    std::vector<double> bv = values(bias);
+    for (size_t i = 0; i < want.size(); ++i) want[i] += bv[i % 5];
+    check_close(values(y), want, 1e-5);
+    check_close(values(linear(x.to(kFloat64), w.to(kFloat64))),
+                naive_mm(values(x), values(w.t().contiguous()), 6, 4, 5), 1e-12);
+    CHECK(linear(randn({4}), w).shape() == Shape{5});
+    Tensor xt = transpose(randn({4, 6}), 0, 1);  // a strided input
+    check_close(values(linear(xt, w, bias)), values(linear(xt.to(kFloat64), w.to(kFloat64), bias.to(kFloat64))),
+                1e-5);
+  }
+  SECTION("outer") {
+    CHECK(values(outer(tensor({1, 2}), tensor({3, 4, 5}))) == std::vector<double>{3, 4, 5, 6, 8, 10});
+  }
+}
+
+TEST_CASE("gradcheck of the linear algebra ops", "[linalg][grad]") {
+  using autograd::gradcheck;
+  manual_seed(2);
+  Tensor a = leaf64({3, 4}), b = leaf64({4, 2}), c = leaf64({3, 2}), v = leaf64({4});
+  CHECK(gradcheck([](const VL& x) { return mm(x[0], x[1]); }, {a, b}));
+  CHECK(gradcheck([](const VL& x) { return mm(transpose(x[1], 0, 1), transpose(x[0], 0, 1)); }, {a, b}));
+  CHECK(gradcheck([](const VL& x) { return bmm(x[0], x[1]); }, {leaf64({2, 3, 4}), leaf64({2, 4, 2})}));
+  CHECK(gradcheck([](const VL& x) { return addmm(x[0], x[1], x[2], 0.5, -2.0); }, {c, a, b}));
+  CHECK(gradcheck([](const VL& x) { return addmm(x[0], x[1], x[2]); }, {leaf64({2}), a, b}));
+  CHECK(gradcheck([](const VL& x) { return linear(x[0], x[1], x[2]); }, {leaf64({2, 3, 4}), leaf64({5, 4}),
+                                                                            leaf64({5})}));
+  CHECK(gradcheck([](const VL& x) { return linear(x[0], x[1]); }, {leaf64({4}), leaf64({5, 4})}));
+  CHECK(gradcheck([](const VL& x) { return outer(x[0], x[1]); }, {v, leaf64({3})}));
+  CHECK(gradcheck([](const VL& x) { return matmul(x[0], x[1]); }, {v, leaf64({4})}));
+  CHECK(gradcheck([](const VL& x) { return matmul(x[0], x[1]); }, {a, v}));
+  CHECK(gradcheck([](const VL& x) { return matmul(x[0], x[1]); }, {v, b}));
+  CHECK(gradcheck([](const VL& x) { return matmul(x[0], x[1]); }, {leaf64({2, 3, 4}), b}));
+  CHECK(gradcheck([](const VL& x) { return matmul(x[0], x[1]); }, {leaf64({2, 1, 3, 4}), leaf64({3, 4, 2})}));
+  CHECK(gradcheck([](const VL& x) { return matmul(x[0], x[1]); }, {v, leaf64({2, 4, 3})}));
+}
+
+TEST_CASE("backward computes only the gradients that are needed, in float32 too", "[linalg][grad]") {
+  manual_seed(4);
+  Tensor a = randn({3, 4}, requires_grad()), b = randn({4, 2});
+  sum(mm(a, b)).backward();
+  CHECK_FALSE(b.grad().defined());
+  // d/da sum(a @ b) = ones @ b^T: every row of the gradient is the row sums of b.
+  std::vector<double> bv = values(b), ga = values(a.grad());
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t k = 0; k < 4; ++k) CHECK(ga[i * 4 + k] == Approx(bv[k * 2] + bv[k * 2 + 1]).epsilon(1e-5));
+  Tensor x = randn({2, 3, 4}, requires_grad()), w = randn({5, 4}, requires_grad()), bias = randn({5});
+  sum(linear(x, w, bias)).backward();
+  CHECK_FALSE(bias.grad().defined());
+  std::vector<double> gw = values(w.grad()), xv = values(x);
+  for (int64_t o = 0; o < 5; ++o)
+    for (int64_t i = 0; i < 4; ++i) {
+      double col = 0;
+      for (int64_t r = 0; r < 6; ++r) col += xv[r * 4 + i];
+      CHECK(gw[o * 4 + i] == Approx(col).epsilon(1e-5));
+    }
+}
+
+TEST_CASE("oneDNN primitives are cached", "[linalg][onednn]") {
+  onednn::clear_cache();
+  Tensor a = randn({8, 16}), b = randn({16, 4});
+  Tensor first = mm(a, b);
+  CHECK(onednn::cache_stats().misses == 1);
+  CHECK(onednn::cache_stats().hits == 0);
+  Tensor second = mm(randn({8, 16}), randn({16, 4}));
+  CHECK(onednn::cache_stats().hits == 1);
+  CHECK(onednn::cache_stats().misses == 1);
+  mm(a, transpose(randn({4, 16}), 0, 1));  // other strides: another primitive
+  CHECK(onednn::cache_stats().misses == 2);
+
+  // A training step creates primitives only on its first iteration.
+  Tensor x = randn({6, 16}), w = randn({8, 16}, requires_grad()), bias = randn({8}, requires_grad());
+  Tensor w2 = randn({8, 3}, requires_grad());
+  auto step = [&] { sum(matmul(linear(x, w, bias), w2)).backward(); };
+  step();
+  const auto after_first = onednn::cache_stats();
+  step();
+  const auto after_second = onednn::cache_stats();
+  CHECK(after_second.misses == after_first.misses);
+  CHECK(after_second.hits > after_first.hits);
+  CHECK(after_second.size == after_first.size);
+}
