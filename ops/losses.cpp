@@ -60,14 +60,13 @@ double reduction_scale(Reduction reduction, int64_t count) {
 
 struct CrossEntropyBackward final : autograd::Node {
   autograd::SavedTensor logits, target;
-  Tensor lse;  // per-position logsumexp from the forward
   int64_t class_dim = 1, ignore_index = -100, count = 0;
   double label_smoothing = 0.0;
   Reduction reduction = Reduction::Mean;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
     if (!grads[0].defined()) return {Tensor()};
     return {kernels::cross_entropy_backward(grads[0], reduction_scale(reduction, count), logits.unpack(this),
-                                            target.unpack(this), lse, class_dim, ignore_index, label_smoothing)};
+                                            target.unpack(this), class_dim, ignore_index, label_smoothing)};
   }
   std::string name() const override { return "CrossEntropyBackward"; }
 };
@@ -83,7 +82,6 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const std::stri
   if (auto node = autograd::make_node<CrossEntropyBackward>(logits)) {
     node->save(node->logits, logits);
     node->save(node->target, target);
-    node->lse = fwd.lse;
     node->class_dim = class_dim;
     node->ignore_index = ignore_index;
     node->count = fwd.count;

@@ -81,21 +81,24 @@ void softmax_row(const T* x, T* y, int64_t n, bool log) {
   }
 }
 
-// One outer slice (n, inner) reduced along n, vectorised across inner.
+// `width` columns of one outer slice (n, inner) reduced along n, vectorised across the columns.
 template <class T>
-void softmax_slice(const T* x, T* y, int64_t n, int64_t inner, bool log) {
-  std::vector<T> max(static_cast<size_t>(inner), -std::numeric_limits<T>::infinity());
-  std::vector<double> sum(static_cast<size_t>(inner), 0.0);
+void softmax_columns(const T* x, T* y, int64_t n, int64_t inner, int64_t width, bool log) {
+  std::vector<T> max(static_cast<size_t>(width), -std::numeric_limits<T>::infinity());
+  std::vector<double> sum(static_cast<size_t>(width), 0.0);
   for (int64_t k = 0; k < n; ++k)
-    for (int64_t i = 0; i < inner; ++i) max[i] = std::max(max[i], x[k * inner + i]);
+    for (int64_t i = 0; i < width; ++i) max[i] = std::max(max[i], x[k * inner + i]);
+  // y holds exp(x - max) after this pass, so softmax needs no second exp.
   for (int64_t k = 0; k < n; ++k)
-    for (int64_t i = 0; i < inner; ++i) sum[i] += std::exp(x[k * inner + i] - max[i]);
-  for (int64_t k = 0; k < n; ++k)
-    for (int64_t i = 0; i < inner; ++i) {
-      T shifted = x[k * inner + i] - max[i];
-      y[k * inner + i] = log ? shifted - static_cast<T>(std::log(sum[i]))
-                             : static_cast<T>(std::exp(shifted) / sum[i]);
+    for (int64_t i = 0; i < width; ++i) {
+      T e = std::exp(x[k * inner + i] - max[i]);
+      sum[i] += e;
+      if (!log) y[k * inner + i] = e;
     }
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t i = 0; i < width; ++i)
+      y[k * inner + i] = log ? (x[k * inner + i] - max[i]) - static_cast<T>(std::log(sum[i]))
+                             : static_cast<T>(y[k * inner + i] / sum[i]);
 }
 
 }  // namespace
@@ -134,7 +137,8 @@ Tensor softmax(const Tensor& x_in, int64_t dim, bool log) {
   if (x.numel() == 0) return y;
   RowGeometry g = row_geometry(x.shape(), dim);
   // Small problems stay on the loops: a primitive call costs more than a few thousand exps.
-  if (x.dtype() == kFloat32 && x.numel() >= 4096 && g.n > 1) {
+  // oneDNN only for the last dim: its kernels for an inner axis are far slower than the loops below.
+  if (x.dtype() == kFloat32 && x.numel() >= 4096 && g.n > 1 && g.inner == 1) {
     onednn_softmax(x, y, g, log);
     return y;
   }
@@ -147,8 +151,15 @@ Tensor softmax(const Tensor& x_in, int64_t dim, bool log) {
 #pragma omp parallel for if (g.outer * g.n > kParallelGrain)
       for (int64_t o = 0; o < g.outer; ++o) softmax_row(in + o * g.n, out + o * g.n, g.n, log);
     } else {
+      // Tasks are blocks of columns, so that a single outer slice (dim 0) still runs in parallel.
+      constexpr int64_t kBlock = 256;
+      int64_t blocks = (g.inner + kBlock - 1) / kBlock;
 #pragma omp parallel for if (g.outer * slice > kParallelGrain)
-      for (int64_t o = 0; o < g.outer; ++o) softmax_slice(in + o * slice, out + o * slice, g.n, g.inner, log);
+      for (int64_t task = 0; task < g.outer * blocks; ++task) {
+        int64_t o = task / blocks, c0 = task % blocks * kBlock;
+        int64_t at = o * slice + c0;
+        softmax_columns(in + at, out + at, g.n, g.inner, std::min(kBlock, g.inner - c0), log);
+      }
     }
   });
   return y;
@@ -286,77 +297,63 @@ void check_targets(const int64_t* t, int64_t count, int64_t classes, int64_t ign
 
 }  // namespace
 
-CrossEntropyResult cross_entropy_forward(const Tensor& logits_in, const Tensor& target_in, int64_t class_dim,
+CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& target_in, int64_t class_dim,
                                          int64_t ignore_index, double label_smoothing, const char* op) {
-  Tensor logits = dense(logits_in);
   Tensor target = dense(target_in);
   RowGeometry g = row_geometry(logits.shape(), class_dim);
   int64_t positions = g.outer * g.inner, C = g.n;
   const int64_t* tg = ptr<int64_t>(target);
   check_targets(tg, positions, C, ignore_index, op);
+  // The log-probabilities come from the softmax kernel (oneDNN for large float32), then each
+  // position reads its target and, with smoothing, the sum of its row.
+  Tensor lp = softmax(logits, class_dim, /*log=*/true);
   CrossEntropyResult r;
   r.loss = detail::make_empty({positions}, logits.dtype());
-  r.lse = detail::make_empty({positions}, kFloat64);
   for (int64_t p = 0; p < positions; ++p) r.count += tg[p] != ignore_index;
   visit_floating(logits.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    const T* z = ptr<T>(logits);
+    const T* l = ptr<T>(lp);
     T* loss = ptr<T>(r.loss);
-    double* lse_out = ptr<double>(r.lse);
     double eps = label_smoothing;
 #pragma omp parallel for if (positions * C > kParallelGrain)
     for (int64_t p = 0; p < positions; ++p) {
-      int64_t o = p / g.inner, i = p % g.inner;
-      const T* row = z + o * C * g.inner + i;  // element c at row[c * inner]
-      int64_t st = g.inner;
-      double max = -std::numeric_limits<double>::infinity(), sum = 0.0, total = 0.0;
-      for (int64_t c = 0; c < C; ++c) max = std::max(max, static_cast<double>(row[c * st]));
-      for (int64_t c = 0; c < C; ++c) {
-        sum += std::exp(row[c * st] - max);
-        total += row[c * st];
-      }
-      double lse = max + std::log(sum);
-      lse_out[p] = lse;
       if (tg[p] == ignore_index) {
         loss[p] = 0;
         continue;
       }
-      double nll = lse - row[tg[p] * st];
-      double smooth = static_cast<double>(C) * lse - total;  // -Σ_c log p_c
+      const T* row = l + (p / g.inner) * C * g.inner + p % g.inner;  // class c at row[c * inner]
+      double smooth = 0.0;  // -Σ_c log p_c
+      if (eps != 0.0)
+        for (int64_t c = 0; c < C; ++c) smooth -= row[c * g.inner];
+      double nll = -static_cast<double>(row[tg[p] * g.inner]);
       loss[p] = static_cast<T>((1.0 - eps) * nll + eps / static_cast<double>(C) * smooth);
     }
   });
   return r;
 }
 
-Tensor cross_entropy_backward(const Tensor& grad_loss_in, double scale, const Tensor& logits_in,
-                              const Tensor& target_in, const Tensor& lse_t, int64_t class_dim, int64_t ignore_index,
+Tensor cross_entropy_backward(const Tensor& grad_loss_in, double scale, const Tensor& logits,
+                              const Tensor& target_in, int64_t class_dim, int64_t ignore_index,
                               double label_smoothing) {
-  Tensor logits = dense(logits_in);
   Tensor target = dense(target_in);
   Tensor grad_loss = dense_as(grad_loss_in, kFloat64);
   RowGeometry g = row_geometry(logits.shape(), class_dim);
   int64_t positions = g.outer * g.inner, C = g.n;
   bool per_position = grad_loss.numel() == positions && positions != 1;
-  Tensor dz = detail::make_empty(logits.shape(), logits.dtype());
+  // Recomputing the softmax costs one fast pass and saves keeping (N, C) probabilities alive.
+  Tensor dz = softmax(logits, class_dim, /*log=*/false);
   const int64_t* tg = ptr<int64_t>(target);
   const double* gl = ptr<double>(grad_loss);
-  const double* lse = ptr<double>(lse_t);
   double off = label_smoothing / static_cast<double>(C), on = 1.0 - label_smoothing;
   visit_floating(logits.dtype(), "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
-    const T* z = ptr<T>(logits);
     T* d = ptr<T>(dz);
 #pragma omp parallel for if (positions * C > kParallelGrain)
     for (int64_t p = 0; p < positions; ++p) {
-      int64_t o = p / g.inner, i = p % g.inner, st = g.inner;
-      int64_t base = o * C * g.inner + i;
-      double s = (per_position ? gl[p] : gl[0]) * scale;
-      if (tg[p] == ignore_index) s = 0.0;
-      for (int64_t c = 0; c < C; ++c) {
-        double prob = std::exp(z[base + c * st] - lse[p]);
-        d[base + c * st] = static_cast<T>(s * (prob - off - (c == tg[p] ? on : 0.0)));
-      }
+      T* row = d + (p / g.inner) * C * g.inner + p % g.inner;
+      double s = tg[p] == ignore_index ? 0.0 : (per_position ? gl[p] : gl[0]) * scale;
+      for (int64_t c = 0; c < C; ++c) row[c * g.inner] = static_cast<T>(s * (row[c * g.inner] - off));
+      if (tg[p] != ignore_index) row[tg[p] * g.inner] -= static_cast<T>(s * on);
     }
   });
   return dz;

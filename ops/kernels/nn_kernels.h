@@ -39,10 +39,10 @@ NormGrads norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean,
                         bool need_dbias);
 
 // Cross entropy on logits laid out as (outer, C, inner) with class-index targets (outer, inner).
-// Per-position loss (1-ε)·nll + ε/C·(-Σ log p), 0 where target == ignore_index; also each
-// position's logsumexp for backward and the count of non-ignored targets.
+// Per-position loss (1-ε)·nll + ε/C·(-Σ log p), 0 where target == ignore_index, and the count of
+// non-ignored targets.
 struct CrossEntropyResult {
-  Tensor loss, lse;
+  Tensor loss;
   int64_t count = 0;
 };
 CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& target, int64_t class_dim,
@@ -50,7 +50,7 @@ CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& tar
 // d loss / d logits = scale_p · (softmax - (1-ε)·onehot - ε/C), where scale_p is grad_loss at the
 // position (reduction none, numel = positions) or its one element (mean/sum), times `scale`.
 Tensor cross_entropy_backward(const Tensor& grad_loss, double scale, const Tensor& logits, const Tensor& target,
-                              const Tensor& lse, int64_t class_dim, int64_t ignore_index, double label_smoothing);
+                              int64_t class_dim, int64_t ignore_index, double label_smoothing);
 
 // nll on log-probabilities (outer, C, inner): -lp[target], 0 where ignored; and the count.
 struct NllResult {
