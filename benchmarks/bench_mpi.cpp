@@ -1,0 +1,266 @@
+// bench_mpi: weft's collectives, redistribute, local_map and a tensor-parallel MLP layer against raw
+// MPI on preallocated buffers, the body called directly, and one rank computing alone. Run under
+// mpirun (2 ranks, one thread each); every rank runs every case in lock step, only rank 0 reports.
+#include <mpi.h>
+#include <sys/mman.h>
+
+#include <cstdlib>
+
+#include <algorithm>
+#include <vector>
+
+#include "bench_common.h"
+#include "distributed/collectives.h"
+#include "distributed/dtensor.h"
+#include "distributed/local_map.h"
+#include "distributed/runtime.h"
+
+namespace {
+
+using namespace weft::dist;
+using weft::Tensor;
+
+// Made on first use (collective: every rank reaches it in the same case) and never destroyed, as
+// its communicators must not be freed after MPI_Finalize.
+DeviceMesh& world_mesh() {
+  static DeviceMesh* mesh = new DeviceMesh({static_cast<int64_t>(world_size())});
+  return *mesh;
+}
+
+// Note [Lock step]
+// The machine is shared, so wall times drift by multiples from one second to the next. Each case
+// therefore times weft and its baseline in the SAME iteration, alternating which goes first, and
+// reports medians: what a drift adds, it adds to both. Every timed call starts after a barrier and is
+// timed with MPI_Wtime; a communicating case takes the slowest rank's time (what it costs the job),
+// a local one rank 0's. Iteration counts are fixed (->Iterations) so that every rank issues exactly
+// the same collectives. The case's own time is weft's (SetIterationTime); counters carry both
+// medians, ratio = weft / baseline and extra_us = weft - baseline.
+template <class B, class W>
+void paired(benchmark::State& state, B&& baseline, W&& weft, bool communicates = true) {
+  baseline();  // warm: buffers cached, primitives made, pages touched
+  weft();
+  auto timed = [](auto& f) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = MPI_Wtime();
+    f();
+    return MPI_Wtime() - t0;
+  };
+  std::vector<double> tb, tw;
+  for (auto _ : state) {
+    double t[2];
+    if (tb.size() % 2 == 0) {
+      t[0] = timed(baseline);
+      t[1] = timed(weft);
+    } else {
+      t[1] = timed(weft);
+      t[0] = timed(baseline);
+    }
+    if (communicates) MPI_Allreduce(MPI_IN_PLACE, t, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    else MPI_Bcast(t, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    state.SetIterationTime(t[1]);
+    tb.push_back(t[0]);
+    tw.push_back(t[1]);
+  }
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  const double b = median(tb), w = median(tw);
+  state.counters["baseline_us"] = b * 1e6;
+  state.counters["weft_us"] = w * 1e6;
+  state.counters["ratio"] = b > 0 ? w / b : 0.0;
+  state.counters["extra_us"] = (w - b) * 1e6;
+}
+
+// ---------------------------------------------------------------- all_reduce / all_gather
+
+// The baselines' buffers: n floats, allocated once and touched, on huge pages from 2 MiB up as weft's
+// allocator asks for (else the baseline pays TLB misses weft does not, and looks slow).
+struct RawBuffer {
+  explicit RawBuffer(int64_t n) : size(n) {
+    const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 4095) / 4096 * 4096;
+    const bool huge = bytes >= (size_t(2) << 20);
+    data = static_cast<float*>(std::aligned_alloc(huge ? size_t(2) << 20 : 4096, bytes));
+    if (huge) madvise(data, bytes, MADV_HUGEPAGE);
+    std::fill(data, data + n, 1.0f);
+  }
+  ~RawBuffer() { std::free(data); }
+  RawBuffer(const RawBuffer&) = delete;
+  RawBuffer& operator=(const RawBuffer&) = delete;
+  int64_t size;
+  float* data;
+};
+
+// Sum of n floats: MPI_Allreduce between preallocated buffers vs funcol::all_reduce.
+void BM_all_reduce(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  RawBuffer in(n), out(n);
+  Tensor x = weft::ones({n});
+  paired(
+      state, [&] { MPI_Allreduce(in.data, out.data, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD); },
+      [&] { benchmark::DoNotOptimize(funcol::all_reduce(x, ReduceOp::Sum, world_mesh()).raw_data()); });
+}
+
+// n floats from every rank. weft is given the sizes, as a caller that knows them would (else it
+// exchanges them first).
+void BM_all_gather(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  RawBuffer in(n), out(n * world_size());
+  Tensor x = weft::ones({n});
+  std::vector<int64_t> sizes(world_size(), n);
+  paired(
+      state, [&] { MPI_Allgather(in.data, n, MPI_FLOAT, out.data, n, MPI_FLOAT, MPI_COMM_WORLD); },
+      [&] { benchmark::DoNotOptimize(funcol::all_gather(x, 0, world_mesh(), 0, sizes).raw_data()); });
+}
+
+// ---------------------------------------------------------------- redistribute of n global floats
+
+// S(0) -> R is an all_gather of n / k floats per rank.
+void BM_redistribute_s0_r(benchmark::State& state) {
+  const int64_t n = state.range(0), k = world_size();
+  RawBuffer in(n / k), out(n);
+  DTensor x = make_dtensor(weft::ones({n / k}), world_mesh(), {Shard(0)}, {n});
+  paired(
+      state, [&] { MPI_Allgather(in.data, n / k, MPI_FLOAT, out.data, n / k, MPI_FLOAT, MPI_COMM_WORLD); },
+      [&] { benchmark::DoNotOptimize(x.redistribute({Replicate()}).to_local().raw_data()); });
+}
+
+// P -> R is an all_reduce of n floats.
+void BM_redistribute_p_r(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  RawBuffer in(n), out(n);
+  DTensor x = make_dtensor(weft::ones({n}), world_mesh(), {Partial()}, {n});
+  paired(
+      state, [&] { MPI_Allreduce(in.data, out.data, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD); },
+      [&] { benchmark::DoNotOptimize(x.redistribute({Replicate()}).to_local().raw_data()); });
+}
+
+// ---------------------------------------------------------------- local_map overhead
+
+// A body with no communication on 16-element shards: y = a * b + a.
+Tensor tiny_body(const Tensor& a, const Tensor& b) { return weft::add(weft::mul(a, b), a); }
+
+// arg 0: forward only, 1: forward + backward (of the output's sum). Baseline: the body called on the
+// local tensors directly.
+void BM_local_map(benchmark::State& state) {
+  const bool backward = state.range(0) != 0;
+  Tensor a = weft::rand({16}, weft::requires_grad()), b = weft::rand({16}, weft::requires_grad());
+  DTensor A = make_dtensor(a.detach(), world_mesh(), {Shard(0)}, {16 * world_size()});
+  DTensor B = make_dtensor(b.detach(), world_mesh(), {Shard(0)}, {16 * world_size()});
+  A.requires_grad_();
+  B.requires_grad_();
+  auto mapped = local_map(tiny_body, {.out_placements = {Placements{Shard(0)}},
+                                      .in_placements = PlacementsList{Placements{Shard(0)}, Placements{Shard(0)}},
+                                      .even_shards = true});
+  paired(
+      state,
+      [&] {
+        Tensor y = tiny_body(a, b);
+        if (backward) y.sum().backward();
+        benchmark::DoNotOptimize(y.raw_data());
+      },
+      [&] {
+        Tensor y = mapped(A, B).to_local();
+        if (backward) y.sum().backward();
+        benchmark::DoNotOptimize(y.raw_data());
+      },
+      /*communicates=*/false);
+}
+
+// ---------------------------------------------------------------- tensor-parallel MLP layer
+// y = gelu(x W1^T + b1) W2^T + b2, x [32, 1024], hidden 4096; loss = mse(y, t); forward + backward.
+constexpr int64_t kBatch = 32, kModel = 1024, kHidden = 4096;
+
+struct MlpData {  // the full weights and data, the same on every rank (seeded)
+  Tensor w1, b1, w2, b2, x, target;
+  MlpData() {
+    weft::Generator gen(7);
+    w1 = weft::randn({kHidden, kModel}, {}, &gen).mul_(0.02);
+    b1 = weft::zeros({kHidden});
+    w2 = weft::randn({kModel, kHidden}, {}, &gen).mul_(0.02);
+    b2 = weft::zeros({kModel});
+    x = weft::randn({kBatch, kModel}, {}, &gen);
+    target = weft::randn({kBatch, kModel}, {}, &gen);
+  }
+};
+
+// Baseline: each rank computes the whole layer alone (both ranks at once, so memory bandwidth is
+// shared as in the parallel case). weft: column-parallel first Linear (W1, b1 sharded by rows, S(0)),
+// row-parallel second (W2 sharded by columns, S(1)), the partial products summed by
+// reduce_from_parallel_region (all_reduce forward, identity backward): one all_reduce of [32, 1024]
+// per step. speedup = one-rank time / tensor-parallel time.
+void BM_mlp_tensor_parallel(benchmark::State& state) {
+  MlpData m;
+  Tensor w1 = m.w1.clone().requires_grad_(), b1 = m.b1.clone().requires_grad_();
+  Tensor w2 = m.w2.clone().requires_grad_(), b2 = m.b2.clone().requires_grad_();
+  DeviceMesh& mesh = world_mesh();
+  const int64_t k = world_size(), r = world_rank(), h = kHidden / k;
+  DTensor W1 = make_dtensor(m.w1.narrow(0, r * h, h).contiguous(), mesh, {Shard(0)}, {kHidden, kModel});
+  DTensor B1 = make_dtensor(m.b1.narrow(0, r * h, h).contiguous(), mesh, {Shard(0)}, {kHidden});
+  DTensor W2 = make_dtensor(m.w2.narrow(1, r * h, h).contiguous(), mesh, {Shard(1)}, {kModel, kHidden});
+  DTensor B2 = make_dtensor(m.b2, mesh, {Replicate()}, {kModel});
+  DTensor X = make_dtensor(m.x, mesh, {Replicate()}, {kBatch, kModel});
+  for (DTensor* p : {&W1, &B1, &W2, &B2}) p->requires_grad_();
+  auto column = local_map(
+      [](const Tensor& x, const Tensor& w, const Tensor& b) { return weft::gelu(weft::linear(x, w, b)); },
+      {.out_placements = {Placements{Shard(1)}},
+       .in_placements = PlacementsList{Placements{Replicate()}, Placements{Shard(0)}, Placements{Shard(0)}},
+       .even_shards = true});
+  auto row = local_map(
+      [](const Tensor& hs, const Tensor& w, const Tensor& b, const DeviceMesh& dm) {
+        return weft::add(funcol::reduce_from_parallel_region(weft::linear(hs, w), dm), b);
+      },
+      {.out_placements = {Placements{Replicate()}},
+       .in_placements = PlacementsList{Placements{Shard(1)}, Placements{Shard(1)}, Placements{Replicate()}, std::nullopt},
+       .even_shards = true});
+  paired(
+      state,
+      [&] {
+        weft::mse_loss(weft::linear(weft::gelu(weft::linear(m.x, w1, b1)), w2, b2), m.target).backward();
+        for (Tensor* p : {&w1, &b1, &w2, &b2}) p->set_grad(Tensor());
+      },
+      [&] {
+        DTensor y = row(column(X, W1, B1), W2, B2, mesh);
+        weft::mse_loss(y.to_local(), m.target).backward();
+        for (DTensor* p : {&W1, &B1, &W2, &B2}) p->set_grad(Tensor());
+      });
+  state.counters["speedup"] = 1.0 / state.counters["ratio"];
+}
+
+// Iteration counts are fixed (see Note [Lock step]): about a second of work per case here.
+void register_benchmarks() {
+  auto sized = [](const char* name, void (*fn)(benchmark::State&), std::vector<std::pair<int64_t, int64_t>> cases) {
+    for (auto [floats, iterations] : cases)
+      benchmark::RegisterBenchmark(name, fn)->ArgNames({"floats"})->Arg(floats)->Iterations(iterations)
+          ->UseManualTime()->Unit(benchmark::kMicrosecond);
+  };
+  sized("BM_all_reduce", BM_all_reduce, {{1, 2000}, {64 << 10, 200}, {4 << 20, 20}});
+  sized("BM_all_gather", BM_all_gather, {{1, 2000}, {64 << 10, 200}, {4 << 20, 20}});
+  sized("BM_redistribute_s0_r", BM_redistribute_s0_r, {{256, 2000}, {4 << 20, 20}});
+  sized("BM_redistribute_p_r", BM_redistribute_p_r, {{256, 2000}, {4 << 20, 20}});
+  benchmark::RegisterBenchmark("BM_local_map", BM_local_map)->ArgNames({"backward"})->Arg(0)->Arg(1)
+      ->Iterations(5000)->UseManualTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("BM_mlp_tensor_parallel", BM_mlp_tensor_parallel)->Iterations(10)
+      ->UseManualTime()->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Runtime runtime(argc, argv);
+  bench::set_threads(1);
+  register_benchmarks();
+  benchmark::Initialize(&argc, argv);
+  if (world_rank() == 0) {
+    benchmark::RunSpecifiedBenchmarks();
+  } else {
+    // The other ranks run the same cases (the filter is the same everywhere) and print nothing.
+    struct NullReporter : benchmark::BenchmarkReporter {
+      bool ReportContext(const Context&) override { return true; }
+      void ReportRuns(const std::vector<Run>&) override {}
+    } null_reporter;
+    benchmark::RunSpecifiedBenchmarks(&null_reporter);
+  }
+  benchmark::Shutdown();
+  return 0;
+}
