@@ -1,6 +1,8 @@
 // linalg.cpp: mm, bmm, matmul, addmm, linear, outer: forward on kernels::bmm, backward with ops.
 #include "ops/linalg.h"
 
+#include <utility>
+
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/binary.h"
@@ -44,19 +46,23 @@ void check_mm(const Tensor& a, const Tensor& b, const char* op) {
   check_same_dtype(a, b, op);
 }
 
-// d(a @ b): grad @ b^T and a^T @ grad, each scaled by alpha, only where needed.
+// d(alpha * a @ b): alpha * grad @ b^T and alpha * a^T @ grad, each only when wanted. The
+// transposes are views: the kernel reads them through strides.
+std::pair<Tensor, Tensor> mm_grads(const Tensor& g, const autograd::Node* node, const autograd::SavedTensor& a,
+                                   const autograd::SavedTensor& b, bool want_a, bool want_b, Scalar alpha) {
+  Tensor ga = want_a ? mm(g, b.unpack(node).t()) : Tensor();
+  Tensor gb = want_b ? mm(a.unpack(node).t(), g) : Tensor();
+  if (alpha.to_double() != 1.0) {
+    if (ga.defined()) ga = mul(ga, alpha);
+    if (gb.defined()) gb = mul(gb, alpha);
+  }
+  return {ga, gb};
+}
+
 struct MmBackward final : autograd::Node {
   autograd::SavedTensor a, b;
-  Scalar alpha = 1;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
-    const Tensor& g = grads[0];
-    Tensor ga, gb;
-    if (needs_input_grad(0)) ga = mm(g, b.unpack(this).t());
-    if (needs_input_grad(1)) gb = mm(a.unpack(this).t(), g);
-    if (alpha.to_double() != 1.0) {
-      if (ga.defined()) ga = mul(ga, alpha);
-      if (gb.defined()) gb = mul(gb, alpha);
-    }
+    auto [ga, gb] = mm_grads(grads[0], this, a, b, needs_input_grad(0), needs_input_grad(1), 1);
     return {ga, gb};
   }
   std::string name() const override { return "MmBackward"; }
@@ -67,15 +73,9 @@ struct AddmmBackward final : autograd::Node {
   Scalar alpha = 1, beta = 1;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
     const Tensor& g = grads[0];
-    Tensor gi;
-    if (needs_input_grad(0)) gi = beta.to_double() == 1.0 ? g : mul(g, beta);  // engine sums to shape
-    Tensor ga, gb;
-    if (needs_input_grad(1)) ga = mm(g, b.unpack(this).t());
-    if (needs_input_grad(2)) gb = mm(a.unpack(this).t(), g);
-    if (alpha.to_double() != 1.0) {
-      if (ga.defined()) ga = mul(ga, alpha);
-      if (gb.defined()) gb = mul(gb, alpha);
-    }
+    Tensor gi;  // the engine sums it down to the input's (broadcast) shape
+    if (needs_input_grad(0)) gi = beta.to_double() == 1.0 ? g : mul(g, beta);
+    auto [ga, gb] = mm_grads(g, this, a, b, needs_input_grad(1), needs_input_grad(2), alpha);
     return {gi, ga, gb};
   }
   std::string name() const override { return "AddmmBackward"; }
