@@ -101,6 +101,7 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions options) 
   WEFT_CHECK(steps >= 0, "linspace: number of steps must be non-negative but got ", steps);
   double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   return generate({steps}, options, "linspace", [&](int64_t i) {
+    if (steps == 1) return start;
     // Fill from both ends, as PyTorch does, so that the last value is exactly `end`.
     return i < steps / 2 ? start + step * static_cast<double>(i)
                          : end - step * static_cast<double>(steps - 1 - i);

@@ -65,6 +65,20 @@ std::vector<int64_t> shown_indices(int64_t size, bool elide) {
   return idx;
 }
 
+// Appends the values print_dim shows, in order.
+void collect_shown(const Shape& shape, const std::vector<double>& values, std::vector<double>& shown) {
+  Shape strides = contiguous_strides(shape);
+  std::vector<int64_t> offsets = {0};
+  for (size_t d = 0; d < shape.size(); ++d) {
+    std::vector<int64_t> next;
+    for (int64_t base : offsets)
+      for (int64_t i : shown_indices(shape[d], true))
+        if (i >= 0) next.push_back(base + i * strides[d]);
+    offsets = std::move(next);
+  }
+  for (int64_t o : offsets) shown.push_back(values[static_cast<size_t>(o)]);
+}
+
 void print_dim(std::ostream& out, const Tensor& t, const std::vector<double>& values, const Format& f,
                int64_t dim, int64_t offset, int indent, bool elide) {
   const Shape& shape = t.shape();
@@ -106,11 +120,9 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t) {
   if (t.is_dtensor()) return out << "DTensor(global shape=" << t.shape() << ", dtype=" << t.dtype() << ")";
   std::vector<double> values = t.to_vector<double>();
   bool elide = t.numel() > kElideAbove;
+  // The format is chosen from the values that will be shown, so elided ones cannot change it.
   std::vector<double> shown;
-  if (elide) {  // format from the values that will be shown only
-    for (size_t i = 0; i < values.size(); ++i)
-      if (i < 3 || i + 3 >= values.size()) shown.push_back(values[i]);
-  }
+  if (elide) collect_shown(t.shape(), values, shown);
   Format f = choose_format(elide ? shown : values, t.dtype());
   out << "tensor(";
   if (t.dim() == 0) out << format_value(values[0], f, t.dtype());

@@ -88,9 +88,8 @@ TEST_CASE("factories produce the documented values", "[tensor][factories]") {
     require_values<double>(arange(1.0, 2.5, 0.5, dtype(kFloat64)), {1.0, 1.5, 2.0});
     CHECK(arange(3, 3).numel() == 0);
     require_values<double>(linspace(0, 1, 5, dtype(kFloat64)), {0, 0.25, 0.5, 0.75, 1});
-    // torch.linspace(-1, 1, 1) is [-1]; weft's factories.cpp returns `end` for one step (reported),
-    // so this is recorded without failing the suite until that fix lands.
-    CHECK_NOFAIL(linspace(-1, 1, 1, dtype(kFloat64)).item<double>() == -1.0);
+    // torch.linspace(-1, 1, 1) is [-1]: one step gives `start`.
+    CHECK(linspace(-1, 1, 1, dtype(kFloat64)).item<double>() == -1.0);
     CHECK(linspace(0, 1, 0).numel() == 0);
     // The last value is exactly `end` even when the step does not divide evenly in binary.
     CHECK(linspace(0, 0.3, 7, dtype(kFloat64)).to_vector<double>().back() == 0.3);
@@ -317,4 +316,10 @@ TEST_CASE("errors name what went wrong", "[tensor][errors]") {
   require_error([] { rand({2}, kInt64); }, "rand");
   require_error([] { randn({2}, kBool); }, "randn");
   CHECK_FALSE(Tensor().defined());
+}
+
+TEST_CASE("printing an elided tensor formats from the values it shows") {
+  Tensor t = zeros({40, 30}, dtype(kFloat64));
+  t.data_ptr<double>()[30] = 0.5;  // element [1][0], which is shown
+  REQUIRE_THAT(t.to_string(), Catch::Contains("0.5000"));
 }
