@@ -339,25 +339,6 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 // --- as_strided: backward scatters the gradient into a flat buffer over storage positions ---
 
 namespace {
-// Storage positions (elements) of every element of a geometry, as an int64 tensor of `shape`.
-Tensor storage_positions(const Shape& shape, const Shape& strides, int64_t offset) {
-  Tensor pos = detail::make_empty(shape, kInt64);
-  int64_t* p = pos.data_ptr<int64_t>();
-  const int64_t n = pos.numel();
-  Shape idx(shape.size(), 0);
-  int64_t at = offset;
-  for (int64_t i = 0; i < n; ++i) {
-    p[i] = at;
-    for (size_t d = shape.size(); d-- > 0;) {
-      at += strides[d];
-      if (++idx[d] < shape[d]) break;
-      at -= strides[d] * shape[d];
-      idx[d] = 0;
-    }
-  }
-  return pos;
-}
-
 int64_t extent(const Shape& shape, const Shape& strides, int64_t offset) {
   int64_t last = offset;
   for (size_t d = 0; d < shape.size(); ++d) {
@@ -376,7 +357,7 @@ struct AsStridedBackward final : autograd::Node {
     const Tensor& g = grads[0];
     int64_t len = std::max(extent(in_shape, in_strides, in_offset), extent(out_shape, out_strides, out_offset));
     Tensor flat = zeros({len}, g.dtype());
-    Tensor pos = storage_positions(out_shape, out_strides, out_offset);
+    Tensor pos = kernels::storage_positions(out_shape, out_strides, out_offset);
     flat = index_add(flat, 0, reshape(pos, {-1}), reshape(g, {-1}));
     return {contiguous(as_strided(flat, in_shape, in_strides, in_offset))};
   }
@@ -453,9 +434,6 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   for (int64_t i = 0; i < x.dim(); ++i)
     WEFT_CHECK(i == d || index.size(i) <= x.size(i), "gather: the index of shape ", index.shape(),
                " is larger than the input of shape ", x.shape(), " in dim ", i);
-  if (x.dim() == 0) return record<GatherBackward>(clone(x), x, [&](GatherBackward& n) {
-      n.dim = 0, n.index = index, n.input_shape = x.shape();
-    });
   return record<GatherBackward>(kernels::gather(x, d, index), x, [&](GatherBackward& n) {
     n.dim = d, n.index = index, n.input_shape = x.shape();
   });

@@ -164,4 +164,22 @@ Tensor triangle(const Tensor& x, int64_t diagonal, bool upper) {
   return out;
 }
 
+Tensor storage_positions(const Shape& shape, const Shape& strides, int64_t offset) {
+  Tensor pos = detail::make_empty(shape, kInt64);
+  int64_t* p = pos.data_ptr<int64_t>();
+  const int64_t n = pos.numel();
+  Shape idx(shape.size(), 0);
+  int64_t at = offset;
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] = at;
+    for (size_t d = shape.size(); d-- > 0;) {
+      at += strides[d];
+      if (++idx[d] < shape[d]) break;
+      at -= strides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+  return pos;
+}
+
 }  // namespace weft::kernels

@@ -17,4 +17,7 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
 // A copy of x (>= 2-D) keeping the upper (j - i >= diagonal) or lower (j - i <= diagonal) triangle.
 Tensor triangle(const Tensor& x, int64_t diagonal, bool upper);
 
+// The storage offset (in elements) of every element of a geometry, as a contiguous int64 tensor.
+Tensor storage_positions(const Shape& shape, const Shape& strides, int64_t offset);
+
 }  // namespace weft::kernels
