@@ -20,9 +20,12 @@ DType scalar_result_dtype(DType t, Scalar s) { return s.is_bool() ? t : promote_
 
 // Runs `op` on a and b promoted to `dt` and broadcast; the result is contiguous.
 Tensor run(BinaryOp op, const Tensor& a, const Tensor& b, DType dt, const char* name, double alpha = 1.0) {
-  const Shape& shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = detail::make_empty(shape, kernels::is_comparison(op) ? kBool : dt);
-  kernels::binary_out(op, out, kernels::cast(a, dt), kernels::cast(b, dt), alpha);
+  DType out_dtype = kernels::is_comparison(op) ? kBool : dt;
+  const Shape &sa = a.shape(), &sb = b.shape();
+  Tensor out = sa == sb ? detail::make_empty(sa, out_dtype)  // no copy of the shape on the common path
+                        : detail::make_empty(broadcast_shapes(sa, sb, name), out_dtype);
+  if (a.dtype() == dt && b.dtype() == dt) kernels::binary_out(op, out, a, b, alpha);  // no handle copies
+  else kernels::binary_out(op, out, kernels::cast(a, dt), kernels::cast(b, dt), alpha);
   return out;
 }
 

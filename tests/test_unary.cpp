@@ -1,2 +1,149 @@
-// test_unary: placeholder, being written.
+// test_unary: elementwise unary ops against std:: reference loops, dtype rules, strided and empty
+// inputs, errors, gradcheck.
 #include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+
+#include "autograd/gradcheck.h"
+#include "framework/factories.h"
+#include "ops/binary.h"
+#include "ops/reduce.h"
+#include "ops/unary.h"
+
+using namespace weft;
+using Catch::Contains;
+
+namespace {
+
+double ref_gelu(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
+double ref_gelu_tanh(double x) {
+  return 0.5 * x * (1 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+}
+
+struct UnaryCase {
+  std::string name;
+  std::function<Tensor(const Tensor&)> op;
+  std::function<double(double)> ref;
+  bool positive_only;  // domain (0.2, 3) instead of (-3, 3)
+};
+
+std::vector<UnaryCase> cases() {
+  return {
+      {"neg", [](auto& x) { return neg(x); }, [](double v) { return -v; }, false},
+      {"abs", [](auto& x) { return abs(x); }, [](double v) { return std::fabs(v); }, false},
+      {"exp", [](auto& x) { return exp(x); }, [](double v) { return std::exp(v); }, false},
+      {"log", [](auto& x) { return log(x); }, [](double v) { return std::log(v); }, true},
+      {"sqrt", [](auto& x) { return sqrt(x); }, [](double v) { return std::sqrt(v); }, true},
+      {"rsqrt", [](auto& x) { return rsqrt(x); }, [](double v) { return 1 / std::sqrt(v); }, true},
+      {"sin", [](auto& x) { return sin(x); }, [](double v) { return std::sin(v); }, false},
+      {"cos", [](auto& x) { return cos(x); }, [](double v) { return std::cos(v); }, false},
+      {"tanh", [](auto& x) { return tanh(x); }, [](double v) { return std::tanh(v); }, false},
+      {"sigmoid", [](auto& x) { return sigmoid(x); }, [](double v) { return 1 / (1 + std::exp(-v)); }, false},
+      {"relu", [](auto& x) { return relu(x); }, [](double v) { return v > 0 ? v : 0; }, false},
+      {"gelu", [](auto& x) { return gelu(x); }, ref_gelu, false},
+      {"gelu tanh", [](auto& x) { return gelu(x, "tanh"); }, ref_gelu_tanh, false},
+      {"silu", [](auto& x) { return silu(x); }, [](double v) { return v / (1 + std::exp(-v)); }, false},
+      {"reciprocal", [](auto& x) { return reciprocal(x); }, [](double v) { return 1 / v; }, true},
+      {"pow 3", [](auto& x) { return pow(x, 3); }, [](double v) { return v * v * v; }, false},
+      {"pow 2.5", [](auto& x) { return pow(x, 2.5); }, [](double v) { return std::pow(v, 2.5); }, true},
+      {"pow -1.5", [](auto& x) { return pow(x, -1.5); }, [](double v) { return std::pow(v, -1.5); }, true},
+      {"clamp", [](auto& x) { return clamp(x, -0.5, 1.0); }, [](double v) { return std::min(std::max(v, -0.5), 1.0); },
+       false},
+      {"clamp min", [](auto& x) { return clamp(x, 0.25, std::nullopt); }, [](double v) { return std::max(v, 0.25); },
+       false},
+  };
+}
+
+Tensor sample(const Shape& shape, bool positive, DType dt, uint64_t seed) {
+  Generator gen(seed);
+  Tensor u = rand(shape, dt, &gen);
+  return positive ? add(mul(u, 2.8), 0.2) : add(mul(u, 6.0), -3.0);
+}
+
+void check_values(const UnaryCase& c, const Tensor& x, double tol) {
+  Tensor y = c.op(x);
+  REQUIRE(y.shape() == x.shape());
+  auto vx = x.to_vector<double>(), vy = y.to_vector<double>();
+  for (size_t i = 0; i < vx.size(); ++i) REQUIRE(vy[i] == Approx(c.ref(vx[i])).epsilon(tol).margin(tol));
+}
+
+}  // namespace
+
+TEST_CASE("unary ops match std:: reference loops", "[unary]") {
+  for (const UnaryCase& c : cases()) {
+    SECTION(c.name) {
+      check_values(c, sample({5, 7}, c.positive_only, kFloat64, 1), 1e-12);
+      check_values(c, sample({5, 7}, c.positive_only, kFloat32, 2), 1e-5);
+      // Strided: a transposed view, and a column (stride 7) of a matrix.
+      Tensor base = sample({5, 7}, c.positive_only, kFloat64, 3);
+      Tensor t = detail::make_alias(base, {7, 5}, {1, 7}, 0);
+      check_values(c, t, 1e-12);
+      check_values(c, detail::make_alias(base, {5}, {7}, 2), 1e-12);
+      // Zero-size and 0-d.
+      REQUIRE(c.op(zeros({0, 4}, kFloat64)).shape() == Shape{0, 4});
+      check_values(c, sample({}, c.positive_only, kFloat64, 4), 1e-12);
+      // Large: the parallel path.
+      check_values(c, sample({70001}, c.positive_only, kFloat32, 5), 1e-5);
+    }
+  }
+}
+
+TEST_CASE("unary hand-worked values and dtype rules", "[unary]") {
+  Tensor i = from_vector<int64_t>({-2, 0, 3}, {3});
+  REQUIRE(neg(i).dtype() == kInt64);
+  REQUIRE(neg(i).to_vector<int64_t>() == std::vector<int64_t>{2, 0, -3});
+  REQUIRE(abs(i).to_vector<int64_t>() == std::vector<int64_t>{2, 0, 3});
+  REQUIRE(relu(i).to_vector<int64_t>() == std::vector<int64_t>{0, 0, 3});
+  REQUIRE(sign(i).to_vector<int64_t>() == std::vector<int64_t>{-1, 0, 1});
+  REQUIRE(sign(tensor({-0.5, 0, 2})).to_vector<float>() == std::vector<float>{-1, 0, 1});
+  REQUIRE(clamp(i, -1, 2).to_vector<int64_t>() == std::vector<int64_t>{-1, 0, 2});
+  REQUIRE(clamp(i, -1.5, std::nullopt).dtype() == kFloat32);
+  REQUIRE(pow(i, 2).to_vector<int64_t>() == std::vector<int64_t>{4, 0, 9});
+  REQUIRE(pow(i, 2.0).dtype() == kFloat32);
+  REQUIRE(exp(i).dtype() == kFloat32);
+  REQUIRE(exp(from_vector<int64_t>({0, 1}, {2})).to_vector<float>() == std::vector<float>{1, std::exp(1.0f)});
+  REQUIRE(sqrt(from_vector<bool>({true, false}, {2})).to_vector<float>() == std::vector<float>{1, 0});
+  REQUIRE(sigmoid(tensor({0})).item<float>() == 0.5f);
+  REQUIRE(relu(tensor({NAN})).to_vector<float>()[0] != 0.0f);  // NaN passes through relu
+  REQUIRE(gelu(tensor({0}, {}, kFloat64)).item<double>() == 0.0);
+  REQUIRE(sign(from_vector<bool>({true, false}, {2})).dtype() == kBool);
+}
+
+TEST_CASE("unary errors", "[unary]") {
+  Tensor b = from_vector<bool>({true}, {1});
+  REQUIRE_THROWS_AS(neg(b), weft::Error);
+  REQUIRE_THROWS_WITH(neg(b), Contains("neg") && Contains("bool"));
+  REQUIRE_THROWS_WITH(relu(b), Contains("relu"));
+  REQUIRE_THROWS_WITH(gelu(tensor({1}), "fast"), Contains("gelu") && Contains("approximate"));
+  REQUIRE_THROWS_WITH(clamp(tensor({1}), std::nullopt, std::nullopt), Contains("clamp"));
+  REQUIRE_THROWS_WITH(pow(from_vector<int64_t>({2}, {1}), -1), Contains("negative integer powers"));
+  REQUIRE_THROWS_WITH(exp(Tensor()), Contains("exp"));
+}
+
+TEST_CASE("unary gradcheck", "[unary][grad]") {
+  for (const UnaryCase& c : cases()) {
+    SECTION(c.name) {
+      Tensor x = sample({3, 4}, c.positive_only, kFloat64, 11);
+      if (c.name.rfind("clamp", 0) == 0 || c.name == "relu" || c.name == "abs") {
+        // Keep away from the kinks, where the finite difference straddles two slopes.
+        x = tensor({-2.1, -0.9, -0.3, 0.2, 0.6, 1.7, 2.4, -1.3, 0.45, 0.8, -0.1, 1.2}, {3, 4}, kFloat64);
+      }
+      x.requires_grad_();
+      REQUIRE(autograd::gradcheck([&](auto& v) { return c.op(v[0]); }, {x}));
+    }
+  }
+  SECTION("sign has a zero gradient") {
+    Tensor x = tensor({-1, 2}, {2}, kFloat64);
+    x.requires_grad_();
+    Tensor y = sign(x);
+    REQUIRE(y.requires_grad());
+    sum(mul(y, 3.0)).backward();
+    REQUIRE(x.grad().to_vector<double>() == std::vector<double>{0, 0});
+  }
+  SECTION("hand-worked: d/dx exp(x) at 0 and relu at -1, 2") {
+    Tensor x = tensor({0, -1, 2}, {3}, requires_grad());
+    sum(add(exp(x), relu(x))).backward();
+    REQUIRE(x.grad().to_vector<float>() == std::vector<float>{1 + 0, std::exp(-1.0f), std::exp(2.0f) + 1});
+  }
+}
