@@ -73,8 +73,10 @@ Tensor make_empty(const Shape& shape, DType dtype) {
 
 Tensor make_alias(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
   check_plain(base, "view");
-  return Tensor(std::make_shared<TensorImpl>(base.impl()->storage, std::move(shape), std::move(strides),
-                                             offset, base.dtype()));
+  auto alias = std::make_shared<TensorImpl>(base.impl()->storage, std::move(shape), std::move(strides), offset,
+                                            base.dtype());
+  alias->pending = base.impl()->pending;  // a view of an unfinished async result waits for it too
+  return Tensor(std::move(alias));
 }
 
 void check_plain(const Tensor& t, const char* op) {

@@ -23,7 +23,8 @@ class DistSpec {
   virtual ~DistSpec() = default;
 };
 
-// Something a tensor's data waits for before its first use: an asynchronous collective.
+// Something a tensor's data waits for before its first use: an asynchronous collective. Views and
+// detached aliases share it, so wait() must be idempotent.
 class PendingWork {
  public:
   virtual ~PendingWork() = default;
