@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include <algorithm>
+#include <string_view>
 #include <vector>
 
 #include "bench_common.h"
@@ -250,7 +251,14 @@ int main(int argc, char** argv) {
   Runtime runtime(argc, argv);
   bench::set_threads(1);
   register_benchmarks();
-  benchmark::Initialize(&argc, argv);
+  // Only rank 0 writes: the other ranks drop --benchmark_out* (else every rank writes the same file).
+  std::vector<char*> args(argv, argv + argc);
+  if (world_rank() != 0)
+    std::erase_if(args, [](const char* a) { return std::string_view(a).starts_with("--benchmark_out"); });
+  int nargs = static_cast<int>(args.size());
+  args.push_back(nullptr);
+  char** argp = args.data();
+  benchmark::Initialize(&nargs, argp);
   if (world_rank() == 0) {
     benchmark::RunSpecifiedBenchmarks();
   } else {

@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""report.py: reads bench-results/*.json (Google Benchmark output of the bench_* binaries) and writes
+bench-results/summary.md (case, weft, baseline, ratio, target, met) and PNG charts when matplotlib is
+importable. Standard library otherwise.
+
+Which time: a single-threaded case by its CPU time, a 2-thread case by wall time, an MPI case by its
+manual time (see Note [Which clock] in bench_common.h and Note [Lock step] in bench_mpi.cpp). With
+--benchmark_repetitions, the fastest repetition is kept (noise on a shared machine only adds)."""
+import datetime
+import glob
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def load(results_dir):
+    """name (without /real_time, /manual_time) -> {"ns": chosen time per iteration, "counters": {...}}."""
+    runs, contexts = {}, {}
+    for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
+        with open(path) as f:
+            data = json.load(f)
+        contexts[os.path.basename(path)[:-5]] = data.get("context", {})
+        for b in data.get("benchmarks", []):
+            if b.get("run_type", "iteration") != "iteration" or b.get("error_occurred"):
+                continue
+            name = b["name"]
+            wall = "/manual_time" in name or "threads:2" in name
+            ns = (b["real_time"] if wall else b["cpu_time"]) * UNIT_NS[b.get("time_unit", "ns")]
+            key = re.sub(r"/(real_time|manual_time)$", "", re.sub(r"/iterations:\d+", "", name))
+            counters = {k: v for k, v in b.items() if isinstance(v, (int, float)) and k not in
+                        ("real_time", "cpu_time", "iterations", "repetitions", "repetition_index", "threads",
+                         "family_index", "per_family_instance_index")}
+            if key not in runs or ns < runs[key]["ns"]:
+                runs[key] = {"ns": ns, "counters": counters}
+    return runs, contexts
+
+
+def fmt_time(ns):
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, area, case, weft, base, ratio, target="—", met=None):
+        self.rows.append((area, case, weft, base, ratio, target, met))
+
+    def markdown(self):
+        out = ["| area | case | weft | baseline | ratio (weft / baseline) | target | met |",
+               "|---|---|---|---|---|---|---|"]
+        for area, case, weft, base, ratio, target, met in self.rows:
+            ratio_s = f"{ratio:.2f}x" if isinstance(ratio, float) else ratio
+            met_s = "n/a" if met is None else ("yes" if met else "**no**")
+            out.append(f"| {area} | {case} | {weft} | {base} | {ratio_s} | {target} | {met_s} |")
+        return "\n".join(out)
+
+
+def ops_rows(runs, t):
+    for threads in (1, 2):
+        for kind in ("matmul", "linear"):
+            for n in (64, 256, 1024, 2048):
+                w, b = runs.get(f"BM_{kind}_weft/n:{n}/threads:{threads}"), runs.get(f"BM_{kind}_onednn/n:{n}/threads:{threads}")
+                if w and b:
+                    flops = 2.0 * n ** 3
+                    t.add("ops", f"{kind} {n}x{n}x{n}, {threads} thr (GFLOP/s)", f"{flops / w['ns']:.1f}",
+                          f"{flops / b['ns']:.1f} (oneDNN)", w["ns"] / b["ns"])
+        n = 16 << 20
+        w, b = runs.get(f"BM_add_weft/n:{n}/threads:{threads}"), runs.get(f"BM_add_loop/n:{n}/threads:{threads}")
+        if w and b:
+            t.add("ops", f"add 16M floats, {threads} thr (GB/s)", f"{12.0 * n / w['ns']:.2f}",
+                  f"{12.0 * n / b['ns']:.2f} (loop)", w["ns"] / b["ns"])
+        for kind, label in (("sum", "sum 16M floats"), ("mean_rows", "mean over rows [16384, 1024]")):
+            w, b = runs.get(f"BM_{kind}_weft/n:{n}/threads:{threads}"), runs.get(f"BM_{kind}_loop/n:{n}/threads:{threads}")
+            if w and b:
+                t.add("ops", f"{label}, {threads} thr", fmt_time(w["ns"]), fmt_time(b["ns"]) + " (loop)", w["ns"] / b["ns"])
+        for kind, label in (("softmax", "softmax [512, 1024]"), ("layer_norm", "layer_norm [512, 1024]"),
+                            ("cross_entropy", "cross_entropy [512, 1000]")):
+            w, b = runs.get(f"BM_{kind}_weft/threads:{threads}"), runs.get(f"BM_{kind}_onednn/threads:{threads}")
+            if w and b:
+                t.add("ops", f"{label}, {threads} thr", fmt_time(w["ns"]), fmt_time(b["ns"]) + " (oneDNN)",
+                      w["ns"] / b["ns"])
+    w, b = runs.get("BM_add_weft/n:16/threads:1"), runs.get("BM_add_loop/n:16/threads:1")
+    if w and b:
+        t.add("ops", "add 16 floats, no-grad (per call)", fmt_time(w["ns"]), fmt_time(b["ns"]) + " (loop)",
+              w["ns"] / b["ns"], "< 100 ns", w["ns"] < 100)
+
+
+def autograd_rows(runs, t):
+    per_op = {k: runs[k]["ns"] / 200 for k in ("BM_chain_plain_loop", "BM_chain_fwd_nograd", "BM_chain_fwd_grad",
+                                               "BM_chain_fwd_bwd") if k in runs}
+    if "BM_chain_fwd_grad" in per_op and "BM_chain_fwd_nograd" in per_op:
+        w, b = per_op["BM_chain_fwd_grad"], per_op["BM_chain_fwd_nograd"]
+        t.add("autograd", "200-op chain forward: recording vs no-grad (ns/op)", f"{w:.0f}", f"{b:.0f} (no-grad)", w / b)
+    if "BM_chain_fwd_bwd" in per_op and "BM_chain_plain_loop" in per_op:
+        w, b = per_op["BM_chain_fwd_bwd"], per_op["BM_chain_plain_loop"]
+        t.add("autograd", "200-op chain forward+backward (ns/op)", f"{w:.0f}", f"{b:.0f} (hand loop)", w / b,
+              "< 600 ns/op", w < 600)
+
+
+def allocator_rows(runs, t):
+    for touch in (0, 1):
+        for n in (64, 4096, 65536, 1 << 20, 16 << 20):
+            w, b = runs.get(f"BM_alloc_weft/bytes:{n}/touch:{touch}"), runs.get(f"BM_alloc_std/bytes:{n}/touch:{touch}")
+            if w and b:
+                c = w["counters"]
+                t.add("allocator", f"alloc+free {n} B{', touching pages' if touch else ''} "
+                      f"(hits {c.get('hits', 0):.0f}, misses {c.get('misses', 0):.0f})",
+                      fmt_time(w["ns"]), fmt_time(b["ns"]) + " (aligned_alloc)", w["ns"] / b["ns"])
+    w, b = runs.get("BM_pattern_weft"), runs.get("BM_pattern_std")
+    if w and b:
+        t.add("allocator", "8 mixed blocks live, then freed", fmt_time(w["ns"]), fmt_time(b["ns"]) + " (aligned_alloc)",
+              w["ns"] / b["ns"])
+
+
+def train_rows(runs, t):
+    for threads in (1, 2):
+        w, b = runs.get(f"BM_train_step_weft/threads:{threads}"), runs.get(f"BM_train_matmuls_onednn/threads:{threads}")
+        if w and b:
+            flops = 5 * 2.0 * 64 * 512 * 2048
+            t.add("train", f"MLP step 64x512-2048-512, {threads} thr (fraction of matmul bound "
+                  f"{b['ns'] / w['ns']:.0%}; bound {flops / b['ns']:.1f} GFLOP/s)", fmt_time(w["ns"]),
+                  fmt_time(b["ns"]) + " (its matmuls, oneDNN)", w["ns"] / b["ns"])
+
+
+# MPI cases carry both medians as counters (see Note [Lock step]).
+MPI_TARGETS = {
+    "BM_all_reduce/floats:1": ("extra", 2.0), "BM_all_reduce/floats:4194304": ("ratio", 1.1),
+    "BM_all_gather/floats:1": ("extra", 2.0), "BM_all_gather/floats:4194304": ("ratio", 1.1),
+    "BM_redistribute_s0_r/floats:256": ("extra", 3.0), "BM_redistribute_s0_r/floats:4194304": ("ratio", 1.1),
+    "BM_redistribute_p_r/floats:256": ("extra", 3.0), "BM_redistribute_p_r/floats:4194304": ("ratio", 1.1),
+    "BM_local_map/backward:0": ("extra", 2.0), "BM_local_map/backward:1": ("extra", 5.0),
+}
+MPI_LABELS = {"BM_all_reduce": "all_reduce (sum)", "BM_all_gather": "all_gather (per rank)",
+              "BM_redistribute_s0_r": "redistribute S(0)->R", "BM_redistribute_p_r": "redistribute P->R"}
+
+
+def mpi_rows(runs, t):
+    for key, run in runs.items():
+        c = run["counters"]
+        if "weft_us" not in c:
+            continue
+        w, b = c["weft_us"] * 1e3, c["baseline_us"] * 1e3
+        family, _, arg = key.partition("/")
+        if family == "BM_mlp_tensor_parallel":
+            speedup = b / w
+            t.add("mpi", f"TP MLP 32x1024-4096-1024 fwd+bwd, 2 ranks (speedup {speedup:.2f}x)", fmt_time(w),
+                  fmt_time(b) + " (1 rank)", w / b, ">= 1.7x speedup", speedup >= 1.7)
+            continue
+        if family == "BM_local_map":
+            label = "local_map overhead, " + ("fwd+bwd" if arg.endswith("1") else "fwd") + ", 16-elem shards"
+            base = " (body direct)"
+        else:
+            label = f"{MPI_LABELS.get(family, family)} {arg.split(':')[1]} floats"
+            base = " (MPI)"
+        target, met = "—", None
+        if key in MPI_TARGETS:
+            kind, limit = MPI_TARGETS[key]
+            if kind == "ratio":
+                target, met = f"<= {limit}x", w / b <= limit
+            else:
+                target, met = f"<= +{limit:g} us (got {(w - b) / 1e3:+.2f})", (w - b) / 1e3 <= limit
+        t.add("mpi", label, fmt_time(w), fmt_time(b) + base, w / b, target, met)
+
+
+def machine():
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = next((l.split(":", 1)[1].strip() for l in lscpu.splitlines() if l.startswith("Model name")), "?")
+    except OSError:
+        model = platform.processor() or "?"
+    return f"{os.cpu_count()} cores (nproc), {model}"
+
+
+def charts(runs, out_dir):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("report.py: matplotlib is not importable; no charts (apt-get install python3-matplotlib)")
+        return []
+    made = []
+    # 1. matmul GFLOP/s vs size beside raw oneDNN.
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sizes = [64, 256, 1024, 2048]
+    for threads, style in ((1, "-"), (2, "--")):
+        for name, label, color in (("BM_matmul_weft", "weft matmul", "C0"), ("BM_matmul_onednn", "oneDNN matmul", "C1"),
+                                   ("BM_linear_weft", "weft linear", "C2"), ("BM_linear_onednn", "oneDNN linear (bias)", "C3")):
+            pts = [(n, 2.0 * n ** 3 / runs[f"{name}/n:{n}/threads:{threads}"]["ns"]) for n in sizes
+                   if f"{name}/n:{n}/threads:{threads}" in runs]
+            if pts:
+                ax.plot(*zip(*pts), style, marker="o", color=color, label=f"{label}, {threads} thr")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("n (n x n x n, float32)")
+    ax.set_ylabel("GFLOP/s")
+    ax.set_title("matmul throughput: weft vs raw oneDNN primitive")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    made.append(save(fig, out_dir, "matmul_gflops.png"))
+    # 2. per-op / per-call overhead.
+    bars = []
+    for key, label in (("BM_add_loop/n:16/threads:1", "add 16 floats: plain loop"),
+                       ("BM_add_weft/n:16/threads:1", "add 16 floats: weft (no-grad)")):
+        if key in runs:
+            bars.append((label, runs[key]["ns"]))
+    for key, label in (("BM_chain_plain_loop", "chain fwd+bwd: hand loop, per op"),
+                       ("BM_chain_fwd_nograd", "chain fwd no-grad, per op"),
+                       ("BM_chain_fwd_grad", "chain fwd recording, per op"),
+                       ("BM_chain_fwd_bwd", "chain fwd+bwd, per op")):
+        if key in runs:
+            bars.append((label, runs[key]["ns"] / 200))
+    for key, label in (("BM_local_map/backward:0", "local_map fwd, extra per call"),
+                       ("BM_local_map/backward:1", "local_map fwd+bwd, extra per call")):
+        if key in runs:
+            bars.append((label, runs[key]["counters"]["extra_us"] * 1e3))
+    if bars:
+        fig, ax = plt.subplots(figsize=(7, 0.45 * len(bars) + 1.2))
+        ax.barh([b[0] for b in bars], [max(b[1], 0.1) for b in bars], color="C0")
+        for i, (_, v) in enumerate(bars):
+            ax.text(max(v, 0.1), i, f" {v:.0f} ns", va="center", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("ns (log scale)")
+        ax.set_title("fixed per-op overhead")
+        ax.invert_yaxis()
+        fig.tight_layout()
+        made.append(save(fig, out_dir, "overhead.png"))
+    # 3. collective time vs size beside raw MPI.
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for family, color in (("BM_all_reduce", "C0"), ("BM_all_gather", "C1"), ("BM_redistribute_s0_r", "C2"),
+                          ("BM_redistribute_p_r", "C3")):
+        pts = sorted((int(k.split(":")[1]), r["counters"]) for k, r in runs.items()
+                     if k.startswith(family + "/floats:") and "weft_us" in r["counters"])
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1]["weft_us"] for p in pts], "-o", color=color, label=f"{MPI_LABELS[family]}: weft")
+            ax.plot([p[0] for p in pts], [p[1]["baseline_us"] for p in pts], ":x", color=color, label=f"{MPI_LABELS[family]}: raw MPI")
+    if ax.lines:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("floats")
+        ax.set_ylabel("median time (us)")
+        ax.set_title("collectives, 2 ranks: weft vs raw MPI")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        made.append(save(fig, out_dir, "collectives.png"))
+    plt.close("all")
+    return [m for m in made if m]
+
+
+def save(fig, out_dir, name):
+    fig.tight_layout()
+    path = os.path.join(out_dir, name)
+    fig.savefig(path, dpi=110)
+    return name
+
+
+def main():
+    results_dir = sys.argv[1] if len(sys.argv) > 1 else "bench-results"
+    mode = sys.argv[2] if len(sys.argv) > 2 else "full"
+    runs, contexts = load(results_dir)
+    table = Table()
+    for rows in (ops_rows, autograd_rows, allocator_rows, train_rows, mpi_rows):
+        rows(runs, table)
+    loads = ", ".join(f"{name} {ctx['load_avg'][0]:.1f}" for name, ctx in contexts.items() if ctx.get("load_avg"))
+    met = [r for r in table.rows if r[6] is not None]
+    lines = [
+        f"# weft benchmarks ({mode})",
+        "",
+        f"- date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}",
+        f"- machine: {machine()}",
+        f"- load average when each binary started: {loads or '?'} (the machine is shared; compare ratios, "
+        "which pair runs made in the same binary, not absolute times)",
+        "- times: single-threaded cases in CPU time, 2-thread cases in wall time, MPI cases as the median of "
+        "per-iteration times with weft and raw MPI interleaved in the same iterations",
+        "- libtorch: not installed, so no comparison with it",
+        f"- targets met: {sum(1 for r in met if r[6])} of {len(met)}",
+        "",
+        table.markdown(),
+        "",
+    ]
+    made = charts(runs, results_dir)
+    lines += [f"![{m}]({m})" for m in made]
+    with open(os.path.join(results_dir, "summary.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
