@@ -1,6 +1,7 @@
 // The nn umbrella: modules, layers, the transformer, optimizers and schedules.
 #pragma once
 
+#include "nn/checkpoint.h"
 #include "nn/init.h"
 #include "nn/layers.h"
 #include "nn/module.h"

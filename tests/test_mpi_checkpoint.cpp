@@ -1,0 +1,1 @@
+// test_mpi_checkpoint: DTensor checkpoints under MPI (being written).
