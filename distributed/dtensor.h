@@ -28,9 +28,9 @@ struct DTensorSpec : DistSpec {
 // DTensor::FromLocalOptions (declared outside the class so that it can be a default argument).
 struct FromLocalOptions {
   bool run_check = false;
-  std::optional<Shape> shape;
-  std::optional<Shape> stride;
-  std::optional<Placements> grad_placements;
+  std::optional<Shape> shape = std::nullopt;
+  std::optional<Shape> stride = std::nullopt;
+  std::optional<Placements> grad_placements = std::nullopt;
 };
 
 class DTensor : public Tensor {
