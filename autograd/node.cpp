@@ -72,8 +72,11 @@ variable_list AccumulateGrad::apply(variable_list&& grads) {
   if (!meta.grad.defined()) {
     // A gradient another tensor may also hold (add passes one gradient to both inputs) is
     // copied, so that an in-place change to one .grad never shows in another.
+    // A strided or broadcast (stride 0) gradient is made dense, so in-place optimizer updates of
+    // .grad touch each element once.
     bool shared = grad.impl_ptr().use_count() > 1 ||
-                  (grad.impl()->storage && grad.impl()->storage.use_count() > 1);
+                  (grad.impl()->storage && grad.impl()->storage.use_count() > 1) ||
+                  (!grad.is_dtensor() && !grad.is_contiguous());
     meta.grad = shared && !grad.is_dtensor() ? clone_detached(grad) : grad.detach();
   } else {
     meta.grad = accumulate_gradients(meta.grad, grad).detach();

@@ -13,6 +13,7 @@ namespace weft {
 struct AutogradMeta {
   bool requires_grad = false;   // leaves: set by the user; non-leaves: true when grad_fn is set
   bool retains_grad = false;    // non-leaves that keep their .grad
+  bool is_view = false;         // made by a differentiable view op: shares its input's storage
   uint32_t output_nr = 0;       // which output of grad_fn this tensor is
   Tensor grad;
   std::shared_ptr<autograd::Node> grad_fn;

@@ -26,6 +26,11 @@ void check_inplace(const Tensor& self, const char* op) {
   WEFT_CHECK(!(GradMode::is_enabled() && self.requires_grad() && self.is_leaf()), op,
              ": a leaf tensor that requires grad is being used in an in-place operation (shape ", self.shape(),
              "); wrap the update in NoGradGuard or use an out-of-place op");
+  // Rebasing a view's history would leave its base's history stale (weft has no CopySlices), so
+  // an in-place op through a view that records a graph is refused rather than silently wrong.
+  WEFT_CHECK(!(GradMode::is_enabled() && self.requires_grad() && self.impl()->autograd->is_view), op,
+             ": in-place modification of a view (shape ", self.shape(), ") of a tensor that requires grad is "
+             "not supported; use an out-of-place op, or modify the base tensor");
 }
 
 // PyTorch's can_cast: a result may be written into self unless that goes float -> integral or

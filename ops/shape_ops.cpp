@@ -23,6 +23,7 @@ Tensor record(Tensor y, const Tensor& x, Init&& init) {
   if (auto node = autograd::make_node<NodeT>(x)) {
     init(*node);
     autograd::set_history(y, node);
+    if (y.shares_storage(x)) autograd::autograd_meta(y).is_view = true;  // see check_inplace
   }
   return y;
 }

@@ -196,3 +196,26 @@ TEST_CASE("allocator stats stay flat over a training-style loop", "[autograd][al
   REQUIRE(end.bytes_in_use == warm.bytes_in_use);
   REQUIRE(end.misses == warm.misses);
 }
+
+TEST_CASE("in-place ops through a view of a tensor that requires grad are refused", "[autograd]") {
+  Tensor a = randn({3, 4}, TensorOptions(kFloat64).requires_grad());
+  Tensor b = mul(a, 2.0);              // non-leaf
+  Tensor row = b.select(0, 1);         // a view of b
+  REQUIRE_THROWS_WITH(row.mul_(3.0), Catch::Contains("mul_") && Catch::Contains("view"));
+  Tensor fresh = mul(a, 2.0);          // in-place on the base itself is fine
+  fresh.mul_(3.0);
+  fresh.sum().backward();
+  std::vector<double> g = a.grad().to_vector<double>();
+  for (double v : g) REQUIRE(v == Approx(6.0));
+}
+
+TEST_CASE("a broadcast gradient reaching a leaf is stored dense", "[autograd]") {
+  Tensor a = randn({1, 3}, TensorOptions(kFloat64).requires_grad());
+  Tensor b = randn({4, 3}, kFloat64);
+  add(a.expand({4, 3}), b).sum().backward();   // expand's backward sums to [1, 3]
+  Tensor w = randn({3}, TensorOptions(kFloat64).requires_grad());
+  w.expand({5, 3}).sum({0}).sum().backward();
+  REQUIRE(w.grad().is_contiguous());
+  REQUIRE(a.grad().is_contiguous());
+  for (double v : w.grad().to_vector<double>()) REQUIRE(v == Approx(5.0));
+}
