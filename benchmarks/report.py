@@ -71,8 +71,8 @@ def ops_rows(runs, t):
                 w, b = runs.get(f"BM_{kind}_weft/n:{n}/threads:{threads}"), runs.get(f"BM_{kind}_onednn/n:{n}/threads:{threads}")
                 if w and b:
                     flops = 2.0 * n ** 3
-                    t.add("ops", f"{kind} {n}x{n}x{n}, {threads} thr (GFLOP/s)", f"{flops / w['ns']:.1f}",
-                          f"{flops / b['ns']:.1f} (oneDNN)", w["ns"] / b["ns"])
+                    t.add("ops", f"{kind} {n}x{n}x{n}, {threads} thr (GFLOP/s)", f"{flops / w['ns']:.3g}",
+                          f"{flops / b['ns']:.3g} (oneDNN)", w["ns"] / b["ns"])
         n = 16 << 20
         w, b = runs.get(f"BM_add_weft/n:{n}/threads:{threads}"), runs.get(f"BM_add_loop/n:{n}/threads:{threads}")
         if w and b:
@@ -271,6 +271,12 @@ def main():
         rows(runs, table)
     loads = ", ".join(f"{name} {ctx['load_avg'][0]:.1f}" for name, ctx in contexts.items() if ctx.get("load_avg"))
     met = [r for r in table.rows if r[6] is not None]
+    busy = [ctx["load_avg"][0] for ctx in contexts.values() if ctx.get("load_avg")]
+    warning = []
+    if busy and max(busy) > (os.cpu_count() or 1):
+        warning = [f"- **warning**: load average up to {max(busy):.1f} on {os.cpu_count()} cores: other work shared the "
+                   "cores, so the 2-thread rows (wall time, OpenMP threads waiting on a descheduled peer) and the MPI "
+                   "rows measure the scheduler as much as the code; the 1-thread rows (CPU time) hold up best."]
     lines = [
         f"# weft benchmarks ({mode})",
         "",
@@ -282,6 +288,7 @@ def main():
         "per-iteration times with weft and raw MPI interleaved in the same iterations",
         "- libtorch: not installed, so no comparison with it",
         f"- targets met: {sum(1 for r in met if r[6])} of {len(met)}",
+    ] + warning + [
         "",
         table.markdown(),
         "",
