@@ -157,7 +157,15 @@ void check_fingerprint(const Group& g, CollectiveKind kind, const Shape& shape, 
     const Fingerprint& o = all[static_cast<size_t>(r)];
     WEFT_CHECK(o.kind == mine.kind, here, "rank ", r, " called ", to_string(static_cast<CollectiveKind>(o.kind)),
                " (this is rank ", g.me, ")");
-    WEFT_CHECK(o.op == mine.op, here, "rank ", g.me, " passed op/src ", mine.op, " but rank ", r, " passed ", o.op);
+    if (o.op != mine.op) {
+      if (kind == CollectiveKind::AllReduce || kind == CollectiveKind::ReduceScatter)
+        WEFT_ERROR(here, "reduce op ", to_string(static_cast<ReduceOp>(mine.op)), " on rank ", g.me, " vs ",
+                   to_string(static_cast<ReduceOp>(o.op)), " on rank ", r);
+      WEFT_ERROR(here, kind == CollectiveKind::AllToAll ? "split dim " : "src ", mine.op, " on rank ", g.me, " vs ",
+                 o.op, " on rank ", r);
+    }
+    WEFT_CHECK(o.masked_dim == mine.masked_dim, here, kind == CollectiveKind::AllGather ? "gather dim " : "concat dim ",
+               mine.masked_dim, " on rank ", g.me, " vs ", o.masked_dim, " on rank ", r);
     if (mine.ndim < 0 || o.ndim < 0) continue;
     WEFT_CHECK(o.dtype == mine.dtype, here, "dtype ", dtype_name(static_cast<DType>(mine.dtype)), " on rank ",
                g.me, " vs ", dtype_name(static_cast<DType>(o.dtype)), " on rank ", r);
@@ -212,7 +220,7 @@ class CollectiveWork final : public PendingWork {
 // the output. `keep` are the buffers an async collective must hold.
 template <class Call, class Finish>
 Tensor launch(const Group& g, const char* kind, const char* what, const Tensor& x, Plan&& plan, Call&& call,
-              Tensor out, Finish&& finish, bool async, std::vector<Tensor> keep = {}) {
+              Tensor out, Finish&& finish, bool async, std::initializer_list<Tensor> keep = {}) {
   if (!async) {
     if (collective_timeout() <= 0) {
       check_mpi(call(plan, nullptr), what, g.comm);
@@ -229,7 +237,7 @@ Tensor launch(const Group& g, const char* kind, const char* what, const Tensor& 
   work->comm = g.comm;
   work->what = what;
   work->description = describe(kind, g, x.shape(), x.dtype());
-  work->keep = std::move(keep);
+  work->keep.assign(keep.begin(), keep.end());
   check_mpi(call(work->plan, &work->request), what, g.comm);
   Tensor alias = make_alias(out, out.shape(), out.strides(), out.storage_offset());
   work->finish = [alias, f = std::forward<Finish>(finish)]() mutable { f(alias); };
@@ -313,12 +321,14 @@ Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& size
   const bool direct = outer == 1;  // the gathered blocks are the output's layout
   Tensor recv = direct ? out : make_empty(Shape{out.numel()}, x.dtype());
   Plan plan;
-  for (int64_t s : sizes) plan.rcounts.push_back(count_of(outer * s * inner, "all_gather"));
-  displs_of(plan.rcounts, plan.rdispls);
   const bool even = all_equal(sizes);
+  if (!even) {  // the v-form's count arrays (the even path allocates nothing more)
+    for (int64_t s : sizes) plan.rcounts.push_back(count_of(outer * s * inner, "all_gather"));
+    displs_of(plan.rcounts, plan.rdispls);
+  }
   const void* src = ptr(in);
   void* dst = ptr(recv);
-  int n = plan.rcounts[g.me];
+  int n = count_of(x.numel(), "all_gather");
   MPI_Datatype type = mpi_type(x.dtype());
   record_collective(CollectiveKind::AllGather);
   auto call = [&, src, dst](Plan& p, MPI_Request* req) {
@@ -372,11 +382,12 @@ Tensor reduce_scatter(const Tensor& x, ReduceOp op, int64_t dim, const std::vect
   out_shape[dim] = sizes[g.me];
   Tensor out = make_empty(out_shape, x.dtype());
   Plan plan;
-  for (int64_t s : sizes) plan.rcounts.push_back(count_of(outer * s * inner, "reduce_scatter"));
   const bool even = all_equal(sizes);
+  if (!even)
+    for (int64_t s : sizes) plan.rcounts.push_back(count_of(outer * s * inner, "reduce_scatter"));
   const void* src = ptr(in);
   void* dst = ptr(out);
-  int n = plan.rcounts[g.me];
+  int n = count_of(out.numel(), "reduce_scatter");
   MPI_Datatype type = mpi_type(x.dtype());
   record_collective(CollectiveKind::ReduceScatter);
   auto call = [&, src, dst](Plan& p, MPI_Request* req) {

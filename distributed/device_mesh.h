@@ -2,6 +2,9 @@
 // mesh dim (the ranks that differ only in that coordinate).
 #pragma once
 
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1  // the MPI C API only: Open MPI's deprecated C++ bindings warn under -Wextra
+#endif
 #include <mpi.h>
 
 #include <cstdint>

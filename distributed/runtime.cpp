@@ -150,9 +150,8 @@ void wait_request(MPI_Request& request, const char* what, MPI_Comm comm,
     check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what, comm);
     if (done) return;
     if (std::chrono::steady_clock::now() > deadline)
-      abort_job(describe() + " timed out after " + std::to_string(timeout) +
-                " s (WEFT_COLLECTIVE_TIMEOUT); the other ranks of " + comm_name(comm) +
-                " never joined it");
+      abort_job(weft::detail::str_cat(describe(), " timed out after ", timeout, " s (WEFT_COLLECTIVE_TIMEOUT): not ",
+                                      "every rank of ", comm_name(comm), " joined it"));
   }
 }
 

@@ -2,6 +2,9 @@
 // handling) and the process-wide collective settings (timeout, mismatch debug mode).
 #pragma once
 
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1  // the MPI C API only: Open MPI's deprecated C++ bindings warn under -Wextra
+#endif
 #include <mpi.h>
 
 #include <functional>
