@@ -38,6 +38,7 @@ Linear::Linear(int64_t in, int64_t out, bool has_bias)
       bias(register_parameter("bias", has_bias ? fan_in_uniform({out}, in) : Tensor())) {}
 
 Tensor Linear::forward(const Tensor& x) {
+  if (parallel_forward) return parallel_forward(x);
   WEFT_CHECK(x.dim() >= 1 && x.size(-1) == in_features, "Linear: expected input with last dim ", in_features,
              " but got shape ", x.shape());
   return linear(x, weight, bias);

@@ -21,6 +21,9 @@ class Linear : public UnaryModule {
   int64_t in_features, out_features;
   Tensor& weight;
   Tensor& bias;  // undefined without bias
+  // Set by a tensor-parallel style (nn/parallel.h): replaces forward with the local matmul on this
+  // rank's shards and the collectives around it. Empty for an ordinary Linear.
+  std::function<Tensor(const Tensor& x)> parallel_forward;
 };
 
 // Rows of a (num_embeddings, embedding_dim) table, N(0, 1) initialised; indices are int64.

@@ -4,8 +4,10 @@
 #include <cmath>
 
 #include "autograd/grad_mode.h"
+#include "distributed/dtensor.h"
 #include "framework/copy.h"
 #include "framework/factories.h"
+#include "nn/optim_dist.h"
 
 namespace weft::optim {
 
@@ -36,23 +38,14 @@ Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(
   state_.resize(params_.size());
 }
 
-Tensor Optimizer::param_data(const Tensor& param) {
-  WEFT_CHECK(!param.is_dtensor(), name(), ": DTensor parameters need a distributed optimizer "
-             "(see Note [Optimizer update hooks]); this one updates plain tensors only");
-  WEFT_CHECK(param.is_contiguous(), name(), ": expected contiguous parameters but one has shape ", param.shape(),
-             " and strides ", param.strides());
-  return param;
-}
+// See Note [DTensor parameters in optimizers] (nn/optim_dist.h).
+Tensor Optimizer::param_data(const Tensor& param) { return local_param(param, name()); }
 
-Tensor Optimizer::prepare_grad(const Tensor& param) {
-  const Tensor& g = param.grad();
-  if (!g.defined()) return g;
-  WEFT_CHECK(!g.is_dtensor(), name(), ": the gradient is a DTensor; see Note [Optimizer update hooks]");
-  return g;
-}
+Tensor Optimizer::prepare_grad(const Tensor& param) { return local_grad(param, name()); }
 
 void Optimizer::step() {
   NoGradGuard no_grad;
+  sync_grads(params_);  // DTensor gradients to their parameters' placements, all-reduces coalesced
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor grad = prepare_grad(params_[i]);
     if (!grad.defined()) continue;
@@ -104,7 +97,7 @@ void Optimizer::load_state_dict(const nn::StateDict& state) {
       loaded[index].step = value.item<int64_t>();
       continue;
     }
-    const Shape& want = params_[index].shape();
+    const Shape want = param_data(params_[index]).shape();  // a DTensor's state is shaped as its shard
     WEFT_CHECK(value.shape() == want, name(), ".load_state_dict: size mismatch for '", key, "': the state dict has",
                " shape ", value.shape(), " but parameter ", index, " has shape ", want);
     Tensor buf = detail::make_empty(want, params_[index].dtype());
@@ -209,26 +202,25 @@ void AdamW::update(const Tensor& data, const Tensor& grad, ParamState& state) {
 
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
   NoGradGuard no_grad;
-  std::vector<Tensor> grads;
+  sync_grads(params);  // a Partial gradient has no local norm; this also spares step() the all-reduce
+  std::vector<Tensor> locals;  // contiguous, scaled below in place
   for (const Tensor& p : params) {
     const Tensor& g = p.grad();
     if (!g.defined()) continue;
-    WEFT_CHECK(!g.is_dtensor(), "clip_grad_norm_: DTensor gradients need the distributed version");
-    grads.push_back(g.is_contiguous() ? g : contiguous_copy(g));
-    if (!g.is_contiguous()) p.set_grad(grads.back());  // scaled below in place
+    Tensor local = g.is_dtensor() ? dist::DTensor(g).spec().local : g;
+    if (!local.is_contiguous()) {
+      local = contiguous_copy(local);
+      p.set_grad(g.is_dtensor() ? Tensor(dist::make_dtensor(local, dist::DTensor(g).device_mesh(),
+                                                             dist::DTensor(g).placements(), g.shape()))
+                                : local);
+    }
+    locals.push_back(local);
   }
-  // Accumulate in double: the norm of many float32 gradients should not lose their small terms.
-  double total_sq = 0.0;
-  for (const Tensor& g : grads)
-    visit_floating(g.dtype(), "clip_grad_norm_", [&](auto tag) {
-      using T = decltype(tag);
-      const T* d = g.template data_ptr<T>();
-      for (int64_t i = 0, n = g.numel(); i < n; ++i) total_sq += double(d[i]) * double(d[i]);
-    });
-  double total = std::sqrt(total_sq);
+  // The global norm: over every shard of every gradient, each replicated copy counted once.
+  double total = std::sqrt(global_grad_norm_sq(params));
   double coef = max_norm / (total + 1e-6);
   if (coef < 1.0) {
-    for (const Tensor& g : grads) {
+    for (const Tensor& g : locals) {
       visit_floating(g.dtype(), "clip_grad_norm_", [&](auto tag) {
         using T = decltype(tag);
         T* d = g.template data_ptr<T>();

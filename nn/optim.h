@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "nn/module.h"
+#include "nn/optim_dist.h"
 
 namespace weft::optim {
 
@@ -19,9 +20,9 @@ struct ParamState {
 // Note [Optimizer update hooks]
 // step() never touches a parameter directly: it asks param_data(p) for the plain tensor to update
 // in place and prepare_grad(p) for the plain gradient to use (undefined: skip the parameter).
-// The defaults take the parameter and its .grad() and refuse DTensors; a distributed optimizer
-// overrides both to return the local shard and its (redistributed) local gradient, and the update
-// rules below then run unchanged on local data.
+// The defaults return the parameter and its .grad(), or for a DTensor parameter its local shard and
+// its gradient brought to the parameter's placements (see Note [DTensor parameters in optimizers] in
+// nn/optim_dist.h), so the update rules below run unchanged on local data.
 class Optimizer {
  public:
   Optimizer(std::vector<Tensor> params, double lr);
@@ -104,7 +105,9 @@ class AdamW : public Optimizer {
 };
 
 // Scales every gradient by max_norm / (total + 1e-6) when the global 2-norm of all gradients,
-// `total`, exceeds max_norm (torch.nn.utils.clip_grad_norm_). Returns total.
+// `total`, exceeds max_norm (torch.nn.utils.clip_grad_norm_). Returns total. DTensor gradients are
+// first brought to their parameters' placements (stored), and `total` is the norm of the global
+// gradients, the same on every rank (see Note [DTensor parameters in optimizers], nn/optim_dist.h).
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm);
 
 }  // namespace weft::optim

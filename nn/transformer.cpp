@@ -21,10 +21,13 @@ CausalSelfAttention::CausalSelfAttention(int64_t embd, int64_t heads, bool bias,
 Tensor CausalSelfAttention::forward(const Tensor& x) {
   WEFT_CHECK(x.dim() == 3 && x.size(2) == n_embd, "CausalSelfAttention: expected input (B, T, ", n_embd,
              ") but got shape ", x.shape());
-  int64_t B = x.size(0), T = x.size(1), C = n_embd, D = C / n_head;
-  TensorList parts = split(qkv->forward(x), C, /*dim=*/2);
+  // Under tensor parallelism qkv returns this rank's heads only (nn/parallel.h), so the width and
+  // the head count are read from its output: C = n_embd and H = n_head in a single process.
+  Tensor q_k_v = qkv->forward(x);
+  int64_t B = x.size(0), T = x.size(1), C = q_k_v.size(2) / 3, D = n_embd / n_head, H = C / D;
+  TensorList parts = split(q_k_v, C, /*dim=*/2);
   // (B, T, C) -> (B, H, T, D): heads become a batch dim for attention.
-  auto heads = [&](const Tensor& t) { return t.reshape({B, T, n_head, D}).transpose(1, 2); };
+  auto heads = [&](const Tensor& t) { return t.reshape({B, T, H, D}).transpose(1, 2); };
   Tensor y = scaled_dot_product_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]), Tensor(),
                                           /*is_causal=*/true);
   y = y.transpose(1, 2).reshape({B, T, C});

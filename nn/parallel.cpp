@@ -1,0 +1,258 @@
+// nn/parallel.cpp: the parallel styles: distributing parameters, Megatron's Linear forwards, and the
+// one local_map around the module. See Note [Parallel styles on local_map].
+#include "nn/parallel.h"
+
+#include "autograd/grad_mode.h"
+#include "distributed/collectives.h"
+#include "distributed/local_map.h"
+#include "framework/factories.h"
+#include "nn/transformer.h"
+#include "ops/ops.h"
+
+namespace weft::nn::parallel {
+
+namespace {
+
+using dist::DTensor;
+using dist::Placements;
+
+std::shared_ptr<Module> find_module(const std::shared_ptr<Module>& root, const std::string& path) {
+  std::shared_ptr<Module> m = root;
+  size_t start = 0;
+  while (start <= path.size() && !path.empty()) {
+    size_t dot = path.find('.', start);
+    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    const auto* child = m->named_children().find(part);
+    WEFT_CHECK(child != nullptr, "parallelize: the plan names '", path, "' but ", m->type_name(), " has no submodule '",
+               part, "' (it has: ", [&] {
+                 std::string names;
+                 for (const auto& k : m->named_children().keys()) names += (names.empty() ? "" : ", ") + k;
+                 return names;
+               }(), ")");
+    m = *child;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return m;
+}
+
+void collect_plan(const Module& m, const std::string& prefix, Plan& plan) {
+  for (const auto& [name, child] : m.named_children()) {
+    std::string path = prefix + name;
+    if (dynamic_cast<const MLP*>(child.get()) != nullptr) {
+      plan.push_back({path + ".fc1", ColwiseParallel{}});
+      plan.push_back({path + ".fc2", RowwiseParallel{}});
+    } else if (auto* attn = dynamic_cast<const CausalSelfAttention*>(child.get())) {
+      int64_t head_dim = attn->n_embd / attn->n_head;
+      plan.push_back({path + ".qkv", ColwiseParallel{.groups = 3, .unit = head_dim}});
+      plan.push_back({path + ".proj", RowwiseParallel{.unit = head_dim}});
+    } else {
+      collect_plan(*child, path + ".", plan);
+    }
+  }
+}
+
+// How one parameter is held: the shape it is viewed as, and its placement on the tp mesh dim.
+struct Layout {
+  Shape view;
+  dist::Placement tp;
+};
+
+// Weight and bias layouts of a Linear under a style; installs its Megatron forward.
+std::pair<Layout, Layout> apply_style(Linear& lin, const Style& style, const dist::DeviceMesh& mesh, int64_t tp) {
+  int64_t out = lin.out_features, in = lin.in_features;
+  Linear* self = &lin;  // the function lives in the Linear: a raw pointer makes no cycle
+  auto local = [](const Tensor& t) {
+    WEFT_CHECK(!t.is_dtensor(), "Linear (tensor parallel): its parameters are DTensors; call the Parallelized "
+               "wrapper's forward, not the inner module's");
+    return t;
+  };
+  if (const auto* col = std::get_if<ColwiseParallel>(&style)) {
+    int64_t block = col->groups * col->unit;
+    WEFT_CHECK(col->groups > 0 && col->unit > 0 && out % block == 0, "ColwiseParallel: out_features ", out,
+               " is not a multiple of groups * unit = ", col->groups, " * ", col->unit);
+    bool plain = col->groups == 1 && col->unit == 1;
+    Layout w = plain ? Layout{{out, in}, dist::Shard(0)} : Layout{{col->groups, out / block, col->unit, in}, dist::Shard(1)};
+    Layout b = plain ? Layout{{out}, dist::Shard(0)} : Layout{{col->groups, out / block, col->unit}, dist::Shard(1)};
+    lin.parallel_forward = [self, local, mesh, tp](const Tensor& x) {
+      const Tensor& weight = local(self->weight);
+      Tensor bias = self->bias.defined() ? local(self->bias).reshape({-1}) : Tensor();
+      Tensor shared = dist::funcol::copy_to_parallel_region(x, mesh, tp);  // backward: all-reduce
+      return linear(shared, weight.reshape({-1, weight.size(-1)}), bias);
+    };
+    return {w, b};
+  }
+  const auto& row = std::get<RowwiseParallel>(style);
+  WEFT_CHECK(row.unit > 0 && in % row.unit == 0, "RowwiseParallel: in_features ", in, " is not a multiple of unit ",
+             row.unit);
+  Layout w = row.unit == 1 ? Layout{{out, in}, dist::Shard(1)} : Layout{{out, in / row.unit, row.unit}, dist::Shard(1)};
+  Layout b{{out}, dist::Replicate()};
+  lin.parallel_forward = [self, local, mesh, tp](const Tensor& x) {
+    const Tensor& weight = local(self->weight);
+    Tensor partial = linear(x, weight.reshape({weight.size(0), -1}));
+    Tensor y = dist::funcol::reduce_from_parallel_region(partial, mesh, tp);  // forward: all-reduce
+    return self->bias.defined() ? add(y, local(self->bias)) : y;  // added once, after the sum
+  };
+  return {w, b};
+}
+
+void collect_slots(Module& m, const std::string& prefix, std::vector<std::pair<std::string, Tensor*>>& out) {
+  for (const auto& [name, t] : m.named_parameters(/*recurse=*/false)) out.emplace_back(prefix + name, &m.parameter_slot(name));
+  for (const auto& [name, child] : m.named_children()) collect_slots(*child, prefix + name + ".", out);
+}
+
+// Points every parameter slot at this call's local tensors, and back at the DTensors on exit.
+class SlotSwap {
+ public:
+  SlotSwap(const std::vector<std::vector<Tensor*>>& slots, const std::vector<Tensor>& locals) : slots_(slots) {
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      saved_.push_back(*slots_[i][0]);
+      for (Tensor* s : slots_[i]) *s = locals[i];
+    }
+  }
+  ~SlotSwap() {
+    for (size_t i = 0; i < slots_.size(); ++i)
+      for (Tensor* s : slots_[i]) *s = saved_[i];
+  }
+  SlotSwap(const SlotSwap&) = delete;
+  SlotSwap& operator=(const SlotSwap&) = delete;
+
+ private:
+  const std::vector<std::vector<Tensor*>>& slots_;
+  std::vector<Tensor> saved_;
+};
+
+}  // namespace
+
+Plan default_tp_plan(const Module& module) {
+  Plan plan;
+  collect_plan(module, "", plan);
+  return plan;
+}
+
+Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh device_mesh, int64_t dp, int64_t tp,
+                           const Plan& tp_plan)
+    : UnaryModule("Parallelized"), module(std::move(inner)), mesh(std::move(device_mesh)), dp_dim(dp), tp_dim(tp) {
+  WEFT_CHECK(module != nullptr && mesh.defined(), "parallelize: expected a module and a mesh");
+  for (int64_t d = 0; d < mesh.ndim(); ++d)
+    WEFT_CHECK(d == dp || d == tp, "parallelize: mesh dim ", d, " of ", mesh.to_string(),
+               " is neither the data-parallel nor the tensor-parallel dim");
+  WEFT_CHECK(tp >= 0 || tp_plan.empty(), "parallelize: a tensor-parallel plan needs a tensor-parallel mesh dim");
+  // Layouts of the parameters the plan names; every other parameter is Replicate everywhere.
+  std::vector<std::pair<const Tensor*, Layout>> layouts;
+  for (const auto& [path, style] : tp_plan) {
+    auto lin = std::dynamic_pointer_cast<Linear>(find_module(module, path));
+    WEFT_CHECK(lin != nullptr, "parallelize: the plan names '", path, "', which is not a Linear");
+    WEFT_CHECK(!lin->parallel_forward, "parallelize: '", path, "' is already tensor parallel");
+    auto [w, b] = apply_style(*lin, style, mesh, tp);
+    layouts.push_back({&lin->weight, w});
+    if (lin->bias.defined()) layouts.push_back({&lin->bias, b});
+  }
+  std::vector<std::pair<std::string, Tensor*>> slots;
+  collect_slots(*module, "", slots);
+  NoGradGuard no_grad;
+  for (const auto& [name, slot] : slots) {
+    auto same = [&](const Param& p) { return p.slots[0]->is_same(*slot); };
+    if (auto it = std::find_if(params_.begin(), params_.end(), same); it != params_.end()) {
+      it->slots.push_back(slot);  // a tied weight: one DTensor in both slots
+      continue;
+    }
+    const Tensor original = *slot;
+    WEFT_CHECK(!original.is_dtensor(), "parallelize: parameter '", name, "' is already a DTensor");
+    Placements placements = dist::replicate_all(mesh.ndim());
+    Shape view = original.shape();
+    for (const auto& [ptr, layout] : layouts)
+      if (ptr == slot) {
+        view = layout.view;
+        placements[static_cast<size_t>(tp)] = layout.tp;
+      }
+    Placements grads = placements;
+    if (dp >= 0) grads[static_cast<size_t>(dp)] = dist::Partial();
+    DTensor d = dist::distribute_tensor(original.detach().reshape(view), mesh, placements, /*src_rank=*/mesh.ranks()[0]);
+    d.requires_grad_(original.requires_grad());
+    *slot = d;
+    params_.push_back({name, {slot}, original.shape(), grads});
+  }
+  register_module("module", module);
+  input_placements_ = dist::replicate_all(mesh.ndim());
+  if (dp >= 0) input_placements_[static_cast<size_t>(dp)] = dist::Shard(0);
+}
+
+Tensor Parallelized::local_batch(const Tensor& global_batch) const {
+  weft::detail::check_plain(global_batch, "Parallelized.local_batch");
+  if (dp_dim < 0) return global_batch;
+  auto [size, offset] = dist::detail::chunk_piece(global_batch.size(0), mesh.size(dp_dim), mesh.get_local_rank(dp_dim));
+  return global_batch.narrow(0, offset, size);
+}
+
+double Parallelized::reduce_over_dp(double value) const {
+  if (dp_dim < 0) return value;
+  Tensor t = scalar_tensor(value, dtype(kFloat64)).reshape({1});
+  return dist::detail::all_reduce(t, dist::ReduceOp::Sum, mesh, dp_dim).item<double>();
+}
+
+Tensor Parallelized::forward(const Tensor& x) {
+  DTensor input = x.is_dtensor() ? DTensor(x)
+                                 : dist::make_dtensor(local_batch(x).contiguous(), mesh, input_placements_, x.shape());
+  std::vector<DTensor> params;
+  std::vector<std::vector<Tensor*>> slots;
+  dist::PlacementsList in{input_placements_}, in_grad{input_placements_};
+  for (const Param& p : params_) {
+    params.emplace_back(*p.slots[0]);
+    slots.push_back(p.slots);
+    in.push_back(params.back().placements());
+    in_grad.push_back(p.grad_placements);
+  }
+  auto body = [&](const Tensor& local_x, const std::vector<Tensor>& locals) {
+    SlotSwap swap(slots, locals);
+    return module->forward(local_x);
+  };
+  // Even rows need no size exchange for the output's global shape.
+  bool even = dp_dim < 0 || input.size(0) % mesh.size(dp_dim) == 0;
+  return dist::local_map(body, {.out_placements = {input_placements_},
+                                .in_placements = in,
+                                .in_grad_placements = in_grad,
+                                .device_mesh = mesh,
+                                .redistribute_inputs = true,
+                                .even_shards = even})(input, params);
+}
+
+StateDict Parallelized::full_state_dict() const {
+  NoGradGuard no_grad;
+  StateDict out;
+  for (const Param& p : params_) {
+    Tensor full = DTensor(*p.slots[0]).full_tensor();
+    out.insert(p.name, full.reshape(p.original_shape).contiguous());
+  }
+  for (const auto& [name, b] : module->named_buffers())
+    out.insert(name, b.is_dtensor() ? DTensor(b).full_tensor() : b);
+  return out;
+}
+
+std::shared_ptr<Parallelized> data_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh) {
+  WEFT_CHECK(mesh.ndim() == 1, "data_parallel: expected a 1-D mesh but got ", mesh.to_string());
+  return std::make_shared<Parallelized>(std::move(module), mesh, 0, -1, Plan{});
+}
+
+std::shared_ptr<Parallelized> tensor_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
+                                              std::optional<Plan> plan) {
+  WEFT_CHECK(mesh.ndim() == 1, "tensor_parallel: expected a 1-D mesh but got ", mesh.to_string());
+  Plan p = plan ? *plan : default_tp_plan(*module);
+  return std::make_shared<Parallelized>(std::move(module), mesh, -1, 0, p);
+}
+
+std::shared_ptr<Parallelized> parallelize(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
+                                          const std::string& dp_name, const std::string& tp_name,
+                                          std::optional<Plan> plan) {
+  int64_t dp = dp_name.empty() ? -1 : mesh.dim_index(dp_name);
+  int64_t tp = tp_name.empty() ? -1 : mesh.dim_index(tp_name);
+  Plan p = tp < 0 ? Plan{} : plan ? *plan : default_tp_plan(*module);
+  return std::make_shared<Parallelized>(std::move(module), mesh, dp, tp, p);
+}
+
+Tensor global_mean(const Tensor& local_sum, int64_t global_count) {
+  WEFT_CHECK(global_count > 0, "global_mean: expected a positive global count but got ", global_count);
+  return div(local_sum, static_cast<double>(global_count));
+}
+
+}  // namespace weft::nn::parallel

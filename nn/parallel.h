@@ -1,0 +1,119 @@
+// nn/parallel.h: parallel styles built on dist::local_map: data parallel, Megatron tensor parallel
+// (column- and row-parallel Linear), and both together on a 2-D ("dp", "tp") mesh.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "distributed/device_mesh.h"
+#include "distributed/dtensor.h"
+#include "nn/layers.h"
+
+namespace weft::nn::parallel {
+
+// Note [Parallel styles on local_map]
+// A parallelized model is ONE local_map call around the plain single-process module: its parameters
+// become DTensors (distribute_tensor from rank 0, so every rank starts from rank 0's values), and
+// the local_map body swaps each parameter's registry slot to its local shard, runs the module's own
+// forward, and swaps back. So any module works unchanged under data parallelism, and the placements
+// say the rest:
+//  - data parallel (mesh dim dp): parameters Replicate, the batch Shard(0); in_grad_placements
+//    Partial(sum) on dp, so each parameter's gradient is P(sum) and the optimizer all-reduces it
+//    (see Note [DTensor parameters in optimizers], coalesced into one all_reduce per step).
+//  - tensor parallel (mesh dim tp): a Linear marked ColwiseParallel holds its weight and bias
+//    Shard(0) over output features and RowwiseParallel holds its weight Shard(1) over input
+//    features, bias Replicate. Their forward (Linear::parallel_forward) is Megatron's: column-parallel
+//    is linear(copy_to_parallel_region(x), W_local, b_local) -- identity forward, all-reduce of the
+//    input gradient backward -- and row-parallel is reduce_from_parallel_region(linear(x_local,
+//    W_local)) + b -- one all-reduce forward, the bias added once. Everything between (GELU, the
+//    attention of this rank's heads) is plain local code. We use the funcol pair inside the body
+//    rather than local_map in/out placements per Linear because weft has no sharding propagation:
+//    the ops between the two Linears must see plain local tensors anyway, and one local_map per
+//    model keeps the outer tape to one node. Gradients: Shard params get Shard gradients (exact,
+//    no communication); Replicate params on tp get Replicate gradients, which are exact because
+//    every tp rank sees the full activations' gradients (copy_to_parallel_region all-reduced them).
+// Loss scaling: under data parallelism each rank's gradients are P(sum) over dp, so the loss each
+// rank backpropagates must be its share of the GLOBAL mean: sum of its per-sample (per-token)
+// losses divided by the global count (global_mean below). A per-rank mean would make the summed
+// gradient dp times too large (and wrong for uneven shards).
+
+// Column-parallel Linear: output features sharded. `groups` and `unit` shard whole blocks: the
+// output features are laid out as (groups, n, unit) and the n blocks of `unit` features are split
+// across ranks within each group (qkv: groups = 3 for [q | k | v], unit = head_dim, so a rank holds
+// whole heads of q, k and v; the weight is held as (3, n_head, head_dim, in)). Defaults: Shard(0).
+struct ColwiseParallel {
+  int64_t groups = 1;
+  int64_t unit = 1;
+};
+// Row-parallel Linear: input features sharded in blocks of `unit` (attention's proj: unit =
+// head_dim, matching the heads of the column-parallel qkv; the weight is held as (out, n, unit)).
+struct RowwiseParallel {
+  int64_t unit = 1;
+};
+using Style = std::variant<ColwiseParallel, RowwiseParallel>;
+// Module paths ("blocks.0.mlp.fc1") of Linear modules and their styles.
+using Plan = std::vector<std::pair<std::string, Style>>;
+
+// Megatron's plan for nn's modules: every MLP (fc1 column, fc2 row) and every CausalSelfAttention
+// (qkv column by heads, proj row by heads) under `module`.
+Plan default_tp_plan(const Module& module);
+
+// A module distributed over a mesh; see Note [Parallel styles on local_map]. Its parameters are
+// the inner module's, now DTensors; forward takes and returns DTensors.
+class Parallelized : public UnaryModule {
+ public:
+  // dp_dim / tp_dim: mesh dims (-1: not used). Parameters are distributed here (collective).
+  Parallelized(std::shared_ptr<UnaryModule> module, dist::DeviceMesh mesh, int64_t dp_dim, int64_t tp_dim,
+               const Plan& tp_plan);
+
+  // x: the batch as a DTensor (redistributed to input_placements() if needed), or a plain tensor
+  // holding the whole global batch on every rank (each rank takes its rows; no communication).
+  // Returns the module's output as a DTensor with input_placements(): rows Shard(0) on dp.
+  Tensor forward(const Tensor& x) override;
+
+  // [Shard(0) on dp, Replicate elsewhere]: the batch is split over dp and whole on every tp rank.
+  const dist::Placements& input_placements() const { return input_placements_; }
+  // This rank's rows of a global batch that every rank holds (torch.chunk over dp; no communication).
+  Tensor local_batch(const Tensor& global_batch) const;
+  // The sum over dp of a per-rank value (a loss computed with global_mean): the global value.
+  double reduce_over_dp(double value) const;
+  // Every parameter and buffer gathered to a plain tensor with its single-process name and shape
+  // ("blocks.0.attn.qkv.weight" as (3C, C)), loadable into the unparallelized model. Collective.
+  StateDict full_state_dict() const;
+
+  std::shared_ptr<UnaryModule> module;
+  dist::DeviceMesh mesh;
+  int64_t dp_dim, tp_dim;
+
+ private:
+  // One distributed parameter and the registry slots that hold it (tied weights share one).
+  struct Param {
+    std::string name;
+    std::vector<Tensor*> slots;
+    Shape original_shape;
+    dist::Placements grad_placements;
+  };
+  std::vector<Param> params_;
+  dist::Placements input_placements_;
+};
+
+// Data parallel over a 1-D mesh: replicated parameters, the batch split over ranks.
+std::shared_ptr<Parallelized> data_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh);
+// Tensor parallel over a 1-D mesh with `plan` (default: default_tp_plan(*module)).
+std::shared_ptr<Parallelized> tensor_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
+                                              std::optional<Plan> plan = std::nullopt);
+// Both on a 2-D mesh, naming its dims: parallelize(model, init_device_mesh({2, 2}, {"dp", "tp"}),
+// "dp", "tp"). Either name may be empty to leave that kind of parallelism out.
+std::shared_ptr<Parallelized> parallelize(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
+                                          const std::string& dp_dim_name, const std::string& tp_dim_name,
+                                          std::optional<Plan> plan = std::nullopt);
+
+// A rank's share of the mean over the global batch: sum of its per-sample losses / global count.
+// See the loss scaling paragraph of Note [Parallel styles on local_map].
+Tensor global_mean(const Tensor& local_sum, int64_t global_count);
+
+}  // namespace weft::nn::parallel
