@@ -6,5 +6,6 @@
 #include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/optim.h"
+#include "nn/parallel.h"
 #include "nn/schedule.h"
 #include "nn/transformer.h"
