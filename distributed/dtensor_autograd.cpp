@@ -114,7 +114,13 @@ Tensor dtensor_add(const Tensor& a, const Tensor& b) {
              "gradients on ", x.device_mesh().to_string(), " with shape ", x.shape(), " and on ",
              y.device_mesh().to_string(), " with shape ", y.shape(), " can not be added");
   NoGradGuard no_grad;
-  Tensor other = redistribute_local(y.spec().local, y.device_mesh(), y.placements(), x.placements(), x.shape());
+  // S -> P and P(a) -> P(b) are refused as single steps; they go through Replicate (R -> P is
+  // internal: sum divides by k), which keeps the value.
+  Placements via = x.placements();
+  for (size_t i = 0; i < via.size(); ++i)
+    if (via[i].is_partial() && y.placements()[i] != via[i]) via[i] = Replicate();
+  Tensor other = redistribute_local(y.spec().local, y.device_mesh(), y.placements(), via, x.shape());
+  other = redistribute_local(other, y.device_mesh(), via, x.placements(), x.shape());
   return make_dtensor(plain_add(x.spec().local, other), x.device_mesh(), x.placements(), x.shape());
 }
 

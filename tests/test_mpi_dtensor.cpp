@@ -349,6 +349,23 @@ TEST_CASE("to_local, full_tensor and gradient placements", "[dtensor]") {
     for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
     check_shard(gx, tensor(a, shape, kFloat64));
   }
+  SECTION("gradient addition goes through Replicate where a direct step is refused") {
+    Shape shape{3 * w + 1, 2};
+    Tensor a = seeded(shape, 29), b = seeded(shape, 30);
+    std::vector<double> sum = a.to_vector<double>(), bv = b.to_vector<double>();
+    for (size_t i = 0; i < sum.size(); ++i) sum[i] += bv[i];
+    for (Placements pair : {Placements{Partial(), Shard(0)}, Placements{Partial(), Partial(ReduceOp::Max)},
+                            Placements{Shard(1), Partial()}, Placements{Replicate(), Shard(0)}}) {
+      INFO(to_string(pair));
+      Tensor added = autograd::accumulate_gradients(make_input(a, mesh, {pair[0]}), make_input(b, mesh, {pair[1]}));
+      DTensor d(added);
+      CHECK(d.placements() == Placements{pair[0]});
+      NoGradGuard no_grad;
+      CHECK(close(d.full_tensor().to_vector<double>(), sum));
+    }
+    CHECK_THAT(error_of([&] { autograd::accumulate_gradients(make_input(a, mesh, {Replicate()}), a); }),
+               Catch::Contains("can not add a DTensor gradient and a plain tensor gradient"));
+  }
   SECTION("printing") {
     DTensor x = make_input(seeded({2, 3}, 28), mesh, {Shard(1)});
     std::string s = x.to_string();
