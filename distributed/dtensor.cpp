@@ -50,17 +50,17 @@ struct MetaHash {
   }
 };
 
-// True on every rank iff all ranks of the mesh passed the same hash: a max/min all-reduce over each
-// mesh dim in turn (reducing the reduced values again covers the whole mesh). Uncounted: metadata,
-// not data.
-bool same_on_all_ranks(uint64_t hash, const DeviceMesh& mesh) {
-  int64_t v[2] = {static_cast<int64_t>(hash >> 1), -static_cast<int64_t>(hash >> 1)};
+// Compares `hash` across every rank of the mesh and ORs `bad`: a max all-reduce of (h, -h, bad)
+// over each mesh dim in turn (reducing the reduced values again covers the whole mesh). Returns
+// (all hashes equal, any rank bad). Uncounted: metadata, not data.
+std::pair<bool, bool> compare_across_mesh(uint64_t hash, bool bad, const DeviceMesh& mesh) {
+  int64_t v[3] = {static_cast<int64_t>(hash >> 1), -static_cast<int64_t>(hash >> 1), bad ? 1 : 0};
   for (int64_t i = 0; i < mesh.ndim(); ++i) {
     if (mesh.size(i) == 1) continue;
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT64_T, MPI_MAX, mesh.comm(i)),
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT64_T, MPI_MAX, mesh.comm(i)),
               "DTensor.from_local run_check (MPI_Allreduce)", mesh.comm(i));
   }
-  return v[0] == -v[1];
+  return {v[0] == -v[1], v[2] != 0};
 }
 
 }  // namespace
@@ -110,15 +110,18 @@ DTensor DTensor::from_local(const Tensor& local, const DeviceMesh& mesh, Placeme
   } else {
     global = even_global_shape(local.shape(), mesh.shape(), placements);
   }
-  if (mesh.contains_this_rank()) {
-    auto coord = *mesh.get_coordinate();
-    Shape expected = local_shape_and_offset(global, mesh.shape(), coord, placements).first;
-    WEFT_CHECK(expected == local.shape(), "DTensor.from_local: the local tensor has shape ", local.shape(),
-               " but the shard of global shape ", global, " with placements ", dist::to_string(placements),
-               " at mesh coordinate ", to_shape(coord), " has shape ", expected);
-  }
-  std::optional<Tensor> checked_data;
+  std::optional<Shape> expected;
+  if (mesh.contains_this_rank())
+    expected = local_shape_and_offset(global, mesh.shape(), *mesh.get_coordinate(), placements).first;
+  auto check_local_shape = [&] {
+    WEFT_CHECK(!expected || *expected == local.shape(), "DTensor.from_local: the local tensor has shape ",
+               local.shape(), " but the shard of global shape ", global, " with placements ",
+               dist::to_string(placements), " at mesh coordinate ", to_shape(*mesh.get_coordinate()), " has shape ",
+               *expected);
+  };
   if (options.run_check && mesh.contains_this_rank()) {
+    // Every rank learns every other rank's verdict before anyone raises: a rank raising alone would
+    // leave the others waiting in the broadcast below.
     MetaHash meta;
     meta.add(static_cast<int64_t>(local.dtype()));
     meta.add(local.dim());
@@ -126,9 +129,17 @@ DTensor DTensor::from_local(const Tensor& local, const DeviceMesh& mesh, Placeme
     if (options.stride)
       for (int64_t s : *options.stride) meta.add(s);
     for (const Placement& p : placements) meta.add(static_cast<int64_t>(PlacementHash{}(p)));
-    WEFT_CHECK(same_on_all_ranks(meta.h, mesh), "DTensor.from_local: Inconsistent tensor metadata across ranks "
-               "(global shape, stride, dtype or placements differ); this rank has shape ", global, ", dtype ",
-               local.dtype(), ", placements ", dist::to_string(placements));
+    auto [same, any_bad] = compare_across_mesh(meta.h, *expected != local.shape(), mesh);
+    WEFT_CHECK(same, "DTensor.from_local: Inconsistent tensor metadata across ranks (global shape, stride, dtype "
+               "or placements differ); this rank has shape ", global, ", dtype ", local.dtype(), ", placements ",
+               dist::to_string(placements));
+    check_local_shape();
+    WEFT_CHECK(!any_bad, "DTensor.from_local: the local tensor of another rank does not match its shard of global "
+               "shape ", global, " with placements ", dist::to_string(placements));
+  }
+  check_local_shape();
+  std::optional<Tensor> checked_data;
+  if (options.run_check && mesh.contains_this_rank()) {
     // Replicate dims take the values of the mesh dim's first rank; the gradient still goes to `local`.
     NoGradGuard no_grad;
     Tensor data = local;

@@ -260,6 +260,15 @@ TEST_CASE("from_local", "[dtensor]") {
       CHECK_THAT(error_of([&] { DTensor::from_local(odd, mesh, {Replicate()}, {.run_check = true}); }),
                  Catch::Contains("Inconsistent tensor metadata across ranks"));
     }
+    // One rank's local shape disagrees with its shard: every rank raises, none waits in a collective.
+    Shape shape{3 * w + 1, 2};
+    auto [ls, off] = local_shape_and_offset(shape, {w}, {r}, {Shard(0)});
+    if (r == 0) ls[1] = 3;
+    std::string err = error_of([&] {
+      DTensor::from_local(zeros(ls, kFloat64), mesh, {Shard(0)},
+                          {.run_check = true, .shape = shape, .stride = contiguous_strides(shape)});
+    });
+    CHECK_THAT(err, Catch::Contains(r == 0 ? "the local tensor has shape" : "the local tensor of another rank"));
     Tensor mine = seeded({2, 3}, 100 + static_cast<uint64_t>(r));
     DTensor d = DTensor::from_local(mine, mesh, {Replicate()}, {.run_check = true});
     CHECK(close(d.to_local().to_vector<double>(), seeded({2, 3}, 100).to_vector<double>()));
