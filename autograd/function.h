@@ -58,11 +58,11 @@ template <class T>
 class CppNode final : public Node {
  public:
   variable_list apply(variable_list&& grads) override;
-  std::string name() const override { return name_; }
+  std::string name() const override { return *name_; }
 
   AutogradContext ctx;
   std::vector<std::pair<Shape, DType>> output_meta;  // for materialising absent gradients
-  std::string name_;
+  const std::string* name_ = nullptr;
 };
 
 namespace detail {
@@ -90,7 +90,8 @@ struct Function {
     (detail::collect_tensors(inputs, args), ...);
     bool needs_grad = GradMode::is_enabled() && requires_grad_fast(inputs);
     auto node = std::make_shared<CppNode<T>>();
-    node->name_ = detail::demangled_name(typeid(T).name()) + "Backward";
+    static const std::string name = detail::demangled_name(typeid(T).name()) + "Backward";
+    node->name_ = &name;  // demangled once per Function type, not per call
     if (needs_grad) {
       node->next_edges.reserve(inputs.size());
       for (const Tensor& t : inputs) {
@@ -119,7 +120,7 @@ variable_list CppNode<T>::apply(variable_list&& grads) {
       grads[i] = zeros_for_gradient(output_meta[i].first, output_meta[i].second);
   grads.resize(std::max(grads.size(), output_meta.size()));
   variable_list result = T::backward(&ctx, std::move(grads));
-  WEFT_CHECK(result.size() == next_edges.size(), "function ", name_, " returned an incorrect number of gradients "
+  WEFT_CHECK(result.size() == next_edges.size(), "function ", *name_, " returned an incorrect number of gradients "
              "(expected ", next_edges.size(), ", got ", result.size(), ")");
   for (size_t i = 0; i < result.size(); ++i)
     if (!next_edges[i].is_valid()) result[i] = Tensor();
