@@ -445,8 +445,9 @@ Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>
   for (int64_t s : recv_sizes) plan.rcounts.push_back(count_of(c_outer * s * c_inner, "all_to_all"));
   displs_of(plan.scounts, plan.sdispls);
   displs_of(plan.rcounts, plan.rdispls);
-  const bool even = std::all_of(plan.scounts.begin(), plan.scounts.end(), [&](int c) { return c == plan.scounts[0]; }) &&
-                    std::all_of(plan.rcounts.begin(), plan.rcounts.end(), [&](int c) { return c == plan.scounts[0]; });
+  // Decided from sizes every rank agrees on (never from this rank's counts alone, which may all be
+  // zero on a rank with an empty shard), so that all ranks call the same MPI collective.
+  const bool even = all_equal(split_sizes) && all_equal(recv_sizes);
   const void* src = ptr(in);
   void* dst = ptr(recv);
   MPI_Datatype type = mpi_type(x.dtype());
