@@ -51,7 +51,8 @@ struct Redistribute : autograd::Function<Redistribute> {
     const SpecMeta& meta = meta_of(ctx);
     DTensor g = as_dtensor_gradient(grads[0], meta, "redistribute");
     Placements target = redistribute_backward_target(meta.placements, g.placements());
-    Tensor local = redistribute_local(g.spec().local, meta.mesh, g.placements(), target, meta.global_shape);
+    Tensor local = redistribute_local(g.spec().local, meta.mesh, g.placements(), target, meta.global_shape,
+                                      /*async=*/true);  // see Note [Gradients in flight]
     return {make_dtensor(local, meta.mesh, target, meta.global_shape)};
   }
 };
@@ -70,7 +71,8 @@ struct FromLocal : autograd::Function<FromLocal> {
     const SpecMeta& meta = meta_of(ctx);
     DTensor g = as_dtensor_gradient(grads[0], meta, "DTensor.from_local");
     if (g.placements() == meta.placements) return {g.spec().local};
-    return {redistribute_local(g.spec().local, meta.mesh, g.placements(), meta.placements, meta.global_shape)};
+    return {redistribute_local(g.spec().local, meta.mesh, g.placements(), meta.placements, meta.global_shape,
+                               /*async=*/true)};
   }
 };
 

@@ -51,28 +51,31 @@ std::vector<int64_t> sizes_along(const Shape& global, const DeviceMesh& mesh, st
 ReduceOp wire_op(ReduceOp op) { return op == ReduceOp::Avg ? ReduceOp::Sum : op; }
 
 Tensor run_step(const Tensor& x, const RedistributeStep& step, const DeviceMesh& mesh,
-                const std::vector<int64_t>& coord, const Placements& current, const Shape& global) {
+                const std::vector<int64_t>& coord, const Placements& current, const Shape& global, bool async) {
   const int64_t i = step.mesh_dim;
   const int64_t k = mesh.size(i);
   const Placement& from = step.from;
   const Placement& to = step.to;
   if (from.is_shard() && to.is_replicate()) {
     int64_t d = from.dim();
-    return detail::all_gather(x, d, sizes_along(global, mesh, coord, current, i, d), mesh, i);
+    return detail::all_gather(x, d, sizes_along(global, mesh, coord, current, i, d), mesh, i, async);
   }
   if (from.is_shard() && to.is_shard()) {
     int64_t a = from.dim(), b = to.dim();
     return detail::all_to_all(x, b, chunk_sizes(x.size(b), k), a, sizes_along(global, mesh, coord, current, i, a),
-                              mesh, i);
+                              mesh, i, async);
   }
+  // Avg's division needs the reduced values at once, so only the other ops may stay in flight.
+  const bool avg = from.is_partial() && from.reduce_op() == ReduceOp::Avg;
   if (from.is_partial() && to.is_replicate()) {
-    Tensor y = detail::all_reduce(x, wire_op(from.reduce_op()), mesh, i);
-    return from.reduce_op() == ReduceOp::Avg ? divided(y, k) : y;
+    Tensor y = detail::all_reduce(x, wire_op(from.reduce_op()), mesh, i, async && !avg);
+    return avg ? divided(y, k) : y;
   }
   if (from.is_partial() && to.is_shard()) {
     int64_t d = to.dim();
-    Tensor y = detail::reduce_scatter(x, wire_op(from.reduce_op()), d, chunk_sizes(x.size(d), k), mesh, i);
-    return from.reduce_op() == ReduceOp::Avg ? divided(y, k) : y;
+    Tensor y = detail::reduce_scatter(x, wire_op(from.reduce_op()), d, chunk_sizes(x.size(d), k), mesh, i,
+                                      async && !avg);
+    return avg ? divided(y, k) : y;
   }
   if (from.is_replicate() && to.is_shard()) return local_chunk(x, to.dim(), k, coord[static_cast<size_t>(i)]);
   if (from.is_replicate() && to.is_partial()) return to.reduce_op() == ReduceOp::Sum ? divided(x, k) : x;
@@ -83,15 +86,21 @@ Tensor run_step(const Tensor& x, const RedistributeStep& step, const DeviceMesh&
 
 }  // namespace
 
+// Note [Gradients in flight]
+// Backward passes redistribute gradients with async=true: the last collective of the plan is only
+// started, so the engine goes on with other nodes while it runs, and whoever reads the gradient
+// (the next node, or the optimizer reading .grad) waits for it then. Every rank issues its
+// collectives in the same order, because backward runs nodes in the same order on every rank.
 Tensor redistribute_local(const Tensor& local, const DeviceMesh& mesh, const Placements& source,
-                          const Placements& target, const Shape& global_shape) {
+                          const Placements& target, const Shape& global_shape, bool async) {
   const RedistributePlan& plan = cached_redistribute_plan(source, target, global_shape, mesh.shape());
   if (plan.empty() || !mesh.contains_this_rank()) return local;
   std::vector<int64_t> coord = *mesh.get_coordinate();
   Placements current = normalize(source, static_cast<int64_t>(global_shape.size()));
   Tensor x = local;
-  for (const RedistributeStep& step : plan) {
-    x = run_step(x, step, mesh, coord, current, global_shape);
+  for (size_t s = 0; s < plan.size(); ++s) {
+    const RedistributeStep& step = plan[s];
+    x = run_step(x, step, mesh, coord, current, global_shape, async && s + 1 == plan.size());
     current[static_cast<size_t>(step.mesh_dim)] = step.to;
   }
   return x;

@@ -10,9 +10,10 @@ namespace weft::dist {
 
 // This rank's local tensor after moving from `source` to `target` placements (a plan from
 // cached_redistribute_plan, executed step by step). Records no autograd; `local` is not modified.
-// Ranks outside the mesh get `local` back.
+// Ranks outside the mesh get `local` back. With `async`, the last step's collective is started
+// and not waited for: the result waits on its first data access (see Note [Gradients in flight]).
 Tensor redistribute_local(const Tensor& local, const DeviceMesh& mesh, const Placements& source,
-                          const Placements& target, const Shape& global_shape);
+                          const Placements& target, const Shape& global_shape, bool async = false);
 
 // Where the gradient of a redistribute goes, per mesh dim: to Replicate when the forward input was
 // Partial and the gradient is Shard or Replicate, else to the forward input's placement.

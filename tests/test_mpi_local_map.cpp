@@ -299,3 +299,25 @@ TEST_CASE("local_map: a Megatron tensor-parallel MLP matches single-process grad
   require_close(DTensor(W2.grad()).full_tensor(), w2r.grad(), 1e-8);
   require_close(DTensor(X.grad()).full_tensor(), xr.grad(), 1e-8);
 }
+
+TEST_CASE("local_map: gradient communication in backward stays in flight until the gradient is read") {
+  DeviceMesh mesh = world_mesh();
+  int64_t k = world_size();
+  Tensor x = seeded_randn({2 * k + 1, 3}, 25), w = seeded_randn({3, 2}, 26);
+  Tensor xr = x.detach().requires_grad_();
+  matmul(xr, w).sum().backward();
+  DTensor X = distribute_tensor(x, mesh, {Replicate()});
+  X.requires_grad_();
+  DTensor W = distribute_tensor(w, mesh, {Replicate()});
+  // X is redistributed R -> S(0) on the way in; its gradient goes back S(0) -> R (an all_gather).
+  DTensor Y = local_map(mm_body, {.out_placements = {Placements{Shard(0)}},
+                                  .in_placements = PlacementsList{Placements{Shard(0)}, Placements{Replicate()}},
+                                  .redistribute_inputs = true})(X, W);
+  CommDebugMode comm;
+  Y.to_local().sum().backward();
+  REQUIRE(comm.count(CollectiveKind::AllGather) == (k > 1 ? 1 : 0));
+  DTensor gx(X.grad());
+  REQUIRE(gx.placements() == Placements{Replicate()});
+  if (k > 1) REQUIRE(gx.spec().local.impl()->pending != nullptr);  // started, not yet waited for
+  require_close(gx.to_local(), xr.grad());
+}
