@@ -25,7 +25,7 @@ Tensor CausalSelfAttention::forward(const Tensor& x) {
   // the head count are read from its output: C = n_embd and H = n_head in a single process.
   Tensor q_k_v = qkv->forward(x);
   int64_t B = x.size(0), T = x.size(1), C = q_k_v.size(2) / 3, D = n_embd / n_head, H = C / D;
-  TensorList parts = split(q_k_v, C, /*dim=*/2);
+  TensorList parts = split(q_k_v, std::vector<int64_t>{C, C, C}, /*dim=*/2);  // three parts even when C = 0
   // (B, T, C) -> (B, H, T, D): heads become a batch dim for attention.
   auto heads = [&](const Tensor& t) { return t.reshape({B, T, H, D}).transpose(1, 2); };
   Tensor y = scaled_dot_product_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]), Tensor(),
