@@ -229,7 +229,9 @@ const Tensor& wait_tensor(const Tensor& t) {
 Tensor copy_to_parallel_region(const Tensor& x, const DeviceMesh& mesh, int64_t mesh_dim) {
   weft::detail::check_plain(x, "copy_to_parallel_region");
   mesh_dim_size(mesh, mesh_dim);
-  // Identity forward: a view of x, so that the output can carry its own history.
+  // Identity forward: a view of x, so that the output can carry its own history. A view would not
+  // wait for x's pending collective, so wait here.
+  wait_tensor(x);
   Tensor y = weft::detail::make_alias(x, x.shape(), x.strides(), x.storage_offset());
   if (auto node = collective_node<CopyToParallelRegionBackward>(x, mesh, mesh_dim)) autograd::set_history(y, node);
   return y;
