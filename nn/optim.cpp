@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/grad_mode.h"
+#include "distributed/collectives.h"
 #include "distributed/dtensor.h"
 #include "framework/copy.h"
 #include "framework/factories.h"
@@ -207,7 +208,7 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
   for (const Tensor& p : params) {
     const Tensor& g = p.grad();
     if (!g.defined()) continue;
-    Tensor local = g.is_dtensor() ? dist::DTensor(g).spec().local : g;
+    Tensor local = dist::funcol::wait_tensor(g.is_dtensor() ? dist::DTensor(g).spec().local : g);
     if (!local.is_contiguous()) {
       local = contiguous_copy(local);
       p.set_grad(g.is_dtensor() ? Tensor(dist::make_dtensor(local, dist::DTensor(g).device_mesh(),

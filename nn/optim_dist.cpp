@@ -23,8 +23,12 @@ Tensor contiguous_copy(const Tensor& t) {
   return out;
 }
 
+// Gradients may still be in flight (backward leaves its last collective pending): wait before
+// taking views or raw data of them.
+const Tensor& ready(const Tensor& t) { return dist::funcol::wait_tensor(t); }
+
 double local_sum_sq(const Tensor& t) {
-  Tensor c = t.is_contiguous() ? t : contiguous_copy(t);
+  Tensor c = ready(t).is_contiguous() ? t : contiguous_copy(t);
   double total = 0.0;
   visit_floating(c.dtype(), "clip_grad_norm_", [&](auto tag) {
     using T = decltype(tag);
@@ -75,7 +79,7 @@ Tensor local_grad(const Tensor& param, const std::string& who) {
   WEFT_CHECK(grad.device_mesh() == p.device_mesh(), who, ": the gradient lives on ", grad.device_mesh().to_string(),
              " but the parameter on ", p.device_mesh().to_string());
   if (grad.placements() != p.placements()) grad = dist::redistribute_internal(grad, p.placements());
-  return grad.spec().local;
+  return ready(grad.spec().local);
 }
 
 int64_t sync_grads(const std::vector<Tensor>& params) {
@@ -113,7 +117,7 @@ int64_t sync_grads(const std::vector<Tensor>& params) {
     TensorList flat;
     std::vector<int64_t> sizes;
     for (size_t i : group.members) {
-      const Tensor& local = DTensor(params[i].grad()).spec().local;
+      const Tensor& local = ready(DTensor(params[i].grad()).spec().local);
       flat.push_back(local.reshape({-1}));
       sizes.push_back(local.numel());
     }
