@@ -205,8 +205,10 @@ int main(int argc, char** argv) {
                 std::chrono::duration<double>(now() - start).count());
     if (reference)
       std::printf("single-process final loss %.4f: |difference| %.2e; largest per-step loss difference %.2e "
-                  "(relative); max parameter difference %.2e\n",
-                  ref_eval, std::abs(eval_loss - ref_eval), max_rel_diff, max_param_diff);
+                  "(relative); max parameter difference %.2e%s\n",
+                  ref_eval, std::abs(eval_loss - ref_eval), max_rel_diff, max_param_diff,
+                  f.float64 ? "" : " (float32 rounding of the summation order, which AdamW amplifies where it "
+                                   "divides a tiny gradient by its own RMS; --float64 shows ~1e-12)");
     if (!fell) std::printf("FAILED: the loss did not fall to half its first value\n");
     if (!matches) std::printf("FAILED: distributed and single-process losses differ beyond %.0e\n", tol);
     if (fell && matches) std::printf("OK: the loss fell%s\n", reference ? " and matches single-process training" : "");
