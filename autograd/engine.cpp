@@ -1,9 +1,8 @@
 // The backward engine. See Note [Gradient arithmetic hooks] and Note [Undefined gradients].
 #include "autograd/engine.h"
 
+#include <atomic>
 #include <queue>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "framework/copy.h"
 #include "framework/factories.h"
@@ -33,15 +32,38 @@ Tensor clone_detached(const Tensor& t) {
 
 namespace {
 
+// Note [Task scratch]
+// A backward over a chain of tiny ops must cost little per node, so the engine keeps no hash maps:
+// each task numbers the nodes it discovers (a flat vector of states, in discovery order) and
+// stamps each node with (task, slot). A node belongs to the current task when its stamp is the
+// task's. Tasks on one thread nest (a hook may call grad()), so a task remembers the stamps it
+// overwrote and puts them back when it ends. Tasks sharing nodes must not run concurrently on
+// different threads.
+std::atomic<uint64_t> next_task_stamp{1};
+
 struct NodeState {
+  Node* node = nullptr;
   int dependencies = 0;
   bool needed = true;
+  bool queued = false;
+  bool target = false;  // grad(): an input is captured at this node
+  uint64_t old_stamp = 0;
+  uint32_t old_slot = 0;
   variable_list buffer;
 };
 
 class GraphTask {
  public:
-  GraphTask(bool retain_graph, bool accumulate) : retain_graph_(retain_graph), accumulate_(accumulate) {}
+  GraphTask(bool retain_graph, bool accumulate)
+      : retain_graph_(retain_graph), accumulate_(accumulate), stamp_(next_task_stamp.fetch_add(1)) {}
+  ~GraphTask() {
+    for (size_t i = states_.size(); i-- > 0;) {
+      states_[i].node->task_stamp = states_[i].old_stamp;
+      states_[i].node->task_slot = states_[i].old_slot;
+    }
+  }
+  GraphTask(const GraphTask&) = delete;
+  GraphTask& operator=(const GraphTask&) = delete;
 
   // Where grad() wants a gradient: input `input_nr` of `node`, into slot `index` of captured.
   void add_capture(const Edge& edge, size_t index) {
@@ -56,17 +78,32 @@ class GraphTask {
     uint32_t input_nr;
     size_t index;
   };
+  NodeState* state_of(const Node* node) {
+    return node != nullptr && node->task_stamp == stamp_ ? &states_[node->task_slot] : nullptr;
+  }
+  // Gives `node` a slot; false when it already has one.
+  bool claim(Node* node) {
+    if (node->task_stamp == stamp_) return false;
+    NodeState& st = states_.emplace_back();
+    st.node = node;
+    st.old_stamp = node->task_stamp;
+    st.old_slot = node->task_slot;
+    node->task_stamp = stamp_;
+    node->task_slot = static_cast<uint32_t>(states_.size() - 1);
+    return true;
+  }
   void discover(const std::vector<Edge>& root_edges);
   void mark_needed();
   Tensor validate(Node* node, size_t i, Tensor grad);
-  void deliver(const Edge& edge, Tensor grad);
-  void execute(Node* node, NodeState& state, variable_list* captured);
+  void deliver(NodeState& state, const Edge& edge, Tensor grad);
+  void execute(Node* node, variable_list* captured);
 
   bool retain_graph_;
   bool accumulate_;
+  uint64_t stamp_;
   std::vector<Capture> captures_;
-  std::unordered_map<Node*, NodeState> states_;
-  std::vector<Node*> order_;  // discovery post-order: children before parents
+  std::vector<NodeState> states_;  // in discovery order; indexed by Node::task_slot
+  std::vector<Node*> order_;       // discovery post-order: children before parents
   using Ready = std::pair<uint64_t, Node*>;
   std::priority_queue<Ready> ready_;
 };
@@ -75,14 +112,13 @@ void GraphTask::discover(const std::vector<Edge>& root_edges) {
   // Iterative DFS producing a post-order, so that `needed` can be computed children first.
   std::vector<std::pair<Node*, size_t>> stack;
   for (const Edge& root : root_edges) {
-    if (!root.is_valid() || states_.count(root.node.get())) continue;
-    states_[root.node.get()];
+    if (!root.is_valid() || !claim(root.node.get())) continue;
     stack.push_back({root.node.get(), 0});
     while (!stack.empty()) {
       auto& [node, next] = stack.back();
       if (next < node->next_edges.size()) {
         Node* child = node->next_edges[next++].node.get();
-        if (child && states_.emplace(child, NodeState{}).second) stack.push_back({child, 0});
+        if (child && claim(child)) stack.push_back({child, 0});
       } else {
         order_.push_back(node);
         stack.pop_back();
@@ -95,19 +131,22 @@ void GraphTask::mark_needed() {
   // Accumulating runs everything reachable; grad() runs only what leads to a captured input (a
   // captured leaf's accumulator receives its gradient but never accumulates, see execute()).
   if (!accumulate_) {
-    std::unordered_set<Node*> targets;
-    for (const Capture& c : captures_) targets.insert(c.node);
+    for (const Capture& c : captures_)
+      if (NodeState* st = state_of(c.node)) st->target = true;
     for (Node* node : order_) {  // children before parents
-      bool needed = targets.count(node) > 0;
+      bool needed = state_of(node)->target;
       for (const Edge& e : node->next_edges)
-        if (e.node && states_[e.node.get()].needed) needed = true;
-      states_[node].needed = needed;
+        if (e.node && state_of(e.node.get())->needed) needed = true;
+      state_of(node)->needed = needed;
     }
   }
   for (Node* node : order_) {
-    if (!states_[node].needed) continue;
+    if (!state_of(node)->needed) continue;
     for (const Edge& e : node->next_edges)
-      if (e.node && states_[e.node.get()].needed) ++states_[e.node.get()].dependencies;
+      if (e.node) {
+        NodeState* child = state_of(e.node.get());
+        if (child->needed) ++child->dependencies;
+      }
   }
 }
 
@@ -126,18 +165,15 @@ Tensor GraphTask::validate(Node* node, size_t i, Tensor grad) {
   return grad;
 }
 
-void GraphTask::deliver(const Edge& edge, Tensor grad) {
-  auto it = states_.find(edge.node.get());
-  if (it == states_.end() || !it->second.needed) return;
-  NodeState& state = it->second;
+void GraphTask::deliver(NodeState& state, const Edge& edge, Tensor grad) {
   if (state.buffer.size() < edge.node->num_outputs) state.buffer.resize(edge.node->num_outputs);
   Tensor& slot = state.buffer[edge.input_nr];
   if (!slot.defined()) slot = std::move(grad);
   else if (grad.defined()) slot = accumulate_gradients(slot, grad);
 }
 
-void GraphTask::execute(Node* node, NodeState& state, variable_list* captured) {
-  variable_list grads = std::move(state.buffer);
+void GraphTask::execute(Node* node, variable_list* captured) {
+  variable_list grads = std::move(state_of(node)->buffer);
   for (auto& [output_nr, hook] : node->pre_hooks) {
     if (output_nr >= grads.size() || !grads[output_nr].defined()) continue;
     Tensor replaced = hook(grads[output_nr]);
@@ -148,7 +184,7 @@ void GraphTask::execute(Node* node, NodeState& state, variable_list* captured) {
 
   bool any_defined = false;
   for (const Tensor& g : grads) any_defined = any_defined || g.defined();
-  bool leaf_sink = dynamic_cast<AccumulateGrad*>(node) != nullptr;
+  bool leaf_sink = node->is_accumulator;
   if (leaf_sink && (!accumulate_ || !any_defined)) return;
 
   variable_list outputs;
@@ -162,29 +198,34 @@ void GraphTask::execute(Node* node, NodeState& state, variable_list* captured) {
   for (size_t i = 0; i < node->next_edges.size(); ++i) {
     const Edge& edge = node->next_edges[i];
     if (!edge.is_valid()) continue;
-    auto it = states_.find(edge.node.get());
-    if (it == states_.end() || !it->second.needed) continue;
+    NodeState* child = state_of(edge.node.get());  // a hook may have grown states_: look up again
+    if (child == nullptr || !child->needed) continue;
     Tensor grad = i < outputs.size() ? validate(node, i, std::move(outputs[i])) : Tensor();
-    deliver(edge, std::move(grad));
-    if (--it->second.dependencies == 0) ready_.push({edge.node->sequence_nr(), edge.node.get()});
+    child = state_of(edge.node.get());
+    deliver(*child, edge, std::move(grad));
+    if (--child->dependencies == 0) ready_.push({edge.node->sequence_nr(), edge.node.get()});
   }
 }
 
 void GraphTask::run(const std::vector<Edge>& root_edges, variable_list& root_grads, variable_list* captured) {
   discover(root_edges);
   mark_needed();
-  for (size_t i = 0; i < root_edges.size(); ++i)
-    if (root_edges[i].is_valid()) deliver(root_edges[i], std::move(root_grads[i]));
-  std::unordered_set<Node*> pushed;
+  for (size_t i = 0; i < root_edges.size(); ++i) {
+    if (!root_edges[i].is_valid()) continue;
+    NodeState* st = state_of(root_edges[i].node.get());
+    if (st->needed) deliver(*st, root_edges[i], std::move(root_grads[i]));
+  }
   for (const Edge& root : root_edges) {
-    Node* node = root.node.get();
-    if (node && states_[node].needed && states_[node].dependencies == 0 && pushed.insert(node).second)
-      ready_.push({node->sequence_nr(), node});
+    NodeState* st = state_of(root.node.get());
+    if (st && st->needed && st->dependencies == 0 && !st->queued) {
+      st->queued = true;
+      ready_.push({st->node->sequence_nr(), st->node});
+    }
   }
   while (!ready_.empty()) {
     Node* node = ready_.top().second;
     ready_.pop();
-    execute(node, states_[node], captured);
+    execute(node, captured);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,55 @@ struct Edge {
   Shape shape;
   DType dtype = kFloat32;
   bool is_valid() const { return node != nullptr; }
+};
+
+// A node's edges, stored inline up to kInline so that recording an op with up to three inputs
+// allocates nothing beyond its node (see DESIGN.md, "Recording a node allocates once").
+class EdgeList {
+ public:
+  static constexpr size_t kInline = 3;
+  EdgeList() = default;
+  EdgeList(const EdgeList&) = delete;
+  EdgeList& operator=(const EdgeList&) = delete;
+  ~EdgeList() {
+    for (size_t i = 0; i < size_; ++i) data_[i].~Edge();
+    if (data_ != inline_data()) ::operator delete(data_);
+  }
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  Edge& operator[](size_t i) { return data_[i]; }
+  const Edge& operator[](size_t i) const { return data_[i]; }
+  Edge& back() { return data_[size_ - 1]; }
+  const Edge& back() const { return data_[size_ - 1]; }
+  Edge* begin() { return data_; }
+  Edge* end() { return data_ + size_; }
+  const Edge* begin() const { return data_; }
+  const Edge* end() const { return data_ + size_; }
+
+  void reserve(size_t count) {
+    if (count <= capacity_) return;
+    Edge* heap = static_cast<Edge*>(::operator new(count * sizeof(Edge)));
+    for (size_t i = 0; i < size_; ++i) {
+      new (heap + i) Edge(std::move(data_[i]));
+      data_[i].~Edge();
+    }
+    if (data_ != inline_data()) ::operator delete(data_);
+    data_ = heap;
+    capacity_ = count;
+  }
+  void push_back(Edge edge) {
+    if (size_ == capacity_) reserve(capacity_ * 2);
+    new (data_ + size_) Edge(std::move(edge));
+    ++size_;
+  }
+
+ private:
+  Edge* inline_data() { return reinterpret_cast<Edge*>(inline_); }
+  alignas(Edge) unsigned char inline_[kInline * sizeof(Edge)];
+  Edge* data_ = inline_data();
+  size_t size_ = 0;
+  size_t capacity_ = kInline;
 };
 
 // A tensor kept for backward. Inputs are held as they are; outputs as detached aliases, so that a
@@ -72,11 +122,16 @@ class Node : public std::enable_shared_from_this<Node> {
   bool needs_input_grad(size_t i) const { return i < next_edges.size() && next_edges[i].is_valid(); }
   uint64_t sequence_nr() const { return sequence_nr_; }
 
-  std::vector<Edge> next_edges;
+  EdgeList next_edges;
   // Hooks registered on this node's outputs (non-leaf tensors): (output_nr, hook).
   std::vector<std::pair<uint32_t, std::function<Tensor(const Tensor&)>>> pre_hooks;
   bool saved_released = false;
+  bool is_accumulator = false;  // an AccumulateGrad: the engine's leaf sink, known without a cast
   uint32_t num_outputs = 1;  // forward outputs, i.e. gradients apply() receives
+  // The engine's per-task scratch: the task that discovered this node and the node's slot there.
+  // See Note [Task scratch] in autograd/engine.cpp.
+  uint64_t task_stamp = 0;
+  uint32_t task_slot = 0;
 
  private:
   uint64_t sequence_nr_;
@@ -86,7 +141,7 @@ class Node : public std::enable_shared_from_this<Node> {
 // The leaf's node: accumulates into .grad, running the leaf's hooks before and after.
 class AccumulateGrad final : public Node {
  public:
-  explicit AccumulateGrad(Tensor leaf) : leaf_(std::move(leaf)) {}
+  explicit AccumulateGrad(Tensor leaf) : leaf_(std::move(leaf)) { is_accumulator = true; }
   variable_list apply(variable_list&& grads) override;
   std::string name() const override { return "AccumulateGrad"; }
   const Tensor& leaf() const { return leaf_; }

@@ -1,8 +1,10 @@
-// The caching allocator. See Note [Caching allocator].
+// The caching allocator. See Note [Caching allocator] and Note [Thread caches].
 #include "framework/allocator.h"
 
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstdlib>
 #include <mutex>
@@ -15,13 +17,50 @@
 namespace weft::allocator {
 namespace {
 
+// Note [Thread caches]
+// A 16-element op allocates and frees a block per output; a mutex and a hash lookup per call cost
+// as much as the op itself. So each thread keeps its own LIFO free lists for the small classes
+// (up to 4 KiB, one list per 64-byte class, linked through the free blocks themselves) and
+// touches nothing shared on a hit. A block may be freed on another thread than the one that
+// allocated it: it simply joins the freeing thread's list (memory is memory). A thread keeps at
+// most kLocalBytes cached; past that, and when the thread exits, blocks go to the shared cache.
+// Stats: each thread counts its own events in relaxed atomics written only by that thread, and
+// stats() sums them under the shared mutex, so no update is lost and no counter is shared.
+// empty_cache() frees the shared cache and the calling thread's lists at once; other threads
+// give theirs back on their next allocator call (they notice a new epoch).
 constexpr size_t kAlignment = 64;
 constexpr size_t kHugePage = size_t(2) << 20;
+constexpr size_t kLocalMax = 4096;
+constexpr size_t kLocalClasses = kLocalMax / kAlignment;
+constexpr size_t kLocalBytes = size_t(1) << 20;
+
+// A counter one thread writes and any thread reads.
+struct Counter {
+  std::atomic<uint64_t> value{0};
+  void add(uint64_t d) { value.store(value.load(std::memory_order_relaxed) + d, std::memory_order_relaxed); }
+  void sub(uint64_t d) { value.store(value.load(std::memory_order_relaxed) - d, std::memory_order_relaxed); }
+  uint64_t get() const { return value.load(std::memory_order_relaxed); }
+};
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+struct ThreadCache {
+  FreeBlock* heads[kLocalClasses] = {};
+  size_t cached = 0;  // bytes on this thread's lists
+  uint64_t epoch = 0;
+  Counter hits, misses, in_use, bytes_cached;
+  // reset_stats() baselines, written only under the shared mutex.
+  uint64_t hits_base = 0, misses_base = 0;
+};
 
 struct Cache {
   std::mutex mutex;
   std::unordered_map<size_t, std::vector<void*>> free_blocks;
-  AllocatorStats stats;
+  AllocatorStats stats;  // events of the shared path and of exited threads
+  std::vector<ThreadCache*> threads;
+  std::atomic<uint64_t> epoch{0};
 };
 
 Cache& cache() {
@@ -38,6 +77,89 @@ void* fresh_block(size_t bytes) {
   return ptr;
 }
 
+// Moves every block of `tc` to the shared lists; the caller holds the shared mutex.
+void flush_locked(Cache& c, ThreadCache& tc) {
+  for (size_t k = 0; k < kLocalClasses; ++k) {
+    size_t bytes = (k + 1) * kAlignment;
+    for (FreeBlock* b = tc.heads[k]; b != nullptr;) {
+      FreeBlock* next = b->next;
+      c.free_blocks[bytes].push_back(b);
+      b = next;
+    }
+    tc.heads[k] = nullptr;
+  }
+  c.stats.bytes_cached += tc.cached;
+  tc.bytes_cached.sub(tc.cached);
+  tc.cached = 0;
+}
+
+// Registers this thread's cache on first use; at thread exit folds it into the shared cache.
+struct ThreadCacheOwner {
+  ThreadCache cache_;
+  ThreadCacheOwner() {
+    Cache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    cache_.epoch = c.epoch.load(std::memory_order_relaxed);
+    c.threads.push_back(&cache_);
+  }
+  ~ThreadCacheOwner();
+};
+
+enum class TlsState : uint8_t { Unset, Live, Dead };
+thread_local TlsState tls_state = TlsState::Unset;
+thread_local ThreadCache* tls_cache = nullptr;
+
+ThreadCacheOwner::~ThreadCacheOwner() {
+  tls_state = TlsState::Dead;  // frees during later TLS destruction take the shared path
+  tls_cache = nullptr;
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  flush_locked(c, cache_);
+  c.stats.hits += cache_.hits.get() - cache_.hits_base;
+  c.stats.misses += cache_.misses.get() - cache_.misses_base;
+  c.stats.bytes_in_use += cache_.in_use.get();
+  c.threads.erase(std::find(c.threads.begin(), c.threads.end(), &cache_));
+}
+
+// This thread's cache, or null once the thread is being torn down.
+ThreadCache* thread_cache() {
+  if (tls_state == TlsState::Live) [[likely]] {
+    ThreadCache* tc = tls_cache;
+    if (tc->epoch != cache().epoch.load(std::memory_order_relaxed)) [[unlikely]] {
+      Cache& c = cache();
+      std::lock_guard<std::mutex> lock(c.mutex);
+      flush_locked(c, *tc);
+      tc->epoch = c.epoch.load(std::memory_order_relaxed);
+    }
+    return tc;
+  }
+  if (tls_state == TlsState::Dead) return nullptr;
+  static thread_local ThreadCacheOwner owner;
+  tls_cache = &owner.cache_;
+  tls_state = TlsState::Live;
+  return tls_cache;
+}
+
+// The shared path: large classes, local misses, and threads without a cache.
+void* allocate_shared_path(size_t bytes, ThreadCache* tc) {
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    auto it = c.free_blocks.find(bytes);
+    if (it != c.free_blocks.end() && !it->second.empty()) {
+      void* ptr = it->second.back();
+      it->second.pop_back();
+      c.stats.bytes_cached -= bytes;
+      if (tc) tc->hits.add(1), tc->in_use.add(bytes);
+      else ++c.stats.hits, c.stats.bytes_in_use += bytes;
+      return ptr;
+    }
+    if (tc) tc->misses.add(1), tc->in_use.add(bytes);
+    else ++c.stats.misses, c.stats.bytes_in_use += bytes;
+  }
+  return fresh_block(bytes);
+}
+
 }  // namespace
 
 size_t size_class(size_t nbytes) {
@@ -52,51 +174,80 @@ size_t size_class(size_t nbytes) {
 
 void* allocate(size_t nbytes) {
   size_t bytes = size_class(nbytes);
-  Cache& c = cache();
-  {
-    std::lock_guard<std::mutex> lock(c.mutex);
-    c.stats.bytes_in_use += bytes;
-    auto it = c.free_blocks.find(bytes);
-    if (it != c.free_blocks.end() && !it->second.empty()) {
-      void* ptr = it->second.back();
-      it->second.pop_back();
-      c.stats.bytes_cached -= bytes;
-      ++c.stats.hits;
-      return ptr;
+  ThreadCache* tc = thread_cache();
+  if (tc && bytes <= kLocalMax) {
+    size_t k = bytes / kAlignment - 1;
+    if (FreeBlock* b = tc->heads[k]) {
+      tc->heads[k] = b->next;
+      tc->cached -= bytes;
+      tc->bytes_cached.sub(bytes);
+      tc->hits.add(1);
+      tc->in_use.add(bytes);
+      return b;
     }
-    ++c.stats.misses;
   }
-  return fresh_block(bytes);
+  return allocate_shared_path(bytes, tc);
 }
 
 void deallocate(void* ptr, size_t nbytes) {
   if (ptr == nullptr) return;
   size_t bytes = size_class(nbytes);
+  ThreadCache* tc = thread_cache();
+  if (tc && bytes <= kLocalMax && tc->cached + bytes <= kLocalBytes) {
+    auto* b = static_cast<FreeBlock*>(ptr);
+    size_t k = bytes / kAlignment - 1;
+    b->next = tc->heads[k];
+    tc->heads[k] = b;
+    tc->cached += bytes;
+    tc->bytes_cached.add(bytes);
+    tc->in_use.sub(bytes);
+    return;
+  }
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   c.free_blocks[bytes].push_back(ptr);
-  c.stats.bytes_in_use -= bytes;
   c.stats.bytes_cached += bytes;
+  if (tc) tc->in_use.sub(bytes);
+  else c.stats.bytes_in_use -= bytes;
 }
 
 AllocatorStats stats() {
-  std::lock_guard<std::mutex> lock(cache().mutex);
-  return cache().stats;
+  thread_cache();  // registers this thread, and applies a pending empty_cache to it
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  AllocatorStats s = c.stats;
+  for (const ThreadCache* tc : c.threads) {
+    s.hits += tc->hits.get() - tc->hits_base;
+    s.misses += tc->misses.get() - tc->misses_base;
+    s.bytes_in_use += tc->in_use.get();  // may wrap per thread (cross-thread frees); the sum is right
+    s.bytes_cached += tc->bytes_cached.get();
+  }
+  return s;
 }
 
 void reset_stats() {
-  std::lock_guard<std::mutex> lock(cache().mutex);
-  cache().stats.hits = 0;
-  cache().stats.misses = 0;
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.stats.hits = 0;
+  c.stats.misses = 0;
+  for (ThreadCache* tc : c.threads) {
+    tc->hits_base = tc->hits.get();
+    tc->misses_base = tc->misses.get();
+  }
 }
 
 void empty_cache() {
+  ThreadCache* tc = thread_cache();
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
+  if (tc) flush_locked(c, *tc);
   for (auto& [bytes, blocks] : c.free_blocks)
     for (void* ptr : blocks) std::free(ptr);
   c.free_blocks.clear();
   c.stats.bytes_cached = 0;
+  uint64_t next = c.epoch.load(std::memory_order_relaxed) + 1;
+  c.epoch.store(next, std::memory_order_relaxed);
+  if (tc) tc->epoch = next;
 }
 
 }  // namespace weft::allocator

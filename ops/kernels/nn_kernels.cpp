@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <unordered_map>
 #include <limits>
 #include <vector>
 
@@ -167,6 +169,50 @@ Tensor softmax(const Tensor& x_in, int64_t dim, bool log) {
 
 // --- layer norm / RMS norm -----------------------------------------------------------------------
 
+namespace {
+
+constexpr int64_t kOneDnnLayerNorm = 103;
+
+// float32 layer norm of `rows` rows of n on oneDNN's JIT kernel (vectorised for the machine),
+// which writes y, the mean and the variance; rstd is computed from the variance here. The
+// primitive is cached per geometry and per which of weight and bias are given.
+void onednn_layer_norm(const Tensor& x, NormResult& r, const Tensor& weight, const Tensor& bias, int64_t rows,
+                       int64_t n, double eps) {
+  using dt = dnnl::memory::data_type;
+  dnnl::memory::desc md({rows, n}, dt::f32, {n, 1});
+  dnnl::memory::desc stat_md({rows}, dt::f32, {1});
+  dnnl::memory::desc w_md({n}, dt::f32, {1});
+  auto flags = dnnl::normalization_flags::none;
+  if (weight.defined()) flags |= dnnl::normalization_flags::use_scale;
+  if (bias.defined()) flags |= dnnl::normalization_flags::use_shift;
+  float epsf = static_cast<float>(eps);
+  onednn::PrimitiveKey key(kOneDnnLayerNorm);
+  key.add(md).add(static_cast<int64_t>(flags));
+  int32_t eps_bits;
+  std::memcpy(&eps_bits, &epsf, sizeof eps_bits);
+  key.add(eps_bits);
+  dnnl::primitive prim = onednn::get_primitive(key, [&] {
+    dnnl::layer_normalization_forward::desc desc(dnnl::prop_kind::forward_training, md, stat_md, epsf, flags);
+    return dnnl::primitive(dnnl::layer_normalization_forward(
+        dnnl::layer_normalization_forward::primitive_desc(desc, onednn::engine())));
+  });
+  dnnl::engine& eng = onednn::engine();
+  Tensor var = detail::make_empty({rows}, kFloat32);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(md, eng, x.raw_data())},
+                                             {DNNL_ARG_DST, dnnl::memory(md, eng, r.y.raw_data())},
+                                             {DNNL_ARG_MEAN, dnnl::memory(stat_md, eng, r.mean.raw_data())},
+                                             {DNNL_ARG_VARIANCE, dnnl::memory(stat_md, eng, var.raw_data())}};
+  if (weight.defined()) args.emplace(DNNL_ARG_SCALE, dnnl::memory(w_md, eng, weight.raw_data()));
+  if (bias.defined()) args.emplace(DNNL_ARG_SHIFT, dnnl::memory(w_md, eng, bias.raw_data()));
+  prim.execute(onednn::stream(), args);
+  onednn::stream().wait();
+  const float* v = ptr<float>(var);
+  float* rstd = ptr<float>(r.rstd);
+  for (int64_t row = 0; row < rows; ++row) rstd[row] = static_cast<float>(1.0 / std::sqrt(double(v[row]) + eps));
+}
+
+}  // namespace
+
 NormResult norm_forward(const Tensor& x_in, int64_t n, const Tensor& weight_in, const Tensor& bias_in, double eps,
                         bool subtract_mean) {
   Tensor x = dense(x_in);
@@ -177,6 +223,12 @@ NormResult norm_forward(const Tensor& x_in, int64_t n, const Tensor& weight_in, 
   r.rstd = detail::make_empty({rows}, stats_dtype(x.dtype()));
   Tensor weight = weight_in.defined() ? dense(weight_in) : Tensor();
   Tensor bias = bias_in.defined() ? dense(bias_in) : Tensor();
+  // Large float32 layer norms run on oneDNN; small ones stay on the loops (a primitive call costs
+  // more than a few thousand elements of work).
+  if (subtract_mean && x.dtype() == kFloat32 && x.numel() >= 4096 && n > 1) {
+    onednn_layer_norm(x, r, weight, bias, rows, n, eps);
+    return r;
+  }
   visit_floating(x.dtype(), subtract_mean ? "layer_norm" : "rms_norm", [&](auto tag) {
     using T = decltype(tag);
     using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
@@ -215,6 +267,70 @@ NormResult norm_forward(const Tensor& x_in, int64_t n, const Tensor& weight_in, 
   return r;
 }
 
+namespace {
+
+// Sums over a row run in the input's precision within blocks of kBlock elements (so the compiler
+// vectorises them) and in double across blocks, which keeps float32 rows of thousands accurate.
+constexpr int64_t kBlock = 256;
+
+// dx of one row: rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w; RMS drops mean(gw).
+template <class T, bool HasWeight>
+void norm_dx_row(const T* xr, const T* gr, const T* w, T* dr, int64_t n, T mean, T rstd, bool subtract_mean) {
+  double a = 0.0, b = 0.0;
+  for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
+    int64_t j1 = std::min(n, j0 + kBlock);
+    T fa = 0, fb = 0;
+#pragma omp simd reduction(+ : fa, fb)
+    for (int64_t j = j0; j < j1; ++j) {
+      T gw = HasWeight ? gr[j] * w[j] : gr[j];
+      fa += gw;
+      fb += gw * ((xr[j] - mean) * rstd);
+    }
+    a += fa;
+    b += fb;
+  }
+  T am = subtract_mean ? static_cast<T>(a / static_cast<double>(n)) : T(0);
+  T bm = static_cast<T>(b / static_cast<double>(n));
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
+    T gw = HasWeight ? gr[j] * w[j] : gr[j];
+    T xhat = (xr[j] - mean) * rstd;
+    dr[j] = rstd * (gw - am - xhat * bm);
+  }
+}
+
+// dweight and dbias: column sums over rows, in T within blocks of rows and double across blocks.
+template <class T>
+void norm_param_grads(const T* xs, const T* gs, const T* means, const T* rstds, int64_t rows, int64_t n,
+                      std::vector<double>& dw, std::vector<double>& db) {
+  bool need_dw = !dw.empty(), need_db = !db.empty();
+  std::vector<T> bw(need_dw ? n : 0), bb(need_db ? n : 0);
+  for (int64_t r0 = 0; r0 < rows; r0 += 64) {
+    int64_t r1 = std::min(rows, r0 + 64);
+    std::fill(bw.begin(), bw.end(), T(0));
+    std::fill(bb.begin(), bb.end(), T(0));
+    T* pw = bw.data();
+    T* pb = bb.data();
+    for (int64_t row = r0; row < r1; ++row) {
+      const T* xr = xs + row * n;
+      const T* gr = gs + row * n;
+      T mean = means[row], rstd = rstds[row];
+      if (need_dw) {
+#pragma omp simd
+        for (int64_t j = 0; j < n; ++j) pw[j] += gr[j] * ((xr[j] - mean) * rstd);
+      }
+      if (need_db) {
+#pragma omp simd
+        for (int64_t j = 0; j < n; ++j) pb[j] += gr[j];
+      }
+    }
+    for (int64_t j = 0; need_dw && j < n; ++j) dw[j] += pw[j];
+    for (int64_t j = 0; need_db && j < n; ++j) db[j] += pb[j];
+  }
+}
+
+}  // namespace
+
 NormGrads norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor& mean_t, const Tensor& rstd_t,
                         const Tensor& weight_in, int64_t n, bool subtract_mean, bool need_dx, bool need_dweight,
                         bool need_dbias) {
@@ -227,47 +343,21 @@ NormGrads norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor&
   std::vector<double> dw(need_dweight ? n : 0, 0.0), db(need_dbias ? n : 0, 0.0);
   visit_floating(x.dtype(), subtract_mean ? "layer_norm" : "rms_norm", [&](auto tag) {
     using T = decltype(tag);
-    using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "stats share the input's dtype");
     const T* xs = ptr<T>(x);
     const T* gs = ptr<T>(grad);
     const T* w = weight.defined() ? ptr<T>(weight) : nullptr;
-    const S* means = ptr<S>(mean_t);
-    const S* rstds = ptr<S>(rstd_t);
+    const T* means = ptr<T>(mean_t);
+    const T* rstds = ptr<T>(rstd_t);
     if (need_dx) {
       T* dx = ptr<T>(out.dx);
 #pragma omp parallel for if (rows * n > kParallelGrain)
       for (int64_t row = 0; row < rows; ++row) {
-        const T* xr = xs + row * n;
-        const T* gr = gs + row * n;
-        double mean = means[row], rstd = rstds[row];
-        // dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w; RMS drops mean(gw).
-        double a = 0.0, b = 0.0;
-        for (int64_t j = 0; j < n; ++j) {
-          double gw = w ? static_cast<double>(gr[j]) * w[j] : gr[j];
-          a += gw;
-          b += gw * (xr[j] - mean) * rstd;
-        }
-        a = subtract_mean ? a / static_cast<double>(n) : 0.0;
-        b /= static_cast<double>(n);
-        T* dr = dx + row * n;
-        for (int64_t j = 0; j < n; ++j) {
-          double gw = w ? static_cast<double>(gr[j]) * w[j] : gr[j];
-          double xhat = (xr[j] - mean) * rstd;
-          dr[j] = static_cast<T>(rstd * (gw - a - xhat * b));
-        }
+        if (w) norm_dx_row<T, true>(xs + row * n, gs + row * n, w, dx + row * n, n, means[row], rstds[row], subtract_mean);
+        else norm_dx_row<T, false>(xs + row * n, gs + row * n, w, dx + row * n, n, means[row], rstds[row], subtract_mean);
       }
     }
-    if (need_dweight || need_dbias) {
-      for (int64_t row = 0; row < rows; ++row) {
-        const T* xr = xs + row * n;
-        const T* gr = gs + row * n;
-        double mean = means[row], rstd = rstds[row];
-        if (need_dweight)
-          for (int64_t j = 0; j < n; ++j) dw[j] += static_cast<double>(gr[j]) * ((xr[j] - mean) * rstd);
-        if (need_dbias)
-          for (int64_t j = 0; j < n; ++j) db[j] += gr[j];
-      }
-    }
+    if (need_dweight || need_dbias) norm_param_grads<T>(xs, gs, means, rstds, rows, n, dw, db);
   });
   Shape wshape{n};
   auto to_tensor = [&](const std::vector<double>& v) {
