@@ -1,0 +1,78 @@
+// nn/checkpoint_file.h (internal): the bytes of Note [Checkpoint format] (nn/checkpoint.h): an
+// atomic, checksummed writer and a reader that validates the whole file before handing out entries.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "distributed/placement.h"
+#include "framework/tensor.h"
+
+namespace weft::nn::detail {
+
+// One entry's metadata. `offset` (where its data starts) is set by the reader only.
+struct CheckpointEntry {
+  std::string name;
+  DType dtype = kFloat32;
+  Shape shape;
+  std::vector<int64_t> mesh_shape;  // empty for a plain tensor
+  dist::Placements placements;      // one per mesh dim
+  uint64_t offset = 0;
+  uint64_t nbytes() const { return static_cast<uint64_t>(numel_of(shape)) * element_size(dtype); }
+};
+
+// Writes `<path>.tmp.<pid>` entry by entry (the header, with the total size, is known from the
+// metadata up front); commit() appends the checksum, fsyncs and renames over `path`. Destroyed
+// without commit (an exception midway), it removes the temporary and `path` is untouched.
+class CheckpointWriter {
+ public:
+  CheckpointWriter(std::string path, const std::vector<CheckpointEntry>& entries);
+  ~CheckpointWriter();
+  CheckpointWriter(const CheckpointWriter&) = delete;
+  CheckpointWriter& operator=(const CheckpointWriter&) = delete;
+  // `value` is the contiguous full tensor described by `entry`.
+  void write_entry(const CheckpointEntry& entry, const Tensor& value);
+  void commit();
+
+ private:
+  template <class T>
+  void put(T value) { put_bytes(&value, sizeof(T)); }
+  void put_bytes(const void* data, size_t n);
+  void flush();
+  void write_all(const char* p, size_t n);
+
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+  uint64_t hash_;
+  std::vector<char> buffer_;
+};
+
+// Opens `path` and checks magic, version, declared size (truncation), checksum (corruption) and every
+// entry's fields; errors name the file and the problem. Entries are then read one at a time.
+class CheckpointReader {
+ public:
+  explicit CheckpointReader(std::string path);
+  ~CheckpointReader();
+  CheckpointReader(const CheckpointReader&) = delete;
+  CheckpointReader& operator=(const CheckpointReader&) = delete;
+  const std::string& path() const { return path_; }
+  const std::vector<CheckpointEntry>& entries() const { return entries_; }
+  // A new contiguous tensor holding the entry's data.
+  Tensor read(const CheckpointEntry& entry) const;
+
+ private:
+  void read_at(uint64_t offset, void* out, uint64_t n) const;
+  template <class T>
+  T get(uint64_t& cursor, uint64_t limit, const std::string& where) const;
+  void need(uint64_t cursor, uint64_t n, uint64_t limit, const std::string& where) const;
+  std::vector<CheckpointEntry> parse_entries(uint64_t count, uint64_t limit, bool exact) const;
+
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+  std::vector<CheckpointEntry> entries_;
+};
+
+}  // namespace weft::nn::detail
