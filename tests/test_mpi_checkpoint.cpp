@@ -138,6 +138,23 @@ TEST_CASE("checkpoint: a model saved on a 2-rank sub-mesh reloads on any mesh") 
   barrier();
 }
 
+TEST_CASE("checkpoint: a failed write on the writing rank raises on every rank of the mesh") {
+  const int W = world_size(), r = world_rank();
+  auto mesh = init_device_mesh({W});
+  auto lin = dist_linear(mesh, {Shard(0)}, {Replicate()}, seeded({kOut, kIn}, 3), seeded({kOut}, 4));
+  const std::string bad = shared_dir() + "/missing/dir/x.ckpt";
+  // Rank 0 cannot create the file; the others learn it and raise too, so no rank goes on alone.
+  REQUIRE_THROWS_WITH(nn::save_checkpoint(bad, *lin),
+                      Catch::Matchers::Contains(bad) &&
+                          Catch::Matchers::Contains(r == 0 ? "cannot create" : "writing failed on rank 0"));
+  // The collectives stayed matched: a good save right after works on every rank.
+  const std::string good = shared_dir() + "/after_failure.ckpt";
+  nn::save_checkpoint(good, *lin);
+  barrier();
+  REQUIRE(nn::load_state(good)["model.weight"].to_vector<double>() == seeded({kOut, kIn}, 3).to_vector<double>());
+  barrier();
+}
+
 TEST_CASE("checkpoint: AdamW state of sharded parameters is gathered and resharded") {
   const int W = world_size(), r = world_rank();
   const Tensor w = seeded({kOut, kIn}, 11), b = seeded({kOut}, 12);
@@ -207,7 +224,7 @@ TEST_CASE("checkpoint: AdamW state of sharded parameters is gathered and reshard
   close(local_of(lin->bias).to_vector<double>(), ref.bias.to_vector<double>());
   barrier();
   if (r == 0) {
-    for (const char* f : {"/sub2.ckpt", "/adamw.ckpt"}) ::unlink((shared_dir() + f).c_str());
+    for (const char* f : {"/sub2.ckpt", "/adamw.ckpt", "/after_failure.ckpt"}) ::unlink((shared_dir() + f).c_str());
     ::rmdir(shared_dir().c_str());
   }
 }
