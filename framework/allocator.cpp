@@ -106,8 +106,10 @@ struct ThreadCacheOwner {
 };
 
 enum class TlsState : uint8_t { Unset, Live, Dead };
-thread_local TlsState tls_state = TlsState::Unset;
-thread_local ThreadCache* tls_cache = nullptr;
+// initial-exec: a plain %fs-relative load instead of a __tls_get_addr call per allocation; the
+// library is linked, not dlopen'ed late, and these take a few bytes of static TLS.
+[[gnu::tls_model("initial-exec")]] thread_local TlsState tls_state = TlsState::Unset;
+[[gnu::tls_model("initial-exec")]] thread_local ThreadCache* tls_cache = nullptr;
 
 ThreadCacheOwner::~ThreadCacheOwner() {
   tls_state = TlsState::Dead;  // frees during later TLS destruction take the shared path

@@ -14,9 +14,8 @@ void TensorImpl::wait_pending() {
   work->wait();
 }
 
-TensorImpl* Tensor::checked() const {
-  WEFT_CHECK(impl_ != nullptr, "Tensor: this tensor is undefined (default-constructed or an absent gradient)");
-  return impl_.get();
+void Tensor::throw_undefined() {
+  WEFT_ERROR("Tensor: this tensor is undefined (default-constructed or an absent gradient)");
 }
 
 int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
@@ -63,25 +62,122 @@ WEFT_INSTANTIATE_ACCESS(double)
 
 namespace detail {
 
+namespace {
+
+// Note [Tensor object pool]
+// A small op makes a TensorImpl and a Storage per output; through malloc that is two
+// allocations and two frees, as much as the op's arithmetic. Their shared_ptr control blocks come
+// from this per-thread pool of fixed 64-byte slots instead (allocate_shared with PoolAllocator).
+// A block freed on another thread joins that thread's pool; each pool keeps at most kPoolMax
+// slots and gives the rest, and everything at thread exit, back to operator delete.
+constexpr size_t kSlot = 64;
+constexpr size_t kMaxSlots = 8;  // objects up to 512 bytes
+constexpr size_t kPoolMax = 256;
+
+struct PoolSlot {
+  PoolSlot* next;
+};
+
+struct ObjectPool {
+  PoolSlot* heads[kMaxSlots] = {};
+  uint32_t counts[kMaxSlots] = {};
+  ~ObjectPool();
+};
+
+enum class PoolState : uint8_t { Unset, Live, Dead };
+// initial-exec: see framework/allocator.cpp.
+[[gnu::tls_model("initial-exec")]] thread_local PoolState pool_state = PoolState::Unset;
+[[gnu::tls_model("initial-exec")]] thread_local ObjectPool* pool_ptr = nullptr;
+
+ObjectPool::~ObjectPool() {
+  pool_state = PoolState::Dead;
+  pool_ptr = nullptr;
+  for (PoolSlot*& head : heads)
+    while (head) {
+      PoolSlot* next = head->next;
+      ::operator delete(head);
+      head = next;
+    }
+}
+
+ObjectPool* object_pool() {
+  if (pool_state == PoolState::Live) [[likely]] return pool_ptr;
+  if (pool_state == PoolState::Dead) return nullptr;
+  static thread_local ObjectPool pool;
+  pool_ptr = &pool;
+  pool_state = PoolState::Live;
+  return pool_ptr;
+}
+
+void* pool_allocate(size_t bytes) {
+  size_t k = (bytes + kSlot - 1) / kSlot - 1;
+  if (k < kMaxSlots)
+    if (ObjectPool* pool = object_pool(); pool && pool->heads[k]) {
+      PoolSlot* slot = pool->heads[k];
+      pool->heads[k] = slot->next;
+      --pool->counts[k];
+      return slot;
+    }
+  return ::operator new(k < kMaxSlots ? (k + 1) * kSlot : bytes);
+}
+
+void pool_deallocate(void* ptr, size_t bytes) {
+  size_t k = (bytes + kSlot - 1) / kSlot - 1;
+  if (k < kMaxSlots)
+    if (ObjectPool* pool = object_pool(); pool && pool->counts[k] < kPoolMax) {
+      auto* slot = static_cast<PoolSlot*>(ptr);
+      slot->next = pool->heads[k];
+      pool->heads[k] = slot;
+      ++pool->counts[k];
+      return;
+    }
+  ::operator delete(ptr);
+}
+
+template <class T>
+struct PoolAllocator {
+  using value_type = T;
+  PoolAllocator() = default;
+  template <class U>
+  PoolAllocator(const PoolAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { pool_deallocate(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const PoolAllocator<U>&) const { return true; }
+};
+
+}  // namespace
+
 Tensor make_empty(const Shape& shape, DType dtype) {
-  for (int64_t s : shape)
-    WEFT_CHECK(s >= 0, "empty: sizes must be non-negative but got ", shape);
+  // Sizes, strides and the element count in one pass over the dims; no Shape copies but the two
+  // the impl keeps.
+  Shape strides(shape.size());
+  int64_t running = 1;
+  bool negative = false;
+  for (size_t i = shape.size(); i-- > 0;) {
+    int64_t s = shape[i];
+    negative = negative || s < 0;
+    strides[i] = running;
+    running *= s > 0 ? s : 1;
+  }
+  WEFT_CHECK(!negative, "empty: sizes must be non-negative but got ", shape);
   size_t nbytes = static_cast<size_t>(numel_of(shape)) * element_size(dtype);
-  auto storage = std::make_shared<Storage>(nbytes);
-  return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0, dtype));
+  auto storage = std::allocate_shared<Storage>(PoolAllocator<Storage>(), nbytes);
+  return Tensor(std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>(), std::move(storage), shape,
+                                                 std::move(strides), 0, dtype));
 }
 
 Tensor make_alias(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
   check_plain(base, "view");
-  auto alias = std::make_shared<TensorImpl>(base.impl()->storage, std::move(shape), std::move(strides), offset,
-                                            base.dtype());
+  auto alias = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>(), base.impl()->storage, std::move(shape),
+                                                std::move(strides), offset, base.dtype());
   alias->pending = base.impl()->pending;  // a view of an unfinished async result waits for it too
   return Tensor(std::move(alias));
 }
 
-void check_plain(const Tensor& t, const char* op) {
+void fail_plain(const Tensor& t, const char* op) {
   WEFT_CHECK(t.defined(), op, ": expected a defined tensor but got an undefined one");
-  WEFT_CHECK(!t.is_dtensor(), op, ": got a DTensor, but this op works on plain tensors only; "
+  WEFT_ERROR(op, ": got a DTensor, but this op works on plain tensors only; "
              "call to_local() first, or use dist::local_map to run local code on DTensors");
 }
 

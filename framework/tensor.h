@@ -133,7 +133,11 @@ class Tensor {
   std::string to_string() const;
 
  private:
-  TensorImpl* checked() const;
+  TensorImpl* checked() const {
+    if (impl_ == nullptr) [[unlikely]] throw_undefined();
+    return impl_.get();
+  }
+  [[noreturn]] static void throw_undefined();
   std::shared_ptr<TensorImpl> impl_;
 };
 
@@ -160,8 +164,11 @@ namespace detail {
 Tensor make_empty(const Shape& shape, DType dtype);
 // A tensor sharing `base`'s storage with other geometry; no autograd history.
 Tensor make_alias(const Tensor& base, Shape shape, Shape strides, int64_t offset);
-// Throws unless `t` is a defined plain tensor; `op` names the caller.
-void check_plain(const Tensor& t, const char* op);
+// Throws unless `t` is a defined plain tensor; `op` names the caller. Inline: every op calls it.
+[[noreturn]] void fail_plain(const Tensor& t, const char* op);
+inline void check_plain(const Tensor& t, const char* op) {
+  if (!t.defined() || t.is_dtensor()) [[unlikely]] fail_plain(t, op);
+}
 // True when the geometry covers exactly a contiguous range.
 bool is_contiguous_geometry(const Shape& shape, const Shape& strides);
 

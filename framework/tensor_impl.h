@@ -39,7 +39,8 @@ struct TensorImpl {
   // Waits for pending communication, then the address of element [0, ..., 0].
   void* data() {
     if (pending) [[unlikely]] wait_pending();
-    return static_cast<char*>(storage->data()) + offset * static_cast<int64_t>(element_size(dtype));
+    char* base = static_cast<char*>(storage->data());
+    return offset == 0 ? base : base + offset * static_cast<int64_t>(element_size(dtype));
   }
   void wait_pending();
 

@@ -143,6 +143,11 @@ void run_unary(const Tensor& out, const Tensor& x, F f) {
   O* o = static_cast<O*>(io.data());
   const T* in = static_cast<const T*>(ix.data());
   if (dense(io) && dense_like(ix, io)) {
+    if (n < kParallelGrain) {  // the small-op path: one plain loop
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) o[i] = f(in[i]);
+      return;
+    }
     parallel_range(n, n, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) o[i] = f(in[i]);
     });
@@ -236,6 +241,11 @@ void run_binary(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
   const T* pb = static_cast<const T*>(ib.data());
   if (dense(io)) {
     bool a_dense = dense_like(ia, io), b_dense = dense_like(ib, io);
+    if (a_dense && b_dense && n < kParallelGrain) {  // the small-op path: one plain loop
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) o[i] = f(pa[i], pb[i]);
+      return;
+    }
     if (a_dense && b_dense) {
       parallel_range(n, n, [&](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; ++i) o[i] = f(pa[i], pb[i]);
