@@ -87,7 +87,9 @@ variable_list AccumulateGrad::apply(variable_list&& grads) {
 
 AutogradMeta& autograd_meta(const Tensor& t) {
   TensorImpl* impl = t.impl();
-  if (!impl->autograd) impl->autograd = AutogradMetaPtr(new AutogradMeta);
+  // From the object pool; AutogradMetaDeleter gives it back (see Note [Tensor object pool]).
+  if (!impl->autograd)
+    impl->autograd = AutogradMetaPtr(new (weft::detail::pool_allocate(sizeof(AutogradMeta))) AutogradMeta);
   return *impl->autograd;
 }
 

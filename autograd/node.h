@@ -180,7 +180,7 @@ inline void add_edges(Node& node, const TensorList& list) {
 template <class NodeT, class... Inputs>
 std::shared_ptr<NodeT> make_node(const Inputs&... inputs) {
   if (!GradMode::is_enabled() || !(requires_grad_fast(inputs) || ...)) return nullptr;
-  auto node = std::make_shared<NodeT>();
+  auto node = std::allocate_shared<NodeT>(weft::detail::PoolAllocator<NodeT>());  // one pooled block
   node->next_edges.reserve((detail::count_inputs(inputs) + ...));
   (detail::add_edges(*node, inputs), ...);
   return node;

@@ -7,7 +7,12 @@
 namespace weft {
 
 TensorImpl::~TensorImpl() = default;
-void AutogradMetaDeleter::operator()(AutogradMeta* meta) const { delete meta; }
+// Metas come from autograd_meta() through the object pool or from plain new (factories); the
+// pool's blocks are operator new blocks of the object's exact size, so either is freed here.
+void AutogradMetaDeleter::operator()(AutogradMeta* meta) const {
+  meta->~AutogradMeta();
+  detail::pool_deallocate(meta, sizeof(AutogradMeta));
+}
 
 void TensorImpl::wait_pending() {
   auto work = std::move(pending);
@@ -65,22 +70,24 @@ namespace detail {
 namespace {
 
 // Note [Tensor object pool]
-// A small op makes a TensorImpl and a Storage per output; through malloc that is two
-// allocations and two frees, as much as the op's arithmetic. Their shared_ptr control blocks come
-// from this per-thread pool of fixed 64-byte slots instead (allocate_shared with PoolAllocator).
-// A block freed on another thread joins that thread's pool; each pool keeps at most kPoolMax
-// slots and gives the rest, and everything at thread exit, back to operator delete.
-constexpr size_t kSlot = 64;
-constexpr size_t kMaxSlots = 8;  // objects up to 512 bytes
-constexpr size_t kPoolMax = 256;
+// A small op makes a TensorImpl and a Storage per output (and, when recording, a Node and an
+// AutogradMeta); through malloc each is an allocation and a free costing as much as the op's
+// arithmetic, and a chain of 200 nodes overflows malloc's per-thread cache. These objects come
+// from this per-thread pool instead: one free list per exact size (in 8-byte units, so a block is
+// only ever reused for an object of its own size). A block freed on another thread joins that
+// thread's pool; each list keeps at most kPoolMax blocks and gives the rest, and everything at
+// thread exit, back to operator delete.
+constexpr size_t kUnit = 8;
+constexpr size_t kMaxUnits = 128;  // objects up to 1 KiB
+constexpr size_t kPoolMax = 1024;
 
 struct PoolSlot {
   PoolSlot* next;
 };
 
 struct ObjectPool {
-  PoolSlot* heads[kMaxSlots] = {};
-  uint32_t counts[kMaxSlots] = {};
+  PoolSlot* heads[kMaxUnits] = {};
+  uint32_t counts[kMaxUnits] = {};
   ~ObjectPool();
 };
 
@@ -109,21 +116,23 @@ ObjectPool* object_pool() {
   return pool_ptr;
 }
 
+}  // namespace
+
 void* pool_allocate(size_t bytes) {
-  size_t k = (bytes + kSlot - 1) / kSlot - 1;
-  if (k < kMaxSlots)
+  size_t k = (bytes + kUnit - 1) / kUnit - 1;
+  if (k < kMaxUnits)
     if (ObjectPool* pool = object_pool(); pool && pool->heads[k]) {
       PoolSlot* slot = pool->heads[k];
       pool->heads[k] = slot->next;
       --pool->counts[k];
       return slot;
     }
-  return ::operator new(k < kMaxSlots ? (k + 1) * kSlot : bytes);
+  return ::operator new((bytes + kUnit - 1) / kUnit * kUnit);
 }
 
-void pool_deallocate(void* ptr, size_t bytes) {
-  size_t k = (bytes + kSlot - 1) / kSlot - 1;
-  if (k < kMaxSlots)
+void pool_deallocate(void* ptr, size_t bytes) noexcept {
+  size_t k = (bytes + kUnit - 1) / kUnit - 1;
+  if (k < kMaxUnits)
     if (ObjectPool* pool = object_pool(); pool && pool->counts[k] < kPoolMax) {
       auto* slot = static_cast<PoolSlot*>(ptr);
       slot->next = pool->heads[k];
@@ -133,20 +142,6 @@ void pool_deallocate(void* ptr, size_t bytes) {
     }
   ::operator delete(ptr);
 }
-
-template <class T>
-struct PoolAllocator {
-  using value_type = T;
-  PoolAllocator() = default;
-  template <class U>
-  PoolAllocator(const PoolAllocator<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
-  void deallocate(T* p, size_t n) { pool_deallocate(p, n * sizeof(T)); }
-  template <class U>
-  bool operator==(const PoolAllocator<U>&) const { return true; }
-};
-
-}  // namespace
 
 Tensor make_empty(const Shape& shape, DType dtype) {
   // Sizes, strides and the element count in one pass over the dims; no Shape copies but the two

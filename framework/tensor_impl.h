@@ -10,6 +10,26 @@
 
 namespace weft {
 
+namespace detail {
+// A per-thread pool for the small objects every op makes (TensorImpl, Storage, nodes); blocks are
+// operator new blocks of the requested size rounded to 8 bytes. See Note [Tensor object pool].
+void* pool_allocate(size_t bytes);
+void pool_deallocate(void* ptr, size_t bytes) noexcept;
+
+// For std::allocate_shared: the object and its control block in one pooled block.
+template <class T>
+struct PoolAllocator {
+  using value_type = T;
+  PoolAllocator() = default;
+  template <class U>
+  PoolAllocator(const PoolAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) noexcept { pool_deallocate(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const PoolAllocator<U>&) const { return true; }
+};
+}  // namespace detail
+
 struct AutogradMeta;
 struct AutogradMetaDeleter {
   void operator()(AutogradMeta* meta) const;
