@@ -165,11 +165,23 @@ Tensor GraphTask::validate(Node* node, size_t i, Tensor grad) {
   return grad;
 }
 
+// True when `slot` is a plain dense gradient only this buffer holds (no other handle, no view
+// of its storage), of grad's shape and dtype: summing into it in place is then invisible.
+bool owned_dense_like(const Tensor& slot, const Tensor& grad) {
+  const TensorImpl* impl = slot.impl();
+  return slot.impl_ptr().use_count() == 1 && impl->storage && impl->storage.use_count() == 1 && !impl->dist &&
+         !impl->pending && !grad.is_dtensor() && !requires_grad_fast(slot) && impl->dtype == grad.dtype() &&
+         impl->shape == grad.shape() && slot.is_contiguous();
+}
+
 void GraphTask::deliver(NodeState& state, const Edge& edge, Tensor grad) {
   if (state.buffer.size() < edge.node->num_outputs) state.buffer.resize(edge.node->num_outputs);
   Tensor& slot = state.buffer[edge.input_nr];
   if (!slot.defined()) slot = std::move(grad);
-  else if (grad.defined()) slot = accumulate_gradients(slot, grad);
+  else if (grad.defined()) {
+    if (owned_dense_like(slot, grad)) slot.add_(grad);  // same values as slot + grad, no new tensor
+    else slot = accumulate_gradients(slot, grad);
+  }
 }
 
 void GraphTask::execute(Node* node, variable_list* captured) {
