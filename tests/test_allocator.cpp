@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include "framework/allocator.h"
@@ -131,4 +132,47 @@ TEST_CASE("storage frees its block back to the cache when the last tensor dies",
   CHECK(allocator::stats().bytes_cached == cached_before + allocator::size_class(123 * 7 * 8));
   Tensor again = empty({123, 7}, kFloat64);
   CHECK(again.raw_data() == address);
+}
+
+TEST_CASE("blocks freed on another thread are reused there, counted once, and handed back at exit",
+          "[allocator]") {
+  // See Note [Thread caches]: small blocks live on per-thread lists.
+  allocator::empty_cache();
+  allocator::reset_stats();
+  AllocatorStats s0 = allocator::stats();
+  void* a = allocator::allocate(1000);  // class 1024, a miss on this thread
+  void* again = nullptr;
+  std::thread other([&] {
+    allocator::deallocate(a, 1000);         // joins the other thread's list
+    again = allocator::allocate(1000);      // a hit there: the same block
+    AllocatorStats mid = allocator::stats();
+    CHECK(mid.hits == 1);
+    CHECK(mid.bytes_in_use == s0.bytes_in_use + 1024);
+    allocator::deallocate(again, 1000);
+  });  // the thread exits: its cached block moves to the shared cache
+  other.join();
+  CHECK(again == a);
+  AllocatorStats s1 = allocator::stats();
+  CHECK(s1.misses == 1);
+  CHECK(s1.hits == 1);
+  CHECK(s1.bytes_in_use == s0.bytes_in_use);
+  CHECK(s1.bytes_cached == 1024);
+  void* b = allocator::allocate(1000);  // served from the shared cache on this thread
+  CHECK(b == a);
+  CHECK(allocator::stats().hits == 2);
+  allocator::deallocate(b, 1000);
+
+  // Tensors made on one thread and dropped on another (their TensorImpl and Storage come from
+  // per-thread object pools too) leave the byte count where it was.
+  uint64_t in_use = allocator::stats().bytes_in_use;
+  std::vector<Tensor> made;
+  std::thread producer([&] {
+    for (int i = 0; i < 100; ++i) made.push_back(full({16}, static_cast<double>(i)));
+  });
+  producer.join();
+  CHECK(made[42].to_vector<float>()[3] == 42.0f);
+  made.clear();
+  CHECK(allocator::stats().bytes_in_use == in_use);
+  allocator::empty_cache();
+  CHECK(allocator::stats().bytes_cached == 0);
 }

@@ -219,3 +219,34 @@ TEST_CASE("a broadcast gradient reaching a leaf is stored dense", "[autograd]") 
   REQUIRE(a.grad().is_contiguous());
   for (double v : w.grad().to_vector<double>()) REQUIRE(v == Approx(5.0));
 }
+
+TEST_CASE("a hook may run grad() on a graph sharing nodes with the running backward", "[autograd]") {
+  // See Note [Task scratch]: the inner task stamps x's accumulator too and must give it back.
+  Tensor x = tensor({1.0, 2.0, 3.0}, {3}, TensorOptions(kFloat64).requires_grad());
+  Tensor other = mul(x, 3.0).sum();  // a second graph ending in x's accumulator
+  Tensor y = mul(x, x);
+  std::vector<double> inner;
+  y.register_hook([&](const Tensor& g) {
+    inner = autograd::grad({other}, {x}, {}, /*retain_graph=*/true)[0].to_vector<double>();
+    return g;
+  });
+  add(y.sum(), x.sum()).backward();
+  REQUIRE(inner == std::vector<double>{3.0, 3.0, 3.0});
+  REQUIRE(x.grad().to_vector<double>() == std::vector<double>{3.0, 5.0, 7.0});  // 2x + 1
+  // The accumulator's stamp is free again: a later backward over both graphs still works.
+  x.set_grad(Tensor());
+  add(other, mul(x, x).sum()).backward();
+  REQUIRE(x.grad().to_vector<double>() == std::vector<double>{5.0, 7.0, 9.0});
+}
+
+TEST_CASE("gradients meeting at a node are summed whether or not the buffer is shared", "[autograd]") {
+  // add passes one gradient tensor to both inputs, so x's buffer first holds a shared tensor
+  // (summed out of place); later arrivals sum into a buffer only the engine holds (in place).
+  Tensor x = tensor({1.0, -2.0}, {2}, TensorOptions(kFloat64).requires_grad());
+  Tensor y = add(x, x);
+  Tensor z = add(mul(y, 2.0), mul(x, 5.0));
+  Tensor keep = y;  // a user handle on an intermediate must not see any of this
+  z.sum().backward();
+  REQUIRE(x.grad().to_vector<double>() == std::vector<double>{9.0, 9.0});
+  REQUIRE(keep.to_vector<double>() == std::vector<double>{2.0, -4.0});
+}
