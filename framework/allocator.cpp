@@ -60,8 +60,10 @@ struct Cache {
   std::unordered_map<size_t, std::vector<void*>> free_blocks;
   AllocatorStats stats;  // events of the shared path and of exited threads
   std::vector<ThreadCache*> threads;
-  std::atomic<uint64_t> epoch{0};
 };
+
+// Bumped by empty_cache(); constant-initialised, so the hot path reads it without a guard.
+constinit std::atomic<uint64_t> g_epoch{0};
 
 Cache& cache() {
   // Never destroyed: tensors with static lifetime may free after main returns.
@@ -99,7 +101,7 @@ struct ThreadCacheOwner {
   ThreadCacheOwner() {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mutex);
-    cache_.epoch = c.epoch.load(std::memory_order_relaxed);
+    cache_.epoch = g_epoch.load(std::memory_order_relaxed);
     c.threads.push_back(&cache_);
   }
   ~ThreadCacheOwner();
@@ -123,16 +125,14 @@ ThreadCacheOwner::~ThreadCacheOwner() {
   c.threads.erase(std::find(c.threads.begin(), c.threads.end(), &cache_));
 }
 
-// This thread's cache, or null once the thread is being torn down.
-ThreadCache* thread_cache() {
-  if (tls_state == TlsState::Live) [[likely]] {
+// First use on this thread, a pending empty_cache(), or a thread being torn down.
+[[gnu::noinline]] ThreadCache* thread_cache_slow() {
+  if (tls_state == TlsState::Live) {
     ThreadCache* tc = tls_cache;
-    if (tc->epoch != cache().epoch.load(std::memory_order_relaxed)) [[unlikely]] {
-      Cache& c = cache();
-      std::lock_guard<std::mutex> lock(c.mutex);
-      flush_locked(c, *tc);
-      tc->epoch = c.epoch.load(std::memory_order_relaxed);
-    }
+    Cache& c = cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    flush_locked(c, *tc);
+    tc->epoch = g_epoch.load(std::memory_order_relaxed);
     return tc;
   }
   if (tls_state == TlsState::Dead) return nullptr;
@@ -140,6 +140,15 @@ ThreadCache* thread_cache() {
   tls_cache = &owner.cache_;
   tls_state = TlsState::Live;
   return tls_cache;
+}
+
+// This thread's cache, or null once the thread is being torn down.
+inline ThreadCache* thread_cache() {
+  if (tls_state == TlsState::Live) [[likely]] {
+    ThreadCache* tc = tls_cache;
+    if (tc->epoch == g_epoch.load(std::memory_order_relaxed)) [[likely]] return tc;
+  }
+  return thread_cache_slow();
 }
 
 // The shared path: large classes, local misses, and threads without a cache.
@@ -247,8 +256,8 @@ void empty_cache() {
     for (void* ptr : blocks) std::free(ptr);
   c.free_blocks.clear();
   c.stats.bytes_cached = 0;
-  uint64_t next = c.epoch.load(std::memory_order_relaxed) + 1;
-  c.epoch.store(next, std::memory_order_relaxed);
+  uint64_t next = g_epoch.load(std::memory_order_relaxed) + 1;
+  g_epoch.store(next, std::memory_order_relaxed);
   if (tc) tc->epoch = next;
 }
 

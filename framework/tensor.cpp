@@ -144,22 +144,16 @@ void pool_deallocate(void* ptr, size_t bytes) noexcept {
 }
 
 Tensor make_empty(const Shape& shape, DType dtype) {
-  // Sizes, strides and the element count in one pass over the dims; no Shape copies but the two
-  // the impl keeps.
-  Shape strides(shape.size());
-  int64_t running = 1;
+  int64_t numel = 1;
   bool negative = false;
-  for (size_t i = shape.size(); i-- > 0;) {
-    int64_t s = shape[i];
+  for (int64_t s : shape) {
     negative = negative || s < 0;
-    strides[i] = running;
-    running *= s > 0 ? s : 1;
+    numel *= s;
   }
   WEFT_CHECK(!negative, "empty: sizes must be non-negative but got ", shape);
-  size_t nbytes = static_cast<size_t>(numel_of(shape)) * element_size(dtype);
+  size_t nbytes = static_cast<size_t>(numel) * element_size(dtype);
   auto storage = std::allocate_shared<Storage>(PoolAllocator<Storage>(), nbytes);
-  return Tensor(std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>(), std::move(storage), shape,
-                                                 std::move(strides), 0, dtype));
+  return Tensor(std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>(), std::move(storage), shape, dtype));
 }
 
 Tensor make_alias(const Tensor& base, Shape shape, Shape strides, int64_t offset) {

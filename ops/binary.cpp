@@ -18,11 +18,19 @@ using kernels::BinaryOp;
 // The dtype a number takes next to a tensor; a bool number keeps the tensor's dtype.
 DType scalar_result_dtype(DType t, Scalar s) { return s.is_bool() ? t : promote_with_scalar(t, s.is_floating()); }
 
+// Shape equality without a memcmp call: shapes have a handful of dims.
+inline bool same_shape(const Shape& a, const Shape& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
 // Runs `op` on a and b promoted to `dt` and broadcast; the result is contiguous.
 Tensor run(BinaryOp op, const Tensor& a, const Tensor& b, DType dt, const char* name, double alpha = 1.0) {
   DType out_dtype = kernels::is_comparison(op) ? kBool : dt;
   const Shape &sa = a.shape(), &sb = b.shape();
-  Tensor out = sa == sb ? detail::make_empty(sa, out_dtype)  // no copy of the shape on the common path
+  Tensor out = same_shape(sa, sb) ? detail::make_empty(sa, out_dtype)  // no copy of the shape on the common path
                         : detail::make_empty(broadcast_shapes(sa, sb, name), out_dtype);
   if (a.dtype() == dt && b.dtype() == dt) kernels::binary_out(op, out, a, b, alpha);  // no handle copies
   else kernels::binary_out(op, out, kernels::cast(a, dt), kernels::cast(b, dt), alpha);
