@@ -111,6 +111,8 @@ class GraphTask {
 void GraphTask::discover(const std::vector<Edge>& root_edges) {
   // Iterative DFS producing a post-order, so that `needed` can be computed children first.
   std::vector<std::pair<Node*, size_t>> stack;
+  states_.reserve(256);  // a typical graph's nodes without regrowth; more still fit
+  order_.reserve(256);
   for (const Edge& root : root_edges) {
     if (!root.is_valid() || !claim(root.node.get())) continue;
     stack.push_back({root.node.get(), 0});

@@ -7,14 +7,15 @@
 namespace weft::autograd {
 namespace {
 
-thread_local uint64_t next_sequence_nr = 0;
+// initial-exec: a plain TLS load per node instead of a __tls_get_addr call (see framework/allocator.cpp).
+[[gnu::tls_model("initial-exec")]] thread_local uint64_t next_sequence_nr = 0;
 
 // Note [Iterative teardown]
 // A graph is a chain of shared_ptrs; freeing a long one recursively would overflow the stack.
 // A dying node hands the children it alone owns to this thread's list instead, and the outermost
 // destructor drains the list in a loop.
 thread_local std::vector<std::shared_ptr<Node>> dying_nodes;
-thread_local bool draining = false;
+[[gnu::tls_model("initial-exec")]] thread_local bool draining = false;
 
 }  // namespace
 
