@@ -80,6 +80,14 @@ inline bool dense_like(const TensorImpl& t, const TensorImpl& out) {
   return same_dims(t.shape, out.shape) && same_dims(t.strides, out.strides);
 }
 
+// True when n elements at `out` either are the n elements at `in` or do not overlap them, so a
+// vectorised loop gives what the element-by-element one gives.
+template <class O, class T>
+inline bool simd_safe(const O* out, const T* in, int64_t n) {
+  auto o = reinterpret_cast<uintptr_t>(out), i = reinterpret_cast<uintptr_t>(in);
+  return o == i || o + n * sizeof(O) <= i || i + n * sizeof(T) <= o;
+}
+
 int64_t int_pow(int64_t base, int64_t e) {
   if (e < 0) return base == 1 ? 1 : base == -1 ? ((e & 1) ? -1 : 1) : 0;
   uint64_t r = 1, b = static_cast<uint64_t>(base);  // unsigned: overflow wraps instead of UB
@@ -143,12 +151,17 @@ void run_unary(const Tensor& out, const Tensor& x, F f) {
   O* o = static_cast<O*>(io.data());
   const T* in = static_cast<const T*>(ix.data());
   if (dense(io) && dense_like(ix, io)) {
+    if (!simd_safe(o, in, n)) {  // overlapping shifted views: keep the element order
+      for (int64_t i = 0; i < n; ++i) o[i] = f(in[i]);
+      return;
+    }
     if (n < kParallelGrain) {  // the small-op path: one plain loop
 #pragma omp simd
       for (int64_t i = 0; i < n; ++i) o[i] = f(in[i]);
       return;
     }
     parallel_range(n, n, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
       for (int64_t i = lo; i < hi; ++i) o[i] = f(in[i]);
     });
     return;
@@ -241,9 +254,19 @@ void run_binary(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
   const T* pb = static_cast<const T*>(ib.data());
   if (dense(io)) {
     bool a_dense = dense_like(ia, io), b_dense = dense_like(ib, io);
-    if (a_dense && b_dense && n < kParallelGrain) {  // the small-op path: one plain loop
+    // simd (no alias versioning) when out is an input itself or apart from both: in-place
+    // updates (optimizer steps) vectorise too.
+    bool simd = a_dense && b_dense && simd_safe(o, pa, n) && simd_safe(o, pb, n);
+    if (simd && n < kParallelGrain) {  // the small-op path: one plain loop
 #pragma omp simd
       for (int64_t i = 0; i < n; ++i) o[i] = f(pa[i], pb[i]);
+      return;
+    }
+    if (simd) {
+      parallel_range(n, n, [&](int64_t lo, int64_t hi) {
+#pragma omp simd
+        for (int64_t i = lo; i < hi; ++i) o[i] = f(pa[i], pb[i]);
+      });
       return;
     }
     if (a_dense && b_dense) {
