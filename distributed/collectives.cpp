@@ -9,6 +9,7 @@
 
 #include "distributed/comm_debug.h"
 #include "distributed/runtime.h"
+#include "distributed/sharding.h"
 #include "framework/copy.h"
 #include "framework/factories.h"
 
@@ -258,18 +259,6 @@ bool all_equal(const std::vector<int64_t>& v) {
 }
 
 }  // namespace
-
-std::pair<int64_t, int64_t> chunk_piece(int64_t n, int64_t k, int64_t r) {
-  int64_t c = (n + k - 1) / k;
-  int64_t start = std::min(n, c * r);
-  return {std::max<int64_t>(0, std::min(n, c * r + c) - start), start};
-}
-
-std::vector<int64_t> chunk_sizes(int64_t n, int64_t k) {
-  std::vector<int64_t> sizes(static_cast<size_t>(k));
-  for (int64_t r = 0; r < k; ++r) sizes[static_cast<size_t>(r)] = chunk_piece(n, k, r).first;
-  return sizes;
-}
 
 std::vector<int64_t> exchange_sizes(int64_t value, const DeviceMesh& mesh, int64_t mesh_dim) {
   Group g = group_of(mesh, mesh_dim, "exchange_sizes");

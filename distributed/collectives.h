@@ -69,9 +69,6 @@ Tensor reduce_from_parallel_region(const Tensor& x, const DeviceMesh& mesh, int6
 // Internal, non-differentiable primitives (no autograd recorded). `async` makes the result pending.
 namespace detail {
 
-// Rank r's piece of n elements over k ranks by torch.chunk: (size, offset).
-std::pair<int64_t, int64_t> chunk_piece(int64_t n, int64_t k, int64_t r);
-std::vector<int64_t> chunk_sizes(int64_t n, int64_t k);
 
 // Every rank's `value` on mesh_dim, in rank order (MPI_Allgather; not counted as a collective).
 std::vector<int64_t> exchange_sizes(int64_t value, const DeviceMesh& mesh, int64_t mesh_dim);
@@ -80,7 +77,7 @@ Tensor all_reduce(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t 
 // sizes: every rank's size along dim (required; see exchange_sizes).
 Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& sizes, const DeviceMesh& mesh,
                   int64_t mesh_dim, bool async = false);
-// sizes: the pieces along dim, one per rank, summing to x.size(dim) (torch.chunk: chunk_sizes).
+// sizes: the pieces along dim, one per rank, summing to x.size(dim) (torch.chunk: chunk_sizes in sharding.h).
 Tensor reduce_scatter(const Tensor& x, ReduceOp op, int64_t dim, const std::vector<int64_t>& sizes,
                       const DeviceMesh& mesh, int64_t mesh_dim, bool async = false);
 // split_sizes: the pieces of x along split_dim sent to each rank; recv_sizes: the size along

@@ -2,6 +2,7 @@
 // forward primitive from collectives.cpp and a backward node that runs the conjugate collective.
 #include "autograd/node.h"
 #include "distributed/collectives.h"
+#include "distributed/sharding.h"
 #include "framework/copy.h"
 
 namespace weft::dist {
@@ -134,7 +135,7 @@ Tensor reduce_scatter_impl(const Tensor& x, ReduceOp op, int64_t dim, const Devi
                            bool async) {
   weft::detail::check_plain(x, "reduce_scatter");
   dim = wrap_dim(dim, x.dim(), "reduce_scatter");
-  std::vector<int64_t> sizes = detail::chunk_sizes(x.size(dim), mesh_dim_size(mesh, mesh_dim));
+  std::vector<int64_t> sizes = chunk_sizes(x.size(dim), mesh_dim_size(mesh, mesh_dim));
   Tensor y = detail::reduce_scatter(x, op, dim, sizes, mesh, mesh_dim, async);
   if (auto node = collective_node<ReduceScatterBackward>(x, mesh, mesh_dim)) {
     node->op = op;
@@ -151,7 +152,7 @@ Tensor all_to_all_impl(const Tensor& x, int64_t split_dim, int64_t concat_dim, c
   split_dim = wrap_dim(split_dim, x.dim(), "all_to_all");
   concat_dim = wrap_dim(concat_dim, x.dim(), "all_to_all");
   const int64_t k = mesh_dim_size(mesh, mesh_dim);
-  std::vector<int64_t> split_sizes = detail::chunk_sizes(x.size(split_dim), k), recv_sizes;
+  std::vector<int64_t> split_sizes = chunk_sizes(x.size(split_dim), k), recv_sizes;
   if (split_dim == concat_dim) {  // every rank's piece for me has my chunk size
     WEFT_CHECK(mesh.contains_this_rank(), "all_to_all: this rank is not in ", mesh.to_string());
     recv_sizes.assign(static_cast<size_t>(k), split_sizes[mesh.get_local_rank(mesh_dim)]);

@@ -7,17 +7,11 @@
 
 #include "autograd/function.h"
 #include "distributed/comm_debug.h"
+#include "distributed/redistribute.h"
 #include "distributed/runtime.h"
 
 namespace weft::dist::detail {
 namespace {
-
-// Partial becomes Replicate: the default placements of a gradient (SEMANTICS.md).
-Placements partial_to_replicate(Placements placements) {
-  for (Placement& p : placements)
-    if (p.is_partial()) p = Replicate();
-  return placements;
-}
 
 std::string entry_str(const std::optional<Placements>& entry) { return entry ? to_string(*entry) : "None"; }
 

@@ -23,16 +23,7 @@ bool Placement::operator==(const Placement& o) const {
   return true;
 }
 
-std::string reduce_op_name(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::Sum: return "sum";
-    case ReduceOp::Avg: return "avg";
-    case ReduceOp::Max: return "max";
-    case ReduceOp::Min: return "min";
-    case ReduceOp::Product: return "product";
-  }
-  return "unknown";
-}
+std::string reduce_op_name(ReduceOp op) { return to_string(op); }
 
 std::string Placement::to_string() const {
   switch (kind) {

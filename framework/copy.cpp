@@ -17,6 +17,13 @@ Shape broadcast_strides(const Tensor& t, const Shape& shape) {
   return strides;
 }
 
+Tensor contiguous_or_self(const Tensor& t) {
+  if (t.is_contiguous()) return t;
+  Tensor out = make_empty(t.shape(), t.dtype());
+  copy_into(out, t);
+  return out;
+}
+
 void copy_into(const Tensor& dst, const Tensor& src) {
   check_plain(dst, "copy");
   check_plain(src, "copy");

@@ -9,6 +9,9 @@ namespace weft::detail {
 // Writes `src` (broadcast to dst's shape, converted to dst's dtype) into `dst`. No autograd.
 void copy_into(const Tensor& dst, const Tensor& src);
 
+// `t` itself when contiguous, else a contiguous copy (no autograd).
+Tensor contiguous_or_self(const Tensor& t);
+
 // Strides that make `t` read as if broadcast to `shape` (0 on broadcast dims).
 Shape broadcast_strides(const Tensor& t, const Shape& shape);
 

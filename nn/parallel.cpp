@@ -5,6 +5,7 @@
 #include "autograd/grad_mode.h"
 #include "distributed/collectives.h"
 #include "distributed/local_map.h"
+#include "distributed/sharding.h"
 #include "framework/factories.h"
 #include "nn/transformer.h"
 #include "ops/ops.h"
@@ -181,7 +182,7 @@ Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh 
 Tensor Parallelized::local_batch(const Tensor& global_batch) const {
   weft::detail::check_plain(global_batch, "Parallelized.local_batch");
   if (dp_dim < 0) return global_batch;
-  auto [size, offset] = dist::detail::chunk_piece(global_batch.size(0), mesh.size(dp_dim), mesh.get_local_rank(dp_dim));
+  auto [size, offset] = dist::chunk_size_and_offset(global_batch.size(0), mesh.size(dp_dim), mesh.get_local_rank(dp_dim));
   return global_batch.narrow(0, offset, size);
 }
 

@@ -8,6 +8,7 @@
 
 #include "distributed/collectives.h"
 #include "distributed/comm_debug.h"
+#include "distributed/sharding.h"
 #include "distributed/device_mesh.h"
 #include "distributed/runtime.h"
 #include "framework/copy.h"
@@ -304,7 +305,7 @@ TEST_CASE("reduce_scatter: torch.chunk pieces, uneven and fewer rows than ranks,
             for (int w : g) ins.push_back(values(w, s, 4, kFloat64));
             Tensor y = funcol::reduce_scatter(to_tensor(values(world_rank(), s, 4, kFloat64), kFloat64, dim == 1), op,
                                               dim, mc.mesh, d);
-            auto [size, offset] = dist::detail::chunk_piece(n, k, me);
+            auto [size, offset] = dist::chunk_size_and_offset(n, k, me);
             require_equal(y, narrow_ref(reduce_ref(ins, op), dim, offset, size));
           }
     }
@@ -331,7 +332,7 @@ TEST_CASE("all_to_all: split and concat dims, uneven splits and concat sizes", "
             concat_sizes.push_back(s[c.concat]);
             ins.push_back(values(g[r], s, 5, kFloat64));
           }
-          auto [size, offset] = dist::detail::chunk_piece(n, k, me);
+          auto [size, offset] = dist::chunk_size_and_offset(n, k, me);
           std::vector<Dense> pieces;
           for (const Dense& x : ins) pieces.push_back(narrow_ref(x, c.split, offset, size));
           Tensor y = funcol::all_to_all(to_tensor(ins[me], kFloat64), c.split, c.concat, mc.mesh, d,
@@ -432,7 +433,7 @@ TEST_CASE("gradients of the differentiable collectives against single-process re
           int64_t n = k * 3 + 1;
           std::vector<Dense> gs;
           for (int r = 0; r < k; ++r)
-            gs.push_back(values(g[r], Shape{static_cast<int64_t>(dist::detail::chunk_piece(n, k, r).first), int64_t{2}}, 12, kFloat64));
+            gs.push_back(values(g[r], Shape{static_cast<int64_t>(dist::chunk_size_and_offset(n, k, r).first), int64_t{2}}, 12, kFloat64));
           Dense expected = cat_ref(gs, 0);
           if (op == ReduceOp::Avg)
             for (double& v : expected.v) v /= static_cast<double>(k);

@@ -8,12 +8,7 @@
 namespace weft::kernels {
 namespace {
 
-Tensor contiguous_copy(const Tensor& t) {
-  if (t.is_contiguous()) return t;
-  Tensor out = detail::make_empty(t.shape(), t.dtype());
-  detail::copy_into(out, t);
-  return out;
-}
+Tensor contiguous_copy(const Tensor& t) { return detail::contiguous_or_self(t); }
 
 // A fresh contiguous copy (always a new buffer: the scatter kernels write into it).
 Tensor fresh_copy(const Tensor& t) {

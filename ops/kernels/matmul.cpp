@@ -12,12 +12,7 @@
 namespace weft::kernels {
 namespace {
 
-Tensor contiguous_copy(const Tensor& t) {
-  if (t.is_contiguous()) return t;
-  Tensor out = detail::make_empty(t.shape(), t.dtype());
-  detail::copy_into(out, t);
-  return out;
-}
+Tensor contiguous_copy(const Tensor& t) { return detail::contiguous_or_self(t); }
 
 // `bias` broadcast to [M, N], as a contiguous 2-D tensor of its own (unbroadcast) extent.
 Tensor bias_2d(const Tensor& bias, int64_t m, int64_t n) {
