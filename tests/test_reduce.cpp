@@ -264,3 +264,16 @@ TEST_CASE("reduction gradcheck", "[reduce][grad]") {
     REQUIRE(z.grad().to_vector<double>() == std::vector<double>{0, 0, 0});
   }
 }
+
+TEST_CASE("sum_to a one-element shape matches the general reduction", "[reduce]") {
+  Tensor x = randn({5, 7}, kFloat32);
+  Tensor via_sum = sum(x.to(kFloat64));
+  for (Shape target : {Shape{}, Shape{1}, Shape{1, 1}}) {
+    Tensor y = sum_to(x, target);
+    REQUIRE(y.shape() == target);
+    REQUIRE(y.dtype() == kFloat32);
+    REQUIRE(y.item<double>() == Approx(via_sum.item<double>()).epsilon(1e-6));
+  }
+  Tensor xd = randn({3, 4}, TensorOptions(kFloat64).requires_grad());
+  REQUIRE(autograd::gradcheck([](const autograd::variable_list& in) { return sum_to(in[0], Shape{1, 1}); }, {xd}));
+}
