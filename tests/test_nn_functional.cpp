@@ -2,6 +2,8 @@
 // naive reference loops and hand-worked numbers, float32 vs float64, gradcheck, and their errors.
 #include <catch2/catch.hpp>
 
+#include "tests/test_util.h"
+
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -18,17 +20,7 @@ namespace {
 
 using Vec = std::vector<double>;
 
-template <class F>
-void require_error(F&& f, const std::string& needle) {
-  try {
-    f();
-  } catch (const Error& e) {
-    INFO("message: " << e.what());
-    CHECK(std::string(e.what()).find(needle) != std::string::npos);
-    return;
-  }
-  FAIL("expected weft::Error mentioning \"" << needle << "\"");
-}
+using test::require_error;
 
 void require_close(const Tensor& t, const Vec& expected, double tol = 1e-10) {
   REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));

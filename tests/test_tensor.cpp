@@ -2,6 +2,8 @@
 // strides and aliases, element access, printing, and the errors users meet there.
 #include <catch2/catch.hpp>
 
+#include "tests/test_util.h"
+
 #include <cmath>
 #include <limits>
 #include <set>
@@ -15,18 +17,7 @@ using namespace weft;
 
 namespace {
 
-// Runs f and requires a weft::Error whose message contains `needle`.
-template <class F>
-void require_error(F&& f, const std::string& needle) {
-  try {
-    f();
-  } catch (const Error& e) {
-    INFO("message: " << e.what());
-    CHECK(std::string(e.what()).find(needle) != std::string::npos);
-    return;
-  }
-  FAIL("expected weft::Error mentioning \"" << needle << "\"");
-}
+using test::require_error;
 
 template <class T>
 void require_values(const Tensor& t, const std::vector<T>& expected) {
