@@ -2,6 +2,8 @@
 // the full expected tensor alone; shards are checked against a slicing loop written here.
 #include <catch2/catch.hpp>
 
+#include "tests/test_util.h"
+
 #include <cmath>
 #include <functional>
 
@@ -90,14 +92,7 @@ void check_shard(const DTensor& d, const Tensor& full) {
   CHECK(close(local.to_vector<double>(), slice_ref(full, shape, offset)));
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const weft::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using weft::test::error_of;
 
 int64_t expected_count(const RedistributePlan& plan, CollectiveKind kind) {
   int64_t n = 0;

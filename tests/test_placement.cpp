@@ -2,6 +2,8 @@
 // planner. No MPI: everything here is pure.
 #include <catch2/catch.hpp>
 
+#include "tests/test_util.h"
+
 #include <functional>
 #include <map>
 #include <set>
@@ -23,14 +25,7 @@ std::vector<int64_t> sizes_of(int64_t n, int64_t k) {
   return out;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const weft::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using weft::test::error_of;
 
 }  // namespace
 

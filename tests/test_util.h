@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <string>
 
 #include "framework/error.h"
@@ -20,6 +21,16 @@ void require_error(F&& f, const std::string& needle) {
     return;
   }
   FAIL("expected weft::Error mentioning \"" << needle << "\"");
+}
+
+// The message of the weft::Error that f throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace weft::test
