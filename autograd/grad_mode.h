@@ -9,7 +9,9 @@ class GradMode {
   static void set_enabled(bool enabled) { enabled_ = enabled; }
 
  private:
-  static thread_local bool enabled_;
+  // initial-exec: read on every op, so a %fs-relative load rather than a __tls_get_addr call (the
+  // library is linked at startup, never dlopen'ed late).
+  [[gnu::tls_model("initial-exec")]] static thread_local bool enabled_;
 };
 
 // Disables recording for its scope (inference, optimizer steps, backward itself).

@@ -23,11 +23,12 @@ Shape contiguous_strides(const Shape& shape) {
   return strides;
 }
 
-int64_t wrap_dim(int64_t dim, int64_t rank, const char* op) {
-  int64_t lo = rank == 0 ? -1 : -rank, hi = rank == 0 ? 0 : rank - 1;
-  WEFT_CHECK(dim >= lo && dim <= hi, op, ": dimension out of range (expected to be in range of [",
-             lo, ", ", hi, "], but got ", dim, ")");
-  return dim < 0 ? dim + (rank == 0 ? 1 : rank) : dim;
+void throw_dim_out_of_range(int64_t dim, int64_t rank, const char* op) {
+  WEFT_CHECK(rank > 0 || (dim != 0 && dim != -1), op, ": dimension ", dim,
+             " of a 0-dim tensor, which has no dimensions");
+  const int64_t extent = rank == 0 ? 1 : rank;
+  WEFT_ERROR(op, ": dimension out of range (expected to be in range of [", -extent, ", ", extent - 1,
+             "], but got ", dim, ")");
 }
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {

@@ -23,8 +23,6 @@ void Tensor::throw_undefined() {
   WEFT_ERROR("Tensor: this tensor is undefined (default-constructed or an absent gradient)");
 }
 
-int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
 
 bool Tensor::is_contiguous() const {
   return detail::is_contiguous_geometry(shape(), strides());

@@ -43,8 +43,8 @@ class Tensor {
   const Shape& shape() const { return checked()->shape; }
   const Shape& sizes() const { return shape(); }
   const Shape& strides() const { return checked()->strides; }
-  int64_t size(int64_t dim) const;
-  int64_t stride(int64_t dim) const;
+  int64_t size(int64_t d) const { return shape()[dim_index(d, dim(), "size")]; }
+  int64_t stride(int64_t d) const { return strides()[dim_index(d, dim(), "stride")]; }
   int64_t dim() const { return static_cast<int64_t>(shape().size()); }
   int64_t numel() const { return numel_of(shape()); }
   int64_t storage_offset() const { return checked()->offset; }

@@ -13,13 +13,6 @@
 namespace weft {
 namespace {
 
-// `t` [R, C] as a [1, R, C] alias, for the batched kernel.
-Tensor as_batch(const Tensor& t) {
-  return detail::make_alias(t, {1, t.size(0), t.size(1)}, {0, t.stride(0), t.stride(1)}, t.storage_offset());
-}
-// The kernel's [1, R, C] result as [R, C].
-Tensor unbatch(const Tensor& t) { return detail::make_alias(t, {t.size(1), t.size(2)}, {t.size(2), 1}, 0); }
-
 // t [..., C] as [R, C] (R the product of the leading dims; no -1, which is ambiguous when C == 0).
 Tensor as_rows(const Tensor& t) {
   return reshape(t, {numel_of(Shape(t.shape().begin(), t.shape().end() - 1)), t.size(-1)});
@@ -115,7 +108,7 @@ struct LinearBackward final : autograd::Node {
 
 Tensor mm(const Tensor& a, const Tensor& b) {
   check_mm(a, b, "mm");
-  Tensor y = unbatch(kernels::bmm(as_batch(a), as_batch(b)));
+  Tensor y = kernels::bmm(a, b);
   if (auto node = autograd::make_node<MmBackward>(a, b)) {
     if (node->needs_input_grad(1)) node->save(node->a, a);
     if (node->needs_input_grad(0)) node->save(node->b, b);
@@ -151,10 +144,10 @@ Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, Scalar beta,
              dtype_name(a.dtype()), " but got ", dtype_name(input.dtype()));
   Tensor y;
   if (beta.to_double() == 1.0 && alpha.to_double() == 1.0) {
-    y = unbatch(kernels::bmm(as_batch(a), as_batch(b), input));  // the kernel adds the bias
+    y = kernels::bmm(a, b, input);  // the kernel adds the bias
   } else {
     NoGradGuard guard;
-    Tensor prod = unbatch(kernels::bmm(as_batch(a), as_batch(b)));
+    Tensor prod = kernels::bmm(a, b);
     if (alpha.to_double() != 1.0) prod = mul(prod, alpha);
     // beta == 0 ignores the input entirely (NaN in it does not propagate), as in PyTorch.
     y = beta.to_double() == 0.0 ? prod : add(prod, input, beta);
@@ -186,17 +179,19 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     WEFT_CHECK(bias.dtype() == x.dtype(), "linear: expected the bias to have dtype ", dtype_name(x.dtype()),
                " but got ", dtype_name(bias.dtype()));
   }
-  Tensor x2 = [&] {
+  Tensor x2 = x;
+  if (x.dim() != 2) {
     NoGradGuard guard;
-    return as_rows(x);
-  }();
+    x2 = as_rows(x);
+  }
   // W^T read through strides: oneDNN sees a column-major [in, out] matrix, nothing is copied.
-  Tensor wt = detail::make_alias(weight, {1, in, out}, {0, weight.stride(1), weight.stride(0)},
-                                 weight.storage_offset());
-  Tensor y2 = unbatch(kernels::bmm(as_batch(x2), wt, bias));
-  Shape y_shape = x.shape();
-  y_shape.back() = out;
-  Tensor y = reshape_nograd(y2, y_shape);
+  Tensor wt = detail::make_alias(weight, {in, out}, {weight.stride(1), weight.stride(0)}, weight.storage_offset());
+  Tensor y = kernels::bmm(x2, wt, bias);
+  if (x.dim() != 2) {
+    Shape y_shape = x.shape();
+    y_shape.back() = out;
+    y = reshape_nograd(y, y_shape);
+  }
   if (auto node = autograd::make_node<LinearBackward>(x, weight, bias)) {
     node->x_shape = x.shape();
     if (node->needs_input_grad(1)) node->save(node->x, x);

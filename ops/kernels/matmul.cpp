@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <optional>
-#include <unordered_map>
+#include <utility>
 
 #include "framework/copy.h"
 #include "ops/kernels/onednn.h"
@@ -61,11 +61,25 @@ void reference_loop(const Tensor& a, const Tensor& bm, const Tensor& bias, const
   }
 }
 
-// A strided oneDNN descriptor for a [B, R, C] operand when its matrices are row- or column-major
-// (gemm reads either through its leading dimension); nullopt when it must be copied first.
-std::optional<dnnl::memory::desc> strided_desc(const Tensor& t) {
-  const int64_t b = t.size(0), r = t.size(1), c = t.size(2);
-  int64_t sb = t.stride(0), sr = t.stride(1), sc = t.stride(2);
+// A [B, R, C] operand as oneDNN reads it (B = 1 for a 2-D one): its dims and strides when its
+// matrices are row- or column-major (gemm reads either through its leading dimension).
+struct Layout {
+  int64_t dims[3];
+  int64_t strides[3];
+  dnnl::memory::desc desc() const {
+    return dnnl::memory::desc({dims[0], dims[1], dims[2]}, dnnl::memory::data_type::f32,
+                              {strides[0], strides[1], strides[2]});
+  }
+  void add_to(onednn::PrimitiveKey& key) const {
+    key.add({dims[0], dims[1], dims[2], strides[0], strides[1], strides[2]});
+  }
+};
+
+// `t`'s layout, or nullopt when it must be copied first.
+std::optional<Layout> layout_of(const Tensor& t) {
+  const bool batched = t.dim() == 3;
+  const int64_t b = batched ? t.size(0) : 1, r = t.size(-2), c = t.size(-1);
+  int64_t sb = batched ? t.stride(0) : 0, sr = t.stride(-2), sc = t.stride(-1);
   // Strides of size-1 dims are never used to move; give them values that keep the layout plain.
   if (c == 1) sc = 1;
   if (r == 1) sr = sc == 1 ? c : 1;
@@ -74,55 +88,78 @@ std::optional<dnnl::memory::desc> strided_desc(const Tensor& t) {
   if (!row_major && !col_major) return std::nullopt;
   if (b == 1) sb = (r - 1) * sr + (c - 1) * sc + 1;
   if (sb <= 0) return std::nullopt;  // a broadcast batch: oneDNN wants real strides
-  return dnnl::memory::desc({b, r, c}, dnnl::memory::data_type::f32, {sb, sr, sc});
+  return Layout{{b, r, c}, {sb, sr, sc}};
 }
 
-Tensor onednn_bmm(Tensor a, Tensor bm, const Tensor& bias) {
-  const int64_t batch = a.size(0), m = a.size(1), n = bm.size(2);
-  auto a_md = strided_desc(a);
-  if (!a_md) {
-    a = contiguous_copy(a);
-    a_md = strided_desc(a);
-  }
-  auto b_md = strided_desc(bm);
-  if (!b_md) {
-    bm = contiguous_copy(bm);
-    b_md = strided_desc(bm);
-  }
-  using dt = dnnl::memory::data_type;
-  dnnl::memory::desc dst_md({batch, m, n}, dt::f32, {m * n, n, 1});
-  Tensor out = detail::make_empty({batch, m, n}, kFloat32);
+// `t` and its layout, copied to a contiguous tensor when oneDNN cannot read it as it is.
+std::pair<Tensor, Layout> readable(const Tensor& t) {
+  if (auto layout = layout_of(t)) return {t, *layout};
+  Tensor copy = contiguous_copy(t);
+  return {copy, *layout_of(copy)};
+}
+
+Tensor onednn_bmm(const Tensor& a_in, const Tensor& b_in, const Tensor& bias) {
+  const int64_t m = a_in.size(-2), n = b_in.size(-1);
+  auto [a, a_layout] = readable(a_in);
+  auto [bm, b_layout] = readable(b_in);
+  const int64_t batch = a_layout.dims[0];
+  const Layout dst_layout{{batch, m, n}, {m * n, n, 1}};
+  Tensor out = a_in.dim() == 3 ? detail::make_empty({batch, m, n}, kFloat32) : detail::make_empty({m, n}, kFloat32);
+  // The bias as a [1, R, C] operand of its own (unbroadcast) extent; a contiguous one is read in place.
   Tensor bias2;
-  dnnl::memory::desc bias_md;
+  Layout bias_layout{};
   if (bias.defined()) {
-    bias2 = bias_2d(bias, m, n);
-    bias_md = dnnl::memory::desc({1, bias2.size(0), bias2.size(1)}, dt::f32, {bias2.numel(), bias2.size(1), 1});
+    bias2 = bias.is_contiguous() && bias.dim() <= 2 && is_broadcastable_to(bias.shape(), Shape{m, n})
+                ? bias
+                : bias_2d(bias, m, n);
+    const int64_t rows = bias2.dim() == 2 ? bias2.size(0) : 1, cols = bias2.dim() >= 1 ? bias2.size(-1) : 1;
+    bias_layout = Layout{{1, rows, cols}, {rows * cols, cols, 1}};
   }
   onednn::PrimitiveKey key(bias.defined() ? onednn::kMatmulBias : onednn::kMatmul);
-  key.add(*a_md).add(*b_md).add(dst_md);
-  if (bias.defined()) key.add(bias_md);
-  dnnl::primitive prim = onednn::get_primitive(key, [&] {
-    auto desc = bias.defined() ? dnnl::matmul::desc(*a_md, *b_md, bias_md, dst_md)
-                               : dnnl::matmul::desc(*a_md, *b_md, dst_md);
-    return dnnl::primitive(dnnl::matmul(dnnl::matmul::primitive_desc(desc, onednn::engine())));
+  a_layout.add_to(key);
+  b_layout.add_to(key);
+  dst_layout.add_to(key);
+  if (bias.defined()) bias_layout.add_to(key);
+  onednn::BoundPrimitive& prim = onednn::get_primitive(key, [&] {
+    auto a_md = a_layout.desc(), b_md = b_layout.desc(), dst_md = dst_layout.desc();
+    onednn::PrimitiveSpec spec;
+    if (bias.defined()) {
+      auto bias_md = bias_layout.desc();
+      spec.primitive = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, bias_md, dst_md),
+                                                                 onednn::engine()));
+      spec.args = {{DNNL_ARG_SRC, a_md}, {DNNL_ARG_WEIGHTS, b_md}, {DNNL_ARG_DST, dst_md}, {DNNL_ARG_BIAS, bias_md}};
+    } else {
+      spec.primitive =
+          dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, dst_md), onednn::engine()));
+      spec.args = {{DNNL_ARG_SRC, a_md}, {DNNL_ARG_WEIGHTS, b_md}, {DNNL_ARG_DST, dst_md}};
+    }
+    return spec;
   });
-  dnnl::engine& eng = onednn::engine();
-  std::unordered_map<int, dnnl::memory> args{
-      {DNNL_ARG_SRC, dnnl::memory(*a_md, eng, a.raw_data())},
-      {DNNL_ARG_WEIGHTS, dnnl::memory(*b_md, eng, bm.raw_data())},
-      {DNNL_ARG_DST, dnnl::memory(dst_md, eng, out.raw_data())}};
-  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_md, eng, bias2.raw_data()));
-  prim.execute(onednn::stream(), args);
-  onednn::stream().wait();
+  if (bias.defined())
+    prim.run({a.raw_data(), bm.raw_data(), out.raw_data(), bias2.raw_data()});
+  else
+    prim.run({a.raw_data(), bm.raw_data(), out.raw_data()});
   return out;
+}
+
+// The shape of a @ bm: [B, M, N], or [M, N] for 2-D operands.
+Shape product_shape(const Tensor& a, const Tensor& bm) {
+  if (a.dim() == 2) return {a.size(0), bm.size(1)};
+  return {a.size(0), a.size(1), bm.size(2)};
+}
+
+// A 2-D operand as a [1, R, C] alias, for the paths written for batches.
+Tensor as_batch(const Tensor& t) {
+  if (t.dim() == 3) return t;
+  return detail::make_alias(t, {1, t.size(0), t.size(1)}, {0, t.stride(0), t.stride(1)}, t.storage_offset());
 }
 
 // Degenerate sizes: an empty result, or K == 0 where the product is all zeros (plus bias).
 Tensor degenerate_bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
-  Tensor out = detail::make_empty({a.size(0), a.size(1), bm.size(2)}, a.dtype());
+  Tensor out = detail::make_empty(product_shape(a, bm), a.dtype());
   if (out.numel() == 0) return out;
   if (bias.defined()) {
-    detail::copy_into(out, bias_2d(bias, a.size(1), bm.size(2)));
+    detail::copy_into(out, bias_2d(bias, a.size(-2), bm.size(-1)));
   } else {
     visit_dtype(out.dtype(), [&](auto tag) {
       using T = decltype(tag);
@@ -133,16 +170,18 @@ Tensor degenerate_bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
 }
 
 void check_operands(const Tensor& a, const Tensor& bm) {
-  WEFT_INTERNAL_ASSERT(a.dim() == 3 && bm.dim() == 3 && a.size(0) == bm.size(0) && a.size(2) == bm.size(1),
-                       "bmm kernel: bad operand shapes ", a.shape(), " and ", bm.shape());
+  const bool ok = (a.dim() == 3 && bm.dim() == 3 && a.size(0) == bm.size(0) && a.size(2) == bm.size(1)) ||
+                  (a.dim() == 2 && bm.dim() == 2 && a.size(1) == bm.size(0));
+  WEFT_INTERNAL_ASSERT(ok, "bmm kernel: bad operand shapes ", a.shape(), " and ", bm.shape());
   WEFT_INTERNAL_ASSERT(a.dtype() == bm.dtype(), "bmm kernel: mixed dtypes");
 }
 
 }  // namespace
 
-Tensor bmm_reference(const Tensor& a, const Tensor& bm, const Tensor& bias) {
-  check_operands(a, bm);
-  if (a.numel() == 0 || bm.numel() == 0) return degenerate_bmm(a, bm, bias);
+Tensor bmm_reference(const Tensor& a_in, const Tensor& bm_in, const Tensor& bias) {
+  check_operands(a_in, bm_in);
+  if (a_in.numel() == 0 || bm_in.numel() == 0) return degenerate_bmm(a_in, bm_in, bias);
+  Tensor a = as_batch(a_in), bm = as_batch(bm_in);
   // The inner loop walks rows of bm: make them unit-stride unless they already are.
   Tensor b = bm.stride(2) == 1 || bm.size(2) == 1 ? bm : contiguous_copy(bm);
   Tensor bias2 = bias.defined() ? bias_2d(bias, a.size(1), bm.size(2)) : Tensor();
@@ -156,6 +195,7 @@ Tensor bmm_reference(const Tensor& a, const Tensor& bm, const Tensor& bias) {
     }
     reference_loop<T>(a, b, bias_t, out);
   });
+  if (a_in.dim() == 2) return detail::make_alias(out, {out.size(1), out.size(2)}, {out.size(2), 1}, 0);
   return out;
 }
 

@@ -6,8 +6,9 @@
 namespace weft::kernels {
 
 // out[b] = a[b] @ bm[b] (+ bias) for a [B, M, K] and bm [B, K, N] of one dtype, any strides (a batch
-// stride may be 0). `bias`, when defined, broadcasts to [M, N]. Returns a contiguous [B, M, N].
-// float32 runs on oneDNN's matmul, other numeric dtypes on bmm_reference. No autograd.
+// stride may be 0); or out = a @ bm (+ bias) for 2-D a [M, K] and bm [K, N], without the caller
+// making batch views. `bias`, when defined, broadcasts to [M, N]. Returns a contiguous [B, M, N]
+// (or [M, N]). float32 runs on oneDNN's matmul, other numeric dtypes on bmm_reference. No autograd.
 Tensor bmm(const Tensor& a, const Tensor& bm, const Tensor& bias = Tensor());
 
 // The portable loop (blocked i-k-j, OpenMP over rows), for every numeric dtype.

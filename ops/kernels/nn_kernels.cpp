@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <unordered_map>
 #include <limits>
 #include <vector>
 
@@ -107,28 +106,25 @@ void softmax_columns(const T* x, T* y, int64_t n, int64_t inner, int64_t width, 
 
 namespace {
 
-// Primitive-cache op kinds for the softmax family (onednn.h's enum holds matmul's; these stay clear of it).
-constexpr int64_t kOneDnnSoftmax = 101, kOneDnnLogSoftmax = 102;
-
 // float32 softmax over the middle dim of (outer, n, inner) on oneDNN's JIT kernels, which vectorise
 // exp; the primitive is cached per geometry.
 void onednn_softmax(const Tensor& x, const Tensor& y, const RowGeometry& g, bool log) {
-  using dt = dnnl::memory::data_type;
-  dnnl::memory::desc md({g.outer, g.n, g.inner}, dt::f32, {g.n * g.inner, g.inner, 1});
-  onednn::PrimitiveKey key(log ? kOneDnnLogSoftmax : kOneDnnSoftmax);
-  key.add(md);
-  dnnl::primitive prim = onednn::get_primitive(key, [&] {
+  onednn::PrimitiveKey key(log ? onednn::kLogSoftmax : onednn::kSoftmax);
+  key.add({g.outer, g.n, g.inner});
+  onednn::BoundPrimitive& prim = onednn::get_primitive(key, [&] {
+    using dt = dnnl::memory::data_type;
+    dnnl::memory::desc md({g.outer, g.n, g.inner}, dt::f32, {g.n * g.inner, g.inner, 1});
     auto kind = dnnl::prop_kind::forward_inference;
+    onednn::PrimitiveSpec spec;
     if (log)
-      return dnnl::primitive(dnnl::logsoftmax_forward(
-          dnnl::logsoftmax_forward::primitive_desc({kind, md, 1}, onednn::engine())));
-    return dnnl::primitive(
-        dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc({kind, md, 1}, onednn::engine())));
+      spec.primitive =
+          dnnl::logsoftmax_forward(dnnl::logsoftmax_forward::primitive_desc({kind, md, 1}, onednn::engine()));
+    else
+      spec.primitive = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc({kind, md, 1}, onednn::engine()));
+    spec.args = {{DNNL_ARG_SRC, md}, {DNNL_ARG_DST, md}};
+    return spec;
   });
-  dnnl::engine& eng = onednn::engine();
-  prim.execute(onednn::stream(), {{DNNL_ARG_SRC, dnnl::memory(md, eng, x.raw_data())},
-                                  {DNNL_ARG_DST, dnnl::memory(md, eng, y.raw_data())}});
-  onednn::stream().wait();
+  prim.run({x.raw_data(), y.raw_data()});
 }
 
 }  // namespace
@@ -171,41 +167,36 @@ Tensor softmax(const Tensor& x_in, int64_t dim, bool log) {
 
 namespace {
 
-constexpr int64_t kOneDnnLayerNorm = 103;
-
 // float32 layer norm of `rows` rows of n on oneDNN's JIT kernel (vectorised for the machine),
 // which writes y, the mean and the variance; rstd is computed from the variance here. The
 // primitive is cached per geometry and per which of weight and bias are given.
 void onednn_layer_norm(const Tensor& x, NormResult& r, const Tensor& weight, const Tensor& bias, int64_t rows,
                        int64_t n, double eps) {
-  using dt = dnnl::memory::data_type;
-  dnnl::memory::desc md({rows, n}, dt::f32, {n, 1});
-  dnnl::memory::desc stat_md({rows}, dt::f32, {1});
-  dnnl::memory::desc w_md({n}, dt::f32, {1});
   auto flags = dnnl::normalization_flags::none;
   if (weight.defined()) flags |= dnnl::normalization_flags::use_scale;
   if (bias.defined()) flags |= dnnl::normalization_flags::use_shift;
   float epsf = static_cast<float>(eps);
-  onednn::PrimitiveKey key(kOneDnnLayerNorm);
-  key.add(md).add(static_cast<int64_t>(flags));
   int32_t eps_bits;
   std::memcpy(&eps_bits, &epsf, sizeof eps_bits);
-  key.add(eps_bits);
-  dnnl::primitive prim = onednn::get_primitive(key, [&] {
+  onednn::PrimitiveKey key(onednn::kLayerNorm);
+  key.add({rows, n, static_cast<int64_t>(flags), eps_bits});
+  onednn::BoundPrimitive& prim = onednn::get_primitive(key, [&] {
+    using dt = dnnl::memory::data_type;
+    dnnl::memory::desc md({rows, n}, dt::f32, {n, 1});
+    dnnl::memory::desc stat_md({rows}, dt::f32, {1});
+    dnnl::memory::desc w_md({n}, dt::f32, {1});
     dnnl::layer_normalization_forward::desc desc(dnnl::prop_kind::forward_training, md, stat_md, epsf, flags);
-    return dnnl::primitive(dnnl::layer_normalization_forward(
-        dnnl::layer_normalization_forward::primitive_desc(desc, onednn::engine())));
+    onednn::PrimitiveSpec spec;
+    spec.primitive = dnnl::layer_normalization_forward(
+        dnnl::layer_normalization_forward::primitive_desc(desc, onednn::engine()));
+    // Unused arguments get a null buffer below; the primitive never reads them.
+    spec.args = {{DNNL_ARG_SRC, md},       {DNNL_ARG_DST, md},   {DNNL_ARG_MEAN, stat_md},
+                 {DNNL_ARG_VARIANCE, stat_md}, {DNNL_ARG_SCALE, w_md}, {DNNL_ARG_SHIFT, w_md}};
+    return spec;
   });
-  dnnl::engine& eng = onednn::engine();
   Tensor var = detail::make_empty({rows}, kFloat32);
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(md, eng, x.raw_data())},
-                                             {DNNL_ARG_DST, dnnl::memory(md, eng, r.y.raw_data())},
-                                             {DNNL_ARG_MEAN, dnnl::memory(stat_md, eng, r.mean.raw_data())},
-                                             {DNNL_ARG_VARIANCE, dnnl::memory(stat_md, eng, var.raw_data())}};
-  if (weight.defined()) args.emplace(DNNL_ARG_SCALE, dnnl::memory(w_md, eng, weight.raw_data()));
-  if (bias.defined()) args.emplace(DNNL_ARG_SHIFT, dnnl::memory(w_md, eng, bias.raw_data()));
-  prim.execute(onednn::stream(), args);
-  onednn::stream().wait();
+  prim.run({x.raw_data(), r.y.raw_data(), r.mean.raw_data(), var.raw_data(),
+            weight.defined() ? weight.raw_data() : nullptr, bias.defined() ? bias.raw_data() : nullptr});
   const float* v = ptr<float>(var);
   float* rstd = ptr<float>(r.rstd);
   for (int64_t row = 0; row < rows; ++row) rstd[row] = static_cast<float>(1.0 / std::sqrt(double(v[row]) + eps));

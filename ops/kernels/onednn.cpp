@@ -1,8 +1,11 @@
-// onednn.cpp: the process-wide engine and stream, and the primitive cache. See Note [Primitive cache].
+// onednn.cpp: the process-wide engine and stream, and the per-thread primitive cache. See Note
+// [Primitive cache].
 #include "ops/kernels/onednn.h"
 
-#include <mutex>
+#include <memory>
 #include <unordered_map>
+
+#include "framework/error.h"
 
 namespace weft::onednn {
 
@@ -16,24 +19,30 @@ dnnl::stream& stream() {
   return s;
 }
 
-PrimitiveKey& PrimitiveKey::add(const dnnl::memory::desc& md) {
-  const dnnl_memory_desc_t& d = md.data;
-  fields_.push_back(d.ndims);
-  fields_.push_back(static_cast<int64_t>(d.data_type));
-  for (int i = 0; i < d.ndims; ++i) fields_.push_back(d.dims[i]);
-  if (d.format_kind == dnnl_blocked) {
-    for (int i = 0; i < d.ndims; ++i) fields_.push_back(d.format_desc.blocking.strides[i]);
-  } else {
-    fields_.push_back(-1 - static_cast<int64_t>(d.format_kind));
-  }
-  fields_.push_back(d.offset0);
-  return *this;
-}
-
 size_t PrimitiveKey::hash() const {
   size_t h = 1469598103934665603ull;
   for (int64_t v : fields_) h = (h ^ static_cast<size_t>(v)) * 1099511628211ull;
   return h;
+}
+
+BoundPrimitive::BoundPrimitive(PrimitiveSpec spec) : primitive_(std::move(spec.primitive)) {
+  memories_.reserve(spec.args.size());
+  exec_args_.reserve(spec.args.size());
+  for (auto& [arg, desc] : spec.args) {
+    memories_.emplace_back(desc, engine(), static_cast<void*>(DNNL_MEMORY_NONE));
+    exec_args_.push_back({arg, memories_.back().get()});
+  }
+}
+
+void BoundPrimitive::run(std::initializer_list<void*> buffers) {
+  WEFT_INTERNAL_ASSERT(buffers.size() == memories_.size(), "oneDNN call with ", buffers.size(),
+                       " buffers for a primitive of ", memories_.size(), " arguments");
+  size_t i = 0;
+  for (void* buffer : buffers) memories_[i++].set_data_handle(buffer);
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive_.get(), stream().get(),
+                                                 static_cast<int>(exec_args_.size()), exec_args_.data()),
+                          "could not execute a primitive");
+  stream().wait();
 }
 
 namespace {
@@ -43,45 +52,49 @@ struct KeyHash {
 };
 
 struct Cache {
-  std::mutex mutex;
-  std::unordered_map<PrimitiveKey, dnnl::primitive, KeyHash> map;
+  // unique_ptr: entries hand out stable references while the map rehashes.
+  std::unordered_map<PrimitiveKey, std::unique_ptr<BoundPrimitive>, KeyHash> map;
   uint64_t hits = 0;
   uint64_t misses = 0;
 };
 
-Cache& cache() {
-  static Cache c;
-  return c;
+// The calling thread's cache, through an initial-exec pointer: a hit costs no __tls_get_addr call
+// and no guard check of a thread_local with a destructor.
+[[gnu::tls_model("initial-exec")]] thread_local Cache* tls_cache = nullptr;
+
+[[gnu::noinline]] Cache& make_thread_cache() {
+  static thread_local Cache owner;
+  tls_cache = &owner;
+  return owner;
 }
+
+Cache& cache() { return tls_cache ? *tls_cache : make_thread_cache(); }
 
 }  // namespace
 
-dnnl::primitive get_primitive(const PrimitiveKey& key, const std::function<dnnl::primitive()>& make) {
+BoundPrimitive* find_primitive(const PrimitiveKey& key) {
   Cache& c = cache();
-  {
-    std::lock_guard<std::mutex> lock(c.mutex);
-    auto it = c.map.find(key);
-    if (it != c.map.end()) {
-      ++c.hits;
-      return it->second;
-    }
-    ++c.misses;
-  }
-  // Created outside the lock: JIT compilation is slow and must not serialise other threads.
-  dnnl::primitive prim = make();
-  std::lock_guard<std::mutex> lock(c.mutex);
-  return c.map.emplace(key, std::move(prim)).first->second;
+  auto it = c.map.find(key);
+  if (it == c.map.end()) return nullptr;
+  ++c.hits;
+  return it->second.get();
+}
+
+BoundPrimitive& insert_primitive(const PrimitiveKey& key, PrimitiveSpec spec) {
+  Cache& c = cache();
+  ++c.misses;
+  auto& slot = c.map[key];
+  slot = std::make_unique<BoundPrimitive>(std::move(spec));
+  return *slot;
 }
 
 CacheStats cache_stats() {
   Cache& c = cache();
-  std::lock_guard<std::mutex> lock(c.mutex);
   return {c.hits, c.misses, c.map.size()};
 }
 
 void clear_cache() {
   Cache& c = cache();
-  std::lock_guard<std::mutex> lock(c.mutex);
   c.map.clear();
   c.hits = 0;
   c.misses = 0;

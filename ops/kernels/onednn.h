@@ -2,10 +2,13 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <initializer_list>
+#include <utility>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
+
+#include "framework/small_vector.h"
 
 namespace weft::onednn {
 
@@ -14,40 +17,83 @@ dnnl::engine& engine();
 dnnl::stream& stream();
 
 // Everything that defines a primitive, flattened to integers: op kind, dims, strides, dtypes,
-// attributes. Two problems with equal keys can share one primitive.
+// attributes. Two problems with equal keys can share one primitive. Built on every call, so it
+// keeps its fields inline and never touches a memory descriptor.
 class PrimitiveKey {
  public:
   explicit PrimitiveKey(int64_t op_kind) { fields_.push_back(op_kind); }
-  PrimitiveKey& add(int64_t v) { fields_.push_back(v); return *this; }
-  PrimitiveKey& add(const dnnl::memory::desc& md);
-  bool operator==(const PrimitiveKey& other) const { return fields_ == other.fields_; }
+  PrimitiveKey& add(int64_t v) {
+    fields_.push_back(v);
+    return *this;
+  }
+  PrimitiveKey& add(std::initializer_list<int64_t> values) {
+    for (int64_t v : values) fields_.push_back(v);
+    return *this;
+  }
+  bool operator==(const PrimitiveKey& other) const {
+    return fields_.size() == other.fields_.size() && std::equal(fields_.begin(), fields_.end(), other.fields_.begin());
+  }
   size_t hash() const;
 
  private:
-  std::vector<int64_t> fields_;
+  SmallVector<int64_t, 32> fields_;
 };
 
-// Op kinds for keys; other oneDNN paths add their own values here.
-enum OpKind : int64_t { kMatmul = 1, kMatmulBias = 2 };
+// Op kinds for keys; each oneDNN path has its own.
+enum OpKind : int64_t { kMatmul = 1, kMatmulBias = 2, kSoftmax = 101, kLogSoftmax = 102, kLayerNorm = 103 };
 
-// The cached primitive for `key`, made by `make` on the first request (a miss), then reused (hits).
-// Thread-safe. See Note [Primitive cache].
-dnnl::primitive get_primitive(const PrimitiveKey& key, const std::function<dnnl::primitive()>& make);
+// What a cache miss builds: the primitive and the descriptor of each argument it takes.
+struct PrimitiveSpec {
+  dnnl::primitive primitive;
+  std::vector<std::pair<int, dnnl::memory::desc>> args;  // (DNNL_ARG_*, descriptor)
+};
+
+// A cached primitive with one memory object per argument, made once. A call points the memory
+// objects at its own buffers and executes: no descriptor, memory object or argument map is built
+// per call. See Note [Primitive cache].
+class BoundPrimitive {
+ public:
+  explicit BoundPrimitive(PrimitiveSpec spec);
+  // Executes on `buffers`, one per argument in the order of the spec's args, and waits.
+  void run(std::initializer_list<void*> buffers);
+
+ private:
+  dnnl::primitive primitive_;
+  std::vector<dnnl::memory> memories_;
+  std::vector<dnnl_exec_arg_t> exec_args_;
+};
+
+// The calling thread's cached primitive for `key`; `make()` (returning a PrimitiveSpec) builds it
+// on the first request (a miss), later requests are hits.
+BoundPrimitive* find_primitive(const PrimitiveKey& key);
+BoundPrimitive& insert_primitive(const PrimitiveKey& key, PrimitiveSpec spec);
+template <class Make>
+BoundPrimitive& get_primitive(const PrimitiveKey& key, Make&& make) {
+  if (BoundPrimitive* hit = find_primitive(key)) return *hit;
+  return insert_primitive(key, make());
+}
 
 struct CacheStats {
   uint64_t hits = 0;
   uint64_t misses = 0;
   size_t size = 0;  // primitives held
 };
+// The calling thread's cache.
 CacheStats cache_stats();
-// Drops every cached primitive and zeroes the counters (tests).
+// Drops the calling thread's cached primitives and zeroes its counters (tests).
 void clear_cache();
 
 // Note [Primitive cache]
 // Creating a oneDNN primitive JIT-compiles code and costs far more than running a small one, so
 // primitives are made once per distinct problem. Memory descriptors carry exact strides (no
 // format_tag::any), so a primitive runs directly on weft's buffers without reorders, and the key
-// is just the descriptors plus the op kind: after a training step's first iteration every
-// request is a hit.
+// is just the geometry plus the op kind: after a training step's first iteration every request
+// is a hit.
+// A hit must also be cheap, because a 64x64 matmul runs in a few microseconds: making three
+// memory objects and an argument map per call cost about 40% on top of it. So each entry keeps
+// its memory objects and its argument array, and a call only swaps the data pointers
+// (set_data_handle). Those memory objects are mutable state, so the cache is per thread: two
+// threads never share one. A primitive is compiled once per thread that asks for it (oneDNN's
+// own primitive cache makes the second thread's creation cheap).
 
 }  // namespace weft::onednn
