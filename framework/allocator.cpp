@@ -19,8 +19,9 @@ namespace {
 
 // Note [Thread caches]
 // A 16-element op allocates and frees a block per output; a mutex and a hash lookup per call cost
-// as much as the op itself. So each thread keeps its own LIFO free lists for the small classes
-// (up to 4 KiB, one list per 64-byte class, linked through the free blocks themselves) and
+// as much as the op itself. So each thread keeps its own LIFO free lists for the small and medium
+// classes (up to 64 KiB: a 64x64 matmul's output is 16 KiB; one list per size class, linked
+// through the free blocks themselves) and
 // touches nothing shared on a hit. A block may be freed on another thread than the one that
 // allocated it: it simply joins the freeing thread's list (memory is memory). A thread keeps at
 // most kLocalBytes cached; past that, and when the thread exits, blocks go to the shared cache.
@@ -30,8 +31,20 @@ namespace {
 // give theirs back on their next allocator call (they notice a new epoch).
 constexpr size_t kAlignment = 64;
 constexpr size_t kHugePage = size_t(2) << 20;
-constexpr size_t kLocalMax = 4096;
-constexpr size_t kLocalClasses = kLocalMax / kAlignment;
+constexpr size_t kSmallMax = 4096;  // one class per 64 bytes up to here, then four per doubling
+constexpr size_t kLocalMax = 65536;
+constexpr size_t kLocalClasses = kSmallMax / kAlignment + 4 * (std::countr_zero(kLocalMax / kSmallMax)) + 1;
+
+// The thread-cache list of size class `bytes` (<= kLocalMax; see size_class()).
+constexpr size_t local_index(size_t bytes) {
+  if (bytes <= kSmallMax) return bytes / kAlignment - 1;
+  const size_t top = std::bit_floor(bytes), step = top / 4;
+  return kSmallMax / kAlignment + 4 * (std::countr_zero(top) - std::countr_zero(kSmallMax)) + (bytes / step - 4);
+}
+// (Slot 64 stays empty: 4 KiB itself is a small class.)
+static_assert(local_index(kSmallMax) == 63 && local_index(kSmallMax + 1024) == 65 &&
+              local_index(kSmallMax + 3072) == 67 && local_index(2 * kSmallMax) == 68 &&
+              local_index(kLocalMax) == kLocalClasses - 1);
 constexpr size_t kLocalBytes = size_t(1) << 20;
 
 // A counter one thread writes and any thread reads.
@@ -44,6 +57,7 @@ struct Counter {
 
 struct FreeBlock {
   FreeBlock* next;
+  size_t bytes;  // its size class, for flushing to the shared lists
 };
 
 struct ThreadCache {
@@ -82,10 +96,9 @@ void* fresh_block(size_t bytes) {
 // Moves every block of `tc` to the shared lists; the caller holds the shared mutex.
 void flush_locked(Cache& c, ThreadCache& tc) {
   for (size_t k = 0; k < kLocalClasses; ++k) {
-    size_t bytes = (k + 1) * kAlignment;
     for (FreeBlock* b = tc.heads[k]; b != nullptr;) {
       FreeBlock* next = b->next;
-      c.free_blocks[bytes].push_back(b);
+      c.free_blocks[b->bytes].push_back(b);
       b = next;
     }
     tc.heads[k] = nullptr;
@@ -187,7 +200,7 @@ void* allocate(size_t nbytes) {
   size_t bytes = size_class(nbytes);
   ThreadCache* tc = thread_cache();
   if (tc && bytes <= kLocalMax) {
-    size_t k = bytes / kAlignment - 1;
+    size_t k = local_index(bytes);
     if (FreeBlock* b = tc->heads[k]) {
       tc->heads[k] = b->next;
       tc->cached -= bytes;
@@ -206,8 +219,9 @@ void deallocate(void* ptr, size_t nbytes) {
   ThreadCache* tc = thread_cache();
   if (tc && bytes <= kLocalMax && tc->cached + bytes <= kLocalBytes) {
     auto* b = static_cast<FreeBlock*>(ptr);
-    size_t k = bytes / kAlignment - 1;
+    size_t k = local_index(bytes);
     b->next = tc->heads[k];
+    b->bytes = bytes;
     tc->heads[k] = b;
     tc->cached += bytes;
     tc->bytes_cached.add(bytes);

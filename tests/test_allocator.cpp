@@ -176,3 +176,29 @@ TEST_CASE("blocks freed on another thread are reused there, counted once, and ha
   allocator::empty_cache();
   CHECK(allocator::stats().bytes_cached == 0);
 }
+
+TEST_CASE("medium blocks live on the thread lists too, and each goes back to its own class", "[allocator]") {
+  // Classes above 4 KiB (four per doubling) up to 64 KiB are cached per thread; one past that is
+  // shared. A thread that exits hands each block back under its own size class.
+  allocator::empty_cache();
+  allocator::reset_stats();
+  const std::vector<size_t> sizes{4097, 7000, 16384, 40000, 65536, 65537};  // six distinct classes
+  std::vector<void*> blocks(sizes.size());
+  std::thread other([&] {
+    for (size_t i = 0; i < sizes.size(); ++i) blocks[i] = allocator::allocate(sizes[i]);
+    for (size_t i = 0; i < sizes.size(); ++i) allocator::deallocate(blocks[i], sizes[i]);
+    for (size_t i = 0; i < sizes.size(); ++i) CHECK(allocator::allocate(sizes[i]) == blocks[i]);  // LIFO hits
+    for (size_t i = 0; i < sizes.size(); ++i) allocator::deallocate(blocks[i], sizes[i]);
+  });
+  other.join();
+  size_t expected_cached = 0;
+  for (size_t n : sizes) expected_cached += allocator::size_class(n);
+  AllocatorStats s = allocator::stats();
+  CHECK(s.bytes_cached == expected_cached);
+  CHECK(s.misses == sizes.size());
+  CHECK(s.hits == sizes.size());
+  for (size_t i = 0; i < sizes.size(); ++i) CHECK(allocator::allocate(sizes[i]) == blocks[i]);
+  CHECK(allocator::stats().hits == 2 * sizes.size());
+  for (size_t i = 0; i < sizes.size(); ++i) allocator::deallocate(blocks[i], sizes[i]);
+  allocator::empty_cache();
+}
