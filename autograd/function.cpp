@@ -29,7 +29,9 @@ void wrap_outputs(Node& node, variable_list& outputs, const variable_list& input
   std::shared_ptr<Node> self = node.shared_from_this();
   for (size_t i = 0; i < outputs.size(); ++i) {
     Tensor& out = outputs[i];
-    if (meta) meta->push_back(out.defined() ? std::pair{out.shape(), out.dtype()} : std::pair{Shape{}, kFloat32});
+    // Without materialize_grads nothing needs an absent gradient's geometry: skip the list.
+    if (meta && ctx.materialize_grads_)
+      meta->push_back(out.defined() ? std::pair{out.shape(), out.dtype()} : std::pair{Shape{}, kFloat32});
     if (!out.defined()) continue;
     bool non_diff = std::find(ctx.non_differentiable_.begin(), ctx.non_differentiable_.end(), out.impl()) !=
                     ctx.non_differentiable_.end();

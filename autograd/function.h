@@ -5,6 +5,7 @@
 #include <any>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <unordered_map>
 
 #include "autograd/engine.h"
@@ -24,8 +25,9 @@ class AutogradContext {
   // Tensors backward needs; version-checked when read back.
   void save_for_backward(variable_list tensors) { to_save_ = std::move(tensors); }
   variable_list get_saved_variables() const;
-  // Whether the tensor input `i` (counting tensor inputs only) needs a gradient.
-  bool needs_input_grad(size_t i) const { return i < needs_input_grad_.size() && needs_input_grad_[i]; }
+  // Whether the tensor input `i` (counting tensor inputs only) needs a gradient: its edge is valid
+  // (a node recorded without grad has no edges).
+  bool needs_input_grad(size_t i) const { return node_->needs_input_grad(i); }
   // Outputs that will never get a gradient (integer results, masks).
   void mark_non_differentiable(const variable_list& outputs);
   // When false, backward receives undefined tensors for outputs that got no gradient.
@@ -33,6 +35,14 @@ class AutogradContext {
 
   // Any state that is not a tensor.
   std::unordered_map<std::string, std::any> saved_data;
+  // The Function's own typed state, when it declares `using State = ...` (see Note [Function
+  // state]); S must be that type.
+  template <class S>
+  S& state() {
+    WEFT_CHECK(state_type_ != nullptr && *state_type_ == typeid(S), "AutogradContext::state: this Function ",
+               state_type_ ? "declares another State type" : "declares no State type");
+    return *static_cast<S*>(state_);
+  }
 
  private:
   template <class T>
@@ -45,11 +55,27 @@ class AutogradContext {
 
   variable_list to_save_;
   std::vector<SavedTensor> saved_;
-  std::vector<bool> needs_input_grad_;
   std::vector<TensorImpl*> non_differentiable_;
   bool materialize_grads_ = true;
   const Node* node_ = nullptr;
+  void* state_ = nullptr;
+  const std::type_info* state_type_ = nullptr;
 };
+
+// Note [Function state]
+// saved_data is a string-keyed map of std::any: every entry costs a map node, a bucket array and
+// (past a pointer's size) a heap block for the value, on every call. A Function whose state is
+// fixed can declare it instead: `using State = S;` makes the node itself hold one S (value
+// initialised), reached through ctx->state<S>() in forward and backward. It lives and dies with
+// the node, so it may not hold the node's outputs (the cycle the saved tensors avoid).
+namespace detail {
+struct NoState {};
+template <class T>
+struct state_of { using type = NoState; };
+template <class T>
+  requires requires { typename T::State; }
+struct state_of<T> { using type = typename T::State; };
+}  // namespace detail
 
 // Zeros standing in for a gradient an output did not receive.
 Tensor zeros_for_gradient(const Shape& shape, DType dtype);
@@ -63,6 +89,7 @@ class CppNode final : public Node {
   AutogradContext ctx;
   std::vector<std::pair<Shape, DType>> output_meta;  // for materialising absent gradients
   const std::string* name_ = nullptr;
+  [[no_unique_address]] typename detail::state_of<T>::type state{};
 };
 
 namespace detail {
@@ -89,17 +116,19 @@ struct Function {
     variable_list inputs;
     (detail::collect_tensors(inputs, args), ...);
     bool needs_grad = GradMode::is_enabled() && requires_grad_fast(inputs);
-    auto node = std::make_shared<CppNode<T>>();
+    // One pooled block for the node and its control block, as make_node does for ops.
+    auto node = std::allocate_shared<CppNode<T>>(weft::detail::PoolAllocator<CppNode<T>>());
     static const std::string name = detail::demangled_name(typeid(T).name()) + "Backward";
     node->name_ = &name;  // demangled once per Function type, not per call
     if (needs_grad) {
       node->next_edges.reserve(inputs.size());
-      for (const Tensor& t : inputs) {
-        node->next_edges.push_back(gradient_edge(t));
-        node->ctx.needs_input_grad_.push_back(node->next_edges.back().is_valid());
-      }
+      for (const Tensor& t : inputs) node->next_edges.push_back(gradient_edge(t));
     }
     node->ctx.node_ = node.get();
+    if constexpr (!std::is_same_v<typename detail::state_of<T>::type, detail::NoState>) {
+      node->ctx.state_ = &node->state;
+      node->ctx.state_type_ = &typeid(typename detail::state_of<T>::type);
+    }
     using Result = decltype(T::forward(&node->ctx, std::forward<Args>(args)...));
     Result result = [&] {
       NoGradGuard no_grad;
@@ -118,7 +147,7 @@ variable_list CppNode<T>::apply(variable_list&& grads) {
   for (size_t i = 0; i < grads.size(); ++i)
     if (!grads[i].defined() && ctx.materialize_grads_ && i < output_meta.size())
       grads[i] = zeros_for_gradient(output_meta[i].first, output_meta[i].second);
-  grads.resize(std::max(grads.size(), output_meta.size()));
+  grads.resize(std::max<size_t>(grads.size(), num_outputs));
   variable_list result = T::backward(&ctx, std::move(grads));
   WEFT_CHECK(result.size() == next_edges.size(), "function ", *name_, " returned an incorrect number of gradients "
              "(expected ", next_edges.size(), ", got ", result.size(), ")");

@@ -33,7 +33,7 @@ Placements checked_placements(Placements placements, const DeviceMesh& mesh, int
   if (placements.empty()) placements = replicate_all(mesh.ndim());
   WEFT_CHECK(static_cast<int64_t>(placements.size()) == mesh.ndim(), op, ": expected one placement per mesh dim (",
              mesh.ndim(), ") but got ", placements.size(), ": ", to_string(placements));
-  return normalize(placements, tensor_rank);
+  return normalize(std::move(placements), tensor_rank);
 }
 
 Tensor contiguous_copy(const Tensor& t) {
@@ -83,14 +83,16 @@ DTensor make_dtensor(const Tensor& local, const DeviceMesh& mesh, Placements pla
   WEFT_CHECK(static_cast<int64_t>(global_shape.size()) == local.dim(), "make_dtensor: the global shape ",
              global_shape, " and the local shape ", local.shape(), " have different ranks");
   detail::ensure_gradient_arithmetic();
-  auto spec = std::make_shared<DTensorSpec>();
+  // Spec and impl each come from the tensor object pool, as an op's result does.
+  auto spec = std::allocate_shared<DTensorSpec>(weft::detail::PoolAllocator<DTensorSpec>());
   spec->mesh = mesh;
   spec->placements = checked_placements(std::move(placements), mesh, local.dim(), "make_dtensor");
   spec->global_strides = contiguous_strides(global_shape);
   spec->global_shape = global_shape;
   // See Note [DTensor layout]: the local tensor never carries history of its own.
   spec->local = local.impl()->autograd ? local.detach() : local;
-  auto impl = std::make_shared<TensorImpl>(nullptr, std::move(global_shape), spec->global_strides, 0, local.dtype());
+  auto impl = std::allocate_shared<TensorImpl>(weft::detail::PoolAllocator<TensorImpl>(), nullptr,
+                                              std::move(global_shape), spec->global_strides, 0, local.dtype());
   impl->dist = std::move(spec);
   return DTensor(Tensor(std::move(impl)));
 }

@@ -1,7 +1,5 @@
 // dtensor_autograd.cpp: the autograd Functions behind from_local / to_local / redistribute, and the
 // gradient arithmetic that adds DTensor gradients (registered with the engine).
-#include <any>
-
 #include "autograd/function.h"
 #include "distributed/dtensor.h"
 #include "distributed/redistribute.h"
@@ -16,14 +14,16 @@ namespace {
 using autograd::AutogradContext;
 using autograd::variable_list;
 
-// What backward needs to rebuild a DTensor: mesh, placements and global shape.
+// What backward needs to rebuild a DTensor: mesh, placements and global shape. Each Function below
+// keeps it in its node (Note [Function state]), and leaves absent gradients undefined rather than
+// materialised: one output, so an undefined gradient means none at all.
 struct SpecMeta {
   DeviceMesh mesh;
   Placements placements;
   Shape global_shape;
 };
 
-SpecMeta& meta_of(AutogradContext* ctx) { return std::any_cast<SpecMeta&>(ctx->saved_data["meta"]); }
+SpecMeta& meta_of(AutogradContext* ctx) { return ctx->state<SpecMeta>(); }
 
 // The gradient of a DTensor output as a DTensor. A plain gradient of the global shape (a user's
 // y.backward(g)) is the full gradient on every rank: all Replicate.
@@ -40,14 +40,17 @@ DTensor as_dtensor_gradient(const Tensor& g, const SpecMeta& meta, const char* o
 }
 
 struct Redistribute : autograd::Function<Redistribute> {
+  using State = SpecMeta;
   static Tensor forward(AutogradContext* ctx, const Tensor& input, const Placements& target) {
     DTensor x(input);
     const DTensorSpec& spec = x.spec();
-    ctx->saved_data["meta"] = SpecMeta{spec.mesh, spec.placements, spec.global_shape};
+    meta_of(ctx) = SpecMeta{spec.mesh, spec.placements, spec.global_shape};
+    ctx->set_materialize_grads(false);
     Tensor local = redistribute_local(spec.local, spec.mesh, spec.placements, target, spec.global_shape);
     return make_dtensor(local, spec.mesh, target, spec.global_shape);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return {Tensor()};
     const SpecMeta& meta = meta_of(ctx);
     DTensor g = as_dtensor_gradient(grads[0], meta, "redistribute");
     Placements target = redistribute_backward_target(meta.placements, g.placements());
@@ -58,16 +61,19 @@ struct Redistribute : autograd::Function<Redistribute> {
 };
 
 struct FromLocal : autograd::Function<FromLocal> {
+  using State = SpecMeta;
   static Tensor forward(AutogradContext* ctx, const Tensor& local, const std::optional<Tensor>& data,
                         const DeviceMesh& mesh, const Placements& placements, const Shape& global_shape,
                         const std::optional<Placements>& grad_placements) {
     Placements target = grad_placements ? normalize(*grad_placements, local.dim()) : partial_to_replicate(placements);
     WEFT_CHECK(target.size() == placements.size(), "DTensor.from_local: grad_placements ", to_string(target),
                " must have one placement per mesh dim (", placements.size(), ")");
-    ctx->saved_data["meta"] = SpecMeta{mesh, target, global_shape};
+    meta_of(ctx) = SpecMeta{mesh, std::move(target), global_shape};
+    ctx->set_materialize_grads(false);
     return make_dtensor(data ? *data : local, mesh, placements, global_shape);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return {Tensor()};
     const SpecMeta& meta = meta_of(ctx);
     DTensor g = as_dtensor_gradient(grads[0], meta, "DTensor.from_local");
     if (g.placements() == meta.placements) return {g.spec().local};
@@ -77,16 +83,19 @@ struct FromLocal : autograd::Function<FromLocal> {
 };
 
 struct ToLocal : autograd::Function<ToLocal> {
+  using State = SpecMeta;
   static Tensor forward(AutogradContext* ctx, const Tensor& input, const std::optional<Placements>& grad_placements) {
     DTensor x(input);
     const DTensorSpec& spec = x.spec();
     Placements target = grad_placements ? normalize(*grad_placements, x.dim()) : partial_to_replicate(spec.placements);
     WEFT_CHECK(target.size() == spec.placements.size(), "DTensor.to_local: grad_placements ", to_string(target),
                " must have one placement per mesh dim (", spec.placements.size(), ")");
-    ctx->saved_data["meta"] = SpecMeta{spec.mesh, target, spec.global_shape};
+    meta_of(ctx) = SpecMeta{spec.mesh, std::move(target), spec.global_shape};
+    ctx->set_materialize_grads(false);
     return spec.local.detach();  // an alias: autograd history goes on it, never on the spec's local
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return {Tensor()};
     const SpecMeta& meta = meta_of(ctx);
     WEFT_CHECK(!grads[0].is_dtensor(), "DTensor.to_local backward: expected a plain local gradient");
     return {make_dtensor(grads[0], meta.mesh, meta.placements, meta.global_shape)};
@@ -116,6 +125,9 @@ Tensor dtensor_add(const Tensor& a, const Tensor& b) {
              "gradients on ", x.device_mesh().to_string(), " with shape ", x.shape(), " and on ",
              y.device_mesh().to_string(), " with shape ", y.shape(), " can not be added");
   NoGradGuard no_grad;
+  // The common case, a gradient accumulated with the placements of the first: add the locals.
+  if (x.placements() == y.placements())
+    return make_dtensor(plain_add(x.spec().local, y.spec().local), x.device_mesh(), x.placements(), x.shape());
   // S -> P and P(a) -> P(b) are refused as single steps; they go through Replicate (R -> P is
   // internal: sum divides by k), which keeps the value.
   Placements via = x.placements();

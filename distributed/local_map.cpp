@@ -9,6 +9,7 @@
 #include "distributed/comm_debug.h"
 #include "distributed/redistribute.h"
 #include "distributed/runtime.h"
+#include "framework/small_vector.h"
 
 namespace weft::dist::detail {
 namespace {
@@ -38,7 +39,10 @@ PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOpt
       if (options.in_placements) {
         const auto& spec = (*options.in_placements)[i];
         WEFT_CHECK(spec.has_value(), "local_map: DTensor input ", i, " expects placements but received None!");
-        Placements wanted = normalize(*spec, arg.dim());
+        // Most entries are already normalised: compare them as they are rather than copy them.
+        std::optional<Placements> wrapped;
+        if (!is_normalized(*spec, arg.dim())) wrapped = normalize(*spec, arg.dim());
+        const Placements& wanted = wrapped ? *wrapped : *spec;
         if (wanted != arg.placements()) {
           WEFT_CHECK(options.redistribute_inputs, "local_map: arg ", i,
                      " has a mismatched placements: arg placements is ", to_string(arg.placements()),
@@ -63,6 +67,44 @@ PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOpt
 }
 
 namespace {
+
+// Placements kept in the node: inline up to 4 mesh dims, so that forward copies them without
+// allocating. (Placements itself is a std::vector; a DTensor's own list is made only when needed.)
+using PlacementBuf = SmallVector<Placement, 4>;
+
+PlacementBuf normalized_buf(const Placements& placements, int64_t tensor_rank) {
+  if (is_normalized(placements, tensor_rank)) return PlacementBuf(placements.begin(), placements.end());
+  Placements wrapped = normalize(placements, tensor_rank);
+  return PlacementBuf(wrapped.begin(), wrapped.end());
+}
+
+// What one call hands to forward; it lives on run_local_map's stack and is gone by backward.
+struct LocalMapCall {
+  const LocalMapOptions& options;
+  const Body& body;
+  const DeviceMesh& mesh;
+  // Per leaf; the defined ones are the Function's inputs, in order. Forward replaces each DTensor
+  // by its local tensor.
+  std::vector<Tensor>& locals;
+  bool record = false;  // grad mode was on: the body's own graph is recorded
+};
+
+// What forward leaves for backward, held in the node itself (Note [Function state]).
+struct LocalMapState {
+  struct Input {              // per Function input
+    Tensor inner;             // the body graph's leaf standing for it; undefined if none is needed
+    bool is_dtensor = false;
+    DeviceMesh mesh;          // a DTensor input's gradient is a DTensor like it
+    PlacementBuf grad_placements;
+    Shape global_shape;
+  };
+  struct Output {             // per output leaf
+    Tensor inner;             // the body's result, when differentiable
+    PlacementBuf placements;
+  };
+  std::vector<Input> inputs;
+  std::vector<Output> outputs;
+};
 
 // Note [local_map global shapes]
 // A Shard output's global size along a tensor dim is the sum of the local sizes over the ranks that
@@ -94,29 +136,33 @@ std::vector<int64_t> unravel(int64_t index, const std::vector<int64_t>& shape) {
   return coord;
 }
 
-std::vector<Shape> global_shapes(const std::vector<Tensor>& locals, const std::vector<Placements>& placements,
+// One global shape per output leaf (empty for non-tensor outputs).
+std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, const std::vector<LocalMapState::Output>& outs,
                                  const DeviceMesh& mesh, bool even_shards) {
   std::vector<Shape> globals;
+  globals.reserve(flat.size());
   struct Pending { size_t out; int64_t dim; std::vector<int64_t> mesh_dims; };
   std::vector<Pending> pending;
-  for (size_t o = 0; o < locals.size(); ++o) {
-    globals.push_back(locals[o].defined() ? locals[o].shape() : Shape{});
-    if (!locals[o].defined()) continue;
-    for (int64_t d = 0; d < locals[o].dim(); ++d) {
-      std::vector<int64_t> mesh_dims;
-      for (size_t m = 0; m < placements[o].size(); ++m)
-        if (placements[o][m].is_shard(d)) mesh_dims.push_back(static_cast<int64_t>(m));
-      if (mesh_dims.empty()) continue;
-      if (even_shards) {
-        for (int64_t m : mesh_dims) globals[o][d] *= mesh.size(m);
-      } else {
-        pending.push_back({o, d, mesh_dims});
+  for (size_t o = 0; o < flat.size(); ++o) {
+    const Tensor& local = flat[o].tensor;
+    globals.push_back(local.defined() ? local.shape() : Shape{});
+    if (!local.defined()) continue;
+    const PlacementBuf& placements = outs[o].placements;
+    for (int64_t d = 0; d < local.dim(); ++d) {
+      if (even_shards) {  // the caller vouches: nothing to exchange, nothing to list
+        for (size_t m = 0; m < placements.size(); ++m)
+          if (placements[m].is_shard(d)) globals[o][d] *= mesh.size(static_cast<int64_t>(m));
+        continue;
       }
+      std::vector<int64_t> mesh_dims;
+      for (size_t m = 0; m < placements.size(); ++m)
+        if (placements[m].is_shard(d)) mesh_dims.push_back(static_cast<int64_t>(m));
+      if (!mesh_dims.empty()) pending.push_back({o, d, std::move(mesh_dims)});
     }
   }
   if (pending.empty() || mesh.size() == 1) return globals;
   std::vector<int64_t> mine;
-  for (const Pending& p : pending) mine.push_back(locals[p.out].shape()[p.dim]);
+  for (const Pending& p : pending) mine.push_back(flat[p.out].tensor.shape()[p.dim]);
   std::vector<int64_t> all(mine.size() * mesh.size());
   record_collective(CollectiveKind::AllGather);
   MPI_Comm comm = whole_mesh_comm(mesh);
@@ -141,63 +187,53 @@ std::vector<Shape> global_shapes(const std::vector<Tensor>& locals, const std::v
   return globals;
 }
 
-// What forward leaves for backward: the body's own graph and the placements of both sides.
-struct LocalMapState {
-  const LocalMapOptions* options = nullptr;
-  const Body* body = nullptr;
-  DeviceMesh mesh;
-  std::vector<size_t> input_leaf;           // leaf index of each Function input
-  std::vector<Tensor> leaf_inputs;          // cleared after forward
-  size_t leaf_count = 0;
-  bool record = false;
-  std::vector<Tensor> inner_inputs;         // per Function input: a local leaf of the body's graph
-  std::vector<Tensor> inner_outputs;        // per output leaf: the body's result, if differentiable
-  std::vector<Placements> out_placements;   // per output leaf
-  struct InputSpec { bool is_dtensor; DeviceMesh mesh; Placements grad_placements; Shape global_shape; };
-  std::vector<InputSpec> input_specs;
-};
-
 struct LocalMapFunction : autograd::Function<LocalMapFunction> {
+  using State = LocalMapState;
   static autograd::variable_list forward(autograd::AutogradContext* ctx, const TensorList& inputs,
-                                         std::shared_ptr<LocalMapState> state);
+                                         LocalMapCall& call);
   static autograd::variable_list backward(autograd::AutogradContext* ctx, autograd::variable_list grads);
 };
 
 autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx, const TensorList& inputs,
-                                                  std::shared_ptr<LocalMapState> state) {
-  const LocalMapOptions& options = *state->options;
-  std::vector<Tensor> locals(state->leaf_count);
-  state->inner_inputs.resize(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
+                                                  LocalMapCall& call) {
+  LocalMapState& state = ctx->state<LocalMapState>();
+  const LocalMapOptions& options = call.options;
+  state.inputs.resize(inputs.size());
+  for (size_t leaf = 0, i = 0; leaf < call.locals.size(); ++leaf) {
+    if (!call.locals[leaf].defined()) continue;  // not an input (see run_local_map)
     const Tensor& in = inputs[i];
-    size_t leaf = state->input_leaf[i];
-    LocalMapState::InputSpec spec{in.is_dtensor(), {}, {}, in.shape()};
+    LocalMapState::Input& spec = state.inputs[i++];
     Tensor local = in;
-    if (spec.is_dtensor) {
-      DTensor d(in);
-      spec.mesh = d.device_mesh();
-      spec.grad_placements = options.in_grad_placements ? normalize(*(*options.in_grad_placements)[leaf], in.dim())
-                                                        : partial_to_replicate(d.placements());
-      local = d.spec().local;
+    if (in.is_dtensor()) {
+      const DTensorSpec& d = DTensor(in).spec();
+      spec.is_dtensor = true;
+      spec.mesh = d.mesh;
+      spec.global_shape = d.global_shape;
+      if (options.in_grad_placements) {
+        spec.grad_placements = normalized_buf(*(*options.in_grad_placements)[leaf], in.dim());
+      } else {
+        spec.grad_placements.assign(d.placements.begin(), d.placements.end());
+        for (Placement& p : spec.grad_placements)
+          if (p.is_partial()) p = Replicate();
+      }
+      local = d.local;
     }
-    if (state->record && in.requires_grad()) {
+    if (call.record && in.requires_grad()) {
       local = local.detach();
       local.requires_grad_(true);
-      state->inner_inputs[i] = local;
+      spec.inner = local;
     }
-    locals[leaf] = local;
-    state->input_specs.push_back(std::move(spec));
+    call.locals[leaf] = std::move(local);
   }
   std::vector<OutputLeaf> flat;
   {
     std::optional<EnableGradGuard> enable;
-    if (state->record) enable.emplace();
-    flat = (*state->body)(locals);
+    if (call.record) enable.emplace();
+    flat = call.body(call.locals);
   }
   WEFT_CHECK(flat.size() == options.out_placements.size(), "local_map requires one placement entry for each "
              "output: received ", options.out_placements.size(), " but ", flat.size(), " are expected");
-  std::vector<Tensor> out_locals(flat.size());
-  state->out_placements.resize(flat.size());
+  state.outputs.resize(flat.size());
   for (size_t o = 0; o < flat.size(); ++o) {
     const auto& entry = options.out_placements[o];
     if (!flat[o].is_tensor) {
@@ -208,82 +244,81 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
     const Tensor& t = flat[o].tensor;
     WEFT_CHECK(!t.is_dtensor(), "local_map: the function returned a DTensor as output ", o,
                "; it must return local tensors, which local_map wraps with out_placements");
-    out_locals[o] = t;
-    state->out_placements[o] = entry ? normalize(*entry, t.dim())
-                                     : Placements(static_cast<size_t>(state->mesh.ndim()), Replicate());
+    state.outputs[o].placements = entry ? normalized_buf(*entry, t.dim())
+                                        : PlacementBuf(static_cast<size_t>(call.mesh.ndim()), Replicate());
   }
-  std::vector<Shape> globals = global_shapes(out_locals, state->out_placements, state->mesh, options.even_shards);
+  std::vector<Shape> globals = global_shapes(flat, state.outputs, call.mesh, options.even_shards);
   autograd::variable_list outputs(flat.size());
   autograd::variable_list non_differentiable;
-  state->inner_outputs.resize(flat.size());
   for (size_t o = 0; o < flat.size(); ++o) {
-    if (!out_locals[o].defined()) continue;
-    outputs[o] = make_dtensor(out_locals[o].detach(), state->mesh, state->out_placements[o], globals[o]);
-    if (out_locals[o].requires_grad()) state->inner_outputs[o] = out_locals[o];
+    const Tensor& local = flat[o].tensor;
+    if (!local.defined()) continue;
+    const PlacementBuf& placements = state.outputs[o].placements;
+    outputs[o] = make_dtensor(local.detach(), call.mesh, Placements(placements.begin(), placements.end()),
+                              std::move(globals[o]));
+    if (local.requires_grad()) state.outputs[o].inner = local;
     else non_differentiable.push_back(outputs[o]);
   }
-  ctx->mark_non_differentiable(non_differentiable);
+  if (!non_differentiable.empty()) ctx->mark_non_differentiable(non_differentiable);
   ctx->set_materialize_grads(false);
-  state->leaf_inputs.clear();
-  ctx->saved_data["state"] = state;
   return outputs;
 }
 
 autograd::variable_list LocalMapFunction::backward(autograd::AutogradContext* ctx, autograd::variable_list grads) {
-  auto state = std::any_cast<std::shared_ptr<LocalMapState>>(ctx->saved_data.at("state"));
+  LocalMapState& state = ctx->state<LocalMapState>();
   autograd::variable_list roots, root_grads;
-  for (size_t o = 0; o < grads.size() && o < state->inner_outputs.size(); ++o) {
-    if (!grads[o].defined() || !state->inner_outputs[o].defined()) continue;
+  roots.reserve(state.outputs.size());
+  root_grads.reserve(state.outputs.size());
+  for (size_t o = 0; o < grads.size() && o < state.outputs.size(); ++o) {
+    const LocalMapState::Output& out = state.outputs[o];
+    if (!grads[o].defined() || !out.inner.defined()) continue;
     Tensor g = grads[o];
     if (g.is_dtensor()) {
+      // The output's placements with Partial -> Replicate, as from_local's backward; compared in
+      // place, as the gradient usually has them already.
       DTensor dg(g);
-      Placements target = partial_to_replicate(state->out_placements[o]);
-      if (dg.placements() != target) dg = redistribute_internal(dg, target);
+      const Placements& have = dg.placements();
+      bool same = have.size() == out.placements.size();
+      for (size_t m = 0; same && m < have.size(); ++m)
+        same = have[m] == (out.placements[m].is_partial() ? Replicate() : out.placements[m]);
+      if (!same) dg = redistribute_internal(dg, partial_to_replicate(Placements(out.placements.begin(),
+                                                                                out.placements.end())));
       g = dg.spec().local;
     }
-    roots.push_back(state->inner_outputs[o]);
-    root_grads.push_back(g);
+    roots.push_back(out.inner);
+    root_grads.push_back(std::move(g));
   }
-  autograd::variable_list result(state->inner_inputs.size());
+  autograd::variable_list result(state.inputs.size());
   autograd::variable_list wrt;
-  std::vector<size_t> wrt_index;
-  for (size_t i = 0; i < state->inner_inputs.size(); ++i)
-    if (state->inner_inputs[i].defined() && ctx->needs_input_grad(i)) {
-      wrt.push_back(state->inner_inputs[i]);
-      wrt_index.push_back(i);
-    }
+  wrt.reserve(state.inputs.size());
+  auto wanted = [&](size_t i) { return state.inputs[i].inner.defined() && ctx->needs_input_grad(i); };
+  for (size_t i = 0; i < state.inputs.size(); ++i)
+    if (wanted(i)) wrt.push_back(state.inputs[i].inner);
   if (roots.empty() || wrt.empty()) return result;
   autograd::variable_list local_grads =
       autograd::grad(roots, wrt, root_grads, /*retain_graph=*/false, /*allow_unused=*/true);
-  for (size_t k = 0; k < wrt.size(); ++k) {
-    size_t i = wrt_index[k];
-    const Tensor& g = local_grads[k];
+  for (size_t i = 0, k = 0; i < state.inputs.size(); ++i) {
+    if (!wanted(i)) continue;
+    const Tensor& g = local_grads[k++];
     if (!g.defined()) continue;
-    const auto& spec = state->input_specs[i];
-    result[i] = spec.is_dtensor ? Tensor(make_dtensor(g, spec.mesh, spec.grad_placements, spec.global_shape)) : g;
+    const LocalMapState::Input& spec = state.inputs[i];
+    result[i] = spec.is_dtensor ? Tensor(make_dtensor(g, spec.mesh, Placements(spec.grad_placements.begin(),
+                                                                                spec.grad_placements.end()),
+                                                       spec.global_shape))
+                                : g;
   }
   return result;
 }
 
 }  // namespace
 
-std::vector<Tensor> run_local_map(const PreparedInputs& prepared, const LocalMapOptions& options, const Body& body) {
-  auto state = std::make_shared<LocalMapState>();
-  state->options = &options;
-  state->body = &body;
-  state->mesh = prepared.mesh;
-  state->leaf_count = prepared.inputs.size();
-  state->record = GradMode::is_enabled();
+std::vector<Tensor> run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, const Body& body) {
+  LocalMapCall call{options, body, prepared.mesh, prepared.inputs, GradMode::is_enabled()};
   TensorList inputs;
-  for (size_t leaf = 0; leaf < prepared.inputs.size(); ++leaf) {
-    if (!prepared.inputs[leaf].defined()) continue;
-    inputs.push_back(prepared.inputs[leaf]);
-    state->input_leaf.push_back(leaf);
-  }
-  autograd::variable_list outputs = LocalMapFunction::apply(inputs, state);
-  state->options = nullptr;  // the options and body belong to this call only
-  state->body = nullptr;
-  return outputs;
+  inputs.reserve(prepared.inputs.size());
+  for (const Tensor& t : prepared.inputs)
+    if (t.defined()) inputs.push_back(t);
+  return LocalMapFunction::apply(inputs, call);
 }
 
 }  // namespace weft::dist::detail

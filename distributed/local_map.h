@@ -55,6 +55,13 @@ struct OutputLeaf {
   Tensor tensor;
 };
 
+// How many leaves flatten_arg makes of `arg` (so that the leaf list is sized once).
+template <class T>
+size_t leaf_count(const T& arg) {
+  if constexpr (is_tensor_vector_v<T>) return arg.size();
+  else return 1;
+}
+
 template <class T>
 void flatten_arg(std::vector<Leaf>& leaves, const T& arg) {
   if constexpr (is_tensor_like_v<T>) leaves.push_back({true, arg});
@@ -124,9 +131,10 @@ struct PreparedInputs {
 PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOptions& options);
 
 // Runs `body` (locals per leaf -> flattened outputs) as one autograd node; returns one tensor per
-// output leaf: a DTensor for tensor outputs, undefined for the others.
+// output leaf: a DTensor for tensor outputs, undefined for the others. prepared.inputs is reused
+// for the locals: each DTensor in it is replaced by the local tensor the body receives.
 using Body = std::function<std::vector<OutputLeaf>(const std::vector<Tensor>& locals)>;
-std::vector<Tensor> run_local_map(const PreparedInputs& prepared, const LocalMapOptions& options, const Body& body);
+std::vector<Tensor> run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, const Body& body);
 
 }  // namespace detail
 
@@ -146,6 +154,7 @@ class LocalMap {
     using Mapped = typename detail::map_result<R, typed_dtensor>::type;
 
     std::vector<detail::Leaf> leaves;
+    leaves.reserve((detail::leaf_count(args) + ... + size_t{0}));
     std::array<size_t, sizeof...(Args)> offsets{};
     size_t arg = 0;
     ((offsets[arg++] = leaves.size(), detail::flatten_arg(leaves, args)), ...);
@@ -161,9 +170,8 @@ class LocalMap {
       if constexpr (typed_dtensor) {
         WEFT_ERROR("local_map: an argument typed DTensor holds no DTensor");
       } else {
-        std::vector<Tensor> locals;
-        for (const auto& leaf : leaves) locals.push_back(leaf.tensor);
-        return Mapped(call(locals));  // exactly as func returned it
+        // Without DTensors, prepared.inputs holds each tensor leaf as given: the locals already.
+        return Mapped(call(prepared.inputs));  // exactly as func returned it
       }
     }
     std::optional<R> result;

@@ -54,16 +54,22 @@ std::string to_string(const Placements& placements) {
   return out + ")";
 }
 
-Placements normalize(const Placements& placements, int64_t tensor_rank) {
-  Placements out = placements;
-  for (Placement& p : out) {
-    if (!p.is_shard()) continue;
-    WEFT_CHECK(p.shard_dim >= -tensor_rank && p.shard_dim < tensor_rank, "Shard: dim ", p.shard_dim,
-               " is out of range for a tensor of rank ", tensor_rank, " (placements ", to_string(placements),
-               "; expected a dim in [", -tensor_rank, ", ", tensor_rank - 1, "])");
-    if (p.shard_dim < 0) p.shard_dim += tensor_rank;
-  }
-  return out;
+Placements normalize(Placements placements, int64_t tensor_rank) {
+  // All dims are checked before any is wrapped, so that the error prints the placements as given;
+  // wrapping in place lets a caller that moves its list in pay no copy.
+  for (const Placement& p : placements)
+    WEFT_CHECK(!p.is_shard() || (p.shard_dim >= -tensor_rank && p.shard_dim < tensor_rank), "Shard: dim ",
+               p.shard_dim, " is out of range for a tensor of rank ", tensor_rank, " (placements ",
+               to_string(placements), "; expected a dim in [", -tensor_rank, ", ", tensor_rank - 1, "])");
+  for (Placement& p : placements)
+    if (p.is_shard() && p.shard_dim < 0) p.shard_dim += tensor_rank;
+  return placements;
+}
+
+bool is_normalized(const Placements& placements, int64_t tensor_rank) {
+  for (const Placement& p : placements)
+    if (p.is_shard() && (p.shard_dim < 0 || p.shard_dim >= tensor_rank)) return false;
+  return true;
 }
 
 Placements replicate_all(int64_t count) { return Placements(static_cast<size_t>(count), Replicate()); }

@@ -45,7 +45,10 @@ std::string to_string(const Placements& placements);
 // The lower-case name a Partial prints: "sum", "avg", "max", "min".
 std::string reduce_op_name(ReduceOp op);
 // Shard dims wrapped against `tensor_rank` (errors name the dim and the rank).
-Placements normalize(const Placements& placements, int64_t tensor_rank);
+Placements normalize(Placements placements, int64_t tensor_rank);
+// Whether normalize(placements, tensor_rank) would return `placements` unchanged without error: a
+// check that lets a caller skip the copy.
+bool is_normalized(const Placements& placements, int64_t tensor_rank);
 // `count` Replicate placements.
 Placements replicate_all(int64_t count);
 

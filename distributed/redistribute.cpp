@@ -93,6 +93,7 @@ Tensor run_step(const Tensor& x, const RedistributeStep& step, const DeviceMesh&
 // collectives in the same order, because backward runs nodes in the same order on every rank.
 Tensor redistribute_local(const Tensor& local, const DeviceMesh& mesh, const Placements& source,
                           const Placements& target, const Shape& global_shape, bool async) {
+  if (source == target) return local;  // nothing to move: skip the plan cache's key and lock
   const RedistributePlan& plan = cached_redistribute_plan(source, target, global_shape, mesh.shape());
   if (plan.empty() || !mesh.contains_this_rank()) return local;
   std::vector<int64_t> coord = *mesh.get_coordinate();
