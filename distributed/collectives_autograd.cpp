@@ -4,6 +4,7 @@
 #include "distributed/collectives.h"
 #include "distributed/sharding.h"
 #include "framework/copy.h"
+#include "ops/shape_ops.h"
 
 namespace weft::dist {
 namespace {
@@ -118,6 +119,8 @@ Tensor all_reduce_impl(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int
 Tensor all_gather_impl(const Tensor& x, int64_t dim, const DeviceMesh& mesh, int64_t mesh_dim,
                        std::optional<std::vector<int64_t>> sizes, bool async) {
   weft::detail::check_plain(x, "all_gather");
+  // A 0-dim tensor (a scalar result, a flag) gathers as a one-element vector: one entry per rank.
+  if (x.dim() == 0) return all_gather_impl(reshape(x, {1}), dim, mesh, mesh_dim, std::move(sizes), async);
   dim = wrap_dim(dim, x.dim(), "all_gather");
   std::vector<int64_t> s = sizes ? std::move(*sizes)
                            : mesh_dim_size(mesh, mesh_dim) == 1 ? std::vector<int64_t>{x.size(dim)}
