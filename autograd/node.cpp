@@ -22,7 +22,7 @@ thread_local std::vector<std::shared_ptr<Node>> dying_nodes;
 void SavedTensor::save(const Tensor& t, bool is_output) {
   if (!t.defined()) return;
   version_ = t.impl()->storage ? t.version() : 0;
-  data_ = is_output && t.impl()->autograd ? t.detach() : t;
+  data_ = is_output ? t.detach() : t;  // see Note [Saved tensors]
   released_ = false;
 }
 

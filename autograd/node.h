@@ -96,6 +96,10 @@ class SavedTensor {
 };
 
 // Note [Saved tensors]
+// A node saving one of its own outputs keeps a detached alias of it (same storage, no autograd
+// state): the output's grad_fn is the node, so holding the output itself would be a reference
+// cycle, and the graph would never be freed unless backward ran. Ops save outputs before
+// set_history, so an output has no autograd state yet at save time; the alias is made anyway.
 // Backward without retain_graph frees what each node saved, right after the node ran; unpacking
 // afterwards is the "backward through the graph a second time" error. In-place ops bump the
 // storage's version counter; unpacking a tensor whose version moved names the node that needed it.

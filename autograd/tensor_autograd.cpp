@@ -81,7 +81,9 @@ void Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&
 
 Tensor Tensor::detach() const {
   TensorImpl* impl = checked();
-  auto alias = std::make_shared<TensorImpl>(impl->storage, impl->shape, impl->strides, impl->offset, impl->dtype);
+  // From the object pool, like every TensorImpl: ops that save their output detach it each call.
+  auto alias = std::allocate_shared<TensorImpl>(detail::PoolAllocator<TensorImpl>(), impl->storage, impl->shape,
+                                                impl->strides, impl->offset, impl->dtype);
   alias->dist = impl->dist;
   alias->pending = impl->pending;
   return Tensor(std::move(alias));

@@ -9,6 +9,7 @@
 #include "framework/allocator.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
+#include "ops/nn_functional.h"
 #include "ops/reduce.h"
 #include "ops/unary.h"
 
@@ -195,6 +196,42 @@ TEST_CASE("allocator stats stay flat over a training-style loop", "[autograd][al
   AllocatorStats end = allocator::stats();
   REQUIRE(end.bytes_in_use == warm.bytes_in_use);
   REQUIRE(end.misses == warm.misses);
+}
+
+TEST_CASE("a graph dropped without backward is freed, also by ops that save their output", "[autograd]") {
+  // Each of these ops saves its own output for backward (Note [Saved tensors]); none may keep
+  // its node alive through it.
+  const std::vector<std::pair<const char*, std::function<Tensor(const Tensor&)>>> ops{
+      {"tanh", [](const Tensor& t) { return tanh(t); }},
+      {"exp", [](const Tensor& t) { return exp(t); }},
+      {"sigmoid", [](const Tensor& t) { return sigmoid(t); }},
+      {"sqrt", [](const Tensor& t) { return sqrt(t); }},
+      {"pow", [](const Tensor& t) { return pow(t, t); }},
+      {"max", [](const Tensor& t) { return max(t); }},
+      {"norm", [](const Tensor& t) { return norm(t); }},
+      {"softmax", [](const Tensor& t) { return softmax(t, 0); }},
+      {"log_softmax", [](const Tensor& t) { return log_softmax(t, 0); }},
+  };
+  Tensor x = rand({16}, requires_grad());
+  for (const auto& [name, op] : ops) {
+    INFO(name);
+    std::weak_ptr<autograd::Node> node;
+    {
+      Tensor y = op(add(x, 1.0));
+      node = y.grad_fn();
+      REQUIRE(!node.expired());
+    }
+    CHECK(node.expired());
+  }
+  // And a loop of such graphs leaves the allocator where it was.
+  auto forward_only = [&] {
+    Tensor y = x;
+    for (int i = 0; i < 50; ++i) y = tanh(exp(mul(y, 0.5)));
+  };
+  forward_only();
+  const uint64_t in_use = allocator::stats().bytes_in_use;
+  for (int i = 0; i < 100; ++i) forward_only();
+  CHECK(allocator::stats().bytes_in_use == in_use);
 }
 
 TEST_CASE("in-place ops through a view of a tensor that requires grad are refused", "[autograd]") {
