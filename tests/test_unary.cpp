@@ -9,6 +9,7 @@
 #include "framework/factories.h"
 #include "ops/binary.h"
 #include "ops/reduce.h"
+#include "ops/shape_ops.h"
 #include "ops/unary.h"
 
 using namespace weft;
@@ -145,5 +146,45 @@ TEST_CASE("unary gradcheck", "[unary][grad]") {
     Tensor x = tensor({0, -1, 2}, {3}, requires_grad());
     sum(add(exp(x), relu(x))).backward();
     REQUIRE(x.grad().to_vector<float>() == std::vector<float>{1 + 0, std::exp(-1.0f), std::exp(2.0f) + 1});
+  }
+}
+
+// float32 GELU has its own vectorised erfc/exp (ops/kernels/elementwise.cpp): check it against float64
+// over a wide range, tails included, on the contiguous (span) path and the strided (per-element) path,
+// forward and backward.
+TEST_CASE("float32 gelu and its gradient match float64 across the range", "[unary][grad]") {
+  const int64_t n = 40001;  // above the parallel grain, odd: the simd loops' remainders run too
+  std::vector<double> xs(n);
+  for (int64_t i = 0; i < n; ++i) xs[i] = -12.0 + 24.0 * static_cast<double>(i) / (n - 1);
+  Tensor x64 = from_vector<double>(xs, {n});
+  Tensor x32 = x64.to(kFloat32);
+  auto ref = [](double v) { return 0.5 * v * std::erfc(-v / std::sqrt(2.0)); };
+  auto ref_grad = [](double v) {
+    return 0.5 * std::erfc(-v / std::sqrt(2.0)) + v * std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI);
+  };
+  // Relative: a few float ulps, widened by x^2 in the tails, where exp(-x^2 / 2) turns the rounding of
+  // x / sqrt2 in float into a relative error ~ x^2 * 6e-8. Absolute 1e-7: the gradient crosses zero.
+  auto check = [&](const Tensor& x, const std::vector<float>& y, auto f, double abs_tol) {
+    auto v = x.to_vector<double>();
+    for (size_t i = 0; i < v.size(); ++i) {
+      double want = f(v[i]);
+      INFO("x = " << v[i] << ", got " << y[i] << ", want " << want);
+      REQUIRE(std::fabs(y[i] - want) <= (1e-6 + 2e-7 * v[i] * v[i]) * std::fabs(want) + abs_tol);
+    }
+  };
+  SECTION("contiguous") {
+    Tensor x = x32.detach().requires_grad_();
+    Tensor y = gelu(x);
+    check(x, y.to_vector<float>(), ref, 0.0);
+    sum(y).backward();
+    check(x, x.grad().to_vector<float>(), ref_grad, 1e-7);
+  }
+  SECTION("strided") {
+    Tensor base = stack({x32, x32}, 1);  // [n, 2]: column 0 read with stride 2
+    Tensor x = detail::make_alias(base, {n}, {2}, 0).detach().requires_grad_();
+    Tensor y = gelu(x);
+    check(x, y.to_vector<float>(), ref, 0.0);
+    sum(y).backward();
+    check(x, x.grad().to_vector<float>(), ref_grad, 1e-7);
   }
 }
