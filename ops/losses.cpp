@@ -3,6 +3,7 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
+#include "ops/kernels/elementwise.h"
 #include "ops/kernels/nn_kernels.h"
 #include "ops/nn_functional.h"
 #include "ops/reduce.h"
@@ -125,7 +126,45 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const std::string
   return out;
 }
 
-// Composed from ops, so its backward is theirs: 2 (input - target) scaled by the reduction.
+namespace {
+
+// sum((x - t)^2) over dense x and t of one dtype, accumulated in double.
+template <class T>
+double sum_squared_diff(const T* x, const T* t, int64_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) {
+    double d = static_cast<double>(x[i]) - static_cast<double>(t[i]);
+    s += d * d;
+  }
+  return s;
+}
+
+// The fused case: one dtype, one shape, both contiguous, a reduced loss.
+bool mse_fusable(const Tensor& input, const Tensor& target, Reduction reduction) {
+  return reduction != Reduction::None && input.dtype() == target.dtype() && input.shape() == target.shape() &&
+         input.is_contiguous() && target.is_contiguous();
+}
+
+}  // namespace
+
+// d/dx of scale * sum((x - t)^2) is 2 scale (x - t) g, one pass (kernels::BinaryOp::ScaledSub); the
+// target's gradient is its negative. Replaces sub, mul, mean and their three backward passes.
+struct MseLossBackward final : autograd::Node {
+  autograd::SavedTensor input, target;
+  double scale = 1.0;  // 1 / numel for the mean
+  autograd::variable_list apply(autograd::variable_list&& grads) override {
+    if (!grads[0].defined()) return {Tensor(), Tensor()};
+    Tensor x = input.unpack(this), t = target.unpack(this);
+    double g = grads[0].item<double>();
+    Tensor gx, gt;
+    if (needs_input_grad(0)) gx = kernels::binary(kernels::BinaryOp::ScaledSub, x, t, 2.0 * scale * g);
+    if (needs_input_grad(1)) gt = kernels::binary(kernels::BinaryOp::ScaledSub, t, x, 2.0 * scale * g);
+    return {gx, gt};
+  }
+  std::string name() const override { return "MseLossBackward"; }
+};
+
 Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction_name) {
   Reduction reduction = parse_reduction(reduction_name, "mse_loss");
   detail::check_plain(input, "mse_loss");
@@ -133,10 +172,29 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& re
   WEFT_CHECK(input.is_floating_point() && target.is_floating_point(),
              "mse_loss: expected floating point input and target but got ", input.dtype(), " and ", target.dtype());
   broadcast_shapes(input.shape(), target.shape(), "mse_loss");  // throws naming mse_loss
-  Tensor diff = sub(input, target);
-  Tensor sq = mul(diff, diff);
-  if (reduction == Reduction::None) return sq;
-  return reduction == Reduction::Mean ? mean(sq) : sum(sq);
+  if (!mse_fusable(input, target, reduction)) {
+    // Composed from ops, so its backward is theirs: 2 (input - target) scaled by the reduction.
+    Tensor diff = sub(input, target);
+    Tensor sq = mul(diff, diff);
+    if (reduction == Reduction::None) return sq;
+    return reduction == Reduction::Mean ? mean(sq) : sum(sq);
+  }
+  const int64_t n = input.numel();
+  double total = visit_floating(input.dtype(), "mse_loss", [&](auto tag) {
+    using T = decltype(tag);
+    return sum_squared_diff(static_cast<const T*>(input.raw_data()), static_cast<const T*>(target.raw_data()), n);
+  });
+  // Mean of nothing is NaN (0/0), as in PyTorch.
+  double scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
+  Tensor out = detail::make_empty({}, input.dtype());
+  detail::copy_into(out, tensor({total * scale}, {}, dtype(kFloat64)));
+  if (auto node = autograd::make_node<MseLossBackward>(input, target)) {
+    node->save(node->input, input);
+    node->save(node->target, target);
+    node->scale = scale;
+    autograd::set_history(out, node);
+  }
+  return out;
 }
 
 }  // namespace weft

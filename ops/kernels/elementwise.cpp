@@ -302,7 +302,8 @@ T bound(double v, bool has, bool upper) {
 }
 
 template <BinaryOp OP, class T>
-[[gnu::always_inline]] inline std::conditional_t<(OP >= BinaryOp::Eq && OP <= BinaryOp::Ge), bool, T> binary_fn(T a, T b, T alpha) {
+[[gnu::always_inline]] inline std::conditional_t<(OP >= BinaryOp::Eq && OP <= BinaryOp::Ge), bool, T> binary_fn(T a, T b,
+                                                                                                        T alpha) {
   using B = BinaryOp;
   if constexpr (OP == B::Eq) return a == b;
   else if constexpr (OP == B::Ne) return a != b;
@@ -338,6 +339,8 @@ template <BinaryOp OP, class T>
       T t = std::tanh(T(kSqrt2OverPi) * (b + T(kGeluC) * b * b * b));
       T du = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluC) * b * b);
       return a * (T(0.5) * (T(1) + t) + T(0.5) * b * (T(1) - t * t) * du);
+    } else if constexpr (OP == B::ScaledSub) {
+      return alpha * (a - b);
     } else if constexpr (OP == B::SiluGrad) {
       T s = T(1) / (T(1) + std::exp(-b));
       return a * s * (T(1) + b * (T(1) - s));
@@ -445,6 +448,7 @@ void dispatch_binary(BinaryOp op, F&& f) {
     WEFT_CASE(Add) WEFT_CASE(Sub) WEFT_CASE(Mul) WEFT_CASE(Div) WEFT_CASE(Pow) WEFT_CASE(Max) WEFT_CASE(Min)
     WEFT_CASE(Eq) WEFT_CASE(Ne) WEFT_CASE(Lt) WEFT_CASE(Le) WEFT_CASE(Gt) WEFT_CASE(Ge) WEFT_CASE(ReluGrad)
     WEFT_CASE(SigmoidGrad) WEFT_CASE(TanhGrad) WEFT_CASE(GeluGrad) WEFT_CASE(GeluTanhGrad) WEFT_CASE(SiluGrad)
+    WEFT_CASE(ScaledSub)
   }
 #undef WEFT_CASE
 }

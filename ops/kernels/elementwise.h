@@ -38,6 +38,7 @@ enum class BinaryOp : uint8_t {
   GeluGrad,      // a * d/dx gelu(x) (erf form)
   GeluTanhGrad,  // a * d/dx gelu(x) (tanh form)
   SiluGrad,      // a * d/dx silu(x)
+  ScaledSub,     // alpha * (a - b): mse_loss's gradient in one pass
 };
 
 inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq && op <= BinaryOp::Ge; }
