@@ -100,7 +100,7 @@ Edge gradient_edge(const Tensor& t) {
   if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr, t.shape(), t.dtype()};
   std::shared_ptr<Node> accumulator = meta.grad_accumulator.lock();
   if (!accumulator) {
-    accumulator = std::make_shared<AccumulateGrad>(t);
+    accumulator = std::allocate_shared<AccumulateGrad>(weft::detail::PoolAllocator<AccumulateGrad>(), t);
     meta.grad_accumulator = accumulator;
   }
   return Edge{std::move(accumulator), 0, t.shape(), t.dtype()};

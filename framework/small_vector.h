@@ -69,8 +69,10 @@ class SmallVector {
     if (count <= capacity_) return;
     size_t new_capacity = std::max(count, capacity_ * 2);
     T* heap = static_cast<T*>(::operator new(new_capacity * sizeof(T)));
-    if (size_ != 0) std::memcpy(heap, data_, size_ * sizeof(T));
+    const size_t size = size_;  // release() forgets the elements; they now live in `heap`
+    if (size != 0) std::memcpy(heap, data_, size * sizeof(T));
     release();
+    size_ = size;
     data_ = heap;
     capacity_ = new_capacity;
   }

@@ -314,3 +314,25 @@ TEST_CASE("printing an elided tensor formats from the values it shows") {
   t.data_ptr<double>()[30] = 0.5;  // element [1][0], which is shown
   REQUIRE_THAT(t.to_string(), Catch::Contains("0.5000"));
 }
+
+TEST_CASE("SmallVector keeps its elements when it grows past its inline capacity", "[tensor][shape]") {
+  SmallVector<int64_t, 2> v;
+  for (int64_t i = 0; i < 9; ++i) v.push_back(i * i);  // inline -> heap -> a larger heap block
+  REQUIRE(v.size() == 9);
+  for (int64_t i = 0; i < 9; ++i) CHECK(v[static_cast<size_t>(i)] == i * i);
+  v.insert(v.begin() + 1, -1);
+  CHECK(v[0] == 0);
+  CHECK(v[1] == -1);
+  CHECK(v[2] == 1);
+  CHECK(v.back() == 64);
+  SmallVector<int64_t, 2> moved(std::move(v));
+  CHECK(moved.size() == 10);
+  CHECK(moved[9] == 64);
+
+  // Shapes of more dims than Shape keeps inline (6), built dim by dim.
+  Tensor t = arange(0, 8);
+  for (int i = 0; i < 7; ++i) t = t.unsqueeze(0);
+  REQUIRE(t.dim() == 8);
+  CHECK(t.size(-1) == 8);
+  CHECK(t.sum().item<double>() == 28.0);
+}
