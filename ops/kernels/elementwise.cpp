@@ -302,8 +302,8 @@ T bound(double v, bool has, bool upper) {
 }
 
 template <BinaryOp OP, class T>
-[[gnu::always_inline]] inline std::conditional_t<(OP >= BinaryOp::Eq && OP <= BinaryOp::Ge), bool, T> binary_fn(T a, T b,
-                                                                                                        T alpha) {
+[[gnu::always_inline]] inline auto binary_fn(T a, T b, T alpha)
+    -> std::conditional_t<(OP >= BinaryOp::Eq && OP <= BinaryOp::Ge), bool, T> {
   using B = BinaryOp;
   if constexpr (OP == B::Eq) return a == b;
   else if constexpr (OP == B::Ne) return a != b;
