@@ -193,6 +193,8 @@ void GraphTask::execute(Node* node, variable_list* captured) {
     Tensor replaced = hook(grads[output_nr]);
     if (replaced.defined()) grads[output_nr] = std::move(replaced);
   }
+  // A leaf's hooks, like a non-leaf's, see its gradient before autograd::grad captures it.
+  if (node->is_accumulator && !grads.empty()) grads[0] = static_cast<AccumulateGrad*>(node)->run_hooks(std::move(grads[0]));
   for (const Capture& c : captures_)
     if (c.node == node && c.input_nr < grads.size()) (*captured)[c.index] = grads[c.input_nr];
 

@@ -65,11 +65,7 @@ void Node::release_saved() {
 variable_list AccumulateGrad::apply(variable_list&& grads) {
   Tensor grad = std::move(grads[0]);
   if (!grad.defined()) return {};
-  AutogradMeta& meta = autograd_meta(leaf_);
-  for (auto& hook : meta.hooks) {
-    Tensor replaced = hook(grad);
-    if (replaced.defined()) grad = std::move(replaced);
-  }
+  AutogradMeta& meta = autograd_meta(leaf_);  // the hooks already ran: see run_hooks()
   if (!meta.grad.defined()) {
     // A gradient another tensor may also hold (add passes one gradient to both inputs) is
     // copied, so that an in-place change to one .grad never shows in another.
@@ -84,6 +80,16 @@ variable_list AccumulateGrad::apply(variable_list&& grads) {
   }
   for (auto& hook : meta.post_accumulate_hooks) hook(leaf_);
   return {};
+}
+
+Tensor AccumulateGrad::run_hooks(Tensor grad) const {
+  const AutogradMeta* meta = leaf_.impl()->autograd.get();
+  if (meta == nullptr || !grad.defined()) return grad;
+  for (const auto& hook : meta->hooks) {
+    Tensor replaced = hook(grad);
+    if (replaced.defined()) grad = std::move(replaced);
+  }
+  return grad;
 }
 
 AutogradMeta& autograd_meta(const Tensor& t) {

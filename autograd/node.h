@@ -149,6 +149,9 @@ class AccumulateGrad final : public Node {
   variable_list apply(variable_list&& grads) override;
   std::string name() const override { return "AccumulateGrad"; }
   const Tensor& leaf() const { return leaf_; }
+  // The leaf's register_hook hooks applied to `grad`, in order. The engine runs them before
+  // anything sees the leaf's gradient (its capture by autograd::grad, then apply()).
+  Tensor run_hooks(Tensor grad) const;
 
  private:
   Tensor leaf_;

@@ -117,6 +117,13 @@ TEST_CASE("hooks and retain_grad", "[autograd]") {
   REQUIRE(leaf_hook_calls == 1);
   REQUIRE(post_calls == 1);
   REQUIRE(after == std::vector<double>{61, 61});
+  // autograd::grad sees the leaf's gradient after its hooks too (as in PyTorch), but accumulates
+  // nothing and runs no post-accumulate hook.
+  autograd::variable_list g = autograd::grad({sum(mul(x, 5.0))}, {x});
+  REQUIRE(g[0].to_vector<double>() == std::vector<double>{6, 6});  // 5 + 1
+  REQUIRE(leaf_hook_calls == 2);
+  REQUIRE(post_calls == 1);
+  REQUIRE(x.grad().to_vector<double>() == std::vector<double>{61, 61});
   REQUIRE_THROWS_WITH(zeros({2}).register_hook([](const Tensor& g) { return g; }), Contains("doesn't require"));
   REQUIRE_THROWS_WITH(h.register_post_accumulate_grad_hook([](const Tensor&) {}), Contains("leaf"));
 }
