@@ -1,8 +1,10 @@
 // The backward engine. See Note [Gradient arithmetic hooks] and Note [Undefined gradients].
 #include "autograd/engine.h"
 
+#include <algorithm>
 #include <atomic>
-#include <queue>
+#include <memory>
+#include <vector>
 
 #include "framework/copy.h"
 #include "framework/factories.h"
@@ -38,7 +40,8 @@ namespace {
 // stamps each node with (task, slot). A node belongs to the current task when its stamp is the
 // task's. Tasks on one thread nest (a hook may call grad()), so a task remembers the stamps it
 // overwrote and puts them back when it ends. Tasks sharing nodes must not run concurrently on
-// different threads.
+// different threads. The task's vectors come from a per-thread spare list (TaskScratch), so a
+// training step's backward, and local_map's nested one, allocate none of them.
 std::atomic<uint64_t> next_task_stamp{1};
 
 struct NodeState {
@@ -52,20 +55,74 @@ struct NodeState {
   variable_list buffer;
 };
 
+// Where grad() wants a gradient: input `input_nr` of `node`, into slot `index` of captured.
+struct Capture {
+  Node* node;
+  uint32_t input_nr;
+  size_t index;
+};
+
+using Ready = std::pair<uint64_t, Node*>;  // (sequence number, node): a max-heap runs the latest first
+
+// The vectors one task fills. They are kept per thread between tasks, emptied but with their
+// capacity, so a backward allocates none of them after the first; nested tasks take their own.
+struct TaskScratch {
+  std::vector<NodeState> states;  // in discovery order; indexed by Node::task_slot
+  std::vector<Node*> order;       // discovery post-order: children before parents
+  std::vector<std::pair<Node*, size_t>> stack;
+  std::vector<Ready> ready;  // a heap
+  std::vector<Capture> captures;
+  // Emptied gradient lists (a node's input buffer after it ran, the list its apply() returned),
+  // handed to the next nodes' buffers instead of allocating one per node. Kept across tasks.
+  std::vector<variable_list> spare_lists;
+
+  void clear() {
+    constexpr size_t kKeep = 4096;  // a huge graph's capacity is not kept for ever
+    states.clear();
+    order.clear();
+    stack.clear();
+    ready.clear();
+    captures.clear();
+    if (states.capacity() > kKeep) {
+      states.shrink_to_fit();
+      order.shrink_to_fit();
+      stack.shrink_to_fit();
+      ready.shrink_to_fit();
+    }
+  }
+};
+
+thread_local std::vector<std::unique_ptr<TaskScratch>> spare_scratch;
+
+std::unique_ptr<TaskScratch> take_scratch() {
+  if (spare_scratch.empty()) return std::make_unique<TaskScratch>();
+  std::unique_ptr<TaskScratch> scratch = std::move(spare_scratch.back());
+  spare_scratch.pop_back();
+  return scratch;
+}
+
 class GraphTask {
  public:
   GraphTask(bool retain_graph, bool accumulate)
-      : retain_graph_(retain_graph), accumulate_(accumulate), stamp_(next_task_stamp.fetch_add(1)) {}
+      : retain_graph_(retain_graph),
+        accumulate_(accumulate),
+        stamp_(next_task_stamp.fetch_add(1)),
+        scratch_(take_scratch()),
+        states_(scratch_->states),
+        order_(scratch_->order),
+        ready_(scratch_->ready),
+        captures_(scratch_->captures) {}
   ~GraphTask() {
     for (size_t i = states_.size(); i-- > 0;) {
       states_[i].node->task_stamp = states_[i].old_stamp;
       states_[i].node->task_slot = states_[i].old_slot;
     }
+    scratch_->clear();
+    spare_scratch.push_back(std::move(scratch_));
   }
   GraphTask(const GraphTask&) = delete;
   GraphTask& operator=(const GraphTask&) = delete;
 
-  // Where grad() wants a gradient: input `input_nr` of `node`, into slot `index` of captured.
   void add_capture(const Edge& edge, size_t index) {
     captures_.push_back({edge.node.get(), edge.input_nr, index});
   }
@@ -73,11 +130,6 @@ class GraphTask {
   void run(const std::vector<Edge>& root_edges, variable_list& root_grads, variable_list* captured);
 
  private:
-  struct Capture {
-    Node* node;
-    uint32_t input_nr;
-    size_t index;
-  };
   NodeState* state_of(const Node* node) {
     return node != nullptr && node->task_stamp == stamp_ ? &states_[node->task_slot] : nullptr;
   }
@@ -92,6 +144,16 @@ class GraphTask {
     node->task_slot = static_cast<uint32_t>(states_.size() - 1);
     return true;
   }
+  void push_ready(Node* node) {
+    ready_.push_back({node->sequence_nr(), node});
+    std::push_heap(ready_.begin(), ready_.end());
+  }
+  void recycle(variable_list& list) {
+    constexpr size_t kMaxSpare = 64;
+    if (list.capacity() == 0 || scratch_->spare_lists.size() >= kMaxSpare) return;
+    list.clear();
+    scratch_->spare_lists.push_back(std::move(list));
+  }
   void discover(const std::vector<Edge>& root_edges);
   void mark_needed();
   Tensor validate(Node* node, size_t i, Tensor grad);
@@ -101,18 +163,16 @@ class GraphTask {
   bool retain_graph_;
   bool accumulate_;
   uint64_t stamp_;
-  std::vector<Capture> captures_;
-  std::vector<NodeState> states_;  // in discovery order; indexed by Node::task_slot
-  std::vector<Node*> order_;       // discovery post-order: children before parents
-  using Ready = std::pair<uint64_t, Node*>;
-  std::priority_queue<Ready> ready_;
+  std::unique_ptr<TaskScratch> scratch_;
+  std::vector<NodeState>& states_;
+  std::vector<Node*>& order_;
+  std::vector<Ready>& ready_;
+  std::vector<Capture>& captures_;
 };
 
 void GraphTask::discover(const std::vector<Edge>& root_edges) {
   // Iterative DFS producing a post-order, so that `needed` can be computed children first.
-  std::vector<std::pair<Node*, size_t>> stack;
-  states_.reserve(256);  // a typical graph's nodes without regrowth; more still fit
-  order_.reserve(256);
+  std::vector<std::pair<Node*, size_t>>& stack = scratch_->stack;
   for (const Edge& root : root_edges) {
     if (!root.is_valid() || !claim(root.node.get())) continue;
     stack.push_back({root.node.get(), 0});
@@ -177,7 +237,14 @@ bool owned_dense_like(const Tensor& slot, const Tensor& grad) {
 }
 
 void GraphTask::deliver(NodeState& state, const Edge& edge, Tensor grad) {
-  if (state.buffer.size() < edge.node->num_outputs) state.buffer.resize(edge.node->num_outputs);
+  if (state.buffer.size() < edge.node->num_outputs) {
+    std::vector<variable_list>& spare = scratch_->spare_lists;
+    if (state.buffer.capacity() == 0 && !spare.empty()) {
+      state.buffer = std::move(spare.back());
+      spare.pop_back();
+    }
+    state.buffer.resize(edge.node->num_outputs);
+  }
   Tensor& slot = state.buffer[edge.input_nr];
   if (!slot.defined()) slot = std::move(grad);
   else if (grad.defined()) {
@@ -201,7 +268,10 @@ void GraphTask::execute(Node* node, variable_list* captured) {
   bool any_defined = false;
   for (const Tensor& g : grads) any_defined = any_defined || g.defined();
   bool leaf_sink = node->is_accumulator;
-  if (leaf_sink && (!accumulate_ || !any_defined)) return;
+  if (leaf_sink && (!accumulate_ || !any_defined)) {
+    recycle(grads);
+    return;
+  }
 
   variable_list outputs;
   if (any_defined) {
@@ -219,8 +289,10 @@ void GraphTask::execute(Node* node, variable_list* captured) {
     Tensor grad = i < outputs.size() ? validate(node, i, std::move(outputs[i])) : Tensor();
     child = state_of(edge.node.get());
     deliver(*child, edge, std::move(grad));
-    if (--child->dependencies == 0) ready_.push({edge.node->sequence_nr(), edge.node.get()});
+    if (--child->dependencies == 0) push_ready(edge.node.get());
   }
+  recycle(grads);
+  recycle(outputs);
 }
 
 void GraphTask::run(const std::vector<Edge>& root_edges, variable_list& root_grads, variable_list* captured) {
@@ -235,12 +307,13 @@ void GraphTask::run(const std::vector<Edge>& root_edges, variable_list& root_gra
     NodeState* st = state_of(root.node.get());
     if (st && st->needed && st->dependencies == 0 && !st->queued) {
       st->queued = true;
-      ready_.push({st->node->sequence_nr(), st->node});
+      push_ready(st->node);
     }
   }
   while (!ready_.empty()) {
-    Node* node = ready_.top().second;
-    ready_.pop();
+    std::pop_heap(ready_.begin(), ready_.end());
+    Node* node = ready_.back().second;
+    ready_.pop_back();
     execute(node, captured);
   }
 }
