@@ -60,7 +60,10 @@ TEST_CASE("mm: hand-worked numbers and the reference loop for every numeric dtyp
 TEST_CASE("oneDNN float32 matches the float64 reference on strided operands", "[linalg]") {
   manual_seed(7);
   struct Case { int64_t m, k, n; };
-  for (Case c : {Case{1, 1, 1}, Case{5, 3, 7}, Case{64, 33, 17}, Case{2, 129, 1}, Case{1, 8, 40}}) {
+  // The small cases take the plain loop (kernels::bmm sends products under 16^3 there); the others
+  // reach oneDNN, including its degenerate shapes (one row, k = 1).
+  for (Case c : {Case{1, 1, 1}, Case{5, 3, 7}, Case{64, 33, 17}, Case{2, 129, 1}, Case{1, 8, 40},
+                 Case{2, 129, 17}, Case{1, 64, 80}, Case{70, 1, 90}}) {
     CAPTURE(c.m, c.k, c.n);
     Tensor a = randn({c.m, c.k}), b = randn({c.k, c.n});
     Tensor at = transpose(randn({c.k, c.m}), 0, 1), bt = transpose(randn({c.n, c.k}), 0, 1);
@@ -75,6 +78,8 @@ TEST_CASE("oneDNN float32 matches the float64 reference on strided operands", "[
   SECTION("operands with no unit stride are copied, not misread") {
     Tensor a = as_strided(randn({40}), {3, 4}, {8, 2}, 1), b = randn({4, 2});
     check_close(values(mm(a, b)), naive_mm(values(a), values(b), 3, 4, 2), 1e-5);
+    Tensor big = as_strided(randn({2000}), {30, 20}, {64, 3}, 1), b2 = randn({20, 16});  // oneDNN-sized
+    check_close(values(mm(big, b2)), naive_mm(values(big), values(b2), 30, 20, 16), 1e-4);
   }
 }
 
@@ -215,19 +220,22 @@ TEST_CASE("backward computes only the gradients that are needed, in float32 too"
 
 TEST_CASE("oneDNN primitives are cached", "[linalg][onednn]") {
   onednn::clear_cache();
-  Tensor a = randn({8, 16}), b = randn({16, 4});
+  Tensor a = randn({32, 16}), b = randn({16, 24});
   Tensor first = mm(a, b);
   CHECK(onednn::cache_stats().misses == 1);
   CHECK(onednn::cache_stats().hits == 0);
-  Tensor second = mm(randn({8, 16}), randn({16, 4}));
+  Tensor second = mm(randn({32, 16}), randn({16, 24}));
   CHECK(onednn::cache_stats().hits == 1);
   CHECK(onednn::cache_stats().misses == 1);
-  mm(a, transpose(randn({4, 16}), 0, 1));  // other strides: another primitive
+  mm(a, transpose(randn({24, 16}), 0, 1));  // other strides: another primitive
   CHECK(onednn::cache_stats().misses == 2);
+  mm(randn({4, 4}), randn({4, 4}));  // tiny: the plain loop, no primitive
+  CHECK(onednn::cache_stats().misses == 2);
+  CHECK(onednn::cache_stats().hits == 1);
 
   // A training step creates primitives only on its first iteration.
-  Tensor x = randn({6, 16}), w = randn({8, 16}, requires_grad()), bias = randn({8}, requires_grad());
-  Tensor w2 = randn({8, 3}, requires_grad());
+  Tensor x = randn({16, 32}), w = randn({24, 32}, requires_grad()), bias = randn({24}, requires_grad());
+  Tensor w2 = randn({24, 16}, requires_grad());
   auto step = [&] { sum(matmul(linear(x, w, bias), w2)).backward(); };
   step();
   const auto after_first = onednn::cache_stats();
