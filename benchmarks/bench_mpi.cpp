@@ -15,6 +15,7 @@
 #include "distributed/dtensor.h"
 #include "distributed/local_map.h"
 #include "distributed/runtime.h"
+#include "nn/nn.h"
 
 namespace {
 
@@ -228,6 +229,45 @@ void BM_mlp_tensor_parallel(benchmark::State& state) {
   state.counters["speedup"] = 1.0 / state.counters["ratio"];
 }
 
+// ---------------------------------------------------------------- GPT training step
+// One AdamW step (forward, backward, update) of the GPT of nn/transformer.h, sized so that tensor
+// parallelism has work to split: 2 layers, 4 heads, n_embd 256, 64 positions, batch 8. Baseline:
+// every rank trains the whole model alone (at once, sharing memory bandwidth as the parallel run
+// does); weft: tensor parallel over all ranks (nn::parallel::parallelize, "tp"). Counters:
+// tokens/s of each and the speedup.
+void BM_gpt_step(benchmark::State& state) {
+  namespace nn = weft::nn;
+  const nn::GPTConfig config{.vocab_size = 256, .block_size = 64, .n_layer = 2, .n_head = 4, .n_embd = 256};
+  const int64_t batch = 8, tokens = batch * config.block_size;
+  weft::manual_seed(5);
+  auto single = std::make_shared<nn::GPT>(config);
+  weft::manual_seed(5);
+  static DeviceMesh* tp_mesh = new DeviceMesh({static_cast<int64_t>(world_size())}, {"tp"});  // see world_mesh()
+  auto parallel = nn::parallel::parallelize(std::make_shared<nn::GPT>(config), *tp_mesh, "", "tp");
+  weft::optim::AdamW single_opt(single->parameters(), {.lr = 1e-3}), parallel_opt(parallel->parameters(), {.lr = 1e-3});
+  weft::Generator gen(11);  // the same batch on every rank
+  Tensor x = weft::randint(0, config.vocab_size, {batch, config.block_size}, weft::dtype(weft::kInt64), &gen);
+  Tensor y = weft::randint(0, config.vocab_size, {batch, config.block_size}, weft::dtype(weft::kInt64), &gen);
+  auto loss_of = [&](const Tensor& logits) {
+    return weft::cross_entropy(logits.reshape({-1, config.vocab_size}), y.reshape({-1}));
+  };
+  paired(
+      state,
+      [&] {
+        single_opt.zero_grad();
+        loss_of(single->forward(x)).backward();
+        single_opt.step();
+      },
+      [&] {
+        parallel_opt.zero_grad();
+        loss_of(DTensor(parallel->forward(x)).to_local()).backward();
+        parallel_opt.step();
+      });
+  state.counters["speedup"] = 1.0 / state.counters["ratio"];
+  state.counters["tokens_per_s_single"] = tokens / (state.counters["baseline_us"] * 1e-6);
+  state.counters["tokens_per_s_tp"] = tokens / (state.counters["weft_us"] * 1e-6);
+}
+
 // Iteration counts are fixed (see Note [Lock step]): about a second of work per case here.
 void register_benchmarks() {
   auto sized = [](const char* name, void (*fn)(benchmark::State&), std::vector<std::pair<int64_t, int64_t>> cases) {
@@ -243,6 +283,8 @@ void register_benchmarks() {
       ->Iterations(5000)->UseManualTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("BM_mlp_tensor_parallel", BM_mlp_tensor_parallel)->Iterations(10)
       ->UseManualTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_gpt_step", BM_gpt_step)->Iterations(10)->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace
