@@ -123,7 +123,50 @@ class SlotSwap {
   std::vector<Tensor> saved_;
 };
 
+// The same view of the same memory: how finish() recognises the gradient start() saw.
+bool same_view(const Tensor& a, const Tensor& b) {
+  return a.impl()->storage == b.impl()->storage && a.storage_offset() == b.storage_offset() &&
+         a.shape() == b.shape() && a.strides() == b.strides();
+}
+
 }  // namespace
+
+// One parameter's part in Note [Overlapped gradient reduction]. The hooks hold it (shared); it
+// holds neither the parameter nor the body's leaves, so there is no cycle.
+struct Parallelized::GradReducer {
+  dist::DeviceMesh mesh;
+  int64_t dp = -1;
+  Placements placements;       // the parameter's: what the reduced gradient has
+  Placements grad_placements;  // local_map's in_grad_placements for it: P(sum) on dp
+  Shape global_shape;
+  std::weak_ptr<TensorImpl> hooked;  // the parameter carrying finish() (a slot may be reassigned)
+  struct InFlight {
+    Tensor source;   // this rank's local gradient, as local_map will hand it on
+    Tensor reduced;  // its sum over dp, pending until first read
+  };
+  std::vector<InFlight> in_flight;
+
+  // The body leaf's hook: start the all-reduce; the gradient itself goes on unchanged.
+  Tensor start(const Tensor& grad) {
+    in_flight.push_back({grad, dist::detail::all_reduce(grad, dist::ReduceOp::Sum, mesh, dp, /*async=*/true)});
+    return Tensor();
+  }
+
+  // The parameter's hook, before accumulation: the P(sum) gradient whose sum is in flight becomes
+  // that sum, Replicate on dp. Anything else is left alone; unmatched records are dropped (their
+  // requests complete as they go).
+  Tensor finish(const Tensor& grad) {
+    if (in_flight.empty()) return Tensor();
+    std::vector<InFlight> records = std::move(in_flight);
+    in_flight.clear();
+    if (!grad.is_dtensor()) return Tensor();
+    DTensor g(grad);
+    if (g.placements() != grad_placements || !(g.device_mesh() == mesh)) return Tensor();
+    for (const InFlight& r : records)
+      if (same_view(r.source, g.spec().local)) return dist::make_dtensor(r.reduced, mesh, placements, global_shape);
+    return Tensor();
+  }
+};
 
 Plan default_tp_plan(const Module& module) {
   Plan plan;
@@ -172,7 +215,13 @@ Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh 
     DTensor d = dist::distribute_tensor(original.detach().reshape(view), mesh, placements, /*src_rank=*/mesh.ranks()[0]);
     d.requires_grad_(original.requires_grad());
     *slot = d;
-    params_.push_back({name, {slot}, original.shape(), grads});
+    auto reducer = std::make_shared<GradReducer>();
+    reducer->mesh = mesh;
+    reducer->dp = dp;
+    reducer->placements = d.placements();
+    reducer->grad_placements = grads;
+    reducer->global_shape = d.shape();
+    params_.push_back({name, {slot}, original.shape(), grads, std::move(reducer)});
   }
   register_module("module", module);
   input_placements_ = dist::replicate_all(mesh.ndim());
@@ -198,13 +247,28 @@ Tensor Parallelized::forward(const Tensor& x) {
   std::vector<DTensor> params;
   std::vector<std::vector<Tensor*>> slots;
   dist::PlacementsList in{input_placements_}, in_grad{input_placements_};
+  // See Note [Overlapped gradient reduction]. A mesh dim of one rank has nothing to reduce.
+  const bool overlap = overlap_grad_reduce && dp_dim >= 0 && mesh.size(dp_dim) > 1 && GradMode::is_enabled();
   for (const Param& p : params_) {
     params.emplace_back(*p.slots[0]);
     slots.push_back(p.slots);
     in.push_back(params.back().placements());
     in_grad.push_back(p.grad_placements);
+    const Tensor& param = params.back();
+    if (!overlap || !param.requires_grad()) continue;
+    GradReducer& r = *p.reducer;
+    r.in_flight.clear();  // records a failed backward left behind (completed as they are dropped)
+    if (r.hooked.lock().get() != param.impl()) {
+      param.register_hook([reducer = p.reducer](const Tensor& g) { return reducer->finish(g); });
+      r.hooked = param.impl_ptr();
+    }
   }
   auto body = [&](const Tensor& local_x, const std::vector<Tensor>& locals) {
+    // locals are local_map's leaves for this call's graph: their hooks run when each parameter's
+    // local gradient is complete, while the rest of the body's backward is still to come.
+    for (size_t i = 0; overlap && i < locals.size(); ++i)
+      if (locals[i].requires_grad() && locals[i].is_leaf())
+        locals[i].register_hook([reducer = params_[i].reducer](const Tensor& g) { return reducer->start(g); });
     SlotSwap swap(slots, locals);
     return module->forward(local_x);
   };
@@ -230,9 +294,12 @@ StateDict Parallelized::full_state_dict() const {
   return out;
 }
 
-std::shared_ptr<Parallelized> data_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh) {
+std::shared_ptr<Parallelized> data_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
+                                            bool overlap_grad_reduce) {
   WEFT_CHECK(mesh.ndim() == 1, "data_parallel: expected a 1-D mesh but got ", mesh.to_string());
-  return std::make_shared<Parallelized>(std::move(module), mesh, 0, -1, Plan{});
+  auto model = std::make_shared<Parallelized>(std::move(module), mesh, 0, -1, Plan{});
+  model->overlap_grad_reduce = overlap_grad_reduce;
+  return model;
 }
 
 std::shared_ptr<Parallelized> tensor_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,

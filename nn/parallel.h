@@ -22,8 +22,10 @@ namespace weft::nn::parallel {
 // forward, and swaps back. So any module works unchanged under data parallelism, and the placements
 // say the rest:
 //  - data parallel (mesh dim dp): parameters Replicate, the batch Shard(0); in_grad_placements
-//    Partial(sum) on dp, so each parameter's gradient is P(sum) and the optimizer all-reduces it
-//    (see Note [DTensor parameters in optimizers], coalesced into one all_reduce per step).
+//    Partial(sum) on dp, so each parameter's gradient is P(sum). With overlap_grad_reduce (the
+//    default) its all-reduce starts during backward (Note [Overlapped gradient reduction]) and
+//    .grad is already Replicate; without it the optimizer all-reduces the P(sum) gradients (see
+//    Note [DTensor parameters in optimizers], coalesced into one all_reduce per step).
 //  - tensor parallel (mesh dim tp): a Linear marked ColwiseParallel holds its weight and bias
 //    Shard(0) over output features and RowwiseParallel holds its weight Shard(1) over input
 //    features, bias Replicate. Their forward (Linear::parallel_forward) is Megatron's: column-parallel
@@ -40,6 +42,33 @@ namespace weft::nn::parallel {
 // rank backpropagates must be its share of the GLOBAL mean: sum of its per-sample (per-token)
 // losses divided by the global count (global_mean below). A per-rank mean would make the summed
 // gradient dp times too large (and wrong for uneven shards).
+
+// Note [Overlapped gradient reduction]
+// The whole module runs inside one local_map, whose backward is a nested autograd::grad over the
+// body's graph; only when it has finished do the DTensor parameters receive their P(sum)
+// gradients. A hook there would start every all-reduce after the last gradient is computed, with
+// nothing left to overlap. So the reduction starts one level down: each forward registers a hook
+// on the body's leaf standing for each parameter (local_map's inner leaf), which runs as soon as
+// that parameter's local gradient is complete (after every use, tied weights included), starts a
+// non-blocking all_reduce over dp (async: the result waits on first data access, Note [Gradients
+// in flight]) and records (local gradient, in-flight sum). The backward of the rest of the body
+// goes on meanwhile. When local_map hands the P(sum) gradient to the DTensor parameter, a hook on
+// the parameter (which runs before accumulation) recognises the local gradient it recorded (same
+// storage and view) and replaces it by the in-flight sum as a Replicate DTensor. So:
+//  - after backward, .grad is Replicate (its data may still be in flight); the optimizer's
+//    sync_grads finds the placements matching and communicates nothing;
+//  - gradient accumulation (a second backward without zero_grad) adds Replicate + Replicate:
+//    the new contribution was itself replaced by its in-flight sum, so nothing is reduced twice
+//    and the sum is exact; the add waits for both (during that backward);
+//  - anything the hook does not recognise (two forwards summed by the engine before the
+//    parameter sees them, a gradient with other placements) is left as it is: a P(sum) gradient
+//    the optimizer all-reduces as without overlap; the unused in-flight sums are dropped;
+//  - dropping an in-flight gradient (zero_grad, a stale record) completes its MPI request (the
+//    pending work waits in its destructor), and an MPI error surfaces as weft::Error on first
+//    access; a rank that never joins makes the others wait, which WEFT_COLLECTIVE_TIMEOUT turns
+//    into an abort naming the collective.
+// Every rank issues the all-reduces in the same order, because backward runs nodes in the same
+// order on every rank. Only mesh dim dp is reduced this way; tp placements are not touched.
 
 // Column-parallel Linear: output features sharded. `groups` and `unit` shard whole blocks: the
 // output features are laid out as (groups, n, unit) and the n blocks of `unit` features are split
@@ -88,6 +117,11 @@ class Parallelized : public UnaryModule {
   std::shared_ptr<UnaryModule> module;
   dist::DeviceMesh mesh;
   int64_t dp_dim, tp_dim;
+  // Start each gradient's all-reduce over dp during backward; see Note [Overlapped gradient
+  // reduction]. Read at each forward (a graph recorded before a change keeps its behaviour).
+  bool overlap_grad_reduce = true;
+
+  struct GradReducer;  // per parameter: the hooks' shared state (nn/parallel.cpp)
 
  private:
   // One distributed parameter and the registry slots that hold it (tied weights share one).
@@ -96,13 +130,16 @@ class Parallelized : public UnaryModule {
     std::vector<Tensor*> slots;
     Shape original_shape;
     dist::Placements grad_placements;
+    std::shared_ptr<GradReducer> reducer;
   };
   std::vector<Param> params_;
   dist::Placements input_placements_;
 };
 
 // Data parallel over a 1-D mesh: replicated parameters, the batch split over ranks.
-std::shared_ptr<Parallelized> data_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh);
+// overlap_grad_reduce: see Note [Overlapped gradient reduction]; off, the optimizer all-reduces.
+std::shared_ptr<Parallelized> data_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
+                                            bool overlap_grad_reduce = true);
 // Tensor parallel over a 1-D mesh with `plan` (default: default_tp_plan(*module)).
 std::shared_ptr<Parallelized> tensor_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
                                               std::optional<Plan> plan = std::nullopt);
