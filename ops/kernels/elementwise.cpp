@@ -6,7 +6,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -14,6 +13,7 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "framework/strided_loop.h"
+#include "ops/kernels/vector_math.h"
 
 namespace weft::kernels {
 namespace {
@@ -100,108 +100,18 @@ int64_t int_pow(int64_t base, int64_t e) {
   return static_cast<int64_t>(r);
 }
 
-constexpr double kSqrt1_2 = 0.70710678118654752440;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+using vmath::kInvSqrt2Pi;
+using vmath::kSqrt1_2;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 constexpr double kGeluC = 0.044715;
 
-// Float32 GELU without libm calls, so its loops vectorise (std::erf / std::exp are scalar calls: they
-// made GELU forward + backward about 1.4 ms of a 12 ms MLP step). Written for gcc's if-conversion under
-// -ftrapping-math: no `c ? a : b` on computed floats (that stays a branch and blocks vectorisation);
-// selects go through bit masks. kFma: the build targets baseline x86-64, where std::fma is a libm call,
-// so a * b + c there, and fused multiply-adds only in the avx2+fma copies below (they halve the long
-// dependent chains that bound these loops). always_inline throughout: one out-of-line call per element
-// and the loop stays scalar.
-template <bool kFma>
-[[gnu::always_inline]] inline float madd(float a, float b, float c) {
-  if constexpr (kFma) return std::fma(a, b, c);
-  else return a * b + c;
+// float32 tanh, exp and friends go through vector_math.h (no libm call, so even the strided loops
+// vectorise); float64 keeps std::.
+template <class T>
+[[gnu::always_inline]] inline T tanh_of(T x) {
+  if constexpr (std::is_same_v<T, float>) return vmath::tanh(x);
+  else return std::tanh(x);
 }
-
-// a where mask is all ones, b where it is zero.
-[[gnu::always_inline]] inline float select_bits(uint32_t mask, float a, float b) {
-  return std::bit_cast<float>((std::bit_cast<uint32_t>(a) & mask) | (std::bit_cast<uint32_t>(b) & ~mask));
-}
-
-// exp(x) for x <= 0 (x < -87 gives exp(-87) ~ 1.6e-38; NaN stays NaN through r): x = n ln2 + r with
-// |r| <= ln2 / 2, exp(r) by the Cephes expf polynomial (relative error ~1e-7), 2^n built in the exponent.
-template <bool kFma>
-[[gnu::always_inline]] inline float exp_nonpositive(float x) {
-  // Float bits above -87's, read unsigned, are the more negative numbers (and -NaN): clamp those.
-  uint32_t below = 0u - static_cast<uint32_t>(std::bit_cast<uint32_t>(x) > 0xC2AE0000u);
-  x = select_bits(below, -87.0f, x);
-  float n = -static_cast<float>(static_cast<int32_t>(0.5f - x * 1.44269504088896341f));  // round(x / ln2)
-  float r = madd<kFma>(n, -0.693359375f, x);  // ln2 in two parts: n * hi is exact
-  r = madd<kFma>(n, 2.12194440e-4f, r);
-  float p = 1.9875691500e-4f;
-  p = madd<kFma>(p, r, 1.3981999507e-3f);
-  p = madd<kFma>(p, r, 8.3334519073e-3f);
-  p = madd<kFma>(p, r, 4.1665795894e-2f);
-  p = madd<kFma>(p, r, 1.6666665459e-1f);
-  p = madd<kFma>(p, r, 5.0000001201e-1f);
-  p = madd<kFma>(p, r * r, r) + 1.0f;
-  return p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
-}
-
-// The standard normal CDF Phi(x) = erfc(-x / sqrt2) / 2 through erfc(z), z = |x| / sqrt2 >= 0, as
-// t exp(-z^2 + P(t)) with t = 1 / (1 + z / 2) (Numerical Recipes' erfcc: relative error < 1.2e-7 for
-// every z). erfc on the small side keeps Phi accurate in the left tail, where 1 + erf(x / sqrt2) cancels.
-template <bool kFma>
-[[gnu::always_inline]] inline float normal_cdf(float x) {
-  float z = std::fabs(x) * static_cast<float>(kSqrt1_2);
-  float t = 1.0f / madd<kFma>(0.5f, z, 1.0f);
-  float p = 0.17087277f;
-  p = madd<kFma>(p, t, -0.82215223f);
-  p = madd<kFma>(p, t, 1.48851587f);
-  p = madd<kFma>(p, t, -1.13520398f);
-  p = madd<kFma>(p, t, 0.27886807f);
-  p = madd<kFma>(p, t, -0.18628806f);
-  p = madd<kFma>(p, t, 0.09678418f);
-  p = madd<kFma>(p, t, 0.37409196f);
-  p = madd<kFma>(p, t, 1.00002368f);
-  p = madd<kFma>(p, t, -1.26551223f);
-  float small = 0.5f * t * exp_nonpositive<kFma>(madd<kFma>(-z, z, p));  // Phi(-|x|)
-  uint32_t negative = 0u - (std::bit_cast<uint32_t>(x) >> 31);
-  return select_bits(negative, small, 1.0f - small);
-}
-
-template <bool kFma = false>
-[[gnu::always_inline]] inline float gelu_f32(float x) { return x * normal_cdf<kFma>(x); }
-
-// g * (Phi(x) + x phi(x)).
-template <bool kFma = false>
-[[gnu::always_inline]] inline float gelu_grad_f32(float g, float x) {
-  float pdf = static_cast<float>(kInvSqrt2Pi) * exp_nonpositive<kFma>(-0.5f * x * x);
-  return g * madd<kFma>(x, pdf, normal_cdf<kFma>(x));
-}
-
-// Contiguous spans, compiled for baseline x86-64 and again for avx2+fma, picked at run time.
-template <bool kFma>
-[[gnu::always_inline]] inline void gelu_span(float* o, const float* x, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) o[i] = gelu_f32<kFma>(x[i]);
-}
-template <bool kFma>
-[[gnu::always_inline]] inline void gelu_grad_span(float* o, const float* g, const float* x, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) o[i] = gelu_grad_f32<kFma>(g[i], x[i]);
-}
-void gelu_span_base(float* o, const float* x, int64_t n) { gelu_span<false>(o, x, n); }
-void gelu_grad_span_base(float* o, const float* g, const float* x, int64_t n) { gelu_grad_span<false>(o, g, x, n); }
-#if defined(__x86_64__) && defined(__GNUC__)
-[[gnu::target("avx2,fma")]] void gelu_span_avx2(float* o, const float* x, int64_t n) { gelu_span<true>(o, x, n); }
-[[gnu::target("avx2,fma")]] void gelu_grad_span_avx2(float* o, const float* g, const float* x, int64_t n) {
-  gelu_grad_span<true>(o, g, x, n);
-}
-bool cpu_has_avx2_fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-}
-#else
-void gelu_span_avx2(float* o, const float* x, int64_t n) { gelu_span_base(o, x, n); }
-void gelu_grad_span_avx2(float* o, const float* g, const float* x, int64_t n) { gelu_grad_span_base(o, g, x, n); }
-bool cpu_has_avx2_fma() { return false; }
-#endif
 
 template <UnaryOp OP, class T>
 [[gnu::always_inline]] inline T unary_fn(T x, T pa, T pb) {
@@ -220,21 +130,28 @@ template <UnaryOp OP, class T>
     if constexpr (std::is_floating_point_v<T>) return pa == T(2) ? x * x : std::pow(x, pa);
     else return static_cast<T>(int_pow(x, pa));
   } else if constexpr (std::is_floating_point_v<T>) {
-    if constexpr (OP == U::Exp) return std::exp(x);
+    constexpr bool f32 = std::is_same_v<T, float>;
+    if constexpr (OP == U::Exp) { if constexpr (f32) return vmath::exp(x); else return std::exp(x); }
     else if constexpr (OP == U::Log) return std::log(x);
     else if constexpr (OP == U::Sqrt) return std::sqrt(x);
     else if constexpr (OP == U::Rsqrt) return T(1) / std::sqrt(x);
     else if constexpr (OP == U::Sin) return std::sin(x);
     else if constexpr (OP == U::Cos) return std::cos(x);
-    else if constexpr (OP == U::Tanh) return std::tanh(x);
-    else if constexpr (OP == U::Sigmoid) return T(1) / (T(1) + std::exp(-x));
+    else if constexpr (OP == U::Tanh) return tanh_of(x);
+    else if constexpr (OP == U::Sigmoid) {
+      if constexpr (f32) return vmath::sigmoid(x);
+      else return T(1) / (T(1) + std::exp(-x));
+    }
     else if constexpr (OP == U::Gelu) {
-      if constexpr (std::is_same_v<T, float>) return gelu_f32(x);
+      if constexpr (f32) return vmath::gelu(x);
       else return T(0.5) * x * (T(1) + std::erf(x * T(kSqrt1_2)));
     }
     else if constexpr (OP == U::GeluTanh)
-      return T(0.5) * x * (T(1) + std::tanh(T(kSqrt2OverPi) * (x + T(kGeluC) * x * x * x)));
-    else if constexpr (OP == U::Silu) return x / (T(1) + std::exp(-x));
+      return T(0.5) * x * (T(1) + tanh_of(T(kSqrt2OverPi) * (x + T(kGeluC) * x * x * x)));
+    else if constexpr (OP == U::Silu) {
+      if constexpr (f32) return vmath::silu(x);
+      else return x / (T(1) + std::exp(-x));
+    }
     else if constexpr (OP == U::Reciprocal) return T(1) / x;
   }
   return x;  // unreachable: the dispatcher refuses float-only ops on integral dtypes
@@ -332,16 +249,17 @@ template <BinaryOp OP, class T>
     else if constexpr (OP == B::SigmoidGrad) return a * b * (T(1) - b);
     else if constexpr (OP == B::TanhGrad) return a * (T(1) - b * b);
     else if constexpr (OP == B::GeluGrad) {
-      if constexpr (std::is_same_v<T, float>) return gelu_grad_f32(a, b);
+      if constexpr (std::is_same_v<T, float>) return vmath::gelu_grad(a, b);
       T cdf = T(0.5) * (T(1) + std::erf(b * T(kSqrt1_2)));
       return a * (cdf + b * T(kInvSqrt2Pi) * std::exp(T(-0.5) * b * b));
     } else if constexpr (OP == B::GeluTanhGrad) {
-      T t = std::tanh(T(kSqrt2OverPi) * (b + T(kGeluC) * b * b * b));
+      T t = tanh_of(T(kSqrt2OverPi) * (b + T(kGeluC) * b * b * b));
       T du = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluC) * b * b);
       return a * (T(0.5) * (T(1) + t) + T(0.5) * b * (T(1) - t * t) * du);
     } else if constexpr (OP == B::ScaledSub) {
       return alpha * (a - b);
     } else if constexpr (OP == B::SiluGrad) {
+      if constexpr (std::is_same_v<T, float>) return vmath::silu_grad(a, b);
       T s = T(1) / (T(1) + std::exp(-b));
       return a * s * (T(1) + b * (T(1) - s));
     }
@@ -413,20 +331,20 @@ void run_binary(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
   });
 }
 
-// The contiguous float32 GELU paths: true when out, x (and g) are dense with one layout and out does
-// not partly overlap them; then the span kernel ran, split across threads like the generic loops.
-bool gelu_dense(const Tensor& out, const Tensor& x) {
+// The float32 span kernels (fast_spans.cpp): true when out, x (and g) are dense with one layout and out
+// does not partly overlap them; then the span ran, split across threads like the generic loops (a small
+// op runs it inline: no OpenMP region, no allocation).
+bool run_span(UnarySpan span, const Tensor& out, const Tensor& x) {
   TensorImpl &io = *out.impl(), &ix = *x.impl();
   int64_t n = count(io.shape);
   float* o = static_cast<float*>(io.data());
   const float* in = static_cast<const float*>(ix.data());
   if (n == 0 || !dense(io) || !dense_like(ix, io) || !simd_safe(o, in, n)) return false;
-  auto span = cpu_has_avx2_fma() ? gelu_span_avx2 : gelu_span_base;
   parallel_range(n, n, [&](int64_t lo, int64_t hi) { span(o + lo, in + lo, hi - lo); });
   return true;
 }
 
-bool gelu_grad_dense(const Tensor& out, const Tensor& g, const Tensor& x) {
+bool run_span(BinarySpan span, const Tensor& out, const Tensor& g, const Tensor& x) {
   TensorImpl &io = *out.impl(), &ig = *g.impl(), &ix = *x.impl();
   int64_t n = count(io.shape);
   float* o = static_cast<float*>(io.data());
@@ -435,7 +353,6 @@ bool gelu_grad_dense(const Tensor& out, const Tensor& g, const Tensor& x) {
   if (n == 0 || !dense(io) || !dense_like(ig, io) || !dense_like(ix, io) || !simd_safe(o, pg, n) ||
       !simd_safe(o, px, n))
     return false;
-  auto span = cpu_has_avx2_fma() ? gelu_grad_span_avx2 : gelu_grad_span_base;
   parallel_range(n, n, [&](int64_t lo, int64_t hi) { span(o + lo, pg + lo, px + lo, hi - lo); });
   return true;
 }
@@ -473,8 +390,11 @@ void unary_out(UnaryOp op, const Tensor& out, const Tensor& x, const UnaryParams
       if (op == UnaryOp::Pow) pa = static_cast<T>(static_cast<int64_t>(p.a));
     dispatch_unary(op, [&](auto op_tag) {
       constexpr UnaryOp OP = decltype(op_tag)::value;
-      if constexpr (std::is_same_v<T, float> && OP == UnaryOp::Gelu)
-        if (gelu_dense(out, x)) return;
+      if constexpr (std::is_same_v<T, float> && (OP == UnaryOp::Exp || OP == UnaryOp::Tanh ||
+                    OP == UnaryOp::Sigmoid || OP == UnaryOp::Silu || OP == UnaryOp::Gelu)) {
+        static const UnarySpan span = float32_span(OP);
+        if (run_span(span, out, x)) return;
+      }
       // always_inline down to unary_fn: an out-of-line call per element stops the loop vectorising.
       auto f = [pa, pb](T v) __attribute__((always_inline)) { return unary_fn<OP, T>(v, pa, pb); };
       run_unary<T, T>(out, x, f);
@@ -499,8 +419,10 @@ void binary_out(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b
     dispatch_binary(op, [&](auto op_tag) {
       constexpr BinaryOp OP = decltype(op_tag)::value;
       using O = std::conditional_t<(OP >= BinaryOp::Eq && OP <= BinaryOp::Ge), bool, T>;
-      if constexpr (std::is_same_v<T, float> && OP == BinaryOp::GeluGrad)
-        if (gelu_grad_dense(out, a, b)) return;
+      if constexpr (std::is_same_v<T, float> && (OP == BinaryOp::GeluGrad || OP == BinaryOp::SiluGrad)) {
+        static const BinarySpan span = float32_span(OP);
+        if (run_span(span, out, a, b)) return;
+      }
       auto f = [al](T x, T y) __attribute__((always_inline)) { return static_cast<O>(binary_fn<OP, T>(x, y, al)); };
       run_binary<O, T>(out, a, b, f);  // f inlined, as in unary_out
     });

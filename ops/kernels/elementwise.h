@@ -53,6 +53,15 @@ void binary_scalar_out(BinaryOp op, const Tensor& out, const Tensor& a, Scalar s
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha = 1.0);
 Tensor binary_scalar(BinaryOp op, const Tensor& a, Scalar s, bool scalar_first = false, double alpha = 1.0);
 
+// Float32 contiguous span kernels (fast_spans.cpp, over ops/kernels/vector_math.h): vectorised, no libm
+// calls, the avx2+fma copy when the CPU has it. out[i] = op(x[i]), or op(a[i], b[i]) for the gradient
+// formulas; out may be x, a or b but must not partly overlap them. nullptr for ops without one
+// (Exp, Tanh, Sigmoid, Silu, Gelu; SiluGrad, GeluGrad have one).
+using UnarySpan = void (*)(float* out, const float* x, int64_t n);
+using BinarySpan = void (*)(float* out, const float* a, const float* b, int64_t n);
+UnarySpan float32_span(UnaryOp op);
+BinarySpan float32_span(BinaryOp op);
+
 // out = cond ? a : b; a, b and out share a dtype, cond is bool; all broadcast to out's shape.
 void where_out(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
 // out = cond ? s : x (masked_fill), same rules.

@@ -1,0 +1,109 @@
+// fast_spans.cpp: the float32 contiguous span kernels (exp, tanh, sigmoid, silu, gelu and the silu / gelu
+// gradients) over the polynomials of vector_math.h, compiled twice, for baseline x86-64 and for avx2+fma,
+// and picked at run time (the library is built without -march=native).
+#include <cstdint>
+
+#include "ops/kernels/elementwise.h"
+#include "ops/kernels/vector_math.h"
+
+namespace weft::kernels {
+namespace {
+
+enum class K : uint8_t { Exp, Tanh, Sigmoid, Silu, Gelu, SiluGrad, GeluGrad };
+
+template <K k, bool kFma>
+[[gnu::always_inline]] inline float apply(float x) {
+  if constexpr (k == K::Exp) return vmath::exp<kFma>(x);
+  else if constexpr (k == K::Tanh) return vmath::tanh<kFma>(x);
+  else if constexpr (k == K::Sigmoid) return vmath::sigmoid<kFma>(x);
+  else if constexpr (k == K::Silu) return vmath::silu<kFma>(x);
+  else return vmath::gelu<kFma>(x);
+}
+
+template <K k, bool kFma>
+[[gnu::always_inline]] inline float apply(float g, float x) {
+  if constexpr (k == K::SiluGrad) return vmath::silu_grad<kFma>(g, x);
+  else return vmath::gelu_grad<kFma>(g, x);
+}
+
+// Whole blocks of 8 in the vector loop; the n % 8 tail through an 8-wide stack buffer, so it is one more
+// vector pass rather than a scalar epilogue (a 16-element op is 2 blocks; a 20-element one 2 + 1).
+constexpr int64_t kBlock = 8;
+
+template <K k, bool kFma>
+[[gnu::always_inline]] inline void span1(float* o, const float* x, int64_t n) {
+  int64_t body = n & ~(kBlock - 1);
+#pragma omp simd
+  for (int64_t i = 0; i < body; ++i) o[i] = apply<k, kFma>(x[i]);
+  if (body == n) return;
+  float in[kBlock] = {}, res[kBlock];
+  for (int64_t i = body; i < n; ++i) in[i - body] = x[i];
+#pragma omp simd
+  for (int64_t i = 0; i < kBlock; ++i) res[i] = apply<k, kFma>(in[i]);
+  for (int64_t i = body; i < n; ++i) o[i] = res[i - body];
+}
+
+template <K k, bool kFma>
+[[gnu::always_inline]] inline void span2(float* o, const float* g, const float* x, int64_t n) {
+  int64_t body = n & ~(kBlock - 1);
+#pragma omp simd
+  for (int64_t i = 0; i < body; ++i) o[i] = apply<k, kFma>(g[i], x[i]);
+  if (body == n) return;
+  float ing[kBlock] = {}, inx[kBlock] = {}, res[kBlock];
+  for (int64_t i = body; i < n; ++i) ing[i - body] = g[i], inx[i - body] = x[i];
+#pragma omp simd
+  for (int64_t i = 0; i < kBlock; ++i) res[i] = apply<k, kFma>(ing[i], inx[i]);
+  for (int64_t i = body; i < n; ++i) o[i] = res[i - body];
+}
+
+template <K k>
+void span1_base(float* o, const float* x, int64_t n) { span1<k, false>(o, x, n); }
+template <K k>
+void span2_base(float* o, const float* g, const float* x, int64_t n) { span2<k, false>(o, g, x, n); }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+template <K k>
+[[gnu::target("avx2,fma")]] void span1_avx2(float* o, const float* x, int64_t n) { span1<k, true>(o, x, n); }
+template <K k>
+[[gnu::target("avx2,fma")]] void span2_avx2(float* o, const float* g, const float* x, int64_t n) {
+  span2<k, true>(o, g, x, n);
+}
+bool cpu_has_avx2_fma() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+#else
+template <K k>
+void span1_avx2(float* o, const float* x, int64_t n) { span1_base<k>(o, x, n); }
+template <K k>
+void span2_avx2(float* o, const float* g, const float* x, int64_t n) { span2_base<k>(o, g, x, n); }
+bool cpu_has_avx2_fma() { return false; }
+#endif
+
+template <K k>
+UnarySpan pick1() { return cpu_has_avx2_fma() ? span1_avx2<k> : span1_base<k>; }
+template <K k>
+BinarySpan pick2() { return cpu_has_avx2_fma() ? span2_avx2<k> : span2_base<k>; }
+
+}  // namespace
+
+UnarySpan float32_span(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Exp: return pick1<K::Exp>();
+    case UnaryOp::Tanh: return pick1<K::Tanh>();
+    case UnaryOp::Sigmoid: return pick1<K::Sigmoid>();
+    case UnaryOp::Silu: return pick1<K::Silu>();
+    case UnaryOp::Gelu: return pick1<K::Gelu>();
+    default: return nullptr;
+  }
+}
+
+BinarySpan float32_span(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::SiluGrad: return pick2<K::SiluGrad>();
+    case BinaryOp::GeluGrad: return pick2<K::GeluGrad>();
+    default: return nullptr;
+  }
+}
+
+}  // namespace weft::kernels
