@@ -2,6 +2,8 @@
 // inputs, errors, gradcheck.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <functional>
 
@@ -187,4 +189,107 @@ TEST_CASE("float32 gelu and its gradient match float64 across the range", "[unar
     sum(y).backward();
     check(x, x.grad().to_vector<float>(), ref_grad, 1e-7);
   }
+}
+
+// float32 exp, tanh, sigmoid, silu (and silu's gradient) use the polynomials of ops/kernels/vector_math.h:
+// check them against float64 std:: over the whole float range, in float ulps at the reference value.
+namespace {
+
+// |got - want| in units of the float spacing at want (2^-149 in the denormal range, where it stops
+// shrinking). NaN and infinite references must be matched exactly.
+double ulp_error(float got, double want) {
+  if (std::isnan(want)) return std::isnan(got) ? 0 : INFINITY;
+  float wf = static_cast<float>(want);
+  if (std::isinf(wf) || std::isinf(got)) return got == wf ? 0 : INFINITY;
+  double a = std::fabs(want);
+  double ulp = a < FLT_MIN ? std::ldexp(1.0, -149) : std::ldexp(1.0, std::ilogb(a) - 23);
+  return std::fabs(got - want) / ulp;
+}
+
+std::vector<float> wide_grid() {
+  std::vector<float> v;
+  for (int i = 0; i <= 30000; ++i) v.push_back(-110.0f + 220.0f * static_cast<float>(i) / 30000);
+  for (int i = 0; i < 2000; ++i) {  // log-spaced magnitudes, denormals to FLT_MAX
+    float m = static_cast<float>(std::pow(10.0, -45.0 + 83.5 * i / 1999.0));
+    v.push_back(m);
+    v.push_back(-m);
+  }
+  for (float s : {0.0f, -0.0f, 1e-45f, -1e-45f, 1e-40f, -1e-40f, FLT_MIN, -FLT_MIN, FLT_MAX, -FLT_MAX, INFINITY,
+                  -INFINITY, NAN, 100.0f, -100.0f, 88.72f, 88.73f, -87.5f, -103.9f, -104.5f, 0.625f, -0.625f,
+                  std::nextafter(0.625f, 0.0f), std::nextafter(-0.625f, 0.0f), 9.0f, -9.0f})
+    v.push_back(s);
+  return v;
+}
+
+struct F32Case {
+  std::string name;
+  std::function<Tensor(const Tensor&)> op;
+  std::function<double(double)> ref;
+  double max_ulps;
+};
+
+double ref_sigmoid(double v) { return 1 / (1 + std::exp(-v)); }
+
+void check_f32(const F32Case& c, const Tensor& x) {
+  auto vx = x.to_vector<float>(), vy = c.op(x).to_vector<float>();
+  for (size_t i = 0; i < vx.size(); ++i) {
+    double want = c.ref(vx[i]), err = ulp_error(vy[i], want);
+    INFO(c.name << "(" << vx[i] << ") = " << vy[i] << ", want " << want << ", " << err << " ulps");
+    REQUIRE(err <= c.max_ulps);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("float32 exp, tanh, sigmoid, silu match float64 over the whole range", "[unary]") {
+  std::vector<F32Case> ops = {
+      {"exp", [](auto& x) { return exp(x); }, [](double v) { return std::exp(v); }, 2},
+      {"tanh", [](auto& x) { return tanh(x); }, [](double v) { return std::tanh(v); }, 2},
+      {"sigmoid", [](auto& x) { return sigmoid(x); }, ref_sigmoid, 4},
+      {"silu", [](auto& x) { return silu(x); }, [](double v) { return v * ref_sigmoid(v); }, 4},  // -inf: NaN
+  };
+  std::vector<float> grid = wide_grid();
+  const int64_t n = static_cast<int64_t>(grid.size());
+  REQUIRE(n % 8 != 0);  // the span kernels' tail runs too
+  REQUIRE(n > 32768);   // above the parallel grain
+  Tensor x = from_vector<float>(grid, {n});
+  for (const F32Case& c : ops) {
+    SECTION(c.name) {
+      check_f32(c, x);                                                // contiguous, threads
+      check_f32(c, detail::make_alias(x, {13}, {1}, n - 13));         // small: tail only + specials
+      check_f32(c, detail::make_alias(stack({x, x}, 1), {n}, {2}, 0));  // strided: per-element path
+    }
+  }
+  SECTION("special values, exactly") {
+    Tensor s = tensor({INFINITY, -INFINITY, 1000.0f, -1000.0f, -0.0f});
+    REQUIRE(exp(s).to_vector<float>() == std::vector<float>{INFINITY, 0, INFINITY, 0, 1});
+    REQUIRE(tanh(s).to_vector<float>() == std::vector<float>{1, -1, 1, -1, 0});
+    REQUIRE(std::signbit(tanh(s).to_vector<float>()[4]));
+    REQUIRE(sigmoid(s).to_vector<float>() == std::vector<float>{1, 0, 1, 0, 0.5f});
+    REQUIRE(std::isnan(tanh(tensor({NAN})).item<float>()));
+    REQUIRE(std::isnan(exp(tensor({NAN})).item<float>()));
+  }
+}
+
+// silu's float32 gradient kernel: g * s * (1 + x (1 - s)) against float64, contiguous and strided. The
+// bound follows the terms: 1 + x (1 - s) cancels near x = -1.28, where the gradient crosses zero.
+TEST_CASE("float32 silu gradient matches float64 over the range", "[unary][grad]") {
+  std::vector<float> grid;
+  for (int i = 0; i <= 4001; ++i) grid.push_back(-100.0f + 200.0f * static_cast<float>(i) / 4001);
+  const int64_t n = static_cast<int64_t>(grid.size());
+  Tensor x32 = from_vector<float>(grid, {n});
+  auto check = [&](const Tensor& x) {
+    Tensor xg = x.detach().requires_grad_();
+    sum(silu(xg)).backward();
+    auto v = xg.to_vector<float>(), g = xg.grad().to_vector<float>();
+    for (size_t i = 0; i < v.size(); ++i) {
+      double s = ref_sigmoid(v[i]), want = s * (1 + v[i] * (1 - s));
+      double tol = 8 * FLT_EPSILON * (s + s * std::fabs(v[i]) * (1 - s)) +
+                   (std::fabs(v[i]) + 1) * std::ldexp(1.0, -148);  // denormal results
+      INFO("x = " << v[i] << ", got " << g[i] << ", want " << want);
+      REQUIRE(std::fabs(g[i] - want) <= tol);
+    }
+  };
+  check(x32);
+  check(detail::make_alias(stack({x32, x32}, 1), {n}, {2}, 0));
 }
