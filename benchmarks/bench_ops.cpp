@@ -1,7 +1,7 @@
 // bench_ops: weft's ops against what they are built to match: raw oneDNN primitives made once outside
 // the timing loop (matmul, linear, softmax, layer norm, log-softmax for cross entropy) and plain
-// vectorised loops into preallocated memory (elementwise add, reductions). Baselines run first; see
-// Note [Ratio counter] in bench_common.h.
+// vectorised loops into preallocated memory (elementwise add, reductions; libm tanh / exp loops).
+// Baselines run first; see Note [Ratio counter] in bench_common.h.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -122,6 +122,62 @@ void add_args(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_add_loop)->Apply(add_args);
 BENCHMARK(BM_add_weft)->Apply(add_args);
+
+// ---------------------------------------------------------------- float32 tanh / exp
+
+// std::tanh or std::exp per element into memory allocated once: the libm route weft's float32 tanh and
+// exp took before their own polynomials (ops/kernels/vector_math.h), the baseline of the ratio.
+void transcendental_loop(benchmark::State& state, bool tanh_op) {
+  const int64_t n = state.range(0);
+  bench::set_threads(static_cast<int>(state.range(1)));
+  weft::Tensor xt = randn({n});
+  std::vector<float> y(n);
+  const float* px = fp(xt);
+  float* py = y.data();
+  bench::LoopClock clock;
+  for (auto _ : state) {
+    if (tanh_op) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+      for (int64_t i = 0; i < n; ++i) py[i] = std::tanh(px[i]);
+    } else {
+#pragma omp parallel for schedule(static) if (n > 32768)
+      for (int64_t i = 0; i < n; ++i) py[i] = std::exp(px[i]);
+    }
+    benchmark::DoNotOptimize(py);
+    benchmark::ClobberMemory();
+  }
+  bench::record_baseline(bench::key_of(tanh_op ? "tanh" : "exp", state, 2), clock, state);
+  state.counters["Gelem_s"] = benchmark::Counter(n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void transcendental_weft(benchmark::State& state, bool tanh_op) {
+  const int64_t n = state.range(0);
+  bench::set_threads(static_cast<int>(state.range(1)));
+  weft::NoGradGuard no_grad;
+  weft::Tensor x = randn({n});
+  benchmark::DoNotOptimize((tanh_op ? weft::tanh(x) : weft::exp(x)).raw_data());  // warm the output block
+  bench::LoopClock clock;
+  for (auto _ : state) {
+    weft::Tensor y = tanh_op ? weft::tanh(x) : weft::exp(x);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  bench::report_ratio(bench::key_of(tanh_op ? "tanh" : "exp", state, 2), clock, state);
+  state.counters["Gelem_s"] = benchmark::Counter(n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_tanh_loop(benchmark::State& s) { transcendental_loop(s, true); }
+void BM_tanh_weft(benchmark::State& s) { transcendental_weft(s, true); }
+void BM_exp_loop(benchmark::State& s) { transcendental_loop(s, false); }
+void BM_exp_weft(benchmark::State& s) { transcendental_weft(s, false); }
+
+void transcendental_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "threads"})->UseRealTime();
+  b->Args({16, 1})->Args({1 << 20, 1})->Args({1 << 20, 2});
+}
+BENCHMARK(BM_tanh_loop)->Apply(transcendental_args);
+BENCHMARK(BM_tanh_weft)->Apply(transcendental_args);
+BENCHMARK(BM_exp_loop)->Apply(transcendental_args);
+BENCHMARK(BM_exp_weft)->Apply(transcendental_args);
 
 // ---------------------------------------------------------------- reductions over 16M floats
 
