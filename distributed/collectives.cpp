@@ -211,8 +211,16 @@ class CollectiveWork final : public PendingWork {
     finish = nullptr;
   }
   ~CollectiveWork() override {
-    // MPI may still be writing into buffers we are about to release.
-    if (!done && request != MPI_REQUEST_NULL && is_initialized()) MPI_Wait(&request, MPI_STATUS_IGNORE);
+    // MPI may still be writing into buffers we are about to release (a gradient dropped in flight,
+    // e.g. by zero_grad): complete the request, under the collective timeout like any wait, so a
+    // peer that never joins aborts the job with a message instead of hanging it. An MPI error has
+    // no caller to go to here, and the buffers may still be in use: it aborts the job too.
+    if (done || request == MPI_REQUEST_NULL || !is_initialized()) return;
+    try {
+      wait_request(request, what, comm, [this] { return description; });
+    } catch (const std::exception& e) {
+      abort_job(e.what());
+    }
   }
 };
 

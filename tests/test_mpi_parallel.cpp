@@ -468,3 +468,32 @@ TEST_CASE("data parallel: gradients accumulate over backward calls without zero_
     ref_sgd.zero_grad();
   }
 }
+
+TEST_CASE("data parallel with overlap: a backward that fails midway leaves no request behind") {
+  DeviceMesh mesh = world_mesh();
+  bool fail = true;
+  auto ref = two_layer_model();
+  auto model = par::data_parallel(two_layer_model([&] {
+                                    if (fail) WEFT_ERROR("injected failure in backward");
+                                  }),
+                                  mesh);
+  // Every rank fails at the same point: after the second Linear's all_reduces were started, before
+  // the first Linear's. The error reaches the caller; the started requests are completed when
+  // their records are dropped (the next forward), and training goes on with the right values.
+  Tensor loss = dp_loss(*model, 0);
+  REQUIRE_THROWS_WITH(loss.backward(), Catch::Contains("injected failure"));
+  fail = false;
+  for (const Tensor& p : model->parameters()) REQUIRE(!p.grad().defined());
+  optim::SGD sgd(model->parameters(), {.lr = 0.1});
+  optim::SGD ref_sgd(ref->parameters(), {.lr = 0.1});
+  for (int step = 1; step < 3; ++step) {
+    dp_loss(*model, step).backward();
+    plain_loss(*ref, step).backward();
+    require_same_grads(model->parameters(), ref->parameters());
+    sgd.step();
+    ref_sgd.step();
+    sgd.zero_grad();
+    ref_sgd.zero_grad();
+  }
+  REQUIRE(max_abs_diff(model->full_state_dict()["0.weight"], ref->state_dict()["0.weight"]) < 1e-12);
+}
