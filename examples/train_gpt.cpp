@@ -20,7 +20,7 @@ namespace {
 struct Flags {
   int64_t dp = 1, tp = -1, steps = 300, log_every = 20, batch = 32, threads = 1;
   double lr = 1e-2;
-  bool check = true, float64 = false;
+  bool check = true, float64 = false, overlap = true;
 };
 
 Flags parse(int argc, char** argv) {
@@ -40,8 +40,9 @@ Flags parse(int argc, char** argv) {
     else if (a == "--lr") f.lr = std::stod(next());
     else if (a == "--no-check") f.check = false;
     else if (a == "--float64") f.float64 = true;
+    else if (a == "--no-overlap") f.overlap = false;
     else WEFT_ERROR("train_gpt: unknown flag ", a, " (flags: --dp N --tp N --steps N --log-every N --batch N "
-                    "--threads N --lr X --no-check --float64)");
+                    "--threads N --lr X --no-check --float64 --no-overlap)");
   }
   if (f.tp < 0) f.tp = dist::world_size() / f.dp;  // by default every rank not used by dp does tp
   return f;
@@ -137,6 +138,7 @@ int main(int argc, char** argv) {
                                                : dist::init_device_mesh({f.tp}, {"tp"});
   auto model = nn::parallel::parallelize(make_model(f.float64), mesh, f.dp > 1 ? "dp" : "",
                                          f.dp > 1 && f.tp == 1 ? "" : "tp");
+  model->overlap_grad_reduce = f.overlap;  // dp gradients reduced during backward (nn/parallel.h)
   optim::AdamW opt(model->parameters(), {.lr = f.lr, .weight_decay = 0.01});
   optim::CosineWarmupSchedule schedule(f.lr, f.steps / 10, f.steps, f.lr / 10);
   std::unique_ptr<Reference> reference = f.check ? std::make_unique<Reference>(f) : nullptr;

@@ -15,7 +15,10 @@ namespace weft::optim {
 // brought to the parameter's placements: a P(sum) gradient of a Replicate weight (data parallel) is
 // all-reduced, a Shard gradient of a Shard weight (tensor parallel) is used as it is, with no
 // communication. Gradients are never all-reduced twice: sync_grads() stores the result as the
-// parameter's gradient, so clip_grad_norm_ followed by step() communicates once.
+// parameter's gradient, so clip_grad_norm_ followed by step() communicates once. A data-parallel
+// model with overlap_grad_reduce hands over gradients already Replicate, their sums possibly still
+// in flight (nn/parallel.h, Note [Overlapped gradient reduction]): nothing moves, and reading a
+// gradient's data waits for its all_reduce.
 
 // The plain tensor an update writes into: the parameter itself or a DTensor's local shard.
 // `who` names the optimizer in errors.
