@@ -135,14 +135,17 @@ void transcendental_loop(benchmark::State& state, bool tanh_op) {
   const float* px = fp(xt);
   float* py = y.data();
   bench::LoopClock clock;
-  for (auto _ : state) {
-    if (tanh_op) {
-#pragma omp parallel for schedule(static) if (n > 32768)
-      for (int64_t i = 0; i < n; ++i) py[i] = std::tanh(px[i]);
-    } else {
-#pragma omp parallel for schedule(static) if (n > 32768)
-      for (int64_t i = 0; i < n; ++i) py[i] = std::exp(px[i]);
+  auto run = [&](auto f) {
+    if (n > 32768) {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
+    } else {  // no parallel region at all: even an if(false) one costs a team setup
+      for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
     }
+  };
+  for (auto _ : state) {
+    if (tanh_op) run([](float v) { return std::tanh(v); });
+    else run([](float v) { return std::exp(v); });
     benchmark::DoNotOptimize(py);
     benchmark::ClobberMemory();
   }
