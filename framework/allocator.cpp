@@ -38,8 +38,8 @@ constexpr size_t kLocalClasses = kSmallMax / kAlignment + 4 * (std::countr_zero(
 // The thread-cache list of size class `bytes` (<= kLocalMax; see size_class()).
 constexpr size_t local_index(size_t bytes) {
   if (bytes <= kSmallMax) return bytes / kAlignment - 1;
-  const size_t top = std::bit_floor(bytes), step = top / 4;
-  return kSmallMax / kAlignment + 4 * (std::countr_zero(top) - std::countr_zero(kSmallMax)) + (bytes / step - 4);
+  const int top_log2 = std::bit_width(bytes) - 1;  // shifts, not divisions: this runs twice per op
+  return kSmallMax / kAlignment + 4 * (top_log2 - std::countr_zero(kSmallMax)) + ((bytes >> (top_log2 - 2)) - 4);
 }
 // (Slot 64 stays empty: 4 KiB itself is a small class.)
 static_assert(local_index(kSmallMax) == 63 && local_index(kSmallMax + 1024) == 65 &&
@@ -188,12 +188,12 @@ void* allocate_shared_path(size_t bytes, ThreadCache* tc) {
 
 size_t size_class(size_t nbytes) {
   if (nbytes == 0) nbytes = 1;
-  size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
+  size_t rounded = (nbytes + kAlignment - 1) & ~(kAlignment - 1);
   if (rounded <= 4096) return rounded;
-  // Four classes per doubling: waste at most 25% and keep few distinct sizes.
-  size_t top = std::bit_floor(rounded);
-  size_t step = top / 4;
-  return (rounded + step - 1) / step * step;
+  // Four classes per doubling: waste at most 25% and keep few distinct sizes. The step is a power
+  // of two, so rounding up to it is a mask (a division here cost every op's allocation ~5 ns).
+  const size_t step_mask = (size_t(1) << (std::bit_width(rounded) - 3)) - 1;
+  return (rounded + step_mask) & ~step_mask;
 }
 
 void* allocate(size_t nbytes) {

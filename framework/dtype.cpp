@@ -3,10 +3,6 @@
 
 namespace weft {
 
-size_t element_size(DType dtype) {
-  return visit_dtype(dtype, [](auto tag) { return sizeof(tag); });
-}
-
 std::string_view dtype_name(DType dtype) {
   switch (dtype) {
     case DType::Bool: return "bool";

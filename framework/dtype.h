@@ -18,7 +18,11 @@ inline constexpr DType kInt64 = DType::Int64;
 inline constexpr DType kFloat32 = DType::Float32;
 inline constexpr DType kFloat64 = DType::Float64;
 
-size_t element_size(DType dtype);
+// Inline: every data access and allocation asks. Bool is stored as one byte.
+inline size_t element_size(DType dtype) {
+  constexpr size_t kSizes[] = {sizeof(bool), sizeof(int64_t), sizeof(float), sizeof(double)};
+  return kSizes[static_cast<uint8_t>(dtype)];
+}
 std::string_view dtype_name(DType dtype);
 std::ostream& operator<<(std::ostream& out, DType dtype);
 

@@ -28,11 +28,9 @@ bool Tensor::is_contiguous() const {
   return detail::is_contiguous_geometry(shape(), strides());
 }
 
-void* Tensor::raw_data() const {
-  TensorImpl* impl = checked();
-  WEFT_CHECK(impl->dist == nullptr,
-             "data access: this is a DTensor; call to_local() for its local shard or full_tensor() for all of it");
-  return impl->data();
+void Tensor::fail_data_access() const {
+  checked();
+  WEFT_ERROR("data access: this is a DTensor; call to_local() for its local shard or full_tensor() for all of it");
 }
 
 template <class T>

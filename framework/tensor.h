@@ -65,7 +65,11 @@ class Tensor {
   // --- element access (plain tensors only) ---
   template <class T>
   T* data_ptr() const;
-  void* raw_data() const;
+  void* raw_data() const {
+    TensorImpl* impl = impl_.get();
+    if (impl == nullptr || impl->dist != nullptr) [[unlikely]] fail_data_access();
+    return impl->data();
+  }
   template <class T>
   T item() const;
   template <class T>
@@ -138,6 +142,7 @@ class Tensor {
     return impl_.get();
   }
   [[noreturn]] static void throw_undefined();
+  [[noreturn]] void fail_data_access() const;
   std::shared_ptr<TensorImpl> impl_;
 };
 

@@ -104,10 +104,8 @@ struct LinearBackward final : autograd::Node {
   std::string name() const override { return "LinearBackward"; }
 };
 
-}  // namespace
-
-Tensor mm(const Tensor& a, const Tensor& b) {
-  check_mm(a, b, "mm");
+// mm once its operands are checked (matmul checks them itself and comes here directly).
+Tensor checked_mm(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::bmm(a, b);
   if (auto node = autograd::make_node<MmBackward>(a, b)) {
     if (node->needs_input_grad(1)) node->save(node->a, a);
@@ -115,6 +113,13 @@ Tensor mm(const Tensor& a, const Tensor& b) {
     autograd::set_history(y, node);
   }
   return y;
+}
+
+}  // namespace
+
+Tensor mm(const Tensor& a, const Tensor& b) {
+  check_mm(a, b, "mm");
+  return checked_mm(a, b);
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
@@ -184,9 +189,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     NoGradGuard guard;
     x2 = as_rows(x);
   }
-  // W^T read through strides: oneDNN sees a column-major [in, out] matrix, nothing is copied.
-  Tensor wt = detail::make_alias(weight, {in, out}, {weight.stride(1), weight.stride(0)}, weight.storage_offset());
-  Tensor y = kernels::bmm(x2, wt, bias);
+  Tensor y = kernels::linear(x2, weight, bias);
   if (x.dim() != 2) {
     Shape y_shape = x.shape();
     y_shape.back() = out;
@@ -223,7 +226,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() == 1 && b.dim() == 1) return reshape(mm(unsqueeze(a, 0), unsqueeze(b, 1)), {});
   if (a.dim() == 2 && b.dim() == 1) return squeeze(mm(a, unsqueeze(b, 1)), 1);
   if (a.dim() == 1 && b.dim() == 2) return squeeze(mm(unsqueeze(a, 0), b), 0);
-  if (a.dim() == 2 && b.dim() == 2) return mm(a, b);
+  if (a.dim() == 2 && b.dim() == 2) return checked_mm(a, b);
   if (a.dim() >= 3 && b.dim() <= 2) {
     Tensor b2 = b.dim() == 1 ? unsqueeze(b, 1) : b;
     Tensor y = mm(as_rows(a), b2);

@@ -245,3 +245,66 @@ TEST_CASE("oneDNN primitives are cached", "[linalg][onednn]") {
   CHECK(after_second.hits > after_first.hits);
   CHECK(after_second.size == after_first.size);
 }
+
+TEST_CASE("linear on oneDNN reads the weight transposed in any layout", "[linalg][onednn]") {
+  manual_seed(11);
+  // Large enough for oneDNN (rows * in * out >= 16^3); float64 takes the reference loop.
+  auto check_against_float64 = [](const Tensor& x, const Tensor& w, const Tensor& bias) {
+    Tensor want = linear(x.to(kFloat64), w.to(kFloat64), bias.defined() ? bias.to(kFloat64) : Tensor());
+    check_close(values(linear(x, w, bias)), values(want), 1e-4);
+  };
+  Tensor x = randn({40, 48}), bias = randn({24});
+  SECTION("a row-major weight, with and without bias") {
+    Tensor w = randn({24, 48});
+    check_against_float64(x, w, bias);
+    check_against_float64(x, w, Tensor());
+  }
+  SECTION("a weight that is itself a transposed view (column-major)") {
+    Tensor w = transpose(randn({48, 24}), 0, 1);
+    check_against_float64(x, w, bias);
+  }
+  SECTION("a weight oneDNN cannot read (both strides non-unit) is copied first") {
+    Tensor w = select(randn({24, 48, 3}), 2, 1);  // [24, 48], strides (144, 3)
+    REQUIRE(w.stride(1) == 3);
+    check_against_float64(x, w, bias);
+  }
+  SECTION("a strided input and a 3-D input") {
+    check_against_float64(transpose(randn({48, 40}), 0, 1), randn({24, 48}), bias);
+    Tensor x3 = randn({4, 10, 48}), w = randn({24, 48});
+    Tensor y = linear(x3, w, bias);
+    REQUIRE(y.shape() == Shape{4, 10, 24});
+    check_close(values(y), values(linear(x3.to(kFloat64), w.to(kFloat64), bias.to(kFloat64))), 1e-4);
+  }
+}
+
+TEST_CASE("the primitive cache grows past its first table and rebinds buffers per call", "[linalg][onednn]") {
+  manual_seed(12);
+  onednn::clear_cache();
+  // 50 distinct problems: more than the table's first 64 slots can hold at half load.
+  std::vector<std::pair<Tensor, Tensor>> problems;
+  for (int64_t n = 17; n < 67; ++n) problems.emplace_back(randn({n, 20}), randn({20, 16}));
+  auto check_all = [&] {
+    for (auto& [a, b] : problems) check_close(values(mm(a, b)), values(mm(a.to(kFloat64), b.to(kFloat64))), 1e-4);
+  };
+  check_all();
+  CHECK(onednn::cache_stats().misses == 50);
+  CHECK(onednn::cache_stats().size == 50);
+  check_all();  // every problem again: hits only, same answers
+  CHECK(onednn::cache_stats().misses == 50);
+  CHECK(onednn::cache_stats().hits == 50);
+
+  // One primitive, alternating operands and outputs: each call reads its own buffers, not the
+  // previous call's (the cache skips rebinding only a buffer that did not move).
+  Tensor a1 = randn({32, 32}), b1 = randn({32, 32}), a2 = randn({32, 32}), b2 = randn({32, 32});
+  std::vector<double> want11 = values(mm(a1.to(kFloat64), b1.to(kFloat64)));
+  std::vector<double> want21 = values(mm(a2.to(kFloat64), b1.to(kFloat64)));
+  std::vector<double> want22 = values(mm(a2.to(kFloat64), b2.to(kFloat64)));
+  std::vector<Tensor> kept;  // holding outputs makes the allocator hand out new blocks
+  for (int i = 0; i < 3; ++i) {
+    kept.push_back(mm(a1, b1));
+    check_close(values(kept.back()), want11, 1e-4);
+    kept.push_back(mm(a2, b1));
+    check_close(values(kept.back()), want21, 1e-4);
+    check_close(values(mm(a2, b2)), want22, 1e-4);
+  }
+}

@@ -79,13 +79,18 @@ struct Layout {
   void add_to(onednn::PrimitiveKey& key) const {
     key.add({dims[0], dims[1], dims[2], strides[0], strides[1], strides[2]});
   }
+  // The same memory read as the transposed matrices: a row-major layout becomes a column-major one.
+  Layout transposed() const { return {{dims[0], dims[2], dims[1]}, {strides[0], strides[2], strides[1]}}; }
 };
 
 // `t`'s layout, or nullopt when it must be copied first.
 std::optional<Layout> layout_of(const Tensor& t) {
-  const bool batched = t.dim() == 3;
-  const int64_t b = batched ? t.size(0) : 1, r = t.size(-2), c = t.size(-1);
-  int64_t sb = batched ? t.stride(0) : 0, sr = t.stride(-2), sc = t.stride(-1);
+  const Shape& size = t.shape();  // read once: size(d) and stride(d) each re-check d
+  const Shape& stride = t.strides();
+  const size_t d = size.size();
+  const bool batched = d == 3;
+  const int64_t b = batched ? size[0] : 1, r = size[d - 2], c = size[d - 1];
+  int64_t sb = batched ? stride[0] : 0, sr = stride[d - 2], sc = stride[d - 1];
   // Strides of size-1 dims are never used to move; give them values that keep the layout plain.
   if (c == 1) sc = 1;
   if (r == 1) sr = sc == 1 ? c : 1;
@@ -97,20 +102,25 @@ std::optional<Layout> layout_of(const Tensor& t) {
   return Layout{{b, r, c}, {sb, sr, sc}};
 }
 
-// `t` and its layout, copied to a contiguous tensor when oneDNN cannot read it as it is.
-std::pair<Tensor, Layout> readable(const Tensor& t) {
-  if (auto layout = layout_of(t)) return {t, *layout};
+// One operand as oneDNN reads it: its buffer and layout. No Tensor handle is copied on the way
+// (each copy is two atomic reference-count updates, a real share of a small matmul's overhead).
+struct Operand {
+  void* data;
+  Layout layout;
+  Tensor copy;  // holds a contiguous copy when oneDNN could not read the caller's strides
+};
+
+Operand readable(const Tensor& t) {
+  if (auto layout = layout_of(t)) return {t.raw_data(), *layout, Tensor()};
   Tensor copy = contiguous_copy(t);
-  return {copy, *layout_of(copy)};
+  return {copy.raw_data(), *layout_of(copy), copy};
 }
 
-Tensor onednn_bmm(const Tensor& a_in, const Tensor& b_in, const Tensor& bias) {
-  const int64_t m = a_in.size(-2), n = b_in.size(-1);
-  auto [a, a_layout] = readable(a_in);
-  auto [bm, b_layout] = readable(b_in);
-  const int64_t batch = a_layout.dims[0];
+// out = a @ b (+ bias) on oneDNN, out [B, M, N] (or [M, N] when `batched_out` is false).
+Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool batched_out) {
+  const int64_t batch = a.layout.dims[0], m = a.layout.dims[1], n = b.layout.dims[2];
   const Layout dst_layout{{batch, m, n}, {m * n, n, 1}};
-  Tensor out = a_in.dim() == 3 ? detail::make_empty({batch, m, n}, kFloat32) : detail::make_empty({m, n}, kFloat32);
+  Tensor out = batched_out ? detail::make_empty({batch, m, n}, kFloat32) : detail::make_empty({m, n}, kFloat32);
   // The bias as a [1, R, C] operand of its own (unbroadcast) extent; a contiguous one is read in place.
   Tensor bias2;
   Layout bias_layout{};
@@ -121,13 +131,13 @@ Tensor onednn_bmm(const Tensor& a_in, const Tensor& b_in, const Tensor& bias) {
     const int64_t rows = bias2.dim() == 2 ? bias2.size(0) : 1, cols = bias2.dim() >= 1 ? bias2.size(-1) : 1;
     bias_layout = Layout{{1, rows, cols}, {rows * cols, cols, 1}};
   }
+  // The destination's layout follows from the operands', and the bias's from its extent.
   onednn::PrimitiveKey key(bias.defined() ? onednn::kMatmulBias : onednn::kMatmul);
-  a_layout.add_to(key);
-  b_layout.add_to(key);
-  dst_layout.add_to(key);
-  if (bias.defined()) bias_layout.add_to(key);
+  a.layout.add_to(key);
+  b.layout.add_to(key);
+  if (bias.defined()) key.add({bias_layout.dims[1], bias_layout.dims[2]});
   onednn::BoundPrimitive& prim = onednn::get_primitive(key, [&] {
-    auto a_md = a_layout.desc(), b_md = b_layout.desc(), dst_md = dst_layout.desc();
+    auto a_md = a.layout.desc(), b_md = b.layout.desc(), dst_md = dst_layout.desc();
     onednn::PrimitiveSpec spec;
     if (bias.defined()) {
       auto bias_md = bias_layout.desc();
@@ -142,9 +152,9 @@ Tensor onednn_bmm(const Tensor& a_in, const Tensor& b_in, const Tensor& bias) {
     return spec;
   });
   if (bias.defined())
-    prim.run({a.raw_data(), bm.raw_data(), out.raw_data(), bias2.raw_data()});
+    prim.run({a.data, b.data, out.raw_data(), bias2.raw_data()});
   else
-    prim.run({a.raw_data(), bm.raw_data(), out.raw_data()});
+    prim.run({a.data, b.data, out.raw_data()});
   return out;
 }
 
@@ -207,14 +217,32 @@ Tensor bmm_reference(const Tensor& a_in, const Tensor& bm_in, const Tensor& bias
 
 Tensor bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
   check_operands(a, bm);
-  if (a.numel() == 0 || bm.numel() == 0) return degenerate_bmm(a, bm, bias);
+  const int64_t rows = a.dim() == 3 ? a.size(0) * a.size(1) : a.size(0);
+  const int64_t work = rows * bm.size(-1) * a.size(-1);
+  if (work == 0) return degenerate_bmm(a, bm, bias);  // an empty result, or K == 0
   // A oneDNN call costs about a microsecond whatever the size; below ~16x16x16 multiply-adds the
   // plain loop is faster (measured: 2x2 0.2 us vs 1.0, 8x8 0.4 vs 1.0, 16x16 equal).
-  const int64_t work = a.numel() / std::max<int64_t>(a.size(-1), 1) * bm.size(-1) * a.size(-1);
   const bool tiny = work < 4096;
   if (a.dtype() == kFloat32 && (!bias.defined() || bias.dtype() == kFloat32) && !tiny)
-    return onednn_bmm(a, bm, bias);
+    return onednn_bmm(readable(a), readable(bm), bias, a.dim() == 3);
   return bmm_reference(a, bm, bias);
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  WEFT_INTERNAL_ASSERT(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1) && x.dtype() == weight.dtype(),
+                       "linear kernel: bad operands ", x.shape(), " and ", weight.shape());
+  const int64_t rows = x.size(0), in = x.size(1), out = weight.size(0);
+  const bool tiny_or_empty = rows * in * out < 4096;  // bmm's threshold; it also handles empty products
+  if (tiny_or_empty || x.dtype() != kFloat32 ||
+      (bias.defined() && bias.dtype() != kFloat32)) {
+    // W^T as a view for the generic paths; only the oneDNN one below needs to avoid making it.
+    Tensor wt = detail::make_alias(weight, {in, out}, {weight.stride(1), weight.stride(0)}, weight.storage_offset());
+    return bmm(x, wt, bias);
+  }
+  // W^T read through strides: oneDNN sees a column-major [in, out] matrix, nothing is copied.
+  Operand w = readable(weight);
+  w.layout = w.layout.transposed();
+  return onednn_bmm(readable(x), w, bias, false);
 }
 
 }  // namespace weft::kernels

@@ -11,6 +11,10 @@ namespace weft::kernels {
 // (or [M, N]). float32 runs on oneDNN's matmul, other numeric dtypes on bmm_reference. No autograd.
 Tensor bmm(const Tensor& a, const Tensor& bm, const Tensor& bias = Tensor());
 
+// x @ weight^T (+ bias) for 2-D x [R, in] and weight [out, in] of one dtype: the weight is read
+// transposed through its strides, with no view made for it. Returns a contiguous [R, out].
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
 // The portable loop (blocked i-k-j, OpenMP over rows), for every numeric dtype.
 Tensor bmm_reference(const Tensor& a, const Tensor& bm, const Tensor& bias = Tensor());
 

@@ -3,7 +3,8 @@
 #include "ops/kernels/onednn.h"
 
 #include <memory>
-#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "framework/error.h"
 
@@ -19,43 +20,83 @@ dnnl::stream& stream() {
   return s;
 }
 
-size_t PrimitiveKey::hash() const {
-  size_t h = 1469598103934665603ull;
-  for (int64_t v : fields_) h = (h ^ static_cast<size_t>(v)) * 1099511628211ull;
-  return h;
-}
-
-BoundPrimitive::BoundPrimitive(PrimitiveSpec spec) : primitive_(std::move(spec.primitive)) {
+BoundPrimitive::BoundPrimitive(PrimitiveSpec spec) : primitive_(std::move(spec.primitive)), stream_(stream().get()) {
   memories_.reserve(spec.args.size());
   exec_args_.reserve(spec.args.size());
   for (auto& [arg, desc] : spec.args) {
     memories_.emplace_back(desc, engine(), static_cast<void*>(DNNL_MEMORY_NONE));
     exec_args_.push_back({arg, memories_.back().get()});
+    handles_.push_back(nullptr);
   }
 }
 
 void BoundPrimitive::run(std::initializer_list<void*> buffers) {
   WEFT_INTERNAL_ASSERT(buffers.size() == memories_.size(), "oneDNN call with ", buffers.size(),
                        " buffers for a primitive of ", memories_.size(), " arguments");
+  // Only a moved buffer needs a call into oneDNN: a weight is the same buffer every step, and the
+  // allocator's LIFO lists often hand an output the block its predecessor had.
   size_t i = 0;
-  for (void* buffer : buffers) memories_[i++].set_data_handle(buffer);
-  dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive_.get(), stream().get(),
-                                                 static_cast<int>(exec_args_.size()), exec_args_.data()),
-                          "could not execute a primitive");
-  stream().wait();
+  for (void* buffer : buffers) {
+    if (handles_[i] != buffer) {
+      memories_[i].set_data_handle(buffer);
+      handles_[i] = buffer;
+    }
+    ++i;
+  }
+  dnnl::error::wrap_c_api(
+      dnnl_primitive_execute(primitive_.get(), stream_, static_cast<int>(exec_args_.size()), exec_args_.data()),
+      "could not execute a primitive");
+  dnnl::error::wrap_c_api(dnnl_stream_wait(stream_), "could not wait on the stream");
 }
 
 namespace {
 
-struct KeyHash {
-  size_t operator()(const PrimitiveKey& k) const { return k.hash(); }
-};
-
+// An open-addressing table (linear probing, power-of-two size) rather than std::unordered_map: a
+// hit is one masked index and, usually, one slot, where the map paid a modulo by a prime and a
+// walk through list nodes. Slots keep the full hash, so a probe compares keys only when the hashes
+// agree. Entries live behind unique_ptr: callers hold references across growth.
 struct Cache {
-  // unique_ptr: entries hand out stable references while the map rehashes.
-  std::unordered_map<PrimitiveKey, std::unique_ptr<BoundPrimitive>, KeyHash> map;
+  struct Entry {
+    PrimitiveKey key;
+    std::unique_ptr<BoundPrimitive> primitive;
+  };
+  struct Slot {
+    size_t hash = 0;
+    Entry* entry = nullptr;  // null: empty
+  };
+  std::vector<std::unique_ptr<Entry>> entries;
+  std::vector<Slot> slots = std::vector<Slot>(64);
   uint64_t hits = 0;
   uint64_t misses = 0;
+
+  Entry* find(const PrimitiveKey& key, size_t hash) const {
+    const size_t mask = slots.size() - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+      const Slot& slot = slots[i];
+      if (slot.entry == nullptr) return nullptr;
+      if (slot.hash == hash && slot.entry->key == key) return slot.entry;
+    }
+  }
+  void place(Slot slot) {
+    const size_t mask = slots.size() - 1;
+    size_t i = slot.hash & mask;
+    while (slots[i].entry != nullptr) i = (i + 1) & mask;
+    slots[i] = slot;
+  }
+  Entry& insert(const PrimitiveKey& key, size_t hash, std::unique_ptr<BoundPrimitive> primitive) {
+    if (2 * (entries.size() + 1) > slots.size()) {  // keep at most half full: probes stay short
+      std::vector<Slot> old = std::exchange(slots, std::vector<Slot>(slots.size() * 2));
+      for (const Slot& slot : old)
+        if (slot.entry != nullptr) place(slot);
+    }
+    entries.push_back(std::make_unique<Entry>(Entry{key, std::move(primitive)}));
+    place({hash, entries.back().get()});
+    return *entries.back();
+  }
+  void clear() {
+    entries.clear();
+    slots.assign(64, Slot{});
+  }
 };
 
 // The calling thread's cache, through an initial-exec pointer: a hit costs no __tls_get_addr call
@@ -74,28 +115,29 @@ Cache& cache() { return tls_cache ? *tls_cache : make_thread_cache(); }
 
 BoundPrimitive* find_primitive(const PrimitiveKey& key) {
   Cache& c = cache();
-  auto it = c.map.find(key);
-  if (it == c.map.end()) return nullptr;
+  Cache::Entry* entry = c.find(key, key.hash());
+  if (entry == nullptr) return nullptr;
   ++c.hits;
-  return it->second.get();
+  return entry->primitive.get();
 }
 
 BoundPrimitive& insert_primitive(const PrimitiveKey& key, PrimitiveSpec spec) {
   Cache& c = cache();
   ++c.misses;
-  auto& slot = c.map[key];
-  slot = std::make_unique<BoundPrimitive>(std::move(spec));
-  return *slot;
+  const size_t hash = key.hash();
+  // A caller that skipped find_primitive keeps the first primitive: others may hold references to it.
+  if (Cache::Entry* existing = c.find(key, hash)) return *existing->primitive;
+  return *c.insert(key, hash, std::make_unique<BoundPrimitive>(std::move(spec))).primitive;
 }
 
 CacheStats cache_stats() {
   Cache& c = cache();
-  return {c.hits, c.misses, c.map.size()};
+  return {c.hits, c.misses, c.entries.size()};
 }
 
 void clear_cache() {
   Cache& c = cache();
-  c.map.clear();
+  c.clear();
   c.hits = 0;
   c.misses = 0;
 }

@@ -21,22 +21,32 @@ dnnl::stream& stream();
 // keeps its fields inline and never touches a memory descriptor.
 class PrimitiveKey {
  public:
-  explicit PrimitiveKey(int64_t op_kind) { fields_.push_back(op_kind); }
+  explicit PrimitiveKey(int64_t op_kind) { add(op_kind); }
   PrimitiveKey& add(int64_t v) {
     fields_.push_back(v);
+    // Hashed as it is built (FNV-1a over fields): the multiply chain overlaps the caller's work of
+    // computing the next field, where a separate pass afterwards stood alone on the hot path.
+    running_ = (running_ ^ static_cast<uint64_t>(v)) * 0x100000001B3ull;
     return *this;
   }
   PrimitiveKey& add(std::initializer_list<int64_t> values) {
-    for (int64_t v : values) fields_.push_back(v);
+    for (int64_t v : values) add(v);
     return *this;
   }
   bool operator==(const PrimitiveKey& other) const {
     return fields_.size() == other.fields_.size() && std::equal(fields_.begin(), fields_.end(), other.fields_.begin());
   }
-  size_t hash() const;
+  // Mixed, so that a table's low index bits depend on every field.
+  size_t hash() const {
+    uint64_t h = running_;
+    h ^= h >> 31;
+    h *= 0xBF58476D1CE4E5B9ull;
+    return h ^ (h >> 29);
+  }
 
  private:
   SmallVector<int64_t, 32> fields_;
+  uint64_t running_ = 0xCBF29CE484222325ull;
 };
 
 // Op kinds for keys; each oneDNN path has its own.
@@ -61,6 +71,8 @@ class BoundPrimitive {
   dnnl::primitive primitive_;
   std::vector<dnnl::memory> memories_;
   std::vector<dnnl_exec_arg_t> exec_args_;
+  std::vector<void*> handles_;  // what each memory object points at now
+  dnnl_stream_t stream_;  // the process's stream, held here so a call skips stream()'s static guard
 };
 
 // The calling thread's cached primitive for `key`; `make()` (returning a PrimitiveSpec) builds it
@@ -91,8 +103,9 @@ void clear_cache();
 // is a hit.
 // A hit must also be cheap, because a 64x64 matmul runs in a few microseconds: making three
 // memory objects and an argument map per call cost about 40% on top of it. So each entry keeps
-// its memory objects and its argument array, and a call only swaps the data pointers
-// (set_data_handle). Those memory objects are mutable state, so the cache is per thread: two
+// its memory objects and its argument array, and a call only swaps the data pointers that changed
+// since its previous call (set_data_handle). Those memory objects are mutable state, so the cache
+// is per thread: two
 // threads never share one. A primitive is compiled once per thread that asks for it (oneDNN's
 // own primitive cache makes the second thread's creation cheap).
 
