@@ -111,9 +111,26 @@ struct Operand {
 };
 
 Operand readable(const Tensor& t) {
+  const Shape& size = t.shape();
+  const Shape& stride = t.strides();
+  if (size.size() == 2 && stride[1] == 1 && stride[0] == size[1] && size[1] > 0)  // the common case: dense rows
+    return {t.raw_data(), Layout{{1, size[0], size[1]}, {size[0] * size[1], size[1], 1}}, Tensor()};
   if (auto layout = layout_of(t)) return {t.raw_data(), *layout, Tensor()};
   Tensor copy = contiguous_copy(t);
   return {copy.raw_data(), *layout_of(copy), copy};
+}
+
+// The [rows, cols] extent (rows 1 or m, cols 1 or n) at which oneDNN reads `bias` in place, or
+// nullopt when it must first be broadcast into a dense copy (bias_2d).
+std::optional<std::pair<int64_t, int64_t>> in_place_bias_extent(const Tensor& bias, int64_t m, int64_t n) {
+  const Shape& size = bias.shape();
+  const Shape& stride = bias.strides();
+  if (size.size() == 0) return std::pair<int64_t, int64_t>{1, 1};
+  if (size.size() == 1 && (size[0] == n || size[0] == 1) && (size[0] == 1 || stride[0] == 1))
+    return std::pair<int64_t, int64_t>{1, size[0]};
+  if (size.size() == 2 && (size[0] == m || size[0] == 1) && (size[1] == n || size[1] == 1) && bias.is_contiguous())
+    return std::pair<int64_t, int64_t>{size[0], size[1]};
+  return std::nullopt;
 }
 
 // out = a @ b (+ bias) on oneDNN, out [B, M, N] (or [M, N] when `batched_out` is false).
@@ -121,14 +138,18 @@ Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool b
   const int64_t batch = a.layout.dims[0], m = a.layout.dims[1], n = b.layout.dims[2];
   const Layout dst_layout{{batch, m, n}, {m * n, n, 1}};
   Tensor out = batched_out ? detail::make_empty({batch, m, n}, kFloat32) : detail::make_empty({m, n}, kFloat32);
-  // The bias as a [1, R, C] operand of its own (unbroadcast) extent; a contiguous one is read in place.
-  Tensor bias2;
+  // The bias as a [1, R, C] operand of its own (unbroadcast) extent, read in place when it is dense.
+  Tensor bias_copy;
+  void* bias_data = nullptr;
   Layout bias_layout{};
   if (bias.defined()) {
-    bias2 = bias.is_contiguous() && bias.dim() <= 2 && is_broadcastable_to(bias.shape(), Shape{m, n})
-                ? bias
-                : bias_2d(bias, m, n);
-    const int64_t rows = bias2.dim() == 2 ? bias2.size(0) : 1, cols = bias2.dim() >= 1 ? bias2.size(-1) : 1;
+    auto extent = in_place_bias_extent(bias, m, n);
+    if (!extent) {
+      bias_copy = bias_2d(bias, m, n);
+      extent = {bias_copy.size(0), bias_copy.size(1)};
+    }
+    bias_data = (bias_copy.defined() ? bias_copy : bias).raw_data();
+    const auto [rows, cols] = *extent;
     bias_layout = Layout{{1, rows, cols}, {rows * cols, cols, 1}};
   }
   // The destination's layout follows from the operands', and the bias's from its extent.
@@ -152,7 +173,7 @@ Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool b
     return spec;
   });
   if (bias.defined())
-    prim.run({a.data, b.data, out.raw_data(), bias2.raw_data()});
+    prim.run({a.data, b.data, out.raw_data(), bias_data});
   else
     prim.run({a.data, b.data, out.raw_data()});
   return out;
@@ -186,8 +207,10 @@ Tensor degenerate_bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
 }
 
 void check_operands(const Tensor& a, const Tensor& bm) {
-  const bool ok = (a.dim() == 3 && bm.dim() == 3 && a.size(0) == bm.size(0) && a.size(2) == bm.size(1)) ||
-                  (a.dim() == 2 && bm.dim() == 2 && a.size(1) == bm.size(0));
+  const Shape& as = a.shape();
+  const Shape& bs = bm.shape();
+  const bool ok = (as.size() == 3 && bs.size() == 3 && as[0] == bs[0] && as[2] == bs[1]) ||
+                  (as.size() == 2 && bs.size() == 2 && as[1] == bs[0]);
   WEFT_INTERNAL_ASSERT(ok, "bmm kernel: bad operand shapes ", a.shape(), " and ", bm.shape());
   WEFT_INTERNAL_ASSERT(a.dtype() == bm.dtype(), "bmm kernel: mixed dtypes");
 }
@@ -217,8 +240,9 @@ Tensor bmm_reference(const Tensor& a_in, const Tensor& bm_in, const Tensor& bias
 
 Tensor bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
   check_operands(a, bm);
-  const int64_t rows = a.dim() == 3 ? a.size(0) * a.size(1) : a.size(0);
-  const int64_t work = rows * bm.size(-1) * a.size(-1);
+  const Shape& as = a.shape();  // check_operands made sure of the ranks
+  const int64_t rows = as.size() == 3 ? as[0] * as[1] : as[0];
+  const int64_t work = rows * bm.shape().back() * as.back();
   if (work == 0) return degenerate_bmm(a, bm, bias);  // an empty result, or K == 0
   // A oneDNN call costs about a microsecond whatever the size; below ~16x16x16 multiply-adds the
   // plain loop is faster (measured: 2x2 0.2 us vs 1.0, 8x8 0.4 vs 1.0, 16x16 equal).

@@ -1,6 +1,7 @@
 // onednn.h: the process's oneDNN engine and stream, and the primitive cache every oneDNN path uses.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <utility>
@@ -8,7 +9,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "framework/small_vector.h"
+#include "framework/error.h"
 
 namespace weft::onednn {
 
@@ -17,14 +18,16 @@ dnnl::engine& engine();
 dnnl::stream& stream();
 
 // Everything that defines a primitive, flattened to integers: op kind, dims, strides, dtypes,
-// attributes. Two problems with equal keys can share one primitive. Built on every call, so it
-// keeps its fields inline and never touches a memory descriptor.
+// attributes. Two problems with equal keys can share one primitive. Built on every call, so it is
+// a fixed array on the stack (no key has more than a few dozen fields) and hashes as it grows.
 class PrimitiveKey {
  public:
+  static constexpr size_t kMaxFields = 32;
   explicit PrimitiveKey(int64_t op_kind) { add(op_kind); }
   PrimitiveKey& add(int64_t v) {
-    fields_.push_back(v);
-    // Hashed as it is built (FNV-1a over fields): the multiply chain overlaps the caller's work of
+    WEFT_INTERNAL_ASSERT(size_ < kMaxFields, "PrimitiveKey: more than ", kMaxFields, " fields");
+    fields_[size_++] = v;
+    // FNV-1a over the fields, as they come: the multiply chain overlaps the caller's work of
     // computing the next field, where a separate pass afterwards stood alone on the hot path.
     running_ = (running_ ^ static_cast<uint64_t>(v)) * 0x100000001B3ull;
     return *this;
@@ -34,7 +37,7 @@ class PrimitiveKey {
     return *this;
   }
   bool operator==(const PrimitiveKey& other) const {
-    return fields_.size() == other.fields_.size() && std::equal(fields_.begin(), fields_.end(), other.fields_.begin());
+    return size_ == other.size_ && std::equal(fields_, fields_ + size_, other.fields_);
   }
   // Mixed, so that a table's low index bits depend on every field.
   size_t hash() const {
@@ -45,7 +48,8 @@ class PrimitiveKey {
   }
 
  private:
-  SmallVector<int64_t, 32> fields_;
+  int64_t fields_[kMaxFields];
+  size_t size_ = 0;
   uint64_t running_ = 0xCBF29CE484222325ull;
 };
 
