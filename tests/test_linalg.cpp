@@ -308,3 +308,23 @@ TEST_CASE("the primitive cache grows past its first table and rebinds buffers pe
     check_close(values(mm(a2, b2)), want22, 1e-4);
   }
 }
+
+TEST_CASE("a primitive made under one thread count is not reused under another", "[linalg][onednn]") {
+  // oneDNN splits a primitive's work for the threads it was created with: reusing it after
+  // set_num_threads changed would run on the old count.
+  const int threads = get_num_threads();
+  onednn::clear_cache();
+  Tensor a = randn({48, 40}), b = randn({40, 32});
+  std::vector<double> want = values(mm(a.to(kFloat64), b.to(kFloat64)));
+  set_num_threads(1);
+  check_close(values(mm(a, b)), want, 1e-4);
+  CHECK(onednn::cache_stats().misses == 1);
+  set_num_threads(2);
+  check_close(values(mm(a, b)), want, 1e-4);
+  CHECK(onednn::cache_stats().misses == 2);
+  set_num_threads(1);
+  check_close(values(mm(a, b)), want, 1e-4);  // the first primitive again
+  CHECK(onednn::cache_stats().misses == 2);
+  CHECK(onednn::cache_stats().hits == 1);
+  set_num_threads(threads);
+}

@@ -10,6 +10,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "framework/error.h"
+#include "ops/threads.h"
 
 namespace weft::onednn {
 
@@ -23,7 +24,10 @@ dnnl::stream& stream();
 class PrimitiveKey {
  public:
   static constexpr size_t kMaxFields = 32;
-  explicit PrimitiveKey(int64_t op_kind) { add(op_kind); }
+  // The thread count is part of every key: oneDNN partitions a primitive's work for the number of
+  // threads it was created under, so one made for 1 thread ran single-threaded after
+  // set_num_threads(2) (and one made for 2 ignored a later set_num_threads(1)).
+  explicit PrimitiveKey(int64_t op_kind) { add(op_kind).add(get_num_threads()); }
   PrimitiveKey& add(int64_t v) {
     WEFT_INTERNAL_ASSERT(size_ < kMaxFields, "PrimitiveKey: more than ", kMaxFields, " fields");
     fields_[size_++] = v;
