@@ -7,4 +7,17 @@ namespace weft {
 void set_num_threads(int n);
 int get_num_threads();
 
+// Sets the thread count for a scope and restores the caller's on the way out (also when the scope
+// throws). oneDNN reads the count when it creates a primitive; see onednn_bmm.
+class ScopedNumThreads {
+ public:
+  explicit ScopedNumThreads(int n) : saved_(get_num_threads()) { set_num_threads(n); }
+  ~ScopedNumThreads() { set_num_threads(saved_); }
+  ScopedNumThreads(const ScopedNumThreads&) = delete;
+  ScopedNumThreads& operator=(const ScopedNumThreads&) = delete;
+
+ private:
+  int saved_;
+};
+
 }  // namespace weft

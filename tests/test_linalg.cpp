@@ -314,7 +314,7 @@ TEST_CASE("a primitive made under one thread count is not reused under another",
   // set_num_threads changed would run on the old count.
   const int threads = get_num_threads();
   onednn::clear_cache();
-  Tensor a = randn({48, 40}), b = randn({40, 32});
+  Tensor a = randn({128, 128}), b = randn({128, 128});  // above the one-thread size
   std::vector<double> want = values(mm(a.to(kFloat64), b.to(kFloat64)));
   set_num_threads(1);
   check_close(values(mm(a, b)), want, 1e-4);
@@ -325,6 +325,22 @@ TEST_CASE("a primitive made under one thread count is not reused under another",
   set_num_threads(1);
   check_close(values(mm(a, b)), want, 1e-4);  // the first primitive again
   CHECK(onednn::cache_stats().misses == 2);
+  CHECK(onednn::cache_stats().hits == 1);
+  set_num_threads(threads);
+}
+
+TEST_CASE("a small matmul has one primitive, made for one thread, whatever the setting", "[linalg][onednn]") {
+  // See Note [Small matmuls run on one thread].
+  const int threads = get_num_threads();
+  onednn::clear_cache();
+  Tensor a = randn({64, 64}), b = randn({64, 64});
+  std::vector<double> want = values(mm(a.to(kFloat64), b.to(kFloat64)));
+  set_num_threads(2);
+  check_close(values(mm(a, b)), want, 1e-4);
+  CHECK(get_num_threads() == 2);  // creating under one thread restored the setting
+  set_num_threads(1);
+  check_close(values(mm(a, b)), want, 1e-4);
+  CHECK(onednn::cache_stats().misses == 1);
   CHECK(onednn::cache_stats().hits == 1);
   set_num_threads(threads);
 }

@@ -25,9 +25,10 @@ class PrimitiveKey {
  public:
   static constexpr size_t kMaxFields = 32;
   // The thread count is part of every key: oneDNN partitions a primitive's work for the number of
-  // threads it was created under, so one made for 1 thread ran single-threaded after
-  // set_num_threads(2) (and one made for 2 ignored a later set_num_threads(1)).
-  explicit PrimitiveKey(int64_t op_kind) { add(op_kind).add(get_num_threads()); }
+  // threads it was created under, and runs it on that many whatever the setting at the call, so
+  // one made for 1 thread ran single-threaded after set_num_threads(2) (and one made for 2
+  // ignored a later set_num_threads(1)). A caller that creates under another count passes it.
+  explicit PrimitiveKey(int64_t op_kind, int threads = get_num_threads()) { add(op_kind).add(threads); }
   PrimitiveKey& add(int64_t v) {
     WEFT_INTERNAL_ASSERT(size_ < kMaxFields, "PrimitiveKey: more than ", kMaxFields, " fields");
     fields_[size_++] = v;
