@@ -353,7 +353,7 @@ Tensor reduce_scatter(const Tensor& x, ReduceOp op, int64_t dim, const std::vect
                       const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
   weft::detail::check_plain(x, "reduce_scatter");
   Group g = group_of(mesh, mesh_dim, "reduce_scatter");
-  dim = wrap_dim(dim, x.dim(), "reduce_scatter");
+  dim = static_cast<int64_t>(dim_index(dim, x.dim(), "reduce_scatter"));  // a 0-dim tensor has no dim to scatter
   MPI_Op mop = mpi_op(op, x.dtype(), "reduce_scatter");
   WEFT_CHECK(static_cast<int>(sizes.size()) == g.k, "reduce_scatter: ", sizes.size(), " sizes given for ", g.k,
              " ranks");
@@ -405,8 +405,8 @@ Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>
                   const std::vector<int64_t>& recv_sizes, const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
   weft::detail::check_plain(x, "all_to_all");
   Group g = group_of(mesh, mesh_dim, "all_to_all");
-  split_dim = wrap_dim(split_dim, x.dim(), "all_to_all");
-  concat_dim = wrap_dim(concat_dim, x.dim(), "all_to_all");
+  split_dim = static_cast<int64_t>(dim_index(split_dim, x.dim(), "all_to_all"));
+  concat_dim = static_cast<int64_t>(dim_index(concat_dim, x.dim(), "all_to_all"));
   WEFT_CHECK(static_cast<int>(split_sizes.size()) == g.k && static_cast<int>(recv_sizes.size()) == g.k,
              "all_to_all: expected ", g.k, " split sizes and ", g.k, " receive sizes but got ", split_sizes.size(),
              " and ", recv_sizes.size());

@@ -137,7 +137,7 @@ Tensor all_gather_impl(const Tensor& x, int64_t dim, const DeviceMesh& mesh, int
 Tensor reduce_scatter_impl(const Tensor& x, ReduceOp op, int64_t dim, const DeviceMesh& mesh, int64_t mesh_dim,
                            bool async) {
   weft::detail::check_plain(x, "reduce_scatter");
-  dim = wrap_dim(dim, x.dim(), "reduce_scatter");
+  dim = static_cast<int64_t>(dim_index(dim, x.dim(), "reduce_scatter"));  // a 0-dim tensor has no dim to scatter
   std::vector<int64_t> sizes = chunk_sizes(x.size(dim), mesh_dim_size(mesh, mesh_dim));
   Tensor y = detail::reduce_scatter(x, op, dim, sizes, mesh, mesh_dim, async);
   if (auto node = collective_node<ReduceScatterBackward>(x, mesh, mesh_dim)) {
@@ -152,8 +152,8 @@ Tensor reduce_scatter_impl(const Tensor& x, ReduceOp op, int64_t dim, const Devi
 Tensor all_to_all_impl(const Tensor& x, int64_t split_dim, int64_t concat_dim, const DeviceMesh& mesh,
                        int64_t mesh_dim, std::optional<std::vector<int64_t>> concat_sizes, bool async) {
   weft::detail::check_plain(x, "all_to_all");
-  split_dim = wrap_dim(split_dim, x.dim(), "all_to_all");
-  concat_dim = wrap_dim(concat_dim, x.dim(), "all_to_all");
+  split_dim = static_cast<int64_t>(dim_index(split_dim, x.dim(), "all_to_all"));
+  concat_dim = static_cast<int64_t>(dim_index(concat_dim, x.dim(), "all_to_all"));
   const int64_t k = mesh_dim_size(mesh, mesh_dim);
   std::vector<int64_t> split_sizes = chunk_sizes(x.size(split_dim), k), recv_sizes;
   if (split_dim == concat_dim) {  // every rank's piece for me has my chunk size

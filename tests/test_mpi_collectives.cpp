@@ -341,6 +341,18 @@ TEST_CASE("all_to_all: split and concat dims, uneven splits and concat sizes", "
         }
 }
 
+TEST_CASE("reduce_scatter and all_to_all refuse a 0-dim tensor by name, before any communication", "[collectives]") {
+  // Every rank raises locally, so nothing is left waiting; the message names the op.
+  DeviceMesh mesh({world_size()});
+  Tensor scalar = ones({});
+  REQUIRE_THROWS_WITH(funcol::reduce_scatter(scalar, ReduceOp::Sum, 0, mesh),
+                      Catch::Contains("reduce_scatter: dimension 0 of a 0-dim tensor"));
+  REQUIRE_THROWS_WITH(funcol::all_to_all(scalar, 0, 0, mesh), Catch::Contains("all_to_all: dimension 0 of a 0-dim tensor"));
+  REQUIRE_THROWS_AS(funcol::reduce_scatter_async(scalar, ReduceOp::Sum, -1, mesh), Error);
+  // The world still works afterwards.
+  require_equal(funcol::all_reduce(ones({2}), ReduceOp::Sum, mesh), Dense{{2}, {1.0 * world_size(), 1.0 * world_size()}});
+}
+
 TEST_CASE("broadcast and scatter", "[collectives]") {
   for (const MeshCase& mc : meshes())
     for (int d = 0; d < static_cast<int>(mc.shape.size()); ++d) {
