@@ -26,7 +26,17 @@ class SmallVector {
   explicit SmallVector(size_t count, T value = T()) { resize(count, value); }
   template <class It, class = decltype(*std::declval<It>())>
   SmallVector(It first, It last) { assign(first, last); }
-  SmallVector(const SmallVector& other) { assign(other.begin(), other.end()); }
+  SmallVector(const SmallVector& other) {
+    if (other.size_ <= N) {
+      // A fixed-size copy of the whole inline buffer compiles to a few vector moves; a copy of
+      // `size_` elements was a memmove call, on every tensor's shape and strides. (`other` has at
+      // least N readable elements: inline, or a heap block that outgrew N.)
+      std::memcpy(inline_, other.data_, N * sizeof(T));
+      size_ = other.size_;
+    } else {
+      assign(other.begin(), other.end());
+    }
+  }
   SmallVector(SmallVector&& other) noexcept { steal(other); }
   SmallVector& operator=(const SmallVector& other) {
     if (this != &other) assign(other.begin(), other.end());

@@ -55,8 +55,8 @@ struct TensorImpl {
   TensorImpl(std::shared_ptr<Storage> s, Shape sh, Shape st, int64_t off, DType dt)
       : storage(std::move(s)), shape(std::move(sh)), strides(std::move(st)), offset(off), dtype(dt) {}
   // A contiguous impl of `sh`: the strides are computed in place (make_empty's fast path).
-  TensorImpl(std::shared_ptr<Storage> s, const Shape& sh, DType dt) : storage(std::move(s)), shape(sh), dtype(dt) {
-    strides.resize(sh.size());
+  TensorImpl(std::shared_ptr<Storage> s, const Shape& sh, DType dt)
+      : storage(std::move(s)), shape(sh), strides(sh), dtype(dt) {  // strides: sized by a copy, then set
     int64_t running = 1;
     for (size_t i = sh.size(); i-- > 0;) {
       strides[i] = running;
