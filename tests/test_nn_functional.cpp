@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/kernels/onednn.h"
 #include "weft.h"
 
 using namespace weft;
@@ -528,4 +529,33 @@ TEST_CASE("scaled_dot_product_attention", "[nn][attention]") {
     require_error([&] { scaled_dot_product_attention(q.to(kFloat32), k, v); }, op);
     require_error([&] { scaled_dot_product_attention(zeros({3}, kFloat64), k, v); }, op);
   }
+}
+
+TEST_CASE("small softmax and layer_norm share one serial primitive across thread settings", "[nn][onednn]") {
+  // Note [Serial primitives]: below their measured sizes these run on one thread whatever the
+  // setting, through one cached primitive; larger ones get a primitive per setting.
+  const int threads = get_num_threads();
+  auto check_both = [](const Tensor& x) {
+    Tensor x64 = x.to(kFloat64), w = randn({x.size(1)}), b = randn({x.size(1)});
+    CHECK(allclose(softmax(x, -1).to(kFloat64), softmax(x64, -1), 1e-5, 1e-6));
+    CHECK(allclose(layer_norm(x, {x.size(1)}, w, b).to(kFloat64),
+                   layer_norm(x64, {x.size(1)}, w.to(kFloat64), b.to(kFloat64)), 1e-4, 1e-5));
+  };
+  Tensor small = randn({64, 64}), large = randn({256, 512});
+  onednn::clear_cache();
+  set_num_threads(2);
+  check_both(small);
+  CHECK(get_num_threads() == 2);  // running serially restored the setting
+  set_num_threads(1);
+  check_both(small);
+  CHECK(onednn::cache_stats().misses == 2);  // softmax and layer_norm, once each
+  CHECK(onednn::cache_stats().hits == 2);
+
+  onednn::clear_cache();
+  set_num_threads(2);
+  check_both(large);
+  set_num_threads(1);
+  check_both(large);
+  CHECK(onednn::cache_stats().misses == 4);  // one per op and setting
+  set_num_threads(threads);
 }

@@ -8,7 +8,6 @@
 
 #include "framework/copy.h"
 #include "ops/kernels/onednn.h"
-#include "ops/threads.h"
 
 namespace weft::kernels {
 namespace {
@@ -134,18 +133,15 @@ std::optional<std::pair<int64_t, int64_t>> in_place_bias_extent(const Tensor& bi
   return std::nullopt;
 }
 
-// Note [Small matmuls run on one thread]
-// Below about 1.5M multiply-adds a second thread costs more than it brings: forking and joining
-// the team outweighs half the arithmetic. Measured on oneDNN 2.6 here (2 vs 1 thread): 64^3 2.4x
-// the time, 96^3 1.27x, 128^3 0.84x, 256x32x256 1.08x, 32x256x256 0.68x. So such a product gets a
-// primitive created for one thread (oneDNN then runs it without a parallel region whatever the
-// setting) and shared by every thread count.
+// Below about 1.5M multiply-adds a matmul runs on one thread (Note [Serial primitives]). Measured
+// on oneDNN 2.6 here, 2 vs 1 thread: 64^3 2.4x the time, 96^3 1.27x, 128^3 0.84x, 256x32x256
+// 1.08x, 32x256x256 0.68x.
 constexpr int64_t kSerialMatmulWork = int64_t(3) << 19;
 
 // out = a @ b (+ bias) on oneDNN, out [B, M, N] (or [M, N] when `batched_out` is false).
 Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool batched_out) {
   const int64_t batch = a.layout.dims[0], m = a.layout.dims[1], n = b.layout.dims[2], k = a.layout.dims[2];
-  const int threads = batch * m * n * k < kSerialMatmulWork ? 1 : get_num_threads();
+  const int threads = onednn::threads_for(batch * m * n * k, kSerialMatmulWork);
   const Layout dst_layout{{batch, m, n}, {m * n, n, 1}};
   Tensor out = batched_out ? detail::make_empty({batch, m, n}, kFloat32) : detail::make_empty({m, n}, kFloat32);
   // The bias as a [1, R, C] operand of its own (unbroadcast) extent, read in place when it is dense.
@@ -168,7 +164,6 @@ Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool b
   b.layout.add_to(key);
   if (bias.defined()) key.add({bias_layout.dims[1], bias_layout.dims[2]});
   onednn::BoundPrimitive& prim = onednn::get_primitive(key, [&] {
-    ScopedNumThreads create_for(threads);
     auto a_md = a.layout.desc(), b_md = b.layout.desc(), dst_md = dst_layout.desc();
     onednn::PrimitiveSpec spec;
     if (bias.defined()) {

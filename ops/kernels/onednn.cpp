@@ -3,6 +3,7 @@
 #include "ops/kernels/onednn.h"
 
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -20,7 +21,8 @@ dnnl::stream& stream() {
   return s;
 }
 
-BoundPrimitive::BoundPrimitive(PrimitiveSpec spec) : primitive_(std::move(spec.primitive)), stream_(stream().get()) {
+BoundPrimitive::BoundPrimitive(PrimitiveSpec spec, int threads)
+    : primitive_(std::move(spec.primitive)), stream_(stream().get()), threads_(threads) {
   memories_.reserve(spec.args.size());
   exec_args_.reserve(spec.args.size());
   for (auto& [arg, desc] : spec.args) {
@@ -43,6 +45,10 @@ void BoundPrimitive::run(std::initializer_list<void*> buffers) {
     }
     ++i;
   }
+  // A serial primitive runs with the count at one (see Note [Serial primitives]); otherwise the
+  // key made sure the setting is the primitive's own.
+  std::optional<ScopedNumThreads> serial;
+  if (threads_ == 1 && get_num_threads() != 1) serial.emplace(1);
   dnnl::error::wrap_c_api(
       dnnl_primitive_execute(primitive_.get(), stream_, static_cast<int>(exec_args_.size()), exec_args_.data()),
       "could not execute a primitive");
@@ -127,7 +133,7 @@ BoundPrimitive& insert_primitive(const PrimitiveKey& key, PrimitiveSpec spec) {
   const size_t hash = key.hash();
   // A caller that skipped find_primitive keeps the first primitive: others may hold references to it.
   if (Cache::Entry* existing = c.find(key, hash)) return *existing->primitive;
-  return *c.insert(key, hash, std::make_unique<BoundPrimitive>(std::move(spec))).primitive;
+  return *c.insert(key, hash, std::make_unique<BoundPrimitive>(std::move(spec), key.threads())).primitive;
 }
 
 CacheStats cache_stats() {

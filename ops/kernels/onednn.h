@@ -28,7 +28,10 @@ class PrimitiveKey {
   // threads it was created under, and runs it on that many whatever the setting at the call, so
   // one made for 1 thread ran single-threaded after set_num_threads(2) (and one made for 2
   // ignored a later set_num_threads(1)). A caller that creates under another count passes it.
-  explicit PrimitiveKey(int64_t op_kind, int threads = get_num_threads()) { add(op_kind).add(threads); }
+  explicit PrimitiveKey(int64_t op_kind, int threads = get_num_threads()) : threads_(threads) {
+    add(op_kind).add(threads);
+  }
+  int threads() const { return threads_; }
   PrimitiveKey& add(int64_t v) {
     WEFT_INTERNAL_ASSERT(size_ < kMaxFields, "PrimitiveKey: more than ", kMaxFields, " fields");
     fields_[size_++] = v;
@@ -53,6 +56,7 @@ class PrimitiveKey {
   }
 
  private:
+  int threads_;
   int64_t fields_[kMaxFields];
   size_t size_ = 0;
   uint64_t running_ = 0xCBF29CE484222325ull;
@@ -72,7 +76,8 @@ struct PrimitiveSpec {
 // per call. See Note [Primitive cache].
 class BoundPrimitive {
  public:
-  explicit BoundPrimitive(PrimitiveSpec spec);
+  // `threads`: the count the primitive was created for, and runs on (see Note [Serial primitives]).
+  BoundPrimitive(PrimitiveSpec spec, int threads);
   // Executes on `buffers`, one per argument in the order of the spec's args, and waits.
   void run(std::initializer_list<void*> buffers);
 
@@ -82,6 +87,7 @@ class BoundPrimitive {
   std::vector<dnnl_exec_arg_t> exec_args_;
   std::vector<void*> handles_;  // what each memory object points at now
   dnnl_stream_t stream_;  // the process's stream, held here so a call skips stream()'s static guard
+  int threads_;
 };
 
 // The calling thread's cached primitive for `key`; `make()` (returning a PrimitiveSpec) builds it
@@ -91,8 +97,13 @@ BoundPrimitive& insert_primitive(const PrimitiveKey& key, PrimitiveSpec spec);
 template <class Make>
 BoundPrimitive& get_primitive(const PrimitiveKey& key, Make&& make) {
   if (BoundPrimitive* hit = find_primitive(key)) return *hit;
+  ScopedNumThreads create_for(key.threads());  // oneDNN reads the count when it creates
   return insert_primitive(key, make());
 }
+
+// The thread count for a problem of `work` units that a second thread only slows down below
+// `serial_below` (each caller measured its own): 1 there, the setting otherwise.
+inline int threads_for(int64_t work, int64_t serial_below) { return work < serial_below ? 1 : get_num_threads(); }
 
 struct CacheStats {
   uint64_t hits = 0;
@@ -104,6 +115,13 @@ CacheStats cache_stats();
 // Drops the calling thread's cached primitives and zeroes its counters (tests).
 void clear_cache();
 
+// Note [Serial primitives]
+// Forking and joining an OpenMP team costs a few microseconds here; below some size a second thread
+// makes a oneDNN call slower, not faster (a 64^3 matmul 2.4x, a [64, 64] softmax 2.6x). Such
+// problems get a primitive keyed and created for one thread, and it also runs with the thread
+// count set to one: matmul keeps the count it was created with, but softmax and layer norm ask
+// OpenMP again when they run. Every thread setting then shares that one primitive.
+//
 // Note [Primitive cache]
 // Creating a oneDNN primitive JIT-compiles code and costs far more than running a small one, so
 // primitives are made once per distinct problem. Memory descriptors carry exact strides (no
