@@ -344,7 +344,7 @@ bool run_span(UnarySpan span, const Tensor& out, const Tensor& x) {
   return true;
 }
 
-bool run_span(BinarySpan span, const Tensor& out, const Tensor& g, const Tensor& x) {
+bool run_span(BinarySpan span, const Tensor& out, const Tensor& g, const Tensor& x, float alpha) {
   TensorImpl &io = *out.impl(), &ig = *g.impl(), &ix = *x.impl();
   int64_t n = count(io.shape);
   float* o = static_cast<float*>(io.data());
@@ -353,7 +353,7 @@ bool run_span(BinarySpan span, const Tensor& out, const Tensor& g, const Tensor&
   if (n == 0 || !dense(io) || !dense_like(ig, io) || !dense_like(ix, io) || !simd_safe(o, pg, n) ||
       !simd_safe(o, px, n))
     return false;
-  parallel_range(n, n, [&](int64_t lo, int64_t hi) { span(o + lo, pg + lo, px + lo, hi - lo); });
+  parallel_range(n, n, [&](int64_t lo, int64_t hi) { span(o + lo, pg + lo, px + lo, alpha, hi - lo); });
   return true;
 }
 
@@ -419,9 +419,11 @@ void binary_out(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b
     dispatch_binary(op, [&](auto op_tag) {
       constexpr BinaryOp OP = decltype(op_tag)::value;
       using O = std::conditional_t<(OP >= BinaryOp::Eq && OP <= BinaryOp::Ge), bool, T>;
-      if constexpr (std::is_same_v<T, float> && (OP == BinaryOp::GeluGrad || OP == BinaryOp::SiluGrad)) {
+      if constexpr (std::is_same_v<T, float> &&
+                    (OP == BinaryOp::GeluGrad || OP == BinaryOp::SiluGrad || OP == BinaryOp::Add ||
+                     OP == BinaryOp::Sub || OP == BinaryOp::Mul || OP == BinaryOp::Div)) {
         static const BinarySpan span = float32_span(OP);
-        if (run_span(span, out, a, b)) return;
+        if (run_span(span, out, a, b, al)) return;
       }
       auto f = [al](T x, T y) __attribute__((always_inline)) { return static_cast<O>(binary_fn<OP, T>(x, y, al)); };
       run_binary<O, T>(out, a, b, f);  // f inlined, as in unary_out

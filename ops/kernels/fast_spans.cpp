@@ -1,6 +1,8 @@
-// fast_spans.cpp: the float32 contiguous span kernels (exp, tanh, sigmoid, silu, gelu and the silu / gelu
-// gradients) over the polynomials of vector_math.h, compiled twice, for baseline x86-64 and for avx2+fma,
-// and picked at run time (the library is built without -march=native).
+// fast_spans.cpp: the float32 contiguous span kernels (exp, tanh, sigmoid, silu, gelu, the silu / gelu
+// gradients, and the four arithmetic ops) over the polynomials of vector_math.h, compiled twice, for
+// baseline x86-64 and for avx2+fma, and picked at run time (the library is built without
+// -march=native). The arithmetic ones are here for the width alone: an optimizer's in-place
+// p -= lr * g over 1M floats took 187 us as an SSE2 loop and 118 us as an AVX2 one.
 #include <cstdint>
 
 #include "ops/kernels/elementwise.h"
@@ -9,7 +11,7 @@
 namespace weft::kernels {
 namespace {
 
-enum class K : uint8_t { Exp, Tanh, Sigmoid, Silu, Gelu, SiluGrad, GeluGrad };
+enum class K : uint8_t { Exp, Tanh, Sigmoid, Silu, Gelu, SiluGrad, GeluGrad, Add, Sub, Mul, Div };
 
 template <K k, bool kFma>
 [[gnu::always_inline]] inline float apply(float x) {
@@ -20,10 +22,15 @@ template <K k, bool kFma>
   else return vmath::gelu<kFma>(x);
 }
 
+// As binary_fn in elementwise.cpp: alpha scales b for Add and Sub.
 template <K k, bool kFma>
-[[gnu::always_inline]] inline float apply(float g, float x) {
-  if constexpr (k == K::SiluGrad) return vmath::silu_grad<kFma>(g, x);
-  else return vmath::gelu_grad<kFma>(g, x);
+[[gnu::always_inline]] inline float apply(float a, float b, float alpha) {
+  if constexpr (k == K::SiluGrad) return vmath::silu_grad<kFma>(a, b);
+  else if constexpr (k == K::GeluGrad) return vmath::gelu_grad<kFma>(a, b);
+  else if constexpr (k == K::Add) return a + alpha * b;
+  else if constexpr (k == K::Sub) return a - alpha * b;
+  else if constexpr (k == K::Mul) return a * b;
+  else return a / b;
 }
 
 // Whole blocks of 8 in the vector loop; the n % 8 tail through an 8-wide stack buffer, so it is one more
@@ -44,29 +51,32 @@ template <K k, bool kFma>
 }
 
 template <K k, bool kFma>
-[[gnu::always_inline]] inline void span2(float* o, const float* g, const float* x, int64_t n) {
+[[gnu::always_inline]] inline void span2(float* o, const float* a, const float* b, float alpha, int64_t n) {
   int64_t body = n & ~(kBlock - 1);
 #pragma omp simd
-  for (int64_t i = 0; i < body; ++i) o[i] = apply<k, kFma>(g[i], x[i]);
+  for (int64_t i = 0; i < body; ++i) o[i] = apply<k, kFma>(a[i], b[i], alpha);
   if (body == n) return;
-  float ing[kBlock] = {}, inx[kBlock] = {}, res[kBlock];
-  for (int64_t i = body; i < n; ++i) ing[i - body] = g[i], inx[i - body] = x[i];
+  // The tail's padding lanes divide 1 by 1, not by 0: no spurious FP exception flags.
+  float ina[kBlock] = {1, 1, 1, 1, 1, 1, 1, 1}, inb[kBlock] = {1, 1, 1, 1, 1, 1, 1, 1}, res[kBlock];
+  for (int64_t i = body; i < n; ++i) ina[i - body] = a[i], inb[i - body] = b[i];
 #pragma omp simd
-  for (int64_t i = 0; i < kBlock; ++i) res[i] = apply<k, kFma>(ing[i], inx[i]);
+  for (int64_t i = 0; i < kBlock; ++i) res[i] = apply<k, kFma>(ina[i], inb[i], alpha);
   for (int64_t i = body; i < n; ++i) o[i] = res[i - body];
 }
 
 template <K k>
 void span1_base(float* o, const float* x, int64_t n) { span1<k, false>(o, x, n); }
 template <K k>
-void span2_base(float* o, const float* g, const float* x, int64_t n) { span2<k, false>(o, g, x, n); }
+void span2_base(float* o, const float* a, const float* b, float alpha, int64_t n) {
+  span2<k, false>(o, a, b, alpha, n);
+}
 
 #if defined(__x86_64__) && defined(__GNUC__)
 template <K k>
 [[gnu::target("avx2,fma")]] void span1_avx2(float* o, const float* x, int64_t n) { span1<k, true>(o, x, n); }
 template <K k>
-[[gnu::target("avx2,fma")]] void span2_avx2(float* o, const float* g, const float* x, int64_t n) {
-  span2<k, true>(o, g, x, n);
+[[gnu::target("avx2,fma")]] void span2_avx2(float* o, const float* a, const float* b, float alpha, int64_t n) {
+  span2<k, true>(o, a, b, alpha, n);
 }
 bool cpu_has_avx2_fma() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -76,7 +86,9 @@ bool cpu_has_avx2_fma() {
 template <K k>
 void span1_avx2(float* o, const float* x, int64_t n) { span1_base<k>(o, x, n); }
 template <K k>
-void span2_avx2(float* o, const float* g, const float* x, int64_t n) { span2_base<k>(o, g, x, n); }
+void span2_avx2(float* o, const float* a, const float* b, float alpha, int64_t n) {
+  span2_base<k>(o, a, b, alpha, n);
+}
 bool cpu_has_avx2_fma() { return false; }
 #endif
 
@@ -100,6 +112,10 @@ UnarySpan float32_span(UnaryOp op) {
 
 BinarySpan float32_span(BinaryOp op) {
   switch (op) {
+    case BinaryOp::Add: return pick2<K::Add>();
+    case BinaryOp::Sub: return pick2<K::Sub>();
+    case BinaryOp::Mul: return pick2<K::Mul>();
+    case BinaryOp::Div: return pick2<K::Div>();
     case BinaryOp::SiluGrad: return pick2<K::SiluGrad>();
     case BinaryOp::GeluGrad: return pick2<K::GeluGrad>();
     default: return nullptr;
