@@ -390,10 +390,9 @@ void unary_out(UnaryOp op, const Tensor& out, const Tensor& x, const UnaryParams
       if (op == UnaryOp::Pow) pa = static_cast<T>(static_cast<int64_t>(p.a));
     dispatch_unary(op, [&](auto op_tag) {
       constexpr UnaryOp OP = decltype(op_tag)::value;
-      if constexpr (std::is_same_v<T, float> && (OP == UnaryOp::Exp || OP == UnaryOp::Tanh ||
-                    OP == UnaryOp::Sigmoid || OP == UnaryOp::Silu || OP == UnaryOp::Gelu)) {
+      if constexpr (std::is_same_v<T, float>) {  // float32_span says which ops have a span kernel
         static const UnarySpan span = float32_span(OP);
-        if (run_span(span, out, x)) return;
+        if (span && run_span(span, out, x)) return;
       }
       // always_inline down to unary_fn: an out-of-line call per element stops the loop vectorising.
       auto f = [pa, pb](T v) __attribute__((always_inline)) { return unary_fn<OP, T>(v, pa, pb); };
@@ -419,11 +418,9 @@ void binary_out(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b
     dispatch_binary(op, [&](auto op_tag) {
       constexpr BinaryOp OP = decltype(op_tag)::value;
       using O = std::conditional_t<(OP >= BinaryOp::Eq && OP <= BinaryOp::Ge), bool, T>;
-      if constexpr (std::is_same_v<T, float> &&
-                    (OP == BinaryOp::GeluGrad || OP == BinaryOp::SiluGrad || OP == BinaryOp::Add ||
-                     OP == BinaryOp::Sub || OP == BinaryOp::Mul || OP == BinaryOp::Div)) {
+      if constexpr (std::is_same_v<T, float>) {  // float32_span says which ops have a span kernel
         static const BinarySpan span = float32_span(OP);
-        if (run_span(span, out, a, b, al)) return;
+        if (span && run_span(span, out, a, b, al)) return;
       }
       auto f = [al](T x, T y) __attribute__((always_inline)) { return static_cast<O>(binary_fn<OP, T>(x, y, al)); };
       run_binary<O, T>(out, a, b, f);  // f inlined, as in unary_out

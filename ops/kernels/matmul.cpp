@@ -111,10 +111,6 @@ struct Operand {
 };
 
 Operand readable(const Tensor& t) {
-  const Shape& size = t.shape();
-  const Shape& stride = t.strides();
-  if (size.size() == 2 && stride[1] == 1 && stride[0] == size[1] && size[1] > 0)  // the common case: dense rows
-    return {t.raw_data(), Layout{{1, size[0], size[1]}, {size[0] * size[1], size[1], 1}}, Tensor()};
   if (auto layout = layout_of(t)) return {t.raw_data(), *layout, Tensor()};
   Tensor copy = contiguous_copy(t);
   return {copy.raw_data(), *layout_of(copy), copy};
@@ -132,6 +128,10 @@ std::optional<std::pair<int64_t, int64_t>> in_place_bias_extent(const Tensor& bi
     return std::pair<int64_t, int64_t>{size[0], size[1]};
   return std::nullopt;
 }
+
+// A oneDNN call costs about a microsecond whatever the size; below ~16x16x16 multiply-adds the
+// plain loop is faster (measured: 2x2 0.2 us vs 1.0, 8x8 0.4 vs 1.0, 16x16 equal).
+constexpr int64_t kOneDnnMinWork = 4096;
 
 // Below about 1.5M multiply-adds a matmul runs on one thread (Note [Serial primitives]). Measured
 // on oneDNN 2.6 here, 2 vs 1 thread: 64^3 2.4x the time, 96^3 1.27x, 128^3 0.84x, 256x32x256
@@ -250,9 +250,7 @@ Tensor bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
   const int64_t rows = as.size() == 3 ? as[0] * as[1] : as[0];
   const int64_t work = rows * bm.shape().back() * as.back();
   if (work == 0) return degenerate_bmm(a, bm, bias);  // an empty result, or K == 0
-  // A oneDNN call costs about a microsecond whatever the size; below ~16x16x16 multiply-adds the
-  // plain loop is faster (measured: 2x2 0.2 us vs 1.0, 8x8 0.4 vs 1.0, 16x16 equal).
-  const bool tiny = work < 4096;
+  const bool tiny = work < kOneDnnMinWork;
   if (a.dtype() == kFloat32 && (!bias.defined() || bias.dtype() == kFloat32) && !tiny)
     return onednn_bmm(readable(a), readable(bm), bias, a.dim() == 3);
   return bmm_reference(a, bm, bias);
@@ -262,7 +260,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   WEFT_INTERNAL_ASSERT(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1) && x.dtype() == weight.dtype(),
                        "linear kernel: bad operands ", x.shape(), " and ", weight.shape());
   const int64_t rows = x.size(0), in = x.size(1), out = weight.size(0);
-  const bool tiny_or_empty = rows * in * out < 4096;  // bmm's threshold; it also handles empty products
+  const bool tiny_or_empty = rows * in * out < kOneDnnMinWork;  // bmm handles both
   if (tiny_or_empty || x.dtype() != kFloat32 ||
       (bias.defined() && bias.dtype() != kFloat32)) {
     // W^T as a view for the generic paths; only the oneDNN one below needs to avoid making it.

@@ -28,10 +28,8 @@ class PrimitiveKey {
   // threads it was created under, and runs it on that many whatever the setting at the call, so
   // one made for 1 thread ran single-threaded after set_num_threads(2) (and one made for 2
   // ignored a later set_num_threads(1)). A caller that creates under another count passes it.
-  explicit PrimitiveKey(int64_t op_kind, int threads = get_num_threads()) : threads_(threads) {
-    add(op_kind).add(threads);
-  }
-  int threads() const { return threads_; }
+  explicit PrimitiveKey(int64_t op_kind, int threads = get_num_threads()) { add(op_kind).add(threads); }
+  int threads() const { return static_cast<int>(fields_[1]); }
   PrimitiveKey& add(int64_t v) {
     WEFT_INTERNAL_ASSERT(size_ < kMaxFields, "PrimitiveKey: more than ", kMaxFields, " fields");
     fields_[size_++] = v;
@@ -56,7 +54,6 @@ class PrimitiveKey {
   }
 
  private:
-  int threads_;
   int64_t fields_[kMaxFields];
   size_t size_ = 0;
   uint64_t running_ = 0xCBF29CE484222325ull;
@@ -132,8 +129,7 @@ void clear_cache();
 // memory objects and an argument map per call cost about 40% on top of it. So each entry keeps
 // its memory objects and its argument array, and a call only swaps the data pointers that changed
 // since its previous call (set_data_handle). Those memory objects are mutable state, so the cache
-// is per thread: two
-// threads never share one. A primitive is compiled once per thread that asks for it (oneDNN's
-// own primitive cache makes the second thread's creation cheap).
+// is per thread: two threads never share one. A primitive is compiled once per thread that asks
+// for it (oneDNN's own primitive cache makes the second thread's creation cheap).
 
 }  // namespace weft::onednn
