@@ -219,24 +219,24 @@ TEST_CASE("backward computes only the gradients that are needed, in float32 too"
 }
 
 TEST_CASE("oneDNN primitives are cached", "[linalg][onednn]") {
+  // Batched products: a single one goes through sgemm (Note [Single products through sgemm]).
   onednn::clear_cache();
-  Tensor a = randn({32, 16}), b = randn({16, 24});
-  Tensor first = mm(a, b);
+  Tensor a = randn({2, 32, 16}), b = randn({2, 16, 24});
+  Tensor first = bmm(a, b);
   CHECK(onednn::cache_stats().misses == 1);
   CHECK(onednn::cache_stats().hits == 0);
-  Tensor second = mm(randn({32, 16}), randn({16, 24}));
+  Tensor second = bmm(randn({2, 32, 16}), randn({2, 16, 24}));
   CHECK(onednn::cache_stats().hits == 1);
   CHECK(onednn::cache_stats().misses == 1);
-  mm(a, transpose(randn({24, 16}), 0, 1));  // other strides: another primitive
+  bmm(a, transpose(randn({2, 24, 16}), 1, 2));  // other strides: another primitive
   CHECK(onednn::cache_stats().misses == 2);
-  mm(randn({4, 4}), randn({4, 4}));  // tiny: the plain loop, no primitive
+  bmm(randn({2, 4, 4}), randn({2, 4, 4}));  // tiny: the plain loop, no primitive
   CHECK(onednn::cache_stats().misses == 2);
   CHECK(onednn::cache_stats().hits == 1);
 
   // A training step creates primitives only on its first iteration.
-  Tensor x = randn({16, 32}), w = randn({24, 32}, requires_grad()), bias = randn({24}, requires_grad());
-  Tensor w2 = randn({24, 16}, requires_grad());
-  auto step = [&] { sum(matmul(linear(x, w, bias), w2)).backward(); };
+  Tensor x = randn({2, 16, 32}), w = randn({2, 32, 24}, requires_grad()), w2 = randn({2, 24, 16}, requires_grad());
+  auto step = [&] { sum(bmm(bmm(x, w), w2)).backward(); };
   step();
   const auto after_first = onednn::cache_stats();
   step();
@@ -282,9 +282,9 @@ TEST_CASE("the primitive cache grows past its first table and rebinds buffers pe
   onednn::clear_cache();
   // 50 distinct problems: more than the table's first 64 slots can hold at half load.
   std::vector<std::pair<Tensor, Tensor>> problems;
-  for (int64_t n = 17; n < 67; ++n) problems.emplace_back(randn({n, 20}), randn({20, 16}));
+  for (int64_t n = 17; n < 67; ++n) problems.emplace_back(randn({2, n, 20}), randn({2, 20, 16}));
   auto check_all = [&] {
-    for (auto& [a, b] : problems) check_close(values(mm(a, b)), values(mm(a.to(kFloat64), b.to(kFloat64))), 1e-4);
+    for (auto& [a, b] : problems) check_close(values(bmm(a, b)), values(bmm(a.to(kFloat64), b.to(kFloat64))), 1e-4);
   };
   check_all();
   CHECK(onednn::cache_stats().misses == 50);
@@ -295,17 +295,17 @@ TEST_CASE("the primitive cache grows past its first table and rebinds buffers pe
 
   // One primitive, alternating operands and outputs: each call reads its own buffers, not the
   // previous call's (the cache skips rebinding only a buffer that did not move).
-  Tensor a1 = randn({32, 32}), b1 = randn({32, 32}), a2 = randn({32, 32}), b2 = randn({32, 32});
-  std::vector<double> want11 = values(mm(a1.to(kFloat64), b1.to(kFloat64)));
-  std::vector<double> want21 = values(mm(a2.to(kFloat64), b1.to(kFloat64)));
-  std::vector<double> want22 = values(mm(a2.to(kFloat64), b2.to(kFloat64)));
+  Tensor a1 = randn({2, 32, 32}), b1 = randn({2, 32, 32}), a2 = randn({2, 32, 32}), b2 = randn({2, 32, 32});
+  std::vector<double> want11 = values(bmm(a1.to(kFloat64), b1.to(kFloat64)));
+  std::vector<double> want21 = values(bmm(a2.to(kFloat64), b1.to(kFloat64)));
+  std::vector<double> want22 = values(bmm(a2.to(kFloat64), b2.to(kFloat64)));
   std::vector<Tensor> kept;  // holding outputs makes the allocator hand out new blocks
   for (int i = 0; i < 3; ++i) {
-    kept.push_back(mm(a1, b1));
+    kept.push_back(bmm(a1, b1));
     check_close(values(kept.back()), want11, 1e-4);
-    kept.push_back(mm(a2, b1));
+    kept.push_back(bmm(a2, b1));
     check_close(values(kept.back()), want21, 1e-4);
-    check_close(values(mm(a2, b2)), want22, 1e-4);
+    check_close(values(bmm(a2, b2)), want22, 1e-4);
   }
 }
 
@@ -314,33 +314,72 @@ TEST_CASE("a primitive made under one thread count is not reused under another",
   // set_num_threads changed would run on the old count.
   const int threads = get_num_threads();
   onednn::clear_cache();
-  Tensor a = randn({128, 128}), b = randn({128, 128});  // above the one-thread size
-  std::vector<double> want = values(mm(a.to(kFloat64), b.to(kFloat64)));
+  Tensor a = randn({2, 96, 96}), b = randn({2, 96, 96});  // above the one-thread size
+  std::vector<double> want = values(bmm(a.to(kFloat64), b.to(kFloat64)));
   set_num_threads(1);
-  check_close(values(mm(a, b)), want, 1e-4);
+  check_close(values(bmm(a, b)), want, 1e-4);
   CHECK(onednn::cache_stats().misses == 1);
   set_num_threads(2);
-  check_close(values(mm(a, b)), want, 1e-4);
+  check_close(values(bmm(a, b)), want, 1e-4);
   CHECK(onednn::cache_stats().misses == 2);
   set_num_threads(1);
-  check_close(values(mm(a, b)), want, 1e-4);  // the first primitive again
+  check_close(values(bmm(a, b)), want, 1e-4);  // the first primitive again
   CHECK(onednn::cache_stats().misses == 2);
   CHECK(onednn::cache_stats().hits == 1);
   set_num_threads(threads);
 }
 
-TEST_CASE("a small matmul has one primitive, made for one thread, whatever the setting", "[linalg][onednn]") {
-  // See Note [Small matmuls run on one thread].
+TEST_CASE("a small batched matmul has one primitive, made for one thread, whatever the setting", "[linalg][onednn]") {
+  // See Note [Serial primitives].
   const int threads = get_num_threads();
   onednn::clear_cache();
-  Tensor a = randn({64, 64}), b = randn({64, 64});
-  std::vector<double> want = values(mm(a.to(kFloat64), b.to(kFloat64)));
+  Tensor a = randn({2, 48, 40}), b = randn({2, 40, 56});
+  std::vector<double> want = values(bmm(a.to(kFloat64), b.to(kFloat64)));
   set_num_threads(2);
-  check_close(values(mm(a, b)), want, 1e-4);
+  check_close(values(bmm(a, b)), want, 1e-4);
   CHECK(get_num_threads() == 2);  // creating under one thread restored the setting
   set_num_threads(1);
-  check_close(values(mm(a, b)), want, 1e-4);
+  check_close(values(bmm(a, b)), want, 1e-4);
   CHECK(onednn::cache_stats().misses == 1);
   CHECK(onednn::cache_stats().hits == 1);
   set_num_threads(threads);
+}
+
+TEST_CASE("a single float32 product goes through sgemm: every operand layout and bias form", "[linalg][onednn]") {
+  // Note [Single products through sgemm]: no primitive is made, and the answers match float64.
+  manual_seed(13);
+  onednn::clear_cache();
+  const int64_t m = 24, k = 20, n = 28;
+  auto check = [&](const Tensor& bias, const Tensor& a, const Tensor& b) {
+    Tensor want = addmm(bias.to(kFloat64), a.to(kFloat64), b.to(kFloat64));
+    check_close(values(addmm(bias, a, b)), values(want), 1e-4);
+  };
+  Tensor a = randn({m, k}), b = randn({k, n});
+  Tensor at = transpose(randn({k, m}), 0, 1), bt = transpose(randn({n, k}), 0, 1);
+  Tensor a_wide = narrow(randn({m, k + 5}), 1, 3, k);  // leading dimension above k
+  Tensor b_col = narrow(transpose(randn({n + 2, k}), 0, 1), 1, 1, n);  // column-major, ld above k
+  const std::vector<Tensor> biases = {
+      randn({n}), randn({1, n}), randn({m, 1}), randn({m, n}), scalar_tensor(0.5), randn({1}),
+      transpose(randn({n, m}), 0, 1),      // [m, n] but not dense: broadcast into a copy first
+      narrow(randn({2 * n}), 0, 1, n),     // [n], unit stride from an offset
+      select(randn({n, 2}), 1, 1),         // [n] with stride 2: copied
+  };
+  for (const Tensor& bias : biases) {
+    CAPTURE(bias.shape());
+    for (const auto& [lhs, rhs] : std::vector<std::pair<Tensor, Tensor>>{
+             {a, b}, {at, b}, {a, bt}, {at, bt}, {a_wide, b_col}})
+      check(bias, lhs, rhs);
+  }
+  check_close(values(mm(at, b_col)), values(mm(at.to(kFloat64), b_col.to(kFloat64))), 1e-4);  // no bias
+  Tensor w = randn({n, k}), bias = randn({n});  // linear reads W^T in place
+  check_close(values(linear(a_wide, w, bias)), values(linear(a_wide.to(kFloat64), w.to(kFloat64),
+                                                             bias.to(kFloat64))), 1e-4);
+  CHECK(onednn::cache_stats().misses == 0);
+  // The same with two threads (sgemm splits the work itself) and in a batch of one.
+  const int threads = get_num_threads();
+  set_num_threads(2);
+  Tensor big_a = randn({1, 150, 90}), big_b = randn({1, 90, 130});
+  check_close(values(bmm(big_a, big_b)), values(bmm(big_a.to(kFloat64), big_b.to(kFloat64))), 1e-4);
+  set_num_threads(threads);
+  CHECK(onednn::cache_stats().misses == 0);
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 #include "framework/copy.h"
@@ -133,36 +134,93 @@ std::optional<std::pair<int64_t, int64_t>> in_place_bias_extent(const Tensor& bi
 // plain loop is faster (measured: 2x2 0.2 us vs 1.0, 8x8 0.4 vs 1.0, 16x16 equal).
 constexpr int64_t kOneDnnMinWork = 4096;
 
-// Below about 1.5M multiply-adds a matmul runs on one thread (Note [Serial primitives]). Measured
-// on oneDNN 2.6 here, 2 vs 1 thread: 64^3 2.4x the time, 96^3 1.27x, 128^3 0.84x, 256x32x256
-// 1.08x, 32x256x256 0.68x.
-constexpr int64_t kSerialMatmulWork = int64_t(3) << 19;
+// Below about 400K multiply-adds a batched matmul primitive runs on one thread (Note [Serial
+// primitives]). The crossover depends on the host; oneDNN 2.6 matmul primitives, 2 vs 1 thread:
+// on the host of 2026-12-01 64^3 2.4x the time, 96^3 1.27x, 128^3 0.84x; on an AMD EPYC host
+// (2026-12-02) 64^3 1.38x, 4x32^3 1.28x, but 4x48^3 0.64x, 8x64x16x64 0.85x, 96^3 0.64x. Both
+// agree up to 64^3; above it, the second host gained more than the first lost.
+constexpr int64_t kSerialMatmulWork = int64_t(3) << 17;
+
+// The bias as oneDNN reads it: a dense [rows, cols] block (rows 1 or M, cols 1 or N) that
+// broadcasts over the output, in place when the caller's tensor is one, else a copy.
+struct BiasOperand {
+  const float* data = nullptr;
+  int64_t rows = 0, cols = 0;
+  Tensor copy;
+};
+
+BiasOperand bias_operand(const Tensor& bias, int64_t m, int64_t n) {
+  BiasOperand out;
+  auto extent = in_place_bias_extent(bias, m, n);
+  if (!extent) {
+    out.copy = bias_2d(bias, m, n);
+    extent = {out.copy.size(0), out.copy.size(1)};
+  }
+  out.data = static_cast<const float*>((out.copy.defined() ? out.copy : bias).raw_data());
+  std::tie(out.rows, out.cols) = *extent;
+  return out;
+}
+
+// Note [Single products through sgemm]
+// A matmul primitive's execute costs about a microsecond before any arithmetic (an execution
+// context, argument maps, the scratchpad); dnnl_sgemm, the same library's BLAS-style entry point,
+// runs the same kernels without that (bit-identical results here). Measured on oneDNN 2.6 here
+// (AMD EPYC, avx2), sgemm's time over the cached primitive's: 64^3 0.88 (1 thread) and 0.80
+// (2 threads), 128^3 0.96, 256^3 0.99-1.00; but 512^3 with a bias 1.03 and 2048^3 1.02, since
+// sgemm has no bias and the output is first filled with it (one more pass over it). So a single
+// product of up to 256^3 multiply-adds goes through sgemm, batches and larger ones through the
+// primitive cache.
+constexpr int64_t kSgemmMaxWork = int64_t(1) << 24;
+
+// A [1, R, C] layout as dnnl_sgemm (row-major) takes it: the transpose flag and leading dimension.
+std::pair<char, int64_t> sgemm_form(const Layout& layout) {
+  if (layout.strides[2] == 1) return {'N', layout.strides[1]};
+  return {'T', layout.strides[2]};
+}
+
+// out[M, N] = a @ b (+ bias) for one product (batch 1); see Note [Single products through sgemm].
+void sgemm_product(const Operand& a, const Operand& b, const Tensor& bias, float* out) {
+  const int64_t m = a.layout.dims[1], n = b.layout.dims[2], k = a.layout.dims[2];
+  float beta = 0.0f;
+  if (bias.defined()) {  // the output starts as the broadcast bias, and the product adds to it
+    const BiasOperand bo = bias_operand(bias, m, n);
+    for (int64_t i = 0; i < m; ++i) {
+      const float* row = bo.data + (bo.rows > 1 ? i * bo.cols : 0);
+      if (bo.cols == n) std::copy_n(row, n, out + i * n);
+      else std::fill_n(out + i * n, n, row[0]);
+    }
+    beta = 1.0f;
+  }
+  const auto [trans_a, lda] = sgemm_form(a.layout);
+  const auto [trans_b, ldb] = sgemm_form(b.layout);
+  dnnl::error::wrap_c_api(dnnl_sgemm(trans_a, trans_b, m, n, k, 1.0f, static_cast<const float*>(a.data), lda,
+                                     static_cast<const float*>(b.data), ldb, beta, out, n),
+                          "matmul: dnnl_sgemm failed");
+}
 
 // out = a @ b (+ bias) on oneDNN, out [B, M, N] (or [M, N] when `batched_out` is false).
 Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool batched_out) {
   const int64_t batch = a.layout.dims[0], m = a.layout.dims[1], n = b.layout.dims[2], k = a.layout.dims[2];
-  const int threads = onednn::threads_for(batch * m * n * k, kSerialMatmulWork);
-  const Layout dst_layout{{batch, m, n}, {m * n, n, 1}};
+  const int64_t work = batch * m * n * k;
   Tensor out = batched_out ? detail::make_empty({batch, m, n}, kFloat32) : detail::make_empty({m, n}, kFloat32);
+  if (batch == 1 && work <= kSgemmMaxWork) {
+    sgemm_product(a, b, bias, static_cast<float*>(out.raw_data()));
+    return out;
+  }
+  const int threads = onednn::threads_for(work, kSerialMatmulWork);
+  const Layout dst_layout{{batch, m, n}, {m * n, n, 1}};
   // The bias as a [1, R, C] operand of its own (unbroadcast) extent, read in place when it is dense.
-  Tensor bias_copy;
-  void* bias_data = nullptr;
+  BiasOperand bo;
   Layout bias_layout{};
   if (bias.defined()) {
-    auto extent = in_place_bias_extent(bias, m, n);
-    if (!extent) {
-      bias_copy = bias_2d(bias, m, n);
-      extent = {bias_copy.size(0), bias_copy.size(1)};
-    }
-    bias_data = (bias_copy.defined() ? bias_copy : bias).raw_data();
-    const auto [rows, cols] = *extent;
-    bias_layout = Layout{{1, rows, cols}, {rows * cols, cols, 1}};
+    bo = bias_operand(bias, m, n);
+    bias_layout = Layout{{1, bo.rows, bo.cols}, {bo.rows * bo.cols, bo.cols, 1}};
   }
   // The destination's layout follows from the operands', and the bias's from its extent.
   onednn::PrimitiveKey key(bias.defined() ? onednn::kMatmulBias : onednn::kMatmul, threads);
   a.layout.add_to(key);
   b.layout.add_to(key);
-  if (bias.defined()) key.add({bias_layout.dims[1], bias_layout.dims[2]});
+  if (bias.defined()) key.add({bo.rows, bo.cols});
   onednn::BoundPrimitive& prim = onednn::get_primitive(key, [&] {
     auto a_md = a.layout.desc(), b_md = b.layout.desc(), dst_md = dst_layout.desc();
     onednn::PrimitiveSpec spec;
@@ -179,7 +237,7 @@ Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool b
     return spec;
   });
   if (bias.defined())
-    prim.run({a.data, b.data, out.raw_data(), bias_data});
+    prim.run({a.data, b.data, out.raw_data(), const_cast<float*>(bo.data)});
   else
     prim.run({a.data, b.data, out.raw_data()});
   return out;

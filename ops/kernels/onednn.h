@@ -117,7 +117,8 @@ void clear_cache();
 // makes a oneDNN call slower, not faster (a 64^3 matmul 2.4x, a [64, 64] softmax 2.6x). Such
 // problems get a primitive keyed and created for one thread, and it also runs with the thread
 // count set to one: matmul keeps the count it was created with, but softmax and layer norm ask
-// OpenMP again when they run. Every thread setting then shares that one primitive.
+// OpenMP again when they run. Every thread setting then shares that one primitive. (A single
+// matmul skips primitives altogether: Note [Single products through sgemm] in kernels/matmul.cpp.)
 //
 // Note [Primitive cache]
 // Creating a oneDNN primitive JIT-compiles code and costs far more than running a small one, so
