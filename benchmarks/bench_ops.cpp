@@ -1,7 +1,8 @@
 // bench_ops: weft's ops against what they are built to match: raw oneDNN primitives made once outside
 // the timing loop (matmul, linear, softmax, layer norm, log-softmax for cross entropy) and plain
 // vectorised loops into preallocated memory (elementwise add, reductions; libm tanh / exp loops).
-// Baselines run first; see Note [Ratio counter] in bench_common.h.
+// matmul and linear interleave weft and the baseline in one case (Note [Paired timing]); the other
+// baselines run first as cases of their own (Note [Ratio counter]), both in bench_common.h.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -18,9 +19,10 @@ float* fp(const weft::Tensor& t) { return t.data_ptr<float>(); }
 
 // ---------------------------------------------------------------- matmul / linear (n x n x n)
 
-// Raw oneDNN: C = A @ B, or with `linear` C = A @ W^T + bias, W read through column-major strides
-// exactly as weft::linear passes it.
-void raw_matmul(benchmark::State& state, bool linear) {
+// weft's matmul (or linear) against a raw oneDNN matmul primitive made once: C = A @ B, or with
+// `linear` C = A @ W^T + bias, W read through column-major strides exactly as weft::linear passes
+// it. Paired (Note [Paired timing]): the target is within 5% of the raw call.
+void BM_matmul_pair(benchmark::State& state, bool linear) {
   const int64_t n = state.range(0);
   bench::set_threads(static_cast<int>(state.range(1)));
   weft::Tensor a = randn({n, n}), b = randn({n, n}), bias = randn({n}), c = weft::empty({n, n});
@@ -35,55 +37,27 @@ void raw_matmul(benchmark::State& state, bool linear) {
             {DNNL_ARG_WEIGHTS, memory(b_md, eng, fp(b))},
             {DNNL_ARG_DST, memory(c_md, eng, fp(c))}};
   if (linear) args.emplace(DNNL_ARG_BIAS, memory(bias_md, eng, fp(bias)));
-  prim.execute(bench::raw_stream(), args);  // warm: first run touches the JIT code and pages
-  bench::raw_stream().wait();
-  bench::LoopClock clock;
-  for (auto _ : state) {
-    prim.execute(bench::raw_stream(), args);
-    bench::raw_stream().wait();
-  }
-  bench::record_baseline(bench::key_of(linear ? "linear" : "matmul", state, 2), clock, state);
-  state.counters["GFLOPs"] = bench::gflops(2.0 * n * n * n);
+  bench::paired(
+      state,
+      [&] {
+        prim.execute(bench::raw_stream(), args);
+        bench::raw_stream().wait();
+      },
+      [&] {
+        weft::Tensor y = linear ? weft::linear(a, b, bias) : weft::matmul(a, b);
+        benchmark::DoNotOptimize(y.raw_data());
+      });
+  const double flops = 2.0 * n * n * n;
+  state.counters["GFLOPs"] = flops / (state.counters["weft_us"] * 1e3);
+  state.counters["GFLOPs_onednn"] = flops / (state.counters["baseline_us"] * 1e3);
 }
 
-void weft_matmul(benchmark::State& state, bool linear) {
-  const int64_t n = state.range(0);
-  bench::set_threads(static_cast<int>(state.range(1)));
-  weft::Tensor a = randn({n, n}), b = randn({n, n}), bias = randn({n});
-  benchmark::DoNotOptimize(linear ? weft::linear(a, b, bias) : weft::matmul(a, b));  // primitive cache
-  bench::LoopClock clock;
-  for (auto _ : state) {
-    weft::Tensor c = linear ? weft::linear(a, b, bias) : weft::matmul(a, b);
-    benchmark::DoNotOptimize(c.raw_data());
-  }
-  bench::report_ratio(bench::key_of(linear ? "linear" : "matmul", state, 2), clock, state);
-  state.counters["GFLOPs"] = bench::gflops(2.0 * n * n * n);
-}
-
-void BM_matmul_onednn(benchmark::State& s) { raw_matmul(s, false); }
-void BM_matmul_weft(benchmark::State& s) { weft_matmul(s, false); }
-void BM_linear_onednn(benchmark::State& s) { raw_matmul(s, true); }
-void BM_linear_weft(benchmark::State& s) { weft_matmul(s, true); }
-
-// Each weft case runs right after its own baseline (not after all baselines): the machine's speed
-// drifts over the minutes a family takes, and a ratio of two runs far apart measured the drift.
-[[maybe_unused]] const bool matmul_registered = [] {
-  using Fn = void (*)(benchmark::State&);
-  const std::pair<const char*, Fn> pairs[] = {{"BM_matmul_onednn", BM_matmul_onednn}, {"BM_matmul_weft", BM_matmul_weft},
-                                              {"BM_linear_onednn", BM_linear_onednn}, {"BM_linear_weft", BM_linear_weft}};
-  for (int kind = 0; kind < 2; ++kind)
-    for (int t : {1, 2})
-      for (int n : {64, 256, 1024, 2048})
-        for (int which = 0; which < 2; ++which) {
-          const auto& [name, fn] = pairs[2 * kind + which];
-          benchmark::RegisterBenchmark(name, fn)
-              ->ArgNames({"n", "threads"})
-              ->Args({n, t})
-              ->UseRealTime()
-              ->Unit(benchmark::kMicrosecond);
-        }
-  return true;
-}();
+void BM_matmul(benchmark::State& s) { BM_matmul_pair(s, false); }
+void BM_linear(benchmark::State& s) { BM_matmul_pair(s, true); }
+BENCHMARK(BM_matmul)->ArgNames({"n", "threads"})->ArgsProduct({{64, 256, 1024, 2048}, {1, 2}})
+    ->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_linear)->ArgNames({"n", "threads"})->ArgsProduct({{64, 256, 1024, 2048}, {1, 2}})
+    ->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 // ---------------------------------------------------------------- elementwise add
 

@@ -36,7 +36,7 @@ def load(results_dir):
                         ("real_time", "cpu_time", "iterations", "repetitions", "repetition_index", "threads",
                          "family_index", "per_family_instance_index")}
             if key not in runs or ns < runs[key]["ns"]:
-                runs[key] = {"ns": ns, "counters": counters}
+                runs[key] = {"ns": ns, "counters": counters, "binary": os.path.basename(path)[:-5]}
     return runs, contexts
 
 
@@ -68,12 +68,13 @@ def ops_rows(runs, t):
     for threads in (1, 2):
         for kind in ("matmul", "linear"):
             for n in (64, 256, 1024, 2048):
-                w, b = runs.get(f"BM_{kind}_weft/n:{n}/threads:{threads}"), runs.get(f"BM_{kind}_onednn/n:{n}/threads:{threads}")
-                if w and b:
+                run = runs.get(f"BM_{kind}/n:{n}/threads:{threads}")  # paired: Note [Paired timing]
+                if run:
                     flops = 2.0 * n ** 3
-                    ratio = w["ns"] / b["ns"]  # time: >= 0.95 of oneDNN's throughput is <= 1/0.95 of its time
-                    t.add("ops", f"{kind} {n}x{n}x{n}, {threads} thr (GFLOP/s)", f"{flops / w['ns']:.3g}",
-                          f"{flops / b['ns']:.3g} (oneDNN)", ratio, ">= 0.95x throughput", ratio <= 1 / 0.95)
+                    w, b = run["counters"]["weft_us"] * 1e3, run["counters"]["baseline_us"] * 1e3
+                    ratio = w / b  # time: >= 0.95 of oneDNN's throughput is <= 1/0.95 of its time
+                    t.add("ops", f"{kind} {n}x{n}x{n}, {threads} thr (GFLOP/s)", f"{flops / w:.3g}",
+                          f"{flops / b:.3g} (oneDNN)", ratio, ">= 0.95x throughput", ratio <= 1 / 0.95)
         n = 16 << 20
         w, b = runs.get(f"BM_add_weft/n:{n}/threads:{threads}"), runs.get(f"BM_add_loop/n:{n}/threads:{threads}")
         if w and b:
@@ -149,7 +150,7 @@ MPI_LABELS = {"BM_all_reduce": "all_reduce (sum)", "BM_all_gather": "all_gather 
 def mpi_rows(runs, t):
     for key, run in runs.items():
         c = run["counters"]
-        if "weft_us" not in c:
+        if run["binary"] != "bench_mpi" or "weft_us" not in c:
             continue
         w, b = c["weft_us"] * 1e3, c["baseline_us"] * 1e3
         family, _, arg = key.partition("/")
@@ -201,9 +202,11 @@ def charts(runs, out_dir):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sizes = [64, 256, 1024, 2048]
     for threads, style in ((1, "-"), (2, "--")):
-        for name, label, color in (("BM_matmul_weft", "weft matmul", "C0"), ("BM_matmul_onednn", "oneDNN matmul", "C1"),
-                                   ("BM_linear_weft", "weft linear", "C2"), ("BM_linear_onednn", "oneDNN linear (bias)", "C3")):
-            pts = [(n, 2.0 * n ** 3 / runs[f"{name}/n:{n}/threads:{threads}"]["ns"]) for n in sizes
+        for name, counter, label, color in (("BM_matmul", "GFLOPs", "weft matmul", "C0"),
+                                            ("BM_matmul", "GFLOPs_onednn", "oneDNN matmul", "C1"),
+                                            ("BM_linear", "GFLOPs", "weft linear", "C2"),
+                                            ("BM_linear", "GFLOPs_onednn", "oneDNN linear (bias)", "C3")):
+            pts = [(n, runs[f"{name}/n:{n}/threads:{threads}"]["counters"][counter]) for n in sizes
                    if f"{name}/n:{n}/threads:{threads}" in runs]
             if pts:
                 ax.plot(*zip(*pts), style, marker="o", color=color, label=f"{label}, {threads} thr")
