@@ -3,6 +3,7 @@
 // the primitive cache.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/gradcheck.h"
@@ -375,6 +376,18 @@ TEST_CASE("a single float32 product goes through sgemm: every operand layout and
   check_close(values(linear(a_wide, w, bias)), values(linear(a_wide.to(kFloat64), w.to(kFloat64),
                                                              bias.to(kFloat64))), 1e-4);
   CHECK(onednn::cache_stats().misses == 0);
+  // The output block is not read first (beta 0): NaN left in it by a freed tensor stays out.
+  {
+    const void* block = nullptr;
+    {
+      Tensor poison = full({m, n}, std::nan(""));
+      block = poison.raw_data();
+    }
+    Tensor product = mm(a, b);
+    REQUIRE(product.raw_data() == block);  // the allocator handed the freed block on (LIFO)
+    std::vector<double> got = values(product);
+    CHECK(std::none_of(got.begin(), got.end(), [](double v) { return std::isnan(v); }));
+  }
   // The same with two threads (sgemm splits the work itself) and in a batch of one.
   const int threads = get_num_threads();
   set_num_threads(2);
