@@ -19,31 +19,52 @@ using detail::copy_of;
 using detail::index_add;
 using detail::record;
 
-// --- the differentiable scatter-adds (gradients of index_select and gather) ---
+// --- the differentiable indexed reads and their adjoints ---
+//
+// index_select and gather read x along `dim` at an index; index_add and scatter_add accumulate src
+// into a base at the same positions. Each pair is the other's adjoint, so one node per direction
+// serves both forms.
 
-struct IndexAddBackward final : autograd::Node {
+enum class IndexForm { kSelect, kGather };
+
+Tensor indexed_read(IndexForm form, const Tensor& x, int64_t dim, const Tensor& index) {
+  return form == IndexForm::kSelect ? index_select(x, dim, index) : gather(x, dim, index);
+}
+
+Tensor indexed_accumulate(IndexForm form, const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src);
+
+// The gradient of a read: the output's gradient accumulated into zeros at the positions read.
+struct IndexedReadBackward final : autograd::Node {
+  IndexForm form = IndexForm::kSelect;
   int64_t dim = 0;
   Tensor index;  // int64, never requires grad
+  Shape input_shape;
   variable_list apply(variable_list&& grads) override {
-    Tensor gs = needs_input_grad(1) ? index_select(grads[0], dim, index) : Tensor();
-    return {grads[0], gs};
+    const Tensor& g = grads[0];
+    return {indexed_accumulate(form, zeros(input_shape, g.dtype()), dim, index, g)};
   }
-  std::string name() const override { return "IndexAddBackward"; }
+  std::string name() const override {
+    return form == IndexForm::kSelect ? "IndexSelectBackward" : "GatherBackward";
+  }
 };
 
-struct ScatterAddBackward final : autograd::Node {
+// The gradient of an accumulation: the base's is the output's, src's is read at the positions written.
+struct IndexedAccumulateBackward final : autograd::Node {
+  IndexForm form = IndexForm::kSelect;
   int64_t dim = 0;
   Tensor index;
   variable_list apply(variable_list&& grads) override {
-    Tensor gs = needs_input_grad(1) ? gather(grads[0], dim, index) : Tensor();
+    Tensor gs = needs_input_grad(1) ? indexed_read(form, grads[0], dim, index) : Tensor();
     return {grads[0], gs};
   }
-  std::string name() const override { return "ScatterAddBackward"; }
+  std::string name() const override { return form == IndexForm::kSelect ? "IndexAddBackward" : "ScatterAddBackward"; }
 };
 
-Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
-  Tensor y = kernels::scatter_add(base, dim, index, src);
-  if (auto node = autograd::make_node<ScatterAddBackward>(base, src)) {
+Tensor indexed_accumulate(IndexForm form, const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor y = form == IndexForm::kSelect ? kernels::index_add(base, dim, index, src)
+                                        : kernels::scatter_add(base, dim, index, src);
+  if (auto node = autograd::make_node<IndexedAccumulateBackward>(base, src)) {
+    node->form = form;
     node->dim = dim;
     node->index = index;
     autograd::set_history(y, node);
@@ -56,13 +77,7 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
 namespace detail {
 
 Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
-  Tensor y = kernels::index_add(base, dim, index, src);
-  if (auto node = autograd::make_node<IndexAddBackward>(base, src)) {
-    node->dim = dim;
-    node->index = index;
-    autograd::set_history(y, node);
-  }
-  return y;
+  return indexed_accumulate(IndexForm::kSelect, base, dim, index, src);
 }
 
 Tensor copy_of(const Tensor& x, DType dtype) {
@@ -81,27 +96,6 @@ void check_index(const Tensor& index, const char* op) {
   WEFT_CHECK(index.dtype() == kInt64, op, ": expected an int64 index but got ", dtype_name(index.dtype()));
 }
 
-struct IndexSelectBackward final : autograd::Node {
-  int64_t dim = 0;
-  Tensor index;
-  Shape input_shape;
-  variable_list apply(variable_list&& grads) override {
-    const Tensor& g = grads[0];
-    return {index_add(zeros(input_shape, g.dtype()), dim, index, g)};
-  }
-  std::string name() const override { return "IndexSelectBackward"; }
-};
-
-struct GatherBackward final : autograd::Node {
-  int64_t dim = 0;
-  Tensor index;
-  Shape input_shape;
-  variable_list apply(variable_list&& grads) override {
-    const Tensor& g = grads[0];
-    return {scatter_add(zeros(input_shape, g.dtype()), dim, index, g)};
-  }
-  std::string name() const override { return "GatherBackward"; }
-};
 }  // namespace
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
@@ -111,8 +105,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   WEFT_CHECK(index.dim() <= 1, "index_select: expected a 1-D index but got shape ", index.shape());
   int64_t d = wrap_dim(dim, x.dim(), "index_select");
   Tensor flat_index = index.dim() == 0 ? detail::make_alias(index, {1}, {1}, index.storage_offset()) : index;
-  return record<IndexSelectBackward>(kernels::index_select(x, d, flat_index), x, [&](IndexSelectBackward& n) {
-    n.dim = d, n.index = flat_index, n.input_shape = x.shape();
+  return record<IndexedReadBackward>(kernels::index_select(x, d, flat_index), x, [&](IndexedReadBackward& n) {
+    n.form = IndexForm::kSelect, n.dim = d, n.index = flat_index, n.input_shape = x.shape();
   });
 }
 
@@ -125,8 +119,8 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   for (int64_t i = 0; i < x.dim(); ++i)
     WEFT_CHECK(i == d || index.size(i) <= x.size(i), "gather: the index of shape ", index.shape(),
                " is larger than the input of shape ", x.shape(), " in dim ", i);
-  return record<GatherBackward>(kernels::gather(x, d, index), x, [&](GatherBackward& n) {
-    n.dim = d, n.index = index, n.input_shape = x.shape();
+  return record<IndexedReadBackward>(kernels::gather(x, d, index), x, [&](IndexedReadBackward& n) {
+    n.form = IndexForm::kGather, n.dim = d, n.index = index, n.input_shape = x.shape();
   });
 }
 
