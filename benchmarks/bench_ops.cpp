@@ -240,6 +240,87 @@ BENCHMARK(BM_sum_weft)->Apply(reduce_args);
 BENCHMARK(BM_mean_rows_loop)->Apply(reduce_args);
 BENCHMARK(BM_mean_rows_weft)->Apply(reduce_args);
 
+// ---------------------------------------------------------------- own loops against oneDNN's primitives
+// weft runs float32 elementwise ops and reductions on its own loops (ops/kernels/elementwise.h,
+// reduce.h), not on oneDNN's eltwise, binary and reduction primitives. These pairs are the
+// measurement behind that choice: the primitive made once (its best case), against weft's op
+// including its output allocation (Note [Paired timing]).
+
+enum class RawOp { kAdd, kTanh, kExp, kSum, kMeanRows };
+
+dnnl::primitive raw_primitive(RawOp op, const memory::desc& x_md, const memory::desc& y_md) {
+  auto& eng = bench::raw_engine();
+  using dnnl::algorithm;
+  const auto inference = dnnl::prop_kind::forward_inference;
+  switch (op) {
+    case RawOp::kAdd:
+      return dnnl::binary(dnnl::binary::primitive_desc(dnnl::binary::desc(algorithm::binary_add, x_md, x_md, y_md), eng));
+    case RawOp::kTanh:
+    case RawOp::kExp: {
+      auto alg = op == RawOp::kTanh ? algorithm::eltwise_tanh : algorithm::eltwise_exp;
+      return dnnl::eltwise_forward(
+          dnnl::eltwise_forward::primitive_desc(dnnl::eltwise_forward::desc(inference, alg, x_md), eng));
+    }
+    case RawOp::kSum:
+    case RawOp::kMeanRows: {
+      auto alg = op == RawOp::kSum ? algorithm::reduction_sum : algorithm::reduction_mean;
+      return dnnl::reduction(dnnl::reduction::primitive_desc(dnnl::reduction::desc(alg, x_md, y_md, 0.f, 0.f), eng));
+    }
+  }
+  return {};
+}
+
+weft::Tensor weft_op(RawOp op, const weft::Tensor& x) {
+  switch (op) {
+    case RawOp::kAdd: return weft::add(x, x);
+    case RawOp::kTanh: return weft::tanh(x);
+    case RawOp::kExp: return weft::exp(x);
+    case RawOp::kSum: return weft::sum(x);
+    case RawOp::kMeanRows: return weft::mean(x, {1}, /*keepdim=*/true);
+  }
+  return {};
+}
+
+// n elements; kMeanRows reads them as [n / 1024, 1024] and reduces the rows.
+void BM_vs_onednn(benchmark::State& state, RawOp op) {
+  const int64_t n = state.range(0);
+  bench::set_threads(static_cast<int>(state.range(1)));
+  weft::NoGradGuard no_grad;
+  const bool rows = op == RawOp::kMeanRows && n >= 1024;
+  const memory::dims x_dims = rows ? memory::dims{n / 1024, 1024} : memory::dims{n};
+  const memory::dims x_strides = rows ? memory::dims{1024, 1} : memory::dims{1};
+  const memory::dims y_dims = op == RawOp::kSum ? memory::dims{1} : rows ? memory::dims{n / 1024, 1} : x_dims;
+  const memory::dims y_strides = rows ? memory::dims{1, 1} : memory::dims{1};
+  weft::Tensor x = weft::randn(weft::Shape(x_dims.begin(), x_dims.end()));
+  weft::Tensor y = weft::empty(weft::Shape(y_dims.begin(), y_dims.end()));
+  auto x_md = bench::f32_desc(x_dims, x_strides), y_md = bench::f32_desc(y_dims, y_strides);
+  dnnl::primitive prim = raw_primitive(op, x_md, y_md);
+  auto& eng = bench::raw_engine();
+  memory xm(x_md, eng, fp(x)), ym(y_md, eng, fp(y));
+  Args args = op == RawOp::kAdd ? Args{{DNNL_ARG_SRC_0, xm}, {DNNL_ARG_SRC_1, xm}, {DNNL_ARG_DST, ym}}
+                                : Args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DST, ym}};
+  bench::paired(
+      state,
+      [&] {
+        prim.execute(bench::raw_stream(), args);
+        bench::raw_stream().wait();
+      },
+      [&] {
+        weft::Tensor out = weft_op(op, x);
+        benchmark::DoNotOptimize(out.raw_data());
+      });
+}
+
+void vs_onednn_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "threads"})->UseManualTime()->Unit(benchmark::kMicrosecond);
+  b->Args({16, 1})->Args({1 << 20, 1})->Args({1 << 20, 2})->Args({16 << 20, 1})->Args({16 << 20, 2});
+}
+BENCHMARK_CAPTURE(BM_vs_onednn, add, RawOp::kAdd)->Apply(vs_onednn_args);
+BENCHMARK_CAPTURE(BM_vs_onednn, tanh, RawOp::kTanh)->Apply(vs_onednn_args);
+BENCHMARK_CAPTURE(BM_vs_onednn, exp, RawOp::kExp)->Apply(vs_onednn_args);
+BENCHMARK_CAPTURE(BM_vs_onednn, sum, RawOp::kSum)->Apply(vs_onednn_args);
+BENCHMARK_CAPTURE(BM_vs_onednn, mean_rows, RawOp::kMeanRows)->Apply(vs_onednn_args);
+
 // ---------------------------------------------------------------- softmax, layer norm, cross entropy
 // All on [rows, cols] float32, along the last dim, forward (inference) only.
 constexpr int64_t kRows = 512, kCols = 1024, kClasses = 1000;

@@ -61,6 +61,8 @@ using UnarySpan = void (*)(float* out, const float* x, int64_t n);
 using BinarySpan = void (*)(float* out, const float* a, const float* b, float alpha, int64_t n);
 UnarySpan float32_span(UnaryOp op);
 BinarySpan float32_span(BinaryOp op);
+// The sum of x[0..n), in float lanes block by block and double across blocks (Note [Float32 sums]).
+double float32_sum(const float* x, int64_t n);
 
 // out = cond ? a : b; a, b and out share a dtype, cond is bool; all broadcast to out's shape.
 void where_out(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);

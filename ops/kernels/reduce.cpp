@@ -52,7 +52,9 @@ struct Reducer {
 template <class T, ReduceOp OP>
 typename Reducer<T, OP>::Acc reduce_row(const T* p, int64_t n, int64_t stride, typename Reducer<T, OP>::Acc acc) {
   using R = Reducer<T, OP>;
-  if constexpr (OP == ReduceOp::Sum && std::is_floating_point_v<T>) {
+  if constexpr (OP == ReduceOp::Sum && std::is_same_v<T, float>) {
+    if (stride == 1) return acc + float32_sum(p, n);  // Note [Float32 sums]
+  } else if constexpr (OP == ReduceOp::Sum && std::is_floating_point_v<T>) {
     if (stride == 1) {
       typename R::Acc s = 0;
 #pragma omp simd reduction(+ : s)
