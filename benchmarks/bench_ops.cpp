@@ -246,7 +246,7 @@ BENCHMARK(BM_mean_rows_weft)->Apply(reduce_args);
 // measurement behind that choice: the primitive made once (its best case), against weft's op
 // including its output allocation (Note [Paired timing]).
 
-enum class RawOp { kAdd, kTanh, kExp, kSum, kMeanRows };
+enum class RawOp { kAdd, kTanh, kExp, kSigmoid, kGelu, kSilu, kSum, kMeanRows };
 
 dnnl::primitive raw_primitive(RawOp op, const memory::desc& x_md, const memory::desc& y_md) {
   auto& eng = bench::raw_engine();
@@ -256,10 +256,18 @@ dnnl::primitive raw_primitive(RawOp op, const memory::desc& x_md, const memory::
     case RawOp::kAdd:
       return dnnl::binary(dnnl::binary::primitive_desc(dnnl::binary::desc(algorithm::binary_add, x_md, x_md, y_md), eng));
     case RawOp::kTanh:
-    case RawOp::kExp: {
-      auto alg = op == RawOp::kTanh ? algorithm::eltwise_tanh : algorithm::eltwise_exp;
+    case RawOp::kExp:
+    case RawOp::kSigmoid:
+    case RawOp::kGelu:
+    case RawOp::kSilu: {
+      auto alg = op == RawOp::kTanh      ? algorithm::eltwise_tanh
+                 : op == RawOp::kExp     ? algorithm::eltwise_exp
+                 : op == RawOp::kSigmoid ? algorithm::eltwise_logistic
+                 : op == RawOp::kGelu    ? algorithm::eltwise_gelu_erf
+                                         : algorithm::eltwise_swish;
+      const float alpha = op == RawOp::kSilu ? 1.f : 0.f;  // swish(x) = x sigmoid(alpha x)
       return dnnl::eltwise_forward(
-          dnnl::eltwise_forward::primitive_desc(dnnl::eltwise_forward::desc(inference, alg, x_md), eng));
+          dnnl::eltwise_forward::primitive_desc(dnnl::eltwise_forward::desc(inference, alg, x_md, alpha), eng));
     }
     case RawOp::kSum:
     case RawOp::kMeanRows: {
@@ -275,21 +283,25 @@ weft::Tensor weft_op(RawOp op, const weft::Tensor& x) {
     case RawOp::kAdd: return weft::add(x, x);
     case RawOp::kTanh: return weft::tanh(x);
     case RawOp::kExp: return weft::exp(x);
+    case RawOp::kSigmoid: return weft::sigmoid(x);
+    case RawOp::kGelu: return weft::gelu(x);
+    case RawOp::kSilu: return weft::silu(x);
     case RawOp::kSum: return weft::sum(x);
     case RawOp::kMeanRows: return weft::mean(x, {1}, /*keepdim=*/true);
   }
   return {};
 }
 
-// n elements; kMeanRows reads them as [n / 1024, 1024] and reduces the rows.
+// n elements; kMeanRows reads them as rows of 1024 (or one row of n) and reduces each row.
 void BM_vs_onednn(benchmark::State& state, RawOp op) {
   const int64_t n = state.range(0);
   bench::set_threads(static_cast<int>(state.range(1)));
   weft::NoGradGuard no_grad;
-  const bool rows = op == RawOp::kMeanRows && n >= 1024;
-  const memory::dims x_dims = rows ? memory::dims{n / 1024, 1024} : memory::dims{n};
-  const memory::dims x_strides = rows ? memory::dims{1024, 1} : memory::dims{1};
-  const memory::dims y_dims = op == RawOp::kSum ? memory::dims{1} : rows ? memory::dims{n / 1024, 1} : x_dims;
+  const bool rows = op == RawOp::kMeanRows;
+  const int64_t cols = std::min<int64_t>(n, 1024);
+  const memory::dims x_dims = rows ? memory::dims{n / cols, cols} : memory::dims{n};
+  const memory::dims x_strides = rows ? memory::dims{cols, 1} : memory::dims{1};
+  const memory::dims y_dims = op == RawOp::kSum ? memory::dims{1} : rows ? memory::dims{n / cols, 1} : x_dims;
   const memory::dims y_strides = rows ? memory::dims{1, 1} : memory::dims{1};
   weft::Tensor x = weft::randn(weft::Shape(x_dims.begin(), x_dims.end()));
   weft::Tensor y = weft::empty(weft::Shape(y_dims.begin(), y_dims.end()));
@@ -313,11 +325,15 @@ void BM_vs_onednn(benchmark::State& state, RawOp op) {
 
 void vs_onednn_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"n", "threads"})->UseManualTime()->Unit(benchmark::kMicrosecond);
-  b->Args({16, 1})->Args({1 << 20, 1})->Args({1 << 20, 2})->Args({16 << 20, 1})->Args({16 << 20, 2});
+  b->Args({16, 1})->Args({1024, 1})->Args({4096, 1})->Args({16384, 1})->Args({1 << 20, 1})->Args({1 << 20, 2});
+  b->Args({16 << 20, 1})->Args({16 << 20, 2});
 }
 BENCHMARK_CAPTURE(BM_vs_onednn, add, RawOp::kAdd)->Apply(vs_onednn_args);
 BENCHMARK_CAPTURE(BM_vs_onednn, tanh, RawOp::kTanh)->Apply(vs_onednn_args);
 BENCHMARK_CAPTURE(BM_vs_onednn, exp, RawOp::kExp)->Apply(vs_onednn_args);
+BENCHMARK_CAPTURE(BM_vs_onednn, sigmoid, RawOp::kSigmoid)->Apply(vs_onednn_args);
+BENCHMARK_CAPTURE(BM_vs_onednn, gelu, RawOp::kGelu)->Apply(vs_onednn_args);
+BENCHMARK_CAPTURE(BM_vs_onednn, silu, RawOp::kSilu)->Apply(vs_onednn_args);
 BENCHMARK_CAPTURE(BM_vs_onednn, sum, RawOp::kSum)->Apply(vs_onednn_args);
 BENCHMARK_CAPTURE(BM_vs_onednn, mean_rows, RawOp::kMeanRows)->Apply(vs_onednn_args);
 

@@ -1,7 +1,9 @@
 // fast_spans.cpp: the float32 contiguous span kernels (exp, tanh, sigmoid, silu, gelu, the silu / gelu
-// gradients, the four arithmetic ops, and the float sum) over the polynomials of vector_math.h, compiled twice, for
-// baseline x86-64 and for avx2+fma, and picked at run time (the library is built without
-// -march=native). The arithmetic ones are here for the width alone: an optimizer's in-place
+// gradients, the four arithmetic ops, and the float sum) over the polynomials of vector_math.h, compiled
+// three times, for baseline x86-64, avx2+fma and avx512, and picked at run time (the library is built
+// without -march=native). The avx512 copy halves the instructions per element: on an AVX-512 host
+// (AMD EPYC, Zen 4) tanh over 16K floats went from 2.7x oneDNN's eltwise time to 1.45x, gelu from
+// 3.8x to 1.9x, exp over 1M floats from 1.39x to 0.75x (bench_ops BM_vs_onednn). The arithmetic ones are here for the width alone: an optimizer's in-place
 // p -= lr * g over 1M floats took 187 us as an SSE2 loop and 118 us as an AVX2 one.
 #include <algorithm>
 #include <cstdint>
@@ -106,8 +108,23 @@ template <K k>
   span2<k, true>(o, a, b, alpha, n);
 }
 [[gnu::target("avx2,fma")]] double sum_avx2(const float* x, int64_t n) { return sum_span(x, n); }
+#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+template <K k>
+[[WEFT_AVX512]] void span1_avx512(float* o, const float* x, int64_t n) { span1<k, true>(o, x, n); }
+template <K k>
+[[WEFT_AVX512]] void span2_avx512(float* o, const float* a, const float* b, float alpha, int64_t n) {
+  span2<k, true>(o, a, b, alpha, n);
+}
+[[WEFT_AVX512]] double sum_avx512(const float* x, int64_t n) { return sum_span(x, n); }
+#undef WEFT_AVX512
 bool cpu_has_avx2_fma() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+bool cpu_has_avx512() {
+  static const bool has = cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
   return has;
 }
 #else
@@ -118,17 +135,28 @@ void span2_avx2(float* o, const float* a, const float* b, float alpha, int64_t n
   span2_base<k>(o, a, b, alpha, n);
 }
 double sum_avx2(const float* x, int64_t n) { return sum_span(x, n); }
+template <K k>
+void span1_avx512(float* o, const float* x, int64_t n) { span1_base<k>(o, x, n); }
+template <K k>
+void span2_avx512(float* o, const float* a, const float* b, float alpha, int64_t n) {
+  span2_base<k>(o, a, b, alpha, n);
+}
+double sum_avx512(const float* x, int64_t n) { return sum_span(x, n); }
 bool cpu_has_avx2_fma() { return false; }
+bool cpu_has_avx512() { return false; }
 #endif
 
 template <K k>
-UnarySpan pick1() { return cpu_has_avx2_fma() ? span1_avx2<k> : span1_base<k>; }
+UnarySpan pick1() { return cpu_has_avx512() ? span1_avx512<k> : cpu_has_avx2_fma() ? span1_avx2<k> : span1_base<k>; }
 template <K k>
-BinarySpan pick2() { return cpu_has_avx2_fma() ? span2_avx2<k> : span2_base<k>; }
+BinarySpan pick2() { return cpu_has_avx512() ? span2_avx512<k> : cpu_has_avx2_fma() ? span2_avx2<k> : span2_base<k>; }
 
 }  // namespace
 
-double float32_sum(const float* x, int64_t n) { return cpu_has_avx2_fma() ? sum_avx2(x, n) : sum_span(x, n); }
+double float32_sum(const float* x, int64_t n) {
+  static const auto sum = cpu_has_avx512() ? sum_avx512 : cpu_has_avx2_fma() ? sum_avx2 : sum_span;
+  return sum(x, n);
+}
 
 UnarySpan float32_span(UnaryOp op) {
   switch (op) {
