@@ -3,8 +3,9 @@
 // three times, for baseline x86-64, avx2+fma and avx512, and picked at run time (the library is built
 // without -march=native). The avx512 copy halves the instructions per element: on an AVX-512 host
 // (AMD EPYC, Zen 4) tanh over 16K floats went from 2.7x oneDNN's eltwise time to 1.45x, gelu from
-// 3.8x to 1.9x, exp over 1M floats from 1.39x to 0.75x (bench_ops BM_vs_onednn). The arithmetic ones are here for the width alone: an optimizer's in-place
-// p -= lr * g over 1M floats took 187 us as an SSE2 loop and 118 us as an AVX2 one.
+// 3.8x to 1.9x, exp over 1M floats from 1.39x to 0.75x (bench_ops BM_vs_onednn). The arithmetic
+// ones are here for the width alone: an optimizer's in-place p -= lr * g over 1M floats took 187 us
+// as an SSE2 loop and 118 us as an AVX2 one.
 #include <algorithm>
 #include <cstdint>
 
