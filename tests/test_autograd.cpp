@@ -12,9 +12,10 @@
 #include "ops/nn_functional.h"
 #include "ops/reduce.h"
 #include "ops/unary.h"
+#include "tests/test_util.h"
 
 using namespace weft;
-using Catch::Contains;
+using test::require_error;
 
 namespace {
 
@@ -58,12 +59,13 @@ TEST_CASE("gradients accumulate over backward calls; retain_graph", "[autograd]"
   REQUIRE(x.grad().to_vector<double>() == std::vector<double>{2, 4});
   y.backward();  // the graph was retained once
   REQUIRE(x.grad().to_vector<double>() == std::vector<double>{4, 8});
-  REQUIRE_THROWS_AS(y.backward(), weft::Error);
-  REQUIRE_THROWS_WITH(y.backward(), Contains("backward through the graph a second time"));
+  // PyTorch's wording; the node whose saved tensors are gone is named.
+  require_error([&] { y.backward(); }, "backward through the graph a second time (or to use tensors saved by MulBackward");
   // A fresh graph keeps accumulating into the same .grad.
   sum(mul(x, 3.0)).backward();
   REQUIRE(x.grad().to_vector<double>() == std::vector<double>{7, 11});
-  REQUIRE_THROWS_WITH(mul(x, 2.0).backward(), Contains("implicitly created only for outputs with one element"));
+  require_error([&] { mul(x, 2.0).backward(); },
+                "backward: grad can be implicitly created only for outputs with one element, but output 0 has shape [2]");
 }
 
 TEST_CASE("no-grad records nothing; detach", "[autograd]") {
@@ -124,8 +126,10 @@ TEST_CASE("hooks and retain_grad", "[autograd]") {
   REQUIRE(leaf_hook_calls == 2);
   REQUIRE(post_calls == 1);
   REQUIRE(x.grad().to_vector<double>() == std::vector<double>{61, 61});
-  REQUIRE_THROWS_WITH(zeros({2}).register_hook([](const Tensor& g) { return g; }), Contains("doesn't require"));
-  REQUIRE_THROWS_WITH(h.register_post_accumulate_grad_hook([](const Tensor&) {}), Contains("leaf"));
+  require_error([] { zeros({2}).register_hook([](const Tensor& g) { return g; }); },
+                "register_hook: cannot register a hook on a tensor that doesn't require gradient");
+  require_error([&] { h.register_post_accumulate_grad_hook([](const Tensor&) {}); },
+                "register_post_accumulate_grad_hook: only leaf tensors");
 }
 
 TEST_CASE("in-place modification of a saved tensor is detected", "[autograd]") {
@@ -133,11 +137,13 @@ TEST_CASE("in-place modification of a saved tensor is detected", "[autograd]") {
   Tensor a = mul(x, 1.0);
   Tensor b = mul(a, a);  // MulBackward saves a
   a.add_(1.0);
-  REQUIRE_THROWS_AS(sum(b).backward(), weft::Error);
+  require_error([&] { sum(b).backward(); },
+                "modified by an inplace operation: MulBackward saved a tensor of shape [2] at version 0, but it is now "
+                "at version 1");
   Tensor c = mul(x, 1.0);
   Tensor e = exp(c);  // ExpBackward saves its output
   e.mul_(2.0);
-  REQUIRE_THROWS_WITH(sum(e).backward(), Contains("modified by an inplace operation") && Contains("ExpBackward"));
+  require_error([&] { sum(e).backward(); }, "modified by an inplace operation: ExpBackward saved");
 }
 
 TEST_CASE("custom Function with two inputs and two outputs", "[autograd]") {
@@ -162,7 +168,9 @@ TEST_CASE("autograd::grad on a subgraph", "[autograd]") {
   REQUIRE_FALSE(g[2].defined());
   REQUIRE_FALSE(x.grad().defined());  // grad() returns, never accumulates
   REQUIRE_FALSE(y.grad().defined());
-  REQUIRE_THROWS_WITH(autograd::grad({out}, {unused}), Contains("allow_unused"));
+  require_error([&] { autograd::grad({out}, {unused}); },
+                "autograd::grad: one of the differentiated tensors (input 0) appears to not have been used");
+  require_error([&] { autograd::grad({out}, {unused}); }, "allow_unused=true");
 }
 
 TEST_CASE("a deep chain backprops and frees without recursion", "[autograd]") {
@@ -245,7 +253,7 @@ TEST_CASE("in-place ops through a view of a tensor that requires grad are refuse
   Tensor a = randn({3, 4}, TensorOptions(kFloat64).requires_grad());
   Tensor b = mul(a, 2.0);              // non-leaf
   Tensor row = b.select(0, 1);         // a view of b
-  REQUIRE_THROWS_WITH(row.mul_(3.0), Catch::Contains("mul_") && Catch::Contains("view"));
+  require_error([&] { row.mul_(3.0); }, "mul_: in-place modification of a view (shape [4]) of a tensor that requires grad");
   Tensor fresh = mul(a, 2.0);          // in-place on the base itself is fine
   fresh.mul_(3.0);
   fresh.sum().backward();

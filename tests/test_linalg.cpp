@@ -12,9 +12,10 @@
 #include "ops/linalg.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
+#include "tests/test_util.h"
 
 using namespace weft;
-using Catch::Matchers::Contains;
+using test::require_error;
 using VL = autograd::variable_list;
 
 namespace {
@@ -34,12 +35,6 @@ std::vector<double> naive_mm(const std::vector<double>& a, const std::vector<dou
 void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol) {
   REQUIRE(got.size() == want.size());
   for (size_t i = 0; i < got.size(); ++i) CHECK(std::abs(got[i] - want[i]) <= tol * (1.0 + std::abs(want[i])));
-}
-
-template <class F>
-void expect_error(F&& f, const std::string& op) {
-  CHECK_THROWS_WITH(f(), Contains(op));
-  CHECK_THROWS_AS(f(), Error);
 }
 
 Tensor leaf64(const Shape& shape) { return randn(shape, dtype(kFloat64).requires_grad()); }
@@ -127,17 +122,50 @@ TEST_CASE("matmul follows torch.matmul's rules", "[linalg]") {
     CHECK(values(mm(randn({2, 0}, kFloat64), randn({0, 2}, kFloat64))) == std::vector<double>(4, 0.0));
     CHECK(values(linear(randn({2, 0}), randn({3, 0}), tensor({1, 2, 3}))) == std::vector<double>{1, 2, 3, 1, 2, 3});
   }
-  SECTION("errors name the op") {
-    expect_error([] { return mm(randn({2, 3}), randn({2, 3})); }, "mm");
-    expect_error([] { return mm(randn({2, 3}), randn({3, 2}, kFloat64)); }, "mm");
-    expect_error([] { return bmm(randn({2, 2, 3}), randn({3, 3, 2})); }, "bmm");
-    expect_error([] { return matmul(scalar_tensor(1.0), randn({2})); }, "matmul");
-    expect_error([] { return matmul(randn({2, 3, 4}), randn({2, 5, 2})); }, "matmul");
-    expect_error([] { return matmul(randn({3, 2, 4}), randn({2, 4, 2})); }, "matmul");
-    expect_error([] { return linear(randn({2, 3}), randn({4, 2})); }, "linear");
-    expect_error([] { return linear(randn({2, 3}), randn({4, 3}), randn({3})); }, "linear");
-    expect_error([] { return addmm(randn({3}), randn({2, 2}), randn({2, 2})); }, "addmm");
-    expect_error([] { return outer(randn({2, 2}), randn({2})); }, "outer");
+  SECTION("errors name the op, the shapes or dtypes given and what was expected") {
+    require_error([] { mm(randn({2, 3}), randn({2, 3})); }, "mm: the shapes [2, 3] and [2, 3] cannot be multiplied (3 != 2)");
+    require_error([] { mm(randn({2, 3}), randn({3, 2}, kFloat64)); },
+                  "mm: expected both operands to have the same dtype but got float32 and float64");
+    require_error([] { mm(randn({3}), randn({3, 2})); }, "mm: expected two 2-D matrices but got shapes [3] and [3, 2]");
+    require_error([] { mm(zeros({2, 2}, kBool), zeros({2, 2}, kBool)); }, "mm: expected numeric operands but got bool");
+    require_error([] { bmm(randn({2, 2, 3}), randn({3, 3, 2})); },
+                  "bmm: the shapes [2, 2, 3] and [3, 3, 2] cannot be multiplied (expected [B, M, K] and [B, K, N])");
+    require_error([] { bmm(randn({2, 2, 3}), randn({2, 4, 2})); }, "bmm: the shapes [2, 2, 3] and [2, 4, 2] cannot be multiplied");
+    require_error([] { bmm(randn({2, 3}), randn({3, 2})); }, "bmm: expected two 3-D tensors but got shapes [2, 3] and [3, 2]");
+    require_error([] { bmm(randn({2, 2, 3}), randn({2, 3, 2}, kFloat64)); },
+                  "bmm: expected both operands to have the same dtype but got float32 and float64");
+    require_error([] { matmul(randn({3}), randn({4})); }, "matmul: the shapes [3] and [4] cannot be multiplied (3 != 4)");
+    require_error([] { matmul(randn({2, 3}), randn({4})); }, "matmul: the shapes [2, 3] and [4] cannot be multiplied (3 != 4)");
+    require_error([] { matmul(randn({3}), randn({4, 2})); }, "matmul: the shapes [3] and [4, 2] cannot be multiplied (3 != 4)");
+    require_error([] { matmul(scalar_tensor(1.0), randn({2})); },
+                  "matmul: both operands need at least 1 dim but got shapes [] and [2]");
+    require_error([] { matmul(randn({2, 3, 4}), randn({2, 5, 2})); },
+                  "matmul: the shapes [2, 3, 4] and [2, 5, 2] cannot be multiplied (4 != 5)");
+    require_error([] { matmul(randn({3, 2, 4}), randn({2, 4, 2})); }, "matmul: shapes [3] and [2] are not broadcastable");
+    require_error([] { matmul(randn({2, 3}), randn({3}, kFloat64)); },
+                  "matmul: expected both operands to have the same dtype but got float32 and float64");
+    require_error([] { matmul(randn({2, 2, 3}, kFloat64), randn({2, 3, 2})); },
+                  "matmul: expected both operands to have the same dtype but got float64 and float32");
+    require_error([] { linear(randn({2, 3}), randn({4, 2})); },
+                  "linear: the input's last dim is 3 (shape [2, 3]) but the weight of shape [4, 2] expects 2");
+    require_error([] { linear(randn({2, 3}), randn({4, 3}), randn({3})); }, "linear: expected a bias of shape [4] but got [3]");
+    require_error([] { linear(randn({2, 3}), randn({4, 3}, kFloat64)); },
+                  "linear: expected both operands to have the same dtype but got float32 and float64");
+    require_error([] { linear(randn({2, 3}), randn({4, 3}), randn({4}, kFloat64)); },
+                  "linear: expected the bias to have dtype float32 but got float64");
+    require_error([] { linear(randn({2, 3}), randn({3})); },
+                  "linear: expected an input of at least 1 dim and a 2-D weight but got shapes [2, 3] and [3]");
+    require_error([] { linear(scalar_tensor(1.0), randn({4, 1})); },
+                  "linear: expected an input of at least 1 dim and a 2-D weight but got shapes [] and [4, 1]");
+    require_error([] { addmm(randn({3}), randn({2, 2}), randn({2, 2})); },
+                  "addmm: the input of shape [3] cannot be broadcast to the product's shape [2, 2]");
+    require_error([] { addmm(randn({2}), randn({2, 3}), randn({2, 2})); },
+                  "addmm: the shapes [2, 3] and [2, 2] cannot be multiplied (3 != 2)");
+    require_error([] { addmm(randn({2}, kFloat64), randn({2, 2}), randn({2, 2})); },
+                  "addmm: expected the input to have the operands' dtype float32 but got float64");
+    require_error([] { addmm(randn({2}), randn({2, 2}), randn({2, 2}, kFloat64)); },
+                  "addmm: expected both operands to have the same dtype but got float32 and float64");
+    require_error([] { outer(randn({2, 2}), randn({2})); }, "outer: expected two 1-D tensors but got shapes [2, 2] and [2]");
   }
 }
 
