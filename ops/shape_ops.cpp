@@ -369,6 +369,8 @@ TensorList chunk(const Tensor& x, int64_t chunks, int64_t dim) {
   WEFT_CHECK(chunks > 0, "chunk: expected a positive number of chunks but got ", chunks);
   WEFT_CHECK(x.dim() > 0, "chunk: cannot chunk a 0-d tensor");
   int64_t d = wrap_dim(dim, x.dim(), "chunk");
+  // A size-0 dim gives `chunks` empty pieces, as in torch; split(x, 0) would give only one.
+  if (x.size(d) == 0) return split(x, std::vector<int64_t>(chunks, 0), d);
   return split(x, (x.size(d) + chunks - 1) / chunks, d);
 }
 

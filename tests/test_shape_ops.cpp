@@ -6,6 +6,7 @@
 #include "framework/factories.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
+#include "tests/test_util.h"
 
 using namespace weft;
 using Catch::Matchers::Contains;
@@ -178,6 +179,30 @@ TEST_CASE("split and chunk follow torch's rules", "[shape]") {
   CHECK(parts[1].shares_storage(parts[0]));
   expect_error([&] { return split(range64({5}), std::vector<int64_t>{1, 2}); }, "split");
   expect_error([&] { return chunk(range64({5}), 0); }, "chunk");
+}
+
+TEST_CASE("chunk and split of a size-0 dim", "[shape]") {
+  // torch.chunk on a size-0 dim returns `chunks` empty tensors (it goes through split_with_sizes
+  // with [0] * chunks); torch.split with split_size 0 returns one empty piece, and split_size 0 on a
+  // non-empty dim is an error.
+  TensorList parts = chunk(zeros({0, 2}, kFloat64), 3);
+  REQUIRE(parts.size() == 3);
+  for (const Tensor& p : parts) CHECK(p.shape() == Shape{0, 2});
+  TensorList cols = chunk(zeros({2, 0}), 4, -1);
+  REQUIRE(cols.size() == 4);
+  for (const Tensor& p : cols) CHECK(p.shape() == Shape{2, 0});
+  CHECK(chunk(zeros({2, 0}), 4, 0).size() == 2);  // the chunked dim has size 2: two [1, 0] pieces
+  TensorList one = split(zeros({0, 2}), 0);
+  REQUIRE(one.size() == 1);
+  CHECK(one[0].shape() == Shape{0, 2});
+  test::require_error([&] { split(range64({3}), 0); }, "split");
+  SECTION("the empty chunks are differentiable like the others") {
+    Tensor x = zeros({0, 2}, dtype(kFloat64).requires_grad());
+    TensorList xs = chunk(x, 2);
+    REQUIRE(xs.size() == 2);
+    sum(cat({xs[0], xs[1]}, 0)).backward();
+    CHECK(x.grad().shape() == Shape{0, 2});
+  }
 }
 
 TEST_CASE("triu, tril, contiguous, clone, to_dtype", "[shape]") {
