@@ -161,7 +161,8 @@ struct PowBackward final : autograd::Node {
     const Tensor& g = grads[0];
     Tensor av = a.unpack(this), bv = b.unpack(this);
     Tensor ga, gb;
-    if (needs_input_grad(0)) ga = mul(g, mul(bv, pow(av, sub(bv, 1))));
+    // d/da a^b = b a^(b-1), taken as 0 wherever b == 0 (at a == 0 it would be 0 * inf), as in torch.
+    if (needs_input_grad(0)) ga = masked_fill(mul(g, mul(bv, pow(av, sub(bv, 1)))), eq(bv, 0), 0);
     if (needs_input_grad(1)) {
       // d/db a^b = a^b log a, taken as 0 where a == 0 and b >= 0 (the limit from above).
       Tensor d = mul(y.unpack(this), log(av));
@@ -240,6 +241,16 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(a, b, true, "maximum"); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(a, b, false, "minimum"); }
 
+// The number is read as a 0-d tensor of the dtype it promotes to, so ties and NaN behave as above.
+Tensor maximum(const Tensor& a, Scalar b) {
+  detail::check_plain(a, "maximum");
+  return extremum(a, full({}, b, scalar_result_dtype(a.dtype(), b)), true, "maximum");
+}
+Tensor minimum(const Tensor& a, Scalar b) {
+  detail::check_plain(a, "minimum");
+  return extremum(a, full({}, b, scalar_result_dtype(a.dtype(), b)), false, "minimum");
+}
+
 // Comparisons: computed in the promoted dtype, bool results, never differentiable.
 #define WEFT_COMPARISON(NAME, OP)                                                            \
   Tensor NAME(const Tensor& a, const Tensor& b) {                                            \
@@ -296,9 +307,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
   check_inputs(x, mask, "masked_fill");
   WEFT_CHECK(mask.dtype() == kBool, "masked_fill: expected a bool mask but got ", mask.dtype());
-  WEFT_CHECK(is_broadcastable_to(mask.shape(), x.shape()), "masked_fill: the mask of shape ", mask.shape(),
-             " cannot be broadcast to the input's shape ", x.shape());
-  Tensor y = detail::make_empty(x.shape(), x.dtype());
+  // x and the mask broadcast both ways, as in torch; the engine sums x's gradient back to its shape.
+  Tensor y = detail::make_empty(same_shape(x.shape(), mask.shape()) ? x.shape()
+                                    : broadcast_shapes(x.shape(), mask.shape(), "masked_fill"),
+                                x.dtype());
   kernels::masked_fill_out(y, x, mask, value);
   if (auto node = autograd::make_node<MaskedFillBackward>(x)) {
     node->save(node->mask, mask);

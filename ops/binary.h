@@ -16,6 +16,9 @@ Tensor div(const Tensor& a, Scalar b);
 Tensor pow(const Tensor& a, const Tensor& b);
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
+// With a number: as with a 0-d tensor holding it (a float number makes an integral tensor float32).
+Tensor maximum(const Tensor& a, Scalar b);
+Tensor minimum(const Tensor& a, Scalar b);
 
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
@@ -32,7 +35,7 @@ Tensor ge(const Tensor& a, Scalar b);
 
 // cond ? a : b, broadcasting all three; cond must be bool.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
-// x with `value` wherever mask (bool, broadcastable to x) is true.
+// x with `value` wherever mask (bool) is true; x and mask broadcast together, as in torch.
 Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value);
 
 }  // namespace weft

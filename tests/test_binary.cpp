@@ -10,6 +10,7 @@
 #include "ops/binary.h"
 #include "ops/reduce.h"
 #include "ops/unary.h"
+#include "tests/test_util.h"
 
 using namespace weft;
 using Catch::Contains;
@@ -223,6 +224,94 @@ TEST_CASE("binary gradcheck, including broadcasting", "[binary][grad]") {
     REQUIRE(x.grad().shape() == Shape{3, 1});
     REQUIRE(x.grad().to_vector<float>() == std::vector<float>{4, 4, 4});
     REQUIRE(y.grad().to_vector<float>() == std::vector<float>{3, 3, 3, 3});
+  }
+}
+
+TEST_CASE("pow(tensor, tensor) gradients where the base or the exponent is 0", "[binary][grad]") {
+  // torch's pow_backward_self is 0 wherever the exponent is 0 (exponent * base^(exponent-1) would be
+  // 0 * inf at base 0), and pow_backward_exponent is 0 where base == 0 and exponent >= 0.
+  Tensor x = tensor({0, 0, 2, 3, 0}, {5}, kFloat64), e = tensor({0, 2, 0, 2, 1}, {5}, kFloat64);
+  x.requires_grad_(), e.requires_grad_();
+  Tensor y = pow(x, e);
+  CHECK(y.to_vector<double>() == std::vector<double>{1, 0, 1, 9, 0});
+  sum(y).backward();
+  // d/dx = e x^(e-1): 0 (e = 0), 2*0, 0 (e = 0), 2*3, 1*0^0 = 1.
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 0, 0, 6, 1});
+  // d/de = x^e log x: 0, 0, 2^0 log 2, 9 log 3, 0 (base 0, exponent >= 0).
+  auto ge = e.grad().to_vector<double>();
+  CHECK(ge[0] == 0);
+  CHECK(ge[1] == 0);
+  CHECK(ge[2] == Approx(std::log(2.0)));
+  CHECK(ge[3] == Approx(9 * std::log(3.0)));
+  CHECK(ge[4] == 0);
+  SECTION("a broadcast zero exponent") {
+    Tensor b = tensor({0, 1.5}, {2}, kFloat64), z = zeros({1}, kFloat64);
+    b.requires_grad_();
+    sum(pow(b, z)).backward();
+    CHECK(b.grad().to_vector<double>() == std::vector<double>{0, 0});
+  }
+  SECTION("gradcheck with exact zero exponents and positive bases") {
+    Tensor base = leaf({2, 3}, 0.5, 2, 11);
+    Tensor ex = tensor({0, 1.5, -0.5, 2, 0, 0.25}, {2, 3}, kFloat64);
+    ex.requires_grad_();
+    REQUIRE(autograd::gradcheck([](auto& v) { return pow(v[0], v[1]); }, {base, ex}));
+  }
+}
+
+TEST_CASE("integer pow(tensor, tensor) truncates negative exponents as torch does", "[binary]") {
+  // torch's powi: 1 -> 1, -1 -> +-1 by parity, anything else -> 0; only pow(int tensor, negative int
+  // number) raises.
+  Tensor base = from_vector<int64_t>({2, 1, -1, -1, 0, 3}, {6});
+  Tensor ex = from_vector<int64_t>({-1, -3, -3, -2, 2, 2}, {6});
+  CHECK(pow(base, ex).to_vector<int64_t>() == std::vector<int64_t>{0, 1, -1, 1, 0, 9});
+  test::require_error([&] { pow(base, -1); }, "pow");
+}
+
+TEST_CASE("masked_fill broadcasts the input and the mask both ways", "[binary]") {
+  Tensor x = tensor({1, 2, 3}, {3}, kFloat64);
+  Tensor mask = from_vector<bool>({true, false}, {2, 1});
+  Tensor y = masked_fill(x, mask, -1);
+  REQUIRE(y.shape() == Shape{2, 3});  // torch: broadcast_shapes([3], [2, 1])
+  CHECK(y.to_vector<double>() == std::vector<double>{-1, -1, -1, 1, 2, 3});
+  SECTION("the gradient sums back over the broadcast rows") {
+    Tensor a = tensor({1, 2, 3}, {3}, kFloat64);
+    a.requires_grad_();
+    Tensor w = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, kFloat64);
+    sum(mul(masked_fill(a, mask, 0), w)).backward();
+    CHECK(a.grad().shape() == Shape{3});
+    CHECK(a.grad().to_vector<double>() == std::vector<double>{4, 5, 6});  // only row 1 passes
+    Tensor b = leaf({3}, -2, 2, 12);
+    REQUIRE(autograd::gradcheck([&](auto& v) { return masked_fill(v[0], mask, 3.0); }, {b}));
+  }
+  test::require_error([&] { masked_fill(x, from_vector<bool>({true, false}, {2}), 0); }, "masked_fill");
+}
+
+TEST_CASE("maximum and minimum with a number", "[binary]") {
+  // Read as maximum(x, tensor(s)) with s a wrapped number: a float number makes an integral tensor
+  // float32, an integral number keeps the tensor's dtype; ties split the gradient evenly.
+  Tensor x = tensor({1, 3, 2}, {3}, kFloat64);
+  CHECK(maximum(x, 2).to_vector<double>() == std::vector<double>{2, 3, 2});
+  CHECK(minimum(x, 2.5).to_vector<double>() == std::vector<double>{1, 2.5, 2});
+  CHECK(maximum(x, 2).dtype() == kFloat64);
+  Tensor i = from_vector<int64_t>({1, 3, 2}, {3});
+  CHECK(maximum(i, 2).dtype() == kInt64);
+  CHECK(maximum(i, 2).to_vector<int64_t>() == std::vector<int64_t>{2, 3, 2});
+  CHECK(minimum(i, 2.5).dtype() == kFloat32);
+  CHECK(minimum(i, 2.5).to_vector<float>() == std::vector<float>{1, 2.5f, 2});
+  CHECK(std::isnan(maximum(tensor({NAN}, {1}), 0).item<float>()));
+  SECTION("gradients") {
+    Tensor a = tensor({1, 3, 2}, {3}, kFloat64);
+    a.requires_grad_();
+    sum(add(maximum(a, 2), minimum(a, 2))).backward();
+    // maximum passes 1 where a > 2, minimum where a < 2, each 0.5 at the tie a == 2.
+    CHECK(a.grad().to_vector<double>() == std::vector<double>{1, 1, 1});
+    Tensor b = tensor({1, 3, 2}, {3}, kFloat64);
+    b.requires_grad_();
+    sum(maximum(b, 2)).backward();
+    CHECK(b.grad().to_vector<double>() == std::vector<double>{0, 1, 0.5});
+    Tensor c = leaf({3, 4}, -2, 2, 13);  // no element is at +-0.3 exactly
+    REQUIRE(autograd::gradcheck([](auto& v) { return maximum(v[0], 0.3); }, {c}));
+    REQUIRE(autograd::gradcheck([](auto& v) { return minimum(v[0], -0.3); }, {c}));
   }
 }
 
