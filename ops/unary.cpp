@@ -221,10 +221,11 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
                          .has_a = min.has_value(), .has_b = max.has_value()};
   Tensor y = kernels::unary(UnaryOp::Clamp, xc, p);
   if (auto node = autograd::make_node<ClampBackward>(x)) {
-    Tensor outside = zeros(x.shape(), kBool);
-    if (min) outside = kernels::binary(BinaryOp::Add, outside, lt(xc, *min));  // bool add is "or"
-    if (max) outside = kernels::binary(BinaryOp::Add, outside, gt(xc, *max));
-    node->save(node->outside, outside);
+    // The gradient passes where (x >= min) & (x <= max), as in torch: not at NaN, nor at a NaN bound.
+    Tensor inside = ones(x.shape(), kBool);
+    if (min) inside = kernels::binary(BinaryOp::Mul, inside, ge(xc, *min));  // bool mul is "and"
+    if (max) inside = kernels::binary(BinaryOp::Mul, inside, le(xc, *max));
+    node->save(node->outside, eq(inside, false));
     autograd::set_history(y, node);
   }
   return y;

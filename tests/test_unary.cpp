@@ -55,6 +55,8 @@ std::vector<UnaryCase> cases() {
        false},
       {"clamp min", [](auto& x) { return clamp(x, 0.25, std::nullopt); }, [](double v) { return std::max(v, 0.25); },
        false},
+      {"clamp max", [](auto& x) { return clamp(x, std::nullopt, 0.7); }, [](double v) { return std::min(v, 0.7); },
+       false},
   };
 }
 
@@ -149,6 +151,23 @@ TEST_CASE("unary gradcheck", "[unary][grad]") {
     sum(add(exp(x), relu(x))).backward();
     REQUIRE(x.grad().to_vector<float>() == std::vector<float>{1 + 0, std::exp(-1.0f), std::exp(2.0f) + 1});
   }
+}
+
+TEST_CASE("clamp passes no gradient through NaN", "[unary][grad]") {
+  // torch's clamp_backward masks with (x >= min) & (x <= max), which is false at NaN; the forward
+  // value stays NaN.
+  Tensor x = tensor({NAN, 0.5, 2, -1}, {4}, kFloat64);
+  x.requires_grad_();
+  Tensor y = clamp(x, 0.0, 1.0);
+  CHECK(std::isnan(y.to_vector<double>()[0]));
+  sum(y).backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 1, 0, 0});
+  Tensor lo = tensor({NAN, 0.5, 2, -1}, {4}, kFloat64), hi = tensor({NAN, 0.5, 2, -1}, {4}, kFloat64);
+  lo.requires_grad_(), hi.requires_grad_();
+  sum(clamp(lo, 0.0, std::nullopt)).backward();
+  sum(clamp(hi, std::nullopt, 1.0)).backward();
+  CHECK(lo.grad().to_vector<double>() == std::vector<double>{0, 1, 1, 0});
+  CHECK(hi.grad().to_vector<double>() == std::vector<double>{0, 1, 0, 1});
 }
 
 // float32 GELU has its own vectorised erfc/exp (ops/kernels/elementwise.cpp): check it against float64
