@@ -144,11 +144,14 @@ Tensor prod(const Tensor& x, int64_t dim, bool keepdim) {
 }
 
 namespace {
-// Global max/min: the gradient is shared evenly by every element equal to the result.
+// Global max/min: the gradient is shared evenly by every element equal to the result; a NaN result
+// counts the NaN elements as equal to it (torch's evenly_distribute_backward).
 struct ExtremeAllBackward final : autograd::Node {
   SavedTensor x, y;
   variable_list apply(variable_list&& grads) override {
-    Tensor mask = kernels::cast(eq(x.unpack(this), y.unpack(this)), grads[0].dtype());
+    Tensor xv = x.unpack(this), yv = y.unpack(this);
+    Tensor hit = kernels::has_nan(yv) ? ne(xv, xv) : eq(xv, yv);
+    Tensor mask = kernels::cast(hit, grads[0].dtype());
     return {mul(div(mask, sum(mask)), grads[0])};
   }
   std::string name() const override { return "MaxBackward"; }
@@ -165,6 +168,13 @@ Tensor extreme_all(const Tensor& x, bool is_max, const char* op) {
     autograd::set_history(y, node);
   }
   return y;
+}
+
+// torch reduces an empty tensor along a dim of non-zero size (to an empty result) but not along a
+// dim of size 0, where max and min have no identity.
+void check_reduced_dim(const Tensor& x, int64_t d, const char* op) {
+  WEFT_CHECK(x.shape()[d] > 0, op, ": expected reduction dim ", d, " to have a non-zero size but the input has "
+             "shape ", x.shape());
 }
 
 struct ExtremeDimBackward final : autograd::Node {
@@ -189,8 +199,7 @@ std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdim
     return {y, zeros({}, kInt64)};
   }
   int64_t d = wrap_dim(dim, x.dim(), op);
-  WEFT_CHECK(x.shape()[d] > 0, op, ": expected a non-empty dim ", dim, " to reduce but the input has shape ",
-             x.shape());
+  check_reduced_dim(x, d, op);
   auto [values, indices] = kernels::reduce_arg(is_max, x, d, keepdim);
   if (auto node = autograd::make_node<ExtremeDimBackward>(x)) {
     node->save(node->indices, indices);
@@ -202,8 +211,12 @@ std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdim
 
 Tensor arg_extreme(const Tensor& x, std::optional<int64_t> dim, bool keepdim, bool is_max, const char* op) {
   detail::check_plain(x, op);
-  WEFT_CHECK(x.numel() > 0, op, ": expected a non-empty tensor but got shape ", x.shape());
-  if (dim && x.dim() > 0) return kernels::reduce_arg(is_max, x, wrap_dim(*dim, x.dim(), op), keepdim).second;
+  if (dim && x.dim() > 0) {
+    int64_t d = wrap_dim(*dim, x.dim(), op);
+    check_reduced_dim(x, d, op);
+    return kernels::reduce_arg(is_max, x, d, keepdim).second;
+  }
+  WEFT_CHECK(x.numel() > 0, op, ": expected a non-empty tensor (or a dim to reduce) but got shape ", x.shape());
   Tensor flat_index = kernels::reduce_arg(is_max, reshaped(x, {x.numel()}), 0, false).second;
   return keepdim ? reshaped(flat_index, Shape(x.dim(), 1)) : flat_index;
 }
@@ -225,43 +238,57 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
 }
 
 namespace {
+// var and std. std's gradient is var's gradient of grad / (2 std), taken as 0 where std == 0 (torch's
+// std_backward): composing sqrt's backward would give inf * 0 = NaN there.
 struct VarBackward final : autograd::Node {
-  SavedTensor x, mean;  // mean with keepdim
+  SavedTensor x, mean, result;  // mean with keepdim; result (the std) saved only for std
   Shape dims;
-  bool keepdim = false;
+  bool keepdim = false, is_std = false;
   double denom = 1;
   variable_list apply(variable_list&& grads) override {
+    Tensor g = grads[0];
+    if (is_std) {
+      Tensor s = result.unpack(this);
+      g = masked_fill(div(g, mul(s, 2.0)), eq(s, 0), 0);
+    }
     Tensor xv = x.unpack(this);
-    Tensor g = expand_back(grads[0], xv.shape(), dims, keepdim);
+    g = expand_back(g, xv.shape(), dims, keepdim);
     return {mul(g, mul(sub(xv, mean.unpack(this)), 2.0 / denom))};
   }
-  std::string name() const override { return "VarBackward"; }
+  std::string name() const override { return is_std ? "StdBackward" : "VarBackward"; }
 };
-}  // namespace
 
-Tensor var(const Tensor& x, const Shape& dims, bool unbiased, bool keepdim) {
-  detail::check_plain(x, "var");
-  WEFT_CHECK(is_floating(x.dtype()), "var: expected a floating point tensor but got ", x.dtype());
-  Shape d = normalize_dims(dims, x.dim(), "var");
-  double denom = static_cast<double>(reduced_count(x.shape(), d)) - (unbiased ? 1.0 : 0.0);
+Tensor var_or_std(const Tensor& x, const Shape& dims, bool unbiased, bool keepdim, bool is_std, const char* op) {
+  detail::check_plain(x, op);
+  WEFT_CHECK(is_floating(x.dtype()), op, ": expected a floating point tensor but got ", x.dtype());
+  Shape d = normalize_dims(dims, x.dim(), op);
+  // max(0, n - correction), as in torch: an empty reduction is 0 / 0 = NaN, never -0.
+  double denom = std::max(0.0, static_cast<double>(reduced_count(x.shape(), d)) - (unbiased ? 1.0 : 0.0));
   Tensor m, y;
   {
     NoGradGuard no_grad;  // two passes: the mean, then the squared deviations
     m = mean(x, d, true);
     Tensor dev = sub(x, m);
     y = div(sum(mul(dev, dev), d, keepdim), denom);
+    if (is_std) y = sqrt(y);
   }
   if (auto node = autograd::make_node<VarBackward>(x)) {
     node->save(node->x, x);
     node->save(node->mean, m);
-    node->dims = d, node->keepdim = keepdim, node->denom = denom;
+    if (is_std) node->save(node->result, y, /*is_output=*/true);
+    node->dims = d, node->keepdim = keepdim, node->denom = denom, node->is_std = is_std;
     autograd::set_history(y, node);
   }
   return y;
 }
+}  // namespace
+
+Tensor var(const Tensor& x, const Shape& dims, bool unbiased, bool keepdim) {
+  return var_or_std(x, dims, unbiased, keepdim, false, "var");
+}
 
 Tensor std(const Tensor& x, const Shape& dims, bool unbiased, bool keepdim) {
-  return sqrt(var(x, dims, unbiased, keepdim));  // backward composes SqrtBackward and VarBackward
+  return var_or_std(x, dims, unbiased, keepdim, true, "std");
 }
 
 namespace {
@@ -370,8 +397,9 @@ bool equal(const Tensor& a, const Tensor& b) {
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
   detail::check_plain(a, "allclose");
   detail::check_plain(b, "allclose");
-  WEFT_CHECK(is_broadcastable_to(a.shape(), b.shape()) || is_broadcastable_to(b.shape(), a.shape()),
-             "allclose: shapes ", a.shape(), " and ", b.shape(), " do not broadcast");
+  WEFT_CHECK(a.dtype() == b.dtype(), "allclose: expected both tensors to have the same dtype but got ", a.dtype(),
+             " and ", b.dtype());
+  broadcast_shapes(a.shape(), b.shape(), "allclose");  // both ways, as in torch; throws otherwise
   NoGradGuard no_grad;
   Tensor a64 = kernels::cast(a, kFloat64), b64 = kernels::cast(b, kFloat64);
   Tensor close = le(abs(sub(a64, b64)), add(mul(abs(b64), rtol), atol));

@@ -17,7 +17,7 @@ Tensor prod(const Tensor& x, int64_t dim, bool keepdim = false);
 // Global max/min (values only).
 Tensor max(const Tensor& x);
 Tensor min(const Tensor& x);
-// Along a dim: (values, indices int64).
+// Along a dim: (values, indices int64). An empty input gives an empty result unless the dim has size 0.
 std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim = false);
 std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
@@ -31,8 +31,10 @@ Tensor all(const Tensor& x);
 Tensor any(const Tensor& x);
 Tensor all(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor any(const Tensor& x, int64_t dim, bool keepdim = false);
-// Same shape and values (dtypes may differ).
+// Same shape and values (dtypes may differ: compared after promotion, as torch 2.x does).
 bool equal(const Tensor& a, const Tensor& b);
+// |a - b| <= atol + rtol |b| everywhere (equal infinities too, NaN never); a and b must share a dtype
+// and broadcast together, as in torch.
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
 
 // Sums `x` down to `shape` (which x's shape broadcasts from): the gradient of a broadcast.

@@ -11,6 +11,7 @@
 #include "ops/binary.h"
 #include "ops/reduce.h"
 #include "ops/unary.h"
+#include "tests/test_util.h"
 
 using namespace weft;
 using Catch::Contains;
@@ -263,6 +264,93 @@ TEST_CASE("reduction gradcheck", "[reduce][grad]") {
     norm(z).backward();
     REQUIRE(z.grad().to_vector<double>() == std::vector<double>{0, 0, 0});
   }
+}
+
+TEST_CASE("std's gradient is 0 where the std is 0", "[reduce][grad]") {
+  // torch's std_backward: var_backward(grad / (2 std) masked to 0 where std == 0).
+  Tensor c = tensor({2, 2, 2}, {3}, kFloat64);
+  c.requires_grad_();
+  weft::std(c).backward();
+  CHECK(c.grad().to_vector<double>() == std::vector<double>{0, 0, 0});
+  // Row 0 is constant; row 1 = [1, 3]: mean 2, unbiased var 2, d std / dx = (x - mean) / ((n - 1) std).
+  Tensor m = tensor({1, 1, 1, 3}, {2, 2}, kFloat64);
+  m.requires_grad_();
+  sum(weft::std(m, {1})).backward();
+  auto g = m.grad().to_vector<double>();
+  CHECK(g[0] == 0);
+  CHECK(g[1] == 0);
+  CHECK(g[2] == Approx(-1 / std::sqrt(2.0)));
+  CHECK(g[3] == Approx(1 / std::sqrt(2.0)));
+  SECTION("gradcheck away from zero") {
+    Tensor x = requiring(sample({3, 4}, 23));
+    REQUIRE(autograd::gradcheck([](auto& v) { return weft::std(v[0], {1}); }, {x}));
+    REQUIRE(autograd::gradcheck([](auto& v) { return weft::std(v[0], {0}, false, true); }, {x}));
+    REQUIRE(autograd::gradcheck([](auto& v) { return weft::std(v[0], {}, false); }, {x}));
+  }
+}
+
+TEST_CASE("var and std divide by max(0, n - correction)", "[reduce]") {
+  // torch: an empty reduction gives 0 / 0 = NaN whether or not the estimate is unbiased.
+  CHECK(std::isnan(var(zeros({0}, kFloat64)).item<double>()));
+  CHECK(std::isnan(var(zeros({0}, kFloat64), {}, false).item<double>()));
+  CHECK(std::isnan(weft::std(zeros({0}, kFloat64)).item<double>()));
+  auto cols = var(zeros({0, 2}, kFloat64), {0}).to_vector<double>();
+  REQUIRE(cols.size() == 2);
+  CHECK(std::isnan(cols[0]));
+  CHECK(std::isnan(cols[1]));
+  CHECK(std::isnan(var(tensor({5}, {1}, kFloat64)).item<double>()));  // n = 1, unbiased: 0 / 0
+  CHECK(var(tensor({5}, {1}, kFloat64), {}, false).item<double>() == 0);
+}
+
+TEST_CASE("max, min, argmax, argmin along a dim of a tensor with no elements", "[reduce]") {
+  // torch returns an empty result when the reduced dim is non-empty, and raises only when the
+  // reduced dim itself has size 0.
+  Tensor e = zeros({0, 3});
+  CHECK(argmax(e, 1).shape() == Shape{0});
+  CHECK(argmin(e, 1, true).shape() == Shape{0, 1});
+  CHECK(argmax(e, 1).dtype() == kInt64);
+  auto [values, indices] = max(e, 1);
+  CHECK(values.shape() == Shape{0});
+  CHECK(indices.shape() == Shape{0});
+  CHECK(min(e, -1, true).first.shape() == Shape{0, 1});
+  test::require_error([&] { argmax(e, 0); }, "argmax: expected reduction dim 0 to have a non-zero size");
+  test::require_error([&] { argmin(e, -2); }, "argmin: expected reduction dim 0 to have a non-zero size");
+  test::require_error([&] { max(e, 0); }, "max: expected reduction dim 0 to have a non-zero size");
+  test::require_error([&] { min(e, 0); }, "min: expected reduction dim 0 to have a non-zero size");
+  test::require_error([&] { argmax(e); }, "argmax");  // no dim: the whole (empty) tensor
+  SECTION("the gradient of an empty max is empty") {
+    Tensor x = zeros({0, 3}, dtype(kFloat64).requires_grad());
+    sum(max(x, 1).first).backward();
+    CHECK(x.grad().shape() == Shape{0, 3});
+  }
+}
+
+TEST_CASE("global max and min with NaN send the gradient to the NaN positions", "[reduce][grad]") {
+  // torch's evenly_distribute_backward: the result is NaN, and NaN counts as equal to it.
+  Tensor x = tensor({1, NAN, 3, NAN}, {4}, kFloat64);
+  x.requires_grad_();
+  Tensor y = max(x);
+  CHECK(std::isnan(y.item<double>()));
+  y.backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 0.5, 0, 0.5});
+  Tensor z = tensor({NAN, -1, 4}, {3}, kFloat64);
+  z.requires_grad_();
+  mul(min(z), 3.0).backward();
+  CHECK(z.grad().to_vector<double>() == std::vector<double>{3, 0, 0});
+}
+
+TEST_CASE("allclose needs equal dtypes and broadcasts both ways; equal compares shapes", "[reduce]") {
+  Tensor a = tensor({1, 2}, {2, 1}, kFloat64), b = tensor({1, 1, 1}, {1, 3}, kFloat64);
+  CHECK_FALSE(allclose(a, b));                               // row 1 holds 2 against 1
+  CHECK(allclose(tensor({1, 1}, {2, 1}, kFloat64), b));     // [2, 1] against [1, 3]: a [2, 3] comparison
+  CHECK(allclose(b, tensor({1, 1}, {2, 1}, kFloat64)));
+  test::require_error([&] { allclose(tensor({1, 2}, {2}), tensor({1, 2}, {2}, kFloat64)); },
+                      "allclose: expected both tensors to have the same dtype but got float32 and float64");
+  test::require_error([&] { allclose(zeros({2}, kFloat64), zeros({3}, kFloat64)); }, "allclose");
+  // torch.equal promotes the dtypes (torch 2.x) and is false, not an error, when shapes differ.
+  CHECK(equal(tensor({1, 2}, {2}), tensor({1, 2}, {2}, kFloat64)));
+  CHECK_FALSE(equal(tensor({1, 1}, {2, 1}), tensor({1, 1}, {1, 2})));
+  CHECK_FALSE(equal(zeros({2}), zeros({3})));
 }
 
 TEST_CASE("sum_to a one-element shape matches the general reduction", "[reduce]") {
