@@ -72,9 +72,10 @@ template <K k, bool kFma>
 // One double accumulator (a float widened and added per element) runs at the add's latency, about one
 // element a cycle, and oneDNN's float reduction was 3.8x faster over 1M floats (bench_ops
 // BM_vs_onednn/sum). Here a block of kSumBlock floats is summed into kSumLanes independent float
-// partial sums, which the vector adds advance side by side; each block's total is then added in
-// double. A float partial sum carries kSumBlock / kSumLanes = 128 terms, so its rounding error stays
-// that of a 128-term sum, while the row's length is carried by the double.
+// partial sums, which the vector adds advance side by side; the lanes are then added pairwise and each
+// block's total is added in double. A float partial sum carries kSumBlock / kSumLanes = 128 terms (and
+// 5 pairwise roundings), so its error stays that of a short sum, while the row's length is carried by
+// the double.
 constexpr int64_t kSumLanes = 32, kSumBlock = 4096;
 
 [[gnu::always_inline]] inline double sum_span(const float* x, int64_t n) {
@@ -86,9 +87,10 @@ constexpr int64_t kSumLanes = 32, kSumBlock = 4096;
     for (; i < end; i += kSumLanes)
 #pragma omp simd
       for (int64_t l = 0; l < kSumLanes; ++l) lane[l] += x[i + l];
-    double block = 0;
-    for (int64_t l = 0; l < kSumLanes; ++l) block += lane[l];
-    total += block;
+    // Pairwise, in float: a chain of 32 double adds cost more than the block itself on a 1024-float row.
+    for (int64_t w = kSumLanes / 2; w > 0; w /= 2)
+      for (int64_t l = 0; l < w; ++l) lane[l] += lane[l + w];
+    total += lane[0];
   }
   for (; i < n; ++i) total += x[i];
   return total;
