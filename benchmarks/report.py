@@ -91,6 +91,14 @@ def ops_rows(runs, t):
             if w and b:
                 t.add("ops", f"{label}, {threads} thr", fmt_time(w["ns"]), fmt_time(b["ns"]) + " (oneDNN)",
                       w["ns"] / b["ns"])
+    # weft's own elementwise and reduction loops against oneDNN's primitives (paired), the measurement
+    # behind running them on weft's loops: no target, a ratio above 1 is oneDNN's lead.
+    for run_name in sorted(k for k in runs if k.startswith("BM_vs_onednn/")):
+        _, op, n, threads = run_name.split("/")
+        c = runs[run_name]["counters"]
+        t.add("ops", f"{op} {int(n.split(':')[1]):,} floats, {threads.split(':')[1]} thr",
+              fmt_time(c["weft_us"] * 1e3), fmt_time(c["baseline_us"] * 1e3) + " (oneDNN primitive)",
+              c["weft_us"] / c["baseline_us"])
     w, b = runs.get("BM_add_weft/n:16/threads:1"), runs.get("BM_add_loop/n:16/threads:1")
     if w and b:
         t.add("ops", "add 16 floats, no-grad (per call)", fmt_time(w["ns"]), fmt_time(b["ns"]) + " (loop)",
