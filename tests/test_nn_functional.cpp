@@ -259,6 +259,25 @@ TEST_CASE("cross_entropy", "[nn][losses]") {
     require_error([&] { cross_entropy(z, i64({0, 4, 1}, {3})); }, "cross_entropy: target 4 is out of bounds");
     require_error([&] { cross_entropy(z, i64({0, -1, 1}, {3})); }, "cross_entropy: target -1 is out of bounds");
     require_error([&] { cross_entropy(z, i64({0, 1, 1}, {3}), "avg"); }, "cross_entropy: reduction");
+    // Targets of the wrong dtype or shape, for every input rank.
+    require_error([&] { cross_entropy(z, zeros({3}, kBool)); },
+                  "cross_entropy: expected target of dtype int64 (class indices) but got bool of shape [3]");
+    require_error([&] { cross_entropy(z, zeros({3}, kFloat64)); }, "cross_entropy: expected target of dtype int64");
+    require_error([&] { cross_entropy(z, i64({0, 1, 2, 0, 1, 2}, {3, 2})); },
+                  "cross_entropy: input of shape [3, 4] expects a target of shape [3] but got [3, 2]");
+    require_error([&] { cross_entropy(zeros({2, 3, 4}), i64({0, 1}, {2})); },
+                  "cross_entropy: input of shape [2, 3, 4] expects a target of shape [2, 4] but got [2]");
+    require_error([&] { cross_entropy(zeros({4}), i64({0}, {1})); },
+                  "cross_entropy: input of shape [4] expects a target of shape [] but got [1]");
+    // An out-of-range class is refused whatever the reduction, smoothing or ignore_index.
+    for (const char* red : {"none", "sum", "mean"})
+      require_error([&] { cross_entropy(z, i64({0, 1, 9}, {3}), red); },
+                    "cross_entropy: target 9 is out of bounds for 4 classes (at position 2; ignore_index is -100)");
+    require_error([&] { cross_entropy(z, i64({0, 4, 1}, {3}), "sum", -100, 0.2); }, "cross_entropy: target 4 is out of bounds");
+    require_error([&] { cross_entropy(z, i64({7, -100, 1}, {3}), "mean", 7); },
+                  "cross_entropy: target -100 is out of bounds for 4 classes (at position 1; ignore_index is 7)");
+    require_error([&] { cross_entropy(zeros({2, 3, 2}), i64({0, 1, 2, 3}, {2, 2})); },
+                  "cross_entropy: target 3 is out of bounds for 3 classes (at position 3");
     require_error([&] { cross_entropy(z, i64({0, 1, 1}, {3}), "mean", -100, 1.5); }, "cross_entropy: label_smoothing must be in [0, 1] but got 1.5");
     require_error([&] { cross_entropy(zeros({}), i64({0}, {})); }, "cross_entropy: expected input of shape (C), (N, C)");
     require_error([&] { cross_entropy(zeros({3, 4}, kInt64), i64({0, 1, 1}, {3})); },
@@ -279,6 +298,20 @@ TEST_CASE("nll_loss and mse_loss", "[nn][losses]") {
       CHECK(gradcheck([&](const variable_list& in) { return nll_loss(in[0], t, red); }, {x}));
     require_error([] { nll_loss(zeros({2, 3}), i64({0, 3}, {2})); }, "nll_loss: target 3");
     require_error([] { nll_loss(zeros({2, 3}), zeros({2})); }, "nll_loss: expected target of dtype int64");
+    require_error([] { nll_loss(zeros({2, 3}), zeros({2}, kBool)); },
+                  "nll_loss: expected target of dtype int64 (class indices) but got bool of shape [2]");
+    require_error([] { nll_loss(zeros({3, 4}), i64({0, 1}, {2})); },
+                  "nll_loss: input of shape [3, 4] expects a target of shape [3] but got [2]");
+    require_error([] { nll_loss(zeros({2, 3, 4}), i64({0, 1, 2, 0}, {4})); },
+                  "nll_loss: input of shape [2, 3, 4] expects a target of shape [2, 4] but got [4]");
+    require_error([] { nll_loss(zeros({3, 4}), i64({0, 5, 1}, {3}), "sum"); },
+                  "nll_loss: target 5 is out of bounds for 4 classes (at position 1; ignore_index is -100)");
+    require_error([] { nll_loss(zeros({3, 4}), i64({0, 1, -1}, {3}), "none"); },
+                  "nll_loss: target -1 is out of bounds for 4 classes (at position 2");
+    require_error([] { nll_loss(zeros({3, 4}, kInt64), i64({0, 1, 1}, {3})); },
+                  "nll_loss: expected floating point input (float32 or float64) but got int64");
+    require_error([] { nll_loss(zeros({3, 4}), i64({0, 1, 1}, {3}), "avg"); },
+                  "nll_loss: reduction must be \"none\", \"mean\" or \"sum\" but got \"avg\"");
   }
   SECTION("mse_loss") {
     Tensor a = f64({1, 2, 3, 4}, {2, 2}), b = f64({0, 2, 5, 1}, {2, 2});
@@ -363,6 +396,16 @@ TEST_CASE("layer_norm and rms_norm", "[nn][norm]") {
   }
   SECTION("errors") {
     require_error([&] { layer_norm(x, {4}); }, "layer_norm: normalized_shape [4] must equal the trailing dims");
+    // The right sizes in the wrong places, and more dims than the input has.
+    require_error([&] { layer_norm(x, {3}); },
+                  "layer_norm: normalized_shape [3] must equal the trailing dims of the input, but the input has shape "
+                  "[4, 3, 5]");
+    require_error([&] { layer_norm(x, {4, 5}); }, "layer_norm: normalized_shape [4, 5] must equal the trailing dims");
+    require_error([&] { layer_norm(x, {1, 4, 3, 5}); }, "layer_norm: normalized_shape [1, 4, 3, 5] must equal");
+    require_error([&] { rms_norm(x, {4}); }, "rms_norm: normalized_shape [4] must equal the trailing dims");
+    require_error([&] { rms_norm(x, {5}, zeros({4}, kFloat64)); },
+                  "rms_norm: expected weight of shape [5] (normalized_shape) but got [4]");
+    require_error([&] { rms_norm(x, {5}, zeros({5})); }, "rms_norm: expected weight of dtype float64");
     require_error([&] { layer_norm(x, {5}, zeros({4}, kFloat64)); }, "layer_norm: expected weight of shape [5]");
     require_error([&] { layer_norm(x, {5}, w, zeros({5})); }, "layer_norm: expected bias of dtype float64");
     require_error([&] { layer_norm(x, {}); }, "layer_norm: normalized_shape must name at least one dim");
@@ -391,6 +434,10 @@ TEST_CASE("embedding", "[nn][embedding]") {
   SECTION("errors name the bad index") {
     require_error([&] { embedding(w, i64({1, 4}, {2})); }, "embedding: index 4 is out of range for a weight with 4 rows");
     require_error([&] { embedding(w, i64({-1}, {1})); }, "embedding: index -1 is out of range");
+    require_error([&] { embedding(w, i64({0, 1, 2, 9}, {2, 2})); },
+                  "embedding: index 9 is out of range for a weight with 4 rows (at position 3 of the indices)");
+    require_error([&] { embedding(w, i64({0, 1, 2, 3, 100}, {5}).narrow(0, 1, 4)); },
+                  "embedding: index 100 is out of range for a weight with 4 rows (at position 3 of the indices)");
     require_error([&] { embedding(w, zeros({2})); }, "embedding: expected indices of dtype int64");
     require_error([&] { embedding(zeros({4}), idx); }, "embedding: expected a 2-D weight");
   }
@@ -444,6 +491,9 @@ TEST_CASE("dropout", "[nn][dropout]") {
   SECTION("errors") {
     require_error([&] { dropout(x, -0.1); }, "dropout: probability has to be between 0 and 1");
     require_error([&] { dropout(x, 1.5, false); }, "dropout: probability has to be between 0 and 1, but got 1.5");
+    require_error([&] { dropout(x, -0.5, false); }, "dropout: probability has to be between 0 and 1, but got -0.5");
+    require_error([&] { dropout(x, 1.0000001); }, "dropout: probability has to be between 0 and 1");
+    require_error([&] { dropout(x, std::nan("")); }, "dropout: probability has to be between 0 and 1, but got nan");
     require_error([] { dropout(arange(3), 0.5); }, "dropout: expected a floating point");
   }
 }
