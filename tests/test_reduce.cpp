@@ -365,3 +365,31 @@ TEST_CASE("sum_to a one-element shape matches the general reduction", "[reduce]"
   Tensor xd = randn({3, 4}, TensorOptions(kFloat64).requires_grad());
   REQUIRE(autograd::gradcheck([](const autograd::variable_list& in) { return sum_to(in[0], Shape{1, 1}); }, {xd}));
 }
+
+// Note [Float32 sums]: lanes within a block, blocks in double. Every length around a lane group and a
+// block edge, against the float64 sum of the same values; and 10M copies of 0.1f, where float
+// accumulators drift (a sequential float loop gives 1087937, 32 float lanes for the whole length
+// 997298, against 1000000.01) but block totals added in double stay within float rounding of it.
+TEST_CASE("float32 sums: lane and block edges, and long sums keep float accuracy", "[reduce]") {
+  for (int64_t n : {1, 31, 32, 33, 95, 4095, 4096, 4097, 4096 * 3 + 17, 100003}) {
+    Tensor x = sample({n}, static_cast<uint64_t>(n), kFloat32);
+    double want = 0;
+    for (double v : x.to_vector<double>()) want += v;
+    INFO("n = " << n);
+    REQUIRE(sum(x).item<double>() == Approx(want).margin(1e-4 * std::sqrt(static_cast<double>(n))));
+    // Rows too: each row of a [3, n] matrix is a separate span.
+    Tensor rows = sample({3, n}, static_cast<uint64_t>(n) + 1, kFloat32);
+    auto rv = rows.to_vector<double>();
+    auto got = sum(rows, {1}).to_vector<double>();
+    for (int64_t r = 0; r < 3; ++r) {
+      double row = 0;
+      for (int64_t j = 0; j < n; ++j) row += rv[r * n + j];
+      REQUIRE(got[r] == Approx(row).margin(1e-4 * std::sqrt(static_cast<double>(n))));
+    }
+  }
+  const int64_t n = 10'000'000;
+  Tensor tenth = full({n}, 0.1, kFloat32);
+  const double exact = static_cast<double>(0.1f) * n;
+  REQUIRE(sum(tenth).item<double>() == Approx(exact).epsilon(1e-6));
+  REQUIRE(mean(tenth).item<double>() == Approx(static_cast<double>(0.1f)).epsilon(1e-6));
+}
