@@ -121,6 +121,52 @@ TEST_CASE("matmul follows torch.matmul's rules", "[linalg]") {
     CHECK(values(bmm(randn({3, 2, 0}), randn({3, 0, 4}))) == std::vector<double>(24, 0.0));
     CHECK(values(mm(randn({2, 0}, kFloat64), randn({0, 2}, kFloat64))) == std::vector<double>(4, 0.0));
     CHECK(values(linear(randn({2, 0}), randn({3, 0}), tensor({1, 2, 3}))) == std::vector<double>{1, 2, 3, 1, 2, 3});
+    // 1-D operands of length 0: an empty dot product is 0.
+    Tensor dot = matmul(randn({0}), randn({0}));
+    CHECK(dot.dim() == 0);
+    CHECK(dot.item<double>() == 0.0);
+    CHECK(values(matmul(randn({3, 0}), randn({0}))) == std::vector<double>(3, 0.0));
+    // A zero inner dim at a size that would otherwise take oneDNN, and zero outer dims of every kind.
+    CHECK(values(mm(randn({64, 0}), randn({0, 80}))) == std::vector<double>(64 * 80, 0.0));
+    CHECK(values(addmm(tensor({1, 2}), randn({3, 0}), randn({0, 2}))) == std::vector<double>{1, 2, 1, 2, 1, 2});
+    CHECK(mm(randn({0, 64}), randn({64, 64})).shape() == Shape{0, 64});
+    CHECK(mm(randn({64, 64}), randn({64, 0})).shape() == Shape{64, 0});
+    CHECK(bmm(randn({0, 2, 3}), randn({0, 3, 4})).shape() == Shape{0, 2, 4});
+    CHECK(matmul(randn({2, 0, 3}), randn({2, 3, 4})).shape() == Shape{2, 0, 4});
+    CHECK(linear(randn({0, 4}), randn({3, 4})).shape() == Shape{0, 3});
+    CHECK(linear(randn({2, 0, 4}), randn({3, 4}), randn({3})).shape() == Shape{2, 0, 3});
+  }
+  SECTION("zero-size backward: empty gradients keep their shapes, the others are zeros") {
+    for (DType dt : {kFloat32, kFloat64}) {
+      CAPTURE(dtype_name(dt));
+      auto leaf = [dt](const Shape& shape) { return randn(shape, dtype(dt).requires_grad()); };
+      Tensor a = leaf({3, 0}), b = leaf({0, 4});  // K = 0
+      Tensor y = mm(a, b);
+      CHECK(values(y) == std::vector<double>(12, 0.0));
+      sum(y).backward();
+      CHECK(a.grad().shape() == Shape{3, 0});
+      CHECK(b.grad().shape() == Shape{0, 4});
+      Tensor a0 = leaf({0, 3}), b0 = leaf({3, 4});  // M = 0: nothing reaches b
+      sum(matmul(a0, b0)).backward();
+      CHECK(a0.grad().shape() == Shape{0, 3});
+      CHECK(values(b0.grad()) == std::vector<double>(12, 0.0));
+      Tensor a1 = leaf({2, 3}), b1 = leaf({3, 0});  // N = 0: nothing reaches a
+      sum(matmul(a1, b1)).backward();
+      CHECK(values(a1.grad()) == std::vector<double>(6, 0.0));
+      CHECK(b1.grad().shape() == Shape{3, 0});
+      Tensor x = leaf({2, 0}), w = leaf({3, 0}), bias = leaf({3});  // linear with in = 0: y is the bias
+      sum(linear(x, w, bias)).backward();
+      CHECK(values(bias.grad()) == std::vector<double>{2, 2, 2});
+      CHECK(x.grad().shape() == Shape{2, 0});
+      CHECK(w.grad().shape() == Shape{3, 0});
+      Tensor xr = leaf({0, 4}), wr = leaf({3, 4}), br = leaf({3});  // no rows
+      sum(linear(xr, wr, br)).backward();
+      CHECK(values(wr.grad()) == std::vector<double>(12, 0.0));
+      CHECK(values(br.grad()) == std::vector<double>(3, 0.0));
+      Tensor ba = leaf({2, 0, 3}), bb = leaf({2, 3, 4});
+      sum(bmm(ba, bb)).backward();
+      CHECK(values(bb.grad()) == std::vector<double>(24, 0.0));
+    }
   }
   SECTION("errors name the op, the shapes or dtypes given and what was expected") {
     require_error([] { mm(randn({2, 3}), randn({2, 3})); }, "mm: the shapes [2, 3] and [2, 3] cannot be multiplied (3 != 2)");

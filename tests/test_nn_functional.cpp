@@ -588,6 +588,85 @@ TEST_CASE("scaled_dot_product_attention", "[nn][attention]") {
   }
 }
 
+TEST_CASE("zero-size inputs give empty results, PyTorch's reductions and zero gradients", "[nn][empty]") {
+  SECTION("layer_norm and rms_norm on [0, 8]: an empty output, zero weight and bias gradients") {
+    for (DType dt : {kFloat32, kFloat64}) {
+      INFO(dtype_name(dt));
+      auto opts = TensorOptions(dt).requires_grad();
+      Tensor x = zeros({0, 8}, opts), w = ones({8}, opts), b = zeros({8}, opts);
+      Tensor y = layer_norm(x, {8}, w, b);
+      CHECK(y.shape() == Shape{0, 8});
+      CHECK(y.dtype() == dt);
+      y.sum().backward();
+      CHECK(x.grad().shape() == Shape{0, 8});
+      require_close(w.grad(), Vec(8, 0.0));
+      require_close(b.grad(), Vec(8, 0.0));
+      Tensor xr = zeros({0, 8}, opts), wr = ones({8}, opts);
+      Tensor yr = rms_norm(xr, {8}, wr);
+      CHECK(yr.shape() == Shape{0, 8});
+      yr.sum().backward();
+      CHECK(xr.grad().shape() == Shape{0, 8});
+      require_close(wr.grad(), Vec(8, 0.0));
+      CHECK(layer_norm(zeros({2, 0, 8}, dt), {8}).shape() == Shape{2, 0, 8});
+      CHECK(layer_norm(zeros({0, 3, 8}, dt), {3, 8}).shape() == Shape{0, 3, 8});
+    }
+  }
+  SECTION("cross_entropy and nll_loss with N = 0: none is empty, sum is 0, mean is 0/0 = NaN") {
+    for (DType dt : {kFloat32, kFloat64}) {
+      INFO(dtype_name(dt));
+      Tensor t = i64({}, {0});
+      for (double eps : {0.0, 0.3}) {
+        INFO("label_smoothing " << eps);
+        Tensor z = zeros({0, 5}, TensorOptions(dt).requires_grad());
+        Tensor none = cross_entropy(z, t, "none", -100, eps);
+        CHECK(none.shape() == Shape{0});
+        CHECK(none.dtype() == dt);
+        CHECK(cross_entropy(z, t, "sum", -100, eps).item<double>() == 0.0);
+        CHECK(std::isnan(cross_entropy(z, t, "mean", -100, eps).item<double>()));
+        cross_entropy(z, t, "sum", -100, eps).backward();
+        CHECK(z.grad().shape() == Shape{0, 5});
+      }
+      Tensor lp = zeros({0, 5}, TensorOptions(dt).requires_grad());
+      CHECK(nll_loss(lp, t, "none").shape() == Shape{0});
+      CHECK(nll_loss(lp, t, "sum").item<double>() == 0.0);
+      Tensor mean = nll_loss(lp, t, "mean");
+      CHECK(std::isnan(mean.item<double>()));
+      mean.backward();
+      CHECK(lp.grad().shape() == Shape{0, 5});
+      // (N, C, d) with d = 0: the same three answers, the per-position losses of shape [N, 0].
+      Tensor z3 = zeros({2, 5, 0}, dt);
+      Tensor t3 = i64({}, {2, 0});
+      CHECK(cross_entropy(z3, t3, "none").shape() == Shape{2, 0});
+      CHECK(cross_entropy(z3, t3, "sum").item<double>() == 0.0);
+      CHECK(std::isnan(cross_entropy(z3, t3, "mean").item<double>()));
+      CHECK(nll_loss(z3, t3, "none").shape() == Shape{2, 0});
+      CHECK(std::isnan(nll_loss(z3, t3, "mean").item<double>()));
+    }
+  }
+  SECTION("embedding with an empty index: an empty result and a zero weight gradient") {
+    Tensor w = f64({0, 1, 10, 11, 20, 21}, {3, 2}, true);
+    Tensor y = embedding(w, i64({}, {0}));
+    CHECK(y.shape() == Shape{0, 2});
+    CHECK(embedding(w, i64({}, {2, 0})).shape() == Shape{2, 0, 2});
+    y.sum().backward();
+    require_close(w.grad(), Vec(6, 0.0));
+  }
+  SECTION("softmax and log_softmax on [0, 5] and [3, 0], over either dim, with backward") {
+    for (DType dt : {kFloat32, kFloat64})
+      for (const Shape& shape : {Shape{0, 5}, Shape{3, 0}})
+        for (int64_t dim : {0, 1}) {
+          INFO(dtype_name(dt) << " " << shape << " dim " << dim);
+          Tensor x = zeros(shape, TensorOptions(dt).requires_grad());
+          Tensor p = softmax(x, dim), lp = log_softmax(x, dim);
+          CHECK(p.shape() == shape);
+          CHECK(lp.shape() == shape);
+          CHECK(p.dtype() == dt);
+          (p.sum() + lp.sum()).backward();
+          CHECK(x.grad().shape() == shape);
+        }
+  }
+}
+
 TEST_CASE("small softmax and layer_norm share one serial primitive across thread settings", "[nn][onednn]") {
   // Note [Serial primitives]: below their measured sizes these run on one thread whatever the
   // setting, through one cached primitive; larger ones get a primitive per setting.
