@@ -221,7 +221,7 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
                          .has_a = min.has_value(), .has_b = max.has_value()};
   Tensor y = kernels::unary(UnaryOp::Clamp, xc, p);
   if (auto node = autograd::make_node<ClampBackward>(x)) {
-    // The gradient passes where (x >= min) & (x <= max), as in torch: not at NaN, nor at a NaN bound.
+    // The gradient passes where (x >= min) & (x <= max), as in torch's clamp_backward: not at NaN.
     Tensor inside = ones(x.shape(), kBool);
     if (min) inside = kernels::binary(BinaryOp::Mul, inside, ge(xc, *min));  // bool mul is "and"
     if (max) inside = kernels::binary(BinaryOp::Mul, inside, le(xc, *max));
