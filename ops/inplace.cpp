@@ -92,12 +92,6 @@ struct OverwriteBackward final : autograd::Node {
   std::string name() const override { return next_edges.size() > 1 ? "CopyBackward" : "FillBackward"; }
 };
 
-struct InplaceClampBackward final : autograd::Node {
-  SavedTensor outside;
-  variable_list apply(variable_list&& grads) override { return {masked_fill(grads[0], outside.unpack(this), 0)}; }
-  std::string name() const override { return "ClampBackward"; }
-};
-
 Tensor& finish(Tensor& self, const std::shared_ptr<autograd::Node>& node) {
   self.bump_version();
   if (node) autograd::set_history(self, node);
@@ -192,13 +186,7 @@ Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
   WEFT_CHECK(min || max, "clamp_: at least one of min and max must be given");
   bool floating_bound = (min && min->is_floating()) || (max && max->is_floating());
   check_result_dtype(promote_with_scalar(dtype(), floating_bound), *this, "clamp_");
-  auto node = autograd::make_node<InplaceClampBackward>(*this);
-  if (node) {
-    Tensor outside = zeros(shape(), kBool);
-    if (min) outside = kernels::binary(BinaryOp::Add, outside, lt(*this, *min));  // bool add is "or"
-    if (max) outside = kernels::binary(BinaryOp::Add, outside, gt(*this, *max));
-    node->save(node->outside, outside);
-  }
+  auto node = detail::clamp_node(*this, *this, min, max);  // the mask reads the values before clamping
   kernels::UnaryParams p{.a = min ? min->to_double() : 0, .b = max ? max->to_double() : 0,
                          .has_a = min.has_value(), .has_b = max.has_value()};
   kernels::unary_out(kernels::UnaryOp::Clamp, *this, *this, p);

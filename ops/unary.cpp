@@ -202,13 +202,24 @@ Tensor pow(const Tensor& x, Scalar exponent) {
 
 namespace {
 struct ClampBackward final : autograd::Node {
-  SavedTensor outside;  // bool: where x was clamped, so the gradient is zero
+  SavedTensor outside;  // bool: where x was clamped (or NaN), so the gradient is zero
   variable_list apply(variable_list&& grads) override {
     return {masked_fill(grads[0], outside.unpack(this), 0)};
   }
   std::string name() const override { return "ClampBackward"; }
 };
 }  // namespace
+
+std::shared_ptr<autograd::Node> detail::clamp_node(const Tensor& x, const Tensor& values, std::optional<Scalar> min,
+                                                   std::optional<Scalar> max) {
+  auto node = autograd::make_node<ClampBackward>(x);
+  if (!node) return nullptr;
+  Tensor inside = ones(values.shape(), kBool);
+  if (min) inside = kernels::binary(BinaryOp::Mul, inside, ge(values, *min));  // bool mul is "and"
+  if (max) inside = kernels::binary(BinaryOp::Mul, inside, le(values, *max));
+  node->save(node->outside, eq(inside, false));
+  return node;
+}
 
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
   detail::check_plain(x, "clamp");
@@ -220,14 +231,7 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
   kernels::UnaryParams p{.a = min ? min->to_double() : 0, .b = max ? max->to_double() : 0,
                          .has_a = min.has_value(), .has_b = max.has_value()};
   Tensor y = kernels::unary(UnaryOp::Clamp, xc, p);
-  if (auto node = autograd::make_node<ClampBackward>(x)) {
-    // The gradient passes where (x >= min) & (x <= max), as in torch's clamp_backward: not at NaN.
-    Tensor inside = ones(x.shape(), kBool);
-    if (min) inside = kernels::binary(BinaryOp::Mul, inside, ge(xc, *min));  // bool mul is "and"
-    if (max) inside = kernels::binary(BinaryOp::Mul, inside, le(xc, *max));
-    node->save(node->outside, eq(inside, false));
-    autograd::set_history(y, node);
-  }
+  if (auto node = detail::clamp_node(x, xc, min, max)) autograd::set_history(y, node);
   return y;
 }
 

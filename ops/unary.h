@@ -1,6 +1,7 @@
 // Elementwise unary ops (differentiable unless noted). Float ops on int/bool inputs promote to float32.
 #pragma once
 
+#include <memory>
 #include <optional>
 
 #include "framework/tensor.h"
@@ -25,5 +26,14 @@ Tensor pow(const Tensor& x, Scalar exponent);
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max);
 Tensor sign(const Tensor& x);  // no gradient (zero)
 Tensor reciprocal(const Tensor& x);
+
+namespace autograd { struct Node; }
+namespace detail {
+// clamp's backward record for an input `x` whose values (before clamping) are `values`: the gradient
+// passes where values >= min and values <= max, as in torch's clamp_backward (so not at NaN). Null
+// when x needs no gradient. Shared by clamp and Tensor::clamp_.
+std::shared_ptr<autograd::Node> clamp_node(const Tensor& x, const Tensor& values, std::optional<Scalar> min,
+                                           std::optional<Scalar> max);
+}  // namespace detail
 
 }  // namespace weft

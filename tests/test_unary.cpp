@@ -168,6 +168,15 @@ TEST_CASE("clamp passes no gradient through NaN", "[unary][grad]") {
   sum(clamp(hi, std::nullopt, 1.0)).backward();
   CHECK(lo.grad().to_vector<double>() == std::vector<double>{0, 1, 1, 0});
   CHECK(hi.grad().to_vector<double>() == std::vector<double>{0, 1, 0, 1});
+  SECTION("clamp_ masks the same way, from the values before it clamps them") {
+    Tensor leaf = tensor({NAN, 0.5, 2, -1}, {4}, kFloat64);
+    leaf.requires_grad_();
+    Tensor z = mul(leaf, 1.0);  // in-place ops need a non-leaf
+    z.clamp_(0.0, 1.0);
+    CHECK(std::isnan(z.to_vector<double>()[0]));
+    sum(z).backward();
+    CHECK(leaf.grad().to_vector<double>() == std::vector<double>{0, 1, 0, 0});
+  }
 }
 
 // float32 GELU has its own vectorised erfc/exp (ops/kernels/elementwise.cpp): check it against float64
