@@ -15,6 +15,7 @@
 #include "framework/factories.h"
 #include "nn/nn.h"
 #include "ops/ops.h"
+#include "tests/test_util.h"
 
 using namespace weft;
 using Catch::Matchers::Contains;
@@ -192,7 +193,7 @@ TEST_CASE("checkpoint: writes are atomic") {
 
   SECTION("a missing directory fails before anything is written") {
     std::string bad = dir / "no/such/dir/m.ckpt";
-    REQUIRE_THROWS_WITH(nn::save_checkpoint(bad, *a.model), Contains(bad) && Contains("cannot create"));
+    WEFT_REQUIRE_ERROR(nn::save_checkpoint(bad, *a.model), Contains(bad) && Contains("cannot create"));
   }
   SECTION("a write failing midway leaves the old file and no temporary") {
     a.steps(1);
@@ -281,8 +282,8 @@ TEST_CASE("checkpoint: corrupted files are refused and the model stays untouched
     expected = "unexpected bytes after the declared end";
   }
   write_bytes(path, bytes);
-  REQUIRE_THROWS_WITH(nn::load_checkpoint(path, *b.model, b.opt.get()), Contains(path) && Contains(expected));
-  REQUIRE_THROWS_WITH(nn::load_state(path), Contains(expected));
+  WEFT_REQUIRE_ERROR(nn::load_checkpoint(path, *b.model, b.opt.get()), Contains(path) && Contains(expected));
+  WEFT_REQUIRE_ERROR(nn::load_state(path), Contains(expected));
   REQUIRE(snapshot(*b.model) == params);
   REQUIRE(b.opt->state(0).step == 3);
   REQUIRE(b.opt->state(0).buffers.at("exp_avg").to_vector<double>() == exp_avg);
@@ -299,7 +300,7 @@ TEST_CASE("checkpoint: a file that does not fit the model is refused and the mod
     manual_seed(1);
     nn::MLP other(3, 6, 2);
     auto before = snapshot(other);
-    REQUIRE_THROWS_WITH(nn::load_checkpoint(path, other),
+    WEFT_REQUIRE_ERROR(nn::load_checkpoint(path, other),
                         Contains(path) && Contains("shape mismatch for 'model.fc1.weight'") && Contains("[6, 3]"));
     REQUIRE(snapshot(other) == before);
   }
@@ -308,40 +309,40 @@ TEST_CASE("checkpoint: a file that does not fit the model is refused and the mod
     nn::MLP other(3, 5, 2);
     other.to(kFloat64);
     auto before = snapshot(other);
-    REQUIRE_THROWS_WITH(nn::load_checkpoint(path, other), Contains("dtype mismatch") && Contains("float64"));
+    WEFT_REQUIRE_ERROR(nn::load_checkpoint(path, other), Contains("dtype mismatch") && Contains("float64"));
     REQUIRE(snapshot(other) == before);
   }
   SECTION("missing and unexpected entries") {
     nn::Linear lin(3, 5);
-    REQUIRE_THROWS_WITH(nn::load_checkpoint(path, lin), Contains("missing entry 'model.weight'"));
+    WEFT_REQUIRE_ERROR(nn::load_checkpoint(path, lin), Contains("missing entry 'model.weight'"));
     nn::StateDict part;
     part.insert("model.fc1.weight", a.model->fc1->weight.detach());
     nn::save_state(dir / "part.ckpt", part);
     nn::MLP other(3, 5, 2);
-    REQUIRE_THROWS_WITH(nn::load_checkpoint(dir / "part.ckpt", other), Contains("missing entry 'model.fc1.bias'"));
+    WEFT_REQUIRE_ERROR(nn::load_checkpoint(dir / "part.ckpt", other), Contains("missing entry 'model.fc1.bias'"));
     nn::StateDict extra = a.model->state_dict();
     nn::StateDict prefixed;
     for (const auto& [k, v] : extra) prefixed.insert("model." + k, v);
     prefixed.insert("model.fc3.weight", zeros({1}));
     nn::save_state(dir / "extra.ckpt", prefixed);
     auto before = snapshot(other);
-    REQUIRE_THROWS_WITH(nn::load_checkpoint(dir / "extra.ckpt", other), Contains("unexpected entry 'model.fc3.weight'"));
+    WEFT_REQUIRE_ERROR(nn::load_checkpoint(dir / "extra.ckpt", other), Contains("unexpected entry 'model.fc3.weight'"));
     REQUIRE(snapshot(other) == before);
   }
   SECTION("optimizer state absent or of another optimizer") {
     Fixture b(8);
     auto before = snapshot(*b.model);
     nn::save_checkpoint(dir / "model_only.ckpt", *a.model);
-    REQUIRE_THROWS_WITH(nn::load_checkpoint(dir / "model_only.ckpt", *b.model, b.opt.get()),
+    WEFT_REQUIRE_ERROR(nn::load_checkpoint(dir / "model_only.ckpt", *b.model, b.opt.get()),
                         Contains("no optimizer state"));
     optim::SGD sgd(b.model->parameters(), {.lr = 0.1, .momentum = 0.9});
-    REQUIRE_THROWS_WITH(nn::load_checkpoint(path, *b.model, &sgd), Contains("another optimizer"));
+    WEFT_REQUIRE_ERROR(nn::load_checkpoint(path, *b.model, &sgd), Contains("another optimizer"));
     REQUIRE(snapshot(*b.model) == before);
     REQUIRE(sgd.lr() == 0.1);
   }
   SECTION("a missing file") {
     manual_seed(1);
     nn::MLP other(3, 5, 2);
-    REQUIRE_THROWS_WITH(nn::load_checkpoint(dir / "none.ckpt", other), Contains("none.ckpt") && Contains("cannot open"));
+    WEFT_REQUIRE_ERROR(nn::load_checkpoint(dir / "none.ckpt", other), Contains("none.ckpt") && Contains("cannot open"));
   }
 }

@@ -14,6 +14,7 @@
 #include "distributed/runtime.h"
 #include "framework/factories.h"
 #include "nn/nn.h"
+#include "tests/test_util.h"
 
 using namespace weft;
 using namespace weft::dist;
@@ -132,7 +133,7 @@ TEST_CASE("checkpoint: a model saved on a 2-rank sub-mesh reloads on any mesh") 
     lin->to(kFloat64);
     lin->parameter_slot("weight") = distribute_tensor(seeded({kOut + 1, kIn}, 5), mesh, {Shard(0)});
     auto before = local_of(lin->weight).to_vector<double>();
-    REQUIRE_THROWS_WITH(nn::load_checkpoint(path, *lin), Catch::Matchers::Contains("shape mismatch"));
+    WEFT_REQUIRE_ERROR(nn::load_checkpoint(path, *lin), Catch::Matchers::Contains("shape mismatch"));
     REQUIRE(local_of(lin->weight).to_vector<double>() == before);
   }
   barrier();
@@ -144,7 +145,7 @@ TEST_CASE("checkpoint: a failed write on the writing rank raises on every rank o
   auto lin = dist_linear(mesh, {Shard(0)}, {Replicate()}, seeded({kOut, kIn}, 3), seeded({kOut}, 4));
   const std::string bad = shared_dir() + "/missing/dir/x.ckpt";
   // Rank 0 cannot create the file; the others learn it and raise too, so no rank goes on alone.
-  REQUIRE_THROWS_WITH(nn::save_checkpoint(bad, *lin),
+  WEFT_REQUIRE_ERROR(nn::save_checkpoint(bad, *lin),
                       Catch::Matchers::Contains(bad) &&
                           Catch::Matchers::Contains(r == 0 ? "cannot create" : "writing failed on rank 0"));
   // The collectives stayed matched: a good save right after works on every rank.

@@ -13,6 +13,7 @@
 #include "distributed/runtime.h"
 #include "framework/copy.h"
 #include "framework/factories.h"
+#include "tests/test_util.h"
 
 using namespace weft;
 using namespace weft::dist;
@@ -193,7 +194,7 @@ TEST_CASE("DeviceMesh: coordinates, slicing, equality, printing", "[mesh]") {
   int size = 0;
   MPI_Comm_size(m1.comm(0), &size);
   REQUIRE(size == n);
-  REQUIRE_THROWS_WITH(m1.dim_index("tp"), Catch::Contains("no mesh dim named 'tp'"));
+  WEFT_REQUIRE_ERROR(m1.dim_index("tp"), Catch::Contains("no mesh dim named 'tp'"));
   REQUIRE_THROWS_AS(DeviceMesh({n + 1}), Error);
   REQUIRE_THROWS_AS(DeviceMesh({n}, {"a", "b"}), Error);
   if (n == 4) {
@@ -257,7 +258,7 @@ TEST_CASE("all_reduce: every op and dtype, 1-D and 2-D meshes, contiguous or not
           REQUIRE(y.dtype() == c.dt);
           require_equal(y, reduce_ref(ins, c.op), c.dt == kFloat32 ? 1e-6 : 1e-12);
         }
-  REQUIRE_THROWS_WITH(funcol::all_reduce(ones({2}, kInt64), ReduceOp::Avg, DeviceMesh({world_size()})),
+  WEFT_REQUIRE_ERROR(funcol::all_reduce(ones({2}, kInt64), ReduceOp::Avg, DeviceMesh({world_size()})),
                       Catch::Contains("avg needs a floating tensor"));
 }
 
@@ -345,9 +346,9 @@ TEST_CASE("reduce_scatter and all_to_all refuse a 0-dim tensor by name, before a
   // Every rank raises locally, so nothing is left waiting; the message names the op.
   DeviceMesh mesh({world_size()});
   Tensor scalar = ones({});
-  REQUIRE_THROWS_WITH(funcol::reduce_scatter(scalar, ReduceOp::Sum, 0, mesh),
+  WEFT_REQUIRE_ERROR(funcol::reduce_scatter(scalar, ReduceOp::Sum, 0, mesh),
                       Catch::Contains("reduce_scatter: dimension 0 of a 0-dim tensor"));
-  REQUIRE_THROWS_WITH(funcol::all_to_all(scalar, 0, 0, mesh), Catch::Contains("all_to_all: dimension 0 of a 0-dim tensor"));
+  WEFT_REQUIRE_ERROR(funcol::all_to_all(scalar, 0, 0, mesh), Catch::Contains("all_to_all: dimension 0 of a 0-dim tensor"));
   REQUIRE_THROWS_AS(funcol::reduce_scatter_async(scalar, ReduceOp::Sum, -1, mesh), Error);
   // The world still works afterwards.
   require_equal(funcol::all_reduce(ones({2}), ReduceOp::Sum, mesh), Dense{{2}, {1.0 * world_size(), 1.0 * world_size()}});
@@ -475,7 +476,7 @@ TEST_CASE("gradients of the differentiable collectives against single-process re
         require_equal(grad_of([&](const Tensor& t) { return funcol::reduce_from_parallel_region(t, mesh, d); }, x0,
                               gs[me]),
                       gs[me]);
-        REQUIRE_THROWS_WITH(
+        WEFT_REQUIRE_ERROR(
             grad_of([&](const Tensor& t) { return funcol::all_reduce(t, ReduceOp::Max, mesh, d); }, x0, gs[me]),
             Catch::Contains("backward is defined for sum and avg only"));
       }
@@ -564,7 +565,7 @@ TEST_CASE("debug mode names mismatched collectives instead of deadlocking", "[de
   CommDebugMode counts;
   // Wrong shape on rank 1.
   Tensor x = ones({me == 1 ? 5 : 4}, kFloat64);
-  REQUIRE_THROWS_WITH(funcol::all_reduce(x, ReduceOp::Sum, mesh), Catch::Contains("all_reduce on mesh dim 0") &&
+  WEFT_REQUIRE_ERROR(funcol::all_reduce(x, ReduceOp::Sum, mesh), Catch::Contains("all_reduce on mesh dim 0") &&
                                                                        Catch::Contains("shape [") && Catch::Contains("[5]") &&
                                                                        Catch::Contains("[4]"));
   // Wrong collective on rank 1 (sizes passed so that all_gather goes straight to its check).
@@ -572,9 +573,9 @@ TEST_CASE("debug mode names mismatched collectives instead of deadlocking", "[de
     if (me == 1) funcol::all_gather(ones({4}, kFloat64), 0, mesh, 0, std::vector<int64_t>(n, 4));
     else funcol::all_reduce(ones({4}, kFloat64), ReduceOp::Sum, mesh);
   };
-  REQUIRE_THROWS_WITH(call(), Catch::Contains(me == 1 ? "called all_reduce" : "rank 1 called all_gather"));
+  WEFT_REQUIRE_ERROR(call(), Catch::Contains(me == 1 ? "called all_reduce" : "rank 1 called all_gather"));
   // Wrong dtype.
-  REQUIRE_THROWS_WITH(funcol::all_reduce(ones({4}, me == 0 ? kFloat32 : kFloat64), ReduceOp::Sum, mesh),
+  WEFT_REQUIRE_ERROR(funcol::all_reduce(ones({4}, me == 0 ? kFloat32 : kFloat64), ReduceOp::Sum, mesh),
                       Catch::Contains("dtype"));
   // Matching calls pass, an uneven gather included; the check itself is not counted.
   Tensor y = funcol::all_gather(ones({me % 2 + 1}, kFloat64), 0, mesh);

@@ -6,6 +6,7 @@
 #include "distributed/local_map.h"
 #include "distributed/runtime.h"
 #include "weft.h"
+#include "tests/test_util.h"
 
 using namespace weft;
 using namespace weft::dist;
@@ -135,7 +136,7 @@ TEST_CASE("local_map 6: a DTensor whose in_placements entry is None is refused")
     return local_map([](const Tensor& a) { return a; },
                      {.out_placements = {Placements{Shard(0)}}, .in_placements = PlacementsList{std::nullopt}})(X);
   };
-  REQUIRE_THROWS_WITH(call(), Catch::Contains("expects placements"));
+  WEFT_REQUIRE_ERROR(call(), Catch::Contains("expects placements"));
 }
 
 TEST_CASE("local_map 7: mismatched input placements are redistributed only when asked") {
@@ -158,7 +159,7 @@ TEST_CASE("local_map 7: mismatched input placements are redistributed only when 
     require_close(Y.to_local(), matmul(x, w), 1e-8);
   }
   options.redistribute_inputs = false;
-  REQUIRE_THROWS_WITH(local_map(body, options)(X, W, mesh),
+  WEFT_REQUIRE_ERROR(local_map(body, options)(X, W, mesh),
                       Catch::Contains("mismatched placements") && Catch::Contains("(S(0),)") &&
                           Catch::Contains("(S(1),)") && Catch::Contains("set redistribute_inputs=true"));
 }
@@ -240,22 +241,22 @@ TEST_CASE("local_map errors follow SEMANTICS.md") {
   DeviceMesh mesh = world_mesh();
   DTensor X = distribute_tensor(seeded_randn({8, 4}, 20), mesh, {Shard(0)});
   auto id = [](const Tensor& a, double) { return a; };
-  REQUIRE_THROWS_WITH(local_map(id, {.out_placements = {Placements{Shard(0)}},
+  WEFT_REQUIRE_ERROR(local_map(id, {.out_placements = {Placements{Shard(0)}},
                                      .in_placements = PlacementsList{Placements{Shard(0)}}})(X, 1.0),
                       Catch::Contains("in_placements length 1 does not match the number of input args 2"));
-  REQUIRE_THROWS_WITH(local_map(id, {.out_placements = {Placements{Shard(0)}},
+  WEFT_REQUIRE_ERROR(local_map(id, {.out_placements = {Placements{Shard(0)}},
                                      .in_grad_placements = PlacementsList{Placements{Shard(0)}}})(X, 1.0),
                       Catch::Contains("in_grad_placements length 1 does not match the number of input args 2"));
-  REQUIRE_THROWS_WITH(local_map(id, {.out_placements = {Placements{Shard(0)}},
+  WEFT_REQUIRE_ERROR(local_map(id, {.out_placements = {Placements{Shard(0)}},
                                      .in_placements = PlacementsList{Placements{Shard(0)}, Placements{Replicate()}}})(X, 1.0),
                       Catch::Contains("Non-Tensor input 1 expects no placements"));
-  REQUIRE_THROWS_WITH(local_map(id, {.out_placements = {Placements{Shard(0)}, Placements{Shard(0)}}})(X, 1.0),
+  WEFT_REQUIRE_ERROR(local_map(id, {.out_placements = {Placements{Shard(0)}, Placements{Shard(0)}}})(X, 1.0),
                       Catch::Contains("received 2 but 1 are expected"));
   auto returns_dtensor = [&](const Tensor&) { return Tensor(X); };
-  REQUIRE_THROWS_WITH(local_map(returns_dtensor, {.out_placements = {Placements{Shard(0)}}})(X),
+  WEFT_REQUIRE_ERROR(local_map(returns_dtensor, {.out_placements = {Placements{Shard(0)}}})(X),
                       Catch::Contains("returned a DTensor"));
   auto returns_bool = [](const Tensor&) { return true; };
-  REQUIRE_THROWS_WITH(local_map(returns_bool, {.out_placements = {Placements{Replicate()}}})(X),
+  WEFT_REQUIRE_ERROR(local_map(returns_bool, {.out_placements = {Placements{Replicate()}}})(X),
                       Catch::Contains("non-Tensor output 0 expects no placements"));
 }
 

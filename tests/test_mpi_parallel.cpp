@@ -8,6 +8,7 @@
 #include "distributed/comm_debug.h"
 #include "distributed/runtime.h"
 #include "weft.h"
+#include "tests/test_util.h"
 
 using namespace weft;
 using namespace weft::dist;
@@ -301,7 +302,7 @@ TEST_CASE("tensor parallel: shards, gradient placements and communication") {
   REQUIRE(DTensor(block->attn->qkv->weight.grad()).placements() == Placements{Shard(1)});
   REQUIRE(DTensor(block->mlp->fc2->bias.grad()).placements() == Placements{Replicate()});
   // The inner module's forward refuses its DTensor parameters with a clear message.
-  REQUIRE_THROWS_WITH(block->mlp->fc1->forward(zeros({2, 12}, dtype(kFloat64))), Catch::Contains("Parallelized"));
+  WEFT_REQUIRE_ERROR(block->mlp->fc1->forward(zeros({2, 12}, dtype(kFloat64))), Catch::Contains("Parallelized"));
 }
 
 TEST_CASE("data and tensor parallel together on a 2-D mesh match single-process training") {
@@ -481,7 +482,7 @@ TEST_CASE("data parallel with overlap: a backward that fails midway leaves no re
   // the first Linear's. The error reaches the caller; the started requests are completed when
   // their records are dropped (the next forward), and training goes on with the right values.
   Tensor loss = dp_loss(*model, 0);
-  REQUIRE_THROWS_WITH(loss.backward(), Catch::Contains("injected failure"));
+  WEFT_REQUIRE_ERROR(loss.backward(), Catch::Contains("injected failure"));
   fail = false;
   for (const Tensor& p : model->parameters()) REQUIRE(!p.grad().defined());
   optim::SGD sgd(model->parameters(), {.lr = 0.1});

@@ -9,6 +9,7 @@
 #include "framework/factories.h"
 #include "nn/nn.h"
 #include "ops/ops.h"
+#include "tests/test_util.h"
 
 using namespace weft;
 using Catch::Matchers::Contains;
@@ -64,10 +65,10 @@ TEST_CASE("Module registration, names and traversal", "[nn]") {
     REQUIRE(net->children().size() == 2);
   }
   SECTION("names are checked") {
-    REQUIRE_THROWS_WITH(net->register_parameter("scale", ones({1})), Contains("already registered"));
-    REQUIRE_THROWS_WITH(net->register_buffer("fc", ones({1})), Contains("already registered"));
-    REQUIRE_THROWS_WITH(net->register_parameter("a.b", ones({1})), Contains("must not contain '.'"));
-    REQUIRE_THROWS_WITH(net->register_parameter("", ones({1})), Contains("empty"));
+    WEFT_REQUIRE_ERROR(net->register_parameter("scale", ones({1})), Contains("already registered"));
+    WEFT_REQUIRE_ERROR(net->register_buffer("fc", ones({1})), Contains("already registered"));
+    WEFT_REQUIRE_ERROR(net->register_parameter("a.b", ones({1})), Contains("must not contain '.'"));
+    WEFT_REQUIRE_ERROR(net->register_parameter("", ones({1})), Contains("empty"));
   }
   SECTION("train and eval reach every descendant") {
     net->eval();
@@ -120,17 +121,17 @@ TEST_CASE("state_dict round trip and load errors", "[nn]") {
     nn::StateDict partial;
     for (auto& [name, t] : state)
       if (name != "fc.bias") partial.insert(name, t);
-    REQUIRE_THROWS_WITH(b->load_state_dict(partial), Contains("missing key 'fc.bias'"));
+    WEFT_REQUIRE_ERROR(b->load_state_dict(partial), Contains("missing key 'fc.bias'"));
   }
   SECTION("a shape mismatch names the key and both shapes") {
     nn::StateDict bad;
     for (auto& [name, t] : state) bad.insert(name, name == "fc.weight" ? zeros({3, 2}) : t);
-    REQUIRE_THROWS_WITH(b->load_state_dict(bad), Contains("'fc.weight'") && Contains("[3, 2]") && Contains("[2, 3]"));
+    WEFT_REQUIRE_ERROR(b->load_state_dict(bad), Contains("'fc.weight'") && Contains("[3, 2]") && Contains("[2, 3]"));
     REQUIRE(values_of(b->fc->bias) != values_of(a->fc->bias));  // nothing was copied
   }
   SECTION("unexpected keys fail only when strict") {
     state.insert("extra", zeros({1}));
-    REQUIRE_THROWS_WITH(b->load_state_dict(state), Contains("unexpected key 'extra'"));
+    WEFT_REQUIRE_ERROR(b->load_state_dict(state), Contains("unexpected key 'extra'"));
     b->load_state_dict(state, /*strict=*/false);
     REQUIRE(values_of(b->fc->weight) == values_of(a->fc->weight));
   }
@@ -156,7 +157,7 @@ TEST_CASE("Linear, Embedding and activations match hand-written loops", "[nn]") 
     Tensor y = lin(x);
     REQUIRE(y.shape() == Shape{2, 4, 3});
     check_close(y, expected);
-    REQUIRE_THROWS_WITH(lin(zeros({2, 4}, dtype(kFloat64))), Contains("last dim 5"));
+    WEFT_REQUIRE_ERROR(lin(zeros({2, 4}, dtype(kFloat64))), Contains("last dim 5"));
   }
   SECTION("Embedding picks rows") {
     nn::Embedding emb(6, 3);
@@ -332,8 +333,8 @@ TEST_CASE("SGD with momentum, nesterov and weight decay matches PyTorch's rule",
     optim::SGD sgd({p}, {.lr = lr});
     sgd.step();
     check_close(p, {1.0, -2.0});
-    REQUIRE_THROWS_WITH(optim::SGD({p}, {.lr = lr, .nesterov = true}), Contains("nesterov"));
-    REQUIRE_THROWS_WITH(optim::SGD({p, p}, {.lr = lr}), Contains("appears twice"));
+    WEFT_REQUIRE_ERROR(optim::SGD({p}, {.lr = lr, .nesterov = true}), Contains("nesterov"));
+    WEFT_REQUIRE_ERROR(optim::SGD({p, p}, {.lr = lr}), Contains("appears twice"));
   }
 }
 
@@ -376,7 +377,7 @@ TEST_CASE("AdamW matches PyTorch's rule with bias correction and decoupled decay
     check_close(q, values_of(p), 1e-15);
     nn::StateDict bad = saved;
     bad.at("state.0.exp_avg") = zeros({2}, dtype(kFloat64));
-    REQUIRE_THROWS_WITH(other.load_state_dict(bad), Contains("state.0.exp_avg"));
+    WEFT_REQUIRE_ERROR(other.load_state_dict(bad), Contains("state.0.exp_avg"));
   }
 }
 
@@ -468,7 +469,7 @@ TEST_CASE("GPT: logits shape, tied head, and training on a repetitive sequence",
   Tensor idx = from_vector(in, {B, T}), target = from_vector(out, {B * T});
   Tensor logits = gpt->forward(idx);
   REQUIRE(logits.shape() == Shape{B, T, 8});
-  REQUIRE_THROWS_WITH(gpt->forward(zeros({1, 9}, dtype(kInt64))), Contains("block_size"));
+  WEFT_REQUIRE_ERROR(gpt->forward(zeros({1, 9}, dtype(kInt64))), Contains("block_size"));
 
   optim::AdamW opt(gpt->parameters(), {.lr = 1e-2, .weight_decay = 0.0});
   nn::CrossEntropyLoss ce;

@@ -26,7 +26,7 @@ Tensor index_of(const std::vector<int64_t>& v, const Shape& shape = {}) { return
 // Runs f and expects a weft::Error whose message names `op`.
 template <class F>
 void expect_error(F&& f, const std::string& op) {
-  CHECK_THROWS_WITH(f(), Contains(op));
+  WEFT_CHECK_ERROR(f(), Contains(op));
   CHECK_THROWS_AS(f(), Error);
 }
 

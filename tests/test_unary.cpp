@@ -13,6 +13,7 @@
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
 #include "ops/unary.h"
+#include "tests/test_util.h"
 
 using namespace weft;
 using Catch::Contains;
@@ -118,12 +119,12 @@ TEST_CASE("unary hand-worked values and dtype rules", "[unary]") {
 TEST_CASE("unary errors", "[unary]") {
   Tensor b = from_vector<bool>({true}, {1});
   REQUIRE_THROWS_AS(neg(b), weft::Error);
-  REQUIRE_THROWS_WITH(neg(b), Contains("neg") && Contains("bool"));
-  REQUIRE_THROWS_WITH(relu(b), Contains("relu"));
-  REQUIRE_THROWS_WITH(gelu(tensor({1}), "fast"), Contains("gelu") && Contains("approximate"));
-  REQUIRE_THROWS_WITH(clamp(tensor({1}), std::nullopt, std::nullopt), Contains("clamp"));
-  REQUIRE_THROWS_WITH(pow(from_vector<int64_t>({2}, {1}), -1), Contains("negative integer powers"));
-  REQUIRE_THROWS_WITH(exp(Tensor()), Contains("exp"));
+  WEFT_REQUIRE_ERROR(neg(b), Contains("neg") && Contains("bool"));
+  WEFT_REQUIRE_ERROR(relu(b), Contains("relu"));
+  WEFT_REQUIRE_ERROR(gelu(tensor({1}), "fast"), Contains("gelu") && Contains("approximate"));
+  WEFT_REQUIRE_ERROR(clamp(tensor({1}), std::nullopt, std::nullopt), Contains("clamp"));
+  WEFT_REQUIRE_ERROR(pow(from_vector<int64_t>({2}, {1}), -1), Contains("negative integer powers"));
+  WEFT_REQUIRE_ERROR(exp(Tensor()), Contains("exp"));
 }
 
 TEST_CASE("unary gradcheck", "[unary][grad]") {

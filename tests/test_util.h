@@ -33,4 +33,22 @@ inline std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
+// A Catch matcher on a weft::Error's message: REQUIRE_THROWS_WITH alone passes for any exception
+// type, so error tests go through WEFT_REQUIRE_ERROR, which also requires the type.
+template <class StringMatcher>
+class ErrorMessage : public Catch::MatcherBase<Error> {
+ public:
+  explicit ErrorMessage(const StringMatcher& m) : m_(m) {}
+  bool match(const Error& e) const override { return m_.match(e.what()); }
+  std::string describe() const override { return "is a weft::Error whose message " + m_.toString(); }
+
+ private:
+  const StringMatcher& m_;  // the matcher lives to the end of the assertion's full expression
+};
+
 }  // namespace weft::test
+
+// expr throws a weft::Error whose message satisfies matcher (Catch's Contains, combined with && / ||).
+#define WEFT_REQUIRE_ERROR(expr, matcher) \
+  REQUIRE_THROWS_MATCHES(expr, ::weft::Error, ::weft::test::ErrorMessage(matcher))
+#define WEFT_CHECK_ERROR(expr, matcher) CHECK_THROWS_MATCHES(expr, ::weft::Error, ::weft::test::ErrorMessage(matcher))
