@@ -60,12 +60,14 @@ TEST_CASE("gradients accumulate over backward calls; retain_graph", "[autograd]"
   y.backward();  // the graph was retained once
   REQUIRE(x.grad().to_vector<double>() == std::vector<double>{4, 8});
   // PyTorch's wording; the node whose saved tensors are gone is named.
-  require_error([&] { y.backward(); }, "backward through the graph a second time (or to use tensors saved by MulBackward");
+  require_error([&] { y.backward(); },
+                "backward through the graph a second time (or to use tensors saved by MulBackward");
   // A fresh graph keeps accumulating into the same .grad.
   sum(mul(x, 3.0)).backward();
   REQUIRE(x.grad().to_vector<double>() == std::vector<double>{7, 11});
   require_error([&] { mul(x, 2.0).backward(); },
-                "backward: grad can be implicitly created only for outputs with one element, but output 0 has shape [2]");
+                "backward: grad can be implicitly created only for outputs with one element, "
+                "but output 0 has shape [2]");
 }
 
 TEST_CASE("no-grad records nothing; detach", "[autograd]") {
@@ -138,8 +140,8 @@ TEST_CASE("in-place modification of a saved tensor is detected", "[autograd]") {
   Tensor b = mul(a, a);  // MulBackward saves a
   a.add_(1.0);
   require_error([&] { sum(b).backward(); },
-                "modified by an inplace operation: MulBackward saved a tensor of shape [2] at version 0, but it is now "
-                "at version 1");
+                "modified by an inplace operation: MulBackward saved a tensor of shape [2] at version 0, "
+                "but it is now at version 1");
   Tensor c = mul(x, 1.0);
   Tensor e = exp(c);  // ExpBackward saves its output
   e.mul_(2.0);
@@ -253,7 +255,8 @@ TEST_CASE("in-place ops through a view of a tensor that requires grad are refuse
   Tensor a = randn({3, 4}, TensorOptions(kFloat64).requires_grad());
   Tensor b = mul(a, 2.0);              // non-leaf
   Tensor row = b.select(0, 1);         // a view of b
-  require_error([&] { row.mul_(3.0); }, "mul_: in-place modification of a view (shape [4]) of a tensor that requires grad");
+  require_error([&] { row.mul_(3.0); },
+                "mul_: in-place modification of a view (shape [4]) of a tensor that requires grad");
   Tensor fresh = mul(a, 2.0);          // in-place on the base itself is fine
   fresh.mul_(3.0);
   fresh.sum().backward();

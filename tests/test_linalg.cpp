@@ -1,6 +1,7 @@
 // test_linalg: mm/bmm/matmul/addmm/linear/outer against a naive triple loop and hand-worked numbers,
-// oneDNN float32 against the float64 reference path (strided, broadcast, zero-size), gradchecks, and
-// the primitive cache.
+// oneDNN float32 against the float64 reference path (strided, broadcast, zero-size, a seeded sweep of
+// shapes and layouts), errors, gradchecks, the primitive cache, and transposed operands read in place
+// (allocator counts).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <random>
 
 #include "autograd/gradcheck.h"
+#include "framework/allocator.h"
 #include "framework/factories.h"
 #include "ops/kernels/onednn.h"
 #include "ops/linalg.h"
@@ -131,7 +133,8 @@ TEST_CASE("matmul follows torch.matmul's rules", "[linalg]") {
     CHECK(values(matmul(randn({3, 0}), randn({0}))) == std::vector<double>(3, 0.0));
     // A zero inner dim at a size that would otherwise take oneDNN, and zero outer dims of every kind.
     CHECK(values(mm(randn({64, 0}), randn({0, 80}))) == std::vector<double>(64 * 80, 0.0));
-    CHECK(values(addmm(tensor({1, 2}), randn({3, 0}), randn({0, 2}))) == std::vector<double>{1, 2, 1, 2, 1, 2});
+    CHECK(values(addmm(tensor({1, 2}), randn({3, 0}), randn({0, 2}))) ==
+          std::vector<double>{1, 2, 1, 2, 1, 2});
     CHECK(mm(randn({0, 64}), randn({64, 64})).shape() == Shape{0, 64});
     CHECK(mm(randn({64, 64}), randn({64, 0})).shape() == Shape{64, 0});
     CHECK(bmm(randn({0, 2, 3}), randn({0, 3, 4})).shape() == Shape{0, 2, 4});
@@ -172,40 +175,54 @@ TEST_CASE("matmul follows torch.matmul's rules", "[linalg]") {
     }
   }
   SECTION("errors name the op, the shapes or dtypes given and what was expected") {
-    require_error([] { mm(randn({2, 3}), randn({2, 3})); }, "mm: the shapes [2, 3] and [2, 3] cannot be multiplied (3 != 2)");
+    require_error([] { mm(randn({2, 3}), randn({2, 3})); },
+                  "mm: the shapes [2, 3] and [2, 3] cannot be multiplied (3 != 2)");
     require_error([] { mm(randn({2, 3}), randn({3, 2}, kFloat64)); },
                   "mm: expected both operands to have the same dtype but got float32 and float64");
-    require_error([] { mm(randn({3}), randn({3, 2})); }, "mm: expected two 2-D matrices but got shapes [3] and [3, 2]");
-    require_error([] { mm(zeros({2, 2}, kBool), zeros({2, 2}, kBool)); }, "mm: expected numeric operands but got bool");
+    require_error([] { mm(randn({3}), randn({3, 2})); },
+                  "mm: expected two 2-D matrices but got shapes [3] and [3, 2]");
+    require_error([] { mm(zeros({2, 2}, kBool), zeros({2, 2}, kBool)); },
+                  "mm: expected numeric operands but got bool");
     require_error([] { bmm(randn({2, 2, 3}), randn({3, 3, 2})); },
-                  "bmm: the shapes [2, 2, 3] and [3, 3, 2] cannot be multiplied (expected [B, M, K] and [B, K, N])");
-    require_error([] { bmm(randn({2, 2, 3}), randn({2, 4, 2})); }, "bmm: the shapes [2, 2, 3] and [2, 4, 2] cannot be multiplied");
-    require_error([] { bmm(randn({2, 3}), randn({3, 2})); }, "bmm: expected two 3-D tensors but got shapes [2, 3] and [3, 2]");
+                  "bmm: the shapes [2, 2, 3] and [3, 3, 2] cannot be multiplied "
+                  "(expected [B, M, K] and [B, K, N])");
+    require_error([] { bmm(randn({2, 2, 3}), randn({2, 4, 2})); },
+                  "bmm: the shapes [2, 2, 3] and [2, 4, 2] cannot be multiplied");
+    require_error([] { bmm(randn({2, 3}), randn({3, 2})); },
+                  "bmm: expected two 3-D tensors but got shapes [2, 3] and [3, 2]");
     require_error([] { bmm(randn({2, 2, 3}), randn({2, 3, 2}, kFloat64)); },
                   "bmm: expected both operands to have the same dtype but got float32 and float64");
-    require_error([] { matmul(randn({3}), randn({4})); }, "matmul: the shapes [3] and [4] cannot be multiplied (3 != 4)");
-    require_error([] { matmul(randn({2, 3}), randn({4})); }, "matmul: the shapes [2, 3] and [4] cannot be multiplied (3 != 4)");
-    require_error([] { matmul(randn({3}), randn({4, 2})); }, "matmul: the shapes [3] and [4, 2] cannot be multiplied (3 != 4)");
+    require_error([] { matmul(randn({3}), randn({4})); },
+                  "matmul: the shapes [3] and [4] cannot be multiplied (3 != 4)");
+    require_error([] { matmul(randn({2, 3}), randn({4})); },
+                  "matmul: the shapes [2, 3] and [4] cannot be multiplied (3 != 4)");
+    require_error([] { matmul(randn({3}), randn({4, 2})); },
+                  "matmul: the shapes [3] and [4, 2] cannot be multiplied (3 != 4)");
     require_error([] { matmul(scalar_tensor(1.0), randn({2})); },
                   "matmul: both operands need at least 1 dim but got shapes [] and [2]");
     require_error([] { matmul(randn({2, 3, 4}), randn({2, 5, 2})); },
                   "matmul: the shapes [2, 3, 4] and [2, 5, 2] cannot be multiplied (4 != 5)");
-    require_error([] { matmul(randn({3, 2, 4}), randn({2, 4, 2})); }, "matmul: shapes [3] and [2] are not broadcastable");
+    require_error([] { matmul(randn({3, 2, 4}), randn({2, 4, 2})); },
+                  "matmul: shapes [3] and [2] are not broadcastable");
     require_error([] { matmul(randn({2, 3}), randn({3}, kFloat64)); },
                   "matmul: expected both operands to have the same dtype but got float32 and float64");
     require_error([] { matmul(randn({2, 2, 3}, kFloat64), randn({2, 3, 2})); },
                   "matmul: expected both operands to have the same dtype but got float64 and float32");
     require_error([] { linear(randn({2, 3}), randn({4, 2})); },
-                  "linear: the input's last dim is 3 (shape [2, 3]) but the weight of shape [4, 2] expects 2");
-    require_error([] { linear(randn({2, 3}), randn({4, 3}), randn({3})); }, "linear: expected a bias of shape [4] but got [3]");
+                  "linear: the input's last dim is 3 (shape [2, 3]) but the weight of shape [4, 2] "
+                  "expects 2");
+    require_error([] { linear(randn({2, 3}), randn({4, 3}), randn({3})); },
+                  "linear: expected a bias of shape [4] but got [3]");
     require_error([] { linear(randn({2, 3}), randn({4, 3}, kFloat64)); },
                   "linear: expected both operands to have the same dtype but got float32 and float64");
     require_error([] { linear(randn({2, 3}), randn({4, 3}), randn({4}, kFloat64)); },
                   "linear: expected the bias to have dtype float32 but got float64");
     require_error([] { linear(randn({2, 3}), randn({3})); },
-                  "linear: expected an input of at least 1 dim and a 2-D weight but got shapes [2, 3] and [3]");
+                  "linear: expected an input of at least 1 dim and a 2-D weight but got shapes [2, 3] "
+                  "and [3]");
     require_error([] { linear(scalar_tensor(1.0), randn({4, 1})); },
-                  "linear: expected an input of at least 1 dim and a 2-D weight but got shapes [] and [4, 1]");
+                  "linear: expected an input of at least 1 dim and a 2-D weight but got shapes [] "
+                  "and [4, 1]");
     require_error([] { addmm(randn({3}), randn({2, 2}), randn({2, 2})); },
                   "addmm: the input of shape [3] cannot be broadcast to the product's shape [2, 2]");
     require_error([] { addmm(randn({2}), randn({2, 3}), randn({2, 2})); },
@@ -214,7 +231,8 @@ TEST_CASE("matmul follows torch.matmul's rules", "[linalg]") {
                   "addmm: expected the input to have the operands' dtype float32 but got float64");
     require_error([] { addmm(randn({2}), randn({2, 2}), randn({2, 2}, kFloat64)); },
                   "addmm: expected both operands to have the same dtype but got float32 and float64");
-    require_error([] { outer(randn({2, 2}), randn({2})); }, "outer: expected two 1-D tensors but got shapes [2, 2] and [2]");
+    require_error([] { outer(randn({2, 2}), randn({2})); },
+                  "outer: expected two 1-D tensors but got shapes [2, 2] and [2]");
   }
 }
 
@@ -277,7 +295,8 @@ using Product = std::function<Tensor(const std::vector<Tensor>&)>;
 // sum of k products is off by at most about k units in the last place of the sum of their
 // magnitudes, whatever the order: |got - want| <= (k + 2) 2^-24 op(|operands|), which any
 // misread element or dropped term exceeds by orders of magnitude.
-void check_float32_product(const std::string& what, const Product& op, const std::vector<Tensor>& operands, int64_t k) {
+void check_float32_product(const std::string& what, const Product& op, const std::vector<Tensor>& operands,
+                           int64_t k) {
   INFO(what);
   std::vector<Tensor> as64, abs64;
   for (const Tensor& t : operands) {
@@ -300,13 +319,16 @@ void check_float32_product(const std::string& what, const Product& op, const std
 
 }  // namespace
 
-TEST_CASE("float32 mm, addmm, linear and matmul match float64 over random shapes and layouts", "[linalg][sweep]") {
+TEST_CASE("float32 mm, addmm, linear and matmul match float64 over random shapes and layouts",
+          "[linalg][sweep]") {
   // Shapes from tiny (the plain loop) through single products (sgemm) to batches and products
   // past 256^3 (oneDNN primitives); every operand in every layout, batch operands also broadcast
   // (expanded with stride 0) and vectors.
   std::mt19937_64 rng(20261204);
   Generator gen(23);
-  auto pick = [&](int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo + 1)); };
+  auto pick = [&](int64_t lo, int64_t hi) {
+    return lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo + 1));
+  };
   auto layout = [&] { return static_cast<Layout>(pick(0, 3)); };
   for (int c = 0; c < 40; ++c) {
     int64_t hi = c % 4 == 0 ? 12 : 140;
@@ -326,13 +348,16 @@ TEST_CASE("float32 mm, addmm, linear and matmul match float64 over random shapes
     // strides) throws dnnl::error from dnnl_sgemm (ldb 1 < n) once rows * n reaches 4096.
     const bool linear_ok = k > 1;
     if (linear_ok)
-      check_float32_product("linear", [](const auto& t) { return linear(t[0], t[1], t[2]); }, {a, w, row_bias}, k);
+      check_float32_product("linear", [](const auto& t) { return linear(t[0], t[1], t[2]); },
+                            {a, w, row_bias}, k);
 
     // Batched: a stack (maybe broadcast from one matrix) times a stack, a matrix or a vector.
     const int64_t batch = pick(1, 3);
-    Tensor stack_a = c % 2 == 0 ? expand(unsqueeze(a, 0), {batch, m, k}) : stack({a, matrix(m, k, lb, gen)}, 0);
+    Tensor stack_a =
+        c % 2 == 0 ? expand(unsqueeze(a, 0), {batch, m, k}) : stack({a, matrix(m, k, lb, gen)}, 0);
     const int64_t nb = stack_a.size(0);
-    Tensor stack_b = c % 3 == 1 ? expand(unsqueeze(b, 0), {nb, k, n}) : transpose(randn({nb, n, k}, kFloat32, &gen), 1, 2);
+    Tensor stack_b = c % 3 == 1 ? expand(unsqueeze(b, 0), {nb, k, n})
+                                : transpose(randn({nb, n, k}, kFloat32, &gen), 1, 2);
     auto product = [](const auto& t) { return matmul(t[0], t[1]); };
     check_float32_product("matmul stack @ stack", product, {stack_a, stack_b}, k);
     check_float32_product("matmul stack @ matrix", product, {stack_a, b}, k);
@@ -414,6 +439,81 @@ TEST_CASE("oneDNN primitives are cached", "[linalg][onednn]") {
   CHECK(after_second.misses == after_first.misses);
   CHECK(after_second.hits > after_first.hits);
   CHECK(after_second.size == after_first.size);
+}
+
+namespace {
+
+// How many blocks `f` takes from the allocator, and how many bytes stay in use while its result
+// is held: a copied operand shows as a second block.
+struct Allocations {
+  uint64_t blocks = 0;
+  uint64_t bytes_held = 0;
+};
+
+Allocations allocations_of(const std::function<Tensor()>& f) {
+  const AllocatorStats before = allocator::stats();
+  Tensor out = f();
+  const AllocatorStats after = allocator::stats();
+  return {after.hits + after.misses - before.hits - before.misses, after.bytes_in_use - before.bytes_in_use};
+}
+
+}  // namespace
+
+TEST_CASE("transposed operands of mm, bmm and linear are read in place: only the output is allocated",
+          "[linalg][allocator]") {
+  // DESIGN.md: "Matmul reads transposed operands through strides instead of copying."
+  manual_seed(14);
+  auto only_the_output = [](const char* what, const std::function<Tensor()>& f, int64_t out_elements,
+                            DType dt) {
+    INFO(what);
+    f();  // a first call makes any primitive; its cost is not the operands'
+    Allocations seen = allocations_of(f);
+    CHECK(seen.blocks == 1);
+    CHECK(seen.bytes_held == allocator::size_class(static_cast<size_t>(out_elements) * element_size(dt)));
+  };
+  struct Case { int64_t m, k, n; };
+  // The plain loop (under 16^3), a single product through sgemm, and one past sgemm's limit.
+  for (Case c : {Case{5, 6, 7}, Case{64, 48, 80}, Case{260, 250, 260}}) {
+    CAPTURE(c.m, c.k, c.n);
+    Tensor a = randn({c.m, c.k}), b = randn({c.k, c.n});
+    Tensor at = transpose(randn({c.k, c.m}), 0, 1), bt = transpose(randn({c.n, c.k}), 0, 1);
+    Tensor a_sliced = narrow(randn({c.m, c.k + 4}), 1, 2, c.k);
+    const int64_t out = c.m * c.n;
+    only_the_output("mm(a, b)", [&] { return mm(a, b); }, out, kFloat32);
+    only_the_output("mm(at, b)", [&] { return mm(at, b); }, out, kFloat32);
+    only_the_output("matmul(at, b)", [&] { return matmul(at, b); }, out, kFloat32);
+    only_the_output("mm(a_sliced, b)", [&] { return mm(a_sliced, b); }, out, kFloat32);
+    if (c.m * c.k * c.n >= 4096) {  // oneDNN reads either operand column-major
+      only_the_output("mm(a, bt)", [&] { return mm(a, bt); }, out, kFloat32);
+      only_the_output("mm(at, bt)", [&] { return mm(at, bt); }, out, kFloat32);
+    }
+    // On oneDNN, linear reads W^T through strides, whether the weight is row-major or itself a
+    // transposed view, and the bias in place. (The plain loop, for tiny and float64 products,
+    // walks rows of W^T and so copies it; that path is not what this test is about.)
+    if (c.m * c.k * c.n >= 4096) {
+      Tensor w = randn({c.n, c.k}), w_t = transpose(randn({c.k, c.n}), 0, 1), bias = randn({c.n});
+      only_the_output("linear(a, w)", [&] { return linear(a, w); }, out, kFloat32);
+      only_the_output("linear(a, w, bias)", [&] { return linear(a, w, bias); }, out, kFloat32);
+      only_the_output("linear(at, w, bias)", [&] { return linear(at, w, bias); }, out, kFloat32);
+      only_the_output("linear(a, w_t, bias)", [&] { return linear(a, w_t, bias); }, out, kFloat32);
+    }
+    // The float64 loop reads a transposed left operand in place too.
+    Tensor at64 = transpose(randn({c.k, c.m}, kFloat64), 0, 1), b64 = randn({c.k, c.n}, kFloat64);
+    only_the_output("mm(at64, b64)", [&] { return mm(at64, b64); }, out, kFloat64);
+  }
+  SECTION("batched products through primitives") {
+    Tensor a = transpose(randn({3, 40, 32}), 1, 2), b = randn({3, 40, 48});  // a [3, 32, 40], column-major
+    only_the_output("bmm(a, b)", [&] { return bmm(a, b); }, 3 * 32 * 48, kFloat32);
+    Tensor bt = transpose(randn({3, 48, 40}), 1, 2);
+    only_the_output("bmm(a, bt)", [&] { return bmm(a, bt); }, 3 * 32 * 48, kFloat32);
+  }
+  SECTION("the count sees a copy: an operand with no unit stride is copied once") {
+    Tensor strided = select(randn({64, 48, 2}), 2, 0), b = randn({48, 80});  // strides (96, 2)
+    mm(strided, b);
+    Allocations seen = allocations_of([&] { return mm(strided, b); });
+    CHECK(seen.blocks == 2);
+    CHECK(seen.bytes_held == allocator::size_class(64 * 80 * sizeof(float)));  // the copy is freed
+  }
 }
 
 TEST_CASE("linear on oneDNN reads the weight transposed in any layout", "[linalg][onednn]") {

@@ -291,12 +291,16 @@ TEST_CASE("errors name what went wrong", "[tensor][errors]") {
   // zeros reports through `empty`, the factory it calls.
   require_error([] { zeros({2, -1}); }, "sizes must be non-negative but got [2, -1]");
   require_error([] { empty({-3}); }, "empty: sizes must be non-negative but got [-3]");
-  require_error([] { zeros({2, 3}).size(2); }, "size: dimension out of range (expected to be in range of [-2, 1], but got 2)");
+  require_error([] { zeros({2, 3}).size(2); },
+                "size: dimension out of range (expected to be in range of [-2, 1], but got 2)");
   require_error([] { zeros({2, 3}).size(-3); }, "size: dimension out of range");
   require_error([] { zeros({2, 3}).stride(5); }, "stride: dimension out of range");
-  require_error([] { zeros({2}).item<float>(); }, "item: expected a tensor with one element but got shape [2]");
-  require_error([] { zeros({0}).item<float>(); }, "item: expected a tensor with one element but got shape [0]");
-  require_error([] { zeros({2}).data_ptr<double>(); }, "data_ptr: tensor has dtype float32 but the requested type is float64");
+  require_error([] { zeros({2}).item<float>(); },
+                "item: expected a tensor with one element but got shape [2]");
+  require_error([] { zeros({0}).item<float>(); },
+                "item: expected a tensor with one element but got shape [0]");
+  require_error([] { zeros({2}).data_ptr<double>(); },
+                "data_ptr: tensor has dtype float32 but the requested type is float64");
   require_error([] { zeros({2}, kInt64).data_ptr<float>(); }, "data_ptr: tensor has dtype int64");
   require_error([] { Tensor().raw_data(); }, "Tensor: this tensor is undefined");
   require_error([] { Tensor().shape(); }, "Tensor: this tensor is undefined");
