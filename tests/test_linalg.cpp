@@ -344,12 +344,7 @@ TEST_CASE("float32 mm, addmm, linear and matmul match float64 over random shapes
     check_float32_product("addmm", [](const auto& t) { return addmm(t[0], t[1], t[2]); }, {bias, a, b}, k);
 
     Tensor w = matrix(n, k, lw, gen), row_bias = c % 3 == 0 ? Tensor() : randn({n}, kFloat32, &gen);
-    // Known bug, left out here: float32 linear with one input feature (a [n, 1] weight with unit
-    // strides) throws dnnl::error from dnnl_sgemm (ldb 1 < n) once rows * n reaches 4096.
-    const bool linear_ok = k > 1;
-    if (linear_ok)
-      check_float32_product("linear", [](const auto& t) { return linear(t[0], t[1], t[2]); },
-                            {a, w, row_bias}, k);
+    check_float32_product("linear", [](const auto& t) { return linear(t[0], t[1], t[2]); }, {a, w, row_bias}, k);
 
     // Batched: a stack (maybe broadcast from one matrix) times a stack, a matrix or a vector.
     const int64_t batch = pick(1, 3);
@@ -365,9 +360,19 @@ TEST_CASE("float32 mm, addmm, linear and matmul match float64 over random shapes
     Tensor v = select(matrix(k, 2, lw, gen), 1, 0);  // a vector, strided unless the layout is column-major
     check_float32_product("matmul stack @ vector", product, {stack_a, v}, k);
     check_float32_product("matmul vector @ matrix", product, {v, b}, k);
-    if (linear_ok)
-      check_float32_product("linear on a 3-D input", [](const auto& t) { return linear(t[0], t[1], t[2]); },
-                            {stack_a, w, row_bias}, k);
+    check_float32_product("linear on a 3-D input", [](const auto& t) { return linear(t[0], t[1], t[2]); },
+                          {stack_a, w, row_bias}, k);
+  }
+  SECTION("one input feature: a [n, 1] weight read transposed as one row") {
+    // Its strides (1, 1) transposed gave sgemm a leading dimension of 1 for a row of n (rejected).
+    for (auto [rows, n] : {std::pair<int64_t, int64_t>{64, 64}, {36, 138}, {1, 5000}, {5000, 1}}) {
+      CAPTURE(rows, n);
+      Tensor x = randn({rows, 1}, kFloat32, &gen), w = randn({n, 1}, kFloat32, &gen);
+      check_float32_product("linear, in_features 1", [](const auto& t) { return linear(t[0], t[1], t[2]); },
+                            {x, w, randn({n}, kFloat32, &gen)}, 1);
+      check_float32_product("mm by a [1, n] row", [](const auto& t) { return mm(t[0], t[1]); },
+                            {x, transpose(w, 0, 1)}, 1);
+    }
   }
 }
 

@@ -81,18 +81,14 @@ struct Layout {
     key.add({dims[0], dims[1], dims[2], strides[0], strides[1], strides[2]});
   }
   // The same memory read as the transposed matrices: a row-major layout becomes a column-major one.
-  Layout transposed() const { return {{dims[0], dims[2], dims[1]}, {strides[0], strides[2], strides[1]}}; }
+  // The size-1 rule of plain() applies again: a [out, 1] weight's strides (1, 1) read as a [1, out]
+  // row need a row stride of out (sgemm rejects a leading dimension below the row's length).
+  Layout transposed() const;
 };
 
-// `t`'s layout, or nullopt when it must be copied first.
-std::optional<Layout> layout_of(const Tensor& t) {
-  const Shape& size = t.shape();  // read once: size(d) and stride(d) each re-check d
-  const Shape& stride = t.strides();
-  const size_t d = size.size();
-  const bool batched = d == 3;
-  const int64_t b = batched ? size[0] : 1, r = size[d - 2], c = size[d - 1];
-  int64_t sb = batched ? stride[0] : 0, sr = stride[d - 2], sc = stride[d - 1];
-  // Strides of size-1 dims are never used to move; give them values that keep the layout plain.
+// The layout of a [b, r, c] operand with these strides, or nullopt when oneDNN cannot read it.
+// Strides of size-1 dims are never used to move; they get values that keep the layout plain.
+std::optional<Layout> plain(int64_t b, int64_t r, int64_t c, int64_t sb, int64_t sr, int64_t sc) {
   if (c == 1) sc = 1;
   if (r == 1) sr = sc == 1 ? c : 1;
   const bool row_major = sc == 1 && sr >= c;
@@ -101,6 +97,21 @@ std::optional<Layout> layout_of(const Tensor& t) {
   if (b == 1) sb = (r - 1) * sr + (c - 1) * sc + 1;
   if (sb <= 0) return std::nullopt;  // a broadcast batch: oneDNN wants real strides
   return Layout{{b, r, c}, {sb, sr, sc}};
+}
+
+Layout Layout::transposed() const {
+  // Swapping a plain layout's two matrix dims keeps it plain: one of them still has stride 1.
+  return *plain(dims[0], dims[2], dims[1], strides[0], strides[2], strides[1]);
+}
+
+// `t`'s layout, or nullopt when it must be copied first.
+std::optional<Layout> layout_of(const Tensor& t) {
+  const Shape& size = t.shape();  // read once: size(d) and stride(d) each re-check d
+  const Shape& stride = t.strides();
+  const size_t d = size.size();
+  const bool batched = d == 3;
+  return plain(batched ? size[0] : 1, size[d - 2], size[d - 1], batched ? stride[0] : 0, stride[d - 2],
+               stride[d - 1]);
 }
 
 // One operand as oneDNN reads it: its buffer and layout. No Tensor handle is copied on the way
@@ -195,9 +206,10 @@ void sgemm_product(const Operand& a, const Operand& b, const Tensor& bias, float
   }
   const auto [trans_a, lda] = sgemm_form(a.layout);
   const auto [trans_b, ldb] = sgemm_form(b.layout);
-  dnnl::error::wrap_c_api(dnnl_sgemm(trans_a, trans_b, m, n, k, 1.0f, static_cast<const float*>(a.data), lda,
-                                     static_cast<const float*>(b.data), ldb, beta, out, n),
-                          "matmul: dnnl_sgemm failed");
+  const dnnl_status_t status = dnnl_sgemm(trans_a, trans_b, m, n, k, 1.0f, static_cast<const float*>(a.data),
+                                          lda, static_cast<const float*>(b.data), ldb, beta, out, n);
+  WEFT_INTERNAL_ASSERT(status == dnnl_success, "matmul: dnnl_sgemm failed (status ", static_cast<int>(status),
+                       ") for ", m, "x", k, "x", n, " with ", trans_a, "/lda ", lda, ", ", trans_b, "/ldb ", ldb);
 }
 
 // out = a @ b (+ bias) on oneDNN, out [B, M, N] (or [M, N] when `batched_out` is false).
