@@ -26,9 +26,16 @@ Shape values_shape(size_t count, const Shape& shape, const char* op) {
   return shape;
 }
 
+// A new tensor of `shape` for factory `op`: negative sizes are reported under the factory's own name
+// (make_empty's check would name "empty").
+Tensor allocate(const Shape& shape, const TensorOptions& options, const char* op) {
+  for (int64_t s : shape) WEFT_CHECK(s >= 0, op, ": sizes must be non-negative but got ", shape);
+  return detail::make_empty(shape, options.dtype_);
+}
+
 template <class F>
 Tensor generate(const Shape& shape, const TensorOptions& options, const char* op, F&& next) {
-  Tensor t = detail::make_empty(shape, options.dtype_);
+  Tensor t = allocate(shape, options, op);
   visit_dtype(t.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* p = static_cast<T*>(t.raw_data());
@@ -75,14 +82,15 @@ Tensor empty(const Shape& shape, TensorOptions options) {
   return finish(detail::make_empty(shape, options.dtype_), options, "empty");
 }
 
-Tensor full(const Shape& shape, Scalar value, TensorOptions options) {
-  Tensor t = detail::make_empty(shape, options.dtype_);
+Tensor filled(const Shape& shape, Scalar value, const TensorOptions& options, const char* op) {
+  Tensor t = allocate(shape, options, op);
   detail::fill_contiguous(t, value);
-  return finish(std::move(t), options, "full");
+  return finish(std::move(t), options, op);
 }
 
-Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0, options); }
-Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1, options); }
+Tensor full(const Shape& shape, Scalar value, TensorOptions options) { return filled(shape, value, options, "full"); }
+Tensor zeros(const Shape& shape, TensorOptions options) { return filled(shape, 0, options, "zeros"); }
+Tensor ones(const Shape& shape, TensorOptions options) { return filled(shape, 1, options, "ones"); }
 
 Tensor arange(Scalar end, TensorOptions options) { return arange(0, end, 1, options); }
 

@@ -108,9 +108,9 @@ TEST_CASE("factories produce the documented values", "[tensor][factories]") {
     CHECK(w.requires_grad());
     CHECK(w.is_leaf());
     CHECK_FALSE(zeros({2}).requires_grad());
-    // The message names `full`, which zeros calls, not zeros itself.
     require_error([] { zeros({2}, TensorOptions(kInt64).requires_grad()); },
-                  "only floating point tensors can require gradients, but dtype is int64");
+                  "zeros: only floating point tensors can require gradients, but dtype is int64");
+    require_error([] { ones({2}, TensorOptions(kBool).requires_grad()); }, "ones: only floating point");
   }
 }
 
@@ -288,8 +288,9 @@ TEST_CASE("printing", "[tensor][print]") {
 }
 
 TEST_CASE("errors name what went wrong", "[tensor][errors]") {
-  // zeros reports through `empty`, the factory it calls.
-  require_error([] { zeros({2, -1}); }, "sizes must be non-negative but got [2, -1]");
+  require_error([] { zeros({2, -1}); }, "zeros: sizes must be non-negative but got [2, -1]");
+  require_error([] { full({-1}, 2.0); }, "full: sizes must be non-negative but got [-1]");
+  require_error([] { randn({3, -2}); }, "randn: sizes must be non-negative but got [3, -2]");
   require_error([] { empty({-3}); }, "empty: sizes must be non-negative but got [-3]");
   require_error([] { zeros({2, 3}).size(2); },
                 "size: dimension out of range (expected to be in range of [-2, 1], but got 2)");
