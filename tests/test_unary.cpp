@@ -322,3 +322,51 @@ TEST_CASE("float32 silu gradient matches float64 over the range", "[unary][grad]
   check(x32);
   check(detail::make_alias(stack({x32, x32}, 1), {n}, {2}, 0));
 }
+
+// At a kink the finite difference straddles two slopes, so gradcheck can't judge it: these assert the
+// one-sided choices of PyTorch's derivatives.yaml, each named next to its check, on hand-worked values.
+TEST_CASE("gradients at kinks follow PyTorch's conventions", "[unary][grad]") {
+  auto grad_at = [](const std::function<Tensor(const Tensor&)>& f, const std::vector<double>& xs) {
+    Tensor x = from_vector<double>(xs, {static_cast<int64_t>(xs.size())});
+    x.requires_grad_();
+    sum(f(x)).backward();
+    return x.grad().to_vector<double>();
+  };
+  SECTION("relu'(0) = 0") {
+    // relu: threshold_backward(grad, result, 0), which passes grad only where result > 0.
+    CHECK(grad_at([](auto& x) { return relu(x); }, {-1, 0, -0.0, 2}) == std::vector<double>{0, 0, 0, 1});
+  }
+  SECTION("abs'(0) = sign(0) = 0") {
+    // abs: grad * self.sgn(), and sgn(+-0) = 0.
+    CHECK(grad_at([](auto& x) { return abs(x); }, {-2, 0, -0.0, 3}) == std::vector<double>{-1, 0, 0, 1});
+  }
+  SECTION("clamp at exactly a bound passes the gradient") {
+    // clamp: clamp_backward, grad * ((self >= min) & (self <= max)): the bounds are inside.
+    CHECK(grad_at([](auto& x) { return clamp(x, -1.0, 1.0); }, {-1.5, -1, 0, 1, 1.5}) ==
+          std::vector<double>{0, 1, 1, 1, 0});
+    auto clamp_min = [](auto& x) { return clamp(x, 0.5, std::nullopt); };
+    auto clamp_max = [](auto& x) { return clamp(x, std::nullopt, 0.5); };
+    CHECK(grad_at(clamp_min, {0, 0.5, 2}) == std::vector<double>{0, 1, 1});
+    CHECK(grad_at(clamp_max, {0, 0.5, 2}) == std::vector<double>{1, 1, 0});
+    // clamp_ shares clamp's rule (detail::clamp_node).
+    CHECK(grad_at([](auto& x) {
+      Tensor y = mul(x, 1.0);
+      y.clamp_(-1.0, 1.0);
+      return y;
+    }, {-1.5, -1, 1, 1.5}) == std::vector<double>{0, 1, 1, 0});
+  }
+  SECTION("pow(x, 2) at 0 is 0") {
+    // pow.Scalar: pow_backward, grad * exponent * self^(exponent - 1) (zero only for exponent 0):
+    // 2 * 0^1 = 0, and 2 * 3 = 6.
+    CHECK(grad_at([](auto& x) { return pow(x, 2); }, {0, 3}) == std::vector<double>{0, 6});
+    CHECK(grad_at([](auto& x) { return pow(x, 2.0); }, {0, -0.0, 3}) == std::vector<double>{0, 0, 6});
+  }
+  SECTION("pow(x, 0.5) at 0 is +inf") {
+    // The same formula: 0.5 * 0^-0.5 = 0.5 * inf; at 4, 0.5 / 2 = 0.25.
+    CHECK(grad_at([](auto& x) { return pow(x, 0.5); }, {0, 4}) == std::vector<double>{INFINITY, 0.25});
+  }
+  SECTION("sqrt at 0 is +inf") {
+    // sqrt: grad / (2 * result): 1 / (2 * 0) = inf; at 4, 1 / 4.
+    CHECK(grad_at([](auto& x) { return sqrt(x); }, {0, 4}) == std::vector<double>{INFINITY, 0.25});
+  }
+}
