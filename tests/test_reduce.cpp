@@ -6,10 +6,12 @@
 #include <functional>
 #include <limits>
 
+#include "autograd/engine.h"
 #include "autograd/gradcheck.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
 #include "ops/reduce.h"
+#include "ops/shape_ops.h"
 #include "ops/unary.h"
 #include "tests/test_util.h"
 
@@ -392,4 +394,47 @@ TEST_CASE("float32 sums: lane and block edges, and long sums keep float accuracy
   const double exact = static_cast<double>(0.1f) * n;
   REQUIRE(sum(tenth).item<double>() == Approx(exact).epsilon(1e-6));
   REQUIRE(mean(tenth).item<double>() == Approx(static_cast<double>(0.1f)).epsilon(1e-6));
+}
+
+TEST_CASE("global and per-dim max and min: gradcheck without ties", "[reduce][grad]") {
+  // Distinct values 0.25 apart (7 is a unit mod 24, so i -> 7 i mod 24 is a permutation): no ties,
+  // and no finite-difference step (1e-6) reorders them.
+  std::vector<double> v(24);
+  for (int64_t i = 0; i < 24; ++i) v[i] = static_cast<double>((7 * i) % 24) * 0.25 - 3.0;
+  Tensor x = requiring(from_vector<double>(v, {2, 3, 4}));
+  using Fn = std::function<Tensor(const autograd::variable_list&)>;
+  std::vector<std::pair<std::string, Fn>> fns = {
+      {"max", [](auto& t) { return max(t[0]); }},
+      {"min", [](auto& t) { return min(t[0]); }},
+      // Strided inputs: permuted views.
+      {"max of a permuted view", [](auto& t) { return max(permute(t[0], {2, 0, 1})); }},
+      {"min dim of a permuted view", [](auto& t) { return min(permute(t[0], {2, 0, 1}), 1).first; }},
+  };
+  for (int64_t d : {0, 1, 2, -1})
+    for (bool keepdim : {false, true}) {
+      std::string tag = " dim " + std::to_string(d) + (keepdim ? " keepdim" : "");
+      fns.push_back({"max" + tag, [d, keepdim](auto& t) { return max(t[0], d, keepdim).first; }});
+      fns.push_back({"min" + tag, [d, keepdim](auto& t) { return min(t[0], d, keepdim).first; }});
+    }
+  for (auto& [name, fn] : fns) {
+    SECTION(name) { REQUIRE(autograd::gradcheck(fn, {x})); }
+  }
+  SECTION("the gradient lands on the extreme element only") {
+    // max is 23 * 0.25 - 3 where 7 i = 23 mod 24: i = 17 (7 * 17 = 119 = 4 * 24 + 23); min (0) at i = 0.
+    Tensor g_max = autograd::grad({max(x)}, {x})[0], g_min = autograd::grad({min(x)}, {x})[0];
+    std::vector<double> want_max(24, 0.0), want_min(24, 0.0);
+    want_max[17] = 1, want_min[0] = 1;
+    CHECK(g_max.to_vector<double>() == want_max);
+    CHECK(g_min.to_vector<double>() == want_min);
+    // Along dim 2: one 1 per row of 4, at the reference loop's arg max.
+    Tensor g_dim = autograd::grad({sum(max(x, 2).first)}, {x})[0];
+    std::vector<double> want_dim(24, 0.0);
+    for (int64_t r = 0; r < 6; ++r) {
+      int64_t best = r * 4;
+      for (int64_t k = r * 4; k < r * 4 + 4; ++k)
+        if (v[k] > v[best]) best = k;
+      want_dim[best] = 1;
+    }
+    CHECK(g_dim.to_vector<double>() == want_dim);
+  }
 }
