@@ -5,10 +5,13 @@
 #include <cmath>
 #include <functional>
 
+#include <omp.h>
+
 #include "autograd/gradcheck.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
 #include "ops/reduce.h"
+#include "ops/threads.h"
 #include "ops/unary.h"
 #include "tests/test_util.h"
 
@@ -422,5 +425,223 @@ TEST_CASE("float32 add, sub, mul and div on dense spans (the vectorised kernels)
     Tensor q = b.clone();
     q.div_(add(abs(a), 1.0));  // in place, dividing
     check(q, [](double x, double y) { return y / (std::abs(x) + 1.0); });
+  }
+}
+
+TEST_CASE("maximum and minimum with equal inputs split the gradient evenly", "[binary][grad]") {
+  // derivatives.yaml, maximum: self gets where(self == other, grad / 2, grad).masked_fill_(self < other, 0),
+  // other the same masked where self > other (minimum swaps < and >): a tie sends 0.5 to each side.
+  Tensor x = tensor({1, 2, 2}, {3}, kFloat64), y = tensor({2}, {1}, kFloat64);
+  SECTION("maximum, the [1] operand broadcast") {
+    x.requires_grad_(), y.requires_grad_();
+    sum(maximum(x, y)).backward();
+    CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 0.5, 0.5});
+    CHECK(y.grad().to_vector<double>() == std::vector<double>{1 + 0.5 + 0.5});
+  }
+  SECTION("minimum, the [1] operand broadcast") {
+    x.requires_grad_(), y.requires_grad_();
+    sum(minimum(x, y)).backward();
+    CHECK(x.grad().to_vector<double>() == std::vector<double>{1, 0.5, 0.5});
+    CHECK(y.grad().to_vector<double>() == std::vector<double>{0 + 0.5 + 0.5});
+  }
+  SECTION("the same tensor on both sides gets both halves") {
+    x.requires_grad_();
+    sum(add(maximum(x, x), mul(minimum(x, x), 3.0))).backward();
+    CHECK(x.grad().to_vector<double>() == std::vector<double>{4, 4, 4});  // (0.5 + 0.5) + 3 (0.5 + 0.5)
+  }
+}
+
+TEST_CASE("in-place ops on a non-leaf: gradcheck through both operands", "[binary][inplace][grad]") {
+  // Each op runs on y = x * 1 (a leaf that requires grad may not be modified in place).
+  Tensor a = leaf({3, 4}, -2, 2, 31), c = leaf({3, 4}, 0.5, 2, 32), col = leaf({3, 1}, 0.5, 2, 33);
+  Tensor row = leaf({4}, 0.5, 2, 34);
+  using Fn = std::function<Tensor(const autograd::variable_list&)>;
+  auto on_copy = [](const std::function<void(Tensor&, const autograd::variable_list&)>& op) {
+    return Fn([op](const autograd::variable_list& v) {
+      Tensor y = mul(v[0], 1.0);
+      op(y, v);
+      return y;
+    });
+  };
+  std::vector<std::pair<std::string, Fn>> both = {
+      {"sub_", on_copy([](Tensor& y, auto& v) { y.sub_(v[1]); })},
+      {"sub_ alpha", on_copy([](Tensor& y, auto& v) { y.sub_(v[1], 0.5); })},
+      {"mul_", on_copy([](Tensor& y, auto& v) { y.mul_(v[1]); })},
+      {"div_", on_copy([](Tensor& y, auto& v) { y.div_(v[1]); })},
+      // copy_ overwrites y: x gets no gradient through it, the source all of it (summed over a broadcast).
+      {"copy_", on_copy([](Tensor& y, auto& v) { y.copy_(v[1]); })},
+      // The result used again after the write: MulBackward saves the new value of y.
+      {"copy_ then mul", Fn([](auto& v) {
+         Tensor y = mul(v[0], 2.0);
+         y.copy_(mul(v[1], v[1]));
+         return mul(y, v[0]);
+       })},
+      {"chain", on_copy([](Tensor& y, auto& v) { y.mul_(v[1]).sub_(v[1], 2.0).div_(v[1]); })},
+  };
+  for (auto& [name, fn] : both) {
+    SECTION(name) {
+      REQUIRE(autograd::gradcheck(fn, {a, c}));
+      REQUIRE(autograd::gradcheck(fn, {a, col}));
+      REQUIRE(autograd::gradcheck(fn, {a, row}));
+    }
+  }
+  SECTION("scalar operands: sub_, mul_, div_, fill_, clamp_") {
+    std::vector<std::pair<std::string, Fn>> self_only = {
+        {"sub_", on_copy([](Tensor& y, auto&) { y.sub_(1.5); })},
+        {"mul_", on_copy([](Tensor& y, auto&) { y.mul_(-2.5); })},
+        {"div_", on_copy([](Tensor& y, auto&) { y.div_(4.0); })},
+        {"fill_", on_copy([](Tensor& y, auto&) { y.fill_(3.0); })},  // a zero Jacobian
+        {"fill_ then mul", Fn([](auto& v) {
+           Tensor y = mul(v[0], 1.0);
+           y.fill_(3.0);
+           return mul(y, exp(v[0]));  // only the exp path reaches x
+         })},
+        // No element of a lies within 1e-3 of either bound.
+        {"clamp_", on_copy([](Tensor& y, auto&) { y.clamp_(-0.7, 0.9); })},
+        {"clamp_ min", on_copy([](Tensor& y, auto&) { y.clamp_(0.1, std::nullopt); })},
+    };
+    for (auto& [name, fn] : self_only) {
+      INFO(name);
+      REQUIRE(autograd::gradcheck(fn, {a}));
+    }
+  }
+  SECTION("hand-worked: fill_ and copy_ send nothing to the old value") {
+    Tensor x = tensor({1, 2}, {2}, kFloat64), s = tensor({5}, {1}, kFloat64);
+    x.requires_grad_(), s.requires_grad_();
+    Tensor y = mul(x, 3.0);
+    y.copy_(s);  // y = [5, 5]
+    Tensor z = mul(x, 3.0);
+    z.fill_(2.0);
+    sum(add(mul(y, y), z)).backward();
+    // weft sends no gradient at all to the overwritten value (torch sends zeros_like(grad)), as in
+    // "autograd through clamp_, copy_ and fill_" above.
+    CHECK_FALSE(x.grad().defined());
+    CHECK(s.grad().to_vector<double>() == std::vector<double>{2 * 5 + 2 * 5});  // d sum(s^2 over 2) / ds
+  }
+}
+
+TEST_CASE("backward through a saved tensor modified in place raises", "[binary][inplace][grad]") {
+  // SavedTensor::unpack compares the version at save time with the storage's current one.
+  Tensor x = tensor({1, 2, 3}, {3}, kFloat64), w = tensor({4, 5, 6}, {3}, kFloat64);
+  x.requires_grad_(), w.requires_grad_();
+  SECTION("a saved input") {
+    Tensor y = mul(x, 1.0);
+    Tensor z = mul(y, w);  // MulBackward saves y (for w's gradient) and w
+    y.add_(1.0);
+    WEFT_REQUIRE_ERROR(sum(z).backward(),
+                       Contains("modified by an inplace operation") && Contains("MulBackward") &&
+                           Contains("version"));
+  }
+  SECTION("a saved output") {
+    Tensor e = exp(mul(x, 1.0));  // ExpBackward saves its result
+    e.mul_(2.0);
+    WEFT_REQUIRE_ERROR(sum(e).backward(),
+                       Contains("modified by an inplace operation") && Contains("ExpBackward") &&
+                           Contains("version"));
+  }
+  SECTION("a tensor that is not saved may change") {
+    Tensor y = mul(x, 1.0);
+    Tensor z = add(y, w);  // AddBackward saves nothing
+    y.add_(1.0);
+    sum(z).backward();
+    CHECK(x.grad().to_vector<double>() == std::vector<double>{1, 1, 1});
+  }
+}
+
+namespace {
+
+// Every comparison of a [3, 1] and a [1, 4] tensor of T (with ties), and of each with a number,
+// against a reference loop.
+template <class T>
+void check_comparisons() {
+  std::vector<T> va = {T(1), T(2), T(3)}, vb = {T(3), T(2), T(0), T(1)};
+  Tensor a = from_vector<T>(va, {3, 1}), b = from_vector<T>(vb, {1, 4});
+  using Op = std::function<Tensor(const Tensor&, const Tensor&)>;
+  using ScalarOp = std::function<Tensor(const Tensor&, Scalar)>;
+  using Ref = std::function<bool(double, double)>;
+  std::vector<std::tuple<std::string, Op, ScalarOp, Ref>> ops = {
+      {"eq", [](auto& x, auto& y) { return eq(x, y); }, [](auto& x, Scalar s) { return eq(x, s); },
+       [](double x, double y) { return x == y; }},
+      {"ne", [](auto& x, auto& y) { return ne(x, y); }, [](auto& x, Scalar s) { return ne(x, s); },
+       [](double x, double y) { return x != y; }},
+      {"lt", [](auto& x, auto& y) { return lt(x, y); }, [](auto& x, Scalar s) { return lt(x, s); },
+       [](double x, double y) { return x < y; }},
+      {"le", [](auto& x, auto& y) { return le(x, y); }, [](auto& x, Scalar s) { return le(x, s); },
+       [](double x, double y) { return x <= y; }},
+      {"gt", [](auto& x, auto& y) { return gt(x, y); }, [](auto& x, Scalar s) { return gt(x, s); },
+       [](double x, double y) { return x > y; }},
+      {"ge", [](auto& x, auto& y) { return ge(x, y); }, [](auto& x, Scalar s) { return ge(x, s); },
+       [](double x, double y) { return x >= y; }},
+  };
+  for (auto& [name, op, scalar_op, ref] : ops) {
+    INFO(name);
+    for (bool swap : {false, true}) {
+      Tensor r = swap ? op(b, a) : op(a, b);
+      REQUIRE(r.dtype() == kBool);
+      REQUIRE(r.shape() == Shape{3, 4});
+      auto vr = r.to_vector<bool>();
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t j = 0; j < 4; ++j) {
+          double x = static_cast<double>(va[i]), y = static_cast<double>(vb[j]);
+          REQUIRE(vr[i * 4 + j] == (swap ? ref(y, x) : ref(x, y)));
+        }
+    }
+    // A number: 2 ties with some elements; 2.5 (a float number against int64 too) ties with none.
+    for (double s : {2.0, 2.5}) {
+      Tensor r = s == 2.0 ? scalar_op(b, int64_t{2}) : scalar_op(b, s);
+      REQUIRE(r.dtype() == kBool);
+      REQUIRE(r.shape() == Shape{1, 4});
+      auto vr = r.to_vector<bool>();
+      for (int64_t j = 0; j < 4; ++j) REQUIRE(vr[j] == ref(static_cast<double>(vb[j]), s));
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("comparisons broadcast, return bool and record no gradient", "[binary]") {
+  SECTION("float32") { check_comparisons<float>(); }
+  SECTION("float64") { check_comparisons<double>(); }
+  SECTION("int64") { check_comparisons<int64_t>(); }
+  SECTION("no grad_fn even when the inputs require grad") {
+    Tensor x = tensor({1, 2, 3}, {3, 1}, kFloat64), y = tensor({2, 2, 0, 5}, {1, 4}, kFloat64);
+    x.requires_grad_(), y.requires_grad_();
+    Tensor nl = mul(x, 2.0);  // a non-leaf with history, too
+    for (const Tensor& r : {eq(x, y), ne(x, y), lt(nl, y), le(x, nl), gt(nl, y), ge(x, y), eq(nl, 2),
+                            ne(x, 1.5), lt(nl, 3), le(x, 2), gt(nl, 0.5), ge(x, 3)}) {
+      CHECK(r.dtype() == kBool);
+      CHECK(r.grad_fn() == nullptr);
+      CHECK_FALSE(r.requires_grad());
+    }
+  }
+}
+
+TEST_CASE("set_num_threads sets the thread count of weft's own loops", "[binary][threads]") {
+  ScopedNumThreads restore(get_num_threads());  // puts the caller's count back, also when a check fails
+  // Above kParallelGrain (32768), odd-sized: the kernels' parallel_range forks for this.
+  const int64_t n = 100003;
+  Generator gen(41);
+  Tensor a = randn({n}, kFloat32, &gen), b = randn({n}, kFloat32, &gen);
+  Tensor a64 = randn({n}, kFloat64, &gen);
+  auto run = [&] {
+    return std::make_pair(add(mul(a, b), a).to_vector<float>(), exp(a64).to_vector<double>());
+  };
+  set_num_threads(1);
+  REQUIRE(get_num_threads() == 1);
+  REQUIRE(omp_get_max_threads() == 1);  // what weft's parallel_range reads before forking
+  auto one = run();
+  set_num_threads(2);
+  REQUIRE(get_num_threads() == 2);
+  REQUIRE(omp_get_max_threads() == 2);
+  auto two = run();
+  // Elementwise results don't depend on how the range is split: bit-identical, and equal to a loop.
+  REQUIRE(one.first == two.first);
+  REQUIRE(one.second == two.second);
+  auto va = a.to_vector<float>(), vb = b.to_vector<float>();
+  for (int64_t i = 0; i < n; ++i) REQUIRE(two.first[i] == va[i] * vb[i] + va[i]);
+  SECTION("a count below 1 is refused and leaves the setting alone") {
+    WEFT_REQUIRE_ERROR(set_num_threads(0), Contains("set_num_threads") && Contains("0"));
+    WEFT_REQUIRE_ERROR(set_num_threads(-3), Contains("set_num_threads"));
+    CHECK(get_num_threads() == 2);
   }
 }
