@@ -2,6 +2,7 @@
 // single product, cached primitives for batches) and the reference loop for every numeric dtype.
 #include "ops/kernels/matmul.h"
 
+#include <atomic>
 #include <algorithm>
 #include <optional>
 #include <tuple>
@@ -175,15 +176,36 @@ BiasOperand bias_operand(const Tensor& bias, int64_t m, int64_t n) {
 // Note [Single products through sgemm]
 // A matmul primitive's execute costs about a microsecond before any arithmetic (an execution
 // context, argument maps, the scratchpad); dnnl_sgemm, the same library's BLAS-style entry point,
-// runs the same kernels without that (bit-identical results here). Measured on oneDNN 2.6 here
-// (AMD EPYC, avx2), sgemm's time over the cached primitive's: 64^3 0.88 (1 thread) and 0.80
-// (2 threads), 128^3 0.96, 256^3 0.99-1.00; but 512^3 with a bias 1.03 and 2048^3 1.02, since
-// sgemm has no bias and the output is first filled with it (one more pass over it). So a single
-// product of up to 256^3 multiply-adds goes through sgemm, batches and larger ones through the
-// primitive cache. sgemm picks its thread count by its own rule at each call (nothing is created
-// for a count, so nothing needs keying by it); here it gains from a second thread even at 64^3
-// (0.84x the time of a forced single thread), so it is left to choose.
+// skips that, but it does not always pick the primitive's kernels. Measured on oneDNN 2.6, sgemm's
+// time over the cached primitive's, 1 thread:
+//   AMD EPYC with avx2 only: 64^3 0.88 (0.80 at 2 threads), 128^3 0.96, 256^3 0.99-1.00, but 512^3
+//     with a bias 1.03 and 2048^3 1.02 (sgemm has no bias: the output is first filled with it);
+//     results bit-identical.
+//   AMD EPYC with avx512 (Zen 4): A @ B 64^3 1.10, 128^3 0.99, 256^3 1.00; A @ B^T (linear's
+//     weight) 32^3 1.29, 64^3 1.52, 128^3 1.05, 256^3 1.04.
+// So on a CPU without AVX-512 a single product of up to 256^3 multiply-adds goes through sgemm, and
+// everything else (batches, larger products, any product on an AVX-512 CPU) through the primitive
+// cache. The route depends only on the CPU, so a host's results do not change from call to call.
+// sgemm picks its thread count by its own rule at each call (nothing is created for a count, so
+// nothing needs keying by it); it gains from a second thread even at 64^3 (0.84x the time of a
+// forced single thread), so it is left to choose.
 constexpr int64_t kSgemmMaxWork = int64_t(1) << 24;
+
+std::atomic<SingleProductRoute> single_product_route{SingleProductRoute::kAuto};
+
+bool single_products_through_sgemm() {
+  switch (single_product_route.load(std::memory_order_relaxed)) {
+    case SingleProductRoute::kSgemm: return true;
+    case SingleProductRoute::kPrimitive: return false;
+    case SingleProductRoute::kAuto: break;
+  }
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
+  return !has_avx512;
+#else
+  return false;
+#endif
+}
 
 // A [1, R, C] layout as dnnl_sgemm (row-major) takes it: the transpose flag and leading dimension.
 std::pair<char, int64_t> sgemm_form(const Layout& layout) {
@@ -217,7 +239,7 @@ Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool b
   const int64_t batch = a.layout.dims[0], m = a.layout.dims[1], n = b.layout.dims[2], k = a.layout.dims[2];
   const int64_t work = batch * m * n * k;
   Tensor out = batched_out ? detail::make_empty({batch, m, n}, kFloat32) : detail::make_empty({m, n}, kFloat32);
-  if (batch == 1 && work <= kSgemmMaxWork) {
+  if (batch == 1 && work <= kSgemmMaxWork && single_products_through_sgemm()) {
     sgemm_product(a, b, bias, static_cast<float*>(out.raw_data()));
     return out;
   }
@@ -294,6 +316,10 @@ void check_operands(const Tensor& a, const Tensor& bm) {
 }
 
 }  // namespace
+
+void set_single_product_route(SingleProductRoute route) {
+  single_product_route.store(route, std::memory_order_relaxed);
+}
 
 Tensor bmm_reference(const Tensor& a_in, const Tensor& bm_in, const Tensor& bias) {
   check_operands(a_in, bm_in);

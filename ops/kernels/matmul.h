@@ -15,6 +15,12 @@ Tensor bmm(const Tensor& a, const Tensor& bm, const Tensor& bias = Tensor());
 // transposed through its strides, with no view made for it. Returns a contiguous [R, out].
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
+// The route of a single float32 product (batch 1, up to 256^3 multiply-adds): dnnl_sgemm or a cached
+// primitive; see Note [Single products through sgemm]. kAuto is the measured choice for this CPU;
+// tests force each route so that both run on every host.
+enum class SingleProductRoute { kAuto, kSgemm, kPrimitive };
+void set_single_product_route(SingleProductRoute route);
+
 // The portable loop (blocked i-k-j, OpenMP over rows), for every numeric dtype.
 Tensor bmm_reference(const Tensor& a, const Tensor& bm, const Tensor& bias = Tensor());
 
