@@ -17,6 +17,14 @@ using Args = std::unordered_map<int, memory>;
 weft::Tensor randn(const weft::Shape& shape) { return weft::randn(shape); }
 float* fp(const weft::Tensor& t) { return t.data_ptr<float>(); }
 
+// One call of a raw primitive made once, waited for: the baseline side of a pair.
+auto raw_call(const dnnl::primitive& prim, const Args& args) {
+  return [&prim, &args] {
+    prim.execute(bench::raw_stream(), args);
+    bench::raw_stream().wait();
+  };
+}
+
 // ---------------------------------------------------------------- matmul / linear (n x n x n)
 
 // weft's matmul (or linear) against a raw oneDNN matmul primitive made once: C = A @ B, or with
@@ -39,14 +47,8 @@ void BM_matmul_pair(benchmark::State& state, bool linear) {
   if (linear) args.emplace(DNNL_ARG_BIAS, memory(bias_md, eng, fp(bias)));
   bench::paired(
       state,
-      [&] {
-        prim.execute(bench::raw_stream(), args);
-        bench::raw_stream().wait();
-      },
-      [&] {
-        weft::Tensor y = linear ? weft::linear(a, b, bias) : weft::matmul(a, b);
-        benchmark::DoNotOptimize(y.raw_data());
-      });
+      raw_call(prim, args),
+      [&] { benchmark::DoNotOptimize((linear ? weft::linear(a, b, bias) : weft::matmul(a, b)).raw_data()); });
   const double flops = 2.0 * n * n * n;
   state.counters["GFLOPs"] = flops / (state.counters["weft_us"] * 1e3);
   state.counters["GFLOPs_onednn"] = flops / (state.counters["baseline_us"] * 1e3);
@@ -313,14 +315,8 @@ void BM_vs_onednn(benchmark::State& state, RawOp op) {
                                 : Args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_DST, ym}};
   bench::paired(
       state,
-      [&] {
-        prim.execute(bench::raw_stream(), args);
-        bench::raw_stream().wait();
-      },
-      [&] {
-        weft::Tensor out = weft_op(op, x);
-        benchmark::DoNotOptimize(out.raw_data());
-      });
+      raw_call(prim, args),
+      [&] { benchmark::DoNotOptimize(weft_op(op, x).raw_data()); });
 }
 
 void vs_onednn_args(benchmark::internal::Benchmark* b) {

@@ -644,13 +644,8 @@ void require_float32_close(const std::string& what, const Tensor& got, const Ten
   INFO(what);
   REQUIRE(got.dtype() == kFloat32);
   REQUIRE(got.shape() == want.shape());
-  Vec g = got.to_vector<double>(), w = want.to_vector<double>();
-  size_t bad = 0, first = 0;
-  for (size_t i = 0; i < g.size(); ++i)  // written so that NaN counts as out of bounds
-    if (!(std::fabs(g[i] - w[i]) <= rtol * std::fabs(w[i]) + atol)) first = bad++ == 0 ? i : first;
-  INFO(bad << " of " << g.size() << " elements out of bounds; the first, " << first << ": got "
-            << (bad ? g[first] : 0.0) << ", float64 gives " << (bad ? w[first] : 0.0));
-  CHECK(bad == 0);
+  Vec w = want.to_vector<double>();
+  test::require_within(got.to_vector<double>(), w, [&](size_t i) { return rtol * std::fabs(w[i]) + atol; });
 }
 
 }  // namespace

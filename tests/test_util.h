@@ -3,8 +3,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "framework/error.h"
 
@@ -21,6 +23,19 @@ void require_error(F&& f, const std::string& needle) {
     return;
   }
   FAIL("expected weft::Error mentioning \"" << needle << "\"");
+}
+
+// Requires |got[i] - want[i]| <= bound[i] for every i (NaN counts as out of bounds), reporting how
+// many are not and the first of them.
+inline void require_within(const std::vector<double>& got, const std::vector<double>& want,
+                           const std::function<double(size_t)>& bound) {
+  REQUIRE(got.size() == want.size());
+  size_t bad = 0, first = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (!(std::fabs(got[i] - want[i]) <= bound(i))) first = bad++ == 0 ? i : first;
+  INFO(bad << " of " << got.size() << " elements out of bounds; the first, " << first << ": got "
+            << (bad ? got[first] : 0.0) << ", the reference gives " << (bad ? want[first] : 0.0));
+  CHECK(bad == 0);
 }
 
 // The message of the weft::Error that f throws, or "" when it throws none.

@@ -130,34 +130,38 @@ bool cpu_has_avx512() {
                           __builtin_cpu_supports("avx512vl");
   return has;
 }
-#else
-template <K k>
-void span1_avx2(float* o, const float* x, int64_t n) { span1_base<k>(o, x, n); }
-template <K k>
-void span2_avx2(float* o, const float* a, const float* b, float alpha, int64_t n) {
-  span2_base<k>(o, a, b, alpha, n);
-}
-double sum_avx2(const float* x, int64_t n) { return sum_span(x, n); }
-template <K k>
-void span1_avx512(float* o, const float* x, int64_t n) { span1_base<k>(o, x, n); }
-template <K k>
-void span2_avx512(float* o, const float* a, const float* b, float alpha, int64_t n) {
-  span2_base<k>(o, a, b, alpha, n);
-}
-double sum_avx512(const float* x, int64_t n) { return sum_span(x, n); }
-bool cpu_has_avx2_fma() { return false; }
-bool cpu_has_avx512() { return false; }
+#define WEFT_X86_COPIES 1
 #endif
 
+// The widest copy this CPU runs (the baseline one off x86).
 template <K k>
-UnarySpan pick1() { return cpu_has_avx512() ? span1_avx512<k> : cpu_has_avx2_fma() ? span1_avx2<k> : span1_base<k>; }
+UnarySpan pick1() {
+#ifdef WEFT_X86_COPIES
+  if (cpu_has_avx512()) return span1_avx512<k>;
+  if (cpu_has_avx2_fma()) return span1_avx2<k>;
+#endif
+  return span1_base<k>;
+}
 template <K k>
-BinarySpan pick2() { return cpu_has_avx512() ? span2_avx512<k> : cpu_has_avx2_fma() ? span2_avx2<k> : span2_base<k>; }
+BinarySpan pick2() {
+#ifdef WEFT_X86_COPIES
+  if (cpu_has_avx512()) return span2_avx512<k>;
+  if (cpu_has_avx2_fma()) return span2_avx2<k>;
+#endif
+  return span2_base<k>;
+}
+double (*pick_sum())(const float*, int64_t) {
+#ifdef WEFT_X86_COPIES
+  if (cpu_has_avx512()) return sum_avx512;
+  if (cpu_has_avx2_fma()) return sum_avx2;
+#endif
+  return [](const float* x, int64_t n) { return sum_span(x, n); };
+}
 
 }  // namespace
 
 double float32_sum(const float* x, int64_t n) {
-  static const auto sum = cpu_has_avx512() ? sum_avx512 : cpu_has_avx2_fma() ? sum_avx2 : sum_span;
+  static const auto sum = pick_sum();
   return sum(x, n);
 }
 
