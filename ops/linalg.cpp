@@ -171,29 +171,33 @@ Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, Scalar beta,
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   detail::check_plain(x, "linear");
   detail::check_plain(weight, "linear");
-  WEFT_CHECK(x.dim() >= 1 && weight.dim() == 2, "linear: expected an input of at least 1 dim and a 2-D weight "
-             "but got shapes ", x.shape(), " and ", weight.shape());
-  const int64_t in = weight.size(1), out = weight.size(0);
-  WEFT_CHECK(x.size(-1) == in, "linear: the input's last dim is ", x.size(-1), " (shape ", x.shape(),
-             ") but the weight of shape ", weight.shape(), " expects ", in);
+  const Shape& xs = x.shape();  // read once: a 64^3 linear is a few microseconds, its checks count
+  const Shape& ws = weight.shape();
+  WEFT_CHECK(!xs.empty() && ws.size() == 2, "linear: expected an input of at least 1 dim and a 2-D weight "
+             "but got shapes ", xs, " and ", ws);
+  const int64_t in = ws[1], out = ws[0];
+  WEFT_CHECK(xs.back() == in, "linear: the input's last dim is ", xs.back(), " (shape ", xs,
+             ") but the weight of shape ", ws, " expects ", in);
   check_same_dtype(x, weight, "linear");
   if (bias.defined()) {
     detail::check_plain(bias, "linear");
-    WEFT_CHECK(bias.dim() == 1 && bias.size(0) == out, "linear: expected a bias of shape [", out,
+    WEFT_CHECK(bias.dim() == 1 && bias.shape()[0] == out, "linear: expected a bias of shape [", out,
                "] but got ", bias.shape());
     WEFT_CHECK(bias.dtype() == x.dtype(), "linear: expected the bias to have dtype ", dtype_name(x.dtype()),
                " but got ", dtype_name(bias.dtype()));
   }
-  Tensor x2 = x;
-  if (x.dim() != 2) {
-    NoGradGuard guard;
-    x2 = as_rows(x);
-  }
-  Tensor y = kernels::linear(x2, weight, bias);
-  if (x.dim() != 2) {
-    Shape y_shape = x.shape();
+  Tensor y;
+  if (xs.size() == 2) {
+    y = kernels::linear(x, weight, bias);
+  } else {  // the leading dims as rows, and back
+    Tensor rows;
+    {
+      NoGradGuard guard;
+      rows = as_rows(x);
+    }
+    Shape y_shape = xs;
     y_shape.back() = out;
-    y = reshape_nograd(y, y_shape);
+    y = reshape_nograd(kernels::linear(rows, weight, bias), y_shape);
   }
   if (auto node = autograd::make_node<LinearBackward>(x, weight, bias)) {
     node->x_shape = x.shape();

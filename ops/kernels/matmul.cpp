@@ -355,9 +355,11 @@ Tensor bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  WEFT_INTERNAL_ASSERT(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1) && x.dtype() == weight.dtype(),
-                       "linear kernel: bad operands ", x.shape(), " and ", weight.shape());
-  const int64_t rows = x.size(0), in = x.size(1), out = weight.size(0);
+  const Shape& xs = x.shape();
+  const Shape& ws = weight.shape();
+  WEFT_INTERNAL_ASSERT(xs.size() == 2 && ws.size() == 2 && xs[1] == ws[1] && x.dtype() == weight.dtype(),
+                       "linear kernel: bad operands ", xs, " and ", ws);
+  const int64_t rows = xs[0], in = xs[1], out = ws[0];
   const bool tiny_or_empty = rows * in * out < kOneDnnMinWork;  // bmm handles both
   if (tiny_or_empty || x.dtype() != kFloat32 ||
       (bias.defined() && bias.dtype() != kFloat32)) {
