@@ -82,10 +82,12 @@ struct InplaceScaleBackward final : autograd::Node {
   std::string name() const override { return "ScaleBackward"; }
 };
 
-// fill_, zero_ and copy_ overwrite self: its old value gets no gradient; copy_'s source gets all.
+// fill_, zero_ and copy_ overwrite self: its old value gets a zero gradient (torch's zeros_like(grad),
+// so a leaf reached only through it ends with zeros, not with no gradient); copy_'s source gets all.
 struct OverwriteBackward final : autograd::Node {
   variable_list apply(variable_list&& grads) override {
     variable_list out(next_edges.size());
+    if (needs_input_grad(0)) out[0] = zeros_like(grads[0]);
     if (out.size() > 1) out[1] = grads[0];
     return out;
   }
