@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 
 #include "autograd/gradcheck.h"
+#include "framework/copy.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
+#include "ops/kernels/cpu_isa.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
 #include "ops/unary.h"
@@ -369,4 +372,19 @@ TEST_CASE("gradients at kinks follow PyTorch's conventions", "[unary][grad]") {
     // sqrt: grad / (2 * result): 1 / (2 * 0) = inf; at 4, 1 / 4.
     CHECK(grad_at([](auto& x) { return sqrt(x); }, {0, 4}) == std::vector<double>{INFINITY, 0.25});
   }
+}
+
+// The meson suite runs this binary again under WEFT_MAX_CPU_ISA=avx2 and =baseline, so that each copy
+// of the span kernels (ops/kernels/fast_spans.cpp) is tested on any host; this checks the cap holds.
+TEST_CASE("WEFT_MAX_CPU_ISA caps the kernel copies in use", "[unary]") {
+  const char* cap = std::getenv("WEFT_MAX_CPU_ISA");
+  const std::string name = cap ? cap : "";
+  INFO("WEFT_MAX_CPU_ISA=" << name);
+  if (name == "baseline") CHECK(kernels::cpu_isa() == kernels::CpuIsa::kBaseline);
+  if (name == "avx2") CHECK(kernels::cpu_isa() <= kernels::CpuIsa::kAvx2);
+  // Whatever copy runs, a span kernel agrees with the strided loop (the per-element path).
+  Tensor x = randn({1000});
+  Tensor strided = select(zeros({1000, 2}), 1, 0);  // stride 2: no span kernel
+  detail::copy_into(strided, x);
+  CHECK(allclose(tanh(x), tanh(strided), 1e-6, 1e-7));
 }

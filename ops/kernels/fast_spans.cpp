@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "ops/kernels/cpu_isa.h"
 #include "ops/kernels/elementwise.h"
 #include "ops/kernels/vector_math.h"
 
@@ -120,16 +121,6 @@ template <K k>
 }
 [[WEFT_AVX512]] double sum_avx512(const float* x, int64_t n) { return sum_span(x, n); }
 #undef WEFT_AVX512
-bool cpu_has_avx2_fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-}
-bool cpu_has_avx512() {
-  static const bool has = cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
-                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl");
-  return has;
-}
 #define WEFT_X86_COPIES 1
 #endif
 
@@ -137,23 +128,23 @@ bool cpu_has_avx512() {
 template <K k>
 UnarySpan pick1() {
 #ifdef WEFT_X86_COPIES
-  if (cpu_has_avx512()) return span1_avx512<k>;
-  if (cpu_has_avx2_fma()) return span1_avx2<k>;
+  if (cpu_isa() == CpuIsa::kAvx512) return span1_avx512<k>;
+  if (cpu_isa() >= CpuIsa::kAvx2) return span1_avx2<k>;
 #endif
   return span1_base<k>;
 }
 template <K k>
 BinarySpan pick2() {
 #ifdef WEFT_X86_COPIES
-  if (cpu_has_avx512()) return span2_avx512<k>;
-  if (cpu_has_avx2_fma()) return span2_avx2<k>;
+  if (cpu_isa() == CpuIsa::kAvx512) return span2_avx512<k>;
+  if (cpu_isa() >= CpuIsa::kAvx2) return span2_avx2<k>;
 #endif
   return span2_base<k>;
 }
 double (*pick_sum())(const float*, int64_t) {
 #ifdef WEFT_X86_COPIES
-  if (cpu_has_avx512()) return sum_avx512;
-  if (cpu_has_avx2_fma()) return sum_avx2;
+  if (cpu_isa() == CpuIsa::kAvx512) return sum_avx512;
+  if (cpu_isa() >= CpuIsa::kAvx2) return sum_avx2;
 #endif
   return [](const float* x, int64_t n) { return sum_span(x, n); };
 }

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "framework/copy.h"
+#include "ops/kernels/cpu_isa.h"
 #include "ops/kernels/onednn.h"
 
 namespace weft::kernels {
@@ -199,12 +200,7 @@ bool single_products_through_sgemm() {
     case SingleProductRoute::kPrimitive: return false;
     case SingleProductRoute::kAuto: break;
   }
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
-  return !has_avx512;
-#else
-  return false;
-#endif
+  return cpu_isa() == CpuIsa::kAvx2;  // not off x86 either: sgemm was measured on x86 only
 }
 
 // A [1, R, C] layout as dnnl_sgemm (row-major) takes it: the transpose flag and leading dimension.
