@@ -57,6 +57,25 @@ TEST_CASE("mm: hand-worked numbers and the reference loop for every numeric dtyp
   CHECK(values(mm(x, y)) == naive_mm(values(x), values(y), 7, 300, 9));
   Tensor xd = randn({33, 17}, kFloat64), yd = randn({17, 600}, kFloat64);  // crosses the n blocking
   check_close(values(mm(xd, yd)), naive_mm(values(xd), values(yd), 33, 17, 600), 1e-12);
+  SECTION("a column-major right operand: dot products of rows, read in place") {
+    Tensor w = randn({9, 300}, kFloat64), bias = randn({9}, kFloat64);  // linear's W^T is column-major
+    Tensor wt = transpose(w, 0, 1);
+    Tensor xr = randn({7, 300}, kFloat64);
+    const std::vector<double> want = naive_mm(values(xr), values(contiguous(wt)), 7, 300, 9);
+    check_close(values(mm(xr, wt)), want, 1e-12);
+    std::vector<double> with_bias = want, bv = values(bias);
+    for (size_t i = 0; i < with_bias.size(); ++i) with_bias[i] += bv[i % 9];
+    check_close(values(linear(xr, w, bias)), with_bias, 1e-12);
+    Tensor wi = randint(-5, 5, {9, 300}), xi = randint(-5, 5, {7, 300});  // int64: exact
+    CHECK(values(mm(xi, transpose(wi, 0, 1))) ==
+          naive_mm(values(xi), values(contiguous(transpose(wi, 0, 1))), 7, 300, 9));
+    Tensor pair = stack({xr, xr});  // batched, the right operand broadcast
+    CHECK(values(matmul(pair, wt)) == [&] {
+      std::vector<double> twice = values(mm(xr, wt));
+      twice.insert(twice.end(), twice.begin(), twice.end());
+      return twice;
+    }());
+  }
 }
 
 TEST_CASE("oneDNN float32 matches the float64 reference on strided operands", "[linalg]") {
@@ -489,8 +508,8 @@ TEST_CASE("transposed operands of mm, bmm and linear are read in place: only the
       only_the_output("mm(at, bt)", [&] { return mm(at, bt); }, out, kFloat32);
     }
     // On oneDNN, linear reads W^T through strides, whether the weight is row-major or itself a
-    // transposed view, and the bias in place. (The plain loop, for tiny and float64 products,
-    // walks rows of W^T and so copies it; that path is not what this test is about.)
+    // transposed view, and the bias in place. The plain loop (tiny and float64 products) takes dot
+    // products of a's rows with W's rows, so it reads W in place too (checked below, without a bias).
     if (c.m * c.k * c.n >= 4096) {
       Tensor w = randn({c.n, c.k}), w_t = transpose(randn({c.k, c.n}), 0, 1), bias = randn({c.n});
       only_the_output("linear(a, w)", [&] { return linear(a, w); }, out, kFloat32);
@@ -498,9 +517,12 @@ TEST_CASE("transposed operands of mm, bmm and linear are read in place: only the
       only_the_output("linear(at, w, bias)", [&] { return linear(at, w, bias); }, out, kFloat32);
       only_the_output("linear(a, w_t, bias)", [&] { return linear(a, w_t, bias); }, out, kFloat32);
     }
-    // The float64 loop reads a transposed left operand in place too.
+    // The float64 loop reads a transposed left operand in place too, and W^T (column-major).
     Tensor at64 = transpose(randn({c.k, c.m}, kFloat64), 0, 1), b64 = randn({c.k, c.n}, kFloat64);
     only_the_output("mm(at64, b64)", [&] { return mm(at64, b64); }, out, kFloat64);
+    Tensor a64 = randn({c.m, c.k}, kFloat64), w64 = randn({c.n, c.k}, kFloat64);
+    only_the_output("linear(a64, w64)", [&] { return linear(a64, w64); }, out, kFloat64);
+    only_the_output("mm(a64, w64^T)", [&] { return mm(a64, transpose(w64, 0, 1)); }, out, kFloat64);
   }
   SECTION("batched products through primitives") {
     Tensor a = transpose(randn({3, 40, 32}), 1, 2), b = randn({3, 40, 48});  // a [3, 32, 40], column-major

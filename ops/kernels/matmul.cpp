@@ -30,13 +30,13 @@ Tensor bias_2d(const Tensor& bias, int64_t m, int64_t n) {
 }
 
 template <class T>
-void reference_loop(const Tensor& a, const Tensor& bm, const Tensor& bias, const Tensor& out) {
+void reference_loop(const Tensor& a, const Tensor& bm, const Tensor& bias, const Tensor& out, bool dots) {
   const int64_t batch = out.size(0), m = out.size(1), n = out.size(2), k = a.size(2);
   const T* pa = a.data_ptr<T>();
-  const T* pb = bm.data_ptr<T>();  // rows of bm are unit-stride (caller made sure)
+  const T* pb = bm.data_ptr<T>();  // rows of bm unit-stride, or with `dots` its columns and a's rows
   T* po = out.data_ptr<T>();
   const int64_t as0 = a.stride(0), as1 = a.stride(1), as2 = a.stride(2);
-  const int64_t bs0 = bm.stride(0), bs1 = bm.stride(1);
+  const int64_t bs0 = bm.stride(0), bs1 = bm.stride(1), bs2 = bm.stride(2);
   const T* pbias = bias.defined() ? bias.data_ptr<T>() : nullptr;
   const int64_t bias_rs = bias.defined() && bias.size(0) > 1 ? bias.size(1) : 0;
   const int64_t bias_cs = bias.defined() && bias.size(1) > 1 ? 1 : 0;
@@ -48,6 +48,16 @@ void reference_loop(const Tensor& a, const Tensor& bm, const Tensor& bias, const
     for (int64_t j = 0; j < n; ++j) o[j] = pbias ? pbias[i * bias_rs + j * bias_cs] : T(0);
     const T* arow = pa + b * as0 + i * as1;
     const T* bmat = pb + b * bs0;
+    if (dots) {  // out[i, j] += a[i, :] . bm[:, j], both unit-stride (a linear's W^T, read in place)
+      for (int64_t j = 0; j < n; ++j) {
+        const T* bcol = bmat + j * bs2;
+        T acc = o[j];
+#pragma omp simd reduction(+ : acc)
+        for (int64_t kk = 0; kk < k; ++kk) acc += arow[kk] * bcol[kk];
+        o[j] = acc;
+      }
+      return;
+    }
     for (int64_t j0 = 0; j0 < n; j0 += kBlockN) {
       const int64_t j1 = std::min(n, j0 + kBlockN);
       for (int64_t k0 = 0; k0 < k; k0 += kBlockK) {
@@ -321,8 +331,10 @@ Tensor bmm_reference(const Tensor& a_in, const Tensor& bm_in, const Tensor& bias
   check_operands(a_in, bm_in);
   if (a_in.numel() == 0 || bm_in.numel() == 0) return degenerate_bmm(a_in, bm_in, bias);
   Tensor a = as_batch(a_in), bm = as_batch(bm_in);
-  // The inner loop walks rows of bm: make them unit-stride unless they already are.
-  Tensor b = bm.stride(2) == 1 || bm.size(2) == 1 ? bm : contiguous_copy(bm);
+  // The inner loop walks rows of bm, or, when bm's columns and a's rows are unit-stride (a column-major
+  // bm, such as linear's W^T), takes dot products of them; otherwise bm's rows are made unit-stride.
+  const bool dots = bm.stride(1) == 1 && bm.size(2) > 1 && bm.stride(2) != 1 && a.stride(2) == 1;
+  Tensor b = dots || bm.stride(2) == 1 || bm.size(2) == 1 ? bm : contiguous_copy(bm);
   Tensor bias2 = bias.defined() ? bias_2d(bias, a.size(1), bm.size(2)) : Tensor();
   Tensor out = detail::make_empty({a.size(0), a.size(1), bm.size(2)}, a.dtype());
   visit_numeric(a.dtype(), "matmul", [&](auto tag) {
@@ -332,7 +344,7 @@ Tensor bmm_reference(const Tensor& a_in, const Tensor& bm_in, const Tensor& bias
       bias_t = detail::make_empty(bias2.shape(), a.dtype());
       detail::copy_into(bias_t, bias2);
     }
-    reference_loop<T>(a, b, bias_t, out);
+    reference_loop<T>(a, b, bias_t, out, dots);
   });
   if (a_in.dim() == 2) return detail::make_alias(out, {out.size(1), out.size(2)}, {out.size(2), 1}, 0);
   return out;
