@@ -100,8 +100,35 @@ AutogradMeta& autograd_meta(const Tensor& t) {
   return *impl->autograd;
 }
 
+void mark_view(const Tensor& view, const Tensor& x) {
+  AutogradMeta& meta = autograd_meta(view);
+  const AutogradMeta* base_meta = x.impl()->autograd.get();
+  meta.is_view = true;
+  meta.view_base = base_meta && base_meta->is_view && base_meta->view_base.defined() ? base_meta->view_base : x;
+  meta.view_version = x.version();
+}
+
+ViewHistoryFn& view_history_fn() {
+  static ViewHistoryFn fn = nullptr;
+  return fn;
+}
+
+void refresh_view_history(const Tensor& t) {
+  AutogradMeta* meta = t.impl() ? t.impl()->autograd.get() : nullptr;
+  if (meta == nullptr || !meta->is_view || !meta->grad_fn || !t.impl()->storage) return;
+  const uint64_t version = t.version();
+  if (meta->view_version == version) return;
+  meta->view_version = version;
+  const Tensor& base = meta->view_base;
+  // A base that left autograd (detach_) has no history to rebuild from; keep the view's own.
+  if (!base.defined() || !requires_grad_fast(base) || view_history_fn() == nullptr) return;
+  meta->grad_fn = view_history_fn()(base, t);
+  meta->output_nr = 0;
+}
+
 Edge gradient_edge(const Tensor& t) {
   if (!requires_grad_fast(t)) return Edge{};
+  refresh_view_history(t);
   AutogradMeta& meta = *t.impl()->autograd;
   if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr, t.shape(), t.dtype()};
   std::shared_ptr<Node> accumulator = meta.grad_accumulator.lock();

@@ -115,8 +115,9 @@ class Node : public std::enable_shared_from_this<Node> {
   virtual variable_list apply(variable_list&& grads) = 0;
   virtual std::string name() const = 0;
 
-  // Frees what this node saved for backward (see Note [Saved tensors]).
-  void release_saved();
+  // Frees what this node saved for backward (see Note [Saved tensors]). Virtual: a node that
+  // wraps another (CopySlices) frees the wrapped node's tensors too.
+  virtual void release_saved();
   // Saves `t` into one of the node's SavedTensor members; release_saved() will free it.
   void save(SavedTensor& slot, const Tensor& t, bool is_output = false) {
     slot.save(t, is_output);
@@ -192,6 +193,19 @@ std::shared_ptr<NodeT> make_node(const Inputs&... inputs) {
   (detail::add_edges(*node, inputs), ...);
   return node;
 }
+
+// Marks `view` (sharing x's storage, its history just recorded) a view of x's base: x's own base
+// if x is a view, else x. See Note [In-place on views] in ops/inplace.cpp.
+void mark_view(const Tensor& view, const Tensor& x);
+
+// How a stale view's history is rebuilt from its base's current one (ops/ registers it: the
+// gradient is scattered back through the view's geometry). See Note [In-place on views].
+using ViewHistoryFn = std::shared_ptr<Node> (*)(const Tensor& base, const Tensor& view);
+ViewHistoryFn& view_history_fn();
+
+// If `t` is a view whose storage was modified in place since its grad_fn was made, rebuilds its
+// grad_fn from its base's current history. gradient_edge and Tensor::grad_fn call it.
+void refresh_view_history(const Tensor& t);
 
 // Makes `output` the `output_nr`-th result of `node`: it now requires grad and is not a leaf.
 void set_history(const Tensor& output, const std::shared_ptr<Node>& node, uint32_t output_nr = 0);

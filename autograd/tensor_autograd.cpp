@@ -38,7 +38,9 @@ void Tensor::set_grad(const Tensor& grad) const {
 const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
   static const std::shared_ptr<autograd::Node> none;
   TensorImpl* impl = checked();
-  return impl->autograd ? impl->autograd->grad_fn : none;
+  if (!impl->autograd) return none;
+  autograd::refresh_view_history(*this);  // see Note [In-place on views] in ops/inplace.cpp
+  return impl->autograd->grad_fn;
 }
 
 bool Tensor::is_leaf() const { return grad_fn() == nullptr; }
@@ -93,6 +95,8 @@ Tensor& Tensor::detach_() {
   if (impl_ && impl_->autograd) {
     impl_->autograd->grad_fn.reset();
     impl_->autograd->requires_grad = false;
+    impl_->autograd->is_view = false;  // no longer part of its base's history
+    impl_->autograd->view_base = Tensor();
   }
   return *this;
 }

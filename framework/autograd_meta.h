@@ -14,8 +14,12 @@ struct AutogradMeta {
   bool requires_grad = false;   // leaves: set by the user; non-leaves: true when grad_fn is set
   bool retains_grad = false;    // non-leaves that keep their .grad
   bool is_view = false;         // made by a differentiable view op: shares its input's storage
+  uint64_t view_version = 0;    // views: the storage version their grad_fn was made at
   uint32_t output_nr = 0;       // which output of grad_fn this tensor is
   Tensor grad;
+  // Views: the tensor whose storage they view (for a view of a view, the first one's base). An
+  // in-place op through the view rebases this tensor's history. See Note [In-place on views].
+  Tensor view_base;
   std::shared_ptr<autograd::Node> grad_fn;
   // Leaves: the node that accumulates into .grad. Weak, because that node holds the leaf.
   std::weak_ptr<autograd::Node> grad_accumulator;

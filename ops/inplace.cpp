@@ -5,6 +5,8 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
+#include "ops/shape_internal.h"
+#include "ops/shape_ops.h"
 #include "ops/kernels/elementwise.h"
 #include "ops/unary.h"
 
@@ -20,17 +22,86 @@ using kernels::BinaryOp;
 // that no longer exists. Any other tensor takes the in-place op's node as its new grad_fn, whose
 // edge for "self" points at the old history, so backward flows through both versions. Saved
 // copies of the old value are taken before writing; the version bump makes every earlier saved
-// reference to this storage fail loudly when unpacked.
+// reference to this storage fail loudly when unpacked. A view is rebased through its base: see
+// Note [In-place on views].
+
+// Note [In-place on views]
+// A differentiable view op marks its result a view and records its base (the root: a view of a
+// view shares its first base). An in-place op on a view v of base B writes B's memory too, so B's
+// history must change, as in PyTorch's CopySlices and rebase_history:
+//  - the op's node N is made as for any tensor (edge 0: v's old history), but is not attached to v;
+//  - B gets a CopySlices node: B's gradient goes to B's old history, except the part under v's
+//    geometry, which goes through N (N's gradient for self lands there; N's other gradients go to
+//    its other inputs);
+//  - v's grad_fn becomes an as_strided view of B's new history.
+// Other views of B keep a grad_fn built from B's older history. Each view remembers the storage
+// version its grad_fn was made at; when that version moved (any in-place write to the storage),
+// the next gradient_edge or grad_fn of the view rebuilds its grad_fn as an as_strided view of B's
+// current history (refresh_view_history). A base that is a leaf requiring grad cannot be rebased,
+// so an in-place op through its view is refused, like on the leaf itself. Under no-grad, nothing
+// is recorded and the op is allowed as on any tensor.
 void check_inplace(const Tensor& self, const char* op) {
   detail::check_plain(self, op);
   WEFT_CHECK(!(GradMode::is_enabled() && self.requires_grad() && self.is_leaf()), op,
              ": a leaf tensor that requires grad is being used in an in-place operation (shape ", self.shape(),
              "); wrap the update in NoGradGuard or use an out-of-place op");
-  // Rebasing a view's history would leave its base's history stale (weft has no CopySlices), so
-  // an in-place op through a view that records a graph is refused rather than silently wrong.
-  WEFT_CHECK(!(GradMode::is_enabled() && self.requires_grad() && self.impl()->autograd->is_view), op,
-             ": in-place modification of a view (shape ", self.shape(), ") of a tensor that requires grad is "
-             "not supported; use an out-of-place op, or modify the base tensor");
+  const AutogradMeta* meta = self.impl()->autograd.get();
+  if (!GradMode::is_enabled() || meta == nullptr || !meta->is_view || !meta->view_base.defined()) return;
+  const Tensor& base = meta->view_base;
+  WEFT_CHECK(!(base.requires_grad() && base.is_leaf()), op, ": a view (shape ", self.shape(), ") of a leaf "
+             "tensor that requires grad (shape ", base.shape(), ") is being used in an in-place operation; wrap "
+             "the update in NoGradGuard or use an out-of-place op");
+  for (int64_t d = 0; d < self.dim(); ++d)
+    WEFT_CHECK(self.size(d) <= 1 || self.stride(d) != 0, op, ": in-place modification of an expanded view (shape ",
+               self.shape(), ", strides ", self.strides(), ") is not supported: more than one element of it "
+               "refers to a single memory location; clone it first");
+}
+
+// B's node after an in-place op through its view: see Note [In-place on views]. Its edges are B's
+// old history, then fn's edges 1.. (fn's other inputs).
+struct CopySlices final : autograd::Node {
+  Shape base_shape, base_strides, view_shape, view_strides;
+  int64_t base_offset = 0, view_offset = 0;
+  std::shared_ptr<autograd::Node> fn;
+
+  variable_list apply(variable_list&& grads) override {
+    // B's gradient laid out over storage positions, so the view's geometry applies as it is.
+    const Tensor& g = grads[0];
+    int64_t len = std::max(detail::storage_extent(base_shape, base_strides, base_offset),
+                           detail::storage_extent(view_shape, view_strides, view_offset));
+    Tensor flat = zeros({len}, g.dtype());
+    Tensor base_grad = as_strided(flat, base_shape, base_strides, base_offset);
+    base_grad.copy_(g);
+    Tensor slice = as_strided(flat, view_shape, view_strides, view_offset);
+    variable_list res = fn->apply({autograd::clone_detached(slice)});
+    if (res[0].defined()) slice.copy_(res[0]);
+    else slice.zero_();
+    res[0] = contiguous(base_grad);
+    return res;
+  }
+  void release_saved() override {
+    Node::release_saved();
+    fn->release_saved();
+  }
+  std::string name() const override { return "CopySlices"; }
+};
+
+// Attaches the in-place op's node to a view: see Note [In-place on views].
+void rebase_view(const Tensor& view, const std::shared_ptr<autograd::Node>& node) {
+  AutogradMeta& meta = *view.impl()->autograd;
+  const Tensor base = meta.view_base;
+  auto copy_slices = std::make_shared<CopySlices>();
+  copy_slices->base_shape = base.shape(), copy_slices->base_strides = base.strides();
+  copy_slices->base_offset = base.storage_offset();
+  copy_slices->view_shape = view.shape(), copy_slices->view_strides = view.strides();
+  copy_slices->view_offset = view.storage_offset();
+  copy_slices->fn = node;
+  copy_slices->next_edges.reserve(node->next_edges.size());
+  copy_slices->next_edges.push_back(autograd::gradient_edge(base));
+  for (size_t i = 1; i < node->next_edges.size(); ++i) copy_slices->next_edges.push_back(node->next_edges[i]);
+  autograd::set_history(base, copy_slices);
+  autograd::set_history(view, detail::as_strided_history(base, view));
+  meta.view_version = view.version();
 }
 
 // PyTorch's can_cast: a result may be written into self unless that goes float -> integral or
@@ -96,9 +167,17 @@ struct OverwriteBackward final : autograd::Node {
 
 Tensor& finish(Tensor& self, const std::shared_ptr<autograd::Node>& node) {
   self.bump_version();
-  if (node) autograd::set_history(self, node);
+  if (!node) return self;
+  const AutogradMeta* meta = self.impl()->autograd.get();
+  if (meta && meta->is_view && meta->view_base.defined()) rebase_view(self, node);
+  else autograd::set_history(self, node);
   return self;
 }
+
+struct Registrar {
+  Registrar() { autograd::view_history_fn() = &detail::as_strided_history; }
+};
+const Registrar registrar;
 
 Tensor& add_impl(Tensor& self, const Tensor& other, Scalar alpha, bool subtract, const char* op) {
   check_inplace(self, op);

@@ -14,10 +14,17 @@ Tensor record(Tensor y, const Tensor& x, Init&& init) {
   if (auto node = autograd::make_node<NodeT>(x)) {
     init(*node);
     autograd::set_history(y, node);
-    if (y.shares_storage(x)) autograd::autograd_meta(y).is_view = true;
+    if (y.shares_storage(x)) autograd::mark_view(y, x);
   }
   return y;
 }
+
+// The number of storage elements a geometry reaches from the start of its storage (0 if empty).
+int64_t storage_extent(const Shape& shape, const Shape& strides, int64_t offset);
+
+// A node taking the gradient of `view` (any geometry over base's storage) to base: it scatters the
+// gradient into zeros of base's geometry. Its edge is base's current history.
+std::shared_ptr<autograd::Node> as_strided_history(const Tensor& base, const Tensor& view);
 
 // A contiguous copy of x in `dtype`, without history.
 Tensor copy_of(const Tensor& x, DType dtype);

@@ -310,6 +310,18 @@ struct AsStridedBackward final : autograd::Node {
 };
 }  // namespace
 
+int64_t detail::storage_extent(const Shape& shape, const Shape& strides, int64_t offset) {
+  return extent(shape, strides, offset);
+}
+
+std::shared_ptr<autograd::Node> detail::as_strided_history(const Tensor& base, const Tensor& view) {
+  auto node = std::allocate_shared<AsStridedBackward>(detail::PoolAllocator<AsStridedBackward>());
+  node->next_edges.push_back(autograd::gradient_edge(base));
+  node->in_shape = base.shape(), node->in_strides = base.strides(), node->in_offset = base.storage_offset();
+  node->out_shape = view.shape(), node->out_strides = view.strides(), node->out_offset = view.storage_offset();
+  return node;
+}
+
 Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset) {
   detail::check_plain(x, "as_strided");
   WEFT_CHECK(shape.size() == strides.size(), "as_strided: got ", shape.size(), " sizes ", shape, " but ",
