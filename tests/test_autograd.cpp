@@ -257,6 +257,20 @@ std::vector<double> values_of(const Tensor& t) { return t.to_vector<double>(); }
 void require_close(const std::vector<double>& got, const std::vector<double>& want) {
   test::require_within(got, want, [&](size_t i) { return 1e-12 * (1 + std::fabs(want[i])); });
 }
+
+// The identity, returning a fresh tensor that is strided, with gaps and an offset: a base that is
+// not contiguous for CopySlices.
+struct StridedCopy : autograd::Function<StridedCopy> {
+  static Tensor forward(autograd::AutogradContext*, const Tensor& x) {
+    Tensor buf = zeros({x.size(1), x.size(0) + 2}, x.dtype());
+    Tensor region = buf.narrow(1, 1, x.size(0));
+    region.copy_(x.transpose(0, 1));
+    return region.transpose(0, 1);
+  }
+  static autograd::variable_list backward(autograd::AutogradContext*, autograd::variable_list grads) {
+    return {grads[0]};
+  }
+};
 }  // namespace
 
 TEST_CASE("in-place ops through a view rebase the base's history (CopySlices)", "[autograd]") {
@@ -316,6 +330,20 @@ TEST_CASE("in-place ops through a view rebase the base's history (CopySlices)", 
     // d/dx_ij = 2 c_ij, times w at (0,1) and (1,1)
     require_close(values_of(x.grad()), {2, 4 * wv[0], 6, 8, 10 * wv[1], 12});
     require_close(values_of(w.grad()), {2 * 2 * 2, 5 * 2 * 5});
+  }
+
+  SECTION("a base that is itself strided, with an offset") {
+    Tensor x = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, dtype(kFloat64).requires_grad());
+    Tensor w = leaf(wv);
+    Tensor c2 = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, kFloat64);
+    Tensor r = StridedCopy::apply(x);
+    REQUIRE(!r.is_contiguous());
+    REQUIRE(r.storage_offset() == 1);
+    r.select(1, 2).mul_(w);  // [r02, r12]
+    require_close(values_of(r), {1, 2, 3 * wv[0], 4, 5, 6 * wv[1]});
+    sum(mul(r, c2)).backward();
+    require_close(values_of(x.grad()), {1, 2, 3 * wv[0], 4, 5, 6 * wv[1]});
+    require_close(values_of(w.grad()), {3 * 3, 6 * 6});
   }
 
   SECTION("zero_, fill_, copy_ and clamp_ through views") {

@@ -397,6 +397,13 @@ TEST_CASE("distribute_tensor", "[dtensor]") {
   CHECK(d.is_leaf());
   CHECK_THAT(error_of([&] { distribute_tensor(leaf, mesh, {Partial()}); }), Catch::Contains("Partial"));
   CHECK_THAT(error_of([&] { distribute_tensor(leaf, mesh, {Shard(0)}, w); }), Catch::Contains("is not in the mesh"));
+  // In-place ops, with their view rebasing (CopySlices), stay plain-tensor only: a DTensor is refused
+  // whole, and its base and history are left as they were.
+  DTensor moved = d.redistribute({Replicate()});
+  auto history = moved.grad_fn();
+  CHECK_THAT(error_of([&] { moved.mul_(2.0); }), Catch::Contains("plain tensors only"));
+  CHECK_THAT(error_of([&] { moved.zero_(); }), Catch::Contains("plain tensors only"));
+  CHECK(moved.grad_fn() == history);
   if (w % 2 == 0) {
     DeviceMesh mesh2({w / 2, 2});
     for (int64_t src = 0; src < w; ++src) {
