@@ -54,8 +54,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha = 1.0)
 Tensor binary_scalar(BinaryOp op, const Tensor& a, Scalar s, bool scalar_first = false, double alpha = 1.0);
 
 // Float32 contiguous span kernels (fast_spans.cpp, over ops/kernels/vector_math.h): vectorised, no libm
-// calls, the avx512 or avx2+fma copy when the CPU has it. out[i] = op(x[i]), or op(a[i], b[i]) (alpha scales b
-// for Add and Sub); out may be x, a or b but must not partly overlap them. nullptr for ops without
+// calls, the avx512 or avx2+fma copy when the CPU has it. out[i] = op(x[i]), or op(a[i], b[i])
+// (alpha scales b for Add and Sub); out may be x, a or b but must not partly overlap them. nullptr for ops without
 // one (Exp, Tanh, Sigmoid, Silu, Gelu; Add, Sub, Mul, Div, SiluGrad, GeluGrad have one).
 using UnarySpan = void (*)(float* out, const float* x, int64_t n);
 using BinarySpan = void (*)(float* out, const float* a, const float* b, float alpha, int64_t n);

@@ -97,62 +97,58 @@ constexpr int64_t kSumLanes = 32, kSumBlock = 4096;
   return total;
 }
 
+// The copies: baseline x86-64, avx2+fma and avx512. Off x86 the target attributes are empty and
+// cpu_isa() is kBaseline, so the wider copies are compiled but never picked.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define WEFT_AVX2 gnu::target("avx2,fma")
+#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+#else
+#define WEFT_AVX2
+#define WEFT_AVX512
+#endif
 template <K k>
 void span1_base(float* o, const float* x, int64_t n) { span1<k, false>(o, x, n); }
+template <K k>
+[[WEFT_AVX2]] void span1_avx2(float* o, const float* x, int64_t n) { span1<k, true>(o, x, n); }
+template <K k>
+[[WEFT_AVX512]] void span1_avx512(float* o, const float* x, int64_t n) { span1<k, true>(o, x, n); }
 template <K k>
 void span2_base(float* o, const float* a, const float* b, float alpha, int64_t n) {
   span2<k, false>(o, a, b, alpha, n);
 }
-
-#if defined(__x86_64__) && defined(__GNUC__)
 template <K k>
-[[gnu::target("avx2,fma")]] void span1_avx2(float* o, const float* x, int64_t n) { span1<k, true>(o, x, n); }
-template <K k>
-[[gnu::target("avx2,fma")]] void span2_avx2(float* o, const float* a, const float* b, float alpha, int64_t n) {
+[[WEFT_AVX2]] void span2_avx2(float* o, const float* a, const float* b, float alpha, int64_t n) {
   span2<k, true>(o, a, b, alpha, n);
 }
-[[gnu::target("avx2,fma")]] double sum_avx2(const float* x, int64_t n) { return sum_span(x, n); }
-#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
-template <K k>
-[[WEFT_AVX512]] void span1_avx512(float* o, const float* x, int64_t n) { span1<k, true>(o, x, n); }
 template <K k>
 [[WEFT_AVX512]] void span2_avx512(float* o, const float* a, const float* b, float alpha, int64_t n) {
   span2<k, true>(o, a, b, alpha, n);
 }
+double sum_base(const float* x, int64_t n) { return sum_span(x, n); }
+[[WEFT_AVX2]] double sum_avx2(const float* x, int64_t n) { return sum_span(x, n); }
 [[WEFT_AVX512]] double sum_avx512(const float* x, int64_t n) { return sum_span(x, n); }
+#undef WEFT_AVX2
 #undef WEFT_AVX512
-#define WEFT_X86_COPIES 1
-#endif
 
-// The widest copy this CPU runs (the baseline one off x86).
-template <K k>
-UnarySpan pick1() {
-#ifdef WEFT_X86_COPIES
-  if (cpu_isa() == CpuIsa::kAvx512) return span1_avx512<k>;
-  if (cpu_isa() >= CpuIsa::kAvx2) return span1_avx2<k>;
-#endif
-  return span1_base<k>;
+// The widest copy this CPU runs (see ops/kernels/cpu_isa.h).
+template <class F>
+F widest(F base, F avx2, F avx512) {
+  switch (cpu_isa()) {
+    case CpuIsa::kAvx512: return avx512;
+    case CpuIsa::kAvx2: return avx2;
+    case CpuIsa::kBaseline: break;
+  }
+  return base;
 }
 template <K k>
-BinarySpan pick2() {
-#ifdef WEFT_X86_COPIES
-  if (cpu_isa() == CpuIsa::kAvx512) return span2_avx512<k>;
-  if (cpu_isa() >= CpuIsa::kAvx2) return span2_avx2<k>;
-#endif
-  return span2_base<k>;
-}
-double (*pick_sum())(const float*, int64_t) {
-#ifdef WEFT_X86_COPIES
-  if (cpu_isa() == CpuIsa::kAvx512) return sum_avx512;
-  if (cpu_isa() >= CpuIsa::kAvx2) return sum_avx2;
-#endif
-  return [](const float* x, int64_t n) { return sum_span(x, n); };
-}
+UnarySpan pick1() { return widest<UnarySpan>(span1_base<k>, span1_avx2<k>, span1_avx512<k>); }
+template <K k>
+BinarySpan pick2() { return widest<BinarySpan>(span2_base<k>, span2_avx2<k>, span2_avx512<k>); }
 
 }  // namespace
 
 double float32_sum(const float* x, int64_t n) {
-  static const auto sum = pick_sum();
+  static const auto sum = widest<double (*)(const float*, int64_t)>(sum_base, sum_avx2, sum_avx512);
   return sum(x, n);
 }
 

@@ -2,8 +2,8 @@
 // single product, cached primitives for batches) and the reference loop for every numeric dtype.
 #include "ops/kernels/matmul.h"
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <optional>
 #include <tuple>
 #include <utility>
