@@ -128,8 +128,8 @@ void refresh_view_history(const Tensor& t) {
 
 Edge gradient_edge(const Tensor& t) {
   if (!requires_grad_fast(t)) return Edge{};
-  refresh_view_history(t);
   AutogradMeta& meta = *t.impl()->autograd;
+  if (meta.is_view) [[unlikely]] refresh_view_history(t);  // only views can go stale
   if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr, t.shape(), t.dtype()};
   std::shared_ptr<Node> accumulator = meta.grad_accumulator.lock();
   if (!accumulator) {

@@ -39,7 +39,8 @@ const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
   static const std::shared_ptr<autograd::Node> none;
   TensorImpl* impl = checked();
   if (!impl->autograd) return none;
-  autograd::refresh_view_history(*this);  // see Note [In-place on views] in ops/inplace.cpp
+  // A view may be stale: see Note [In-place on views] in ops/inplace.cpp.
+  if (impl->autograd->is_view) [[unlikely]] autograd::refresh_view_history(*this);
   return impl->autograd->grad_fn;
 }
 

@@ -283,8 +283,7 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 
 // --- as_strided: backward scatters the gradient into a flat buffer over storage positions ---
 
-namespace {
-int64_t extent(const Shape& shape, const Shape& strides, int64_t offset) {
+int64_t detail::storage_extent(const Shape& shape, const Shape& strides, int64_t offset) {
   int64_t last = offset;
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 0) return 0;
@@ -293,6 +292,7 @@ int64_t extent(const Shape& shape, const Shape& strides, int64_t offset) {
   return last + 1;
 }
 
+namespace {
 // Assumes the input itself does not overlap in memory (no expanded input), which covers every
 // use weft makes of as_strided.
 struct AsStridedBackward final : autograd::Node {
@@ -300,7 +300,8 @@ struct AsStridedBackward final : autograd::Node {
   int64_t in_offset = 0, out_offset = 0;
   variable_list apply(variable_list&& grads) override {
     const Tensor& g = grads[0];
-    int64_t len = std::max(extent(in_shape, in_strides, in_offset), extent(out_shape, out_strides, out_offset));
+    int64_t len = std::max(detail::storage_extent(in_shape, in_strides, in_offset),
+                           detail::storage_extent(out_shape, out_strides, out_offset));
     Tensor flat = zeros({len}, g.dtype());
     Tensor pos = kernels::storage_positions(out_shape, out_strides, out_offset);
     flat = index_add(flat, 0, reshape(pos, {-1}), reshape(g, {-1}));
@@ -309,10 +310,6 @@ struct AsStridedBackward final : autograd::Node {
   std::string name() const override { return "AsStridedBackward"; }
 };
 }  // namespace
-
-int64_t detail::storage_extent(const Shape& shape, const Shape& strides, int64_t offset) {
-  return extent(shape, strides, offset);
-}
 
 std::shared_ptr<autograd::Node> detail::as_strided_history(const Tensor& base, const Tensor& view) {
   auto node = std::allocate_shared<AsStridedBackward>(detail::PoolAllocator<AsStridedBackward>());
@@ -331,8 +328,8 @@ Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int
     WEFT_CHECK(shape[d] >= 0 && strides[d] >= 0, "as_strided: sizes and strides must be non-negative but got ",
                shape, " and ", strides);
   const int64_t capacity = static_cast<int64_t>(x.impl()->storage->nbytes() / x.element_size());
-  WEFT_CHECK(extent(shape, strides, offset) <= capacity, "as_strided: the geometry ", shape, " / ", strides,
-             " at offset ", offset, " reaches past the storage of ", capacity, " elements");
+  WEFT_CHECK(detail::storage_extent(shape, strides, offset) <= capacity, "as_strided: the geometry ", shape, " / ",
+             strides, " at offset ", offset, " reaches past the storage of ", capacity, " elements");
   return record<AsStridedBackward>(detail::make_alias(x, shape, strides, offset), x, [&](AsStridedBackward& n) {
     n.in_shape = x.shape(), n.in_strides = x.strides(), n.in_offset = x.storage_offset();
     n.out_shape = shape, n.out_strides = strides, n.out_offset = offset;
