@@ -1,13 +1,12 @@
 // test_linalg: mm/bmm/matmul/addmm/linear/outer against a naive triple loop and hand-worked numbers,
-// oneDNN float32 against the float64 reference path (strided, broadcast, zero-size, a seeded sweep of
-// shapes and layouts), errors, gradchecks, the primitive cache, and transposed operands read in place
-// (allocator counts).
+// oneDNN float32 against the float64 reference path (strided, broadcast, zero-size), errors,
+// gradchecks, the primitive cache, and transposed operands read in place (allocator counts). The
+// seeded sweep of shapes and layouts is in test_float32_sweeps.cpp.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <random>
 
 #include "autograd/gradcheck.h"
 #include "framework/allocator.h"
@@ -289,105 +288,6 @@ TEST_CASE("bmm, addmm, linear, outer", "[linalg]") {
   }
   SECTION("outer") {
     CHECK(values(outer(tensor({1, 2}), tensor({3, 4, 5}))) == std::vector<double>{3, 4, 5, 6, 8, 10});
-  }
-}
-
-namespace {
-
-// A float32 [r, c] matrix laid out one of four ways: contiguous, transposed (column-major),
-// sliced from a wider one (row stride past c), or with no unit stride at all (oneDNN cannot read
-// it; the kernel copies it).
-enum class Layout { kContiguous, kTransposed, kSliced, kNoUnitStride };
-
-Tensor matrix(int64_t r, int64_t c, Layout layout, Generator& gen) {
-  switch (layout) {
-    case Layout::kContiguous: return randn({r, c}, kFloat32, &gen);
-    case Layout::kTransposed: return transpose(randn({c, r}, kFloat32, &gen), 0, 1);
-    case Layout::kSliced: return narrow(randn({r, c + 3}, kFloat32, &gen), 1, 1, c);
-    case Layout::kNoUnitStride: return select(randn({r, c, 2}, kFloat32, &gen), 2, 1);
-  }
-  return Tensor();
-}
-
-using Product = std::function<Tensor(const std::vector<Tensor>&)>;
-
-// `op` on float32 operands against the same op on their float64 conversions (exact). A float32
-// sum of k products is off by at most about k units in the last place of the sum of their
-// magnitudes, whatever the order: |got - want| <= (k + 2) 2^-24 op(|operands|), which any
-// misread element or dropped term exceeds by orders of magnitude.
-void check_float32_product(const std::string& what, const Product& op, const std::vector<Tensor>& operands,
-                           int64_t k) {
-  INFO(what);
-  std::vector<Tensor> as64, abs64;
-  for (const Tensor& t : operands) {
-    as64.push_back(t.defined() ? t.to(kFloat64) : Tensor());
-    abs64.push_back(t.defined() ? abs(t.to(kFloat64)) : Tensor());
-  }
-  Tensor got = op(operands);
-  REQUIRE(got.dtype() == kFloat32);
-  Tensor want = op(as64);
-  REQUIRE(got.shape() == want.shape());
-  std::vector<double> bound = values(op(abs64));
-  const double unit = std::ldexp(1.0, -24) * static_cast<double>(k + 2);
-  test::require_within(values(got), values(want), [&](size_t i) { return unit * bound[i] + 1e-30; });
-}
-
-}  // namespace
-
-TEST_CASE("float32 mm, addmm, linear and matmul match float64 over random shapes and layouts",
-          "[linalg][sweep]") {
-  // Shapes from tiny (the plain loop) through single products (sgemm) to batches and products
-  // past 256^3 (oneDNN primitives); every operand in every layout, batch operands also broadcast
-  // (expanded with stride 0) and vectors.
-  std::mt19937_64 rng(20261204);
-  Generator gen(23);
-  auto pick = [&](int64_t lo, int64_t hi) {
-    return lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo + 1));
-  };
-  auto layout = [&] { return static_cast<Layout>(pick(0, 3)); };
-  for (int c = 0; c < 40; ++c) {
-    int64_t hi = c % 4 == 0 ? 12 : 140;
-    int64_t m = pick(1, hi), k = pick(1, hi), n = pick(1, hi);
-    if (c % 10 == 9) m = 260, k = pick(250, 270), n = 260;  // past sgemm's single-product limit
-    const Layout la = layout(), lb = layout(), lw = layout();
-    CAPTURE(c, m, k, n, static_cast<int>(la), static_cast<int>(lb), static_cast<int>(lw));
-    Tensor a = matrix(m, k, la, gen), b = matrix(k, n, lb, gen);
-    check_float32_product("mm", [](const auto& t) { return mm(t[0], t[1]); }, {a, b}, k);
-
-    const Shape bias_shapes[] = {{n}, {m, 1}, {m, n}, {}};
-    Tensor bias = randn(bias_shapes[pick(0, 3)], kFloat32, &gen);
-    check_float32_product("addmm", [](const auto& t) { return addmm(t[0], t[1], t[2]); }, {bias, a, b}, k);
-
-    Tensor w = matrix(n, k, lw, gen), row_bias = c % 3 == 0 ? Tensor() : randn({n}, kFloat32, &gen);
-    check_float32_product("linear", [](const auto& t) { return linear(t[0], t[1], t[2]); }, {a, w, row_bias}, k);
-
-    // Batched: a stack (maybe broadcast from one matrix) times a stack, a matrix or a vector.
-    const int64_t batch = pick(1, 3);
-    Tensor stack_a =
-        c % 2 == 0 ? expand(unsqueeze(a, 0), {batch, m, k}) : stack({a, matrix(m, k, lb, gen)}, 0);
-    const int64_t nb = stack_a.size(0);
-    Tensor stack_b = c % 3 == 1 ? expand(unsqueeze(b, 0), {nb, k, n})
-                                : transpose(randn({nb, n, k}, kFloat32, &gen), 1, 2);
-    auto product = [](const auto& t) { return matmul(t[0], t[1]); };
-    check_float32_product("matmul stack @ stack", product, {stack_a, stack_b}, k);
-    check_float32_product("matmul stack @ matrix", product, {stack_a, b}, k);
-    check_float32_product("matmul matrix @ broadcast stack", product, {a, stack_b}, k);
-    Tensor v = select(matrix(k, 2, lw, gen), 1, 0);  // a vector, strided unless the layout is column-major
-    check_float32_product("matmul stack @ vector", product, {stack_a, v}, k);
-    check_float32_product("matmul vector @ matrix", product, {v, b}, k);
-    check_float32_product("linear on a 3-D input", [](const auto& t) { return linear(t[0], t[1], t[2]); },
-                          {stack_a, w, row_bias}, k);
-  }
-  SECTION("one input feature: a [n, 1] weight read transposed as one row") {
-    // Its strides (1, 1) transposed gave sgemm a leading dimension of 1 for a row of n (rejected).
-    for (auto [rows, n] : {std::pair<int64_t, int64_t>{64, 64}, {36, 138}, {1, 5000}, {5000, 1}}) {
-      CAPTURE(rows, n);
-      Tensor x = randn({rows, 1}, kFloat32, &gen), w = randn({n, 1}, kFloat32, &gen);
-      check_float32_product("linear, in_features 1", [](const auto& t) { return linear(t[0], t[1], t[2]); },
-                            {x, w, randn({n}, kFloat32, &gen)}, 1);
-      check_float32_product("mm by a [1, n] row", [](const auto& t) { return mm(t[0], t[1]); },
-                            {x, transpose(w, 0, 1)}, 1);
-    }
   }
 }
 

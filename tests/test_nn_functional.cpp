@@ -1,6 +1,6 @@
 // test_nn_functional.cpp: softmax family, losses, norms, embedding, dropout and attention against
-// naive reference loops and hand-worked numbers, float32 vs float64 (a seeded sweep of shapes and
-// layouts past the oneDNN thresholds), zero-size inputs, gradcheck, and their errors.
+// naive reference loops and hand-worked numbers, zero-size inputs, gradcheck, and their errors (the
+// seeded float32-vs-float64 sweep of shapes and layouts is in test_float32_sweeps.cpp).
 #include <catch2/catch.hpp>
 
 #include "tests/test_util.h"
@@ -8,7 +8,6 @@
 #include <cmath>
 #include <functional>
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -605,94 +604,6 @@ TEST_CASE("scaled_dot_product_attention", "[nn][attention]") {
     require_error([&] { scaled_dot_product_attention(zeros({3}, kFloat64), k, v); },
                   op + "expected q, k, v of shape (..., L, E) but got a tensor of shape [3]");
   }
-}
-
-namespace {
-
-// A float32 tensor of `shape` (2-D or 3-D) laid out one of four ways: contiguous, transposed (its
-// last two dims swapped in memory), sliced from a wider one (row stride past the row), or
-// broadcast-expanded along its first dim (stride 0). Values are N(0, 9).
-enum class Layout { kContiguous, kTransposed, kSliced, kExpanded };
-
-Tensor laid_out(const Shape& shape, Layout layout, Generator& gen) {
-  const int64_t d = static_cast<int64_t>(shape.size());
-  auto normal = [&](const Shape& s) { return randn(s, kFloat32, &gen) * 3.0; };
-  switch (layout) {
-    case Layout::kContiguous: return normal(shape);
-    case Layout::kTransposed: {
-      Shape swapped = shape;
-      std::swap(swapped[d - 1], swapped[d - 2]);
-      return normal(swapped).transpose(-1, -2);
-    }
-    case Layout::kSliced: {
-      Shape wider = shape;
-      wider[d - 1] += 5;
-      return normal(wider).narrow(-1, 2, shape[d - 1]);
-    }
-    case Layout::kExpanded: {
-      Shape one = shape;
-      one[0] = 1;
-      return normal(one).expand(shape);
-    }
-  }
-  return Tensor();
-}
-
-// |got - want| <= rtol |want| + atol elementwise, got float32 and want float64.
-void require_float32_close(const std::string& what, const Tensor& got, const Tensor& want, double rtol,
-                           double atol) {
-  INFO(what);
-  REQUIRE(got.dtype() == kFloat32);
-  REQUIRE(got.shape() == want.shape());
-  Vec w = want.to_vector<double>();
-  test::require_within(got.to_vector<double>(), w, [&](size_t i) { return rtol * std::fabs(w[i]) + atol; });
-}
-
-}  // namespace
-
-TEST_CASE("float32 softmax, log_softmax and layer_norm match float64 over random shapes and layouts",
-          "[nn][sweep][onednn]") {
-  // Half the cases reach 4096 elements, where float32 softmax over the last dim and layer_norm
-  // take oneDNN (ops/kernels/nn_kernels.cpp); the rest stay on the loops. The float64 reference is
-  // the same op on the exactly converted input. Tolerances are float32's: about 170 units in the
-  // last place relative, plus an absolute term where the result can be near 0 by cancellation.
-  // log_softmax's is larger: near a row's max its error is the relative error of the row's sum,
-  // which oneDNN accumulates in float32 (about 3e-6 seen for rows of ~1000).
-  std::mt19937_64 rng(20261203);
-  Generator gen(17);
-  auto pick = [&](int64_t lo, int64_t hi) {
-    return lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo + 1));
-  };
-  onednn::clear_cache();
-  int large = 0;
-  for (int c = 0; c < 48; ++c) {
-    const bool big = c % 2 == 0;
-    Shape shape = big ? Shape{pick(8, 160), pick(64, 1500)} : Shape{pick(1, 12), pick(1, 40)};
-    if (c % 3 == 0) shape.insert(shape.begin(), pick(1, 3));  // a 3-D case
-    const Layout layout = static_cast<Layout>(c % 4);
-    Tensor x = laid_out(shape, layout, gen);
-    Tensor x64 = x.to(kFloat64);
-    const int64_t d = x.dim(), n = shape.back();
-    large += x.numel() >= 4096;
-    INFO("case " << c << ": shape " << shape << ", layout " << static_cast<int>(layout));
-
-    require_float32_close("softmax", softmax(x, -1), softmax(x64, -1), 1e-5, 1e-9);
-    require_float32_close("log_softmax", log_softmax(x, -1), log_softmax(x64, -1), 1e-5, 2e-5);
-    const int64_t dim = pick(0, d - 1);  // any dim (the inner-dim loops for dim < d - 1)
-    require_float32_close("softmax", softmax(x, dim), softmax(x64, dim), 1e-5, 1e-9);
-    require_float32_close("log_softmax", log_softmax(x, dim), log_softmax(x64, dim), 1e-5, 2e-5);
-
-    Tensor w = randn({n}, kFloat32, &gen), b = randn({n}, kFloat32, &gen);
-    require_float32_close("layer_norm", layer_norm(x, {n}), layer_norm(x64, {n}), 1e-5, 1e-5);
-    require_float32_close("layer_norm", layer_norm(x, {n}, w, b),
-                          layer_norm(x64, {n}, w.to(kFloat64), b.to(kFloat64)), 1e-5, 1e-5);
-    Shape last_two(shape.end() - 2, shape.end());
-    require_float32_close("layer_norm", layer_norm(x, last_two, Tensor(), Tensor(), 1e-3),
-                          layer_norm(x64, last_two, Tensor(), Tensor(), 1e-3), 1e-5, 1e-5);
-    require_float32_close("rms_norm", rms_norm(x, {n}, w), rms_norm(x64, {n}, w.to(kFloat64)), 1e-5, 1e-5);
-  }
-  CHECK(large >= 20);
-  CHECK(onednn::cache_stats().misses >= 3);  // softmax, log_softmax and layer_norm primitives were made
 }
 
 TEST_CASE("zero-size inputs give empty results, PyTorch's reductions and zero gradients", "[nn][empty]") {
