@@ -92,10 +92,6 @@ struct Layout {
   void add_to(onednn::PrimitiveKey& key) const {
     key.add({dims[0], dims[1], dims[2], strides[0], strides[1], strides[2]});
   }
-  // The same memory read as the transposed matrices: a row-major layout becomes a column-major one.
-  // The size-1 rule of plain() applies again: a [out, 1] weight's strides (1, 1) read as a [1, out]
-  // row need a row stride of out (sgemm rejects a leading dimension below the row's length).
-  Layout transposed() const;
 };
 
 // The layout of a [b, r, c] operand with these strides, or nullopt when oneDNN cannot read it.
@@ -111,11 +107,6 @@ std::optional<Layout> plain(int64_t b, int64_t r, int64_t c, int64_t sb, int64_t
   return Layout{{b, r, c}, {sb, sr, sc}};
 }
 
-Layout Layout::transposed() const {
-  // Swapping a plain layout's two matrix dims keeps it plain: one of them still has stride 1.
-  return *plain(dims[0], dims[2], dims[1], strides[0], strides[2], strides[1]);
-}
-
 // `t`'s layout, or nullopt when it must be copied first.
 std::optional<Layout> layout_of(const Tensor& t) {
   const Shape& size = t.shape();  // read once: size(d) and stride(d) each re-check d
@@ -126,18 +117,28 @@ std::optional<Layout> layout_of(const Tensor& t) {
                stride[d - 1]);
 }
 
-// One operand as oneDNN reads it: its buffer and layout. No Tensor handle is copied on the way
-// (each copy is two atomic reference-count updates, a real share of a small matmul's overhead).
+// One operand as oneDNN reads it: its buffer and layout.
 struct Operand {
   void* data;
   Layout layout;
-  Tensor copy;  // holds a contiguous copy when oneDNN could not read the caller's strides
 };
 
-Operand readable(const Tensor& t) {
-  if (auto layout = layout_of(t)) return {t.raw_data(), *layout, Tensor()};
-  Tensor copy = contiguous_copy(t);
-  return {copy.raw_data(), *layout_of(copy), copy};
+// `t` as oneDNN reads it: in place, or when oneDNN cannot read its strides, a contiguous copy made
+// into `keep`. The copy lives in the caller's handle so that the common case copies no Tensor.
+Operand readable(const Tensor& t, Tensor& keep) {
+  if (auto layout = layout_of(t)) return {t.raw_data(), *layout};
+  keep = contiguous_copy(t);
+  return {keep.raw_data(), *layout_of(keep)};
+}
+
+// A [out, in] weight read as W^T [in, out] through its strides (column-major when the weight is
+// row-major): no view is made for it, and nothing is copied unless its strides are unreadable.
+Operand readable_transposed(const Tensor& weight, Tensor& keep) {
+  const Shape& size = weight.shape();
+  const Shape& stride = weight.strides();
+  if (auto layout = plain(1, size[1], size[0], 0, stride[1], stride[0])) return {weight.raw_data(), *layout};
+  keep = contiguous_copy(weight);
+  return {keep.raw_data(), *plain(1, size[1], size[0], 0, 1, size[1])};
 }
 
 // The [rows, cols] extent (rows 1 or m, cols 1 or n) at which oneDNN reads `bias` in place, or
@@ -357,8 +358,10 @@ Tensor bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
   const int64_t work = rows * bm.shape().back() * as.back();
   if (work == 0) return degenerate_bmm(a, bm, bias);  // an empty result, or K == 0
   const bool tiny = work < kOneDnnMinWork;
-  if (a.dtype() == kFloat32 && (!bias.defined() || bias.dtype() == kFloat32) && !tiny)
-    return onednn_bmm(readable(a), readable(bm), bias, a.dim() == 3);
+  if (a.dtype() == kFloat32 && (!bias.defined() || bias.dtype() == kFloat32) && !tiny) {
+    Tensor keep_a, keep_b;
+    return onednn_bmm(readable(a, keep_a), readable(bm, keep_b), bias, a.dim() == 3);
+  }
   return bmm_reference(a, bm, bias);
 }
 
@@ -375,10 +378,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     Tensor wt = detail::make_alias(weight, {in, out}, {weight.stride(1), weight.stride(0)}, weight.storage_offset());
     return bmm(x, wt, bias);
   }
-  // W^T read through strides: oneDNN sees a column-major [in, out] matrix, nothing is copied.
-  Operand w = readable(weight);
-  w.layout = w.layout.transposed();
-  return onednn_bmm(readable(x), w, bias, false);
+  Tensor keep_x, keep_w;
+  return onednn_bmm(readable(x, keep_x), readable_transposed(weight, keep_w), bias, false);
 }
 
 }  // namespace weft::kernels

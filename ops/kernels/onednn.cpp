@@ -22,36 +22,37 @@ dnnl::stream& stream() {
 }
 
 BoundPrimitive::BoundPrimitive(PrimitiveSpec spec, int threads)
-    : primitive_(std::move(spec.primitive)), stream_(stream().get()), threads_(threads) {
-  memories_.reserve(spec.args.size());
-  exec_args_.reserve(spec.args.size());
-  for (auto& [arg, desc] : spec.args) {
-    memories_.emplace_back(desc, engine(), static_cast<void*>(DNNL_MEMORY_NONE));
-    exec_args_.push_back({arg, memories_.back().get()});
-    handles_.push_back(nullptr);
+    : stream_(stream().get()), threads_(threads), num_args_(static_cast<int>(spec.args.size())) {
+  WEFT_INTERNAL_ASSERT(spec.args.size() <= kMaxArgs, "BoundPrimitive: ", spec.args.size(), " arguments (at most ",
+                       kMaxArgs, ")");
+  owner_ = std::move(spec.primitive);
+  primitive_ = owner_.get();
+  for (size_t i = 0; i < spec.args.size(); ++i) {
+    memories_[i] = dnnl::memory(spec.args[i].second, engine(), static_cast<void*>(DNNL_MEMORY_NONE));
+    exec_args_[i] = {spec.args[i].first, memories_[i].get()};
+    handles_[i] = nullptr;
   }
 }
 
 void BoundPrimitive::run(std::initializer_list<void*> buffers) {
-  WEFT_INTERNAL_ASSERT(buffers.size() == memories_.size(), "oneDNN call with ", buffers.size(),
-                       " buffers for a primitive of ", memories_.size(), " arguments");
+  WEFT_INTERNAL_ASSERT(buffers.size() == static_cast<size_t>(num_args_), "oneDNN call with ", buffers.size(),
+                       " buffers for a primitive of ", num_args_, " arguments");
   // Only a moved buffer needs a call into oneDNN: a weight is the same buffer every step, and the
   // allocator's LIFO lists often hand an output the block its predecessor had.
-  size_t i = 0;
+  void** handle = handles_;
   for (void* buffer : buffers) {
-    if (handles_[i] != buffer) {
-      memories_[i].set_data_handle(buffer);
-      handles_[i] = buffer;
+    if (*handle != buffer) [[unlikely]] {
+      memories_[handle - handles_].set_data_handle(buffer);
+      *handle = buffer;
     }
-    ++i;
+    ++handle;
   }
   // A serial primitive runs with the count at one (see Note [Serial primitives]); otherwise the
   // key made sure the setting is the primitive's own.
   std::optional<ScopedNumThreads> serial;
   if (threads_ == 1 && get_num_threads() != 1) serial.emplace(1);
-  dnnl::error::wrap_c_api(
-      dnnl_primitive_execute(primitive_.get(), stream_, static_cast<int>(exec_args_.size()), exec_args_.data()),
-      "could not execute a primitive");
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(primitive_, stream_, num_args_, exec_args_),
+                          "could not execute a primitive");
   dnnl::error::wrap_c_api(dnnl_stream_wait(stream_), "could not wait on the stream");
 }
 
@@ -60,11 +61,12 @@ namespace {
 // An open-addressing table (linear probing, power-of-two size) rather than std::unordered_map: a
 // hit is one masked index and, usually, one slot, where the map paid a modulo by a prime and a
 // walk through list nodes. Slots keep the full hash, so a probe compares keys only when the hashes
-// agree. Entries live behind unique_ptr: callers hold references across growth.
+// agree. Entries live behind unique_ptr: callers hold references across growth, and an entry's key
+// and primitive share one block.
 struct Cache {
   struct Entry {
     PrimitiveKey key;
-    std::unique_ptr<BoundPrimitive> primitive;
+    BoundPrimitive primitive;
   };
   struct Slot {
     size_t hash = 0;
@@ -72,6 +74,7 @@ struct Cache {
   };
   std::vector<std::unique_ptr<Entry>> entries;
   std::vector<Slot> slots = std::vector<Slot>(64);
+  Entry* last = nullptr;  // what the previous lookup found: compared before hashing
   uint64_t hits = 0;
   uint64_t misses = 0;
 
@@ -89,17 +92,18 @@ struct Cache {
     while (slots[i].entry != nullptr) i = (i + 1) & mask;
     slots[i] = slot;
   }
-  Entry& insert(const PrimitiveKey& key, size_t hash, std::unique_ptr<BoundPrimitive> primitive) {
+  Entry& insert(const PrimitiveKey& key, size_t hash, PrimitiveSpec spec) {
     if (2 * (entries.size() + 1) > slots.size()) {  // keep at most half full: probes stay short
       std::vector<Slot> old = std::exchange(slots, std::vector<Slot>(slots.size() * 2));
       for (const Slot& slot : old)
         if (slot.entry != nullptr) place(slot);
     }
-    entries.push_back(std::make_unique<Entry>(Entry{key, std::move(primitive)}));
+    entries.push_back(std::make_unique<Entry>(Entry{key, BoundPrimitive(std::move(spec), key.threads())}));
     place({hash, entries.back().get()});
     return *entries.back();
   }
   void clear() {
+    last = nullptr;
     entries.clear();
     slots.assign(64, Slot{});
   }
@@ -121,10 +125,11 @@ Cache& cache() { return tls_cache ? *tls_cache : make_thread_cache(); }
 
 BoundPrimitive* find_primitive(const PrimitiveKey& key) {
   Cache& c = cache();
-  Cache::Entry* entry = c.find(key, key.hash());
+  Cache::Entry* entry = c.last != nullptr && c.last->key == key ? c.last : c.find(key, key.hash());
   if (entry == nullptr) return nullptr;
+  c.last = entry;
   ++c.hits;
-  return entry->primitive.get();
+  return &entry->primitive;
 }
 
 BoundPrimitive& insert_primitive(const PrimitiveKey& key, PrimitiveSpec spec) {
@@ -132,8 +137,10 @@ BoundPrimitive& insert_primitive(const PrimitiveKey& key, PrimitiveSpec spec) {
   ++c.misses;
   const size_t hash = key.hash();
   // A caller that skipped find_primitive keeps the first primitive: others may hold references to it.
-  if (Cache::Entry* existing = c.find(key, hash)) return *existing->primitive;
-  return *c.insert(key, hash, std::make_unique<BoundPrimitive>(std::move(spec), key.threads())).primitive;
+  Cache::Entry* entry = c.find(key, hash);
+  if (entry == nullptr) entry = &c.insert(key, hash, std::move(spec));
+  c.last = entry;
+  return entry->primitive;
 }
 
 CacheStats cache_stats() {

@@ -20,7 +20,8 @@ dnnl::stream& stream();
 
 // Everything that defines a primitive, flattened to integers: op kind, dims, strides, dtypes,
 // attributes. Two problems with equal keys can share one primitive. Built on every call, so it is
-// a fixed array on the stack (no key has more than a few dozen fields) and hashes as it grows.
+// a fixed array on the stack (no key has more than a few dozen fields); it is hashed only when the
+// cache's most recent entry is not the one asked for (Note [Primitive cache]).
 class PrimitiveKey {
  public:
   static constexpr size_t kMaxFields = 32;
@@ -33,9 +34,6 @@ class PrimitiveKey {
   PrimitiveKey& add(int64_t v) {
     WEFT_INTERNAL_ASSERT(size_ < kMaxFields, "PrimitiveKey: more than ", kMaxFields, " fields");
     fields_[size_++] = v;
-    // FNV-1a over the fields, as they come: the multiply chain overlaps the caller's work of
-    // computing the next field, where a separate pass afterwards stood alone on the hot path.
-    running_ = (running_ ^ static_cast<uint64_t>(v)) * 0x100000001B3ull;
     return *this;
   }
   PrimitiveKey& add(std::initializer_list<int64_t> values) {
@@ -45,9 +43,10 @@ class PrimitiveKey {
   bool operator==(const PrimitiveKey& other) const {
     return size_ == other.size_ && std::equal(fields_, fields_ + size_, other.fields_);
   }
-  // Mixed, so that a table's low index bits depend on every field.
+  // FNV-1a over the fields, mixed so that a table's low index bits depend on every field.
   size_t hash() const {
-    uint64_t h = running_;
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < size_; ++i) h = (h ^ static_cast<uint64_t>(fields_[i])) * 0x100000001B3ull;
     h ^= h >> 31;
     h *= 0xBF58476D1CE4E5B9ull;
     return h ^ (h >> 29);
@@ -56,7 +55,6 @@ class PrimitiveKey {
  private:
   int64_t fields_[kMaxFields];
   size_t size_ = 0;
-  uint64_t running_ = 0xCBF29CE484222325ull;
 };
 
 // Op kinds for keys; each oneDNN path has its own.
@@ -73,18 +71,23 @@ struct PrimitiveSpec {
 // per call. See Note [Primitive cache].
 class BoundPrimitive {
  public:
+  static constexpr size_t kMaxArgs = 8;
   // `threads`: the count the primitive was created for, and runs on (see Note [Serial primitives]).
   BoundPrimitive(PrimitiveSpec spec, int threads);
   // Executes on `buffers`, one per argument in the order of the spec's args, and waits.
   void run(std::initializer_list<void*> buffers);
 
  private:
-  dnnl::primitive primitive_;
-  std::vector<dnnl::memory> memories_;
-  std::vector<dnnl_exec_arg_t> exec_args_;
-  std::vector<void*> handles_;  // what each memory object points at now
+  // What a call reads sits in the object itself, not behind three vectors: after a primitive's
+  // arithmetic has gone through L1, every separate block is one more miss on the next call.
+  dnnl_primitive_t primitive_;
   dnnl_stream_t stream_;  // the process's stream, held here so a call skips stream()'s static guard
   int threads_;
+  int num_args_;
+  void* handles_[kMaxArgs];  // what each memory object points at now
+  dnnl_exec_arg_t exec_args_[kMaxArgs];
+  dnnl::primitive owner_;
+  dnnl::memory memories_[kMaxArgs];
 };
 
 // The calling thread's cached primitive for `key`; `make()` (returning a PrimitiveSpec) builds it
@@ -129,7 +132,10 @@ void clear_cache();
 // A hit must also be cheap, because a 64x64 matmul runs in a few microseconds: making three
 // memory objects and an argument map per call cost about 40% on top of it. So each entry keeps
 // its memory objects and its argument array, and a call only swaps the data pointers that changed
-// since its previous call (set_data_handle). Those memory objects are mutable state, so the cache
+// since its previous call (set_data_handle). A lookup first compares the key with the entry the
+// previous lookup found (a loop calls one op on one shape, a model repeats a layer's shapes) and
+// hashes only when that differs: on a 64^3 matmul the hash, the probe and their cache misses
+// were measurable against the raw primitive call. Those memory objects are mutable state, so the cache
 // is per thread: two threads never share one. A primitive is compiled once per thread that asks
 // for it (oneDNN's own primitive cache makes the second thread's creation cheap).
 
