@@ -13,7 +13,7 @@ Tensor finish(Tensor t, const TensorOptions& options, const char* op) {
   if (options.requires_grad_) {
     WEFT_CHECK(is_floating(t.dtype()), op, ": only floating point tensors can require gradients, but dtype is ",
                t.dtype());
-    t.impl()->autograd = AutogradMetaPtr(new AutogradMeta);
+    t.impl()->autograd = AutogradMetaPtr(new (detail::pool_allocate(sizeof(AutogradMeta))) AutogradMeta);
     t.impl()->autograd->requires_grad = true;
   }
   return t;

@@ -7,8 +7,7 @@
 namespace weft {
 
 TensorImpl::~TensorImpl() = default;
-// Metas come from autograd_meta() through the object pool or from plain new (factories); the
-// pool's blocks are operator new blocks of the object's exact size, so either is freed here.
+// Metas come from the object pool (autograd_meta(), factories), so they go back to it.
 void AutogradMetaDeleter::operator()(AutogradMeta* meta) const {
   meta->~AutogradMeta();
   detail::pool_deallocate(meta, sizeof(AutogradMeta));
@@ -73,7 +72,10 @@ namespace {
 // only ever reused for an object of its own size). A block freed on another thread joins that
 // thread's pool; each list keeps at most kPoolMax blocks and gives the rest, and everything at
 // thread exit, back to operator delete.
+// Blocks are cache-line aligned (Note [TensorImpl layout]): a TensorImpl then spans the fewest
+// lines, and a Storage or a small node one line, where 16-byte alignment let each straddle one more.
 constexpr size_t kUnit = 8;
+constexpr std::align_val_t kBlockAlign{64};
 constexpr size_t kMaxUnits = 128;  // objects up to 1 KiB
 constexpr size_t kPoolMax = 1024;
 
@@ -98,7 +100,7 @@ ObjectPool::~ObjectPool() {
   for (PoolSlot*& head : heads)
     while (head) {
       PoolSlot* next = head->next;
-      ::operator delete(head);
+      ::operator delete(head, kBlockAlign);
       head = next;
     }
 }
@@ -123,7 +125,7 @@ void* pool_allocate(size_t bytes) {
       --pool->counts[k];
       return slot;
     }
-  return ::operator new((bytes + kUnit - 1) / kUnit * kUnit);
+  return ::operator new((bytes + kUnit - 1) / kUnit * kUnit, kBlockAlign);
 }
 
 void pool_deallocate(void* ptr, size_t bytes) noexcept {
@@ -136,7 +138,7 @@ void pool_deallocate(void* ptr, size_t bytes) noexcept {
       ++pool->counts[k];
       return;
     }
-  ::operator delete(ptr);
+  ::operator delete(ptr, kBlockAlign);
 }
 
 Tensor make_empty(const Shape& shape, DType dtype) {
