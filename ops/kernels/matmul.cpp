@@ -166,23 +166,18 @@ constexpr int64_t kOneDnnMinWork = 4096;
 constexpr int64_t kSerialMatmulWork = int64_t(3) << 17;
 
 // The bias as oneDNN reads it: a dense [rows, cols] block (rows 1 or M, cols 1 or N) that
-// broadcasts over the output, in place when the caller's tensor is one, else a copy.
+// broadcasts over the output, in place when the caller's tensor is one, else a copy made into
+// `keep` (the caller's handle, so that the common case copies no Tensor).
 struct BiasOperand {
   const float* data = nullptr;
   int64_t rows = 0, cols = 0;
-  Tensor copy;
 };
 
-BiasOperand bias_operand(const Tensor& bias, int64_t m, int64_t n) {
-  BiasOperand out;
-  auto extent = in_place_bias_extent(bias, m, n);
-  if (!extent) {
-    out.copy = bias_2d(bias, m, n);
-    extent = {out.copy.size(0), out.copy.size(1)};
-  }
-  out.data = static_cast<const float*>((out.copy.defined() ? out.copy : bias).raw_data());
-  std::tie(out.rows, out.cols) = *extent;
-  return out;
+BiasOperand bias_operand(const Tensor& bias, int64_t m, int64_t n, Tensor& keep) {
+  if (auto extent = in_place_bias_extent(bias, m, n))
+    return {static_cast<const float*>(bias.raw_data()), extent->first, extent->second};
+  keep = bias_2d(bias, m, n);
+  return {static_cast<const float*>(keep.raw_data()), keep.size(0), keep.size(1)};
 }
 
 // Note [Single products through sgemm]
@@ -225,7 +220,8 @@ void sgemm_product(const Operand& a, const Operand& b, const Tensor& bias, float
   const int64_t m = a.layout.dims[1], n = b.layout.dims[2], k = a.layout.dims[2];
   float beta = 0.0f;
   if (bias.defined()) {  // the output starts as the broadcast bias, and the product adds to it
-    const BiasOperand bo = bias_operand(bias, m, n);
+    Tensor keep;
+    const BiasOperand bo = bias_operand(bias, m, n, keep);
     for (int64_t i = 0; i < m; ++i) {
       const float* row = bo.data + (bo.rows > 1 ? i * bo.cols : 0);
       if (bo.cols == n) std::copy_n(row, n, out + i * n);
@@ -251,24 +247,21 @@ Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool b
     return out;
   }
   const int threads = onednn::threads_for(work, kSerialMatmulWork);
-  const Layout dst_layout{{batch, m, n}, {m * n, n, 1}};
   // The bias as a [1, R, C] operand of its own (unbroadcast) extent, read in place when it is dense.
-  BiasOperand bo;
-  Layout bias_layout{};
-  if (bias.defined()) {
-    bo = bias_operand(bias, m, n);
-    bias_layout = Layout{{1, bo.rows, bo.cols}, {bo.rows * bo.cols, bo.cols, 1}};
-  }
-  // The destination's layout follows from the operands', and the bias's from its extent.
+  Tensor bias_keep;
+  const BiasOperand bo = bias.defined() ? bias_operand(bias, m, n, bias_keep) : BiasOperand{};
+  // The destination's layout follows from the operands', and the bias's from its extent, so the
+  // key holds neither (and a hit builds neither layout).
   onednn::PrimitiveKey key(bias.defined() ? onednn::kMatmulBias : onednn::kMatmul, threads);
   a.layout.add_to(key);
   b.layout.add_to(key);
   if (bias.defined()) key.add({bo.rows, bo.cols});
   onednn::BoundPrimitive& prim = onednn::get_primitive(key, [&] {
+    const Layout dst_layout{{batch, m, n}, {m * n, n, 1}};
     auto a_md = a.layout.desc(), b_md = b.layout.desc(), dst_md = dst_layout.desc();
     onednn::PrimitiveSpec spec;
     if (bias.defined()) {
-      auto bias_md = bias_layout.desc();
+      auto bias_md = Layout{{1, bo.rows, bo.cols}, {bo.rows * bo.cols, bo.cols, 1}}.desc();
       spec.primitive = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, bias_md, dst_md),
                                                                  onednn::engine()));
       spec.args = {{DNNL_ARG_SRC, a_md}, {DNNL_ARG_WEIGHTS, b_md}, {DNNL_ARG_DST, dst_md}, {DNNL_ARG_BIAS, bias_md}};
