@@ -359,6 +359,17 @@ TEST_CASE("oneDNN primitives are cached", "[linalg][onednn]") {
   CHECK(after_second.misses == after_first.misses);
   CHECK(after_second.hits > after_first.hits);
   CHECK(after_second.size == after_first.size);
+
+  // Alternating problems: each lookup differs from the most recent entry and finds its own by hash,
+  // and each runs its own primitive (values against the reference loop).
+  onednn::clear_cache();
+  Tensor c = randn({2, 24, 8});
+  for (int i = 0; i < 3; ++i) {
+    check_close(values(bmm(a, b)), values(kernels::bmm_reference(a, b)), 1e-4);
+    check_close(values(bmm(first, c)), values(kernels::bmm_reference(first, c)), 1e-4);
+  }
+  CHECK(onednn::cache_stats().misses == 2);
+  CHECK(onednn::cache_stats().hits == 4);
 }
 
 namespace {
