@@ -3,7 +3,7 @@
 
 namespace weft {
 
-[[gnu::tls_model("initial-exec")]] thread_local bool GradMode::enabled_ = true;
+[[gnu::tls_model("initial-exec")]] constinit thread_local bool GradMode::enabled_ = true;
 bool AnomalyMode::enabled_ = false;
 
 }  // namespace weft

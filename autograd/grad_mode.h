@@ -10,8 +10,10 @@ class GradMode {
 
  private:
   // initial-exec: read on every op, so a %fs-relative load rather than a __tls_get_addr call (the
-  // library is linked at startup, never dlopen'ed late).
-  [[gnu::tls_model("initial-exec")]] static thread_local bool enabled_;
+  // library is linked at startup, never dlopen'ed late). constinit tells every includer that the
+  // definition needs no dynamic initialization: without it each read first called (through the PLT)
+  // or tested a TLS wrapper, a GOT load that missed after a large kernel.
+  [[gnu::tls_model("initial-exec")]] static constinit thread_local bool enabled_;
 };
 
 // Disables recording for its scope (inference, optimizer steps, backward itself).
