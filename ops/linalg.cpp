@@ -18,11 +18,6 @@ Tensor as_rows(const Tensor& t) {
   return reshape(t, {numel_of(Shape(t.shape().begin(), t.shape().end() - 1)), t.size(-1)});
 }
 
-Tensor reshape_nograd(const Tensor& t, const Shape& shape) {
-  NoGradGuard guard;
-  return reshape(t, shape);
-}
-
 void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
   WEFT_CHECK(a.dtype() == b.dtype(), op, ": expected both operands to have the same dtype but got ",
              dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
@@ -103,6 +98,14 @@ struct LinearBackward final : autograd::Node {
   }
   std::string name() const override { return "LinearBackward"; }
 };
+
+// linear of an input with more than 2 dims: its leading dims as rows, and back.
+Tensor linear_of_rows(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  NoGradGuard guard;
+  Shape y_shape = x.shape();
+  y_shape.back() = weight.size(0);
+  return reshape(kernels::linear(as_rows(x), weight, bias), y_shape);
+}
 
 // mm once its operands are checked (matmul checks them itself and comes here directly).
 Tensor checked_mm(const Tensor& a, const Tensor& b) {
@@ -186,19 +189,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     WEFT_CHECK(bias.dtype() == x.dtype(), "linear: expected the bias to have dtype ", dtype_name(x.dtype()),
                " but got ", dtype_name(bias.dtype()));
   }
-  Tensor y;
-  if (xs.size() == 2) {
-    y = kernels::linear(x, weight, bias);
-  } else {  // the leading dims as rows, and back
-    Tensor rows;
-    {
-      NoGradGuard guard;
-      rows = as_rows(x);
-    }
-    Shape y_shape = xs;
-    y_shape.back() = out;
-    y = reshape_nograd(kernels::linear(rows, weight, bias), y_shape);
-  }
+  // Initialised, not assigned: the result is built in the caller's return slot, with no load of
+  // what the slot held (after a large kernel, a cache miss on the way out).
+  Tensor y = xs.size() == 2 ? kernels::linear(x, weight, bias) : linear_of_rows(x, weight, bias);
   if (auto node = autograd::make_node<LinearBackward>(x, weight, bias)) {
     node->x_shape = x.shape();
     if (node->needs_input_grad(1)) node->save(node->x, x);
