@@ -98,7 +98,8 @@ struct Cache {
       for (const Slot& slot : old)
         if (slot.entry != nullptr) place(slot);
     }
-    entries.push_back(std::make_unique<Entry>(Entry{key, BoundPrimitive(std::move(spec), key.threads())}));
+    // Built in place (no move): see BoundPrimitive.
+    entries.push_back(std::unique_ptr<Entry>(new Entry{key, BoundPrimitive(std::move(spec), key.threads())}));
     place({hash, entries.back().get()});
     return *entries.back();
   }

@@ -74,13 +74,16 @@ class BoundPrimitive {
   static constexpr size_t kMaxArgs = 8;
   // `threads`: the count the primitive was created for, and runs on (see Note [Serial primitives]).
   BoundPrimitive(PrimitiveSpec spec, int threads);
+  // exec_args_ point at memories_ and primitive_ at owner_: the object stays where it was made.
+  BoundPrimitive(const BoundPrimitive&) = delete;
+  BoundPrimitive& operator=(const BoundPrimitive&) = delete;
   // Executes on `buffers`, one per argument in the order of the spec's args, and waits.
   void run(std::initializer_list<void*> buffers);
 
  private:
   // What a call reads sits in the object itself, not behind three vectors: after a primitive's
   // arithmetic has gone through L1, every separate block is one more miss on the next call.
-  dnnl_primitive_t primitive_;
+  dnnl_primitive_t primitive_;  // owner_'s handle, read without get()'s emptiness check
   dnnl_stream_t stream_;  // the process's stream, held here so a call skips stream()'s static guard
   int threads_;
   int num_args_;
