@@ -160,8 +160,13 @@ class AccumulateGrad final : public Node {
 
 // --- recording helpers for ops (see ops/ for their use) ---
 
+// A view whose own flag is off may require grad through its base: see view_requires_grad.
+bool view_requires_grad(const AutogradMeta& meta, const Tensor& view);
+
 inline bool requires_grad_fast(const Tensor& t) {
-  return t.defined() && t.impl()->autograd && t.impl()->autograd->requires_grad;
+  if (!t.defined()) return false;
+  const AutogradMeta* meta = t.impl()->autograd.get();
+  return meta && (meta->requires_grad || (meta->is_view && view_requires_grad(*meta, t)));
 }
 inline bool requires_grad_fast(const TensorList& list) {
   for (const Tensor& t : list)
@@ -194,8 +199,9 @@ std::shared_ptr<NodeT> make_node(const Inputs&... inputs) {
   return node;
 }
 
-// Marks `view` (sharing x's storage, its history just recorded) a view of x's base: x's own base
-// if x is a view, else x. See Note [In-place on views] in ops/inplace.cpp.
+// Marks `view` (sharing x's storage, its history, if any, just recorded) a view of x's base: x's
+// own base if x is a view, else x. Every view op calls it, under no-grad too and whether or not x
+// requires grad. See Note [In-place on views] in ops/inplace.cpp.
 void mark_view(const Tensor& view, const Tensor& x);
 
 // How a stale view's history is rebuilt from its base's current one (ops/ registers it: the
@@ -204,7 +210,8 @@ using ViewHistoryFn = std::shared_ptr<Node> (*)(const Tensor& base, const Tensor
 ViewHistoryFn& view_history_fn();
 
 // If `t` is a view whose storage was modified in place since its grad_fn was made, rebuilds its
-// grad_fn from its base's current history. gradient_edge and Tensor::grad_fn call it.
+// grad_fn from its base's current history (refusing a view made under no-grad). gradient_edge and
+// Tensor::grad_fn call it.
 void refresh_view_history(const Tensor& t);
 
 // Makes `output` the `output_nr`-th result of `node`: it now requires grad and is not a leaf.

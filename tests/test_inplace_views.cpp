@@ -215,3 +215,138 @@ TEST_CASE("in-place ops through views: what stays refused", "[autograd][views]")
   mul(x, x).sum().backward();
   REQUIRE(values_of(x.grad()) == std::vector<double>{2, 12, 18, 8});
 }
+
+TEST_CASE("a view of a tensor that does not require grad records its base", "[autograd][views]") {
+  const std::vector<double> xv{1, 2, 3, 4}, wv{5, 6}, cv{1, 2, 3, 4};
+  Tensor c = tensor(cv, {4}, kFloat64);
+
+  SECTION("mul_ through narrow gives the base a CopySlices history; w gets its gradient") {
+    Tensor x = tensor(xv, {4}, kFloat64), w = leaf(wv);
+    Tensor v = x.narrow(0, 0, 2);
+    REQUIRE(!v.requires_grad());
+    v.mul_(w);
+    REQUIRE(x.requires_grad());
+    REQUIRE(x.grad_fn()->name() == "CopySlices");
+    REQUIRE(v.grad_fn()->name() == "AsStridedBackward");
+    require_close(values_of(x), {1 * 5, 2 * 6, 3, 4});
+    sum(mul(x, c)).backward();
+    require_close(values_of(w.grad()), {cv[0] * xv[0], cv[1] * xv[1]});
+    REQUIRE(!x.grad().defined());  // x is not a leaf now
+    // Out of place, x a constant.
+    Tensor x2 = tensor(xv, {4}, kFloat64), w2 = leaf(wv);
+    sum(mul(cat({mul(x2.narrow(0, 0, 2), w2), x2.narrow(0, 2, 2)}), c)).backward();
+    require_close(values_of(w.grad()), values_of(w2.grad()));
+  }
+
+  SECTION("later uses of the base carry its new history") {
+    Tensor x = tensor(xv, {4}, kFloat64), w = leaf(wv);
+    x.narrow(0, 0, 2).mul_(w);  // the view is a temporary; x's history outlives it
+    Tensor z = mul(x, x);
+    REQUIRE(z.requires_grad());
+    sum(z).backward();  // z_i = (x_i w_i)^2 for i < 2: dz_i/dw_i = 2 x_i^2 w_i
+    require_close(values_of(w.grad()), {2 * xv[0] * xv[0] * wv[0], 2 * xv[1] * xv[1] * wv[1]});
+  }
+
+  SECTION("a view made before an in-place op through another view requires grad after it") {
+    Tensor x = tensor(xv, {4}, kFloat64), w = leaf(wv);
+    Tensor v1 = x.narrow(0, 0, 2), v2 = x.narrow(0, 1, 2);  // overlapping at x1
+    REQUIRE(!v2.requires_grad());
+    v1.mul_(w);
+    REQUIRE(v2.requires_grad());
+    sum(mul(v2, tensor({1, 2}, {2}, kFloat64))).backward();  // v2 = [x1 w1, x2]
+    require_close(values_of(w.grad()), {0, 1 * xv[1]});
+  }
+
+  SECTION("an in-place op on the base itself reaches the views made before it") {
+    Tensor x = tensor(xv, {4}, kFloat64), s = leaf({3});
+    Tensor v = x.narrow(0, 2, 2);
+    x.mul_(s);
+    REQUIRE(v.grad_fn()->name() == "AsStridedBackward");
+    sum(mul(v, v)).backward();  // v = [x2 s, x3 s]: d/ds = 2 (x2^2 + x3^2) s
+    require_close(values_of(s.grad()), {2 * (xv[2] * xv[2] + xv[3] * xv[3]) * 3});
+  }
+
+  SECTION("views of views share the root base") {
+    Tensor x = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, kFloat64), w = leaf(wv);
+    Tensor t = x.transpose(0, 1);  // [3, 2]
+    Tensor col = t.select(0, 2);   // [x02, x12]: a view of t, whose base is x
+    col.mul_(w);
+    REQUIRE(x.grad_fn()->name() == "CopySlices");
+    require_close(values_of(x), {1, 2, 3 * 5, 4, 5, 6 * 6});
+    // t, made before the op, sees it through x's new history: t[2] = [x02 w0, x12 w1].
+    sum(mul(t, tensor({1, 2, 3, 4, 5, 6}, {3, 2}, kFloat64))).backward();
+    require_close(values_of(w.grad()), {5 * 3, 6 * 6});
+  }
+
+  SECTION("gradcheck: in-place ops through views of a constant buffer") {
+    std::function<Tensor(const autograd::variable_list&)> fn = [](const autograd::variable_list& in) {
+      Tensor buf = tensor({0.5, -1, 2, 0.25, 3, -0.75}, {2, 3}, kFloat64);  // made anew: fn runs many times
+      Tensor rows = buf.transpose(0, 1);                                   // made before any op
+      buf.select(0, 1).mul_(in[0]);
+      rows.narrow(0, 0, 2).add_(mul(in[1], in[1]));  // buf[:, 0:2], transposed
+      buf.select(1, 2).div_(add(mul(in[0].narrow(0, 0, 2), in[0].narrow(0, 0, 2)), 1.0));
+      return cat({reshape(mul(buf, buf), {-1}), reshape(rows, {-1})});
+    };
+    Tensor b = tensor({0.3, -0.8, 1.1, 0.6}, {2, 2}, dtype(kFloat64).requires_grad());
+    REQUIRE(autograd::gradcheck(fn, {leaf({1.5, -0.4, 0.9}), b}));
+  }
+}
+
+TEST_CASE("a view made under NoGradGuard refuses in-place ops that need grad", "[autograd][views]") {
+  using Catch::Matchers::Contains;
+  SECTION("an operand that requires grad") {
+    Tensor x = tensor({1, 2, 3, 4}, {4}, kFloat64), w = leaf({5, 6});
+    Tensor v;
+    {
+      NoGradGuard no_grad;
+      v = x.narrow(0, 0, 2);
+    }
+    WEFT_REQUIRE_ERROR(v.mul_(w), Contains("mul_: a view (shape [2]) made under NoGradGuard") &&
+                                      Contains("both outside it"));
+    REQUIRE(!x.requires_grad());
+    REQUIRE(values_of(x) == std::vector<double>{1, 2, 3, 4});  // refused before writing
+    Tensor part = v.narrow(0, 1, 1);                            // a view of it, made with grad on, inherits this
+    WEFT_REQUIRE_ERROR(part.add_(w.narrow(0, 0, 1)), Contains("add_: a view (shape [1]) made under NoGradGuard"));
+    // Nothing that needs grad: allowed, nothing recorded.
+    v.mul_(2.0);
+    REQUIRE(!x.requires_grad());
+    // Under NoGradGuard, as for any tensor.
+    {
+      NoGradGuard no_grad;
+      v.mul_(w);
+    }
+    REQUIRE(values_of(x) == std::vector<double>{10, 24, 3, 4});
+    REQUIRE(!x.requires_grad());
+  }
+
+  SECTION("a base that requires grad") {
+    Tensor x = leaf({1, 2, 3, 4});
+    Tensor y = mul(x, 1.0);
+    Tensor v;
+    {
+      NoGradGuard no_grad;
+      v = y.narrow(0, 1, 2);
+    }
+    WEFT_REQUIRE_ERROR(v.zero_(), Contains("fill_: a view (shape [2]) made under NoGradGuard"));
+    // Read out of place it is a constant, as anything made under NoGradGuard.
+    REQUIRE(!v.requires_grad());
+    REQUIRE(!mul(v, 2.0).requires_grad());
+  }
+
+  SECTION("its base modified in place with grad afterwards: the view's next use is refused") {
+    Tensor x = tensor({1, 2, 3, 4}, {4}, kFloat64), w = leaf({5, 6, 7, 8});
+    Tensor v;
+    {
+      NoGradGuard no_grad;
+      v = x.narrow(0, 0, 2);
+    }
+    x.mul_(w);  // x is no view: allowed, and x's own gradient is right
+    sum(x).backward();
+    require_close(values_of(w.grad()), {1, 2, 3, 4});
+    WEFT_REQUIRE_ERROR(mul(v, 2.0), Contains("a view (shape [2]) made under NoGradGuard") &&
+                                        Contains("was modified in place"));
+    REQUIRE(!mul(v.detach(), 2.0).requires_grad());  // what the message suggests
+    NoGradGuard no_grad;                             // and under NoGradGuard it reads as any tensor
+    REQUIRE(values_of(mul(v, 1.0)) == std::vector<double>{5, 12});
+  }
+}
