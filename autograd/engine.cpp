@@ -260,6 +260,13 @@ void GraphTask::execute(Node* node, variable_list* captured) {
     Tensor replaced = hook(grads[output_nr]);
     if (replaced.defined()) grads[output_nr] = std::move(replaced);
   }
+  for (const auto& [output_nr, weak] : node->retained_grads) {  // after the hooks, as in PyTorch
+    auto impl = weak.lock();
+    if (!impl || output_nr >= grads.size() || !grads[output_nr].defined()) continue;
+    Tensor& stored = impl->autograd->grad;
+    const Tensor& g = grads[output_nr];
+    stored = stored.defined() ? accumulate_gradients(stored, g) : clone_detached(g);
+  }
   // A leaf's hooks, like a non-leaf's, see its gradient before autograd::grad captures it.
   if (node->is_accumulator && !grads.empty()) grads[0] = static_cast<AccumulateGrad*>(node)->run_hooks(std::move(grads[0]));
   for (const Capture& c : captures_)

@@ -125,6 +125,24 @@ ViewHistoryFn& view_history_fn() {
   return fn;
 }
 
+namespace {
+
+// Note [retain_grad moves with the history]
+// retain_grad keeps the gradient of a tensor's current value. When an in-place op gives the tensor
+// a new grad_fn (set_history on it, CopySlices on its base, a stale view rebuilt), its retained
+// entry moves from the old node to the new one, as in PyTorch >= 2.0. Hooks from register_hook stay
+// on the node they were registered on: they keep seeing the gradient of the value they were
+// registered for (PyTorch's documented behaviour).
+void move_retained_grad(const Tensor& t, const AutogradMeta& meta, Node& to, uint32_t output_nr) {
+  if (meta.grad_fn) {
+    auto& entries = meta.grad_fn->retained_grads;
+    std::erase_if(entries, [&](const auto& entry) { return entry.second.lock() == t.impl_ptr(); });
+  }
+  to.retained_grads.push_back({output_nr, t.impl_ptr()});
+}
+
+}  // namespace
+
 void refresh_view_history(const Tensor& t) {
   AutogradMeta* meta = t.impl() ? t.impl()->autograd.get() : nullptr;
   if (meta == nullptr || !meta->is_view || !t.impl()->storage) return;
@@ -141,7 +159,9 @@ void refresh_view_history(const Tensor& t) {
   meta->view_version = version;
   // A base that left autograd (detach_) has no history to rebuild from; keep the view's own.
   if (!requires_grad_fast(base) || view_history_fn() == nullptr) return;
-  meta->grad_fn = view_history_fn()(base, t);
+  std::shared_ptr<Node> node = view_history_fn()(base, t);
+  if (meta->retains_grad) [[unlikely]] move_retained_grad(t, *meta, *node, 0);
+  meta->grad_fn = std::move(node);
   meta->output_nr = 0;
   meta->requires_grad = true;
 }
@@ -161,6 +181,7 @@ Edge gradient_edge(const Tensor& t) {
 
 void set_history(const Tensor& output, const std::shared_ptr<Node>& node, uint32_t output_nr) {
   AutogradMeta& meta = autograd_meta(output);
+  if (meta.retains_grad) [[unlikely]] move_retained_grad(output, meta, *node, output_nr);
   meta.grad_fn = node;
   meta.output_nr = output_nr;
   meta.requires_grad = true;

@@ -130,6 +130,10 @@ class Node : public std::enable_shared_from_this<Node> {
   EdgeList next_edges;
   // Hooks registered on this node's outputs (non-leaf tensors): (output_nr, hook).
   std::vector<std::pair<uint32_t, std::function<Tensor(const Tensor&)>>> pre_hooks;
+  // Outputs whose .grad is kept (retain_grad): (output_nr, tensor), weak because a node must not own
+  // its outputs. The engine stores their gradient after the pre-hooks ran. See Note [retain_grad
+  // moves with the history].
+  std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained_grads;
   bool saved_released = false;
   bool is_accumulator = false;  // an AccumulateGrad: the engine's leaf sink, known without a cast
   uint32_t num_outputs = 1;  // forward outputs, i.e. gradients apply() receives
@@ -214,7 +218,8 @@ ViewHistoryFn& view_history_fn();
 // Tensor::grad_fn call it.
 void refresh_view_history(const Tensor& t);
 
-// Makes `output` the `output_nr`-th result of `node`: it now requires grad and is not a leaf.
+// Makes `output` the `output_nr`-th result of `node`: it now requires grad and is not a leaf. An
+// in-place op calls it on a tensor that had a history: its retain_grad moves to `node`.
 void set_history(const Tensor& output, const std::shared_ptr<Node>& node, uint32_t output_nr = 0);
 
 // The autograd fields of `t`, created on first use.

@@ -350,3 +350,64 @@ TEST_CASE("a view made under NoGradGuard refuses in-place ops that need grad", "
     REQUIRE(values_of(mul(v, 1.0)) == std::vector<double>{5, 12});
   }
 }
+
+TEST_CASE("retain_grad follows an in-place op's new history; earlier hooks see the old value's gradient",
+          "[autograd][views]") {
+  const std::vector<double> cv{1, 2, 3, 4};
+  Tensor c = tensor(cv, {4}, kFloat64);
+
+  SECTION("in place on a plain tensor") {
+    Tensor x = leaf({1, 2});
+    Tensor y = mul(x, 2.0);
+    y.retain_grad();
+    std::vector<double> seen;
+    y.register_hook([&](const Tensor& g) {
+      seen = values_of(g);
+      return Tensor();
+    });
+    y.mul_(3.0);
+    sum(mul(y, tensor({1, 2}, {2}, kFloat64))).backward();
+    REQUIRE(y.retains_grad());
+    require_close(values_of(y.grad()), {1, 2});  // d loss / d y's final value
+    require_close(seen, {3, 6});                  // d loss / d y's value when the hook was registered
+    require_close(values_of(x.grad()), {6, 12});
+  }
+
+  SECTION("in place through a view: the base's .grad is of its final value") {
+    Tensor x = leaf({1, 2, 3, 4}), w = leaf({5, 6});
+    Tensor y = mul(x, 1.0);
+    y.retain_grad();
+    std::vector<double> seen;
+    y.register_hook([&](const Tensor& g) {
+      seen = values_of(g);
+      return Tensor();
+    });
+    y.narrow(0, 1, 2).mul_(w);
+    sum(mul(y, c)).backward();
+    require_close(values_of(y.grad()), cv);
+    require_close(seen, {cv[0], cv[1] * 5, cv[2] * 6, cv[3]});
+  }
+
+  SECTION(".grad is stored after every hook, also one registered after retain_grad (as in PyTorch)") {
+    Tensor x = leaf({1, 2});
+    Tensor y = mul(x, 2.0);
+    y.retain_grad();
+    y.register_hook([](const Tensor& g) { return mul(g, 10.0); });
+    sum(y).backward();
+    require_close(values_of(y.grad()), {10, 10});
+    require_close(values_of(x.grad()), {20, 20});
+  }
+
+  SECTION("a view's .grad, after an in-place op on it and then on its base") {
+    Tensor x = leaf({1, 2, 3, 4}), w = leaf({5, 6});
+    Tensor y = mul(x, 1.0);
+    Tensor v = y.narrow(0, 1, 2);
+    v.retain_grad();
+    v.mul_(w);    // v's grad_fn: a view of y's CopySlices
+    y.mul_(2.0);  // v goes stale; its next use rebuilds its grad_fn from y's
+    sum(mul(v, tensor({1, 2}, {2}, kFloat64))).backward();  // v = 2 [x1 w0, x2 w1]
+    require_close(values_of(v.grad()), {1, 2});
+    require_close(values_of(w.grad()), {2 * 1 * 2, 2 * 2 * 3});
+    require_close(values_of(x.grad()), {0, 2 * 1 * 5, 2 * 2 * 6, 0});
+  }
+}
