@@ -22,8 +22,11 @@ using kernels::BinaryOp;
 // that no longer exists. Any other tensor takes the in-place op's node as its new grad_fn, whose
 // edge for "self" points at the old history, so backward flows through both versions. Saved
 // copies of the old value are taken before writing; the version bump makes every earlier saved
-// reference to this storage fail loudly when unpacked. A view is rebased through its base: see
-// Note [In-place on views].
+// reference to this storage fail loudly when unpacked. An operand sharing self's storage is saved
+// as an output is (a detached alias; Note [Saved tensors]): held as it is, it would hold self or
+// self's base, whose new history holds the node, a cycle that would outlive the graph (backward
+// refuses such a graph anyway: the op itself modified the operand). A view is rebased through its
+// base: see Note [In-place on views].
 
 // Note [In-place on views]
 // Every differentiable view op marks its result a view and records its base (the root: a view of
@@ -250,7 +253,7 @@ Tensor& Tensor::mul_(const Tensor& other) {
   check_result_dtype(promote_types(dtype(), other.dtype()), *this, "mul_");
   auto node = autograd::make_node<InplaceMulBackward>(*this, other);
   if (node) {
-    if (node->needs_input_grad(0)) node->save(node->other, other);
+    if (node->needs_input_grad(0)) node->save(node->other, other, other.shares_storage(*this));
     if (node->needs_input_grad(1)) node->save(node->self_before, autograd::clone_detached(*this));
   }
   kernels::binary_out(BinaryOp::Mul, *this, *this, kernels::cast(other, dtype()));
@@ -264,7 +267,7 @@ Tensor& Tensor::div_(const Tensor& other) {
                      *this, "div_");
   auto node = autograd::make_node<InplaceDivBackward>(*this, other);
   if (node) {
-    node->save(node->other, other);
+    node->save(node->other, other, other.shares_storage(*this));
     if (node->needs_input_grad(1)) node->save(node->self_before, autograd::clone_detached(*this));
   }
   kernels::binary_out(BinaryOp::Div, *this, *this, kernels::cast(other, dtype()));

@@ -411,3 +411,43 @@ TEST_CASE("retain_grad follows an in-place op's new history; earlier hooks see t
     require_close(values_of(x.grad()), {0, 2 * 1 * 5, 2 * 2 * 6, 0});
   }
 }
+
+TEST_CASE("an in-place op whose operand shares the target's memory leaves no reference cycle",
+          "[autograd][views]") {
+  // mul_ and div_ save their other operand; one that views the target's storage would hold the base
+  // whose new history holds the node. Backward refuses these graphs (the saved operand was modified
+  // by the op itself), so a cycle would leak both when backward is never called and when it fails.
+  const std::vector<std::pair<const char*, std::function<void(Tensor&)>>> cases{
+      {"v1.mul_(v2)", [](Tensor& y) { y.narrow(0, 0, 2).mul_(y.narrow(0, 2, 2)); }},
+      {"v1.div_(v2)", [](Tensor& y) { y.narrow(0, 0, 2).div_(y.narrow(0, 2, 2)); }},
+      {"v.mul_(v)", [](Tensor& y) {
+         Tensor v = y.narrow(0, 1, 2);
+         v.mul_(v);
+       }},
+      {"y.mul_(y)", [](Tensor& y) { y.mul_(y); }},
+      {"views of a base that came to require grad through a view", [](Tensor& y) {
+         Tensor z = tensor({1, 2, 3, 4}, {4}, kFloat64);
+         z.narrow(0, 2, 2).mul_(y.narrow(0, 0, 2));
+         z.narrow(0, 0, 2).mul_(z.narrow(0, 2, 2));
+         y = z;
+       }},
+  };
+  for (bool run_backward : {false, true}) {
+    for (const auto& [name, op] : cases) {
+      INFO(name << (run_backward ? ", then backward" : ", no backward"));
+      std::weak_ptr<autograd::Node> node;
+      std::weak_ptr<TensorImpl> impl;
+      {
+        Tensor x = leaf({1, 2, 3, 4});
+        Tensor y = mul(x, 1.0);
+        op(y);
+        node = y.grad_fn();
+        impl = y.impl_ptr();
+        REQUIRE(!node.expired());
+        if (run_backward) require_error([&] { sum(y).backward(); }, "modified by an inplace operation");
+      }
+      CHECK(node.expired());
+      CHECK(impl.expired());
+    }
+  }
+}
