@@ -22,7 +22,8 @@ thread_local std::vector<std::shared_ptr<Node>> dying_nodes;
 void SavedTensor::save(const Tensor& t, bool is_output) {
   if (!t.defined()) return;
   version_ = t.impl()->storage ? t.version() : 0;
-  data_ = is_output ? t.detach() : t;  // see Note [Saved tensors]
+  const AutogradMeta* meta = t.impl()->autograd.get();
+  data_ = is_output || (meta && meta->is_view) ? t.detach() : t;  // see Note [Saved tensors]
   released_ = false;
 }
 

@@ -77,9 +77,10 @@ class EdgeList {
   size_t capacity_ = kInline;
 };
 
-// A tensor kept for backward. Inputs are held as they are; outputs as detached aliases, so that a
-// node never owns a tensor whose grad_fn is the node itself (no reference cycles). The version
-// seen at save time is checked when unpacked. See Note [Saved tensors].
+// A tensor kept for backward. Inputs are held as they are, except views; outputs and views as
+// detached aliases, so that a node never owns a tensor whose history may come to hold the node
+// (no reference cycles). The version seen at save time is checked when unpacked. See Note [Saved
+// tensors].
 class SavedTensor {
  public:
   SavedTensor() = default;
@@ -100,6 +101,9 @@ class SavedTensor {
 // state): the output's grad_fn is the node, so holding the output itself would be a reference
 // cycle, and the graph would never be freed unless backward ran. Ops save outputs before
 // set_history, so an output has no autograd state yet at save time; the alias is made anyway.
+// A view is kept as a detached alias too: it holds its base, whose history an in-place op through
+// another view may later route back to this node (z = mul(y.narrow(..), w); y.narrow(..).copy_(z)).
+// Such a graph cannot run backward (the saved view's version moved), but it must still be freed.
 // Backward without retain_graph frees what each node saved, right after the node ran; unpacking
 // afterwards is the "backward through the graph a second time" error. In-place ops bump the
 // storage's version counter; unpacking a tensor whose version moved names the node that needed it.

@@ -412,11 +412,11 @@ TEST_CASE("retain_grad follows an in-place op's new history; earlier hooks see t
   }
 }
 
-TEST_CASE("an in-place op whose operand shares the target's memory leaves no reference cycle",
-          "[autograd][views]") {
-  // mul_ and div_ save their other operand; one that views the target's storage would hold the base
-  // whose new history holds the node. Backward refuses these graphs (the saved operand was modified
-  // by the op itself), so a cycle would leak both when backward is never called and when it fails.
+TEST_CASE("a saved tensor that views an in-place op's target leaves no reference cycle", "[autograd][views]") {
+  // mul_ and div_ save their other operand, and any op may save a view; one that views the target's
+  // storage would hold the base whose new history holds the node. Backward refuses these graphs
+  // (the saved tensor was modified in place since), so a cycle would leak both when backward is
+  // never called and when it fails.
   const std::vector<std::pair<const char*, std::function<void(Tensor&)>>> cases{
       {"v1.mul_(v2)", [](Tensor& y) { y.narrow(0, 0, 2).mul_(y.narrow(0, 2, 2)); }},
       {"v1.div_(v2)", [](Tensor& y) { y.narrow(0, 0, 2).div_(y.narrow(0, 2, 2)); }},
@@ -425,6 +425,10 @@ TEST_CASE("an in-place op whose operand shares the target's memory leaves no ref
          v.mul_(v);
        }},
       {"y.mul_(y)", [](Tensor& y) { y.mul_(y); }},
+      {"a view saved by mul, then its base written through another view", [](Tensor& y) {
+         Tensor z = mul(y.narrow(0, 0, 2), y.narrow(0, 2, 2));
+         y.narrow(0, 2, 2).copy_(z);
+       }},
       {"views of a base that came to require grad through a view", [](Tensor& y) {
          Tensor z = tensor({1, 2, 3, 4}, {4}, kFloat64);
          z.narrow(0, 2, 2).mul_(y.narrow(0, 0, 2));
