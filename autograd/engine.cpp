@@ -255,16 +255,16 @@ void GraphTask::deliver(NodeState& state, const Edge& edge, Tensor grad) {
 
 void GraphTask::execute(Node* node, variable_list* captured) {
   variable_list grads = std::move(state_of(node)->buffer);
-  for (auto& [output_nr, hook] : node->pre_hooks) {
-    if (output_nr >= grads.size() || !grads[output_nr].defined()) continue;
-    Tensor replaced = hook(grads[output_nr]);
-    if (replaced.defined()) grads[output_nr] = std::move(replaced);
+  for (const Node::PreHook& pre : node->pre_hooks) {
+    if (!pre.hook || pre.output_nr >= grads.size() || !grads[pre.output_nr].defined()) continue;
+    Tensor replaced = pre.hook(grads[pre.output_nr]);
+    if (replaced.defined()) grads[pre.output_nr] = std::move(replaced);
   }
-  for (const auto& [output_nr, weak] : node->retained_grads) {  // after the hooks, as in PyTorch
-    auto impl = weak.lock();
-    if (!impl || output_nr >= grads.size() || !grads[output_nr].defined()) continue;
+  for (const Node::PreHook& pre : node->pre_hooks) {  // retain_grad after every hook, as in PyTorch
+    auto impl = pre.retained.lock();
+    if (!impl || pre.output_nr >= grads.size() || !grads[pre.output_nr].defined()) continue;
     Tensor& stored = impl->autograd->grad;
-    const Tensor& g = grads[output_nr];
+    const Tensor& g = grads[pre.output_nr];
     stored = stored.defined() ? accumulate_gradients(stored, g) : clone_detached(g);
   }
   // A leaf's hooks, like a non-leaf's, see its gradient before autograd::grad captures it.

@@ -136,10 +136,10 @@ namespace {
 // registered for (PyTorch's documented behaviour).
 void move_retained_grad(const Tensor& t, const AutogradMeta& meta, Node& to, uint32_t output_nr) {
   if (meta.grad_fn) {
-    auto& entries = meta.grad_fn->retained_grads;
-    std::erase_if(entries, [&](const auto& entry) { return entry.second.lock() == t.impl_ptr(); });
+    std::erase_if(meta.grad_fn->pre_hooks,
+                  [&](const Node::PreHook& pre) { return pre.retained.lock() == t.impl_ptr(); });
   }
-  to.retained_grads.push_back({output_nr, t.impl_ptr()});
+  to.pre_hooks.push_back({.output_nr = output_nr, .hook = {}, .retained = t.impl_ptr()});
 }
 
 }  // namespace

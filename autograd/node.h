@@ -132,12 +132,16 @@ class Node : public std::enable_shared_from_this<Node> {
   uint64_t sequence_nr() const { return sequence_nr_; }
 
   EdgeList next_edges;
-  // Hooks registered on this node's outputs (non-leaf tensors): (output_nr, hook).
-  std::vector<std::pair<uint32_t, std::function<Tensor(const Tensor&)>>> pre_hooks;
-  // Outputs whose .grad is kept (retain_grad): (output_nr, tensor), weak because a node must not own
-  // its outputs. The engine stores their gradient after the pre-hooks ran. See Note [retain_grad
-  // moves with the history].
-  std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained_grads;
+  // What runs on the gradient of output `output_nr` before apply(): a hook registered on that
+  // (non-leaf) tensor, or its retain_grad, which stores the gradient into `retained`'s .grad after
+  // every hook ran. `retained` is weak: a node must not own its outputs. Both are rare, so they share
+  // one list (no field on every node). See Note [retain_grad moves with the history].
+  struct PreHook {
+    uint32_t output_nr = 0;
+    std::function<Tensor(const Tensor&)> hook;
+    std::weak_ptr<TensorImpl> retained;
+  };
+  std::vector<PreHook> pre_hooks;
   bool saved_released = false;
   bool is_accumulator = false;  // an AccumulateGrad: the engine's leaf sink, known without a cast
   uint32_t num_outputs = 1;  // forward outputs, i.e. gradients apply() receives

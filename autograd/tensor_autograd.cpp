@@ -58,7 +58,8 @@ void Tensor::retain_grad() const {
   AutogradMeta& meta = autograd_meta(*this);
   if (fn == nullptr || meta.retains_grad) return;  // leaves keep .grad anyway
   meta.retains_grad = true;
-  fn->retained_grads.push_back({meta.output_nr, impl_});  // see Note [retain_grad moves with the history]
+  // See Note [retain_grad moves with the history].
+  fn->pre_hooks.push_back({.output_nr = meta.output_nr, .hook = {}, .retained = impl_});
 }
 
 bool Tensor::retains_grad() const { return impl_ && impl_->autograd && impl_->autograd->retains_grad; }
@@ -66,7 +67,8 @@ bool Tensor::retains_grad() const { return impl_ && impl_->autograd && impl_->au
 void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
   WEFT_CHECK(requires_grad(), "register_hook: cannot register a hook on a tensor that doesn't require gradient");
   AutogradMeta& meta = autograd_meta(*this);
-  if (meta.grad_fn) meta.grad_fn->pre_hooks.push_back({meta.output_nr, std::move(hook)});
+  if (meta.grad_fn)
+    meta.grad_fn->pre_hooks.push_back({.output_nr = meta.output_nr, .hook = std::move(hook), .retained = {}});
   else meta.hooks.push_back(std::move(hook));
 }
 
