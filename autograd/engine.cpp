@@ -255,10 +255,17 @@ void GraphTask::deliver(NodeState& state, const Edge& edge, Tensor grad) {
 
 void GraphTask::execute(Node* node, variable_list* captured) {
   variable_list grads = std::move(state_of(node)->buffer);
-  for (auto& [output_nr, hook] : node->pre_hooks) {
-    if (output_nr >= grads.size() || !grads[output_nr].defined()) continue;
-    Tensor replaced = hook(grads[output_nr]);
-    if (replaced.defined()) grads[output_nr] = std::move(replaced);
+  for (const Node::PreHook& pre : node->pre_hooks) {
+    if (!pre.hook || pre.output_nr >= grads.size() || !grads[pre.output_nr].defined()) continue;
+    Tensor replaced = pre.hook(grads[pre.output_nr]);
+    if (replaced.defined()) grads[pre.output_nr] = std::move(replaced);
+  }
+  for (const Node::PreHook& pre : node->pre_hooks) {  // retain_grad after every hook, as in PyTorch
+    auto impl = pre.retained.lock();
+    if (!impl || pre.output_nr >= grads.size() || !grads[pre.output_nr].defined()) continue;
+    Tensor& stored = impl->autograd->grad;
+    const Tensor& g = grads[pre.output_nr];
+    stored = stored.defined() ? accumulate_gradients(stored, g) : clone_detached(g);
   }
   // A leaf's hooks, like a non-leaf's, see its gradient before autograd::grad captures it.
   if (node->is_accumulator && !grads.empty()) grads[0] = static_cast<AccumulateGrad*>(node)->run_hooks(std::move(grads[0]));

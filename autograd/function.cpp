@@ -36,9 +36,12 @@ void wrap_outputs(Node& node, variable_list& outputs, const variable_list& input
     bool non_diff = std::find(ctx.non_differentiable_.begin(), ctx.non_differentiable_.end(), out.impl()) !=
                     ctx.non_differentiable_.end();
     if (non_diff) continue;
-    // An output that is an input (or already has history) is aliased, so the input keeps its own.
+    // An output that is an input (or already has history) is aliased, so the input keeps its own. So
+    // is a view made in forward (under no-grad): this node is its whole history, and its base is
+    // forward's own business, which an in-place op on the output must not rebase.
     bool is_input = std::any_of(inputs.begin(), inputs.end(), [&](const Tensor& t) { return t.is_same(out); });
-    if (is_input || out.grad_fn()) out = out.detach();
+    const AutogradMeta* out_meta = out.impl()->autograd.get();
+    if (is_input || (out_meta && out_meta->is_view) || out.grad_fn()) out = out.detach();
     set_history(out, self, static_cast<uint32_t>(i));
   }
   node.num_outputs = static_cast<uint32_t>(outputs.size());

@@ -22,7 +22,8 @@ thread_local std::vector<std::shared_ptr<Node>> dying_nodes;
 void SavedTensor::save(const Tensor& t, bool is_output) {
   if (!t.defined()) return;
   version_ = t.impl()->storage ? t.version() : 0;
-  data_ = is_output ? t.detach() : t;  // see Note [Saved tensors]
+  const AutogradMeta* meta = t.impl()->autograd.get();
+  data_ = is_output || (meta && meta->is_view) ? t.detach() : t;  // see Note [Saved tensors]
   released_ = false;
 }
 
@@ -102,10 +103,22 @@ AutogradMeta& autograd_meta(const Tensor& t) {
 
 void mark_view(const Tensor& view, const Tensor& x) {
   AutogradMeta& meta = autograd_meta(view);
-  const AutogradMeta* base_meta = x.impl()->autograd.get();
+  const AutogradMeta* x_meta = x.impl()->autograd.get();
+  const bool x_is_view = x_meta && x_meta->is_view;
   meta.is_view = true;
-  meta.view_base = base_meta && base_meta->is_view && base_meta->view_base.defined() ? base_meta->view_base : x;
+  meta.view_base = x_is_view ? x_meta->view_base : x;
   meta.view_version = x.version();
+  meta.no_grad_view = !GradMode::is_enabled() || (x_is_view && x_meta->no_grad_view);
+}
+
+// A view made with grad on follows its base into autograd: once the base requires grad (rebased by
+// an in-place op through another view or on itself, or a leaf given requires_grad_), so does the
+// view, and gradient_edge builds its history from the base's. A view made under no-grad stays a
+// constant, unless its base, requiring grad, was modified in place since: then it requires grad
+// so that its next use reaches refresh_view_history, which refuses it (as PyTorch does).
+bool view_requires_grad(const AutogradMeta& meta, const Tensor& view) {
+  if (!requires_grad_fast(meta.view_base)) return false;
+  return !meta.no_grad_view || meta.view_version != view.version();
 }
 
 ViewHistoryFn& view_history_fn() {
@@ -113,17 +126,45 @@ ViewHistoryFn& view_history_fn() {
   return fn;
 }
 
+namespace {
+
+// Note [retain_grad moves with the history]
+// retain_grad keeps the gradient of a tensor's current value. When an in-place op gives the tensor
+// a new grad_fn (set_history on it, CopySlices on its base, a stale view rebuilt), its retained
+// entry moves from the old node to the new one, as in PyTorch >= 2.0. Hooks from register_hook stay
+// on the node they were registered on: they keep seeing the gradient of the value they were
+// registered for (PyTorch's documented behaviour).
+void move_retained_grad(const Tensor& t, const AutogradMeta& meta, Node& to, uint32_t output_nr) {
+  if (meta.grad_fn) {
+    std::erase_if(meta.grad_fn->pre_hooks,
+                  [&](const Node::PreHook& pre) { return pre.retained.lock() == t.impl_ptr(); });
+  }
+  to.pre_hooks.push_back({.output_nr = output_nr, .hook = {}, .retained = t.impl_ptr()});
+}
+
+}  // namespace
+
 void refresh_view_history(const Tensor& t) {
   AutogradMeta* meta = t.impl() ? t.impl()->autograd.get() : nullptr;
-  if (meta == nullptr || !meta->is_view || !meta->grad_fn || !t.impl()->storage) return;
+  if (meta == nullptr || !meta->is_view || !t.impl()->storage) return;
   const uint64_t version = t.version();
   if (meta->view_version == version) return;
-  meta->view_version = version;
   const Tensor& base = meta->view_base;
+  if (!meta->grad_fn && !requires_grad_fast(base)) return;  // neither is in autograd: nothing to rebuild
+  // See check_inplace in ops/inplace.cpp: the same ambiguity, met after the fact.
+  WEFT_CHECK(!meta->no_grad_view, "autograd: a view (shape ", t.shape(), ") made under NoGradGuard is used "
+             "with grad mode on after its base (shape ", base.shape(), "), which requires grad, or another view "
+             "of it was modified in place; which value its gradient should describe is ambiguous, so this is "
+             "refused: make the view outside NoGradGuard, or use view.detach() if no gradient should flow "
+             "through it");
+  meta->view_version = version;
   // A base that left autograd (detach_) has no history to rebuild from; keep the view's own.
-  if (!base.defined() || !requires_grad_fast(base) || view_history_fn() == nullptr) return;
-  meta->grad_fn = view_history_fn()(base, t);
+  if (!requires_grad_fast(base) || view_history_fn() == nullptr) return;
+  std::shared_ptr<Node> node = view_history_fn()(base, t);
+  if (meta->retains_grad) [[unlikely]] move_retained_grad(t, *meta, *node, 0);
+  meta->grad_fn = std::move(node);
   meta->output_nr = 0;
+  meta->requires_grad = true;
 }
 
 Edge gradient_edge(const Tensor& t) {
@@ -141,6 +182,7 @@ Edge gradient_edge(const Tensor& t) {
 
 void set_history(const Tensor& output, const std::shared_ptr<Node>& node, uint32_t output_nr) {
   AutogradMeta& meta = autograd_meta(output);
+  if (meta.retains_grad) [[unlikely]] move_retained_grad(output, meta, *node, output_nr);
   meta.grad_fn = node;
   meta.output_nr = output_nr;
   meta.requires_grad = true;

@@ -77,9 +77,10 @@ class EdgeList {
   size_t capacity_ = kInline;
 };
 
-// A tensor kept for backward. Inputs are held as they are; outputs as detached aliases, so that a
-// node never owns a tensor whose grad_fn is the node itself (no reference cycles). The version
-// seen at save time is checked when unpacked. See Note [Saved tensors].
+// A tensor kept for backward. Inputs are held as they are, except views; outputs and views as
+// detached aliases, so that a node never owns a tensor whose history may come to hold the node
+// (no reference cycles). The version seen at save time is checked when unpacked. See Note [Saved
+// tensors].
 class SavedTensor {
  public:
   SavedTensor() = default;
@@ -100,6 +101,9 @@ class SavedTensor {
 // state): the output's grad_fn is the node, so holding the output itself would be a reference
 // cycle, and the graph would never be freed unless backward ran. Ops save outputs before
 // set_history, so an output has no autograd state yet at save time; the alias is made anyway.
+// A view is kept as a detached alias too: it holds its base, whose history an in-place op through
+// another view may later route back to this node (z = mul(y.narrow(..), w); y.narrow(..).copy_(z)).
+// Such a graph cannot run backward (the saved view's version moved), but it must still be freed.
 // Backward without retain_graph frees what each node saved, right after the node ran; unpacking
 // afterwards is the "backward through the graph a second time" error. In-place ops bump the
 // storage's version counter; unpacking a tensor whose version moved names the node that needed it.
@@ -128,8 +132,16 @@ class Node : public std::enable_shared_from_this<Node> {
   uint64_t sequence_nr() const { return sequence_nr_; }
 
   EdgeList next_edges;
-  // Hooks registered on this node's outputs (non-leaf tensors): (output_nr, hook).
-  std::vector<std::pair<uint32_t, std::function<Tensor(const Tensor&)>>> pre_hooks;
+  // What runs on the gradient of output `output_nr` before apply(): a hook registered on that
+  // (non-leaf) tensor, or its retain_grad, which stores the gradient into `retained`'s .grad after
+  // every hook ran. `retained` is weak: a node must not own its outputs. Both are rare, so they share
+  // one list (no field on every node). See Note [retain_grad moves with the history].
+  struct PreHook {
+    uint32_t output_nr = 0;
+    std::function<Tensor(const Tensor&)> hook;
+    std::weak_ptr<TensorImpl> retained;
+  };
+  std::vector<PreHook> pre_hooks;
   bool saved_released = false;
   bool is_accumulator = false;  // an AccumulateGrad: the engine's leaf sink, known without a cast
   uint32_t num_outputs = 1;  // forward outputs, i.e. gradients apply() receives
@@ -160,8 +172,13 @@ class AccumulateGrad final : public Node {
 
 // --- recording helpers for ops (see ops/ for their use) ---
 
+// A view whose own flag is off may require grad through its base: see view_requires_grad.
+bool view_requires_grad(const AutogradMeta& meta, const Tensor& view);
+
 inline bool requires_grad_fast(const Tensor& t) {
-  return t.defined() && t.impl()->autograd && t.impl()->autograd->requires_grad;
+  if (!t.defined()) return false;
+  const AutogradMeta* meta = t.impl()->autograd.get();
+  return meta && (meta->requires_grad || (meta->is_view && view_requires_grad(*meta, t)));
 }
 inline bool requires_grad_fast(const TensorList& list) {
   for (const Tensor& t : list)
@@ -194,8 +211,9 @@ std::shared_ptr<NodeT> make_node(const Inputs&... inputs) {
   return node;
 }
 
-// Marks `view` (sharing x's storage, its history just recorded) a view of x's base: x's own base
-// if x is a view, else x. See Note [In-place on views] in ops/inplace.cpp.
+// Marks `view` (sharing x's storage, its history, if any, just recorded) a view of x's base: x's
+// own base if x is a view, else x. Every view op calls it, under no-grad too and whether or not x
+// requires grad. See Note [In-place on views] in ops/inplace.cpp.
 void mark_view(const Tensor& view, const Tensor& x);
 
 // How a stale view's history is rebuilt from its base's current one (ops/ registers it: the
@@ -204,10 +222,12 @@ using ViewHistoryFn = std::shared_ptr<Node> (*)(const Tensor& base, const Tensor
 ViewHistoryFn& view_history_fn();
 
 // If `t` is a view whose storage was modified in place since its grad_fn was made, rebuilds its
-// grad_fn from its base's current history. gradient_edge and Tensor::grad_fn call it.
+// grad_fn from its base's current history (refusing a view made under no-grad). gradient_edge and
+// Tensor::grad_fn call it.
 void refresh_view_history(const Tensor& t);
 
-// Makes `output` the `output_nr`-th result of `node`: it now requires grad and is not a leaf.
+// Makes `output` the `output_nr`-th result of `node`: it now requires grad and is not a leaf. An
+// in-place op calls it on a tensor that had a history: its retain_grad moves to `node`.
 void set_history(const Tensor& output, const std::shared_ptr<Node>& node, uint32_t output_nr = 0);
 
 // The autograd fields of `t`, created on first use.

@@ -54,17 +54,12 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
 
 void Tensor::retain_grad() const {
   WEFT_CHECK(requires_grad(), "retain_grad: can't retain_grad on a tensor that has requires_grad=false");
+  const std::shared_ptr<autograd::Node>& fn = grad_fn();  // a stale view's, rebuilt first
   AutogradMeta& meta = autograd_meta(*this);
-  if (meta.grad_fn == nullptr || meta.retains_grad) return;  // leaves keep .grad anyway
+  if (fn == nullptr || meta.retains_grad) return;  // leaves keep .grad anyway
   meta.retains_grad = true;
-  std::weak_ptr<TensorImpl> weak = impl_;  // weak: the node must not own its output
-  meta.grad_fn->pre_hooks.push_back({meta.output_nr, [weak](const Tensor& g) {
-    if (auto impl = weak.lock()) {
-      Tensor& stored = impl->autograd->grad;
-      stored = stored.defined() ? autograd::accumulate_gradients(stored, g) : autograd::clone_detached(g);
-    }
-    return Tensor();
-  }});
+  // See Note [retain_grad moves with the history].
+  fn->pre_hooks.push_back({.output_nr = meta.output_nr, .hook = {}, .retained = impl_});
 }
 
 bool Tensor::retains_grad() const { return impl_ && impl_->autograd && impl_->autograd->retains_grad; }
@@ -72,7 +67,8 @@ bool Tensor::retains_grad() const { return impl_ && impl_->autograd && impl_->au
 void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
   WEFT_CHECK(requires_grad(), "register_hook: cannot register a hook on a tensor that doesn't require gradient");
   AutogradMeta& meta = autograd_meta(*this);
-  if (meta.grad_fn) meta.grad_fn->pre_hooks.push_back({meta.output_nr, std::move(hook)});
+  if (meta.grad_fn)
+    meta.grad_fn->pre_hooks.push_back({.output_nr = meta.output_nr, .hook = std::move(hook), .retained = {}});
   else meta.hooks.push_back(std::move(hook));
 }
 

@@ -102,10 +102,29 @@ void BM_chain_fwd_bwd(benchmark::State& state) {
   state.counters["ns_per_op"] = ns_per_op();
 }
 
+// Views as model code makes them (reshape, transpose, narrow: three per iteration), each of the
+// one before; ns per view. Arg: 0 under NoGradGuard, 1 grad mode with a base that does not require
+// grad (an input batch), 2 a base that requires grad (each view records a node).
+void BM_view_ops(benchmark::State& state) {
+  bench::set_threads(1);
+  const int64_t mode = state.range(0);
+  weft::Tensor x = weft::rand({8, 16}, weft::requires_grad(mode == 2));
+  weft::GradMode::set_enabled(mode != 0);
+  for (auto _ : state) {
+    weft::Tensor a = weft::reshape(x, {16, 8});
+    weft::Tensor b = a.transpose(0, 1);
+    benchmark::DoNotOptimize(b.narrow(1, 2, 8).raw_data());
+  }
+  weft::GradMode::set_enabled(true);
+  state.counters["ns_per_view"] =
+      benchmark::Counter(3e-9, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
 BENCHMARK(BM_chain_plain_loop);
 BENCHMARK(BM_chain_fwd_nograd)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_chain_fwd_grad)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_chain_fwd_bwd)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_view_ops)->ArgName("mode")->DenseRange(0, 2);
 
 }  // namespace
 

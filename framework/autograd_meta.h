@@ -9,11 +9,13 @@
 
 namespace weft {
 
-// Allocated only for tensors that take part in autograd, so plain tensors stay small.
+// Allocated only for tensors that take part in autograd and for views (which must know their base
+// whether or not it requires grad: see Note [In-place on views]), so plain tensors stay small.
 struct AutogradMeta {
   bool requires_grad = false;   // leaves: set by the user; non-leaves: true when grad_fn is set
   bool retains_grad = false;    // non-leaves that keep their .grad
   bool is_view = false;         // made by a differentiable view op: shares its input's storage
+  bool no_grad_view = false;    // a view made under no-grad (or a view of one): see check_inplace
   uint64_t view_version = 0;    // views: the storage version their grad_fn was made at
   uint32_t output_nr = 0;       // which output of grad_fn this tensor is
   Tensor grad;

@@ -85,9 +85,12 @@ class Tensor {
   bool is_leaf() const;
   uint32_t output_nr() const;
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+  // Non-leaves: .grad() keeps the gradient of the tensor's current value, also after an in-place op
+  // gave it a new history (see Note [retain_grad moves with the history] in autograd/node.cpp).
   void retain_grad() const;
   bool retains_grad() const;
-  // Runs on the gradient before it is used; returning a defined tensor replaces the gradient.
+  // Runs on the gradient before it is used; returning a defined tensor replaces the gradient. On a
+  // non-leaf it sees the gradient of the value it was registered on, even after an in-place op.
   void register_hook(std::function<Tensor(const Tensor&)> hook) const;
   // Leaves only: runs after the gradient has been accumulated into .grad().
   void register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;

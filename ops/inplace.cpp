@@ -22,35 +22,65 @@ using kernels::BinaryOp;
 // that no longer exists. Any other tensor takes the in-place op's node as its new grad_fn, whose
 // edge for "self" points at the old history, so backward flows through both versions. Saved
 // copies of the old value are taken before writing; the version bump makes every earlier saved
-// reference to this storage fail loudly when unpacked. A view is rebased through its base: see
-// Note [In-place on views].
+// reference to this storage fail loudly when unpacked. An operand sharing self's storage is saved
+// as an output is (a detached alias; Note [Saved tensors]): held as it is, it would hold self or
+// self's base, whose new history holds the node, a cycle that would outlive the graph (backward
+// refuses such a graph anyway: the op itself modified the operand). A view is rebased through its
+// base: see Note [In-place on views].
 
 // Note [In-place on views]
-// A differentiable view op marks its result a view and records its base (the root: a view of a
-// view shares its first base). An in-place op on a view v of base B writes B's memory too, so B's
-// history must change, as in PyTorch's CopySlices and rebase_history:
+// Every differentiable view op marks its result a view and records its base (the root: a view of
+// a view shares its first base), whether or not the base requires grad, and under no-grad too. An
+// in-place op on a view v of base B writes B's memory too, so B's history must change, as in
+// PyTorch's CopySlices and rebase_history:
 //  - the op's node N is made as for any tensor (edge 0: v's old history), but is not attached to v;
-//  - B gets a CopySlices node: B's gradient goes to B's old history, except the part under v's
-//    geometry, which goes through N (N's gradient for self lands there; N's other gradients go to
-//    its other inputs);
+//  - B gets a CopySlices node: B's gradient goes to B's old history (none if B did not require
+//    grad), except the part under v's geometry, which goes through N (N's gradient for self lands
+//    there; N's other gradients go to its other inputs);
 //  - v's grad_fn becomes an as_strided view of B's new history.
-// Other views of B keep a grad_fn built from B's older history. Each view remembers the storage
-// version its grad_fn was made at; when that version moved (any in-place write to the storage),
-// the next gradient_edge or grad_fn of the view rebuilds its grad_fn as an as_strided view of B's
-// current history (refresh_view_history). A base that is a leaf requiring grad cannot be rebased,
-// so an in-place op through its view is refused, like on the leaf itself. Under no-grad, nothing
-// is recorded and the op is allowed as on any tensor.
-void check_inplace(const Tensor& self, const char* op) {
+// So a base that did not require grad comes to, and its later uses carry the op. Other views of B
+// keep a grad_fn built from B's older history (or none). Each view remembers the storage version
+// its grad_fn was made at; when that version moved (any in-place write to the storage), the next
+// gradient_edge or grad_fn of the view rebuilds its grad_fn as an as_strided view of B's current
+// history (refresh_view_history), and a view without history requires grad once B does
+// (view_requires_grad). A base that is a leaf requiring grad cannot be rebased, so an in-place op
+// through its view is refused, like on the leaf itself.
+// A view made under no-grad is a constant. With grad mode on, an in-place op on it that needs grad
+// (an operand or its base requires grad) is refused, and so is its use after its base, requiring
+// grad, was modified in place: whether its gradient should describe the old value or the new one
+// is ambiguous (PyTorch refuses both). Under no-grad nothing is recorded and every in-place op is
+// allowed, as on any tensor.
+// The price: a view op makes its result's AutogradMeta (from the object pool) even when nothing
+// requires grad, about 180 instructions on a view op of 660 (callgrind, bench_autograd's
+// BM_view_ops loop). A view must find its base however it was made; PyTorch pays the same.
+void check_no_grad_view(const Tensor& self, const Tensor& base, const Tensor& other, const char* op) {
+  WEFT_CHECK(!autograd::requires_grad_fast(other) && !autograd::requires_grad_fast(base), op, ": a view (shape ",
+             self.shape(), ") made under NoGradGuard is being modified in place with grad mode on, and ",
+             autograd::requires_grad_fast(other) ? "the other operand" : "its base", " requires grad; whether "
+             "the op should be recorded is ambiguous, so this is refused: make both the view and the in-place "
+             "op under NoGradGuard (not recorded), or both outside it (recorded)");
+}
+
+// `other`: the op's tensor operand, if any.
+void check_inplace(const Tensor& self, const char* op, const Tensor& other = Tensor()) {
   detail::check_plain(self, op);
-  WEFT_CHECK(!(GradMode::is_enabled() && self.requires_grad() && self.is_leaf()), op,
-             ": a leaf tensor that requires grad is being used in an in-place operation (shape ", self.shape(),
-             "); wrap the update in NoGradGuard or use an out-of-place op");
+  if (!GradMode::is_enabled()) return;
   const AutogradMeta* meta = self.impl()->autograd.get();
-  if (!GradMode::is_enabled() || meta == nullptr || !meta->is_view || !meta->view_base.defined()) return;
-  const Tensor& base = meta->view_base;
-  WEFT_CHECK(!(base.requires_grad() && base.is_leaf()), op, ": a view (shape ", self.shape(), ") of a leaf "
-             "tensor that requires grad (shape ", base.shape(), ") is being used in an in-place operation; wrap "
-             "the update in NoGradGuard or use an out-of-place op");
+  const bool is_view = meta != nullptr && meta->is_view;
+  if (is_view) {
+    const Tensor& base = meta->view_base;
+    if (meta->no_grad_view) check_no_grad_view(self, base, other, op);
+    // PyTorch's test: a view that requires grad (through its base, or given requires_grad_ itself)
+    // of a base without history.
+    WEFT_CHECK(!(self.requires_grad() && base.is_leaf()), op, ": a view (shape ", self.shape(), ") of a leaf "
+               "tensor that requires grad (shape ", base.shape(), ") is being used in an in-place operation; wrap "
+               "the update in NoGradGuard or use an out-of-place op");
+  }
+  WEFT_CHECK(!(self.requires_grad() && self.is_leaf()), op, ": a leaf tensor that requires grad is being used in "
+             "an in-place operation (shape ", self.shape(), "); wrap the update in NoGradGuard or use an "
+             "out-of-place op");
+  // CopySlices cannot take an overlapping view; unrecorded, the write is the kernel's business.
+  if (!is_view || !(self.requires_grad() || autograd::requires_grad_fast(other))) return;
   for (int64_t d = 0; d < self.dim(); ++d)
     WEFT_CHECK(self.size(d) <= 1 || self.stride(d) != 0, op, ": in-place modification of an expanded view (shape ",
                self.shape(), ", strides ", self.strides(), ") is not supported: more than one element of it "
@@ -180,7 +210,7 @@ struct Registrar {
 const Registrar registrar;
 
 Tensor& add_impl(Tensor& self, const Tensor& other, Scalar alpha, bool subtract, const char* op) {
-  check_inplace(self, op);
+  check_inplace(self, op, other);
   check_other(self, other, op);
   DType result = promote_types(self.dtype(), other.dtype());
   check_result_dtype(result, self, op);
@@ -218,12 +248,12 @@ Tensor& Tensor::div_(Scalar other) {
 }
 
 Tensor& Tensor::mul_(const Tensor& other) {
-  check_inplace(*this, "mul_");
+  check_inplace(*this, "mul_", other);
   check_other(*this, other, "mul_");
   check_result_dtype(promote_types(dtype(), other.dtype()), *this, "mul_");
   auto node = autograd::make_node<InplaceMulBackward>(*this, other);
   if (node) {
-    if (node->needs_input_grad(0)) node->save(node->other, other);
+    if (node->needs_input_grad(0)) node->save(node->other, other, other.shares_storage(*this));
     if (node->needs_input_grad(1)) node->save(node->self_before, autograd::clone_detached(*this));
   }
   kernels::binary_out(BinaryOp::Mul, *this, *this, kernels::cast(other, dtype()));
@@ -231,13 +261,13 @@ Tensor& Tensor::mul_(const Tensor& other) {
 }
 
 Tensor& Tensor::div_(const Tensor& other) {
-  check_inplace(*this, "div_");
+  check_inplace(*this, "div_", other);
   check_other(*this, other, "div_");
   check_result_dtype(kFloat32 > promote_types(dtype(), other.dtype()) ? kFloat32 : promote_types(dtype(), other.dtype()),
                      *this, "div_");
   auto node = autograd::make_node<InplaceDivBackward>(*this, other);
   if (node) {
-    node->save(node->other, other);
+    node->save(node->other, other, other.shares_storage(*this));
     if (node->needs_input_grad(1)) node->save(node->self_before, autograd::clone_detached(*this));
   }
   kernels::binary_out(BinaryOp::Div, *this, *this, kernels::cast(other, dtype()));
@@ -254,7 +284,7 @@ Tensor& Tensor::fill_(Scalar value) {
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
-  check_inplace(*this, "copy_");
+  check_inplace(*this, "copy_", src);
   check_other(*this, src, "copy_");
   auto node = autograd::make_node<OverwriteBackward>(*this, src);
   detail::copy_into(*this, src);

@@ -8,14 +8,15 @@
 namespace weft::detail {
 
 // Records a NodeT (when grad is on and x requires grad) as the history of `y`; `init` fills the
-// node's fields. A result sharing x's storage is marked a view (see check_inplace).
+// node's fields. A result sharing x's storage is marked a view, with or without a node: see Note
+// [In-place on views] in ops/inplace.cpp.
 template <class NodeT, class Init>
 Tensor record(Tensor y, const Tensor& x, Init&& init) {
   if (auto node = autograd::make_node<NodeT>(x)) {
     init(*node);
     autograd::set_history(y, node);
-    if (y.shares_storage(x)) autograd::mark_view(y, x);
   }
+  if (y.shares_storage(x)) autograd::mark_view(y, x);
   return y;
 }
 
