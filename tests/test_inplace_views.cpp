@@ -355,16 +355,20 @@ TEST_CASE("retain_grad follows an in-place op's new history; earlier hooks see t
           "[autograd][views]") {
   const std::vector<double> cv{1, 2, 3, 4};
   Tensor c = tensor(cv, {4}, kFloat64);
+  // A hook that keeps the gradient it sees.
+  auto record_gradient = [](const Tensor& t, std::vector<double>& seen) {
+    t.register_hook([&seen](const Tensor& g) {
+      seen = values_of(g);
+      return Tensor();
+    });
+  };
 
   SECTION("in place on a plain tensor") {
     Tensor x = leaf({1, 2});
     Tensor y = mul(x, 2.0);
     y.retain_grad();
     std::vector<double> seen;
-    y.register_hook([&](const Tensor& g) {
-      seen = values_of(g);
-      return Tensor();
-    });
+    record_gradient(y, seen);
     y.mul_(3.0);
     sum(mul(y, tensor({1, 2}, {2}, kFloat64))).backward();
     REQUIRE(y.retains_grad());
@@ -378,10 +382,7 @@ TEST_CASE("retain_grad follows an in-place op's new history; earlier hooks see t
     Tensor y = mul(x, 1.0);
     y.retain_grad();
     std::vector<double> seen;
-    y.register_hook([&](const Tensor& g) {
-      seen = values_of(g);
-      return Tensor();
-    });
+    record_gradient(y, seen);
     y.narrow(0, 1, 2).mul_(w);
     sum(mul(y, c)).backward();
     require_close(values_of(y.grad()), cv);
