@@ -78,6 +78,14 @@ PlacementBuf normalized_buf(const Placements& placements, int64_t tensor_rank) {
   return PlacementBuf(wrapped.begin(), wrapped.end());
 }
 
+// The default gradient placements, as from_local's and to_local's: every Partial becomes Replicate.
+PlacementBuf gradient_placements(std::span<const Placement> placements) {
+  PlacementBuf out(placements.begin(), placements.end());
+  for (Placement& p : out)
+    if (p.is_partial()) p = Replicate();
+  return out;
+}
+
 // What one call hands to forward; it lives on run_local_map's stack and is gone by backward.
 struct LocalMapCall {
   const LocalMapOptions& options;
@@ -101,9 +109,11 @@ struct LocalMapState {
   struct Output {             // per output leaf
     Tensor inner;             // the body's result, when differentiable
     PlacementBuf placements;
+    Shape global_shape;       // kept when differentiable: a plain gradient is checked against it
   };
   std::vector<Input> inputs;
   std::vector<Output> outputs;
+  DeviceMesh mesh;            // the outputs'
 };
 
 // Note [local_map global shapes]
@@ -212,9 +222,7 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
       if (options.in_grad_placements) {
         spec.grad_placements = normalized_buf(*(*options.in_grad_placements)[leaf], in.dim());
       } else {
-        spec.grad_placements.assign(d.placements.begin(), d.placements.end());
-        for (Placement& p : spec.grad_placements)
-          if (p.is_partial()) p = Replicate();
+        spec.grad_placements = gradient_placements(d.placements);
       }
       local = d.local;
     }
@@ -254,11 +262,15 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
     const Tensor& local = flat[o].tensor;
     if (!local.defined()) continue;
     const PlacementBuf& placements = state.outputs[o].placements;
+    if (local.requires_grad()) {
+      state.outputs[o].inner = local;
+      state.outputs[o].global_shape = globals[o];
+    }
     outputs[o] = make_dtensor(local.detach(), call.mesh, Placements(placements.begin(), placements.end()),
                               std::move(globals[o]));
-    if (local.requires_grad()) state.outputs[o].inner = local;
-    else non_differentiable.push_back(outputs[o]);
+    if (!local.requires_grad()) non_differentiable.push_back(outputs[o]);
   }
+  state.mesh = call.mesh;
   if (!non_differentiable.empty()) ctx->mark_non_differentiable(non_differentiable);
   ctx->set_materialize_grads(false);
   return outputs;
@@ -272,21 +284,11 @@ autograd::variable_list LocalMapFunction::backward(autograd::AutogradContext* ct
   for (size_t o = 0; o < grads.size() && o < state.outputs.size(); ++o) {
     const LocalMapState::Output& out = state.outputs[o];
     if (!grads[o].defined() || !out.inner.defined()) continue;
-    Tensor g = grads[o];
-    if (g.is_dtensor()) {
-      // The output's placements with Partial -> Replicate, as from_local's backward; compared in
-      // place, as the gradient usually has them already.
-      DTensor dg(g);
-      const Placements& have = dg.placements();
-      bool same = have.size() == out.placements.size();
-      for (size_t m = 0; same && m < have.size(); ++m)
-        same = have[m] == (out.placements[m].is_partial() ? Replicate() : out.placements[m]);
-      if (!same) dg = redistribute_internal(dg, partial_to_replicate(Placements(out.placements.begin(),
-                                                                                out.placements.end())));
-      g = dg.spec().local;
-    }
+    // As from_local's backward: every output's collective is started here, and the body's backward
+    // waits for each where it reads it (Note [Gradients in flight]).
+    DTensor g = as_dtensor_gradient(grads[o], state.mesh, out.global_shape, "local_map");
     roots.push_back(out.inner);
-    root_grads.push_back(std::move(g));
+    root_grads.push_back(gradient_to(g, gradient_placements(out.placements), /*async=*/true).spec().local);
   }
   autograd::variable_list result(state.inputs.size());
   autograd::variable_list wrt;
