@@ -39,7 +39,8 @@ struct Redistribute : autograd::Function<Redistribute> {
     if (!grads[0].defined()) return {Tensor()};
     const SpecMeta& meta = meta_of(ctx);
     DTensor g = as_dtensor_gradient(grads[0], meta.mesh, meta.global_shape, "redistribute");
-    return {gradient_to(g, redistribute_backward_target(meta.placements, g.placements()), /*async=*/true)};
+    Placements target = redistribute_backward_target(meta.placements, g.placements());
+    return {gradient_to(std::move(g), target, /*async=*/true)};
   }
 };
 
@@ -59,7 +60,7 @@ struct FromLocal : autograd::Function<FromLocal> {
     if (!grads[0].defined()) return {Tensor()};
     const SpecMeta& meta = meta_of(ctx);
     DTensor g = as_dtensor_gradient(grads[0], meta.mesh, meta.global_shape, "DTensor.from_local");
-    return {gradient_to(g, meta.placements, /*async=*/true).spec().local};
+    return {gradient_to(std::move(g), meta.placements, /*async=*/true).spec().local};
   }
 };
 
@@ -106,7 +107,7 @@ Tensor dtensor_add(const Tensor& a, const Tensor& b) {
              "gradients on ", x.device_mesh().to_string(), " with shape ", x.shape(), " and on ",
              y.device_mesh().to_string(), " with shape ", y.shape(), " can not be added");
   NoGradGuard no_grad;
-  DTensor other = gradient_to(y, x.placements(), /*async=*/false);  // the sum reads it at once
+  DTensor other = gradient_to(std::move(y), x.placements(), /*async=*/false);  // the sum reads it at once
   return make_dtensor(plain_add(x.spec().local, other.spec().local), x.device_mesh(), x.placements(), x.shape());
 }
 

@@ -128,7 +128,7 @@ DTensor as_dtensor_gradient(const Tensor& grad, const DeviceMesh& mesh, const Sh
 // one rule for Partial targets and, in backward, the in-flight collectives of Note [Gradients in
 // flight]. Partial targets: S -> P and P(a) -> P(b) are refused as single steps, so such a mesh dim
 // goes through Replicate first (R -> P(sum) divides by k), which keeps the value.
-DTensor gradient_to(const DTensor& grad, std::span<const Placement> target, bool async) {
+DTensor gradient_to(DTensor grad, std::span<const Placement> target, bool async) {
   const DTensorSpec& g = grad.spec();
   if (std::ranges::equal(g.placements, target)) return grad;  // the common case: nothing to move
   Placements to(target.begin(), target.end()), via = to;

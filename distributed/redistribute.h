@@ -24,7 +24,7 @@ DTensor as_dtensor_gradient(const Tensor& grad, const DeviceMesh& mesh, const Sh
 
 // `grad` moved to `target` placements (Partial allowed), records no autograd. With `async` its last
 // collective stays in flight (Note [Gradients in flight]). See Note [One gradient path].
-DTensor gradient_to(const DTensor& grad, std::span<const Placement> target, bool async);
+DTensor gradient_to(DTensor grad, std::span<const Placement> target, bool async);
 
 // Where the gradient of a redistribute goes, per mesh dim: to Replicate when the forward input was
 // Partial and the gradient is Shard or Replicate, else to the forward input's placement.

@@ -215,6 +215,18 @@ TEST_CASE("local_map 9: mixed meshes, the output lands on device_mesh") {
                                .device_mesh = mesh2d})(X, W);
   REQUIRE(Y.to_local().shape() == Shape{8, 4});
   REQUIRE(Y.device_mesh() == mesh2d);
+  // Each input's gradient lands on its own mesh. d sum(a b) / da[i][j] = sum_k b[j][k], / db[j][k] = sum_i a[i][j].
+  X.requires_grad_();
+  W.requires_grad_();
+  local_map(body, {.out_placements = {Placements{Replicate(), Shard(1)}},
+                   .in_placements = PlacementsList{Placements{Shard(1)}, Placements{Shard(0), Shard(1)}},
+                   .device_mesh = mesh2d})(X, W).to_local().sum().backward();
+  DTensor gx(X.grad()), gw(W.grad());
+  REQUIRE(gx.device_mesh() == mesh1d);
+  REQUIRE(gw.device_mesh() == mesh2d);
+  Tensor a = X.to_local().detach(), b = W.to_local().detach();
+  require_close(gx.to_local(), expand(reshape(b.sum({1}), {1, 8}), {8, 8}));
+  require_close(gw.to_local(), expand(reshape(a.sum({0}), {8, 1}), {8, 4}));
 }
 
 TEST_CASE("local_map 10: global shapes are exact with uneven shards") {
