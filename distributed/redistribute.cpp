@@ -131,13 +131,16 @@ DTensor as_dtensor_gradient(const Tensor& grad, const DeviceMesh& mesh, const Sh
 DTensor gradient_to(DTensor grad, std::span<const Placement> target, bool async) {
   const DTensorSpec& g = grad.spec();
   if (std::ranges::equal(g.placements, target)) return grad;  // the common case: nothing to move
+  WEFT_INTERNAL_ASSERT(target.size() == g.placements.size(), "gradient_to: ", target.size(), " target placements for ",
+                       g.placements.size(), " mesh dims");
   Placements to(target.begin(), target.end()), via = to;
   bool detour = false;
-  for (size_t i = 0; i < to.size(); ++i)
+  for (size_t i = 0; i < to.size(); ++i) {
     if (to[i].is_partial() && g.placements[i] != to[i]) {
       via[i] = Replicate();
       detour = true;
     }
+  }
   Tensor local = g.local;
   if (detour) local = redistribute_local(local, g.mesh, g.placements, via, g.global_shape);
   local = redistribute_local(local, g.mesh, detour ? via : g.placements, to, g.global_shape, async);
