@@ -1,6 +1,6 @@
 // Elementwise binary ops: type promotion, broadcasting, and each op's backward. The engine reduces
 // broadcast gradients to the input's shape and casts them to its dtype (see
-// Note [Gradient arithmetic hooks]), so backward formulas return gradients of the output's shape.
+// Note [Gradient arithmetic] in autograd/engine.h), so backward formulas return gradients of the output's shape.
 #include "ops/binary.h"
 
 #include "autograd/node.h"
