@@ -64,10 +64,12 @@ std::pair<bool, bool> compare_across_mesh(uint64_t hash, bool bad, const DeviceM
 
 }  // namespace
 
+// DTensorSpec is the only DistSpec (framework/ declares the base only so that ops can refuse
+// DTensors), so a dist spec is a DTensorSpec: no dynamic_cast on this path, which every DTensor
+// result and gradient takes.
 DTensor::DTensor(const Tensor& t) : Tensor(t) {
   WEFT_CHECK(t.defined(), "DTensor: expected a DTensor but got an undefined tensor");
-  WEFT_CHECK(t.is_dtensor() && dynamic_cast<const DTensorSpec*>(t.impl()->dist.get()) != nullptr,
-             "DTensor: expected a DTensor but got a plain tensor of shape ", t.shape());
+  WEFT_CHECK(t.is_dtensor(), "DTensor: expected a DTensor but got a plain tensor of shape ", t.shape());
 }
 
 const DTensorSpec& DTensor::spec() const {
