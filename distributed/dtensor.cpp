@@ -23,7 +23,6 @@ Tensor apply_from_local(const Tensor& local, const std::optional<Tensor>& data, 
                         const Placements& placements, const Shape& global_shape, const std::optional<Placements>& grad_placements);
 Tensor apply_to_local(const DTensor& x, const std::optional<Placements>& grad_placements);
 Tensor apply_redistribute(const DTensor& x, const Placements& target);
-void ensure_gradient_arithmetic();
 }  // namespace detail
 
 namespace {
@@ -84,7 +83,6 @@ DTensor make_dtensor(const Tensor& local, const DeviceMesh& mesh, Placements pla
   weft::detail::check_plain(local, "make_dtensor");
   WEFT_CHECK(static_cast<int64_t>(global_shape.size()) == local.dim(), "make_dtensor: the global shape ",
              global_shape, " and the local shape ", local.shape(), " have different ranks");
-  detail::ensure_gradient_arithmetic();
   // Spec and impl each come from the tensor object pool, as an op's result does.
   auto spec = std::allocate_shared<DTensorSpec>(weft::detail::PoolAllocator<DTensorSpec>());
   spec->mesh = mesh;

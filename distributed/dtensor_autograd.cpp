@@ -1,13 +1,11 @@
 // dtensor_autograd.cpp: the autograd Functions behind from_local / to_local / redistribute, and the
-// gradient arithmetic that adds DTensor gradients (registered with the engine).
+// gradient arithmetic that adds DTensor gradients (DTensorSpec::add_gradients, called by the engine).
+#include "autograd/engine.h"
 #include "autograd/function.h"
 #include "distributed/dtensor.h"
 #include "distributed/redistribute.h"
-#include "ops/binary.h"
 
 namespace weft::dist::detail {
-
-void ensure_gradient_arithmetic();
 
 namespace {
 
@@ -85,20 +83,12 @@ struct ToLocal : autograd::Function<ToLocal> {
 };
 
 // Note [DTensor gradient arithmetic]
-// The engine adds gradients through gradient_arithmetic().add. Plain tensors go to the function
-// that was registered before ours (ops/); a DTensor pair is added by redistributing the second to
-// the first's placements (Partial allowed) and adding the locals. ops/ installs its add only when
-// none is registered, so whichever loads first, plain adds end up in ops.
-Tensor (*previous_add)(const Tensor&, const Tensor&) = nullptr;
-
-Tensor plain_add(const Tensor& a, const Tensor& b) {
-  if (previous_add) return previous_add(a, b);
-  NoGradGuard no_grad;
-  return weft::add(a, b);
-}
+// The engine adds two gradients through the spec of whichever is a DTensor, DTensorSpec::add_gradients
+// (see Note [Gradient arithmetic] in autograd/engine.h). A DTensor pair is added by redistributing
+// the second to the first's placements (Partial allowed) and adding the locals as plain gradients.
+Tensor plain_add(const Tensor& a, const Tensor& b) { return autograd::accumulate_gradients(a, b); }
 
 Tensor dtensor_add(const Tensor& a, const Tensor& b) {
-  if (!a.is_dtensor() && !b.is_dtensor()) return plain_add(a, b);
   WEFT_CHECK(a.is_dtensor() && b.is_dtensor(), "gradient accumulation: can not add a ",
              a.is_dtensor() ? "DTensor" : "plain tensor", " gradient and a ", b.is_dtensor() ? "DTensor" : "plain tensor",
              " gradient of shape ", b.shape());
@@ -111,18 +101,7 @@ Tensor dtensor_add(const Tensor& a, const Tensor& b) {
   return make_dtensor(plain_add(x.spec().local, other.spec().local), x.device_mesh(), x.placements(), x.shape());
 }
 
-[[maybe_unused]] const bool registered = (ensure_gradient_arithmetic(), true);
-
 }  // namespace
-
-void ensure_gradient_arithmetic() {
-  auto& arithmetic = autograd::gradient_arithmetic();
-  if (arithmetic.add == &dtensor_add) return;
-  // Someone wrapped us after we found a previous add: leave their chain alone.
-  if (previous_add != nullptr) return;
-  previous_add = arithmetic.add;
-  arithmetic.add = &dtensor_add;
-}
 
 Tensor apply_from_local(const Tensor& local, const std::optional<Tensor>& data, const DeviceMesh& mesh,
                         const Placements& placements, const Shape& global_shape,
@@ -139,3 +118,7 @@ Tensor apply_redistribute(const DTensor& x, const Placements& target) {
 }
 
 }  // namespace weft::dist::detail
+
+namespace weft::dist {
+Tensor DTensorSpec::add_gradients(const Tensor& a, const Tensor& b) const { return detail::dtensor_add(a, b); }
+}  // namespace weft::dist
