@@ -8,23 +8,13 @@
 #include <numeric>
 
 #include "distributed/comm_debug.h"
+#include "distributed/control_plane.h"
 #include "distributed/runtime.h"
 #include "distributed/sharding.h"
 #include "framework/copy.h"
 #include "framework/factories.h"
 
 namespace weft::dist {
-
-std::string to_string(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::Sum: return "sum";
-    case ReduceOp::Avg: return "avg";
-    case ReduceOp::Max: return "max";
-    case ReduceOp::Min: return "min";
-    case ReduceOp::Product: return "product";
-  }
-  return "unknown";
-}
 
 namespace detail {
 namespace {
@@ -111,6 +101,30 @@ Tensor slab(const Tensor& t, int64_t dim, int64_t start, int64_t len) {
   const Shape& s = t.shape();
   int64_t outer = prod(s, 0, dim), n = s[dim], inner = prod(s, dim + 1, s.size());
   return make_alias(t, Shape{outer, len, inner}, Shape{n * inner, inner, 1}, t.storage_offset() + start * inner);
+}
+
+// Note [Blocks and slabs]
+// MPI sends and receives piece r of a v-collective as one contiguous block; along a tensor dim the
+// pieces are slabs ([outer, size, inner] views). pack copies slabs into consecutive blocks of
+// `blocks`; unpack copies consecutive blocks back into slabs. Shared by all_gather, reduce_scatter
+// and all_to_all.
+void pack(const Tensor& blocks, const Tensor& src, int64_t dim, const std::vector<int64_t>& sizes) {
+  const int64_t outer = prod(src.shape(), 0, dim), inner = prod(src.shape(), dim + 1, src.dim());
+  int64_t at = 0, start = 0;
+  for (int64_t s : sizes) {
+    copy_into(block(blocks, Shape{outer, s, inner}, at), slab(src, dim, start, s));
+    at += outer * s * inner;
+    start += s;
+  }
+}
+void unpack(const Tensor& dst, const Tensor& blocks, int64_t dim, const std::vector<int64_t>& sizes) {
+  const int64_t outer = prod(dst.shape(), 0, dim), inner = prod(dst.shape(), dim + 1, dst.dim());
+  int64_t at = 0, start = 0;
+  for (int64_t s : sizes) {
+    copy_into(slab(dst, dim, start, s), block(blocks, Shape{outer, s, inner}, at));
+    at += outer * s * inner;
+    start += s;
+  }
 }
 
 void divide_in_place(const Tensor& t, int64_t k) {
@@ -268,15 +282,6 @@ bool all_equal(const std::vector<int64_t>& v) {
 
 }  // namespace
 
-std::vector<int64_t> exchange_sizes(int64_t value, const DeviceMesh& mesh, int64_t mesh_dim) {
-  Group g = group_of(mesh, mesh_dim, "exchange_sizes");
-  std::vector<int64_t> all(static_cast<size_t>(g.k), value);
-  if (g.k > 1)
-    check_mpi(MPI_Allgather(&value, 1, MPI_INT64_T, all.data(), 1, MPI_INT64_T, g.comm),
-              "MPI_Allgather (size exchange)", g.comm);
-  return all;
-}
-
 Tensor all_reduce(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
   weft::detail::check_plain(x, "all_reduce");
   Group g = group_of(mesh, mesh_dim, "all_reduce");
@@ -336,14 +341,8 @@ Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& size
                : MPI_Allgatherv(src, n, type, dst, p.rcounts.data(), p.rdispls.data(), type, g.comm);
   };
   Tensor staging = direct ? Tensor() : recv;  // never the output itself (see Note [Async collectives])
-  auto finish = [staging, sizes, dim, outer, inner](const Tensor& o) {
-    if (!staging.defined()) return;
-    int64_t at = 0, start = 0;
-    for (int64_t s : sizes) {
-      copy_into(slab(o, dim, start, s), block(staging, Shape{outer, s, inner}, at));
-      at += outer * s * inner;
-      start += s;
-    }
+  auto finish = [staging, sizes, dim](const Tensor& o) {
+    if (staging.defined()) unpack(o, staging, dim, sizes);
   };
   return launch(g, "all_gather", direct ? "MPI_Allgather" : "MPI_Allgather (staged)", x, std::move(plan), call, out,
                 finish, async, {in, staging});
@@ -365,15 +364,9 @@ Tensor reduce_scatter(const Tensor& x, ReduceOp op, int64_t dim, const std::vect
   Tensor in;
   if (outer == 1) {
     in = dense(x);  // the pieces along dim are consecutive blocks already
-  } else {          // pack piece r as block r
+  } else {          // piece r as block r
     in = make_empty(Shape{x.numel()}, x.dtype());
-    Tensor packed_src = dense(x);
-    int64_t at = 0, start = 0;
-    for (int64_t s : sizes) {
-      copy_into(block(in, Shape{outer, s, inner}, at), slab(packed_src, dim, start, s));
-      at += outer * s * inner;
-      start += s;
-    }
+    pack(in, dense(x), dim, sizes);
   }
   Shape out_shape = x.shape();
   out_shape[dim] = sizes[g.me];
@@ -420,14 +413,9 @@ Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>
   const Shape& xs = x.shape();
   const int64_t s_outer = prod(xs, 0, split_dim), s_inner = prod(xs, split_dim + 1, xs.size());
   Tensor in = dense(x);
-  if (s_outer != 1) {  // pack the piece for rank j as block j
+  if (s_outer != 1) {  // the piece for rank j as block j
     Tensor packed = make_empty(Shape{x.numel()}, x.dtype());
-    int64_t at = 0, start = 0;
-    for (int64_t s : split_sizes) {
-      copy_into(block(packed, Shape{s_outer, s, s_inner}, at), slab(in, split_dim, start, s));
-      at += s_outer * s * s_inner;
-      start += s;
-    }
+    pack(packed, in, split_dim, split_sizes);
     in = packed;
   }
   Shape out_shape = xs;
@@ -461,14 +449,8 @@ Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>
                                p.rdispls.data(), type, g.comm);
   };
   Tensor staging = direct ? Tensor() : recv;  // never the output itself (see Note [Async collectives])
-  auto finish = [staging, recv_sizes, concat_dim, c_outer, c_inner](const Tensor& o) {
-    if (!staging.defined()) return;
-    int64_t at = 0, start = 0;
-    for (int64_t s : recv_sizes) {
-      copy_into(slab(o, concat_dim, start, s), block(staging, Shape{c_outer, s, c_inner}, at));
-      at += c_outer * s * c_inner;
-      start += s;
-    }
+  auto finish = [staging, recv_sizes, concat_dim](const Tensor& o) {
+    if (staging.defined()) unpack(o, staging, concat_dim, recv_sizes);
   };
   return launch(g, "all_to_all", "MPI_Alltoall", x, std::move(plan), call, out, finish, async, {in, staging});
 }
@@ -540,8 +522,7 @@ Tensor scatter(const TensorList& chunks, int64_t src, const DeviceMesh& mesh, in
     for (int r = 0; r < g.k; ++r)
       for (int64_t d = 0; d < meta[1]; ++d) meta[2 + 8 * r + d] = chunks[r].size(d);
   }
-  check_mpi(MPI_Bcast(meta.data(), static_cast<int>(meta.size()), MPI_INT64_T, static_cast<int>(src), g.comm),
-            "MPI_Bcast (scatter sizes)", g.comm);
+  control_broadcast(meta.data(), static_cast<int>(meta.size()), static_cast<int>(src), g.comm, "scatter sizes");
   DType dtype = static_cast<DType>(meta[0]);
   Plan plan;
   Shape mine;

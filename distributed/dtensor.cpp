@@ -2,13 +2,12 @@
 // printing. The autograd Functions behind the differentiable calls live in dtensor_autograd.cpp.
 #include "distributed/dtensor.h"
 
-#include <mpi.h>
-
 #include <algorithm>
 #include <sstream>
 
 #include "autograd/grad_mode.h"
 #include "distributed/collectives.h"
+#include "distributed/control_plane.h"
 #include "distributed/redistribute.h"
 #include "distributed/runtime.h"
 #include "distributed/sharding.h"
@@ -50,16 +49,11 @@ struct MetaHash {
   }
 };
 
-// Compares `hash` across every rank of the mesh and ORs `bad`: a max all-reduce of (h, -h, bad)
-// over each mesh dim in turn (reducing the reduced values again covers the whole mesh). Returns
-// (all hashes equal, any rank bad). Uncounted: metadata, not data.
+// Compares `hash` across every rank of the mesh and ORs `bad`: one max over the whole mesh of
+// (h, -h, bad). Returns (all hashes equal, any rank bad).
 std::pair<bool, bool> compare_across_mesh(uint64_t hash, bool bad, const DeviceMesh& mesh) {
   int64_t v[3] = {static_cast<int64_t>(hash >> 1), -static_cast<int64_t>(hash >> 1), bad ? 1 : 0};
-  for (int64_t i = 0; i < mesh.ndim(); ++i) {
-    if (mesh.size(i) == 1) continue;
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT64_T, MPI_MAX, mesh.comm(i)),
-              "DTensor.from_local run_check (MPI_Allreduce)", mesh.comm(i));
-  }
+  detail::mesh_max(v, 3, mesh, "DTensor.from_local run_check");
   return {v[0] == -v[1], v[2] != 0};
 }
 

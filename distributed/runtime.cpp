@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "distributed/control_plane.h"
 #include "framework/error.h"
 
 namespace weft::dist {
@@ -80,10 +81,7 @@ Runtime::~Runtime() {
 
 bool Runtime::all_ranks_ok(bool ok) {
   if (!is_initialized()) return ok;
-  int mine = ok ? 1 : 0, all = 0;
-  check_mpi(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD), "MPI_Allreduce (all_ranks_ok)",
-            MPI_COMM_WORLD);
-  return all != 0;
+  return detail::all_agree(ok, MPI_COMM_WORLD, "all_ranks_ok");
 }
 
 bool is_initialized() {
@@ -123,8 +121,18 @@ bool debug_collectives() { return state().debug; }
 
 namespace detail {
 
-void register_comm(MPI_Comm comm) {
-  if (comm != MPI_COMM_NULL) state().comms.push_back(comm);
+void register_comm(MPI_Comm comm, const std::string& name, const std::string& label) {
+  if (comm == MPI_COMM_NULL) return;
+  state().comms.push_back(comm);
+  check_mpi(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler", comm);
+  MPI_Comm_set_name(comm, name.c_str());
+  (void)label;
+}
+
+void arrival_barrier(MPI_Comm comm, const char* what) {
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Ibarrier(comm, &request), what, comm);
+  wait_request(request, what, comm, [what] { return std::string(what) + " (barrier)"; });
 }
 
 void abort_job(const std::string& message) {

@@ -47,8 +47,12 @@ void set_debug_collectives(bool enabled);
 bool debug_collectives();
 
 namespace detail {
-// Communicators weft created; Runtime's destructor frees them before MPI_Finalize.
-void register_comm(MPI_Comm comm);
+// A communicator weft created: sets MPI_ERRORS_RETURN and its name. Runtime's destructor frees
+// it before MPI_Finalize. `label` is how messages name it briefly (a mesh dim's name).
+void register_comm(MPI_Comm comm, const std::string& name, const std::string& label);
+// Returns once every rank of comm has called it (a barrier under the collective timeout): what a
+// blocking call that every rank of comm must join (MPI_Comm_split) waits for first.
+void arrival_barrier(MPI_Comm comm, const char* what);
 // Waits for `request` (MPI_Wait, or MPI_Test polling against the collective timeout when one is
 // set). `describe` says what the collective is (kind, mesh dim, shapes) for the timeout message;
 // it is called only when the timeout fires.

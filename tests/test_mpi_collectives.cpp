@@ -8,6 +8,7 @@
 
 #include "distributed/collectives.h"
 #include "distributed/comm_debug.h"
+#include "distributed/control_plane.h"
 #include "distributed/sharding.h"
 #include "distributed/device_mesh.h"
 #include "distributed/runtime.h"
@@ -218,6 +219,19 @@ TEST_CASE("DeviceMesh: coordinates, slicing, equality, printing", "[mesh]") {
     MPI_Allreduce(&mine, &got, 1, MPI_INT64_T, MPI_SUM, tp.comm(0));
     REQUIRE(got == (me / 2 * 2) * 2 + 1);
     REQUIRE(DeviceMesh({2, 2}).to_string() == "DeviceMesh([[0, 1], [2, 3]])");
+    // The control plane's mesh-wide all_gather answers in the mesh's own row-major order, for a
+    // sub-mesh that names the dims in another order too.
+    for (const DeviceMesh& mesh : {m, swapped, m.sub_mesh({"dp", "tp"})}) {
+      std::vector<int64_t> got_ranks = dist::detail::mesh_all_gather({me, 10 * me}, mesh, "test");
+      std::vector<int64_t> expected;
+      for (int r : mesh.ranks()) expected.insert(expected.end(), {r, 10 * r});
+      REQUIRE(got_ranks == expected);
+    }
+    std::vector<int64_t> tp_ranks = dist::detail::mesh_all_gather({me}, tp, "test");
+    REQUIRE(tp_ranks == std::vector<int64_t>{me / 2 * 2, me / 2 * 2 + 1});
+    int64_t v[2] = {me, -me};
+    dist::detail::mesh_max(v, 2, m, "test");
+    REQUIRE((v[0] == 3 && v[1] == 0));
   }
   if (n >= 2) {
     // Reversed ranks: local rank of world rank me is n-1-me.
@@ -535,6 +549,10 @@ TEST_CASE("CommDebugMode: one count per collective, nested scopes, backward, not
   funcol::all_to_all(x, 0, 1, mesh);
   funcol::broadcast(x, 0, mesh);
   funcol::scatter(n > 0 && world_rank() == 0 ? TensorList(n, ones({1})) : TensorList{}, 0, mesh);
+  // The control plane is never counted (Note [Control plane]).
+  dist::detail::exchange_sizes(3, mesh, 0);
+  REQUIRE(dist::detail::mesh_all_gather({1, 2}, mesh, "test").size() == 2 * static_cast<size_t>(n));
+  REQUIRE(dist::detail::all_agree(true, MPI_COMM_WORLD, "test"));
   Tensor a = funcol::all_reduce_async(x, ReduceOp::Sum, mesh);
   funcol::wait_tensor(a);  // waits never count
   a.to_vector<double>();

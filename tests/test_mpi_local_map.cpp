@@ -111,6 +111,12 @@ TEST_CASE("local_map 4: row-sharded matmul keeps S(0); even_shards exchanges not
   DTensor Y = local_map(mm_body, {.out_placements = {Placements{Shard(0)}}, .even_shards = true})(X, W);
   REQUIRE(comm.total_count() == 0);
   REQUIRE(Y.shape() == Shape{16, 12});
+  // Uneven rows: the global shape comes from the control plane's exchange, which is not counted.
+  DTensor Xu = distribute_tensor(seeded_randn({2 * world_size() + 1, 8}, 8), mesh, {Shard(0)});
+  CommDebugMode uneven;
+  DTensor Yu = local_map(mm_body, {.out_placements = {Placements{Shard(0)}}})(Xu, W);
+  REQUIRE(uneven.total_count() == 0);
+  REQUIRE(Yu.shape() == Shape{2 * world_size() + 1, 12});
 }
 
 TEST_CASE("local_map 5: scalars and plain tensors mix with DTensors") {

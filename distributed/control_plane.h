@@ -1,0 +1,32 @@
+// control_plane.h: the metadata weft exchanges between ranks besides tensor data: sizes and shapes,
+// mesh-wide agreement, the run_check comparison. Every exchange goes through the runtime's wait
+// (so the watchdog bounds it) and none is counted by CommDebugMode (Note [Control plane]).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "distributed/device_mesh.h"
+
+namespace weft::dist::detail {
+
+// Note [Control plane]
+// Tensor collectives are what a user asks for and what CommDebugMode counts. The control plane is
+// what weft needs to know to issue them: every rank's size along a gathered dim, a local_map
+// output's global shape, whether every rank agrees. It is never counted, whoever calls it (DTensor,
+// local_map, the collectives), so a count depends only on what the user asked for. Its exchanges
+// are int64 only and run on the mesh's own communicators (mesh_comm() for mesh-wide ones).
+
+// Every rank's `mine` (the same length on every rank) over the whole mesh, in the mesh's row-major
+// rank order: entry r * mine.size() + i is rank r's mine[i]. `what` names the exchange in errors.
+std::vector<int64_t> mesh_all_gather(const std::vector<int64_t>& mine, const DeviceMesh& mesh, const char* what);
+// Every rank's `value` on mesh_dim, in rank order.
+std::vector<int64_t> exchange_sizes(int64_t value, const DeviceMesh& mesh, int64_t mesh_dim);
+// The element-wise max of `values` over the whole mesh, in place.
+void mesh_max(int64_t* values, int n, const DeviceMesh& mesh, const char* what);
+// src's `values` on every rank of comm (n the same everywhere).
+void control_broadcast(int64_t* values, int n, int src, MPI_Comm comm, const char* what);
+// True iff `ok` on every rank of comm.
+bool all_agree(bool ok, MPI_Comm comm, const char* what);
+
+}  // namespace weft::dist::detail
