@@ -2,7 +2,11 @@
 // runtime's wait.
 #include "distributed/control_plane.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "distributed/runtime.h"
+#include "distributed/watchdog.h"
 #include "framework/error.h"
 
 namespace weft::dist::detail {
@@ -13,11 +17,15 @@ MPI_Comm checked_mesh_comm(const DeviceMesh& mesh, const char* what) {
   return mesh.mesh_comm();
 }
 
+// One control exchange: numbered (and fingerprinted in debug mode) like any operation on comm,
+// waited for under the watchdog.
 template <class Start>
 void run(Start&& start, MPI_Comm comm, const char* what) {
+  OpSignature op = control_signature(what);
+  begin_op(comm, op);
   MPI_Request request = MPI_REQUEST_NULL;
   check_mpi(start(&request), what, comm);
-  wait_request(request, what, comm, [what] { return std::string("control exchange ") + what; });
+  wait_op(request, comm, op);
 }
 
 void all_gather_on(const int64_t* mine, int64_t* all, int n, MPI_Comm comm, const char* what) {
@@ -63,6 +71,71 @@ bool all_agree(bool ok, MPI_Comm comm, const char* what) {
   int v = ok ? 1 : 0;
   run([&](MPI_Request* r) { return MPI_Iallreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_LAND, comm, r); }, comm, what);
   return v != 0;
+}
+
+// Note [Collective fingerprints]
+// In debug mode every operation starts with an all_gather of its signature over the group: every
+// rank sees every rank's, so when any two disagree every rank raises the same error (naming the
+// first rank that disagrees with the group's first rank, and both calls), before any data moves,
+// instead of some ranks deadlocking or reading garbage. The exchange is bounded by the watchdog
+// like any wait, so a rank that never arrives still ends the job.
+namespace {
+
+bool same_call(const OpSignature& a, const OpSignature& b) {
+  if (a.kind != b.kind || a.seq != b.seq || a.reduce_op != b.reduce_op || a.root != b.root || a.dtype != b.dtype ||
+      a.ndim != b.ndim || a.free_dim != b.free_dim || a.name_hash != b.name_hash)
+    return false;
+  for (int i = 0; i < a.ndim && i < OpSignature::kMaxDims; ++i)
+    if (i != a.free_dim && a.shape[i] != b.shape[i]) return false;
+  return true;
+}
+
+int world_rank_of(MPI_Comm comm, int rank) {
+  MPI_Group world, group;
+  MPI_Comm_group(MPI_COMM_WORLD, &world);
+  MPI_Comm_group(comm, &group);
+  int out = rank;
+  MPI_Group_translate_ranks(group, 1, &rank, world, &out);
+  MPI_Group_free(&group);
+  MPI_Group_free(&world);
+  return out;
+}
+
+std::string call_str(const OpSignature& op, bool with_seq) {
+  std::string s = op.kind == OpSignature::kControl ? std::string("control exchange (") + op.name + ")" : to_string(op);
+  return with_seq ? s + " as #" + std::to_string(op.seq) : s;
+}
+
+}  // namespace
+
+void check_fingerprints(MPI_Comm comm, const OpSignature& mine) {
+  int k = 1;
+  MPI_Comm_size(comm, &k);
+  if (k == 1) return;
+  std::vector<OpSignature> all(static_cast<size_t>(k));
+  OpSignature local = mine;
+  local.name = "";  // a pointer means nothing on another rank
+  OpSignature op = control_signature("collective fingerprints");
+  op.seq = mine.seq;
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Iallgather(&local, sizeof local, MPI_BYTE, all.data(), sizeof local, MPI_BYTE, comm, &request),
+            "collective fingerprints", comm);
+  wait_op(request, comm, op);
+  for (int r = 1; r < k; ++r) {
+    const OpSignature& first = all[0];
+    const OpSignature& other = all[static_cast<size_t>(r)];
+    if (same_call(first, other)) continue;
+    // Names travel as hashes; this rank knows its own. Another rank's control exchange is named
+    // by this rank's if the hashes match, else generically.
+    auto named = [&](OpSignature o) {
+      o.name = o.name_hash == mine.name_hash ? mine.name : "another exchange";
+      return o;
+    };
+    const bool seqs = first.seq != other.seq;
+    WEFT_ERROR("collective #", mine.seq, " on ", comm_label(comm), ": rank ", world_rank_of(comm, r), " called ",
+               call_str(named(other), seqs), ", rank ", world_rank_of(comm, 0), " called ",
+               call_str(named(first), seqs));
+  }
 }
 
 }  // namespace weft::dist::detail

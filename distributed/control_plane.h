@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "distributed/device_mesh.h"
@@ -28,5 +29,12 @@ void mesh_max(int64_t* values, int n, const DeviceMesh& mesh, const char* what);
 void control_broadcast(int64_t* values, int n, int src, MPI_Comm comm, const char* what);
 // True iff `ok` on every rank of comm.
 bool all_agree(bool ok, MPI_Comm comm, const char* what);
+
+struct OpSignature;
+// Debug mode: compares `op` across comm's ranks and raises weft::Error on every rank when any two
+// differ (Note [Collective fingerprints]). Called by begin_op.
+void check_fingerprints(MPI_Comm comm, const OpSignature& op);
+// How messages name comm: `mesh dim "tp" (DeviceMesh(...) dims (tp))`, or "the world".
+std::string comm_label(MPI_Comm comm);
 
 }  // namespace weft::dist::detail

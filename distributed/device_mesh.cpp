@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 #include <sstream>
 
 #include "distributed/runtime.h"
@@ -58,15 +59,17 @@ int64_t ravel(const std::vector<int64_t>& c, const std::vector<int64_t>& shape) 
   return index;
 }
 
-// Families per (shape, ranks): making the same mesh again costs no MPI_Comm_split. Every rank
-// makes the same meshes in the same order, so every rank hits or misses the cache together.
-std::map<std::pair<std::vector<int64_t>, std::vector<int>>, std::shared_ptr<const CommFamily>>& family_cache() {
-  static std::map<std::pair<std::vector<int64_t>, std::vector<int>>, std::shared_ptr<const CommFamily>> cache;
+// Families per (shape, ranks, names): making the same mesh again costs no MPI_Comm_split. Every
+// rank makes the same meshes in the same order, so every rank hits or misses the cache together.
+// The names are part of the key because messages name a communicator by its mesh dims' names.
+using FamilyKey = std::tuple<std::vector<int64_t>, std::vector<int>, std::vector<std::string>>;
+std::map<FamilyKey, std::shared_ptr<const CommFamily>>& family_cache() {
+  static std::map<FamilyKey, std::shared_ptr<const CommFamily>> cache;
   return cache;
 }
 
 std::shared_ptr<const CommFamily> split_family(const DeviceMesh::Impl& m, const std::string& label) {
-  auto key = std::make_pair(m.shape, m.ranks);
+  FamilyKey key{m.shape, m.ranks, m.names};
   auto it = family_cache().find(key);
   if (it != family_cache().end()) return it->second;
   // The splits block until every world rank calls them: wait for all of them under the watchdog.

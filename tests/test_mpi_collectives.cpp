@@ -575,27 +575,39 @@ TEST_CASE("CommDebugMode: one count per collective, nested scopes, backward, not
   if (n > 1) REQUIRE(bwd.table().find("all_gather: 1") != std::string::npos);
 }
 
-TEST_CASE("debug mode names mismatched collectives instead of deadlocking", "[debug]") {
+TEST_CASE("debug mode names both sides of a mismatch before the data moves", "[debug]") {
   int n = world_size(), me = world_rank();
   if (n < 2) return;  // a world of one has nobody to disagree with
-  DeviceMesh mesh({n});
+  DeviceMesh mesh({n}, {"tp"});
   set_debug_collectives(true);
   CommDebugMode counts;
-  // Wrong shape on rank 1.
-  Tensor x = ones({me == 1 ? 5 : 4}, kFloat64);
-  WEFT_REQUIRE_ERROR(funcol::all_reduce(x, ReduceOp::Sum, mesh), Catch::Contains("all_reduce on mesh dim 0") &&
-                                                                       Catch::Contains("shape [") && Catch::Contains("[5]") &&
-                                                                       Catch::Contains("[4]"));
-  // Wrong collective on rank 1 (sizes passed so that all_gather goes straight to its check).
-  auto call = [&] {
-    if (me == 1) funcol::all_gather(ones({4}, kFloat64), 0, mesh, 0, std::vector<int64_t>(n, 4));
-    else funcol::all_reduce(ones({4}, kFloat64), ReduceOp::Sum, mesh);
+  // One matcher (Catch's && keeps references to its operands, so a helper returns just one).
+  auto both = [&](const std::string& rank1, const std::string& rank0) {
+    return Catch::Contains("rank 1 called " + rank1 + ", rank 0 called " + rank0);
   };
-  WEFT_REQUIRE_ERROR(call(), Catch::Contains(me == 1 ? "called all_reduce" : "rank 1 called all_gather"));
-  // Wrong dtype.
-  WEFT_REQUIRE_ERROR(funcol::all_reduce(ones({4}, me == 0 ? kFloat32 : kFloat64), ReduceOp::Sum, mesh),
-                      Catch::Contains("dtype"));
+  // Every rank but 1 agrees; every rank raises the same message, naming rank 1 and rank 0.
+  Tensor x = ones({me == 1 ? 5 : 4, 3}, kFloat32);
+  WEFT_REQUIRE_ERROR(funcol::all_reduce(x, ReduceOp::Sum, mesh),
+                     Catch::Contains("on mesh dim \"tp\"") && Catch::Contains("collective #") &&
+                         Catch::Contains("rank 1 called all_reduce(sum, f32[5,3]), rank 0 called all_reduce(sum, f32[4,3])"));
+  auto call = [&] {
+    if (me == 1) funcol::all_gather(ones({4, 3}), 0, mesh, 0, std::vector<int64_t>(n, 4));
+    else funcol::all_reduce(ones({4, 3}), ReduceOp::Sum, mesh);
+  };
+  WEFT_REQUIRE_ERROR(call(), both("all_gather(f32[4,3])", "all_reduce(sum, f32[4,3])"));
+  WEFT_REQUIRE_ERROR(funcol::all_reduce(ones({4}), me == 1 ? ReduceOp::Max : ReduceOp::Sum, mesh),
+                     both("all_reduce(max, f32[4])", "all_reduce(sum, f32[4])"));
+  WEFT_REQUIRE_ERROR(funcol::all_reduce(ones({4}, me == 1 ? kFloat64 : kFloat32), ReduceOp::Sum, mesh),
+                     both("all_reduce(sum, f64[4])", "all_reduce(sum, f32[4])"));
+  WEFT_REQUIRE_ERROR(funcol::broadcast(ones({2}), me == 1 ? 1 : 0, mesh), both("broadcast(f32[2], root 1)", "broadcast(f32[2], root 0)"));
+  // A collective rank 1 skipped: its next one meets the others' skipped one.
+  auto skipped = [&] {
+    if (me != 1) funcol::all_reduce(ones({2}), ReduceOp::Sum, mesh, 0);
+    funcol::all_gather(ones({2}), 0, mesh, 0, std::vector<int64_t>(n, 2));
+  };
+  WEFT_REQUIRE_ERROR(skipped(), both("all_gather(f32[2])", "all_reduce(sum, f32[2])"));
   // Matching calls pass, an uneven gather included; the check itself is not counted.
+  mesh = DeviceMesh({n}, {"tp2"});
   Tensor y = funcol::all_gather(ones({me % 2 + 1}, kFloat64), 0, mesh);
   REQUIRE(y.numel() == n + n / 2);
   REQUIRE(counts.total_count() == 1);
