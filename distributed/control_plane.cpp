@@ -48,6 +48,14 @@ std::vector<int64_t> mesh_all_gather(const std::vector<int64_t>& mine, const Dev
   return ordered;
 }
 
+std::vector<int64_t> comm_all_gather(const std::vector<int64_t>& mine, MPI_Comm comm, const char* what) {
+  int k = 1;
+  MPI_Comm_size(comm, &k);
+  std::vector<int64_t> all(mine.size() * static_cast<size_t>(k));
+  all_gather_on(mine.data(), all.data(), static_cast<int>(mine.size()), comm, what);
+  return all;
+}
+
 std::vector<int64_t> exchange_sizes(int64_t value, const DeviceMesh& mesh, int64_t mesh_dim) {
   WEFT_CHECK(mesh.contains_this_rank(), "exchange_sizes: world rank ", world_rank(), " is not in ", mesh.to_string());
   const size_t k = static_cast<size_t>(mesh.size(mesh_dim));
@@ -73,6 +81,27 @@ bool all_agree(bool ok, MPI_Comm comm, const char* what) {
   return v != 0;
 }
 
+void check_agreement(const DeviceMesh& mesh, const char* what, const std::string& mine) {
+  if (mesh.size() == 1 || !mesh.contains_this_rank()) return;
+  uint64_t h = 1469598103934665603ull;
+  for (char c : mine) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  std::vector<int64_t> hashes = mesh_all_gather({static_cast<int64_t>(h >> 1)}, mesh, what);
+  auto other = std::find_if(hashes.begin(), hashes.end(), [&](int64_t v) { return v != hashes[0]; });
+  if (other == hashes.end()) return;
+  // Every rank saw the same table, so every rank takes part in the exchange of the texts.
+  constexpr size_t kWords = 32;  // 256 characters each
+  std::vector<int64_t> text(kWords, 0);
+  std::memcpy(text.data(), mine.data(), std::min(mine.size(), kWords * 8 - 1));
+  std::vector<int64_t> texts = mesh_all_gather(text, mesh, what);
+  auto text_of = [&](size_t r) {
+    const char* p = reinterpret_cast<const char*>(texts.data() + r * kWords);
+    return std::string(p, strnlen(p, kWords * 8));
+  };
+  const size_t r = static_cast<size_t>(other - hashes.begin());
+  WEFT_ERROR(what, " on ", mesh.to_string(), ": rank ", mesh.ranks()[r], " has ", text_of(r), ", rank ",
+             mesh.ranks()[0], " has ", text_of(0));
+}
+
 // Note [Collective fingerprints]
 // In debug mode every operation starts with an all_gather of its signature over the group: every
 // rank sees every rank's, so when any two disagree every rank raises the same error (naming the
@@ -88,17 +117,6 @@ bool same_call(const OpSignature& a, const OpSignature& b) {
   for (int i = 0; i < a.ndim && i < OpSignature::kMaxDims; ++i)
     if (i != a.free_dim && a.shape[i] != b.shape[i]) return false;
   return true;
-}
-
-int world_rank_of(MPI_Comm comm, int rank) {
-  MPI_Group world, group;
-  MPI_Comm_group(MPI_COMM_WORLD, &world);
-  MPI_Comm_group(comm, &group);
-  int out = rank;
-  MPI_Group_translate_ranks(group, 1, &rank, world, &out);
-  MPI_Group_free(&group);
-  MPI_Group_free(&world);
-  return out;
 }
 
 std::string call_str(const OpSignature& op, bool with_seq) {
@@ -132,8 +150,8 @@ void check_fingerprints(MPI_Comm comm, const OpSignature& mine) {
       return o;
     };
     const bool seqs = first.seq != other.seq;
-    WEFT_ERROR("collective #", mine.seq, " on ", comm_label(comm), ": rank ", world_rank_of(comm, r), " called ",
-               call_str(named(other), seqs), ", rank ", world_rank_of(comm, 0), " called ",
+    WEFT_ERROR("collective #", mine.seq, " on ", comm_label(comm), ": rank ", world_rank_in(comm, r), " called ",
+               call_str(named(other), seqs), ", rank ", world_rank_in(comm, 0), " called ",
                call_str(named(first), seqs));
   }
 }

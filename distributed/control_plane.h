@@ -21,6 +21,8 @@ namespace weft::dist::detail {
 // Every rank's `mine` (the same length on every rank) over the whole mesh, in the mesh's row-major
 // rank order: entry r * mine.size() + i is rank r's mine[i]. `what` names the exchange in errors.
 std::vector<int64_t> mesh_all_gather(const std::vector<int64_t>& mine, const DeviceMesh& mesh, const char* what);
+// Every rank's `mine` (the same length on every rank) over comm, in comm's rank order.
+std::vector<int64_t> comm_all_gather(const std::vector<int64_t>& mine, MPI_Comm comm, const char* what);
 // Every rank's `value` on mesh_dim, in rank order.
 std::vector<int64_t> exchange_sizes(int64_t value, const DeviceMesh& mesh, int64_t mesh_dim);
 // The element-wise max of `values` over the whole mesh, in place.
@@ -29,6 +31,12 @@ void mesh_max(int64_t* values, int n, const DeviceMesh& mesh, const char* what);
 void control_broadcast(int64_t* values, int n, int src, MPI_Comm comm, const char* what);
 // True iff `ok` on every rank of comm.
 bool all_agree(bool ok, MPI_Comm comm, const char* what);
+
+// Debug mode: raises weft::Error on every rank of the mesh when any rank's `mine` (a description
+// of the call's arguments: placements, shapes) differs, naming the first such rank, rank 0 and both
+// descriptions: "redistribute: rank 1 has ..., rank 0 has ...". Two exchanges when they differ,
+// one when they agree.
+void check_agreement(const DeviceMesh& mesh, const char* what, const std::string& mine);
 
 struct OpSignature;
 // Debug mode: compares `op` across comm's ranks and raises weft::Error on every rank when any two

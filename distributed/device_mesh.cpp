@@ -8,6 +8,7 @@
 #include <tuple>
 #include <sstream>
 
+#include "distributed/control_plane.h"
 #include "distributed/runtime.h"
 #include "framework/error.h"
 
@@ -68,12 +69,41 @@ std::map<FamilyKey, std::shared_ptr<const CommFamily>>& family_cache() {
   return cache;
 }
 
+// The splits block until every world rank calls them with a mesh of the same shape, and the ranks
+// of one mesh must list the same ranks in the same order (disjoint meshes of the same shape, one per
+// group, are fine). Two control exchanges over the world (under the watchdog) check both, so that
+// every rank raises the same error instead of some hanging in MPI_Comm_split.
+void check_same_mesh(const DeviceMesh::Impl& m) {
+  std::vector<int64_t> mine(10, 0);
+  mine[0] = static_cast<int64_t>(m.shape.size());
+  for (size_t d = 0; d < m.shape.size() && d < 8; ++d) mine[1 + d] = m.shape[d];
+  uint64_t h = 1469598103934665603ull;
+  for (int r : m.ranks) h = (h ^ static_cast<uint64_t>(r)) * 1099511628211ull;
+  mine[9] = static_cast<int64_t>(h >> 1);
+  std::vector<int64_t> all = detail::comm_all_gather(mine, MPI_COMM_WORLD, "DeviceMesh construction");
+  auto shape_of = [&](size_t r) {
+    return join(std::vector<int64_t>(all.begin() + static_cast<int64_t>(10 * r + 1),
+                                     all.begin() + static_cast<int64_t>(10 * r + 1 + static_cast<size_t>(all[10 * r]))));
+  };
+  for (size_t r = 1; r < all.size() / 10; ++r)
+    WEFT_CHECK(std::equal(all.begin(), all.begin() + 9, all.begin() + static_cast<int64_t>(10 * r)),
+               "DeviceMesh: every rank must make a mesh of the same shape, but rank ", r, " made shape ", shape_of(r),
+               " and rank 0 made shape ", shape_of(0));
+  int64_t differs = -1;  // a rank of this rank's mesh that made a mesh of other ranks
+  if (m.coord)
+    for (int r : m.ranks)
+      if (all[10 * static_cast<size_t>(r) + 9] != mine[9] && differs < 0) differs = r;
+  std::vector<int64_t> verdicts = detail::comm_all_gather({differs}, MPI_COMM_WORLD, "DeviceMesh construction");
+  for (size_t r = 0; r < verdicts.size(); ++r)
+    WEFT_CHECK(verdicts[r] < 0, "DeviceMesh: rank ", r, " made a mesh over ranks that include rank ", verdicts[r],
+               ", but rank ", verdicts[r], " made a mesh over other ranks (or in another order)");
+}
+
 std::shared_ptr<const CommFamily> split_family(const DeviceMesh::Impl& m, const std::string& label) {
   FamilyKey key{m.shape, m.ranks, m.names};
   auto it = family_cache().find(key);
   if (it != family_cache().end()) return it->second;
-  // The splits block until every world rank calls them: wait for all of them under the watchdog.
-  detail::arrival_barrier(MPI_COMM_WORLD, "DeviceMesh construction");
+  check_same_mesh(m);
   auto family = std::make_shared<CommFamily>();
   const size_t nd = m.shape.size();
   for (unsigned mask = 1; mask < (1u << nd); ++mask) {

@@ -4,6 +4,7 @@
 #include "autograd/function.h"
 #include "distributed/control_plane.h"
 #include "distributed/redistribute.h"
+#include "distributed/runtime.h"
 #include "framework/small_vector.h"
 
 namespace weft::dist::detail {
@@ -17,6 +18,23 @@ void check_length(const std::optional<PlacementsList>& list, size_t leaves, cons
                " does not match the number of input args ", leaves);
 }
 
+std::string list_str(const PlacementsList& list) {
+  std::string out = "[";
+  for (size_t i = 0; i < list.size(); ++i) out += (i ? ", " : "") + entry_str(list[i]);
+  return out + "]";
+}
+
+// Debug mode: the ranks agree on in_placements and out_placements before any communication.
+void check_placements_agree(const std::vector<Leaf>& leaves, const LocalMapOptions& options) {
+  std::optional<DeviceMesh> mesh = options.device_mesh;
+  for (size_t i = 0; i < leaves.size() && !mesh; ++i)
+    if (leaves[i].is_tensor && leaves[i].tensor.is_dtensor()) mesh = DTensor(leaves[i].tensor).device_mesh();
+  if (!mesh) return;
+  check_agreement(*mesh, "local_map",
+                  "in_placements " + (options.in_placements ? list_str(*options.in_placements) : "None") +
+                      ", out_placements " + list_str(options.out_placements));
+}
+
 }  // namespace
 
 PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOptions& options) {
@@ -24,6 +42,8 @@ PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOpt
   check_length(options.in_grad_placements, leaves.size(), "in_grad_placements");
   PreparedInputs prepared;
   if (options.device_mesh) prepared.mesh = *options.device_mesh;
+  if (debug_collectives()) [[unlikely]]
+    check_placements_agree(leaves, options);
   prepared.inputs.resize(leaves.size());
   for (size_t i = 0; i < leaves.size(); ++i) {
     const Leaf& leaf = leaves[i];

@@ -122,13 +122,5 @@ void abort_job(const std::string& message) {
   std::abort();
 }
 
-void arrival_barrier(MPI_Comm comm, const char* what) {
-  OpSignature op = control_signature(what);
-  begin_op(comm, op);
-  MPI_Request request = MPI_REQUEST_NULL;
-  check_mpi(MPI_Ibarrier(comm, &request), what, comm);
-  wait_op(request, comm, op);
-}
-
 }  // namespace detail
 }  // namespace weft::dist

@@ -54,9 +54,6 @@ namespace detail {
 // it briefly (the mesh dims' names). Freed by free_comms, before MPI_Finalize.
 void register_comm(MPI_Comm comm, const std::string& name, const std::string& label);
 void free_comms();
-// Returns once every rank of comm has called it (a barrier under the watchdog): what a blocking
-// call that every rank of comm must join (MPI_Comm_split) waits for first.
-void arrival_barrier(MPI_Comm comm, const char* what);
 // Prints "weft: rank R: <message>" to stderr and aborts the job (MPI_Abort, or std::abort).
 [[noreturn]] void abort_job(const std::string& message);
 }  // namespace detail

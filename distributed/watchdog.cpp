@@ -31,6 +31,7 @@ struct CommState {
   std::string name;   // "DeviceMesh([0, 1], mesh_dim_names=(tp)) dims (tp)"
   std::string label;  // "tp"
   uint64_t seq = 0;
+  uint64_t history = 1469598103934665603ull;  // Note [Collective history]
 };
 
 struct Completed {
@@ -141,6 +142,17 @@ class Poll {
 
 }  // namespace
 
+int world_rank_in(MPI_Comm comm, int rank) {
+  MPI_Group world, group;
+  MPI_Comm_group(MPI_COMM_WORLD, &world);
+  MPI_Comm_group(comm, &group);
+  int out = rank;
+  MPI_Group_translate_ranks(group, 1, &rank, world, &out);
+  MPI_Group_free(&group);
+  MPI_Group_free(&world);
+  return out;
+}
+
 std::string comm_label(MPI_Comm comm) {
   if (comm == MPI_COMM_WORLD) return "the world";
   const CommState* c = find_comm(comm);
@@ -204,11 +216,32 @@ void free_comms() {
   state().comms.clear();
 }
 
+// Note [Collective history]
+// Without debug mode nothing is compared before the data moves (that costs a round trip per
+// collective), and some mismatches complete silently: a sum on one rank and a max on another, two
+// different collectives that happen to move the same bytes. So every communicator folds what the
+// fingerprint would compare into a running hash, a few multiplications per collective, and the
+// exit path compares the hashes of every communicator across its ranks: a job whose ranks
+// disagreed ends non-zero, naming the communicator and a rank, instead of passing.
+uint64_t mix(uint64_t h, const OpSignature& op) {
+  auto add = [&](int64_t v) { h = (h ^ static_cast<uint64_t>(v)) * 1099511628211ull; };
+  add(op.kind);
+  add(op.reduce_op);
+  add(op.root);
+  add(op.dtype);
+  add(op.ndim);
+  add(op.free_dim);
+  add(static_cast<int64_t>(op.name_hash));
+  for (int i = 0; i < op.ndim && i < OpSignature::kMaxDims; ++i) add(i == op.free_dim ? -1 : op.shape[i]);
+  return h;
+}
+
 void begin_op(MPI_Comm comm, OpSignature& op) {
   CommState* c = find_comm(comm);
   op.seq = c ? ++c->seq : 0;
   if (state().debug) [[unlikely]]
-    check_fingerprints(comm, op);
+    check_fingerprints(comm, op);  // a call it refuses never happens, and is not history
+  if (c) c->history = mix(c->history, op);
 }
 
 void wait_op(MPI_Request& request, MPI_Comm comm, const OpSignature& op) {
@@ -255,6 +288,48 @@ void start_watchdog() {
   MPI_Irecv(&s.notice_buf, 1, MPI_INT, MPI_ANY_SOURCE, kDepartureTag, s.exit_comm, &s.notice);
 }
 
+namespace {
+
+// Every rank is in the exit path, so nothing else is in flight: one all_gather per communicator of
+// (operations, history), all started at once (so their order across communicators does not matter).
+void compare_histories() {
+  State& s = state();
+  struct Check {
+    CommState* comm;
+    uint64_t mine[2];
+    std::vector<uint64_t> all;
+    MPI_Request request = MPI_REQUEST_NULL;
+  };
+  std::vector<Check> checks(s.comms.size());
+  for (size_t i = 0; i < s.comms.size(); ++i) {
+    Check& c = checks[i];
+    int k = 1;
+    c.comm = &s.comms[i];
+    MPI_Comm_size(c.comm->comm, &k);
+    c.mine[0] = c.comm->seq;
+    c.mine[1] = c.comm->history;
+    c.all.resize(2 * static_cast<size_t>(k));
+    MPI_Iallgather(c.mine, 2, MPI_UINT64_T, c.all.data(), 2, MPI_UINT64_T, c.comm->comm, &c.request);
+  }
+  Poll poll;
+  for (Check& c : checks) {
+    int done = 0;
+    while (MPI_Test(&c.request, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done)
+      if (double t = poll.pause(); s.timeout > 0 && t > s.timeout) timed_out("the exit path's history check", t);
+  }
+  for (Check& c : checks)
+    for (size_t r = 1; r < c.all.size() / 2; ++r) {
+      if (c.all[2 * r] == c.all[0] && c.all[2 * r + 1] == c.all[1]) continue;
+      abort_job(weft::detail::str_cat(
+          "the ranks of ", comm_label(c.comm->comm), " issued different collectives: rank ",
+          world_rank_in(c.comm->comm, static_cast<int>(r)), " issued ", c.all[2 * r], ", rank ",
+          world_rank_in(c.comm->comm, 0), " issued ", c.all[0], (c.all[2 * r] == c.all[0] ? " with a different kind, reduce op, dtype or shape" : ""),
+          "; their results may be wrong. Rerun with WEFT_DEBUG_COLLECTIVES=1 to name the first difference"));
+    }
+}
+
+}  // namespace
+
 // Note [Leaving main]
 // A rank that leaves main (Runtime's destructor, or exit() through an atexit hook) tells every other
 // rank on a private communicator, then waits until every other rank has left too before
@@ -291,6 +366,7 @@ void depart(Departure how) {
   }
   s.sent.clear();
   MPI_Comm_free(&s.exit_comm);
+  compare_histories();
 }
 
 }  // namespace detail

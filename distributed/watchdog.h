@@ -43,6 +43,9 @@ void begin_op(MPI_Comm comm, OpSignature& op);
 // naming the operation; a timeout or a peer that left main aborts the job with one line.
 void wait_op(MPI_Request& request, MPI_Comm comm, const OpSignature& op);
 
+// The world rank of comm's rank `rank`.
+int world_rank_in(MPI_Comm comm, int rank);
+
 // Runtime's hooks: start (after MPI_Init), announce this rank's departure and wait for every other
 // rank's (before MPI_Finalize). See Note [Leaving main].
 enum class Departure : int { Returned = 1, Exited = 2 };
