@@ -24,12 +24,13 @@ void run(Start&& start, MPI_Comm comm, const char* what) {
   OpSignature op = control_signature(what);
   begin_op(comm, op);
   MPI_Request request = MPI_REQUEST_NULL;
-  check_mpi(start(&request), what, comm);
+  check_mpi(start(control_comm(comm), &request), what, comm);
   wait_op(request, comm, op);
 }
 
 void all_gather_on(const int64_t* mine, int64_t* all, int n, MPI_Comm comm, const char* what) {
-  run([&](MPI_Request* r) { return MPI_Iallgather(mine, n, MPI_INT64_T, all, n, MPI_INT64_T, comm, r); }, comm, what);
+  run([&](MPI_Comm c, MPI_Request* r) { return MPI_Iallgather(mine, n, MPI_INT64_T, all, n, MPI_INT64_T, c, r); },
+      comm, what);
 }
 
 }  // namespace
@@ -67,17 +68,18 @@ std::vector<int64_t> exchange_sizes(int64_t value, const DeviceMesh& mesh, int64
 void mesh_max(int64_t* values, int n, const DeviceMesh& mesh, const char* what) {
   if (mesh.size() == 1) return;
   MPI_Comm comm = checked_mesh_comm(mesh, what);
-  run([&](MPI_Request* r) { return MPI_Iallreduce(MPI_IN_PLACE, values, n, MPI_INT64_T, MPI_MAX, comm, r); }, comm,
-      what);
+  run([&](MPI_Comm c, MPI_Request* r) { return MPI_Iallreduce(MPI_IN_PLACE, values, n, MPI_INT64_T, MPI_MAX, c, r); },
+      comm, what);
 }
 
 void control_broadcast(int64_t* values, int n, int src, MPI_Comm comm, const char* what) {
-  run([&](MPI_Request* r) { return MPI_Ibcast(values, n, MPI_INT64_T, src, comm, r); }, comm, what);
+  run([&](MPI_Comm c, MPI_Request* r) { return MPI_Ibcast(values, n, MPI_INT64_T, src, c, r); }, comm, what);
 }
 
 bool all_agree(bool ok, MPI_Comm comm, const char* what) {
   int v = ok ? 1 : 0;
-  run([&](MPI_Request* r) { return MPI_Iallreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_LAND, comm, r); }, comm, what);
+  run([&](MPI_Comm c, MPI_Request* r) { return MPI_Iallreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_LAND, c, r); }, comm,
+      what);
   return v != 0;
 }
 
@@ -110,6 +112,16 @@ void check_agreement(const DeviceMesh& mesh, const char* what, const std::string
 // like any wait, so a rank that never arrives still ends the job.
 namespace {
 
+// Another rank's control exchange arrives as a hash of its name: every name weft uses, to print it.
+const char* control_name(uint64_t hash) {
+  static const char* const names[] = {"size exchange", "scatter sizes", "local_map output shapes",
+                                      "DTensor.from_local run_check", "DeviceMesh construction", "all_ranks_ok",
+                                      "redistribute", "distribute_tensor", "local_map"};
+  for (const char* n : names)
+    if (control_signature(n).name_hash == hash) return n;
+  return "unknown";
+}
+
 bool same_call(const OpSignature& a, const OpSignature& b) {
   if (a.kind != b.kind || a.seq != b.seq || a.reduce_op != b.reduce_op || a.root != b.root || a.dtype != b.dtype ||
       a.ndim != b.ndim || a.free_dim != b.free_dim || a.name_hash != b.name_hash)
@@ -133,12 +145,11 @@ void check_fingerprints(MPI_Comm comm, const OpSignature& mine) {
   std::vector<OpSignature> all(static_cast<size_t>(k));
   OpSignature local = mine;
   local.name = "";  // a pointer means nothing on another rank
-  OpSignature op = control_signature("collective fingerprints");
-  op.seq = mine.seq;
   MPI_Request request = MPI_REQUEST_NULL;
-  check_mpi(MPI_Iallgather(&local, sizeof local, MPI_BYTE, all.data(), sizeof local, MPI_BYTE, comm, &request),
+  check_mpi(MPI_Iallgather(&local, sizeof local, MPI_BYTE, all.data(), sizeof local, MPI_BYTE, control_comm(comm),
+                           &request),
             "collective fingerprints", comm);
-  wait_op(request, comm, op);
+  wait_op(request, comm, mine, /*completes=*/false);  // a peer that never comes: named as `mine`
   for (int r = 1; r < k; ++r) {
     const OpSignature& first = all[0];
     const OpSignature& other = all[static_cast<size_t>(r)];
@@ -146,7 +157,7 @@ void check_fingerprints(MPI_Comm comm, const OpSignature& mine) {
     // Names travel as hashes; this rank knows its own. Another rank's control exchange is named
     // by this rank's if the hashes match, else generically.
     auto named = [&](OpSignature o) {
-      o.name = o.name_hash == mine.name_hash ? mine.name : "another exchange";
+      o.name = control_name(o.name_hash);
       return o;
     };
     const bool seqs = first.seq != other.seq;

@@ -26,8 +26,15 @@ constexpr double kDefaultTimeout = 300;  // seconds: CPU jobs stall for minutes,
 constexpr double kDepartureGrace = 2;    // seconds a wait may still complete after a peer left
 constexpr int kDepartureTag = 1;
 
+// Note [Control communicators]
+// Each communicator weft registers gets a private duplicate for the control plane (control_plane.h)
+// and the debug mode's fingerprints. A rank that skips a collective and goes on to a control
+// exchange then waits on another communicator instead of matching the others' data with its
+// metadata (MPI would truncate one side and hand the other side partial garbage): the job ends
+// with the watchdog's message, not with wrong values.
 struct CommState {
   MPI_Comm comm;
+  MPI_Comm control;
   std::string name;   // "DeviceMesh([0, 1], mesh_dim_names=(tp)) dims (tp)"
   std::string label;  // "tp"
   uint64_t seq = 0;
@@ -204,15 +211,26 @@ std::string to_string(const OpSignature& op) {
 
 void register_comm(MPI_Comm comm, const std::string& name, const std::string& label) {
   if (comm == MPI_COMM_NULL) return;
-  state().comms.push_back(CommState{comm, name, label});
   check_mpi(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler", comm);
   MPI_Comm_set_name(comm, name.c_str());
+  MPI_Comm control = MPI_COMM_NULL;  // every member is here (mesh construction agreed first)
+  check_mpi(MPI_Comm_dup(comm, &control), "MPI_Comm_dup (control communicator)", comm);
+  check_mpi(MPI_Comm_set_errhandler(control, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler", control);
+  MPI_Comm_set_name(control, (name + " (control)").c_str());
+  state().comms.push_back(CommState{comm, control, name, label});
+}
+
+MPI_Comm control_comm(MPI_Comm comm) {
+  const CommState* c = find_comm(comm);
+  return c ? c->control : comm;
 }
 
 void free_comms() {
   // Every rank created them in the same order (mesh construction is collective): free in that order.
-  for (CommState& c : state().comms)
-    if (c.comm != MPI_COMM_NULL) MPI_Comm_free(&c.comm);
+  for (CommState& c : state().comms) {
+    if (c.control != MPI_COMM_NULL) MPI_Comm_free(&c.control);
+    if (c.comm != MPI_COMM_NULL && c.comm != MPI_COMM_WORLD) MPI_Comm_free(&c.comm);
+  }
   state().comms.clear();
 }
 
@@ -244,7 +262,7 @@ void begin_op(MPI_Comm comm, OpSignature& op) {
   if (c) c->history = mix(c->history, op);
 }
 
-void wait_op(MPI_Request& request, MPI_Comm comm, const OpSignature& op) {
+void wait_op(MPI_Request& request, MPI_Comm comm, const OpSignature& op, bool completes) {
   State& s = state();
   int done = 0, rc = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
   Poll poll;
@@ -265,7 +283,7 @@ void wait_op(MPI_Request& request, MPI_Comm comm, const OpSignature& op) {
     rc = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
   }
   if (rc != MPI_SUCCESS) check_mpi(rc, op_at(op, comm).c_str(), comm);
-  s.last = Completed{op, comm, true};
+  if (completes) s.last = Completed{op, comm, true};
 }
 
 void start_watchdog() {
@@ -279,7 +297,10 @@ void start_watchdog() {
   }
   const char* d = std::getenv("WEFT_DEBUG_COLLECTIVES");
   s.debug = d && *d && std::strcmp(d, "0") != 0;
-  s.comms.push_back(CommState{MPI_COMM_WORLD, "MPI_COMM_WORLD", "world"});
+  MPI_Comm control = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &control), "MPI_Comm_dup (control communicator)", MPI_COMM_WORLD);
+  MPI_Comm_set_errhandler(control, MPI_ERRORS_RETURN);
+  s.comms.push_back(CommState{MPI_COMM_WORLD, control, "MPI_COMM_WORLD", "world"});
   int size = world_size();
   s.departed.assign(static_cast<size_t>(size), 0);
   if (size == 1) return;
@@ -309,7 +330,7 @@ void compare_histories() {
     c.mine[0] = c.comm->seq;
     c.mine[1] = c.comm->history;
     c.all.resize(2 * static_cast<size_t>(k));
-    MPI_Iallgather(c.mine, 2, MPI_UINT64_T, c.all.data(), 2, MPI_UINT64_T, c.comm->comm, &c.request);
+    MPI_Iallgather(c.mine, 2, MPI_UINT64_T, c.all.data(), 2, MPI_UINT64_T, c.comm->control, &c.request);
   }
   Poll poll;
   for (Check& c : checks) {

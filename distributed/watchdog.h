@@ -41,8 +41,11 @@ std::string to_string(const OpSignature& op);
 void begin_op(MPI_Comm comm, OpSignature& op);
 // Waits for `request` under the watchdog (Note [Watchdog]). An MPI error becomes weft::Error
 // naming the operation; a timeout or a peer that left main aborts the job with one line.
-void wait_op(MPI_Request& request, MPI_Comm comm, const OpSignature& op);
+// `completes` false: a step before op (its fingerprint check), not recorded as the last completed.
+void wait_op(MPI_Request& request, MPI_Comm comm, const OpSignature& op, bool completes = true);
 
+// comm's private duplicate for control exchanges (Note [Control communicators]).
+MPI_Comm control_comm(MPI_Comm comm);
 // The world rank of comm's rank `rank`.
 int world_rank_in(MPI_Comm comm, int rank);
 
