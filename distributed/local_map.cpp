@@ -1,12 +1,8 @@
 // local_map's checks, its one autograd Function, and the exact global shapes of Shard outputs.
 #include "distributed/local_map.h"
 
-#include <mpi.h>
-
-#include <map>
-
 #include "autograd/function.h"
-#include "distributed/comm_debug.h"
+#include "distributed/control_plane.h"
 #include "distributed/redistribute.h"
 #include "distributed/runtime.h"
 #include "framework/small_vector.h"
@@ -22,6 +18,23 @@ void check_length(const std::optional<PlacementsList>& list, size_t leaves, cons
                " does not match the number of input args ", leaves);
 }
 
+std::string list_str(const PlacementsList& list) {
+  std::string out = "[";
+  for (size_t i = 0; i < list.size(); ++i) out += (i ? ", " : "") + entry_str(list[i]);
+  return out + "]";
+}
+
+// Debug mode: the ranks agree on in_placements and out_placements before any communication.
+void check_placements_agree(const std::vector<Leaf>& leaves, const LocalMapOptions& options) {
+  std::optional<DeviceMesh> mesh = options.device_mesh;
+  for (size_t i = 0; i < leaves.size() && !mesh; ++i)
+    if (leaves[i].is_tensor && leaves[i].tensor.is_dtensor()) mesh = DTensor(leaves[i].tensor).device_mesh();
+  if (!mesh) return;
+  check_agreement(*mesh, "local_map",
+                  "in_placements " + (options.in_placements ? list_str(*options.in_placements) : "None") +
+                      ", out_placements " + list_str(options.out_placements));
+}
+
 }  // namespace
 
 PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOptions& options) {
@@ -29,6 +42,8 @@ PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOpt
   check_length(options.in_grad_placements, leaves.size(), "in_grad_placements");
   PreparedInputs prepared;
   if (options.device_mesh) prepared.mesh = *options.device_mesh;
+  if (debug_collectives()) [[unlikely]]
+    check_placements_agree(leaves, options);
   prepared.inputs.resize(leaves.size());
   for (size_t i = 0; i < leaves.size(); ++i) {
     const Leaf& leaf = leaves[i];
@@ -119,23 +134,9 @@ struct LocalMapState {
 // Note [local_map global shapes]
 // A Shard output's global size along a tensor dim is the sum of the local sizes over the ranks that
 // differ from this one only in the mesh dims sharding that tensor dim, whatever the nesting or
-// unevenness. All outputs' sharded sizes travel in one all_gather over the whole mesh; with
-// even_shards the caller vouches for local * shards and nothing is exchanged.
-
-MPI_Comm whole_mesh_comm(const DeviceMesh& mesh) {
-  static std::map<std::vector<int>, MPI_Comm> cache;  // freed by MPI_Finalize; meshes live as long
-  auto it = cache.find(mesh.ranks());
-  if (it != cache.end()) return it->second;
-  MPI_Group world_group, group;
-  MPI_Comm_group(MPI_COMM_WORLD, &world_group);
-  MPI_Group_incl(world_group, static_cast<int>(mesh.ranks().size()), mesh.ranks().data(), &group);
-  MPI_Comm comm;
-  check_mpi(MPI_Comm_create_group(MPI_COMM_WORLD, group, 7371, &comm), "local_map size exchange", MPI_COMM_WORLD);
-  MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
-  MPI_Group_free(&group);
-  MPI_Group_free(&world_group);
-  return cache[mesh.ranks()] = comm;
-}
+// unevenness. All outputs' sharded sizes travel in one control-plane all_gather over the whole mesh
+// (uncounted, Note [Control plane]); with even_shards the caller vouches for local * shards and
+// nothing is exchanged.
 
 std::vector<int64_t> unravel(int64_t index, const std::vector<int64_t>& shape) {
   std::vector<int64_t> coord(shape.size());
@@ -173,12 +174,7 @@ std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, const std:
   if (pending.empty() || mesh.size() == 1) return globals;
   std::vector<int64_t> mine;
   for (const Pending& p : pending) mine.push_back(flat[p.out].tensor.shape()[p.dim]);
-  std::vector<int64_t> all(mine.size() * mesh.size());
-  record_collective(CollectiveKind::AllGather);
-  MPI_Comm comm = whole_mesh_comm(mesh);
-  check_mpi(MPI_Allgather(mine.data(), static_cast<int>(mine.size()), MPI_INT64_T, all.data(),
-                          static_cast<int>(mine.size()), MPI_INT64_T, comm),
-            "local_map output size exchange (all_gather)", comm);
+  std::vector<int64_t> all = mesh_all_gather(mine, mesh, "local_map output shapes");
   std::vector<int64_t> me = *mesh.get_coordinate();
   for (size_t k = 0; k < pending.size(); ++k) {
     const Pending& p = pending[k];

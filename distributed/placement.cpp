@@ -23,6 +23,17 @@ bool Placement::operator==(const Placement& o) const {
   return true;
 }
 
+std::string to_string(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum: return "sum";
+    case ReduceOp::Avg: return "avg";
+    case ReduceOp::Max: return "max";
+    case ReduceOp::Min: return "min";
+    case ReduceOp::Product: return "product";
+  }
+  return "unknown";
+}
+
 std::string reduce_op_name(ReduceOp op) { return to_string(op); }
 
 std::string Placement::to_string() const {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "distributed/comm_debug.h"
+#include "distributed/collective_kind.h"
 #include "distributed/placement.h"
 #include "framework/shape.h"
 

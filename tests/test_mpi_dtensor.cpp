@@ -452,3 +452,24 @@ TEST_CASE("distribute_tensor", "[dtensor]") {
     }
   }
 }
+
+TEST_CASE("debug mode: ranks disagreeing on placements raise on every rank, naming both", "[debug]") {
+  int64_t n = world_size();
+  int me = world_rank();
+  if (n < 2) return;
+  DeviceMesh mesh({n});
+  set_debug_collectives(true);
+  Tensor t = ones({2 * n, 3});
+  WEFT_REQUIRE_ERROR(distribute_tensor(t, mesh, {me == 1 ? Shard(1) : Shard(0)}),
+                     Catch::Contains("distribute_tensor on DeviceMesh") &&
+                         Catch::Contains("rank 1 has placements (S(1),) of shape [" + std::to_string(2 * n) + ", 3]") &&
+                         Catch::Contains("rank 0 has placements (S(0),)"));
+  DTensor x = distribute_tensor(t, mesh, {Shard(0)});
+  WEFT_REQUIRE_ERROR(x.redistribute({me == 1 ? Shard(1) : Replicate()}),
+                     Catch::Contains("redistribute on DeviceMesh") &&
+                         Catch::Contains("rank 1 has placements (S(0),) -> (S(1),)") &&
+                         Catch::Contains("rank 0 has placements (S(0),) -> (R,)"));
+  // Agreeing ranks pass, and get the right values.
+  REQUIRE(x.redistribute({Replicate()}).to_local().sum().item<float>() == 6 * n);
+  set_debug_collectives(false);
+}

@@ -111,6 +111,12 @@ TEST_CASE("local_map 4: row-sharded matmul keeps S(0); even_shards exchanges not
   DTensor Y = local_map(mm_body, {.out_placements = {Placements{Shard(0)}}, .even_shards = true})(X, W);
   REQUIRE(comm.total_count() == 0);
   REQUIRE(Y.shape() == Shape{16, 12});
+  // Uneven rows: the global shape comes from the control plane's exchange, which is not counted.
+  DTensor Xu = distribute_tensor(seeded_randn({2 * world_size() + 1, 8}, 8), mesh, {Shard(0)});
+  CommDebugMode uneven;
+  DTensor Yu = local_map(mm_body, {.out_placements = {Placements{Shard(0)}}})(Xu, W);
+  REQUIRE(uneven.total_count() == 0);
+  REQUIRE(Yu.shape() == Shape{2 * world_size() + 1, 12});
 }
 
 TEST_CASE("local_map 5: scalars and plain tensors mix with DTensors") {
@@ -430,4 +436,25 @@ TEST_CASE("local_map: a 100-step training loop keeps memory flat") {
     if (step == 99) REQUIRE(allocator::stats().bytes_in_use == in_use_at_10);
   }
   REQUIRE(last_loss < 0.5 * first_loss);
+}
+
+TEST_CASE("local_map: in debug mode, ranks disagreeing on in or out placements raise naming both", "[debug]") {
+  int64_t k = world_size();
+  if (k < 2) return;
+  DeviceMesh mesh = world_mesh();
+  int me = world_rank();
+  DTensor X = distribute_tensor(seeded_randn({2 * k, 3}, 40), mesh, {Shard(0)});
+  DTensor W = distribute_tensor(seeded_randn({3, 2}, 41), mesh, {Replicate()});
+  set_debug_collectives(true);
+  Placements out = me == 1 ? Placements{Replicate()} : Placements{Shard(0)};
+  WEFT_REQUIRE_ERROR(local_map(mm_body, {.out_placements = {out}})(X, W),
+                     Catch::Contains("local_map on DeviceMesh") &&
+                         Catch::Contains("rank 1 has in_placements None, out_placements [(R,)]") &&
+                         Catch::Contains("rank 0 has in_placements None, out_placements [(S(0),)]"));
+  PlacementsList in{Placements{me == 1 ? Replicate() : Shard(0)}, Placements{Replicate()}};
+  WEFT_REQUIRE_ERROR(local_map(mm_body, {.out_placements = {Placements{Shard(0)}}, .in_placements = in,
+                                         .redistribute_inputs = true})(X, W),
+                     Catch::Contains("rank 1 has in_placements [(R,), (R,)]") &&
+                         Catch::Contains("rank 0 has in_placements [(S(0),), (R,)]"));
+  set_debug_collectives(false);
 }
