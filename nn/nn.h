@@ -1,8 +1,9 @@
-// The nn umbrella: modules, layers, the transformer, optimizers and schedules.
+// The nn umbrella: modules, layers, the transformer, optimizers and schedules, file I/O.
 #pragma once
 
 #include "nn/checkpoint.h"
 #include "nn/init.h"
+#include "nn/io/io.h"
 #include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/optim.h"
