@@ -5,7 +5,7 @@
 
 #include "autograd/node.h"
 #include "framework/factories.h"
-#include "ops/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 #include "ops/unary.h"
 
 namespace weft {

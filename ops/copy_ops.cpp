@@ -7,7 +7,7 @@
 #include "autograd/node.h"
 #include "framework/copy.h"
 #include "framework/factories.h"
-#include "ops/kernels/index.h"
+#include "kernels/index.h"
 #include "ops/shape_internal.h"
 #include "ops/shape_ops.h"
 

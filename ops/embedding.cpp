@@ -1,6 +1,6 @@
 // embedding.cpp: row lookup in a (num_embeddings, dim) weight; backward adds rows into a zero gradient.
 #include "autograd/node.h"
-#include "ops/kernels/nn_kernels.h"
+#include "kernels/nn_kernels.h"
 #include "ops/nn_functional.h"
 
 namespace weft {

@@ -1,7 +1,7 @@
 // Registers the plain-tensor gradient arithmetic with the engine when the library loads.
 // See Note [Gradient arithmetic hooks].
 #include "autograd/engine.h"
-#include "ops/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 #include "ops/reduce.h"
 
 namespace weft {

@@ -7,7 +7,7 @@
 #include "ops/binary.h"
 #include "ops/shape_internal.h"
 #include "ops/shape_ops.h"
-#include "ops/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 #include "ops/unary.h"
 
 namespace weft {

@@ -6,7 +6,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/binary.h"
-#include "ops/kernels/matmul.h"
+#include "kernels/matmul.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
 

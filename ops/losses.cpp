@@ -3,8 +3,8 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
-#include "ops/kernels/elementwise.h"
-#include "ops/kernels/nn_kernels.h"
+#include "kernels/elementwise.h"
+#include "kernels/nn_kernels.h"
 #include "ops/nn_functional.h"
 #include "ops/reduce.h"
 

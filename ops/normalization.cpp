@@ -2,7 +2,7 @@
 #include <limits>
 
 #include "autograd/node.h"
-#include "ops/kernels/nn_kernels.h"
+#include "kernels/nn_kernels.h"
 #include "ops/nn_functional.h"
 
 namespace weft {

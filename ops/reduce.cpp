@@ -9,8 +9,8 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
-#include "ops/kernels/elementwise.h"
-#include "ops/kernels/reduce.h"
+#include "kernels/elementwise.h"
+#include "kernels/reduce.h"
 #include "ops/unary.h"
 
 namespace weft {

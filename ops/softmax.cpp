@@ -1,7 +1,7 @@
 // softmax.cpp: softmax and log_softmax over any dim, forward on the fused kernel, backward with ops.
 #include "autograd/node.h"
 #include "ops/binary.h"
-#include "ops/kernels/nn_kernels.h"
+#include "kernels/nn_kernels.h"
 #include "ops/nn_functional.h"
 #include "ops/reduce.h"
 #include "ops/unary.h"

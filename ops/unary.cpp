@@ -6,7 +6,7 @@
 #include "autograd/node.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
-#include "ops/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 
 namespace weft {
 namespace {

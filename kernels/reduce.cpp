@@ -1,7 +1,7 @@
 // Reduction kernels. The dims of x are split into kept (outer loop, one output each) and reduced
 // (inner loop). When x is contiguous and the reduced dims are a suffix the rows are dense
 // ("inner"); when they are a prefix each output is a column ("outer", the bias-gradient case).
-#include "ops/kernels/reduce.h"
+#include "kernels/reduce.h"
 
 #include <omp.h>
 
@@ -14,7 +14,7 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "framework/strided_loop.h"
-#include "ops/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 
 namespace weft::kernels {
 namespace {
