@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/threads.h"
+#include "kernels/threads.h"
 
 namespace {
 
