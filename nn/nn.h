@@ -2,6 +2,7 @@
 #pragma once
 
 #include "nn/checkpoint.h"
+#include "nn/data/dataloader.h"
 #include "nn/init.h"
 #include "nn/io/io.h"
 #include "nn/layers.h"

@@ -3,6 +3,10 @@
 #include "nn/io/npy_format.h"
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "autograd/grad_mode.h"
@@ -14,12 +18,6 @@ namespace {
 
 constexpr std::string_view kMagic = "\x93NUMPY";
 
-struct Header {
-  StoredType type{Kind::Float, 4};
-  bool fortran_order = false;
-  Shape shape;
-};
-
 // The header is a Python dict literal written by NumPy, e.g.
 //   {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }
 // Only the three keys NumPy writes are read; their values are located by key.
@@ -27,8 +25,8 @@ class HeaderParser {
  public:
   HeaderParser(std::string_view text, const char* op, const std::string& path) : text_(text), op_(op), path_(path) {}
 
-  Header parse() {
-    Header h;
+  NpyLayout parse() {
+    NpyLayout h;
     h.type = parse_descr(value_of("descr"));
     std::string_view order = value_of("fortran_order");
     check(order.starts_with("True") || order.starts_with("False"), "fortran_order is neither True nor False");
@@ -43,7 +41,8 @@ class HeaderParser {
   }
   // The text after "'key':" with leading spaces skipped.
   std::string_view value_of(std::string_view key) const {
-    std::string quoted = "'" + std::string(key) + "'";
+    std::string quoted(1, '\'');
+    quoted.append(key).push_back('\'');
     size_t at = text_.find(quoted);
     check(at != std::string_view::npos, "a key is missing");
     at = text_.find(':', at + quoted.size());
@@ -105,23 +104,57 @@ std::string descr_of(DType dtype) {
   WEFT_ERROR("descr_of: unknown dtype ", static_cast<int>(dtype));
 }
 
-}  // namespace
-
-Tensor decode_npy(std::string_view bytes, const char* op, const std::string& path) {
-  ByteReader in(bytes, op, path);
+// The layout from the header at the start of `in` (which may hold only the header), and the
+// number of data bytes it declares.
+std::pair<NpyLayout, uint64_t> parse_layout(const ByteReader& in, std::string_view bytes, const char* op,
+                                            const std::string& path) {
   WEFT_CHECK(bytes.starts_with(kMagic), op, ": '", path, "' is not a .npy array (no \\x93NUMPY magic)");
   const auto major = in.le<uint8_t>(6);
   WEFT_CHECK(major >= 1 && major <= 3, op, ": '", path, "' is .npy format version ", int(major),
              "; supported are versions 1, 2 and 3");
   const uint64_t header_len = major == 1 ? in.le<uint16_t>(8) : in.le<uint32_t>(8);
   const uint64_t header_start = major == 1 ? 10 : 12;
-  Header h = HeaderParser(in.slice(header_start, header_len), op, path).parse();
-  const uint64_t data_start = header_start + header_len;
+  NpyLayout h = HeaderParser(in.slice(header_start, header_len), op, path).parse();
+  h.data_offset = header_start + header_len;
   const int64_t numel = checked_numel(h.shape, h.type.size, op, path);
-  const uint64_t data_bytes = static_cast<uint64_t>(numel) * h.type.size;
-  WEFT_CHECK(in.size() - std::min(in.size(), data_start) == data_bytes, op, ": '", path, "' declares shape ",
-             h.shape, " of ", h.type.size, "-byte elements (", data_bytes, " bytes) but holds ",
-             in.size() - std::min(in.size(), data_start), " bytes of data");
+  return {h, static_cast<uint64_t>(numel) * h.type.size};
+}
+
+void check_data_size(const NpyLayout& h, uint64_t data_bytes, uint64_t file_size, const char* op,
+                     const std::string& path) {
+  const uint64_t held = file_size - std::min(file_size, h.data_offset);
+  WEFT_CHECK(held == data_bytes, op, ": '", path, "' declares shape ", h.shape, " of ", h.type.size,
+             "-byte elements (", data_bytes, " bytes) but holds ", held, " bytes of data");
+}
+
+}  // namespace
+
+NpyLayout read_npy_layout(const std::string& path, const char* op) {
+  std::ifstream file(path, std::ios::binary);
+  WEFT_CHECK(file.good(), op, ": cannot open '", path, "' for reading: ", std::strerror(errno));
+  // The header's length is in its first 12 bytes; then read exactly the header.
+  std::string head(12, '\0');
+  file.read(head.data(), 12);
+  head.resize(static_cast<size_t>(file.gcount()));
+  if (head.size() == 12 && std::string_view(head).starts_with(kMagic)) {
+    uint64_t len = head[6] == 1 ? static_cast<uint8_t>(head[8]) | static_cast<uint8_t>(head[9]) << 8
+                                : ByteReader(head, op, path).le<uint32_t>(8);
+    len = std::min<uint64_t>(len, uint64_t{1} << 32);
+    head.resize(12 + len);
+    file.read(head.data() + 12, static_cast<std::streamsize>(len));
+    head.resize(12 + static_cast<size_t>(file.gcount()));
+  }
+  ByteReader in(head, op, path);
+  auto [layout, data_bytes] = parse_layout(in, head, op, path);
+  check_data_size(layout, data_bytes, std::filesystem::file_size(path), op, path);
+  return layout;
+}
+
+Tensor decode_npy(std::string_view bytes, const char* op, const std::string& path) {
+  ByteReader in(bytes, op, path);
+  auto [h, data_bytes] = parse_layout(in, bytes, op, path);
+  check_data_size(h, data_bytes, in.size(), op, path);
+  const uint64_t data_start = h.data_offset;
   std::string_view data = in.slice(data_start, data_bytes);
   if (!h.fortran_order) return decode_elements(data, h.type, h.shape);
   // Fortran order is C order of the reversed shape; transposing back gives the array.

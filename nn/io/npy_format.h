@@ -6,8 +6,21 @@
 #include <string_view>
 
 #include "framework/tensor.h"
+#include "nn/io/elements.h"
 
 namespace weft::io::detail {
+
+// What a .npy header says and where the elements start.
+struct NpyLayout {
+  StoredType type{Kind::Float, 4};
+  bool fortran_order = false;
+  Shape shape;
+  uint64_t data_offset = 0;
+};
+
+// The layout of the .npy file at `path`, read from its header; the file's size is checked
+// against it.
+NpyLayout read_npy_layout(const std::string& path, const char* op);
 
 // The array in `bytes`; `op` and `path` name the file in errors.
 Tensor decode_npy(std::string_view bytes, const char* op, const std::string& path);
