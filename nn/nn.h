@@ -9,5 +9,6 @@
 #include "nn/module.h"
 #include "nn/optim.h"
 #include "nn/parallel.h"
+#include "nn/progress.h"
 #include "nn/schedule.h"
 #include "nn/transformer.h"
