@@ -1,5 +1,5 @@
 // redistribute.cpp: executes redistribute plans on local tensors with the collectives' internal
-// primitives, one step per mesh dim (see the table in SEMANTICS.md, Redistribution).
+// primitives, one step per mesh dim (see the table in docs/semantics.md, Redistribution).
 #include "distributed/redistribute.h"
 
 #include "distributed/collectives.h"
