@@ -3,6 +3,8 @@
 
 #include "kernels/threads.h"
 #include "ops/binary.h"
+#include "ops/copy_ops.h"
+#include "ops/indexing.h"
 #include "ops/linalg.h"
 #include "ops/nn_functional.h"
 #include "ops/reduce.h"
