@@ -1,5 +1,5 @@
 // redistribute.cpp: executes redistribute plans on local tensors with the collectives' internal
-// primitives, one step per mesh dim (see the table in SEMANTICS.md, Redistribution), and brings
+// primitives, one step per mesh dim (see the table in docs/semantics.md, Redistribution), and brings
 // gradients to their placements on top of it (gradient_to).
 #include "distributed/redistribute.h"
 
