@@ -365,7 +365,7 @@ Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
   Tensor y = keepdim ? yk : reshaped(yk, kernels::reduced_shape(xf.shape(), d, false));
   if (auto node = autograd::make_node<LogsumexpBackward>(x)) {
     node->save(node->x, xf);
-    node->save(node->y, yk);
+    node->save(node->y, yk, /*is_output=*/true);  // yk is y (or y before the reshape): no cycle
     node->dims = d, node->keepdim = keepdim;
     autograd::set_history(y, node);
   }
