@@ -1,4 +1,4 @@
-// The backward engine. See Note [Gradient arithmetic hooks] and Note [Undefined gradients].
+// The backward engine. See Note [Gradient arithmetic] and Note [Undefined gradients].
 #include "autograd/engine.h"
 
 #include <algorithm>
@@ -9,6 +9,8 @@
 
 #include "framework/copy.h"
 #include "framework/factories.h"
+#include "kernels/elementwise.h"
+#include "kernels/reduce.h"
 
 namespace weft::autograd {
 
@@ -17,14 +19,11 @@ namespace weft::autograd {
 // incoming gradients are all undefined is skipped and passes undefined on; a node with some
 // defined and some undefined receives them as they are and must treat undefined as zero.
 
-GradientArithmetic& gradient_arithmetic() {
-  static GradientArithmetic arithmetic;
-  return arithmetic;
-}
-
 Tensor accumulate_gradients(const Tensor& a, const Tensor& b) {
-  WEFT_INTERNAL_ASSERT(gradient_arithmetic().add != nullptr, "no gradient add registered");
-  return gradient_arithmetic().add(a, b);
+  if (a.is_dtensor()) [[unlikely]] return a.impl()->dist->add_gradients(a, b);
+  if (b.is_dtensor()) [[unlikely]] return b.impl()->dist->add_gradients(a, b);
+  DType dtype = promote_types(a.dtype(), b.dtype());
+  return kernels::binary(kernels::BinaryOp::Add, kernels::cast(a, dtype), kernels::cast(b, dtype));
 }
 
 Tensor clone_detached(const Tensor& t) {
@@ -264,10 +263,10 @@ Tensor GraphTask::validate(Node* node, size_t i, Tensor grad) {
     WEFT_CHECK(is_broadcastable_to(edge.shape, grad.shape()), "Function ", node->name(),
                " returned an invalid gradient at index ", i, " - got ", grad.shape(),
                " but expected shape compatible with ", edge.shape);
-    grad = gradient_arithmetic().sum_to(grad, edge.shape);
+    grad = kernels::sum_to(grad, edge.shape);
   }
-  if (grad.dtype() != edge.dtype && !grad.is_dtensor()) grad = gradient_arithmetic().cast(grad, edge.dtype);
-  if (AnomalyMode::is_enabled() && !grad.is_dtensor() && gradient_arithmetic().has_nan(grad))
+  if (grad.dtype() != edge.dtype && !grad.is_dtensor()) grad = kernels::cast(grad, edge.dtype);
+  if (AnomalyMode::is_enabled() && !grad.is_dtensor() && kernels::has_nan(grad))
     WEFT_ERROR("Function ", node->name(), " returned nan values in its ", i, "th output (anomaly mode)");
   return grad;
 }

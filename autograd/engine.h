@@ -17,19 +17,14 @@ variable_list grad(const variable_list& outputs, const variable_list& inputs,
                    const variable_list& grad_outputs = {}, bool retain_graph = false,
                    bool allow_unused = false);
 
-// Note [Gradient arithmetic hooks]
+// Note [Gradient arithmetic]
 // The engine sums gradients that meet at a node and reduces broadcast gradients to the input's
-// shape, in one central place. The arithmetic itself lives in ops/ (a layer above) and, for
-// DTensors, in distributed/; each registers its implementation here when the library loads.
-struct GradientArithmetic {
-  Tensor (*add)(const Tensor& a, const Tensor& b) = nullptr;
-  Tensor (*sum_to)(const Tensor& grad, const Shape& shape) = nullptr;
-  Tensor (*cast)(const Tensor& grad, DType dtype) = nullptr;
-  bool (*has_nan)(const Tensor& grad) = nullptr;
-};
-GradientArithmetic& gradient_arithmetic();
+// shape, in one central place. Plain gradients go straight to the kernels layer (add, sum_to, cast,
+// has_nan), which sits below autograd; a DTensor gradient carries its distributed layer's spec in
+// its impl, and the engine asks that spec to add it (DistSpec::add_gradients): a virtual call
+// through the tensor, so nothing is registered at load time and no linker can drop it.
 
-// a + b for gradients: plain tensors through ops, DTensors through the distributed layer.
+// a + b for gradients: plain tensors through the kernels, DTensors through their spec.
 Tensor accumulate_gradients(const Tensor& a, const Tensor& b);
 // A contiguous copy with no history.
 Tensor clone_detached(const Tensor& t);

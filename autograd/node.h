@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -239,5 +240,31 @@ void set_history(const Tensor& output, const std::shared_ptr<Node>& node, uint32
 
 // The autograd fields of `t`, created on first use.
 AutogradMeta& autograd_meta(const Tensor& t);
+
+// Note [Recording a node]
+// Every differentiable op ends the same way: when grad mode is on and an input requires grad, make
+// its backward node (defined beside the op, in an anonymous namespace), fill in what backward
+// needs, and make the node the history of the op's output. record<NodeT> is that one step:
+//   return autograd::record<MulBackward>(y, [&](MulBackward& n) { n.save(n.a, a); }, a, b);
+// `init` (optional) fills the node; `inputs` (Tensors or TensorLists) are in the order the node's
+// apply() returns their gradients. Under no-grad, or when no input requires grad, it records nothing.
+template <class T>
+concept RecordInput = std::convertible_to<const T&, const Tensor&> || std::same_as<T, TensorList>;
+
+template <class NodeT, class Init, RecordInput... Inputs>
+  requires std::invocable<Init&, NodeT&>
+Tensor record(Tensor output, Init&& init, const Inputs&... inputs) {
+  if (auto node = make_node<NodeT>(inputs...)) {
+    init(*node);
+    set_history(output, node);
+  }
+  return output;
+}
+
+template <class NodeT, RecordInput... Inputs>
+Tensor record(Tensor output, const Inputs&... inputs) {
+  if (auto node = make_node<NodeT>(inputs...)) set_history(output, node);
+  return output;
+}
 
 }  // namespace weft::autograd

@@ -112,7 +112,7 @@ BENCHMARK(BM_add_weft)->Apply(add_args);
 // ---------------------------------------------------------------- float32 tanh / exp
 
 // std::tanh or std::exp per element into memory allocated once: the libm route weft's float32 tanh and
-// exp took before their own polynomials (ops/kernels/vector_math.h), the baseline of the ratio.
+// exp took before their own polynomials (kernels/vector_math.h), the baseline of the ratio.
 void transcendental_loop(benchmark::State& state, bool tanh_op) {
   const int64_t n = state.range(0);
   bench::set_threads(static_cast<int>(state.range(1)));
@@ -243,7 +243,7 @@ BENCHMARK(BM_mean_rows_loop)->Apply(reduce_args);
 BENCHMARK(BM_mean_rows_weft)->Apply(reduce_args);
 
 // ---------------------------------------------------------------- own loops against oneDNN's primitives
-// weft runs float32 elementwise ops and reductions on its own loops (ops/kernels/elementwise.h,
+// weft runs float32 elementwise ops and reductions on its own loops (kernels/elementwise.h,
 // reduce.h), not on oneDNN's eltwise, binary and reduction primitives. These pairs are the
 // measurement behind that choice: the primitive made once (its best case), against weft's op
 // including its output allocation (Note [Paired timing]).

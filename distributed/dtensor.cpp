@@ -23,7 +23,6 @@ Tensor apply_from_local(const Tensor& local, const std::optional<Tensor>& data, 
                         const Placements& placements, const Shape& global_shape, const std::optional<Placements>& grad_placements);
 Tensor apply_to_local(const DTensor& x, const std::optional<Placements>& grad_placements);
 Tensor apply_redistribute(const DTensor& x, const Placements& target);
-void ensure_gradient_arithmetic();
 }  // namespace detail
 
 namespace {
@@ -65,10 +64,12 @@ std::pair<bool, bool> compare_across_mesh(uint64_t hash, bool bad, const DeviceM
 
 }  // namespace
 
+// DTensorSpec is the only DistSpec (framework/ declares the base only so that ops can refuse
+// DTensors), so a dist spec is a DTensorSpec: no dynamic_cast on this path, which every DTensor
+// result and gradient takes.
 DTensor::DTensor(const Tensor& t) : Tensor(t) {
   WEFT_CHECK(t.defined(), "DTensor: expected a DTensor but got an undefined tensor");
-  WEFT_CHECK(t.is_dtensor() && dynamic_cast<const DTensorSpec*>(t.impl()->dist.get()) != nullptr,
-             "DTensor: expected a DTensor but got a plain tensor of shape ", t.shape());
+  WEFT_CHECK(t.is_dtensor(), "DTensor: expected a DTensor but got a plain tensor of shape ", t.shape());
 }
 
 const DTensorSpec& DTensor::spec() const {
@@ -82,7 +83,6 @@ DTensor make_dtensor(const Tensor& local, const DeviceMesh& mesh, Placements pla
   weft::detail::check_plain(local, "make_dtensor");
   WEFT_CHECK(static_cast<int64_t>(global_shape.size()) == local.dim(), "make_dtensor: the global shape ",
              global_shape, " and the local shape ", local.shape(), " have different ranks");
-  detail::ensure_gradient_arithmetic();
   // Spec and impl each come from the tensor object pool, as an op's result does.
   auto spec = std::allocate_shared<DTensorSpec>(weft::detail::PoolAllocator<DTensorSpec>());
   spec->mesh = mesh;

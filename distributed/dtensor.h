@@ -23,6 +23,9 @@ struct DTensorSpec : DistSpec {
   Shape global_shape;
   Shape global_strides;
   Tensor local;
+
+  // Note [DTensor gradient arithmetic] (dtensor_autograd.cpp).
+  Tensor add_gradients(const Tensor& a, const Tensor& b) const override;
 };
 
 // DTensor::FromLocalOptions (declared outside the class so that it can be a default argument).

@@ -1,13 +1,11 @@
 // dtensor_autograd.cpp: the autograd Functions behind from_local / to_local / redistribute, and the
-// gradient arithmetic that adds DTensor gradients (registered with the engine).
+// gradient arithmetic that adds DTensor gradients (DTensorSpec::add_gradients, called by the engine).
+#include "autograd/engine.h"
 #include "autograd/function.h"
 #include "distributed/dtensor.h"
 #include "distributed/redistribute.h"
-#include "ops/binary.h"
 
 namespace weft::dist::detail {
-
-void ensure_gradient_arithmetic();
 
 namespace {
 
@@ -25,20 +23,6 @@ struct SpecMeta {
 
 SpecMeta& meta_of(AutogradContext* ctx) { return ctx->state<SpecMeta>(); }
 
-// The gradient of a DTensor output as a DTensor. A plain gradient of the global shape (a user's
-// y.backward(g)) is the full gradient on every rank: all Replicate.
-DTensor as_dtensor_gradient(const Tensor& g, const SpecMeta& meta, const char* op) {
-  if (g.is_dtensor()) {
-    DTensor d(g);
-    WEFT_CHECK(d.device_mesh() == meta.mesh, op, " backward: the gradient lives on ", d.device_mesh().to_string(),
-               " but the output on ", meta.mesh.to_string());
-    return d;
-  }
-  WEFT_CHECK(g.shape() == meta.global_shape, op, " backward: a plain gradient must have the global shape ",
-             meta.global_shape, " but has ", g.shape());
-  return make_dtensor(g, meta.mesh, replicate_all(meta.mesh.ndim()), meta.global_shape);
-}
-
 struct Redistribute : autograd::Function<Redistribute> {
   using State = SpecMeta;
   static Tensor forward(AutogradContext* ctx, const Tensor& input, const Placements& target) {
@@ -52,11 +36,9 @@ struct Redistribute : autograd::Function<Redistribute> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     if (!grads[0].defined()) return {Tensor()};
     const SpecMeta& meta = meta_of(ctx);
-    DTensor g = as_dtensor_gradient(grads[0], meta, "redistribute");
+    DTensor g = as_dtensor_gradient(grads[0], meta.mesh, meta.global_shape, "redistribute");
     Placements target = redistribute_backward_target(meta.placements, g.placements());
-    Tensor local = redistribute_local(g.spec().local, meta.mesh, g.placements(), target, meta.global_shape,
-                                      /*async=*/true);  // see Note [Gradients in flight]
-    return {make_dtensor(local, meta.mesh, target, meta.global_shape)};
+    return {gradient_to(std::move(g), target, /*async=*/true)};
   }
 };
 
@@ -75,10 +57,8 @@ struct FromLocal : autograd::Function<FromLocal> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     if (!grads[0].defined()) return {Tensor()};
     const SpecMeta& meta = meta_of(ctx);
-    DTensor g = as_dtensor_gradient(grads[0], meta, "DTensor.from_local");
-    if (g.placements() == meta.placements) return {g.spec().local};
-    return {redistribute_local(g.spec().local, meta.mesh, g.placements(), meta.placements, meta.global_shape,
-                               /*async=*/true)};
+    DTensor g = as_dtensor_gradient(grads[0], meta.mesh, meta.global_shape, "DTensor.from_local");
+    return {gradient_to(std::move(g), meta.placements, /*async=*/true).spec().local};
   }
 };
 
@@ -103,20 +83,12 @@ struct ToLocal : autograd::Function<ToLocal> {
 };
 
 // Note [DTensor gradient arithmetic]
-// The engine adds gradients through gradient_arithmetic().add. Plain tensors go to the function
-// that was registered before ours (ops/); a DTensor pair is added by redistributing the second to
-// the first's placements (Partial allowed) and adding the locals. ops/ installs its add only when
-// none is registered, so whichever loads first, plain adds end up in ops.
-Tensor (*previous_add)(const Tensor&, const Tensor&) = nullptr;
-
-Tensor plain_add(const Tensor& a, const Tensor& b) {
-  if (previous_add) return previous_add(a, b);
-  NoGradGuard no_grad;
-  return weft::add(a, b);
-}
+// The engine adds two gradients through the spec of whichever is a DTensor, DTensorSpec::add_gradients
+// (see Note [Gradient arithmetic] in autograd/engine.h). A DTensor pair is added by redistributing
+// the second to the first's placements (Partial allowed) and adding the locals as plain gradients.
+Tensor plain_add(const Tensor& a, const Tensor& b) { return autograd::accumulate_gradients(a, b); }
 
 Tensor dtensor_add(const Tensor& a, const Tensor& b) {
-  if (!a.is_dtensor() && !b.is_dtensor()) return plain_add(a, b);
   WEFT_CHECK(a.is_dtensor() && b.is_dtensor(), "gradient accumulation: can not add a ",
              a.is_dtensor() ? "DTensor" : "plain tensor", " gradient and a ", b.is_dtensor() ? "DTensor" : "plain tensor",
              " gradient of shape ", b.shape());
@@ -125,31 +97,11 @@ Tensor dtensor_add(const Tensor& a, const Tensor& b) {
              "gradients on ", x.device_mesh().to_string(), " with shape ", x.shape(), " and on ",
              y.device_mesh().to_string(), " with shape ", y.shape(), " can not be added");
   NoGradGuard no_grad;
-  // The common case, a gradient accumulated with the placements of the first: add the locals.
-  if (x.placements() == y.placements())
-    return make_dtensor(plain_add(x.spec().local, y.spec().local), x.device_mesh(), x.placements(), x.shape());
-  // S -> P and P(a) -> P(b) are refused as single steps; they go through Replicate (R -> P is
-  // internal: sum divides by k), which keeps the value.
-  Placements via = x.placements();
-  for (size_t i = 0; i < via.size(); ++i)
-    if (via[i].is_partial() && y.placements()[i] != via[i]) via[i] = Replicate();
-  Tensor other = redistribute_local(y.spec().local, y.device_mesh(), y.placements(), via, x.shape());
-  other = redistribute_local(other, y.device_mesh(), via, x.placements(), x.shape());
-  return make_dtensor(plain_add(x.spec().local, other), x.device_mesh(), x.placements(), x.shape());
+  DTensor other = gradient_to(std::move(y), x.placements(), /*async=*/false);  // the sum reads it at once
+  return make_dtensor(plain_add(x.spec().local, other.spec().local), x.device_mesh(), x.placements(), x.shape());
 }
-
-[[maybe_unused]] const bool registered = (ensure_gradient_arithmetic(), true);
 
 }  // namespace
-
-void ensure_gradient_arithmetic() {
-  auto& arithmetic = autograd::gradient_arithmetic();
-  if (arithmetic.add == &dtensor_add) return;
-  // Someone wrapped us after we found a previous add: leave their chain alone.
-  if (previous_add != nullptr) return;
-  previous_add = arithmetic.add;
-  arithmetic.add = &dtensor_add;
-}
 
 Tensor apply_from_local(const Tensor& local, const std::optional<Tensor>& data, const DeviceMesh& mesh,
                         const Placements& placements, const Shape& global_shape,
@@ -166,3 +118,7 @@ Tensor apply_redistribute(const DTensor& x, const Placements& target) {
 }
 
 }  // namespace weft::dist::detail
+
+namespace weft::dist {
+Tensor DTensorSpec::add_gradients(const Tensor& a, const Tensor& b) const { return detail::dtensor_add(a, b); }
+}  // namespace weft::dist

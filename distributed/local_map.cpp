@@ -78,6 +78,13 @@ PlacementBuf normalized_buf(const Placements& placements, int64_t tensor_rank) {
   return PlacementBuf(wrapped.begin(), wrapped.end());
 }
 
+// The default gradient placements, as from_local's and to_local's: every Partial becomes Replicate.
+PlacementBuf& replicate_partials(PlacementBuf& placements) {
+  for (Placement& p : placements)
+    if (p.is_partial()) p = Replicate();
+  return placements;
+}
+
 // What one call hands to forward; it lives on run_local_map's stack and is gone by backward.
 struct LocalMapCall {
   const LocalMapOptions& options;
@@ -94,7 +101,7 @@ struct LocalMapState {
   struct Input {              // per Function input
     Tensor inner;             // the body graph's leaf standing for it; undefined if none is needed
     bool is_dtensor = false;
-    DeviceMesh mesh;          // a DTensor input's gradient is a DTensor like it
+    DeviceMesh mesh;          // a DTensor input's, when it is not `LocalMapState::mesh`
     PlacementBuf grad_placements;
     Shape global_shape;
   };
@@ -104,6 +111,9 @@ struct LocalMapState {
   };
   std::vector<Input> inputs;
   std::vector<Output> outputs;
+  DeviceMesh mesh;            // the outputs', and usually the DTensor inputs' (one handle per node)
+  // A DTensor input's gradient is a DTensor on the input's mesh.
+  const DeviceMesh& mesh_of(const Input& in) const { return in.mesh.defined() ? in.mesh : mesh; }
 };
 
 // Note [local_map global shapes]
@@ -198,6 +208,7 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
                                                   LocalMapCall& call) {
   LocalMapState& state = ctx->state<LocalMapState>();
   const LocalMapOptions& options = call.options;
+  state.mesh = call.mesh;
   state.inputs.resize(inputs.size());
   for (size_t leaf = 0, i = 0; leaf < call.locals.size(); ++leaf) {
     if (!call.locals[leaf].defined()) continue;  // not an input (see run_local_map)
@@ -207,14 +218,13 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
     if (in.is_dtensor()) {
       const DTensorSpec& d = DTensor(in).spec();
       spec.is_dtensor = true;
-      spec.mesh = d.mesh;
+      if (d.mesh != call.mesh) spec.mesh = d.mesh;
       spec.global_shape = d.global_shape;
       if (options.in_grad_placements) {
         spec.grad_placements = normalized_buf(*(*options.in_grad_placements)[leaf], in.dim());
       } else {
         spec.grad_placements.assign(d.placements.begin(), d.placements.end());
-        for (Placement& p : spec.grad_placements)
-          if (p.is_partial()) p = Replicate();
+        replicate_partials(spec.grad_placements);
       }
       local = d.local;
     }
@@ -272,21 +282,13 @@ autograd::variable_list LocalMapFunction::backward(autograd::AutogradContext* ct
   for (size_t o = 0; o < grads.size() && o < state.outputs.size(); ++o) {
     const LocalMapState::Output& out = state.outputs[o];
     if (!grads[o].defined() || !out.inner.defined()) continue;
-    Tensor g = grads[o];
-    if (g.is_dtensor()) {
-      // The output's placements with Partial -> Replicate, as from_local's backward; compared in
-      // place, as the gradient usually has them already.
-      DTensor dg(g);
-      const Placements& have = dg.placements();
-      bool same = have.size() == out.placements.size();
-      for (size_t m = 0; same && m < have.size(); ++m)
-        same = have[m] == (out.placements[m].is_partial() ? Replicate() : out.placements[m]);
-      if (!same) dg = redistribute_internal(dg, partial_to_replicate(Placements(out.placements.begin(),
-                                                                                out.placements.end())));
-      g = dg.spec().local;
-    }
+    // As from_local's backward: every output's collective is started here, and the body's backward
+    // waits for each where it reads it (Note [Gradients in flight]). A plain gradient has the
+    // output's global shape: the engine checked it against the output.
+    DTensor g = as_dtensor_gradient(grads[o], state.mesh, grads[o].shape(), "local_map");
+    PlacementBuf target = out.placements;
     roots.push_back(out.inner);
-    root_grads.push_back(std::move(g));
+    root_grads.push_back(gradient_to(std::move(g), replicate_partials(target), /*async=*/true).spec().local);
   }
   autograd::variable_list result(state.inputs.size());
   autograd::variable_list wrt;
@@ -302,10 +304,13 @@ autograd::variable_list LocalMapFunction::backward(autograd::AutogradContext* ct
     const Tensor& g = local_grads[k++];
     if (!g.defined()) continue;
     const LocalMapState::Input& spec = state.inputs[i];
-    result[i] = spec.is_dtensor ? Tensor(make_dtensor(g, spec.mesh, Placements(spec.grad_placements.begin(),
-                                                                                spec.grad_placements.end()),
-                                                       spec.global_shape))
-                                : g;
+    if (!spec.is_dtensor) {
+      result[i] = g;
+      continue;
+    }
+    // As to_local's backward: the local gradient wrapped with the grad placements, no communication.
+    Placements placements(spec.grad_placements.begin(), spec.grad_placements.end());
+    result[i] = make_dtensor(g, state.mesh_of(spec), std::move(placements), spec.global_shape);
   }
   return result;
 }

@@ -33,6 +33,7 @@ struct PoolAllocator {
 };
 }  // namespace detail
 
+class Tensor;
 struct AutogradMeta;
 struct AutogradMetaDeleter {
   void operator()(AutogradMeta* meta) const;
@@ -44,6 +45,9 @@ using AutogradMetaPtr = std::unique_ptr<AutogradMeta, AutogradMetaDeleter>;
 class DistSpec {
  public:
   virtual ~DistSpec() = default;
+  // a + b for two gradients, at least one of which carries this spec (the engine asks whichever
+  // does). See Note [Gradient arithmetic] in autograd/engine.h.
+  virtual Tensor add_gradients(const Tensor& a, const Tensor& b) const = 0;
 };
 
 // Something a tensor's data waits for before its first use: an asynchronous collective. Views and

@@ -37,22 +37,6 @@ std::shared_ptr<Module> find_module(const std::shared_ptr<Module>& root, const s
   return m;
 }
 
-void collect_plan(const Module& m, const std::string& prefix, Plan& plan) {
-  for (const auto& [name, child] : m.named_children()) {
-    std::string path = prefix + name;
-    if (dynamic_cast<const MLP*>(child.get()) != nullptr) {
-      plan.push_back({path + ".fc1", ColwiseParallel{}});
-      plan.push_back({path + ".fc2", RowwiseParallel{}});
-    } else if (auto* attn = dynamic_cast<const CausalSelfAttention*>(child.get())) {
-      int64_t head_dim = attn->n_embd / attn->n_head;
-      plan.push_back({path + ".qkv", ColwiseParallel{.groups = 3, .unit = head_dim}});
-      plan.push_back({path + ".proj", RowwiseParallel{.unit = head_dim}});
-    } else {
-      collect_plan(*child, path + ".", plan);
-    }
-  }
-}
-
 // How one parameter is held: the shape it is viewed as, and its placement on the tp mesh dim.
 struct Layout {
   Shape view;
@@ -167,12 +151,6 @@ struct Parallelized::GradReducer {
     return Tensor();
   }
 };
-
-Plan default_tp_plan(const Module& module) {
-  Plan plan;
-  collect_plan(module, "", plan);
-  return plan;
-}
 
 Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh device_mesh, int64_t dp, int64_t tp,
                            const Plan& tp_plan)

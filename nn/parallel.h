@@ -87,9 +87,7 @@ using Style = std::variant<ColwiseParallel, RowwiseParallel>;
 // Module paths ("blocks.0.mlp.fc1") of Linear modules and their styles.
 using Plan = std::vector<std::pair<std::string, Style>>;
 
-// Megatron's plan for nn's modules: every MLP (fc1 column, fc2 row) and every CausalSelfAttention
-// (qkv column by heads, proj row by heads) under `module`.
-Plan default_tp_plan(const Module& module);
+// The default plan of nn's transformer modules is default_tp_plan (nn/transformer.h).
 
 // A module distributed over a mesh; see Note [Parallel styles on local_map]. Its parameters are
 // the inner module's, now DTensors; forward takes and returns DTensors.

@@ -1,4 +1,5 @@
-// nn transformer: attention head split/merge, the residual block and the GPT forward pass.
+// nn transformer: attention head split/merge, the residual block, the GPT forward pass and the
+// default tensor-parallel plan of these modules.
 #include "nn/transformer.h"
 
 #include "framework/factories.h"
@@ -96,3 +97,30 @@ std::string GPT::extra_repr() const {
 }
 
 }  // namespace weft::nn
+
+namespace weft::nn::parallel {
+namespace {
+void collect_plan(const Module& m, const std::string& prefix, Plan& plan) {
+  for (const auto& [name, child] : m.named_children()) {
+    std::string path = prefix + name;
+    if (dynamic_cast<const MLP*>(child.get()) != nullptr) {
+      plan.push_back({path + ".fc1", ColwiseParallel{}});
+      plan.push_back({path + ".fc2", RowwiseParallel{}});
+    } else if (auto* attn = dynamic_cast<const CausalSelfAttention*>(child.get())) {
+      int64_t head_dim = attn->n_embd / attn->n_head;
+      plan.push_back({path + ".qkv", ColwiseParallel{.groups = 3, .unit = head_dim}});
+      plan.push_back({path + ".proj", RowwiseParallel{.unit = head_dim}});
+    } else {
+      collect_plan(*child, path + ".", plan);
+    }
+  }
+}
+}  // namespace
+
+Plan default_tp_plan(const Module& module) {
+  Plan plan;
+  collect_plan(module, "", plan);
+  return plan;
+}
+
+}  // namespace weft::nn::parallel

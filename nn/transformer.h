@@ -2,6 +2,7 @@
 #pragma once
 
 #include "nn/layers.h"
+#include "nn/parallel.h"
 
 namespace weft::nn {
 
@@ -60,3 +61,9 @@ class GPT : public UnaryModule {
 };
 
 }  // namespace weft::nn
+
+namespace weft::nn::parallel {
+// Megatron's plan for the modules above: every MLP (fc1 column, fc2 row) and every
+// CausalSelfAttention (qkv column by heads, proj row by heads) under `module`.
+Plan default_tp_plan(const Module& module);
+}  // namespace weft::nn::parallel

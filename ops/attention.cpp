@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "ops/binary.h"
-#include "ops/kernels/nn_kernels.h"
+#include "kernels/nn_kernels.h"
 #include "ops/linalg.h"
 #include "ops/nn_functional.h"
 #include "ops/shape_ops.h"

@@ -1,11 +1,12 @@
 // Elementwise binary ops: type promotion, broadcasting, and each op's backward. The engine reduces
 // broadcast gradients to the input's shape and casts them to its dtype (see
-// Note [Gradient arithmetic hooks]), so backward formulas return gradients of the output's shape.
+// Note [Gradient arithmetic] in autograd/engine.h), so backward formulas return gradients of the output's shape.
 #include "ops/binary.h"
 
+#include "autograd/engine.h"
 #include "autograd/node.h"
 #include "framework/factories.h"
-#include "ops/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 #include "ops/unary.h"
 
 namespace weft {
@@ -62,21 +63,14 @@ struct AddBackward final : autograd::Node {
   std::string name() const override { return alpha == 1 ? "AddBackward" : "SubBackward"; }
 };
 
-Tensor record_add(const Tensor& a, const Tensor& b, Tensor y, double alpha) {
-  if (auto node = autograd::make_node<AddBackward>(a, b)) {
-    node->alpha = alpha;
-    autograd::set_history(y, node);
-  }
-  return y;
-}
-
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
   check_inputs(a, b, "add");
   DType dt = promote_types(a.dtype(), b.dtype());
   check_alpha(dt, alpha, "add");
-  return record_add(a, b, run(BinaryOp::Add, a, b, dt, "add", alpha.to_double()), alpha.to_double());
+  Tensor y = run(BinaryOp::Add, a, b, dt, "add", alpha.to_double());
+  return autograd::record<AddBackward>(std::move(y), [&](AddBackward& n) { n.alpha = alpha.to_double(); }, a, b);
 }
 
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
@@ -85,7 +79,8 @@ Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
   WEFT_CHECK(dt != kBool, "sub: subtraction, the `-` operator, with two bool tensors is not supported; use "
              "logical_xor instead");
   check_alpha(dt, alpha, "sub");
-  return record_add(a, b, run(BinaryOp::Sub, a, b, dt, "sub", alpha.to_double()), -alpha.to_double());
+  Tensor y = run(BinaryOp::Sub, a, b, dt, "sub", alpha.to_double());
+  return autograd::record<AddBackward>(std::move(y), [&](AddBackward& n) { n.alpha = -alpha.to_double(); }, a, b);
 }
 
 namespace {
@@ -98,38 +93,40 @@ struct ScalarAffineBackward final : autograd::Node {
   std::string name() const override { return name_; }
 };
 
-Tensor record_affine(const Tensor& a, Tensor y, double scale, const char* name) {
-  if (auto node = autograd::make_node<ScalarAffineBackward>(a)) {
-    node->scale = scale;
-    node->name_ = name;
-    autograd::set_history(y, node);
-  }
-  return y;
+// record<ScalarAffineBackward>'s init.
+auto affine(double scale, const char* name) {
+  return [scale, name](ScalarAffineBackward& n) {
+    n.scale = scale;
+    n.name_ = name;
+  };
 }
 }  // namespace
 
 Tensor add(const Tensor& a, Scalar b) {
   detail::check_plain(a, "add");
-  return record_affine(a, run_scalar(BinaryOp::Add, a, b, scalar_result_dtype(a.dtype(), b)), 1, "AddBackward");
+  Tensor y = run_scalar(BinaryOp::Add, a, b, scalar_result_dtype(a.dtype(), b));
+  return autograd::record<ScalarAffineBackward>(std::move(y), affine(1, "AddBackward"), a);
 }
 
 Tensor sub(const Tensor& a, Scalar b) {
   detail::check_plain(a, "sub");
   DType dt = scalar_result_dtype(a.dtype(), b);
   WEFT_CHECK(dt != kBool, "sub: subtraction, the `-` operator, with a bool tensor is not supported");
-  return record_affine(a, run_scalar(BinaryOp::Sub, a, b, dt), 1, "SubBackward");
+  Tensor y = run_scalar(BinaryOp::Sub, a, b, dt);
+  return autograd::record<ScalarAffineBackward>(std::move(y), affine(1, "SubBackward"), a);
 }
 
 Tensor mul(const Tensor& a, Scalar b) {
   detail::check_plain(a, "mul");
-  return record_affine(a, run_scalar(BinaryOp::Mul, a, b, scalar_result_dtype(a.dtype(), b)), b.to_double(),
-                       "MulBackward");
+  Tensor y = run_scalar(BinaryOp::Mul, a, b, scalar_result_dtype(a.dtype(), b));
+  return autograd::record<ScalarAffineBackward>(std::move(y), affine(b.to_double(), "MulBackward"), a);
 }
 
 Tensor div(const Tensor& a, Scalar b) {
   detail::check_plain(a, "div");
   DType dt = promote_with_scalar(a.dtype(), true);  // true division always gives a float
-  return record_affine(a, run_scalar(BinaryOp::Div, a, b, dt), 1.0 / b.to_double(), "DivBackward");
+  Tensor y = run_scalar(BinaryOp::Div, a, b, dt);
+  return autograd::record<ScalarAffineBackward>(std::move(y), affine(1.0 / b.to_double(), "DivBackward"), a);
 }
 
 namespace {
@@ -190,26 +187,28 @@ Tensor extremum(const Tensor& a, const Tensor& b, bool is_max, const char* name)
   check_inputs(a, b, name);
   DType dt = promote_types(a.dtype(), b.dtype());
   Tensor y = run(is_max ? BinaryOp::Max : BinaryOp::Min, a, b, dt, name);
-  if (auto node = autograd::make_node<ExtremumBackward>(a, b)) {
+  return autograd::record<ExtremumBackward>(std::move(y), [&](ExtremumBackward& n) {
     NoGradGuard no_grad;
     Tensor ac = kernels::cast(a, dt), bc = kernels::cast(b, dt);
     Tensor selected = kernels::cast(is_max ? gt(ac, bc) : lt(ac, bc), dt);
     Tensor tie = mul(kernels::cast(eq(ac, bc), dt), 0.5);
-    node->save(node->wins, add(selected, tie));
-    autograd::set_history(y, node);
-  }
-  return y;
+    n.save(n.wins, add(selected, tie));
+  }, a, b);
 }
 }  // namespace
+
+std::shared_ptr<autograd::Node> detail::mul_node(const Tensor& a, const Tensor& b, bool in_place) {
+  auto node = autograd::make_node<MulBackward>(a, b);
+  if (!node) return nullptr;
+  if (node->needs_input_grad(1)) node->save(node->a, in_place ? autograd::clone_detached(a) : a);
+  if (node->needs_input_grad(0)) node->save(node->b, b, in_place && b.shares_storage(a));
+  return node;
+}
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   check_inputs(a, b, "mul");
   Tensor y = run(BinaryOp::Mul, a, b, promote_types(a.dtype(), b.dtype()), "mul");
-  if (auto node = autograd::make_node<MulBackward>(a, b)) {
-    if (node->needs_input_grad(1)) node->save(node->a, a);
-    if (node->needs_input_grad(0)) node->save(node->b, b);
-    autograd::set_history(y, node);
-  }
+  if (auto node = detail::mul_node(a, b, /*in_place=*/false)) autograd::set_history(y, node);
   return y;
 }
 
@@ -218,24 +217,45 @@ Tensor div(const Tensor& a, const Tensor& b) {
   DType dt = promote_types(a.dtype(), b.dtype());
   if (!is_floating(dt)) dt = kFloat32;  // true division
   Tensor y = run(BinaryOp::Div, a, b, dt, "div");
-  if (auto node = autograd::make_node<DivBackward>(a, b)) {
-    if (node->needs_input_grad(1)) node->save(node->a, a);
-    node->save(node->b, b);
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<DivBackward>(std::move(y), [&](DivBackward& n) {
+    if (n.needs_input_grad(1)) n.save(n.a, a);
+    n.save(n.b, b);
+  }, a, b);
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
   check_inputs(a, b, "pow");
   Tensor y = run(BinaryOp::Pow, a, b, promote_types(a.dtype(), b.dtype()), "pow");
-  if (auto node = autograd::make_node<PowBackward>(a, b)) {
-    node->save(node->a, a);
-    node->save(node->b, b);
-    if (node->needs_input_grad(1)) node->save(node->y, y, /*is_output=*/true);
-    autograd::set_history(y, node);
+  return autograd::record<PowBackward>(y, [&](PowBackward& n) {
+    n.save(n.a, a);
+    n.save(n.b, b);
+    if (n.needs_input_grad(1)) n.save(n.y, y, /*is_output=*/true);
+  }, a, b);
+}
+
+namespace {
+struct PowScalarBackward final : autograd::Node {
+  SavedTensor x;
+  double exponent = 1;
+  variable_list apply(variable_list&& grads) override {
+    Tensor base = x.unpack(this);
+    if (exponent == 0) return {zeros_like(grads[0])};
+    return {mul(grads[0], mul(pow(base, exponent - 1), exponent))};
   }
-  return y;
+  std::string name() const override { return "PowBackward0"; }
+};
+}  // namespace
+
+Tensor pow(const Tensor& x, Scalar exponent) {
+  detail::check_plain(x, "pow");
+  DType dt = promote_with_scalar(x.dtype(), exponent.is_floating());
+  WEFT_CHECK(is_floating(dt) || exponent.to_int() >= 0, "pow: integers to negative integer powers are not "
+             "allowed (tensor of dtype ", x.dtype(), ", exponent ", exponent.to_int(), ")");
+  Tensor y = kernels::unary(kernels::UnaryOp::Pow, kernels::cast(x, dt), {.a = exponent.to_double()});
+  return autograd::record<PowScalarBackward>(std::move(y), [&](PowScalarBackward& n) {
+    n.save(n.x, x);
+    n.exponent = exponent.to_double();
+  }, x);
 }
 
 Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(a, b, true, "maximum"); }
@@ -251,23 +271,30 @@ Tensor minimum(const Tensor& a, Scalar b) {
   return extremum(a, full({}, b, scalar_result_dtype(a.dtype(), b)), false, "minimum");
 }
 
+namespace {
 // Comparisons: computed in the promoted dtype, bool results, never differentiable.
-#define WEFT_COMPARISON(NAME, OP)                                                            \
-  Tensor NAME(const Tensor& a, const Tensor& b) {                                            \
-    check_inputs(a, b, #NAME);                                                               \
-    return run(BinaryOp::OP, a, b, promote_types(a.dtype(), b.dtype()), #NAME);              \
-  }                                                                                          \
-  Tensor NAME(const Tensor& a, Scalar b) {                                                   \
-    detail::check_plain(a, #NAME);                                                           \
-    return run_scalar(BinaryOp::OP, a, b, scalar_result_dtype(a.dtype(), b));                \
-  }
-WEFT_COMPARISON(eq, Eq)
-WEFT_COMPARISON(ne, Ne)
-WEFT_COMPARISON(lt, Lt)
-WEFT_COMPARISON(le, Le)
-WEFT_COMPARISON(gt, Gt)
-WEFT_COMPARISON(ge, Ge)
-#undef WEFT_COMPARISON
+Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
+  check_inputs(a, b, name);
+  return run(op, a, b, promote_types(a.dtype(), b.dtype()), name);
+}
+Tensor compare(BinaryOp op, const Tensor& a, Scalar b, const char* name) {
+  detail::check_plain(a, name);
+  return run_scalar(op, a, b, scalar_result_dtype(a.dtype(), b));
+}
+}  // namespace
+
+Tensor eq(const Tensor& a, const Tensor& b) { return compare(BinaryOp::Eq, a, b, "eq"); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare(BinaryOp::Ne, a, b, "ne"); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare(BinaryOp::Lt, a, b, "lt"); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare(BinaryOp::Le, a, b, "le"); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare(BinaryOp::Gt, a, b, "gt"); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare(BinaryOp::Ge, a, b, "ge"); }
+Tensor eq(const Tensor& a, Scalar b) { return compare(BinaryOp::Eq, a, b, "eq"); }
+Tensor ne(const Tensor& a, Scalar b) { return compare(BinaryOp::Ne, a, b, "ne"); }
+Tensor lt(const Tensor& a, Scalar b) { return compare(BinaryOp::Lt, a, b, "lt"); }
+Tensor le(const Tensor& a, Scalar b) { return compare(BinaryOp::Le, a, b, "le"); }
+Tensor gt(const Tensor& a, Scalar b) { return compare(BinaryOp::Gt, a, b, "gt"); }
+Tensor ge(const Tensor& a, Scalar b) { return compare(BinaryOp::Ge, a, b, "ge"); }
 
 namespace {
 struct WhereBackward final : autograd::Node {
@@ -297,11 +324,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   DType dt = promote_types(a.dtype(), b.dtype());
   Tensor y = detail::make_empty(shape, dt);
   kernels::where_out(y, cond, kernels::cast(a, dt), kernels::cast(b, dt));
-  if (auto node = autograd::make_node<WhereBackward>(Tensor(), a, b)) {
-    node->save(node->cond, cond);
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<WhereBackward>(std::move(y), [&](WhereBackward& n) {
+    n.save(n.cond, cond);
+  }, Tensor(), a, b);
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
@@ -312,11 +337,9 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
                                     : broadcast_shapes(x.shape(), mask.shape(), "masked_fill"),
                                 x.dtype());
   kernels::masked_fill_out(y, x, mask, value);
-  if (auto node = autograd::make_node<MaskedFillBackward>(x)) {
-    node->save(node->mask, mask);
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<MaskedFillBackward>(std::move(y), [&](MaskedFillBackward& n) {
+    n.save(n.mask, mask);
+  }, x);
 }
 
 }  // namespace weft

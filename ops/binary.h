@@ -1,6 +1,8 @@
 // Elementwise binary ops with broadcasting and type promotion; comparisons return bool.
 #pragma once
 
+#include <memory>
+
 #include "framework/tensor.h"
 
 namespace weft {
@@ -14,6 +16,7 @@ Tensor mul(const Tensor& a, Scalar b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, Scalar b);
 Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& x, Scalar exponent);
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
 // With a number: as with a 0-d tensor holding it (a float number makes an integral tensor float32).
@@ -37,5 +40,13 @@ Tensor ge(const Tensor& a, Scalar b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 // x with `value` wherever mask (bool) is true; x and mask broadcast together, as in torch.
 Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value);
+
+namespace autograd { class Node; }
+namespace detail {
+// mul's backward record for a * b (null when neither needs a gradient): b is saved for a's gradient,
+// a for b's. In place (a *= b) a is about to be overwritten, so a copy of it is saved instead, and b,
+// when it shares a's storage, as an output alias. Shared by mul and Tensor::mul_.
+std::shared_ptr<autograd::Node> mul_node(const Tensor& a, const Tensor& b, bool in_place);
+}  // namespace detail
 
 }  // namespace weft

@@ -1,6 +1,6 @@
 // dropout.cpp: zeroes elements with probability p and scales the rest by 1/(1-p) while training.
 #include "ops/binary.h"
-#include "ops/kernels/nn_kernels.h"
+#include "kernels/nn_kernels.h"
 #include "ops/nn_functional.h"
 
 namespace weft {

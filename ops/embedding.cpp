@@ -1,10 +1,11 @@
 // embedding.cpp: row lookup in a (num_embeddings, dim) weight; backward adds rows into a zero gradient.
 #include "autograd/node.h"
-#include "ops/kernels/nn_kernels.h"
+#include "kernels/nn_kernels.h"
 #include "ops/nn_functional.h"
 
 namespace weft {
 
+namespace {
 struct EmbeddingBackward final : autograd::Node {
   autograd::SavedTensor indices;
   int64_t num_weights = 0;
@@ -14,6 +15,7 @@ struct EmbeddingBackward final : autograd::Node {
   }
   std::string name() const override { return "EmbeddingBackward"; }
 };
+}  // namespace
 
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
   detail::check_plain(weight, "embedding");
@@ -23,12 +25,10 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
   WEFT_CHECK(indices.dtype() == kInt64, "embedding: expected indices of dtype int64 but got ", indices.dtype(),
              " of shape ", indices.shape());
   Tensor out = kernels::embedding(weight, indices);  // checks every index is in range
-  if (auto node = autograd::make_node<EmbeddingBackward>(weight)) {
-    node->save(node->indices, indices);
-    node->num_weights = weight.size(0);
-    autograd::set_history(out, node);
-  }
-  return out;
+  return autograd::record<EmbeddingBackward>(std::move(out), [&](EmbeddingBackward& n) {
+    n.save(n.indices, indices);
+    n.num_weights = weight.size(0);
+  }, weight);
 }
 
 }  // namespace weft

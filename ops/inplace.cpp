@@ -5,9 +5,10 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
+#include "ops/copy_ops.h"
 #include "ops/shape_internal.h"
 #include "ops/shape_ops.h"
-#include "ops/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 #include "ops/unary.h"
 
 namespace weft {
@@ -156,16 +157,6 @@ struct InplaceAddBackward final : autograd::Node {
   std::string name() const override { return "AddBackward"; }
 };
 
-struct InplaceMulBackward final : autograd::Node {
-  SavedTensor other, self_before;
-  variable_list apply(variable_list&& grads) override {
-    const Tensor& g = grads[0];
-    return {needs_input_grad(0) ? mul(g, other.unpack(this)) : Tensor(),
-            needs_input_grad(1) ? mul(g, self_before.unpack(this)) : Tensor()};
-  }
-  std::string name() const override { return "MulBackward"; }
-};
-
 struct InplaceDivBackward final : autograd::Node {
   SavedTensor other, self_before;  // the old value is copied: later in-place ops may change self
   variable_list apply(variable_list&& grads) override {
@@ -251,11 +242,7 @@ Tensor& Tensor::mul_(const Tensor& other) {
   check_inplace(*this, "mul_", other);
   check_other(*this, other, "mul_");
   check_result_dtype(promote_types(dtype(), other.dtype()), *this, "mul_");
-  auto node = autograd::make_node<InplaceMulBackward>(*this, other);
-  if (node) {
-    if (node->needs_input_grad(0)) node->save(node->other, other, other.shares_storage(*this));
-    if (node->needs_input_grad(1)) node->save(node->self_before, autograd::clone_detached(*this));
-  }
+  auto node = detail::mul_node(*this, other, /*in_place=*/true);
   kernels::binary_out(BinaryOp::Mul, *this, *this, kernels::cast(other, dtype()));
   return finish(*this, node);
 }

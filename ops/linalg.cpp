@@ -6,7 +6,8 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/binary.h"
-#include "ops/kernels/matmul.h"
+#include "ops/copy_ops.h"
+#include "kernels/matmul.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
 
@@ -117,12 +118,10 @@ Tensor linear_of_rows(const Tensor& x, const Tensor& weight, const Tensor& bias)
 // mm once its operands are checked (matmul checks them itself and comes here directly).
 Tensor checked_mm(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::bmm(a, b);
-  if (auto node = autograd::make_node<MmBackward>(a, b)) {
-    if (node->needs_input_grad(1)) node->save(node->a, a);
-    if (node->needs_input_grad(0)) node->save(node->b, b);
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<MmBackward>(std::move(y), [&](MmBackward& n) {
+    if (n.needs_input_grad(1)) n.save(n.a, a);
+    if (n.needs_input_grad(0)) n.save(n.b, b);
+  }, a, b);
 }
 
 }  // namespace
@@ -142,12 +141,10 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   check_same_dtype(a, b, "bmm");
   check_result_size({a.size(0), a.size(1), b.size(2)}, a, "bmm");
   Tensor y = kernels::bmm(a, b);
-  if (auto node = autograd::make_node<BmmBackward>(a, b)) {
-    if (node->needs_input_grad(1)) node->save(node->a, a);
-    if (node->needs_input_grad(0)) node->save(node->b, b);
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<BmmBackward>(std::move(y), [&](BmmBackward& n) {
+    if (n.needs_input_grad(1)) n.save(n.a, a);
+    if (n.needs_input_grad(0)) n.save(n.b, b);
+  }, a, b);
 }
 
 Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, Scalar beta, Scalar alpha) {
@@ -169,14 +166,12 @@ Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, Scalar beta,
     y = beta.to_double() == 0.0 ? prod : add(prod, input, beta);
     if (!y.is_contiguous() || y.shape() != out_shape) y = contiguous(expand(y, out_shape));
   }
-  if (auto node = autograd::make_node<AddmmBackward>(input, a, b)) {
-    node->alpha = alpha;
-    node->beta = beta;
-    if (node->needs_input_grad(2)) node->save(node->a, a);
-    if (node->needs_input_grad(1)) node->save(node->b, b);
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<AddmmBackward>(std::move(y), [&](AddmmBackward& n) {
+    n.alpha = alpha;
+    n.beta = beta;
+    if (n.needs_input_grad(2)) n.save(n.a, a);
+    if (n.needs_input_grad(1)) n.save(n.b, b);
+  }, input, a, b);
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -200,13 +195,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // Initialised, not assigned: the result is built in the caller's return slot, with no load of
   // what the slot held (after a large kernel, a cache miss on the way out).
   Tensor y = xs.size() == 2 ? kernels::linear(x, weight, bias) : linear_of_rows(x, weight, bias);
-  if (auto node = autograd::make_node<LinearBackward>(x, weight, bias)) {
-    node->x_shape = x.shape();
-    if (node->needs_input_grad(1)) node->save(node->x, x);
-    if (node->needs_input_grad(0)) node->save(node->weight, weight);
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<LinearBackward>(std::move(y), [&](LinearBackward& n) {
+    n.x_shape = x.shape();
+    if (n.needs_input_grad(1)) n.save(n.x, x);
+    if (n.needs_input_grad(0)) n.save(n.weight, weight);
+  }, x, weight, bias);
 }
 
 Tensor outer(const Tensor& a, const Tensor& b) {

@@ -3,8 +3,8 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
-#include "ops/kernels/elementwise.h"
-#include "ops/kernels/nn_kernels.h"
+#include "kernels/elementwise.h"
+#include "kernels/nn_kernels.h"
 #include "ops/nn_functional.h"
 #include "ops/reduce.h"
 
@@ -57,8 +57,6 @@ double reduction_scale(Reduction reduction, int64_t count) {
   return reduction == Reduction::Mean ? 1.0 / static_cast<double>(count) : 1.0;
 }
 
-}  // namespace
-
 struct CrossEntropyBackward final : autograd::Node {
   autograd::SavedTensor logits, target;
   int64_t class_dim = 1, ignore_index = -100, count = 0;
@@ -71,6 +69,7 @@ struct CrossEntropyBackward final : autograd::Node {
   }
   std::string name() const override { return "CrossEntropyBackward"; }
 };
+}  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const std::string& reduction_name,
                      int64_t ignore_index, double label_smoothing) {
@@ -80,19 +79,18 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const std::stri
              "cross_entropy: label_smoothing must be in [0, 1] but got ", label_smoothing);
   auto fwd = kernels::cross_entropy_forward(logits, target, class_dim, ignore_index, label_smoothing, "cross_entropy");
   Tensor out = reduce_losses(fwd.loss, target.shape(), reduction, fwd.count);
-  if (auto node = autograd::make_node<CrossEntropyBackward>(logits)) {
-    node->save(node->logits, logits);
-    node->save(node->target, target);
-    node->class_dim = class_dim;
-    node->ignore_index = ignore_index;
-    node->count = fwd.count;
-    node->label_smoothing = label_smoothing;
-    node->reduction = reduction;
-    autograd::set_history(out, node);
-  }
-  return out;
+  return autograd::record<CrossEntropyBackward>(std::move(out), [&](CrossEntropyBackward& n) {
+    n.save(n.logits, logits);
+    n.save(n.target, target);
+    n.class_dim = class_dim;
+    n.ignore_index = ignore_index;
+    n.count = fwd.count;
+    n.label_smoothing = label_smoothing;
+    n.reduction = reduction;
+  }, logits);
 }
 
+namespace {
 struct NllLossBackward final : autograd::Node {
   autograd::SavedTensor target;
   Shape input_shape;
@@ -106,6 +104,7 @@ struct NllLossBackward final : autograd::Node {
   }
   std::string name() const override { return "NllLossBackward"; }
 };
+}  // namespace
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const std::string& reduction_name,
                 int64_t ignore_index) {
@@ -113,17 +112,15 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const std::string
   int64_t class_dim = check_class_target(log_probs, target, "nll_loss");
   auto fwd = kernels::nll_loss_forward(log_probs, target, class_dim, ignore_index, "nll_loss");
   Tensor out = reduce_losses(fwd.loss, target.shape(), reduction, fwd.count);
-  if (auto node = autograd::make_node<NllLossBackward>(log_probs)) {
-    node->save(node->target, target);
-    node->input_shape = log_probs.shape();
-    node->input_dtype = log_probs.dtype();
-    node->class_dim = class_dim;
-    node->ignore_index = ignore_index;
-    node->count = fwd.count;
-    node->reduction = reduction;
-    autograd::set_history(out, node);
-  }
-  return out;
+  return autograd::record<NllLossBackward>(std::move(out), [&](NllLossBackward& n) {
+    n.save(n.target, target);
+    n.input_shape = log_probs.shape();
+    n.input_dtype = log_probs.dtype();
+    n.class_dim = class_dim;
+    n.ignore_index = ignore_index;
+    n.count = fwd.count;
+    n.reduction = reduction;
+  }, log_probs);
 }
 
 namespace {
@@ -146,8 +143,6 @@ bool mse_fusable(const Tensor& input, const Tensor& target, Reduction reduction)
          input.is_contiguous() && target.is_contiguous();
 }
 
-}  // namespace
-
 // d/dx of scale * sum((x - t)^2) is 2 scale (x - t) g, one pass (kernels::BinaryOp::ScaledSub); the
 // target's gradient is its negative. Replaces sub, mul, mean and their three backward passes.
 struct MseLossBackward final : autograd::Node {
@@ -164,6 +159,7 @@ struct MseLossBackward final : autograd::Node {
   }
   std::string name() const override { return "MseLossBackward"; }
 };
+}  // namespace
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction_name) {
   Reduction reduction = parse_reduction(reduction_name, "mse_loss");
@@ -188,13 +184,11 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& re
   double scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
   Tensor out = detail::make_empty({}, input.dtype());
   detail::copy_into(out, tensor({total * scale}, {}, dtype(kFloat64)));
-  if (auto node = autograd::make_node<MseLossBackward>(input, target)) {
-    node->save(node->input, input);
-    node->save(node->target, target);
-    node->scale = scale;
-    autograd::set_history(out, node);
-  }
-  return out;
+  return autograd::record<MseLossBackward>(std::move(out), [&](MseLossBackward& n) {
+    n.save(n.input, input);
+    n.save(n.target, target);
+    n.scale = scale;
+  }, input, target);
 }
 
 }  // namespace weft

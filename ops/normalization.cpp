@@ -2,7 +2,7 @@
 #include <limits>
 
 #include "autograd/node.h"
-#include "ops/kernels/nn_kernels.h"
+#include "kernels/nn_kernels.h"
 #include "ops/nn_functional.h"
 
 namespace weft {
@@ -32,8 +32,6 @@ int64_t check_norm_args(const Tensor& x, const Shape& normalized_shape, const Te
   return numel_of(normalized_shape);
 }
 
-}  // namespace
-
 // Shared by both norms: subtract_mean tells which one.
 struct NormBackward final : autograd::Node {
   autograd::SavedTensor x, weight;
@@ -53,24 +51,20 @@ struct NormBackward final : autograd::Node {
   std::string name() const override { return subtract_mean ? "LayerNormBackward" : "RmsNormBackward"; }
 };
 
-namespace {
-
 Tensor norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps,
             bool subtract_mean) {
   const char* op = subtract_mean ? "layer_norm" : "rms_norm";
-  int64_t n = check_norm_args(x, normalized_shape, weight, bias, op);
-  auto r = kernels::norm_forward(x, n, weight, bias, eps, subtract_mean);
-  if (auto node = autograd::make_node<NormBackward>(x, weight, bias)) {
-    node->save(node->x, x);
-    node->save(node->weight, weight);
-    node->mean = r.mean;
-    node->rstd = r.rstd;
-    node->n = n;
-    node->normalized_shape = normalized_shape;
-    node->subtract_mean = subtract_mean;
-    autograd::set_history(r.y, node);
-  }
-  return r.y;
+  int64_t count = check_norm_args(x, normalized_shape, weight, bias, op);
+  auto r = kernels::norm_forward(x, count, weight, bias, eps, subtract_mean);
+  return autograd::record<NormBackward>(std::move(r.y), [&](NormBackward& n) {
+    n.save(n.x, x);
+    n.save(n.weight, weight);
+    n.mean = r.mean;
+    n.rstd = r.rstd;
+    n.n = count;
+    n.normalized_shape = normalized_shape;
+    n.subtract_mean = subtract_mean;
+  }, x, weight, bias);
 }
 
 }  // namespace

@@ -9,8 +9,8 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
-#include "ops/kernels/elementwise.h"
-#include "ops/kernels/reduce.h"
+#include "kernels/elementwise.h"
+#include "kernels/reduce.h"
 #include "ops/unary.h"
 
 namespace weft {
@@ -86,11 +86,9 @@ Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
   detail::check_plain(x, "sum");
   Shape d = normalize_dims(dims, x.dim(), "sum");
   Tensor y = kernels::reduce(ReduceOp::Sum, accumulation_input(x), d, keepdim);
-  if (auto node = autograd::make_node<SumBackward>(x)) {
-    node->in_shape = x.shape(), node->dims = d, node->keepdim = keepdim;
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<SumBackward>(std::move(y), [&](SumBackward& n) {
+    n.in_shape = x.shape(), n.dims = d, n.keepdim = keepdim;
+  }, x);
 }
 
 Tensor mean(const Tensor& x) { return mean(x, {}, false); }
@@ -102,11 +100,9 @@ Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
   Shape d = normalize_dims(dims, x.dim(), "mean");
   double count = static_cast<double>(reduced_count(x.shape(), d));
   Tensor y = kernels::binary_scalar(kernels::BinaryOp::Div, kernels::reduce(ReduceOp::Sum, x, d, keepdim), count);
-  if (auto node = autograd::make_node<MeanBackward>(x)) {
-    node->in_shape = x.shape(), node->dims = d, node->keepdim = keepdim, node->count = count;
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<MeanBackward>(std::move(y), [&](MeanBackward& n) {
+    n.in_shape = x.shape(), n.dims = d, n.keepdim = keepdim, n.count = count;
+  }, x);
 }
 
 namespace {
@@ -129,12 +125,10 @@ Tensor prod_impl(const Tensor& x, int64_t dim, bool keepdim) {
   detail::check_plain(x, "prod");
   Shape d = dim < 0 ? Shape{} : Shape{dim};
   Tensor y = kernels::reduce(ReduceOp::Prod, accumulation_input(x), d, keepdim);
-  if (auto node = autograd::make_node<ProdBackward>(x)) {
-    node->save(node->x, x);
-    node->dim = dim, node->keepdim = keepdim;
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<ProdBackward>(std::move(y), [&](ProdBackward& n) {
+    n.save(n.x, x);
+    n.dim = dim, n.keepdim = keepdim;
+  }, x);
 }
 }  // namespace
 
@@ -162,12 +156,10 @@ Tensor extreme_all(const Tensor& x, bool is_max, const char* op) {
   WEFT_CHECK(x.numel() > 0, op, ": expected a non-empty tensor (the reduction has no identity) but got shape ",
              x.shape());
   Tensor y = kernels::reduce(is_max ? ReduceOp::Max : ReduceOp::Min, x, {}, false);
-  if (auto node = autograd::make_node<ExtremeAllBackward>(x)) {
-    node->save(node->x, x);
-    node->save(node->y, y, true);
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<ExtremeAllBackward>(y, [&](ExtremeAllBackward& n) {
+    n.save(n.x, x);
+    n.save(n.y, y, true);
+  }, x);
 }
 
 // torch reduces an empty tensor along a dim of non-zero size (to an empty result) but not along a
@@ -201,11 +193,10 @@ std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdim
   int64_t d = wrap_dim(dim, x.dim(), op);
   check_reduced_dim(x, d, op);
   auto [values, indices] = kernels::reduce_arg(is_max, x, d, keepdim);
-  if (auto node = autograd::make_node<ExtremeDimBackward>(x)) {
-    node->save(node->indices, indices);
-    node->in_shape = x.shape(), node->dim = d, node->keepdim = keepdim;
-    autograd::set_history(values, node);
-  }
+  values = autograd::record<ExtremeDimBackward>(std::move(values), [&](ExtremeDimBackward& n) {
+    n.save(n.indices, indices);
+    n.in_shape = x.shape(), n.dim = d, n.keepdim = keepdim;
+  }, x);
   return {values, indices};
 }
 
@@ -272,14 +263,12 @@ Tensor var_or_std(const Tensor& x, const Shape& dims, bool unbiased, bool keepdi
     y = div(sum(mul(dev, dev), d, keepdim), denom);
     if (is_std) y = sqrt(y);
   }
-  if (auto node = autograd::make_node<VarBackward>(x)) {
-    node->save(node->x, x);
-    node->save(node->mean, m);
-    if (is_std) node->save(node->result, y, /*is_output=*/true);
-    node->dims = d, node->keepdim = keepdim, node->denom = denom, node->is_std = is_std;
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<VarBackward>(y, [&](VarBackward& n) {
+    n.save(n.x, x);
+    n.save(n.mean, m);
+    if (is_std) n.save(n.result, y, /*is_output=*/true);
+    n.dims = d, n.keepdim = keepdim, n.denom = denom, n.is_std = is_std;
+  }, x);
 }
 }  // namespace
 
@@ -325,13 +314,11 @@ Tensor norm(const Tensor& x, double p, const Shape& dims, bool keepdim) {
     else if (p == 1) y = sum(abs(x), d, keepdim);
     else y = pow(sum(pow(abs(x), p), d, keepdim), 1.0 / p);
   }
-  if (auto node = autograd::make_node<NormBackward>(x)) {
-    node->save(node->x, x);
-    node->save(node->y, y, true);
-    node->dims = d, node->keepdim = keepdim, node->p = p;
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<NormBackward>(y, [&](NormBackward& n) {
+    n.save(n.x, x);
+    n.save(n.y, y, true);
+    n.dims = d, n.keepdim = keepdim, n.p = p;
+  }, x);
 }
 
 namespace {
@@ -363,13 +350,11 @@ Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
     yk = add(log(sum(exp(sub(xf, m)), d, true)), m);
   }
   Tensor y = keepdim ? yk : reshaped(yk, kernels::reduced_shape(xf.shape(), d, false));
-  if (auto node = autograd::make_node<LogsumexpBackward>(x)) {
-    node->save(node->x, xf);
-    node->save(node->y, yk, /*is_output=*/true);  // yk is y (or y before the reshape): no cycle
-    node->dims = d, node->keepdim = keepdim;
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<LogsumexpBackward>(y, [&](LogsumexpBackward& n) {
+    n.save(n.x, xf);
+    n.save(n.y, yk, /*is_output=*/true);  // yk is y (or y before the reshape): no cycle
+    n.dims = d, n.keepdim = keepdim;
+  }, x);
 }
 
 namespace {
@@ -417,47 +402,13 @@ struct SumToBackward final : autograd::Node {
   }
   std::string name() const override { return "SumToBackward"; }
 };
-}  // namespace
-
-namespace {
-
-// Sums a contiguous floating tensor into a new one-element tensor of `shape`, accumulating in double.
-Tensor sum_all_contiguous(const Tensor& x, const Shape& shape) {
-  Tensor y = detail::make_empty(shape, x.dtype());
-  visit_floating(x.dtype(), "sum_to", [&](auto tag) {
-    using T = decltype(tag);
-    const T* p = x.data_ptr<T>();
-    double total = 0;
-    for (int64_t i = 0, n = x.numel(); i < n; ++i) total += p[i];
-    *y.data_ptr<T>() = static_cast<T>(total);
-  });
-  return y;
-}
-
-Tensor record_sum_to(const Tensor& x, Tensor y) {
-  if (auto node = autograd::make_node<SumToBackward>(x)) {
-    node->in_shape = x.shape();
-    autograd::set_history(y, node);
-  }
-  return y;
-}
 
 }  // namespace
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
-  detail::check_plain(x, "sum_to");
-  WEFT_CHECK(is_broadcastable_to(shape, x.shape()), "sum_to: the shape ", shape, " does not broadcast to the "
-             "input's shape ", x.shape(), ", so the input cannot be summed down to it");
-  if (x.shape() == shape) return x;
-  if (numel_of(shape) == 1 && x.is_contiguous() && is_floating(x.dtype()))
-    return record_sum_to(x, sum_all_contiguous(x, shape));  // a scalar's gradient: one short loop
-  size_t lead = x.shape().size() - shape.size();
-  Shape dims;
-  for (size_t d = 0; d < x.shape().size(); ++d)
-    if (d < lead || (shape[d - lead] == 1 && x.shape()[d] != 1)) dims.push_back(static_cast<int64_t>(d));
-  Tensor y = dims.empty() ? reshaped(x, shape)
-                          : reshaped(kernels::reduce(ReduceOp::Sum, accumulation_input(x), dims, true), shape);
-  return record_sum_to(x, std::move(y));
+  Tensor y = kernels::sum_to(x, shape);
+  if (y.is_same(x)) return x;
+  return autograd::record<SumToBackward>(std::move(y), [&](SumToBackward& n) { n.in_shape = x.shape(); }, x);
 }
 
 }  // namespace weft

@@ -1,5 +1,5 @@
-// shape_internal.h: what shape_ops.cpp and copy_ops.cpp share (ops/ internal): how a one-input op
-// records its node, a plain copy, and the differentiable scatter-add used by gradients.
+// shape_internal.h: what shape_ops.cpp and copy_ops.cpp share (ops/ internal): how a view is
+// marked, a plain copy, and the differentiable scatter-add used by gradients.
 #pragma once
 
 #include "autograd/node.h"
@@ -7,15 +7,9 @@
 
 namespace weft::detail {
 
-// Records a NodeT (when grad is on and x requires grad) as the history of `y`; `init` fills the
-// node's fields. A result sharing x's storage is marked a view, with or without a node: see Note
-// [In-place on views] in ops/inplace.cpp.
-template <class NodeT, class Init>
-Tensor record(Tensor y, const Tensor& x, Init&& init) {
-  if (auto node = autograd::make_node<NodeT>(x)) {
-    init(*node);
-    autograd::set_history(y, node);
-  }
+// `y` marked a view of x when it shares x's storage (with or without a history, which must be
+// recorded first): every shape op ends with it. See Note [In-place on views] in ops/inplace.cpp.
+inline Tensor view_result(Tensor y, const Tensor& x) {
   if (y.shares_storage(x)) autograd::mark_view(y, x);
   return y;
 }

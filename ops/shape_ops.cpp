@@ -1,7 +1,7 @@
 // shape_ops.cpp: views (reshape, transpose, narrow, expand, split, chunk, ...), each forward next
 // to its backward. Views share storage through detail::make_alias; their backward reshapes,
-// transposes or pads the gradient back. The ops that copy (cat, index_select, gather, triu,
-// clone, ...) live in copy_ops.cpp.
+// transposes or pads the gradient back. The ops that copy (cat, triu, clone, ...) live in
+// copy_ops.cpp, index_select and gather in indexing.cpp.
 #include "ops/shape_ops.h"
 
 #include <algorithm>
@@ -10,9 +10,10 @@
 #include "autograd/node.h"
 #include "framework/copy.h"
 #include "framework/factories.h"
-#include "ops/kernels/index.h"
-#include "ops/shape_internal.h"
+#include "kernels/index.h"
+#include "ops/copy_ops.h"
 #include "ops/reduce.h"
+#include "ops/shape_internal.h"
 
 namespace weft {
 namespace {
@@ -20,7 +21,6 @@ namespace {
 using autograd::variable_list;
 using detail::copy_of;
 using detail::index_add;
-using detail::record;
 
 // --- geometry helpers ---
 
@@ -85,8 +85,9 @@ struct ViewBackward final : autograd::Node {
 };
 
 Tensor alias_with_history(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset) {
-  return record<ViewBackward>(detail::make_alias(x, shape, strides, offset), x,
-                              [&](ViewBackward& n) { n.input_shape = x.shape(); });
+  Tensor y = detail::make_alias(x, shape, strides, offset);
+  y = autograd::record<ViewBackward>(std::move(y), [&](ViewBackward& n) { n.input_shape = x.shape(); }, x);
+  return detail::view_result(std::move(y), x);
 }
 
 }  // namespace
@@ -97,8 +98,9 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   if (auto strides = view_strides(x.shape(), x.strides(), target))
     return alias_with_history(x, target, *strides, x.storage_offset());
   Tensor copy = copy_of(x, x.dtype());  // not viewable: reshape the contiguous copy
-  return record<ViewBackward>(detail::make_alias(copy, target, contiguous_strides(target), 0), x,
-                              [&](ViewBackward& n) { n.input_shape = x.shape(); });
+  Tensor y = detail::make_alias(copy, target, contiguous_strides(target), 0);
+  y = autograd::record<ViewBackward>(std::move(y), [&](ViewBackward& n) { n.input_shape = x.shape(); }, x);
+  return detail::view_result(std::move(y), x);
 }
 
 Tensor view(const Tensor& x, const Shape& shape) {
@@ -156,11 +158,13 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 
 // --- transpose, permute ---
 
+namespace {
 struct PermuteBackward final : autograd::Node {
   Shape inverse;
   variable_list apply(variable_list&& grads) override { return {permute(grads[0], inverse)}; }
   std::string name() const override { return "PermuteBackward"; }
 };
+}  // namespace
 
 Tensor permute(const Tensor& x, const Shape& dims) {
   detail::check_plain(x, "permute");
@@ -174,8 +178,9 @@ Tensor permute(const Tensor& x, const Shape& dims) {
     shape[i] = x.size(d);
     strides[i] = x.stride(d);
   }
-  return record<PermuteBackward>(detail::make_alias(x, shape, strides, x.storage_offset()), x,
-                                 [&](PermuteBackward& n) { n.inverse = inverse; });
+  Tensor y = detail::make_alias(x, shape, strides, x.storage_offset());
+  y = autograd::record<PermuteBackward>(std::move(y), [&](PermuteBackward& n) { n.inverse = inverse; }, x);
+  return detail::view_result(std::move(y), x);
 }
 
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
@@ -193,11 +198,13 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 
 // --- expand ---
 
+namespace {
 struct ExpandBackward final : autograd::Node {
   Shape input_shape;
   variable_list apply(variable_list&& grads) override { return {sum_to(grads[0], input_shape)}; }
   std::string name() const override { return "ExpandBackward"; }
 };
+}  // namespace
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   detail::check_plain(x, "expand");
@@ -218,8 +225,9 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     out_shape[i] = want;
     strides[i] = own == want ? x.stride(i - lead) : 0;
   }
-  return record<ExpandBackward>(detail::make_alias(x, out_shape, strides, x.storage_offset(), "expand"), x,
-                                [&](ExpandBackward& n) { n.input_shape = x.shape(); });
+  Tensor y = detail::make_alias(x, out_shape, strides, x.storage_offset(), "expand");
+  y = autograd::record<ExpandBackward>(std::move(y), [&](ExpandBackward& n) { n.input_shape = x.shape(); }, x);
+  return detail::view_result(std::move(y), x);
 }
 
 // --- narrow, select: the backward pads the gradient with zeros along the dim ---
@@ -231,6 +239,7 @@ Tensor pad_dim(const Tensor& g, int64_t dim, int64_t before, int64_t after) {
   return cat({zeros(s_before, g.dtype()), g, zeros(s_after, g.dtype())}, dim);
 }
 
+namespace {
 struct NarrowBackward final : autograd::Node {
   int64_t dim = 0, start = 0, input_size = 0;
   variable_list apply(variable_list&& grads) override {
@@ -239,6 +248,7 @@ struct NarrowBackward final : autograd::Node {
   }
   std::string name() const override { return "NarrowBackward"; }
 };
+}  // namespace
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   detail::check_plain(x, "narrow");
@@ -251,11 +261,13 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   Shape shape = x.shape();
   shape[d] = length;
   Tensor y = detail::make_alias(x, shape, x.strides(), x.storage_offset() + start * x.stride(d));
-  return record<NarrowBackward>(y, x, [&](NarrowBackward& n) {
+  y = autograd::record<NarrowBackward>(std::move(y), [&](NarrowBackward& n) {
     n.dim = d, n.start = start, n.input_size = size;
-  });
+  }, x);
+  return detail::view_result(std::move(y), x);
 }
 
+namespace {
 struct SelectBackward final : autograd::Node {
   int64_t dim = 0, index = 0, input_size = 0;
   variable_list apply(variable_list&& grads) override {
@@ -263,6 +275,7 @@ struct SelectBackward final : autograd::Node {
   }
   std::string name() const override { return "SelectBackward"; }
 };
+}  // namespace
 
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
   detail::check_plain(x, "select");
@@ -276,9 +289,10 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
   shape.erase(shape.begin() + d);
   strides.erase(strides.begin() + d);
   Tensor y = detail::make_alias(x, shape, strides, x.storage_offset() + index * x.stride(d));
-  return record<SelectBackward>(y, x, [&](SelectBackward& n) {
+  y = autograd::record<SelectBackward>(std::move(y), [&](SelectBackward& n) {
     n.dim = d, n.index = index, n.input_size = size;
-  });
+  }, x);
+  return detail::view_result(std::move(y), x);
 }
 
 // --- as_strided: backward scatters the gradient into a flat buffer over storage positions ---
@@ -328,10 +342,12 @@ Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int
     WEFT_CHECK(shape[d] >= 0 && strides[d] >= 0, "as_strided: sizes and strides must be non-negative but got ",
                shape, " and ", strides);
   // make_alias refuses a geometry reaching outside the storage (Note [Checked shape arithmetic]).
-  return record<AsStridedBackward>(detail::make_alias(x, shape, strides, offset, "as_strided"), x, [&](AsStridedBackward& n) {
+  Tensor y = detail::make_alias(x, shape, strides, offset, "as_strided");
+  y = autograd::record<AsStridedBackward>(std::move(y), [&](AsStridedBackward& n) {
     n.in_shape = x.shape(), n.in_strides = x.strides(), n.in_offset = x.storage_offset();
     n.out_shape = shape, n.out_strides = strides, n.out_offset = offset;
-  });
+  }, x);
+  return detail::view_result(std::move(y), x);
 }
 
 // --- split, chunk ---

@@ -1,10 +1,13 @@
-// Shape ops: views that share storage (reshape when possible, transpose, narrow, ...) and copies
-// (cat, stack, index_select, gather, triu/tril).
+// Shape ops: views that share storage (reshape when possible, transpose, narrow, ...), and split
+// and chunk into such views. The copying shape ops (copy_ops.h) and the indexed reads (indexing.h)
+// have headers of their own, included here so that one include still brings the whole family.
 #pragma once
 
 #include <vector>
 
 #include "framework/tensor.h"
+#include "ops/copy_ops.h"
+#include "ops/indexing.h"
 
 namespace weft {
 
@@ -20,18 +23,9 @@ Tensor expand(const Tensor& x, const Shape& shape);    // -1 keeps a dim
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
 Tensor select(const Tensor& x, int64_t dim, int64_t index);
 Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset);
-Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
-Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
-Tensor cat(const TensorList& tensors, int64_t dim = 0);
-Tensor stack(const TensorList& tensors, int64_t dim = 0);
 TensorList split(const Tensor& x, int64_t split_size, int64_t dim = 0);
 TensorList split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim = 0);
 // torch.chunk: chunks of ceil(n/k), the last smaller, possibly fewer than k.
 TensorList chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
-Tensor triu(const Tensor& x, int64_t diagonal = 0);
-Tensor tril(const Tensor& x, int64_t diagonal = 0);
-Tensor contiguous(const Tensor& x);
-Tensor clone(const Tensor& x);
-Tensor to_dtype(const Tensor& x, DType dtype);
 
 }  // namespace weft

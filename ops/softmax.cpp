@@ -1,7 +1,7 @@
 // softmax.cpp: softmax and log_softmax over any dim, forward on the fused kernel, backward with ops.
 #include "autograd/node.h"
 #include "ops/binary.h"
-#include "ops/kernels/nn_kernels.h"
+#include "kernels/nn_kernels.h"
 #include "ops/nn_functional.h"
 #include "ops/reduce.h"
 #include "ops/unary.h"
@@ -18,8 +18,6 @@ void check_softmax_input(const Tensor& x, const char* op) {
 // A 0-dim tensor is treated as one row of length 1, as PyTorch does.
 int64_t softmax_dim(const Tensor& x, int64_t dim, const char* op) { return wrap_dim(dim, x.dim(), op); }
 
-}  // namespace
-
 // d softmax: y * (g - sum(g * y, dim)).
 struct SoftmaxBackward final : autograd::Node {
   autograd::SavedTensor result;
@@ -32,19 +30,19 @@ struct SoftmaxBackward final : autograd::Node {
   }
   std::string name() const override { return "SoftmaxBackward"; }
 };
+}  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim) {
   check_softmax_input(x, "softmax");
   int64_t d = softmax_dim(x, dim, "softmax");
   Tensor y = kernels::softmax(x, x.dim() == 0 ? 0 : d, /*log=*/false);
-  if (auto node = autograd::make_node<SoftmaxBackward>(x)) {
-    node->dim = d;
-    node->save(node->result, y, /*is_output=*/true);
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<SoftmaxBackward>(y, [&](SoftmaxBackward& n) {
+    n.dim = d;
+    n.save(n.result, y, /*is_output=*/true);
+  }, x);
 }
 
+namespace {
 // d log_softmax: g - exp(y) * sum(g, dim).
 struct LogSoftmaxBackward final : autograd::Node {
   autograd::SavedTensor result;
@@ -57,17 +55,16 @@ struct LogSoftmaxBackward final : autograd::Node {
   }
   std::string name() const override { return "LogSoftmaxBackward"; }
 };
+}  // namespace
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   check_softmax_input(x, "log_softmax");
   int64_t d = softmax_dim(x, dim, "log_softmax");
   Tensor y = kernels::softmax(x, x.dim() == 0 ? 0 : d, /*log=*/true);
-  if (auto node = autograd::make_node<LogSoftmaxBackward>(x)) {
-    node->dim = d;
-    node->save(node->result, y, /*is_output=*/true);
-    autograd::set_history(y, node);
-  }
-  return y;
+  return autograd::record<LogSoftmaxBackward>(y, [&](LogSoftmaxBackward& n) {
+    n.dim = d;
+    n.save(n.result, y, /*is_output=*/true);
+  }, x);
 }
 
 }  // namespace weft

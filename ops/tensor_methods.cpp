@@ -1,6 +1,9 @@
 // tensor_methods.cpp: the Tensor methods that are ops ("ops as methods" in framework/tensor.h),
 // each forwarding to its free function.
 #include "framework/tensor.h"
+#include "ops/binary.h"
+#include "ops/copy_ops.h"
+#include "ops/indexing.h"
 #include "ops/linalg.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"

@@ -6,7 +6,7 @@
 #include "autograd/node.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
-#include "ops/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 
 namespace weft {
 namespace {
@@ -23,16 +23,6 @@ void check_not_bool(const Tensor& x, const char* op) {
   WEFT_CHECK(x.dtype() != kBool, op, ": not supported for bool tensors (got shape ", x.shape(), ", dtype bool)");
 }
 
-// The common shape of an op whose backward needs one saved tensor: the input or the output.
-template <class NodeT>
-Tensor record(const Tensor& x, const Tensor& y, const Tensor& saved, bool saved_is_output) {
-  if (auto node = autograd::make_node<NodeT>(x)) {
-    node->save(node->saved, saved, saved_is_output);
-    autograd::set_history(y, node);
-  }
-  return y;
-}
-
 Tensor unary_op(UnaryOp op, const Tensor& x, const char* name, const kernels::UnaryParams& p = {}) {
   detail::check_plain(x, name);
   return kernels::unary(op, x, p);
@@ -43,53 +33,36 @@ Tensor float_unary_op(UnaryOp op, const Tensor& x, const char* name) {
   return kernels::unary(op, as_floating(x));
 }
 
-// Fused backward: grad * f'(saved), one pass (see kernels::BinaryOp's *Grad entries).
-template <BinaryOp OP>
-struct FusedBackward : autograd::Node {
+// The backward of a unary op whose gradient is formula(g, s) for one saved tensor s, the op's input
+// or its output: the ops differ only in the formula and the name.
+struct SavedBackward final : autograd::Node {
+  using Formula = Tensor (*)(const Tensor& g, const Tensor& s);
   SavedTensor saved;
+  Formula formula = nullptr;
   const char* name_ = "";
-  variable_list apply(variable_list&& grads) override {
-    Tensor s = saved.unpack(this);
-    return {kernels::binary(OP, kernels::cast(grads[0], s.dtype()), s)};
-  }
+  variable_list apply(variable_list&& grads) override { return {formula(grads[0], saved.unpack(this))}; }
   std::string name() const override { return name_; }
 };
 
+// record<SavedBackward>'s init: saves `s` (is_output when it is the op's result).
+auto saving(const char* name, const Tensor& s, bool is_output, SavedBackward::Formula formula) {
+  return [name, &s, is_output, formula](SavedBackward& n) {
+    n.name_ = name;
+    n.formula = formula;
+    n.save(n.saved, s, is_output);
+  };
+}
+
+// A fused formula: grad * f'(s) in one pass (see kernels::BinaryOp's *Grad entries).
 template <BinaryOp OP>
-Tensor record_fused(const Tensor& x, const Tensor& y, const Tensor& saved, bool is_output, const char* name) {
-  if (auto node = autograd::make_node<FusedBackward<OP>>(x)) {
-    node->name_ = name;
-    node->save(node->saved, saved, is_output);
-    autograd::set_history(y, node);
-  }
-  return y;
+Tensor fused(const Tensor& g, const Tensor& s) {
+  return kernels::binary(OP, kernels::cast(g, s.dtype()), s);
 }
 
 struct NegBackward final : autograd::Node {
   variable_list apply(variable_list&& grads) override { return {neg(grads[0])}; }
   std::string name() const override { return "NegBackward"; }
 };
-
-#define WEFT_SAVED_NODE(NAME, FORMULA)                                             \
-  struct NAME final : autograd::Node {                                             \
-    SavedTensor saved;                                                             \
-    variable_list apply(variable_list&& grads) override {                          \
-      const Tensor& g = grads[0];                                                  \
-      Tensor s = saved.unpack(this);                                               \
-      return {FORMULA};                                                            \
-    }                                                                              \
-    std::string name() const override { return #NAME; }                            \
-  };
-
-WEFT_SAVED_NODE(AbsBackward, mul(g, sign(s)))                      // s = x
-WEFT_SAVED_NODE(ExpBackward, mul(g, s))                            // s = y
-WEFT_SAVED_NODE(LogBackward, div(g, s))                            // s = x
-WEFT_SAVED_NODE(SqrtBackward, div(g, mul(s, 2.0)))                 // s = y
-WEFT_SAVED_NODE(RsqrtBackward, mul(g, mul(pow(s, 3.0), -0.5)))     // s = y
-WEFT_SAVED_NODE(SinBackward, mul(g, cos(s)))                       // s = x
-WEFT_SAVED_NODE(CosBackward, neg(mul(g, sin(s))))                  // s = x
-WEFT_SAVED_NODE(ReciprocalBackward, neg(mul(g, mul(s, s))))        // s = y
-#undef WEFT_SAVED_NODE
 
 }  // namespace
 
@@ -98,60 +71,73 @@ Tensor neg(const Tensor& x) {
   WEFT_CHECK(x.dtype() != kBool, "neg: negation, the `-` operator, on a bool tensor is not supported; "
              "use logical not instead");
   Tensor y = kernels::unary(UnaryOp::Neg, x);
-  if (auto node = autograd::make_node<NegBackward>(x)) autograd::set_history(y, node);
-  return y;
+  return autograd::record<NegBackward>(std::move(y), x);
 }
 
 Tensor abs(const Tensor& x) {
   check_not_bool(x, "abs");
   Tensor y = unary_op(UnaryOp::Abs, x, "abs");
-  return record<AbsBackward>(x, y, x, false);
+  return autograd::record<SavedBackward>(y, saving("AbsBackward", x, false, [](const Tensor& g, const Tensor& s) {
+    return mul(g, sign(s));  // s = x
+  }), x);
 }
 
 Tensor exp(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Exp, x, "exp");
-  return record<ExpBackward>(x, y, y, true);
+  return autograd::record<SavedBackward>(y, saving("ExpBackward", y, true, [](const Tensor& g, const Tensor& s) {
+    return mul(g, s);  // s = y
+  }), x);
 }
 
 Tensor log(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Log, x, "log");
-  return record<LogBackward>(x, y, x, false);
+  return autograd::record<SavedBackward>(y, saving("LogBackward", x, false, [](const Tensor& g, const Tensor& s) {
+    return div(g, s);  // s = x
+  }), x);
 }
 
 Tensor sqrt(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Sqrt, x, "sqrt");
-  return record<SqrtBackward>(x, y, y, true);
+  return autograd::record<SavedBackward>(y, saving("SqrtBackward", y, true, [](const Tensor& g, const Tensor& s) {
+    return div(g, mul(s, 2.0));  // s = y
+  }), x);
 }
 
 Tensor rsqrt(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Rsqrt, x, "rsqrt");
-  return record<RsqrtBackward>(x, y, y, true);
+  return autograd::record<SavedBackward>(y, saving("RsqrtBackward", y, true, [](const Tensor& g, const Tensor& s) {
+    return mul(g, mul(pow(s, 3.0), -0.5));  // s = y
+  }), x);
 }
 
 Tensor sin(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Sin, x, "sin");
-  return record<SinBackward>(x, y, x, false);
+  return autograd::record<SavedBackward>(y, saving("SinBackward", x, false, [](const Tensor& g, const Tensor& s) {
+    return mul(g, cos(s));  // s = x
+  }), x);
 }
 
 Tensor cos(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Cos, x, "cos");
-  return record<CosBackward>(x, y, x, false);
+  return autograd::record<SavedBackward>(y, saving("CosBackward", x, false, [](const Tensor& g, const Tensor& s) {
+    return neg(mul(g, sin(s)));  // s = x
+  }), x);
 }
 
 Tensor tanh(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Tanh, x, "tanh");
-  return record_fused<BinaryOp::TanhGrad>(x, y, y, true, "TanhBackward");
+  return autograd::record<SavedBackward>(y, saving("TanhBackward", y, true, fused<BinaryOp::TanhGrad>), x);
 }
 
 Tensor sigmoid(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Sigmoid, x, "sigmoid");
-  return record_fused<BinaryOp::SigmoidGrad>(x, y, y, true, "SigmoidBackward");
+  return autograd::record<SavedBackward>(y, saving("SigmoidBackward", y, true, fused<BinaryOp::SigmoidGrad>), x);
 }
 
 Tensor relu(const Tensor& x) {
   check_not_bool(x, "relu");
   Tensor y = unary_op(UnaryOp::Relu, x, "relu");
-  return record_fused<BinaryOp::ReluGrad>(x, y, y, true, "ReluBackward");
+  return autograd::record<SavedBackward>(y, saving("ReluBackward", y, true, fused<BinaryOp::ReluGrad>), x);
 }
 
 Tensor gelu(const Tensor& x, const std::string& approximate) {
@@ -159,45 +145,19 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
              "but got \"", approximate, "\"");
   bool tanh_form = approximate == "tanh";
   Tensor y = float_unary_op(tanh_form ? UnaryOp::GeluTanh : UnaryOp::Gelu, x, "gelu");
-  if (tanh_form) return record_fused<BinaryOp::GeluTanhGrad>(x, y, x, false, "GeluBackward");
-  return record_fused<BinaryOp::GeluGrad>(x, y, x, false, "GeluBackward");
+  SavedBackward::Formula formula = tanh_form ? fused<BinaryOp::GeluTanhGrad> : fused<BinaryOp::GeluGrad>;
+  return autograd::record<SavedBackward>(y, saving("GeluBackward", x, false, formula), x);
 }
 
 Tensor silu(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Silu, x, "silu");
-  return record_fused<BinaryOp::SiluGrad>(x, y, x, false, "SiluBackward");
+  return autograd::record<SavedBackward>(y, saving("SiluBackward", x, false, fused<BinaryOp::SiluGrad>), x);
 }
 
 Tensor reciprocal(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Reciprocal, x, "reciprocal");
-  return record<ReciprocalBackward>(x, y, y, true);
-}
-
-namespace {
-struct PowScalarBackward final : autograd::Node {
-  SavedTensor x;
-  double exponent = 1;
-  variable_list apply(variable_list&& grads) override {
-    Tensor base = x.unpack(this);
-    if (exponent == 0) return {zeros_like(grads[0])};
-    return {mul(grads[0], mul(pow(base, exponent - 1), exponent))};
-  }
-  std::string name() const override { return "PowBackward0"; }
-};
-}  // namespace
-
-Tensor pow(const Tensor& x, Scalar exponent) {
-  detail::check_plain(x, "pow");
-  DType dt = promote_with_scalar(x.dtype(), exponent.is_floating());
-  WEFT_CHECK(is_floating(dt) || exponent.to_int() >= 0, "pow: integers to negative integer powers are not "
-             "allowed (tensor of dtype ", x.dtype(), ", exponent ", exponent.to_int(), ")");
-  Tensor y = kernels::unary(UnaryOp::Pow, kernels::cast(x, dt), {.a = exponent.to_double()});
-  if (auto node = autograd::make_node<PowScalarBackward>(x)) {
-    node->save(node->x, x);
-    node->exponent = exponent.to_double();
-    autograd::set_history(y, node);
-  }
-  return y;
+  auto formula = [](const Tensor& g, const Tensor& s) { return neg(mul(g, mul(s, s))); };  // s = y
+  return autograd::record<SavedBackward>(y, saving("ReciprocalBackward", y, true, formula), x);
 }
 
 namespace {
@@ -244,8 +204,7 @@ struct SignBackward final : autograd::Node {
 
 Tensor sign(const Tensor& x) {
   Tensor y = unary_op(UnaryOp::Sign, x, "sign");
-  if (auto node = autograd::make_node<SignBackward>(x)) autograd::set_history(y, node);
-  return y;
+  return autograd::record<SignBackward>(std::move(y), x);
 }
 
 }  // namespace weft

@@ -22,7 +22,6 @@ Tensor relu(const Tensor& x);
 // approximate: "none" (erf form) or "tanh".
 Tensor gelu(const Tensor& x, const std::string& approximate = "none");
 Tensor silu(const Tensor& x);
-Tensor pow(const Tensor& x, Scalar exponent);
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max);
 Tensor sign(const Tensor& x);  // no gradient (zero)
 Tensor reciprocal(const Tensor& x);

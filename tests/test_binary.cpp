@@ -11,7 +11,7 @@
 #include "framework/factories.h"
 #include "ops/binary.h"
 #include "ops/reduce.h"
-#include "ops/threads.h"
+#include "kernels/threads.h"
 #include "ops/unary.h"
 #include "tests/test_util.h"
 

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "ops/kernels/onednn.h"
+#include "kernels/onednn.h"
 #include "tests/test_util.h"
 #include "weft.h"
 
@@ -179,7 +179,7 @@ TEST_CASE("float32 softmax, log_softmax and layer_norm match float64 over random
           "[nn][sweep][onednn]") {
   using namespace norms;
   // Half the cases reach 4096 elements, where float32 softmax over the last dim and layer_norm
-  // take oneDNN (ops/kernels/nn_kernels.cpp); the rest stay on the loops. The float64 reference is
+  // take oneDNN (kernels/nn_kernels.cpp); the rest stay on the loops. The float64 reference is
   // the same op on the exactly converted input. Tolerances are float32's: about 170 units in the
   // last place relative, plus an absolute term where the result can be near 0 by cancellation.
   // log_softmax's is larger: near a row's max its error is the relative error of the row's sum,

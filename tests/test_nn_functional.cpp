@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/kernels/onednn.h"
+#include "kernels/onednn.h"
 #include "tests/nn_reference.h"
 #include "weft.h"
 

@@ -12,7 +12,7 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
-#include "ops/kernels/cpu_isa.h"
+#include "kernels/cpu_isa.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
 #include "ops/unary.h"
@@ -183,7 +183,7 @@ TEST_CASE("clamp passes no gradient through NaN", "[unary][grad]") {
   }
 }
 
-// float32 GELU has its own vectorised erfc/exp (ops/kernels/elementwise.cpp): check it against float64
+// float32 GELU has its own vectorised erfc/exp (kernels/elementwise.cpp): check it against float64
 // over a wide range, tails included, on the contiguous (span) path and the strided (per-element) path,
 // forward and backward.
 TEST_CASE("float32 gelu and its gradient match float64 across the range", "[unary][grad]") {
@@ -223,7 +223,7 @@ TEST_CASE("float32 gelu and its gradient match float64 across the range", "[unar
   }
 }
 
-// float32 exp, tanh, sigmoid, silu (and silu's gradient) use the polynomials of ops/kernels/vector_math.h:
+// float32 exp, tanh, sigmoid, silu (and silu's gradient) use the polynomials of kernels/vector_math.h:
 // check them against float64 std:: over the whole float range, in float ulps at the reference value.
 namespace {
 
@@ -375,7 +375,7 @@ TEST_CASE("gradients at kinks follow PyTorch's conventions", "[unary][grad]") {
 }
 
 // The meson suite runs this binary again under WEFT_MAX_CPU_ISA=avx2 and =baseline, so that each copy
-// of the span kernels (ops/kernels/fast_spans.cpp) is tested on any host; this checks the cap holds.
+// of the span kernels (kernels/fast_spans.cpp) is tested on any host; this checks the cap holds.
 TEST_CASE("WEFT_MAX_CPU_ISA caps the kernel copies in use", "[unary]") {
   const char* cap = std::getenv("WEFT_MAX_CPU_ISA");
   const std::string name = cap ? cap : "";

@@ -1,6 +1,6 @@
 // matmul.cpp: the batched matmul kernels: oneDNN for float32 (strided operands; dnnl_sgemm for a
 // single product, cached primitives for batches) and the reference loop for every numeric dtype.
-#include "ops/kernels/matmul.h"
+#include "kernels/matmul.h"
 
 #include <algorithm>
 #include <atomic>
@@ -9,8 +9,8 @@
 #include <utility>
 
 #include "framework/copy.h"
-#include "ops/kernels/cpu_isa.h"
-#include "ops/kernels/onednn.h"
+#include "kernels/cpu_isa.h"
+#include "kernels/onednn.h"
 
 namespace weft::kernels {
 namespace {

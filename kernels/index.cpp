@@ -1,5 +1,5 @@
 // index.cpp: index_select / index_add / gather / scatter_add / triangle kernels on contiguous buffers.
-#include "ops/kernels/index.h"
+#include "kernels/index.h"
 
 #include <cstring>
 

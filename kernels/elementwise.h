@@ -53,7 +53,7 @@ void binary_scalar_out(BinaryOp op, const Tensor& out, const Tensor& a, Scalar s
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha = 1.0);
 Tensor binary_scalar(BinaryOp op, const Tensor& a, Scalar s, bool scalar_first = false, double alpha = 1.0);
 
-// Float32 contiguous span kernels (fast_spans.cpp, over ops/kernels/vector_math.h): vectorised, no libm
+// Float32 contiguous span kernels (fast_spans.cpp, over kernels/vector_math.h): vectorised, no libm
 // calls, the avx512 or avx2+fma copy when the CPU has it. out[i] = op(x[i]), or op(a[i], b[i])
 // (alpha scales b for Add and Sub); out may be x, a or b but must not partly overlap them. nullptr for ops without
 // one (Exp, Tanh, Sigmoid, Silu, Gelu; Add, Sub, Mul, Div, SiluGrad, GeluGrad have one).

@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "ops/kernels/cpu_isa.h"
-#include "ops/kernels/elementwise.h"
-#include "ops/kernels/vector_math.h"
+#include "kernels/cpu_isa.h"
+#include "kernels/elementwise.h"
+#include "kernels/vector_math.h"
 
 namespace weft::kernels {
 namespace {
@@ -130,7 +130,7 @@ double sum_base(const float* x, int64_t n) { return sum_span(x, n); }
 #undef WEFT_AVX2
 #undef WEFT_AVX512
 
-// The widest copy this CPU runs (see ops/kernels/cpu_isa.h).
+// The widest copy this CPU runs (see kernels/cpu_isa.h).
 template <class F>
 F widest(F base, F avx2, F avx512) {
   switch (cpu_isa()) {

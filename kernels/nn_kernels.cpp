@@ -1,7 +1,7 @@
 // nn_kernels.cpp: fused loops for softmax, layer/RMS norm, cross entropy, nll, embedding and dropout
 // masks. Every kernel reads a contiguous copy and walks it as (outer, n, inner) rows; sums are
 // accumulated in double so float32 results match float64 ones to float32 rounding.
-#include "ops/kernels/nn_kernels.h"
+#include "kernels/nn_kernels.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +11,7 @@
 
 #include "framework/copy.h"
 #include "framework/factories.h"
-#include "ops/kernels/onednn.h"
+#include "kernels/onednn.h"
 
 namespace weft::kernels {
 namespace {

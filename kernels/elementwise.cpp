@@ -1,7 +1,7 @@
 // Elementwise kernels: one templated loop per arity, instantiated per op and dtype. The fast path
 // (contiguous operands of one shape, or one operand a single element) is a plain indexed loop the
 // compiler vectorises; everything else walks StridedLoop rows with broadcast strides.
-#include "ops/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 
 #include <omp.h>
 
@@ -13,7 +13,7 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "framework/strided_loop.h"
-#include "ops/kernels/vector_math.h"
+#include "kernels/vector_math.h"
 
 namespace weft::kernels {
 namespace {

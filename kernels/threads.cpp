@@ -1,5 +1,5 @@
 // The thread setting: OpenMP drives both oneDNN (built on OpenMP in Debian) and weft's loops.
-#include "ops/threads.h"
+#include "kernels/threads.h"
 
 #include <omp.h>
 

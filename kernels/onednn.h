@@ -10,7 +10,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "framework/error.h"
-#include "ops/threads.h"
+#include "kernels/threads.h"
 
 namespace weft::onednn {
 

@@ -1,6 +1,6 @@
 // onednn.cpp: the process-wide engine and stream, and the per-thread primitive cache. See Note
 // [Primitive cache].
-#include "ops/kernels/onednn.h"
+#include "kernels/onednn.h"
 
 #include <memory>
 #include <optional>

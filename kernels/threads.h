@@ -8,7 +8,7 @@ void set_num_threads(int n);
 int get_num_threads();
 
 // Sets the thread count for a scope and restores the caller's on the way out (also when the scope
-// throws). See Note [Serial primitives] in ops/kernels/onednn.h.
+// throws). See Note [Serial primitives] in kernels/onednn.h.
 class ScopedNumThreads {
  public:
   explicit ScopedNumThreads(int n) : saved_(get_num_threads()) { set_num_threads(n); }

@@ -1,7 +1,7 @@
 // Reduction kernels. The dims of x are split into kept (outer loop, one output each) and reduced
 // (inner loop). When x is contiguous and the reduced dims are a suffix the rows are dense
 // ("inner"); when they are a prefix each output is a column ("outer", the bias-gradient case).
-#include "ops/kernels/reduce.h"
+#include "kernels/reduce.h"
 
 #include <omp.h>
 
@@ -14,7 +14,7 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "framework/strided_loop.h"
-#include "ops/kernels/elementwise.h"
+#include "kernels/elementwise.h"
 
 namespace weft::kernels {
 namespace {
@@ -299,6 +299,37 @@ Tensor prod_others(const Tensor& x, int64_t dim) {
       }
   });
   return out;
+}
+
+namespace {
+// Sums a contiguous floating tensor into a new one-element tensor of `shape`, accumulating in double.
+Tensor sum_all_contiguous(const Tensor& x, const Shape& shape) {
+  Tensor y = detail::make_empty(shape, x.dtype());
+  visit_floating(x.dtype(), "sum_to", [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = x.data_ptr<T>();
+    double total = 0;
+    for (int64_t i = 0, n = x.numel(); i < n; ++i) total += p[i];
+    *y.data_ptr<T>() = static_cast<T>(total);
+  });
+  return y;
+}
+}  // namespace
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  detail::check_plain(x, "sum_to");
+  WEFT_CHECK(is_broadcastable_to(shape, x.shape()), "sum_to: the shape ", shape, " does not broadcast to the "
+             "input's shape ", x.shape(), ", so the input cannot be summed down to it");
+  if (x.shape() == shape) return x;
+  if (numel_of(shape) == 1 && x.is_contiguous() && is_floating(x.dtype()))
+    return sum_all_contiguous(x, shape);  // a scalar's gradient: one short loop
+  // Unequal shapes that broadcast always leave a dim to reduce: a leading one or a size-1 target.
+  size_t lead = x.shape().size() - shape.size();
+  Shape dims;
+  for (size_t d = 0; d < x.shape().size(); ++d)
+    if (d < lead || (shape[d - lead] == 1 && x.shape()[d] != 1)) dims.push_back(static_cast<int64_t>(d));
+  Tensor y = reduce(ReduceOp::Sum, is_floating(x.dtype()) ? x : cast(x, kInt64), dims, true);
+  return detail::make_alias(y, shape, contiguous_strides(shape), y.storage_offset());
 }
 
 }  // namespace weft::kernels

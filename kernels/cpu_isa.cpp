@@ -1,4 +1,4 @@
-#include "ops/kernels/cpu_isa.h"
+#include "kernels/cpu_isa.h"
 
 #include <algorithm>
 #include <cstdlib>

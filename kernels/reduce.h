@@ -18,6 +18,11 @@ Shape reduced_shape(const Shape& shape, const Shape& dims, bool keepdim);
 // An empty reduction gives the op's identity (Max/Min callers refuse it first).
 Tensor reduce(ReduceOp op, const Tensor& x, const Shape& dims, bool keepdim);
 
+// x summed down to `shape` (which must broadcast to x's shape): the reduction behind broadcast
+// gradients, used by the engine directly and by the sum_to op. x itself when the shapes are equal;
+// integral inputs sum in int64, float32 accumulates in double.
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
 // Max (or min) of x along `dim` with the int64 index of the first extreme element; NaN wins.
 std::pair<Tensor, Tensor> reduce_arg(bool is_max, const Tensor& x, int64_t dim, bool keepdim);
 
