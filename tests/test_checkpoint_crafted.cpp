@@ -14,34 +14,14 @@
 
 #include "framework/factories.h"
 #include "nn/nn.h"
+#include "tests/temp_dir.h"
 #include "tests/test_util.h"
 
 using namespace weft;
 using Catch::Matchers::Contains;
+using weft::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/weft_crafted_XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    for (const auto& f : files()) ::unlink((path + "/" + f).c_str());
-    ::rmdir(path.c_str());
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-  std::vector<std::string> files() const {
-    std::vector<std::string> out;
-    DIR* d = ::opendir(path.c_str());
-    while (dirent* e = ::readdir(d))
-      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) out.push_back(e->d_name);
-    ::closedir(d);
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-};
 
 // The bytes of one entry of Note [Checkpoint format], every field given as the file would say it.
 struct Entry {
