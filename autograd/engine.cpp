@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "framework/factories.h"
@@ -32,9 +33,19 @@ namespace {
 // each task numbers the nodes it discovers (a flat vector of states, in discovery order) and
 // stamps each node with (task, slot). A node belongs to the current task when its stamp is the
 // task's. Tasks on one thread nest (a hook may call grad()), so a task remembers the stamps it
-// overwrote and puts them back when it ends. Tasks sharing nodes must not run concurrently on
-// different threads. The task's vectors come from a per-thread spare list (TaskScratch), so a
-// training step's backward, and local_map's nested one, allocate none of them.
+// overwrote and puts them back when it ends. The task's vectors come from a per-thread spare list
+// (TaskScratch), so a training step's backward, and local_map's nested one, allocate none of them.
+//
+// Note [Autograd and threads]
+// As in PyTorch, backward passes may run on several threads at once over graphs that share leaves:
+// each leaf's AccumulateGrad updates .grad under its own mutex, and a leaf's accumulator is made
+// once under a lock. A task stamps a node only if it is unstamped or stamped by an enclosing task
+// on the same thread (a compare-and-swap, so two threads never both own it); a node another thread
+// has stamped goes into this task's side table (`foreign`) instead, and its stamp is left alone.
+// Not thread-safe, as in PyTorch: running backward concurrently through shared non-leaf nodes
+// without retain_graph (the first frees what the node saved), retain_grad or hooks on shared
+// non-leaf tensors, and modifying a tensor (in place, requires_grad_, .grad) while another thread
+// uses it. Generators: see Note [Generator threads].
 std::atomic<uint64_t> next_task_stamp{1};
 
 struct NodeState {
@@ -43,6 +54,7 @@ struct NodeState {
   bool needed = true;
   bool queued = false;
   bool target = false;  // grad(): an input is captured at this node
+  bool stamped = false;  // this task owns the node's stamp (else the node is in `foreign`)
   uint64_t old_stamp = 0;
   uint32_t old_slot = 0;
   variable_list buffer;
@@ -65,6 +77,7 @@ struct TaskScratch {
   std::vector<std::pair<Node*, size_t>> stack;
   std::vector<Ready> ready;  // a heap
   std::vector<Capture> captures;
+  std::unordered_map<const Node*, uint32_t> foreign;  // nodes stamped by another thread's task
   // Emptied gradient lists (a node's input buffer after it ran, the list its apply() returned),
   // handed to the next nodes' buffers instead of allocating one per node. Kept across tasks.
   std::vector<variable_list> spare_lists;
@@ -76,6 +89,7 @@ struct TaskScratch {
     stack.clear();
     ready.clear();
     captures.clear();
+    foreign.clear();
     if (states.capacity() > kKeep) {
       states.shrink_to_fit();
       order.shrink_to_fit();
@@ -86,6 +100,9 @@ struct TaskScratch {
 };
 
 thread_local std::vector<std::unique_ptr<TaskScratch>> spare_scratch;
+class GraphTask;
+// The innermost task running on this thread; tasks link to the one they nest in.
+[[gnu::tls_model("initial-exec")]] thread_local GraphTask* current_task = nullptr;
 
 std::unique_ptr<TaskScratch> take_scratch() {
   if (spare_scratch.empty()) return std::make_unique<TaskScratch>();
@@ -104,12 +121,18 @@ class GraphTask {
         states_(scratch_->states),
         order_(scratch_->order),
         ready_(scratch_->ready),
-        captures_(scratch_->captures) {}
+        captures_(scratch_->captures),
+        foreign_(scratch_->foreign),
+        enclosing_(current_task) {
+    current_task = this;
+  }
   ~GraphTask() {
     for (size_t i = states_.size(); i-- > 0;) {
-      states_[i].node->task_stamp = states_[i].old_stamp;
-      states_[i].node->task_slot = states_[i].old_slot;
+      if (!states_[i].stamped) continue;
+      states_[i].node->task_slot = states_[i].old_slot;  // before the stamp: see claim()
+      states_[i].node->task_stamp.store(states_[i].old_stamp, std::memory_order_release);
     }
+    current_task = enclosing_;
     scratch_->clear();
     spare_scratch.push_back(std::move(scratch_));
   }
@@ -124,17 +147,37 @@ class GraphTask {
 
  private:
   NodeState* state_of(const Node* node) {
-    return node != nullptr && node->task_stamp == stamp_ ? &states_[node->task_slot] : nullptr;
+    if (node == nullptr) return nullptr;
+    if (node->task_stamp.load(std::memory_order_relaxed) == stamp_) return &states_[node->task_slot];
+    if (foreign_.empty()) [[likely]] return nullptr;
+    auto it = foreign_.find(node);
+    return it == foreign_.end() ? nullptr : &states_[it->second];
   }
-  // Gives `node` a slot; false when it already has one.
+  // True when `stamp` is this task's or that of a task it nests in (on this thread).
+  bool own_stamp(uint64_t stamp) const {
+    for (const GraphTask* t = this; t != nullptr; t = t->enclosing_)
+      if (t->stamp_ == stamp) return true;
+    return false;
+  }
+  // Gives `node` a slot; false when it already has one. See Note [Autograd and threads]: the stamp
+  // is taken by compare-and-swap from an unstamped node or an enclosing task's; the acquire pairs
+  // with the release of the task that last put a stamp back, after writing the slot.
   bool claim(Node* node) {
-    if (node->task_stamp == stamp_) return false;
-    NodeState& st = states_.emplace_back();
-    st.node = node;
-    st.old_stamp = node->task_stamp;
-    st.old_slot = node->task_slot;
-    node->task_stamp = stamp_;
-    node->task_slot = static_cast<uint32_t>(states_.size() - 1);
+    uint64_t seen = node->task_stamp.load(std::memory_order_acquire);
+    if (seen == stamp_) return false;
+    const auto slot = static_cast<uint32_t>(states_.size());
+    if ((seen == 0 || own_stamp(seen)) &&
+        node->task_stamp.compare_exchange_strong(seen, stamp_, std::memory_order_acq_rel)) {
+      NodeState& st = states_.emplace_back();
+      st.node = node;
+      st.stamped = true;
+      st.old_stamp = seen;
+      st.old_slot = node->task_slot;
+      node->task_slot = slot;
+      return true;
+    }
+    if (!foreign_.emplace(node, slot).second) return false;
+    states_.emplace_back().node = node;
     return true;
   }
   void push_ready(Node* node) {
@@ -161,6 +204,8 @@ class GraphTask {
   std::vector<Node*>& order_;
   std::vector<Ready>& ready_;
   std::vector<Capture>& captures_;
+  std::unordered_map<const Node*, uint32_t>& foreign_;
+  GraphTask* enclosing_;
 };
 
 void GraphTask::discover(const std::vector<Edge>& root_edges) {
@@ -277,7 +322,7 @@ void GraphTask::execute(Node* node, variable_list* captured) {
   if (any_defined) {
     NoGradGuard no_grad;  // see Note [Saved tensors]: backward records no graph of its own
     outputs = node->apply(std::move(grads));
-    if (!retain_graph_) node->release_saved();
+    if (!retain_graph_ && !leaf_sink) node->release_saved();  // an accumulator saves nothing (and is shared)
     WEFT_INTERNAL_ASSERT(leaf_sink || outputs.size() == node->next_edges.size(), "Function ", node->name(),
                          " returned ", outputs.size(), " gradients but has ", node->next_edges.size(), " inputs");
   }

@@ -12,10 +12,32 @@ namespace {
 
 // Note [Iterative teardown]
 // A graph is a chain of shared_ptrs; freeing a long one recursively would overflow the stack.
-// A dying node hands the children it alone owns to this thread's list instead, and the outermost
-// destructor drains the list in a loop.
-thread_local std::vector<std::shared_ptr<Node>> dying_nodes;
-[[gnu::tls_model("initial-exec")]] thread_local bool draining = false;
+// A dying node hands the children it alone owns to the list of the outermost ~Node on this
+// thread's stack instead, which drains it in a loop. The list is this thread's reusable vector,
+// except once that vector is destroyed: a graph held by a global or a thread_local dies after it
+// (at exit, thread_local destructors run before static ones), and then a vector on the outermost
+// destructor's stack takes its place.
+using NodeList = std::vector<std::shared_ptr<Node>>;
+struct DyingNodes {
+  NodeList nodes;
+  ~DyingNodes();
+};
+enum class ListState : uint8_t { Unset, Live, Dead };
+[[gnu::tls_model("initial-exec")]] thread_local ListState list_state = ListState::Unset;
+// The outermost ~Node's list while it drains; null otherwise. Trivially destructible.
+[[gnu::tls_model("initial-exec")]] thread_local NodeList* draining = nullptr;
+
+constinit std::mutex accumulator_mutex;
+
+DyingNodes::~DyingNodes() { list_state = ListState::Dead; }
+
+// This thread's reusable list, or null once it is destroyed.
+NodeList* thread_list() {
+  if (list_state == ListState::Dead) return nullptr;
+  static thread_local DyingNodes list;
+  list_state = ListState::Live;
+  return &list.nodes;
+}
 
 }  // namespace
 
@@ -46,16 +68,22 @@ void SavedTensor::release() {
 Node::Node() : sequence_nr_(next_sequence_nr++) {}
 
 Node::~Node() {
+  if (NodeList* list = draining) {
+    for (Edge& edge : next_edges)
+      if (edge.node && edge.node.use_count() == 1) list->push_back(std::move(edge.node));
+    return;
+  }
+  NodeList fallback;  // see Note [Iterative teardown]; allocates only after the thread's list died
+  NodeList* list = thread_list();
+  draining = list ? list : &fallback;
   for (Edge& edge : next_edges)
-    if (edge.node && edge.node.use_count() == 1) dying_nodes.push_back(std::move(edge.node));
-  if (draining) return;
-  draining = true;
-  while (!dying_nodes.empty()) {
-    std::shared_ptr<Node> node = std::move(dying_nodes.back());
-    dying_nodes.pop_back();
+    if (edge.node && edge.node.use_count() == 1) draining->push_back(std::move(edge.node));
+  while (!draining->empty()) {
+    std::shared_ptr<Node> node = std::move(draining->back());
+    draining->pop_back();
     node.reset();
   }
-  draining = false;
+  draining = nullptr;
 }
 
 void Node::release_saved() {
@@ -66,6 +94,7 @@ void Node::release_saved() {
 variable_list AccumulateGrad::apply(variable_list&& grads) {
   Tensor grad = std::move(grads[0]);
   if (!grad.defined()) return {};
+  std::lock_guard<std::mutex> lock(mutex_);  // concurrent backward passes sharing this leaf
   AutogradMeta& meta = autograd_meta(leaf_);  // the hooks already ran: see run_hooks()
   if (!meta.grad.defined()) {
     // A gradient another tensor may also hold (add passes one gradient to both inputs) is
@@ -172,6 +201,8 @@ Edge gradient_edge(const Tensor& t) {
   AutogradMeta& meta = *t.impl()->autograd;
   if (meta.is_view) [[unlikely]] refresh_view_history(t);  // only views can go stale
   if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr, t.shape(), t.dtype()};
+  // Forward passes on several threads may use one leaf: its accumulator is made once, under a lock.
+  std::lock_guard<std::mutex> lock(accumulator_mutex);
   std::shared_ptr<Node> accumulator = meta.grad_accumulator.lock();
   if (!accumulator) {
     accumulator = std::allocate_shared<AccumulateGrad>(weft::detail::PoolAllocator<AccumulateGrad>(), t);

@@ -2,10 +2,12 @@
 // that produced its inputs.
 #pragma once
 
+#include <atomic>
 #include <concepts>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <vector>
@@ -147,8 +149,9 @@ class Node : public std::enable_shared_from_this<Node> {
   bool is_accumulator = false;  // an AccumulateGrad: the engine's leaf sink, known without a cast
   uint32_t num_outputs = 1;  // forward outputs, i.e. gradients apply() receives
   // The engine's per-task scratch: the task that discovered this node and the node's slot there.
-  // See Note [Task scratch] in autograd/engine.cpp.
-  uint64_t task_stamp = 0;
+  // Atomic: tasks on other threads may share the node (a leaf's accumulator). See Note [Task
+  // scratch] in autograd/engine.cpp.
+  std::atomic<uint64_t> task_stamp{0};
   uint32_t task_slot = 0;
 
  private:
@@ -156,19 +159,23 @@ class Node : public std::enable_shared_from_this<Node> {
   SmallVector<SavedTensor*, 4> saved_;
 };
 
-// The leaf's node: accumulates into .grad, running the leaf's hooks before and after.
+// The leaf's node: accumulates into .grad, running the leaf's hooks before and after. Backward
+// passes on several threads may share a leaf: apply() holds the leaf's mutex while it updates
+// .grad, as PyTorch's AccumulateGrad does (see Note [Autograd and threads] in autograd/engine.cpp).
 class AccumulateGrad final : public Node {
  public:
   explicit AccumulateGrad(Tensor leaf) : leaf_(std::move(leaf)) { is_accumulator = true; }
   variable_list apply(variable_list&& grads) override;
   std::string name() const override { return "AccumulateGrad"; }
   const Tensor& leaf() const { return leaf_; }
+  std::mutex& mutex() { return mutex_; }
   // The leaf's register_hook hooks applied to `grad`, in order. The engine runs them before
   // anything sees the leaf's gradient (its capture by autograd::grad, then apply()).
   Tensor run_hooks(Tensor grad) const;
 
  private:
   Tensor leaf_;
+  std::mutex mutex_;
 };
 
 // --- recording helpers for ops (see ops/ for their use) ---

@@ -103,6 +103,19 @@ void BM_all_reduce(benchmark::State& state) {
       [&] { benchmark::DoNotOptimize(funcol::all_reduce(x, ReduceOp::Sum, world_mesh()).raw_data()); });
 }
 
+// The debug mode's cost per collective (WEFT_DEBUG_COLLECTIVES=1: a fingerprint all_gather first):
+// funcol::all_reduce with the check on against the same call with it off.
+void BM_all_reduce_debug(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  Tensor x = weft::ones({n});
+  auto call = [&](bool debug) {
+    set_debug_collectives(debug);
+    benchmark::DoNotOptimize(funcol::all_reduce(x, ReduceOp::Sum, world_mesh()).raw_data());
+    set_debug_collectives(false);
+  };
+  paired(state, [&] { call(false); }, [&] { call(true); });
+}
+
 // n floats from every rank. weft is given the sizes, as a caller that knows them would (else it
 // exchanges them first).
 void BM_all_gather(benchmark::State& state) {
@@ -276,6 +289,7 @@ void register_benchmarks() {
           ->UseManualTime()->Unit(benchmark::kMicrosecond);
   };
   sized("BM_all_reduce", BM_all_reduce, {{1, 2000}, {64 << 10, 200}, {4 << 20, 20}});
+  sized("BM_all_reduce_debug", BM_all_reduce_debug, {{1, 2000}, {64 << 10, 200}});
   sized("BM_all_gather", BM_all_gather, {{1, 2000}, {64 << 10, 200}, {4 << 20, 20}});
   sized("BM_redistribute_s0_r", BM_redistribute_s0_r, {{256, 2000}, {4 << 20, 20}});
   sized("BM_redistribute_p_r", BM_redistribute_p_r, {{256, 2000}, {4 << 20, 20}});

@@ -4,27 +4,19 @@
 #include "distributed/collectives.h"
 
 #include <climits>
+#include <limits>
 #include <cstring>
 #include <numeric>
 
 #include "distributed/comm_debug.h"
+#include "distributed/control_plane.h"
 #include "distributed/runtime.h"
+#include "distributed/watchdog.h"
 #include "distributed/sharding.h"
 #include "framework/copy.h"
 #include "framework/factories.h"
 
 namespace weft::dist {
-
-std::string to_string(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::Sum: return "sum";
-    case ReduceOp::Avg: return "avg";
-    case ReduceOp::Max: return "max";
-    case ReduceOp::Min: return "min";
-    case ReduceOp::Product: return "product";
-  }
-  return "unknown";
-}
 
 namespace detail {
 namespace {
@@ -113,6 +105,30 @@ Tensor slab(const Tensor& t, int64_t dim, int64_t start, int64_t len) {
   return make_alias(t, Shape{outer, len, inner}, Shape{n * inner, inner, 1}, t.storage_offset() + start * inner);
 }
 
+// Note [Blocks and slabs]
+// MPI sends and receives piece r of a v-collective as one contiguous block; along a tensor dim the
+// pieces are slabs ([outer, size, inner] views). pack copies slabs into consecutive blocks of
+// `blocks`; unpack copies consecutive blocks back into slabs. Shared by all_gather, reduce_scatter
+// and all_to_all.
+void pack(const Tensor& blocks, const Tensor& src, int64_t dim, const std::vector<int64_t>& sizes) {
+  const int64_t outer = prod(src.shape(), 0, dim), inner = prod(src.shape(), dim + 1, src.dim());
+  int64_t at = 0, start = 0;
+  for (int64_t s : sizes) {
+    copy_into(block(blocks, Shape{outer, s, inner}, at), slab(src, dim, start, s));
+    at += outer * s * inner;
+    start += s;
+  }
+}
+void unpack(const Tensor& dst, const Tensor& blocks, int64_t dim, const std::vector<int64_t>& sizes) {
+  const int64_t outer = prod(dst.shape(), 0, dim), inner = prod(dst.shape(), dim + 1, dst.dim());
+  int64_t at = 0, start = 0;
+  for (int64_t s : sizes) {
+    copy_into(slab(dst, dim, start, s), block(blocks, Shape{outer, s, inner}, at));
+    at += outer * s * inner;
+    start += s;
+  }
+}
+
 void divide_in_place(const Tensor& t, int64_t k) {
   visit_floating(t.dtype(), "all_reduce(avg)", [&](auto tag) {
     using T = decltype(tag);
@@ -122,63 +138,14 @@ void divide_in_place(const Tensor& t, int64_t k) {
   });
 }
 
-std::string describe(const char* kind, const Group& g, const Shape& shape, DType dtype) {
-  return weft::detail::str_cat(kind, " on mesh dim ", g.mesh_dim, " (", comm_name(g.comm), ") with input shape ", shape, " ",
-                 dtype_name(dtype), " on rank ", world_rank());
-}
-
-// Note [Collective fingerprints]
-// In debug mode every rank of the communicator shares what it is about to call; a rank that finds
-// any other rank disagreeing raises. Every rank sees the same table, so all of them raise instead of
-// some deadlocking. masked_dim is a dim whose size may legitimately differ (gather/concat dim).
-struct Fingerprint {
-  int32_t kind, dtype, op, ndim, masked_dim, pad;
-  int64_t shape[8];
-};
-
-void check_fingerprint(const Group& g, CollectiveKind kind, const Shape& shape, DType dtype, int op,
-                       int masked_dim, bool has_shape = true) {
-  Fingerprint mine{};
-  mine.kind = static_cast<int32_t>(kind);
-  mine.dtype = has_shape ? static_cast<int32_t>(dtype) : -1;
-  mine.op = op;
-  mine.ndim = has_shape ? static_cast<int32_t>(shape.size()) : -1;
-  mine.masked_dim = masked_dim;
-  for (size_t i = 0; i < shape.size() && i < 8 && has_shape; ++i) mine.shape[i] = shape[i];
-  std::vector<Fingerprint> all(static_cast<size_t>(g.k));
-  check_mpi(MPI_Allgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, g.comm),
-            "MPI_Allgather (collective fingerprint)", g.comm);
-  const std::string here = weft::detail::str_cat(to_string(kind), " on mesh dim ", g.mesh_dim, ": ");
-  auto shape_of = [](const Fingerprint& f) {
-    Shape s;
-    for (int i = 0; i < f.ndim && i < 8; ++i) s.push_back(f.shape[i]);
-    return shape_str(s);
-  };
-  for (int r = 0; r < g.k; ++r) {
-    const Fingerprint& o = all[static_cast<size_t>(r)];
-    WEFT_CHECK(o.kind == mine.kind, here, "rank ", r, " called ", to_string(static_cast<CollectiveKind>(o.kind)),
-               " (this is rank ", g.me, ")");
-    if (o.op != mine.op) {
-      if (kind == CollectiveKind::AllReduce || kind == CollectiveKind::ReduceScatter)
-        WEFT_ERROR(here, "reduce op ", to_string(static_cast<ReduceOp>(mine.op)), " on rank ", g.me, " vs ",
-                   to_string(static_cast<ReduceOp>(o.op)), " on rank ", r);
-      WEFT_ERROR(here, kind == CollectiveKind::AllToAll ? "split dim " : "src ", mine.op, " on rank ", g.me, " vs ",
-                 o.op, " on rank ", r);
-    }
-    WEFT_CHECK(o.masked_dim == mine.masked_dim, here, kind == CollectiveKind::AllGather ? "gather dim " : "concat dim ",
-               mine.masked_dim, " on rank ", g.me, " vs ", o.masked_dim, " on rank ", r);
-    if (mine.ndim < 0 || o.ndim < 0) continue;
-    WEFT_CHECK(o.dtype == mine.dtype, here, "dtype ", dtype_name(static_cast<DType>(mine.dtype)), " on rank ",
-               g.me, " vs ", dtype_name(static_cast<DType>(o.dtype)), " on rank ", r);
-    bool same = o.ndim == mine.ndim;
-    for (int i = 0; same && i < mine.ndim && i < 8; ++i) same = i == masked_dim || o.shape[i] == mine.shape[i];
-    WEFT_CHECK(same, here, "shape ", shape_of(mine), " on rank ", g.me, " vs ", shape_of(o), " on rank ", r);
-  }
-}
-
-void maybe_check(const Group& g, CollectiveKind kind, const Tensor& x, int op, int masked_dim) {
-  if (debug_collectives()) [[unlikely]]
-    check_fingerprint(g, kind, x.shape(), x.dtype(), op, masked_dim);
+// Numbers the collective on the group's communicator (and compares it across the group in debug
+// mode) before anything is sent.
+OpSignature begin(const Group& g, CollectiveKind kind, const Tensor& x, int reduce_op = -1, int root = -1,
+                  int free_dim = -1) {
+  OpSignature op = collective_signature(kind, x.defined() ? x.shape() : Shape{}, x.defined() ? static_cast<int>(x.dtype()) : -1,
+                                        reduce_op, root, free_dim);
+  begin_op(g.comm, op);
+  return op;
 }
 
 // What MPI reads and writes until the collective completes (the count arrays of the v-forms
@@ -195,61 +162,73 @@ class CollectiveWork final : public PendingWork {
  public:
   MPI_Request request = MPI_REQUEST_NULL;
   MPI_Comm comm = MPI_COMM_NULL;
-  const char* what = "";
-  std::string description;
+  OpSignature op;
   Plan plan;
   std::vector<Tensor> keep;
   std::function<void()> finish;
+  std::function<void()> poison;  // on failure: what the output holds instead of MPI's partial writes
   bool done = false;
 
   void wait() override {
     if (done) return;
-    wait_request(request, what, comm, [this] { return description; });
     done = true;
+    try {
+      wait_op(request, comm, op);
+    } catch (...) {
+      keep.clear();
+      if (poison) poison();
+      throw;
+    }
     keep.clear();
     if (finish) finish();
     finish = nullptr;
   }
   ~CollectiveWork() override {
     // MPI may still be writing into buffers we are about to release (a gradient dropped in flight,
-    // e.g. by zero_grad): complete the request, under the collective timeout like any wait, so a
-    // peer that never joins aborts the job with a message instead of hanging it. An MPI error has
-    // no caller to go to here, and the buffers may still be in use: it aborts the job too.
+    // e.g. by zero_grad): complete the request under the watchdog like any wait, so a peer that
+    // never joins ends the job with a message instead of hanging it. An MPI error has no caller to
+    // go to here, and the buffers may still be in use: it aborts the job too.
     if (done || request == MPI_REQUEST_NULL || !is_initialized()) return;
     try {
-      wait_request(request, what, comm, [this] { return description; });
+      wait_op(request, comm, op);
     } catch (const std::exception& e) {
       abort_job(e.what());
     }
   }
 };
 
-// Issues the collective: the blocking MPI form unless a timeout is set or async is asked for.
-// call(plan, req) makes the MPI call (MPI_I* when req is non-null). finish(out_alias) completes
-// the output. `keep` are the buffers an async collective must hold.
+// Note [No partial results]
+// An MPI error (a count mismatch that MPI reports as truncation, say) raises weft::Error naming the
+// collective. A sync collective then returns nothing; an async result that fails when first read is
+// filled with NaN (zeros for integer and bool tensors) before the error propagates, so nothing a
+// user reads afterwards holds MPI's partial writes.
+void poison(const Tensor& t) {
+  if (is_floating(t.dtype())) weft::detail::fill_contiguous(t, std::numeric_limits<double>::quiet_NaN());
+  else weft::detail::fill_contiguous(t, 0);
+}
+
+// Issues the collective with the non-blocking MPI form and waits under the watchdog, unless async
+// is asked for (then the output's pending work waits). call(plan, req) makes the MPI_I* call.
+// finish(out_alias) completes the output. `keep` are the buffers an async collective must hold.
 template <class Call, class Finish>
-Tensor launch(const Group& g, const char* kind, const char* what, const Tensor& x, Plan&& plan, Call&& call,
-              Tensor out, Finish&& finish, bool async, std::initializer_list<Tensor> keep = {}) {
+Tensor launch(const Group& g, const OpSignature& op, const char* what, Plan&& plan, Call&& call, Tensor out,
+              Finish&& finish, bool async, std::initializer_list<Tensor> keep = {}) {
   if (!async) {
-    if (collective_timeout() <= 0) {
-      check_mpi(call(plan, nullptr), what, g.comm);
-    } else {
-      MPI_Request req;
-      check_mpi(call(plan, &req), what, g.comm);
-      wait_request(req, what, g.comm, [&] { return describe(kind, g, x.shape(), x.dtype()); });
-    }
+    MPI_Request req = MPI_REQUEST_NULL;
+    check_mpi(call(plan, &req), what, g.comm);
+    wait_op(req, g.comm, op);
     finish(out);
     return out;
   }
   auto work = std::make_shared<CollectiveWork>();
   work->plan = std::move(plan);
   work->comm = g.comm;
-  work->what = what;
-  work->description = describe(kind, g, x.shape(), x.dtype());
+  work->op = op;
   work->keep.assign(keep.begin(), keep.end());
   check_mpi(call(work->plan, &work->request), what, g.comm);
   Tensor alias = make_alias(out, out.shape(), out.strides(), out.storage_offset());
   work->finish = [alias, f = std::forward<Finish>(finish)]() mutable { f(alias); };
+  work->poison = [alias] { poison(alias); };
   out.impl()->pending = std::move(work);
   return out;
 }
@@ -268,21 +247,12 @@ bool all_equal(const std::vector<int64_t>& v) {
 
 }  // namespace
 
-std::vector<int64_t> exchange_sizes(int64_t value, const DeviceMesh& mesh, int64_t mesh_dim) {
-  Group g = group_of(mesh, mesh_dim, "exchange_sizes");
-  std::vector<int64_t> all(static_cast<size_t>(g.k), value);
-  if (g.k > 1)
-    check_mpi(MPI_Allgather(&value, 1, MPI_INT64_T, all.data(), 1, MPI_INT64_T, g.comm),
-              "MPI_Allgather (size exchange)", g.comm);
-  return all;
-}
-
 Tensor all_reduce(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
   weft::detail::check_plain(x, "all_reduce");
   Group g = group_of(mesh, mesh_dim, "all_reduce");
   MPI_Op mop = mpi_op(op, x.dtype(), "all_reduce");
   if (g.k == 1) return copy_of(x);
-  maybe_check(g, CollectiveKind::AllReduce, x, static_cast<int>(op), -1);
+  OpSignature sig = begin(g, CollectiveKind::AllReduce, x, static_cast<int>(op));
   Tensor in = dense(x);
   Tensor out = make_empty(x.shape(), x.dtype());
   const void* src = ptr(in);
@@ -291,13 +261,13 @@ Tensor all_reduce(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t 
   MPI_Datatype type = mpi_type(x.dtype());
   record_collective(CollectiveKind::AllReduce);
   auto call = [&, src, dst](Plan&, MPI_Request* req) {
-    return req ? MPI_Iallreduce(src, dst, n, type, mop, g.comm, req) : MPI_Allreduce(src, dst, n, type, mop, g.comm);
+    return MPI_Iallreduce(src, dst, n, type, mop, g.comm, req);
   };
   int64_t k = g.k;
   auto finish = [op, k](const Tensor& o) {
     if (op == ReduceOp::Avg) divide_in_place(o, k);
   };
-  return launch(g, "all_reduce", "MPI_Allreduce", x, Plan{}, call, out, finish, async, {in});
+  return launch(g, sig, "MPI_Iallreduce", Plan{}, call, out, finish, async, {in});
 }
 
 Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& sizes, const DeviceMesh& mesh,
@@ -309,7 +279,7 @@ Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& size
   WEFT_CHECK(sizes[g.me] == x.size(dim), "all_gather: sizes says rank ", g.me, " holds ", sizes[g.me],
              " along dim ", dim, " but its tensor has shape ", x.shape());
   if (g.k == 1) return copy_of(x);
-  maybe_check(g, CollectiveKind::AllGather, x, 0, static_cast<int>(dim));
+  OpSignature sig = begin(g, CollectiveKind::AllGather, x, -1, -1, static_cast<int>(dim));
   Shape out_shape = x.shape();
   out_shape[dim] = std::accumulate(sizes.begin(), sizes.end(), int64_t{0});
   Tensor in = dense(x);
@@ -330,22 +300,14 @@ Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& size
   record_collective(CollectiveKind::AllGather);
   auto call = [&, src, dst](Plan& p, MPI_Request* req) {
     if (even)
-      return req ? MPI_Iallgather(src, n, type, dst, n, type, g.comm, req)
-                 : MPI_Allgather(src, n, type, dst, n, type, g.comm);
-    return req ? MPI_Iallgatherv(src, n, type, dst, p.rcounts.data(), p.rdispls.data(), type, g.comm, req)
-               : MPI_Allgatherv(src, n, type, dst, p.rcounts.data(), p.rdispls.data(), type, g.comm);
+      return MPI_Iallgather(src, n, type, dst, n, type, g.comm, req);
+    return MPI_Iallgatherv(src, n, type, dst, p.rcounts.data(), p.rdispls.data(), type, g.comm, req);
   };
   Tensor staging = direct ? Tensor() : recv;  // never the output itself (see Note [Async collectives])
-  auto finish = [staging, sizes, dim, outer, inner](const Tensor& o) {
-    if (!staging.defined()) return;
-    int64_t at = 0, start = 0;
-    for (int64_t s : sizes) {
-      copy_into(slab(o, dim, start, s), block(staging, Shape{outer, s, inner}, at));
-      at += outer * s * inner;
-      start += s;
-    }
+  auto finish = [staging, sizes, dim](const Tensor& o) {
+    if (staging.defined()) unpack(o, staging, dim, sizes);
   };
-  return launch(g, "all_gather", direct ? "MPI_Allgather" : "MPI_Allgather (staged)", x, std::move(plan), call, out,
+  return launch(g, sig, "MPI_Iallgather", std::move(plan), call, out,
                 finish, async, {in, staging});
 }
 
@@ -360,20 +322,14 @@ Tensor reduce_scatter(const Tensor& x, ReduceOp op, int64_t dim, const std::vect
   WEFT_CHECK(std::accumulate(sizes.begin(), sizes.end(), int64_t{0}) == x.size(dim), "reduce_scatter: the pieces ",
              "must sum to the size of dim ", dim, " of the input, shape ", x.shape());
   if (g.k == 1) return copy_of(x);
-  maybe_check(g, CollectiveKind::ReduceScatter, x, static_cast<int>(op), -1);
+  OpSignature sig = begin(g, CollectiveKind::ReduceScatter, x, static_cast<int>(op));
   const int64_t outer = prod(x.shape(), 0, dim), inner = prod(x.shape(), dim + 1, x.dim());
   Tensor in;
   if (outer == 1) {
     in = dense(x);  // the pieces along dim are consecutive blocks already
-  } else {          // pack piece r as block r
+  } else {          // piece r as block r
     in = make_empty(Shape{x.numel()}, x.dtype());
-    Tensor packed_src = dense(x);
-    int64_t at = 0, start = 0;
-    for (int64_t s : sizes) {
-      copy_into(block(in, Shape{outer, s, inner}, at), slab(packed_src, dim, start, s));
-      at += outer * s * inner;
-      start += s;
-    }
+    pack(in, dense(x), dim, sizes);
   }
   Shape out_shape = x.shape();
   out_shape[dim] = sizes[g.me];
@@ -389,16 +345,14 @@ Tensor reduce_scatter(const Tensor& x, ReduceOp op, int64_t dim, const std::vect
   record_collective(CollectiveKind::ReduceScatter);
   auto call = [&, src, dst](Plan& p, MPI_Request* req) {
     if (even)
-      return req ? MPI_Ireduce_scatter_block(src, dst, n, type, mop, g.comm, req)
-                 : MPI_Reduce_scatter_block(src, dst, n, type, mop, g.comm);
-    return req ? MPI_Ireduce_scatter(src, dst, p.rcounts.data(), type, mop, g.comm, req)
-               : MPI_Reduce_scatter(src, dst, p.rcounts.data(), type, mop, g.comm);
+      return MPI_Ireduce_scatter_block(src, dst, n, type, mop, g.comm, req);
+    return MPI_Ireduce_scatter(src, dst, p.rcounts.data(), type, mop, g.comm, req);
   };
   int64_t k = g.k;
   auto finish = [op, k](const Tensor& o) {
     if (op == ReduceOp::Avg) divide_in_place(o, k);
   };
-  return launch(g, "reduce_scatter", "MPI_Reduce_scatter", x, std::move(plan), call, out, finish, async, {in});
+  return launch(g, sig, "MPI_Ireduce_scatter", std::move(plan), call, out, finish, async, {in});
 }
 
 Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>& split_sizes, int64_t concat_dim,
@@ -416,18 +370,13 @@ Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>
   WEFT_CHECK(split_dim == concat_dim || recv_sizes[g.me] == x.size(concat_dim), "all_to_all: concat sizes say rank ",
              g.me, " holds ", recv_sizes[g.me], " along dim ", concat_dim, " but its tensor has shape ", x.shape());
   if (g.k == 1) return copy_of(x);
-  maybe_check(g, CollectiveKind::AllToAll, x, static_cast<int>(split_dim), static_cast<int>(concat_dim));
+  OpSignature sig = begin(g, CollectiveKind::AllToAll, x, -1, static_cast<int>(split_dim), static_cast<int>(concat_dim));
   const Shape& xs = x.shape();
   const int64_t s_outer = prod(xs, 0, split_dim), s_inner = prod(xs, split_dim + 1, xs.size());
   Tensor in = dense(x);
-  if (s_outer != 1) {  // pack the piece for rank j as block j
+  if (s_outer != 1) {  // the piece for rank j as block j
     Tensor packed = make_empty(Shape{x.numel()}, x.dtype());
-    int64_t at = 0, start = 0;
-    for (int64_t s : split_sizes) {
-      copy_into(block(packed, Shape{s_outer, s, s_inner}, at), slab(in, split_dim, start, s));
-      at += s_outer * s * s_inner;
-      start += s;
-    }
+    pack(packed, in, split_dim, split_sizes);
     in = packed;
   }
   Shape out_shape = xs;
@@ -452,25 +401,16 @@ Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>
   auto call = [&, src, dst](Plan& p, MPI_Request* req) {
     if (even) {
       int n = p.scounts[0];
-      return req ? MPI_Ialltoall(src, n, type, dst, n, type, g.comm, req)
-                 : MPI_Alltoall(src, n, type, dst, n, type, g.comm);
+      return MPI_Ialltoall(src, n, type, dst, n, type, g.comm, req);
     }
-    return req ? MPI_Ialltoallv(src, p.scounts.data(), p.sdispls.data(), type, dst, p.rcounts.data(),
-                                p.rdispls.data(), type, g.comm, req)
-               : MPI_Alltoallv(src, p.scounts.data(), p.sdispls.data(), type, dst, p.rcounts.data(),
-                               p.rdispls.data(), type, g.comm);
+    return MPI_Ialltoallv(src, p.scounts.data(), p.sdispls.data(), type, dst, p.rcounts.data(),
+                                p.rdispls.data(), type, g.comm, req);
   };
   Tensor staging = direct ? Tensor() : recv;  // never the output itself (see Note [Async collectives])
-  auto finish = [staging, recv_sizes, concat_dim, c_outer, c_inner](const Tensor& o) {
-    if (!staging.defined()) return;
-    int64_t at = 0, start = 0;
-    for (int64_t s : recv_sizes) {
-      copy_into(slab(o, concat_dim, start, s), block(staging, Shape{c_outer, s, c_inner}, at));
-      at += c_outer * s * c_inner;
-      start += s;
-    }
+  auto finish = [staging, recv_sizes, concat_dim](const Tensor& o) {
+    if (staging.defined()) unpack(o, staging, concat_dim, recv_sizes);
   };
-  return launch(g, "all_to_all", "MPI_Alltoall", x, std::move(plan), call, out, finish, async, {in, staging});
+  return launch(g, sig, "MPI_Ialltoall", std::move(plan), call, out, finish, async, {in, staging});
 }
 
 Tensor broadcast(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
@@ -479,17 +419,16 @@ Tensor broadcast(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t m
   WEFT_CHECK(src >= 0 && src < g.k, "broadcast: src ", src, " is not a local rank of mesh dim ", g.mesh_dim,
              " (size ", g.k, ")");
   if (g.k == 1) return copy_of(x);
-  maybe_check(g, CollectiveKind::Broadcast, x, static_cast<int>(src), -1);
+  OpSignature sig = begin(g, CollectiveKind::Broadcast, x, -1, static_cast<int>(src));
   Tensor out = g.me == src ? copy_of(x) : make_empty(x.shape(), x.dtype());
   int n = count_of(x.numel(), "broadcast");
   MPI_Datatype type = mpi_type(x.dtype());
   void* buf = ptr(out);
   record_collective(CollectiveKind::Broadcast);
   auto call = [&](Plan&, MPI_Request* req) {
-    return req ? MPI_Ibcast(buf, n, type, static_cast<int>(src), g.comm, req)
-               : MPI_Bcast(buf, n, type, static_cast<int>(src), g.comm);
+    return MPI_Ibcast(buf, n, type, static_cast<int>(src), g.comm, req);
   };
-  return launch(g, "broadcast", "MPI_Bcast", x, Plan{}, call, out, [](const Tensor&) {}, false);
+  return launch(g, sig, "MPI_Ibcast", Plan{}, call, out, [](const Tensor&) {}, false);
 }
 
 Tensor reduce_to(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
@@ -497,7 +436,7 @@ Tensor reduce_to(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t m
   Group g = group_of(mesh, mesh_dim, "reduce");
   WEFT_CHECK(src >= 0 && src < g.k, "reduce: root ", src, " is not a local rank of mesh dim ", g.mesh_dim);
   if (g.k == 1) return copy_of(x);
-  maybe_check(g, CollectiveKind::Reduce, x, static_cast<int>(src), -1);
+  OpSignature sig = begin(g, CollectiveKind::Reduce, x, -1, static_cast<int>(src));
   Tensor in = dense(x);
   Tensor out = make_empty(x.shape(), x.dtype());
   MPI_Op mop = mpi_op(ReduceOp::Sum, x.dtype(), "reduce");
@@ -507,11 +446,10 @@ Tensor reduce_to(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t m
   void* rbuf = ptr(out);
   record_collective(CollectiveKind::Reduce);
   auto call = [&](Plan&, MPI_Request* req) {
-    return req ? MPI_Ireduce(sbuf, rbuf, n, type, mop, static_cast<int>(src), g.comm, req)
-               : MPI_Reduce(sbuf, rbuf, n, type, mop, static_cast<int>(src), g.comm);
+    return MPI_Ireduce(sbuf, rbuf, n, type, mop, static_cast<int>(src), g.comm, req);
   };
   bool root = g.me == src;
-  return launch(g, "reduce", "MPI_Reduce", x, Plan{}, call, out,
+  return launch(g, sig, "MPI_Ireduce", Plan{}, call, out,
                 [root](const Tensor& o) {
                   if (!root) weft::detail::fill_contiguous(o, 0);
                 }, false);
@@ -531,7 +469,7 @@ Tensor scatter(const TensorList& chunks, int64_t src, const DeviceMesh& mesh, in
     }
   }
   if (g.k == 1) return copy_of(chunks.at(0));
-  if (debug_collectives()) check_fingerprint(g, CollectiveKind::Scatter, Shape{}, kFloat32, static_cast<int>(src), -1, false);
+  OpSignature sig = begin(g, CollectiveKind::Scatter, Tensor(), -1, static_cast<int>(src));
   // The chunks' geometry goes first (an internal exchange, not counted): [dtype, ndim, shape x k].
   std::vector<int64_t> meta(2 + 8 * static_cast<size_t>(g.k), 0);
   if (root) {
@@ -540,8 +478,7 @@ Tensor scatter(const TensorList& chunks, int64_t src, const DeviceMesh& mesh, in
     for (int r = 0; r < g.k; ++r)
       for (int64_t d = 0; d < meta[1]; ++d) meta[2 + 8 * r + d] = chunks[r].size(d);
   }
-  check_mpi(MPI_Bcast(meta.data(), static_cast<int>(meta.size()), MPI_INT64_T, static_cast<int>(src), g.comm),
-            "MPI_Bcast (scatter sizes)", g.comm);
+  control_broadcast(meta.data(), static_cast<int>(meta.size()), static_cast<int>(src), g.comm, "scatter sizes");
   DType dtype = static_cast<DType>(meta[0]);
   Plan plan;
   Shape mine;
@@ -563,12 +500,10 @@ Tensor scatter(const TensorList& chunks, int64_t src, const DeviceMesh& mesh, in
   int n = plan.scounts[g.me];
   record_collective(CollectiveKind::Scatter);
   auto call = [&](Plan& p, MPI_Request* req) {
-    return req ? MPI_Iscatterv(sbuf, p.scounts.data(), p.sdispls.data(), type, rbuf, n, type, static_cast<int>(src),
-                               g.comm, req)
-               : MPI_Scatterv(sbuf, p.scounts.data(), p.sdispls.data(), type, rbuf, n, type, static_cast<int>(src),
-                              g.comm);
+    return MPI_Iscatterv(sbuf, p.scounts.data(), p.sdispls.data(), type, rbuf, n, type, static_cast<int>(src),
+                               g.comm, req);
   };
-  return launch(g, "scatter", "MPI_Scatterv", out, std::move(plan), call, out, [](const Tensor&) {}, false);
+  return launch(g, sig, "MPI_Iscatterv", std::move(plan), call, out, [](const Tensor&) {}, false);
 }
 
 }  // namespace detail

@@ -7,12 +7,10 @@
 #include <vector>
 
 #include "distributed/device_mesh.h"
+#include "distributed/placement.h"
 #include "framework/tensor.h"
 
 namespace weft::dist {
-
-enum class ReduceOp { Sum, Avg, Max, Min, Product };
-std::string to_string(ReduceOp op);  // "sum", "avg", "max", "min", "product"
 
 // Note [Functional collectives]
 // Every collective returns a new tensor (inputs may be non-contiguous; a contiguous input is handed
@@ -69,12 +67,8 @@ Tensor reduce_from_parallel_region(const Tensor& x, const DeviceMesh& mesh, int6
 // Internal, non-differentiable primitives (no autograd recorded). `async` makes the result pending.
 namespace detail {
 
-
-// Every rank's `value` on mesh_dim, in rank order (MPI_Allgather; not counted as a collective).
-std::vector<int64_t> exchange_sizes(int64_t value, const DeviceMesh& mesh, int64_t mesh_dim);
-
 Tensor all_reduce(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t mesh_dim, bool async = false);
-// sizes: every rank's size along dim (required; see exchange_sizes).
+// sizes: every rank's size along dim (required; see exchange_sizes in control_plane.h).
 Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& sizes, const DeviceMesh& mesh,
                   int64_t mesh_dim, bool async = false);
 // sizes: the pieces along dim, one per rank, summing to x.size(dim) (torch.chunk: chunk_sizes in sharding.h).

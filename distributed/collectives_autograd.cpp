@@ -2,6 +2,7 @@
 // forward primitive from collectives.cpp and a backward node that runs the conjugate collective.
 #include "autograd/node.h"
 #include "distributed/collectives.h"
+#include "distributed/control_plane.h"
 #include "distributed/sharding.h"
 #include "framework/copy.h"
 #include "ops/shape_ops.h"

@@ -5,15 +5,14 @@
 #include <map>
 #include <string>
 
+#include "distributed/collective_kind.h"
+
 namespace weft::dist {
 
-// Reduce is the backward of broadcast (a reduction to the source rank).
-enum class CollectiveKind { AllReduce, AllGather, ReduceScatter, AllToAll, Broadcast, Scatter, Reduce };
-std::string to_string(CollectiveKind kind);  // "all_reduce", "all_gather", ...
-
 // Counts every collective issued on this thread while the scope is open, forward and backward,
-// whoever issues it, by kind. Nested scopes each count. Internal size exchanges, the debug-mode
-// fingerprint check, local chunking, divisions and waits never count.
+// whoever issues it, by kind. Nested scopes each count. Local chunking, divisions and waits never
+// count, and neither does the control plane (control_plane.h: size and shape exchanges, mesh-wide
+// checks, the debug mode's fingerprints): it moves metadata, not tensor data.
 class CommDebugMode {
  public:
   CommDebugMode();

@@ -5,12 +5,22 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 #include <sstream>
 
+#include "distributed/control_plane.h"
 #include "distributed/runtime.h"
 #include "framework/error.h"
 
 namespace weft::dist {
+
+// Note [Mesh communicators]
+// A mesh made by the constructor (the root) splits the world once per non-empty set of its dims:
+// the ranks that differ only in those dims, ordered row-major over them. The single dims are the
+// collectives' communicators, the set of all dims is the whole-mesh communicator of the control
+// plane, and every other set is the whole-mesh communicator of a sub-mesh. Sub-meshes are made
+// locally (no MPI), so they take their communicators from the root's family by dim mask.
+using CommFamily = std::map<unsigned, MPI_Comm>;  // dim mask (root dims) -> communicator
 
 struct DeviceMesh::Impl {
   std::vector<int64_t> shape;
@@ -18,6 +28,11 @@ struct DeviceMesh::Impl {
   std::vector<int> ranks;
   std::optional<std::vector<int64_t>> coord;
   std::vector<MPI_Comm> comms;  // one per mesh dim; owned by the runtime's registry
+  MPI_Comm whole = MPI_COMM_NULL;
+  // The mesh index (row-major) of each rank of `whole`; empty when they are in order.
+  std::vector<int64_t> whole_order;
+  std::vector<int> root_dims;   // which dim of the root mesh each dim is
+  std::shared_ptr<const CommFamily> family;
 };
 
 namespace {
@@ -45,38 +60,97 @@ int64_t ravel(const std::vector<int64_t>& c, const std::vector<int64_t>& shape) 
   return index;
 }
 
-// Communicators per (shape, ranks): making the same mesh again costs no MPI_Comm_split. Every rank
-// makes the same meshes in the same order, so every rank hits or misses the cache together.
-std::map<std::pair<std::vector<int64_t>, std::vector<int>>, std::vector<MPI_Comm>>& comm_cache() {
-  static std::map<std::pair<std::vector<int64_t>, std::vector<int>>, std::vector<MPI_Comm>> cache;
+// Families per (shape, ranks, names): making the same mesh again costs no MPI_Comm_split. Every
+// rank makes the same meshes in the same order, so every rank hits or misses the cache together.
+// The names are part of the key because messages name a communicator by its mesh dims' names.
+using FamilyKey = std::tuple<std::vector<int64_t>, std::vector<int>, std::vector<std::string>>;
+std::map<FamilyKey, std::shared_ptr<const CommFamily>>& family_cache() {
+  static std::map<FamilyKey, std::shared_ptr<const CommFamily>> cache;
   return cache;
 }
 
-std::vector<MPI_Comm> split_comms(const DeviceMesh::Impl& m, const std::string& label) {
-  auto key = std::make_pair(m.shape, m.ranks);
-  auto it = comm_cache().find(key);
-  if (it != comm_cache().end()) return it->second;
-  std::vector<MPI_Comm> comms(m.shape.size(), MPI_COMM_NULL);
-  for (size_t d = 0; d < m.shape.size(); ++d) {
-    // Ranks that share every coordinate but d form one group, ordered by their coordinate on d.
+// The splits block until every world rank calls them with a mesh of the same shape, and the ranks
+// of one mesh must list the same ranks in the same order (disjoint meshes of the same shape, one per
+// group, are fine). Two control exchanges over the world (under the watchdog) check both, so that
+// every rank raises the same error instead of some hanging in MPI_Comm_split.
+void check_same_mesh(const DeviceMesh::Impl& m) {
+  std::vector<int64_t> mine(10, 0);
+  mine[0] = static_cast<int64_t>(m.shape.size());
+  for (size_t d = 0; d < m.shape.size() && d < 8; ++d) mine[1 + d] = m.shape[d];
+  uint64_t h = 1469598103934665603ull;
+  for (int r : m.ranks) h = (h ^ static_cast<uint64_t>(r)) * 1099511628211ull;
+  mine[9] = static_cast<int64_t>(h >> 1);
+  std::vector<int64_t> all = detail::comm_all_gather(mine, MPI_COMM_WORLD, "DeviceMesh construction");
+  auto shape_of = [&](size_t r) {
+    return join(std::vector<int64_t>(all.begin() + static_cast<int64_t>(10 * r + 1),
+                                     all.begin() + static_cast<int64_t>(10 * r + 1 + static_cast<size_t>(all[10 * r]))));
+  };
+  for (size_t r = 1; r < all.size() / 10; ++r)
+    WEFT_CHECK(std::equal(all.begin(), all.begin() + 9, all.begin() + static_cast<int64_t>(10 * r)),
+               "DeviceMesh: every rank must make a mesh of the same shape, but rank ", r, " made shape ", shape_of(r),
+               " and rank 0 made shape ", shape_of(0));
+  int64_t differs = -1;  // a rank of this rank's mesh that made a mesh of other ranks
+  if (m.coord)
+    for (int r : m.ranks)
+      if (all[10 * static_cast<size_t>(r) + 9] != mine[9] && differs < 0) differs = r;
+  std::vector<int64_t> verdicts = detail::comm_all_gather({differs}, MPI_COMM_WORLD, "DeviceMesh construction");
+  for (size_t r = 0; r < verdicts.size(); ++r)
+    WEFT_CHECK(verdicts[r] < 0, "DeviceMesh: rank ", r, " made a mesh over ranks that include rank ", verdicts[r],
+               ", but rank ", verdicts[r], " made a mesh over other ranks (or in another order)");
+}
+
+std::shared_ptr<const CommFamily> split_family(const DeviceMesh::Impl& m, const std::string& label) {
+  FamilyKey key{m.shape, m.ranks, m.names};
+  auto it = family_cache().find(key);
+  if (it != family_cache().end()) return it->second;
+  check_same_mesh(m);
+  auto family = std::make_shared<CommFamily>();
+  const size_t nd = m.shape.size();
+  for (unsigned mask = 1; mask < (1u << nd); ++mask) {
     int color = MPI_UNDEFINED, order = 0;
-    if (m.coord) {
-      std::vector<int64_t> c = *m.coord;
-      order = static_cast<int>(c[d]);
-      c[d] = 0;
-      color = static_cast<int>(ravel(c, m.shape));
+    if (m.coord) {  // colour: the coordinates outside the mask; order: row-major inside it
+      int64_t outside = 0, inside = 0;
+      for (size_t d = 0; d < nd; ++d) {
+        int64_t& index = mask & (1u << d) ? inside : outside;
+        index = index * m.shape[d] + (*m.coord)[d];
+      }
+      color = static_cast<int>(outside);
+      order = static_cast<int>(inside);
     }
-    check_mpi(MPI_Comm_split(MPI_COMM_WORLD, color, order, &comms[d]), "MPI_Comm_split (DeviceMesh)",
-              MPI_COMM_WORLD);
-    if (comms[d] == MPI_COMM_NULL) continue;
-    detail::register_comm(comms[d]);
-    check_mpi(MPI_Comm_set_errhandler(comms[d], MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler", comms[d]);
-    std::string name = label + " dim " + std::to_string(d);
-    if (!m.names.empty()) name += " (" + m.names[d] + ")";
-    MPI_Comm_set_name(comms[d], name.c_str());
+    MPI_Comm comm = MPI_COMM_NULL;
+    check_mpi(MPI_Comm_split(MPI_COMM_WORLD, color, order, &comm), "MPI_Comm_split (DeviceMesh)", MPI_COMM_WORLD);
+    if (comm == MPI_COMM_NULL) continue;
+    std::string dims;
+    for (size_t d = 0; d < nd; ++d)
+      if (mask & (1u << d)) dims += (dims.empty() ? "" : ",") + (m.names.empty() ? std::to_string(d) : m.names[d]);
+    detail::register_comm(comm, label + " dims (" + dims + ")", dims);
+    (*family)[mask] = comm;
   }
-  comm_cache().emplace(key, comms);
-  return comms;
+  family_cache().emplace(key, family);
+  return family;
+}
+
+// `whole` orders its ranks row-major over the root's dims; a sub-mesh naming them in another order
+// numbers its ranks otherwise: record where each of whole's ranks sits in the sub-mesh.
+void set_whole_order(DeviceMesh::Impl& sub) {
+  std::vector<size_t> by_root(sub.shape.size());  // sub dims sorted by root dim
+  for (size_t i = 0; i < by_root.size(); ++i) by_root[i] = i;
+  std::sort(by_root.begin(), by_root.end(), [&](size_t a, size_t b) { return sub.root_dims[a] < sub.root_dims[b]; });
+  if (std::is_sorted(sub.root_dims.begin(), sub.root_dims.end())) return;
+  std::vector<int64_t> sorted_shape;
+  for (size_t i : by_root) sorted_shape.push_back(sub.shape[i]);
+  int64_t n = 1;
+  for (int64_t s : sub.shape) n *= s;
+  for (int64_t r = 0; r < n; ++r) {
+    std::vector<int64_t> c = unravel(r, sorted_shape), sc(sub.shape.size());
+    for (size_t j = 0; j < by_root.size(); ++j) sc[by_root[j]] = c[j];
+    sub.whole_order.push_back(ravel(sc, sub.shape));
+  }
+}
+
+MPI_Comm family_comm(const DeviceMesh::Impl& m, unsigned mask) {
+  auto it = m.family->find(mask);
+  return it == m.family->end() ? MPI_COMM_NULL : it->second;
 }
 
 }  // namespace
@@ -115,9 +189,12 @@ DeviceMesh::DeviceMesh(std::vector<int64_t> shape, std::vector<std::string> dim_
   auto pos = std::find(m->ranks.begin(), m->ranks.end(), world_rank());
   if (pos != m->ranks.end()) m->coord = unravel(pos - m->ranks.begin(), m->shape);
   m->comms.assign(m->shape.size(), MPI_COMM_NULL);
+  for (size_t d = 0; d < m->shape.size(); ++d) m->root_dims.push_back(static_cast<int>(d));
   if (mpi) {
     impl_ = m;  // to_string() for the communicators' names
-    m->comms = split_comms(*m, to_string());
+    m->family = split_family(*m, to_string());
+    for (size_t d = 0; d < m->shape.size(); ++d) m->comms[d] = family_comm(*m, 1u << d);
+    m->whole = family_comm(*m, (1u << m->shape.size()) - 1);
   }
   impl_ = std::move(m);
 }
@@ -150,6 +227,8 @@ int64_t DeviceMesh::get_local_rank(int64_t mesh_dim) const {
 }
 
 MPI_Comm DeviceMesh::comm(int64_t mesh_dim) const { return checked().comms[wrap_mesh_dim(mesh_dim, ndim())]; }
+MPI_Comm DeviceMesh::mesh_comm() const { return checked().whole; }
+const std::vector<int64_t>& DeviceMesh::mesh_comm_order() const { return checked().whole_order; }
 
 int64_t DeviceMesh::dim_index(const std::string& name) const {
   const Impl& m = checked();
@@ -176,13 +255,21 @@ DeviceMesh DeviceMesh::sub_mesh(const std::vector<std::string>& names) const {
   auto sub = std::make_shared<Impl>();
   sub->names = names;
   std::vector<int64_t> sub_coord;
+  unsigned mask = 0;
   for (int64_t d : dims) {
     sub->shape.push_back(m.shape[d]);
     // The ranks that differ from this one only along d are exactly the parent's comm(d) group.
     sub->comms.push_back(m.comms[d]);
     sub_coord.push_back((*m.coord)[d]);
+    sub->root_dims.push_back(m.root_dims[d]);
+    mask |= 1u << m.root_dims[d];
   }
   sub->coord = sub_coord;
+  sub->family = m.family;
+  if (m.family) {
+    sub->whole = family_comm(m, mask);
+    set_whole_order(*sub);
+  }
   int64_t count = 1;
   for (int64_t s : sub->shape) count *= s;
   for (int64_t i = 0; i < count; ++i) {

@@ -16,11 +16,12 @@
 
 namespace weft::dist {
 
-// A cheap shared handle to an immutable mesh. Construction is collective over the world.
+// A cheap shared handle to an immutable mesh. Construction is collective over the world; slicing
+// (operator[], sub_mesh) is local.
 class DeviceMesh {
  public:
   DeviceMesh() = default;  // undefined
-  // Every world rank must call it (MPI_Comm_split inside, once per mesh dim; a mesh of the same
+  // Every world rank must call it (MPI_Comm_split inside, once per set of mesh dims; a mesh of the same
   // shape and ranks made again reuses the communicators). ranks: world ranks in row-major mesh
   // order, empty = 0..prod(shape)-1. Names optional, unique. Ranks outside the mesh get a handle
   // with contains_this_rank() == false and MPI_COMM_NULL communicators. Without MPI initialized
@@ -37,6 +38,10 @@ class DeviceMesh {
   std::optional<std::vector<int64_t>> get_coordinate() const;  // nullopt when this rank is not in the mesh
   int64_t get_local_rank(int64_t mesh_dim) const;              // this rank's coordinate on mesh_dim
   MPI_Comm comm(int64_t mesh_dim) const;                        // created once
+  // The whole mesh's communicator, for the control plane (control_plane.h); see Note [Mesh
+  // communicators]. Its rank i is the mesh's rank mesh_comm_order()[i] (row-major), or i when empty.
+  MPI_Comm mesh_comm() const;
+  const std::vector<int64_t>& mesh_comm_order() const;
   int64_t dim_index(const std::string& name) const;             // error naming the known names
   DeviceMesh operator[](const std::string& name) const;         // 1-D sub-mesh through this rank
   DeviceMesh sub_mesh(const std::vector<std::string>& names) const;

@@ -2,13 +2,12 @@
 // printing. The autograd Functions behind the differentiable calls live in dtensor_autograd.cpp.
 #include "distributed/dtensor.h"
 
-#include <mpi.h>
-
 #include <algorithm>
 #include <sstream>
 
 #include "autograd/grad_mode.h"
 #include "distributed/collectives.h"
+#include "distributed/control_plane.h"
 #include "distributed/redistribute.h"
 #include "distributed/runtime.h"
 #include "distributed/sharding.h"
@@ -49,25 +48,29 @@ struct MetaHash {
   }
 };
 
-// Compares `hash` across every rank of the mesh and ORs `bad`: a max all-reduce of (h, -h, bad)
-// over each mesh dim in turn (reducing the reduced values again covers the whole mesh). Returns
-// (all hashes equal, any rank bad). Uncounted: metadata, not data.
+// Compares `hash` across every rank of the mesh and ORs `bad`: one max over the whole mesh of
+// (h, -h, bad). Returns (all hashes equal, any rank bad).
 std::pair<bool, bool> compare_across_mesh(uint64_t hash, bool bad, const DeviceMesh& mesh) {
   int64_t v[3] = {static_cast<int64_t>(hash >> 1), -static_cast<int64_t>(hash >> 1), bad ? 1 : 0};
-  for (int64_t i = 0; i < mesh.ndim(); ++i) {
-    if (mesh.size(i) == 1) continue;
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT64_T, MPI_MAX, mesh.comm(i)),
-              "DTensor.from_local run_check (MPI_Allreduce)", mesh.comm(i));
-  }
+  detail::mesh_max(v, 3, mesh, "DTensor.from_local run_check");
   return {v[0] == -v[1], v[2] != 0};
+}
+
+// Debug mode: the ranks of the mesh agree on a redistribution before any of its collectives.
+void check_redistribute_agreement(const DTensor& x, const Placements& target) {
+  detail::check_agreement(x.device_mesh(), "redistribute",
+                          weft::detail::str_cat("placements ", to_string(x.placements()), " -> ", to_string(target),
+                                                " of shape ", x.shape()));
 }
 
 }  // namespace
 
+// DTensorSpec is the only DistSpec (framework/ declares the base only so that ops can refuse
+// DTensors), so a dist spec is a DTensorSpec: no dynamic_cast on this path, which every DTensor
+// result and gradient takes.
 DTensor::DTensor(const Tensor& t) : Tensor(t) {
   WEFT_CHECK(t.defined(), "DTensor: expected a DTensor but got an undefined tensor");
-  WEFT_CHECK(t.is_dtensor() && dynamic_cast<const DTensorSpec*>(t.impl()->dist.get()) != nullptr,
-             "DTensor: expected a DTensor but got a plain tensor of shape ", t.shape());
+  WEFT_CHECK(t.is_dtensor(), "DTensor: expected a DTensor but got a plain tensor of shape ", t.shape());
 }
 
 const DTensorSpec& DTensor::spec() const {
@@ -166,13 +169,18 @@ DTensor DTensor::redistribute(const Placements& placements) const {
     WEFT_CHECK(!target[i].is_partial() || target[i] == current[i], "Can not redistribute from ",
                current[i].to_string(), " to ", target[i].to_string(),
                ", redistributing to Partial is for internal use only");
+  if (debug_collectives()) [[unlikely]]
+    check_redistribute_agreement(*this, target);
   return DTensor(detail::apply_redistribute(*this, target));
 }
 
 DTensor redistribute_internal(const DTensor& x, const Placements& target) {
   WEFT_CHECK(static_cast<int64_t>(target.size()) == x.device_mesh().ndim(), "redistribute: expected one "
              "placement per mesh dim (", x.device_mesh().ndim(), ") but got ", target.size(), ": ", to_string(target));
-  return DTensor(detail::apply_redistribute(x, normalize(target, x.dim())));
+  Placements normalized = normalize(target, x.dim());
+  if (debug_collectives()) [[unlikely]]
+    check_redistribute_agreement(x, normalized);
+  return DTensor(detail::apply_redistribute(x, normalized));
 }
 
 Tensor DTensor::full_tensor(std::optional<Placements> grad_placements) const {
@@ -185,6 +193,10 @@ DTensor distribute_tensor(const Tensor& t, const DeviceMesh& mesh, Placements pl
   for (size_t i = 0; i < placements.size(); ++i)
     WEFT_CHECK(!placements[i].is_partial(), "distribute_tensor: Partial placements are not supported (got ",
                to_string(placements), ", ", placements[i].to_string(), " on mesh dim ", i, ")");
+  if (debug_collectives()) [[unlikely]]
+    detail::check_agreement(mesh, "distribute_tensor",
+                            weft::detail::str_cat("placements ", to_string(placements), " of shape ", t.shape(),
+                                                  " from rank ", src_rank));
   const std::vector<int>& ranks = mesh.ranks();
   auto src = std::find(ranks.begin(), ranks.end(), static_cast<int>(src_rank));
   WEFT_CHECK(src != ranks.end(), "distribute_tensor: src_rank ", src_rank, " is not in the mesh ", mesh.to_string());

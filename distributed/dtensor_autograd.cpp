@@ -23,20 +23,6 @@ struct SpecMeta {
 
 SpecMeta& meta_of(AutogradContext* ctx) { return ctx->state<SpecMeta>(); }
 
-// The gradient of a DTensor output as a DTensor. A plain gradient of the global shape (a user's
-// y.backward(g)) is the full gradient on every rank: all Replicate.
-DTensor as_dtensor_gradient(const Tensor& g, const SpecMeta& meta, const char* op) {
-  if (g.is_dtensor()) {
-    DTensor d(g);
-    WEFT_CHECK(d.device_mesh() == meta.mesh, op, " backward: the gradient lives on ", d.device_mesh().to_string(),
-               " but the output on ", meta.mesh.to_string());
-    return d;
-  }
-  WEFT_CHECK(g.shape() == meta.global_shape, op, " backward: a plain gradient must have the global shape ",
-             meta.global_shape, " but has ", g.shape());
-  return make_dtensor(g, meta.mesh, replicate_all(meta.mesh.ndim()), meta.global_shape);
-}
-
 struct Redistribute : autograd::Function<Redistribute> {
   using State = SpecMeta;
   static Tensor forward(AutogradContext* ctx, const Tensor& input, const Placements& target) {
@@ -50,11 +36,9 @@ struct Redistribute : autograd::Function<Redistribute> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     if (!grads[0].defined()) return {Tensor()};
     const SpecMeta& meta = meta_of(ctx);
-    DTensor g = as_dtensor_gradient(grads[0], meta, "redistribute");
+    DTensor g = as_dtensor_gradient(grads[0], meta.mesh, meta.global_shape, "redistribute");
     Placements target = redistribute_backward_target(meta.placements, g.placements());
-    Tensor local = redistribute_local(g.spec().local, meta.mesh, g.placements(), target, meta.global_shape,
-                                      /*async=*/true);  // see Note [Gradients in flight]
-    return {make_dtensor(local, meta.mesh, target, meta.global_shape)};
+    return {gradient_to(std::move(g), target, /*async=*/true)};
   }
 };
 
@@ -73,10 +57,8 @@ struct FromLocal : autograd::Function<FromLocal> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     if (!grads[0].defined()) return {Tensor()};
     const SpecMeta& meta = meta_of(ctx);
-    DTensor g = as_dtensor_gradient(grads[0], meta, "DTensor.from_local");
-    if (g.placements() == meta.placements) return {g.spec().local};
-    return {redistribute_local(g.spec().local, meta.mesh, g.placements(), meta.placements, meta.global_shape,
-                               /*async=*/true)};
+    DTensor g = as_dtensor_gradient(grads[0], meta.mesh, meta.global_shape, "DTensor.from_local");
+    return {gradient_to(std::move(g), meta.placements, /*async=*/true).spec().local};
   }
 };
 
@@ -115,17 +97,8 @@ Tensor dtensor_add(const Tensor& a, const Tensor& b) {
              "gradients on ", x.device_mesh().to_string(), " with shape ", x.shape(), " and on ",
              y.device_mesh().to_string(), " with shape ", y.shape(), " can not be added");
   NoGradGuard no_grad;
-  // The common case, a gradient accumulated with the placements of the first: add the locals.
-  if (x.placements() == y.placements())
-    return make_dtensor(plain_add(x.spec().local, y.spec().local), x.device_mesh(), x.placements(), x.shape());
-  // S -> P and P(a) -> P(b) are refused as single steps; they go through Replicate (R -> P is
-  // internal: sum divides by k), which keeps the value.
-  Placements via = x.placements();
-  for (size_t i = 0; i < via.size(); ++i)
-    if (via[i].is_partial() && y.placements()[i] != via[i]) via[i] = Replicate();
-  Tensor other = redistribute_local(y.spec().local, y.device_mesh(), y.placements(), via, x.shape());
-  other = redistribute_local(other, y.device_mesh(), via, x.placements(), x.shape());
-  return make_dtensor(plain_add(x.spec().local, other), x.device_mesh(), x.placements(), x.shape());
+  DTensor other = gradient_to(std::move(y), x.placements(), /*async=*/false);  // the sum reads it at once
+  return make_dtensor(plain_add(x.spec().local, other.spec().local), x.device_mesh(), x.placements(), x.shape());
 }
 
 }  // namespace

@@ -1,12 +1,8 @@
 // local_map's checks, its one autograd Function, and the exact global shapes of Shard outputs.
 #include "distributed/local_map.h"
 
-#include <mpi.h>
-
-#include <map>
-
 #include "autograd/function.h"
-#include "distributed/comm_debug.h"
+#include "distributed/control_plane.h"
 #include "distributed/redistribute.h"
 #include "distributed/runtime.h"
 #include "framework/small_vector.h"
@@ -22,6 +18,23 @@ void check_length(const std::optional<PlacementsList>& list, size_t leaves, cons
                " does not match the number of input args ", leaves);
 }
 
+std::string list_str(const PlacementsList& list) {
+  std::string out = "[";
+  for (size_t i = 0; i < list.size(); ++i) out += (i ? ", " : "") + entry_str(list[i]);
+  return out + "]";
+}
+
+// Debug mode: the ranks agree on in_placements and out_placements before any communication.
+void check_placements_agree(const std::vector<Leaf>& leaves, const LocalMapOptions& options) {
+  std::optional<DeviceMesh> mesh = options.device_mesh;
+  for (size_t i = 0; i < leaves.size() && !mesh; ++i)
+    if (leaves[i].is_tensor && leaves[i].tensor.is_dtensor()) mesh = DTensor(leaves[i].tensor).device_mesh();
+  if (!mesh) return;
+  check_agreement(*mesh, "local_map",
+                  "in_placements " + (options.in_placements ? list_str(*options.in_placements) : "None") +
+                      ", out_placements " + list_str(options.out_placements));
+}
+
 }  // namespace
 
 PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOptions& options) {
@@ -29,6 +42,8 @@ PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOpt
   check_length(options.in_grad_placements, leaves.size(), "in_grad_placements");
   PreparedInputs prepared;
   if (options.device_mesh) prepared.mesh = *options.device_mesh;
+  if (debug_collectives()) [[unlikely]]
+    check_placements_agree(leaves, options);
   prepared.inputs.resize(leaves.size());
   for (size_t i = 0; i < leaves.size(); ++i) {
     const Leaf& leaf = leaves[i];
@@ -78,6 +93,13 @@ PlacementBuf normalized_buf(const Placements& placements, int64_t tensor_rank) {
   return PlacementBuf(wrapped.begin(), wrapped.end());
 }
 
+// The default gradient placements, as from_local's and to_local's: every Partial becomes Replicate.
+PlacementBuf& replicate_partials(PlacementBuf& placements) {
+  for (Placement& p : placements)
+    if (p.is_partial()) p = Replicate();
+  return placements;
+}
+
 // What one call hands to forward; it lives on run_local_map's stack and is gone by backward.
 struct LocalMapCall {
   const LocalMapOptions& options;
@@ -94,7 +116,7 @@ struct LocalMapState {
   struct Input {              // per Function input
     Tensor inner;             // the body graph's leaf standing for it; undefined if none is needed
     bool is_dtensor = false;
-    DeviceMesh mesh;          // a DTensor input's gradient is a DTensor like it
+    DeviceMesh mesh;          // a DTensor input's, when it is not `LocalMapState::mesh`
     PlacementBuf grad_placements;
     Shape global_shape;
   };
@@ -104,28 +126,17 @@ struct LocalMapState {
   };
   std::vector<Input> inputs;
   std::vector<Output> outputs;
+  DeviceMesh mesh;            // the outputs', and usually the DTensor inputs' (one handle per node)
+  // A DTensor input's gradient is a DTensor on the input's mesh.
+  const DeviceMesh& mesh_of(const Input& in) const { return in.mesh.defined() ? in.mesh : mesh; }
 };
 
 // Note [local_map global shapes]
 // A Shard output's global size along a tensor dim is the sum of the local sizes over the ranks that
 // differ from this one only in the mesh dims sharding that tensor dim, whatever the nesting or
-// unevenness. All outputs' sharded sizes travel in one all_gather over the whole mesh; with
-// even_shards the caller vouches for local * shards and nothing is exchanged.
-
-MPI_Comm whole_mesh_comm(const DeviceMesh& mesh) {
-  static std::map<std::vector<int>, MPI_Comm> cache;  // freed by MPI_Finalize; meshes live as long
-  auto it = cache.find(mesh.ranks());
-  if (it != cache.end()) return it->second;
-  MPI_Group world_group, group;
-  MPI_Comm_group(MPI_COMM_WORLD, &world_group);
-  MPI_Group_incl(world_group, static_cast<int>(mesh.ranks().size()), mesh.ranks().data(), &group);
-  MPI_Comm comm;
-  check_mpi(MPI_Comm_create_group(MPI_COMM_WORLD, group, 7371, &comm), "local_map size exchange", MPI_COMM_WORLD);
-  MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
-  MPI_Group_free(&group);
-  MPI_Group_free(&world_group);
-  return cache[mesh.ranks()] = comm;
-}
+// unevenness. All outputs' sharded sizes travel in one control-plane all_gather over the whole mesh
+// (uncounted, Note [Control plane]); with even_shards the caller vouches for local * shards and
+// nothing is exchanged.
 
 std::vector<int64_t> unravel(int64_t index, const std::vector<int64_t>& shape) {
   std::vector<int64_t> coord(shape.size());
@@ -163,12 +174,7 @@ std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, const std:
   if (pending.empty() || mesh.size() == 1) return globals;
   std::vector<int64_t> mine;
   for (const Pending& p : pending) mine.push_back(flat[p.out].tensor.shape()[p.dim]);
-  std::vector<int64_t> all(mine.size() * mesh.size());
-  record_collective(CollectiveKind::AllGather);
-  MPI_Comm comm = whole_mesh_comm(mesh);
-  check_mpi(MPI_Allgather(mine.data(), static_cast<int>(mine.size()), MPI_INT64_T, all.data(),
-                          static_cast<int>(mine.size()), MPI_INT64_T, comm),
-            "local_map output size exchange (all_gather)", comm);
+  std::vector<int64_t> all = mesh_all_gather(mine, mesh, "local_map output shapes");
   std::vector<int64_t> me = *mesh.get_coordinate();
   for (size_t k = 0; k < pending.size(); ++k) {
     const Pending& p = pending[k];
@@ -198,6 +204,7 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
                                                   LocalMapCall& call) {
   LocalMapState& state = ctx->state<LocalMapState>();
   const LocalMapOptions& options = call.options;
+  state.mesh = call.mesh;
   state.inputs.resize(inputs.size());
   for (size_t leaf = 0, i = 0; leaf < call.locals.size(); ++leaf) {
     if (!call.locals[leaf].defined()) continue;  // not an input (see run_local_map)
@@ -207,14 +214,13 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
     if (in.is_dtensor()) {
       const DTensorSpec& d = DTensor(in).spec();
       spec.is_dtensor = true;
-      spec.mesh = d.mesh;
+      if (d.mesh != call.mesh) spec.mesh = d.mesh;
       spec.global_shape = d.global_shape;
       if (options.in_grad_placements) {
         spec.grad_placements = normalized_buf(*(*options.in_grad_placements)[leaf], in.dim());
       } else {
         spec.grad_placements.assign(d.placements.begin(), d.placements.end());
-        for (Placement& p : spec.grad_placements)
-          if (p.is_partial()) p = Replicate();
+        replicate_partials(spec.grad_placements);
       }
       local = d.local;
     }
@@ -272,21 +278,13 @@ autograd::variable_list LocalMapFunction::backward(autograd::AutogradContext* ct
   for (size_t o = 0; o < grads.size() && o < state.outputs.size(); ++o) {
     const LocalMapState::Output& out = state.outputs[o];
     if (!grads[o].defined() || !out.inner.defined()) continue;
-    Tensor g = grads[o];
-    if (g.is_dtensor()) {
-      // The output's placements with Partial -> Replicate, as from_local's backward; compared in
-      // place, as the gradient usually has them already.
-      DTensor dg(g);
-      const Placements& have = dg.placements();
-      bool same = have.size() == out.placements.size();
-      for (size_t m = 0; same && m < have.size(); ++m)
-        same = have[m] == (out.placements[m].is_partial() ? Replicate() : out.placements[m]);
-      if (!same) dg = redistribute_internal(dg, partial_to_replicate(Placements(out.placements.begin(),
-                                                                                out.placements.end())));
-      g = dg.spec().local;
-    }
+    // As from_local's backward: every output's collective is started here, and the body's backward
+    // waits for each where it reads it (Note [Gradients in flight]). A plain gradient has the
+    // output's global shape: the engine checked it against the output.
+    DTensor g = as_dtensor_gradient(grads[o], state.mesh, grads[o].shape(), "local_map");
+    PlacementBuf target = out.placements;
     roots.push_back(out.inner);
-    root_grads.push_back(std::move(g));
+    root_grads.push_back(gradient_to(std::move(g), replicate_partials(target), /*async=*/true).spec().local);
   }
   autograd::variable_list result(state.inputs.size());
   autograd::variable_list wrt;
@@ -302,10 +300,13 @@ autograd::variable_list LocalMapFunction::backward(autograd::AutogradContext* ct
     const Tensor& g = local_grads[k++];
     if (!g.defined()) continue;
     const LocalMapState::Input& spec = state.inputs[i];
-    result[i] = spec.is_dtensor ? Tensor(make_dtensor(g, spec.mesh, Placements(spec.grad_placements.begin(),
-                                                                                spec.grad_placements.end()),
-                                                       spec.global_shape))
-                                : g;
+    if (!spec.is_dtensor) {
+      result[i] = g;
+      continue;
+    }
+    // As to_local's backward: the local gradient wrapped with the grad placements, no communication.
+    Placements placements(spec.grad_placements.begin(), spec.grad_placements.end());
+    result[i] = make_dtensor(g, state.mesh_of(spec), std::move(placements), spec.global_shape);
   }
   return result;
 }

@@ -1,5 +1,5 @@
 // local_map: run code written for local tensors on DTensors, as one node of the outer tape whose
-// backward brings gradients to the placements the caller declares. See SEMANTICS.md, local_map.
+// backward brings gradients to the placements the caller declares. See docs/semantics.md, local_map.
 #pragma once
 
 #include <array>
@@ -121,7 +121,7 @@ M rebuild_result(R&& r, const std::vector<Tensor>& outs, size_t& next) {
   }
 }
 
-// Steps 1-3 of SEMANTICS.md: checks, mesh inference, input redistribution. `inputs` receives, per
+// Steps 1-3 of docs/semantics.md, local_map: checks, mesh inference, input redistribution. `inputs` receives, per
 // leaf, the DTensor to use (redistributed if asked), the plain tensor, or nothing.
 struct PreparedInputs {
   bool any_dtensor = false;

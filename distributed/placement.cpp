@@ -23,6 +23,17 @@ bool Placement::operator==(const Placement& o) const {
   return true;
 }
 
+std::string to_string(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum: return "sum";
+    case ReduceOp::Avg: return "avg";
+    case ReduceOp::Max: return "max";
+    case ReduceOp::Min: return "min";
+    case ReduceOp::Product: return "product";
+  }
+  return "unknown";
+}
+
 std::string reduce_op_name(ReduceOp op) { return to_string(op); }
 
 std::string Placement::to_string() const {
@@ -38,7 +49,7 @@ Placement Shard(int64_t dim) { return Placement{Placement::Kind::Shard, dim, Red
 Placement Replicate() { return Placement{}; }
 
 Placement Partial(ReduceOp op) {
-  // A pending product has no inverse for R -> P, and SEMANTICS names only these four.
+  // A pending product has no inverse for R -> P, and docs/semantics.md names only these four.
   WEFT_CHECK(op == ReduceOp::Sum || op == ReduceOp::Avg || op == ReduceOp::Max || op == ReduceOp::Min,
              "Partial: the reduce op must be sum, avg, max or min but got ", reduce_op_name(op));
   return Placement{Placement::Kind::Partial, 0, op};

@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "distributed/collectives.h"
-
 namespace weft::dist {
+
+// How a collective or a Partial placement combines values across ranks.
+enum class ReduceOp { Sum, Avg, Max, Min, Product };
+std::string to_string(ReduceOp op);  // "sum", "avg", "max", "min", "product"
 
 // A small frozen value describing how one mesh dim holds a tensor: split along a tensor dim
 // (Shard), a full copy on every rank (Replicate), or a pending reduction (Partial).

@@ -1,6 +1,9 @@
 // redistribute.cpp: executes redistribute plans on local tensors with the collectives' internal
-// primitives, one step per mesh dim (see the table in SEMANTICS.md, Redistribution).
+// primitives, one step per mesh dim (see the table in docs/semantics.md, Redistribution), and brings
+// gradients to their placements on top of it (gradient_to).
 #include "distributed/redistribute.h"
+
+#include <algorithm>
 
 #include "distributed/collectives.h"
 #include "distributed/redistribute_plan.h"
@@ -105,6 +108,43 @@ Tensor redistribute_local(const Tensor& local, const DeviceMesh& mesh, const Pla
     current[static_cast<size_t>(step.mesh_dim)] = step.to;
   }
   return x;
+}
+
+DTensor as_dtensor_gradient(const Tensor& grad, const DeviceMesh& mesh, const Shape& global_shape, const char* op) {
+  if (grad.is_dtensor()) {
+    DTensor d(grad);
+    WEFT_CHECK(d.device_mesh() == mesh, op, " backward: the gradient lives on ", d.device_mesh().to_string(),
+               " but the output on ", mesh.to_string());
+    return d;
+  }
+  WEFT_CHECK(grad.shape() == global_shape, op, " backward: a plain gradient must have the global shape ",
+             global_shape, " but has ", grad.shape());
+  return make_dtensor(grad, mesh, replicate_all(mesh.ndim()), global_shape);
+}
+
+// Note [One gradient path]
+// The backwards of from_local, redistribute and local_map (for its outputs), and the accumulation
+// of two DTensor gradients, all bring a gradient to given placements with gradient_to, so they share
+// one rule for Partial targets and, in backward, the in-flight collectives of Note [Gradients in
+// flight]. Partial targets: S -> P and P(a) -> P(b) are refused as single steps, so such a mesh dim
+// goes through Replicate first (R -> P(sum) divides by k), which keeps the value.
+DTensor gradient_to(DTensor grad, std::span<const Placement> target, bool async) {
+  const DTensorSpec& g = grad.spec();
+  if (std::ranges::equal(g.placements, target)) return grad;  // the common case: nothing to move
+  WEFT_INTERNAL_ASSERT(target.size() == g.placements.size(), "gradient_to: ", target.size(), " target placements for ",
+                       g.placements.size(), " mesh dims");
+  Placements to(target.begin(), target.end()), via = to;
+  bool detour = false;
+  for (size_t i = 0; i < to.size(); ++i) {
+    if (to[i].is_partial() && g.placements[i] != to[i]) {
+      via[i] = Replicate();
+      detour = true;
+    }
+  }
+  Tensor local = g.local;
+  if (detour) local = redistribute_local(local, g.mesh, g.placements, via, g.global_shape);
+  local = redistribute_local(local, g.mesh, detour ? via : g.placements, to, g.global_shape, async);
+  return make_dtensor(local, g.mesh, std::move(to), g.global_shape);
 }
 
 Placements redistribute_backward_target(const Placements& forward_source, const Placements& grad_placements) {

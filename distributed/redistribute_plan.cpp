@@ -1,4 +1,4 @@
-// redistribute_plan.cpp: the greedy planner of SEMANTICS.md and its cache.
+// redistribute_plan.cpp: the greedy planner of docs/semantics.md and its cache.
 #include "distributed/redistribute_plan.h"
 
 #include <map>

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "distributed/comm_debug.h"
+#include "distributed/collective_kind.h"
 #include "distributed/placement.h"
 #include "framework/shape.h"
 
@@ -25,7 +25,7 @@ struct RedistributeStep {
 };
 using RedistributePlan = std::vector<RedistributeStep>;
 
-// Throws weft::Error for transitions SEMANTICS.md refuses everywhere (S -> P, P(a) -> P(b)).
+// Throws weft::Error for transitions docs/semantics.md refuses everywhere (S -> P, P(a) -> P(b)).
 // R -> P is allowed here: only the public DTensor::redistribute refuses Partial targets.
 void check_transition(const Placement& from, const Placement& to);
 

@@ -2,13 +2,12 @@
 #include "distributed/runtime.h"
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <mutex>
-#include <vector>
 
+#include "distributed/control_plane.h"
+#include "distributed/watchdog.h"
 #include "framework/error.h"
 
 namespace weft::dist {
@@ -16,20 +15,13 @@ namespace {
 
 struct State {
   bool owns_mpi = false;  // we called MPI_Init_thread, so we call MPI_Finalize
+  bool live = false;      // between Runtime's construction and shutdown
   int rank = 0;
   int size = 1;
-  double timeout = 0;
-  bool debug = false;
-  std::vector<MPI_Comm> comms;  // freed by ~Runtime, in creation order (the same on every rank)
 };
 State& state() {
   static State s;
   return s;
-}
-
-bool env_flag(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v && std::string(v) != "0";
 }
 
 void on_terminate() {
@@ -43,8 +35,21 @@ void on_terminate() {
       what = "unknown exception";
     }
   }
-  detail::abort_job(what);
+  detail::abort_job("left main with an uncaught exception: " + what);
 }
+
+// Announces the departure, waits for the other ranks (Note [Leaving main]), frees weft's
+// communicators and finalizes MPI. Once, from ~Runtime or from exit().
+void shutdown(detail::Departure how) {
+  State& s = state();
+  if (!s.live || !is_initialized()) return;
+  s.live = false;
+  detail::depart(how);
+  detail::free_comms();
+  if (s.owns_mpi) MPI_Finalize();
+}
+
+void on_exit() { shutdown(detail::Departure::Exited); }
 
 }  // namespace
 
@@ -61,29 +66,21 @@ Runtime::Runtime(int& argc, char**& argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &s.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &s.size);
-  if (const char* t = std::getenv("WEFT_COLLECTIVE_TIMEOUT")) s.timeout = std::atof(t);
-  s.debug = env_flag("WEFT_DEBUG_COLLECTIVES");
-  // An uncaught exception on one rank would otherwise leave the others blocked in a collective.
+  s.live = true;
+  detail::start_watchdog();
+  // An uncaught exception on one rank would otherwise leave the others blocked in a collective;
+  // exit() on one rank skips ~Runtime, so the departure is announced from an atexit hook.
   std::set_terminate(on_terminate);
+  static bool hooked = false;
+  if (!hooked) std::atexit(on_exit);
+  hooked = true;
 }
 
-Runtime::~Runtime() {
-  State& s = state();
-  if (!is_initialized()) return;
-  // Communicators must be freed before MPI_Finalize (afterwards it is illegal). Every rank created
-  // them in the same order (mesh construction is collective), so they are freed in that order.
-  for (MPI_Comm& c : s.comms)
-    if (c != MPI_COMM_NULL) MPI_Comm_free(&c);
-  s.comms.clear();
-  if (s.owns_mpi) MPI_Finalize();
-}
+Runtime::~Runtime() { shutdown(detail::Departure::Returned); }
 
 bool Runtime::all_ranks_ok(bool ok) {
   if (!is_initialized()) return ok;
-  int mine = ok ? 1 : 0, all = 0;
-  check_mpi(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD), "MPI_Allreduce (all_ranks_ok)",
-            MPI_COMM_WORLD);
-  return all != 0;
+  return detail::all_agree(ok, MPI_COMM_WORLD, "all_ranks_ok");
 }
 
 bool is_initialized() {
@@ -113,19 +110,7 @@ void check_mpi(int rc, const char* what, MPI_Comm comm) {
              std::string(msg, static_cast<size_t>(len)));
 }
 
-void set_collective_timeout(double seconds) {
-  WEFT_CHECK(seconds >= 0, "set_collective_timeout: expected seconds >= 0 but got ", seconds);
-  state().timeout = seconds;
-}
-double collective_timeout() { return state().timeout; }
-void set_debug_collectives(bool enabled) { state().debug = enabled; }
-bool debug_collectives() { return state().debug; }
-
 namespace detail {
-
-void register_comm(MPI_Comm comm) {
-  if (comm != MPI_COMM_NULL) state().comms.push_back(comm);
-}
 
 void abort_job(const std::string& message) {
   static std::atomic<bool> printed{false};
@@ -135,24 +120,6 @@ void abort_job(const std::string& message) {
   }
   if (is_initialized()) MPI_Abort(MPI_COMM_WORLD, 1);
   std::abort();
-}
-
-void wait_request(MPI_Request& request, const char* what, MPI_Comm comm,
-                  const std::function<std::string()>& describe) {
-  double timeout = state().timeout;
-  if (timeout <= 0) {
-    check_mpi(MPI_Wait(&request, MPI_STATUS_IGNORE), what, comm);
-    return;
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
-  int done = 0;
-  while (true) {
-    check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what, comm);
-    if (done) return;
-    if (std::chrono::steady_clock::now() > deadline)
-      abort_job(weft::detail::str_cat(describe(), " timed out after ", timeout, " s (WEFT_COLLECTIVE_TIMEOUT): not ",
-                                      "every rank of ", comm_name(comm), " joined it"));
-  }
 }
 
 }  // namespace detail

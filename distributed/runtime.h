@@ -7,7 +7,6 @@
 #endif
 #include <mpi.h>
 
-#include <functional>
 #include <string>
 
 namespace weft::dist {
@@ -15,7 +14,9 @@ namespace weft::dist {
 // RAII over MPI_Init_thread(MPI_THREAD_FUNNELED) ... MPI_Finalize. A process not started under
 // mpirun is a world of one. Sets MPI_ERRORS_RETURN on MPI_COMM_WORLD (errors become weft::Error),
 // installs a terminate handler that prints "weft: rank R: <what()>" once and aborts the whole job,
-// and reads WEFT_COLLECTIVE_TIMEOUT (seconds) and WEFT_DEBUG_COLLECTIVES=1.
+// starts the watchdog (WEFT_COLLECTIVE_TIMEOUT, WEFT_DEBUG_COLLECTIVES=1; watchdog.h). Its
+// destructor, or exit() while it lives, tells the other ranks this rank left main and waits for
+// them, bounded by the timeout (Note [Leaving main]), before MPI_Finalize.
 class Runtime {
  public:
   Runtime(int& argc, char**& argv);
@@ -35,25 +36,24 @@ void check_mpi(int rc, const char* what, MPI_Comm comm);
 // The communicator's name as set by weft ("DeviceMesh([0, 1]) dim 0"), or "MPI_COMM_WORLD".
 std::string comm_name(MPI_Comm comm);
 
-// A collective that waits longer than this many seconds prints what it was waiting for and aborts
-// the job. 0 (the default unless WEFT_COLLECTIVE_TIMEOUT is set) means wait forever.
+// Every wait weft performs (collectives, async work, control exchanges, the exit path) that lasts
+// longer than this many seconds prints what it was waiting for and aborts the job. Default 300 s,
+// or WEFT_COLLECTIVE_TIMEOUT (seconds; 0 or "inf" waits forever). 0 or infinity here: forever.
 void set_collective_timeout(double seconds);
-double collective_timeout();
+double collective_timeout();  // 0: forever
 
-// Debug mode: before each collective the ranks compare a fingerprint (kind, dtype, rank count,
-// shape) and raise weft::Error naming the mismatch instead of deadlocking. Default from
-// WEFT_DEBUG_COLLECTIVES=1. Must be set to the same value on every rank.
+// Debug mode: before each collective the ranks compare a fingerprint (kind, reduce op, dtype,
+// shape, root, sequence number) and raise weft::Error naming both sides of a mismatch instead of
+// deadlocking (Note [Collective fingerprints]). Default from WEFT_DEBUG_COLLECTIVES=1. Must be set
+// to the same value on every rank.
 void set_debug_collectives(bool enabled);
 bool debug_collectives();
 
 namespace detail {
-// Communicators weft created; Runtime's destructor frees them before MPI_Finalize.
-void register_comm(MPI_Comm comm);
-// Waits for `request` (MPI_Wait, or MPI_Test polling against the collective timeout when one is
-// set). `describe` says what the collective is (kind, mesh dim, shapes) for the timeout message;
-// it is called only when the timeout fires.
-void wait_request(MPI_Request& request, const char* what, MPI_Comm comm,
-                  const std::function<std::string()>& describe);
+// A communicator weft created: sets MPI_ERRORS_RETURN and its name; `label` is how messages name
+// it briefly (the mesh dims' names). Freed by free_comms, before MPI_Finalize.
+void register_comm(MPI_Comm comm, const std::string& name, const std::string& label);
+void free_comms();
 // Prints "weft: rank R: <message>" to stderr and aborts the job (MPI_Abort, or std::abort).
 [[noreturn]] void abort_job(const std::string& message);
 }  // namespace detail

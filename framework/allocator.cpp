@@ -85,13 +85,16 @@ Cache& cache() {
   return *instance;
 }
 
-void* fresh_block(size_t bytes) {
+// Undoes the miss counted for a block the system refused, then throws naming `op`.
+[[noreturn]] void fail_allocation(size_t bytes, const char* op);
+
+void* fresh_block(size_t bytes, const char* op) {
   size_t alignment = bytes >= kHugePage ? kHugePage : kAlignment;
   // posix_memalign, not aligned_alloc: C requires aligned_alloc's size to be a multiple of the
   // alignment, which a 3 MB size class under 2 MB alignment is not (AddressSanitizer rejects it).
   void* ptr = nullptr;
-  WEFT_CHECK(posix_memalign(&ptr, alignment, bytes) == 0 && ptr != nullptr, "allocator: out of memory allocating ",
-             bytes, " bytes");
+  if (posix_memalign(&ptr, alignment, bytes) != 0 || ptr == nullptr) [[unlikely]]
+    fail_allocation(bytes, op);
   if (bytes >= kHugePage) madvise(ptr, bytes, MADV_HUGEPAGE);
   return ptr;
 }
@@ -168,7 +171,7 @@ inline ThreadCache* thread_cache() {
 }
 
 // The shared path: large classes, local misses, and threads without a cache.
-void* allocate_shared_path(size_t bytes, ThreadCache* tc) {
+void* allocate_shared_path(size_t bytes, ThreadCache* tc, const char* op) {
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mutex);
@@ -184,7 +187,18 @@ void* allocate_shared_path(size_t bytes, ThreadCache* tc) {
     if (tc) tc->misses.add(1), tc->in_use.add(bytes);
     else ++c.stats.misses, c.stats.bytes_in_use += bytes;
   }
-  return fresh_block(bytes);
+  return fresh_block(bytes, op);
+}
+
+void fail_allocation(size_t bytes, const char* op) {
+  ThreadCache* tc = thread_cache();
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    if (tc) tc->misses.sub(1), tc->in_use.sub(bytes);
+    else --c.stats.misses, c.stats.bytes_in_use -= bytes;
+  }
+  WEFT_ERROR(op, ": out of memory allocating ", bytes, " bytes");
 }
 
 }  // namespace
@@ -199,7 +213,9 @@ size_t size_class(size_t nbytes) {
   return (rounded + step_mask) & ~step_mask;
 }
 
-void* allocate(size_t nbytes) {
+void* allocate(size_t nbytes, const char* op) {
+  // Past this, size_class's rounding could wrap; no system has the memory anyway.
+  WEFT_CHECK(nbytes <= (size_t(1) << 62), op, ": cannot allocate ", nbytes, " bytes");
   size_t bytes = size_class(nbytes);
   ThreadCache* tc = thread_cache();
   if (tc && bytes <= kLocalMax) {
@@ -213,7 +229,7 @@ void* allocate(size_t nbytes) {
       return b;
     }
   }
-  return allocate_shared_path(bytes, tc);
+  return allocate_shared_path(bytes, tc, op);
 }
 
 void deallocate(void* ptr, size_t nbytes) {

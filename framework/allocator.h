@@ -20,7 +20,8 @@ struct AllocatorStats {
 // Blocks of 2 MiB and more are asked to be backed by huge pages.
 namespace allocator {
 
-void* allocate(size_t nbytes);
+// Throws weft::Error naming `op` and the byte count when the system has no memory for it.
+void* allocate(size_t nbytes, const char* op = "allocator");
 void deallocate(void* ptr, size_t nbytes);
 size_t size_class(size_t nbytes);
 AllocatorStats stats();

@@ -26,11 +26,9 @@ Shape values_shape(size_t count, const Shape& shape, const char* op) {
   return shape;
 }
 
-// A new tensor of `shape` for factory `op`: negative sizes are reported under the factory's own name
-// (make_empty's check would name "empty").
+// A new tensor of `shape` for factory `op`: bad sizes are reported under the factory's own name.
 Tensor allocate(const Shape& shape, const TensorOptions& options, const char* op) {
-  for (int64_t s : shape) WEFT_CHECK(s >= 0, op, ": sizes must be non-negative but got ", shape);
-  return detail::make_empty(shape, options.dtype_);
+  return detail::make_empty(shape, options.dtype_, op);
 }
 
 template <class F>
@@ -79,7 +77,7 @@ template Tensor from_vector<double>(const std::vector<double>&, const Shape&, bo
 Tensor scalar_tensor(Scalar value, TensorOptions options) { return full({}, value, options); }
 
 Tensor empty(const Shape& shape, TensorOptions options) {
-  return finish(detail::make_empty(shape, options.dtype_), options, "empty");
+  return finish(detail::make_empty(shape, options.dtype_, "empty"), options, "empty");
 }
 
 Tensor filled(const Shape& shape, Scalar value, const TensorOptions& options, const char* op) {
@@ -99,7 +97,10 @@ Tensor arange(Scalar start, Scalar end, Scalar step, TensorOptions options) {
   WEFT_CHECK(st != 0.0, "arange: step must be nonzero");
   WEFT_CHECK((st > 0 && e >= s) || (st < 0 && e <= s), "arange: upper bound and step sign are inconsistent (start=",
              s, ", end=", e, ", step=", st, ")");
-  int64_t n = static_cast<int64_t>(std::ceil((e - s) / st));
+  const double count = std::ceil((e - s) / st);
+  WEFT_CHECK(std::isfinite(count) && count < 0x1p62, "arange: start=", s, ", end=", e, ", step=", st,
+             " make ", count, " elements, more than a tensor can hold");
+  int64_t n = static_cast<int64_t>(count);
   if (start.is_floating() || end.is_floating() || step.is_floating())
     if (!is_floating(options.dtype_)) options = options.dtype(kFloat32);
   return generate({n}, options, "arange", [&](int64_t i) { return s + st * static_cast<double>(i); });
@@ -125,18 +126,21 @@ Tensor eye(int64_t n, int64_t m, TensorOptions options) {
 Tensor rand(const Shape& shape, TensorOptions options, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
   WEFT_CHECK(is_floating(options.dtype_), "rand: expected a floating dtype but got ", options.dtype_);
+  std::lock_guard<std::mutex> lock(g.mutex());  // see Note [Generator threads]
   return generate(shape, options, "rand", [&](int64_t) { return g.uniform(); });
 }
 
 Tensor randn(const Shape& shape, TensorOptions options, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
   WEFT_CHECK(is_floating(options.dtype_), "randn: expected a floating dtype but got ", options.dtype_);
+  std::lock_guard<std::mutex> lock(g.mutex());
   return generate(shape, options, "randn", [&](int64_t) { return g.normal(); });
 }
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions options, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
   WEFT_CHECK(low < high, "randint: expected low < high but got low=", low, ", high=", high);
+  std::lock_guard<std::mutex> lock(g.mutex());
   return generate(shape, options, "randint", [&](int64_t) { return static_cast<double>(g.randint(low, high)); });
 }
 

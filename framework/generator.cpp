@@ -22,12 +22,13 @@ double Generator::normal() {
 
 int64_t Generator::randint(int64_t low, int64_t high) {
   WEFT_CHECK(low < high, "randint: expected low < high but got low=", low, ", high=", high);
-  uint64_t range = static_cast<uint64_t>(high - low);
+  // Unsigned: high - low may exceed INT64_MAX (randint(INT64_MIN, INT64_MAX)).
+  uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
   uint64_t limit = UINT64_MAX - UINT64_MAX % range;  // reject to stay unbiased
   uint64_t x;
   do x = engine_();
   while (x >= limit);
-  return low + static_cast<int64_t>(x % range);
+  return static_cast<int64_t>(static_cast<uint64_t>(low) + x % range);
 }
 
 Generator& default_generator() {
@@ -35,6 +36,10 @@ Generator& default_generator() {
   return generator;
 }
 
-void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+void manual_seed(uint64_t seed) {
+  Generator& g = default_generator();
+  std::lock_guard<std::mutex> lock(g.mutex());
+  g.manual_seed(seed);
+}
 
 }  // namespace weft

@@ -3,10 +3,17 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <random>
 
 namespace weft {
 
+// Note [Generator threads]
+// As in PyTorch, a generator's draws are not synchronised themselves; whoever draws a batch holds
+// mutex() for it. weft's own draws (rand, randn, randint, dropout, nn::init, manual_seed) do, so
+// several threads may use default_generator() at once: each batch is drawn whole, in some order,
+// and one thread's draws after manual_seed are reproducible while it is the only one drawing.
+// A caller of uniform(), normal() or randint() directly on a shared generator locks mutex() itself.
 class Generator {
  public:
   explicit Generator(uint64_t seed = 5489u) { manual_seed(seed); }
@@ -21,8 +28,10 @@ class Generator {
   double normal();
   // Uniform integer in [low, high).
   int64_t randint(int64_t low, int64_t high);
+  std::mutex& mutex() { return mutex_; }
 
  private:
+  std::mutex mutex_;
   std::mt19937_64 engine_;
   bool has_spare_ = false;
   double spare_ = 0.0;

@@ -7,6 +7,38 @@
 
 namespace weft {
 
+int64_t checked_mul(int64_t a, int64_t b, const char* op) {
+  int64_t r;
+  WEFT_CHECK(!__builtin_mul_overflow(a, b, &r), op, ": size arithmetic overflows int64 (", a, " * ", b, ")");
+  return r;
+}
+
+int64_t checked_add(int64_t a, int64_t b, const char* op) {
+  int64_t r;
+  WEFT_CHECK(!__builtin_add_overflow(a, b, &r), op, ": size arithmetic overflows int64 (", a, " + ", b, ")");
+  return r;
+}
+
+int64_t checked_numel(const Shape& shape, const char* op) {
+  int64_t bound = 1;
+  bool zero = false;
+  for (int64_t s : shape) {
+    WEFT_CHECK(s >= 0, op, ": sizes must be non-negative but got ", shape);
+    zero = zero || s == 0;
+    WEFT_CHECK(!__builtin_mul_overflow(bound, s == 0 ? 1 : s, &bound), op, ": the shape ", shape,
+               " has more elements than int64 can count");
+  }
+  return zero ? 0 : bound;
+}
+
+size_t checked_nbytes(int64_t numel, size_t element_size, const Shape& shape, const char* op) {
+  int64_t bytes;
+  WEFT_CHECK(!__builtin_mul_overflow(numel, static_cast<int64_t>(element_size), &bytes) && bytes <= kMaxTensorBytes,
+             op, ": the shape ", shape, " needs ", numel, " elements of ", element_size,
+             " bytes, more than the limit of ", kMaxTensorBytes, " bytes");
+  return static_cast<size_t>(bytes);
+}
+
 int64_t numel_of(const Shape& shape) {
   int64_t n = 1;
   for (int64_t s : shape) n *= s;

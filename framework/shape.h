@@ -13,6 +13,25 @@ namespace weft {
 // Sizes and strides live inline up to six dims, so that making a tensor allocates no vector.
 using Shape = SmallVector<int64_t, 6>;
 
+// Note [Checked shape arithmetic]
+// Every tensor that exists has non-negative sizes whose product, counting a 0 as a 1, fits in
+// int64, a byte count below kMaxTensorBytes, and (for a view) every element inside its storage:
+// make_empty and make_alias enforce it. So products of an existing tensor's sizes and strides
+// (numel_of, contiguous strides, a kernel's outer * inner) cannot overflow, and only arithmetic on
+// sizes that come from a caller (factory shapes, reshape targets, broadcast, cat and matmul
+// outputs, view geometries, embedding tables) goes through the checked helpers below, which
+// throw weft::Error naming the op and the sizes.
+constexpr int64_t kMaxTensorBytes = int64_t(1) << 48;  // 256 TiB: beyond any allocator, far below overflow
+
+int64_t checked_mul(int64_t a, int64_t b, const char* op);
+int64_t checked_add(int64_t a, int64_t b, const char* op);
+// The element count of a shape a caller asked for: negative sizes and products past int64
+// (counting 0 as 1, so that every partial product of the sizes fits too) name `op`.
+int64_t checked_numel(const Shape& shape, const char* op);
+// numel * element_size, refused past kMaxTensorBytes.
+size_t checked_nbytes(int64_t numel, size_t element_size, const Shape& shape, const char* op);
+
+// The element count of an existing tensor's shape (see Note [Checked shape arithmetic]).
 int64_t numel_of(const Shape& shape);
 Shape contiguous_strides(const Shape& shape);
 

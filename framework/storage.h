@@ -12,7 +12,9 @@ namespace weft {
 // aliases see one count: an in-place write through any of them is seen by saved tensors.
 class Storage {
  public:
-  explicit Storage(size_t nbytes) : data_(allocator::allocate(nbytes)), nbytes_(nbytes) {}
+  // `op` names the caller if the allocation fails.
+  explicit Storage(size_t nbytes, const char* op = "allocator")
+      : data_(allocator::allocate(nbytes, op)), nbytes_(nbytes) {}
   ~Storage() { allocator::deallocate(data_, nbytes_); }
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

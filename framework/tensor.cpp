@@ -43,9 +43,9 @@ T Tensor::item() const {
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
-  std::vector<T> out(static_cast<size_t>(numel()));
-  Tensor dense = detail::make_empty(shape(), dtype_v<T>);
+  Tensor dense = detail::make_empty(shape(), dtype_v<T>, "to_vector");  // first: a huge view is refused by size
   detail::copy_into(dense, *this);
+  std::vector<T> out(static_cast<size_t>(numel()));
   const T* src = static_cast<const T*>(dense.raw_data());
   std::copy(src, src + out.size(), out.begin());
   return out;
@@ -93,6 +93,8 @@ enum class PoolState : uint8_t { Unset, Live, Dead };
 // initial-exec: see framework/allocator.cpp.
 [[gnu::tls_model("initial-exec")]] thread_local PoolState pool_state = PoolState::Unset;
 [[gnu::tls_model("initial-exec")]] thread_local ObjectPool* pool_ptr = nullptr;
+// Blocks this thread took from the pool minus those it gave back: the live objects a test counts.
+[[gnu::tls_model("initial-exec")]] constinit thread_local int64_t pool_net = 0;
 
 ObjectPool::~ObjectPool() {
   pool_state = PoolState::Dead;
@@ -116,7 +118,10 @@ ObjectPool* object_pool() {
 
 }  // namespace
 
+int64_t pool_live_objects() { return pool_net; }
+
 void* pool_allocate(size_t bytes) {
+  ++pool_net;
   size_t k = (bytes + kUnit - 1) / kUnit - 1;
   if (k < kMaxUnits)
     if (ObjectPool* pool = object_pool(); pool && pool->heads[k]) {
@@ -129,6 +134,7 @@ void* pool_allocate(size_t bytes) {
 }
 
 void pool_deallocate(void* ptr, size_t bytes) noexcept {
+  --pool_net;
   size_t k = (bytes + kUnit - 1) / kUnit - 1;
   if (k < kMaxUnits)
     if (ObjectPool* pool = object_pool(); pool && pool->counts[k] < kPoolMax) {
@@ -141,21 +147,37 @@ void pool_deallocate(void* ptr, size_t bytes) noexcept {
   ::operator delete(ptr, kBlockAlign);
 }
 
-Tensor make_empty(const Shape& shape, DType dtype) {
-  int64_t numel = 1;
-  bool negative = false;
-  for (int64_t s : shape) {
-    negative = negative || s < 0;
-    numel *= s;
-  }
-  WEFT_CHECK(!negative, "empty: sizes must be non-negative but got ", shape);
-  size_t nbytes = static_cast<size_t>(numel) * element_size(dtype);
-  auto storage = std::allocate_shared<Storage>(PoolAllocator<Storage>(), nbytes);
+constinit thread_local const char* checked_op = nullptr;
+
+Tensor make_empty(const Shape& shape, DType dtype, const char* op) {
+  if (op == nullptr) op = checked_op != nullptr ? checked_op : "empty";
+  const size_t nbytes = checked_nbytes(checked_numel(shape, op), element_size(dtype), shape, op);
+  auto storage = std::allocate_shared<Storage>(PoolAllocator<Storage>(), nbytes, op);
   return Tensor(std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>(), std::move(storage), shape, dtype));
 }
 
-Tensor make_alias(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
-  check_plain(base, "view");
+namespace {
+// Throws unless every element of the geometry lies inside `storage` (see Note [Checked shape
+// arithmetic]): the lowest and highest element offsets are summed with overflow checks.
+void check_in_storage(const Storage* storage, const Shape& shape, const Shape& strides, int64_t offset,
+                      DType dtype, const char* op) {
+  WEFT_CHECK(shape.size() == strides.size(), op, ": got ", shape.size(), " sizes ", shape, " but ", strides.size(),
+             " strides ", strides);
+  if (checked_numel(shape, op) == 0 || storage == nullptr) return;
+  int64_t low = offset, high = offset;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    const int64_t span = checked_mul(shape[d] - 1, strides[d], op);
+    (span < 0 ? low : high) = checked_add(span < 0 ? low : high, span, op);
+  }
+  const int64_t capacity = static_cast<int64_t>(storage->nbytes() / element_size(dtype));
+  WEFT_CHECK(low >= 0 && high < capacity, op, ": the geometry ", shape, " with strides ", strides, " at offset ",
+             offset, " reaches elements ", low, " to ", high, ", outside the storage of ", capacity, " elements");
+}
+}  // namespace
+
+Tensor make_alias(const Tensor& base, Shape shape, Shape strides, int64_t offset, const char* op) {
+  check_plain(base, op);
+  check_in_storage(base.impl()->storage.get(), shape, strides, offset, base.dtype(), op);
   auto alias = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>(), base.impl()->storage, std::move(shape),
                                                 std::move(strides), offset, base.dtype());
   alias->pending = base.impl()->pending;  // a view of an unfinished async result waits for it too

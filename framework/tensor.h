@@ -168,13 +168,21 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t);
 // --- low-level construction, for ops and kernels ---
 namespace detail {
 
-// A new contiguous tensor, uninitialised, memory from the caching allocator.
-Tensor make_empty(const Shape& shape, DType dtype);
-// A tensor sharing `base`'s storage with other geometry; no autograd history.
-Tensor make_alias(const Tensor& base, Shape shape, Shape strides, int64_t offset);
+// The op that last checked an input on this thread (check_plain): an output allocated without an
+// explicit op (a kernel's) names it when the allocation fails, e.g. exp of a huge expanded view.
+[[gnu::tls_model("initial-exec")]] extern thread_local const char* checked_op;
+
+// A new contiguous tensor, uninitialised, memory from the caching allocator. A bad or overflowing
+// shape, or an allocation failure, names `op`, by default the op that last checked its inputs
+// (see Note [Checked shape arithmetic]).
+Tensor make_empty(const Shape& shape, DType dtype, const char* op = nullptr);
+// A tensor sharing `base`'s storage with other geometry; no autograd history. A geometry that
+// reaches outside the storage names `op`.
+Tensor make_alias(const Tensor& base, Shape shape, Shape strides, int64_t offset, const char* op = "view");
 // Throws unless `t` is a defined plain tensor; `op` names the caller. Inline: every op calls it.
 [[noreturn]] void fail_plain(const Tensor& t, const char* op);
 inline void check_plain(const Tensor& t, const char* op) {
+  checked_op = op;
   if (!t.defined() || t.is_dtensor()) [[unlikely]] fail_plain(t, op);
 }
 // True when the geometry covers exactly a contiguous range.

@@ -15,6 +15,9 @@ namespace detail {
 // operator new blocks of the requested size rounded to 8 bytes. See Note [Tensor object pool].
 void* pool_allocate(size_t bytes);
 void pool_deallocate(void* ptr, size_t bytes) noexcept;
+// Objects (tensors, storages, nodes, autograd metas) allocated minus freed on this thread: a
+// leak test's count of live objects.
+int64_t pool_live_objects();
 
 // For std::allocate_shared: the object and its control block in one pooled block.
 template <class T>

@@ -345,7 +345,8 @@ Tensor bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
   check_operands(a, bm);
   const Shape& as = a.shape();  // check_operands made sure of the ranks
   const int64_t rows = as.size() == 3 ? as[0] * as[1] : as[0];
-  const int64_t work = rows * bm.shape().back() * as.back();
+  // 128-bit: operands that are expanded views can have products of sizes past int64.
+  const __int128 work = static_cast<__int128>(rows) * bm.shape().back() * as.back();
   if (work == 0) return degenerate_bmm(a, bm, bias);  // an empty result, or K == 0
   const bool tiny = work < kOneDnnMinWork;
   if (a.dtype() == kFloat32 && (!bias.defined() || bias.dtype() == kFloat32) && !tiny) {
@@ -361,7 +362,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   WEFT_INTERNAL_ASSERT(xs.size() == 2 && ws.size() == 2 && xs[1] == ws[1] && x.dtype() == weight.dtype(),
                        "linear kernel: bad operands ", xs, " and ", ws);
   const int64_t rows = xs[0], in = xs[1], out = ws[0];
-  const bool tiny_or_empty = rows * in * out < kOneDnnMinWork;  // bmm handles both
+  const bool tiny_or_empty = static_cast<__int128>(rows) * in * out < kOneDnnMinWork;  // bmm handles both
   if (tiny_or_empty || x.dtype() != kFloat32 ||
       (bias.defined() && bias.dtype() != kFloat32)) {
     // W^T as a view for the generic paths; only the oneDNN one below needs to avoid making it.

@@ -3,7 +3,8 @@
 
 namespace weft {
 
-// Default: OMP_NUM_THREADS if set, else the core count.
+// Default: OMP_NUM_THREADS if set; else one per rank under mpirun; else the core count if
+// OMP_WAIT_POLICY is set, one thread if not. See Note [Default thread count] in kernels/threads.cpp.
 void set_num_threads(int n);
 int get_num_threads();
 

@@ -2,7 +2,9 @@
 // writer (temporary, fsync, rename) and the reader that validates before anything is used.
 #include "nn/checkpoint_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,13 +45,50 @@ uint64_t entry_bytes(const CheckpointEntry& e) {
   WEFT_ERROR("checkpoint '", path, "': ", what, ": ", std::strerror(errno));
 }
 
+// The file `path` names once symlinks are followed (it may not exist yet), so that saving through
+// a link replaces the link's target and keeps the link.
+std::string resolve_links(std::string path) {
+  for (int hops = 0; hops < 40; ++hops) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
+    std::vector<char> target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 4096) + 1);
+    ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+    if (n < 0) io_error(path, "cannot read the symbolic link");
+    std::string next(target.data(), static_cast<size_t>(n));
+    const size_t slash = path.rfind('/');
+    path = next.front() == '/' || slash == std::string::npos ? next : path.substr(0, slash + 1) + next;
+  }
+  WEFT_ERROR("checkpoint '", path, "': too many levels of symbolic links");
+}
+
+// Removes `<path>.tmp.<pid>` files left by saves of `path` whose process is gone (killed midway),
+// and our own. A live process's temporary is left alone: it may be saving right now.
+void remove_stale_temporaries(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp.";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return;  // creating the temporary will report the directory's problem
+  while (const dirent* ent = ::readdir(d)) {
+    const std::string name = ent->d_name;
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    if (pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH))
+      ::unlink((dir + name).c_str());
+  }
+  ::closedir(d);
+}
+
 }  // namespace
 
 // --- CheckpointWriter ---
 
 CheckpointWriter::CheckpointWriter(std::string path, const std::vector<CheckpointEntry>& entries)
-    : path_(std::move(path)), hash_(kFnvOffset) {
-  tmp_ = path_ + ".tmp." + std::to_string(::getpid());
+    : path_(std::move(path)), target_(resolve_links(path_)), hash_(kFnvOffset) {
+  remove_stale_temporaries(target_);
+  tmp_ = target_ + ".tmp." + std::to_string(::getpid());
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) io_error(path_, "cannot create the temporary file '" + tmp_ + "'");
   uint64_t total = kHeaderBytes + 8;
@@ -91,10 +130,10 @@ void CheckpointWriter::commit() {
   int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) io_error(path_, "close of '" + tmp_ + "' failed");
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) io_error(path_, "rename of '" + tmp_ + "' failed");
+  if (::rename(tmp_.c_str(), target_.c_str()) != 0) io_error(path_, "rename of '" + tmp_ + "' failed");
   committed_ = true;
   // Make the rename itself durable; a failure here does not undo a complete file.
-  std::string dir = path_.find('/') == std::string::npos ? "." : path_.substr(0, path_.rfind('/') + 1);
+  std::string dir = target_.find('/') == std::string::npos ? "." : target_.substr(0, target_.rfind('/') + 1);
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
@@ -181,7 +220,7 @@ CheckpointReader::CheckpointReader(std::string path) : path_(std::move(path)) {
 CheckpointReader::~CheckpointReader() { ::close(fd_); }
 
 Tensor CheckpointReader::read(const CheckpointEntry& e) const {
-  Tensor t = kernels::make_empty(e.shape, e.dtype);
+  Tensor t = kernels::make_empty(e.shape, e.dtype, "load_checkpoint");
   read_at(e.offset, t.raw_data(), e.nbytes());
   return t;
 }
@@ -211,15 +250,20 @@ void CheckpointReader::need(uint64_t cursor, uint64_t n, uint64_t limit, const s
              " bytes at offset ", cursor, " but the data ends at byte ", limit, ")");
 }
 
-// The entries between the header and `limit`, each field checked; `exact`: nothing may follow them.
+// The entries between the header and `limit`, every field checked against the format's limits and
+// the bytes left before anything is allocated for it; `exact`: nothing may follow them.
 std::vector<CheckpointEntry> CheckpointReader::parse_entries(uint64_t count, uint64_t limit, bool exact) const {
+  constexpr uint64_t kMinEntryBytes = 4 + 1 + 4 + 4 + 8;  // empty name, rank 0, no mesh, no data
+  // A truncated file (not `exact`) is parsed only to name the entry the cut falls in: the loop stops there.
+  WEFT_CHECK(!exact || count <= (limit - kHeaderBytes) / kMinEntryBytes, "checkpoint '", path_, "': the header's field "
+             "'count' declares ", count, " entries, more than the ", size_, "-byte file can hold");
   std::vector<CheckpointEntry> out;
   std::set<std::string> seen;
   uint64_t cur = kHeaderBytes;
   for (uint64_t i = 0; i < count; ++i) {
     std::string where = "entry " + std::to_string(i);
-    auto bad = [&](bool ok, const std::string& what) {
-      WEFT_CHECK(ok, "checkpoint '", path_, "': ", where, " ", what);
+    auto bad = [&](bool ok, const char* field, const std::string& what) {
+      WEFT_CHECK(ok, "checkpoint '", path_, "': ", where, " field '", field, "' ", what);
     };
     CheckpointEntry e;
     auto name_len = get<uint32_t>(cur, limit, where);
@@ -228,32 +272,48 @@ std::vector<CheckpointEntry> CheckpointReader::parse_entries(uint64_t count, uin
     read_at(cur, e.name.data(), name_len);
     cur += name_len;
     where += " ('" + e.name + "')";
-    bad(seen.insert(e.name).second, "appears twice");
+    bad(seen.insert(e.name).second, "name", "appears twice");
     auto dt = get<uint8_t>(cur, limit, where);
-    bad(dt <= static_cast<uint8_t>(kFloat64), "has an unknown dtype code " + std::to_string(dt));
+    bad(dt <= static_cast<uint8_t>(kFloat64), "dtype", "has an unknown code " + std::to_string(dt));
     e.dtype = static_cast<DType>(dt);
     auto ndim = get<uint32_t>(cur, limit, where);
-    bad(ndim <= 64, "has an implausible rank " + std::to_string(ndim));
-    for (uint32_t d = 0; d < ndim; ++d) {
-      e.shape.push_back(get<int64_t>(cur, limit, where));
-      bad(e.shape.back() >= 0, "has a negative size");
+    bad(ndim <= 64, "rank", "is implausible: " + std::to_string(ndim));
+    need(cur, 8 * uint64_t{ndim}, limit, where + "'s shape");
+    for (uint32_t d = 0; d < ndim; ++d) e.shape.push_back(get<int64_t>(cur, limit, where));
+    // The data's byte count, with zero sizes counted as ones so that every product of sizes fits.
+    uint64_t bytes = element_size(e.dtype), bound = bytes;
+    for (int64_t size : e.shape) {
+      bad(size >= 0, "shape", "has a negative size in " + shape_str(e.shape));
+      bad(!__builtin_mul_overflow(bound, static_cast<uint64_t>(size == 0 ? 1 : size), &bound) && bound <= limit,
+          "shape", shape_str(e.shape) + " needs more bytes than the " + std::to_string(size_) + "-byte file has");
+      bytes = size == 0 ? 0 : bytes * static_cast<uint64_t>(size);
     }
     auto mesh_ndim = get<uint32_t>(cur, limit, where);
-    bad(mesh_ndim <= 64, "has an implausible mesh rank " + std::to_string(mesh_ndim));
-    for (uint32_t d = 0; d < mesh_ndim; ++d) e.mesh_shape.push_back(get<int64_t>(cur, limit, where));
+    bad(mesh_ndim <= 64, "mesh rank", "is implausible: " + std::to_string(mesh_ndim));
+    need(cur, 18 * uint64_t{mesh_ndim}, limit, where + "'s mesh");
+    int64_t devices = 1;
+    for (uint32_t d = 0; d < mesh_ndim; ++d) {
+      e.mesh_shape.push_back(get<int64_t>(cur, limit, where));
+      bad(e.mesh_shape.back() >= 1 && !__builtin_mul_overflow(devices, e.mesh_shape.back(), &devices) &&
+              devices <= (int64_t{1} << 31),
+          "mesh_shape", "is not a valid device mesh: " + shape_str(to_shape(e.mesh_shape)));
+    }
     for (uint32_t d = 0; d < mesh_ndim; ++d) {
       dist::Placement p;
       auto kind = get<uint8_t>(cur, limit, where);
       p.shard_dim = get<int64_t>(cur, limit, where);
       auto op = get<uint8_t>(cur, limit, where);
-      bad(kind <= 2 && op <= 4, "has an invalid placement");
+      bad(kind <= 2 && op <= 4, "placements", "has an invalid placement (kind " + std::to_string(kind) + ", op " +
+                                                  std::to_string(op) + ")");
       p.kind = static_cast<dist::Placement::Kind>(kind);
+      bad(!p.is_shard() || (p.shard_dim >= 0 && p.shard_dim < static_cast<int64_t>(ndim)), "placements",
+          "shards dim " + std::to_string(p.shard_dim) + " of a rank-" + std::to_string(ndim) + " tensor");
       p.op = static_cast<dist::ReduceOp>(op);
       e.placements.push_back(p);
     }
     auto nbytes = get<uint64_t>(cur, limit, where);
-    bad(nbytes == e.nbytes(), "holds " + std::to_string(nbytes) + " bytes but shape " + shape_str(e.shape) +
-                                  " of " + std::string(dtype_name(e.dtype)) + " needs " + std::to_string(e.nbytes()));
+    bad(nbytes == bytes, "nbytes", "says " + std::to_string(nbytes) + " but shape " + shape_str(e.shape) + " of " +
+                                       std::string(dtype_name(e.dtype)) + " needs " + std::to_string(bytes));
     need(cur, nbytes, limit, where + "'s data");
     e.offset = cur;
     cur += nbytes;

@@ -22,9 +22,11 @@ struct CheckpointEntry {
   uint64_t nbytes() const { return static_cast<uint64_t>(numel_of(shape)) * element_size(dtype); }
 };
 
-// Writes `<path>.tmp.<pid>` entry by entry (the header, with the total size, is known from the
-// metadata up front); commit() appends the checksum, fsyncs and renames over `path`. Destroyed
-// without commit (an exception midway), it removes the temporary and `path` is untouched.
+// Writes `<target>.tmp.<pid>` entry by entry (the header, with the total size, is known from the
+// metadata up front); commit() appends the checksum, fsyncs and renames over the target: `path`,
+// or the file it links to (the link stays). Destroyed without commit (an exception midway), it
+// removes the temporary and the target is untouched. Temporaries of earlier saves of the same
+// target whose process is gone (a killed save) are removed first.
 class CheckpointWriter {
  public:
   CheckpointWriter(std::string path, const std::vector<CheckpointEntry>& entries);
@@ -42,7 +44,7 @@ class CheckpointWriter {
   void flush();
   void write_all(const char* p, size_t n);
 
-  std::string path_, tmp_;
+  std::string path_, target_, tmp_;
   int fd_ = -1;
   bool committed_ = false;
   uint64_t hash_;

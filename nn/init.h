@@ -26,6 +26,7 @@ void fill_with(const Tensor& t, const char* who, F&& f) {
 // U(low, high), PyTorch's nn.init.uniform_.
 inline const Tensor& uniform_(const Tensor& t, double low, double high, Generator* gen = nullptr) {
   Generator& g = gen ? *gen : default_generator();
+  std::lock_guard<std::mutex> lock(g.mutex());  // see Note [Generator threads]
   detail::fill_with(t, "init::uniform_", [&] { return low + (high - low) * g.uniform(); });
   return t;
 }
@@ -33,6 +34,7 @@ inline const Tensor& uniform_(const Tensor& t, double low, double high, Generato
 // N(mean, std^2), PyTorch's nn.init.normal_.
 inline const Tensor& normal_(const Tensor& t, double mean = 0.0, double std = 1.0, Generator* gen = nullptr) {
   Generator& g = gen ? *gen : default_generator();
+  std::lock_guard<std::mutex> lock(g.mutex());
   detail::fill_with(t, "init::normal_", [&] { return mean + std * g.normal(); });
   return t;
 }

@@ -6,6 +6,7 @@
 
 #include "autograd/grad_mode.h"
 #include "framework/factories.h"
+#include "kernels/toolkit.h"
 #include "nn/init.h"
 #include "ops/ops.h"
 
@@ -15,8 +16,9 @@ namespace {
 std::string bool_str(bool b) { return b ? "true" : "false"; }
 
 // U(-1/sqrt(fan_in), 1/sqrt(fan_in)): what kaiming_uniform(a=sqrt(5)) reduces to, and PyTorch's bias rule.
-Tensor fan_in_uniform(const Shape& shape, int64_t fan_in) {
-  Tensor t = empty(shape);
+// `module` names the layer when the shape is invalid or too large.
+Tensor fan_in_uniform(const Shape& shape, int64_t fan_in, const char* module) {
+  Tensor t = kernels::make_empty(shape, kFloat32, module);
   double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
   return init::uniform_(t, -bound, bound);
 }
@@ -24,7 +26,7 @@ Tensor fan_in_uniform(const Shape& shape, int64_t fan_in) {
 Tensor linear_weight(int64_t in, int64_t out) {
   WEFT_CHECK(in >= 0 && out >= 0, "Linear: expected non-negative features but got in_features=", in,
              ", out_features=", out);
-  return fan_in_uniform({out, in}, in);
+  return fan_in_uniform({out, in}, in, "Linear");
 }
 }  // namespace
 
@@ -35,7 +37,7 @@ Linear::Linear(int64_t in, int64_t out, bool has_bias)
       in_features(in),
       out_features(out),
       weight(register_parameter("weight", linear_weight(in, out))),
-      bias(register_parameter("bias", has_bias ? fan_in_uniform({out}, in) : Tensor())) {}
+      bias(register_parameter("bias", has_bias ? fan_in_uniform({out}, in, "Linear") : Tensor())) {}
 
 Tensor Linear::forward(const Tensor& x) {
   if (parallel_forward) return parallel_forward(x);
@@ -55,7 +57,7 @@ Embedding::Embedding(int64_t n, int64_t dim)
     : UnaryModule("Embedding"),
       num_embeddings(n),
       embedding_dim(dim),
-      weight(register_parameter("weight", init::normal_(empty({n, dim})))) {}
+      weight(register_parameter("weight", init::normal_(kernels::make_empty({n, dim}, kFloat32, "Embedding")))) {}
 
 Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices); }
 

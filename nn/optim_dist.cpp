@@ -7,6 +7,7 @@
 #include "autograd/grad_mode.h"
 #include "distributed/collectives.h"
 #include "distributed/dtensor.h"
+#include "distributed/redistribute.h"
 #include "framework/factories.h"
 #include "kernels/toolkit.h"
 #include "ops/ops.h"
@@ -73,7 +74,7 @@ Tensor local_grad(const Tensor& param, const std::string& who) {
   DTensor grad(g), p(param);
   WEFT_CHECK(grad.device_mesh() == p.device_mesh(), who, ": the gradient lives on ", grad.device_mesh().to_string(),
              " but the parameter on ", p.device_mesh().to_string());
-  if (grad.placements() != p.placements()) grad = dist::redistribute_internal(grad, p.placements());
+  grad = dist::gradient_to(std::move(grad), p.placements(), /*async=*/false);  // Note [One gradient path]
   return ready(grad.spec().local);
 }
 

@@ -32,8 +32,8 @@ inline bool same_shape(const Shape& a, const Shape& b) {
 Tensor run(BinaryOp op, const Tensor& a, const Tensor& b, DType dt, const char* name, double alpha = 1.0) {
   DType out_dtype = kernels::is_comparison(op) ? kBool : dt;
   const Shape &sa = a.shape(), &sb = b.shape();
-  Tensor out = same_shape(sa, sb) ? kernels::make_empty(sa, out_dtype)  // no copy of the shape on the common path
-                        : kernels::make_empty(broadcast_shapes(sa, sb, name), out_dtype);
+  Tensor out = same_shape(sa, sb) ? kernels::make_empty(sa, out_dtype, name)  // no copy of the shape on the common path
+                        : kernels::make_empty(broadcast_shapes(sa, sb, name), out_dtype, name);
   if (a.dtype() == dt && b.dtype() == dt) kernels::binary_out(op, out, a, b, alpha);  // no handle copies
   else kernels::binary_out(op, out, kernels::cast(a, dt), kernels::cast(b, dt), alpha);
   return out;

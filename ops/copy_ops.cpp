@@ -52,10 +52,10 @@ Tensor cat(const TensorList& tensors, int64_t dim) {
     for (int64_t k = 0; k < t.dim(); ++k)
       WEFT_CHECK(k == d || t.size(k) == first.size(k), "cat: tensor ", i, " has shape ", t.shape(),
                  " but tensor 0 has ", first.shape(), "; sizes must match except in dim ", d);
-    shape[d] += t.size(d);
+    shape[d] = checked_add(shape[d], t.size(d), "cat");
     dtype = promote_types(dtype, t.dtype());
   }
-  Tensor y = kernels::make_empty(shape, dtype);
+  Tensor y = kernels::make_empty(shape, dtype, "cat");
   int64_t offset = 0;
   for (const Tensor& t : tensors) {
     Shape part = shape;

@@ -13,7 +13,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   if (!training || p == 0.0) return x;
   WEFT_CHECK(x.is_floating_point(), "dropout: expected a floating point input (float32 or float64) but got ",
              x.dtype());
-  Tensor mask = kernels::dropout_mask(x.shape(), x.dtype(), p, gen ? *gen : default_generator());
+  Generator& g = gen ? *gen : default_generator();
+  std::unique_lock<std::mutex> lock(g.mutex());  // see Note [Generator threads]
+  Tensor mask = kernels::dropout_mask(x.shape(), x.dtype(), p, g);
+  lock.unlock();
   return mul(x, mask);
 }
 

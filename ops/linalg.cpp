@@ -25,6 +25,12 @@ void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
   WEFT_CHECK(a.dtype() != kBool, op, ": expected numeric operands but got bool");
 }
 
+// Operands that are expanded views can multiply into a product too large to count or allocate;
+// refused here so that the error names `op` (see Note [Checked shape arithmetic]).
+void check_result_size(const Shape& shape, const Tensor& a, const char* op) {
+  checked_nbytes(checked_numel(shape, op), a.element_size(), shape, op);
+}
+
 void check_mm(const Tensor& a, const Tensor& b, const char* op) {
   detail::check_plain(a, op);
   detail::check_plain(b, op);
@@ -33,6 +39,7 @@ void check_mm(const Tensor& a, const Tensor& b, const char* op) {
   WEFT_CHECK(a.size(1) == b.size(0), op, ": the shapes ", a.shape(), " and ", b.shape(),
              " cannot be multiplied (", a.size(1), " != ", b.size(0), ")");
   check_same_dtype(a, b, op);
+  check_result_size({a.size(0), b.size(1)}, a, op);
 }
 
 // d(alpha * a @ b): alpha * grad @ b^T and alpha * a^T @ grad, each only when wanted. The
@@ -132,6 +139,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   WEFT_CHECK(a.size(0) == b.size(0) && a.size(2) == b.size(1), "bmm: the shapes ", a.shape(), " and ",
              b.shape(), " cannot be multiplied (expected [B, M, K] and [B, K, N])");
   check_same_dtype(a, b, "bmm");
+  check_result_size({a.size(0), a.size(1), b.size(2)}, a, "bmm");
   Tensor y = kernels::bmm(a, b);
   return autograd::record<BmmBackward>(std::move(y), [&](BmmBackward& n) {
     if (n.needs_input_grad(1)) n.save(n.a, a);
@@ -216,7 +224,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() == 1 && b.dim() == 1) return reshape(mm(unsqueeze(a, 0), unsqueeze(b, 1)), {});
   if (a.dim() == 2 && b.dim() == 1) return squeeze(mm(a, unsqueeze(b, 1)), 1);
   if (a.dim() == 1 && b.dim() == 2) return squeeze(mm(unsqueeze(a, 0), b), 0);
-  if (a.dim() == 2 && b.dim() == 2) return checked_mm(a, b);
+  if (a.dim() == 2 && b.dim() == 2) {
+    check_result_size({a.size(0), b.size(1)}, a, "matmul");
+    return checked_mm(a, b);
+  }
   if (a.dim() >= 3 && b.dim() <= 2) {
     Tensor b2 = b.dim() == 1 ? unsqueeze(b, 1) : b;
     Tensor y = mm(as_rows(a), b2);
@@ -229,7 +240,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor b3 = b.dim() == 1 ? unsqueeze(b, 1) : b;
   Shape batch_a(a3.shape().begin(), a3.shape().end() - 2), batch_b(b3.shape().begin(), b3.shape().end() - 2);
   Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
-  const int64_t m = a3.size(-2), n = b3.size(-1), nb = numel_of(batch);
+  const int64_t m = a3.size(-2), n = b3.size(-1), nb = checked_numel(batch, "matmul");
   Shape ea = batch, eb = batch;
   ea.push_back(m), ea.push_back(k_a);
   eb.push_back(k_a), eb.push_back(n);

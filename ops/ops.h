@@ -8,5 +8,6 @@
 #include "ops/linalg.h"
 #include "ops/nn_functional.h"
 #include "ops/reduce.h"
+#include "ops/sampling.h"
 #include "ops/shape_ops.h"
 #include "ops/unary.h"

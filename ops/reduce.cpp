@@ -343,7 +343,7 @@ Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
   Tensor y = keepdim ? yk : reshaped(yk, kernels::reduced_shape(xf.shape(), d, false));
   return autograd::record<LogsumexpBackward>(y, [&](LogsumexpBackward& n) {
     n.save(n.x, xf);
-    n.save(n.y, yk);
+    n.save(n.y, yk, /*is_output=*/true);  // yk is y (or y before the reshape): no cycle
     n.dims = d, n.keepdim = keepdim;
   }, x);
 }

@@ -33,7 +33,7 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
       infer_at = static_cast<int64_t>(i);
     } else {
       WEFT_CHECK(out[i] >= 0, op, ": invalid size ", out[i], " in shape ", shape);
-      known *= out[i];
+      known = checked_mul(known, out[i], op);
     }
   }
   if (infer_at >= 0) {
@@ -41,7 +41,7 @@ Shape infer_shape(const Shape& shape, int64_t numel, const char* op) {
                " elements");
     out[infer_at] = numel / known;
   }
-  WEFT_CHECK(numel_of(out) == numel, op, ": shape ", shape, " is invalid for an input of ", numel, " elements");
+  WEFT_CHECK(checked_numel(out, op) == numel, op, ": shape ", shape, " is invalid for an input of ", numel, " elements");
   return out;
 }
 
@@ -223,7 +223,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     out_shape[i] = want;
     strides[i] = own == want ? x.stride(i - lead) : 0;
   }
-  Tensor y = kernels::make_alias(x, out_shape, strides, x.storage_offset());
+  Tensor y = kernels::make_alias(x, out_shape, strides, x.storage_offset(), "expand");
   y = autograd::record<ExpandBackward>(std::move(y), [&](ExpandBackward& n) { n.input_shape = x.shape(); }, x);
   return detail::view_result(std::move(y), x);
 }
@@ -254,7 +254,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   int64_t d = wrap_dim(dim, x.dim(), "narrow");
   const int64_t size = x.size(d);
   if (start < 0 && start >= -size) start += size;
-  WEFT_CHECK(start >= 0 && start <= size && length >= 0 && start + length <= size, "narrow: start ", start,
+  WEFT_CHECK(start >= 0 && start <= size && length >= 0 && length <= size - start, "narrow: start ", start,
              " and length ", length, " do not fit dim ", d, " of size ", size, " (shape ", x.shape(), ")");
   Shape shape = x.shape();
   shape[d] = length;
@@ -339,10 +339,8 @@ Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int
   for (size_t d = 0; d < shape.size(); ++d)
     WEFT_CHECK(shape[d] >= 0 && strides[d] >= 0, "as_strided: sizes and strides must be non-negative but got ",
                shape, " and ", strides);
-  const int64_t capacity = static_cast<int64_t>(x.impl()->storage->nbytes() / x.element_size());
-  WEFT_CHECK(detail::storage_extent(shape, strides, offset) <= capacity, "as_strided: the geometry ", shape, " / ",
-             strides, " at offset ", offset, " reaches past the storage of ", capacity, " elements");
-  Tensor y = kernels::make_alias(x, shape, strides, offset);
+  // make_alias refuses a geometry reaching outside the storage (Note [Checked shape arithmetic]).
+  Tensor y = kernels::make_alias(x, shape, strides, offset, "as_strided");
   y = autograd::record<AsStridedBackward>(std::move(y), [&](AsStridedBackward& n) {
     n.in_shape = x.shape(), n.in_strides = x.strides(), n.in_offset = x.storage_offset();
     n.out_shape = shape, n.out_strides = strides, n.out_offset = offset;

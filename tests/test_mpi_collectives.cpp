@@ -8,6 +8,7 @@
 
 #include "distributed/collectives.h"
 #include "distributed/comm_debug.h"
+#include "distributed/control_plane.h"
 #include "distributed/sharding.h"
 #include "distributed/device_mesh.h"
 #include "distributed/runtime.h"
@@ -218,6 +219,19 @@ TEST_CASE("DeviceMesh: coordinates, slicing, equality, printing", "[mesh]") {
     MPI_Allreduce(&mine, &got, 1, MPI_INT64_T, MPI_SUM, tp.comm(0));
     REQUIRE(got == (me / 2 * 2) * 2 + 1);
     REQUIRE(DeviceMesh({2, 2}).to_string() == "DeviceMesh([[0, 1], [2, 3]])");
+    // The control plane's mesh-wide all_gather answers in the mesh's own row-major order, for a
+    // sub-mesh that names the dims in another order too.
+    for (const DeviceMesh& mesh : {m, swapped, m.sub_mesh({"dp", "tp"})}) {
+      std::vector<int64_t> got_ranks = dist::detail::mesh_all_gather({me, 10 * me}, mesh, "test");
+      std::vector<int64_t> expected;
+      for (int r : mesh.ranks()) expected.insert(expected.end(), {r, 10 * r});
+      REQUIRE(got_ranks == expected);
+    }
+    std::vector<int64_t> tp_ranks = dist::detail::mesh_all_gather({me}, tp, "test");
+    REQUIRE(tp_ranks == std::vector<int64_t>{me / 2 * 2, me / 2 * 2 + 1});
+    int64_t v[2] = {me, -me};
+    dist::detail::mesh_max(v, 2, m, "test");
+    REQUIRE((v[0] == 3 && v[1] == 0));
   }
   if (n >= 2) {
     // Reversed ranks: local rank of world rank me is n-1-me.
@@ -535,6 +549,10 @@ TEST_CASE("CommDebugMode: one count per collective, nested scopes, backward, not
   funcol::all_to_all(x, 0, 1, mesh);
   funcol::broadcast(x, 0, mesh);
   funcol::scatter(n > 0 && world_rank() == 0 ? TensorList(n, ones({1})) : TensorList{}, 0, mesh);
+  // The control plane is never counted (Note [Control plane]).
+  dist::detail::exchange_sizes(3, mesh, 0);
+  REQUIRE(dist::detail::mesh_all_gather({1, 2}, mesh, "test").size() == 2 * static_cast<size_t>(n));
+  REQUIRE(dist::detail::all_agree(true, MPI_COMM_WORLD, "test"));
   Tensor a = funcol::all_reduce_async(x, ReduceOp::Sum, mesh);
   funcol::wait_tensor(a);  // waits never count
   a.to_vector<double>();
@@ -557,27 +575,39 @@ TEST_CASE("CommDebugMode: one count per collective, nested scopes, backward, not
   if (n > 1) REQUIRE(bwd.table().find("all_gather: 1") != std::string::npos);
 }
 
-TEST_CASE("debug mode names mismatched collectives instead of deadlocking", "[debug]") {
+TEST_CASE("debug mode names both sides of a mismatch before the data moves", "[debug]") {
   int n = world_size(), me = world_rank();
   if (n < 2) return;  // a world of one has nobody to disagree with
-  DeviceMesh mesh({n});
+  DeviceMesh mesh({n}, {"tp"});
   set_debug_collectives(true);
   CommDebugMode counts;
-  // Wrong shape on rank 1.
-  Tensor x = ones({me == 1 ? 5 : 4}, kFloat64);
-  WEFT_REQUIRE_ERROR(funcol::all_reduce(x, ReduceOp::Sum, mesh), Catch::Contains("all_reduce on mesh dim 0") &&
-                                                                       Catch::Contains("shape [") && Catch::Contains("[5]") &&
-                                                                       Catch::Contains("[4]"));
-  // Wrong collective on rank 1 (sizes passed so that all_gather goes straight to its check).
-  auto call = [&] {
-    if (me == 1) funcol::all_gather(ones({4}, kFloat64), 0, mesh, 0, std::vector<int64_t>(n, 4));
-    else funcol::all_reduce(ones({4}, kFloat64), ReduceOp::Sum, mesh);
+  // One matcher (Catch's && keeps references to its operands, so a helper returns just one).
+  auto both = [&](const std::string& rank1, const std::string& rank0) {
+    return Catch::Contains("rank 1 called " + rank1 + ", rank 0 called " + rank0);
   };
-  WEFT_REQUIRE_ERROR(call(), Catch::Contains(me == 1 ? "called all_reduce" : "rank 1 called all_gather"));
-  // Wrong dtype.
-  WEFT_REQUIRE_ERROR(funcol::all_reduce(ones({4}, me == 0 ? kFloat32 : kFloat64), ReduceOp::Sum, mesh),
-                      Catch::Contains("dtype"));
+  // Every rank but 1 agrees; every rank raises the same message, naming rank 1 and rank 0.
+  Tensor x = ones({me == 1 ? 5 : 4, 3}, kFloat32);
+  WEFT_REQUIRE_ERROR(funcol::all_reduce(x, ReduceOp::Sum, mesh),
+                     Catch::Contains("on mesh dim \"tp\"") && Catch::Contains("collective #") &&
+                         Catch::Contains("rank 1 called all_reduce(sum, f32[5,3]), rank 0 called all_reduce(sum, f32[4,3])"));
+  auto call = [&] {
+    if (me == 1) funcol::all_gather(ones({4, 3}), 0, mesh, 0, std::vector<int64_t>(n, 4));
+    else funcol::all_reduce(ones({4, 3}), ReduceOp::Sum, mesh);
+  };
+  WEFT_REQUIRE_ERROR(call(), both("all_gather(f32[4,3])", "all_reduce(sum, f32[4,3])"));
+  WEFT_REQUIRE_ERROR(funcol::all_reduce(ones({4}), me == 1 ? ReduceOp::Max : ReduceOp::Sum, mesh),
+                     both("all_reduce(max, f32[4])", "all_reduce(sum, f32[4])"));
+  WEFT_REQUIRE_ERROR(funcol::all_reduce(ones({4}, me == 1 ? kFloat64 : kFloat32), ReduceOp::Sum, mesh),
+                     both("all_reduce(sum, f64[4])", "all_reduce(sum, f32[4])"));
+  WEFT_REQUIRE_ERROR(funcol::broadcast(ones({2}), me == 1 ? 1 : 0, mesh), both("broadcast(f32[2], root 1)", "broadcast(f32[2], root 0)"));
+  // A collective rank 1 skipped: its next one meets the others' skipped one.
+  auto skipped = [&] {
+    if (me != 1) funcol::all_reduce(ones({2}), ReduceOp::Sum, mesh, 0);
+    funcol::all_gather(ones({2}), 0, mesh, 0, std::vector<int64_t>(n, 2));
+  };
+  WEFT_REQUIRE_ERROR(skipped(), both("all_gather(f32[2])", "all_reduce(sum, f32[2])"));
   // Matching calls pass, an uneven gather included; the check itself is not counted.
+  mesh = DeviceMesh({n}, {"tp2"});
   Tensor y = funcol::all_gather(ones({me % 2 + 1}, kFloat64), 0, mesh);
   REQUIRE(y.numel() == n + n / 2);
   REQUIRE(counts.total_count() == 1);

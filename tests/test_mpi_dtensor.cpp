@@ -302,6 +302,45 @@ TEST_CASE("from_local", "[dtensor]") {
     for (double& v : expect) v /= static_cast<double>(w);
     CHECK(close(local2.grad().to_vector<double>(), expect));
   }
+  SECTION("backward to a Partial grad_placements from a Shard gradient goes through Replicate") {
+    Shape shape{3 * w + 1, 2};
+    Tensor g = seeded(shape, 18);
+    Tensor local = seeded(shape, 19).requires_grad_();
+    DTensor d = DTensor::from_local(local, mesh, {Replicate()}, {.grad_placements = Placements{Partial()}});
+    CommDebugMode comm;
+    d.backward(make_input(g, mesh, {Shard(0)}));  // S(0) -> R (all_gather), R -> P(sum) (divide by k)
+    CHECK(comm.total_count() == (w > 1 ? 1 : 0));
+    std::vector<double> expect = g.to_vector<double>();
+    for (double& v : expect) v /= static_cast<double>(w);
+    CHECK(close(local.grad().to_vector<double>(), expect));
+  }
+}
+
+TEST_CASE("gradient_to: every gradient's one way to its placements", "[dtensor]") {
+  const int64_t w = world_size();
+  DeviceMesh mesh({w});
+  Shape shape{3 * w + 1, 3};
+  Tensor full = seeded(shape, 17);
+  SECTION("every pair keeps the value, Partial targets included") {
+    Placements all{Shard(0), Shard(1), Replicate(), Partial(), Partial(ReduceOp::Avg), Partial(ReduceOp::Max)};
+    for (const Placement& from : all) {
+      for (const Placement& to : all) {
+        INFO(from.to_string() << " -> " << to.to_string());
+        DTensor g = gradient_to(make_input(full, mesh, {from}), Placements{to}, /*async=*/false);
+        CHECK(g.placements() == Placements{to});
+        if (!to.is_partial()) check_shard(g, full);
+        NoGradGuard no_grad;
+        CHECK(close(g.full_tensor().to_vector<double>(), full.to_vector<double>()));
+      }
+    }
+  }
+  SECTION("async leaves the last collective in flight; the values are right once read") {
+    for (bool async : {false, true}) {
+      DTensor g = gradient_to(make_input(full, mesh, {Shard(0)}), Placements{Replicate()}, async);
+      CHECK((g.spec().local.impl()->pending != nullptr) == (async && w > 1));
+      check_shard(g, full);
+    }
+  }
 }
 
 TEST_CASE("to_local, full_tensor and gradient placements", "[dtensor]") {
@@ -412,4 +451,25 @@ TEST_CASE("distribute_tensor", "[dtensor]") {
       check_shard(d2, seeded(shape, 400 + static_cast<uint64_t>(src)));
     }
   }
+}
+
+TEST_CASE("debug mode: ranks disagreeing on placements raise on every rank, naming both", "[debug]") {
+  int64_t n = world_size();
+  int me = world_rank();
+  if (n < 2) return;
+  DeviceMesh mesh({n});
+  set_debug_collectives(true);
+  Tensor t = ones({2 * n, 3});
+  WEFT_REQUIRE_ERROR(distribute_tensor(t, mesh, {me == 1 ? Shard(1) : Shard(0)}),
+                     Catch::Contains("distribute_tensor on DeviceMesh") &&
+                         Catch::Contains("rank 1 has placements (S(1),) of shape [" + std::to_string(2 * n) + ", 3]") &&
+                         Catch::Contains("rank 0 has placements (S(0),)"));
+  DTensor x = distribute_tensor(t, mesh, {Shard(0)});
+  WEFT_REQUIRE_ERROR(x.redistribute({me == 1 ? Shard(1) : Replicate()}),
+                     Catch::Contains("redistribute on DeviceMesh") &&
+                         Catch::Contains("rank 1 has placements (S(0),) -> (S(1),)") &&
+                         Catch::Contains("rank 0 has placements (S(0),) -> (R,)"));
+  // Agreeing ranks pass, and get the right values.
+  REQUIRE(x.redistribute({Replicate()}).to_local().sum().item<float>() == 6 * n);
+  set_debug_collectives(false);
 }

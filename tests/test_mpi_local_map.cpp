@@ -111,6 +111,12 @@ TEST_CASE("local_map 4: row-sharded matmul keeps S(0); even_shards exchanges not
   DTensor Y = local_map(mm_body, {.out_placements = {Placements{Shard(0)}}, .even_shards = true})(X, W);
   REQUIRE(comm.total_count() == 0);
   REQUIRE(Y.shape() == Shape{16, 12});
+  // Uneven rows: the global shape comes from the control plane's exchange, which is not counted.
+  DTensor Xu = distribute_tensor(seeded_randn({2 * world_size() + 1, 8}, 8), mesh, {Shard(0)});
+  CommDebugMode uneven;
+  DTensor Yu = local_map(mm_body, {.out_placements = {Placements{Shard(0)}}})(Xu, W);
+  REQUIRE(uneven.total_count() == 0);
+  REQUIRE(Yu.shape() == Shape{2 * world_size() + 1, 12});
 }
 
 TEST_CASE("local_map 5: scalars and plain tensors mix with DTensors") {
@@ -215,6 +221,18 @@ TEST_CASE("local_map 9: mixed meshes, the output lands on device_mesh") {
                                .device_mesh = mesh2d})(X, W);
   REQUIRE(Y.to_local().shape() == Shape{8, 4});
   REQUIRE(Y.device_mesh() == mesh2d);
+  // Each input's gradient lands on its own mesh. d sum(a b) / da[i][j] = sum_k b[j][k], / db[j][k] = sum_i a[i][j].
+  X.requires_grad_();
+  W.requires_grad_();
+  local_map(body, {.out_placements = {Placements{Replicate(), Shard(1)}},
+                   .in_placements = PlacementsList{Placements{Shard(1)}, Placements{Shard(0), Shard(1)}},
+                   .device_mesh = mesh2d})(X, W).to_local().sum().backward();
+  DTensor gx(X.grad()), gw(W.grad());
+  REQUIRE(gx.device_mesh() == mesh1d);
+  REQUIRE(gw.device_mesh() == mesh2d);
+  Tensor a = X.to_local().detach(), b = W.to_local().detach();
+  require_close(gx.to_local(), expand(reshape(b.sum({1}), {1, 8}), {8, 8}));
+  require_close(gw.to_local(), expand(reshape(a.sum({0}), {8, 1}), {8, 4}));
 }
 
 TEST_CASE("local_map 10: global shapes are exact with uneven shards") {
@@ -323,6 +341,64 @@ TEST_CASE("local_map: gradient communication in backward stays in flight until t
   require_close(gx.to_local(), xr.grad());
 }
 
+TEST_CASE("local_map: its backward leaves its own gradient collectives in flight") {
+  DeviceMesh mesh = world_mesh();
+  int64_t k = world_size();
+  const int64_t n = 2 * k + 1, d = 3, m = 3 * k + 1;  // w's columns shard unevenly
+  Tensor a = seeded_randn({n, d}, 30), b = seeded_randn({n, d}, 31), w = seeded_randn({d, m}, 32);
+  Tensor c = seeded_randn({n, m}, 33);
+  // Single-process reference: loss = sum(((a + b) w) * c).
+  Tensor ar = a.detach().requires_grad_(), br = b.detach().requires_grad_(), wr = w.detach().requires_grad_();
+  mul(matmul(add(ar, br), wr), c).sum().backward();
+
+  DTensor A = distribute_tensor(a, mesh, {Replicate()}), B = distribute_tensor(b, mesh, {Replicate()});
+  DTensor W = distribute_tensor(w, mesh, {Shard(1)});
+  A.requires_grad_();
+  B.requires_grad_();
+  W.requires_grad_();
+  // A Replicate sum feeding a column-parallel product whose input gradient is Partial: the sum's
+  // backward brings it P -> R (an all_reduce) and hands it to both inputs without reading it.
+  DTensor H = local_map([](const Tensor& x, const Tensor& y) { return add(x, y); },
+                        {.out_placements = {Placements{Replicate()}},
+                         .in_placements = PlacementsList{Placements{Replicate()}, Placements{Replicate()}}})(A, B);
+  DTensor Y = local_map(mm_body, {.out_placements = {Placements{Shard(1)}},
+                                  .in_placements = PlacementsList{Placements{Replicate()}, Placements{Shard(1)}},
+                                  .in_grad_placements = PlacementsList{Placements{Partial()}, Placements{Shard(1)}}})(H, W);
+  Tensor c_local = distribute_tensor(c, mesh, {Shard(1)}).to_local();
+  CommDebugMode comm;
+  mul(Y.to_local(), c_local).sum().backward();
+  REQUIRE(comm.count(CollectiveKind::AllReduce) == (k > 1 ? 1 : 0));
+  REQUIRE(comm.total_count() == (k > 1 ? 1 : 0));
+  DTensor ga(A.grad()), gb(B.grad());
+  REQUIRE(ga.placements() == Placements{Replicate()});
+  if (k > 1) {  // started in the sum's backward, not yet waited for
+    REQUIRE(ga.spec().local.impl()->pending != nullptr);
+    REQUIRE(gb.spec().local.impl()->pending != nullptr);
+  }
+  require_close(ga.to_local(), ar.grad());
+  require_close(gb.to_local(), br.grad());
+  require_close(DTensor(W.grad()).full_tensor(), wr.grad());
+}
+
+TEST_CASE("local_map: a plain gradient of a sharded output is the full gradient on every rank") {
+  DeviceMesh mesh = world_mesh();
+  int64_t k = world_size();
+  Tensor x = seeded_randn({3 * k + 1, 2}, 34), w = seeded_randn({2, 4}, 35), g = seeded_randn({3 * k + 1, 4}, 36);
+  Tensor xr = x.detach().requires_grad_(), wr = w.detach().requires_grad_();
+  matmul(xr, wr).backward(g);
+  DTensor X = distribute_tensor(x, mesh, {Shard(0)}), W = distribute_tensor(w, mesh, {Replicate()});
+  X.requires_grad_();
+  W.requires_grad_();
+  DTensor Y = local_map(mm_body, {.out_placements = {Placements{Shard(0)}},
+                                  .in_placements = PlacementsList{Placements{Shard(0)}, Placements{Replicate()}},
+                                  .in_grad_placements = PlacementsList{Placements{Shard(0)}, Placements{Partial()}}})(X, W);
+  CommDebugMode comm;
+  Y.backward(g);  // R -> S(0) is this rank's chunk: no communication
+  REQUIRE(comm.total_count() == 0);
+  require_close(DTensor(X.grad()).full_tensor(), xr.grad());
+  require_close(DTensor(W.grad()).full_tensor(), wr.grad());
+}
+
 TEST_CASE("local_map: a 100-step training loop keeps memory flat") {
   DeviceMesh mesh = world_mesh();
   int64_t k = world_size();
@@ -360,4 +436,25 @@ TEST_CASE("local_map: a 100-step training loop keeps memory flat") {
     if (step == 99) REQUIRE(allocator::stats().bytes_in_use == in_use_at_10);
   }
   REQUIRE(last_loss < 0.5 * first_loss);
+}
+
+TEST_CASE("local_map: in debug mode, ranks disagreeing on in or out placements raise naming both", "[debug]") {
+  int64_t k = world_size();
+  if (k < 2) return;
+  DeviceMesh mesh = world_mesh();
+  int me = world_rank();
+  DTensor X = distribute_tensor(seeded_randn({2 * k, 3}, 40), mesh, {Shard(0)});
+  DTensor W = distribute_tensor(seeded_randn({3, 2}, 41), mesh, {Replicate()});
+  set_debug_collectives(true);
+  Placements out = me == 1 ? Placements{Replicate()} : Placements{Shard(0)};
+  WEFT_REQUIRE_ERROR(local_map(mm_body, {.out_placements = {out}})(X, W),
+                     Catch::Contains("local_map on DeviceMesh") &&
+                         Catch::Contains("rank 1 has in_placements None, out_placements [(R,)]") &&
+                         Catch::Contains("rank 0 has in_placements None, out_placements [(S(0),)]"));
+  PlacementsList in{Placements{me == 1 ? Replicate() : Shard(0)}, Placements{Replicate()}};
+  WEFT_REQUIRE_ERROR(local_map(mm_body, {.out_placements = {Placements{Shard(0)}}, .in_placements = in,
+                                         .redistribute_inputs = true})(X, W),
+                     Catch::Contains("rank 1 has in_placements [(R,), (R,)]") &&
+                         Catch::Contains("rank 0 has in_placements [(S(0),), (R,)]"));
+  set_debug_collectives(false);
 }

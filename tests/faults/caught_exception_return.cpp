@@ -1,0 +1,14 @@
+// Rank 1 raises, catches the exception in main and returns normally; the others wait in all_reduce.
+#include "tests/faults/fault.h"
+using namespace fault;
+int main(int argc, char** argv) {
+  Runtime runtime(argc, argv);
+  DeviceMesh mesh = world_mesh();
+  try {
+    if (world_rank() == 1) throw std::runtime_error("a mistake on rank 1");
+    check_value(funcol::all_reduce(ones({4}), ReduceOp::Sum, mesh), 4.0 * world_size());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "caught: %s\n", e.what());
+    return 0;
+  }
+}
