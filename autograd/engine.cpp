@@ -7,10 +7,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "framework/copy.h"
 #include "framework/factories.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
+#include "kernels/toolkit.h"
 
 namespace weft::autograd {
 
@@ -24,12 +24,6 @@ Tensor accumulate_gradients(const Tensor& a, const Tensor& b) {
   if (b.is_dtensor()) [[unlikely]] return b.impl()->dist->add_gradients(a, b);
   DType dtype = promote_types(a.dtype(), b.dtype());
   return kernels::binary(kernels::BinaryOp::Add, kernels::cast(a, dtype), kernels::cast(b, dtype));
-}
-
-Tensor clone_detached(const Tensor& t) {
-  Tensor out = weft::detail::make_empty(t.shape(), t.dtype());
-  weft::detail::copy_into(out, t);
-  return out;
 }
 
 namespace {
@@ -309,7 +303,7 @@ void GraphTask::execute(Node* node, variable_list* captured) {
     if (!impl || pre.output_nr >= grads.size() || !grads[pre.output_nr].defined()) continue;
     Tensor& stored = impl->autograd->grad;
     const Tensor& g = grads[pre.output_nr];
-    stored = stored.defined() ? accumulate_gradients(stored, g) : clone_detached(g);
+    stored = stored.defined() ? accumulate_gradients(stored, g) : kernels::contiguous_copy(g);
   }
   // A leaf's hooks, like a non-leaf's, see its gradient before autograd::grad captures it.
   if (node->is_accumulator && !grads.empty()) grads[0] = static_cast<AccumulateGrad*>(node)->run_hooks(std::move(grads[0]));

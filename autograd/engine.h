@@ -26,7 +26,5 @@ variable_list grad(const variable_list& outputs, const variable_list& inputs,
 
 // a + b for gradients: plain tensors through the kernels, DTensors through their spec.
 Tensor accumulate_gradients(const Tensor& a, const Tensor& b);
-// A contiguous copy with no history.
-Tensor clone_detached(const Tensor& t);
 
 }  // namespace weft::autograd

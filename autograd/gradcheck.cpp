@@ -5,8 +5,8 @@
 #include <sstream>
 
 #include "autograd/engine.h"
-#include "framework/copy.h"
 #include "framework/factories.h"
+#include "kernels/toolkit.h"
 
 namespace weft::autograd {
 namespace {
@@ -20,13 +20,8 @@ std::vector<std::vector<double>> evaluate(const GradcheckFn& fn, const variable_
 }
 
 std::string index_str(int64_t flat, const Shape& shape) {
-  Shape idx(shape.size(), 0);
-  for (size_t d = shape.size(); d-- > 0;) {
-    idx[d] = shape[d] ? flat % shape[d] : 0;
-    flat = shape[d] ? flat / shape[d] : 0;
-  }
   std::ostringstream out;
-  out << idx;
+  out << kernels::unravel(flat, shape);
   return out.str();
 }
 

@@ -2,7 +2,7 @@
 #include "autograd/node.h"
 
 #include "autograd/engine.h"
-#include "framework/copy.h"
+#include "kernels/toolkit.h"
 
 namespace weft::autograd {
 namespace {
@@ -104,7 +104,7 @@ variable_list AccumulateGrad::apply(variable_list&& grads) {
     bool shared = grad.impl_ptr().use_count() > 1 ||
                   (grad.impl()->storage && grad.impl()->storage.use_count() > 1) ||
                   (!grad.is_dtensor() && !grad.is_contiguous());
-    meta.grad = shared && !grad.is_dtensor() ? clone_detached(grad) : grad.detach();
+    meta.grad = shared && !grad.is_dtensor() ? kernels::contiguous_copy(grad) : grad.detach();
   } else {
     meta.grad = accumulate_gradients(meta.grad, grad).detach();
   }

@@ -13,6 +13,7 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "framework/strided_loop.h"
+#include "kernels/toolkit.h"
 #include "kernels/vector_math.h"
 
 namespace weft::kernels {
@@ -373,7 +374,7 @@ void dispatch_binary(BinaryOp op, F&& f) {
 bool binary_float_only(BinaryOp op) { return op == BinaryOp::Div || op >= BinaryOp::ReluGrad; }
 
 Tensor scalar_like(Scalar s, DType dtype) {
-  Tensor t = detail::make_empty({}, dtype);
+  Tensor t = make_empty({}, dtype);
   detail::fill_contiguous(t, s);
   return t;
 }
@@ -404,7 +405,7 @@ void unary_out(UnaryOp op, const Tensor& out, const Tensor& x, const UnaryParams
 }
 
 Tensor unary(UnaryOp op, const Tensor& x, const UnaryParams& p) {
-  Tensor out = detail::make_empty(x.shape(), x.dtype());
+  Tensor out = make_empty(x.shape(), x.dtype());
   unary_out(op, out, x, p);
   return out;
 }
@@ -439,13 +440,13 @@ void binary_scalar_out(BinaryOp op, const Tensor& out, const Tensor& a, Scalar s
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, double alpha) {
   const Shape& shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), "binary");
-  Tensor out = detail::make_empty(shape, is_comparison(op) ? kBool : a.dtype());
+  Tensor out = make_empty(shape, is_comparison(op) ? kBool : a.dtype());
   binary_out(op, out, a, b, alpha);
   return out;
 }
 
 Tensor binary_scalar(BinaryOp op, const Tensor& a, Scalar s, bool scalar_first, double alpha) {
-  Tensor out = detail::make_empty(a.shape(), is_comparison(op) ? kBool : a.dtype());
+  Tensor out = make_empty(a.shape(), is_comparison(op) ? kBool : a.dtype());
   binary_scalar_out(op, out, a, s, scalar_first, alpha);
   return out;
 }
@@ -488,10 +489,7 @@ void fill_out(const Tensor& out, Scalar value) {
 }
 
 Tensor cast(const Tensor& x, DType dtype) {
-  if (x.dtype() == dtype) return x;
-  Tensor out = detail::make_empty(x.shape(), dtype);
-  detail::copy_into(out, x);
-  return out;
+  return x.dtype() == dtype ? x : contiguous_copy(x, dtype);
 }
 
 bool has_nan(const Tensor& x) {

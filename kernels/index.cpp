@@ -3,19 +3,12 @@
 
 #include <cstring>
 
-#include "framework/copy.h"
+#include "kernels/toolkit.h"
 
 namespace weft::kernels {
 namespace {
 
-Tensor contiguous_copy(const Tensor& t) { return detail::contiguous_or_self(t); }
 
-// A fresh contiguous copy (always a new buffer: the scatter kernels write into it).
-Tensor fresh_copy(const Tensor& t) {
-  Tensor out = detail::make_empty(t.shape(), t.dtype());
-  detail::copy_into(out, t);
-  return out;
-}
 
 struct DimSplit {
   int64_t outer = 1, size = 1, inner = 1;
@@ -50,10 +43,10 @@ void for_each_position(const Shape& shape, F&& f) {
 }  // namespace
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
-  Tensor xc = contiguous_copy(x), ic = contiguous_copy(index);
+  Tensor xc = dense(x), ic = dense(index);
   Shape out_shape = x.shape();
   out_shape[dim] = index.numel();
-  Tensor out = detail::make_empty(out_shape, x.dtype());
+  Tensor out = make_empty(out_shape, x.dtype());
   DimSplit s = split_at(x.shape(), dim);
   const int64_t n = index.numel(), bytes = s.inner * static_cast<int64_t>(x.element_size());
   if (out.numel() == 0) return out;
@@ -68,11 +61,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
-  Tensor out = fresh_copy(base), ic = contiguous_copy(index), sc = contiguous_copy(src);
-  if (sc.dtype() != out.dtype()) {  // one contiguous copy in the output's dtype
-    sc = detail::make_empty(src.shape(), out.dtype());
-    detail::copy_into(sc, src);
-  }
+  Tensor out = contiguous_copy(base), ic = dense(index), sc = dense(src, out.dtype());
   DimSplit s = split_at(out.shape(), dim);
   const int64_t n = index.numel();
   if (sc.numel() == 0) return out;
@@ -93,8 +82,8 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
-  Tensor ic = contiguous_copy(index);
-  Tensor out = detail::make_empty(index.shape(), x.dtype());
+  Tensor ic = dense(index);
+  Tensor out = make_empty(index.shape(), x.dtype());
   if (out.numel() == 0) return out;
   const int64_t* idx = ic.data_ptr<int64_t>();
   const Shape& xs = x.strides();
@@ -114,12 +103,8 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src) {
-  Tensor out = fresh_copy(base), ic = contiguous_copy(index);
-  Tensor sc = src;
-  if (src.dtype() != out.dtype()) {
-    sc = detail::make_empty(src.shape(), out.dtype());
-    detail::copy_into(sc, src);
-  }
+  Tensor out = contiguous_copy(base), ic = dense(index);
+  Tensor sc = src.dtype() == out.dtype() ? src : contiguous_copy(src, out.dtype());  // read through strides
   if (index.numel() == 0) return out;
   const int64_t* idx = ic.data_ptr<int64_t>();
   const Shape& ss = sc.strides();
@@ -143,7 +128,7 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
 }
 
 Tensor triangle(const Tensor& x, int64_t diagonal, bool upper) {
-  Tensor out = fresh_copy(x);
+  Tensor out = contiguous_copy(x);
   const int64_t rows = x.size(-2), cols = x.size(-1);
   const int64_t mats = rows * cols == 0 ? 0 : out.numel() / (rows * cols);
   visit_dtype(out.dtype(), [&](auto tag) {
@@ -160,7 +145,7 @@ Tensor triangle(const Tensor& x, int64_t diagonal, bool upper) {
 }
 
 Tensor storage_positions(const Shape& shape, const Shape& strides, int64_t offset) {
-  Tensor pos = detail::make_empty(shape, kInt64);
+  Tensor pos = make_empty(shape, kInt64);
   int64_t* p = pos.data_ptr<int64_t>();
   const int64_t n = pos.numel();
   Shape idx(shape.size(), 0);

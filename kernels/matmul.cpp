@@ -8,14 +8,12 @@
 #include <tuple>
 #include <utility>
 
-#include "framework/copy.h"
 #include "kernels/cpu_isa.h"
 #include "kernels/onednn.h"
+#include "kernels/toolkit.h"
 
 namespace weft::kernels {
 namespace {
-
-Tensor contiguous_copy(const Tensor& t) { return detail::contiguous_or_self(t); }
 
 // `bias` broadcast to [M, N], as a contiguous 2-D tensor of its own (unbroadcast) extent.
 Tensor bias_2d(const Tensor& bias, int64_t m, int64_t n) {
@@ -24,8 +22,8 @@ Tensor bias_2d(const Tensor& bias, int64_t m, int64_t n) {
              bias.shape(), " cannot be broadcast to the output's ", target);
   Shape own{1, 1};
   for (int64_t d = 0; d < bias.dim(); ++d) own[2 - bias.dim() + d] = bias.size(d);
-  Tensor out = detail::make_empty(own, bias.dtype());
-  detail::copy_into(out, bias);
+  Tensor out = make_empty(own, bias.dtype());
+  copy_into(out, bias);
   return out;
 }
 
@@ -127,7 +125,7 @@ struct Operand {
 // into `keep`. The copy lives in the caller's handle so that the common case copies no Tensor.
 Operand readable(const Tensor& t, Tensor& keep) {
   if (auto layout = layout_of(t)) return {t.raw_data(), *layout};
-  keep = contiguous_copy(t);
+  keep = dense(t);
   return {keep.raw_data(), *layout_of(keep)};
 }
 
@@ -137,7 +135,7 @@ Operand readable_transposed(const Tensor& weight, Tensor& keep) {
   const Shape& size = weight.shape();
   const Shape& stride = weight.strides();
   if (auto layout = plain(1, size[1], size[0], 0, stride[1], stride[0])) return {weight.raw_data(), *layout};
-  keep = contiguous_copy(weight);
+  keep = dense(weight);
   return {keep.raw_data(), *plain(1, size[1], size[0], 0, 1, size[1])};
 }
 
@@ -241,7 +239,7 @@ void sgemm_product(const Operand& a, const Operand& b, const Tensor& bias, float
 Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool batched_out) {
   const int64_t batch = a.layout.dims[0], m = a.layout.dims[1], n = b.layout.dims[2], k = a.layout.dims[2];
   const int64_t work = batch * m * n * k;
-  Tensor out = batched_out ? detail::make_empty({batch, m, n}, kFloat32) : detail::make_empty({m, n}, kFloat32);
+  Tensor out = batched_out ? make_empty({batch, m, n}, kFloat32) : make_empty({m, n}, kFloat32);
   if (batch == 1 && work <= kSgemmMaxWork && single_products_through_sgemm()) {
     sgemm_product(a, b, bias, static_cast<float*>(out.raw_data()));
     return out;
@@ -288,15 +286,15 @@ Shape product_shape(const Tensor& a, const Tensor& bm) {
 // A 2-D operand as a [1, R, C] alias, for the paths written for batches.
 Tensor as_batch(const Tensor& t) {
   if (t.dim() == 3) return t;
-  return detail::make_alias(t, {1, t.size(0), t.size(1)}, {0, t.stride(0), t.stride(1)}, t.storage_offset());
+  return make_alias(t, {1, t.size(0), t.size(1)}, {0, t.stride(0), t.stride(1)}, t.storage_offset());
 }
 
 // Degenerate sizes: an empty result, or K == 0 where the product is all zeros (plus bias).
 Tensor degenerate_bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
-  Tensor out = detail::make_empty(product_shape(a, bm), a.dtype());
+  Tensor out = make_empty(product_shape(a, bm), a.dtype());
   if (out.numel() == 0) return out;
   if (bias.defined()) {
-    detail::copy_into(out, bias_2d(bias, a.size(-2), bm.size(-1)));
+    copy_into(out, bias_2d(bias, a.size(-2), bm.size(-1)));
   } else {
     visit_dtype(out.dtype(), [&](auto tag) {
       using T = decltype(tag);
@@ -328,19 +326,18 @@ Tensor bmm_reference(const Tensor& a_in, const Tensor& bm_in, const Tensor& bias
   // The inner loop walks rows of bm, or, when bm's columns and a's rows are unit-stride (a column-major
   // bm, such as linear's W^T), takes dot products of them; otherwise bm's rows are made unit-stride.
   const bool dots = bm.stride(1) == 1 && bm.size(2) > 1 && bm.stride(2) != 1 && a.stride(2) == 1;
-  Tensor b = dots || bm.stride(2) == 1 || bm.size(2) == 1 ? bm : contiguous_copy(bm);
+  Tensor b = dots || bm.stride(2) == 1 || bm.size(2) == 1 ? bm : dense(bm);
   Tensor bias2 = bias.defined() ? bias_2d(bias, a.size(1), bm.size(2)) : Tensor();
-  Tensor out = detail::make_empty({a.size(0), a.size(1), bm.size(2)}, a.dtype());
+  Tensor out = make_empty({a.size(0), a.size(1), bm.size(2)}, a.dtype());
   visit_numeric(a.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
     Tensor bias_t = bias2.defined() && bias2.dtype() != a.dtype() ? Tensor() : bias2;
     if (bias2.defined() && !bias_t.defined()) {  // a bias of another dtype: convert once
-      bias_t = detail::make_empty(bias2.shape(), a.dtype());
-      detail::copy_into(bias_t, bias2);
+      bias_t = contiguous_copy(bias2, a.dtype());
     }
     reference_loop<T>(a, b, bias_t, out, dots);
   });
-  if (a_in.dim() == 2) return detail::make_alias(out, {out.size(1), out.size(2)}, {out.size(2), 1}, 0);
+  if (a_in.dim() == 2) return make_alias(out, {out.size(1), out.size(2)}, {out.size(2), 1}, 0);
   return out;
 }
 
@@ -369,7 +366,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (tiny_or_empty || x.dtype() != kFloat32 ||
       (bias.defined() && bias.dtype() != kFloat32)) {
     // W^T as a view for the generic paths; only the oneDNN one below needs to avoid making it.
-    Tensor wt = detail::make_alias(weight, {in, out}, {weight.stride(1), weight.stride(0)}, weight.storage_offset());
+    Tensor wt = make_alias(weight, {in, out}, {weight.stride(1), weight.stride(0)}, weight.storage_offset());
     return bmm(x, wt, bias);
   }
   Tensor keep_x, keep_w;

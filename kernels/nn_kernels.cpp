@@ -12,6 +12,7 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "kernels/onednn.h"
+#include "kernels/toolkit.h"
 
 namespace weft::kernels {
 namespace {
@@ -29,22 +30,7 @@ DType stats_dtype(DType x) { return x == kFloat64 ? kFloat64 : kFloat32; }
 
 }  // namespace
 
-Tensor dense(const Tensor& t) {
-  if (t.is_contiguous()) return t;
-  Tensor out = detail::make_empty(t.shape(), t.dtype());
-  detail::copy_into(out, t);
-  return out;
-}
 
-namespace {
-// A contiguous tensor of `dtype` (t itself when it already is one).
-Tensor dense_as(const Tensor& t, DType dtype) {
-  if (t.dtype() == dtype) return dense(t);
-  Tensor out = detail::make_empty(t.shape(), dtype);
-  detail::copy_into(out, t);
-  return out;
-}
-}  // namespace
 
 RowGeometry row_geometry(const Shape& shape, int64_t dim) {
   RowGeometry g;
@@ -136,7 +122,7 @@ void onednn_softmax(const Tensor& x, const Tensor& y, const RowGeometry& g, bool
 
 Tensor softmax(const Tensor& x_in, int64_t dim, bool log) {
   Tensor x = dense(x_in);
-  Tensor y = detail::make_empty(x.shape(), x.dtype());
+  Tensor y = make_empty(x.shape(), x.dtype());
   if (x.numel() == 0) return y;
   RowGeometry g = row_geometry(x.shape(), dim);
   // Small problems stay on the loops: a primitive call costs more than a few thousand exps.
@@ -204,7 +190,7 @@ void onednn_layer_norm(const Tensor& x, NormResult& r, const Tensor& weight, con
                  {DNNL_ARG_VARIANCE, stat_md}, {DNNL_ARG_SCALE, w_md}, {DNNL_ARG_SHIFT, w_md}};
     return spec;
   });
-  Tensor var = detail::make_empty({rows}, kFloat32);
+  Tensor var = make_empty({rows}, kFloat32);
   prim.run({x.raw_data(), r.y.raw_data(), r.mean.raw_data(), var.raw_data(),
             weight.defined() ? weight.raw_data() : nullptr, bias.defined() ? bias.raw_data() : nullptr});
   const float* v = ptr<float>(var);
@@ -219,9 +205,9 @@ NormResult norm_forward(const Tensor& x_in, int64_t n, const Tensor& weight_in, 
   Tensor x = dense(x_in);
   int64_t rows = n == 0 ? 0 : x.numel() / n;
   NormResult r;
-  r.y = detail::make_empty(x.shape(), x.dtype());
-  r.mean = detail::make_empty({rows}, stats_dtype(x.dtype()));
-  r.rstd = detail::make_empty({rows}, stats_dtype(x.dtype()));
+  r.y = make_empty(x.shape(), x.dtype());
+  r.mean = make_empty({rows}, stats_dtype(x.dtype()));
+  r.rstd = make_empty({rows}, stats_dtype(x.dtype()));
   Tensor weight = weight_in.defined() ? dense(weight_in) : Tensor();
   Tensor bias = bias_in.defined() ? dense(bias_in) : Tensor();
   // Large float32 layer norms run on oneDNN; small ones stay on the loops (a primitive call costs
@@ -336,11 +322,11 @@ NormGrads norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor&
                         const Tensor& weight_in, int64_t n, bool subtract_mean, bool need_dx, bool need_dweight,
                         bool need_dbias) {
   Tensor x = dense(x_in);
-  Tensor grad = dense_as(grad_in, x.dtype());
+  Tensor grad = dense(grad_in, x.dtype());
   Tensor weight = weight_in.defined() ? dense(weight_in) : Tensor();
   int64_t rows = n == 0 ? 0 : x.numel() / n;
   NormGrads out;
-  if (need_dx) out.dx = detail::make_empty(x.shape(), x.dtype());
+  if (need_dx) out.dx = make_empty(x.shape(), x.dtype());
   std::vector<double> dw(need_dweight ? n : 0, 0.0), db(need_dbias ? n : 0, 0.0);
   visit_floating(x.dtype(), subtract_mean ? "layer_norm" : "rms_norm", [&](auto tag) {
     using T = decltype(tag);
@@ -362,7 +348,7 @@ NormGrads norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor&
   });
   Shape wshape{n};
   auto to_tensor = [&](const std::vector<double>& v) {
-    Tensor t = detail::make_empty(wshape, x.dtype());
+    Tensor t = make_empty(wshape, x.dtype());
     visit_floating(x.dtype(), "layer_norm", [&](auto tag) {
       using T = decltype(tag);
       std::transform(v.begin(), v.end(), ptr<T>(t), [](double d) { return static_cast<T>(d); });
@@ -399,7 +385,7 @@ CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& tar
   // position reads its target and, with smoothing, the sum of its row.
   Tensor lp = softmax(logits, class_dim, /*log=*/true);
   CrossEntropyResult r;
-  r.loss = detail::make_empty({positions}, logits.dtype());
+  r.loss = make_empty({positions}, logits.dtype());
   for (int64_t p = 0; p < positions; ++p) r.count += tg[p] != ignore_index;
   visit_floating(logits.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
@@ -427,7 +413,7 @@ Tensor cross_entropy_backward(const Tensor& grad_loss_in, double scale, const Te
                               const Tensor& target_in, int64_t class_dim, int64_t ignore_index,
                               double label_smoothing) {
   Tensor target = dense(target_in);
-  Tensor grad_loss = dense_as(grad_loss_in, kFloat64);
+  Tensor grad_loss = dense(grad_loss_in, kFloat64);
   RowGeometry g = row_geometry(logits.shape(), class_dim);
   int64_t positions = g.outer * g.inner, C = g.n;
   bool per_position = grad_loss.numel() == positions && positions != 1;
@@ -459,7 +445,7 @@ NllResult nll_loss_forward(const Tensor& lp_in, const Tensor& target_in, int64_t
   const int64_t* tg = ptr<int64_t>(target);
   check_targets(tg, positions, C, ignore_index, op);
   NllResult r;
-  r.loss = detail::make_empty({positions}, lp.dtype());
+  r.loss = make_empty({positions}, lp.dtype());
   visit_floating(lp.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     const T* x = ptr<T>(lp);
@@ -477,11 +463,11 @@ NllResult nll_loss_forward(const Tensor& lp_in, const Tensor& target_in, int64_t
 Tensor nll_loss_backward(const Tensor& grad_loss_in, double scale, const Shape& input_shape, DType dtype,
                          const Tensor& target_in, int64_t class_dim, int64_t ignore_index) {
   Tensor target = dense(target_in);
-  Tensor grad_loss = dense_as(grad_loss_in, kFloat64);
+  Tensor grad_loss = dense(grad_loss_in, kFloat64);
   RowGeometry g = row_geometry(input_shape, class_dim);
   int64_t positions = g.outer * g.inner, C = g.n;
   bool per_position = grad_loss.numel() == positions && positions != 1;
-  Tensor dx = detail::make_empty(input_shape, dtype);
+  Tensor dx = make_empty(input_shape, dtype);
   detail::fill_contiguous(dx, 0);
   const int64_t* tg = ptr<int64_t>(target);
   const double* gl = ptr<double>(grad_loss);
@@ -509,7 +495,7 @@ Tensor embedding(const Tensor& weight_in, const Tensor& indices_in) {
                " rows (at position ", p, " of the indices)");
   Shape out_shape = indices.shape();
   out_shape.push_back(D);
-  Tensor out = detail::make_empty(out_shape, weight.dtype());
+  Tensor out = make_empty(out_shape, weight.dtype());
   visit_dtype(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* w = ptr<T>(weight);
@@ -524,7 +510,7 @@ Tensor embedding_backward(const Tensor& grad_in, const Tensor& indices_in, int64
   Tensor indices = dense(indices_in);
   int64_t count = indices.numel();
   int64_t D = grad.dim() == 0 ? 1 : grad.size(-1);
-  Tensor dw = detail::make_empty({num_weights, D}, grad.dtype());
+  Tensor dw = make_empty({num_weights, D}, grad.dtype());
   detail::fill_contiguous(dw, 0);
   const int64_t* idx = ptr<int64_t>(indices);
   visit_floating(grad.dtype(), "embedding", [&](auto tag) {
@@ -541,7 +527,7 @@ Tensor embedding_backward(const Tensor& grad_in, const Tensor& indices_in, int64
 // --- dropout -------------------------------------------------------------------------------------
 
 Tensor dropout_mask(const Shape& shape, DType dtype, double p, Generator& gen) {
-  Tensor mask = detail::make_empty(shape, dtype);
+  Tensor mask = make_empty(shape, dtype);
   double keep = 1.0 - p;
   visit_floating(dtype, "dropout", [&](auto tag) {
     using T = decltype(tag);

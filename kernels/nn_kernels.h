@@ -9,9 +9,6 @@
 
 namespace weft::kernels {
 
-// `t` itself when contiguous, else a contiguous copy (no autograd).
-Tensor dense(const Tensor& t);
-
 // Views a tensor as (outer, n, inner) around `dim`: the layout every per-row kernel walks.
 struct RowGeometry {
   int64_t outer = 1, n = 1, inner = 1;

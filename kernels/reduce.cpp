@@ -11,10 +11,10 @@
 #include <type_traits>
 #include <vector>
 
-#include "framework/copy.h"
 #include "framework/factories.h"
 #include "framework/strided_loop.h"
 #include "kernels/elementwise.h"
+#include "kernels/toolkit.h"
 
 namespace weft::kernels {
 namespace {
@@ -66,11 +66,6 @@ typename Reducer<T, OP>::Acc reduce_row(const T* p, int64_t n, int64_t stride, t
   return acc;
 }
 
-Tensor clone_contiguous(const Tensor& t) {
-  Tensor out = detail::make_empty(t.shape(), t.dtype());
-  detail::copy_into(out, t);
-  return out;
-}
 
 bool parallel_ok(int64_t work) { return work >= kParallelGrain && omp_get_max_threads() > 1 && !omp_in_parallel(); }
 
@@ -207,7 +202,7 @@ Shape reduced_shape(const Shape& shape, const Shape& dims, bool keepdim) {
 }
 
 Tensor reduce(ReduceOp op, const Tensor& x, const Shape& dims, bool keepdim) {
-  Tensor out = detail::make_empty(reduced_shape(x.shape(), dims, keepdim), x.dtype());
+  Tensor out = make_empty(reduced_shape(x.shape(), dims, keepdim), x.dtype());
   visit_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     dispatch_reduce(op, [&](auto op_tag) {
@@ -226,7 +221,7 @@ Tensor reduce(ReduceOp op, const Tensor& x, const Shape& dims, bool keepdim) {
 std::pair<Tensor, Tensor> reduce_arg(bool is_max, const Tensor& x, int64_t dim, bool keepdim) {
   Shape dims{dim};
   Shape out_shape = reduced_shape(x.shape(), dims, keepdim);
-  Tensor values = detail::make_empty(out_shape, x.dtype()), indices = detail::make_empty(out_shape, kInt64);
+  Tensor values = make_empty(out_shape, x.dtype()), indices = make_empty(out_shape, kInt64);
   Shape ks, kst;
   for (int64_t d = 0; d < x.dim(); ++d)
     if (d != dim) ks.push_back(x.shape()[d]), kst.push_back(x.strides()[d]);
@@ -260,8 +255,8 @@ std::pair<Tensor, Tensor> reduce_arg(bool is_max, const Tensor& x, int64_t dim, 
 
 Tensor scatter_add_dim(const Tensor& grad, const Tensor& index, int64_t dim, const Shape& shape) {
   Tensor out = zeros(shape, grad.dtype());
-  Tensor g = grad.is_contiguous() ? grad : clone_contiguous(grad);
-  Tensor idx = index.is_contiguous() ? index : clone_contiguous(index);
+  Tensor g = dense(grad);
+  Tensor idx = dense(index);
   int64_t outer = 1, inner = 1, n = shape[dim];
   for (int64_t d = 0; d < dim; ++d) outer *= shape[d];
   for (size_t d = dim + 1; d < shape.size(); ++d) inner *= shape[d];
@@ -281,8 +276,8 @@ Tensor scatter_add_dim(const Tensor& grad, const Tensor& index, int64_t dim, con
 }
 
 Tensor prod_others(const Tensor& x, int64_t dim) {
-  Tensor src = x.is_contiguous() ? x : clone_contiguous(x);
-  Tensor out = detail::make_empty(x.shape(), x.dtype());
+  Tensor src = dense(x);
+  Tensor out = make_empty(x.shape(), x.dtype());
   int64_t outer = 1, inner = 1, n = x.shape()[dim];
   for (int64_t d = 0; d < dim; ++d) outer *= x.shape()[d];
   for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.shape()[d];
@@ -304,7 +299,7 @@ Tensor prod_others(const Tensor& x, int64_t dim) {
 namespace {
 // Sums a contiguous floating tensor into a new one-element tensor of `shape`, accumulating in double.
 Tensor sum_all_contiguous(const Tensor& x, const Shape& shape) {
-  Tensor y = detail::make_empty(shape, x.dtype());
+  Tensor y = make_empty(shape, x.dtype());
   visit_floating(x.dtype(), "sum_to", [&](auto tag) {
     using T = decltype(tag);
     const T* p = x.data_ptr<T>();
@@ -329,7 +324,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   for (size_t d = 0; d < x.shape().size(); ++d)
     if (d < lead || (shape[d - lead] == 1 && x.shape()[d] != 1)) dims.push_back(static_cast<int64_t>(d));
   Tensor y = reduce(ReduceOp::Sum, is_floating(x.dtype()) ? x : cast(x, kInt64), dims, true);
-  return detail::make_alias(y, shape, contiguous_strides(shape), y.storage_offset());
+  return make_alias(y, shape, contiguous_strides(shape), y.storage_offset());
 }
 
 }  // namespace weft::kernels

@@ -12,7 +12,7 @@
 #include "distributed/dtensor.h"
 #include "distributed/runtime.h"
 #include "distributed/sharding.h"
-#include "framework/copy.h"
+#include "kernels/toolkit.h"
 #include "nn/checkpoint_file.h"
 
 namespace weft::nn {
@@ -131,8 +131,8 @@ Tensor shard_of(const Tensor& full, const dist::DTensor& like, const std::string
   auto [shape, offset] = dist::local_shape_and_offset(full.shape(), mesh.shape(), *coord, like.placements());
   Tensor piece = full;
   for (int64_t d = 0; d < full.dim(); ++d) piece = piece.narrow(d, offset[d], shape[d]);
-  Tensor out = weft::detail::make_empty(shape, full.dtype());
-  weft::detail::copy_into(out, piece);
+  Tensor out = kernels::make_empty(shape, full.dtype());
+  kernels::copy_into(out, piece);
   return out;
 }
 
@@ -235,7 +235,7 @@ void load_checkpoint(const std::string& path, Module& model, optim::Optimizer* o
   size_t i = 0;
   for (const auto& [name, t] : targets) {
     Tensor dst = t.is_dtensor() ? dist::DTensor(t).spec().local : t;
-    weft::detail::copy_into(dst, values[i++]);
+    kernels::copy_into(dst, values[i++]);
     dst.bump_version();
   }
 }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <set>
 
+#include "kernels/toolkit.h"
 #include "nn/checkpoint.h"
 
 namespace weft::nn::detail {
@@ -219,7 +220,7 @@ CheckpointReader::CheckpointReader(std::string path) : path_(std::move(path)) {
 CheckpointReader::~CheckpointReader() { ::close(fd_); }
 
 Tensor CheckpointReader::read(const CheckpointEntry& e) const {
-  Tensor t = weft::detail::make_empty(e.shape, e.dtype, "load_checkpoint");
+  Tensor t = kernels::make_empty(e.shape, e.dtype, "load_checkpoint");
   read_at(e.offset, t.raw_data(), e.nbytes());
   return t;
 }

@@ -6,6 +6,7 @@
 
 #include "autograd/grad_mode.h"
 #include "framework/factories.h"
+#include "kernels/toolkit.h"
 #include "nn/init.h"
 #include "ops/ops.h"
 
@@ -17,7 +18,7 @@ std::string bool_str(bool b) { return b ? "true" : "false"; }
 // U(-1/sqrt(fan_in), 1/sqrt(fan_in)): what kaiming_uniform(a=sqrt(5)) reduces to, and PyTorch's bias rule.
 // `module` names the layer when the shape is invalid or too large.
 Tensor fan_in_uniform(const Shape& shape, int64_t fan_in, const char* module) {
-  Tensor t = weft::detail::make_empty(shape, kFloat32, module);
+  Tensor t = kernels::make_empty(shape, kFloat32, module);
   double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
   return init::uniform_(t, -bound, bound);
 }
@@ -56,7 +57,7 @@ Embedding::Embedding(int64_t n, int64_t dim)
     : UnaryModule("Embedding"),
       num_embeddings(n),
       embedding_dim(dim),
-      weight(register_parameter("weight", init::normal_(weft::detail::make_empty({n, dim}, kFloat32, "Embedding")))) {}
+      weight(register_parameter("weight", init::normal_(kernels::make_empty({n, dim}, kFloat32, "Embedding")))) {}
 
 Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices); }
 

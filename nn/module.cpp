@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "autograd/grad_mode.h"
-#include "framework/copy.h"
+#include "kernels/toolkit.h"
 
 namespace weft::nn {
 
@@ -138,7 +138,7 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
   }
   NoGradGuard no_grad;
   for (const auto& [name, t] : entries) {
-    detail::copy_into(t, *state.find(name));
+    kernels::copy_into(t, *state.find(name));
     t.bump_version();
   }
 }
@@ -146,9 +146,7 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
 namespace {
 Tensor converted(const Tensor& t, DType dtype) {
   if (!t.defined() || !t.is_floating_point() || t.dtype() == dtype) return t;
-  Tensor out = detail::make_empty(t.shape(), dtype);
-  detail::copy_into(out, t);
-  return out;
+  return kernels::contiguous_copy(t, dtype);
 }
 }  // namespace
 

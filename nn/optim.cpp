@@ -6,19 +6,14 @@
 #include "autograd/grad_mode.h"
 #include "distributed/collectives.h"
 #include "distributed/dtensor.h"
-#include "framework/copy.h"
 #include "framework/factories.h"
+#include "kernels/toolkit.h"
 #include "nn/optim_dist.h"
 
 namespace weft::optim {
 
 namespace {
 
-Tensor contiguous_copy(const Tensor& t) {
-  Tensor out = detail::make_empty(t.shape(), t.dtype());
-  detail::copy_into(out, t);
-  return out;
-}
 
 // A zero-filled tensor shaped like `t` (optimizer state starts at zero).
 Tensor zeros_shaped(const Tensor& t) { return zeros(t.shape(), dtype(t.dtype())); }
@@ -54,8 +49,7 @@ void Optimizer::step() {
     WEFT_CHECK(grad.shape() == data.shape(), name(), ": gradient of parameter ", i, " has shape ", grad.shape(),
                " but the parameter has shape ", data.shape());
     if (grad.dtype() != data.dtype() || !grad.is_contiguous()) {
-      Tensor fixed = detail::make_empty(data.shape(), data.dtype());
-      detail::copy_into(fixed, grad);
+      Tensor fixed = kernels::contiguous_copy(grad, data.dtype());
       grad = fixed;
     }
     state_[i].step += 1;
@@ -75,7 +69,7 @@ nn::StateDict Optimizer::state_dict() const {
     if (state_[i].step == 0) continue;  // no state yet, as in PyTorch
     std::string prefix = "state." + std::to_string(i) + ".";
     out.insert(prefix + "step", scalar_tensor(state_[i].step, dtype(kInt64)));
-    for (const auto& [key, buf] : state_[i].buffers) out.insert(prefix + key, contiguous_copy(buf));
+    for (const auto& [key, buf] : state_[i].buffers) out.insert(prefix + key, kernels::contiguous_copy(buf));
   }
   out.insert("param_groups.0.lr", scalar_tensor(lr_, dtype(kFloat64)));
   for (auto& [key, value] : const_cast<Optimizer*>(this)->hyperparameters())
@@ -101,8 +95,8 @@ void Optimizer::load_state_dict(const nn::StateDict& state) {
     const Shape want = param_data(params_[index]).shape();  // a DTensor's state is shaped as its shard
     WEFT_CHECK(value.shape() == want, name(), ".load_state_dict: size mismatch for '", key, "': the state dict has",
                " shape ", value.shape(), " but parameter ", index, " has shape ", want);
-    Tensor buf = detail::make_empty(want, params_[index].dtype());
-    detail::copy_into(buf, value);
+    Tensor buf = kernels::make_empty(want, params_[index].dtype());
+    kernels::copy_into(buf, value);
     loaded[index].buffers[field] = buf;
   }
   // Hyperparameters are read last so that a bad state entry leaves the optimizer unchanged.
@@ -210,7 +204,7 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
     if (!g.defined()) continue;
     Tensor local = dist::funcol::wait_tensor(g.is_dtensor() ? dist::DTensor(g).spec().local : g);
     if (!local.is_contiguous()) {
-      local = contiguous_copy(local);
+      local = kernels::contiguous_copy(local);
       p.set_grad(g.is_dtensor() ? Tensor(dist::make_dtensor(local, dist::DTensor(g).device_mesh(),
                                                              dist::DTensor(g).placements(), g.shape()))
                                 : local);

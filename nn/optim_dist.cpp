@@ -8,8 +8,8 @@
 #include "distributed/collectives.h"
 #include "distributed/dtensor.h"
 #include "distributed/redistribute.h"
-#include "framework/copy.h"
 #include "framework/factories.h"
+#include "kernels/toolkit.h"
 #include "ops/ops.h"
 
 namespace weft::optim {
@@ -18,18 +18,13 @@ namespace {
 
 using dist::DTensor;
 
-Tensor contiguous_copy(const Tensor& t) {
-  Tensor out = weft::detail::make_empty(t.shape(), t.dtype());
-  weft::detail::copy_into(out, t);
-  return out;
-}
 
 // Gradients may still be in flight (backward leaves its last collective pending): wait before
 // taking views or raw data of them.
 const Tensor& ready(const Tensor& t) { return dist::funcol::wait_tensor(t); }
 
 double local_sum_sq(const Tensor& t) {
-  Tensor c = ready(t).is_contiguous() ? t : contiguous_copy(t);
+  Tensor c = ready(t).is_contiguous() ? t : kernels::contiguous_copy(t);
   double total = 0.0;
   visit_floating(c.dtype(), "clip_grad_norm_", [&](auto tag) {
     using T = decltype(tag);
@@ -122,7 +117,7 @@ int64_t sync_grads(const std::vector<Tensor>& params) {
       flat.push_back(local.reshape({-1}));
       sizes.push_back(local.numel());
     }
-    Tensor buffer = flat.size() == 1 ? contiguous_copy(flat[0]) : cat(flat, 0);
+    Tensor buffer = flat.size() == 1 ? kernels::contiguous_copy(flat[0]) : cat(flat, 0);
     for (int64_t d : group.plan.dims) buffer = dist::detail::all_reduce(buffer, group.plan.op, group.mesh, d);
     TensorList pieces = split(buffer, sizes, 0);
     for (size_t k = 0; k < group.members.size(); ++k) {

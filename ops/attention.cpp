@@ -2,6 +2,7 @@
 // backward is theirs.
 #include <cmath>
 
+#include "kernels/toolkit.h"
 #include "ops/binary.h"
 #include "kernels/nn_kernels.h"
 #include "ops/linalg.h"
@@ -13,7 +14,7 @@ namespace {
 
 // (L, S) bool: true where key j comes after query i, i.e. the positions a causal mask removes.
 Tensor causal_drop_mask(int64_t L, int64_t S) {
-  Tensor m = detail::make_empty({L, S}, kBool);
+  Tensor m = kernels::make_empty({L, S}, kBool);
   bool* p = static_cast<bool*>(m.raw_data());
   for (int64_t i = 0; i < L; ++i)
     for (int64_t j = 0; j < S; ++j) p[i * S + j] = j > i;
@@ -23,7 +24,7 @@ Tensor causal_drop_mask(int64_t L, int64_t S) {
 // The complement of a bool mask (true = keep) as a drop mask for masked_fill.
 Tensor logical_not(const Tensor& mask) {
   Tensor keep = kernels::dense(mask);
-  Tensor drop = detail::make_empty(keep.shape(), kBool);
+  Tensor drop = kernels::make_empty(keep.shape(), kBool);
   const bool* k = static_cast<const bool*>(keep.raw_data());
   bool* d = static_cast<bool*>(drop.raw_data());
   for (int64_t i = 0, n = keep.numel(); i < n; ++i) d[i] = !k[i];

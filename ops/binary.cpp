@@ -7,6 +7,7 @@
 #include "autograd/node.h"
 #include "framework/factories.h"
 #include "kernels/elementwise.h"
+#include "kernels/toolkit.h"
 #include "ops/unary.h"
 
 namespace weft {
@@ -31,8 +32,8 @@ inline bool same_shape(const Shape& a, const Shape& b) {
 Tensor run(BinaryOp op, const Tensor& a, const Tensor& b, DType dt, const char* name, double alpha = 1.0) {
   DType out_dtype = kernels::is_comparison(op) ? kBool : dt;
   const Shape &sa = a.shape(), &sb = b.shape();
-  Tensor out = same_shape(sa, sb) ? detail::make_empty(sa, out_dtype, name)  // no copy of the shape on the common path
-                        : detail::make_empty(broadcast_shapes(sa, sb, name), out_dtype, name);
+  Tensor out = same_shape(sa, sb) ? kernels::make_empty(sa, out_dtype, name)  // no copy of the shape on the common path
+                        : kernels::make_empty(broadcast_shapes(sa, sb, name), out_dtype, name);
   if (a.dtype() == dt && b.dtype() == dt) kernels::binary_out(op, out, a, b, alpha);  // no handle copies
   else kernels::binary_out(op, out, kernels::cast(a, dt), kernels::cast(b, dt), alpha);
   return out;
@@ -200,7 +201,7 @@ Tensor extremum(const Tensor& a, const Tensor& b, bool is_max, const char* name)
 std::shared_ptr<autograd::Node> detail::mul_node(const Tensor& a, const Tensor& b, bool in_place) {
   auto node = autograd::make_node<MulBackward>(a, b);
   if (!node) return nullptr;
-  if (node->needs_input_grad(1)) node->save(node->a, in_place ? autograd::clone_detached(a) : a);
+  if (node->needs_input_grad(1)) node->save(node->a, in_place ? kernels::contiguous_copy(a) : a);
   if (node->needs_input_grad(0)) node->save(node->b, b, in_place && b.shares_storage(a));
   return node;
 }
@@ -322,7 +323,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   WEFT_CHECK(cond.dtype() == kBool, "where: expected a bool condition but got ", cond.dtype());
   Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   DType dt = promote_types(a.dtype(), b.dtype());
-  Tensor y = detail::make_empty(shape, dt);
+  Tensor y = kernels::make_empty(shape, dt);
   kernels::where_out(y, cond, kernels::cast(a, dt), kernels::cast(b, dt));
   return autograd::record<WhereBackward>(std::move(y), [&](WhereBackward& n) {
     n.save(n.cond, cond);
@@ -333,7 +334,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
   check_inputs(x, mask, "masked_fill");
   WEFT_CHECK(mask.dtype() == kBool, "masked_fill: expected a bool mask but got ", mask.dtype());
   // x and the mask broadcast both ways, as in torch; the engine sums x's gradient back to its shape.
-  Tensor y = detail::make_empty(same_shape(x.shape(), mask.shape()) ? x.shape()
+  Tensor y = kernels::make_empty(same_shape(x.shape(), mask.shape()) ? x.shape()
                                     : broadcast_shapes(x.shape(), mask.shape(), "masked_fill"),
                                 x.dtype());
   kernels::masked_fill_out(y, x, mask, value);

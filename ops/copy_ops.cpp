@@ -4,24 +4,17 @@
 #include <vector>
 
 #include "autograd/node.h"
-#include "framework/copy.h"
 #include "framework/factories.h"
 #include "kernels/index.h"
+#include "kernels/toolkit.h"
 #include "ops/copy_ops.h"
 #include "ops/shape_internal.h"
 #include "ops/shape_ops.h"
 
 namespace weft {
 
-Tensor detail::copy_of(const Tensor& x, DType dtype) {
-  Tensor out = make_empty(x.shape(), dtype);
-  copy_into(out, x);
-  return out;
-}
-
 namespace {
 using autograd::variable_list;
-using detail::copy_of;
 }  // namespace
 
 // --- cat, stack, split, chunk ---
@@ -62,12 +55,12 @@ Tensor cat(const TensorList& tensors, int64_t dim) {
     shape[d] = checked_add(shape[d], t.size(d), "cat");
     dtype = promote_types(dtype, t.dtype());
   }
-  Tensor y = detail::make_empty(shape, dtype, "cat");
+  Tensor y = kernels::make_empty(shape, dtype, "cat");
   int64_t offset = 0;
   for (const Tensor& t : tensors) {
     Shape part = shape;
     part[d] = t.size(d);
-    detail::copy_into(detail::make_alias(y, part, y.strides(), offset * y.stride(d)), t);
+    kernels::copy_into(kernels::make_alias(y, part, y.strides(), offset * y.stride(d)), t);
     offset += t.size(d);
   }
   return autograd::record<CatBackward>(std::move(y), [&](CatBackward& n) {
@@ -126,7 +119,7 @@ struct IdentityBackward final : autograd::Node {
 
 Tensor clone(const Tensor& x) {
   detail::check_plain(x, "clone");
-  return autograd::record<IdentityBackward>(copy_of(x, x.dtype()), x);
+  return autograd::record<IdentityBackward>(kernels::contiguous_copy(x), x);
 }
 
 Tensor contiguous(const Tensor& x) {
@@ -137,7 +130,7 @@ Tensor contiguous(const Tensor& x) {
 Tensor to_dtype(const Tensor& x, DType dtype) {
   detail::check_plain(x, "to");
   if (x.dtype() == dtype) return x;
-  Tensor y = copy_of(x, dtype);
+  Tensor y = kernels::contiguous_copy(x, dtype);
   if (!is_floating(dtype)) return y;  // integer results carry no gradient
   return autograd::record<IdentityBackward>(y, x);
 }

@@ -5,6 +5,7 @@
 #include "autograd/node.h"
 #include "framework/factories.h"
 #include "kernels/index.h"
+#include "kernels/toolkit.h"
 #include "ops/shape_internal.h"
 
 namespace weft {
@@ -86,7 +87,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   WEFT_CHECK(x.dim() >= 1, "index_select: expected a tensor with at least 1 dim but got a 0-d tensor");
   WEFT_CHECK(index.dim() <= 1, "index_select: expected a 1-D index but got shape ", index.shape());
   int64_t d = wrap_dim(dim, x.dim(), "index_select");
-  Tensor flat_index = index.dim() == 0 ? detail::make_alias(index, {1}, {1}, index.storage_offset()) : index;
+  Tensor flat_index = index.dim() == 0 ? kernels::make_alias(index, {1}, {1}, index.storage_offset()) : index;
   return autograd::record<IndexedReadBackward>(kernels::index_select(x, d, flat_index), [&](IndexedReadBackward& n) {
     n.form = IndexForm::kSelect, n.dim = d, n.index = flat_index, n.input_shape = x.shape();
   }, x);

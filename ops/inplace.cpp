@@ -2,8 +2,8 @@
 // the tensor's own, possibly strided, memory, bump its version, and rebase its autograd history.
 #include "autograd/engine.h"
 #include "autograd/node.h"
-#include "framework/copy.h"
 #include "framework/factories.h"
+#include "kernels/toolkit.h"
 #include "ops/binary.h"
 #include "ops/copy_ops.h"
 #include "ops/shape_internal.h"
@@ -104,7 +104,7 @@ struct CopySlices final : autograd::Node {
     Tensor base_grad = as_strided(flat, base_shape, base_strides, base_offset);
     base_grad.copy_(g);
     Tensor slice = as_strided(flat, view_shape, view_strides, view_offset);
-    variable_list res = fn->apply({autograd::clone_detached(slice)});
+    variable_list res = fn->apply({kernels::contiguous_copy(slice)});
     if (res[0].defined()) slice.copy_(res[0]);
     else slice.zero_();
     res[0] = contiguous(base_grad);
@@ -255,7 +255,7 @@ Tensor& Tensor::div_(const Tensor& other) {
   auto node = autograd::make_node<InplaceDivBackward>(*this, other);
   if (node) {
     node->save(node->other, other, other.shares_storage(*this));
-    if (node->needs_input_grad(1)) node->save(node->self_before, autograd::clone_detached(*this));
+    if (node->needs_input_grad(1)) node->save(node->self_before, kernels::contiguous_copy(*this));
   }
   kernels::binary_out(BinaryOp::Div, *this, *this, kernels::cast(other, dtype()));
   return finish(*this, node);
@@ -274,7 +274,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace(*this, "copy_", src);
   check_other(*this, src, "copy_");
   auto node = autograd::make_node<OverwriteBackward>(*this, src);
-  detail::copy_into(*this, src);
+  kernels::copy_into(*this, src);
   return finish(*this, node);
 }
 

@@ -1,7 +1,7 @@
 // losses.cpp: cross_entropy (fused log-softmax + nll + label smoothing), nll_loss and mse_loss.
 #include "autograd/node.h"
-#include "framework/copy.h"
 #include "framework/factories.h"
+#include "kernels/toolkit.h"
 #include "ops/binary.h"
 #include "kernels/elementwise.h"
 #include "kernels/nn_kernels.h"
@@ -42,13 +42,13 @@ int64_t check_class_target(const Tensor& input, const Tensor& target, const char
 // The per-position losses viewed in the target's shape, or their sum / mean over counted targets.
 Tensor reduce_losses(const Tensor& loss, const Shape& target_shape, Reduction reduction, int64_t count) {
   if (reduction == Reduction::None)
-    return detail::make_alias(loss, target_shape, contiguous_strides(target_shape), 0);
+    return kernels::make_alias(loss, target_shape, contiguous_strides(target_shape), 0);
   double total = 0.0;
   for (double v : loss.to_vector<double>()) total += v;
   // Mean over non-ignored targets: 0/0 is NaN when every target is ignored, as in PyTorch.
   if (reduction == Reduction::Mean) total /= static_cast<double>(count);
-  Tensor out = detail::make_empty({}, loss.dtype());
-  detail::copy_into(out, tensor({total}, {}, dtype(kFloat64)));
+  Tensor out = kernels::make_empty({}, loss.dtype());
+  kernels::copy_into(out, tensor({total}, {}, dtype(kFloat64)));
   return out;
 }
 
@@ -182,8 +182,8 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& re
   });
   // Mean of nothing is NaN (0/0), as in PyTorch.
   double scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
-  Tensor out = detail::make_empty({}, input.dtype());
-  detail::copy_into(out, tensor({total * scale}, {}, dtype(kFloat64)));
+  Tensor out = kernels::make_empty({}, input.dtype());
+  kernels::copy_into(out, tensor({total * scale}, {}, dtype(kFloat64)));
   return autograd::record<MseLossBackward>(std::move(out), [&](MseLossBackward& n) {
     n.save(n.input, input);
     n.save(n.target, target);

@@ -3,6 +3,7 @@
 
 #include "autograd/node.h"
 #include "kernels/nn_kernels.h"
+#include "kernels/toolkit.h"
 #include "ops/nn_functional.h"
 
 namespace weft {
@@ -45,7 +46,7 @@ struct NormBackward final : autograd::Node {
                                     needs_input_grad(0), needs_input_grad(1), needs_input_grad(2));
     // The kernel returns flat (n) parameter gradients; give them normalized_shape.
     for (Tensor* p : {&g.dweight, &g.dbias})
-      if (p->defined()) *p = detail::make_alias(*p, normalized_shape, contiguous_strides(normalized_shape), 0);
+      if (p->defined()) *p = kernels::make_alias(*p, normalized_shape, contiguous_strides(normalized_shape), 0);
     return {g.dx, g.dweight, g.dbias};
   }
   std::string name() const override { return subtract_mean ? "LayerNormBackward" : "RmsNormBackward"; }

@@ -6,8 +6,8 @@
 #include <cmath>
 
 #include "autograd/node.h"
-#include "framework/copy.h"
 #include "framework/factories.h"
+#include "kernels/toolkit.h"
 #include "ops/binary.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
@@ -19,6 +19,7 @@ namespace {
 using autograd::SavedTensor;
 using autograd::variable_list;
 using kernels::ReduceOp;
+using kernels::reshaped;
 
 // Wraps, sorts and checks `dims`; empty stays empty (all dims).
 Shape normalize_dims(const Shape& dims, int64_t rank, const char* op) {
@@ -38,23 +39,13 @@ int64_t reduced_count(const Shape& shape, const Shape& dims) {
   return n;
 }
 
-// The same contiguous data read with another shape of equal numel.
-Tensor reshaped(const Tensor& t, const Shape& shape) {
-  Tensor c = t;
-  if (!t.is_contiguous()) {
-    c = detail::make_empty(t.shape(), t.dtype());
-    detail::copy_into(c, t);
-  }
-  return detail::make_alias(c, shape, contiguous_strides(shape), c.storage_offset());
-}
-
 // A reduced gradient (keepdim or not) broadcast back to the input's shape, as a new dense tensor:
 // gradients that end in .grad must own dense memory.
 Tensor expand_back(const Tensor& g, const Shape& in_shape, const Shape& dims, bool keepdim) {
   Tensor gk = g;
   if (!keepdim) gk = reshaped(g, kernels::reduced_shape(in_shape, dims, true));
-  Tensor out = detail::make_empty(in_shape, g.dtype());
-  detail::copy_into(out, gk);
+  Tensor out = kernels::make_empty(in_shape, g.dtype());
+  kernels::copy_into(out, gk);
   return out;
 }
 
@@ -396,8 +387,8 @@ namespace {
 struct SumToBackward final : autograd::Node {
   Shape in_shape;
   variable_list apply(variable_list&& grads) override {
-    Tensor out = detail::make_empty(in_shape, grads[0].dtype());
-    detail::copy_into(out, grads[0]);  // broadcast back
+    Tensor out = kernels::make_empty(in_shape, grads[0].dtype());
+    kernels::copy_into(out, grads[0]);  // broadcast back
     return {out};
   }
   std::string name() const override { return "SumToBackward"; }

@@ -1,5 +1,5 @@
 // shape_internal.h: what shape_ops.cpp and copy_ops.cpp share (ops/ internal): how a view is
-// marked, a plain copy, and the differentiable scatter-add used by gradients.
+// marked, and the differentiable scatter-add used by gradients.
 #pragma once
 
 #include "autograd/node.h"
@@ -20,9 +20,6 @@ int64_t storage_extent(const Shape& shape, const Shape& strides, int64_t offset)
 // A node taking the gradient of `view` (any geometry over base's storage) to base: it scatters the
 // gradient into zeros of base's geometry. Its edge is base's current history.
 std::shared_ptr<autograd::Node> as_strided_history(const Tensor& base, const Tensor& view);
-
-// A contiguous copy of x in `dtype`, without history.
-Tensor copy_of(const Tensor& x, DType dtype);
 
 // base with src's slices added at `index` along dim (index_select's gradient); differentiable.
 Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src);

@@ -1,5 +1,5 @@
 // shape_ops.cpp: views (reshape, transpose, narrow, expand, split, chunk, ...), each forward next
-// to its backward. Views share storage through detail::make_alias; their backward reshapes,
+// to its backward. Views share storage through kernels::make_alias; their backward reshapes,
 // transposes or pads the gradient back. The ops that copy (cat, triu, clone, ...) live in
 // copy_ops.cpp, index_select and gather in indexing.cpp.
 #include "ops/shape_ops.h"
@@ -8,9 +8,9 @@
 #include <optional>
 
 #include "autograd/node.h"
-#include "framework/copy.h"
 #include "framework/factories.h"
 #include "kernels/index.h"
+#include "kernels/toolkit.h"
 #include "ops/copy_ops.h"
 #include "ops/reduce.h"
 #include "ops/shape_internal.h"
@@ -19,7 +19,6 @@ namespace weft {
 namespace {
 
 using autograd::variable_list;
-using detail::copy_of;
 using detail::index_add;
 
 // --- geometry helpers ---
@@ -85,7 +84,7 @@ struct ViewBackward final : autograd::Node {
 };
 
 Tensor alias_with_history(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset) {
-  Tensor y = detail::make_alias(x, shape, strides, offset);
+  Tensor y = kernels::make_alias(x, shape, strides, offset);
   y = autograd::record<ViewBackward>(std::move(y), [&](ViewBackward& n) { n.input_shape = x.shape(); }, x);
   return detail::view_result(std::move(y), x);
 }
@@ -97,8 +96,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   Shape target = infer_shape(shape, x.numel(), "reshape");
   if (auto strides = view_strides(x.shape(), x.strides(), target))
     return alias_with_history(x, target, *strides, x.storage_offset());
-  Tensor copy = copy_of(x, x.dtype());  // not viewable: reshape the contiguous copy
-  Tensor y = detail::make_alias(copy, target, contiguous_strides(target), 0);
+  Tensor y = kernels::reshaped(x, target);  // not viewable: a contiguous copy, reshaped
   y = autograd::record<ViewBackward>(std::move(y), [&](ViewBackward& n) { n.input_shape = x.shape(); }, x);
   return detail::view_result(std::move(y), x);
 }
@@ -178,7 +176,7 @@ Tensor permute(const Tensor& x, const Shape& dims) {
     shape[i] = x.size(d);
     strides[i] = x.stride(d);
   }
-  Tensor y = detail::make_alias(x, shape, strides, x.storage_offset());
+  Tensor y = kernels::make_alias(x, shape, strides, x.storage_offset());
   y = autograd::record<PermuteBackward>(std::move(y), [&](PermuteBackward& n) { n.inverse = inverse; }, x);
   return detail::view_result(std::move(y), x);
 }
@@ -225,7 +223,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     out_shape[i] = want;
     strides[i] = own == want ? x.stride(i - lead) : 0;
   }
-  Tensor y = detail::make_alias(x, out_shape, strides, x.storage_offset(), "expand");
+  Tensor y = kernels::make_alias(x, out_shape, strides, x.storage_offset(), "expand");
   y = autograd::record<ExpandBackward>(std::move(y), [&](ExpandBackward& n) { n.input_shape = x.shape(); }, x);
   return detail::view_result(std::move(y), x);
 }
@@ -260,7 +258,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
              " and length ", length, " do not fit dim ", d, " of size ", size, " (shape ", x.shape(), ")");
   Shape shape = x.shape();
   shape[d] = length;
-  Tensor y = detail::make_alias(x, shape, x.strides(), x.storage_offset() + start * x.stride(d));
+  Tensor y = kernels::make_alias(x, shape, x.strides(), x.storage_offset() + start * x.stride(d));
   y = autograd::record<NarrowBackward>(std::move(y), [&](NarrowBackward& n) {
     n.dim = d, n.start = start, n.input_size = size;
   }, x);
@@ -288,7 +286,7 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
   Shape shape = x.shape(), strides = x.strides();
   shape.erase(shape.begin() + d);
   strides.erase(strides.begin() + d);
-  Tensor y = detail::make_alias(x, shape, strides, x.storage_offset() + index * x.stride(d));
+  Tensor y = kernels::make_alias(x, shape, strides, x.storage_offset() + index * x.stride(d));
   y = autograd::record<SelectBackward>(std::move(y), [&](SelectBackward& n) {
     n.dim = d, n.index = index, n.input_size = size;
   }, x);
@@ -342,7 +340,7 @@ Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int
     WEFT_CHECK(shape[d] >= 0 && strides[d] >= 0, "as_strided: sizes and strides must be non-negative but got ",
                shape, " and ", strides);
   // make_alias refuses a geometry reaching outside the storage (Note [Checked shape arithmetic]).
-  Tensor y = detail::make_alias(x, shape, strides, offset, "as_strided");
+  Tensor y = kernels::make_alias(x, shape, strides, offset, "as_strided");
   y = autograd::record<AsStridedBackward>(std::move(y), [&](AsStridedBackward& n) {
     n.in_shape = x.shape(), n.in_strides = x.strides(), n.in_offset = x.storage_offset();
     n.out_shape = shape, n.out_strides = strides, n.out_offset = offset;

@@ -1,0 +1,33 @@
+// The kernel author's toolkit (kernels/toolkit.h): copies, dense views and coordinates.
+#include "kernels/toolkit.h"
+
+namespace weft::kernels {
+
+Tensor contiguous_copy(const Tensor& t) { return contiguous_copy(t, t.dtype()); }
+
+Tensor contiguous_copy(const Tensor& t, DType dtype) {
+  Tensor out = make_empty(t.shape(), dtype);
+  copy_into(out, t);
+  return out;
+}
+
+Tensor dense(const Tensor& t) { return t.is_contiguous() ? t : contiguous_copy(t); }
+
+Tensor dense(const Tensor& t, DType dtype) { return t.dtype() == dtype ? dense(t) : contiguous_copy(t, dtype); }
+
+Tensor reshaped(const Tensor& t, const Shape& shape) {
+  Tensor c = dense(t);
+  return make_alias(c, shape, contiguous_strides(shape), c.storage_offset());
+}
+
+Shape unravel(int64_t index, const Shape& shape) {
+  Shape coord(shape.size(), 0);
+  for (size_t d = shape.size(); d-- > 0;) {
+    if (shape[d] == 0) continue;
+    coord[d] = index % shape[d];
+    index /= shape[d];
+  }
+  return coord;
+}
+
+}  // namespace weft::kernels
