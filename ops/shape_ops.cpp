@@ -295,13 +295,16 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 
 // --- as_strided: backward scatters the gradient into a flat buffer over storage positions ---
 
+// An empty tensor reaches no element, however large its other sizes (numel 0 allows any), so
+// emptiness is settled before any size is multiplied; the sum itself is checked (Note [Checked
+// shape arithmetic]).
 int64_t detail::storage_extent(const Shape& shape, const Shape& strides, int64_t offset) {
+  for (int64_t size : shape)
+    if (size == 0) return 0;
   int64_t last = offset;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 0) return 0;
-    last += (shape[d] - 1) * strides[d];
-  }
-  return last + 1;
+  for (size_t d = 0; d < shape.size(); ++d)
+    last = checked_add(last, checked_mul(shape[d] - 1, strides[d], "as_strided"), "as_strided");
+  return checked_add(last, 1, "as_strided");
 }
 
 namespace {

@@ -92,3 +92,14 @@ TEST_CASE("broadcasting, cat and matmul refuse results too large to count") {
   Tensor a = ones({1, 1}).expand({int64_t(1) << 31, 1}), b = ones({1, 1}).expand({1, int64_t(1) << 31});
   require_error([&] { matmul(a, b); }, "the shape [2147483648, 2147483648] needs");
 }
+
+TEST_CASE("as_strided backward: an empty view may have huge sizes and strides") {
+  // numel 0 allows any size beside the 0, and no element is reached, so the extent its backward
+  // scatters into is empty: the gradient is an empty tensor of the input's shape, not an overflow.
+  Tensor x = zeros({k62, 0}, requires_grad());
+  Tensor y = as_strided(x, {k62, 0}, {4, 1}, 0);
+  y.sum().backward();
+  REQUIRE(x.grad().defined());
+  CHECK(x.grad().sizes() == Shape{k62, 0});
+  CHECK(x.grad().numel() == 0);
+}
