@@ -1,11 +1,11 @@
 // losses.cpp: cross_entropy (fused log-softmax + nll + label smoothing), nll_loss and mse_loss.
+#include "ops/losses.h"
 #include "autograd/node.h"
 #include "framework/factories.h"
-#include "kernels/toolkit.h"
-#include "ops/binary.h"
 #include "kernels/elementwise.h"
 #include "kernels/nn_kernels.h"
-#include "ops/nn_functional.h"
+#include "kernels/toolkit.h"
+#include "ops/binary.h"
 #include "ops/reduce.h"
 
 namespace weft {
