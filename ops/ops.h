@@ -6,6 +6,7 @@
 #include "ops/copy_ops.h"
 #include "ops/indexing.h"
 #include "ops/linalg.h"
+#include "ops/logical.h"
 #include "ops/nn_functional.h"
 #include "ops/reduce.h"
 #include "ops/sampling.h"
