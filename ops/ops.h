@@ -9,6 +9,7 @@
 #include "ops/embedding.h"
 #include "ops/indexing.h"
 #include "ops/linalg.h"
+#include "ops/logical.h"
 #include "ops/losses.h"
 #include "ops/normalization.h"
 #include "ops/reduce.h"
