@@ -13,6 +13,7 @@
 #include "ops/losses.h"
 #include "ops/normalization.h"
 #include "ops/reduce.h"
+#include "ops/rearrange.h"
 #include "ops/sampling.h"
 #include "ops/scans.h"
 #include "ops/sorting.h"
