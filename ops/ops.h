@@ -15,6 +15,7 @@
 #include "ops/reduce.h"
 #include "ops/rearrange.h"
 #include "ops/sampling.h"
+#include "ops/scatter.h"
 #include "ops/scans.h"
 #include "ops/sorting.h"
 #include "ops/shape_ops.h"
