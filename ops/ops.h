@@ -3,6 +3,7 @@
 
 #include "kernels/threads.h"
 #include "ops/binary.h"
+#include "ops/conv.h"
 #include "ops/copy_ops.h"
 #include "ops/indexing.h"
 #include "ops/linalg.h"
