@@ -8,6 +8,7 @@
 #include "ops/binary.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
+#include "ops/unbatched.h"
 
 namespace weft {
 namespace {
@@ -120,19 +121,11 @@ Tensor conv2d_batched(const Tensor& x, const Tensor& w, const Tensor& bias, Size
   }, x, w, bias);
 }
 
-// Runs `f` on `x` with a batch dim added when x has `batched_dim` - 1 dims, removing it after.
-template <class F>
-Tensor with_batch(const Tensor& x, int64_t batched_dim, const char* op, F&& f) {
-  detail::check_plain(x, op);
-  if (x.dim() == batched_dim - 1) return squeeze(f(unsqueeze(x, 0)), 0);
-  return f(x);
-}
-
 }  // namespace
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Size2d stride, ConvPadding padding,
               Size2d dilation, int64_t groups) {
-  return with_batch(input, 4, "conv2d", [&](const Tensor& x) {
+  return detail::with_batch(input, 4, "conv2d", [&](const Tensor& x) {
     return conv2d_batched(x, weight, bias, stride, padding, dilation, groups, "conv2d");
   });
 }
@@ -145,7 +138,7 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, int
   WEFT_CHECK(padding.mode.size() || padding.values.size() == 1, op, ": expected one padding value but got ",
              padding.values.size());
   ConvPadding padding2d = padding.mode.empty() ? ConvPadding(0, padding.values[0]) : padding;
-  return with_batch(input, 3, op, [&](const Tensor& x) {
+  return detail::with_batch(input, 3, op, [&](const Tensor& x) {
     WEFT_CHECK(x.dim() == 3, op, ": expected a 3-D input [N, C, L] (2-D unbatched) but got shape ", x.shape());
     Tensor y = conv2d_batched(unsqueeze(x, 2), unsqueeze(weight, 2), bias, Size2d(1, stride), padding2d,
                               Size2d(1, dilation), groups, op);
@@ -207,7 +200,7 @@ Tensor conv_transpose2d_batched(const Tensor& x, const Tensor& w, const Tensor& 
 
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Size2d stride, Size2d padding,
                         Size2d output_padding, int64_t groups, Size2d dilation) {
-  return with_batch(input, 4, "conv_transpose2d", [&](const Tensor& x) {
+  return detail::with_batch(input, 4, "conv_transpose2d", [&](const Tensor& x) {
     return conv_transpose2d_batched(x, weight, bias, stride, padding, output_padding, groups, dilation);
   });
 }

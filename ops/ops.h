@@ -2,12 +2,15 @@
 #pragma once
 
 #include "kernels/threads.h"
+#include "ops/batch_norm.h"
 #include "ops/binary.h"
 #include "ops/conv.h"
 #include "ops/copy_ops.h"
 #include "ops/indexing.h"
 #include "ops/linalg.h"
 #include "ops/nn_functional.h"
+#include "ops/padding.h"
+#include "ops/pooling.h"
 #include "ops/reduce.h"
 #include "ops/sampling.h"
 #include "ops/shape_ops.h"
