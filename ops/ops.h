@@ -10,6 +10,7 @@
 #include "ops/dropout.h"
 #include "ops/embedding.h"
 #include "ops/indexing.h"
+#include "ops/interpolate.h"
 #include "ops/linalg.h"
 #include "ops/logical.h"
 #include "ops/losses.h"

@@ -65,4 +65,11 @@ case("pad_constant", lambda x: F.pad(x, (1, 2, -1, 3), "constant", 0.5), "x", x=
 case("pad_reflect", lambda x: F.pad(x, (2, 1, 1, 3), "reflect"), "x", x=r(2, 3, 5, 4))
 case("pad_replicate", lambda x: F.pad(x, (3, 0, 1, 2), "replicate"), "x", x=r(2, 3, 4, 5))
 case("pad_circular", lambda x: F.pad(x, (1, 2), "circular"), "x", x=r(2, 3, 4))
+case("interpolate_nearest", lambda x: F.interpolate(x, (5, 7), mode="nearest"), "x", x=r(2, 3, 3, 4))
+case("interpolate_nearest_scale", lambda x: F.interpolate(x, scale_factor=(2.0, 1.5), mode="nearest"), "x",
+     x=r(1, 2, 3, 4))
+case("interpolate_bilinear", lambda x: F.interpolate(x, (7, 5), mode="bilinear"), "x", x=r(2, 3, 4, 3))
+case("interpolate_bilinear_aligned", lambda x: F.interpolate(x, (3, 8), mode="bilinear", align_corners=True), "x",
+     x=r(1, 2, 5, 4))
+case("interpolate_bilinear_scale", lambda x: F.interpolate(x, scale_factor=0.6, mode="bilinear"), "x", x=r(1, 2, 7, 9))
 np.savez(sys.argv[1] + "/spatial.npz", **out)

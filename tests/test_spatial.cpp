@@ -1,5 +1,6 @@
-// test_spatial.cpp: pooling, batch/instance/group norm and pad: hand-worked values, gradcheck in
-// float64, running statistics, unbatched inputs and errors. (PyTorch's numbers: test_spatial_torch.)
+// test_spatial.cpp: pooling, batch/instance/group norm, pad and interpolate: hand-worked values,
+// gradcheck in float64, running statistics, unbatched inputs and errors. (PyTorch's numbers:
+// test_spatial_torch.)
 #include <catch2/catch.hpp>
 
 #include "tests/test_util.h"
@@ -84,7 +85,19 @@ TEST_CASE("pad on a hand-worked input, and gradcheck", "[pad]") {
   CHECK(gradcheck([](const variable_list& in) { return pad(in[0], {-1, 2, 0, 0, 1, 1}); }, {y}));
 }
 
-TEST_CASE("pooling, normalization and padding name what is wrong", "[errors]") {
+TEST_CASE("interpolate on a hand-worked input, and gradcheck", "[interpolate]") {
+  Tensor x = f64({1, 2, 3, 4}, {1, 1, 2, 2});
+  require_close(interpolate(x, std::nullopt, 2.0), {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
+  // align_corners: the corners stay, the middle row and column are the averages.
+  require_close(interpolate(x, Size2d(3, 3), {}, "bilinear", true), {1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4});
+  Tensor y = randn64({2, 3, 4, 5}, 11);
+  CHECK(gradcheck([](const variable_list& in) { return interpolate(in[0], Size2d(7, 3)); }, {y}));
+  CHECK(gradcheck([](const variable_list& in) { return interpolate(in[0], Size2d(7, 3), {}, "bilinear"); }, {y}));
+  CHECK(gradcheck([](const variable_list& in) { return interpolate(in[0], {}, ScaleFactor(1.5, 0.5), "bilinear", true); },
+                  {y}));
+}
+
+TEST_CASE("pooling, normalization, padding and interpolation name what is wrong", "[errors]") {
   Tensor x = randn({1, 2, 4, 4});
   WEFT_CHECK_ERROR(max_pool2d(randn({4, 4}), 2), Contains("max_pool2d") && Contains("4-D input"));
   WEFT_CHECK_ERROR(max_pool2d(x, 2, Size2d(2), 2), Contains("max_pool2d") && Contains("at most half"));
@@ -103,4 +116,10 @@ TEST_CASE("pooling, normalization and padding name what is wrong", "[errors]") {
   WEFT_CHECK_ERROR(pad(x, {-1, 0}, "replicate"), Contains("non-negative"));
   WEFT_CHECK_ERROR(pad(x, {1, 1}, "wrap"), Contains("pad") && Contains("\"wrap\""));
   WEFT_CHECK_ERROR(pad(x, {-3, -2}), Contains("negative size"));
+  WEFT_CHECK_ERROR(interpolate(x), Contains("interpolate") && Contains("exactly one of size and scale_factor"));
+  WEFT_CHECK_ERROR(interpolate(x, Size2d(2), 2.0), Contains("exactly one") && Contains("both"));
+  WEFT_CHECK_ERROR(interpolate(x, Size2d(2), {}, "bicubic"), Contains("\"bicubic\""));
+  WEFT_CHECK_ERROR(interpolate(x, Size2d(2), {}, "nearest", true), Contains("align_corners is for the bilinear mode"));
+  WEFT_CHECK_ERROR(interpolate(x, {}, 0.1), Contains("output size (0, 0) must be positive"));
+  WEFT_CHECK_ERROR(interpolate(randn({2, 4}), Size2d(2)), Contains("4-D input"));
 }

@@ -1,7 +1,7 @@
-// test_spatial_torch.cpp: the convolution, pooling, normalization and padding ops against PyTorch:
-// tests/spatial_oracle.py (run by /usr/bin/python3 with Debian's python3-torch) writes seeded
-// inputs with PyTorch's outputs and gradients; each case here makes the same call in weft, in
-// float64 (to 1e-10) and in float32 (the oneDNN paths, to 1e-4).
+// test_spatial_torch.cpp: the convolution, pooling, normalization, padding and interpolation ops
+// against PyTorch: tests/spatial_oracle.py (run by /usr/bin/python3 with Debian's python3-torch)
+// writes seeded inputs with PyTorch's outputs and gradients; each case here makes the same call in
+// weft, in float64 (to 1e-10) and in float32 (the oneDNN paths, to 1e-4).
 #include <catch2/catch.hpp>
 
 #include "tests/temp_dir.h"
@@ -67,6 +67,14 @@ std::vector<OracleCase> oracle_cases() {
       {"pad_reflect", {"x"}, "x", one([](auto& in) { return pad(in[0], {2, 1, 1, 3}, "reflect"); })},
       {"pad_replicate", {"x"}, "x", one([](auto& in) { return pad(in[0], {3, 0, 1, 2}, "replicate"); })},
       {"pad_circular", {"x"}, "x", one([](auto& in) { return pad(in[0], {1, 2}, "circular"); })},
+      {"interpolate_nearest", {"x"}, "x", one([](auto& in) { return interpolate(in[0], Size2d(5, 7)); })},
+      {"interpolate_nearest_scale", {"x"}, "x",
+       one([](auto& in) { return interpolate(in[0], std::nullopt, ScaleFactor(2.0, 1.5)); })},
+      {"interpolate_bilinear", {"x"}, "x", one([](auto& in) { return interpolate(in[0], Size2d(7, 5), {}, "bilinear"); })},
+      {"interpolate_bilinear_aligned", {"x"}, "x",
+       one([](auto& in) { return interpolate(in[0], Size2d(3, 8), {}, "bilinear", true); })},
+      {"interpolate_bilinear_scale", {"x"}, "x",
+       one([](auto& in) { return interpolate(in[0], std::nullopt, 0.6, "bilinear"); })},
   };
 }
 
@@ -103,7 +111,7 @@ void run_case(const OracleCase& c, const nn::StateDict& oracle, DType dt, double
 
 }  // namespace
 
-TEST_CASE("convolution, pooling, normalization and padding match PyTorch", "[torch]") {
+TEST_CASE("convolution, pooling, normalization, padding and interpolation match PyTorch", "[torch]") {
   if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0) {
     std::printf("SKIP: PyTorch (Debian's python3-torch) is not installed for /usr/bin/python3\n");
     std::exit(77);  // meson's exit code for a skipped test
