@@ -19,6 +19,8 @@
 #include "ops/pooling.h"
 #include "ops/reduce.h"
 #include "ops/sampling.h"
+#include "ops/scans.h"
+#include "ops/sorting.h"
 #include "ops/shape_ops.h"
 #include "ops/softmax.h"
 #include "ops/unary.h"
