@@ -18,6 +18,7 @@
 #include "ops/padding.h"
 #include "ops/pooling.h"
 #include "ops/reduce.h"
+#include "ops/rearrange.h"
 #include "ops/sampling.h"
 #include "ops/scans.h"
 #include "ops/sorting.h"
