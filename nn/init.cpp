@@ -22,6 +22,7 @@ double calculate_gain(const std::string& nonlinearity, double param) {
 }
 
 std::pair<int64_t, int64_t> fans(const Tensor& t, const char* who) {
+  WEFT_CHECK(t.defined(), who, ": expected a tensor but got an undefined one");
   WEFT_CHECK(t.dim() >= 2, who, ": fan in and fan out need a tensor with at least 2 dimensions but got shape ",
              t.shape());
   int64_t receptive = 1;
@@ -30,12 +31,14 @@ std::pair<int64_t, int64_t> fans(const Tensor& t, const char* who) {
 }
 
 const Tensor& xavier_uniform_(const Tensor& t, double gain, Generator* gen) {
+  detail::check_fillable(t, "init::xavier_uniform_");
   auto [fan_in, fan_out] = fans(t, "init::xavier_uniform_");
   double bound = gain * std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
   return uniform_(t, -bound, bound, gen);
 }
 
 const Tensor& xavier_normal_(const Tensor& t, double gain, Generator* gen) {
+  detail::check_fillable(t, "init::xavier_normal_");
   auto [fan_in, fan_out] = fans(t, "init::xavier_normal_");
   return normal_(t, 0.0, gain * std::sqrt(2.0 / static_cast<double>(fan_in + fan_out)), gen);
 }
@@ -44,6 +47,7 @@ namespace {
 
 double kaiming_std(const Tensor& t, double a, const std::string& mode, const std::string& nonlinearity,
                    const char* who) {
+  detail::check_fillable(t, who);
   auto [fan_in, fan_out] = fans(t, who);
   WEFT_CHECK(mode == "fan_in" || mode == "fan_out", who, ": mode must be \"fan_in\" or \"fan_out\" but got \"", mode,
              "\"");
@@ -93,6 +97,7 @@ const Tensor& kaiming_normal_(const Tensor& t, double a, const std::string& mode
 }
 
 const Tensor& orthogonal_(const Tensor& t, double gain, Generator* gen) {
+  detail::check_fillable(t, "init::orthogonal_");
   WEFT_CHECK(t.dim() >= 2, "init::orthogonal_: expected a tensor with at least 2 dimensions but got shape ", t.shape());
   const int64_t rows = t.size(0), cols = t.numel() / std::max<int64_t>(rows, 1);
   // Columns of a tall (m, k) matrix, m >= k, made orthonormal; the result is it or its transpose.
@@ -131,6 +136,7 @@ const Tensor& orthogonal_(const Tensor& t, double gain, Generator* gen) {
 const Tensor& trunc_normal_(const Tensor& t, double mean, double std, double a, double b, Generator* gen) {
   WEFT_CHECK(std > 0.0 && a < b, "init::trunc_normal_: expected std > 0 and a < b but got std ", std, ", a ", a,
              ", b ", b);
+  detail::check_fillable(t, "init::trunc_normal_");
   auto cdf = [](double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); };
   const double lo = cdf((a - mean) / std), hi = cdf((b - mean) / std);
   WEFT_CHECK(hi > lo, "init::trunc_normal_: [", a, ", ", b, "] lies too far in the tail of N(", mean, ", ", std,

@@ -12,10 +12,15 @@ namespace weft::nn::init {
 
 namespace detail {
 // Writes f() into every element of a contiguous floating tensor, in order, and bumps its version.
+inline void check_fillable(const Tensor& t, const char* who) {
+  weft::detail::check_plain(t, who);
+  WEFT_CHECK(t.is_floating_point(), who, ": expected a float32 or float64 tensor but got ", t.dtype());
+  WEFT_CHECK(t.is_contiguous(), who, ": expected a contiguous tensor but got strides ", t.strides());
+}
+
 template <class F>
 void fill_with(const Tensor& t, const char* who, F&& f) {
-  weft::detail::check_plain(t, who);
-  WEFT_CHECK(t.is_contiguous(), who, ": expected a contiguous tensor but got strides ", t.strides());
+  check_fillable(t, who);
   visit_floating(t.dtype(), who, [&](auto tag) {
     using T = decltype(tag);
     T* p = t.data_ptr<T>();
