@@ -8,6 +8,7 @@
 #include "ops/linalg.h"
 #include "ops/nn_functional.h"
 #include "ops/reduce.h"
+#include "ops/rnn.h"
 #include "ops/sampling.h"
 #include "ops/shape_ops.h"
 #include "ops/unary.h"
