@@ -10,5 +10,6 @@
 #include "nn/optim.h"
 #include "nn/parallel.h"
 #include "nn/progress.h"
+#include "nn/rnn.h"
 #include "nn/schedule.h"
 #include "nn/transformer.h"
