@@ -43,8 +43,9 @@ NodeList* thread_list() {
 
 void SavedTensor::save(const Tensor& t, bool is_output, const Node* owner) {
   if (!t.defined()) return;
-  // See Note [Inference tensors].
-  WEFT_CHECK(!t.is_inference(), owner->name(), ": an inference tensor (shape ", t.shape(), ", made under "
+  // See Note [Inference tensors]. A node without edges records nothing (a custom Function called
+  // with nothing requiring grad still saves its context).
+  WEFT_CHECK(!t.is_inference() || owner->next_edges.empty(), owner->name(), ": an inference tensor (shape ", t.shape(), ", made under "
              "InferenceModeGuard) cannot be saved for backward; clone it to get a normal tensor");
   version_ = t.impl()->storage ? t.version() : 0;
   const AutogradMeta* meta = t.impl()->autograd.get();
