@@ -9,7 +9,7 @@
 #include "ops/binary.h"
 #include "ops/copy_ops.h"
 #include "ops/linalg.h"
-#include "ops/nn_functional.h"
+#include "ops/dropout.h"
 #include "ops/shape_ops.h"
 #include "ops/unary.h"
 
