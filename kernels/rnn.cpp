@@ -31,8 +31,8 @@ struct Descs {
     const int64_t G = rnn_gates(g.cell);
     src_layer = f32({g.T, g.N, g.I}, Tag::tnc);
     iter = f32({1, g.D, g.N, g.H}, Tag::ldnc);
-    w_layer = f32({1, g.D, g.I, G, g.H}, Tag::ldigo);
-    w_iter = f32({1, g.D, g.H, G, g.H}, Tag::ldigo);
+    w_layer = f32({1, g.D, g.I, G, g.H}, Tag::ldgoi);
+    w_iter = f32({1, g.D, g.H, G, g.H}, Tag::ldgoi);
     bias = f32({1, g.D, rnn_bias_gates(g.cell), g.H}, Tag::ldgo);
     dst_layer = f32({g.T, g.N, g.D * g.H}, Tag::tnc);
   }
@@ -216,7 +216,7 @@ RnnBackward rnn_backward(RnnCell cell, const Tensor& x, const Tensor& h0, const 
   p.bwd.execute(onednn::stream(), args);
   // The weights' gradients in weft's layout.
   auto to_user = [&](const Conversion& c, const Tensor& got, const Tensor& like) {
-    if (!c.reorder) return reshaped(got, like.shape());
+    if (!c.reorder) return reshaped(got, like.shape());  // already ldgoi
     Tensor user = make_empty(like.shape(), kFloat32);
     memory src(c.from, onednn::engine(), got.raw_data()), dst(c.to, onednn::engine(), user.raw_data());
     c.reorder.execute(onednn::stream(), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});

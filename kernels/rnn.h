@@ -13,9 +13,9 @@ enum class RnnCell { kLstm, kGru };
 inline int64_t rnn_gates(RnnCell cell) { return cell == RnnCell::kLstm ? 4 : 3; }
 inline int64_t rnn_bias_gates(RnnCell) { return 4; }
 
-// A layer's weights in oneDNN's layouts, float32 contiguous, D directions: w_layer (D, I, G, H)
-// and w_iter (D, H, G, H) ("ldigo"), bias (D, Gb, H) ("ldgo"), gates in oneDNN's order (LSTM i, f,
-// c, o as PyTorch; GRU u, r, o, u' where PyTorch has r, z, n).
+// A layer's weights, float32 contiguous, D directions: w_layer (D, G, H, I) and w_iter (D, G, H, H)
+// (oneDNN's "ldgoi", which is PyTorch's (G*H, in) layout stacked), bias (D, Gb, H) ("ldgo"), gates
+// in oneDNN's order (LSTM i, f, c, o as PyTorch; GRU u, r, o, u' where PyTorch has r, z, n).
 struct RnnWeights {
   Tensor w_layer, w_iter, bias;
 };

@@ -78,8 +78,8 @@ Tensor swap_gru_gates(RnnCell cell, const Tensor& w, int64_t H) {
 kernels::RnnWeights onednn_weights(RnnCell cell, const std::vector<DirectionParams>& dirs, int64_t H) {
   TensorList w_layer, w_iter, bias;
   for (const DirectionParams& p : dirs) {
-    w_layer.push_back(transpose(swap_gru_gates(cell, p.w_ih, H), 0, 1));
-    w_iter.push_back(transpose(swap_gru_gates(cell, p.w_hh, H), 0, 1));
+    w_layer.push_back(swap_gru_gates(cell, p.w_ih, H));
+    w_iter.push_back(swap_gru_gates(cell, p.w_hh, H));
     Tensor b_ih = p.b_ih.defined() ? p.b_ih : zeros({p.w_ih.size(0)}, kFloat32);
     Tensor b_hh = p.b_hh.defined() ? p.b_hh : zeros({p.w_ih.size(0)}, kFloat32);
     if (cell == RnnCell::kLstm) {
@@ -91,17 +91,19 @@ kernels::RnnWeights onednn_weights(RnnCell cell, const std::vector<DirectionPara
   }
   const int64_t G = kernels::rnn_gates(cell);
   const int64_t in = dirs[0].w_ih.size(1), D = static_cast<int64_t>(dirs.size());
-  return {kernels::dense(reshape(stack(w_layer, 0), {D, in, G, H})),
-          kernels::dense(reshape(stack(w_iter, 0), {D, H, G, H})),
+  auto stacked = [&](const TensorList& ws, int64_t cols) {  // one direction's is a view, no copy
+    return kernels::dense(reshape(D == 1 ? ws[0] : stack(ws, 0), {D, G, H, cols}));
+  };
+  return {stacked(w_layer, in), stacked(w_iter, H),
           kernels::dense(reshape(stack(bias, 0), {D, kernels::rnn_bias_gates(cell), H}))};
 }
 
 // The gradients of one direction's PyTorch weights from the oneDNN layer's (direction d).
 DirectionParams torch_weight_grads(RnnCell cell, const kernels::RnnWeights& dw, int64_t d, bool has_biases) {
-  const int64_t in = dw.w_layer.size(1), G = dw.w_layer.size(2), H = dw.w_layer.size(3);
+  const int64_t G = dw.w_layer.size(1), H = dw.w_layer.size(2), in = dw.w_layer.size(3);
   DirectionParams g;
-  g.w_ih = contiguous(swap_gru_gates(cell, transpose(reshape(select(dw.w_layer, 0, d), {in, G * H}), 0, 1), H));
-  g.w_hh = contiguous(swap_gru_gates(cell, transpose(reshape(select(dw.w_iter, 0, d), {H, G * H}), 0, 1), H));
+  g.w_ih = contiguous(swap_gru_gates(cell, reshape(select(dw.w_layer, 0, d), {G * H, in}), H));
+  g.w_hh = contiguous(swap_gru_gates(cell, reshape(select(dw.w_iter, 0, d), {G * H, H}), H));
   if (!has_biases) return g;
   Tensor db = select(dw.bias, 0, d);  // (4, H)
   if (cell == RnnCell::kLstm) {
@@ -142,7 +144,8 @@ struct OnednnRnnLayer : autograd::Function<OnednnRnnLayer> {
     s.workspace = out.workspace;
     variable_list outputs = {out.y, out.h_n};
     if (lstm) outputs.push_back(out.c_n);
-    variable_list saved(inputs.begin(), inputs.begin() + static_cast<std::ptrdiff_t>(first));
+    // Every input, so that unpacking refuses weights modified in place since (s.w may alias them).
+    variable_list saved = inputs;
     saved.insert(saved.end(), outputs.begin(), outputs.end());
     ctx->save_for_backward(saved);
     return outputs;
@@ -152,10 +155,10 @@ struct OnednnRnnLayer : autograd::Function<OnednnRnnLayer> {
     State& s = ctx->state<State>();
     const bool lstm = s.cell == RnnCell::kLstm;
     variable_list saved = ctx->get_saved_variables();
-    const size_t first = lstm ? 3 : 2;
+    const size_t outs = saved.size() - (lstm ? 3 : 2);  // the outputs follow the inputs
     const Tensor x = kernels::dense(saved[0]), h0 = kernels::dense(saved[1]);
     const Tensor c0 = lstm ? kernels::dense(saved[2]) : Tensor();
-    kernels::RnnForward fwd{saved[first], saved[first + 1], lstm ? saved[first + 2] : Tensor(), s.workspace};
+    kernels::RnnForward fwd{saved[outs], saved[outs + 1], lstm ? saved[outs + 2] : Tensor(), s.workspace};
     auto grad = [&](size_t i) { return kernels::dense(grads[i], kFloat32); };
     kernels::RnnBackward b = kernels::rnn_backward(s.cell, x, h0, c0, s.w, fwd, grad(0), grad(1),
                                                    lstm ? grad(2) : Tensor());

@@ -253,3 +253,13 @@ TEST_CASE("lstm and gru errors name the op, what was given and what was expected
                          false, false),
                      Contains("gru: expected at least one step and one sequence but got input of shape [0, 2, 3]"));
 }
+
+TEST_CASE("lstm's backward refuses weights modified in place after the forward", "[rnn]") {
+  TensorList p = random_params(1, 1, 4, 3, 2, true, kFloat32);
+  auto [y, h, c] = lstm(rand({4, 2, 3}), {}, p, true, 1, 0.0, false, false, false);
+  {
+    NoGradGuard no_grad;
+    p[0].mul_(2.0);
+  }
+  WEFT_REQUIRE_ERROR(y.sum().backward(), Contains("modified by an inplace operation"));
+}
