@@ -69,6 +69,11 @@ void check_adam_options(const std::vector<Options>& groups, const std::string& w
   }
 }
 
+template <class Options>
+std::vector<NamedHyper> adam_hyperparameters(Options& o) {
+  return {{"lr", &o.lr}, {"beta1", &o.beta1}, {"beta2", &o.beta2}, {"eps", &o.eps}, {"weight_decay", &o.weight_decay}};
+}
+
 }  // namespace
 
 // --- SGD ---
@@ -119,10 +124,7 @@ Adam::Adam(const std::vector<ParamGroup>& groups, AdamOptions opts) : OptimizerW
   check_adam_options(groups_, name());
 }
 
-std::vector<NamedHyper> Adam::hyperparameters(size_t g) {
-  AdamOptions& o = group_options(g);
-  return {{"lr", &o.lr}, {"beta1", &o.beta1}, {"beta2", &o.beta2}, {"eps", &o.eps}, {"weight_decay", &o.weight_decay}};
-}
+std::vector<NamedHyper> Adam::hyperparameters(size_t g) { return adam_hyperparameters(group_options(g)); }
 
 void Adam::update(size_t g, const Tensor& data, const Tensor& grad, ParamState& state) {
   if (groups_[g].amsgrad) adam_update<false, true>(groups_[g], data, grad, state, "Adam");
@@ -133,10 +135,7 @@ AdamW::AdamW(const std::vector<ParamGroup>& groups, AdamWOptions opts) : Optimiz
   check_adam_options(groups_, name());
 }
 
-std::vector<NamedHyper> AdamW::hyperparameters(size_t g) {
-  AdamWOptions& o = group_options(g);
-  return {{"lr", &o.lr}, {"beta1", &o.beta1}, {"beta2", &o.beta2}, {"eps", &o.eps}, {"weight_decay", &o.weight_decay}};
-}
+std::vector<NamedHyper> AdamW::hyperparameters(size_t g) { return adam_hyperparameters(group_options(g)); }
 
 void AdamW::update(size_t g, const Tensor& data, const Tensor& grad, ParamState& state) {
   if (groups_[g].amsgrad) adam_update<true, true>(groups_[g], data, grad, state, "AdamW");

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -15,7 +14,7 @@
 #include "framework/factories.h"
 #include "nn/nn.h"
 #include "ops/ops.h"
-#include "tests/temp_dir.h"
+#include "tests/python_oracle.h"
 #include "tests/test_util.h"
 
 using namespace weft;
@@ -119,27 +118,15 @@ std::shared_ptr<optim::LRScheduler> make_scheduler(const std::string& name, opti
 
 // optim_oracle.py's output, written once per run.
 const json& oracle() {
-  static const json data = [] {
-    test::TempDir dir;
-    std::string cmd = "/usr/bin/python3 " WEFT_TESTS_DIR "/optim_oracle.py " + (dir / "oracle.json");
-    REQUIRE(std::system(cmd.c_str()) == 0);
-    std::ifstream in(dir / "oracle.json");
-    return json::parse(in);
-  }();
+  static const json data = test::run_python_oracle(WEFT_TESTS_DIR "/optim_oracle.py");
   return data;
 }
 
-void skip_without_torch() {
-  if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0) {
-    std::printf("SKIP: PyTorch (Debian's python3-torch) is not installed for /usr/bin/python3\n");
-    std::exit(77);  // meson's exit code for a skipped test
-  }
-}
 
 }  // namespace
 
 TEST_CASE("every optimizer follows PyTorch's trajectory with two parameter groups", "[optim][torch]") {
-  skip_without_torch();
+  test::skip_without_torch();
   for (const auto& [name, c] : oracle()["optimizers"].items()) {
     INFO("optimizer case " << name);
     std::vector<Tensor> params;
@@ -159,7 +146,7 @@ TEST_CASE("every optimizer follows PyTorch's trajectory with two parameter group
 }
 
 TEST_CASE("every scheduler follows PyTorch's lr (and momentum) trajectory per group", "[optim][torch]") {
-  skip_without_torch();
+  test::skip_without_torch();
   for (const auto& [name, c] : oracle()["schedulers"].items()) {
     INFO("scheduler case " << name);
     Tensor p = zeros({2}).requires_grad_(), q = zeros({1}).requires_grad_();

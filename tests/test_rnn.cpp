@@ -4,14 +4,13 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "autograd/gradcheck.h"
 #include "framework/factories.h"
 #include "nn/nn.h"
 #include "ops/ops.h"
-#include "tests/temp_dir.h"
+#include "tests/python_oracle.h"
 #include "tests/test_util.h"
 
 using namespace weft;
@@ -69,23 +68,14 @@ Run run_case(const json& c, DType dt) {
 }
 
 const json& oracle() {
-  static const json data = [] {
-    test::TempDir dir;
-    std::string cmd = "/usr/bin/python3 " WEFT_TESTS_DIR "/rnn_oracle.py " + (dir / "rnn.json");
-    REQUIRE(std::system(cmd.c_str()) == 0);
-    std::ifstream in(dir / "rnn.json");
-    return json::parse(in);
-  }();
+  static const json data = test::run_python_oracle(WEFT_TESTS_DIR "/rnn_oracle.py");
   return data;
 }
 
 }  // namespace
 
 TEST_CASE("lstm and gru match torch.nn.LSTM/GRU: outputs and every gradient", "[rnn][torch]") {
-  if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0) {
-    std::printf("SKIP: PyTorch (Debian's python3-torch) is not installed for /usr/bin/python3\n");
-    std::exit(77);  // meson's exit code for a skipped test
-  }
+  test::skip_without_torch();
   for (const auto& [name, c] : oracle().items()) {
     // float64 runs the cell written in ops; float32 runs oneDNN's primitives.
     for (auto [dt, tol] : {std::pair{kFloat64, 1e-10}, std::pair{kFloat32, 2e-5}}) {
