@@ -15,6 +15,8 @@
 #include "ops/reduce.h"
 #include "ops/rnn.h"
 #include "ops/sampling.h"
+#include "ops/scans.h"
+#include "ops/sorting.h"
 #include "ops/shape_ops.h"
 #include "ops/softmax.h"
 #include "ops/unary.h"
