@@ -41,8 +41,12 @@ NodeList* thread_list() {
 
 }  // namespace
 
-void SavedTensor::save(const Tensor& t, bool is_output) {
+void SavedTensor::save(const Tensor& t, bool is_output, const Node* owner) {
   if (!t.defined()) return;
+  // See Note [Inference tensors]. A node without edges records nothing (a custom Function called
+  // with nothing requiring grad still saves its context).
+  WEFT_CHECK(!t.is_inference() || owner->next_edges.empty(), owner->name(), ": an inference tensor (shape ", t.shape(), ", made under "
+             "InferenceModeGuard) cannot be saved for backward; clone it to get a normal tensor");
   version_ = t.impl()->storage ? t.version() : 0;
   const AutogradMeta* meta = t.impl()->autograd.get();
   data_ = is_output || (meta && meta->is_view) ? t.detach() : t;  // see Note [Saved tensors]

@@ -87,7 +87,8 @@ class EdgeList {
 class SavedTensor {
  public:
   SavedTensor() = default;
-  void save(const Tensor& t, bool is_output = false);
+  // `owner` names the node in errors.
+  void save(const Tensor& t, bool is_output, const Node* owner);
   // The saved tensor; throws if it was modified in place since, or freed by an earlier backward.
   Tensor unpack(const Node* owner) const;
   void release();
@@ -127,7 +128,7 @@ class Node : public std::enable_shared_from_this<Node> {
   virtual void release_saved();
   // Saves `t` into one of the node's SavedTensor members; release_saved() will free it.
   void save(SavedTensor& slot, const Tensor& t, bool is_output = false) {
-    slot.save(t, is_output);
+    slot.save(t, is_output, this);
     saved_.push_back(&slot);
   }
 

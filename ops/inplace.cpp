@@ -65,6 +65,10 @@ void check_no_grad_view(const Tensor& self, const Tensor& base, const Tensor& ot
 // `other`: the op's tensor operand, if any.
 void check_inplace(const Tensor& self, const char* op, const Tensor& other = Tensor()) {
   detail::check_plain(self, op);
+  // See Note [Inference tensors].
+  WEFT_CHECK(!self.is_inference() || InferenceMode::is_enabled(), op, ": an inference tensor (shape ",
+             self.shape(), ", made under InferenceModeGuard) cannot be updated in place outside inference "
+             "mode; clone it to get a normal tensor");
   if (!GradMode::is_enabled()) return;
   const AutogradMeta* meta = self.impl()->autograd.get();
   const bool is_view = meta != nullptr && meta->is_view;
