@@ -7,6 +7,7 @@
 #include "distributed/collectives.h"
 #include "distributed/dtensor.h"
 #include "framework/factories.h"
+#include "kernels/threads.h"
 #include "kernels/toolkit.h"
 #include "nn/optim_dist.h"
 
@@ -136,7 +137,7 @@ void SGD::update(const Tensor& data, const Tensor& grad, ParamState& state) {
     const T damp = T(1.0 - options.dampening);
     const bool nesterov = options.nesterov;
     const int64_t n = data.numel();
-#pragma omp parallel for if (n > (1 << 16))
+#pragma omp parallel for if (n > (1 << 16)) num_threads(get_num_threads())
     for (int64_t i = 0; i < n; ++i) {
       T d = g[i];
       if (wd != T(0)) d += wd * p[i];
@@ -183,7 +184,7 @@ void AdamW::update(const Tensor& data, const Tensor& grad, ParamState& state) {
     const T b1 = T(options.beta1), b2 = T(options.beta2), eps = T(options.eps);
     const T step_size = T(lr_ / bias_correction1), bc2 = T(bias_correction2_sqrt);
     const int64_t n = data.numel();
-#pragma omp parallel for if (n > (1 << 16))
+#pragma omp parallel for if (n > (1 << 16)) num_threads(get_num_threads())
     for (int64_t i = 0; i < n; ++i) {
       p[i] *= decay;
       m[i] += (T(1) - b1) * (g[i] - m[i]);  // PyTorch's exp_avg.lerp_(grad, 1 - beta1)
