@@ -220,15 +220,16 @@ std::shared_ptr<NodeT> make_node(const Inputs&... inputs) {
   return node;
 }
 
+// How a stale view's history is rebuilt from its base's current one: for weft's view ops, the
+// gradient scattered back through the view's geometry (as_strided's backward, which needs ops).
+using ViewHistoryFn = decltype(AutogradMeta::view_history);
+
 // Marks `view` (sharing x's storage, its history, if any, just recorded) a view of x's base: x's
 // own base if x is a view, else x. Every view op calls it, under no-grad too and whether or not x
-// requires grad. See Note [In-place on views] in ops/inplace.cpp.
-void mark_view(const Tensor& view, const Tensor& x);
-
-// How a stale view's history is rebuilt from its base's current one (ops/ registers it: the
-// gradient is scattered back through the view's geometry). See Note [In-place on views].
-using ViewHistoryFn = std::shared_ptr<Node> (*)(const Tensor& base, const Tensor& view);
-ViewHistoryFn& view_history_fn();
+// requires grad, and passes the `history` refresh_view_history will rebuild it with: passed, not
+// registered, so autograd needs nothing from the layer above. See Note [In-place on views] in
+// ops/inplace.cpp.
+void mark_view(const Tensor& view, const Tensor& x, ViewHistoryFn history);
 
 // If `t` is a view whose storage was modified in place since its grad_fn was made, rebuilds its
 // grad_fn from its base's current history (refusing a view made under no-grad). gradient_edge and

@@ -9,6 +9,7 @@
 #include "distributed/collectives.h"
 #include "distributed/dtensor.h"
 #include "framework/factories.h"
+#include "kernels/threads.h"
 #include "kernels/toolkit.h"
 
 namespace weft::optim {
@@ -46,7 +47,7 @@ void adam_update(const Options& o, const Tensor& data, const Tensor& grad, Param
     const T b1 = T(o.beta1), b2 = T(o.beta2), eps = T(o.eps);
     const T step_size = T(o.lr / bias_correction1), bc2 = T(bias_correction2_sqrt);
     const int64_t n = data.numel();
-#pragma omp parallel for if (n > kParallelUpdate)
+#pragma omp parallel for if (n > kParallelUpdate) num_threads(get_num_threads())
     for (int64_t i = 0; i < n; ++i) {
       T gi = g[i];
       if constexpr (kDecoupled) p[i] *= decay;
@@ -104,7 +105,7 @@ void SGD::update(size_t group, const Tensor& data, const Tensor& grad, ParamStat
     const T damp = T(1.0 - o.dampening);
     const bool nesterov = o.nesterov;
     const int64_t n = data.numel();
-#pragma omp parallel for if (n > kParallelUpdate)
+#pragma omp parallel for if (n > kParallelUpdate) num_threads(get_num_threads())
     for (int64_t i = 0; i < n; ++i) {
       T d = g[i];
       if (wd != T(0)) d += wd * p[i];
@@ -170,7 +171,7 @@ void RMSprop::update(size_t group, const Tensor& data, const Tensor& grad, Param
     T* buf = momentum_buffer.defined() ? momentum_buffer.template data_ptr<T>() : nullptr;
     const T lr = T(o.lr), alpha = T(o.alpha), eps = T(o.eps), wd = T(o.weight_decay), mom = T(o.momentum);
     const int64_t n = data.numel();
-#pragma omp parallel for if (n > kParallelUpdate)
+#pragma omp parallel for if (n > kParallelUpdate) num_threads(get_num_threads())
     for (int64_t i = 0; i < n; ++i) {
       T gi = g[i];
       if (wd != T(0)) gi += wd * p[i];
@@ -218,7 +219,7 @@ void Adagrad::update(size_t group, const Tensor& data, const Tensor& grad, Param
     T* s = sum.template data_ptr<T>();
     const T lr = T(clr), eps = T(o.eps), wd = T(o.weight_decay);
     const int64_t n = data.numel();
-#pragma omp parallel for if (n > kParallelUpdate)
+#pragma omp parallel for if (n > kParallelUpdate) num_threads(get_num_threads())
     for (int64_t i = 0; i < n; ++i) {
       T gi = g[i];
       if (wd != T(0)) gi += wd * p[i];
