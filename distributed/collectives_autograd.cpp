@@ -4,6 +4,7 @@
 #include "distributed/collectives.h"
 #include "distributed/control_plane.h"
 #include "distributed/sharding.h"
+#include "distributed/spmd.h"
 #include "framework/copy.h"
 #include "ops/shape_ops.h"
 
@@ -11,6 +12,36 @@ namespace weft::dist {
 namespace {
 
 using autograd::variable_list;
+using detail::CollectiveType;
+using spmd::Type;
+using spmd::type_bit;
+
+// The typed collectives (Note [Local SPMD types]): what each accepts on its mesh dim and makes.
+constexpr spmd::TypeSet kTerms = type_bit(Type::Partial) | type_bit(Type::Varying);
+constexpr const char* kSumsTerms =
+    "it sums per-rank terms: pass it a Partial or Varying value (a value the same on every rank would be "
+    "multiplied by the number of ranks)";
+constexpr const char* kJoinsVarying =
+    "it joins per-rank values: pass it a Varying (sharded) value (a Partial one needs all_reduce or "
+    "reduce_scatter first; a Replicate one needs no gather)";
+constexpr CollectiveType kAllReduceType{"all_reduce", kTerms, Type::Replicate, kSumsTerms};
+constexpr CollectiveType kReduceScatterType{"reduce_scatter", kTerms, Type::Varying, kSumsTerms};
+constexpr CollectiveType kAllGatherType{"all_gather", type_bit(Type::Varying), Type::Replicate, kJoinsVarying};
+constexpr CollectiveType kAllToAllType{"all_to_all", type_bit(Type::Varying), Type::Varying, kJoinsVarying};
+constexpr CollectiveType kBroadcastType{
+    "broadcast", type_bit(Type::Replicate) | type_bit(Type::Varying), Type::Replicate,
+    "only src's value survives: its gradient is summed to src, so the input must not be Invariant or Partial "
+    "(all_reduce a Partial one first)"};
+constexpr CollectiveType kCopyToType{
+    "copy_to_parallel_region", type_bit(Type::Invariant), Type::Replicate,
+    "it all-reduces the gradient of an Invariant value (an input with a Replicate grad placement, or "
+    "reduce_from_parallel_region's result); a Varying or Replicate value's gradient needs no all-reduce"};
+constexpr CollectiveType kReduceFromType{"reduce_from_parallel_region", kTerms, Type::Invariant, kSumsTerms};
+
+// The typed form applies to sums (and averages, which are sums scaled); max and min are untyped.
+const CollectiveType* typed_reduce(ReduceOp op, const CollectiveType& type) {
+  return op == ReduceOp::Sum || op == ReduceOp::Avg ? &type : nullptr;
+}
 
 void check_differentiable_op(ReduceOp op, const char* name) {
   WEFT_CHECK(op == ReduceOp::Sum || op == ReduceOp::Avg, name, ": backward is defined for sum and avg only, not ",
@@ -109,7 +140,10 @@ int64_t mesh_dim_size(const DeviceMesh& mesh, int64_t mesh_dim) {
 }
 
 Tensor all_reduce_impl(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
+  const CollectiveType* type = typed_reduce(op, kAllReduceType);
+  if (type) detail::check_collective_input(*type, x, mesh, mesh_dim);
   Tensor y = detail::all_reduce(x, op, mesh, mesh_dim, async);
+  if (type) detail::type_collective_output(*type, y, x, mesh, mesh_dim);
   if (auto node = collective_node<AllReduceBackward>(x, mesh, mesh_dim)) {
     node->op = op;
     autograd::set_history(y, node);
@@ -126,7 +160,9 @@ Tensor all_gather_impl(const Tensor& x, int64_t dim, const DeviceMesh& mesh, int
   std::vector<int64_t> s = sizes ? std::move(*sizes)
                            : mesh_dim_size(mesh, mesh_dim) == 1 ? std::vector<int64_t>{x.size(dim)}
                                                                 : detail::exchange_sizes(x.size(dim), mesh, mesh_dim);
+  detail::check_collective_input(kAllGatherType, x, mesh, mesh_dim);
   Tensor y = detail::all_gather(x, dim, s, mesh, mesh_dim, async);
+  detail::type_collective_output(kAllGatherType, y, x, mesh, mesh_dim);
   if (auto node = collective_node<AllGatherBackward>(x, mesh, mesh_dim)) {
     node->dim = dim;
     node->sizes = std::move(s);
@@ -140,7 +176,10 @@ Tensor reduce_scatter_impl(const Tensor& x, ReduceOp op, int64_t dim, const Devi
   weft::detail::check_plain(x, "reduce_scatter");
   dim = static_cast<int64_t>(dim_index(dim, x.dim(), "reduce_scatter"));  // a 0-dim tensor has no dim to scatter
   std::vector<int64_t> sizes = chunk_sizes(x.size(dim), mesh_dim_size(mesh, mesh_dim));
+  const CollectiveType* type = typed_reduce(op, kReduceScatterType);
+  if (type) detail::check_collective_input(*type, x, mesh, mesh_dim);
   Tensor y = detail::reduce_scatter(x, op, dim, sizes, mesh, mesh_dim, async);
+  if (type) detail::type_collective_output(*type, y, x, mesh, mesh_dim);
   if (auto node = collective_node<ReduceScatterBackward>(x, mesh, mesh_dim)) {
     node->op = op;
     node->dim = dim;
@@ -166,7 +205,9 @@ Tensor all_to_all_impl(const Tensor& x, int64_t split_dim, int64_t concat_dim, c
     recv_sizes = k == 1 ? std::vector<int64_t>{x.size(concat_dim)}
                         : detail::exchange_sizes(x.size(concat_dim), mesh, mesh_dim);
   }
+  detail::check_collective_input(kAllToAllType, x, mesh, mesh_dim);
   Tensor y = detail::all_to_all(x, split_dim, split_sizes, concat_dim, recv_sizes, mesh, mesh_dim, async);
+  detail::type_collective_output(kAllToAllType, y, x, mesh, mesh_dim);
   if (auto node = collective_node<AllToAllBackward>(x, mesh, mesh_dim)) {
     node->split_dim = split_dim;
     node->concat_dim = concat_dim;
@@ -214,7 +255,9 @@ Tensor all_to_all_async(const Tensor& x, int64_t split_dim, int64_t concat_dim, 
 }
 
 Tensor broadcast(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
+  detail::check_collective_input(kBroadcastType, x, mesh, mesh_dim);
   Tensor y = detail::broadcast(x, src, mesh, mesh_dim);
+  detail::type_collective_output(kBroadcastType, y, x, mesh, mesh_dim);
   if (auto node = collective_node<BroadcastBackward>(x, mesh, mesh_dim)) {
     node->src = src;
     autograd::set_history(y, node);
@@ -237,13 +280,17 @@ Tensor copy_to_parallel_region(const Tensor& x, const DeviceMesh& mesh, int64_t 
   // Identity forward: a view of x, so that the output can carry its own history. A view would not
   // wait for x's pending collective, so wait here.
   wait_tensor(x);
+  detail::check_collective_input(kCopyToType, x, mesh, mesh_dim);
   Tensor y = weft::detail::make_alias(x, x.shape(), x.strides(), x.storage_offset());
+  detail::type_collective_output(kCopyToType, y, x, mesh, mesh_dim);
   if (auto node = collective_node<CopyToParallelRegionBackward>(x, mesh, mesh_dim)) autograd::set_history(y, node);
   return y;
 }
 
 Tensor reduce_from_parallel_region(const Tensor& x, const DeviceMesh& mesh, int64_t mesh_dim) {
+  detail::check_collective_input(kReduceFromType, x, mesh, mesh_dim);
   Tensor y = detail::all_reduce(x, ReduceOp::Sum, mesh, mesh_dim);
+  detail::type_collective_output(kReduceFromType, y, x, mesh, mesh_dim);
   if (auto node = collective_node<ReduceFromParallelRegionBackward>(x, mesh, mesh_dim)) autograd::set_history(y, node);
   return y;
 }

@@ -7,6 +7,7 @@ namespace weft {
 
 namespace {
 struct EmbeddingBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   autograd::SavedTensor indices;
   int64_t num_weights = 0;
   autograd::variable_list apply(autograd::variable_list&& grads) override {

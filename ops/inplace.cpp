@@ -211,6 +211,7 @@ Tensor& add_impl(Tensor& self, const Tensor& other, Scalar alpha, bool subtract,
   double a = subtract ? -alpha.to_double() : alpha.to_double();
   auto node = autograd::make_node<InplaceAddBackward>(self, other);
   if (node) node->alpha = a;
+  spmd::check_op(spmd::Linearity::Linear, op, self, {&self, &other});
   kernels::binary_out(BinaryOp::Add, self, self, kernels::cast(other, self.dtype()), a);
   return finish(self, node);
 }
@@ -223,6 +224,9 @@ Tensor& scalar_impl(Tensor& self, BinaryOp op, Scalar s, double scale, const cha
   WEFT_CHECK(op != BinaryOp::Sub || self.dtype() != kBool, name, ": subtraction with a bool tensor is not supported");
   auto node = autograd::make_node<InplaceScaleBackward>(self);
   if (node) node->scale = scale;
+  // A shift is summed once per rank on a Partial; a scale is linear.
+  const bool shift = op == BinaryOp::Add || op == BinaryOp::Sub;
+  spmd::check_op(shift ? spmd::Linearity::NonLinear : spmd::Linearity::Linear, name, self, {&self});
   kernels::binary_scalar_out(op, self, self, s);
   return finish(self, node);
 }
@@ -243,6 +247,7 @@ Tensor& Tensor::mul_(const Tensor& other) {
   check_other(*this, other, "mul_");
   check_result_dtype(promote_types(dtype(), other.dtype()), *this, "mul_");
   auto node = detail::mul_node(*this, other, /*in_place=*/true);
+  spmd::check_op(spmd::Linearity::Multilinear, "mul_", *this, {this, &other});
   kernels::binary_out(BinaryOp::Mul, *this, *this, kernels::cast(other, dtype()));
   return finish(*this, node);
 }
@@ -257,6 +262,7 @@ Tensor& Tensor::div_(const Tensor& other) {
     node->save(node->other, other, other.shares_storage(*this));
     if (node->needs_input_grad(1)) node->save(node->self_before, kernels::contiguous_copy(*this));
   }
+  spmd::check_op(spmd::Linearity::LinearInFirst, "div_", *this, {this, &other});
   kernels::binary_out(BinaryOp::Div, *this, *this, kernels::cast(other, dtype()));
   return finish(*this, node);
 }
@@ -266,6 +272,7 @@ Tensor& Tensor::zero_() { return fill_(0); }
 Tensor& Tensor::fill_(Scalar value) {
   check_inplace(*this, "fill_");
   auto node = autograd::make_node<OverwriteBackward>(*this);
+  spmd::check_op(spmd::Linearity::Linear, "fill_", *this, {});  // a constant: untyped
   kernels::fill_out(*this, value);
   return finish(*this, node);
 }
@@ -274,6 +281,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace(*this, "copy_", src);
   check_other(*this, src, "copy_");
   auto node = autograd::make_node<OverwriteBackward>(*this, src);
+  spmd::check_op(spmd::Linearity::Linear, "copy_", *this, {&src});  // self becomes what src is
   kernels::copy_into(*this, src);
   return finish(*this, node);
 }
@@ -285,6 +293,7 @@ Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
   bool floating_bound = (min && min->is_floating()) || (max && max->is_floating());
   check_result_dtype(promote_with_scalar(dtype(), floating_bound), *this, "clamp_");
   auto node = detail::clamp_node(*this, *this, min, max);  // the mask reads the values before clamping
+  spmd::note_op("clamp_", *this, {this});
   kernels::UnaryParams p{.a = min ? min->to_double() : 0, .b = max ? max->to_double() : 0,
                          .has_a = min.has_value(), .has_b = max.has_value()};
   kernels::unary_out(kernels::UnaryOp::Clamp, *this, *this, p);

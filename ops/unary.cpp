@@ -60,6 +60,7 @@ Tensor fused(const Tensor& g, const Tensor& s) {
 }
 
 struct NegBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   variable_list apply(variable_list&& grads) override { return {neg(grads[0])}; }
   std::string name() const override { return "NegBackward"; }
 };
@@ -191,7 +192,9 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
   kernels::UnaryParams p{.a = min ? min->to_double() : 0, .b = max ? max->to_double() : 0,
                          .has_a = min.has_value(), .has_b = max.has_value()};
   Tensor y = kernels::unary(UnaryOp::Clamp, xc, p);
-  if (auto node = detail::clamp_node(x, xc, min, max)) autograd::set_history(y, node);
+  auto node = detail::clamp_node(x, xc, min, max);
+  spmd::note_op("clamp", y, {&x});
+  if (node) autograd::set_history(y, node);
   return y;
 }
 
