@@ -1,6 +1,7 @@
 // Tensor: the cheap, shared handle users hold; the ops and autograd entry points as methods.
 #pragma once
 
+#include <concepts>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -31,6 +32,10 @@ inline TensorOptions requires_grad(bool r = true) { return TensorOptions().requi
 inline TensorOptions dtype(DType d) { return TensorOptions(d); }
 
 class Tensor;
+
+// A dim given as a plain integer (not bool): the int overloads such as x.sum(1).
+template <class I>
+concept DimIndex = std::integral<I> && !std::same_as<I, bool>;
 using TensorList = std::vector<Tensor>;
 
 class Tensor {
@@ -117,6 +122,11 @@ class Tensor {
   Tensor sum(const Shape& dims, bool keepdim = false) const;
   Tensor mean() const;
   Tensor mean(const Shape& dims, bool keepdim = false) const;
+  // x.sum(1) as in torch: one dim given as a number (a template, so that sum({}) still means every dim).
+  template <DimIndex I>
+  Tensor sum(I dim, bool keepdim = false) const { return sum(Shape{static_cast<int64_t>(dim)}, keepdim); }
+  template <DimIndex I>
+  Tensor mean(I dim, bool keepdim = false) const { return mean(Shape{static_cast<int64_t>(dim)}, keepdim); }
   Tensor matmul(const Tensor& other) const;
   Tensor exp() const;
   Tensor log() const;
@@ -162,6 +172,52 @@ Tensor operator-(Scalar a, const Tensor& b);
 Tensor operator*(Scalar a, const Tensor& b);
 Tensor operator/(Scalar a, const Tensor& b);
 Tensor operator-(const Tensor& a);
+Tensor operator%(const Tensor& a, const Tensor& b);  // remainder: the sign of b, as Python's %
+Tensor operator%(const Tensor& a, Scalar b);
+Tensor operator%(Scalar a, const Tensor& b);
+
+// Comparisons give bool tensors, as in libtorch (compare whole tensors with weft::equal).
+Tensor operator==(const Tensor& a, const Tensor& b);
+Tensor operator!=(const Tensor& a, const Tensor& b);
+Tensor operator<(const Tensor& a, const Tensor& b);
+Tensor operator<=(const Tensor& a, const Tensor& b);
+Tensor operator>(const Tensor& a, const Tensor& b);
+Tensor operator>=(const Tensor& a, const Tensor& b);
+Tensor operator==(const Tensor& a, Scalar b);
+Tensor operator!=(const Tensor& a, Scalar b);
+Tensor operator<(const Tensor& a, Scalar b);
+Tensor operator<=(const Tensor& a, Scalar b);
+Tensor operator>(const Tensor& a, Scalar b);
+Tensor operator>=(const Tensor& a, Scalar b);
+Tensor operator==(Scalar a, const Tensor& b);
+Tensor operator!=(Scalar a, const Tensor& b);
+Tensor operator<(Scalar a, const Tensor& b);
+Tensor operator<=(Scalar a, const Tensor& b);
+Tensor operator>(Scalar a, const Tensor& b);
+Tensor operator>=(Scalar a, const Tensor& b);
+
+// Bitwise on bool and integral tensors (logical on bool); ! is logical not on any dtype.
+Tensor operator&(const Tensor& a, const Tensor& b);
+Tensor operator|(const Tensor& a, const Tensor& b);
+Tensor operator^(const Tensor& a, const Tensor& b);
+Tensor operator&(const Tensor& a, Scalar b);
+Tensor operator|(const Tensor& a, Scalar b);
+Tensor operator^(const Tensor& a, Scalar b);
+Tensor operator&(Scalar a, const Tensor& b);
+Tensor operator|(Scalar a, const Tensor& b);
+Tensor operator^(Scalar a, const Tensor& b);
+Tensor operator~(const Tensor& a);
+Tensor operator!(const Tensor& a);
+
+// In place, through add_/sub_/mul_/div_ (so autograd's version checks apply).
+Tensor& operator+=(Tensor& a, const Tensor& b);
+Tensor& operator-=(Tensor& a, const Tensor& b);
+Tensor& operator*=(Tensor& a, const Tensor& b);
+Tensor& operator/=(Tensor& a, const Tensor& b);
+Tensor& operator+=(Tensor& a, Scalar b);
+Tensor& operator-=(Tensor& a, Scalar b);
+Tensor& operator*=(Tensor& a, Scalar b);
+Tensor& operator/=(Tensor& a, Scalar b);
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t);
 

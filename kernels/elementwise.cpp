@@ -101,6 +101,53 @@ int64_t int_pow(int64_t base, int64_t e) {
   return static_cast<int64_t>(r);
 }
 
+// The inverse of erf: Giles' single-precision approximation ("Approximating the erfinv function",
+// GPU Computing Gems, 2011) refined by two Newton steps on erf, which double the correct digits each.
+double erfinv(double y) {
+  if (!(y > -1.0 && y < 1.0)) {
+    if (y == 1.0) return std::numeric_limits<double>::infinity();
+    if (y == -1.0) return -std::numeric_limits<double>::infinity();
+    return std::numeric_limits<double>::quiet_NaN();  // |y| > 1 or NaN
+  }
+  double w = -std::log((1.0 - y) * (1.0 + y)), x;
+  if (w < 5.0) {
+    w -= 2.5;
+    double p = 2.81022636e-08;
+    for (double c : {3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
+                     -0.00417768164, 0.246640727, 1.50140941})
+      p = c + p * w;
+    x = p * y;
+  } else {
+    w = std::sqrt(w) - 3.0;
+    double p = -0.000200214257;
+    for (double c : {0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
+                     0.00943887047, 1.00167406, 2.83297682})
+      p = c + p * w;
+    x = p * y;
+  }
+  constexpr double two_over_sqrt_pi = 1.12837916709551257390;
+  for (int i = 0; i < 2; ++i) x -= (std::erf(x) - y) / (two_over_sqrt_pi * std::exp(-x * x));
+  return x;
+}
+
+// Remainder (the sign of b) or fmod (the sign of a). Integer division by zero is refused by the op
+// before the kernel runs; b == -1 is answered directly because INT64_MIN % -1 overflows.
+template <bool kFloorSign, class T>
+[[gnu::always_inline]] inline T modulo(T a, T b) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return a;  // unreachable: refused for bool by the op
+  } else if constexpr (std::is_integral_v<T>) {
+    if (b == T(-1) || b == T(0)) return T(0);
+    T r = a % b;
+    if (kFloorSign && r != 0 && ((r < 0) != (b < 0))) r += b;
+    return r;
+  } else {
+    T r = std::fmod(a, b);
+    if (kFloorSign && r != T(0) && ((r < T(0)) != (b < T(0)))) r += b;
+    return r;
+  }
+}
+
 using vmath::kInvSqrt2Pi;
 using vmath::kSqrt1_2;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
@@ -126,7 +173,14 @@ template <UnaryOp OP, class T>
   else if constexpr (OP == U::Sign) {
     if constexpr (std::is_same_v<T, bool>) return x;
     else return static_cast<T>((T(0) < x) - (x < T(0)));
-  } else if constexpr (OP == U::Clamp) return x < pa ? pa : (x > pb ? pb : x);
+  } else if constexpr (OP == U::Clamp) {
+    T lo = x < pa ? pa : x;  // NaN passes through both
+    return lo > pb ? pb : lo;
+  } else if constexpr (OP == U::BitNot) {
+    if constexpr (std::is_same_v<T, bool>) return !x;
+    else if constexpr (std::is_integral_v<T>) return static_cast<T>(~x);
+    else return x;  // unreachable: refused for floating dtypes by the op
+  }
   else if constexpr (OP == U::Pow) {
     if constexpr (std::is_floating_point_v<T>) return pa == T(2) ? x * x : std::pow(x, pa);
     else return static_cast<T>(int_pow(x, pa));
@@ -154,13 +208,40 @@ template <UnaryOp OP, class T>
       else return x / (T(1) + std::exp(-x));
     }
     else if constexpr (OP == U::Reciprocal) return T(1) / x;
+    else if constexpr (OP == U::Erf) return std::erf(x);
+    else if constexpr (OP == U::Erfinv) return static_cast<T>(erfinv(static_cast<double>(x)));
+    else if constexpr (OP == U::Log1p) return std::log1p(x);
+    else if constexpr (OP == U::Expm1) return std::expm1(x);
+    else if constexpr (OP == U::Log2) return std::log2(x);
+    else if constexpr (OP == U::Log10) return std::log10(x);
+    else if constexpr (OP == U::Sinh) return std::sinh(x);
+    else if constexpr (OP == U::Cosh) return std::cosh(x);
+    else if constexpr (OP == U::Asin) return std::asin(x);
+    else if constexpr (OP == U::Acos) return std::acos(x);
+    else if constexpr (OP == U::Atan) return std::atan(x);
+    else if constexpr (OP == U::Asinh) return std::asinh(x);
+    else if constexpr (OP == U::Acosh) return std::acosh(x);
+    else if constexpr (OP == U::Atanh) return std::atanh(x);
+    else if constexpr (OP == U::Frac) return x - std::trunc(x);
+    else if constexpr (OP == U::Floor) return std::floor(x);
+    else if constexpr (OP == U::Ceil) return std::ceil(x);
+    else if constexpr (OP == U::Round) return std::nearbyint(x);  // the default rounding mode: half to even
+    else if constexpr (OP == U::Trunc) return std::trunc(x);
   }
-  return x;  // unreachable: the dispatcher refuses float-only ops on integral dtypes
+  // Integral inputs: Floor, Ceil, Round and Trunc are the identity; float-only ops never get here
+  // (the dispatcher refuses them for integral dtypes).
+  return x;
 }
 
 bool float_only(UnaryOp op) {
-  return op != UnaryOp::Neg && op != UnaryOp::Abs && op != UnaryOp::Relu && op != UnaryOp::Sign &&
-         op != UnaryOp::Clamp && op != UnaryOp::Pow;
+  switch (op) {
+    case UnaryOp::Neg: case UnaryOp::Abs: case UnaryOp::Relu: case UnaryOp::Sign: case UnaryOp::Clamp:
+    case UnaryOp::Pow: case UnaryOp::Floor: case UnaryOp::Ceil: case UnaryOp::Round: case UnaryOp::Trunc:
+    case UnaryOp::BitNot:
+      return false;
+    default:
+      return true;
+  }
 }
 
 template <class O, class T, class F>
@@ -207,6 +288,10 @@ void dispatch_unary(UnaryOp op, F&& f) {
     WEFT_CASE(Neg) WEFT_CASE(Abs) WEFT_CASE(Exp) WEFT_CASE(Log) WEFT_CASE(Sqrt) WEFT_CASE(Rsqrt)
     WEFT_CASE(Sin) WEFT_CASE(Cos) WEFT_CASE(Tanh) WEFT_CASE(Sigmoid) WEFT_CASE(Relu) WEFT_CASE(Gelu)
     WEFT_CASE(GeluTanh) WEFT_CASE(Silu) WEFT_CASE(Sign) WEFT_CASE(Reciprocal) WEFT_CASE(Pow) WEFT_CASE(Clamp)
+    WEFT_CASE(Erf) WEFT_CASE(Erfinv) WEFT_CASE(Log1p) WEFT_CASE(Expm1) WEFT_CASE(Log2) WEFT_CASE(Log10)
+    WEFT_CASE(Sinh) WEFT_CASE(Cosh) WEFT_CASE(Asin) WEFT_CASE(Acos) WEFT_CASE(Atan) WEFT_CASE(Asinh)
+    WEFT_CASE(Acosh) WEFT_CASE(Atanh) WEFT_CASE(Frac) WEFT_CASE(Floor) WEFT_CASE(Ceil) WEFT_CASE(Round)
+    WEFT_CASE(Trunc) WEFT_CASE(BitNot)
   }
 #undef WEFT_CASE
 }
@@ -229,7 +314,13 @@ template <BinaryOp OP, class T>
   else if constexpr (OP == B::Le) return a <= b;
   else if constexpr (OP == B::Gt) return a > b;
   else if constexpr (OP == B::Ge) return a >= b;
-  else if constexpr (std::is_same_v<T, bool>) {
+  else if constexpr (OP == B::BitAnd || OP == B::BitOr || OP == B::BitXor) {
+    if constexpr (std::is_same_v<T, bool>) return OP == B::BitAnd ? (a && b) : OP == B::BitOr ? (a || b) : (a != b);
+    else if constexpr (std::is_integral_v<T>) return static_cast<T>(OP == B::BitAnd ? (a & b) : OP == B::BitOr ? (a | b) : (a ^ b));
+    else return T(0);  // unreachable: refused for floating dtypes by the op
+  } else if constexpr (OP == B::Remainder || OP == B::Fmod) {
+    return modulo<OP == B::Remainder>(a, b);
+  } else if constexpr (std::is_same_v<T, bool>) {
     if constexpr (OP == B::Mul || OP == B::Min) return bool(a && b);
     else return bool(a || b);  // Add, Max (Sub and the rest are refused for bool)
   } else if constexpr (OP == B::Add) return static_cast<T>(a + alpha * b);
@@ -246,6 +337,8 @@ template <BinaryOp OP, class T>
     else return static_cast<T>(int_pow(a, b));
   } else if constexpr (std::is_floating_point_v<T>) {
     if constexpr (OP == B::Div) return a / b;
+    else if constexpr (OP == B::Atan2) return std::atan2(a, b);
+    else if constexpr (OP == B::Hypot) return std::hypot(a, b);
     else if constexpr (OP == B::ReluGrad) return b > T(0) ? a : T(0);
     else if constexpr (OP == B::SigmoidGrad) return a * b * (T(1) - b);
     else if constexpr (OP == B::TanhGrad) return a * (T(1) - b * b);
@@ -366,12 +459,15 @@ void dispatch_binary(BinaryOp op, F&& f) {
     WEFT_CASE(Add) WEFT_CASE(Sub) WEFT_CASE(Mul) WEFT_CASE(Div) WEFT_CASE(Pow) WEFT_CASE(Max) WEFT_CASE(Min)
     WEFT_CASE(Eq) WEFT_CASE(Ne) WEFT_CASE(Lt) WEFT_CASE(Le) WEFT_CASE(Gt) WEFT_CASE(Ge) WEFT_CASE(ReluGrad)
     WEFT_CASE(SigmoidGrad) WEFT_CASE(TanhGrad) WEFT_CASE(GeluGrad) WEFT_CASE(GeluTanhGrad) WEFT_CASE(SiluGrad)
-    WEFT_CASE(ScaledSub)
+    WEFT_CASE(ScaledSub) WEFT_CASE(BitAnd) WEFT_CASE(BitOr) WEFT_CASE(BitXor) WEFT_CASE(Remainder)
+    WEFT_CASE(Fmod) WEFT_CASE(Atan2) WEFT_CASE(Hypot)
   }
 #undef WEFT_CASE
 }
 
-bool binary_float_only(BinaryOp op) { return op == BinaryOp::Div || op >= BinaryOp::ReluGrad; }
+bool binary_float_only(BinaryOp op) {
+  return op == BinaryOp::Div || op == BinaryOp::Atan2 || op == BinaryOp::Hypot || op >= BinaryOp::ReluGrad;
+}
 
 Tensor scalar_like(Scalar s, DType dtype) {
   Tensor t = make_empty({}, dtype);

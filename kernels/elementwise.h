@@ -14,7 +14,11 @@ inline constexpr int64_t kParallelGrain = 32768;
 enum class UnaryOp : uint8_t {
   Neg, Abs, Exp, Log, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Silu, Sign, Reciprocal,
   Pow,    // x ^ p.a
-  Clamp,  // clamp to [p.a, p.b]; a missing bound is +-infinity (or the integer limit)
+  Clamp,  // min(max(x, p.a), p.b) as torch computes it (so p.b wins when p.a > p.b); a missing bound is
+          // +-infinity (or the integer limit)
+  Erf, Erfinv, Log1p, Expm1, Log2, Log10, Sinh, Cosh, Asin, Acos, Atan, Asinh, Acosh, Atanh, Frac,
+  Floor, Ceil, Round, Trunc,  // integral inputs pass through; Round is half to even
+  BitNot,                     // bool and integral only: logical not of bool, ~ of integers
 };
 
 struct UnaryParams {
@@ -31,6 +35,10 @@ Tensor unary(UnaryOp op, const Tensor& x, const UnaryParams& p = {});
 enum class BinaryOp : uint8_t {
   Add, Sub, Mul, Div, Pow, Max, Min,  // Add/Sub scale b by alpha
   Eq, Ne, Lt, Le, Gt, Ge,             // write bool
+  BitAnd, BitOr, BitXor,              // bool and integral only
+  Remainder,                          // a - b * floor(a / b): the sign of b, Python's %
+  Fmod,                               // a - b * trunc(a / b): the sign of a, C's fmod
+  Atan2, Hypot,                       // floating only
   // Fused backward formulas: a is the incoming gradient, b the saved input x or output y.
   ReluGrad,      // a * (y > 0)
   SigmoidGrad,   // a * y * (1 - y)

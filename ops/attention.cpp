@@ -2,12 +2,13 @@
 // backward is theirs.
 #include <cmath>
 
+#include "ops/attention.h"
+#include "kernels/nn_kernels.h"
 #include "kernels/toolkit.h"
 #include "ops/binary.h"
-#include "kernels/nn_kernels.h"
 #include "ops/linalg.h"
-#include "ops/nn_functional.h"
 #include "ops/shape_ops.h"
+#include "ops/softmax.h"
 
 namespace weft {
 namespace {

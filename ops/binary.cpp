@@ -8,6 +8,7 @@
 #include "framework/factories.h"
 #include "kernels/elementwise.h"
 #include "kernels/toolkit.h"
+#include "ops/reduce.h"
 #include "ops/unary.h"
 
 namespace weft {
@@ -39,6 +40,13 @@ Tensor run(BinaryOp op, const Tensor& a, const Tensor& b, DType dt, const char* 
   return out;
 }
 
+// torch's combine_categories(dimensioned, zero-dim) for one operand of each standing.
+DType combine_categories(DType dimensioned, DType zero_dim) {
+  if (is_floating(dimensioned)) return dimensioned;
+  if (dimensioned == kBool || is_floating(zero_dim)) return promote_types(dimensioned, zero_dim);
+  return dimensioned;
+}
+
 Tensor run_scalar(BinaryOp op, const Tensor& a, Scalar s, DType dt, double alpha = 1.0) {
   return kernels::binary_scalar(op, kernels::cast(a, dt), s, false, alpha);
 }
@@ -52,6 +60,18 @@ void check_alpha(DType dt, Scalar alpha, const char* name) {
   WEFT_CHECK(is_floating(dt) || !alpha.is_floating(), name, ": for integral input tensors, alpha must not be "
              "a floating point number (got ", alpha.to_double(), " with dtype ", dt, ")");
 }
+
+}  // namespace
+
+DType result_type(const Tensor& a, const Tensor& b) {
+  bool a_dims = a.dim() > 0, b_dims = b.dim() > 0;
+  if (a_dims == b_dims) return promote_types(a.dtype(), b.dtype());
+  return a_dims ? combine_categories(a.dtype(), b.dtype()) : combine_categories(b.dtype(), a.dtype());
+}
+
+DType result_type(const Tensor& a, Scalar b) { return scalar_result_dtype(a.dtype(), b); }
+
+namespace {
 
 struct AddBackward final : autograd::Node {
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
@@ -69,7 +89,7 @@ struct AddBackward final : autograd::Node {
 
 Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
   check_inputs(a, b, "add");
-  DType dt = promote_types(a.dtype(), b.dtype());
+  DType dt = result_type(a, b);
   check_alpha(dt, alpha, "add");
   Tensor y = run(BinaryOp::Add, a, b, dt, "add", alpha.to_double());
   return autograd::record<AddBackward>(std::move(y), [&](AddBackward& n) { n.alpha = alpha.to_double(); }, a, b);
@@ -77,7 +97,7 @@ Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
 
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
   check_inputs(a, b, "sub");
-  DType dt = promote_types(a.dtype(), b.dtype());
+  DType dt = result_type(a, b);
   WEFT_CHECK(dt != kBool, "sub: subtraction, the `-` operator, with two bool tensors is not supported; use "
              "logical_xor instead");
   check_alpha(dt, alpha, "sub");
@@ -194,7 +214,7 @@ struct ExtremumBackward final : autograd::Node {
 
 Tensor extremum(const Tensor& a, const Tensor& b, bool is_max, const char* name) {
   check_inputs(a, b, name);
-  DType dt = promote_types(a.dtype(), b.dtype());
+  DType dt = result_type(a, b);
   Tensor y = run(is_max ? BinaryOp::Max : BinaryOp::Min, a, b, dt, name);
   return autograd::record<ExtremumBackward>(std::move(y), [&](ExtremumBackward& n) {
     NoGradGuard no_grad;
@@ -216,7 +236,7 @@ std::shared_ptr<autograd::Node> detail::mul_node(const Tensor& a, const Tensor& 
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   check_inputs(a, b, "mul");
-  Tensor y = run(BinaryOp::Mul, a, b, promote_types(a.dtype(), b.dtype()), "mul");
+  Tensor y = run(BinaryOp::Mul, a, b, result_type(a, b), "mul");
   auto node = detail::mul_node(a, b, /*in_place=*/false);
   spmd::check_op(spmd::Linearity::Multilinear, "mul", y, {&a, &b});
   if (node) autograd::set_history(y, node);
@@ -225,7 +245,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   check_inputs(a, b, "div");
-  DType dt = promote_types(a.dtype(), b.dtype());
+  DType dt = result_type(a, b);
   if (!is_floating(dt)) dt = kFloat32;  // true division
   Tensor y = run(BinaryOp::Div, a, b, dt, "div");
   return autograd::record<DivBackward>(std::move(y), [&](DivBackward& n) {
@@ -236,7 +256,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor pow(const Tensor& a, const Tensor& b) {
   check_inputs(a, b, "pow");
-  Tensor y = run(BinaryOp::Pow, a, b, promote_types(a.dtype(), b.dtype()), "pow");
+  Tensor y = run(BinaryOp::Pow, a, b, result_type(a, b), "pow");
   return autograd::record<PowBackward>(y, [&](PowBackward& n) {
     n.save(n.a, a);
     n.save(n.b, b);
@@ -286,7 +306,7 @@ namespace {
 // Comparisons: computed in the promoted dtype, bool results, never differentiable.
 Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
   check_inputs(a, b, name);
-  Tensor y = run(op, a, b, promote_types(a.dtype(), b.dtype()), name);
+  Tensor y = run(op, a, b, result_type(a, b), name);
   spmd::note_op(name, y, {&a, &b});
   return y;
 }
@@ -337,7 +357,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_inputs(a, b, "where");
   WEFT_CHECK(cond.dtype() == kBool, "where: expected a bool condition but got ", cond.dtype());
   Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
-  DType dt = promote_types(a.dtype(), b.dtype());
+  DType dt = result_type(a, b);
   Tensor y = kernels::make_empty(shape, dt);
   kernels::where_out(y, cond, kernels::cast(a, dt), kernels::cast(b, dt));
   return autograd::record<WhereBackward>(std::move(y), [&](WhereBackward& n) {
@@ -356,6 +376,121 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
   return autograd::record<MaskedFillBackward>(std::move(y), [&](MaskedFillBackward& n) {
     n.save(n.mask, mask);
   }, x);
+}
+
+namespace {
+// Integral remainder and fmod by zero raise, as torch's ZeroDivisionError; floating ones give NaN.
+void check_integral_divisor(const Tensor& b, DType dt, const char* name) {
+  if (is_floating(dt)) return;
+  NoGradGuard no_grad;
+  WEFT_CHECK(!any(kernels::binary_scalar(BinaryOp::Eq, kernels::cast(b, dt), 0)).item<bool>(), name,
+             ": integer division by zero (a divisor of dtype ", dt, " holds 0)");
+}
+
+DType numeric_result(const Tensor& a, const Tensor& b, const char* name) {
+  check_inputs(a, b, name);
+  DType dt = result_type(a, b);
+  WEFT_CHECK(dt != kBool, name, ": not supported for bool tensors (got shapes ", a.shape(), " and ", b.shape(), ")");
+  return dt;
+}
+
+// The gradient of a - b * q(a / b), q being floor (remainder) or trunc (fmod): g for a, -g * q for b.
+struct ModuloBackward final : autograd::Node {
+  SavedTensor a, b;
+  bool floor_sign = true;
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    Tensor gb;
+    if (needs_input_grad(1)) {
+      Tensor q = div(a.unpack(this), b.unpack(this));
+      gb = neg(mul(g, floor_sign ? floor(q) : trunc(q)));
+    }
+    return {needs_input_grad(0) ? g : Tensor(), gb};
+  }
+  std::string name() const override { return floor_sign ? "RemainderBackward" : "FmodBackward"; }
+};
+
+Tensor modulo(const Tensor& a, const Tensor& b, bool floor_sign, const char* name) {
+  DType dt = numeric_result(a, b, name);
+  check_integral_divisor(b, dt, name);
+  Tensor y = run(floor_sign ? BinaryOp::Remainder : BinaryOp::Fmod, a, b, dt, name);
+  return autograd::record<ModuloBackward>(std::move(y), [&](ModuloBackward& n) {
+    n.floor_sign = floor_sign;
+    if (n.needs_input_grad(1)) n.save(n.a, a), n.save(n.b, b);
+  }, a, b);
+}
+
+struct Atan2Backward final : autograd::Node {
+  SavedTensor a, b;
+  variable_list apply(variable_list&& grads) override {
+    Tensor av = a.unpack(this), bv = b.unpack(this);
+    Tensor scale = div(grads[0], add(mul(av, av), mul(bv, bv)));
+    return {needs_input_grad(0) ? mul(scale, bv) : Tensor(), needs_input_grad(1) ? neg(mul(scale, av)) : Tensor()};
+  }
+  std::string name() const override { return "Atan2Backward"; }
+};
+
+struct HypotBackward final : autograd::Node {
+  SavedTensor a, b, y;
+  variable_list apply(variable_list&& grads) override {
+    Tensor scale = div(grads[0], y.unpack(this));
+    return {needs_input_grad(0) ? mul(scale, a.unpack(this)) : Tensor(),
+            needs_input_grad(1) ? mul(scale, b.unpack(this)) : Tensor()};
+  }
+  std::string name() const override { return "HypotBackward"; }
+};
+}  // namespace
+
+Tensor atan2(const Tensor& a, const Tensor& b) {
+  check_inputs(a, b, "atan2");
+  DType dt = result_type(a, b);
+  if (!is_floating(dt)) dt = kFloat32;
+  Tensor y = run(BinaryOp::Atan2, a, b, dt, "atan2");
+  return autograd::record<Atan2Backward>(std::move(y), [&](Atan2Backward& n) {
+    n.save(n.a, a), n.save(n.b, b);
+  }, a, b);
+}
+
+Tensor hypot(const Tensor& a, const Tensor& b) {
+  check_inputs(a, b, "hypot");
+  DType dt = result_type(a, b);
+  WEFT_CHECK(is_floating(dt), "hypot: expected floating point tensors but got ", a.dtype(), " and ", b.dtype());
+  Tensor y = run(BinaryOp::Hypot, a, b, dt, "hypot");
+  return autograd::record<HypotBackward>(y, [&](HypotBackward& n) {
+    n.save(n.a, a), n.save(n.b, b), n.save(n.y, y, /*is_output=*/true);
+  }, a, b);
+}
+
+Tensor remainder(const Tensor& a, const Tensor& b) { return modulo(a, b, true, "remainder"); }
+Tensor fmod(const Tensor& a, const Tensor& b) { return modulo(a, b, false, "fmod"); }
+// A number is a 0-d tensor of the dtype it promotes to, so integral zero raises and floats keep torch's rounding.
+Tensor remainder(const Tensor& a, Scalar b) {
+  detail::check_plain(a, "remainder");
+  return remainder(a, full({}, b, scalar_result_dtype(a.dtype(), b)));
+}
+Tensor remainder(Scalar a, const Tensor& b) {
+  detail::check_plain(b, "remainder");
+  return remainder(full({}, a, scalar_result_dtype(b.dtype(), a)), b);
+}
+Tensor fmod(const Tensor& a, Scalar b) {
+  detail::check_plain(a, "fmod");
+  return fmod(a, full({}, b, scalar_result_dtype(a.dtype(), b)));
+}
+
+Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight) {
+  check_inputs(start, end, "lerp");
+  detail::check_plain(weight, "lerp");
+  WEFT_CHECK(is_floating(start.dtype()) && start.dtype() == end.dtype() && weight.dtype() == start.dtype(), "lerp: "
+             "expected start, end and weight of one floating dtype but got ", start.dtype(), ", ", end.dtype(), " and ",
+             weight.dtype());
+  return add(start, mul(weight, sub(end, start)));
+}
+
+Tensor lerp(const Tensor& start, const Tensor& end, Scalar weight) {
+  check_inputs(start, end, "lerp");
+  WEFT_CHECK(is_floating(start.dtype()) && start.dtype() == end.dtype(), "lerp: expected start and end of one "
+             "floating dtype but got ", start.dtype(), " and ", end.dtype());
+  return add(start, mul(sub(end, start), weight));
 }
 
 }  // namespace weft

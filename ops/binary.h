@@ -7,6 +7,13 @@
 
 namespace weft {
 
+// torch.result_type: the dtype two operands compute in. Tensors of equal standing promote
+// (bool < int64 < float32 < float64); a 0-dim tensor next to a dimensioned one counts only when its
+// category (bool < integral < floating) is higher, so float32[3] + float64 0-dim is float32 while
+// int64[3] + float64 0-dim is float64. A number counts as less than any tensor: its category only.
+DType result_type(const Tensor& a, const Tensor& b);
+DType result_type(const Tensor& a, Scalar b);
+
 Tensor add(const Tensor& a, const Tensor& b, Scalar alpha = 1);
 Tensor add(const Tensor& a, Scalar b);
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha = 1);
@@ -36,6 +43,18 @@ Tensor le(const Tensor& a, Scalar b);
 Tensor gt(const Tensor& a, Scalar b);
 Tensor ge(const Tensor& a, Scalar b);
 
+// Elementwise math with torch's promotion. atan2 and hypot take floating inputs (atan2 also integral
+// ones, as float32); remainder has the sign of b (Python's %), fmod the sign of a; both refuse an
+// integral division by zero; lerp is start + weight * (end - start) on floating tensors.
+Tensor atan2(const Tensor& a, const Tensor& b);
+Tensor hypot(const Tensor& a, const Tensor& b);
+Tensor remainder(const Tensor& a, const Tensor& b);
+Tensor remainder(const Tensor& a, Scalar b);
+Tensor remainder(Scalar a, const Tensor& b);
+Tensor fmod(const Tensor& a, const Tensor& b);
+Tensor fmod(const Tensor& a, Scalar b);
+Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight);
+Tensor lerp(const Tensor& start, const Tensor& end, Scalar weight);
 // cond ? a : b, broadcasting all three; cond must be bool.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 // x with `value` wherever mask (bool) is true; x and mask broadcast together, as in torch.

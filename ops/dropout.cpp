@@ -1,7 +1,7 @@
 // dropout.cpp: zeroes elements with probability p and scales the rest by 1/(1-p) while training.
-#include "ops/binary.h"
+#include "ops/dropout.h"
 #include "kernels/nn_kernels.h"
-#include "ops/nn_functional.h"
+#include "ops/binary.h"
 
 namespace weft {
 

@@ -1,7 +1,7 @@
 // embedding.cpp: row lookup in a (num_embeddings, dim) weight; backward adds rows into a zero gradient.
+#include "ops/embedding.h"
 #include "autograd/node.h"
 #include "kernels/nn_kernels.h"
-#include "ops/nn_functional.h"
 
 namespace weft {
 

@@ -1,12 +1,13 @@
 // losses.cpp: cross_entropy (fused log-softmax + nll + label smoothing), nll_loss and mse_loss.
+#include "ops/losses.h"
 #include "autograd/node.h"
 #include "framework/factories.h"
-#include "kernels/toolkit.h"
-#include "ops/binary.h"
 #include "kernels/elementwise.h"
 #include "kernels/nn_kernels.h"
-#include "ops/nn_functional.h"
+#include "kernels/toolkit.h"
+#include "ops/binary.h"
 #include "ops/reduce.h"
+#include "ops/unary.h"
 
 namespace weft {
 namespace {
@@ -71,12 +72,39 @@ struct CrossEntropyBackward final : autograd::Node {
 };
 }  // namespace
 
+namespace {
+// Probability targets (a floating target of the input's shape): -sum_c target_c * log_softmax(x)_c per
+// position, composed of differentiable ops so that the target gets a gradient too, as in torch.
+// Label smoothing mixes the target with the uniform distribution; ignore_index does not apply.
+Tensor cross_entropy_probabilities(const Tensor& logits, const Tensor& target, Reduction reduction,
+                                   double label_smoothing) {
+  detail::check_plain(logits, "cross_entropy");
+  WEFT_CHECK(logits.is_floating_point() && logits.dim() >= 1, "cross_entropy: expected floating point input of "
+             "shape (C), (N, C) or (N, C, d1, ...) but got dtype ", logits.dtype(), " and shape ", logits.shape());
+  WEFT_CHECK(target.shape() == logits.shape(), "cross_entropy: a floating target (", target.dtype(), ") holds class "
+             "probabilities and must have the input's shape ", logits.shape(), " but got ", target.shape(),
+             " (class indices are int64)");
+  int64_t class_dim = logits.dim() == 1 ? 0 : 1;
+  Tensor t = target.dtype() == logits.dtype() ? target : target.to(logits.dtype());
+  if (label_smoothing > 0) {
+    double classes = static_cast<double>(logits.size(class_dim));
+    t = add(mul(t, 1.0 - label_smoothing), label_smoothing / classes);
+  }
+  Tensor loss = neg(sum(mul(t, log_softmax(logits, class_dim)), Shape{class_dim}));
+  if (reduction == Reduction::Sum) return sum(loss);
+  if (reduction == Reduction::Mean) return mean(loss);
+  return loss;
+}
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const std::string& reduction_name,
                      int64_t ignore_index, double label_smoothing) {
   Reduction reduction = parse_reduction(reduction_name, "cross_entropy");
-  int64_t class_dim = check_class_target(logits, target, "cross_entropy");
   WEFT_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
              "cross_entropy: label_smoothing must be in [0, 1] but got ", label_smoothing);
+  if (target.defined() && target.is_floating_point())
+    return cross_entropy_probabilities(logits, target, reduction, label_smoothing);
+  int64_t class_dim = check_class_target(logits, target, "cross_entropy");
   auto fwd = kernels::cross_entropy_forward(logits, target, class_dim, ignore_index, label_smoothing, "cross_entropy");
   Tensor out = reduce_losses(fwd.loss, target.shape(), reduction, fwd.count);
   return autograd::record<CrossEntropyBackward>(std::move(out), [&](CrossEntropyBackward& n) {

@@ -1,10 +1,10 @@
 // normalization.cpp: layer_norm and rms_norm over trailing dims, forward and backward on fused kernels.
 #include <limits>
 
+#include "ops/normalization.h"
 #include "autograd/node.h"
 #include "kernels/nn_kernels.h"
 #include "kernels/toolkit.h"
-#include "ops/nn_functional.h"
 
 namespace weft {
 namespace {

@@ -9,6 +9,7 @@
 #include "framework/factories.h"
 #include "kernels/toolkit.h"
 #include "ops/binary.h"
+#include "ops/logical.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
 #include "ops/unary.h"
@@ -286,8 +287,16 @@ struct NormBackward final : autograd::Node {
   variable_list apply(variable_list&& grads) override {
     Tensor xv = x.unpack(this);
     Tensor g = expand_back(grads[0], xv.shape(), dims, keepdim);
+    if (p == 0) return {zeros_like(xv)};
     if (p == 1) return {mul(g, sign(xv))};
     Tensor yv = expand_back(y.unpack(this), xv.shape(), dims, keepdim);
+    if (std::isinf(p)) {
+      // The extreme entries (ties share the gradient evenly; NaN entries count), as torch's norm_backward.
+      Tensor ax = abs(xv);
+      Tensor hit = kernels::cast(logical_or(eq(ax, yv), isnan(ax)), xv.dtype());
+      Tensor share = expand_back(sum(hit, dims, true), xv.shape(), dims, true);
+      return {mul(mul(g, sign(xv)), div(hit, share))};
+    }
     // d ||x||_p / dx = sign(x) |x|^(p-1) / ||x||^(p-1); taken as 0 where the norm is 0.
     Tensor num = p == 2 ? xv : mul(sign(xv), pow(abs(xv), p - 1));
     Tensor den = p == 2 ? yv : pow(yv, p - 1);
@@ -296,26 +305,38 @@ struct NormBackward final : autograd::Node {
   }
   std::string name() const override { return "NormBackward"; }
 };
+
+Tensor norm_value(const Tensor& x, double p, const Shape& d, bool keepdim) {
+  NoGradGuard no_grad;
+  if (p == 2) return sqrt(sum(mul(x, x), d, keepdim));
+  if (p == 1) return sum(abs(x), d, keepdim);
+  if (p == 0) return kernels::cast(sum(ne(x, 0), d, keepdim), x.dtype());
+  if (std::isinf(p)) return kernels::reduce(p > 0 ? ReduceOp::Max : ReduceOp::Min, abs(x), d, keepdim);
+  return pow(sum(pow(abs(x), p), d, keepdim), 1.0 / p);
+}
 }  // namespace
 
 Tensor norm(const Tensor& x, double p, const Shape& dims, bool keepdim) {
   detail::check_plain(x, "norm");
   WEFT_CHECK(is_floating(x.dtype()), "norm: expected a floating point tensor but got ", x.dtype());
-  WEFT_CHECK(std::isfinite(p) && p > 0, "norm: p must be a positive finite number (inf and 0 are not supported) "
-             "but got ", p);
+  WEFT_CHECK(!std::isnan(p), "norm: p must be a number but got NaN");
   Shape d = normalize_dims(dims, x.dim(), "norm");
-  Tensor y;
-  {
-    NoGradGuard no_grad;
-    if (p == 2) y = sqrt(sum(mul(x, x), d, keepdim));
-    else if (p == 1) y = sum(abs(x), d, keepdim);
-    else y = pow(sum(pow(abs(x), p), d, keepdim), 1.0 / p);
+  if (std::isinf(p)) {
+    bool empty = d.empty() ? x.numel() == 0 : std::any_of(d.begin(), d.end(), [&](int64_t k) { return x.size(k) == 0; });
+    WEFT_CHECK(!empty, "norm: the ", p, "-norm over an empty extent (shape ", x.shape(), ", dims ", d,
+               ") is undefined: max and min have no identity");
   }
+  Tensor y = norm_value(x, p, d, keepdim);
   return autograd::record<NormBackward>(y, [&](NormBackward& n) {
     n.save(n.x, x);
     n.save(n.y, y, true);
     n.dims = d, n.keepdim = keepdim, n.p = p;
   }, x);
+}
+
+Tensor norm(const Tensor& x, const std::string& p, const Shape& dims, bool keepdim) {
+  WEFT_CHECK(p == "fro", "norm: p must be a number or \"fro\" but got \"", p, "\" (the nuclear norm is not supported)");
+  return norm(x, 2.0, dims, keepdim);
 }
 
 namespace {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "framework/tensor.h"
@@ -12,6 +13,11 @@ Tensor sum(const Tensor& x);
 Tensor sum(const Tensor& x, const Shape& dims, bool keepdim = false);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim = false);
+// sum(x, 1) as in torch: one dim as a number.
+template <DimIndex I>
+Tensor sum(const Tensor& x, I dim, bool keepdim = false) { return sum(x, Shape{static_cast<int64_t>(dim)}, keepdim); }
+template <DimIndex I>
+Tensor mean(const Tensor& x, I dim, bool keepdim = false) { return mean(x, Shape{static_cast<int64_t>(dim)}, keepdim); }
 Tensor prod(const Tensor& x);
 Tensor prod(const Tensor& x, int64_t dim, bool keepdim = false);
 // Global max/min (values only).
@@ -24,8 +30,11 @@ Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool k
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
 Tensor var(const Tensor& x, const Shape& dims = {}, bool unbiased = true, bool keepdim = false);
 Tensor std(const Tensor& x, const Shape& dims = {}, bool unbiased = true, bool keepdim = false);
-// p-norm over dims (p = 2 by default; inf not supported).
+// The vector p-norm over dims (every dim when empty), for every p torch.norm takes as a number:
+// (sum |x|^p)^(1/p) for p != 0 (negative p too), the largest |x| for inf, the smallest for -inf, and the
+// count of nonzero entries for 0. "fro" is p = 2 over the given dims.
 Tensor norm(const Tensor& x, double p = 2.0, const Shape& dims = {}, bool keepdim = false);
+Tensor norm(const Tensor& x, const std::string& p, const Shape& dims = {}, bool keepdim = false);
 Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim = false);
 Tensor all(const Tensor& x);
 Tensor any(const Tensor& x);

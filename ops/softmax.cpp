@@ -1,8 +1,8 @@
 // softmax.cpp: softmax and log_softmax over any dim, forward on the fused kernel, backward with ops.
+#include "ops/softmax.h"
 #include "autograd/node.h"
 #include "kernels/nn_kernels.h"
 #include "ops/binary.h"
-#include "ops/nn_functional.h"
 #include "ops/reduce.h"
 #include "ops/unary.h"
 

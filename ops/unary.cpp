@@ -2,11 +2,14 @@
 #include "ops/unary.h"
 
 #include <cmath>
+#include <limits>
 
 #include "autograd/node.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
+#include "ops/logical.h"
 #include "kernels/elementwise.h"
+#include "kernels/toolkit.h"
 
 namespace weft {
 namespace {
@@ -199,15 +202,193 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
 }
 
 namespace {
-struct SignBackward final : autograd::Node {
+// The zero gradient of the piecewise-constant ops (sign and rounding).
+struct ZeroBackward final : autograd::Node {
+  const char* name_ = "";
   variable_list apply(variable_list&& grads) override { return {zeros_like(grads[0])}; }
-  std::string name() const override { return "SignBackward"; }
+  std::string name() const override { return name_; }
 };
+
+Tensor zero_gradient(Tensor y, const Tensor& x, const char* node_name) {
+  return autograd::record<ZeroBackward>(std::move(y), [&](ZeroBackward& n) { n.name_ = node_name; }, x);
+}
 }  // namespace
 
 Tensor sign(const Tensor& x) {
-  Tensor y = unary_op(UnaryOp::Sign, x, "sign");
-  return autograd::record<SignBackward>(std::move(y), x);
+  return zero_gradient(unary_op(UnaryOp::Sign, x, "sign"), x, "SignBackward");
+}
+
+// --- the rest of the elementwise math: each gradient spelled in differentiable ops ---
+
+namespace {
+constexpr double kTwoOverSqrtPi = 1.12837916709551257390;
+constexpr double kSqrtPiOverTwo = 0.88622692545275801365;
+constexpr double kLn2 = 0.69314718055994530942;
+constexpr double kLn10 = 2.30258509299404568402;
+
+// A float op whose gradient is formula(g, s), s being the op's input x (or its output y when
+// `save_output`).
+Tensor float_op(UnaryOp op, const Tensor& x, const char* name, const char* node_name, bool save_output,
+                SavedBackward::Formula formula) {
+  Tensor y = float_unary_op(op, x, name);
+  return autograd::record<SavedBackward>(y, saving(node_name, save_output ? y : x, save_output, formula), x);
+}
+
+// The rounding family: integral inputs pass through unchanged (a copy, as torch returns), bool is refused.
+Tensor rounding_op(UnaryOp op, const Tensor& x, const char* name, const char* node_name) {
+  check_not_bool(x, name);
+  return zero_gradient(unary_op(op, x, name), x, node_name);
+}
+}  // namespace
+
+Tensor erf(const Tensor& x) {
+  return float_op(UnaryOp::Erf, x, "erf", "ErfBackward", false, [](const Tensor& g, const Tensor& s) {
+    return mul(g, mul(exp(neg(mul(s, s))), kTwoOverSqrtPi));
+  });
+}
+
+Tensor erfinv(const Tensor& x) {
+  return float_op(UnaryOp::Erfinv, x, "erfinv", "ErfinvBackward", true, [](const Tensor& g, const Tensor& s) {
+    return mul(g, mul(exp(mul(s, s)), kSqrtPiOverTwo));  // s = y
+  });
+}
+
+Tensor log1p(const Tensor& x) {
+  return float_op(UnaryOp::Log1p, x, "log1p", "Log1pBackward", false, [](const Tensor& g, const Tensor& s) {
+    return div(g, add(s, 1.0));
+  });
+}
+
+Tensor expm1(const Tensor& x) {
+  return float_op(UnaryOp::Expm1, x, "expm1", "Expm1Backward", true, [](const Tensor& g, const Tensor& s) {
+    return mul(g, add(s, 1.0));  // s = y
+  });
+}
+
+Tensor log2(const Tensor& x) {
+  return float_op(UnaryOp::Log2, x, "log2", "Log2Backward", false, [](const Tensor& g, const Tensor& s) {
+    return div(g, mul(s, kLn2));
+  });
+}
+
+Tensor log10(const Tensor& x) {
+  return float_op(UnaryOp::Log10, x, "log10", "Log10Backward", false, [](const Tensor& g, const Tensor& s) {
+    return div(g, mul(s, kLn10));
+  });
+}
+
+Tensor sinh(const Tensor& x) {
+  return float_op(UnaryOp::Sinh, x, "sinh", "SinhBackward", false,
+                  [](const Tensor& g, const Tensor& s) { return mul(g, cosh(s)); });
+}
+
+Tensor cosh(const Tensor& x) {
+  return float_op(UnaryOp::Cosh, x, "cosh", "CoshBackward", false,
+                  [](const Tensor& g, const Tensor& s) { return mul(g, sinh(s)); });
+}
+
+Tensor asin(const Tensor& x) {
+  return float_op(UnaryOp::Asin, x, "asin", "AsinBackward", false, [](const Tensor& g, const Tensor& s) {
+    return mul(g, rsqrt(1.0 - mul(s, s)));
+  });
+}
+
+Tensor acos(const Tensor& x) {
+  return float_op(UnaryOp::Acos, x, "acos", "AcosBackward", false, [](const Tensor& g, const Tensor& s) {
+    return neg(mul(g, rsqrt(1.0 - mul(s, s))));
+  });
+}
+
+Tensor atan(const Tensor& x) {
+  return float_op(UnaryOp::Atan, x, "atan", "AtanBackward", false, [](const Tensor& g, const Tensor& s) {
+    return div(g, add(mul(s, s), 1.0));
+  });
+}
+
+Tensor asinh(const Tensor& x) {
+  return float_op(UnaryOp::Asinh, x, "asinh", "AsinhBackward", false, [](const Tensor& g, const Tensor& s) {
+    return mul(g, rsqrt(add(mul(s, s), 1.0)));
+  });
+}
+
+Tensor acosh(const Tensor& x) {
+  return float_op(UnaryOp::Acosh, x, "acosh", "AcoshBackward", false, [](const Tensor& g, const Tensor& s) {
+    return mul(g, rsqrt(sub(mul(s, s), 1.0)));
+  });
+}
+
+Tensor atanh(const Tensor& x) {
+  return float_op(UnaryOp::Atanh, x, "atanh", "AtanhBackward", false, [](const Tensor& g, const Tensor& s) {
+    return div(g, 1.0 - mul(s, s));
+  });
+}
+
+Tensor floor(const Tensor& x) { return rounding_op(UnaryOp::Floor, x, "floor", "FloorBackward"); }
+Tensor ceil(const Tensor& x) { return rounding_op(UnaryOp::Ceil, x, "ceil", "CeilBackward"); }
+Tensor round(const Tensor& x) { return rounding_op(UnaryOp::Round, x, "round", "RoundBackward"); }
+Tensor trunc(const Tensor& x) { return rounding_op(UnaryOp::Trunc, x, "trunc", "TruncBackward"); }
+
+Tensor frac(const Tensor& x) {
+  check_not_bool(x, "frac");
+  WEFT_CHECK(is_floating(x.dtype()), "frac: expected a floating point tensor but got ", x.dtype(), " of shape ",
+             x.shape());
+  Tensor y = unary_op(UnaryOp::Frac, x, "frac");
+  return autograd::record<SavedBackward>(y, saving("FracBackward", x, false, [](const Tensor& g, const Tensor&) {
+    return g;
+  }), x);
+}
+
+Tensor isnan(const Tensor& x) {
+  detail::check_plain(x, "isnan");
+  if (!is_floating(x.dtype())) return zeros(x.shape(), kBool);
+  Tensor y = kernels::binary(BinaryOp::Ne, x, x);  // NaN is the one value unequal to itself
+  spmd::note_op("isnan", y, {&x});
+  return y;
+}
+
+Tensor isinf(const Tensor& x) {
+  detail::check_plain(x, "isinf");
+  if (!is_floating(x.dtype())) return zeros(x.shape(), kBool);
+  Tensor y = kernels::binary_scalar(BinaryOp::Eq, kernels::unary(UnaryOp::Abs, x), INFINITY);
+  spmd::note_op("isinf", y, {&x});
+  return y;
+}
+
+Tensor isfinite(const Tensor& x) {
+  detail::check_plain(x, "isfinite");
+  if (!is_floating(x.dtype())) return ones(x.shape(), kBool);
+  Tensor y = kernels::binary_scalar(BinaryOp::Lt, kernels::unary(UnaryOp::Abs, x), INFINITY);  // false for NaN too
+  spmd::note_op("isfinite", y, {&x});
+  return y;
+}
+
+namespace {
+struct NanToNumBackward final : autograd::Node {
+  SavedTensor finite;  // bool: where x was finite
+  variable_list apply(variable_list&& grads) override {
+    return {masked_fill(grads[0], logical_not(finite.unpack(this)), 0)};
+  }
+  std::string name() const override { return "NanToNumBackward"; }
+};
+}  // namespace
+
+Tensor nan_to_num(const Tensor& x, double nan, std::optional<double> posinf, std::optional<double> neginf) {
+  detail::check_plain(x, "nan_to_num");
+  check_not_bool(x, "nan_to_num");
+  if (!is_floating(x.dtype())) return kernels::contiguous_copy(x);
+  Tensor y = visit_floating(x.dtype(), "nan_to_num", [&](auto tag) {
+    using T = decltype(tag);
+    double hi = posinf.value_or(std::numeric_limits<T>::max());
+    double lo = neginf.value_or(std::numeric_limits<T>::lowest());
+    Tensor out = kernels::contiguous_copy(x);
+    kernels::masked_fill_out(out, out, kernels::binary(BinaryOp::Ne, x, x), nan);
+    kernels::masked_fill_out(out, out, kernels::binary_scalar(BinaryOp::Eq, x, INFINITY), hi);
+    kernels::masked_fill_out(out, out, kernels::binary_scalar(BinaryOp::Eq, x, -INFINITY), lo);
+    return out;
+  });
+  return autograd::record<NanToNumBackward>(std::move(y), [&](NanToNumBackward& n) {
+    n.save(n.finite, isfinite(x));
+  }, x);
 }
 
 }  // namespace weft

@@ -9,7 +9,7 @@
 #include "framework/allocator.h"
 #include "framework/factories.h"
 #include "ops/binary.h"
-#include "ops/nn_functional.h"
+#include "ops/softmax.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
 #include "ops/unary.h"

@@ -103,7 +103,8 @@ TEST_CASE("cross_entropy", "[nn][losses]") {
   SECTION("errors") {
     Tensor z = zeros({3, 4});
     require_error([&] { cross_entropy(z, i64({0, 1}, {2})); }, "cross_entropy: input of shape [3, 4] expects a target");
-    require_error([&] { cross_entropy(z, zeros({3})); }, "cross_entropy: expected target of dtype int64");
+    require_error([&] { cross_entropy(z, zeros({3})); }, "cross_entropy: a floating target (float32) holds class "
+                  "probabilities and must have the input's shape [3, 4] but got [3] (class indices are int64)");
     require_error([&] { cross_entropy(z, i64({0, 4, 1}, {3})); }, "cross_entropy: target 4 is out of bounds");
     require_error([&] { cross_entropy(z, i64({0, -1, 1}, {3})); },
                   "cross_entropy: target -1 is out of bounds");
@@ -112,7 +113,7 @@ TEST_CASE("cross_entropy", "[nn][losses]") {
     require_error([&] { cross_entropy(z, zeros({3}, kBool)); },
                   "cross_entropy: expected target of dtype int64 (class indices) but got bool of shape [3]");
     require_error([&] { cross_entropy(z, zeros({3}, kFloat64)); },
-                  "cross_entropy: expected target of dtype int64");
+                  "cross_entropy: a floating target (float64) holds class probabilities");
     require_error([&] { cross_entropy(z, i64({0, 1, 2, 0, 1, 2}, {3, 2})); },
                   "cross_entropy: input of shape [3, 4] expects a target of shape [3] but got [3, 2]");
     require_error([&] { cross_entropy(zeros({2, 3, 4}), i64({0, 1}, {2})); },
