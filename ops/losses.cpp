@@ -7,6 +7,7 @@
 #include "kernels/toolkit.h"
 #include "ops/binary.h"
 #include "ops/reduce.h"
+#include "ops/softmax.h"
 #include "ops/unary.h"
 
 namespace weft {
