@@ -360,9 +360,12 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   DType dt = result_type(a, b);
   Tensor y = kernels::make_empty(shape, dt);
   kernels::where_out(y, cond, kernels::cast(a, dt), kernels::cast(b, dt));
-  return autograd::record<WhereBackward>(std::move(y), [&](WhereBackward& n) {
+  y = autograd::record<WhereBackward>(std::move(y), [&](WhereBackward& n) {
     n.save(n.cond, cond);
   }, Tensor(), a, b);
+  // Linear in (a, b) jointly; the condition selects per element, a factor as in mul.
+  spmd::check_op(spmd::Linearity::Multilinear, "where", y, {&cond, &y});
+  return y;
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
@@ -373,9 +376,11 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
                                     : broadcast_shapes(x.shape(), mask.shape(), "masked_fill"),
                                 x.dtype());
   kernels::masked_fill_out(y, x, mask, value);
-  return autograd::record<MaskedFillBackward>(std::move(y), [&](MaskedFillBackward& n) {
+  y = autograd::record<MaskedFillBackward>(std::move(y), [&](MaskedFillBackward& n) {
     n.save(n.mask, mask);
   }, x);
+  spmd::note_op("masked_fill", y, {&y, &mask});  // a per-rank mask makes a per-rank result
+  return y;
 }
 
 namespace {

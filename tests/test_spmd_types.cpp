@@ -151,6 +151,33 @@ TEST_CASE("spmd types: an undecided Replicate input settles at its first mix") {
   CHECK_FALSE(b.checker.resolution(5, 1).has_value());
 }
 
+TEST_CASE("spmd types: index and mask operands that record no gradient still count") {
+  Body b;
+  Tensor weight = b.input(0, R, R), p = b.input(1, R, P);
+  // Per-rank token ids (Varying on dp, no gradient) pick per-rank rows.
+  Tensor ids = arange(0, 2, 1, dtype(kInt64));
+  Type id_types[2] = {V, R};
+  b.checker.type_input(ids, 2, id_types, 0);
+  CHECK(b.on(embedding(weight, ids), 0) == V);
+  CHECK(b.on(index_select(weight, 0, ids), 0) == V);
+  CHECK(b.on(embedding(p, ids), 1) == P);  // the same ids on every tp rank: rows of the pending sum
+  Tensor tp_ids = ids.clone();
+  Type tp_types[2] = {R, V};
+  b.checker.type_input(tp_ids, 3, tp_types, 0);
+  require_error([&] { embedding(p, tp_ids); }, "embedding on mesh dim \"tp\" multiplies a Partial operand by a Varying one");
+  Tensor mask = gt(weight.detach(), 0.5);
+  CHECK(b.on(mask, 0) == R);
+  Type mask_types[2] = {V, R};
+  b.checker.type_input(mask, 4, mask_types, 0);
+  CHECK(b.on(where(mask, weight, weight), 0) == V);
+  CHECK(b.on(masked_fill(weight, mask, 0.0), 0) == V);
+  CHECK(b.on(where(gt(weight.detach(), 0.5), p, p), 1) == P);
+  require_error([&] { where(mask, p, weight); }, "where on mesh dim \"tp\" adds a Partial operand to a Replicate one");
+  // Per-rank targets make a per-rank loss even from a Replicate prediction.
+  Tensor logits = b.input(5, R, R);
+  CHECK(b.on(cross_entropy(logits, ids), 0) == V);
+}
+
 TEST_CASE("spmd types: in-place ops follow the same rules") {
   Body b;
   Tensor p = b.input(0, R, P), q = b.input(1, R, P), r = b.input(2, R, R);
