@@ -204,6 +204,7 @@ uint8_t Checker::scan_axis(const AxisScan& scan, int64_t axis, Linearity lineari
     };
     switch (linearity) {
       case Linearity::NonLinear:
+      case Linearity::Own:  // never applied (record skips it); the safe reading
         fail(name, axis, "got a Partial operand (a pending sum over the ranks), but is not linear in it", kFixPartial);
       case Linearity::Linear:
         if (partials != defined) partial_plus_other();

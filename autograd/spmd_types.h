@@ -46,6 +46,7 @@ enum class Linearity : uint8_t {
   Multilinear,    // linear in each separately (mul, matmul): one Partial at most, no Varying beside it
   LinearInFirst,  // div: a Partial numerator over a divisor that is neither Partial nor Varying
   Affine,         // linear(x, W, b): a Multilinear product of all but the last, plus the last
+  Own,            // the op types its output itself (the typed collectives): record leaves it alone
 };
 
 template <class NodeT>
@@ -175,6 +176,7 @@ inline void collect(SmallVector<const Tensor*, 4>& out, const std::vector<Tensor
 // when none was recorded: only on the way to an error).
 template <class NodeT, class Init, class... Inputs>
 void check_node(Checker& checker, const NodeT* node, const Tensor& out, Init& init, const Inputs&... inputs) {
+  if constexpr (linearity_of<NodeT>() == Linearity::Own) return;
   SmallVector<const Tensor*, 4> operands;
   (collect(operands, inputs), ...);
   struct Context {

@@ -13,17 +13,19 @@
 #include "distributed/runtime.h"
 #include "distributed/watchdog.h"
 #include "distributed/sharding.h"
-#include "framework/copy.h"
-#include "framework/factories.h"
+#include "kernels/elementwise.h"
+#include "kernels/toolkit.h"
 
 namespace weft::dist {
 
 namespace detail {
 namespace {
 
-using weft::detail::copy_into;
-using weft::detail::make_alias;
-using weft::detail::make_empty;
+using kernels::contiguous_copy;
+using kernels::copy_into;
+using kernels::dense;
+using kernels::make_alias;
+using kernels::make_empty;
 
 // The ranks of one mesh dim, as this rank sees them.
 struct Group {
@@ -74,18 +76,6 @@ int count_of(int64_t n, const char* name) {
   return static_cast<int>(n);
 }
 
-// x's elements in row-major order: x itself when contiguous (no copy), else a packed copy.
-Tensor dense(const Tensor& x) {
-  if (x.is_contiguous()) return x;
-  Tensor d = make_empty(x.shape(), x.dtype());
-  copy_into(d, x);
-  return d;
-}
-Tensor copy_of(const Tensor& x) {
-  Tensor d = make_empty(x.shape(), x.dtype());
-  copy_into(d, x);
-  return d;
-}
 void* ptr(const Tensor& t) { return t.raw_data(); }
 
 int64_t prod(const Shape& s, size_t from, size_t to) {
@@ -129,6 +119,34 @@ void unpack(const Tensor& dst, const Tensor& blocks, int64_t dim, const std::vec
   }
 }
 
+// What MPI sends from when x's pieces along dim go out as consecutive blocks: x's dense elements
+// when nothing precedes dim (the pieces are blocks already), else a packed copy.
+Tensor send_blocks(const Tensor& x, int64_t dim, const std::vector<int64_t>& sizes) {
+  Tensor in = dense(x);
+  if (prod(x.shape(), 0, dim) == 1) return in;
+  Tensor packed = make_empty(Shape{x.numel()}, x.dtype());
+  pack(packed, in, dim, sizes);
+  return packed;
+}
+
+// Where MPI receives the pieces of `out` along dim as consecutive blocks, and the finish step that
+// brings them there: straight into `out` when nothing precedes dim, else into a staging buffer that
+// is unpacked once MPI is done. It holds the staging buffer, never the output (Note [Async
+// collectives]). all_gather and all_to_all receive through it.
+struct ReceiveBlocks {
+  Tensor staging;  // undefined when MPI writes into the output
+  int64_t dim;
+  std::vector<int64_t> sizes;
+
+  ReceiveBlocks(const Tensor& out, int64_t dim, const std::vector<int64_t>& sizes) : dim(dim), sizes(sizes) {
+    if (prod(out.shape(), 0, dim) != 1) staging = make_empty(Shape{out.numel()}, out.dtype());
+  }
+  void* buffer(const Tensor& out) const { return (staging.defined() ? staging : out).raw_data(); }
+  void operator()(const Tensor& out) const {
+    if (staging.defined()) unpack(out, staging, dim, sizes);
+  }
+};
+
 void divide_in_place(const Tensor& t, int64_t k) {
   visit_floating(t.dtype(), "all_reduce(avg)", [&](auto tag) {
     using T = decltype(tag);
@@ -136,6 +154,12 @@ void divide_in_place(const Tensor& t, int64_t k) {
     const T inv = T(1) / static_cast<T>(k);
     for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] *= inv;
   });
+}
+// The finish step of all_reduce and reduce_scatter: avg is a sum divided by the group's size k.
+auto averaging(ReduceOp op, int64_t k) {
+  return [op, k](const Tensor& out) {
+    if (op == ReduceOp::Avg) divide_in_place(out, k);
+  };
 }
 
 // Numbers the collective on the group's communicator (and compares it across the group in debug
@@ -203,8 +227,8 @@ class CollectiveWork final : public PendingWork {
 // filled with NaN (zeros for integer and bool tensors) before the error propagates, so nothing a
 // user reads afterwards holds MPI's partial writes.
 void poison(const Tensor& t) {
-  if (is_floating(t.dtype())) weft::detail::fill_contiguous(t, std::numeric_limits<double>::quiet_NaN());
-  else weft::detail::fill_contiguous(t, 0);
+  if (is_floating(t.dtype())) kernels::fill_out(t, std::numeric_limits<double>::quiet_NaN());
+  else kernels::fill_out(t, 0);
 }
 
 // Issues the collective with the non-blocking MPI form and waits under the watchdog, unless async
@@ -248,10 +272,10 @@ bool all_equal(const std::vector<int64_t>& v) {
 }  // namespace
 
 Tensor all_reduce(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
-  weft::detail::check_plain(x, "all_reduce");
+  kernels::check_plain(x, "all_reduce");
   Group g = group_of(mesh, mesh_dim, "all_reduce");
   MPI_Op mop = mpi_op(op, x.dtype(), "all_reduce");
-  if (g.k == 1) return copy_of(x);
+  if (g.k == 1) return contiguous_copy(x);
   OpSignature sig = begin(g, CollectiveKind::AllReduce, x, static_cast<int>(op));
   Tensor in = dense(x);
   Tensor out = make_empty(x.shape(), x.dtype());
@@ -263,30 +287,25 @@ Tensor all_reduce(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t 
   auto call = [&, src, dst](Plan&, MPI_Request* req) {
     return MPI_Iallreduce(src, dst, n, type, mop, g.comm, req);
   };
-  int64_t k = g.k;
-  auto finish = [op, k](const Tensor& o) {
-    if (op == ReduceOp::Avg) divide_in_place(o, k);
-  };
-  return launch(g, sig, "MPI_Iallreduce", Plan{}, call, out, finish, async, {in});
+  return launch(g, sig, "MPI_Iallreduce", Plan{}, call, out, averaging(op, g.k), async, {in});
 }
 
 Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& sizes, const DeviceMesh& mesh,
                   int64_t mesh_dim, bool async) {
-  weft::detail::check_plain(x, "all_gather");
+  kernels::check_plain(x, "all_gather");
   Group g = group_of(mesh, mesh_dim, "all_gather");
   dim = wrap_dim(dim, x.dim(), "all_gather");
   WEFT_CHECK(static_cast<int>(sizes.size()) == g.k, "all_gather: ", sizes.size(), " sizes given for ", g.k, " ranks");
   WEFT_CHECK(sizes[g.me] == x.size(dim), "all_gather: sizes says rank ", g.me, " holds ", sizes[g.me],
              " along dim ", dim, " but its tensor has shape ", x.shape());
-  if (g.k == 1) return copy_of(x);
+  if (g.k == 1) return contiguous_copy(x);
   OpSignature sig = begin(g, CollectiveKind::AllGather, x, -1, -1, static_cast<int>(dim));
   Shape out_shape = x.shape();
   out_shape[dim] = std::accumulate(sizes.begin(), sizes.end(), int64_t{0});
   Tensor in = dense(x);
   Tensor out = make_empty(out_shape, x.dtype());
   const int64_t outer = prod(x.shape(), 0, dim), inner = prod(x.shape(), dim + 1, x.dim());
-  const bool direct = outer == 1;  // the gathered blocks are the output's layout
-  Tensor recv = direct ? out : make_empty(Shape{out.numel()}, x.dtype());
+  ReceiveBlocks recv(out, dim, sizes);
   Plan plan;
   const bool even = all_equal(sizes);
   if (!even) {  // the v-form's count arrays (the even path allocates nothing more)
@@ -294,7 +313,7 @@ Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& size
     displs_of(plan.rcounts, plan.rdispls);
   }
   const void* src = ptr(in);
-  void* dst = ptr(recv);
+  void* dst = recv.buffer(out);
   int n = count_of(x.numel(), "all_gather");
   MPI_Datatype type = mpi_type(x.dtype());
   record_collective(CollectiveKind::AllGather);
@@ -303,17 +322,13 @@ Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& size
       return MPI_Iallgather(src, n, type, dst, n, type, g.comm, req);
     return MPI_Iallgatherv(src, n, type, dst, p.rcounts.data(), p.rdispls.data(), type, g.comm, req);
   };
-  Tensor staging = direct ? Tensor() : recv;  // never the output itself (see Note [Async collectives])
-  auto finish = [staging, sizes, dim](const Tensor& o) {
-    if (staging.defined()) unpack(o, staging, dim, sizes);
-  };
-  return launch(g, sig, "MPI_Iallgather", std::move(plan), call, out,
-                finish, async, {in, staging});
+  return launch(g, sig, "MPI_Iallgather", std::move(plan), call, out, recv, async,
+                {in, recv.staging});
 }
 
 Tensor reduce_scatter(const Tensor& x, ReduceOp op, int64_t dim, const std::vector<int64_t>& sizes,
                       const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
-  weft::detail::check_plain(x, "reduce_scatter");
+  kernels::check_plain(x, "reduce_scatter");
   Group g = group_of(mesh, mesh_dim, "reduce_scatter");
   dim = static_cast<int64_t>(dim_index(dim, x.dim(), "reduce_scatter"));  // a 0-dim tensor has no dim to scatter
   MPI_Op mop = mpi_op(op, x.dtype(), "reduce_scatter");
@@ -321,16 +336,10 @@ Tensor reduce_scatter(const Tensor& x, ReduceOp op, int64_t dim, const std::vect
              " ranks");
   WEFT_CHECK(std::accumulate(sizes.begin(), sizes.end(), int64_t{0}) == x.size(dim), "reduce_scatter: the pieces ",
              "must sum to the size of dim ", dim, " of the input, shape ", x.shape());
-  if (g.k == 1) return copy_of(x);
+  if (g.k == 1) return contiguous_copy(x);
   OpSignature sig = begin(g, CollectiveKind::ReduceScatter, x, static_cast<int>(op));
   const int64_t outer = prod(x.shape(), 0, dim), inner = prod(x.shape(), dim + 1, x.dim());
-  Tensor in;
-  if (outer == 1) {
-    in = dense(x);  // the pieces along dim are consecutive blocks already
-  } else {          // piece r as block r
-    in = make_empty(Shape{x.numel()}, x.dtype());
-    pack(in, dense(x), dim, sizes);
-  }
+  Tensor in = send_blocks(x, dim, sizes);
   Shape out_shape = x.shape();
   out_shape[dim] = sizes[g.me];
   Tensor out = make_empty(out_shape, x.dtype());
@@ -348,16 +357,12 @@ Tensor reduce_scatter(const Tensor& x, ReduceOp op, int64_t dim, const std::vect
       return MPI_Ireduce_scatter_block(src, dst, n, type, mop, g.comm, req);
     return MPI_Ireduce_scatter(src, dst, p.rcounts.data(), type, mop, g.comm, req);
   };
-  int64_t k = g.k;
-  auto finish = [op, k](const Tensor& o) {
-    if (op == ReduceOp::Avg) divide_in_place(o, k);
-  };
-  return launch(g, sig, "MPI_Ireduce_scatter", std::move(plan), call, out, finish, async, {in});
+  return launch(g, sig, "MPI_Ireduce_scatter", std::move(plan), call, out, averaging(op, g.k), async, {in});
 }
 
 Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>& split_sizes, int64_t concat_dim,
                   const std::vector<int64_t>& recv_sizes, const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
-  weft::detail::check_plain(x, "all_to_all");
+  kernels::check_plain(x, "all_to_all");
   Group g = group_of(mesh, mesh_dim, "all_to_all");
   split_dim = static_cast<int64_t>(dim_index(split_dim, x.dim(), "all_to_all"));
   concat_dim = static_cast<int64_t>(dim_index(concat_dim, x.dim(), "all_to_all"));
@@ -369,23 +374,17 @@ Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>
              x.shape());
   WEFT_CHECK(split_dim == concat_dim || recv_sizes[g.me] == x.size(concat_dim), "all_to_all: concat sizes say rank ",
              g.me, " holds ", recv_sizes[g.me], " along dim ", concat_dim, " but its tensor has shape ", x.shape());
-  if (g.k == 1) return copy_of(x);
+  if (g.k == 1) return contiguous_copy(x);
   OpSignature sig = begin(g, CollectiveKind::AllToAll, x, -1, static_cast<int>(split_dim), static_cast<int>(concat_dim));
   const Shape& xs = x.shape();
   const int64_t s_outer = prod(xs, 0, split_dim), s_inner = prod(xs, split_dim + 1, xs.size());
-  Tensor in = dense(x);
-  if (s_outer != 1) {  // the piece for rank j as block j
-    Tensor packed = make_empty(Shape{x.numel()}, x.dtype());
-    pack(packed, in, split_dim, split_sizes);
-    in = packed;
-  }
+  Tensor in = send_blocks(x, split_dim, split_sizes);
   Shape out_shape = xs;
   if (split_dim != concat_dim) out_shape[split_dim] = split_sizes[g.me];
   out_shape[concat_dim] = std::accumulate(recv_sizes.begin(), recv_sizes.end(), int64_t{0});
   Tensor out = make_empty(out_shape, x.dtype());
   const int64_t c_outer = prod(out_shape, 0, concat_dim), c_inner = prod(out_shape, concat_dim + 1, out_shape.size());
-  const bool direct = c_outer == 1;
-  Tensor recv = direct ? out : make_empty(Shape{out.numel()}, x.dtype());
+  ReceiveBlocks recv(out, concat_dim, recv_sizes);
   Plan plan;
   for (int64_t s : split_sizes) plan.scounts.push_back(count_of(s_outer * s * s_inner, "all_to_all"));
   for (int64_t s : recv_sizes) plan.rcounts.push_back(count_of(c_outer * s * c_inner, "all_to_all"));
@@ -395,7 +394,7 @@ Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>
   // zero on a rank with an empty shard), so that all ranks call the same MPI collective.
   const bool even = all_equal(split_sizes) && all_equal(recv_sizes);
   const void* src = ptr(in);
-  void* dst = ptr(recv);
+  void* dst = recv.buffer(out);
   MPI_Datatype type = mpi_type(x.dtype());
   record_collective(CollectiveKind::AllToAll);
   auto call = [&, src, dst](Plan& p, MPI_Request* req) {
@@ -406,21 +405,18 @@ Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>
     return MPI_Ialltoallv(src, p.scounts.data(), p.sdispls.data(), type, dst, p.rcounts.data(),
                                 p.rdispls.data(), type, g.comm, req);
   };
-  Tensor staging = direct ? Tensor() : recv;  // never the output itself (see Note [Async collectives])
-  auto finish = [staging, recv_sizes, concat_dim](const Tensor& o) {
-    if (staging.defined()) unpack(o, staging, concat_dim, recv_sizes);
-  };
-  return launch(g, sig, "MPI_Ialltoall", std::move(plan), call, out, finish, async, {in, staging});
+  return launch(g, sig, "MPI_Ialltoall", std::move(plan), call, out, recv, async,
+                {in, recv.staging});
 }
 
 Tensor broadcast(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
-  weft::detail::check_plain(x, "broadcast");
+  kernels::check_plain(x, "broadcast");
   Group g = group_of(mesh, mesh_dim, "broadcast");
   WEFT_CHECK(src >= 0 && src < g.k, "broadcast: src ", src, " is not a local rank of mesh dim ", g.mesh_dim,
              " (size ", g.k, ")");
-  if (g.k == 1) return copy_of(x);
+  if (g.k == 1) return contiguous_copy(x);
   OpSignature sig = begin(g, CollectiveKind::Broadcast, x, -1, static_cast<int>(src));
-  Tensor out = g.me == src ? copy_of(x) : make_empty(x.shape(), x.dtype());
+  Tensor out = g.me == src ? contiguous_copy(x) : make_empty(x.shape(), x.dtype());
   int n = count_of(x.numel(), "broadcast");
   MPI_Datatype type = mpi_type(x.dtype());
   void* buf = ptr(out);
@@ -432,10 +428,10 @@ Tensor broadcast(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t m
 }
 
 Tensor reduce_to(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
-  weft::detail::check_plain(x, "reduce");
+  kernels::check_plain(x, "reduce");
   Group g = group_of(mesh, mesh_dim, "reduce");
   WEFT_CHECK(src >= 0 && src < g.k, "reduce: root ", src, " is not a local rank of mesh dim ", g.mesh_dim);
-  if (g.k == 1) return copy_of(x);
+  if (g.k == 1) return contiguous_copy(x);
   OpSignature sig = begin(g, CollectiveKind::Reduce, x, -1, static_cast<int>(src));
   Tensor in = dense(x);
   Tensor out = make_empty(x.shape(), x.dtype());
@@ -451,7 +447,7 @@ Tensor reduce_to(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t m
   bool root = g.me == src;
   return launch(g, sig, "MPI_Ireduce", Plan{}, call, out,
                 [root](const Tensor& o) {
-                  if (!root) weft::detail::fill_contiguous(o, 0);
+                  if (!root) kernels::fill_out(o, 0);
                 }, false);
 }
 
@@ -463,12 +459,12 @@ Tensor scatter(const TensorList& chunks, int64_t src, const DeviceMesh& mesh, in
     WEFT_CHECK(static_cast<int>(chunks.size()) == g.k, "scatter: src must pass one chunk per rank (", g.k,
                ") but passed ", chunks.size());
     for (const Tensor& c : chunks) {
-      weft::detail::check_plain(c, "scatter");
+      kernels::check_plain(c, "scatter");
       WEFT_CHECK(c.dtype() == chunks[0].dtype() && c.dim() == chunks[0].dim() && c.dim() <= 8,
                  "scatter: chunks must share dtype and rank (at most 8 dims)");
     }
   }
-  if (g.k == 1) return copy_of(chunks.at(0));
+  if (g.k == 1) return contiguous_copy(chunks.at(0));
   OpSignature sig = begin(g, CollectiveKind::Scatter, Tensor(), -1, static_cast<int>(src));
   // The chunks' geometry goes first (an internal exchange, not counted): [dtype, ndim, shape x k].
   std::vector<int64_t> meta(2 + 8 * static_cast<size_t>(g.k), 0);

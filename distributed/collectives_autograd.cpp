@@ -5,7 +5,7 @@
 #include "distributed/control_plane.h"
 #include "distributed/sharding.h"
 #include "distributed/spmd.h"
-#include "framework/copy.h"
+#include "kernels/toolkit.h"
 #include "ops/shape_ops.h"
 
 namespace weft::dist {
@@ -58,8 +58,15 @@ Tensor scaled(Tensor t, double factor) {
 }
 
 struct CollectiveNode : autograd::Node {
+  // Each collective types its output itself (detail::type_collective_output).
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
   DeviceMesh mesh;
   int64_t mesh_dim = 0;
+  // The mesh dim the conjugate collective runs on (every node is made on its forward's).
+  void on(const DeviceMesh& m, int64_t d) {
+    mesh = m;
+    mesh_dim = d;
+  }
 };
 
 // y = reduce_k(x): for sum, dL/dx_r = sum_j g_j; for avg, the average of the g_j.
@@ -124,16 +131,6 @@ struct ReduceFromParallelRegionBackward final : CollectiveNode {
   std::string name() const override { return "ReduceFromParallelRegionBackward"; }
 };
 
-template <class NodeT>
-std::shared_ptr<NodeT> collective_node(const Tensor& x, const DeviceMesh& mesh, int64_t mesh_dim) {
-  auto node = autograd::make_node<NodeT>(x);
-  if (node) {
-    node->mesh = mesh;
-    node->mesh_dim = mesh_dim;
-  }
-  return node;
-}
-
 int64_t mesh_dim_size(const DeviceMesh& mesh, int64_t mesh_dim) {
   WEFT_CHECK(mesh.defined(), "collective: the device mesh is undefined");
   return mesh.size(mesh_dim);
@@ -143,17 +140,17 @@ Tensor all_reduce_impl(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int
   const CollectiveType* type = typed_reduce(op, kAllReduceType);
   if (type) detail::check_collective_input(*type, x, mesh, mesh_dim);
   Tensor y = detail::all_reduce(x, op, mesh, mesh_dim, async);
+  y = autograd::record<AllReduceBackward>(std::move(y), [&](AllReduceBackward& n) {
+    n.on(mesh, mesh_dim);
+    n.op = op;
+  }, x);
   if (type) detail::type_collective_output(*type, y, x, mesh, mesh_dim);
-  if (auto node = collective_node<AllReduceBackward>(x, mesh, mesh_dim)) {
-    node->op = op;
-    autograd::set_history(y, node);
-  }
   return y;
 }
 
 Tensor all_gather_impl(const Tensor& x, int64_t dim, const DeviceMesh& mesh, int64_t mesh_dim,
                        std::optional<std::vector<int64_t>> sizes, bool async) {
-  weft::detail::check_plain(x, "all_gather");
+  kernels::check_plain(x, "all_gather");
   // A 0-dim tensor (a scalar result, a flag) gathers as a one-element vector: one entry per rank.
   if (x.dim() == 0) return all_gather_impl(reshape(x, {1}), dim, mesh, mesh_dim, std::move(sizes), async);
   dim = wrap_dim(dim, x.dim(), "all_gather");
@@ -162,36 +159,36 @@ Tensor all_gather_impl(const Tensor& x, int64_t dim, const DeviceMesh& mesh, int
                                                                 : detail::exchange_sizes(x.size(dim), mesh, mesh_dim);
   detail::check_collective_input(kAllGatherType, x, mesh, mesh_dim);
   Tensor y = detail::all_gather(x, dim, s, mesh, mesh_dim, async);
+  y = autograd::record<AllGatherBackward>(std::move(y), [&](AllGatherBackward& n) {
+    n.on(mesh, mesh_dim);
+    n.dim = dim;
+    n.sizes = std::move(s);
+  }, x);
   detail::type_collective_output(kAllGatherType, y, x, mesh, mesh_dim);
-  if (auto node = collective_node<AllGatherBackward>(x, mesh, mesh_dim)) {
-    node->dim = dim;
-    node->sizes = std::move(s);
-    autograd::set_history(y, node);
-  }
   return y;
 }
 
 Tensor reduce_scatter_impl(const Tensor& x, ReduceOp op, int64_t dim, const DeviceMesh& mesh, int64_t mesh_dim,
                            bool async) {
-  weft::detail::check_plain(x, "reduce_scatter");
+  kernels::check_plain(x, "reduce_scatter");
   dim = static_cast<int64_t>(dim_index(dim, x.dim(), "reduce_scatter"));  // a 0-dim tensor has no dim to scatter
   std::vector<int64_t> sizes = chunk_sizes(x.size(dim), mesh_dim_size(mesh, mesh_dim));
   const CollectiveType* type = typed_reduce(op, kReduceScatterType);
   if (type) detail::check_collective_input(*type, x, mesh, mesh_dim);
   Tensor y = detail::reduce_scatter(x, op, dim, sizes, mesh, mesh_dim, async);
+  y = autograd::record<ReduceScatterBackward>(std::move(y), [&](ReduceScatterBackward& n) {
+    n.on(mesh, mesh_dim);
+    n.op = op;
+    n.dim = dim;
+    n.sizes = std::move(sizes);
+  }, x);
   if (type) detail::type_collective_output(*type, y, x, mesh, mesh_dim);
-  if (auto node = collective_node<ReduceScatterBackward>(x, mesh, mesh_dim)) {
-    node->op = op;
-    node->dim = dim;
-    node->sizes = std::move(sizes);
-    autograd::set_history(y, node);
-  }
   return y;
 }
 
 Tensor all_to_all_impl(const Tensor& x, int64_t split_dim, int64_t concat_dim, const DeviceMesh& mesh,
                        int64_t mesh_dim, std::optional<std::vector<int64_t>> concat_sizes, bool async) {
-  weft::detail::check_plain(x, "all_to_all");
+  kernels::check_plain(x, "all_to_all");
   split_dim = static_cast<int64_t>(dim_index(split_dim, x.dim(), "all_to_all"));
   concat_dim = static_cast<int64_t>(dim_index(concat_dim, x.dim(), "all_to_all"));
   const int64_t k = mesh_dim_size(mesh, mesh_dim);
@@ -207,14 +204,14 @@ Tensor all_to_all_impl(const Tensor& x, int64_t split_dim, int64_t concat_dim, c
   }
   detail::check_collective_input(kAllToAllType, x, mesh, mesh_dim);
   Tensor y = detail::all_to_all(x, split_dim, split_sizes, concat_dim, recv_sizes, mesh, mesh_dim, async);
+  y = autograd::record<AllToAllBackward>(std::move(y), [&](AllToAllBackward& n) {
+    n.on(mesh, mesh_dim);
+    n.split_dim = split_dim;
+    n.concat_dim = concat_dim;
+    n.split_sizes = std::move(split_sizes);
+    n.recv_sizes = std::move(recv_sizes);
+  }, x);
   detail::type_collective_output(kAllToAllType, y, x, mesh, mesh_dim);
-  if (auto node = collective_node<AllToAllBackward>(x, mesh, mesh_dim)) {
-    node->split_dim = split_dim;
-    node->concat_dim = concat_dim;
-    node->split_sizes = std::move(split_sizes);
-    node->recv_sizes = std::move(recv_sizes);
-    autograd::set_history(y, node);
-  }
   return y;
 }
 
@@ -257,11 +254,11 @@ Tensor all_to_all_async(const Tensor& x, int64_t split_dim, int64_t concat_dim, 
 Tensor broadcast(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
   detail::check_collective_input(kBroadcastType, x, mesh, mesh_dim);
   Tensor y = detail::broadcast(x, src, mesh, mesh_dim);
+  y = autograd::record<BroadcastBackward>(std::move(y), [&](BroadcastBackward& n) {
+    n.on(mesh, mesh_dim);
+    n.src = src;
+  }, x);
   detail::type_collective_output(kBroadcastType, y, x, mesh, mesh_dim);
-  if (auto node = collective_node<BroadcastBackward>(x, mesh, mesh_dim)) {
-    node->src = src;
-    autograd::set_history(y, node);
-  }
   return y;
 }
 
@@ -275,23 +272,25 @@ const Tensor& wait_tensor(const Tensor& t) {
 }
 
 Tensor copy_to_parallel_region(const Tensor& x, const DeviceMesh& mesh, int64_t mesh_dim) {
-  weft::detail::check_plain(x, "copy_to_parallel_region");
+  kernels::check_plain(x, "copy_to_parallel_region");
   mesh_dim_size(mesh, mesh_dim);
   // Identity forward: a view of x, so that the output can carry its own history. A view would not
   // wait for x's pending collective, so wait here.
   wait_tensor(x);
   detail::check_collective_input(kCopyToType, x, mesh, mesh_dim);
-  Tensor y = weft::detail::make_alias(x, x.shape(), x.strides(), x.storage_offset());
+  Tensor y = kernels::make_alias(x, x.shape(), x.strides(), x.storage_offset());
+  auto on_mesh = [&](CollectiveNode& n) { n.on(mesh, mesh_dim); };
+  y = autograd::record<CopyToParallelRegionBackward>(std::move(y), on_mesh, x);
   detail::type_collective_output(kCopyToType, y, x, mesh, mesh_dim);
-  if (auto node = collective_node<CopyToParallelRegionBackward>(x, mesh, mesh_dim)) autograd::set_history(y, node);
   return y;
 }
 
 Tensor reduce_from_parallel_region(const Tensor& x, const DeviceMesh& mesh, int64_t mesh_dim) {
   detail::check_collective_input(kReduceFromType, x, mesh, mesh_dim);
   Tensor y = detail::all_reduce(x, ReduceOp::Sum, mesh, mesh_dim);
+  auto on_mesh = [&](CollectiveNode& n) { n.on(mesh, mesh_dim); };
+  y = autograd::record<ReduceFromParallelRegionBackward>(std::move(y), on_mesh, x);
   detail::type_collective_output(kReduceFromType, y, x, mesh, mesh_dim);
-  if (auto node = collective_node<ReduceFromParallelRegionBackward>(x, mesh, mesh_dim)) autograd::set_history(y, node);
   return y;
 }
 

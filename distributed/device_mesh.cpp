@@ -11,6 +11,7 @@
 #include "distributed/control_plane.h"
 #include "distributed/runtime.h"
 #include "framework/error.h"
+#include "kernels/toolkit.h"
 
 namespace weft::dist {
 
@@ -45,20 +46,9 @@ std::string join(const std::vector<int64_t>& v) {
   return out.str();
 }
 
-// Row-major index <-> coordinate.
-std::vector<int64_t> unravel(int64_t index, const std::vector<int64_t>& shape) {
-  std::vector<int64_t> c(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    c[d] = index % shape[d];
-    index /= shape[d];
-  }
-  return c;
-}
-int64_t ravel(const std::vector<int64_t>& c, const std::vector<int64_t>& shape) {
-  int64_t index = 0;
-  for (size_t d = 0; d < shape.size(); ++d) index = index * shape[d] + c[d];
-  return index;
-}
+// Mesh coordinates are row-major, as a tensor's elements are.
+using kernels::ravel;
+using kernels::unravel;
 
 // Families per (shape, ranks, names): making the same mesh again costs no MPI_Comm_split. Every
 // rank makes the same meshes in the same order, so every rank hits or misses the cache together.

@@ -11,8 +11,7 @@
 #include "distributed/redistribute.h"
 #include "distributed/runtime.h"
 #include "distributed/sharding.h"
-#include "framework/copy.h"
-#include "framework/factories.h"
+#include "kernels/toolkit.h"
 
 namespace weft::dist {
 
@@ -32,12 +31,6 @@ Placements checked_placements(Placements placements, const DeviceMesh& mesh, int
   WEFT_CHECK(static_cast<int64_t>(placements.size()) == mesh.ndim(), op, ": expected one placement per mesh dim (",
              mesh.ndim(), ") but got ", placements.size(), ": ", to_string(placements));
   return normalize(std::move(placements), tensor_rank);
-}
-
-Tensor contiguous_copy(const Tensor& t) {
-  Tensor out = weft::detail::make_empty(t.shape(), t.dtype());
-  weft::detail::copy_into(out, t);
-  return out;
 }
 
 // FNV-1a over the values every rank must agree on.
@@ -81,7 +74,7 @@ const Placements& DTensor::placements() const { return spec().placements; }
 const DeviceMesh& DTensor::device_mesh() const { return spec().mesh; }
 
 DTensor make_dtensor(const Tensor& local, const DeviceMesh& mesh, Placements placements, Shape global_shape) {
-  weft::detail::check_plain(local, "make_dtensor");
+  kernels::check_plain(local, "make_dtensor");
   WEFT_CHECK(static_cast<int64_t>(global_shape.size()) == local.dim(), "make_dtensor: the global shape ",
              global_shape, " and the local shape ", local.shape(), " have different ranks");
   // Spec and impl each come from the tensor object pool, as an op's result does.
@@ -100,7 +93,7 @@ DTensor make_dtensor(const Tensor& local, const DeviceMesh& mesh, Placements pla
 
 DTensor DTensor::from_local(const Tensor& local, const DeviceMesh& mesh, Placements placements,
                             FromLocalOptions options) {
-  weft::detail::check_plain(local, "DTensor.from_local");
+  kernels::check_plain(local, "DTensor.from_local");
   placements = checked_placements(std::move(placements), mesh, local.dim(), "DTensor.from_local");
   WEFT_CHECK(options.shape.has_value() == options.stride.has_value(), "DTensor.from_local: pass both shape and "
              "stride, or neither (got only ", options.shape ? "shape" : "stride", ")");
@@ -188,7 +181,7 @@ Tensor DTensor::full_tensor(std::optional<Placements> grad_placements) const {
 }
 
 DTensor distribute_tensor(const Tensor& t, const DeviceMesh& mesh, Placements placements, int64_t src_rank) {
-  weft::detail::check_plain(t, "distribute_tensor");
+  kernels::check_plain(t, "distribute_tensor");
   placements = checked_placements(std::move(placements), mesh, t.dim(), "distribute_tensor");
   for (size_t i = 0; i < placements.size(); ++i)
     WEFT_CHECK(!placements[i].is_partial(), "distribute_tensor: Partial placements are not supported (got ",
@@ -202,16 +195,11 @@ DTensor distribute_tensor(const Tensor& t, const DeviceMesh& mesh, Placements pl
   WEFT_CHECK(src != ranks.end(), "distribute_tensor: src_rank ", src_rank, " is not in the mesh ", mesh.to_string());
   Tensor local;
   if (!mesh.contains_this_rank()) {
-    local = weft::detail::make_empty(Shape{0}, t.dtype());  // as PyTorch: ranks outside the mesh hold nothing
+    local = kernels::make_empty(Shape{0}, t.dtype());  // as PyTorch: ranks outside the mesh hold nothing
   } else {
     // src's coordinate, then a broadcast along each mesh dim from it: after dims 0..i, every rank
     // whose coordinates on dims > i match src's holds src's data, so after the last dim all do.
-    int64_t flat = src - ranks.begin();
-    std::vector<int64_t> src_coord(mesh.shape().size());
-    for (size_t d = src_coord.size(); d-- > 0;) {
-      src_coord[d] = flat % mesh.shape()[d];
-      flat /= mesh.shape()[d];
-    }
+    std::vector<int64_t> src_coord = kernels::unravel(src - ranks.begin(), mesh.shape());
     NoGradGuard no_grad;
     Tensor full = t;
     for (int64_t i = 0; i < mesh.ndim(); ++i)
@@ -220,7 +208,7 @@ DTensor distribute_tensor(const Tensor& t, const DeviceMesh& mesh, Placements pl
     int64_t start = full.storage_offset();
     for (size_t d = 0; d < shape.size(); ++d)
       if (shape[d] > 0) start += offset[d] * full.strides()[d];
-    local = contiguous_copy(weft::detail::make_alias(full, shape, full.strides(), start));
+    local = kernels::contiguous_copy(kernels::make_alias(full, shape, full.strides(), start));
   }
   DTensor out = make_dtensor(local, mesh, placements, t.shape());
   if (t.requires_grad()) out.requires_grad_(true);

@@ -7,6 +7,7 @@
 #include "distributed/runtime.h"
 #include "distributed/spmd.h"
 #include "framework/small_vector.h"
+#include "kernels/toolkit.h"
 
 namespace weft::dist::detail {
 namespace {
@@ -139,15 +140,6 @@ struct LocalMapState {
 // (uncounted, Note [Control plane]); with even_shards the caller vouches for local * shards and
 // nothing is exchanged.
 
-std::vector<int64_t> unravel(int64_t index, const std::vector<int64_t>& shape) {
-  std::vector<int64_t> coord(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    coord[d] = index % shape[d];
-    index /= shape[d];
-  }
-  return coord;
-}
-
 // One global shape per output leaf (empty for non-tensor outputs).
 std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, const std::vector<LocalMapState::Output>& outs,
                                  const DeviceMesh& mesh, bool even_shards) {
@@ -181,7 +173,7 @@ std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, const std:
     const Pending& p = pending[k];
     int64_t total = 0;
     for (int64_t r = 0; r < mesh.size(); ++r) {
-      std::vector<int64_t> coord = unravel(r, mesh.shape());
+      std::vector<int64_t> coord = kernels::unravel(r, mesh.shape());
       bool same_slice = true;
       for (int64_t m = 0; m < mesh.ndim(); ++m) {
         bool sharding = std::find(p.mesh_dims.begin(), p.mesh_dims.end(), m) != p.mesh_dims.end();

@@ -8,20 +8,14 @@
 #include "distributed/collectives.h"
 #include "distributed/redistribute_plan.h"
 #include "distributed/sharding.h"
-#include "framework/copy.h"
+#include "kernels/toolkit.h"
 
 namespace weft::dist {
 namespace {
 
-Tensor contiguous_copy(const Tensor& t) {
-  Tensor out = weft::detail::make_empty(t.shape(), t.dtype());
-  weft::detail::copy_into(out, t);
-  return out;
-}
-
 // A new tensor holding t / k (Partial avg, and R -> P(sum) which splits a value into k parts).
 Tensor divided(const Tensor& t, int64_t k) {
-  Tensor out = contiguous_copy(t);
+  Tensor out = kernels::contiguous_copy(t);
   visit_numeric(out.dtype(), "redistribute", [&](auto tag) {
     using T = decltype(tag);
     T* p = out.data_ptr<T>();
@@ -36,7 +30,7 @@ Tensor local_chunk(const Tensor& t, int64_t dim, int64_t k, int64_t r) {
   Shape shape = t.shape();
   shape[static_cast<size_t>(dim)] = size;
   int64_t start = t.storage_offset() + (size > 0 ? offset * t.stride(dim) : 0);
-  return contiguous_copy(weft::detail::make_alias(t, shape, t.strides(), start));
+  return kernels::contiguous_copy(kernels::make_alias(t, shape, t.strides(), start));
 }
 
 // The size along tensor dim `d` of every rank of mesh dim `i`, under `placements`.

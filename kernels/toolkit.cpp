@@ -1,4 +1,4 @@
-// The kernel author's toolkit (kernels/toolkit.h): copies, dense views and coordinates.
+// The kernel author's toolkit (kernels/toolkit.h): copies and dense views.
 #include "kernels/toolkit.h"
 
 namespace weft::kernels {
@@ -18,16 +18,6 @@ Tensor dense(const Tensor& t, DType dtype) { return t.dtype() == dtype ? dense(t
 Tensor reshaped(const Tensor& t, const Shape& shape) {
   Tensor c = dense(t);
   return make_alias(c, shape, contiguous_strides(shape), c.storage_offset());
-}
-
-Shape unravel(int64_t index, const Shape& shape) {
-  Shape coord(shape.size(), 0);
-  for (size_t d = shape.size(); d-- > 0;) {
-    if (shape[d] == 0) continue;
-    coord[d] = index % shape[d];
-    index /= shape[d];
-  }
-  return coord;
 }
 
 }  // namespace weft::kernels

@@ -28,7 +28,29 @@ Tensor dense(const Tensor& t, DType dtype);
 // a contiguous copy.
 Tensor reshaped(const Tensor& t, const Shape& shape);
 
-// The row-major coordinate of element `index` of `shape` (0 along empty dims).
-Shape unravel(int64_t index, const Shape& shape);
+// Throws unless t is a defined plain tensor (not a DTensor), naming `op`: every op and collective
+// checks its tensor inputs with it first.
+using weft::detail::check_plain;
+
+// The row-major coordinate of element `index` of `shape` (0 along empty dims), in shape's own
+// container: a Shape for a tensor, a std::vector<int64_t> for a device mesh.
+template <class Coords>
+Coords unravel(int64_t index, const Coords& shape) {
+  Coords coord(shape.size(), 0);
+  for (size_t d = shape.size(); d-- > 0;) {
+    if (shape[d] == 0) continue;
+    coord[d] = index % shape[d];
+    index /= shape[d];
+  }
+  return coord;
+}
+
+// The row-major index of coordinate `coord` of `shape`: unravel's inverse.
+template <class Coords>
+int64_t ravel(const Coords& coord, const Coords& shape) {
+  int64_t index = 0;
+  for (size_t d = 0; d < shape.size(); ++d) index = index * shape[d] + coord[d];
+  return index;
+}
 
 }  // namespace weft::kernels

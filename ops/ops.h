@@ -14,6 +14,8 @@
 #include "ops/normalization.h"
 #include "ops/reduce.h"
 #include "ops/sampling.h"
+#include "ops/scans.h"
+#include "ops/sorting.h"
 #include "ops/shape_ops.h"
 #include "ops/softmax.h"
 #include "ops/unary.h"

@@ -1,0 +1,98 @@
+// cumsum, cumprod and logcumsumexp on the lane kernels (kernels/lanes.h), each backward beside it.
+#include "ops/scans.h"
+
+#include "autograd/node.h"
+#include "kernels/elementwise.h"
+#include "kernels/lanes.h"
+#include "kernels/toolkit.h"
+#include "ops/binary.h"
+#include "ops/logical.h"
+#include "ops/shape_ops.h"
+#include "ops/unary.h"
+
+namespace weft {
+namespace {
+
+using autograd::SavedTensor;
+using autograd::variable_list;
+using kernels::Scan;
+
+// bool and integers accumulate in int64.
+Tensor accumulating(const Tensor& x) { return is_floating(x.dtype()) ? x : kernels::cast(x, kInt64); }
+
+// A 0-dim input is one lane of one element.
+Tensor scan_op(Scan op, const Tensor& x, int64_t dim, const char* name, int64_t* wrapped) {
+  detail::check_plain(x, name);
+  *wrapped = wrap_dim(dim, std::max<int64_t>(x.dim(), 1), name);
+  Tensor in = accumulating(x);
+  if (x.dim() == 0) return kernels::contiguous_copy(in);
+  return kernels::scan(op, in, *wrapped);
+}
+
+// Reverse running sum along dim: the gradient of cumsum.
+Tensor reverse_cumsum(const Tensor& g, int64_t dim) {
+  return g.dim() == 0 ? g : kernels::scan(Scan::Sum, g, dim, /*reverse=*/true);
+}
+
+struct CumsumBackward final : autograd::Node {
+  int64_t dim = 0;
+  variable_list apply(variable_list&& grads) override { return {reverse_cumsum(grads[0], dim)}; }
+  std::string name() const override { return "CumsumBackward"; }
+};
+
+struct CumprodBackward final : autograd::Node {
+  SavedTensor x, y;
+  int64_t dim = 0;
+  variable_list apply(variable_list&& grads) override {
+    Tensor xv = x.unpack(this);
+    if (xv.dim() == 0) return {grads[0]};
+    return {kernels::cumprod_backward(grads[0], xv, y.unpack(this), dim)};
+  }
+  std::string name() const override { return "CumprodBackward"; }
+};
+
+// d y_k / d x_i = exp(x_i - y_k) for k >= i, so grad_i = sum_{k >= i} g_k exp(x_i - y_k). g may have
+// either sign: its positive and negative parts are summed separately in log space (a reversed
+// logcumsumexp of log|g_k| - y_k), so no exponent overflows.
+struct LogcumsumexpBackward final : autograd::Node {
+  SavedTensor x, y;
+  int64_t dim = 0;
+  variable_list apply(variable_list&& grads) override {
+    Tensor xv = x.unpack(this), yv = y.unpack(this), g = grads[0];
+    if (xv.dim() == 0) return {g};
+    auto part = [&](const Tensor& gp) {
+      Tensor terms = sub(log(gp), yv);
+      return exp(add(xv, kernels::scan(Scan::LogSumExp, terms, dim, /*reverse=*/true)));
+    };
+    return {sub(part(relu(g)), part(relu(neg(g))))};
+  }
+  std::string name() const override { return "LogcumsumexpBackward"; }
+};
+
+}  // namespace
+
+Tensor cumsum(const Tensor& x, int64_t dim) {
+  int64_t d = 0;
+  Tensor y = scan_op(Scan::Sum, x, dim, "cumsum", &d);
+  return autograd::record<CumsumBackward>(std::move(y), [&](CumsumBackward& n) { n.dim = d; }, x);
+}
+
+Tensor cumprod(const Tensor& x, int64_t dim) {
+  int64_t d = 0;
+  Tensor y = scan_op(Scan::Prod, x, dim, "cumprod", &d);
+  return autograd::record<CumprodBackward>(y, [&](CumprodBackward& n) {
+    n.save(n.x, x), n.save(n.y, y, /*is_output=*/true), n.dim = d;
+  }, x);
+}
+
+Tensor logcumsumexp(const Tensor& x, int64_t dim) {
+  WEFT_CHECK(!x.defined() || is_floating(x.dtype()), "logcumsumexp: expected a floating point tensor but got ",
+             x.dtype(), " of shape ", x.shape());
+  int64_t d = 0;
+  Tensor y = scan_op(Scan::LogSumExp, x, dim, "logcumsumexp", &d);
+  return autograd::record<LogcumsumexpBackward>(y, [&](LogcumsumexpBackward& n) {
+    n.save(n.x, x), n.save(n.y, y, /*is_output=*/true), n.dim = d;
+  }, x);
+}
+
+}  // namespace weft

@@ -1,0 +1,120 @@
+// Sorting and selection: the lanes kernels (kernels/lanes.h) pick the values, and one backward
+// node sends each value's gradient back to the position it was taken from.
+#include "ops/sorting.h"
+
+#include "autograd/node.h"
+#include "framework/factories.h"
+#include "kernels/index.h"
+#include "kernels/lanes.h"
+#include "kernels/toolkit.h"
+#include "ops/shape_ops.h"
+
+namespace weft {
+namespace {
+
+using autograd::SavedTensor;
+using autograd::variable_list;
+
+// The gradient of values picked from x along dim at `indices` (of the values' shape, kept dim):
+// zeros of x's shape with each gradient added at its position.
+struct PickedBackward final : autograd::Node {
+  SavedTensor indices;
+  Shape in_shape;
+  int64_t dim = 0;
+  const char* name_ = "";
+  variable_list apply(variable_list&& grads) override {
+    Tensor idx = indices.unpack(this);
+    Tensor g = kernels::reshaped(grads[0], idx.shape());
+    return {kernels::scatter_add(zeros(in_shape, g.dtype()), dim, idx, g)};
+  }
+  std::string name() const override { return name_; }
+};
+
+// `values` picked from x at `indices` (both shaped with dim kept), recorded for backward.
+Tensor picked(Tensor values, const Tensor& indices, const Tensor& x, int64_t dim, const char* node_name) {
+  return autograd::record<PickedBackward>(std::move(values), [&](PickedBackward& n) {
+    n.save(n.indices, indices);
+    n.in_shape = x.shape(), n.dim = dim, n.name_ = node_name;
+  }, x);
+}
+
+// A 0-dim input works as one lane of one element; the results are reshaped back to 0-dim.
+Tensor as_lane(const Tensor& x) { return x.dim() == 0 ? reshape(x, {1}) : x; }
+
+int64_t lane_dim(const Tensor& x, int64_t dim, const char* op) { return wrap_dim(dim, std::max<int64_t>(x.dim(), 1), op); }
+
+void check_sortable(const Tensor& x, const char* op) {
+  detail::check_plain(x, op);
+}
+
+std::pair<Tensor, Tensor> select_kth(const Tensor& x, int64_t k, int64_t dim, bool keepdim, bool nan_wins,
+                                     const char* op, const char* node_name) {
+  check_sortable(x, op);
+  int64_t d = lane_dim(x, dim, op);
+  Tensor lanes = as_lane(x);
+  int64_t n = lanes.shape()[d];
+  WEFT_CHECK(n > 0, op, ": expected reduction dim ", d, " to have a non-zero size but the input has shape ",
+             x.shape());
+  WEFT_CHECK(k >= 1 && k <= n, op, ": k must be in [1, ", n, "] for dim ", d, " of shape ", x.shape(), " but got ", k);
+  auto [values, indices] = kernels::kth_smallest(lanes, d, k, nan_wins);
+  Shape out_shape = x.shape();
+  if (x.dim() > 0) {
+    if (keepdim) out_shape[d] = 1;
+    else out_shape.erase(out_shape.begin() + d);
+  }
+  Tensor v = picked(values, indices, lanes, d, node_name);
+  return {reshape(v, out_shape), kernels::reshaped(indices, out_shape)};
+}
+
+}  // namespace
+
+std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
+  check_sortable(x, "sort");
+  int64_t d = lane_dim(x, dim, "sort");
+  Tensor lanes = as_lane(x);
+  auto [values, indices] = kernels::sort(lanes, d, descending);
+  Tensor v = picked(values, indices, lanes, d, "SortBackward");
+  if (x.dim() == 0) return {reshape(v, {}), kernels::reshaped(indices, {})};
+  return {v, indices};
+}
+
+Tensor argsort(const Tensor& x, int64_t dim, bool descending) {
+  check_sortable(x, "argsort");
+  int64_t d = lane_dim(x, dim, "argsort");
+  Tensor indices = kernels::sort(as_lane(x), d, descending).second;
+  return x.dim() == 0 ? kernels::reshaped(indices, {}) : indices;
+}
+
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest) {
+  check_sortable(x, "topk");
+  int64_t d = lane_dim(x, dim, "topk");
+  Tensor lanes = as_lane(x);
+  int64_t n = lanes.shape()[d];
+  WEFT_CHECK(k >= 0 && k <= n, "topk: k must be in [0, ", n, "] for dim ", d, " of shape ", x.shape(), " but got ", k);
+  auto [sorted, order] = kernels::sort(lanes, d, largest);
+  Tensor values = kernels::contiguous_copy(narrow(sorted, d, 0, k));
+  Tensor indices = kernels::contiguous_copy(narrow(order, d, 0, k));
+  Tensor v = picked(values, indices, lanes, d, "TopkBackward");
+  if (x.dim() == 0) return {reshape(v, {}), kernels::reshaped(indices, {})};
+  return {v, indices};
+}
+
+std::pair<Tensor, Tensor> kthvalue(const Tensor& x, int64_t k, int64_t dim, bool keepdim) {
+  return select_kth(x, k, dim, keepdim, false, "kthvalue", "KthvalueBackward");
+}
+
+std::pair<Tensor, Tensor> median(const Tensor& x, int64_t dim, bool keepdim) {
+  int64_t n = x.dim() == 0 ? 1 : x.shape()[lane_dim(x, dim, "median")];
+  return select_kth(x, (n - 1) / 2 + 1, dim, keepdim, true, "median", "MedianBackward");
+}
+
+Tensor median(const Tensor& x) {
+  check_sortable(x, "median");
+  if (x.numel() == 0) {
+    WEFT_CHECK(is_floating(x.dtype()), "median: the median of an empty ", x.dtype(), " tensor is undefined");
+    return full({}, NAN, x.dtype());
+  }
+  return median(reshape(x, {x.numel()}), 0, false).first;
+}
+
+}  // namespace weft
