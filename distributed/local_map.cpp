@@ -200,9 +200,9 @@ void type_inputs(spmd::Checker& checker, const LocalMapCall& call, const TensorL
     if (!in.is_dtensor()) continue;
     const DTensorSpec& d = DTensor(in).spec();
     if (d.mesh != call.mesh) continue;
-    std::optional<Placements> grad;
-    if (options.in_grad_placements) grad = normalize(*(*options.in_grad_placements)[leaf], in.dim());
-    type_local_map_input(checker, call.locals[leaf], leaf, d.placements, grad ? &*grad : nullptr);
+    // Only whether a grad entry is Replicate matters here: no need to normalise its Shard dims.
+    const Placements* grad = options.in_grad_placements ? &*(*options.in_grad_placements)[leaf] : nullptr;
+    type_local_map_input(checker, call.locals[leaf], leaf, d.placements, grad);
   }
 }
 

@@ -70,7 +70,7 @@ void type_local_map_input(spmd::Checker& checker, const Tensor& local, size_t le
     const Placement& p = placements[a];
     if (p.is_shard()) types[a] = Type::Varying;
     else if (p.is_partial()) types[a] = Type::Partial;
-    else if (!grad) undecided = static_cast<uint8_t>(undecided | (1u << a));
+    else if (!grad || a >= grad->size()) undecided = static_cast<uint8_t>(undecided | (1u << a));
     else types[a] = (*grad)[a].is_replicate() ? Type::Invariant : Type::Replicate;
   }
   checker.type_input(local, leaf, types, undecided);

@@ -298,3 +298,14 @@ TEST_CASE("parallel styles: the GPT typechecks under TP, DP and both; derived gr
     }
   }
 }
+
+TEST_CASE("parallel styles: a column-parallel Linear that forgets copy_to_parallel_region raises at its linear") {
+  DeviceMesh mesh = named_mesh("tp");
+  auto model = par::tensor_parallel(small_gpt(), mesh);
+  auto gpt = std::dynamic_pointer_cast<nn::GPT>(model->module);
+  auto block = std::dynamic_pointer_cast<nn::TransformerBlock>((*gpt->blocks)[1]);
+  nn::Linear* fc1 = block->mlp->fc1.get();
+  fc1->parallel_forward = [fc1](const Tensor& x) { return linear(x, fc1->weight, fc1->bias); };  // the bug
+  Tensor tokens = zeros({2, 6}, dtype(kInt64));
+  require_error([&] { model->forward(tokens); }, "local_map: linear on mesh dim \"tp\" mixes an Invariant operand");
+}
