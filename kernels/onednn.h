@@ -58,7 +58,10 @@ class PrimitiveKey {
 };
 
 // Op kinds for keys; each oneDNN path has its own.
-enum OpKind : int64_t { kMatmul = 1, kMatmulBias = 2, kSoftmax = 101, kLogSoftmax = 102, kLayerNorm = 103 };
+enum OpKind : int64_t {
+  kMatmul = 1, kMatmulBias = 2, kSoftmax = 101, kLogSoftmax = 102, kLayerNorm = 103,
+  kConvForward = 201, kConvBackwardData = 202, kConvBackwardWeights = 203,
+};
 
 // What a cache miss builds: the primitive and the descriptor of each argument it takes.
 struct PrimitiveSpec {

@@ -8,6 +8,7 @@
 #include "distributed/sharding.h"
 #include "distributed/spmd.h"
 #include "framework/factories.h"
+#include "nn/batch_norm.h"
 #include "nn/transformer.h"
 #include "ops/ops.h"
 
@@ -153,6 +154,26 @@ struct Parallelized::GradReducer {
   }
 };
 
+namespace {
+
+// Under data parallelism every BatchNorm takes its training statistics over the global batch
+// (PyTorch's SyncBatchNorm), so outputs, gradients and running statistics are the single-process
+// ones on every rank, and the running statistics (buffers) stay equal across ranks.
+void synchronize_batch_norms(Module& root, const dist::DeviceMesh& mesh, int64_t dp) {
+  std::vector<Module*> pending{&root};
+  while (!pending.empty()) {
+    Module* m = pending.back();
+    pending.pop_back();
+    if (auto* bn = dynamic_cast<BatchNorm*>(m))
+      bn->sum_over_replicas = [mesh, dp](const Tensor& t) {
+        return dist::funcol::all_reduce(t, dist::ReduceOp::Sum, mesh, dp);
+      };
+    for (const auto& child : m->children()) pending.push_back(child.get());
+  }
+}
+
+}  // namespace
+
 Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh device_mesh, int64_t dp, int64_t tp,
                            const Plan& tp_plan)
     : UnaryModule("Parallelized"), module(std::move(inner)), mesh(std::move(device_mesh)), dp_dim(dp), tp_dim(tp) {
@@ -203,6 +224,7 @@ Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh 
     params_.push_back({name, {slot}, original.shape(), grads, std::move(reducer)});
   }
   register_module("module", module);
+  if (dp >= 0 && mesh.size(dp) > 1) synchronize_batch_norms(*module, mesh, dp);
   input_placements_ = dist::replicate_all(mesh.ndim());
   if (dp >= 0) input_placements_[static_cast<size_t>(dp)] = dist::Shard(0);
 }

@@ -39,6 +39,10 @@ namespace weft::nn::parallel {
 //    model keeps the outer tape to one node. Gradients: Shard params get Shard gradients (exact,
 //    no communication); Replicate params on tp get Replicate gradients, which are exact because
 //    every tp rank sees the full activations' gradients (copy_to_parallel_region all-reduced them).
+// Batch norm under data parallelism: every BatchNorm in the module is given a sum over dp
+// (BatchNorm::sum_over_replicas), so its training statistics are the global batch's, as PyTorch's
+// SyncBatchNorm; outputs, gradients and running statistics (buffers) are then the single-process
+// ones on every rank, and the buffers need no broadcast.
 // Loss scaling: under data parallelism each rank's gradients are P(sum) over dp, so the loss each
 // rank backpropagates must be its share of the GLOBAL mean: sum of its per-sample (per-token)
 // losses divided by the global count (global_mean below). A per-rank mean would make the summed
