@@ -1,6 +1,8 @@
 // Grad mode: a thread-local switch; ops under no-grad record nothing.
 #pragma once
 
+#include "framework/storage.h"
+
 namespace weft {
 
 class GradMode {
@@ -38,6 +40,31 @@ class EnableGradGuard {
 
  private:
   bool previous_;
+};
+
+// Inference mode (torch.inference_mode): no recording, as NoGradGuard, and every tensor made in its
+// scope is an inference tensor that counts no versions and cannot later enter a recorded graph (in
+// place or saved for backward): see Note [Inference tensors] (framework/storage.h).
+class InferenceMode {
+ public:
+  static bool is_enabled() { return detail::InferenceFlag::enabled; }
+};
+
+class InferenceModeGuard {
+ public:
+  InferenceModeGuard() : previous_grad_(GradMode::is_enabled()), previous_(InferenceMode::is_enabled()) {
+    GradMode::set_enabled(false);
+    detail::InferenceFlag::enabled = true;
+  }
+  ~InferenceModeGuard() {
+    detail::InferenceFlag::enabled = previous_;
+    GradMode::set_enabled(previous_grad_);
+  }
+  InferenceModeGuard(const InferenceModeGuard&) = delete;
+  InferenceModeGuard& operator=(const InferenceModeGuard&) = delete;
+
+ private:
+  bool previous_grad_, previous_;
 };
 
 // Anomaly mode: names the forward op of a backward node that produced NaN. Off by default.

@@ -41,8 +41,12 @@ NodeList* thread_list() {
 
 }  // namespace
 
-void SavedTensor::save(const Tensor& t, bool is_output) {
+void SavedTensor::save(const Tensor& t, bool is_output, const Node* owner) {
   if (!t.defined()) return;
+  // See Note [Inference tensors]. A node without edges records nothing (a custom Function called
+  // with nothing requiring grad still saves its context).
+  WEFT_CHECK(!t.is_inference() || owner->next_edges.empty(), owner->name(), ": an inference tensor (shape ", t.shape(), ", made under "
+             "InferenceModeGuard) cannot be saved for backward; clone it to get a normal tensor");
   version_ = t.impl()->storage ? t.version() : 0;
   const AutogradMeta* meta = t.impl()->autograd.get();
   data_ = is_output || (meta && meta->is_view) ? t.detach() : t;  // see Note [Saved tensors]
@@ -130,8 +134,9 @@ AutogradMeta& autograd_meta(const Tensor& t) {
   return *impl->autograd;
 }
 
-void mark_view(const Tensor& view, const Tensor& x) {
+void mark_view(const Tensor& view, const Tensor& x, ViewHistoryFn history) {
   AutogradMeta& meta = autograd_meta(view);
+  meta.view_history = history;
   const AutogradMeta* x_meta = x.impl()->autograd.get();
   const bool x_is_view = x_meta && x_meta->is_view;
   meta.is_view = true;
@@ -148,11 +153,6 @@ void mark_view(const Tensor& view, const Tensor& x) {
 bool view_requires_grad(const AutogradMeta& meta, const Tensor& view) {
   if (!requires_grad_fast(meta.view_base)) return false;
   return !meta.no_grad_view || meta.view_version != view.version();
-}
-
-ViewHistoryFn& view_history_fn() {
-  static ViewHistoryFn fn = nullptr;
-  return fn;
 }
 
 namespace {
@@ -188,8 +188,8 @@ void refresh_view_history(const Tensor& t) {
              "through it");
   meta->view_version = version;
   // A base that left autograd (detach_) has no history to rebuild from; keep the view's own.
-  if (!requires_grad_fast(base) || view_history_fn() == nullptr) return;
-  std::shared_ptr<Node> node = view_history_fn()(base, t);
+  if (!requires_grad_fast(base)) return;
+  std::shared_ptr<Node> node = meta->view_history(base, t);
   if (meta->retains_grad) [[unlikely]] move_retained_grad(t, *meta, *node, 0);
   meta->grad_fn = std::move(node);
   meta->output_nr = 0;

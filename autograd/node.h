@@ -88,7 +88,8 @@ class EdgeList {
 class SavedTensor {
  public:
   SavedTensor() = default;
-  void save(const Tensor& t, bool is_output = false);
+  // `owner` names the node in errors.
+  void save(const Tensor& t, bool is_output, const Node* owner);
   // The saved tensor; throws if it was modified in place since, or freed by an earlier backward.
   Tensor unpack(const Node* owner) const;
   void release();
@@ -128,7 +129,7 @@ class Node : public std::enable_shared_from_this<Node> {
   virtual void release_saved();
   // Saves `t` into one of the node's SavedTensor members; release_saved() will free it.
   void save(SavedTensor& slot, const Tensor& t, bool is_output = false) {
-    slot.save(t, is_output);
+    slot.save(t, is_output, this);
     saved_.push_back(&slot);
   }
 
@@ -220,15 +221,16 @@ std::shared_ptr<NodeT> make_node(const Inputs&... inputs) {
   return node;
 }
 
+// How a stale view's history is rebuilt from its base's current one: for weft's view ops, the
+// gradient scattered back through the view's geometry (as_strided's backward, which needs ops).
+using ViewHistoryFn = decltype(AutogradMeta::view_history);
+
 // Marks `view` (sharing x's storage, its history, if any, just recorded) a view of x's base: x's
 // own base if x is a view, else x. Every view op calls it, under no-grad too and whether or not x
-// requires grad. See Note [In-place on views] in ops/inplace.cpp.
-void mark_view(const Tensor& view, const Tensor& x);
-
-// How a stale view's history is rebuilt from its base's current one (ops/ registers it: the
-// gradient is scattered back through the view's geometry). See Note [In-place on views].
-using ViewHistoryFn = std::shared_ptr<Node> (*)(const Tensor& base, const Tensor& view);
-ViewHistoryFn& view_history_fn();
+// requires grad, and passes the `history` refresh_view_history will rebuild it with: passed, not
+// registered, so autograd needs nothing from the layer above. See Note [In-place on views] in
+// ops/inplace.cpp.
+void mark_view(const Tensor& view, const Tensor& x, ViewHistoryFn history);
 
 // If `t` is a view whose storage was modified in place since its grad_fn was made, rebuilds its
 // grad_fn from its base's current history (refusing a view made under no-grad). gradient_edge and

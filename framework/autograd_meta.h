@@ -17,6 +17,9 @@ struct AutogradMeta {
   bool is_view = false;         // made by a differentiable view op: shares its input's storage
   bool no_grad_view = false;    // a view made under no-grad (or a view of one): see check_inplace
   uint64_t view_version = 0;    // views: the storage version their grad_fn was made at
+  // Views: rebuilds their grad_fn from the base's current history once it is stale (given by the
+  // view op: autograd::mark_view).
+  std::shared_ptr<autograd::Node> (*view_history)(const Tensor& base, const Tensor& view) = nullptr;
   uint32_t output_nr = 0;       // which output of grad_fn this tensor is
   Tensor grad;
   // Views: the tensor whose storage they view (for a view of a view, the first one's base). An

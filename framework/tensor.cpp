@@ -6,6 +6,8 @@
 
 namespace weft {
 
+[[gnu::tls_model("initial-exec")]] constinit thread_local bool detail::InferenceFlag::enabled = false;
+
 TensorImpl::~TensorImpl() = default;
 // Metas come from the object pool (autograd_meta(), factories), so they go back to it.
 void AutogradMetaDeleter::operator()(AutogradMeta* meta) const {

@@ -63,6 +63,8 @@ class Tensor {
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   uint64_t version() const { return checked()->storage->version(); }
   void bump_version() const { checked()->storage->bump_version(); }
+  // Made under InferenceMode: see Note [Inference tensors] (framework/storage.h).
+  bool is_inference() const { return defined() && impl_->storage && impl_->storage->is_inference(); }
   bool shares_storage(const Tensor& other) const {
     return defined() && other.defined() && impl_->storage == other.impl_->storage;
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "kernels/toolkit.h"
+#include "kernels/threads.h"
 
 namespace weft::kernels {
 namespace {
@@ -41,7 +42,7 @@ void forward_loop(const Tensor& x, const Tensor& weight, const Tensor& bias, Bat
   const T *px = x.data_ptr<T>(), *pw = data_or_null<T>(weight), *pb = data_or_null<T>(bias);
   const T *sm = data_or_null<T>(stats_mean), *sv = data_or_null<T>(stats_var);
   T *py = r.y.data_ptr<T>(), *mean = r.mean.data_ptr<T>(), *invstd = r.invstd.data_ptr<T>(), *var = r.var.data_ptr<T>();
-#pragma omp parallel for schedule(static) if (x.numel() > kParallelWork)
+#pragma omp parallel for schedule(static) if (x.numel() > kParallelWork) num_threads(get_num_threads())
   for (int64_t c = 0; c < l.c; ++c) {
     double m = 0, v = 0;
     if (training && l.count() > 0) {
@@ -77,7 +78,7 @@ void backward_loop(const Tensor& dy, const Tensor& x, const Tensor& weight, cons
   T* dx = g.dx.defined() ? g.dx.data_ptr<T>() : nullptr;
   T* dw = g.dweight.defined() ? g.dweight.data_ptr<T>() : nullptr;
   T* db = g.dbias.defined() ? g.dbias.data_ptr<T>() : nullptr;
-#pragma omp parallel for schedule(static) if (x.numel() > kParallelWork)
+#pragma omp parallel for schedule(static) if (x.numel() > kParallelWork) num_threads(get_num_threads())
   for (int64_t c = 0; c < l.c; ++c) {
     const double m = mean[c], is = invstd[c];
     double sum_g = 0, sum_gx = 0;  // sum of dy and of dy * xhat

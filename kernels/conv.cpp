@@ -6,6 +6,7 @@
 
 #include "kernels/onednn.h"
 #include "kernels/toolkit.h"
+#include "kernels/threads.h"
 
 namespace weft::kernels {
 namespace {
@@ -47,7 +48,7 @@ void for_each_tap(const ConvDims& d, const ConvGeometry& g, int64_t oh, int64_t 
 
 template <class T>
 void forward_loop(const T* x, const T* w, const T* bias, T* y, const ConvDims& d, const ConvGeometry& g) {
-#pragma omp parallel for schedule(static) if (d.n * d.oc * d.oh * d.ow * d.cg() * d.kh * d.kw > (1 << 16))
+#pragma omp parallel for schedule(static) if (d.n * d.oc * d.oh * d.ow * d.cg() * d.kh * d.kw > (1 << 16)) num_threads(get_num_threads())
   for (int64_t no = 0; no < d.n * d.oc; ++no) {
     const int64_t n = no / d.oc, oc = no % d.oc, c0 = oc / d.ocg() * d.cg();
     for (int64_t oh = 0; oh < d.oh; ++oh)
@@ -69,7 +70,7 @@ void forward_loop(const T* x, const T* w, const T* bias, T* y, const ConvDims& d
 template <class T>
 void backward_data_loop(const T* dy, const T* w, T* dx, const ConvDims& d, const ConvGeometry& g) {
   std::fill_n(dx, d.n * d.c * d.h * d.w, T(0));
-#pragma omp parallel for schedule(static) if (d.n * d.oc * d.oh * d.ow * d.cg() * d.kh * d.kw > (1 << 16))
+#pragma omp parallel for schedule(static) if (d.n * d.oc * d.oh * d.ow * d.cg() * d.kh * d.kw > (1 << 16)) num_threads(get_num_threads())
   for (int64_t ng = 0; ng < d.n * d.groups; ++ng) {
     const int64_t n = ng / d.groups, grp = ng % d.groups;
     for (int64_t oc = grp * d.ocg(); oc < (grp + 1) * d.ocg(); ++oc)
@@ -90,7 +91,7 @@ void backward_data_loop(const T* dy, const T* w, T* dx, const ConvDims& d, const
 template <class T>
 void backward_weights_loop(const T* dy, const T* x, T* dw, T* dbias, const ConvDims& d, const ConvGeometry& g) {
   std::fill_n(dw, d.oc * d.cg() * d.kh * d.kw, T(0));
-#pragma omp parallel for schedule(static) if (d.n * d.oc * d.oh * d.ow * d.cg() * d.kh * d.kw > (1 << 16))
+#pragma omp parallel for schedule(static) if (d.n * d.oc * d.oh * d.ow * d.cg() * d.kh * d.kw > (1 << 16)) num_threads(get_num_threads())
   for (int64_t oc = 0; oc < d.oc; ++oc) {
     const int64_t c0 = oc / d.ocg() * d.cg();
     T bias_acc = T(0);

@@ -13,6 +13,7 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "framework/strided_loop.h"
+#include "kernels/threads.h"
 #include "kernels/toolkit.h"
 #include "kernels/vector_math.h"
 
@@ -24,7 +25,7 @@ using detail::StridedLoop;
 // Splits [0, n) across OpenMP threads when `work` elements justify a fork; else runs inline.
 template <class F>
 void parallel_range(int64_t n, int64_t work, F&& f) {
-  if (work < kParallelGrain || n < 2 || omp_get_max_threads() == 1 || omp_in_parallel()) {
+  if (work < kParallelGrain || n < 2 || get_num_threads() == 1 || omp_in_parallel()) {
     f(int64_t{0}, n);
     return;
   }

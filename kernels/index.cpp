@@ -8,8 +8,6 @@
 namespace weft::kernels {
 namespace {
 
-
-
 struct DimSplit {
   int64_t outer = 1, size = 1, inner = 1;
 };
@@ -38,6 +36,14 @@ void for_each_position(const Shape& shape, F&& f) {
       pos[d] = 0;
     }
   }
+}
+
+// The offset, through `strides`, of position `pos` with its coordinate along `dim` replaced by
+// `index`: where gather reads and scatter_add writes. A negative dim replaces nothing.
+int64_t indexed_offset(const Shape& pos, const Shape& strides, int64_t dim = -1, int64_t index = 0) {
+  int64_t off = 0;
+  for (size_t d = 0; d < pos.size(); ++d) off += (static_cast<int64_t>(d) == dim ? index : pos[d]) * strides[d];
+  return off;
 }
 
 }  // namespace
@@ -93,10 +99,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     const T* px = x.data_ptr<T>();
     T* o = out.data_ptr<T>();
     for_each_position(index.shape(), [&](const Shape& pos, int64_t linear) {
-      int64_t off = 0;
-      for (size_t d = 0; d < pos.size(); ++d)
-        off += (static_cast<int64_t>(d) == dim ? checked_index(idx[linear], size, "gather", dim) : pos[d]) * xs[d];
-      o[linear] = px[off];
+      o[linear] = px[indexed_offset(pos, xs, dim, checked_index(idx[linear], size, "gather", dim))];
     });
   });
   return out;
@@ -115,13 +118,8 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
     const T* ps = sc.data_ptr<T>();
     T* o = out.data_ptr<T>();
     for_each_position(index.shape(), [&](const Shape& pos, int64_t linear) {
-      int64_t src_off = 0, out_off = 0;
-      for (size_t d = 0; d < pos.size(); ++d) {
-        src_off += pos[d] * ss[d];
-        out_off += (static_cast<int64_t>(d) == dim ? checked_index(idx[linear], size, "scatter_add", dim) : pos[d]) *
-                   os[d];
-      }
-      o[out_off] = static_cast<T>(o[out_off] + ps[src_off]);
+      T& at = o[indexed_offset(pos, os, dim, checked_index(idx[linear], size, "scatter_add", dim))];
+      at = static_cast<T>(at + ps[indexed_offset(pos, ss)]);
     });
   });
   return out;

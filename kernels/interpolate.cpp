@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/toolkit.h"
+#include "kernels/threads.h"
 
 namespace weft::kernels {
 namespace {
@@ -70,7 +71,7 @@ Tensor resample_forward(const Tensor& x, ResampleAxis h, ResampleAxis w, bool bi
     const T* in = xd.data_ptr<T>();
     T* out = y.data_ptr<T>();
     std::fill_n(out, y.numel(), T(0));
-#pragma omp parallel for schedule(static) if (y.numel() > (1 << 15))
+#pragma omp parallel for schedule(static) if (y.numel() > (1 << 15)) num_threads(get_num_threads())
     for (int64_t p = 0; p < planes; ++p)
       for_each_term(th, tw, x.size(3), [&](int64_t o, int64_t i, double weight) {
         out[p * out_plane + o] += static_cast<T>(weight * in[p * in_plane + i]);
@@ -90,7 +91,7 @@ Tensor resample_backward(const Tensor& dy, const Shape& x_shape, ResampleAxis h,
     const T* g = dyd.data_ptr<T>();
     T* out = dx.data_ptr<T>();
     std::fill_n(out, dx.numel(), T(0));
-#pragma omp parallel for schedule(static) if (dy.numel() > (1 << 15))
+#pragma omp parallel for schedule(static) if (dy.numel() > (1 << 15)) num_threads(get_num_threads())
     for (int64_t p = 0; p < planes; ++p)
       for_each_term(th, tw, x_shape[3], [&](int64_t o, int64_t i, double weight) {
         out[p * in_plane + i] += static_cast<T>(weight * g[p * out_plane + o]);

@@ -71,7 +71,7 @@ void reference_loop(const Tensor& a, const Tensor& bm, const Tensor& bias, const
   // No parallel region at all for small products: even an if(false) one costs a team setup,
   // several times a tiny product's arithmetic.
   if (rows > 1 && rows * n * k > (1 << 15)) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(get_num_threads())
     for (int64_t r = 0; r < rows; ++r) row(r);
   } else {
     for (int64_t r = 0; r < rows; ++r) row(r);

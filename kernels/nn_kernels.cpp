@@ -137,13 +137,13 @@ Tensor softmax(const Tensor& x_in, int64_t dim, bool log) {
     T* out = ptr<T>(y);
     int64_t slice = g.n * g.inner;
     if (g.inner == 1) {
-#pragma omp parallel for if (g.outer * g.n > kParallelGrain)
+#pragma omp parallel for if (g.outer * g.n > kParallelGrain) num_threads(get_num_threads())
       for (int64_t o = 0; o < g.outer; ++o) softmax_row(in + o * g.n, out + o * g.n, g.n, log);
     } else {
       // Tasks are blocks of columns, so that a single outer slice (dim 0) still runs in parallel.
       constexpr int64_t kBlock = 256;
       int64_t blocks = (g.inner + kBlock - 1) / kBlock;
-#pragma omp parallel for if (g.outer * slice > kParallelGrain)
+#pragma omp parallel for if (g.outer * slice > kParallelGrain) num_threads(get_num_threads())
       for (int64_t task = 0; task < g.outer * blocks; ++task) {
         int64_t o = task / blocks, c0 = task % blocks * kBlock;
         int64_t at = o * slice + c0;
@@ -225,7 +225,7 @@ NormResult norm_forward(const Tensor& x_in, int64_t n, const Tensor& weight_in, 
     const T* b = bias.defined() ? ptr<T>(bias) : nullptr;
     S* mean_out = ptr<S>(r.mean);
     S* rstd_out = ptr<S>(r.rstd);
-#pragma omp parallel for if (rows * n > kParallelGrain)
+#pragma omp parallel for if (rows * n > kParallelGrain) num_threads(get_num_threads())
     for (int64_t row = 0; row < rows; ++row) {
       const T* xr = in + row * n;
       T* yr = out + row * n;
@@ -338,7 +338,7 @@ NormGrads norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor&
     const T* rstds = ptr<T>(rstd_t);
     if (need_dx) {
       T* dx = ptr<T>(out.dx);
-#pragma omp parallel for if (rows * n > kParallelGrain)
+#pragma omp parallel for if (rows * n > kParallelGrain) num_threads(get_num_threads())
       for (int64_t row = 0; row < rows; ++row) {
         if (w) norm_dx_row<T, true>(xs + row * n, gs + row * n, w, dx + row * n, n, means[row], rstds[row], subtract_mean);
         else norm_dx_row<T, false>(xs + row * n, gs + row * n, w, dx + row * n, n, means[row], rstds[row], subtract_mean);
@@ -392,7 +392,7 @@ CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& tar
     const T* l = ptr<T>(lp);
     T* loss = ptr<T>(r.loss);
     double eps = label_smoothing;
-#pragma omp parallel for if (positions * C > kParallelGrain)
+#pragma omp parallel for if (positions * C > kParallelGrain) num_threads(get_num_threads())
     for (int64_t p = 0; p < positions; ++p) {
       if (tg[p] == ignore_index) {
         loss[p] = 0;
@@ -425,7 +425,7 @@ Tensor cross_entropy_backward(const Tensor& grad_loss_in, double scale, const Te
   visit_floating(logits.dtype(), "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
     T* d = ptr<T>(dz);
-#pragma omp parallel for if (positions * C > kParallelGrain)
+#pragma omp parallel for if (positions * C > kParallelGrain) num_threads(get_num_threads())
     for (int64_t p = 0; p < positions; ++p) {
       T* row = d + (p / g.inner) * C * g.inner + p % g.inner;
       double s = tg[p] == ignore_index ? 0.0 : (per_position ? gl[p] : gl[0]) * scale;

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "kernels/toolkit.h"
+#include "kernels/threads.h"
 
 namespace weft::kernels {
 namespace {
@@ -86,7 +87,7 @@ Tensor pad_forward(const Tensor& x, const PadAmounts& pads, PadMode mode, double
     const T* in = static_cast<const T*>(xd.raw_data());
     T* out = static_cast<T*>(y.raw_data());
     const T fill = static_cast<T>(value);
-#pragma omp parallel for schedule(static) if (y.numel() > (1 << 15))
+#pragma omp parallel for schedule(static) if (y.numel() > (1 << 15)) num_threads(get_num_threads())
     for (int64_t o = 0; o < p.outer; ++o)
       for_each_element(p, [&](int64_t src, int64_t dst) {
         out[o * p.out_block + dst] = src < 0 ? fill : in[o * p.in_block + src];
@@ -103,7 +104,7 @@ Tensor pad_backward(const Tensor& dy, const Shape& x_shape, const PadAmounts& pa
     const T* g = dyd.data_ptr<T>();
     T* out = dx.data_ptr<T>();
     std::fill_n(out, dx.numel(), T(0));
-#pragma omp parallel for schedule(static) if (dy.numel() > (1 << 15))
+#pragma omp parallel for schedule(static) if (dy.numel() > (1 << 15)) num_threads(get_num_threads())
     for (int64_t o = 0; o < p.outer; ++o)
       for_each_element(p, [&](int64_t src, int64_t dst) {
         if (src >= 0) out[o * p.in_block + src] += g[o * p.out_block + dst];

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "kernels/toolkit.h"
+#include "kernels/threads.h"
 
 namespace weft::kernels {
 namespace {
@@ -27,7 +28,7 @@ struct Window {
 
 template <class T, class WindowOf>
 void avg_forward(const T* x, T* y, const Planes& p, WindowOf&& window_of) {
-#pragma omp parallel for schedule(static) if (p.count * p.h * p.w > kParallelWork)
+#pragma omp parallel for schedule(static) if (p.count * p.h * p.w > kParallelWork) num_threads(get_num_threads())
   for (int64_t plane = 0; plane < p.count; ++plane) {
     const T* xp = x + plane * p.h * p.w;
     T* yp = y + plane * p.oh * p.ow;
@@ -45,7 +46,7 @@ void avg_forward(const T* x, T* y, const Planes& p, WindowOf&& window_of) {
 template <class T, class WindowOf>
 void avg_backward(const T* dy, T* dx, const Planes& p, WindowOf&& window_of) {
   std::fill_n(dx, p.count * p.h * p.w, T(0));
-#pragma omp parallel for schedule(static) if (p.count * p.h * p.w > kParallelWork)
+#pragma omp parallel for schedule(static) if (p.count * p.h * p.w > kParallelWork) num_threads(get_num_threads())
   for (int64_t plane = 0; plane < p.count; ++plane) {
     T* xp = dx + plane * p.h * p.w;
     const T* yp = dy + plane * p.oh * p.ow;
@@ -85,7 +86,7 @@ auto adaptive_window(const Planes& p) {
 
 template <class T>
 void max_forward(const T* x, T* y, int64_t* idx, const Planes& p, const PoolGeometry& g) {
-#pragma omp parallel for schedule(static) if (p.count * p.h * p.w > kParallelWork)
+#pragma omp parallel for schedule(static) if (p.count * p.h * p.w > kParallelWork) num_threads(get_num_threads())
   for (int64_t plane = 0; plane < p.count; ++plane) {
     const T* xp = x + plane * p.h * p.w;
     for (int64_t oh = 0; oh < p.oh; ++oh)
@@ -145,7 +146,7 @@ Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape&
     const T* g = dyd.data_ptr<T>();
     const int64_t* at = idx.data_ptr<int64_t>();
     std::fill_n(out, dx.numel(), T(0));
-#pragma omp parallel for schedule(static) if (p.count * p.h * p.w > kParallelWork)
+#pragma omp parallel for schedule(static) if (p.count * p.h * p.w > kParallelWork) num_threads(get_num_threads())
     for (int64_t plane = 0; plane < p.count; ++plane)
       for (int64_t o = plane * p.oh * p.ow; o < (plane + 1) * p.oh * p.ow; ++o)
         if (at[o] >= 0) out[plane * p.h * p.w + at[o]] += g[o];

@@ -14,6 +14,7 @@
 #include "framework/factories.h"
 #include "framework/strided_loop.h"
 #include "kernels/elementwise.h"
+#include "kernels/threads.h"
 #include "kernels/toolkit.h"
 
 namespace weft::kernels {
@@ -67,7 +68,7 @@ typename Reducer<T, OP>::Acc reduce_row(const T* p, int64_t n, int64_t stride, t
 }
 
 
-bool parallel_ok(int64_t work) { return work >= kParallelGrain && omp_get_max_threads() > 1 && !omp_in_parallel(); }
+bool parallel_ok(int64_t work) { return work >= kParallelGrain && get_num_threads() > 1 && !omp_in_parallel(); }
 
 // Dense rows: out[k] = reduce(x[k*R .. (k+1)*R)).
 template <class T, ReduceOp OP>
@@ -77,7 +78,7 @@ void reduce_inner(const T* x, T* out, int64_t K, int64_t R) {
     for (int64_t k = 0; k < K; ++k) out[k] = static_cast<T>(reduce_row<T, OP>(x + k * R, R, 1, Rd::init()));
     return;
   }
-  if (K >= 2 * omp_get_max_threads()) {
+  if (K >= 2 * get_num_threads()) {
 #pragma omp parallel for
     for (int64_t k = 0; k < K; ++k) out[k] = static_cast<T>(reduce_row<T, OP>(x + k * R, R, 1, Rd::init()));
     return;
@@ -85,7 +86,7 @@ void reduce_inner(const T* x, T* out, int64_t K, int64_t R) {
   // Few long rows: every thread reduces a slice of each row, then the partials are combined.
   for (int64_t k = 0; k < K; ++k) {
     // Plain arrays: std::vector<bool> packs bits, which threads cannot write independently.
-    int64_t slots = omp_get_max_threads();
+    int64_t slots = get_num_threads();
     std::unique_ptr<typename Rd::Acc[]> partial(new typename Rd::Acc[slots]);
     for (int64_t t = 0; t < slots; ++t) partial[t] = Rd::init();
 #pragma omp parallel

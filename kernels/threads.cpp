@@ -17,6 +17,11 @@ namespace {
 // one (README, Threads). So weft starts with one thread unless the user chose: OMP_NUM_THREADS
 // as given; with OMP_WAIT_POLICY set, OpenMP's default (the core count); under mpirun, one
 // thread per rank whatever the policy, since the ranks share the cores.
+// The default is applied lazily, on a thread's first get_num_threads (unless set_num_threads came
+// first), not by a static initializer: nothing runs at load time (docs/architecture.md), and
+// OpenMP's setting belongs to the calling thread anyway, so each thread that runs weft's kernels
+// starts from the default. Every parallel region weft opens (its loops, oneDNN's primitives) asks
+// get_num_threads first.
 int default_num_threads() {
   auto given = [](const char* name) {
     const char* value = std::getenv(name);
@@ -28,15 +33,22 @@ int default_num_threads() {
   return given("OMP_WAIT_POLICY") ? omp_get_max_threads() : 1;
 }
 
-[[maybe_unused]] const bool default_applied = (omp_set_num_threads(default_num_threads()), true);
+[[gnu::tls_model("initial-exec")]] thread_local bool default_applied = false;
 
 }  // namespace
 
 void set_num_threads(int n) {
   WEFT_CHECK(n >= 1, "set_num_threads: expected a positive number of threads but got ", n);
+  default_applied = true;
   omp_set_num_threads(n);
 }
 
-int get_num_threads() { return omp_get_max_threads(); }
+int get_num_threads() {
+  if (!default_applied) [[unlikely]] {
+    default_applied = true;
+    omp_set_num_threads(default_num_threads());
+  }
+  return omp_get_max_threads();
+}
 
 }  // namespace weft

@@ -14,5 +14,6 @@
 #include "nn/parallel.h"
 #include "nn/pooling.h"
 #include "nn/progress.h"
+#include "nn/rnn.h"
 #include "nn/schedule.h"
 #include "nn/transformer.h"

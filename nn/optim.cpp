@@ -1,142 +1,111 @@
 // weft::optim: the update rules as loops over contiguous float32/float64 data, run under NoGradGuard.
 #include "nn/optim.h"
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "autograd/grad_mode.h"
 #include "distributed/collectives.h"
 #include "distributed/dtensor.h"
 #include "framework/factories.h"
+#include "kernels/threads.h"
 #include "kernels/toolkit.h"
-#include "nn/optim_dist.h"
 
 namespace weft::optim {
 
 namespace {
 
+// The optimizer state buffer `key`, made filled with `init` on first use.
+Tensor buffer(ParamState& state, const char* key, const Tensor& like, double init = 0.0) {
+  auto it = state.buffers.find(key);
+  if (it != state.buffers.end()) return it->second;
+  Tensor made = init == 0.0 ? zeros(like.shape(), dtype(like.dtype())) : full(like.shape(), init, dtype(like.dtype()));
+  return state.buffers[key] = made;
+}
 
-// A zero-filled tensor shaped like `t` (optimizer state starts at zero).
-Tensor zeros_shaped(const Tensor& t) { return zeros(t.shape(), dtype(t.dtype())); }
+// Large tensors are updated by every thread; small ones are not worth waking them.
+constexpr int64_t kParallelUpdate = 1 << 16;
+
+// Adam's and AdamW's rules in one loop, specialized so that the plain AdamW step (the hot case)
+// stays the four lines it was. kDecoupled: AdamW's p *= 1 - lr*wd instead of g += wd*p.
+template <bool kDecoupled, bool kAmsgrad, class Options>
+void adam_update(const Options& o, const Tensor& data, const Tensor& grad, ParamState& state, const char* who) {
+  Tensor exp_avg = buffer(state, "exp_avg", data), exp_avg_sq = buffer(state, "exp_avg_sq", data);
+  Tensor max_sq = kAmsgrad ? buffer(state, "max_exp_avg_sq", data) : Tensor();
+  const double t = static_cast<double>(state.step);
+  const double bias_correction1 = 1.0 - std::pow(o.beta1, t);
+  const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(o.beta2, t));
+  visit_floating(data.dtype(), who, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = data.template data_ptr<T>();
+    const T* g = grad.template data_ptr<T>();
+    T* m = exp_avg.template data_ptr<T>();
+    T* v = exp_avg_sq.template data_ptr<T>();
+    T* vmax = kAmsgrad ? max_sq.template data_ptr<T>() : nullptr;
+    const T decay = T(1.0 - o.lr * o.weight_decay), wd = T(o.weight_decay);
+    const T b1 = T(o.beta1), b2 = T(o.beta2), eps = T(o.eps);
+    const T step_size = T(o.lr / bias_correction1), bc2 = T(bias_correction2_sqrt);
+    const int64_t n = data.numel();
+#pragma omp parallel for if (n > kParallelUpdate) num_threads(get_num_threads())
+    for (int64_t i = 0; i < n; ++i) {
+      T gi = g[i];
+      if constexpr (kDecoupled) p[i] *= decay;
+      else if (wd != T(0)) gi += wd * p[i];
+      m[i] += (T(1) - b1) * (gi - m[i]);  // PyTorch's exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+      v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+      T denom_sq = v[i];
+      if constexpr (kAmsgrad) denom_sq = vmax[i] = std::max(vmax[i], v[i]);
+      p[i] -= step_size * m[i] / (std::sqrt(denom_sq) / bc2 + eps);
+    }
+  });
+}
+
+template <class Options>
+void check_adam_options(const std::vector<Options>& groups, const std::string& who) {
+  for (const Options& o : groups) {
+    WEFT_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0 && o.beta2 >= 0.0 && o.beta2 < 1.0, who,
+               ": betas must be in [0, 1) but got (", o.beta1, ", ", o.beta2, ")");
+    WEFT_CHECK(o.eps >= 0.0, who, ": expected eps >= 0 but got ", o.eps);
+  }
+}
+
+template <class Options>
+std::vector<NamedHyper> adam_hyperparameters(Options& o) {
+  return {{"lr", &o.lr}, {"beta1", &o.beta1}, {"beta2", &o.beta2}, {"eps", &o.eps}, {"weight_decay", &o.weight_decay}};
+}
 
 }  // namespace
 
-// --- Optimizer ---
-
-Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr_(lr) {
-  WEFT_CHECK(lr >= 0.0, "optimizer: invalid learning rate ", lr);
-  for (size_t i = 0; i < params_.size(); ++i) {
-    WEFT_CHECK(params_[i].defined(), "optimizer: parameter ", i, " is undefined");
-    WEFT_CHECK(params_[i].is_floating_point(), "optimizer: parameter ", i, " has dtype ", params_[i].dtype(),
-               "; only float32 and float64 parameters can be optimized");
-    for (size_t j = 0; j < i; ++j)
-      WEFT_CHECK(!params_[i].is_same(params_[j]), "optimizer: parameter ", i, " appears twice (also at ", j, ")");
-  }
-  state_.resize(params_.size());
-}
-
-// See Note [DTensor parameters in optimizers] (nn/optim_dist.h).
-Tensor Optimizer::param_data(const Tensor& param) { return local_param(param, name()); }
-
-Tensor Optimizer::prepare_grad(const Tensor& param) { return local_grad(param, name()); }
-
-void Optimizer::step() {
-  NoGradGuard no_grad;
-  sync_grads(params_);  // DTensor gradients to their parameters' placements, all-reduces coalesced
-  for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor grad = prepare_grad(params_[i]);
-    if (!grad.defined()) continue;
-    Tensor data = param_data(params_[i]);
-    WEFT_CHECK(grad.shape() == data.shape(), name(), ": gradient of parameter ", i, " has shape ", grad.shape(),
-               " but the parameter has shape ", data.shape());
-    if (grad.dtype() != data.dtype() || !grad.is_contiguous()) {
-      Tensor fixed = kernels::contiguous_copy(grad, data.dtype());
-      grad = fixed;
-    }
-    state_[i].step += 1;
-    update(data, grad, state_[i]);
-    data.bump_version();
-  }
-}
-
-void Optimizer::zero_grad() {
-  for (const Tensor& p : params_)
-    if (p.grad().defined()) p.set_grad(Tensor());
-}
-
-nn::StateDict Optimizer::state_dict() const {
-  nn::StateDict out;
-  for (size_t i = 0; i < state_.size(); ++i) {
-    if (state_[i].step == 0) continue;  // no state yet, as in PyTorch
-    std::string prefix = "state." + std::to_string(i) + ".";
-    out.insert(prefix + "step", scalar_tensor(state_[i].step, dtype(kInt64)));
-    for (const auto& [key, buf] : state_[i].buffers) out.insert(prefix + key, kernels::contiguous_copy(buf));
-  }
-  out.insert("param_groups.0.lr", scalar_tensor(lr_, dtype(kFloat64)));
-  for (auto& [key, value] : const_cast<Optimizer*>(this)->hyperparameters())
-    out.insert("param_groups.0." + key, scalar_tensor(*value, dtype(kFloat64)));
-  return out;
-}
-
-void Optimizer::load_state_dict(const nn::StateDict& state) {
-  std::vector<ParamState> loaded(params_.size());
-  const std::string state_prefix = "state.";
-  for (const auto& [key, value] : state) {
-    if (key.rfind(state_prefix, 0) != 0) continue;
-    size_t dot = key.find('.', state_prefix.size());
-    WEFT_CHECK(dot != std::string::npos, name(), ".load_state_dict: malformed key '", key, "'");
-    size_t index = std::stoul(key.substr(state_prefix.size(), dot - state_prefix.size()));
-    WEFT_CHECK(index < params_.size(), name(), ".load_state_dict: key '", key, "' names parameter ", index,
-               " but this optimizer has ", params_.size(), " parameters");
-    std::string field = key.substr(dot + 1);
-    if (field == "step") {
-      loaded[index].step = value.item<int64_t>();
-      continue;
-    }
-    const Shape want = param_data(params_[index]).shape();  // a DTensor's state is shaped as its shard
-    WEFT_CHECK(value.shape() == want, name(), ".load_state_dict: size mismatch for '", key, "': the state dict has",
-               " shape ", value.shape(), " but parameter ", index, " has shape ", want);
-    Tensor buf = kernels::make_empty(want, params_[index].dtype());
-    kernels::copy_into(buf, value);
-    loaded[index].buffers[field] = buf;
-  }
-  // Hyperparameters are read last so that a bad state entry leaves the optimizer unchanged.
-  if (const Tensor* lr = state.find("param_groups.0.lr")) lr_ = lr->item<double>();
-  for (auto& [key, slot] : hyperparameters())
-    if (const Tensor* v = state.find("param_groups.0." + key)) *slot = v->item<double>();
-  state_ = std::move(loaded);
-}
-
 // --- SGD ---
 
-SGD::SGD(std::vector<Tensor> params, SGDOptions opts) : Optimizer(std::move(params), opts.lr), options(opts) {
-  WEFT_CHECK(opts.momentum >= 0.0 && opts.weight_decay >= 0.0, "SGD: invalid momentum ", opts.momentum,
-             " or weight_decay ", opts.weight_decay);
-  WEFT_CHECK(!opts.nesterov || (opts.momentum > 0.0 && opts.dampening == 0.0),
-             "SGD: nesterov momentum requires a momentum and zero dampening");
-}
-
-std::vector<std::pair<std::string, double*>> SGD::hyperparameters() {
-  return {{"momentum", &options.momentum}, {"dampening", &options.dampening},
-          {"weight_decay", &options.weight_decay}};
-}
-
-void SGD::update(const Tensor& data, const Tensor& grad, ParamState& state) {
-  bool first = !state.buffers.count("momentum_buffer");
-  Tensor buffer;
-  if (options.momentum != 0.0) {
-    if (first) state.buffers["momentum_buffer"] = zeros_shaped(data);
-    buffer = state.buffers["momentum_buffer"];
+SGD::SGD(const std::vector<ParamGroup>& groups, SGDOptions opts) : OptimizerWith("SGD", groups, opts) {
+  for (const SGDOptions& o : groups_) {
+    WEFT_CHECK(o.momentum >= 0.0, "SGD: expected momentum >= 0 but got ", o.momentum);
+    WEFT_CHECK(!o.nesterov || (o.momentum > 0.0 && o.dampening == 0.0), "SGD: nesterov momentum requires a "
+               "momentum > 0 and zero dampening but got momentum ", o.momentum, " and dampening ", o.dampening);
   }
+}
+
+std::vector<NamedHyper> SGD::hyperparameters(size_t g) {
+  SGDOptions& o = group_options(g);
+  return {{"lr", &o.lr}, {"momentum", &o.momentum}, {"dampening", &o.dampening}, {"weight_decay", &o.weight_decay}};
+}
+
+void SGD::update(size_t group, const Tensor& data, const Tensor& grad, ParamState& state) {
+  const SGDOptions& o = groups_[group];
+  const bool first = !state.buffers.count("momentum_buffer");
+  Tensor buf_t = o.momentum != 0.0 ? buffer(state, "momentum_buffer", data) : Tensor();
   visit_floating(data.dtype(), "SGD", [&](auto tag) {
     using T = decltype(tag);
     T* p = data.template data_ptr<T>();
     const T* g = grad.template data_ptr<T>();
-    T* buf = buffer.defined() ? buffer.template data_ptr<T>() : nullptr;
-    const T lr = T(lr_), wd = T(options.weight_decay), mom = T(options.momentum);
-    const T damp = T(1.0 - options.dampening);
-    const bool nesterov = options.nesterov;
+    T* buf = buf_t.defined() ? buf_t.template data_ptr<T>() : nullptr;
+    const T lr = T(o.lr), wd = T(o.weight_decay), mom = T(o.momentum);
+    const T damp = T(1.0 - o.dampening);
+    const bool nesterov = o.nesterov;
     const int64_t n = data.numel();
-#pragma omp parallel for if (n > (1 << 16))
+#pragma omp parallel for if (n > kParallelUpdate) num_threads(get_num_threads())
     for (int64_t i = 0; i < n; ++i) {
       T d = g[i];
       if (wd != T(0)) d += wd * p[i];
@@ -150,55 +119,125 @@ void SGD::update(const Tensor& data, const Tensor& grad, ParamState& state) {
   });
 }
 
-// --- AdamW ---
+// --- Adam, AdamW ---
 
-AdamW::AdamW(std::vector<Tensor> params, AdamWOptions opts) : Optimizer(std::move(params), opts.lr), options(opts) {
-  WEFT_CHECK(opts.beta1 >= 0.0 && opts.beta1 < 1.0 && opts.beta2 >= 0.0 && opts.beta2 < 1.0,
-             "AdamW: betas must be in [0, 1) but got (", opts.beta1, ", ", opts.beta2, ")");
-  WEFT_CHECK(opts.eps >= 0.0 && opts.weight_decay >= 0.0, "AdamW: invalid eps ", opts.eps, " or weight_decay ",
-             opts.weight_decay);
+Adam::Adam(const std::vector<ParamGroup>& groups, AdamOptions opts) : OptimizerWith("Adam", groups, opts) {
+  check_adam_options(groups_, name());
 }
 
-std::vector<std::pair<std::string, double*>> AdamW::hyperparameters() {
-  return {{"beta1", &options.beta1}, {"beta2", &options.beta2}, {"eps", &options.eps},
-          {"weight_decay", &options.weight_decay}};
+std::vector<NamedHyper> Adam::hyperparameters(size_t g) { return adam_hyperparameters(group_options(g)); }
+
+void Adam::update(size_t g, const Tensor& data, const Tensor& grad, ParamState& state) {
+  if (groups_[g].amsgrad) adam_update<false, true>(groups_[g], data, grad, state, "Adam");
+  else adam_update<false, false>(groups_[g], data, grad, state, "Adam");
 }
 
-void AdamW::update(const Tensor& data, const Tensor& grad, ParamState& state) {
-  if (!state.buffers.count("exp_avg")) {
-    state.buffers["exp_avg"] = zeros_shaped(data);
-    state.buffers["exp_avg_sq"] = zeros_shaped(data);
-  }
-  Tensor exp_avg = state.buffers["exp_avg"], exp_avg_sq = state.buffers["exp_avg_sq"];
-  const double t = static_cast<double>(state.step);
-  const double bias_correction1 = 1.0 - std::pow(options.beta1, t);
-  const double bias_correction2_sqrt = std::sqrt(1.0 - std::pow(options.beta2, t));
-  visit_floating(data.dtype(), "AdamW", [&](auto tag) {
+AdamW::AdamW(const std::vector<ParamGroup>& groups, AdamWOptions opts) : OptimizerWith("AdamW", groups, opts) {
+  check_adam_options(groups_, name());
+}
+
+std::vector<NamedHyper> AdamW::hyperparameters(size_t g) { return adam_hyperparameters(group_options(g)); }
+
+void AdamW::update(size_t g, const Tensor& data, const Tensor& grad, ParamState& state) {
+  if (groups_[g].amsgrad) adam_update<true, true>(groups_[g], data, grad, state, "AdamW");
+  else adam_update<true, false>(groups_[g], data, grad, state, "AdamW");
+}
+
+// --- RMSprop ---
+
+RMSprop::RMSprop(const std::vector<ParamGroup>& groups, RMSpropOptions opts) : OptimizerWith("RMSprop", groups, opts) {
+  for (const RMSpropOptions& o : groups_)
+    WEFT_CHECK(o.alpha >= 0.0 && o.eps >= 0.0 && o.momentum >= 0.0, "RMSprop: expected alpha, eps and momentum >= 0",
+               " but got alpha ", o.alpha, ", eps ", o.eps, ", momentum ", o.momentum);
+}
+
+std::vector<NamedHyper> RMSprop::hyperparameters(size_t g) {
+  RMSpropOptions& o = group_options(g);
+  return {{"lr", &o.lr}, {"alpha", &o.alpha}, {"eps", &o.eps}, {"weight_decay", &o.weight_decay},
+          {"momentum", &o.momentum}};
+}
+
+void RMSprop::update(size_t group, const Tensor& data, const Tensor& grad, ParamState& state) {
+  const RMSpropOptions& o = groups_[group];
+  Tensor square_avg = buffer(state, "square_avg", data);
+  Tensor grad_avg = o.centered ? buffer(state, "grad_avg", data) : Tensor();
+  Tensor momentum_buffer = o.momentum > 0.0 ? buffer(state, "momentum_buffer", data) : Tensor();
+  visit_floating(data.dtype(), "RMSprop", [&](auto tag) {
     using T = decltype(tag);
     T* p = data.template data_ptr<T>();
     const T* g = grad.template data_ptr<T>();
-    T* m = exp_avg.template data_ptr<T>();
-    T* v = exp_avg_sq.template data_ptr<T>();
-    const T decay = T(1.0 - lr_ * options.weight_decay);
-    const T b1 = T(options.beta1), b2 = T(options.beta2), eps = T(options.eps);
-    const T step_size = T(lr_ / bias_correction1), bc2 = T(bias_correction2_sqrt);
+    T* s = square_avg.template data_ptr<T>();
+    T* a = grad_avg.defined() ? grad_avg.template data_ptr<T>() : nullptr;
+    T* buf = momentum_buffer.defined() ? momentum_buffer.template data_ptr<T>() : nullptr;
+    const T lr = T(o.lr), alpha = T(o.alpha), eps = T(o.eps), wd = T(o.weight_decay), mom = T(o.momentum);
     const int64_t n = data.numel();
-#pragma omp parallel for if (n > (1 << 16))
+#pragma omp parallel for if (n > kParallelUpdate) num_threads(get_num_threads())
     for (int64_t i = 0; i < n; ++i) {
-      p[i] *= decay;
-      m[i] += (T(1) - b1) * (g[i] - m[i]);  // PyTorch's exp_avg.lerp_(grad, 1 - beta1)
-      v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
-      p[i] -= step_size * m[i] / (std::sqrt(v[i]) / bc2 + eps);
+      T gi = g[i];
+      if (wd != T(0)) gi += wd * p[i];
+      s[i] = alpha * s[i] + (T(1) - alpha) * gi * gi;
+      T avg;
+      if (a) {
+        a[i] = alpha * a[i] + (T(1) - alpha) * gi;
+        avg = std::sqrt(s[i] - a[i] * a[i]) + eps;
+      } else {
+        avg = std::sqrt(s[i]) + eps;
+      }
+      if (buf) {
+        buf[i] = mom * buf[i] + gi / avg;
+        p[i] -= lr * buf[i];
+      } else {
+        p[i] -= lr * gi / avg;
+      }
     }
   });
 }
 
-// --- clip_grad_norm_ ---
+// --- Adagrad ---
 
-double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
-  NoGradGuard no_grad;
-  sync_grads(params);  // a Partial gradient has no local norm; this also spares step() the all-reduce
-  std::vector<Tensor> locals;  // contiguous, scaled below in place
+Adagrad::Adagrad(const std::vector<ParamGroup>& groups, AdagradOptions opts) : OptimizerWith("Adagrad", groups, opts) {
+  for (const AdagradOptions& o : groups_)
+    WEFT_CHECK(o.lr_decay >= 0.0 && o.eps >= 0.0 && o.initial_accumulator_value >= 0.0, "Adagrad: expected lr_decay, "
+               "eps and initial_accumulator_value >= 0 but got lr_decay ", o.lr_decay, ", eps ", o.eps,
+               ", initial_accumulator_value ", o.initial_accumulator_value);
+}
+
+std::vector<NamedHyper> Adagrad::hyperparameters(size_t g) {
+  AdagradOptions& o = group_options(g);
+  return {{"lr", &o.lr}, {"lr_decay", &o.lr_decay}, {"weight_decay", &o.weight_decay}, {"eps", &o.eps},
+          {"initial_accumulator_value", &o.initial_accumulator_value}};
+}
+
+void Adagrad::update(size_t group, const Tensor& data, const Tensor& grad, ParamState& state) {
+  const AdagradOptions& o = groups_[group];
+  Tensor sum = buffer(state, "sum", data, o.initial_accumulator_value);
+  const double clr = o.lr / (1.0 + static_cast<double>(state.step - 1) * o.lr_decay);
+  visit_floating(data.dtype(), "Adagrad", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = data.template data_ptr<T>();
+    const T* g = grad.template data_ptr<T>();
+    T* s = sum.template data_ptr<T>();
+    const T lr = T(clr), eps = T(o.eps), wd = T(o.weight_decay);
+    const int64_t n = data.numel();
+#pragma omp parallel for if (n > kParallelUpdate) num_threads(get_num_threads())
+    for (int64_t i = 0; i < n; ++i) {
+      T gi = g[i];
+      if (wd != T(0)) gi += wd * p[i];
+      s[i] += gi * gi;
+      p[i] -= lr * gi / (std::sqrt(s[i]) + eps);
+    }
+  });
+}
+
+// --- gradient clipping ---
+
+namespace {
+
+// The gradients of `params` brought to their parameters' placements, as contiguous plain tensors
+// (local shards) that scaling or clamping in place writes into the stored gradients.
+std::vector<Tensor> local_grads_in_place(const std::vector<Tensor>& params) {
+  sync_grads(params);  // a Partial gradient has no local elements; this also spares step() the all-reduce
+  std::vector<Tensor> locals;
   for (const Tensor& p : params) {
     const Tensor& g = p.grad();
     if (!g.defined()) continue;
@@ -211,20 +250,42 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
     }
     locals.push_back(local);
   }
+  return locals;
+}
+
+// Applies f to every element of every gradient in `locals`, in place.
+template <class F>
+void for_each_grad_element(const std::vector<Tensor>& locals, const char* who, F f) {
+  for (const Tensor& g : locals) {
+    visit_floating(g.dtype(), who, [&](auto tag) {
+      using T = decltype(tag);
+      T* d = g.template data_ptr<T>();
+      for (int64_t i = 0, n = g.numel(); i < n; ++i) d[i] = f(d[i]);
+    });
+    g.bump_version();
+  }
+}
+
+}  // namespace
+
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
+  NoGradGuard no_grad;
+  std::vector<Tensor> locals = local_grads_in_place(params);
   // The global norm: over every shard of every gradient, each replicated copy counted once.
   double total = std::sqrt(global_grad_norm_sq(params));
   double coef = max_norm / (total + 1e-6);
-  if (coef < 1.0) {
-    for (const Tensor& g : locals) {
-      visit_floating(g.dtype(), "clip_grad_norm_", [&](auto tag) {
-        using T = decltype(tag);
-        T* d = g.template data_ptr<T>();
-        for (int64_t i = 0, n = g.numel(); i < n; ++i) d[i] *= T(coef);
-      });
-      g.bump_version();
-    }
-  }
+  if (coef < 1.0) for_each_grad_element(locals, "clip_grad_norm_", [coef](auto x) { return x * decltype(x)(coef); });
   return total;
+}
+
+void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
+  WEFT_CHECK(clip_value >= 0.0, "clip_grad_value_: expected clip_value >= 0 but got ", clip_value);
+  NoGradGuard no_grad;
+  std::vector<Tensor> locals = local_grads_in_place(params);
+  for_each_grad_element(locals, "clip_grad_value_", [clip_value](auto x) {
+    using T = decltype(x);
+    return std::clamp(x, T(-clip_value), T(clip_value));
+  });
 }
 
 }  // namespace weft::optim

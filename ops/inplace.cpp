@@ -65,6 +65,10 @@ void check_no_grad_view(const Tensor& self, const Tensor& base, const Tensor& ot
 // `other`: the op's tensor operand, if any.
 void check_inplace(const Tensor& self, const char* op, const Tensor& other = Tensor()) {
   detail::check_plain(self, op);
+  // See Note [Inference tensors].
+  WEFT_CHECK(!self.is_inference() || InferenceMode::is_enabled(), op, ": an inference tensor (shape ",
+             self.shape(), ", made under InferenceModeGuard) cannot be updated in place outside inference "
+             "mode; clone it to get a normal tensor");
   if (!GradMode::is_enabled()) return;
   const AutogradMeta* meta = self.impl()->autograd.get();
   const bool is_view = meta != nullptr && meta->is_view;
@@ -186,7 +190,18 @@ struct OverwriteBackward final : autograd::Node {
   std::string name() const override { return next_edges.size() > 1 ? "CopyBackward" : "FillBackward"; }
 };
 
-Tensor& finish(Tensor& self, const std::shared_ptr<autograd::Node>& node) {
+// Note [Recording an in-place op]
+// autograd::record makes an op's node after the forward (Note [Recording a node]). An in-place op
+// makes it before it writes: the node's edge for self must be self's history before the write, and
+// what the node saves of self (div_'s old value, clamp_'s mask, mul_'s old self) must be read
+// before the kernel overwrites it. Then the write, the version bump, and the node becomes self's
+// history (through its base when self is a view: Note [In-place on views]). record_inplace is that
+// one sequence, in record's form: `init` (optional) fills the node, `write` runs the kernel, and the
+// node's inputs are self, then `others` (the order its apply() returns their gradients). Ops sharing
+// a node with their out-of-place form pass the node that form's factory made (mul_node, clamp_node).
+template <class Write>
+Tensor& record_inplace(Tensor& self, const std::shared_ptr<autograd::Node>& node, Write&& write) {
+  write();
   self.bump_version();
   if (!node) return self;
   const AutogradMeta* meta = self.impl()->autograd.get();
@@ -195,10 +210,18 @@ Tensor& finish(Tensor& self, const std::shared_ptr<autograd::Node>& node) {
   return self;
 }
 
-struct Registrar {
-  Registrar() { autograd::view_history_fn() = &detail::as_strided_history; }
-};
-const Registrar registrar;
+template <class NodeT, class Init, class Write, autograd::RecordInput... Others>
+  requires std::invocable<Init&, NodeT&>
+Tensor& record_inplace(Tensor& self, Init&& init, Write&& write, const Others&... others) {
+  auto node = autograd::make_node<NodeT>(self, others...);
+  if (node) init(*node);
+  return record_inplace(self, node, write);
+}
+
+template <class NodeT, class Write, autograd::RecordInput... Others>
+Tensor& record_inplace(Tensor& self, Write&& write, const Others&... others) {
+  return record_inplace(self, autograd::make_node<NodeT>(self, others...), write);
+}
 
 Tensor& add_impl(Tensor& self, const Tensor& other, Scalar alpha, bool subtract, const char* op) {
   check_inplace(self, op, other);
@@ -209,11 +232,10 @@ Tensor& add_impl(Tensor& self, const Tensor& other, Scalar alpha, bool subtract,
   WEFT_CHECK(is_floating(result) || !alpha.is_floating(), op, ": for integral tensors alpha must not be a "
              "floating point number");
   double a = subtract ? -alpha.to_double() : alpha.to_double();
-  auto node = autograd::make_node<InplaceAddBackward>(self, other);
-  if (node) node->alpha = a;
   spmd::check_op(spmd::Linearity::Linear, op, self, {&self, &other});
-  kernels::binary_out(BinaryOp::Add, self, self, kernels::cast(other, self.dtype()), a);
-  return finish(self, node);
+  return record_inplace<InplaceAddBackward>(
+      self, [&](InplaceAddBackward& n) { n.alpha = a; },
+      [&] { kernels::binary_out(BinaryOp::Add, self, self, kernels::cast(other, self.dtype()), a); }, other);
 }
 
 Tensor& scalar_impl(Tensor& self, BinaryOp op, Scalar s, double scale, const char* name) {
@@ -222,13 +244,11 @@ Tensor& scalar_impl(Tensor& self, BinaryOp op, Scalar s, double scale, const cha
                                      : (s.is_bool() ? self.dtype() : promote_with_scalar(self.dtype(), s.is_floating()));
   check_result_dtype(result, self, name);
   WEFT_CHECK(op != BinaryOp::Sub || self.dtype() != kBool, name, ": subtraction with a bool tensor is not supported");
-  auto node = autograd::make_node<InplaceScaleBackward>(self);
-  if (node) node->scale = scale;
   // A shift is summed once per rank on a Partial; a scale is linear.
   const bool shift = op == BinaryOp::Add || op == BinaryOp::Sub;
   spmd::check_op(shift ? spmd::Linearity::NonLinear : spmd::Linearity::Linear, name, self, {&self});
-  kernels::binary_scalar_out(op, self, self, s);
-  return finish(self, node);
+  return record_inplace<InplaceScaleBackward>(self, [&](InplaceScaleBackward& n) { n.scale = scale; },
+                                              [&] { kernels::binary_scalar_out(op, self, self, s); });
 }
 
 }  // namespace
@@ -246,10 +266,9 @@ Tensor& Tensor::mul_(const Tensor& other) {
   check_inplace(*this, "mul_", other);
   check_other(*this, other, "mul_");
   check_result_dtype(promote_types(dtype(), other.dtype()), *this, "mul_");
-  auto node = detail::mul_node(*this, other, /*in_place=*/true);
   spmd::check_op(spmd::Linearity::Multilinear, "mul_", *this, {this, &other});
-  kernels::binary_out(BinaryOp::Mul, *this, *this, kernels::cast(other, dtype()));
-  return finish(*this, node);
+  return record_inplace(*this, detail::mul_node(*this, other, /*in_place=*/true),
+                        [&] { kernels::binary_out(BinaryOp::Mul, *this, *this, kernels::cast(other, dtype())); });
 }
 
 Tensor& Tensor::div_(const Tensor& other) {
@@ -257,33 +276,29 @@ Tensor& Tensor::div_(const Tensor& other) {
   check_other(*this, other, "div_");
   check_result_dtype(kFloat32 > promote_types(dtype(), other.dtype()) ? kFloat32 : promote_types(dtype(), other.dtype()),
                      *this, "div_");
-  auto node = autograd::make_node<InplaceDivBackward>(*this, other);
-  if (node) {
-    node->save(node->other, other, other.shares_storage(*this));
-    if (node->needs_input_grad(1)) node->save(node->self_before, kernels::contiguous_copy(*this));
-  }
   spmd::check_op(spmd::Linearity::LinearInFirst, "div_", *this, {this, &other});
-  kernels::binary_out(BinaryOp::Div, *this, *this, kernels::cast(other, dtype()));
-  return finish(*this, node);
+  return record_inplace<InplaceDivBackward>(
+      *this,
+      [&](InplaceDivBackward& n) {
+        n.save(n.other, other, other.shares_storage(*this));
+        if (n.needs_input_grad(1)) n.save(n.self_before, kernels::contiguous_copy(*this));
+      },
+      [&] { kernels::binary_out(BinaryOp::Div, *this, *this, kernels::cast(other, dtype())); }, other);
 }
 
 Tensor& Tensor::zero_() { return fill_(0); }
 
 Tensor& Tensor::fill_(Scalar value) {
   check_inplace(*this, "fill_");
-  auto node = autograd::make_node<OverwriteBackward>(*this);
   spmd::check_op(spmd::Linearity::Linear, "fill_", *this, {});  // a constant: untyped
-  kernels::fill_out(*this, value);
-  return finish(*this, node);
+  return record_inplace<OverwriteBackward>(*this, [&] { kernels::fill_out(*this, value); });
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace(*this, "copy_", src);
   check_other(*this, src, "copy_");
-  auto node = autograd::make_node<OverwriteBackward>(*this, src);
   spmd::check_op(spmd::Linearity::Linear, "copy_", *this, {&src});  // self becomes what src is
-  kernels::copy_into(*this, src);
-  return finish(*this, node);
+  return record_inplace<OverwriteBackward>(*this, [&] { kernels::copy_into(*this, src); }, src);
 }
 
 Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
@@ -292,12 +307,12 @@ Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
   WEFT_CHECK(min || max, "clamp_: at least one of min and max must be given");
   bool floating_bound = (min && min->is_floating()) || (max && max->is_floating());
   check_result_dtype(promote_with_scalar(dtype(), floating_bound), *this, "clamp_");
-  auto node = detail::clamp_node(*this, *this, min, max);  // the mask reads the values before clamping
-  spmd::note_op("clamp_", *this, {this});
   kernels::UnaryParams p{.a = min ? min->to_double() : 0, .b = max ? max->to_double() : 0,
                          .has_a = min.has_value(), .has_b = max.has_value()};
-  kernels::unary_out(kernels::UnaryOp::Clamp, *this, *this, p);
-  return finish(*this, node);
+  spmd::note_op("clamp_", *this, {this});
+  // The node's mask reads the values before clamping.
+  return record_inplace(*this, detail::clamp_node(*this, *this, min, max),
+                        [&] { kernels::unary_out(kernels::UnaryOp::Clamp, *this, *this, p); });
 }
 
 }  // namespace weft

@@ -20,6 +20,7 @@
 #include "ops/pooling.h"
 #include "ops/reduce.h"
 #include "ops/rearrange.h"
+#include "ops/rnn.h"
 #include "ops/sampling.h"
 #include "ops/scatter.h"
 #include "ops/scans.h"

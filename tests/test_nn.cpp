@@ -369,7 +369,7 @@ TEST_CASE("AdamW matches PyTorch's rule with bias correction and decoupled decay
     optim::AdamW other({q}, {.lr = 1.0});
     other.load_state_dict(saved);
     REQUIRE(other.lr() == lr);
-    REQUIRE(other.options.weight_decay == wd);
+    REQUIRE(other.group_options(0).weight_decay == wd);
     p.set_grad(f64({0.3, -0.3, 0.1}, {3}));
     q.set_grad(f64({0.3, -0.3, 0.1}, {3}));
     adam.step();
