@@ -341,6 +341,9 @@ void GraphTask::execute(Node* node, variable_list* captured) {
 }
 
 void GraphTask::run(const std::vector<Edge>& root_edges, variable_list& root_grads, variable_list* captured) {
+  // A backward run inside a checking local_map body computes gradients, whose types are the duals
+  // of the forward ones: the forward rules must not judge them (Note [Local SPMD types]).
+  spmd::Suspend untyped;
   discover(root_edges);
   mark_needed();
   for (size_t i = 0; i < root_edges.size(); ++i) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "autograd/grad_mode.h"
+#include "autograd/spmd_types.h"
 #include "framework/autograd_meta.h"
 #include "framework/tensor.h"
 
@@ -250,23 +251,25 @@ AutogradMeta& autograd_meta(const Tensor& t);
 //   return autograd::record<MulBackward>(y, [&](MulBackward& n) { n.save(n.a, a); }, a, b);
 // `init` (optional) fills the node; `inputs` (Tensors or TensorLists) are in the order the node's
 // apply() returns their gradients. Under no-grad, or when no input requires grad, it records nothing.
+// Inside a checking local_map body it also applies NodeT's SPMD type rule (NodeT::spmd_linearity,
+// Note [Local SPMD types]), whether or not it records: under no-grad too.
 template <class T>
 concept RecordInput = std::convertible_to<const T&, const Tensor&> || std::same_as<T, TensorList>;
 
 template <class NodeT, class Init, RecordInput... Inputs>
   requires std::invocable<Init&, NodeT&>
 Tensor record(Tensor output, Init&& init, const Inputs&... inputs) {
-  if (auto node = make_node<NodeT>(inputs...)) {
-    init(*node);
-    set_history(output, node);
-  }
+  auto node = make_node<NodeT>(inputs...);
+  if (node) init(*node);
+  if (spmd::Checker* checker = spmd::active()) [[unlikely]]
+    spmd::detail::check_node<NodeT>(*checker, node.get(), output, init, inputs...);
+  if (node) set_history(output, node);
   return output;
 }
 
 template <class NodeT, RecordInput... Inputs>
 Tensor record(Tensor output, const Inputs&... inputs) {
-  if (auto node = make_node<NodeT>(inputs...)) set_history(output, node);
-  return output;
+  return record<NodeT>(std::move(output), [](NodeT&) {}, inputs...);
 }
 
 }  // namespace weft::autograd

@@ -85,6 +85,7 @@ Tensor Tensor::detach() const {
                                                 impl->strides, impl->offset, impl->dtype);
   alias->dist = impl->dist;
   alias->pending = impl->pending;
+  copy_spmd_type(*alias, *impl);  // a detached value is what it was across the ranks
   return Tensor(std::move(alias));
 }
 

@@ -155,10 +155,11 @@ void BM_redistribute_p_r(benchmark::State& state) {
 // A body with no communication on 16-element shards: y = a * b + a.
 Tensor tiny_body(const Tensor& a, const Tensor& b) { return weft::add(weft::mul(a, b), a); }
 
-// arg 0: forward only, 1: forward + backward (of the output's sum). Baseline: the body called on the
-// local tensors directly.
+// backward 0: forward only, 1: forward + backward (of the output's sum); types: check_types (the
+// SPMD types, docs/spmd_types.md) off or on. Baseline: the body called on the local tensors directly.
 void BM_local_map(benchmark::State& state) {
   const bool backward = state.range(0) != 0;
+  const bool types = state.range(1) != 0;
   Tensor a = weft::rand({16}, weft::requires_grad()), b = weft::rand({16}, weft::requires_grad());
   DTensor A = make_dtensor(a.detach(), world_mesh(), {Shard(0)}, {16 * world_size()});
   DTensor B = make_dtensor(b.detach(), world_mesh(), {Shard(0)}, {16 * world_size()});
@@ -166,7 +167,8 @@ void BM_local_map(benchmark::State& state) {
   B.requires_grad_();
   auto mapped = local_map(tiny_body, {.out_placements = {Placements{Shard(0)}},
                                       .in_placements = PlacementsList{Placements{Shard(0)}, Placements{Shard(0)}},
-                                      .even_shards = true});
+                                      .even_shards = true,
+                                      .check_types = types});
   paired(
       state,
       [&] {
@@ -180,6 +182,42 @@ void BM_local_map(benchmark::State& state) {
         benchmark::DoNotOptimize(y.raw_data());
       },
       /*communicates=*/false);
+}
+
+// The SPMD types' cost per op inside a body: 32 ops on 16-element shards (a Megatron-like mix of
+// Varying, Invariant-turned-Replicate and Partial values), forward + backward. Baseline: the same
+// local_map with check_types off; per_op_ns is the difference over the 32 ops.
+constexpr int kTypedOps = 32;
+Tensor typed_body(const Tensor& x, const Tensor& w, const Tensor& b) {
+  Tensor h = x;
+  for (int i = 0; i < kTypedOps / 4; ++i) h = weft::add(weft::mul(weft::tanh(h), w), weft::neg(b));  // 4 ops
+  return h;
+}
+
+void BM_local_map_types_per_op(benchmark::State& state) {
+  Tensor x = weft::rand({16}), w = weft::rand({16}), b = weft::rand({16});
+  DTensor X = make_dtensor(x, world_mesh(), {Shard(0)}, {16 * world_size()});
+  DTensor W = make_dtensor(w, world_mesh(), {Replicate()}, {16});
+  DTensor B = make_dtensor(b, world_mesh(), {Replicate()}, {16});
+  X.requires_grad_();
+  W.requires_grad_();
+  B.requires_grad_();
+  auto options = [](bool types) {
+    // Declared grad placements: both variants run the same backward (derived ones would match them).
+    return LocalMapOptions{.out_placements = {Placements{Shard(0)}},
+                           .in_grad_placements = PlacementsList{Placements{Shard(0)}, Placements{Partial()},
+                                                                Placements{Partial()}},
+                           .even_shards = true,
+                           .check_types = types};
+  };
+  auto off = local_map(typed_body, options(false)), on = local_map(typed_body, options(true));
+  auto run = [&](auto& mapped) {
+    Tensor y = mapped(X, W, B).to_local();
+    y.sum().backward();
+    benchmark::DoNotOptimize(y.raw_data());
+  };
+  paired(state, [&] { run(off); }, [&] { run(on); }, /*communicates=*/false);
+  state.counters["per_op_ns"] = state.counters["extra_us"] * 1e3 / kTypedOps;
 }
 
 // ---------------------------------------------------------------- tensor-parallel MLP layer
@@ -293,8 +331,10 @@ void register_benchmarks() {
   sized("BM_all_gather", BM_all_gather, {{1, 2000}, {64 << 10, 200}, {4 << 20, 20}});
   sized("BM_redistribute_s0_r", BM_redistribute_s0_r, {{256, 2000}, {4 << 20, 20}});
   sized("BM_redistribute_p_r", BM_redistribute_p_r, {{256, 2000}, {4 << 20, 20}});
-  benchmark::RegisterBenchmark("BM_local_map", BM_local_map)->ArgNames({"backward"})->Arg(0)->Arg(1)
-      ->Iterations(5000)->UseManualTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("BM_local_map", BM_local_map)->ArgNames({"backward", "types"})
+      ->ArgsProduct({{0, 1}, {0, 1}})->Iterations(5000)->UseManualTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("BM_local_map_types_per_op", BM_local_map_types_per_op)->Iterations(3000)
+      ->UseManualTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("BM_mlp_tensor_parallel", BM_mlp_tensor_parallel)->Iterations(10)
       ->UseManualTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_gpt_step", BM_gpt_step)->Iterations(10)->UseManualTime()

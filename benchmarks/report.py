@@ -149,7 +149,8 @@ MPI_TARGETS = {
     "BM_all_gather/floats:1": ("extra", 2.0), "BM_all_gather/floats:4194304": ("ratio", 1.1),
     "BM_redistribute_s0_r/floats:256": ("extra", 3.0), "BM_redistribute_s0_r/floats:4194304": ("ratio", 1.1),
     "BM_redistribute_p_r/floats:256": ("extra", 3.0), "BM_redistribute_p_r/floats:4194304": ("ratio", 1.1),
-    "BM_local_map/backward:0": ("extra", 2.0), "BM_local_map/backward:1": ("extra", 5.0),
+    "BM_local_map/backward:0/types:0": ("extra", 2.0), "BM_local_map/backward:1/types:0": ("extra", 5.0),
+    "BM_local_map/backward:0/types:1": ("extra", 2.0), "BM_local_map/backward:1/types:1": ("extra", 5.0),
 }
 MPI_LABELS = {"BM_all_reduce": "all_reduce (sum)", "BM_all_gather": "all_gather (per rank)",
               "BM_redistribute_s0_r": "redistribute S(0)->R", "BM_redistribute_p_r": "redistribute P->R"}
@@ -173,8 +174,13 @@ def mpi_rows(runs, t):
                   fmt_time(w), fmt_time(b) + " (1 rank)", w / b)
             continue
         if family == "BM_local_map":
-            label = "local_map overhead, " + ("fwd+bwd" if arg.endswith("1") else "fwd") + ", 16-elem shards"
+            label = ("local_map overhead, " + ("fwd+bwd" if "backward:1" in arg else "fwd") + ", 16-elem shards, "
+                     "SPMD types " + ("on" if arg.endswith("types:1") else "off"))
             base = " (body direct)"
+        elif family == "BM_local_map_types_per_op":
+            t.add("mpi", f"SPMD types in a local_map body, 32 ops ({c['per_op_ns']:.0f} ns per op)", fmt_time(w),
+                  fmt_time(b) + " (types off)", w / b)
+            continue
         else:
             label = f"{MPI_LABELS.get(family, family)} {arg.split(':')[1]} floats"
             base = " (MPI)"
@@ -237,8 +243,8 @@ def charts(runs, out_dir):
                        ("BM_chain_fwd_bwd", "chain fwd+bwd, per op")):
         if key in runs:
             bars.append((label, runs[key]["ns"] / 200))
-    for key, label in (("BM_local_map/backward:0", "local_map fwd, extra per call"),
-                       ("BM_local_map/backward:1", "local_map fwd+bwd, extra per call")):
+    for key, label in (("BM_local_map/backward:0/types:1", "local_map fwd, extra per call"),
+                       ("BM_local_map/backward:1/types:1", "local_map fwd+bwd, extra per call")):
         if key in runs:
             bars.append((label, runs[key]["counters"]["extra_us"] * 1e3))
     if bars:

@@ -4,6 +4,7 @@
 #include "distributed/collectives.h"
 #include "distributed/control_plane.h"
 #include "distributed/sharding.h"
+#include "distributed/spmd.h"
 #include "kernels/toolkit.h"
 #include "ops/shape_ops.h"
 
@@ -11,6 +12,36 @@ namespace weft::dist {
 namespace {
 
 using autograd::variable_list;
+using detail::CollectiveType;
+using spmd::Type;
+using spmd::type_bit;
+
+// The typed collectives (Note [Local SPMD types]): what each accepts on its mesh dim and makes.
+constexpr spmd::TypeSet kTerms = type_bit(Type::Partial) | type_bit(Type::Varying);
+constexpr const char* kSumsTerms =
+    "it sums per-rank terms: pass it a Partial or Varying value (a value the same on every rank would be "
+    "multiplied by the number of ranks)";
+constexpr const char* kJoinsVarying =
+    "it joins per-rank values: pass it a Varying (sharded) value (a Partial one needs all_reduce or "
+    "reduce_scatter first; a Replicate one needs no gather)";
+constexpr CollectiveType kAllReduceType{"all_reduce", kTerms, Type::Replicate, kSumsTerms};
+constexpr CollectiveType kReduceScatterType{"reduce_scatter", kTerms, Type::Varying, kSumsTerms};
+constexpr CollectiveType kAllGatherType{"all_gather", type_bit(Type::Varying), Type::Replicate, kJoinsVarying};
+constexpr CollectiveType kAllToAllType{"all_to_all", type_bit(Type::Varying), Type::Varying, kJoinsVarying};
+constexpr CollectiveType kBroadcastType{
+    "broadcast", type_bit(Type::Replicate) | type_bit(Type::Varying), Type::Replicate,
+    "only src's value survives: its gradient is summed to src, so the input must not be Invariant or Partial "
+    "(all_reduce a Partial one first)"};
+constexpr CollectiveType kCopyToType{
+    "copy_to_parallel_region", type_bit(Type::Invariant), Type::Replicate,
+    "it all-reduces the gradient of an Invariant value (an input with a Replicate grad placement, or "
+    "reduce_from_parallel_region's result); a Varying or Replicate value's gradient needs no all-reduce"};
+constexpr CollectiveType kReduceFromType{"reduce_from_parallel_region", kTerms, Type::Invariant, kSumsTerms};
+
+// The typed form applies to sums (and averages, which are sums scaled); max and min are untyped.
+const CollectiveType* typed_reduce(ReduceOp op, const CollectiveType& type) {
+  return op == ReduceOp::Sum || op == ReduceOp::Avg ? &type : nullptr;
+}
 
 void check_differentiable_op(ReduceOp op, const char* name) {
   WEFT_CHECK(op == ReduceOp::Sum || op == ReduceOp::Avg, name, ": backward is defined for sum and avg only, not ",
@@ -27,6 +58,8 @@ Tensor scaled(Tensor t, double factor) {
 }
 
 struct CollectiveNode : autograd::Node {
+  // Each collective types its output itself (detail::type_collective_output).
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
   DeviceMesh mesh;
   int64_t mesh_dim = 0;
   // The mesh dim the conjugate collective runs on (every node is made on its forward's).
@@ -104,11 +137,15 @@ int64_t mesh_dim_size(const DeviceMesh& mesh, int64_t mesh_dim) {
 }
 
 Tensor all_reduce_impl(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t mesh_dim, bool async) {
+  const CollectiveType* type = typed_reduce(op, kAllReduceType);
+  if (type) detail::check_collective_input(*type, x, mesh, mesh_dim);
   Tensor y = detail::all_reduce(x, op, mesh, mesh_dim, async);
-  return autograd::record<AllReduceBackward>(std::move(y), [&](AllReduceBackward& n) {
+  y = autograd::record<AllReduceBackward>(std::move(y), [&](AllReduceBackward& n) {
     n.on(mesh, mesh_dim);
     n.op = op;
   }, x);
+  if (type) detail::type_collective_output(*type, y, x, mesh, mesh_dim);
+  return y;
 }
 
 Tensor all_gather_impl(const Tensor& x, int64_t dim, const DeviceMesh& mesh, int64_t mesh_dim,
@@ -120,12 +157,15 @@ Tensor all_gather_impl(const Tensor& x, int64_t dim, const DeviceMesh& mesh, int
   std::vector<int64_t> s = sizes ? std::move(*sizes)
                            : mesh_dim_size(mesh, mesh_dim) == 1 ? std::vector<int64_t>{x.size(dim)}
                                                                 : detail::exchange_sizes(x.size(dim), mesh, mesh_dim);
+  detail::check_collective_input(kAllGatherType, x, mesh, mesh_dim);
   Tensor y = detail::all_gather(x, dim, s, mesh, mesh_dim, async);
-  return autograd::record<AllGatherBackward>(std::move(y), [&](AllGatherBackward& n) {
+  y = autograd::record<AllGatherBackward>(std::move(y), [&](AllGatherBackward& n) {
     n.on(mesh, mesh_dim);
     n.dim = dim;
     n.sizes = std::move(s);
   }, x);
+  detail::type_collective_output(kAllGatherType, y, x, mesh, mesh_dim);
+  return y;
 }
 
 Tensor reduce_scatter_impl(const Tensor& x, ReduceOp op, int64_t dim, const DeviceMesh& mesh, int64_t mesh_dim,
@@ -133,13 +173,17 @@ Tensor reduce_scatter_impl(const Tensor& x, ReduceOp op, int64_t dim, const Devi
   kernels::check_plain(x, "reduce_scatter");
   dim = static_cast<int64_t>(dim_index(dim, x.dim(), "reduce_scatter"));  // a 0-dim tensor has no dim to scatter
   std::vector<int64_t> sizes = chunk_sizes(x.size(dim), mesh_dim_size(mesh, mesh_dim));
+  const CollectiveType* type = typed_reduce(op, kReduceScatterType);
+  if (type) detail::check_collective_input(*type, x, mesh, mesh_dim);
   Tensor y = detail::reduce_scatter(x, op, dim, sizes, mesh, mesh_dim, async);
-  return autograd::record<ReduceScatterBackward>(std::move(y), [&](ReduceScatterBackward& n) {
+  y = autograd::record<ReduceScatterBackward>(std::move(y), [&](ReduceScatterBackward& n) {
     n.on(mesh, mesh_dim);
     n.op = op;
     n.dim = dim;
     n.sizes = std::move(sizes);
   }, x);
+  if (type) detail::type_collective_output(*type, y, x, mesh, mesh_dim);
+  return y;
 }
 
 Tensor all_to_all_impl(const Tensor& x, int64_t split_dim, int64_t concat_dim, const DeviceMesh& mesh,
@@ -158,14 +202,17 @@ Tensor all_to_all_impl(const Tensor& x, int64_t split_dim, int64_t concat_dim, c
     recv_sizes = k == 1 ? std::vector<int64_t>{x.size(concat_dim)}
                         : detail::exchange_sizes(x.size(concat_dim), mesh, mesh_dim);
   }
+  detail::check_collective_input(kAllToAllType, x, mesh, mesh_dim);
   Tensor y = detail::all_to_all(x, split_dim, split_sizes, concat_dim, recv_sizes, mesh, mesh_dim, async);
-  return autograd::record<AllToAllBackward>(std::move(y), [&](AllToAllBackward& n) {
+  y = autograd::record<AllToAllBackward>(std::move(y), [&](AllToAllBackward& n) {
     n.on(mesh, mesh_dim);
     n.split_dim = split_dim;
     n.concat_dim = concat_dim;
     n.split_sizes = std::move(split_sizes);
     n.recv_sizes = std::move(recv_sizes);
   }, x);
+  detail::type_collective_output(kAllToAllType, y, x, mesh, mesh_dim);
+  return y;
 }
 
 }  // namespace
@@ -205,11 +252,14 @@ Tensor all_to_all_async(const Tensor& x, int64_t split_dim, int64_t concat_dim, 
 }
 
 Tensor broadcast(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
+  detail::check_collective_input(kBroadcastType, x, mesh, mesh_dim);
   Tensor y = detail::broadcast(x, src, mesh, mesh_dim);
-  return autograd::record<BroadcastBackward>(std::move(y), [&](BroadcastBackward& n) {
+  y = autograd::record<BroadcastBackward>(std::move(y), [&](BroadcastBackward& n) {
     n.on(mesh, mesh_dim);
     n.src = src;
   }, x);
+  detail::type_collective_output(kBroadcastType, y, x, mesh, mesh_dim);
+  return y;
 }
 
 Tensor scatter(const TensorList& chunks, int64_t src, const DeviceMesh& mesh, int64_t mesh_dim) {
@@ -227,15 +277,21 @@ Tensor copy_to_parallel_region(const Tensor& x, const DeviceMesh& mesh, int64_t 
   // Identity forward: a view of x, so that the output can carry its own history. A view would not
   // wait for x's pending collective, so wait here.
   wait_tensor(x);
+  detail::check_collective_input(kCopyToType, x, mesh, mesh_dim);
   Tensor y = kernels::make_alias(x, x.shape(), x.strides(), x.storage_offset());
   auto on_mesh = [&](CollectiveNode& n) { n.on(mesh, mesh_dim); };
-  return autograd::record<CopyToParallelRegionBackward>(std::move(y), on_mesh, x);
+  y = autograd::record<CopyToParallelRegionBackward>(std::move(y), on_mesh, x);
+  detail::type_collective_output(kCopyToType, y, x, mesh, mesh_dim);
+  return y;
 }
 
 Tensor reduce_from_parallel_region(const Tensor& x, const DeviceMesh& mesh, int64_t mesh_dim) {
+  detail::check_collective_input(kReduceFromType, x, mesh, mesh_dim);
   Tensor y = detail::all_reduce(x, ReduceOp::Sum, mesh, mesh_dim);
   auto on_mesh = [&](CollectiveNode& n) { n.on(mesh, mesh_dim); };
-  return autograd::record<ReduceFromParallelRegionBackward>(std::move(y), on_mesh, x);
+  y = autograd::record<ReduceFromParallelRegionBackward>(std::move(y), on_mesh, x);
+  detail::type_collective_output(kReduceFromType, y, x, mesh, mesh_dim);
+  return y;
 }
 
 }  // namespace funcol

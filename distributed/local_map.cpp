@@ -5,6 +5,7 @@
 #include "distributed/control_plane.h"
 #include "distributed/redistribute.h"
 #include "distributed/runtime.h"
+#include "distributed/spmd.h"
 #include "framework/small_vector.h"
 #include "kernels/toolkit.h"
 
@@ -185,6 +186,39 @@ std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, const std:
   return globals;
 }
 
+// Note [local_map SPMD types]
+// With check_types, each DTensor input's local tensor is typed from its placements and declared
+// grad placements (autograd/spmd_types.h) before the body runs, the body runs with the checker
+// installed (every op applies its rule, eagerly), each output is checked against its out
+// placements, and, when in_grad_placements is omitted, the inputs' grad placements are derived
+// from what the body did with them. Inputs on another mesh than the call's stay untyped.
+void type_inputs(spmd::Checker& checker, const LocalMapCall& call, const TensorList& inputs) {
+  const LocalMapOptions& options = call.options;
+  for (size_t leaf = 0, i = 0; leaf < call.locals.size(); ++leaf) {
+    if (!call.locals[leaf].defined()) continue;
+    const Tensor& in = inputs[i++];
+    if (!in.is_dtensor()) continue;
+    const DTensorSpec& d = DTensor(in).spec();
+    if (d.mesh != call.mesh) continue;
+    // Only whether a grad entry is Replicate matters here: no need to normalise its Shard dims.
+    const Placements* grad = options.in_grad_placements ? &*(*options.in_grad_placements)[leaf] : nullptr;
+    type_local_map_input(checker, call.locals[leaf], leaf, d.placements, grad);
+  }
+}
+
+void settle_grad_placements(const spmd::Checker& checker, const LocalMapCall& call, LocalMapState& state) {
+  if (call.options.derived_in_grad_placements)
+    call.options.derived_in_grad_placements->assign(call.locals.size(), std::nullopt);
+  for (size_t leaf = 0, i = 0; leaf < call.locals.size(); ++leaf) {
+    if (!call.locals[leaf].defined()) continue;
+    LocalMapState::Input& spec = state.inputs[i++];
+    if (!spec.is_dtensor || spec.mesh.defined()) continue;  // another mesh: untyped, the default stays
+    derive_grad_placements(checker, leaf, spec.grad_placements.data(), spec.grad_placements.size());
+    if (call.options.derived_in_grad_placements)
+      (*call.options.derived_in_grad_placements)[leaf] = Placements(spec.grad_placements.begin(), spec.grad_placements.end());
+  }
+}
+
 struct LocalMapFunction : autograd::Function<LocalMapFunction> {
   using State = LocalMapState;
   static autograd::variable_list forward(autograd::AutogradContext* ctx, const TensorList& inputs,
@@ -223,10 +257,14 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
     }
     call.locals[leaf] = std::move(local);
   }
+  std::optional<spmd::Checker> checker;
+  if (options.check_types && spmd_types_enabled())
+    type_inputs(checker.emplace(axis_names(call.mesh), call.mesh.hash(), call.locals.size()), call, inputs);
   std::vector<OutputLeaf> flat;
   {
     std::optional<EnableGradGuard> enable;
     if (call.record) enable.emplace();
+    spmd::Scope scope(checker ? &*checker : nullptr);
     flat = call.body(call.locals);
   }
   WEFT_CHECK(flat.size() == options.out_placements.size(), "local_map requires one placement entry for each "
@@ -244,7 +282,12 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
                "; it must return local tensors, which local_map wraps with out_placements");
     state.outputs[o].placements = entry ? normalized_buf(*entry, t.dim())
                                         : PlacementBuf(static_cast<size_t>(call.mesh.ndim()), Replicate());
+    if (checker) {
+      const PlacementBuf& p = state.outputs[o].placements;
+      check_local_map_output(*checker, t, o, p.data(), p.size());
+    }
   }
+  if (checker && !options.in_grad_placements) settle_grad_placements(*checker, call, state);
   std::vector<Shape> globals = global_shapes(flat, state.outputs, call.mesh, options.even_shards);
   autograd::variable_list outputs(flat.size());
   autograd::variable_list non_differentiable;

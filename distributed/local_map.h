@@ -27,6 +27,14 @@ struct LocalMapOptions {
   bool redistribute_inputs = false;
   // The caller promises every Shard output is evenly sharded: global shapes need no size exchange.
   bool even_shards = false;
+  // Check the body's local SPMD types (docs/spmd_types.md): each op raises where the gradient it
+  // would compute is wrong. WEFT_SPMD_TYPES=0 turns it off for every call.
+  bool check_types = true;
+  // When in_grad_placements is omitted and types are checked, local_map derives each DTensor
+  // input's grad placements from the body (a Replicate input mixed with Varying values gets a
+  // Partial gradient) and, if this is set, stores them here (one entry per leaf, as
+  // in_grad_placements would be; None for non-DTensor leaves). Without checking: the default.
+  PlacementsList* derived_in_grad_placements = nullptr;
 };
 
 namespace detail {

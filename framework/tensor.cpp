@@ -183,6 +183,7 @@ Tensor make_alias(const Tensor& base, Shape shape, Shape strides, int64_t offset
   auto alias = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>(), base.impl()->storage, std::move(shape),
                                                 std::move(strides), offset, base.dtype());
   alias->pending = base.impl()->pending;  // a view of an unfinished async result waits for it too
+  copy_spmd_type(*alias, *base.impl());
   return Tensor(std::move(alias));
 }
 

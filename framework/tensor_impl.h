@@ -101,8 +101,23 @@ struct TensorImpl {
   void* data_address = nullptr;  // storage's data plus offset
   int64_t offset = 0;            // in elements
   DType dtype;
+  // The tensor's local SPMD type inside a checking local_map body, in the padding before `shape`
+  // (see Note [Local SPMD types] in autograd/spmd_types.h; only autograd/spmd_types.cpp reads
+  // them). Valid only while spmd_epoch is the running checker's epoch; 0 is never one.
+  uint8_t spmd_undecided = 0;  // mesh axes whose Replicate input has not yet shown R or I
+  uint16_t spmd_types = 0;     // 2 bits per mesh axis (spmd::Type)
+  uint16_t spmd_epoch = 0;     // the checking call that typed it
+  uint16_t spmd_origin = 0;    // 1 + the local_map input its R/I/undecided axes come from
   Shape shape;
   Shape strides;
 };
+
+// An alias carries its base's SPMD type (detach, the identity views).
+inline void copy_spmd_type(TensorImpl& to, const TensorImpl& from) {
+  to.spmd_undecided = from.spmd_undecided;
+  to.spmd_types = from.spmd_types;
+  to.spmd_epoch = from.spmd_epoch;
+  to.spmd_origin = from.spmd_origin;
+}
 
 }  // namespace weft

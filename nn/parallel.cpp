@@ -6,6 +6,7 @@
 #include "distributed/collectives.h"
 #include "distributed/local_map.h"
 #include "distributed/sharding.h"
+#include "distributed/spmd.h"
 #include "framework/factories.h"
 #include "nn/batch_norm.h"
 #include "nn/transformer.h"
@@ -274,12 +275,14 @@ Tensor Parallelized::forward(const Tensor& x) {
   };
   // Even rows need no size exchange for the output's global shape.
   bool even = dp_dim < 0 || input.size(0) % mesh.size(dp_dim) == 0;
+  const bool derive = derive_grad_placements && dist::spmd_types_enabled();
   return dist::local_map(body, {.out_placements = {input_placements_},
                                 .in_placements = in,
-                                .in_grad_placements = in_grad,
+                                .in_grad_placements = derive ? std::nullopt : std::optional(in_grad),
                                 .device_mesh = mesh,
                                 .redistribute_inputs = true,
-                                .even_shards = even})(input, params);
+                                .even_shards = even,
+                                .derived_in_grad_placements = derive ? &derived_grad_placements : nullptr})(input, params);
 }
 
 StateDict Parallelized::full_state_dict() const {

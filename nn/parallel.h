@@ -11,6 +11,7 @@
 
 #include "distributed/device_mesh.h"
 #include "distributed/dtensor.h"
+#include "distributed/local_map.h"
 #include "nn/layers.h"
 
 namespace weft::nn::parallel {
@@ -122,6 +123,13 @@ class Parallelized : public UnaryModule {
   // Start each gradient's all-reduce over dp during backward; see Note [Overlapped gradient
   // reduction]. Read at each forward (a graph recorded before a change keeps its behaviour).
   bool overlap_grad_reduce = true;
+  // Omit local_map's in_grad_placements and let it derive them from the body's SPMD types (Note
+  // [local_map SPMD types]); the last forward's derived placements are kept in
+  // derived_grad_placements (the batch's entry first, then one per parameter). They equal the
+  // declared ones (Partial on dp for every parameter, Shard params' own on tp, Replicate
+  // elsewhere); without type checking (WEFT_SPMD_TYPES=0) nothing is derived, so this is ignored.
+  bool derive_grad_placements = false;
+  dist::PlacementsList derived_grad_placements;
 
   struct GradReducer;  // per parameter: the hooks' shared state (nn/parallel.cpp)
 

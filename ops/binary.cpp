@@ -74,6 +74,7 @@ DType result_type(const Tensor& a, Scalar b) { return scalar_result_dtype(a.dtyp
 namespace {
 
 struct AddBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   double alpha = 1;  // b's gradient is alpha * grad (negative for sub)
   variable_list apply(variable_list&& grads) override {
     const Tensor& g = grads[0];
@@ -105,7 +106,11 @@ Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
 }
 
 namespace {
+// add/sub of a scalar shift every rank's term (NonLinear for a Partial: the shift would be summed
+// once per rank); mul/div by one scale it (Linear).
+template <spmd::Linearity L>
 struct ScalarAffineBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = L;
   double scale = 1;  // d out / d a: 1 for add and sub, s for mul, 1/s for div
   const char* name_ = "AddBackward";
   variable_list apply(variable_list&& grads) override {
@@ -115,8 +120,9 @@ struct ScalarAffineBackward final : autograd::Node {
 };
 
 // record<ScalarAffineBackward>'s init.
+template <spmd::Linearity L>
 auto affine(double scale, const char* name) {
-  return [scale, name](ScalarAffineBackward& n) {
+  return [scale, name](ScalarAffineBackward<L>& n) {
     n.scale = scale;
     n.name_ = name;
   };
@@ -126,7 +132,7 @@ auto affine(double scale, const char* name) {
 Tensor add(const Tensor& a, Scalar b) {
   detail::check_plain(a, "add");
   Tensor y = run_scalar(BinaryOp::Add, a, b, scalar_result_dtype(a.dtype(), b));
-  return autograd::record<ScalarAffineBackward>(std::move(y), affine(1, "AddBackward"), a);
+  return autograd::record<ScalarAffineBackward<spmd::Linearity::NonLinear>>(std::move(y), affine<spmd::Linearity::NonLinear>(1, "AddBackward"), a);
 }
 
 Tensor sub(const Tensor& a, Scalar b) {
@@ -134,24 +140,25 @@ Tensor sub(const Tensor& a, Scalar b) {
   DType dt = scalar_result_dtype(a.dtype(), b);
   WEFT_CHECK(dt != kBool, "sub: subtraction, the `-` operator, with a bool tensor is not supported");
   Tensor y = run_scalar(BinaryOp::Sub, a, b, dt);
-  return autograd::record<ScalarAffineBackward>(std::move(y), affine(1, "SubBackward"), a);
+  return autograd::record<ScalarAffineBackward<spmd::Linearity::NonLinear>>(std::move(y), affine<spmd::Linearity::NonLinear>(1, "SubBackward"), a);
 }
 
 Tensor mul(const Tensor& a, Scalar b) {
   detail::check_plain(a, "mul");
   Tensor y = run_scalar(BinaryOp::Mul, a, b, scalar_result_dtype(a.dtype(), b));
-  return autograd::record<ScalarAffineBackward>(std::move(y), affine(b.to_double(), "MulBackward"), a);
+  return autograd::record<ScalarAffineBackward<spmd::Linearity::Linear>>(std::move(y), affine<spmd::Linearity::Linear>(b.to_double(), "MulBackward"), a);
 }
 
 Tensor div(const Tensor& a, Scalar b) {
   detail::check_plain(a, "div");
   DType dt = promote_with_scalar(a.dtype(), true);  // true division always gives a float
   Tensor y = run_scalar(BinaryOp::Div, a, b, dt);
-  return autograd::record<ScalarAffineBackward>(std::move(y), affine(1.0 / b.to_double(), "DivBackward"), a);
+  return autograd::record<ScalarAffineBackward<spmd::Linearity::Linear>>(std::move(y), affine<spmd::Linearity::Linear>(1.0 / b.to_double(), "DivBackward"), a);
 }
 
 namespace {
 struct MulBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Multilinear;
   SavedTensor a, b;
   variable_list apply(variable_list&& grads) override {
     const Tensor& g = grads[0];
@@ -162,6 +169,7 @@ struct MulBackward final : autograd::Node {
 };
 
 struct DivBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::LinearInFirst;
   SavedTensor a, b;
   variable_list apply(variable_list&& grads) override {
     const Tensor& g = grads[0];
@@ -229,7 +237,9 @@ std::shared_ptr<autograd::Node> detail::mul_node(const Tensor& a, const Tensor& 
 Tensor mul(const Tensor& a, const Tensor& b) {
   check_inputs(a, b, "mul");
   Tensor y = run(BinaryOp::Mul, a, b, result_type(a, b), "mul");
-  if (auto node = detail::mul_node(a, b, /*in_place=*/false)) autograd::set_history(y, node);
+  auto node = detail::mul_node(a, b, /*in_place=*/false);
+  spmd::check_op(spmd::Linearity::Multilinear, "mul", y, {&a, &b});
+  if (node) autograd::set_history(y, node);
   return y;
 }
 
@@ -296,11 +306,15 @@ namespace {
 // Comparisons: computed in the promoted dtype, bool results, never differentiable.
 Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
   check_inputs(a, b, name);
-  return run(op, a, b, result_type(a, b), name);
+  Tensor y = run(op, a, b, result_type(a, b), name);
+  spmd::note_op(name, y, {&a, &b});
+  return y;
 }
 Tensor compare(BinaryOp op, const Tensor& a, Scalar b, const char* name) {
   detail::check_plain(a, name);
-  return run_scalar(op, a, b, scalar_result_dtype(a.dtype(), b));
+  Tensor y = run_scalar(op, a, b, scalar_result_dtype(a.dtype(), b));
+  spmd::note_op(name, y, {&a});
+  return y;
 }
 }  // namespace
 
@@ -319,6 +333,7 @@ Tensor ge(const Tensor& a, Scalar b) { return compare(BinaryOp::Ge, a, b, "ge");
 
 namespace {
 struct WhereBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   SavedTensor cond;
   variable_list apply(variable_list&& grads) override {
     const Tensor& g = grads[0];
@@ -345,9 +360,12 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   DType dt = result_type(a, b);
   Tensor y = kernels::make_empty(shape, dt);
   kernels::where_out(y, cond, kernels::cast(a, dt), kernels::cast(b, dt));
-  return autograd::record<WhereBackward>(std::move(y), [&](WhereBackward& n) {
+  y = autograd::record<WhereBackward>(std::move(y), [&](WhereBackward& n) {
     n.save(n.cond, cond);
   }, Tensor(), a, b);
+  // Linear in (a, b) jointly; the condition selects per element, a factor as in mul.
+  spmd::check_op(spmd::Linearity::Multilinear, "where", y, {&cond, &y});
+  return y;
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
@@ -358,9 +376,11 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
                                     : broadcast_shapes(x.shape(), mask.shape(), "masked_fill"),
                                 x.dtype());
   kernels::masked_fill_out(y, x, mask, value);
-  return autograd::record<MaskedFillBackward>(std::move(y), [&](MaskedFillBackward& n) {
+  y = autograd::record<MaskedFillBackward>(std::move(y), [&](MaskedFillBackward& n) {
     n.save(n.mask, mask);
   }, x);
+  spmd::note_op("masked_fill", y, {&y, &mask});  // a per-rank mask makes a per-rank result
+  return y;
 }
 
 namespace {

@@ -7,6 +7,7 @@ namespace weft {
 
 namespace {
 struct EmbeddingBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   autograd::SavedTensor indices;
   int64_t num_weights = 0;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
@@ -25,10 +26,14 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
   WEFT_CHECK(indices.dtype() == kInt64, "embedding: expected indices of dtype int64 but got ", indices.dtype(),
              " of shape ", indices.shape());
   Tensor out = kernels::embedding(weight, indices);  // checks every index is in range
-  return autograd::record<EmbeddingBackward>(std::move(out), [&](EmbeddingBackward& n) {
+  Tensor y = autograd::record<EmbeddingBackward>(std::move(out), [&](EmbeddingBackward& n) {
     n.save(n.indices, indices);
     n.num_weights = weight.size(0);
   }, weight);
+  // The indices are no gradient input, but they select per rank: Varying indices make Varying rows,
+  // and a Partial weight must not meet them (Multilinear). Note [Local SPMD types].
+  spmd::check_op(spmd::Linearity::Multilinear, "embedding", y, {&indices, &weight});
+  return y;
 }
 
 }  // namespace weft

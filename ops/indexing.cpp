@@ -29,6 +29,7 @@ Tensor indexed_accumulate(IndexForm form, const Tensor& base, int64_t dim, const
 
 // The gradient of a read: the output's gradient accumulated into zeros at the positions read.
 struct IndexedReadBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   IndexForm form = IndexForm::kSelect;
   int64_t dim = 0;
   Tensor index;  // int64, never requires grad
@@ -44,6 +45,7 @@ struct IndexedReadBackward final : autograd::Node {
 
 // The gradient of an accumulation: the base's is the output's, src's is read at the positions written.
 struct IndexedAccumulateBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   IndexForm form = IndexForm::kSelect;
   int64_t dim = 0;
   Tensor index;
@@ -88,9 +90,11 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   WEFT_CHECK(index.dim() <= 1, "index_select: expected a 1-D index but got shape ", index.shape());
   int64_t d = wrap_dim(dim, x.dim(), "index_select");
   Tensor flat_index = index.dim() == 0 ? kernels::make_alias(index, {1}, {1}, index.storage_offset()) : index;
-  return autograd::record<IndexedReadBackward>(kernels::index_select(x, d, flat_index), [&](IndexedReadBackward& n) {
+  Tensor y = autograd::record<IndexedReadBackward>(kernels::index_select(x, d, flat_index), [&](IndexedReadBackward& n) {
     n.form = IndexForm::kSelect, n.dim = d, n.index = flat_index, n.input_shape = x.shape();
   }, x);
+  spmd::check_op(spmd::Linearity::Multilinear, "index_select", y, {&flat_index, &x});  // as embedding's
+  return y;
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
@@ -102,9 +106,11 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   for (int64_t i = 0; i < x.dim(); ++i)
     WEFT_CHECK(i == d || index.size(i) <= x.size(i), "gather: the index of shape ", index.shape(),
                " is larger than the input of shape ", x.shape(), " in dim ", i);
-  return autograd::record<IndexedReadBackward>(kernels::gather(x, d, index), [&](IndexedReadBackward& n) {
+  Tensor y = autograd::record<IndexedReadBackward>(kernels::gather(x, d, index), [&](IndexedReadBackward& n) {
     n.form = IndexForm::kGather, n.dim = d, n.index = index, n.input_shape = x.shape();
   }, x);
+  spmd::check_op(spmd::Linearity::Multilinear, "gather", y, {&index, &x});  // as embedding's
+  return y;
 }
 
 }  // namespace weft

@@ -232,6 +232,7 @@ Tensor& add_impl(Tensor& self, const Tensor& other, Scalar alpha, bool subtract,
   WEFT_CHECK(is_floating(result) || !alpha.is_floating(), op, ": for integral tensors alpha must not be a "
              "floating point number");
   double a = subtract ? -alpha.to_double() : alpha.to_double();
+  spmd::check_op(spmd::Linearity::Linear, op, self, {&self, &other});
   return record_inplace<InplaceAddBackward>(
       self, [&](InplaceAddBackward& n) { n.alpha = a; },
       [&] { kernels::binary_out(BinaryOp::Add, self, self, kernels::cast(other, self.dtype()), a); }, other);
@@ -243,6 +244,9 @@ Tensor& scalar_impl(Tensor& self, BinaryOp op, Scalar s, double scale, const cha
                                      : (s.is_bool() ? self.dtype() : promote_with_scalar(self.dtype(), s.is_floating()));
   check_result_dtype(result, self, name);
   WEFT_CHECK(op != BinaryOp::Sub || self.dtype() != kBool, name, ": subtraction with a bool tensor is not supported");
+  // A shift is summed once per rank on a Partial; a scale is linear.
+  const bool shift = op == BinaryOp::Add || op == BinaryOp::Sub;
+  spmd::check_op(shift ? spmd::Linearity::NonLinear : spmd::Linearity::Linear, name, self, {&self});
   return record_inplace<InplaceScaleBackward>(self, [&](InplaceScaleBackward& n) { n.scale = scale; },
                                               [&] { kernels::binary_scalar_out(op, self, self, s); });
 }
@@ -262,6 +266,7 @@ Tensor& Tensor::mul_(const Tensor& other) {
   check_inplace(*this, "mul_", other);
   check_other(*this, other, "mul_");
   check_result_dtype(promote_types(dtype(), other.dtype()), *this, "mul_");
+  spmd::check_op(spmd::Linearity::Multilinear, "mul_", *this, {this, &other});
   return record_inplace(*this, detail::mul_node(*this, other, /*in_place=*/true),
                         [&] { kernels::binary_out(BinaryOp::Mul, *this, *this, kernels::cast(other, dtype())); });
 }
@@ -271,6 +276,7 @@ Tensor& Tensor::div_(const Tensor& other) {
   check_other(*this, other, "div_");
   check_result_dtype(kFloat32 > promote_types(dtype(), other.dtype()) ? kFloat32 : promote_types(dtype(), other.dtype()),
                      *this, "div_");
+  spmd::check_op(spmd::Linearity::LinearInFirst, "div_", *this, {this, &other});
   return record_inplace<InplaceDivBackward>(
       *this,
       [&](InplaceDivBackward& n) {
@@ -284,12 +290,14 @@ Tensor& Tensor::zero_() { return fill_(0); }
 
 Tensor& Tensor::fill_(Scalar value) {
   check_inplace(*this, "fill_");
+  spmd::check_op(spmd::Linearity::Linear, "fill_", *this, {});  // a constant: untyped
   return record_inplace<OverwriteBackward>(*this, [&] { kernels::fill_out(*this, value); });
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace(*this, "copy_", src);
   check_other(*this, src, "copy_");
+  spmd::check_op(spmd::Linearity::Linear, "copy_", *this, {&src});  // self becomes what src is
   return record_inplace<OverwriteBackward>(*this, [&] { kernels::copy_into(*this, src); }, src);
 }
 
@@ -301,6 +309,7 @@ Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
   check_result_dtype(promote_with_scalar(dtype(), floating_bound), *this, "clamp_");
   kernels::UnaryParams p{.a = min ? min->to_double() : 0, .b = max ? max->to_double() : 0,
                          .has_a = min.has_value(), .has_b = max.has_value()};
+  spmd::note_op("clamp_", *this, {this});
   // The node's mask reads the values before clamping.
   return record_inplace(*this, detail::clamp_node(*this, *this, min, max),
                         [&] { kernels::unary_out(kernels::UnaryOp::Clamp, *this, *this, p); });

@@ -56,6 +56,7 @@ std::pair<Tensor, Tensor> mm_grads(const Tensor& g, const autograd::Node* node, 
 }
 
 struct MmBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Multilinear;
   autograd::SavedTensor a, b;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
     auto [ga, gb] = mm_grads(grads[0], this, a, b, needs_input_grad(0), needs_input_grad(1), 1);
@@ -78,6 +79,7 @@ struct AddmmBackward final : autograd::Node {
 };
 
 struct BmmBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Multilinear;
   autograd::SavedTensor a, b;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
     const Tensor& g = grads[0];
@@ -91,6 +93,7 @@ struct BmmBackward final : autograd::Node {
 
 // x [..., in] flattened to x2 [R, in]: dx = g2 W, dW = g2^T x2, db = sum of g2's rows.
 struct LinearBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Affine;
   autograd::SavedTensor x, weight;
   Shape x_shape;
   autograd::variable_list apply(autograd::variable_list&& grads) override {

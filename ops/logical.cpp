@@ -1,7 +1,9 @@
 // Logical and bitwise ops: kernels::BinaryOp::BitAnd/BitOr/BitXor and UnaryOp::BitNot on bool or
-// integral operands. Nothing here records history: the results are bool or integers.
+// integral operands. Nothing here records history: the results are bool or integers (whose local
+// SPMD type each op still sets, by the non-linear rule: Note [Local SPMD types]).
 #include "ops/logical.h"
 
+#include "autograd/spmd_types.h"
 #include "kernels/elementwise.h"
 #include "kernels/toolkit.h"
 #include "ops/binary.h"
@@ -17,7 +19,9 @@ Tensor logical(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) 
   detail::check_plain(a, name);
   detail::check_plain(b, name);
   broadcast_shapes(a.shape(), b.shape(), name);  // names the op when the shapes do not broadcast
-  return kernels::binary(op, truth(a), truth(b));
+  Tensor y = kernels::binary(op, truth(a), truth(b));
+  spmd::note_op(name, y, {&a, &b});
+  return y;
 }
 
 void check_bits(DType dt, const char* name, const Shape& a, const Shape& b) {
@@ -31,7 +35,9 @@ Tensor bitwise(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) 
   DType dt = result_type(a, b);
   check_bits(dt, name, a.shape(), b.shape());
   broadcast_shapes(a.shape(), b.shape(), name);
-  return kernels::binary(op, kernels::cast(a, dt), kernels::cast(b, dt));
+  Tensor y = kernels::binary(op, kernels::cast(a, dt), kernels::cast(b, dt));
+  spmd::note_op(name, y, {&a, &b});
+  return y;
 }
 
 Tensor bitwise(BinaryOp op, const Tensor& a, Scalar b, const char* name) {
@@ -39,7 +45,9 @@ Tensor bitwise(BinaryOp op, const Tensor& a, Scalar b, const char* name) {
   WEFT_CHECK(!b.is_floating(), name, ": expected a bool or integral number but got ", b.to_double());
   DType dt = result_type(a, b);
   check_bits(dt, name, a.shape(), Shape{});
-  return kernels::binary_scalar(op, kernels::cast(a, dt), b);
+  Tensor y = kernels::binary_scalar(op, kernels::cast(a, dt), b);
+  spmd::note_op(name, y, {&a});
+  return y;
 }
 
 }  // namespace
@@ -50,7 +58,9 @@ Tensor logical_xor(const Tensor& a, const Tensor& b) { return logical(BinaryOp::
 
 Tensor logical_not(const Tensor& x) {
   detail::check_plain(x, "logical_not");
-  return x.dtype() == kBool ? kernels::unary(kernels::UnaryOp::BitNot, x) : kernels::binary_scalar(BinaryOp::Eq, x, 0);
+  Tensor y = x.dtype() == kBool ? kernels::unary(kernels::UnaryOp::BitNot, x) : kernels::binary_scalar(BinaryOp::Eq, x, 0);
+  spmd::note_op("logical_not", y, {&x});
+  return y;
 }
 
 Tensor bitwise_and(const Tensor& a, const Tensor& b) { return bitwise(BinaryOp::BitAnd, a, b, "bitwise_and"); }
@@ -64,7 +74,9 @@ Tensor bitwise_not(const Tensor& x) {
   detail::check_plain(x, "bitwise_not");
   WEFT_CHECK(!is_floating(x.dtype()), "bitwise_not: expected a bool or integral tensor but got dtype ", x.dtype(),
              " of shape ", x.shape());
-  return kernels::unary(kernels::UnaryOp::BitNot, x);
+  Tensor y = kernels::unary(kernels::UnaryOp::BitNot, x);
+  spmd::note_op("bitwise_not", y, {&x});
+  return y;
 }
 
 }  // namespace weft

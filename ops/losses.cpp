@@ -108,7 +108,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const std::stri
   int64_t class_dim = check_class_target(logits, target, "cross_entropy");
   auto fwd = kernels::cross_entropy_forward(logits, target, class_dim, ignore_index, label_smoothing, "cross_entropy");
   Tensor out = reduce_losses(fwd.loss, target.shape(), reduction, fwd.count);
-  return autograd::record<CrossEntropyBackward>(std::move(out), [&](CrossEntropyBackward& n) {
+  Tensor y = autograd::record<CrossEntropyBackward>(std::move(out), [&](CrossEntropyBackward& n) {
     n.save(n.logits, logits);
     n.save(n.target, target);
     n.class_dim = class_dim;
@@ -117,6 +117,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const std::stri
     n.label_smoothing = label_smoothing;
     n.reduction = reduction;
   }, logits);
+  spmd::note_op("cross_entropy", y, {&y, &target});  // per-rank targets make a per-rank loss
+  return y;
 }
 
 namespace {
@@ -141,7 +143,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const std::string
   int64_t class_dim = check_class_target(log_probs, target, "nll_loss");
   auto fwd = kernels::nll_loss_forward(log_probs, target, class_dim, ignore_index, "nll_loss");
   Tensor out = reduce_losses(fwd.loss, target.shape(), reduction, fwd.count);
-  return autograd::record<NllLossBackward>(std::move(out), [&](NllLossBackward& n) {
+  Tensor y = autograd::record<NllLossBackward>(std::move(out), [&](NllLossBackward& n) {
     n.save(n.target, target);
     n.input_shape = log_probs.shape();
     n.input_dtype = log_probs.dtype();
@@ -150,6 +152,8 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const std::string
     n.count = fwd.count;
     n.reduction = reduction;
   }, log_probs);
+  spmd::note_op("nll_loss", y, {&y, &target});  // per-rank targets make a per-rank loss
+  return y;
 }
 
 namespace {

@@ -54,6 +54,7 @@ Tensor expand_back(const Tensor& g, const Shape& in_shape, const Shape& dims, bo
 Tensor accumulation_input(const Tensor& x) { return is_floating(x.dtype()) ? x : kernels::cast(x, kInt64); }
 
 struct SumBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape in_shape, dims;
   bool keepdim = false;
   variable_list apply(variable_list&& grads) override { return {expand_back(grads[0], in_shape, dims, keepdim)}; }
@@ -61,6 +62,7 @@ struct SumBackward final : autograd::Node {
 };
 
 struct MeanBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape in_shape, dims;
   bool keepdim = false;
   double count = 1;
@@ -214,10 +216,14 @@ std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
   return extreme_dim(x, dim, keepdim, false, "min");
 }
 Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
-  return arg_extreme(x, dim, keepdim, true, "argmax");
+  Tensor y = arg_extreme(x, dim, keepdim, true, "argmax");
+  spmd::note_op("argmax", y, {&x});
+  return y;
 }
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
-  return arg_extreme(x, dim, keepdim, false, "argmin");
+  Tensor y = arg_extreme(x, dim, keepdim, false, "argmin");
+  spmd::note_op("argmin", y, {&x});
+  return y;
 }
 
 namespace {
@@ -406,6 +412,7 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
 
 namespace {
 struct SumToBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape in_shape;
   variable_list apply(variable_list&& grads) override {
     Tensor out = kernels::make_empty(in_shape, grads[0].dtype());

@@ -78,6 +78,7 @@ std::optional<Shape> view_strides(const Shape& shape, const Shape& strides, cons
 // --- views whose backward is a reshape back (reshape, view, flatten, squeeze, unsqueeze) ---
 
 struct ViewBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape input_shape;
   variable_list apply(variable_list&& grads) override { return {reshape(grads[0], input_shape)}; }
   std::string name() const override { return "ViewBackward"; }
@@ -158,6 +159,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 
 namespace {
 struct PermuteBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape inverse;
   variable_list apply(variable_list&& grads) override { return {permute(grads[0], inverse)}; }
   std::string name() const override { return "PermuteBackward"; }
@@ -198,6 +200,7 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 
 namespace {
 struct ExpandBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape input_shape;
   variable_list apply(variable_list&& grads) override { return {sum_to(grads[0], input_shape)}; }
   std::string name() const override { return "ExpandBackward"; }
@@ -239,6 +242,7 @@ Tensor pad_dim(const Tensor& g, int64_t dim, int64_t before, int64_t after) {
 
 namespace {
 struct NarrowBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   int64_t dim = 0, start = 0, input_size = 0;
   variable_list apply(variable_list&& grads) override {
     const Tensor& g = grads[0];
@@ -267,6 +271,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 
 namespace {
 struct SelectBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   int64_t dim = 0, index = 0, input_size = 0;
   variable_list apply(variable_list&& grads) override {
     return {pad_dim(unsqueeze(grads[0], dim), dim, index, input_size - index - 1)};
@@ -311,6 +316,7 @@ namespace {
 // Assumes the input itself does not overlap in memory (no expanded input), which covers every
 // use weft makes of as_strided.
 struct AsStridedBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape in_shape, in_strides, out_shape, out_strides;
   int64_t in_offset = 0, out_offset = 0;
   variable_list apply(variable_list&& grads) override {

@@ -63,6 +63,7 @@ Tensor fused(const Tensor& g, const Tensor& s) {
 }
 
 struct NegBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   variable_list apply(variable_list&& grads) override { return {neg(grads[0])}; }
   std::string name() const override { return "NegBackward"; }
 };
@@ -194,7 +195,9 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
   kernels::UnaryParams p{.a = min ? min->to_double() : 0, .b = max ? max->to_double() : 0,
                          .has_a = min.has_value(), .has_b = max.has_value()};
   Tensor y = kernels::unary(UnaryOp::Clamp, xc, p);
-  if (auto node = detail::clamp_node(x, xc, min, max)) autograd::set_history(y, node);
+  auto node = detail::clamp_node(x, xc, min, max);
+  spmd::note_op("clamp", y, {&x});
+  if (node) autograd::set_history(y, node);
   return y;
 }
 
@@ -338,19 +341,25 @@ Tensor frac(const Tensor& x) {
 Tensor isnan(const Tensor& x) {
   detail::check_plain(x, "isnan");
   if (!is_floating(x.dtype())) return zeros(x.shape(), kBool);
-  return kernels::binary(BinaryOp::Ne, x, x);  // NaN is the one value unequal to itself
+  Tensor y = kernels::binary(BinaryOp::Ne, x, x);  // NaN is the one value unequal to itself
+  spmd::note_op("isnan", y, {&x});
+  return y;
 }
 
 Tensor isinf(const Tensor& x) {
   detail::check_plain(x, "isinf");
   if (!is_floating(x.dtype())) return zeros(x.shape(), kBool);
-  return kernels::binary_scalar(BinaryOp::Eq, kernels::unary(UnaryOp::Abs, x), INFINITY);
+  Tensor y = kernels::binary_scalar(BinaryOp::Eq, kernels::unary(UnaryOp::Abs, x), INFINITY);
+  spmd::note_op("isinf", y, {&x});
+  return y;
 }
 
 Tensor isfinite(const Tensor& x) {
   detail::check_plain(x, "isfinite");
   if (!is_floating(x.dtype())) return ones(x.shape(), kBool);
-  return kernels::binary_scalar(BinaryOp::Lt, kernels::unary(UnaryOp::Abs, x), INFINITY);  // false for NaN too
+  Tensor y = kernels::binary_scalar(BinaryOp::Lt, kernels::unary(UnaryOp::Abs, x), INFINITY);  // false for NaN too
+  spmd::note_op("isfinite", y, {&x});
+  return y;
 }
 
 namespace {

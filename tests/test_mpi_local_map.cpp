@@ -216,9 +216,12 @@ TEST_CASE("local_map 9: mixed meshes, the output lands on device_mesh") {
   DTensor X = distribute_tensor(x, mesh1d, {Shard(1)});
   DTensor W = distribute_tensor(w, mesh2d, {Shard(0), Shard(1)});
   auto body = [](const Tensor& a, const Tensor& b) { return matmul(a, b); };  // (8,8) @ (8,4)
+  // The product differs per rank on mesh dim 0 yet is declared Replicate, which the SPMD types
+  // refuse (see "local_map types: the bug catalogue"); this case tests the meshes, so types are off.
   DTensor Y = local_map(body, {.out_placements = {Placements{Replicate(), Shard(1)}},
                                .in_placements = PlacementsList{Placements{Shard(1)}, Placements{Shard(0), Shard(1)}},
-                               .device_mesh = mesh2d})(X, W);
+                               .device_mesh = mesh2d,
+                               .check_types = false})(X, W);
   REQUIRE(Y.to_local().shape() == Shape{8, 4});
   REQUIRE(Y.device_mesh() == mesh2d);
   // Each input's gradient lands on its own mesh. d sum(a b) / da[i][j] = sum_k b[j][k], / db[j][k] = sum_i a[i][j].
@@ -226,7 +229,8 @@ TEST_CASE("local_map 9: mixed meshes, the output lands on device_mesh") {
   W.requires_grad_();
   local_map(body, {.out_placements = {Placements{Replicate(), Shard(1)}},
                    .in_placements = PlacementsList{Placements{Shard(1)}, Placements{Shard(0), Shard(1)}},
-                   .device_mesh = mesh2d})(X, W).to_local().sum().backward();
+                   .device_mesh = mesh2d,
+                   .check_types = false})(X, W).to_local().sum().backward();
   DTensor gx(X.grad()), gw(W.grad());
   REQUIRE(gx.device_mesh() == mesh1d);
   REQUIRE(gw.device_mesh() == mesh2d);
