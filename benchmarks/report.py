@@ -143,6 +143,25 @@ def train_rows(runs, t):
                   b["ns"] / w["ns"] >= 0.85)
 
 
+# Cases timed in pairs inside one binary (bench_conv, bench_rnn): weft and the raw oneDNN primitives
+# alternate, and each run carries both medians as the counters weft_us and baseline_us.
+PAIRED = {"BM_conv2d_fwd_bwd": ("conv2d fwd+bwd (64->64 ch, 3x3)", 1.1), "BM_batch_norm_fwd_bwd":
+          ("batch_norm fwd+bwd (64 ch)", None), "BM_lstm_layer": ("LSTM layer fwd+bwd", None)}
+
+
+def paired_rows(runs, t):
+    for key, run in sorted(runs.items()):
+        family = key.split("/")[0]
+        if family not in PAIRED or "weft_us" not in run["counters"]:
+            continue
+        label, target = PAIRED[family]
+        w, b = run["counters"]["weft_us"], run["counters"]["baseline_us"]
+        shape = key[len(family) + 1:].replace("/", ", ").replace(":", "=")
+        t.add("spatial" if family != "BM_lstm_layer" else "rnn", f"{label}, {shape}", fmt_time(w * 1e3),
+              fmt_time(b * 1e3) + " (raw oneDNN)", w / b, f"<= {target}x" if target else "—",
+              None if target is None else w / b <= target)
+
+
 # MPI cases carry both medians as counters (see Note [Lock step]).
 MPI_TARGETS = {
     "BM_all_reduce/floats:1": ("extra", 2.0), "BM_all_reduce/floats:4194304": ("ratio", 1.1),
@@ -292,7 +311,7 @@ def main():
     mode = sys.argv[2] if len(sys.argv) > 2 else "full"
     runs, contexts = load(results_dir)
     table = Table()
-    for rows in (ops_rows, autograd_rows, allocator_rows, train_rows, mpi_rows):
+    for rows in (ops_rows, autograd_rows, allocator_rows, train_rows, paired_rows, mpi_rows):
         rows(runs, table)
     loads = ", ".join(f"{name} {ctx['load_avg'][0]:.1f}" for name, ctx in contexts.items() if ctx.get("load_avg"))
     met = [r for r in table.rows if r[6] is not None]
