@@ -60,6 +60,16 @@ void save_context(Node& node, AutogradContext& ctx, const variable_list& outputs
   ctx.to_save_.clear();  // the list may hold outputs, whose grad_fn is this node
 }
 
+void type_function_outputs(spmd::Checker& checker, spmd::Linearity linearity, const std::string& name,
+                           const variable_list& outputs, const variable_list& inputs) {
+  SmallVector<const Tensor*, 4> operands;
+  for (const Tensor& t : inputs) operands.push_back(&t);
+  const spmd::OpName op{nullptr, &name, [](const void* p) {
+                          return spmd::op_name_of_node(*static_cast<const std::string*>(p));
+                        }};
+  for (const Tensor& out : outputs) checker.apply(linearity, op, out, operands.data(), operands.size());
+}
+
 std::string demangled_name(const char* mangled) {
   int status = 0;
   char* name = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);

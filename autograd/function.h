@@ -3,6 +3,7 @@
 #pragma once
 
 #include <any>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <typeinfo>
@@ -10,6 +11,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/node.h"
+#include "autograd/spmd_types.h"
 
 namespace weft::autograd {
 
@@ -102,6 +104,10 @@ void wrap_outputs(Node& node, variable_list& outputs, const variable_list& input
                   std::vector<std::pair<Shape, DType>>* meta);
 void save_context(Node& node, AutogradContext& ctx, const variable_list& outputs);
 std::string demangled_name(const char* mangled);
+// A Function's outputs inside a checking local_map body take its rule (Note [Local SPMD types]):
+// `linearity` over its tensor inputs, under its own name.
+void type_function_outputs(spmd::Checker& checker, spmd::Linearity linearity, const std::string& name,
+                           const variable_list& outputs, const variable_list& inputs);
 }  // namespace detail
 
 // struct MyFn : Function<MyFn> {
@@ -129,12 +135,20 @@ struct Function {
       node->ctx.state_ = &node->state;
       node->ctx.state_type_ = &typeid(typename detail::state_of<T>::type);
     }
+    // Inside a checking local_map body the Function is one op: its forward runs untyped, and its
+    // outputs take the rule it declares (static constexpr spmd::Linearity spmd_linearity; none
+    // declared: NonLinear). A Function declaring Own types its outputs itself.
+    constexpr spmd::Linearity linearity = spmd::linearity_of<T>();
+    spmd::Checker* checker = linearity == spmd::Linearity::Own ? nullptr : spmd::active();
     using Result = decltype(T::forward(&node->ctx, std::forward<Args>(args)...));
     Result result = [&] {
       NoGradGuard no_grad;
+      std::optional<spmd::Suspend> untyped;
+      if (checker) [[unlikely]] untyped.emplace();
       return T::forward(&node->ctx, std::forward<Args>(args)...);
     }();
     variable_list outputs = detail::to_list(result);
+    if (checker) [[unlikely]] detail::type_function_outputs(*checker, linearity, name, outputs, inputs);
     if (needs_grad) detail::wrap_outputs(*node, outputs, inputs, node->ctx, &node->output_meta);
     detail::save_context(*node, node->ctx, outputs);
     if constexpr (std::is_same_v<std::decay_t<Result>, Tensor>) return outputs[0];

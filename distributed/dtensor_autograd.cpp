@@ -24,6 +24,8 @@ struct SpecMeta {
 SpecMeta& meta_of(AutogradContext* ctx) { return ctx->state<SpecMeta>(); }
 
 struct Redistribute : autograd::Function<Redistribute> {
+  // DTensors, not typed local tensors: no SPMD rule applies (Note [Local SPMD types]).
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
   using State = SpecMeta;
   static Tensor forward(AutogradContext* ctx, const Tensor& input, const Placements& target) {
     DTensor x(input);
@@ -43,6 +45,8 @@ struct Redistribute : autograd::Function<Redistribute> {
 };
 
 struct FromLocal : autograd::Function<FromLocal> {
+  // DTensors, not typed local tensors: no SPMD rule applies (Note [Local SPMD types]).
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
   using State = SpecMeta;
   static Tensor forward(AutogradContext* ctx, const Tensor& local, const std::optional<Tensor>& data,
                         const DeviceMesh& mesh, const Placements& placements, const Shape& global_shape,
@@ -63,6 +67,8 @@ struct FromLocal : autograd::Function<FromLocal> {
 };
 
 struct ToLocal : autograd::Function<ToLocal> {
+  // DTensors, not typed local tensors: no SPMD rule applies (Note [Local SPMD types]).
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
   using State = SpecMeta;
   static Tensor forward(AutogradContext* ctx, const Tensor& input, const std::optional<Placements>& grad_placements) {
     DTensor x(input);

@@ -1,4 +1,4 @@
-// local_map's SPMD type boundary, the typed collectives' two halves, and reinterpret.
+// local_map's SPMD type boundary and the typed collectives' two halves.
 #include "distributed/spmd.h"
 
 #include <cstdlib>
@@ -131,16 +131,5 @@ void derive_grad_placements(const spmd::Checker& checker, size_t leaf, Placement
 }
 
 }  // namespace detail
-
-Tensor reinterpret(const Tensor& x, spmd::Type to, const DeviceMesh& mesh, int64_t mesh_dim) {
-  Tensor y = x.view(x.shape());  // a differentiable alias, typed as x by the view's rule
-  if (spmd::Checker* checker = spmd::active()) {
-    const int64_t axis = detail::spmd_axis(*checker, mesh, mesh_dim);
-    WEFT_CHECK(axis >= 0, "reinterpret: ", mesh.to_string(), " mesh dim ", mesh_dim,
-               " is not a dim of the running local_map's mesh");
-    checker->retype(y, x, axis, to);
-  }
-  return y;
-}
 
 }  // namespace weft::dist

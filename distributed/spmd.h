@@ -1,5 +1,5 @@
 // Local SPMD types at the distributed layer: local_map's boundary (input types from placements,
-// output checks, derived grad placements), the typed collectives, and reinterpret. The rules
+// output checks, derived grad placements), the typed collectives, and reinterpret/convert. The rules
 // themselves live in autograd/spmd_types.h (Note [Local SPMD types]); docs/spmd_types.md.
 #pragma once
 
@@ -16,11 +16,20 @@ namespace weft::dist {
 // False when WEFT_SPMD_TYPES=0 (read once): no local_map checks types, whatever its options say.
 bool spmd_types_enabled();
 
-// Changes x's local SPMD type on mesh_dim to `to` inside a checking local_map body, leaving its
-// values and its gradient as they are: the explicit escape hatch for deliberate cases (a Varying
-// local partial contraction to be summed later is Partial; a Replicate value every rank slices
-// its own way is Varying). Differentiable (an identity view); outside a checking body, x's alias.
-Tensor reinterpret(const Tensor& x, spmd::Type to, const DeviceMesh& mesh, int64_t mesh_dim = 0);
+// The deliberate changes of x's local SPMD type on mesh_dim, from `from` (checked against x's type
+// inside a checking body) to `to`; Note [SPMD coercions] in distributed/spmd_coercions.cpp has the
+// table. What they do forward and backward depends on (from, to) alone, so turning the checks off
+// changes no gradient. Neither communicates forward; neither can leave Partial or gather Varying.
+// reinterpret keeps the local tensor and changes its meaning (a Varying local partial contraction,
+// to be summed later, is Partial); its backward all-reduces where an Invariant becomes something
+// else, and keeps the first rank's gradient where a Replicate becomes Invariant.
+Tensor reinterpret(const Tensor& x, spmd::Type from, spmd::Type to, const DeviceMesh& mesh, int64_t mesh_dim = 0);
+// convert keeps the meaning and changes the local tensor: to Varying each rank keeps its chunk of
+// `dim` (as Shard(dim) cuts it; without a dim, its row of dim 0, which must have the mesh dim's
+// size); to Partial the first rank keeps the value and the others hold zeros, or, from Varying, a
+// new leading dim stacks every rank's slot (this rank's holds x).
+Tensor convert(const Tensor& x, spmd::Type from, spmd::Type to, const DeviceMesh& mesh, int64_t mesh_dim = 0,
+               std::optional<int64_t> dim = std::nullopt);
 
 namespace detail {
 

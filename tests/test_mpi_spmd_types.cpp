@@ -3,6 +3,8 @@
 // parallel styles typechecking clean with derived placements giving today's gradients.
 #include <catch2/catch.hpp>
 
+#include <functional>
+
 #include "distributed/collectives.h"
 #include "distributed/local_map.h"
 #include "distributed/runtime.h"
@@ -166,17 +168,149 @@ TEST_CASE("local_map types: the collectives are typed") {
   // A Varying local partial result is reinterpreted as Partial on purpose, then reduced.
   DTensor V = distribute_tensor(x, tp, {Shard(0)});
   auto sum_rows = [&](const Tensor& a) {
-    Tensor partial = reinterpret(sum(a, {0}), spmd::Type::Partial, tp);
+    Tensor partial = reinterpret(sum(a, {0}), spmd::Type::Varying, spmd::Type::Partial, tp);
     return funcol::reduce_from_parallel_region(partial, tp);
   };
   require_close(local_map(sum_rows, {.out_placements = out_r})(V).to_local(), sum(x, {0}));
   require_error([&] {
-    local_map([&](const Tensor& a) { return gelu(reinterpret(a, spmd::Type::Partial, tp)); }, {.out_placements = out_r})(V);
+    local_map([&](const Tensor& a) { return gelu(reinterpret(a, spmd::Type::Varying, spmd::Type::Partial, tp)); }, {.out_placements = out_r})(V);
   }, "gelu on mesh dim \"tp\" got a Partial operand");
   // copy_to_parallel_region takes an Invariant: a Varying value's gradient needs no all-reduce.
   require_error([&] {
     local_map([&](const Tensor& a) { return funcol::copy_to_parallel_region(a, tp); }, {.out_placements = one(Shard(0))})(V);
   }, "copy_to_parallel_region on mesh dim \"tp\" got a Varying value");
+}
+
+// Each coercion inside a body, against the plain computation it stands for: the global output and
+// the input's gradient of sum(Y * w), with checks on and off (the gradients must not depend on them).
+TEST_CASE("local_map types: reinterpret and convert give the gradients of what they mean") {
+  DeviceMesh tp = named_mesh("tp");
+  const int64_t n = world_size();
+  using spmd::Type;
+  struct Run {
+    Tensor y, gx;
+  };
+  // x_global enters as `in` with grad placements `grad`; the body's output leaves as `out`.
+  auto run = [&](const Tensor& x_global, const Placement& in, const Placement& grad, const Placement& out,
+                 const std::function<Tensor(const Tensor&)>& body, bool check) {
+    DTensor X = distribute_tensor(x_global, tp, {in});
+    X.requires_grad_(true);
+    DTensor Y = local_map(body, {.out_placements = one(out), .in_grad_placements = one(grad), .check_types = check})(X);
+    Tensor y = Y.full_tensor();
+    Tensor w = seeded_randn(y.shape(), 99);
+    sum(mul(y, w)).backward();
+    return std::pair<Run, Tensor>{Run{y.detach(), DTensor(X.grad()).full_tensor()}, w};
+  };
+  auto expect = [&](const Tensor& x_global, const Placement& in, const Placement& grad, const Placement& out,
+                    const std::function<Tensor(const Tensor&)>& body, const std::function<Tensor(const Tensor&)>& meaning) {
+    for (bool check : {true, false}) {
+      auto [got, w] = run(x_global, in, grad, out, body, check);
+      Tensor xr = x_global.detach();
+      xr.requires_grad_(true);
+      Tensor yr = meaning(xr);
+      sum(mul(yr, w)).backward();
+      require_close(got.y, yr.detach());
+      require_close(got.gx, xr.grad());
+    }
+  };
+  Tensor x = seeded_randn({n + 1, 3}, 21);  // n + 1 rows: the chunks are uneven
+  Tensor rows = seeded_randn({n, 3}, 22);   // one row per rank
+  auto same = [](const Tensor& t) { return t; };
+
+  SECTION("convert to Varying keeps each rank's chunk; R and I inputs both get the whole gradient") {
+    auto chunk = [&](Type from) {
+      return [&, from](const Tensor& a) { return convert(a, from, Type::Varying, tp, 0, 0); };
+    };
+    expect(x, Replicate(), Partial(), Shard(0), chunk(Type::Replicate), same);
+    expect(x, Replicate(), Replicate(), Shard(0), chunk(Type::Invariant), same);
+    // Without a dim, each rank keeps its row of dim 0.
+    expect(rows, Replicate(), Partial(), Shard(0),
+           [&](const Tensor& a) { return convert(a, Type::Replicate, Type::Varying, tp); },
+           [](const Tensor& t) { return reshape(t, {-1}); });
+  }
+
+  SECTION("convert to Partial: the first rank keeps the value, or Varying slots are stacked") {
+    expect(x, Replicate(), Partial(), Partial(),
+           [&](const Tensor& a) { return convert(a, Type::Replicate, Type::Partial, tp); }, same);
+    expect(x, Replicate(), Replicate(), Partial(),
+           [&](const Tensor& a) { return convert(a, Type::Invariant, Type::Partial, tp); }, same);
+    expect(rows, Shard(0), Shard(0), Partial(),
+           [&](const Tensor& a) { return convert(a, Type::Varying, Type::Partial, tp); },
+           [](const Tensor& t) { return unsqueeze(t, 1); });
+  }
+
+  SECTION("reinterpret: R->I keeps one rank's gradient, I->R all-reduces it") {
+    // Without the first-rank rule the Replicate input's Partial gradient would count n times.
+    expect(x, Replicate(), Partial(), Replicate(),
+           [&](const Tensor& a) { return reinterpret(a, Type::Replicate, Type::Invariant, tp); }, same);
+    // I->R then times a Varying value: each rank's gradient term is summed, as copy_to_parallel_region.
+    Tensor v = seeded_randn({n + 1, 3}, 23);
+    DTensor V = distribute_tensor(v, tp, {Shard(0)});
+    Tensor v_local = V.to_local();
+    expect(x, Replicate(), Replicate(), Shard(0),
+           [&](const Tensor& a) {
+             Tensor mine = convert(a, Type::Invariant, Type::Varying, tp, 0, 0);
+             return mul(mine, v_local);
+           },
+           [&](const Tensor& t) { return mul(t, v); });
+    Tensor b = seeded_randn({3}, 24);
+    expect(b, Replicate(), Replicate(), Shard(0),
+           [&](const Tensor& a) { return mul(reinterpret(a, Type::Invariant, Type::Replicate, tp), v_local); },
+           [&](const Tensor& t) { return mul(t, v); });
+  }
+
+  SECTION("what only communication can do is refused, and the source type is checked") {
+    DTensor P = partial_of(x, tp);
+    require_error([&] {
+      local_map([&](const Tensor& a) { return reinterpret(a, Type::Partial, Type::Replicate, tp); },
+                {.out_placements = one(Replicate())})(P);
+    }, "reinterpret: cannot turn a Partial value into Replicate: a pending sum is settled only by communication");
+    DTensor V = distribute_tensor(x, tp, {Shard(0)});
+    require_error([&] {
+      local_map([&](const Tensor& a) { return convert(a, Type::Varying, Type::Invariant, tp); },
+                {.out_placements = one(Replicate())})(V);
+    }, "convert: cannot turn a Varying value into Invariant: that is all_gather");
+    require_error([&] {
+      local_map([&](const Tensor& a) { return convert(a, Type::Replicate, Type::Partial, tp); },
+                {.out_placements = one(Partial())})(V);
+    }, "convert on mesh dim \"tp\" got a Varying value");
+    DTensor R = distribute_tensor(x, tp, {Replicate()});
+    require_error([&] {
+      local_map([&](const Tensor& a) { return convert(a, Type::Replicate, Type::Varying, tp); },
+                {.out_placements = one(Shard(0))})(R);
+    }, "which must have the mesh dim's size " + std::to_string(n) + ", but got shape");
+  }
+}
+
+// A custom Function inside a body is one op: NonLinear unless it declares its linearity.
+struct Doubled : autograd::Function<Doubled> {
+  static Tensor forward(autograd::AutogradContext*, const Tensor& x) { return mul(x, 2.0); }
+  static autograd::variable_list backward(autograd::AutogradContext*, autograd::variable_list g) {
+    return {mul(g[0], 2.0)};
+  }
+};
+struct DoubledLinear : autograd::Function<DoubledLinear> {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
+  static Tensor forward(autograd::AutogradContext* ctx, const Tensor& x) { return Doubled::forward(ctx, x); }
+  static autograd::variable_list backward(autograd::AutogradContext* ctx, autograd::variable_list g) {
+    return Doubled::backward(ctx, std::move(g));
+  }
+};
+
+TEST_CASE("local_map types: a custom Function takes the rule it declares") {
+  DeviceMesh tp = named_mesh("tp");
+  Tensor x = seeded_randn({3, 4}, 31);
+  DTensor P = partial_of(x, tp);
+  require_error([&] {
+    local_map([](const Tensor& a) { return Doubled::apply(a); }, {.out_placements = one(Partial())})(P);
+  }, "doubled on mesh dim \"tp\" got a Partial operand");
+  DTensor Y = local_map([](const Tensor& a) { return DoubledLinear::apply(a); }, {.out_placements = one(Partial())})(P);
+  require_close(Y.full_tensor(), mul(x, 2.0));
+  // Its output is typed: a Varying result returned as Replicate is caught at the boundary.
+  DTensor V = distribute_tensor(x, tp, {Shard(0)});
+  require_error([&] {
+    local_map([](const Tensor& a) { return Doubled::apply(a); }, {.out_placements = one(Replicate())})(V);
+  }, "output 0 (declared (R,)) on mesh dim \"tp\" got a Varying value");
 }
 
 TEST_CASE("local_map types: check_types = false turns the checks off") {
