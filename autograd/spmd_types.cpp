@@ -2,6 +2,7 @@
 // undecided inputs' union-find, and the errors.
 #include "autograd/spmd_types.h"
 
+#include <atomic>
 #include <cctype>
 
 #include "framework/error.h"
@@ -78,9 +79,11 @@ Checker::Checker(const std::vector<std::string>& axis_names, size_t mesh_key, si
     : names_(&axis_names), mesh_key_(mesh_key), ndim_(static_cast<int64_t>(axis_names.size())) {
   WEFT_CHECK(ndim_ <= kMaxAxes, "local_map: SPMD type checking supports meshes of up to ", kMaxAxes,
              " dims but got ", ndim_, "; pass check_types = false");
-  static thread_local uint16_t last_epoch = 0;
-  if (++last_epoch == 0) ++last_epoch;  // 0 marks tensors never typed
-  epoch_ = last_epoch;
+  // One counter for all threads: a tensor typed by a body on one thread must read as untyped in a
+  // body running on another. 0 marks tensors never typed.
+  static constinit std::atomic<uint32_t> last_epoch{0};
+  do epoch_ = last_epoch.fetch_add(1, std::memory_order_relaxed) + 1;
+  while (epoch_ == 0);
   parent_.resize(num_inputs + 1);
   for (size_t i = 0; i < parent_.size(); ++i) parent_[i] = static_cast<uint16_t>(i);
   settled_.resize(num_inputs + 1, 0);

@@ -30,9 +30,9 @@ namespace weft::spmd {
 // first mixes it: with V or R values it becomes R (its gradient is Partial), with I values I.
 // Inputs mixed together share their fate (a union-find over input indices), and local_map reads
 // each input's resolution to derive in_grad_placements.
-// Storage: 2 bits per axis, an undecided mask and an origin in TensorImpl's padding; the fields
-// are valid only while spmd_epoch is the running Checker's, so a tensor kept from another call
-// reads as untyped. Cost: one thread-local pointer read per op while no checker runs.
+// Storage: 2 bits per axis, an undecided mask, an origin and a 32-bit epoch in TensorImpl; the
+// fields are valid only while spmd_epoch is the running Checker's (epochs are unique across
+// threads and calls), so a tensor kept from another call reads as untyped. Cost: one thread-local pointer read per op while no checker runs.
 
 enum class Type : uint8_t { Replicate = 0, Invariant = 1, Varying = 2, Partial = 3 };
 const char* type_name(Type type);
@@ -114,7 +114,7 @@ class Checker {
   const std::vector<std::string>* names_;
   size_t mesh_key_;
   int64_t ndim_;
-  uint16_t epoch_;
+  uint32_t epoch_;
   // Union-find over undecided inputs (class = input + 1) and, per class, 2 bits per axis:
   // 0 undecided, 1 Replicate, 2 Invariant.
   mutable SmallVector<uint16_t, 16> parent_;

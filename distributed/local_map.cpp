@@ -140,9 +140,28 @@ struct LocalMapState {
 // (uncounted, Note [Control plane]); with even_shards the caller vouches for local * shards and
 // nothing is exchanged.
 
-// One global shape per output leaf (empty for non-tensor outputs).
+// Whether some output's global shape needs the exchange: a Shard output whose shards the caller
+// did not vouch for, on a mesh of more than one rank.
+bool needs_shape_exchange(const std::vector<LocalMapState::Output>& outs, const DeviceMesh& mesh, bool even_shards) {
+  if (even_shards || mesh.size() == 1) return false;
+  for (const LocalMapState::Output& out : outs)
+    for (const Placement& p : out.placements)
+      if (p.is_shard()) return true;
+  return false;
+}
+
+// The global shape of a local output without an exchange: each Shard dim times its mesh dims' sizes
+// (placements normalised: non-negative shard dims).
+Shape even_global_shape(const Tensor& local, const PlacementBuf& placements, const DeviceMesh& mesh) {
+  Shape global = local.shape();
+  for (size_t m = 0; m < placements.size(); ++m)
+    if (placements[m].is_shard()) global[placements[m].shard_dim] *= mesh.size(static_cast<int64_t>(m));  // normalised
+  return global;
+}
+
+// One global shape per output leaf (empty for non-tensor outputs), the sharded sizes exchanged.
 std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, const std::vector<LocalMapState::Output>& outs,
-                                 const DeviceMesh& mesh, bool even_shards) {
+                                 const DeviceMesh& mesh) {
   std::vector<Shape> globals;
   globals.reserve(flat.size());
   struct Pending { size_t out; int64_t dim; std::vector<int64_t> mesh_dims; };
@@ -153,11 +172,6 @@ std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, const std:
     if (!local.defined()) continue;
     const PlacementBuf& placements = outs[o].placements;
     for (int64_t d = 0; d < local.dim(); ++d) {
-      if (even_shards) {  // the caller vouches: nothing to exchange, nothing to list
-        for (size_t m = 0; m < placements.size(); ++m)
-          if (placements[m].is_shard(d)) globals[o][d] *= mesh.size(static_cast<int64_t>(m));
-        continue;
-      }
       std::vector<int64_t> mesh_dims;
       for (size_t m = 0; m < placements.size(); ++m)
         if (placements[m].is_shard(d)) mesh_dims.push_back(static_cast<int64_t>(m));
@@ -220,6 +234,8 @@ void settle_grad_placements(const spmd::Checker& checker, const LocalMapCall& ca
 }
 
 struct LocalMapFunction : autograd::Function<LocalMapFunction> {
+  // DTensors, not typed local tensors: no SPMD rule applies (Note [Local SPMD types]).
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
   using State = LocalMapState;
   static autograd::variable_list forward(autograd::AutogradContext* ctx, const TensorList& inputs,
                                          LocalMapCall& call);
@@ -288,7 +304,10 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
     }
   }
   if (checker && !options.in_grad_placements) settle_grad_placements(*checker, call, state);
-  std::vector<Shape> globals = global_shapes(flat, state.outputs, call.mesh, options.even_shards);
+  // The common case (even shards vouched for, no Shard output, one rank) exchanges and lists nothing.
+  std::vector<Shape> globals;
+  if (needs_shape_exchange(state.outputs, call.mesh, options.even_shards))
+    globals = global_shapes(flat, state.outputs, call.mesh);
   autograd::variable_list outputs(flat.size());
   autograd::variable_list non_differentiable;
   for (size_t o = 0; o < flat.size(); ++o) {
@@ -296,7 +315,7 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
     if (!local.defined()) continue;
     const PlacementBuf& placements = state.outputs[o].placements;
     outputs[o] = make_dtensor(local.detach(), call.mesh, Placements(placements.begin(), placements.end()),
-                              std::move(globals[o]));
+                              globals.empty() ? even_global_shape(local, placements, call.mesh) : std::move(globals[o]));
     if (local.requires_grad()) state.outputs[o].inner = local;
     else non_differentiable.push_back(outputs[o]);
   }

@@ -101,13 +101,15 @@ struct TensorImpl {
   void* data_address = nullptr;  // storage's data plus offset
   int64_t offset = 0;            // in elements
   DType dtype;
-  // The tensor's local SPMD type inside a checking local_map body, in the padding before `shape`
+  // The tensor's local SPMD type inside a checking local_map body, between dtype and `shape`
   // (see Note [Local SPMD types] in autograd/spmd_types.h; only autograd/spmd_types.cpp reads
   // them). Valid only while spmd_epoch is the running checker's epoch; 0 is never one.
   uint8_t spmd_undecided = 0;  // mesh axes whose Replicate input has not yet shown R or I
   uint16_t spmd_types = 0;     // 2 bits per mesh axis (spmd::Type)
-  uint16_t spmd_epoch = 0;     // the checking call that typed it
   uint16_t spmd_origin = 0;    // 1 + the local_map input its R/I/undecided axes come from
+  // The checking call that typed it: 32 bits, so that a tensor kept across calls (a buffer updated
+  // in place in a body) is not mistaken for one of a later call until four billion calls later.
+  uint32_t spmd_epoch = 0;
   Shape shape;
   Shape strides;
 };
