@@ -281,6 +281,31 @@ void Checker::write(const Tensor& out, uint16_t types, uint8_t undecided, uint16
   impl.spmd_epoch = epoch_;
 }
 
+// The common case: every typed operand has the same type on every axis, none is undecided and none
+// Partial. No rule can fail (I meets only I, R only R, V only V; untyped operands are neutral), so
+// the output takes that type, with the origin scan_axis would give it: per axis, none for V or for
+// R that needs a gradient, the first gradient-carrying operand's for I, else the first operand's.
+bool Checker::apply_uniform(const AxisScan& scan, const Tensor& out) const {
+  const Operand* first = nullptr;
+  const Operand* first_grad = nullptr;
+  for (const Operand& o : scan.operands) {
+    if (!o.typed) continue;
+    if (!first) first = &o;
+    if (o.undecided || o.types != first->types) return false;
+    if (o.grad && !first_grad) first_grad = &o;
+  }
+  const uint16_t types = first->types;
+  if (types & (types >> 1) & 0x5555u) return false;  // some axis is Partial (0b11)
+  uint16_t origin = 0;
+  for (int64_t axis = 0; axis < ndim_ && !origin; ++axis) {
+    const Type t = raw_type(types, axis);
+    if (t == Type::Varying || (t == Type::Replicate && first_grad)) continue;
+    origin = t == Type::Invariant && first_grad ? first_grad->origin : first->origin;
+  }
+  write(out, types, 0, origin);
+  return true;
+}
+
 void Checker::apply(Linearity linearity, const OpName& op, const Tensor& out, const Tensor* const* operands,
                     size_t count) {
   if (!out.defined()) return;
@@ -294,6 +319,7 @@ void Checker::apply(Linearity linearity, const OpName& op, const Tensor& out, co
     out.impl()->spmd_epoch = 0;  // an in-place result or a view may carry an older type
     return;
   }
+  if (apply_uniform(scan, out)) return;
   uint16_t types = 0, origin = 0, undecided_class = 0;
   uint8_t undecided = 0;
   for (int64_t axis = 0; axis < ndim_; ++axis) {

@@ -1,7 +1,8 @@
-// dtensor_autograd.cpp: the autograd Functions behind from_local / to_local / redistribute, and the
+// dtensor_autograd.cpp: the autograd Functions behind from_local and redistribute, to_local's node, and the
 // gradient arithmetic that adds DTensor gradients (DTensorSpec::add_gradients, called by the engine).
 #include "autograd/engine.h"
 #include "autograd/function.h"
+#include "autograd/node.h"
 #include "distributed/dtensor.h"
 #include "distributed/redistribute.h"
 
@@ -66,26 +67,18 @@ struct FromLocal : autograd::Function<FromLocal> {
   }
 };
 
-struct ToLocal : autograd::Function<ToLocal> {
-  // DTensors, not typed local tensors: no SPMD rule applies (Note [Local SPMD types]).
-  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
-  using State = SpecMeta;
-  static Tensor forward(AutogradContext* ctx, const Tensor& input, const std::optional<Placements>& grad_placements) {
-    DTensor x(input);
-    const DTensorSpec& spec = x.spec();
-    Placements target = grad_placements ? normalize(*grad_placements, x.dim()) : partial_to_replicate(spec.placements);
-    WEFT_CHECK(target.size() == spec.placements.size(), "DTensor.to_local: grad_placements ", to_string(target),
-               " must have one placement per mesh dim (", spec.placements.size(), ")");
-    meta_of(ctx) = SpecMeta{spec.mesh, std::move(target), spec.global_shape};
-    ctx->set_materialize_grads(false);
-    return spec.local.detach();  // an alias: autograd history goes on it, never on the spec's local
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+// to_local is on every local_map call's path, so it records a plain node rather than a Function
+// (no input list, context or output bookkeeping): the local tensor's alias, whose gradient is
+// wrapped back with the grad placements, no communication.
+struct ToLocalBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;  // a DTensor, not a typed local
+  SpecMeta meta;
+  variable_list apply(variable_list&& grads) override {
     if (!grads[0].defined()) return {Tensor()};
-    const SpecMeta& meta = meta_of(ctx);
     WEFT_CHECK(!grads[0].is_dtensor(), "DTensor.to_local backward: expected a plain local gradient");
     return {make_dtensor(grads[0], meta.mesh, meta.placements, meta.global_shape)};
   }
+  std::string name() const override { return "ToLocalBackward"; }
 };
 
 // Note [DTensor gradient arithmetic]
@@ -116,7 +109,18 @@ Tensor apply_from_local(const Tensor& local, const std::optional<Tensor>& data, 
 }
 
 Tensor apply_to_local(const DTensor& x, const std::optional<Placements>& grad_placements) {
-  return ToLocal::apply(static_cast<const Tensor&>(x), grad_placements);
+  const DTensorSpec& spec = x.spec();
+  std::optional<Placements> target;  // checked whether or not a node is recorded
+  if (grad_placements) {
+    target = normalize(*grad_placements, x.dim());
+    WEFT_CHECK(target->size() == spec.placements.size(), "DTensor.to_local: grad_placements ", to_string(*target),
+               " must have one placement per mesh dim (", spec.placements.size(), ")");
+  }
+  // An alias: autograd history goes on it, never on the spec's local.
+  return autograd::record<ToLocalBackward>(spec.local.detach(), [&](ToLocalBackward& node) {
+    node.meta = SpecMeta{spec.mesh, target ? std::move(*target) : partial_to_replicate(spec.placements),
+                         spec.global_shape};
+  }, static_cast<const Tensor&>(x));
 }
 
 Tensor apply_redistribute(const DTensor& x, const Placements& target) {

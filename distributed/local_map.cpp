@@ -206,20 +206,6 @@ std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, const std:
 // installed (every op applies its rule, eagerly), each output is checked against its out
 // placements, and, when in_grad_placements is omitted, the inputs' grad placements are derived
 // from what the body did with them. Inputs on another mesh than the call's stay untyped.
-void type_inputs(spmd::Checker& checker, const LocalMapCall& call, const TensorList& inputs) {
-  const LocalMapOptions& options = call.options;
-  for (size_t leaf = 0, i = 0; leaf < call.locals.size(); ++leaf) {
-    if (!call.locals[leaf].defined()) continue;
-    const Tensor& in = inputs[i++];
-    if (!in.is_dtensor()) continue;
-    const DTensorSpec& d = DTensor(in).spec();
-    if (d.mesh != call.mesh) continue;
-    // Only whether a grad entry is Replicate matters here: no need to normalise its Shard dims.
-    const Placements* grad = options.in_grad_placements ? &*(*options.in_grad_placements)[leaf] : nullptr;
-    type_local_map_input(checker, call.locals[leaf], leaf, d.placements, grad);
-  }
-}
-
 void settle_grad_placements(const spmd::Checker& checker, const LocalMapCall& call, LocalMapState& state) {
   if (call.options.derived_in_grad_placements)
     call.options.derived_in_grad_placements->assign(call.locals.size(), std::nullopt);
@@ -248,34 +234,40 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
   const LocalMapOptions& options = call.options;
   state.mesh = call.mesh;
   state.inputs.resize(inputs.size());
+  std::optional<spmd::Checker> checker;
+  if (options.check_types && spmd_types_enabled())
+    checker.emplace(axis_names(call.mesh), call.mesh.hash(), call.locals.size());
   for (size_t leaf = 0, i = 0; leaf < call.locals.size(); ++leaf) {
     if (!call.locals[leaf].defined()) continue;  // not an input (see run_local_map)
     const Tensor& in = inputs[i];
     LocalMapState::Input& spec = state.inputs[i++];
     Tensor local = in;
-    if (in.is_dtensor()) {
-      const DTensorSpec& d = DTensor(in).spec();
+    const DTensorSpec* d = in.is_dtensor() ? &DTensor(in).spec() : nullptr;  // `in` keeps it alive
+    if (d) {
       spec.is_dtensor = true;
-      if (d.mesh != call.mesh) spec.mesh = d.mesh;
-      spec.global_shape = d.global_shape;
+      if (d->mesh != call.mesh) spec.mesh = d->mesh;
+      spec.global_shape = d->global_shape;
       if (options.in_grad_placements) {
         spec.grad_placements = normalized_buf(*(*options.in_grad_placements)[leaf], in.dim());
       } else {
-        spec.grad_placements.assign(d.placements.begin(), d.placements.end());
+        spec.grad_placements.assign(d->placements.begin(), d->placements.end());
         replicate_partials(spec.grad_placements);
       }
-      local = d.local;
+      local = d->local;
     }
     if (call.record && in.requires_grad()) {
       local = local.detach();
       local.requires_grad_(true);
       spec.inner = local;
     }
+    // The body's tensor is typed from the input's placements (inputs on another mesh stay untyped);
+    // only whether a grad entry is Replicate matters, so its Shard dims need no normalising.
+    if (checker && d && !spec.mesh.defined()) {
+      const Placements* grad = options.in_grad_placements ? &*(*options.in_grad_placements)[leaf] : nullptr;
+      type_local_map_input(*checker, local, leaf, d->placements, grad);
+    }
     call.locals[leaf] = std::move(local);
   }
-  std::optional<spmd::Checker> checker;
-  if (options.check_types && spmd_types_enabled())
-    type_inputs(checker.emplace(axis_names(call.mesh), call.mesh.hash(), call.locals.size()), call, inputs);
   std::vector<OutputLeaf> flat;
   {
     std::optional<EnableGradGuard> enable;
