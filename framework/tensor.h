@@ -3,6 +3,7 @@
 
 #include <concepts>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,9 @@ namespace weft {
 
 namespace autograd {
 class Node;
+}
+namespace indexing {
+class TensorIndex;  // ops/tensor_index.h
 }
 
 // Options for factories: `zeros({2, 3}, kFloat64)`, `randn({4}, requires_grad())`.
@@ -120,6 +124,10 @@ class Tensor {
   Tensor expand(const Shape& shape) const;
   Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
   Tensor select(int64_t dim, int64_t index) const;
+  // x.index({Slice(1, None, 2), 3, None, Ellipsis, mask, idx}) as libtorch's (ops/tensor_index.h).
+  Tensor index(std::initializer_list<indexing::TensorIndex> indices) const;
+  Tensor& index_put_(std::initializer_list<indexing::TensorIndex> indices, const Tensor& values);
+  Tensor& index_put_(std::initializer_list<indexing::TensorIndex> indices, Scalar value);
   Tensor sum() const;
   Tensor sum(const Shape& dims, bool keepdim = false) const;
   Tensor mean() const;

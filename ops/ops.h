@@ -10,6 +10,7 @@
 #include "ops/dropout.h"
 #include "ops/embedding.h"
 #include "ops/indexing.h"
+#include "ops/tensor_index.h"
 #include "ops/einsum.h"
 #include "ops/interpolate.h"
 #include "ops/linalg.h"
