@@ -1,0 +1,322 @@
+// nn/distributed_checkpoint_read.cpp: the load side of Note [Distributed checkpoint format]: the
+// metadata checked table by table, then each rank's region assembled from the overlapping pieces,
+// reading and verifying only the blocks that hold the overlap.
+#include "nn/distributed_checkpoint_read.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "distributed/dtensor.h"
+#include "distributed/sharding.h"
+#include "kernels/toolkit.h"
+#include "nn/checkpoint_file.h"
+#include "nn/distributed_checkpoint.h"
+
+namespace weft::nn::detail {
+
+namespace {
+
+std::atomic<uint64_t> shard_bytes_read{0};  // constant-initialized: no load-time code
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Opens the checkpoint's shard files on first use and hands out verified bytes only.
+class ShardReader {
+ public:
+  explicit ShardReader(const DcpMetadata& meta) : meta_(meta), fds_(meta.files.size(), -1) {}
+  ~ShardReader() {
+    for (int fd : fds_)
+      if (fd >= 0) ::close(fd);
+  }
+  ShardReader(const ShardReader&) = delete;
+  ShardReader& operator=(const ShardReader&) = delete;
+
+  // Copies the part of piece `p` of `s` that falls in `out` (the box of `s` at `out_offset`).
+  void copy_overlap(const SavedTensor& s, const SavedPiece& p, Tensor& out, const Shape& out_offset);
+
+ private:
+  std::string path(int64_t k) const { return meta_.dir + "/" + dcp_shard_file_name(meta_.id, k); }
+  [[noreturn]] void fail(int64_t k, const std::string& tensor, const std::string& what) const {
+    WEFT_ERROR("load_distributed '", meta_.dir, "': shard file '", path(k), "' (needed for tensor '", tensor, "'): ",
+               what);
+  }
+  void open(int64_t k, const std::string& tensor);
+  std::vector<char> read_blocks(int64_t k, uint64_t first, uint64_t last, const std::string& tensor);
+  void read_at(int64_t k, uint64_t offset, char* out, uint64_t n, const std::string& tensor);
+  std::string other_saves_hint(int64_t k) const;
+
+  const DcpMetadata& meta_;
+  std::vector<int> fds_;
+};
+
+void ShardReader::open(int64_t k, const std::string& tensor) {
+  if (fds_[static_cast<size_t>(k)] >= 0) return;
+  const int fd = ::open(path(k).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(k, tensor, std::string("cannot open: ") + std::strerror(errno) + other_saves_hint(k));
+  fds_[static_cast<size_t>(k)] = fd;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail(k, tensor, std::string("cannot stat: ") + std::strerror(errno));
+  const DcpFile& f = meta_.files[static_cast<size_t>(k)];
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (size < f.size)
+    fail(k, tensor, "truncated: " + std::to_string(size) + " bytes but the metadata records " + std::to_string(f.size));
+  if (size > f.size)
+    fail(k, tensor, std::to_string(size) + " bytes but the metadata records " + std::to_string(f.size) +
+                        " (written by another save, or corrupted)");
+  // The file's id: every shard file answers to the metadata's save (read_blocks names a stranger).
+  const uint64_t b = meta_.block_bytes;
+  std::vector<char> head = read_blocks(k, f.id_offset / b, (f.id_offset + 7) / b, tensor);
+  uint64_t id = 0;
+  std::memcpy(&id, head.data() + (f.id_offset - f.id_offset / b * b), 8);
+  WEFT_INTERNAL_ASSERT(id == meta_.id, "a verified shard file has another id");
+}
+
+void ShardReader::read_at(int64_t k, uint64_t offset, char* out, uint64_t n, const std::string& tensor) {
+  const int fd = fds_[static_cast<size_t>(k)];
+  shard_bytes_read += n;
+  while (n > 0) {
+    ssize_t got = ::pread(fd, out, n, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) fail(k, tensor, std::string("read failed: ") + std::strerror(errno));
+    if (got == 0) fail(k, tensor, "unexpected end of file at byte " + std::to_string(offset));
+    out += got, offset += static_cast<uint64_t>(got), n -= static_cast<uint64_t>(got);
+  }
+}
+
+// Blocks [first, last] of file k, each checked against the metadata's hash.
+std::vector<char> ShardReader::read_blocks(int64_t k, uint64_t first, uint64_t last, const std::string& tensor) {
+  const DcpFile& f = meta_.files[static_cast<size_t>(k)];
+  const uint64_t b = meta_.block_bytes, begin = first * b, end = std::min(f.size, (last + 1) * b);
+  std::vector<char> bytes(end - begin);
+  read_at(k, begin, bytes.data(), bytes.size(), tensor);
+  for (uint64_t i = first; i <= last; ++i) {
+    const uint64_t lo = i * b, n = std::min(b, f.size - lo);
+    if (fnv1a(kFnvOffset, bytes.data() + (lo - begin), n) == f.blocks[i]) continue;
+    uint64_t id = 0;
+    read_at(k, f.id_offset, reinterpret_cast<char*>(&id), 8, tensor);
+    if (id != meta_.id)
+      fail(k, tensor, "written by another save (its id is " + std::to_string(id) + ", the metadata's " +
+                          std::to_string(meta_.id) + "): the metadata and the shard files come from different checkpoints");
+    fail(k, tensor, "corrupted: bytes [" + std::to_string(lo) + ", " + std::to_string(lo + n) +
+                        ") do not match their checksum in the metadata");
+  }
+  return bytes;
+}
+
+// When file k is missing: the shard files of other saves in the directory, which tell a metadata
+// file copied from elsewhere.
+std::string ShardReader::other_saves_hint(int64_t k) const {
+  std::string found;
+  const std::string suffix = "-" + std::to_string(k) + ".weft";
+  if (DIR* d = ::opendir(meta_.dir.c_str())) {
+    while (const dirent* ent = ::readdir(d)) {
+      const std::string name = ent->d_name;
+      if (found.empty() && starts_with(name, "shard-") && name.size() > suffix.size() &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+        found = name;
+    }
+    ::closedir(d);
+  }
+  return found.empty() ? "" : "; the directory has '" + found + "' of another save: the metadata comes from another checkpoint";
+}
+
+void ShardReader::copy_overlap(const SavedTensor& s, const SavedPiece& p, Tensor& out, const Shape& out_offset) {
+  const size_t nd = s.global.size();
+  Shape lo(s.global), hi(s.global);
+  for (size_t d = 0; d < nd; ++d) {
+    lo[d] = std::max(p.offset[d], out_offset[d]);
+    hi[d] = std::min(p.offset[d] + p.size[d], out_offset[d] + out.size(static_cast<int64_t>(d)));
+    if (lo[d] >= hi[d]) return;
+  }
+  // Contiguous runs along the last dim, in increasing file order, merged where both sides continue.
+  struct Run {
+    uint64_t src, dst, n;  // elements: in the piece, in out, how many
+  };
+  std::vector<Run> runs;
+  Shape idx(lo);
+  const uint64_t len = nd == 0 ? 1 : static_cast<uint64_t>(hi[nd - 1] - lo[nd - 1]);
+  for (;;) {
+    uint64_t src = 0, dst = 0, src_stride = 1, dst_stride = 1;
+    for (size_t d = nd; d-- > 0;) {
+      src += static_cast<uint64_t>(idx[d] - p.offset[d]) * src_stride;
+      dst += static_cast<uint64_t>(idx[d] - out_offset[d]) * dst_stride;
+      src_stride *= static_cast<uint64_t>(p.size[d]);
+      dst_stride *= static_cast<uint64_t>(out.size(static_cast<int64_t>(d)));
+    }
+    if (!runs.empty() && runs.back().src + runs.back().n == src && runs.back().dst + runs.back().n == dst)
+      runs.back().n += len;
+    else
+      runs.push_back({src, dst, len});
+    int64_t d = static_cast<int64_t>(nd) - 2;
+    for (; d >= 0; --d) {
+      if (++idx[static_cast<size_t>(d)] < hi[static_cast<size_t>(d)]) break;
+      idx[static_cast<size_t>(d)] = lo[static_cast<size_t>(d)];
+    }
+    if (d < 0) break;
+  }
+  // The blocks the runs touch, as spans of consecutive blocks: one read each.
+  open(p.file, s.name);
+  const uint64_t es = element_size(s.dtype), b = meta_.block_bytes;
+  std::vector<std::pair<uint64_t, uint64_t>> spans;
+  for (const Run& r : runs) {
+    const uint64_t first = (p.data_offset + r.src * es) / b, last = (p.data_offset + (r.src + r.n) * es - 1) / b;
+    if (!spans.empty() && first <= spans.back().second + 1)
+      spans.back().second = std::max(spans.back().second, last);
+    else
+      spans.emplace_back(first, last);
+  }
+  auto* dst = static_cast<char*>(out.raw_data());
+  size_t span = 0;
+  std::vector<char> bytes = read_blocks(p.file, spans[0].first, spans[0].second, s.name);
+  for (const Run& r : runs) {
+    const uint64_t at = p.data_offset + r.src * es;
+    while (at >= (spans[span].second + 1) * b) {
+      ++span;
+      bytes = read_blocks(p.file, spans[span].first, spans[span].second, s.name);
+    }
+    std::memcpy(dst + r.dst * es, bytes.data() + (at - spans[span].first * b), r.n * es);
+  }
+}
+
+}  // namespace
+
+uint64_t dcp_shard_bytes_read() { return shard_bytes_read.load(); }
+
+DcpMetadata read_dcp_metadata(const std::string& dir) {
+  DcpMetadata m;
+  m.dir = dir;
+  m.path = dir + "/" + kDcpMetadataName;
+  struct stat st {};
+  WEFT_CHECK(::stat(m.path.c_str(), &st) == 0, "load_distributed '", dir, "': no ", kDcpMetadataName, " (",
+             std::strerror(errno), "): not a distributed checkpoint, or its save never completed");
+  CheckpointReader reader(m.path);  // size, checksum and every entry's fields
+  std::map<std::string, const CheckpointEntry*> index;
+  for (const CheckpointEntry& e : reader.entries()) index[e.name] = &e;
+  auto bad = [&](bool ok, const std::string& entry, const auto&... what) {
+    WEFT_CHECK(ok, "load_distributed '", dir, "': ", m.path, " entry '", entry, "' ", what...);
+  };
+  auto ints = [&](const std::string& name) {
+    auto it = index.find(name);
+    bad(it != index.end(), name, "is missing");
+    bad(it->second->dtype == kInt64 && it->second->shape.size() <= 2, name, "is not an int64 table");
+    return reader.read(*it->second).to_vector<int64_t>();
+  };
+  const std::vector<int64_t> head = ints("dcp.header");
+  bad(head.size() == 4, "dcp.header", "has ", head.size(), " values; expected 4");
+  bad(head[0] == kDcpVersion, "dcp.header", "has format version ", head[0], "; this build reads ", kDcpVersion);
+  bad(head[2] >= 1 && head[2] <= (int64_t{1} << 24) && head[3] >= 8, "dcp.header", "declares ", head[2],
+      " files and blocks of ", head[3], " bytes");
+  m.id = static_cast<uint64_t>(head[1]);
+  m.block_bytes = static_cast<uint64_t>(head[3]);
+  for (int64_t k = 0; k < head[2]; ++k) {
+    const std::string name = "dcp.file." + std::to_string(k);
+    const std::vector<int64_t> v = ints(name);
+    bad(v.size() >= 3 && v[0] >= 16 && v[2] >= 0 && static_cast<uint64_t>(v[2]) + 8 <= static_cast<uint64_t>(v[0]),
+        name, "is not a file record (size, checksum, id offset, block hashes)");
+    DcpFile f{static_cast<uint64_t>(v[0]), static_cast<uint64_t>(v[1]), static_cast<uint64_t>(v[2]), {}};
+    for (size_t i = 3; i < v.size(); ++i) f.blocks.push_back(static_cast<uint64_t>(v[i]));
+    bad(f.blocks.size() == (f.size + m.block_bytes - 1) / m.block_bytes, name, "has ", f.blocks.size(),
+        " block hashes for ", f.size, " bytes in blocks of ", m.block_bytes);
+    m.files.push_back(std::move(f));
+  }
+  for (const CheckpointEntry& e : reader.entries()) {
+    if (starts_with(e.name, "dcp.header") || starts_with(e.name, "dcp.file.") || starts_with(e.name, "shards.")) {
+      bad(!starts_with(e.name, "shards.") || index.count("tensor." + e.name.substr(7)), e.name, "has no 'tensor.",
+          e.name.substr(7), "' entry");
+      continue;
+    }
+    bad(starts_with(e.name, "tensor."), e.name, "is not part of the distributed checkpoint format");
+    const std::vector<int64_t> v = ints(e.name);
+    SavedTensor s;
+    s.name = e.name.substr(7);
+    bad(v.size() >= 3 && v[0] >= 0 && v[0] <= static_cast<int64_t>(kFloat64), e.name, "has no valid dtype");
+    s.dtype = static_cast<DType>(v[0]);
+    const auto rank = static_cast<size_t>(v[1]);
+    bad(v[1] >= 0 && v.size() >= 3 + rank, e.name, "has no valid shape");
+    s.global = Shape(v.begin() + 2, v.begin() + static_cast<int64_t>(2 + rank));
+    for (int64_t size : s.global) bad(size >= 0, e.name, "has a negative size");
+    const auto mesh_rank = static_cast<size_t>(v[2 + rank]);
+    bad(v[2 + rank] >= 0 && v.size() == 3 + rank + 3 * mesh_rank, e.name, "has no valid mesh and placements");
+    s.mesh_shape.assign(v.begin() + static_cast<int64_t>(3 + rank), v.begin() + static_cast<int64_t>(3 + rank + mesh_rank));
+    for (size_t m = 0; m < mesh_rank; ++m) {
+      const int64_t kind = v[3 + rank + mesh_rank + 2 * m];
+      bad(kind == 0 || kind == 1, e.name, "has a placement of kind ", kind, " (saved ones are Shard or Replicate)");
+      dist::Placement p;
+      p.kind = static_cast<dist::Placement::Kind>(v[3 + rank + mesh_rank + 2 * m]);
+      p.shard_dim = v[4 + rank + mesh_rank + 2 * m];
+      s.placements.push_back(p);
+    }
+    const std::string table_name = "shards." + s.name;
+    const std::vector<int64_t> table = ints(table_name);
+    const size_t nd = s.global.size(), width = 2 + 2 * nd;
+    const CheckpointEntry& te = *index.at(table_name);
+    bad(te.shape.size() == 2 && te.shape[1] == static_cast<int64_t>(width), table_name, "has shape ", te.shape,
+        "; expected [pieces, ", width, "] for a rank-", nd, " tensor");
+    int64_t covered = 0;
+    for (size_t row = 0; row < table.size(); row += width) {
+      SavedPiece p{table[row], static_cast<uint64_t>(table[row + 1]), {}, {}};
+      p.offset = Shape(table.begin() + static_cast<int64_t>(row + 2), table.begin() + static_cast<int64_t>(row + 2 + nd));
+      p.size = Shape(table.begin() + static_cast<int64_t>(row + 2 + nd), table.begin() + static_cast<int64_t>(row + width));
+      bool inside = p.file >= 0 && p.file < head[2];
+      for (size_t d = 0; d < nd && inside; ++d)
+        inside = p.offset[d] >= 0 && p.size[d] >= 0 && p.offset[d] + p.size[d] <= s.global[d];
+      const uint64_t bytes = static_cast<uint64_t>(numel_of(p.size)) * element_size(s.dtype);
+      bad(inside && table[row + 1] >= 0 && p.data_offset + bytes <= m.files[static_cast<size_t>(p.file)].size,
+          table_name, "has a piece outside the tensor ", s.global, " or its file");
+      covered += numel_of(p.size);
+      s.pieces.push_back(std::move(p));
+    }
+    bad(covered == numel_of(s.global), table_name, "covers ", covered, " of the ", numel_of(s.global), " elements");
+    m.order.push_back(s.name);
+    m.tensors.emplace(s.name, std::move(s));
+  }
+  return m;
+}
+
+void check_target(const DcpMetadata& meta, const std::string& name, const Tensor& target, const std::string& what) {
+  const std::string who = "load_distributed '" + meta.dir + "'";
+  auto it = meta.tensors.find(name);
+  WEFT_CHECK(it != meta.tensors.end(), who, ": missing tensor '", name, "' for ", what, " (shape ", target.shape(),
+             "): ", meta.path, " has no such tensor");
+  const SavedTensor& s = it->second;
+  WEFT_CHECK(s.dtype == target.dtype(), who, ": dtype mismatch for '", name, "': ", meta.path, " has ",
+             dtype_name(s.dtype), " but ", what, " is ", dtype_name(target.dtype()));
+  WEFT_CHECK(s.global == target.shape(), who, ": shape mismatch for '", name, "': ", meta.path, " has global shape ",
+             s.global, " but ", what, " has ", target.shape());
+  if (target.is_dtensor()) {
+    dist::DTensor d(target);
+    for (const dist::Placement& p : d.placements())
+      WEFT_CHECK(!p.is_partial(), who, ": '", name, "' has placements ", dist::to_string(d.placements()),
+                 "; a Partial tensor cannot be loaded");
+    WEFT_CHECK(d.device_mesh().contains_this_rank(), who, ": this rank is not in the mesh of '", name, "'");
+  }
+}
+
+std::vector<Tensor> read_targets(const DcpMetadata& meta, const std::vector<std::pair<std::string, Tensor>>& targets) {
+  ShardReader files(meta);
+  std::vector<Tensor> values;
+  for (const auto& [name, t] : targets) {
+    const SavedTensor& s = meta.tensors.at(name);
+    Shape shape = s.global, offset(s.global);
+    std::fill(offset.begin(), offset.end(), 0);
+    if (t.is_dtensor()) {
+      dist::DTensor d(t);
+      std::tie(shape, offset) = dist::local_shape_and_offset(s.global, d.device_mesh().shape(),
+                                                             *d.device_mesh().get_coordinate(), d.placements());
+    }
+    Tensor out = kernels::make_empty(shape, s.dtype, "load_distributed");
+    if (out.numel() > 0)
+      for (const SavedPiece& p : s.pieces) files.copy_overlap(s, p, out, offset);
+    values.push_back(out);
+  }
+  return values;
+}
+
+}  // namespace weft::nn::detail
