@@ -282,6 +282,7 @@ DcpMetadata read_dcp_metadata(const std::string& dir) {
 
 void check_target(const DcpMetadata& meta, const std::string& name, const Tensor& target, const std::string& what) {
   const std::string who = "load_distributed '" + meta.dir + "'";
+  WEFT_CHECK(target.defined(), who, ": ", what, " ('", name, "') is an undefined tensor; expected one to fill");
   auto it = meta.tensors.find(name);
   WEFT_CHECK(it != meta.tensors.end(), who, ": missing tensor '", name, "' for ", what, " (shape ", target.shape(),
              "): ", meta.path, " has no such tensor");

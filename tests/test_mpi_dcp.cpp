@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <dirent.h>
+#include <ftw.h>
 #include <mpi.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,19 +78,25 @@ void require_same(const nn::StateDict& got, const nn::StateDict& want) {
   }
 }
 
-// A directory `name` under one temporary directory for the whole run (made by world rank 0).
+char base_dir[256];  // zero-initialized: no load-time code
+
+void remove_base_dir() {
+  ::nftw(base_dir, [](const char* path, const struct stat*, int, FTW*) { return ::remove(path); }, 16,
+         FTW_DEPTH | FTW_PHYS);
+}
+
+// A directory `name` under one temporary directory for the whole run, made by world rank 0 and
+// removed with everything in it when the run exits.
 std::string shared_dir(const std::string& name) {
-  static std::string base;
-  if (base.empty()) {
-    char buf[256] = {};
+  if (base_dir[0] == 0) {
     if (world_rank() == 0) {
-      std::strcpy(buf, "/tmp/weft_mpi_dcp_XXXXXX");
-      REQUIRE(::mkdtemp(buf) != nullptr);
+      std::strcpy(base_dir, "/tmp/weft_mpi_dcp_XXXXXX");
+      REQUIRE(::mkdtemp(base_dir) != nullptr);
+      std::atexit(remove_base_dir);
     }
-    MPI_Bcast(buf, sizeof(buf), MPI_CHAR, 0, MPI_COMM_WORLD);
-    base = buf;
+    MPI_Bcast(base_dir, sizeof(base_dir), MPI_CHAR, 0, MPI_COMM_WORLD);
   }
-  return base + "/" + name;
+  return std::string(base_dir) + "/" + name;
 }
 
 void barrier() { MPI_Barrier(MPI_COMM_WORLD); }
@@ -287,11 +294,25 @@ TEST_CASE("dcp: AdamW training resumes after a reshard with the single-process l
     REQUIRE(opt.state(0).step == 3);
     for (int s = 3; s < 6; ++s) close(train_step(*net, opt), want[static_cast<size_t>(s)]);
   }
-  SECTION("in one process") {
+  SECTION("in one process, then back onto the world") {
     auto net = make_net(DeviceMesh(), {}, true);
     optim::AdamW opt(net->parameters(), {});
     nn::load_distributed(dir, *net, &opt);
-    for (int s = 3; s < 6; ++s) close(train_step(*net, opt), want[static_cast<size_t>(s)]);
+    close(train_step(*net, opt), want[3]);
+    const std::string single = shared_dir("adamw_single");
+    if (world_rank() == 0) nn::save_distributed(single, *net, &opt);  // plain tensors: a local save
+    barrier();
+    auto back = make_net(init_device_mesh({W}), {{Shard(0)}, {Shard(0)}, {Shard(1)}, {Replicate()}}, true);
+    optim::AdamW back_opt(back->parameters(), {});
+    nn::load_distributed(single, *back, &back_opt);
+    REQUIRE(back_opt.state(0).step == 4);
+    for (int s = 4; s < 6; ++s) close(train_step(*back, back_opt), want[static_cast<size_t>(s)]);
+  }
+  SECTION("a model without one of the saved parameters is refused, untouched") {
+    auto net = std::make_shared<nn::Module>("Net");
+    net->register_parameter("w1", zeros({9, 5}, dtype(kFloat64)));
+    WEFT_REQUIRE_ERROR(nn::load_distributed(dir, *net), Contains("unexpected tensor 'model.b1'"));
+    REQUIRE(net->parameter_slot("w1").to_vector<double>() == std::vector<double>(45, 0.0));
   }
   barrier();
 }
@@ -384,5 +405,26 @@ TEST_CASE("dcp: corruption and mismatches raise on every rank, naming the tensor
     nn::load_distributed(dir, target);
     require_same(target, laid_out(full, world, pl));
   }
+  barrier();
+}
+
+TEST_CASE("dcp: a Partial DTensor is saved reduced; a Partial target is refused") {
+  const int W = world_size(), r = world_rank();
+  auto world = init_device_mesh({W});
+  Tensor sum = zeros({4, 3}, dtype(kFloat64));
+  for (int k = 0; k < W; ++k) sum = sum + seeded({4, 3}, 50 + static_cast<uint64_t>(k));
+  nn::StateDict state;
+  state.insert("p", DTensor::from_local(seeded({4, 3}, 50 + static_cast<uint64_t>(r)), world, {Partial()}));
+  const std::string dir = shared_dir("partial");
+  nn::save_distributed(dir, state);
+  barrier();
+  nn::StateDict plain;
+  plain.insert("p", zeros({4, 3}, dtype(kFloat64)));
+  nn::load_distributed(dir, plain);
+  const std::vector<double> got = plain["p"].to_vector<double>(), want = sum.to_vector<double>();
+  for (size_t i = 0; i < want.size(); ++i) REQUIRE(got[i] == Approx(want[i]).epsilon(1e-14));
+  nn::StateDict partial;
+  partial.insert("p", DTensor::from_local(zeros({4, 3}, dtype(kFloat64)), world, {Partial()}));
+  WEFT_REQUIRE_ERROR(nn::load_distributed(dir, partial), Contains("'p'") && Contains("Partial tensor cannot be loaded"));
   barrier();
 }
