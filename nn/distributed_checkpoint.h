@@ -31,6 +31,14 @@ namespace weft::nn {
 // Both are collective over the largest mesh among the DTensors (every rank of it calls); with no
 // DTensor the call is local (a single process).
 
+// Note [Views on load]
+// A target may have another shape than the saved tensor when both are views of one row-major
+// layout, one splitting dims of the other (the sets of their sizes' prefix products nest): e.g. a
+// Linear weight saved as (out, in) by a data-parallel or single-process model and loaded by a
+// tensor-parallel Parallelized, which holds it as (1, out, 1, in) or qkv as (3, heads, head_dim, in).
+// The loader works in flat element order: the target region's runs are flat ranges of the tensor,
+// each split among the saved pieces that hold it. Any other shape is a mismatch.
+
 struct DistributedSaveOptions {
   // The unit of integrity checking and of reading: a rank reads whole blocks around what it needs.
   int64_t block_bytes = int64_t{64} << 10;
@@ -39,8 +47,9 @@ struct DistributedSaveOptions {
 // Saves `state` (DTensors and plain tensors) to directory `dir` (created if missing), atomically.
 void save_distributed(const std::string& dir, const StateDict& state, const DistributedSaveOptions& options = {});
 // Fills every tensor of `state` (a DTensor: its local shard, for its mesh and placements) from `dir`.
-// The names, dtypes and global shapes must match the checkpoint's exactly. Everything is read and
-// checked before anything is assigned; on any rank's failure every rank raises that rank's message.
+// The names and dtypes must match the checkpoint's, the global shapes too or be views of them
+// (Note [Views on load]). Everything is read and checked before anything is assigned; on any
+// rank's failure every rank raises that rank's message.
 void load_distributed(const std::string& dir, StateDict& state);
 
 // The model's state dict as "model.<name>" and the optimizer's as "optim.<key>", each per-parameter

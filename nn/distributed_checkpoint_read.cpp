@@ -27,6 +27,19 @@ std::atomic<uint64_t> shard_bytes_read{0};  // constant-initialized: no load-tim
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
+// A contiguous stretch of elements: where it starts in a saved piece, where in the target, how long.
+struct Run {
+  uint64_t src, dst, n;
+};
+
+// Appends a run, merging it into the previous one when both sides continue.
+void add_run(std::vector<Run>& runs, Run r) {
+  if (!runs.empty() && runs.back().src + runs.back().n == r.src && runs.back().dst + runs.back().n == r.dst)
+    runs.back().n += r.n;
+  else
+    runs.push_back(r);
+}
+
 // Opens the checkpoint's shard files on first use and hands out verified bytes only.
 class ShardReader {
  public:
@@ -38,8 +51,8 @@ class ShardReader {
   ShardReader(const ShardReader&) = delete;
   ShardReader& operator=(const ShardReader&) = delete;
 
-  // Copies the part of piece `p` of `s` that falls in `out` (the box of `s` at `out_offset`).
-  void copy_overlap(const SavedTensor& s, const SavedPiece& p, Tensor& out, const Shape& out_offset);
+  // Copies `runs` (elements of piece `p` of `s`, ascending) into `out`.
+  void copy_runs(const SavedTensor& s, const SavedPiece& p, const std::vector<Run>& runs, Tensor& out);
 
  private:
   std::string path(int64_t k) const { return meta_.dir + "/" + dcp_shard_file_name(meta_.id, k); }
@@ -127,40 +140,7 @@ std::string ShardReader::other_saves_hint(int64_t k) const {
   return found.empty() ? "" : "; the directory has '" + found + "' of another save: the metadata comes from another checkpoint";
 }
 
-void ShardReader::copy_overlap(const SavedTensor& s, const SavedPiece& p, Tensor& out, const Shape& out_offset) {
-  const size_t nd = s.global.size();
-  Shape lo(s.global), hi(s.global);
-  for (size_t d = 0; d < nd; ++d) {
-    lo[d] = std::max(p.offset[d], out_offset[d]);
-    hi[d] = std::min(p.offset[d] + p.size[d], out_offset[d] + out.size(static_cast<int64_t>(d)));
-    if (lo[d] >= hi[d]) return;
-  }
-  // Contiguous runs along the last dim, in increasing file order, merged where both sides continue.
-  struct Run {
-    uint64_t src, dst, n;  // elements: in the piece, in out, how many
-  };
-  std::vector<Run> runs;
-  Shape idx(lo);
-  const uint64_t len = nd == 0 ? 1 : static_cast<uint64_t>(hi[nd - 1] - lo[nd - 1]);
-  for (;;) {
-    uint64_t src = 0, dst = 0, src_stride = 1, dst_stride = 1;
-    for (size_t d = nd; d-- > 0;) {
-      src += static_cast<uint64_t>(idx[d] - p.offset[d]) * src_stride;
-      dst += static_cast<uint64_t>(idx[d] - out_offset[d]) * dst_stride;
-      src_stride *= static_cast<uint64_t>(p.size[d]);
-      dst_stride *= static_cast<uint64_t>(out.size(static_cast<int64_t>(d)));
-    }
-    if (!runs.empty() && runs.back().src + runs.back().n == src && runs.back().dst + runs.back().n == dst)
-      runs.back().n += len;
-    else
-      runs.push_back({src, dst, len});
-    int64_t d = static_cast<int64_t>(nd) - 2;
-    for (; d >= 0; --d) {
-      if (++idx[static_cast<size_t>(d)] < hi[static_cast<size_t>(d)]) break;
-      idx[static_cast<size_t>(d)] = lo[static_cast<size_t>(d)];
-    }
-    if (d < 0) break;
-  }
+void ShardReader::copy_runs(const SavedTensor& s, const SavedPiece& p, const std::vector<Run>& runs, Tensor& out) {
   // The blocks the runs touch, as spans of consecutive blocks: one read each.
   open(p.file, s.name);
   const uint64_t es = element_size(s.dtype), b = meta_.block_bytes;
@@ -183,6 +163,91 @@ void ShardReader::copy_overlap(const SavedTensor& s, const SavedPiece& p, Tensor
     }
     std::memcpy(dst + r.dst * es, bytes.data() + (at - spans[span].first * b), r.n * es);
   }
+}
+
+// The runs of the region of `shape` at `offset` in a tensor of `global` shape: (flat index in the
+// global tensor, offset in the region, length), contiguous along the last dim, merged where possible.
+std::vector<Run> region_runs(const Shape& global, const Shape& shape, const Shape& offset) {
+  const size_t nd = global.size();
+  std::vector<Run> runs;
+  Shape idx(offset);
+  const uint64_t len = nd == 0 ? 1 : static_cast<uint64_t>(shape[nd - 1]);
+  for (;;) {
+    uint64_t flat = 0, local = 0;
+    for (size_t d = 0; d < nd; ++d) {
+      flat = flat * static_cast<uint64_t>(global[d]) + static_cast<uint64_t>(idx[d]);
+      local = local * static_cast<uint64_t>(shape[d]) + static_cast<uint64_t>(idx[d] - offset[d]);
+    }
+    add_run(runs, {flat, local, len});
+    int64_t d = static_cast<int64_t>(nd) - 2;
+    for (; d >= 0; --d) {
+      const auto u = static_cast<size_t>(d);
+      if (++idx[u] < offset[u] + shape[u]) break;
+      idx[u] = offset[u];
+    }
+    if (d < 0) break;
+  }
+  return runs;
+}
+
+// Splits the target's runs (flat indices of the saved tensor, by Note [Views on load]) among the
+// saved pieces that hold them: per piece, runs from its own data to the target's.
+std::vector<std::vector<Run>> runs_per_piece(const SavedTensor& s, const std::vector<Run>& target_runs) {
+  const size_t nd = s.global.size();
+  std::vector<std::vector<Run>> out(s.pieces.size());
+  Shape idx(s.global);
+  for (Run r : target_runs) {
+    while (r.n > 0) {
+      uint64_t rest = r.src;
+      for (size_t d = nd; d-- > 0;) idx[d] = static_cast<int64_t>(rest % static_cast<uint64_t>(s.global[d])),
+                                    rest /= static_cast<uint64_t>(s.global[d]);
+      size_t k = 0;  // the piece holding idx (pieces tile the tensor)
+      for (; k < s.pieces.size(); ++k) {
+        const SavedPiece& p = s.pieces[k];
+        bool inside = true;
+        for (size_t d = 0; d < nd && inside; ++d) inside = idx[d] >= p.offset[d] && idx[d] < p.offset[d] + p.size[d];
+        if (inside) break;
+      }
+      WEFT_CHECK(k < s.pieces.size(), "load_distributed: no saved piece of '", s.name, "' holds element ", r.src,
+                 " (the metadata's pieces do not tile the tensor)");
+      const SavedPiece& p = s.pieces[k];
+      // How far the piece's data runs on from idx in the tensor's order too: to the end of the piece
+      // along its innermost dim that does not span the tensor (the dims inside it are whole).
+      int64_t j = static_cast<int64_t>(nd) - 1;
+      uint64_t inner = 1, within = 0, src = 0;
+      for (; j >= 0 && p.size[static_cast<size_t>(j)] == s.global[static_cast<size_t>(j)]; --j) {
+        within += static_cast<uint64_t>(idx[static_cast<size_t>(j)]) * inner;
+        inner *= static_cast<uint64_t>(s.global[static_cast<size_t>(j)]);
+      }
+      const uint64_t ahead = j < 0 ? inner - within
+                                   : static_cast<uint64_t>(p.offset[static_cast<size_t>(j)] + p.size[static_cast<size_t>(j)] -
+                                                           idx[static_cast<size_t>(j)]) * inner - within;
+      const uint64_t n = std::min(r.n, ahead);
+      for (size_t d = 0; d < nd; ++d) src = src * static_cast<uint64_t>(p.size[d]) + static_cast<uint64_t>(idx[d] - p.offset[d]);
+      add_run(out[k], {src, r.dst, n});
+      r.src += n, r.dst += n, r.n -= n;
+    }
+  }
+  return out;
+}
+
+// The sizes' prefix products: two shapes of one row-major layout, one splitting dims of the other,
+// have nested sets of them.
+std::vector<int64_t> prefix_products(const Shape& shape) {
+  std::vector<int64_t> out;
+  int64_t p = 1;
+  for (int64_t size : shape) out.push_back(p *= size);
+  return out;
+}
+
+bool same_layout(const Shape& a, const Shape& b) {
+  if (a == b) return true;
+  if (numel_of(a) != numel_of(b) || numel_of(a) == 0) return false;
+  std::vector<int64_t> pa = prefix_products(a), pb = prefix_products(b);
+  auto within = [](const std::vector<int64_t>& x, const std::vector<int64_t>& y) {
+    return std::all_of(x.begin(), x.end(), [&](int64_t v) { return std::find(y.begin(), y.end(), v) != y.end(); });
+  };
+  return within(pa, pb) || within(pb, pa);
 }
 
 }  // namespace
@@ -289,8 +354,9 @@ void check_target(const DcpMetadata& meta, const std::string& name, const Tensor
   const SavedTensor& s = it->second;
   WEFT_CHECK(s.dtype == target.dtype(), who, ": dtype mismatch for '", name, "': ", meta.path, " has ",
              dtype_name(s.dtype), " but ", what, " is ", dtype_name(target.dtype()));
-  WEFT_CHECK(s.global == target.shape(), who, ": shape mismatch for '", name, "': ", meta.path, " has global shape ",
-             s.global, " but ", what, " has ", target.shape());
+  WEFT_CHECK(same_layout(s.global, target.shape()), who, ": shape mismatch for '", name, "': ", meta.path,
+             " has global shape ", s.global, " but ", what, " has ", target.shape(),
+             " (a view splitting or merging its dims would do)");
   if (target.is_dtensor()) {
     dist::DTensor d(target);
     for (const dist::Placement& p : d.placements())
@@ -305,16 +371,20 @@ std::vector<Tensor> read_targets(const DcpMetadata& meta, const std::vector<std:
   std::vector<Tensor> values;
   for (const auto& [name, t] : targets) {
     const SavedTensor& s = meta.tensors.at(name);
-    Shape shape = s.global, offset(s.global);
+    const Shape global = t.shape();  // the saved shape or a view of it (Note [Views on load])
+    Shape shape = global, offset(global);
     std::fill(offset.begin(), offset.end(), 0);
     if (t.is_dtensor()) {
       dist::DTensor d(t);
-      std::tie(shape, offset) = dist::local_shape_and_offset(s.global, d.device_mesh().shape(),
+      std::tie(shape, offset) = dist::local_shape_and_offset(global, d.device_mesh().shape(),
                                                              *d.device_mesh().get_coordinate(), d.placements());
     }
     Tensor out = kernels::make_empty(shape, s.dtype, "load_distributed");
-    if (out.numel() > 0)
-      for (const SavedPiece& p : s.pieces) files.copy_overlap(s, p, out, offset);
+    if (out.numel() > 0) {
+      const std::vector<std::vector<Run>> runs = runs_per_piece(s, region_runs(global, shape, offset));
+      for (size_t k = 0; k < runs.size(); ++k)
+        if (!runs[k].empty()) files.copy_runs(s, s.pieces[k], runs[k], out);
+    }
     values.push_back(out);
   }
   return values;
