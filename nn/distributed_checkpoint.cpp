@@ -310,7 +310,7 @@ void save_distributed(const std::string& dir, const StateDict& state, const Dist
   agree_or_clean("save_distributed (metadata)");
 }
 
-void load_distributed(const std::string& dir, StateDict& state) {
+void load_distributed(const std::string& dir, StateDict& state, bool strict) {
   std::vector<Tensor> tensors;
   for (const auto& [name, t] : state) tensors.push_back(t);
   const dist::DeviceMesh group = group_of(tensors, "load_distributed '" + dir + "'");
@@ -322,8 +322,8 @@ void load_distributed(const std::string& dir, StateDict& state) {
     for (const auto& [name, t] : state) targets.emplace_back(name, t);
     for (const auto& [name, t] : targets) detail::check_target(meta, name, t, "the state's '" + name + "'");
     for (const std::string& name : meta.order)
-      WEFT_CHECK(state.contains(name), "load_distributed '", dir, "': unexpected tensor '", name, "' in ",
-                 meta.path, ": the state to fill has no entry '", name, "'");
+      WEFT_CHECK(!strict || state.contains(name), "load_distributed '", dir, "': unexpected tensor '", name, "' in ",
+                 meta.path, ": the state to fill has no entry '", name, "' (strict = false leaves such tensors out)");
     values = detail::read_targets(meta, targets);
   } catch (const std::exception& e) {
     failure = e.what();

@@ -49,8 +49,9 @@ void save_distributed(const std::string& dir, const StateDict& state, const Dist
 // Fills every tensor of `state` (a DTensor: its local shard, for its mesh and placements) from `dir`.
 // The names and dtypes must match the checkpoint's, the global shapes too or be views of them
 // (Note [Views on load]). Everything is read and checked before anything is assigned; on any
-// rank's failure every rank raises that rank's message.
-void load_distributed(const std::string& dir, StateDict& state);
+// rank's failure every rank raises that rank's message. Not `strict`: tensors of the checkpoint
+// that `state` does not name are left out (the model alone from a model-and-optimizer checkpoint).
+void load_distributed(const std::string& dir, StateDict& state, bool strict = true);
 
 // The model's state dict as "model.<name>" and the optimizer's as "optim.<key>", each per-parameter
 // buffer of a DTensor parameter saved as a DTensor like its parameter (so it reshards on load).

@@ -24,6 +24,8 @@
 #include "ops/ops.h"
 #include "tests/test_util.h"
 
+namespace par = weft::nn::parallel;
+
 using namespace weft;
 using namespace weft::dist;
 using Catch::Matchers::Contains;
@@ -164,6 +166,22 @@ TEST_CASE("dcp: saved on a 2-rank sub-mesh, loaded on any mesh, placements or on
                                            {"v", {Shard(0), Shard(0)}},
                                            {"cube", {Replicate(), Shard(2)}},
                                            {"count", {Shard(0), Replicate()}}});
+  }
+  SECTION("views of the saved tensors: dims split or merged, then sharded") {
+    auto world = init_device_mesh({W});
+    nn::StateDict views;  // the same values in the shapes the targets have
+    views.insert("w", full["w"].reshape({11, 1, 5}));
+    views.insert("v", full["v"]);
+    views.insert("cube", full["cube"].reshape({72}));
+    views.insert("count", full["count"]);
+    views.insert("step", full["step"].reshape({1}));
+    const std::map<std::string, Placements> pl = {{"w", {Shard(2)}}, {"cube", {Shard(0)}}};
+    nn::StateDict target = zeros_like_state(views, world, pl);
+    nn::load_distributed(dir, target);
+    require_same(target, laid_out(views, world, pl));
+    nn::StateDict transposed = zeros_like_state(full, world, {});
+    transposed["w"] = zeros({5, 11}, dtype(kFloat64));  // as many elements, another layout
+    WEFT_REQUIRE_ERROR(nn::load_distributed(dir, transposed), Contains("shape mismatch for 'w'") && Contains("[5, 11]"));
   }
   SECTION("a 1-rank mesh") {
     DeviceMesh mesh1({1}, {}, {W - 1});
@@ -426,5 +444,94 @@ TEST_CASE("dcp: a Partial DTensor is saved reduced; a Partial target is refused"
   nn::StateDict partial;
   partial.insert("p", DTensor::from_local(zeros({4, 3}, dtype(kFloat64)), world, {Partial()}));
   WEFT_REQUIRE_ERROR(nn::load_distributed(dir, partial), Contains("'p'") && Contains("Partial tensor cannot be loaded"));
+  barrier();
+}
+
+namespace {
+
+// test_mpi_parallel's GPT: 3 heads (over 2 tp ranks [2, 1]), tied embedding and head.
+std::shared_ptr<nn::UnaryModule> make_gpt() {
+  manual_seed(12);
+  auto m = std::make_shared<nn::GPT>(nn::GPTConfig{.vocab_size = 11, .block_size = 6, .n_layer = 2, .n_head = 3,
+                                                   .n_embd = 12});
+  m->to(kFloat64);
+  return m;
+}
+
+// Step s's batch: 5 sequences (uneven over 2 and 4 data-parallel ranks), inputs and next tokens.
+std::pair<Tensor, Tensor> gpt_batch(int s) {
+  Generator gen(60 + static_cast<uint64_t>(s));
+  Tensor tokens = randint(0, 11, {5, 7}, dtype(kInt64), &gen);
+  return {tokens.narrow(1, 0, 6).contiguous(), tokens.narrow(1, 1, 6).contiguous()};
+}
+
+Tensor gpt_loss_sum(const Tensor& logits, const Tensor& target) {
+  return cross_entropy(logits.reshape({-1, logits.size(-1)}), target.reshape({-1}), "sum");
+}
+
+// One AdamW step of a Parallelized GPT on step s's global batch; the global mean loss.
+double parallel_step(par::Parallelized& model, optim::AdamW& opt, int s) {
+  auto [x, y] = gpt_batch(s);
+  opt.zero_grad();
+  DTensor out(model.forward(x));
+  Tensor loss = par::global_mean(gpt_loss_sum(out.to_local(), model.local_batch(y)), y.numel());
+  loss.backward();
+  opt.step();
+  return model.reduce_over_dp(loss.item<double>());
+}
+
+}  // namespace
+
+TEST_CASE("dcp: data parallel on 2 ranks, resumed tensor parallel on the world and in one process") {
+  const int W = world_size();
+  const optim::AdamWOptions opts{.lr = 0.02, .weight_decay = 0.1};
+  // The reference: one process, plain model, the same global batches.
+  auto ref = make_gpt();
+  optim::AdamW ref_opt(ref->parameters(), opts);
+  std::vector<double> want;
+  for (int s = 0; s < 5; ++s) {
+    auto [x, y] = gpt_batch(s);
+    ref_opt.zero_grad();
+    Tensor loss = gpt_loss_sum(ref->forward(x), y) / static_cast<double>(y.numel());
+    loss.backward();
+    ref_opt.step();
+    want.push_back(loss.item<double>());
+  }
+  auto close = [](double got, double expected) { REQUIRE(std::abs(got - expected) <= 1e-10 * std::abs(expected)); };
+
+  const std::string dir = shared_dir("dp_to_tp");
+  DeviceMesh mesh2({2}, {"dp"}, {0, 1});
+  if (mesh2.contains_this_rank()) {
+    auto model = par::data_parallel(make_gpt(), mesh2);
+    optim::AdamW opt(model->parameters(), opts);
+    for (int s = 0; s < 3; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+    nn::save_distributed(dir, *model, &opt);
+  }
+  barrier();
+  SECTION("tensor parallel on the world: qkv and proj weights held as views, whole heads per rank") {
+    auto model = par::tensor_parallel(make_gpt(), init_device_mesh({W}, {"tp"}));
+    REQUIRE(model->state_dict()["module.blocks.0.attn.qkv.weight"].shape() == Shape{3, 3, 4, 12});  // a view of (36, 12)
+    optim::AdamW opt(model->parameters(), {});
+    nn::load_distributed(dir, *model, &opt);
+    for (int s = 3; s < 5; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+  }
+  SECTION("one process: the plain model through the state-dict form, the optimizer left out") {
+    auto plain = make_gpt();
+    nn::StateDict state;
+    for (const auto& [name, t] : plain->state_dict()) state.insert("model.module." + name, t);
+    WEFT_REQUIRE_ERROR(nn::load_distributed(dir, state), Contains("unexpected tensor 'optim."));
+    nn::load_distributed(dir, state, /*strict=*/false);
+    auto [x, y] = gpt_batch(3);
+    close(gpt_loss_sum(plain->forward(x), y).item<double>() / static_cast<double>(y.numel()), want[3]);
+  }
+  SECTION("a 1-rank data-parallel mesh, with the optimizer") {
+    DeviceMesh mesh1({1}, {"dp"}, {W - 1});
+    if (mesh1.contains_this_rank()) {
+      auto model = par::data_parallel(make_gpt(), mesh1);
+      optim::AdamW opt(model->parameters(), {});
+      nn::load_distributed(dir, *model, &opt);
+      for (int s = 3; s < 5; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+    }
+  }
   barrier();
 }
