@@ -56,9 +56,10 @@ class ShardReader {
 
  private:
   std::string path(int64_t k) const { return meta_.dir + "/" + dcp_shard_file_name(meta_.id, k); }
-  [[noreturn]] void fail(int64_t k, const std::string& tensor, const std::string& what) const {
+  template <class... What>
+  [[noreturn]] void fail(int64_t k, const std::string& tensor, const What&... what) const {
     WEFT_ERROR("load_distributed '", meta_.dir, "': shard file '", path(k), "' (needed for tensor '", tensor, "'): ",
-               what);
+               what...);
   }
   void open(int64_t k, const std::string& tensor);
   std::vector<char> read_blocks(int64_t k, uint64_t first, uint64_t last, const std::string& tensor);
@@ -72,17 +73,16 @@ class ShardReader {
 void ShardReader::open(int64_t k, const std::string& tensor) {
   if (fds_[static_cast<size_t>(k)] >= 0) return;
   const int fd = ::open(path(k).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(k, tensor, std::string("cannot open: ") + std::strerror(errno) + other_saves_hint(k));
+  if (fd < 0) fail(k, tensor, "cannot open: ", std::strerror(errno), other_saves_hint(k));
   fds_[static_cast<size_t>(k)] = fd;
   struct stat st {};
-  if (::fstat(fd, &st) != 0) fail(k, tensor, std::string("cannot stat: ") + std::strerror(errno));
+  if (::fstat(fd, &st) != 0) fail(k, tensor, "cannot stat: ", std::strerror(errno));
   const DcpFile& f = meta_.files[static_cast<size_t>(k)];
   const auto size = static_cast<uint64_t>(st.st_size);
   if (size < f.size)
-    fail(k, tensor, "truncated: " + std::to_string(size) + " bytes but the metadata records " + std::to_string(f.size));
+    fail(k, tensor, "truncated: ", size, " bytes but the metadata records ", f.size);
   if (size > f.size)
-    fail(k, tensor, std::to_string(size) + " bytes but the metadata records " + std::to_string(f.size) +
-                        " (written by another save, or corrupted)");
+    fail(k, tensor, size, " bytes but the metadata records ", f.size, " (written by another save, or corrupted)");
   // The file's id: every shard file answers to the metadata's save (read_blocks names a stranger).
   const uint64_t b = meta_.block_bytes;
   std::vector<char> head = read_blocks(k, f.id_offset / b, (f.id_offset + 7) / b, tensor);
@@ -97,8 +97,8 @@ void ShardReader::read_at(int64_t k, uint64_t offset, char* out, uint64_t n, con
   while (n > 0) {
     ssize_t got = ::pread(fd, out, n, static_cast<off_t>(offset));
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) fail(k, tensor, std::string("read failed: ") + std::strerror(errno));
-    if (got == 0) fail(k, tensor, "unexpected end of file at byte " + std::to_string(offset));
+    if (got < 0) fail(k, tensor, "read failed: ", std::strerror(errno));
+    if (got == 0) fail(k, tensor, "unexpected end of file at byte ", offset);
     out += got, offset += static_cast<uint64_t>(got), n -= static_cast<uint64_t>(got);
   }
 }
@@ -115,10 +115,9 @@ std::vector<char> ShardReader::read_blocks(int64_t k, uint64_t first, uint64_t l
     uint64_t id = 0;
     read_at(k, f.id_offset, reinterpret_cast<char*>(&id), 8, tensor);
     if (id != meta_.id)
-      fail(k, tensor, "written by another save (its id is " + std::to_string(id) + ", the metadata's " +
-                          std::to_string(meta_.id) + "): the metadata and the shard files come from different checkpoints");
-    fail(k, tensor, "corrupted: bytes [" + std::to_string(lo) + ", " + std::to_string(lo + n) +
-                        ") do not match their checksum in the metadata");
+      fail(k, tensor, "written by another save (its id is ", id, ", the metadata's ", meta_.id,
+           "): the metadata and the shard files come from different checkpoints");
+    fail(k, tensor, "corrupted: bytes [", lo, ", ", lo + n, ") do not match their checksum in the metadata");
   }
   return bytes;
 }
@@ -127,7 +126,7 @@ std::vector<char> ShardReader::read_blocks(int64_t k, uint64_t first, uint64_t l
 // file copied from elsewhere.
 std::string ShardReader::other_saves_hint(int64_t k) const {
   std::string found;
-  const std::string suffix = "-" + std::to_string(k) + ".weft";
+  const std::string suffix = weft::detail::str_cat("-", k, ".weft");
   if (DIR* d = ::opendir(meta_.dir.c_str())) {
     while (const dirent* ent = ::readdir(d)) {
       const std::string name = ent->d_name;
@@ -137,7 +136,8 @@ std::string ShardReader::other_saves_hint(int64_t k) const {
     }
     ::closedir(d);
   }
-  return found.empty() ? "" : "; the directory has '" + found + "' of another save: the metadata comes from another checkpoint";
+  if (found.empty()) return "";
+  return weft::detail::str_cat("; the directory has '", found, "' of another save: the metadata comes from another checkpoint");
 }
 
 void ShardReader::copy_runs(const SavedTensor& s, const SavedPiece& p, const std::vector<Run>& runs, Tensor& out) {
@@ -254,6 +254,123 @@ bool same_layout(const Shape& a, const Shape& b) {
 
 uint64_t dcp_shard_bytes_read() { return shard_bytes_read.load(); }
 
+namespace {
+
+// Reads the metadata's tables one by one, each checked before it is used; errors name the entry.
+class MetadataParser {
+ public:
+  MetadataParser(DcpMetadata& m) : m_(m), reader_(m.path) {  // the reader checks size, checksum, entries
+    for (const CheckpointEntry& e : reader_.entries()) index_[e.name] = &e;
+  }
+
+  void header_and_files() {
+    const std::vector<int64_t> head = ints("dcp.header");
+    check(head.size() == 4, "dcp.header", "has ", head.size(), " values; expected 4");
+    check(head[0] == kDcpVersion, "dcp.header", "has format version ", head[0], "; this build reads ", kDcpVersion);
+    check(head[2] >= 1 && head[2] <= (int64_t{1} << 24) && head[3] >= 8, "dcp.header", "declares ", head[2],
+          " files and blocks of ", head[3], " bytes");
+    m_.id = static_cast<uint64_t>(head[1]);
+    m_.block_bytes = static_cast<uint64_t>(head[3]);
+    for (int64_t k = 0; k < head[2]; ++k) {
+      const std::string name = "dcp.file." + std::to_string(k);
+      const std::vector<int64_t> v = ints(name);
+      check(v.size() >= 3 && v[0] >= 16 && v[2] >= 0 && static_cast<uint64_t>(v[2]) + 8 <= static_cast<uint64_t>(v[0]),
+            name, "is not a file record (size, checksum, id offset, block hashes)");
+      DcpFile f{static_cast<uint64_t>(v[0]), static_cast<uint64_t>(v[1]), static_cast<uint64_t>(v[2]), {}};
+      for (size_t i = 3; i < v.size(); ++i) f.blocks.push_back(static_cast<uint64_t>(v[i]));
+      check(f.blocks.size() == (f.size + m_.block_bytes - 1) / m_.block_bytes, name, "has ", f.blocks.size(),
+            " block hashes for ", f.size, " bytes in blocks of ", m_.block_bytes);
+      m_.files.push_back(std::move(f));
+    }
+  }
+
+  void tensors() {
+    for (const CheckpointEntry& e : reader_.entries()) {
+      if (starts_with(e.name, "dcp.header") || starts_with(e.name, "dcp.file.")) continue;
+      if (starts_with(e.name, "shards.")) {
+        check(index_.count("tensor." + e.name.substr(7)) != 0, e.name, "has no 'tensor.", e.name.substr(7), "' entry");
+        continue;
+      }
+      check(starts_with(e.name, "tensor."), e.name, "is not part of the distributed checkpoint format");
+      SavedTensor s = describe(e.name);
+      pieces(s);
+      m_.order.push_back(s.name);
+      m_.tensors.emplace(s.name, std::move(s));
+    }
+  }
+
+ private:
+  template <class... What>
+  void check(bool ok, const std::string& entry, const What&... what) const {
+    WEFT_CHECK(ok, "load_distributed '", m_.dir, "': ", m_.path, " entry '", entry, "' ", what...);
+  }
+
+  std::vector<int64_t> ints(const std::string& name) const {
+    auto it = index_.find(name);
+    check(it != index_.end(), name, "is missing");
+    check(it->second->dtype == kInt64 && it->second->shape.size() <= 2, name, "is not an int64 table");
+    return reader_.read(*it->second).to_vector<int64_t>();
+  }
+
+  // "tensor.<name>": dtype, ndim, sizes, mesh ndim, mesh sizes, (kind, shard dim) per mesh dim.
+  SavedTensor describe(const std::string& entry) const {
+    const std::vector<int64_t> v = ints(entry);
+    SavedTensor s;
+    s.name = entry.substr(7);
+    check(v.size() >= 3 && v[0] >= 0 && v[0] <= static_cast<int64_t>(kFloat64), entry, "has no valid dtype");
+    s.dtype = static_cast<DType>(v[0]);
+    check(v[1] >= 0 && v[1] <= 64 && v.size() >= 3 + static_cast<size_t>(v[1]), entry, "has no valid shape");
+    const auto rank = static_cast<size_t>(v[1]);
+    s.global = Shape(v.begin() + 2, v.begin() + static_cast<int64_t>(2 + rank));
+    for (int64_t size : s.global) check(size >= 0, entry, "has a negative size");
+    const int64_t mesh_rank = v[2 + rank];
+    check(mesh_rank >= 0 && mesh_rank <= 64 && v.size() == 3 + rank + 3 * static_cast<size_t>(mesh_rank), entry,
+          "has no valid mesh and placements");
+    const auto at = v.begin() + static_cast<int64_t>(3 + rank);
+    s.mesh_shape.assign(at, at + mesh_rank);
+    for (int64_t d = 0; d < mesh_rank; ++d) {
+      const int64_t kind = at[mesh_rank + 2 * d];
+      check(kind == 0 || kind == 1, entry, "has a placement of kind ", kind, " (saved ones are Shard or Replicate)");
+      dist::Placement p;
+      p.kind = static_cast<dist::Placement::Kind>(kind);
+      p.shard_dim = at[mesh_rank + 2 * d + 1];
+      s.placements.push_back(p);
+    }
+    return s;
+  }
+
+  // "shards.<name>": one row per piece, each inside the tensor and its file, together covering it.
+  void pieces(SavedTensor& s) const {
+    const std::string name = "shards." + s.name;
+    const std::vector<int64_t> table = ints(name);
+    const size_t nd = s.global.size(), width = 2 + 2 * nd;
+    const CheckpointEntry& entry = *index_.at(name);
+    check(entry.shape.size() == 2 && entry.shape[1] == static_cast<int64_t>(width), name, "has shape ", entry.shape,
+          "; expected [pieces, ", width, "] for a rank-", nd, " tensor");
+    int64_t covered = 0;
+    for (size_t row = 0; row < table.size(); row += width) {
+      const auto at = table.begin() + static_cast<int64_t>(row);
+      SavedPiece p{at[0], static_cast<uint64_t>(at[1]), Shape(at + 2, at + 2 + static_cast<int64_t>(nd)),
+                   Shape(at + 2 + static_cast<int64_t>(nd), at + static_cast<int64_t>(width))};
+      bool inside = p.file >= 0 && p.file < static_cast<int64_t>(m_.files.size()) && at[1] >= 0;
+      for (size_t d = 0; d < nd && inside; ++d)
+        inside = p.offset[d] >= 0 && p.size[d] >= 0 && p.offset[d] + p.size[d] <= s.global[d];
+      const uint64_t bytes = inside ? static_cast<uint64_t>(numel_of(p.size)) * element_size(s.dtype) : 0;
+      check(inside && p.data_offset + bytes <= m_.files[static_cast<size_t>(p.file)].size, name,
+            "has a piece outside the tensor ", s.global, " or its file");
+      covered += numel_of(p.size);
+      s.pieces.push_back(std::move(p));
+    }
+    check(covered == numel_of(s.global), name, "covers ", covered, " of the ", numel_of(s.global), " elements");
+  }
+
+  DcpMetadata& m_;
+  CheckpointReader reader_;
+  std::map<std::string, const CheckpointEntry*> index_;
+};
+
+}  // namespace
+
 DcpMetadata read_dcp_metadata(const std::string& dir) {
   DcpMetadata m;
   m.dir = dir;
@@ -261,87 +378,9 @@ DcpMetadata read_dcp_metadata(const std::string& dir) {
   struct stat st {};
   WEFT_CHECK(::stat(m.path.c_str(), &st) == 0, "load_distributed '", dir, "': no ", kDcpMetadataName, " (",
              std::strerror(errno), "): not a distributed checkpoint, or its save never completed");
-  CheckpointReader reader(m.path);  // size, checksum and every entry's fields
-  std::map<std::string, const CheckpointEntry*> index;
-  for (const CheckpointEntry& e : reader.entries()) index[e.name] = &e;
-  auto bad = [&](bool ok, const std::string& entry, const auto&... what) {
-    WEFT_CHECK(ok, "load_distributed '", dir, "': ", m.path, " entry '", entry, "' ", what...);
-  };
-  auto ints = [&](const std::string& name) {
-    auto it = index.find(name);
-    bad(it != index.end(), name, "is missing");
-    bad(it->second->dtype == kInt64 && it->second->shape.size() <= 2, name, "is not an int64 table");
-    return reader.read(*it->second).to_vector<int64_t>();
-  };
-  const std::vector<int64_t> head = ints("dcp.header");
-  bad(head.size() == 4, "dcp.header", "has ", head.size(), " values; expected 4");
-  bad(head[0] == kDcpVersion, "dcp.header", "has format version ", head[0], "; this build reads ", kDcpVersion);
-  bad(head[2] >= 1 && head[2] <= (int64_t{1} << 24) && head[3] >= 8, "dcp.header", "declares ", head[2],
-      " files and blocks of ", head[3], " bytes");
-  m.id = static_cast<uint64_t>(head[1]);
-  m.block_bytes = static_cast<uint64_t>(head[3]);
-  for (int64_t k = 0; k < head[2]; ++k) {
-    const std::string name = "dcp.file." + std::to_string(k);
-    const std::vector<int64_t> v = ints(name);
-    bad(v.size() >= 3 && v[0] >= 16 && v[2] >= 0 && static_cast<uint64_t>(v[2]) + 8 <= static_cast<uint64_t>(v[0]),
-        name, "is not a file record (size, checksum, id offset, block hashes)");
-    DcpFile f{static_cast<uint64_t>(v[0]), static_cast<uint64_t>(v[1]), static_cast<uint64_t>(v[2]), {}};
-    for (size_t i = 3; i < v.size(); ++i) f.blocks.push_back(static_cast<uint64_t>(v[i]));
-    bad(f.blocks.size() == (f.size + m.block_bytes - 1) / m.block_bytes, name, "has ", f.blocks.size(),
-        " block hashes for ", f.size, " bytes in blocks of ", m.block_bytes);
-    m.files.push_back(std::move(f));
-  }
-  for (const CheckpointEntry& e : reader.entries()) {
-    if (starts_with(e.name, "dcp.header") || starts_with(e.name, "dcp.file.") || starts_with(e.name, "shards.")) {
-      bad(!starts_with(e.name, "shards.") || index.count("tensor." + e.name.substr(7)), e.name, "has no 'tensor.",
-          e.name.substr(7), "' entry");
-      continue;
-    }
-    bad(starts_with(e.name, "tensor."), e.name, "is not part of the distributed checkpoint format");
-    const std::vector<int64_t> v = ints(e.name);
-    SavedTensor s;
-    s.name = e.name.substr(7);
-    bad(v.size() >= 3 && v[0] >= 0 && v[0] <= static_cast<int64_t>(kFloat64), e.name, "has no valid dtype");
-    s.dtype = static_cast<DType>(v[0]);
-    const auto rank = static_cast<size_t>(v[1]);
-    bad(v[1] >= 0 && v.size() >= 3 + rank, e.name, "has no valid shape");
-    s.global = Shape(v.begin() + 2, v.begin() + static_cast<int64_t>(2 + rank));
-    for (int64_t size : s.global) bad(size >= 0, e.name, "has a negative size");
-    const auto mesh_rank = static_cast<size_t>(v[2 + rank]);
-    bad(v[2 + rank] >= 0 && v.size() == 3 + rank + 3 * mesh_rank, e.name, "has no valid mesh and placements");
-    s.mesh_shape.assign(v.begin() + static_cast<int64_t>(3 + rank), v.begin() + static_cast<int64_t>(3 + rank + mesh_rank));
-    for (size_t m = 0; m < mesh_rank; ++m) {
-      const int64_t kind = v[3 + rank + mesh_rank + 2 * m];
-      bad(kind == 0 || kind == 1, e.name, "has a placement of kind ", kind, " (saved ones are Shard or Replicate)");
-      dist::Placement p;
-      p.kind = static_cast<dist::Placement::Kind>(v[3 + rank + mesh_rank + 2 * m]);
-      p.shard_dim = v[4 + rank + mesh_rank + 2 * m];
-      s.placements.push_back(p);
-    }
-    const std::string table_name = "shards." + s.name;
-    const std::vector<int64_t> table = ints(table_name);
-    const size_t nd = s.global.size(), width = 2 + 2 * nd;
-    const CheckpointEntry& te = *index.at(table_name);
-    bad(te.shape.size() == 2 && te.shape[1] == static_cast<int64_t>(width), table_name, "has shape ", te.shape,
-        "; expected [pieces, ", width, "] for a rank-", nd, " tensor");
-    int64_t covered = 0;
-    for (size_t row = 0; row < table.size(); row += width) {
-      SavedPiece p{table[row], static_cast<uint64_t>(table[row + 1]), {}, {}};
-      p.offset = Shape(table.begin() + static_cast<int64_t>(row + 2), table.begin() + static_cast<int64_t>(row + 2 + nd));
-      p.size = Shape(table.begin() + static_cast<int64_t>(row + 2 + nd), table.begin() + static_cast<int64_t>(row + width));
-      bool inside = p.file >= 0 && p.file < head[2];
-      for (size_t d = 0; d < nd && inside; ++d)
-        inside = p.offset[d] >= 0 && p.size[d] >= 0 && p.offset[d] + p.size[d] <= s.global[d];
-      const uint64_t bytes = static_cast<uint64_t>(numel_of(p.size)) * element_size(s.dtype);
-      bad(inside && table[row + 1] >= 0 && p.data_offset + bytes <= m.files[static_cast<size_t>(p.file)].size,
-          table_name, "has a piece outside the tensor ", s.global, " or its file");
-      covered += numel_of(p.size);
-      s.pieces.push_back(std::move(p));
-    }
-    bad(covered == numel_of(s.global), table_name, "covers ", covered, " of the ", numel_of(s.global), " elements");
-    m.order.push_back(s.name);
-    m.tensors.emplace(s.name, std::move(s));
-  }
+  MetadataParser parser(m);
+  parser.header_and_files();
+  parser.tensors();
   return m;
 }
 
