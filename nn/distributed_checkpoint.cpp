@@ -251,6 +251,49 @@ Tensor target_like(const Tensor& param) {
                             d.shape());
 }
 
+using Targets = std::vector<std::pair<std::string, Tensor>>;
+
+// The optimizer's entries of the checkpoint as load targets: a per-parameter buffer shaped like its
+// parameter (a DTensor one: its shard), `step` and the hyperparameters as saved. The optimizer's
+// own load_state_dict checks the rest.
+void add_optimizer_targets(const DcpMetadata& meta, const optim::Optimizer& optimizer, const std::string& who,
+                           Targets& all) {
+  const std::vector<Tensor>& params = optimizer.params();
+  const StateDict current = optimizer.state_dict();
+  for (const std::string& key : meta.order) {
+    if (key.rfind("optim.", 0) != 0) continue;
+    const std::string k = key.substr(6);
+    auto sk = state_key(k);
+    if (k.rfind("param_groups.", 0) == 0)
+      WEFT_CHECK(current.contains(k), who, ": ", meta.path, " has hyperparameter '", k, "' that this ",
+                 optimizer.name(), " does not have (saved by another optimizer?)");
+    if (sk && sk->second != "step") {
+      WEFT_CHECK(sk->first < params.size(), who, ": '", key, "' names parameter ", sk->first,
+                 " but the optimizer has ", params.size());
+      const Tensor& p = params[sk->first];
+      detail::check_target(meta, key, p, "optimizer parameter " + std::to_string(sk->first));
+      all.emplace_back(key, target_like(p));
+    } else {
+      const SavedTensor& s = meta.tensors.at(key);
+      all.emplace_back(key, kernels::make_empty(s.global, s.dtype));
+    }
+  }
+  for (const auto& [k, t] : current)
+    WEFT_CHECK(k.rfind("param_groups.", 0) != 0 || meta.tensors.count("optim." + k), who, ": missing tensor 'optim.",
+               k, "' (", optimizer.name(), " hyperparameter) in ", meta.path);
+}
+
+// Copies each loaded value into its target (a DTensor's local shard), in order. Cannot fail.
+void assign(const StateDict& targets, const std::vector<Tensor>& values) {
+  NoGradGuard no_grad;
+  size_t i = 0;
+  for (const auto& [name, t] : targets) {
+    Tensor dst = t.is_dtensor() ? dist::DTensor(t).spec().local : t;
+    kernels::copy_into(dst, values[i++]);
+    dst.bump_version();
+  }
+}
+
 }  // namespace
 
 std::string detail::dcp_shard_file_name(uint64_t id, int64_t file) {
@@ -318,7 +361,7 @@ void load_distributed(const std::string& dir, StateDict& state, bool strict) {
   std::string failure;
   try {
     const DcpMetadata meta = detail::read_dcp_metadata(dir);
-    std::vector<std::pair<std::string, Tensor>> targets;
+    Targets targets;
     for (const auto& [name, t] : state) targets.emplace_back(name, t);
     for (const auto& [name, t] : targets) detail::check_target(meta, name, t, "the state's '" + name + "'");
     for (const std::string& name : meta.order)
@@ -329,13 +372,7 @@ void load_distributed(const std::string& dir, StateDict& state, bool strict) {
     failure = e.what();
   }
   agree(group, failure, "load_distributed");
-  NoGradGuard no_grad;
-  size_t i = 0;
-  for (auto& [name, t] : state) {
-    Tensor dst = t.is_dtensor() ? dist::DTensor(t).spec().local : t;
-    kernels::copy_into(dst, values[i++]);
-    dst.bump_version();
-  }
+  assign(state, values);
 }
 
 void save_distributed(const std::string& dir, const Module& model, const optim::Optimizer* optimizer,
@@ -372,38 +409,14 @@ void load_distributed(const std::string& dir, Module& model, optim::Optimizer* o
   std::string failure;
   try {
     const DcpMetadata meta = detail::read_dcp_metadata(dir);
-    std::vector<std::pair<std::string, Tensor>> all;
+    Targets all;
     for (const auto& [name, t] : targets) all.emplace_back("model." + name, t);
     for (const auto& [key, t] : all) detail::check_target(meta, key, t, "the model's '" + key.substr(6) + "'");
     for (const std::string& key : meta.order)
       WEFT_CHECK(key.rfind("model.", 0) != 0 || targets.contains(key.substr(6)), who, ": unexpected tensor '", key,
                  "' in ", meta.path, ": the model has no parameter or buffer '", key.substr(6), "'");
     const size_t model_count = all.size();
-    if (optimizer) {
-      const std::vector<Tensor>& params = optimizer->params();
-      const StateDict current = optimizer->state_dict();
-      for (const std::string& key : meta.order) {
-        if (key.rfind("optim.", 0) != 0) continue;
-        const std::string k = key.substr(6);
-        auto sk = state_key(k);
-        if (k.rfind("param_groups.", 0) == 0)
-          WEFT_CHECK(current.contains(k), who, ": ", meta.path, " has hyperparameter '", k, "' that this ",
-                     optimizer->name(), " does not have (saved by another optimizer?)");
-        if (sk && sk->second != "step") {
-          WEFT_CHECK(sk->first < params.size(), who, ": '", key, "' names parameter ", sk->first,
-                     " but the optimizer has ", params.size());
-          const Tensor& p = params[sk->first];
-          detail::check_target(meta, key, p, "optimizer parameter " + std::to_string(sk->first));
-          all.emplace_back(key, target_like(p));
-        } else {
-          const SavedTensor& s = meta.tensors.at(key);
-          all.emplace_back(key, kernels::make_empty(s.global, s.dtype));
-        }
-      }
-      for (const auto& [k, t] : current)
-        WEFT_CHECK(k.rfind("param_groups.", 0) != 0 || meta.tensors.count("optim." + k), who, ": missing tensor 'optim.",
-                   k, "' (", optimizer->name(), " hyperparameter) in ", meta.path);
-    }
+    if (optimizer) add_optimizer_targets(meta, *optimizer, who, all);
     values = detail::read_targets(meta, all);
     for (size_t i = model_count; i < all.size(); ++i) loaded.insert(all[i].first.substr(6), values[i]);
     values.resize(model_count);
@@ -418,13 +431,7 @@ void load_distributed(const std::string& dir, Module& model, optim::Optimizer* o
     failure = e.what();
   }
   agree(group, failure, "load_distributed (optimizer)");
-  NoGradGuard no_grad;
-  size_t i = 0;
-  for (const auto& [name, t] : targets) {
-    Tensor dst = t.is_dtensor() ? dist::DTensor(t).spec().local : t;
-    kernels::copy_into(dst, values[i++]);
-    dst.bump_version();
-  }
+  assign(targets, values);
 }
 
 }  // namespace weft::nn
