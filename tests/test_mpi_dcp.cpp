@@ -389,6 +389,28 @@ TEST_CASE("dcp: corruption and mismatches raise on every rank, naming the tensor
     barrier();
     WEFT_REQUIRE_ERROR(load(), FROM_RANK1("written by another save") && Contains("-1.weft"));
   }
+  SECTION("a flipped byte in the metadata") {
+    if (r == 0) {
+      std::string bytes = read_bytes(dir + "/metadata.weft");
+      bytes[bytes.size() / 2] ^= 0x01;
+      write_bytes(dir + "/metadata.weft", bytes);
+    }
+    barrier();
+    WEFT_REQUIRE_ERROR(load(), Contains("metadata.weft") && Contains("checksum mismatch"));
+  }
+  SECTION("files a killed save left behind do not disturb the checkpoint, and the next save removes them") {
+    const std::string orphan = dir + "/shard-00000000deadbeef-0.weft";  // committed, but no metadata names it
+    if (r == 0) write_bytes(orphan, read_bytes(shard_file(dir, 0)));
+    barrier();
+    nn::StateDict target = zeros_like_state(full, world, pl);
+    nn::load_distributed(dir, target);
+    require_same(target, laid_out(full, world, pl));
+    barrier();
+    nn::save_distributed(dir, laid_out(full, world, pl), {.block_bytes = 64});
+    barrier();
+    REQUIRE(::access(orphan.c_str(), F_OK) != 0);
+    REQUIRE(shard_files(dir).size() == static_cast<size_t>(W));
+  }
   SECTION("a target missing a saved tensor, or with one the checkpoint lacks") {
     nn::StateDict fewer = zeros_like_state(full, world, pl), more = zeros_like_state(full, world, pl);
     nn::StateDict without_v;
