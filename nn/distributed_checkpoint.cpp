@@ -123,7 +123,10 @@ SavedTensor describe(const std::string& name, const Tensor& t, const dist::Devic
     if (!writes || numel_of(shape) == 0) continue;
     const int64_t file = index_in(group, mesh.ranks()[static_cast<size_t>(i)]);
     s.pieces.push_back({file, 0, offset, shape});
-    if (file == me) mine = d.spec().local.contiguous();
+    if (file != me) continue;
+    mine = d.spec().local.contiguous();
+    WEFT_CHECK(mine.shape() == shape, "save_distributed: the local shard of '", name, "' has shape ", mine.shape(),
+               " but ", dist::to_string(s.placements), " of ", s.global, " on ", mesh.to_string(), " give ", shape);
   }
   return s;
 }
@@ -309,15 +312,22 @@ void save_distributed(const std::string& dir, const StateDict& state, const Dist
   const int64_t me = index_in(group, dist::world_rank());
   std::vector<SavedTensor> saved;
   std::vector<Tensor> mine(state.size());
+  std::string failure;  // a rank's first problem, raised on every rank by the next agree()
   {
     NoGradGuard no_grad;
     size_t i = 0;
-    for (const auto& [name, t] : state) saved.push_back(describe(name, t, group, me, mine[i++]));
+    for (const auto& [name, t] : state) {
+      try {
+        saved.push_back(describe(name, t, group, me, mine[i++]));
+      } catch (const std::exception& e) {
+        saved.emplace_back();
+        if (failure.empty()) failure = e.what();
+      }
+    }
   }
   // Rank 0 makes the directory and the id; every rank learns both.
-  std::string failure;
   int64_t id = 0;
-  if (me == 0) {
+  if (me == 0 && failure.empty()) {
     id = static_cast<int64_t>(fresh_id());
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
       failure = who + ": cannot create the directory: " + std::strerror(errno);

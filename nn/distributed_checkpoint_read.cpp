@@ -73,7 +73,10 @@ class ShardReader {
 void ShardReader::open(int64_t k, const std::string& tensor) {
   if (fds_[static_cast<size_t>(k)] >= 0) return;
   const int fd = ::open(path(k).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(k, tensor, "cannot open: ", std::strerror(errno), other_saves_hint(k));
+  if (fd < 0) {
+    const std::string why = std::strerror(errno);  // before the hint's directory scan changes errno
+    fail(k, tensor, "cannot open: ", why, other_saves_hint(k));
+  }
   fds_[static_cast<size_t>(k)] = fd;
   struct stat st {};
   if (::fstat(fd, &st) != 0) fail(k, tensor, "cannot stat: ", std::strerror(errno));
@@ -88,7 +91,7 @@ void ShardReader::open(int64_t k, const std::string& tensor) {
   std::vector<char> head = read_blocks(k, f.id_offset / b, (f.id_offset + 7) / b, tensor);
   uint64_t id = 0;
   std::memcpy(&id, head.data() + (f.id_offset - f.id_offset / b * b), 8);
-  WEFT_INTERNAL_ASSERT(id == meta_.id, "a verified shard file has another id");
+  if (id != meta_.id) fail(k, tensor, "holds id ", id, " but the metadata's is ", meta_.id);
 }
 
 void ShardReader::read_at(int64_t k, uint64_t offset, char* out, uint64_t n, const std::string& tensor) {

@@ -431,6 +431,18 @@ TEST_CASE("dcp: corruption and mismatches raise on every rank, naming the tensor
     target["w"] = distribute_tensor(seeded({11, 5}, 9, kFloat32), world, {Shard(0)});
     WEFT_REQUIRE_ERROR(nn::load_distributed(dir, target), Contains("dtype mismatch for 'w'") && Contains("float32"));
   }
+  SECTION("a local shard of the wrong shape on the last rank fails the save on every rank") {
+    const int64_t c = (11 + W - 1) / W;  // every rank claims a first rank's share; the last one holds less
+    nn::StateDict bad;
+    bad.insert("w", make_dtensor(seeded({c, 5}, 9), world, {Shard(0)}, {11, 5}));
+    WEFT_REQUIRE_ERROR(nn::save_distributed(dir, bad),
+                       Contains("local shard of 'w' has shape") &&
+                           Contains(r == W - 1 ? "give [" : "raised on world rank " + std::to_string(W - 1)));
+    barrier();
+    nn::StateDict target = zeros_like_state(full, world, pl);  // the previous checkpoint is still there
+    nn::load_distributed(dir, target);
+    require_same(target, laid_out(full, world, pl));
+  }
   SECTION("a save that fails at the metadata leaves the previous checkpoint whole") {
     const std::string blocker = dir + "/metadata.weft.tmp." + std::to_string(::getpid());
     if (r == 0) REQUIRE(::mkdir(blocker.c_str(), 0755) == 0);  // rank 0 cannot create its temporary
