@@ -236,6 +236,23 @@ TEST_CASE("dcp: a rank reads only the blocks that hold its region") {
       nn::save_distributed(dir, laid_out(full, mesh2, {{"big", {Shard(saved_dim)}}}), {.block_bytes = kBlock});
     barrier();
     const uint64_t files = file_size(shard_file(dir, 0)) + file_size(shard_file(dir, 1));
+    // The metadata's record of each file (size, checksum, id offset, block hashes) is the file's:
+    // FNV-1a 64 written out here, over each kBlock bytes and over all but the 8-byte trailer.
+    auto fnv = [](const std::string& b, size_t from, size_t to) {
+      uint64_t h = 14695981039346656037ull;
+      for (size_t i = from; i < to; ++i) h = (h ^ static_cast<unsigned char>(b[i])) * 1099511628211ull;
+      return h;
+    };
+    for (int64_t k = 0; k < 2; ++k) {
+      const std::string bytes = read_bytes(shard_file(dir, k));
+      const std::vector<int64_t> record =
+          nn::load_state(dir + "/metadata.weft")["dcp.file." + std::to_string(k)].to_vector<int64_t>();
+      REQUIRE(static_cast<size_t>(record[0]) == bytes.size());
+      REQUIRE(static_cast<uint64_t>(record[1]) == fnv(bytes, 0, bytes.size() - 8));
+      REQUIRE(record.size() == 3 + (bytes.size() + kBlock - 1) / kBlock);
+      for (size_t b = 0; b + 3 < record.size(); ++b)
+        REQUIRE(static_cast<uint64_t>(record[3 + b]) == fnv(bytes, b * kBlock, std::min(bytes.size(), (b + 1) * kBlock)));
+    }
     nn::StateDict target = zeros_like_state(full, world, {{"big", {Shard(0)}}});
     const uint64_t before = nn::detail::dcp_shard_bytes_read();
     nn::load_distributed(dir, target);
