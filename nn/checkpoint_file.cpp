@@ -28,14 +28,6 @@ constexpr char kMagic[8] = {'W', 'E', 'F', 'T', 'C', 'K', 'P', 'T'};
 constexpr uint64_t kHeaderBytes = 8 + 4 + 4 + 8 + 8;
 constexpr size_t kBufferBytes = 1 << 20;
 
-// FNV-1a 64: a few lines, no library, and any single flipped byte changes it.
-constexpr uint64_t kFnvOffset = 14695981039346656037ull;
-uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
-  auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
 uint64_t entry_bytes(const CheckpointEntry& e) {
   return 4 + e.name.size() + 1 + 4 + 8 * e.shape.size() + 4 + 8 * e.mesh_shape.size() + 10 * e.placements.size() +
          8 + e.nbytes();
@@ -83,10 +75,18 @@ void remove_stale_temporaries(const std::string& path) {
 
 }  // namespace
 
+// FNV-1a 64: a few lines, no library, and any single flipped byte changes it.
+uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
+  auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
 // --- CheckpointWriter ---
 
-CheckpointWriter::CheckpointWriter(std::string path, const std::vector<CheckpointEntry>& entries)
-    : path_(std::move(path)), target_(resolve_links(path_)), hash_(kFnvOffset) {
+CheckpointWriter::CheckpointWriter(std::string path, const std::vector<CheckpointEntry>& entries,
+                                   uint64_t block_bytes)
+    : path_(std::move(path)), target_(resolve_links(path_)), hash_(kFnvOffset), block_bytes_(block_bytes) {
   remove_stale_temporaries(target_);
   tmp_ = target_ + ".tmp." + std::to_string(::getpid());
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -105,7 +105,7 @@ CheckpointWriter::~CheckpointWriter() {
   if (!committed_) ::unlink(tmp_.c_str());
 }
 
-void CheckpointWriter::write_entry(const CheckpointEntry& e, const Tensor& value) {
+uint64_t CheckpointWriter::write_entry(const CheckpointEntry& e, const Tensor& value) {
   WEFT_INTERNAL_ASSERT(value.is_contiguous() && value.shape() == e.shape && value.dtype() == e.dtype);
   put(static_cast<uint32_t>(e.name.size()));
   put_bytes(e.name.data(), e.name.size());
@@ -120,11 +120,15 @@ void CheckpointWriter::write_entry(const CheckpointEntry& e, const Tensor& value
     put(static_cast<uint8_t>(p.op));
   }
   put(e.nbytes());
+  const uint64_t data_offset = written_;
   put_bytes(value.raw_data(), e.nbytes());
+  return data_offset;
 }
 
 void CheckpointWriter::commit() {
+  checksum_ = hash_;
   put(hash_);  // `put` copies the hash of every byte before it, then hashes on (unused)
+  if (block_bytes_ > 0 && written_ % block_bytes_ != 0) block_hashes_.push_back(block_hash_);
   flush();
   if (::fsync(fd_) != 0) io_error(path_, "fsync of '" + tmp_ + "' failed");
   int fd = fd_;
@@ -144,6 +148,16 @@ void CheckpointWriter::commit() {
 void CheckpointWriter::put_bytes(const void* data, size_t n) {
   hash_ = fnv1a(hash_, data, n);
   auto* p = static_cast<const char*>(data);
+  for (size_t done = 0; block_bytes_ > 0 && done < n;) {
+    const size_t k = std::min<uint64_t>(n - done, block_bytes_ - (written_ + done) % block_bytes_);
+    block_hash_ = fnv1a(block_hash_, p + done, k);
+    done += k;
+    if ((written_ + done) % block_bytes_ == 0) {
+      block_hashes_.push_back(block_hash_);
+      block_hash_ = kFnvOffset;
+    }
+  }
+  written_ += n;
   if (buffer_.size() + n > kBufferBytes) flush();
   if (n > kBufferBytes) return write_all(p, n);  // large tensor data skips the buffer
   buffer_.insert(buffer_.end(), p, p + n);

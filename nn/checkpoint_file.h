@@ -11,6 +11,10 @@
 
 namespace weft::nn::detail {
 
+// FNV-1a 64 (the checkpoint checksum): hash `n` bytes onto `h`, starting from kFnvOffset.
+inline constexpr uint64_t kFnvOffset = 14695981039346656037ull;
+uint64_t fnv1a(uint64_t h, const void* data, size_t n);
+
 // One entry's metadata. `offset` (where its data starts) is set by the reader only.
 struct CheckpointEntry {
   std::string name;
@@ -27,15 +31,22 @@ struct CheckpointEntry {
 // or the file it links to (the link stays). Destroyed without commit (an exception midway), it
 // removes the temporary and the target is untouched. Temporaries of earlier saves of the same
 // target whose process is gone (a killed save) are removed first.
+// With `block_bytes` > 0 it also hashes every `block_bytes` of the file on its own (the last block
+// may be short), so that a reader of a few byte ranges can verify just the blocks it reads
+// (distributed checkpoints, nn/distributed_checkpoint.h).
 class CheckpointWriter {
  public:
-  CheckpointWriter(std::string path, const std::vector<CheckpointEntry>& entries);
+  CheckpointWriter(std::string path, const std::vector<CheckpointEntry>& entries, uint64_t block_bytes = 0);
   ~CheckpointWriter();
   CheckpointWriter(const CheckpointWriter&) = delete;
   CheckpointWriter& operator=(const CheckpointWriter&) = delete;
-  // `value` is the contiguous full tensor described by `entry`.
-  void write_entry(const CheckpointEntry& entry, const Tensor& value);
+  // `value` is the contiguous full tensor described by `entry`. Returns where its data starts in the file.
+  uint64_t write_entry(const CheckpointEntry& entry, const Tensor& value);
   void commit();
+  // After commit(): the file's size, its checksum (the trailer) and the per-block hashes.
+  uint64_t size() const { return written_; }
+  uint64_t checksum() const { return checksum_; }
+  const std::vector<uint64_t>& block_hashes() const { return block_hashes_; }
 
  private:
   template <class T>
@@ -49,6 +60,9 @@ class CheckpointWriter {
   bool committed_ = false;
   uint64_t hash_;
   std::vector<char> buffer_;
+  uint64_t written_ = 0, checksum_ = 0;
+  uint64_t block_bytes_ = 0, block_hash_ = kFnvOffset;
+  std::vector<uint64_t> block_hashes_;
 };
 
 // Opens `path` and checks magic, version, declared size (truncation), checksum (corruption) and every
