@@ -289,3 +289,27 @@ TEST_CASE("TP+SP: grad placements derived from the SPMD types are the declared o
     REQUIRE(max_abs_diff(grads[1][i], grads[0][i]) < 1e-12);
   }
 }
+
+TEST_CASE("TP+SP: the activations a forward keeps for backward take less memory per rank than under TP") {
+  const int64_t k = world_size();
+  DeviceMesh mesh = init_device_mesh({k}, {"tp"});
+  const nn::GPTConfig config{.vocab_size = 64, .block_size = 32, .n_layer = 2, .n_head = 4, .n_embd = 32};
+  Generator gen(7);
+  Tensor idx = randint(0, config.vocab_size, {4, 32}, dtype(kInt64), &gen);
+  // Bytes still allocated after forward (the graph and its saved tensors), net of the output kept.
+  auto kept = [&](bool sp) {
+    manual_seed(3);
+    auto gpt = std::make_shared<nn::GPT>(config);
+    auto model = sp ? par::sequence_parallel(gpt, mesh) : par::tensor_parallel(gpt, mesh);
+    const uint64_t before = allocator::stats().bytes_in_use;
+    DTensor out(model->forward(idx));
+    return allocator::stats().bytes_in_use - before;
+  };
+  const uint64_t tp = kept(false), sp = kept(true);
+  INFO("TP keeps " << tp << " bytes, TP+SP " << sp);
+  // The norms, residuals, embeddings and head keep 1/k of their activations; the attention inside
+  // the TP region and the gathered inputs the column-parallel Linears save are the same (measured:
+  // 85% of TP's at 2 ranks, 70% at 4).
+  if (k == 1) REQUIRE(sp == tp);
+  else REQUIRE(double(sp) < 0.9 * double(tp));
+}
