@@ -340,9 +340,8 @@ void BM_gpt_step_sequence_parallel(benchmark::State& state) {
     opt.zero_grad();
     Tensor logits = DTensor(model.forward(x)).to_local();
     Tensor target = model.local_batch(y);  // under SP: this rank's chunk of the sequence
-    nn::parallel::global_mean(weft::cross_entropy(logits.reshape({-1, config.vocab_size}), target.reshape({-1}), "sum"),
-                              tokens)
-        .backward();
+    Tensor sum = weft::cross_entropy(logits.reshape({-1, config.vocab_size}), target.reshape({-1}), "sum");
+    nn::parallel::global_mean(sum, tokens).backward();
     opt.step();
   };
   paired(state, [&] { step(*tp, tp_opt); }, [&] { step(*sp, sp_opt); });

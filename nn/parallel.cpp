@@ -111,8 +111,9 @@ Layouts apply_linear_style(Linear& lin, const Style& style, const dist::DeviceMe
   lin.parallel_forward = [self, local, mesh, tp, seq](const Tensor& x) {
     const Tensor& weight = local(self->weight);
     Tensor partial = linear(x, weight.reshape({weight.size(0), -1}));
-    Tensor y = seq ? dist::funcol::reduce_scatter(partial, dist::ReduceOp::Sum, seq->dim, mesh, tp)  // backward: all-gather
-                   : dist::funcol::reduce_from_parallel_region(partial, mesh, tp);  // forward: all-reduce
+    // Forward: a reduce-scatter into sequence chunks (backward: all-gather), or an all-reduce.
+    Tensor y = seq ? dist::funcol::reduce_scatter(partial, dist::ReduceOp::Sum, seq->dim, mesh, tp)
+                   : dist::funcol::reduce_from_parallel_region(partial, mesh, tp);
     return self->bias.defined() ? add(y, local(self->bias)) : y;  // added once, after the sum
   };
   return {{&lin.weight, w}, {&lin.bias, b}};
@@ -345,7 +346,8 @@ Tensor Parallelized::local_batch(const Tensor& global_batch) const {
 double Parallelized::reduce_over_dp(double value) const {
   Tensor t = scalar_tensor(value, dtype(kFloat64)).reshape({1});
   for (int64_t d = 0; d < mesh.ndim(); ++d)
-    if (input_placements_[static_cast<size_t>(d)].is_shard()) t = dist::detail::all_reduce(t, dist::ReduceOp::Sum, mesh, d);
+    if (input_placements_[static_cast<size_t>(d)].is_shard())
+      t = dist::detail::all_reduce(t, dist::ReduceOp::Sum, mesh, d);
   return t.item<double>();
 }
 

@@ -60,7 +60,9 @@ Problem block_problem(bool rms, int64_t T, double p) {
     m->to(kFloat64);
     return m;
   };
-  pr.batch = [T](int step) { return std::make_pair(seeded_randn({3, T, 6}, 40 + step), seeded_randn({3, T, 6}, 50 + step)); };
+  pr.batch = [T](int step) {
+    return std::make_pair(seeded_randn({3, T, 6}, 40 + step), seeded_randn({3, T, 6}, 50 + step));
+  };
   pr.loss = [](const Tensor& out, const Tensor& target, int64_t count) {
     return par::global_mean(mse_loss(out, target, "sum"), count);
   };
