@@ -265,30 +265,40 @@ TEST_CASE("TP+SP: mistakes raise errors naming the module and the sizes") {
 
 TEST_CASE("TP+SP: grad placements derived from the SPMD types are the declared ones, with the same gradients") {
   if (!spmd_types_enabled()) return;  // nothing is derived without type checking
-  DeviceMesh mesh = init_device_mesh({world_size()}, {"tp"});
+  const int64_t k = world_size();
+  std::vector<DeviceMesh> meshes{init_device_mesh({k}, {"tp"})};
+  if (k == 4) meshes.push_back(init_device_mesh({2, 2}, {"dp", "tp"}));
   Problem problem = gpt_problem(7, 0.0);
   auto [x, y] = problem.batch(0);
-  std::vector<std::vector<Tensor>> grads;
-  std::vector<std::shared_ptr<par::Parallelized>> models;
-  for (bool derive : {false, true}) {
-    auto model = par::sequence_parallel(problem.make_model(), mesh);
-    model->derive_grad_placements = derive;
-    DTensor out(model->forward(x));
-    problem.loss(out.to_local(), model->local_batch(y), y.numel()).backward();
-    grads.emplace_back();
-    for (const Tensor& p : model->parameters()) grads.back().push_back(DTensor(p.grad()).full_tensor());
-    models.push_back(model);
-  }
-  const auto& derived = models[1]->derived_grad_placements;
-  std::vector<Tensor> params = models[0]->parameters();
-  REQUIRE(derived.size() == params.size() + 1);
-  REQUIRE(derived[0] == models[0]->input_placements());
-  for (size_t i = 0; i < params.size(); ++i) {
-    INFO("parameter " << i);
-    // Shards keep their placement; every replicated parameter runs on the chunks: Partial.
-    Placements p = DTensor(params[i]).placements();
-    REQUIRE(derived[i + 1] == (p[0].is_shard() ? p : Placements{Partial()}));
-    REQUIRE(max_abs_diff(grads[1][i], grads[0][i]) < 1e-12);
+  for (const DeviceMesh& mesh : meshes) {
+    INFO(mesh.to_string());
+    const bool dp = mesh.ndim() == 2;
+    std::vector<std::vector<Tensor>> grads;
+    std::vector<std::shared_ptr<par::Parallelized>> models;
+    for (bool derive : {false, true}) {
+      auto inner = problem.make_model();
+      auto model = par::parallelize(inner, mesh, dp ? "dp" : "", "tp", par::default_sp_plan(*inner));
+      model->derive_grad_placements = derive;
+      DTensor out(model->forward(x));
+      problem.loss(out.to_local(), model->local_batch(y), y.numel()).backward();
+      grads.emplace_back();
+      for (const Tensor& p : model->parameters()) grads.back().push_back(DTensor(p.grad()).full_tensor());
+      models.push_back(model);
+    }
+    const auto& derived = models[1]->derived_grad_placements;
+    std::vector<Tensor> params = models[0]->parameters();
+    REQUIRE(derived.size() == params.size() + 1);
+    REQUIRE(derived[0] == models[0]->input_placements());
+    for (size_t i = 0; i < params.size(); ++i) {
+      INFO("parameter " << i);
+      // Partial on dp; on tp shards keep their placement and every replicated parameter, which
+      // runs on the sequence chunks, is Partial.
+      Placements expected = DTensor(params[i]).placements();
+      for (dist::Placement& p : expected)
+        if (!p.is_shard()) p = Partial();
+      REQUIRE(derived[i + 1] == expected);
+      REQUIRE(max_abs_diff(grads[1][i], grads[0][i]) < 1e-12);
+    }
   }
 }
 
