@@ -136,7 +136,8 @@ Layouts apply_sequence_parallel(Module& m, const std::string& path, std::shared_
       Shape whole = x.shape();
       whole[static_cast<size_t>(seq->dim)] = seq->length;
       Tensor mask = dropout(ones(whole, dtype(x.dtype())), self->p, /*training=*/true);  // the single-process draw
-      return mul(x, mask.narrow(seq->dim, offset, size));
+      // Only the chunk is kept for backward, not the whole sequence's mask.
+      return mul(x, mask.narrow(seq->dim, offset, size).contiguous());
     };
   } else if (auto* gpt = dynamic_cast<GPT*>(&m)) {
     WEFT_CHECK(seq->dim == 1, "parallelize: '", path, "' (GPT) takes its tokens (B, T) split along dim 1, not ",

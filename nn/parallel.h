@@ -61,7 +61,8 @@ namespace weft::nn::parallel {
 // the parameter (which runs before accumulation) recognises the local gradient it recorded (same
 // storage and view) and replaces it by the in-flight sum as a Replicate DTensor. So:
 //  - after backward, .grad is Replicate (its data may still be in flight); the optimizer's
-//    sync_grads finds the placements matching and communicates nothing;
+//    sync_grads finds the placements matching and communicates nothing (a parameter used on
+//    sequence chunks stays Partial on tp, for the optimizer; Note [Sequence parallelism]);
 //  - gradient accumulation (a second backward without zero_grad) adds Replicate + Replicate:
 //    the new contribution was itself replaced by its in-flight sum, so nothing is reduced twice
 //    and the sum is exact; the add waits for both (during that backward);
