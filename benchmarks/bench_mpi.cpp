@@ -319,6 +319,37 @@ void BM_gpt_step(benchmark::State& state) {
   state.counters["tokens_per_s_tp"] = tokens / (state.counters["weft_us"] * 1e-6);
 }
 
+// The same GPT step, tensor parallel (baseline) against tensor + sequence parallel (weft,
+// default_sp_plan): the TP regions' all-reduces become all-gathers and reduce-scatters, and the
+// norms, residuals, embeddings and head run on 1/k of the sequence. Counters: tokens/s of each.
+void BM_gpt_step_sequence_parallel(benchmark::State& state) {
+  namespace nn = weft::nn;
+  const nn::GPTConfig config{.vocab_size = 256, .block_size = 64, .n_layer = 2, .n_head = 4, .n_embd = 256};
+  const int64_t batch = 8, tokens = batch * config.block_size;
+  static DeviceMesh* tp_mesh = new DeviceMesh({static_cast<int64_t>(world_size())}, {"tp"});  // see world_mesh()
+  weft::manual_seed(5);
+  auto tp = nn::parallel::parallelize(std::make_shared<nn::GPT>(config), *tp_mesh, "", "tp");
+  weft::manual_seed(5);
+  auto sp_model = std::make_shared<nn::GPT>(config);
+  auto sp = nn::parallel::parallelize(sp_model, *tp_mesh, "", "tp", nn::parallel::default_sp_plan(*sp_model));
+  weft::optim::AdamW tp_opt(tp->parameters(), {.lr = 1e-3}), sp_opt(sp->parameters(), {.lr = 1e-3});
+  weft::Generator gen(11);  // the same batch on every rank
+  Tensor x = weft::randint(0, config.vocab_size, {batch, config.block_size}, weft::dtype(weft::kInt64), &gen);
+  Tensor y = weft::randint(0, config.vocab_size, {batch, config.block_size}, weft::dtype(weft::kInt64), &gen);
+  auto step = [&](nn::parallel::Parallelized& model, weft::optim::AdamW& opt) {
+    opt.zero_grad();
+    Tensor logits = DTensor(model.forward(x)).to_local();
+    Tensor target = model.local_batch(y);  // under SP: this rank's chunk of the sequence
+    Tensor sum = weft::cross_entropy(logits.reshape({-1, config.vocab_size}), target.reshape({-1}), "sum");
+    nn::parallel::global_mean(sum, tokens).backward();
+    opt.step();
+  };
+  paired(state, [&] { step(*tp, tp_opt); }, [&] { step(*sp, sp_opt); });
+  state.counters["speedup"] = 1.0 / state.counters["ratio"];
+  state.counters["tokens_per_s_tp"] = tokens / (state.counters["baseline_us"] * 1e-6);
+  state.counters["tokens_per_s_tp_sp"] = tokens / (state.counters["weft_us"] * 1e-6);
+}
+
 // Iteration counts are fixed (see Note [Lock step]): about a second of work per case here.
 void register_benchmarks() {
   auto sized = [](const char* name, void (*fn)(benchmark::State&), std::vector<std::pair<int64_t, int64_t>> cases) {
@@ -339,6 +370,8 @@ void register_benchmarks() {
       ->UseManualTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_gpt_step", BM_gpt_step)->Iterations(10)->UseManualTime()
       ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_gpt_step_sequence_parallel", BM_gpt_step_sequence_parallel)->Iterations(10)
+      ->UseManualTime()->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace

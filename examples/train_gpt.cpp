@@ -1,5 +1,5 @@
 // train_gpt: the small GPT of nn/transformer.h on a synthetic Markov-grammar corpus, data and/or
-// tensor parallel (--dp N --tp M under mpirun, single-process without), checked step by step
+// tensor parallel (--dp N --tp M [--sp] under mpirun, single-process without), checked step by step
 // against single-process training from the same seed, batches from a DataLoader. Exits non-zero if
 // the losses differ beyond float tolerance or, in runs long enough to learn, the loss did not halve.
 // --csv PATH writes the loss curve (scripts/plot-loss draws it).
@@ -21,7 +21,7 @@ namespace {
 struct Flags {
   int64_t dp = 1, tp = -1, steps = 300, log_every = 20, batch = 32, threads = 1;
   double lr = 1e-2;
-  bool check = true, float64 = false, overlap = true;
+  bool check = true, float64 = false, overlap = true, sp = false;
   std::string csv;
 };
 
@@ -49,9 +49,10 @@ Flags parse(int argc, char** argv) {
     else if (a == "--no-check") f.check = false;
     else if (a == "--float64") f.float64 = true;
     else if (a == "--no-overlap") f.overlap = false;
+    else if (a == "--sp") f.sp = true;
     else if (a == "--csv") f.csv = next();
     else WEFT_ERROR("train_gpt: unknown flag ", a, " (flags: --dp N --tp N --steps N --log-every N --batch N "
-                    "--threads N --lr X --no-check --float64 --no-overlap --csv PATH)");
+                    "--threads N --lr X --no-check --float64 --no-overlap --sp --csv PATH)");
   }
   if (f.tp < 0) f.tp = dist::world_size() / f.dp;  // by default every rank not used by dp does tp
   return f;
@@ -145,16 +146,19 @@ int main(int argc, char** argv) {
   dist::DeviceMesh mesh = f.dp > 1 && f.tp > 1 ? dist::init_device_mesh({f.dp, f.tp}, {"dp", "tp"})
                           : f.dp > 1           ? dist::init_device_mesh({f.dp}, {"dp"})
                                                : dist::init_device_mesh({f.tp}, {"tp"});
-  auto model = nn::parallel::parallelize(make_model(f.float64), mesh, f.dp > 1 ? "dp" : "",
-                                         f.dp > 1 && f.tp == 1 ? "" : "tp");
+  WEFT_CHECK(!f.sp || f.tp > 1, "train_gpt: --sp splits sequences over the tensor-parallel ranks; it needs --tp > 1");
+  auto gpt = make_model(f.float64);  // --sp: activations between the TP regions split along the sequence
+  auto model = nn::parallel::parallelize(gpt, mesh, f.dp > 1 ? "dp" : "", f.dp > 1 && f.tp == 1 ? "" : "tp",
+                                         f.sp ? std::optional(nn::parallel::default_sp_plan(*gpt)) : std::nullopt);
   model->overlap_grad_reduce = f.overlap;  // dp gradients reduced during backward (nn/parallel.h)
   optim::AdamW opt(model->parameters(), {.lr = f.lr, .weight_decay = 0.01});
   optim::CosineWarmupSchedule schedule(f.lr, f.steps / 10, f.steps, f.lr / 10);
   std::unique_ptr<Reference> reference = f.check ? std::make_unique<Reference>(f) : nullptr;
   if (print) {
-    std::printf("GPT %lld parameters, %d ranks: dp=%lld tp=%lld, mesh %s, %s\n",
+    std::printf("GPT %lld parameters, %d ranks: dp=%lld tp=%lld%s, mesh %s, %s\n",
                 static_cast<long long>(model->num_parameters()), dist::world_size(), static_cast<long long>(f.dp),
-                static_cast<long long>(f.tp), mesh.to_string().c_str(), f.float64 ? "float64" : "float32");
+                static_cast<long long>(f.tp), f.sp ? " +sp" : "", mesh.to_string().c_str(),
+                f.float64 ? "float64" : "float32");
     std::printf("corpus: a random 2-successor grammar over %lld tokens; entropy floor %.3f, uniform guess %.3f\n",
                 static_cast<long long>(model_config().vocab_size), Grammar::entropy(),
                 std::log(double(model_config().vocab_size)));

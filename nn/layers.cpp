@@ -105,7 +105,10 @@ Dropout::Dropout(double p_) : UnaryModule("Dropout"), p(p_) {
   WEFT_CHECK(p >= 0.0 && p <= 1.0, "Dropout: probability has to be between 0 and 1, but got ", p);
 }
 
-Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training()); }
+Tensor Dropout::forward(const Tensor& x) {
+  if (parallel_forward) return parallel_forward(x);
+  return dropout(x, p, is_training());
+}
 
 std::string Dropout::extra_repr() const {
   std::ostringstream out;

@@ -71,6 +71,9 @@ class Dropout : public UnaryModule {
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   double p;
+  // Set by sequence parallelism (nn/parallel.h): replaces forward with a mask drawn for the whole
+  // sequence of which x is this rank's chunk. Empty for an ordinary Dropout.
+  std::function<Tensor(const Tensor& x)> parallel_forward;
 };
 
 class GELU : public UnaryModule {

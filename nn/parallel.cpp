@@ -14,6 +14,18 @@
 
 namespace weft::nn::parallel {
 
+// The sequence's length in the current forward, which the sequence-parallel hooks read for the
+// gather sizes, the dropout draw and the positions (Note [Sequence parallelism]).
+struct Parallelized::SequenceShard {
+  dist::DeviceMesh mesh;
+  int64_t tp = 0, dim = 1, length = 0;
+  std::vector<int64_t> sizes() const { return dist::chunk_sizes(length, mesh.size(tp)); }
+  // This rank's chunk: (size, offset), torch.chunk's.
+  std::pair<int64_t, int64_t> chunk() const {
+    return dist::chunk_size_and_offset(length, mesh.size(tp), mesh.get_local_rank(tp));
+  }
+};
+
 namespace {
 
 using dist::DTensor;
@@ -39,14 +51,32 @@ std::shared_ptr<Module> find_module(const std::shared_ptr<Module>& root, const s
   return m;
 }
 
-// How one parameter is held: the shape it is viewed as, and its placement on the tp mesh dim.
+// How one parameter is held: the shape it is viewed as, its placement on the tp mesh dim, and its
+// gradient's there when that differs (a Replicate parameter used on sequence chunks: Partial).
 struct Layout {
   Shape view;
   dist::Placement tp;
+  std::optional<dist::Placement> tp_grad = std::nullopt;
 };
+using Layouts = std::vector<std::pair<const Tensor*, Layout>>;
+using SequenceShard = Parallelized::SequenceShard;
 
-// Weight and bias layouts of a Linear under a style; installs its Megatron forward.
-std::pair<Layout, Layout> apply_style(Linear& lin, const Style& style, const dist::DeviceMesh& mesh, int64_t tp) {
+// The sequence dim a style's layouts split, if any (Note [Sequence parallelism]).
+std::optional<int64_t> sequence_dim_of(const Style& style, const std::string& path) {
+  auto of = [&](const dist::Placement& layout, const char* what) -> std::optional<int64_t> {
+    WEFT_CHECK(!layout.is_partial(), "parallelize: '", path, "' has ", what, " ", layout.to_string(),
+               "; expected Replicate or Shard(sequence dim)");
+    return layout.is_shard() ? std::optional(layout.dim()) : std::nullopt;
+  };
+  if (const auto* col = std::get_if<ColwiseParallel>(&style)) return of(col->input_layout, "input_layout");
+  if (const auto* row = std::get_if<RowwiseParallel>(&style)) return of(row->output_layout, "output_layout");
+  return std::get<SequenceParallel>(style).sequence_dim;
+}
+
+// Weight and bias layouts of a Linear under a Colwise or Rowwise style; installs its Megatron
+// forward (with the sequence gather or scatter when its layout is a Shard).
+Layouts apply_linear_style(Linear& lin, const Style& style, const dist::DeviceMesh& mesh, int64_t tp,
+                           std::shared_ptr<const SequenceShard> seq) {
   int64_t out = lin.out_features, in = lin.in_features;
   Linear* self = &lin;  // the function lives in the Linear: a raw pointer makes no cycle
   auto local = [](const Tensor& t) {
@@ -61,26 +91,69 @@ std::pair<Layout, Layout> apply_style(Linear& lin, const Style& style, const dis
     bool plain = col->groups == 1 && col->unit == 1;
     Layout w = plain ? Layout{{out, in}, dist::Shard(0)} : Layout{{col->groups, out / block, col->unit, in}, dist::Shard(1)};
     Layout b = plain ? Layout{{out}, dist::Shard(0)} : Layout{{col->groups, out / block, col->unit}, dist::Shard(1)};
-    lin.parallel_forward = [self, local, mesh, tp](const Tensor& x) {
+    if (!col->input_layout.is_shard()) seq = nullptr;
+    lin.parallel_forward = [self, local, mesh, tp, seq](const Tensor& x) {
       const Tensor& weight = local(self->weight);
       Tensor bias = self->bias.defined() ? local(self->bias).reshape({-1}) : Tensor();
-      Tensor shared = dist::funcol::copy_to_parallel_region(x, mesh, tp);  // backward: all-reduce
+      Tensor shared = seq ? dist::funcol::all_gather(x, seq->dim, mesh, tp, seq->sizes())  // backward: reduce-scatter
+                          : dist::funcol::copy_to_parallel_region(x, mesh, tp);            // backward: all-reduce
       return linear(shared, weight.reshape({-1, weight.size(-1)}), bias);
     };
-    return {w, b};
+    return {{&lin.weight, w}, {&lin.bias, b}};
   }
   const auto& row = std::get<RowwiseParallel>(style);
   WEFT_CHECK(row.unit > 0 && in % row.unit == 0, "RowwiseParallel: in_features ", in, " is not a multiple of unit ",
              row.unit);
   Layout w = row.unit == 1 ? Layout{{out, in}, dist::Shard(1)} : Layout{{out, in / row.unit, row.unit}, dist::Shard(1)};
-  Layout b{{out}, dist::Replicate()};
-  lin.parallel_forward = [self, local, mesh, tp](const Tensor& x) {
+  if (!row.output_layout.is_shard()) seq = nullptr;
+  // On sequence chunks each rank adds the bias to its own positions: its gradient is a partial sum.
+  Layout b{{out}, dist::Replicate(), seq ? std::optional(dist::Partial()) : std::nullopt};
+  lin.parallel_forward = [self, local, mesh, tp, seq](const Tensor& x) {
     const Tensor& weight = local(self->weight);
     Tensor partial = linear(x, weight.reshape({weight.size(0), -1}));
-    Tensor y = dist::funcol::reduce_from_parallel_region(partial, mesh, tp);  // forward: all-reduce
+    // Forward: a reduce-scatter into sequence chunks (backward: all-gather), or an all-reduce.
+    Tensor y = seq ? dist::funcol::reduce_scatter(partial, dist::ReduceOp::Sum, seq->dim, mesh, tp)
+                   : dist::funcol::reduce_from_parallel_region(partial, mesh, tp);
     return self->bias.defined() ? add(y, local(self->bias)) : y;  // added once, after the sum
   };
-  return {w, b};
+  return {{&lin.weight, w}, {&lin.bias, b}};
+}
+
+// SequenceParallel on any module: its own parameters Replicate with Partial gradients over tp; a
+// Dropout draws for the whole sequence, a GPT embeds its chunk of the tokens. See Note [Sequence
+// parallelism].
+Layouts apply_sequence_parallel(Module& m, const std::string& path, std::shared_ptr<const SequenceShard> seq) {
+  Layouts layouts;
+  for (const auto& [name, t] : m.named_parameters(/*recurse=*/false))
+    layouts.push_back({&m.parameter_slot(name), Layout{t.shape(), dist::Replicate(), dist::Partial()}});
+  if (auto* drop = dynamic_cast<Dropout*>(&m)) {
+    drop->parallel_forward = [self = drop, seq](const Tensor& x) {
+      if (!self->is_training() || self->p == 0.0) return x;
+      auto [size, offset] = seq->chunk();
+      WEFT_CHECK(x.dim() > seq->dim && x.size(seq->dim) == size, "Dropout (sequence parallel): expected this rank's ",
+                 size, " positions along dim ", seq->dim, " of a sequence of ", seq->length, " but got shape ",
+                 x.shape());
+      Shape whole = x.shape();
+      whole[static_cast<size_t>(seq->dim)] = seq->length;
+      Tensor mask = dropout(ones(whole, dtype(x.dtype())), self->p, /*training=*/true);  // the single-process draw
+      // Only the chunk is kept for backward, not the whole sequence's mask.
+      return mul(x, mask.narrow(seq->dim, offset, size).contiguous());
+    };
+  } else if (auto* gpt = dynamic_cast<GPT*>(&m)) {
+    WEFT_CHECK(seq->dim == 1, "parallelize: '", path, "' (GPT) takes its tokens (B, T) split along dim 1, not ",
+               seq->dim);
+    gpt->parallel_embed = [self = gpt, seq](const Tensor& idx) {
+      auto [size, offset] = seq->chunk();
+      WEFT_CHECK(seq->length <= self->config.block_size, "GPT (sequence parallel): cannot forward a sequence of "
+                 "length ", seq->length, "; block_size is ", self->config.block_size);
+      WEFT_CHECK(idx.dim() == 2 && idx.size(1) == size, "GPT (sequence parallel): expected this rank's ", size,
+                 " tokens of a sequence of ", seq->length, " but got shape ", idx.shape());
+      Tensor x = add(self->wte->forward(idx), self->wpe->forward(arange(offset, offset + size)));
+      // A Replicate table read at this rank's positions: the embeddings are this rank's own.
+      return dist::reinterpret(x, spmd::Type::Varying, seq->mesh, seq->tp);
+    };
+  }
+  return layouts;
 }
 
 void collect_slots(Module& m, const std::string& prefix, std::vector<std::pair<std::string, Tensor*>>& out) {
@@ -182,15 +255,34 @@ Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh 
     WEFT_CHECK(d == dp || d == tp, "parallelize: mesh dim ", d, " of ", mesh.to_string(),
                " is neither the data-parallel nor the tensor-parallel dim");
   WEFT_CHECK(tp >= 0 || tp_plan.empty(), "parallelize: a tensor-parallel plan needs a tensor-parallel mesh dim");
-  // Layouts of the parameters the plan names; every other parameter is Replicate everywhere.
-  std::vector<std::pair<const Tensor*, Layout>> layouts;
+  // Sequence parallelism: every sequence-parallel layout of the plan must split the same dim.
   for (const auto& [path, style] : tp_plan) {
-    auto lin = std::dynamic_pointer_cast<Linear>(find_module(module, path));
-    WEFT_CHECK(lin != nullptr, "parallelize: the plan names '", path, "', which is not a Linear");
-    WEFT_CHECK(!lin->parallel_forward, "parallelize: '", path, "' is already tensor parallel");
-    auto [w, b] = apply_style(*lin, style, mesh, tp);
-    layouts.push_back({&lin->weight, w});
-    if (lin->bias.defined()) layouts.push_back({&lin->bias, b});
+    std::optional<int64_t> dim = sequence_dim_of(style, path);
+    if (!dim) continue;
+    WEFT_CHECK(*dim >= 1, "parallelize: '", path, "' splits the sequence along dim ", *dim,
+               "; expected a dim >= 1 (dim 0 holds the batch)");
+    WEFT_CHECK(!sequence_ || sequence_->dim == *dim, "parallelize: '", path, "' splits the sequence along dim ",
+               *dim, " but an earlier entry of the plan along dim ", sequence_->dim);
+    if (!sequence_) sequence_ = std::make_shared<SequenceShard>(SequenceShard{mesh, tp, *dim, 0});
+  }
+  // Layouts of the parameters the plan names; every other parameter is Replicate everywhere.
+  Layouts layouts;
+  std::vector<const Module*> styled;
+  for (const auto& [path, style] : tp_plan) {
+    std::shared_ptr<Module> target = find_module(module, path);
+    WEFT_CHECK(std::find(styled.begin(), styled.end(), target.get()) == styled.end(), "parallelize: the plan names '",
+               path, "' twice");
+    styled.push_back(target.get());
+    Layouts more;
+    if (std::holds_alternative<SequenceParallel>(style)) {
+      more = apply_sequence_parallel(*target, path, sequence_);
+    } else {
+      auto lin = std::dynamic_pointer_cast<Linear>(target);
+      WEFT_CHECK(lin != nullptr, "parallelize: the plan names '", path, "', which is not a Linear");
+      WEFT_CHECK(!lin->parallel_forward, "parallelize: '", path, "' is already tensor parallel");
+      more = apply_linear_style(*lin, style, mesh, tp, sequence_);
+    }
+    layouts.insert(layouts.end(), more.begin(), more.end());
   }
   std::vector<std::pair<std::string, Tensor*>> slots;
   collect_slots(*module, "", slots);
@@ -205,20 +297,26 @@ Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh 
     WEFT_CHECK(!original.is_dtensor(), "parallelize: parameter '", name, "' is already a DTensor");
     Placements placements = dist::replicate_all(mesh.ndim());
     Shape view = original.shape();
+    std::optional<dist::Placement> tp_grad;
     for (const auto& [ptr, layout] : layouts)
       if (ptr == slot) {
         view = layout.view;
         placements[static_cast<size_t>(tp)] = layout.tp;
+        tp_grad = layout.tp_grad;
       }
     Placements grads = placements;
     if (dp >= 0) grads[static_cast<size_t>(dp)] = dist::Partial();
+    if (tp_grad) grads[static_cast<size_t>(tp)] = *tp_grad;
     DTensor d = dist::distribute_tensor(original.detach().reshape(view), mesh, placements, /*src_rank=*/mesh.ranks()[0]);
     d.requires_grad_(original.requires_grad());
     *slot = d;
     auto reducer = std::make_shared<GradReducer>();
     reducer->mesh = mesh;
     reducer->dp = dp;
-    reducer->placements = d.placements();
+    // The reduced gradient: Replicate on dp; on tp a Partial gradient stays Partial (the optimizer
+    // all-reduces it; Note [Sequence parallelism]).
+    reducer->placements = grads;
+    if (dp >= 0) reducer->placements[static_cast<size_t>(dp)] = d.placements()[static_cast<size_t>(dp)];
     reducer->grad_placements = grads;
     reducer->global_shape = d.shape();
     params_.push_back({name, {slot}, original.shape(), grads, std::move(reducer)});
@@ -227,19 +325,31 @@ Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh 
   if (dp >= 0 && mesh.size(dp) > 1) synchronize_batch_norms(*module, mesh, dp);
   input_placements_ = dist::replicate_all(mesh.ndim());
   if (dp >= 0) input_placements_[static_cast<size_t>(dp)] = dist::Shard(0);
+  if (sequence_) input_placements_[static_cast<size_t>(tp)] = dist::Shard(sequence_->dim);
 }
+
+int64_t Parallelized::sequence_dim() const { return sequence_ ? sequence_->dim : -1; }
 
 Tensor Parallelized::local_batch(const Tensor& global_batch) const {
   weft::detail::check_plain(global_batch, "Parallelized.local_batch");
-  if (dp_dim < 0) return global_batch;
-  auto [size, offset] = dist::chunk_size_and_offset(global_batch.size(0), mesh.size(dp_dim), mesh.get_local_rank(dp_dim));
-  return global_batch.narrow(0, offset, size);
+  Tensor out = global_batch;
+  for (int64_t d = 0; d < mesh.ndim(); ++d) {
+    const dist::Placement& p = input_placements_[static_cast<size_t>(d)];
+    if (!p.is_shard()) continue;
+    WEFT_CHECK(p.dim() < out.dim(), "Parallelized.local_batch: mesh dim ", d, " splits dim ", p.dim(),
+               " of the batch, but got shape ", out.shape());
+    auto [size, offset] = dist::chunk_size_and_offset(out.size(p.dim()), mesh.size(d), mesh.get_local_rank(d));
+    out = out.narrow(p.dim(), offset, size);
+  }
+  return out;
 }
 
 double Parallelized::reduce_over_dp(double value) const {
-  if (dp_dim < 0) return value;
   Tensor t = scalar_tensor(value, dtype(kFloat64)).reshape({1});
-  return dist::detail::all_reduce(t, dist::ReduceOp::Sum, mesh, dp_dim).item<double>();
+  for (int64_t d = 0; d < mesh.ndim(); ++d)
+    if (input_placements_[static_cast<size_t>(d)].is_shard())
+      t = dist::detail::all_reduce(t, dist::ReduceOp::Sum, mesh, d);
+  return t.item<double>();
 }
 
 Tensor Parallelized::forward(const Tensor& x) {
@@ -273,8 +383,14 @@ Tensor Parallelized::forward(const Tensor& x) {
     SlotSwap swap(slots, locals);
     return module->forward(local_x);
   };
-  // Even rows need no size exchange for the output's global shape.
-  bool even = dp_dim < 0 || input.size(0) % mesh.size(dp_dim) == 0;
+  if (sequence_) {
+    WEFT_CHECK(input.dim() > sequence_->dim, "Parallelized (sequence parallel): expected an input with a sequence dim ",
+               sequence_->dim, " but got shape ", input.shape());
+    sequence_->length = input.size(sequence_->dim);
+  }
+  // Even rows (and sequence chunks) need no size exchange for the output's global shape.
+  bool even = (dp_dim < 0 || input.size(0) % mesh.size(dp_dim) == 0) &&
+              (!sequence_ || sequence_->length % mesh.size(tp_dim) == 0);
   const bool derive = derive_grad_placements && dist::spmd_types_enabled();
   return dist::local_map(body, {.out_placements = {input_placements_},
                                 .in_placements = in,
@@ -309,6 +425,13 @@ std::shared_ptr<Parallelized> tensor_parallel(std::shared_ptr<UnaryModule> modul
                                               std::optional<Plan> plan) {
   WEFT_CHECK(mesh.ndim() == 1, "tensor_parallel: expected a 1-D mesh but got ", mesh.to_string());
   Plan p = plan ? *plan : default_tp_plan(*module);
+  return std::make_shared<Parallelized>(std::move(module), mesh, -1, 0, p);
+}
+
+std::shared_ptr<Parallelized> sequence_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
+                                                std::optional<Plan> plan) {
+  WEFT_CHECK(mesh.ndim() == 1, "sequence_parallel: expected a 1-D mesh but got ", mesh.to_string());
+  Plan p = plan ? *plan : default_sp_plan(*module);
   return std::make_shared<Parallelized>(std::move(module), mesh, -1, 0, p);
 }
 

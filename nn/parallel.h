@@ -1,5 +1,5 @@
 // nn/parallel.h: parallel styles built on dist::local_map: data parallel, Megatron tensor parallel
-// (column- and row-parallel Linear), and both together on a 2-D ("dp", "tp") mesh.
+// (column- and row-parallel Linear), sequence parallel, and these together on a 2-D ("dp", "tp") mesh.
 #pragma once
 
 #include <memory>
@@ -61,7 +61,8 @@ namespace weft::nn::parallel {
 // the parameter (which runs before accumulation) recognises the local gradient it recorded (same
 // storage and view) and replaces it by the in-flight sum as a Replicate DTensor. So:
 //  - after backward, .grad is Replicate (its data may still be in flight); the optimizer's
-//    sync_grads finds the placements matching and communicates nothing;
+//    sync_grads finds the placements matching and communicates nothing (a parameter used on
+//    sequence chunks stays Partial on tp, for the optimizer; Note [Sequence parallelism]);
 //  - gradient accumulation (a second backward without zero_grad) adds Replicate + Replicate:
 //    the new contribution was itself replaced by its in-flight sum, so nothing is reduced twice
 //    and the sum is exact; the add waits for both (during that backward);
@@ -75,24 +76,66 @@ namespace weft::nn::parallel {
 // Every rank issues the all-reduces in the same order, because backward runs nodes in the same
 // order on every rank. Only mesh dim dp is reduced this way; tp placements are not touched.
 
+// Note [Sequence parallelism]
+// Under tensor parallelism the code between the TP regions (norms, dropout, residual adds, the
+// embeddings and the head) runs on the whole sequence on every tp rank. Sequence parallelism
+// (Megatron-LM's, PyTorch's SequenceParallel with Colwise input_layouts=Shard(1) and Rowwise
+// output_layouts=Shard(1)) splits that code along the sequence dim instead: the activations
+// between TP regions are this rank's torch.chunk of the sequence, a column-parallel Linear
+// all-gathers them first and a row-parallel one reduce-scatters its partial outputs back into
+// chunks, so each TP region's all-reduce becomes an all-gather plus a reduce-scatter (the same
+// bytes) and the activations outside the regions shrink by the tp size. When a plan holds any
+// sequence-parallel layout, the Parallelized input and output are Shard(sequence_dim) on tp: each
+// rank embeds its chunk of the tokens (the GPT's hook gives its positions), runs the final norm and
+// the head on it, and the logits come out as sequence shards, so the loss needs the targets'
+// matching chunk (local_batch) and its sum runs over tp too (reduce_over_dp). No collective runs
+// at these two ends. Uneven lengths follow torch.chunk (a rank may hold an empty chunk).
+// Replicated parameters used on the chunks (norms, embeddings, the row-parallel bias) get Partial
+// gradients over tp, all-reduced by the optimizer with the others (one all_reduce per step); the
+// SPMD types check this: declaring such a gradient Replicate fails in the body.
+// Dropout on a chunk (see nn/layers.h, Dropout::parallel_forward): PyTorch draws random values of
+// a sharded DTensor as the matching part of the full tensor's draw (its offset-based RNG tracker),
+// so masks differ across tp ranks exactly as the sequence positions they cover do, and no two
+// ranks drop the same element for the same position by accident. We do the same: every tp rank
+// draws the mask for the whole sequence of its rows from the shared generator and keeps its chunk,
+// so the masks equal the single-process ones and the generator stays in step on every rank. Over
+// dp nothing changes (each dp rank draws for its rows as under data parallelism).
+// The SPMD types: a chunk is Varying on tp. The tokens are Shard(1) at the boundary, but an
+// embedding's type comes from its table only (integer indices are neutral), so the GPT's hook
+// reinterprets its embeddings as Varying: a Replicate table each rank reads at its own positions.
+
 // Column-parallel Linear: output features sharded. `groups` and `unit` shard whole blocks: the
 // output features are laid out as (groups, n, unit) and the n blocks of `unit` features are split
 // across ranks within each group (qkv: groups = 3 for [q | k | v], unit = head_dim, so a rank holds
 // whole heads of q, k and v; the weight is held as (3, n_head, head_dim, in)). Defaults: Shard(0).
+// input_layout (PyTorch's input_layouts): Replicate, or Shard(d) under sequence parallelism: the
+// sequence shards are all-gathered along d first (backward: reduce-scatter).
 struct ColwiseParallel {
   int64_t groups = 1;
   int64_t unit = 1;
+  dist::Placement input_layout = dist::Replicate();
 };
 // Row-parallel Linear: input features sharded in blocks of `unit` (attention's proj: unit =
 // head_dim, matching the heads of the column-parallel qkv; the weight is held as (out, n, unit)).
+// output_layout (PyTorch's output_layouts): Replicate sums the partial outputs with an all-reduce;
+// Shard(d) reduce-scatters them along d into sequence shards (backward: all-gather), and the bias,
+// added on the shard, gets a Partial gradient over tp.
 struct RowwiseParallel {
   int64_t unit = 1;
+  dist::Placement output_layout = dist::Replicate();
 };
-using Style = std::variant<ColwiseParallel, RowwiseParallel>;
-// Module paths ("blocks.0.mlp.fc1") of Linear modules and their styles.
+// Sequence parallel (PyTorch's SequenceParallel): the module runs on this rank's chunk of the
+// sequence (dim `sequence_dim` of its input); its own parameters stay Replicate and their gradients
+// are Partial(sum) over tp. A Dropout draws its mask for the whole sequence and keeps its chunk, a
+// GPT takes its tokens as sequence shards; see Note [Sequence parallelism].
+struct SequenceParallel {
+  int64_t sequence_dim = 1;
+};
+using Style = std::variant<ColwiseParallel, RowwiseParallel, SequenceParallel>;
+// Module paths ("blocks.0.mlp.fc1"; "" is the root) and their styles (Colwise, Rowwise: Linear only).
 using Plan = std::vector<std::pair<std::string, Style>>;
 
-// The default plan of nn's transformer modules is default_tp_plan (nn/transformer.h).
+// The default plans of nn's transformer modules are default_tp_plan and default_sp_plan (nn/transformer.h).
 
 // A module distributed over a mesh; see Note [Parallel styles on local_map]. Its parameters are
 // the inner module's, now DTensors; forward takes and returns DTensors.
@@ -107,12 +150,17 @@ class Parallelized : public UnaryModule {
   // Returns the module's output as a DTensor with input_placements(): rows Shard(0) on dp.
   Tensor forward(const Tensor& x) override;
 
-  // [Shard(0) on dp, Replicate elsewhere]: the batch is split over dp and whole on every tp rank.
+  // [Shard(0) on dp, Replicate elsewhere]: the batch is split over dp and whole on every tp rank;
+  // under sequence parallelism Shard(sequence_dim) on tp (each tp rank holds its sequence chunk).
   const dist::Placements& input_placements() const { return input_placements_; }
-  // This rank's rows of a global batch that every rank holds (torch.chunk over dp; no communication).
+  // This rank's part of a global batch that every rank holds (torch.chunk over dp, and over tp
+  // under sequence parallelism; no communication): the rows its output (and loss) covers.
   Tensor local_batch(const Tensor& global_batch) const;
-  // The sum over dp of a per-rank value (a loss computed with global_mean): the global value.
+  // The sum of a per-rank value (a loss computed with global_mean) over the ranks holding different
+  // parts of the batch: dp, and tp under sequence parallelism. The global value.
   double reduce_over_dp(double value) const;
+  // The sequence dim split over tp (Note [Sequence parallelism]), or -1 without sequence parallelism.
+  int64_t sequence_dim() const;
   // Every parameter and buffer gathered to a plain tensor with its single-process name and shape
   // ("blocks.0.attn.qkv.weight" as (3C, C)), loadable into the unparallelized model. Collective.
   StateDict full_state_dict() const;
@@ -132,6 +180,7 @@ class Parallelized : public UnaryModule {
   dist::PlacementsList derived_grad_placements;
 
   struct GradReducer;  // per parameter: the hooks' shared state (nn/parallel.cpp)
+  struct SequenceShard;  // the sequence-parallel hooks' shared state (nn/parallel.cpp)
 
  private:
   // One distributed parameter and the registry slots that hold it (tied weights share one).
@@ -144,6 +193,7 @@ class Parallelized : public UnaryModule {
   };
   std::vector<Param> params_;
   dist::Placements input_placements_;
+  std::shared_ptr<SequenceShard> sequence_;  // null without sequence parallelism
 };
 
 // Data parallel over a 1-D mesh: replicated parameters, the batch split over ranks.
@@ -153,8 +203,12 @@ std::shared_ptr<Parallelized> data_parallel(std::shared_ptr<UnaryModule> module,
 // Tensor parallel over a 1-D mesh with `plan` (default: default_tp_plan(*module)).
 std::shared_ptr<Parallelized> tensor_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
                                               std::optional<Plan> plan = std::nullopt);
+// Tensor and sequence parallel over a 1-D mesh with `plan` (default: default_sp_plan(*module)).
+std::shared_ptr<Parallelized> sequence_parallel(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
+                                                std::optional<Plan> plan = std::nullopt);
 // Both on a 2-D mesh, naming its dims: parallelize(model, init_device_mesh({2, 2}, {"dp", "tp"}),
-// "dp", "tp"). Either name may be empty to leave that kind of parallelism out.
+// "dp", "tp"). Either name may be empty to leave that kind of parallelism out. For sequence
+// parallelism pass default_sp_plan(*module) as the plan.
 std::shared_ptr<Parallelized> parallelize(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
                                           const std::string& dp_dim_name, const std::string& tp_dim_name,
                                           std::optional<Plan> plan = std::nullopt);

@@ -22,10 +22,11 @@ CausalSelfAttention::CausalSelfAttention(int64_t embd, int64_t heads, bool bias,
 Tensor CausalSelfAttention::forward(const Tensor& x) {
   WEFT_CHECK(x.dim() == 3 && x.size(2) == n_embd, "CausalSelfAttention: expected input (B, T, ", n_embd,
              ") but got shape ", x.shape());
-  // Under tensor parallelism qkv returns this rank's heads only (nn/parallel.h), so the width and
-  // the head count are read from its output: C = n_embd and H = n_head in a single process.
+  // Under tensor parallelism qkv returns this rank's heads only (nn/parallel.h), and under sequence
+  // parallelism the whole sequence of x's chunk, so the width, the head count and the length are
+  // read from its output: C = n_embd, H = n_head and T = x.size(1) in a single process.
   Tensor q_k_v = qkv->forward(x);
-  int64_t B = x.size(0), T = x.size(1), C = q_k_v.size(2) / 3, D = n_embd / n_head, H = C / D;
+  int64_t B = x.size(0), T = q_k_v.size(1), C = q_k_v.size(2) / 3, D = n_embd / n_head, H = C / D;
   TensorList parts = split(q_k_v, std::vector<int64_t>{C, C, C}, /*dim=*/2);  // three parts even when C = 0
   // (B, T, C) -> (B, H, T, D): heads become a batch dim for attention.
   auto heads = [&](const Tensor& t) { return t.reshape({B, T, H, D}).transpose(1, 2); };
@@ -85,8 +86,8 @@ Tensor GPT::forward(const Tensor& idx) {
   int64_t T = idx.size(1);
   WEFT_CHECK(T <= config.block_size, "GPT: cannot forward a sequence of length ", T, "; block_size is ",
              config.block_size);
-  Tensor pos = arange(T);
-  Tensor x = drop->forward(wte->forward(idx) + wpe->forward(pos));  // (B, T, C) + (T, C)
+  Tensor x = parallel_embed ? parallel_embed(idx) : wte->forward(idx) + wpe->forward(arange(T));  // (B, T, C) + (T, C)
+  x = drop->forward(x);
   x = ln_f->forward(blocks->forward(x));
   return lm_head ? lm_head->forward(x) : linear(x, wte->weight);
 }
@@ -100,18 +101,27 @@ std::string GPT::extra_repr() const {
 
 namespace weft::nn::parallel {
 namespace {
-void collect_plan(const Module& m, const std::string& prefix, Plan& plan) {
+// Modules that run on sequence chunks under sequence parallelism, with their parameters replicated.
+bool runs_on_chunks(const Module& m) {
+  return dynamic_cast<const LayerNorm*>(&m) || dynamic_cast<const RMSNorm*>(&m) || dynamic_cast<const Dropout*>(&m) ||
+         dynamic_cast<const Embedding*>(&m) || dynamic_cast<const Linear*>(&m) || dynamic_cast<const GPT*>(&m);
+}
+
+void collect_plan(const Module& m, const std::string& prefix, Plan& plan, bool sp) {
+  const dist::Placement gathered = sp ? dist::Shard(1) : dist::Replicate();  // Colwise input, Rowwise output
   for (const auto& [name, child] : m.named_children()) {
     std::string path = prefix + name;
     if (dynamic_cast<const MLP*>(child.get()) != nullptr) {
-      plan.push_back({path + ".fc1", ColwiseParallel{}});
-      plan.push_back({path + ".fc2", RowwiseParallel{}});
+      plan.push_back({path + ".fc1", ColwiseParallel{.input_layout = gathered}});
+      plan.push_back({path + ".fc2", RowwiseParallel{.output_layout = gathered}});
     } else if (auto* attn = dynamic_cast<const CausalSelfAttention*>(child.get())) {
       int64_t head_dim = attn->n_embd / attn->n_head;
-      plan.push_back({path + ".qkv", ColwiseParallel{.groups = 3, .unit = head_dim}});
-      plan.push_back({path + ".proj", RowwiseParallel{.unit = head_dim}});
+      plan.push_back({path + ".qkv", ColwiseParallel{.groups = 3, .unit = head_dim, .input_layout = gathered}});
+      plan.push_back({path + ".proj", RowwiseParallel{.unit = head_dim, .output_layout = gathered}});
+      if (sp) plan.push_back({path + ".resid_dropout", SequenceParallel{}});
     } else {
-      collect_plan(*child, path + ".", plan);
+      if (sp && runs_on_chunks(*child)) plan.push_back({path, SequenceParallel{}});
+      collect_plan(*child, path + ".", plan, sp);
     }
   }
 }
@@ -119,7 +129,14 @@ void collect_plan(const Module& m, const std::string& prefix, Plan& plan) {
 
 Plan default_tp_plan(const Module& module) {
   Plan plan;
-  collect_plan(module, "", plan);
+  collect_plan(module, "", plan, /*sp=*/false);
+  return plan;
+}
+
+Plan default_sp_plan(const Module& module) {
+  Plan plan;
+  if (runs_on_chunks(module)) plan.push_back({"", SequenceParallel{}});
+  collect_plan(module, "", plan, /*sp=*/true);
   return plan;
 }
 

@@ -58,6 +58,9 @@ class GPT : public UnaryModule {
   std::shared_ptr<Sequential> blocks;
   std::shared_ptr<LayerNorm> ln_f;
   std::shared_ptr<Linear> lm_head;  // null when tie_weights
+  // Set by sequence parallelism (nn/parallel.h): idx is then this rank's chunk of each sequence,
+  // and this returns the chunk's token + position embeddings. Empty otherwise.
+  std::function<Tensor(const Tensor& idx)> parallel_embed;
 };
 
 }  // namespace weft::nn
@@ -66,4 +69,9 @@ namespace weft::nn::parallel {
 // Megatron's plan for the modules above: every MLP (fc1 column, fc2 row) and every
 // CausalSelfAttention (qkv column by heads, proj row by heads) under `module`.
 Plan default_tp_plan(const Module& module);
+// default_tp_plan with sequence parallelism (Note [Sequence parallelism]): the column-parallel
+// Linears gather sequence chunks along dim 1, the row-parallel ones reduce-scatter into them, and
+// every other LayerNorm, RMSNorm, Dropout, Embedding, Linear and GPT (the root included) is
+// SequenceParallel: it runs on this rank's chunk.
+Plan default_sp_plan(const Module& module);
 }  // namespace weft::nn::parallel
