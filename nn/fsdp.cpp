@@ -124,7 +124,7 @@ struct PackedParam final : autograd::PackedTensor {
                "after forward is not supported; pass reshard_after_forward = false");
     owner->ensure_gathered();  // the pre-backward hook normally did it
     const Tensor& full = owner->full[index];
-    return make_alias(full, shape, strides, full.storage_offset() + offset);
+    return kernels::make_alias(full, shape, strides, full.storage_offset() + offset);
   }
 };
 
@@ -297,9 +297,16 @@ Tensor FullyShardedModule::Unit::run(const Tensor& x, const std::function<Tensor
 
 namespace {
 
+bool is_unit(const Module& m) {
+  const auto* unary = dynamic_cast<const UnaryModule*>(&m);
+  return unary != nullptr && unary->has_forward_wrapper(kWrapperTag);
+}
+
+// The parameter slots of m's tree, leaving out the subtrees that are units of their own.
 void collect_slots(Module& m, const std::string& prefix, std::vector<std::pair<std::string, Tensor*>>& out) {
   for (const auto& [name, t] : m.named_parameters(/*recurse=*/false)) out.emplace_back(prefix + name, &m.parameter_slot(name));
-  for (const auto& [name, child] : m.named_children()) collect_slots(*child, prefix + name + ".", out);
+  for (const auto& [name, child] : m.named_children())
+    if (!is_unit(*child)) collect_slots(*child, prefix + name + ".", out);
 }
 
 int64_t resolve_dp_dim(const dist::DeviceMesh& mesh, const std::string& name) {
@@ -352,7 +359,9 @@ std::shared_ptr<FullyShardedModule::Unit> make_unit(Module& m, const dist::Devic
       DTensor d(original);
       WEFT_CHECK(d.device_mesh() == mesh, "fully_shard: parameter '", name, "' is a DTensor on ",
                  d.device_mesh().to_string(), ", not on ", mesh.to_string());
-      if (!d.placements()[static_cast<size_t>(dp)].is_replicate()) continue;  // a nested unit's shard
+      WEFT_CHECK(d.placements()[static_cast<size_t>(dp)].is_replicate(), "fully_shard: parameter '", name,
+                 "' is already sharded over mesh dim ", dp, " (placements ", dist::to_string(d.placements()),
+                 ") outside any nested unit");
       base = d.placements();
       global = d.shape();
     }
@@ -448,7 +457,7 @@ Tensor FullyShardedModule::forward(const Tensor& x) {
       global[0] = std::accumulate(sizes.begin(), sizes.end(), int64_t{0});
     }
   }
-  return DTensor::from_local(y, mesh, input_placements_, {.shape = global});
+  return DTensor::from_local(y, mesh, input_placements_, {.shape = global, .stride = contiguous_strides(global)});
 }
 
 StateDict FullyShardedModule::full_state_dict() const {

@@ -53,7 +53,7 @@ namespace weft::nn::parallel {
 
 struct FullyShardOptions {
   // The mesh dim sharded over, by name. Empty: a 1-D mesh's dim, or the dim named "dp".
-  std::string mesh_dim;
+  std::string mesh_dim = "";
   // Free the gathered parameters after forward and gather them again for backward (the root's
   // are kept either way).
   bool reshard_after_forward = true;
