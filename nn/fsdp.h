@@ -62,6 +62,8 @@ struct FullyShardOptions {
   // Leave each gradient's reduce-scatter in flight while backward goes on. Off, it completes
   // before backward continues: the benchmarks' no-overlap baseline.
   bool async_reduce = true;
+  // Mixed precision (param_dtype / reduce_dtype, as FSDP2's MixedPrecisionPolicy) belongs here once
+  // weft has bfloat16; see the last paragraph of Note [Fully sharded data parallel].
 };
 
 // The root module fully_shard returns; see Note [Fully sharded data parallel].
