@@ -113,8 +113,8 @@ std::function<std::shared_ptr<par::FullyShardedModule>(Model)> gpt_nested(Device
   };
 }
 
-Problem gpt_problem(std::function<std::shared_ptr<par::FullyShardedModule>(Model)> shard, Model (*make)() = gpt_model) {
-  return Problem{make, gpt_batch, ce_share, std::move(shard)};
+Problem gpt_problem(std::function<std::shared_ptr<par::FullyShardedModule>(Model)> shard) {
+  return Problem{gpt_model, gpt_batch, ce_share, std::move(shard)};
 }
 
 // Trains the sharded model and a single-process copy side by side with AdamW; losses, gradient
@@ -236,7 +236,7 @@ TEST_CASE("fully_shard with tensor parallelism on a 2-D (dp, tp) mesh matches si
 
 namespace {
 
-// Every sharded parameter (a nested unit's included) of the stack model under `mesh`.
+// The stack model's parameters: weight and bias of two Linears per block, and the LayerNorm's two.
 int64_t stack_param_count() { return 3 * 4 + 2; }
 
 }  // namespace
