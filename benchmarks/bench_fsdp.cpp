@@ -64,8 +64,8 @@ struct RawCommunication {
   }
   void gather() {
     for (Param& q : params)
-      MPI_Allgatherv(q.shard.data(), int(q.shard.size()), MPI_FLOAT, q.full.data(), q.counts.data(), q.displs.data(),
-                     MPI_FLOAT, MPI_COMM_WORLD);
+      MPI_Allgatherv(q.shard.data(), int(q.shard.size()), MPI_FLOAT, q.full.data(), q.counts.data(),
+                     q.displs.data(), MPI_FLOAT, MPI_COMM_WORLD);
   }
   void step() {
     gather();
@@ -100,8 +100,8 @@ void BM_fsdp_step(benchmark::State& state) {
     single->forward(local_x).sum().backward();
     single->zero_grad();
   };
-  std::vector<std::function<void()>> cases = {[&] { fsdp_step(*overlapped); }, [&] { fsdp_step(*plain); }, compute,
-                                              [&] { raw.step(); }};
+  std::vector<std::function<void()>> cases = {[&] { fsdp_step(*overlapped); }, [&] { fsdp_step(*plain); },
+                                              compute, [&] { raw.step(); }};
   for (auto& c : cases) c();  // warm, and the first forward records the order prefetch follows
   std::vector<std::vector<double>> times(cases.size());
   size_t round = 0;
@@ -119,7 +119,8 @@ void BM_fsdp_step(benchmark::State& state) {
     state.SetIterationTime(t[0]);
     for (size_t c = 0; c < t.size(); ++c) times[c].push_back(t[c]);
   }
-  const double step = median(times[0]), no_overlap = median(times[1]), comp = median(times[2]), comm = median(times[3]);
+  const double step = median(times[0]), no_overlap = median(times[1]), comp = median(times[2]),
+               comm = median(times[3]);
   state.counters["step_us"] = step * 1e6;
   state.counters["no_overlap_us"] = no_overlap * 1e6;
   state.counters["compute_us"] = comp * 1e6;
@@ -134,7 +135,9 @@ void BM_fsdp_step(benchmark::State& state) {
 int main(int argc, char** argv) {
   dist::Runtime runtime(argc, argv);
   bench::set_threads(1);
-  benchmark::RegisterBenchmark("BM_fsdp_step", BM_fsdp_step)->Iterations(20)->UseManualTime()
+  benchmark::RegisterBenchmark("BM_fsdp_step", BM_fsdp_step)
+      ->Iterations(20)
+      ->UseManualTime()
       ->Unit(benchmark::kMillisecond);
   // Only rank 0 writes: the other ranks drop --benchmark_out* and report nothing.
   std::vector<char*> args(argv, argv + argc);

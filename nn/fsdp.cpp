@@ -30,10 +30,10 @@ constexpr const char* kWrapperTag = "fully_shard";
 // How one parameter is sharded and gathered; fixed by fully_shard.
 struct ParamLayout {
   std::string name;
-  int64_t shard_dim = -1;       // the tensor dim split over dp; -1: Replicate on dp (nothing to gather)
-  std::vector<int64_t> sizes;   // every dp rank's size along shard_dim
-  Placements placements;        // the parameter's
-  Placements gathered_grad;     // the gathered tensor's gradient: Partial(sum) on dp
+  int64_t shard_dim = -1;      // the tensor dim split over dp; -1: Replicate on dp (nothing to gather)
+  std::vector<int64_t> sizes;  // every dp rank's size along shard_dim
+  Placements placements;       // the parameter's
+  Placements gathered_grad;    // the gathered tensor's gradient: Partial(sum) on dp
   Shape global_shape;
 };
 
@@ -54,8 +54,8 @@ struct Gathered {
   std::vector<Tensor> shards;  // the local shards gathered from
   std::vector<Tensor> full;    // the gathered tensors (maybe in flight); empty when resharded
   bool reshard = false;
-  size_t grads_pending = 0;          // gather nodes whose backward has not run yet
-  std::vector<Tensor> reductions;    // this unit's reduce-scatters in flight
+  size_t grads_pending = 0;            // gather nodes whose backward has not run yet
+  std::vector<Tensor> reductions;      // this unit's reduce-scatters in flight
   std::shared_ptr<Gathered> previous;  // the unit that ran forward before this one
   std::weak_ptr<Gathered> next;        // and the one after
 
@@ -66,8 +66,9 @@ struct Gathered {
     const Layout& l = *layout;
     for (size_t i = 0; i < shards.size(); ++i) {
       const ParamLayout& p = l.params[i];
-      full.push_back(p.shard_dim < 0 ? shards[i]
-                                     : dist::detail::all_gather(shards[i], p.shard_dim, p.sizes, l.mesh, l.dp, async));
+      full.push_back(p.shard_dim < 0
+                         ? shards[i]
+                         : dist::detail::all_gather(shards[i], p.shard_dim, p.sizes, l.mesh, l.dp, async));
     }
   }
   void wait() {
@@ -120,7 +121,8 @@ struct PackedParam final : autograd::PackedTensor {
   int64_t offset = 0;  // from the gathered tensor's own offset
 
   Tensor unpack() override {
-    WEFT_CHECK(!GradMode::is_enabled(), "fully_shard: double backward (create_graph) through a unit resharded "
+    WEFT_CHECK(!GradMode::is_enabled(),
+               "fully_shard: double backward (create_graph) through a unit resharded "
                "after forward is not supported; pass reshard_after_forward = false");
     owner->ensure_gathered();  // the pre-backward hook normally did it
     const Tensor& full = owner->full[index];
@@ -132,7 +134,8 @@ struct PackedParam final : autograd::PackedTensor {
 // that is not this unit's goes to the hooks of an enclosing unit, if any.
 class Packer final : public autograd::SavedTensorHooks {
  public:
-  explicit Packer(std::shared_ptr<Gathered> g) : g_(std::move(g)), outer_(autograd::SavedTensorHooksGuard::current()) {}
+  explicit Packer(std::shared_ptr<Gathered> g)
+      : g_(std::move(g)), outer_(autograd::SavedTensorHooksGuard::current()) {}
 
   std::shared_ptr<autograd::PackedTensor> pack(const Tensor& t) override {
     const Storage* storage = t.impl()->storage.get();
@@ -162,8 +165,8 @@ struct FsdpGather : autograd::Function<FsdpGather> {
     std::shared_ptr<Gathered> owner;
     size_t index = 0;
   };
-  static Tensor forward(autograd::AutogradContext* ctx, const Tensor& /*param*/, const std::shared_ptr<Gathered>& owner,
-                        size_t index) {
+  static Tensor forward(autograd::AutogradContext* ctx, const Tensor& /*param*/,
+                        const std::shared_ptr<Gathered>& owner, size_t index) {
     ctx->state<State>() = {owner, index};
     ctx->set_materialize_grads(false);
     return owner->full[index].detach();  // an alias: the history goes on it, not on owner's copy
@@ -180,7 +183,8 @@ struct FsdpGather : autograd::Function<FsdpGather> {
 // Points every parameter slot at this call's gathered tensors, and back at the DTensors on exit.
 class SlotSwap {
  public:
-  SlotSwap(const std::vector<std::vector<Tensor*>>& slots, const std::vector<Tensor>& values) : slots_(slots) {
+  SlotSwap(const std::vector<std::vector<Tensor*>>& slots, const std::vector<Tensor>& values)
+      : slots_(slots) {
     for (size_t i = 0; i < slots_.size(); ++i) {
       saved_.push_back(*slots_[i][0]);
       for (Tensor* s : slots_[i]) *s = values[i];
@@ -304,7 +308,8 @@ bool is_unit(const Module& m) {
 
 // The parameter slots of m's tree, leaving out the subtrees that are units of their own.
 void collect_slots(Module& m, const std::string& prefix, std::vector<std::pair<std::string, Tensor*>>& out) {
-  for (const auto& [name, t] : m.named_parameters(/*recurse=*/false)) out.emplace_back(prefix + name, &m.parameter_slot(name));
+  for (const auto& [name, t] : m.named_parameters(/*recurse=*/false))
+    out.emplace_back(prefix + name, &m.parameter_slot(name));
   for (const auto& [name, child] : m.named_children())
     if (!is_unit(*child)) collect_slots(*child, prefix + name + ".", out);
 }
@@ -328,7 +333,8 @@ int64_t resolve_dp_dim(const dist::DeviceMesh& mesh, const std::string& name) {
 // parallel] on tensor parallelism), or -1.
 int64_t free_dim(const Placements& placements, int64_t ndim) {
   for (int64_t d = 0; d < ndim; ++d) {
-    bool taken = std::any_of(placements.begin(), placements.end(), [&](const dist::Placement& p) { return p.is_shard(d); });
+    auto shards_d = [&](const dist::Placement& p) { return p.is_shard(d); };
+    bool taken = std::any_of(placements.begin(), placements.end(), shards_d);
     if (!taken) return d;
   }
   return -1;
@@ -372,7 +378,8 @@ std::shared_ptr<FullyShardedModule::Unit> make_unit(Module& m, const dist::Devic
     p.placements = base;
     if (p.shard_dim >= 0) {
       p.placements[static_cast<size_t>(dp)] = dist::Shard(p.shard_dim);
-      int64_t n = dist::local_shape_and_offset(global, mesh.shape(), coord, base).first[static_cast<size_t>(p.shard_dim)];
+      Shape local = dist::local_shape_and_offset(global, mesh.shape(), coord, base).first;
+      int64_t n = local[static_cast<size_t>(p.shard_dim)];
       p.sizes = dist::chunk_sizes(n, mesh.size(dp));
     }
     p.gathered_grad = base;
@@ -399,8 +406,12 @@ std::shared_ptr<FullyShardedModule::Unit> make_unit(Module& m, const dist::Devic
 
 FullyShardedModule::FullyShardedModule(std::shared_ptr<UnaryModule> inner, std::shared_ptr<Parallelized> tp,
                                        dist::DeviceMesh device_mesh, int64_t dp, std::shared_ptr<Unit> unit)
-    : UnaryModule("FullyShardedModule"), module(std::move(inner)), mesh(std::move(device_mesh)), dp_dim(dp),
-      tp_(std::move(tp)), unit_(std::move(unit)) {
+    : UnaryModule("FullyShardedModule"),
+      module(std::move(inner)),
+      mesh(std::move(device_mesh)),
+      dp_dim(dp),
+      tp_(std::move(tp)),
+      unit_(std::move(unit)) {
   register_module("module", module);
   input_placements_ = dist::replicate_all(mesh.ndim());
   input_placements_[static_cast<size_t>(dp_dim)] = dist::Shard(0);
@@ -408,7 +419,8 @@ FullyShardedModule::FullyShardedModule(std::shared_ptr<UnaryModule> inner, std::
 
 Tensor FullyShardedModule::local_batch(const Tensor& global_batch) const {
   weft::detail::check_plain(global_batch, "FullyShardedModule.local_batch");
-  auto [size, offset] = dist::chunk_size_and_offset(global_batch.size(0), mesh.size(dp_dim), mesh.get_local_rank(dp_dim));
+  auto [size, offset] =
+      dist::chunk_size_and_offset(global_batch.size(0), mesh.size(dp_dim), mesh.get_local_rank(dp_dim));
   return global_batch.narrow(0, offset, size);
 }
 
@@ -421,8 +433,8 @@ Tensor FullyShardedModule::forward(const Tensor& x) {
   Tensor local;
   if (x.is_dtensor()) {
     DTensor d(x);
-    WEFT_CHECK(d.device_mesh() == mesh, "FullyShardedModule.forward: the batch lives on ", d.device_mesh().to_string(),
-               " but the model on ", mesh.to_string());
+    WEFT_CHECK(d.device_mesh() == mesh, "FullyShardedModule.forward: the batch lives on ",
+               d.device_mesh().to_string(), " but the model on ", mesh.to_string());
     local = d.redistribute(input_placements_).to_local();
   } else {
     local = local_batch(x);
@@ -457,7 +469,8 @@ Tensor FullyShardedModule::forward(const Tensor& x) {
       global[0] = std::accumulate(sizes.begin(), sizes.end(), int64_t{0});
     }
   }
-  return DTensor::from_local(y, mesh, input_placements_, {.shape = global, .stride = contiguous_strides(global)});
+  return DTensor::from_local(y, mesh, input_placements_,
+                             {.shape = global, .stride = contiguous_strides(global)});
 }
 
 StateDict FullyShardedModule::full_state_dict() const {
@@ -466,12 +479,13 @@ StateDict FullyShardedModule::full_state_dict() const {
   StateDict out;
   for (const auto& [name, p] : module->named_parameters())
     out.insert(name, p.is_dtensor() ? DTensor(p).full_tensor().contiguous() : p);
-  for (const auto& [name, b] : module->named_buffers()) out.insert(name, b.is_dtensor() ? DTensor(b).full_tensor() : b);
+  for (const auto& [name, b] : module->named_buffers())
+    out.insert(name, b.is_dtensor() ? DTensor(b).full_tensor() : b);
   return out;
 }
 
-std::shared_ptr<FullyShardedModule> fully_shard(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
-                                                FullyShardOptions options) {
+std::shared_ptr<FullyShardedModule> fully_shard(std::shared_ptr<UnaryModule> module,
+                                                const dist::DeviceMesh& mesh, FullyShardOptions options) {
   WEFT_CHECK(module != nullptr && mesh.defined(), "fully_shard: expected a module and a device mesh");
   WEFT_CHECK(std::dynamic_pointer_cast<FullyShardedModule>(module) == nullptr,
              "fully_shard: the module is already a FullyShardedModule (fully_shard was called on it before)");
@@ -481,18 +495,22 @@ std::shared_ptr<FullyShardedModule> fully_shard(std::shared_ptr<UnaryModule> mod
              " is already fully sharded (fully_shard was called on it before)");
   const int64_t dp = resolve_dp_dim(mesh, options.mesh_dim);
   if (tp) {
-    WEFT_CHECK(tp->mesh == mesh, "fully_shard: the tensor-parallel model lives on ", tp->mesh.to_string(), ", not on ",
-               mesh.to_string());
-    WEFT_CHECK(dp != tp->tp_dim, "fully_shard: mesh dim ", dp, " ('", options.mesh_dim, "') of ", mesh.to_string(),
-               " is the model's tensor-parallel dim; shard over the data-parallel one");
-    WEFT_CHECK(tp->dp_dim == dp, "fully_shard: shards over mesh dim ", dp, " but the tensor-parallel model's "
-               "data-parallel dim is ", tp->dp_dim, "; make it with parallelize(model, mesh, \"dp\", \"tp\")");
+    WEFT_CHECK(tp->mesh == mesh, "fully_shard: the tensor-parallel model lives on ", tp->mesh.to_string(),
+               ", not on ", mesh.to_string());
+    WEFT_CHECK(dp != tp->tp_dim, "fully_shard: mesh dim ", dp, " ('", options.mesh_dim, "') of ",
+               mesh.to_string(), " is the model's tensor-parallel dim; shard over the data-parallel one");
+    WEFT_CHECK(tp->dp_dim == dp, "fully_shard: shards over mesh dim ", dp,
+               " but the tensor-parallel model's "
+               "data-parallel dim is ",
+               tp->dp_dim, "; make it with parallelize(model, mesh, \"dp\", \"tp\")");
   }
-  WEFT_CHECK(!inner->parameters().empty(), "fully_shard: ", inner->type_name(), " has no parameters to shard");
+  WEFT_CHECK(!inner->parameters().empty(), "fully_shard: ", inner->type_name(),
+             " has no parameters to shard");
   auto unit = make_unit(*inner, mesh, dp, options);
-  inner->add_forward_wrapper(kWrapperTag, [unit](const Tensor& x, const std::function<Tensor(const Tensor&)>& next) {
-    return unit->run(x, next);
-  });
+  inner->add_forward_wrapper(kWrapperTag,
+                             [unit](const Tensor& x, const std::function<Tensor(const Tensor&)>& next) {
+                               return unit->run(x, next);
+                             });
   return std::make_shared<FullyShardedModule>(inner, tp, mesh, dp, unit);
 }
 

@@ -71,8 +71,8 @@ class FullyShardedModule : public UnaryModule {
  public:
   struct Unit;  // one FSDP unit: its parameters and their gathers (fsdp.cpp)
 
-  FullyShardedModule(std::shared_ptr<UnaryModule> module, std::shared_ptr<Parallelized> tp, dist::DeviceMesh mesh,
-                     int64_t dp_dim, std::shared_ptr<Unit> unit);
+  FullyShardedModule(std::shared_ptr<UnaryModule> module, std::shared_ptr<Parallelized> tp,
+                     dist::DeviceMesh mesh, int64_t dp_dim, std::shared_ptr<Unit> unit);
 
   // x: the batch as a DTensor, or a plain tensor holding the whole global batch on every rank
   // (each rank takes its rows). Returns the output as a DTensor with input_placements().
@@ -103,7 +103,7 @@ class FullyShardedModule : public UnaryModule {
 // modules first (each transformer block), then on the root; a nested unit stays in its place in
 // the tree and must be called as module(x) (Sequential does). `module` may be a Parallelized with
 // a dp dim: FSDP then composes with its tensor parallelism.
-std::shared_ptr<FullyShardedModule> fully_shard(std::shared_ptr<UnaryModule> module, const dist::DeviceMesh& mesh,
-                                                FullyShardOptions options = {});
+std::shared_ptr<FullyShardedModule> fully_shard(std::shared_ptr<UnaryModule> module,
+                                                const dist::DeviceMesh& mesh, FullyShardOptions options = {});
 
 }  // namespace weft::nn::parallel

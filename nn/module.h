@@ -149,7 +149,8 @@ class UnaryModule : public Module {
 
   // A wrapper receives the input and `next`, which runs the inner wrappers and then forward; it
   // may act before and after (fully_shard gathers the parameters around the call). `tag` names it.
-  using ForwardWrapper = std::function<Tensor(const Tensor& x, const std::function<Tensor(const Tensor&)>& next)>;
+  using ForwardWrapper =
+      std::function<Tensor(const Tensor& x, const std::function<Tensor(const Tensor&)>& next)>;
   void add_forward_wrapper(std::string tag, ForwardWrapper wrapper);
   bool has_forward_wrapper(const std::string& tag) const;
 

@@ -294,7 +294,8 @@ TEST_CASE("gradients meeting at a node are summed whether or not the buffer is s
   REQUIRE(keep.to_vector<double>() == std::vector<double>{2.0, -4.0});
 }
 
-TEST_CASE("saved tensor hooks: packed tensors are unpacked in backward, others saved as usual", "[autograd]") {
+TEST_CASE("saved tensor hooks: packed tensors are unpacked in backward, others saved as usual",
+          "[autograd]") {
   // Keeps every saved tensor as its values doubled and halves them back in backward: the gradients
   // are unchanged, and pack/unpack each ran once per saved tensor. See Note [Saved tensor hooks].
   struct Halving final : autograd::PackedTensor {

@@ -1,9 +1,8 @@
 // fully_shard (FSDP) against single-process training from the same seed, under mpirun -np 2 and -np 4:
 // flat and nested units, reshard_after_forward on and off, gradient accumulation, FSDP with tensor
 // parallelism on a 2-D mesh, the collectives it issues, peak parameter memory, and misuse errors.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
 
@@ -11,8 +10,8 @@
 #include "distributed/runtime.h"
 #include "distributed/sharding.h"
 #include "framework/allocator.h"
-#include "weft.h"
 #include "tests/test_util.h"
+#include "weft.h"
 
 using namespace weft;
 using namespace weft::dist;
@@ -45,13 +44,16 @@ struct Problem {
 
 // A block Linear(5, 7) -> tanh -> Linear(7, 5): 7 splits unevenly over 2 and 4 ranks. `probe`, if
 // given, runs on the hidden activation in forward (its result replaces it).
-std::shared_ptr<nn::Sequential> stack_block(int64_t d, int64_t h, std::function<Tensor(const Tensor&)> probe = nullptr) {
+std::shared_ptr<nn::Sequential> stack_block(int64_t d, int64_t h,
+                                            std::function<Tensor(const Tensor&)> probe = nullptr) {
   auto act = [probe](const Tensor& x) { return tanh(probe ? probe(x) : x); };
-  return std::make_shared<nn::Sequential>(std::initializer_list<Model>{
-      std::make_shared<nn::Linear>(d, h), std::make_shared<nn::Functional>(act), std::make_shared<nn::Linear>(h, d)});
+  return std::make_shared<nn::Sequential>(std::initializer_list<Model>{std::make_shared<nn::Linear>(d, h),
+                                                                       std::make_shared<nn::Functional>(act),
+                                                                       std::make_shared<nn::Linear>(h, d)});
 }
 
-// Three blocks and a LayerNorm in a Sequential: the blocks are the nested units, the LayerNorm the root's own.
+// Three blocks and a LayerNorm in a Sequential: the blocks are the nested units, the LayerNorm the root's
+// own.
 std::shared_ptr<nn::Sequential> stack_model(std::function<Tensor(const Tensor&)> probe = nullptr) {
   manual_seed(21);
   auto m = std::make_shared<nn::Sequential>();
@@ -71,7 +73,8 @@ Tensor mse_share(const Tensor& out, const Tensor& target, int64_t count) {
 }
 
 // Every block of a Sequential root (all but its last module) a unit, then the root.
-std::function<std::shared_ptr<par::FullyShardedModule>(Model)> nested(DeviceMesh mesh, par::FullyShardOptions options) {
+std::function<std::shared_ptr<par::FullyShardedModule>(Model)> nested(DeviceMesh mesh,
+                                                                      par::FullyShardOptions options) {
   return [mesh, options](Model m) {
     auto seq = std::dynamic_pointer_cast<nn::Sequential>(m);
     for (size_t i = 0; i + 1 < seq->size(); ++i) par::fully_shard((*seq)[i], mesh, options);
@@ -86,8 +89,8 @@ Problem stack_problem(std::function<std::shared_ptr<par::FullyShardedModule>(Mod
 // The GPT with 3 heads and tied embedding/head, vocab 11 and 6 positions (uneven over 2 and 4).
 Model gpt_model() {
   manual_seed(12);
-  auto m = std::make_shared<nn::GPT>(nn::GPTConfig{.vocab_size = 11, .block_size = 6, .n_layer = 2, .n_head = 3,
-                                                   .n_embd = 12});
+  auto m = std::make_shared<nn::GPT>(
+      nn::GPTConfig{.vocab_size = 11, .block_size = 6, .n_layer = 2, .n_head = 3, .n_embd = 12});
   m->to(kFloat64);
   return m;
 }
@@ -104,7 +107,8 @@ Tensor ce_share(const Tensor& logits, const Tensor& target, int64_t count) {
 }
 
 // Per transformer block, then the root (a GPT, or a Parallelized around one).
-std::function<std::shared_ptr<par::FullyShardedModule>(Model)> gpt_nested(DeviceMesh mesh, par::FullyShardOptions options) {
+std::function<std::shared_ptr<par::FullyShardedModule>(Model)> gpt_nested(DeviceMesh mesh,
+                                                                          par::FullyShardOptions options) {
   return [mesh, options](Model m) {
     auto tp = std::dynamic_pointer_cast<par::Parallelized>(m);
     auto gpt = std::dynamic_pointer_cast<nn::GPT>(tp ? tp->module : m);
@@ -207,8 +211,8 @@ TEST_CASE("fully_shard with gradient accumulation over micro-batches") {
 
 TEST_CASE("fully_shard with tensor parallelism on a 2-D (dp, tp) mesh matches single-process training") {
   int64_t k = world_size();
-  std::vector<std::vector<int64_t>> shapes = k == 4 ? std::vector<std::vector<int64_t>>{{2, 2}}
-                                                    : std::vector<std::vector<int64_t>>{{k, 1}, {1, k}};
+  std::vector<std::vector<int64_t>> shapes =
+      k == 4 ? std::vector<std::vector<int64_t>>{{2, 2}} : std::vector<std::vector<int64_t>>{{k, 1}, {1, k}};
   for (const auto& shape : shapes) {
     DeviceMesh mesh = init_device_mesh(shape, {"dp", "tp"});
     INFO(mesh.to_string());
@@ -247,10 +251,11 @@ TEST_CASE("fully_shard: collectives per step, and gradients reduce-scattered dur
   const CommDebugMode* active = nullptr;
   int64_t seen = -1;  // reduce_scatters issued when block 0's hidden gradient arrived
   auto probe = [&](const Tensor& h) {
-    if (h.requires_grad()) h.register_hook([&](const Tensor&) {
-      seen = active ? active->count(CollectiveKind::ReduceScatter) : -1;
-      return Tensor();
-    });
+    if (h.requires_grad())
+      h.register_hook([&](const Tensor&) {
+        seen = active ? active->count(CollectiveKind::ReduceScatter) : -1;
+        return Tensor();
+      });
     return h;
   };
   for (bool reshard : {true, false}) {
@@ -273,12 +278,14 @@ TEST_CASE("fully_shard: collectives per step, and gradients reduce-scattered dur
     // Resharded blocks are gathered again (not the root); every gradient is reduce-scattered once.
     REQUIRE(comm.count(CollectiveKind::AllGather) == (k > 1 && reshard ? 12 : 0));
     REQUIRE(comm.count(CollectiveKind::ReduceScatter) == (k > 1 ? stack_param_count() : 0));
-    REQUIRE(comm.total_count() == comm.count(CollectiveKind::AllGather) + comm.count(CollectiveKind::ReduceScatter));
+    REQUIRE(comm.total_count() ==
+            comm.count(CollectiveKind::AllGather) + comm.count(CollectiveKind::ReduceScatter));
     // When block 0's backward is under way, the gradients of blocks 2 and 1 are on their way: a
     // unit's gather nodes come before its compute in the tape, so the engine runs them right after
     // the unit's backward (the root's, first in the tape, run last).
     if (k > 1) REQUIRE(seen == 4 + 4);
-    for (const Tensor& p : model->parameters()) REQUIRE(DTensor(p.grad()).placements() == Placements{Shard(0)});
+    for (const Tensor& p : model->parameters())
+      REQUIRE(DTensor(p.grad()).placements() == Placements{Shard(0)});
   }
 }
 
@@ -286,7 +293,8 @@ TEST_CASE("fully_shard: peak parameter memory is about 1/N of the model plus one
   DeviceMesh mesh = init_device_mesh({world_size()}, {"dp"});
   const int64_t k = world_size(), width = 192, blocks = 12;
   // What the caching allocator hands out for one gathered block (sizes round up to a size class).
-  const double block_bytes = double(allocator::size_class(size_t(width * width) * 8) + allocator::size_class(size_t(width) * 8));
+  const double block_bytes =
+      double(allocator::size_class(size_t(width * width) * 8) + allocator::size_class(size_t(width) * 8));
   uint64_t forward_peak = 0, backward_peak = 0;
   auto in_use = [] { return allocator::stats().bytes_in_use; };
   auto make = [&] {
@@ -296,10 +304,11 @@ TEST_CASE("fully_shard: peak parameter memory is about 1/N of the model plus one
       auto probe = [&](const Tensor& h) {
         forward_peak = std::max(forward_peak, in_use());
         Tensor out = mul(h, 1.0);  // backward: h's gradient arrives after this block was gathered again
-        if (h.requires_grad()) h.register_hook([&](const Tensor&) {
-          backward_peak = std::max(backward_peak, in_use());
-          return Tensor();
-        });
+        if (h.requires_grad())
+          h.register_hook([&](const Tensor&) {
+            backward_peak = std::max(backward_peak, in_use());
+            return Tensor();
+          });
         return out;
       };
       m->push_back(std::make_shared<nn::Sequential>(std::initializer_list<Model>{
@@ -310,7 +319,9 @@ TEST_CASE("fully_shard: peak parameter memory is about 1/N of the model plus one
     return m;
   };
   Tensor x = seeded_randn({2 * k, width}, 3);
-  struct Peaks { double before, forward, backward; };
+  struct Peaks {
+    double before, forward, backward;
+  };
   auto measure = [&](par::FullyShardOptions options) {
     auto model = nested(mesh, options)(make());
     model->forward(x);  // a first step records the order the units run in (prefetch follows it)
@@ -341,7 +352,8 @@ TEST_CASE("fully_shard: peak parameter memory is about 1/N of the model plus one
 
 TEST_CASE("fully_shard: misuse raises weft::Error naming the problem") {
   DeviceMesh mesh = init_device_mesh({world_size()}, {"dp"});
-  WEFT_REQUIRE_ERROR(par::fully_shard(stack_model(), mesh, {.mesh_dim = "tp"}), Catch::Contains("no dim of that name"));
+  WEFT_REQUIRE_ERROR(par::fully_shard(stack_model(), mesh, {.mesh_dim = "tp"}),
+                     Catch::Contains("no dim of that name"));
   WEFT_REQUIRE_ERROR(par::fully_shard(std::make_shared<nn::GELU>(), mesh), Catch::Contains("no parameters"));
   auto block = stack_block(5, 7);
   auto sharded = par::fully_shard(block, mesh);
@@ -349,8 +361,10 @@ TEST_CASE("fully_shard: misuse raises weft::Error naming the problem") {
   WEFT_REQUIRE_ERROR(par::fully_shard(sharded, mesh), Catch::Contains("already a FullyShardedModule"));
   if (world_size() == 4) {
     DeviceMesh mesh2 = init_device_mesh({2, 2}, {"dp", "tp"});
-    WEFT_REQUIRE_ERROR(par::fully_shard(stack_model(), init_device_mesh({2, 2})), Catch::Contains("name the dim"));
+    WEFT_REQUIRE_ERROR(par::fully_shard(stack_model(), init_device_mesh({2, 2})),
+                       Catch::Contains("name the dim"));
     auto tp = par::parallelize(gpt_model(), mesh2, "dp", "tp");
-    WEFT_REQUIRE_ERROR(par::fully_shard(tp, mesh2, {.mesh_dim = "tp"}), Catch::Contains("tensor-parallel dim"));
+    WEFT_REQUIRE_ERROR(par::fully_shard(tp, mesh2, {.mesh_dim = "tp"}),
+                       Catch::Contains("tensor-parallel dim"));
   }
 }
