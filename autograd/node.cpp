@@ -29,6 +29,9 @@ enum class ListState : uint8_t { Unset, Live, Dead };
 
 constinit std::mutex accumulator_mutex;
 
+// See Note [Saved tensor hooks].
+[[gnu::tls_model("initial-exec")]] thread_local autograd::SavedTensorHooks* saved_tensor_hooks = nullptr;
+
 DyingNodes::~DyingNodes() { list_state = ListState::Dead; }
 
 // This thread's reusable list, or null once it is destroyed.
@@ -47,6 +50,11 @@ void SavedTensor::save(const Tensor& t, bool is_output, const Node* owner) {
   // with nothing requiring grad still saves its context).
   WEFT_CHECK(!t.is_inference() || owner->next_edges.empty(), owner->name(), ": an inference tensor (shape ", t.shape(), ", made under "
              "InferenceModeGuard) cannot be saved for backward; clone it to get a normal tensor");
+  if (saved_tensor_hooks != nullptr) [[unlikely]] {
+    packed_ = saved_tensor_hooks->pack(t);
+    released_ = false;
+    if (packed_) return;
+  }
   version_ = t.impl()->storage ? t.version() : 0;
   const AutogradMeta* meta = t.impl()->autograd.get();
   data_ = is_output || (meta && meta->is_view) ? t.detach() : t;  // see Note [Saved tensors]
@@ -57,6 +65,7 @@ Tensor SavedTensor::unpack(const Node* owner) const {
   WEFT_CHECK(!released_, "Trying to backward through the graph a second time (or to use tensors saved by ",
              owner->name(), " after they were freed). Pass retain_graph=true to the first backward call "
              "if you need to backward through the graph again.");
+  if (packed_) return packed_->unpack();
   if (data_.defined() && data_.impl()->storage)
     WEFT_CHECK(data_.version() == version_, "one of the tensors needed for gradient computation has been "
                "modified by an inplace operation: ", owner->name(), " saved a tensor of shape ",
@@ -66,8 +75,15 @@ Tensor SavedTensor::unpack(const Node* owner) const {
 
 void SavedTensor::release() {
   data_ = Tensor();
+  packed_.reset();
   released_ = true;
 }
+
+SavedTensorHooksGuard::SavedTensorHooksGuard(SavedTensorHooks* hooks) : previous_(saved_tensor_hooks) {
+  saved_tensor_hooks = hooks;
+}
+SavedTensorHooksGuard::~SavedTensorHooksGuard() { saved_tensor_hooks = previous_; }
+SavedTensorHooks* SavedTensorHooksGuard::current() { return saved_tensor_hooks; }
 
 Node::Node() : sequence_nr_(next_sequence_nr++) {}
 

@@ -85,6 +85,8 @@ class EdgeList {
 // detached aliases, so that a node never owns a tensor whose history may come to hold the node
 // (no reference cycles). The version seen at save time is checked when unpacked. See Note [Saved
 // tensors].
+struct PackedTensor;
+
 class SavedTensor {
  public:
   SavedTensor() = default;
@@ -93,10 +95,11 @@ class SavedTensor {
   // The saved tensor; throws if it was modified in place since, or freed by an earlier backward.
   Tensor unpack(const Node* owner) const;
   void release();
-  bool defined() const { return data_.defined(); }
+  bool defined() const { return data_.defined() || packed_ != nullptr; }
 
  private:
   Tensor data_;
+  std::shared_ptr<PackedTensor> packed_;  // set instead of data_ by saved tensor hooks
   uint64_t version_ = 0;
   bool released_ = false;
 };
@@ -112,6 +115,37 @@ class SavedTensor {
 // Backward without retain_graph frees what each node saved, right after the node ran; unpacking
 // afterwards is the "backward through the graph a second time" error. In-place ops bump the
 // storage's version counter; unpacking a tensor whose version moved names the node that needed it.
+
+// Note [Saved tensor hooks]
+// PyTorch's torch.autograd.graph.saved_tensors_hooks. While a SavedTensorHooksGuard is alive on a
+// thread, every tensor a node saves there is first offered to the hooks' pack(): when it returns a
+// PackedTensor the node keeps that instead of the tensor, and unpacking in backward asks it for
+// the tensor back (the packed object does its own version check, if any). fully_shard
+// (nn/fsdp.cpp) keeps gathered parameters out of the graph this way, so that they are freed after
+// forward and gathered again for backward.
+struct PackedTensor {
+  virtual ~PackedTensor() = default;
+  virtual Tensor unpack() = 0;
+};
+class SavedTensorHooks {
+ public:
+  virtual ~SavedTensorHooks() = default;
+  // What to keep instead of `t`, or null to save `t` as usual.
+  virtual std::shared_ptr<PackedTensor> pack(const Tensor& t) = 0;
+};
+// Installs `hooks` on this thread (they must outlive the guard); the previous ones come back at
+// the end of the scope. current() is what is installed (null: none).
+class SavedTensorHooksGuard {
+ public:
+  explicit SavedTensorHooksGuard(SavedTensorHooks* hooks);
+  ~SavedTensorHooksGuard();
+  SavedTensorHooksGuard(const SavedTensorHooksGuard&) = delete;
+  SavedTensorHooksGuard& operator=(const SavedTensorHooksGuard&) = delete;
+  static SavedTensorHooks* current();
+
+ private:
+  SavedTensorHooks* previous_;
+};
 
 class Node : public std::enable_shared_from_this<Node> {
  public:

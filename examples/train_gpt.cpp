@@ -1,7 +1,8 @@
 // train_gpt: the small GPT of nn/transformer.h on a synthetic Markov-grammar corpus, data and/or
-// tensor parallel (--dp N --tp M [--sp] under mpirun, single-process without), checked step by step
-// against single-process training from the same seed, batches from a DataLoader. Exits non-zero if
-// the losses differ beyond float tolerance or, in runs long enough to learn, the loss did not halve.
+// tensor parallel (--dp N --tp M [--sp] under mpirun, single-process without; --fsdp to shard over
+// dp), checked step by step against single-process training from the same seed, batches from a
+// DataLoader. Exits non-zero if the losses differ beyond float tolerance or, in runs long enough to
+// learn, the loss did not halve.
 // --csv PATH writes the loss curve (scripts/plot-loss draws it).
 #include <algorithm>
 #include <chrono>
@@ -21,7 +22,7 @@ namespace {
 struct Flags {
   int64_t dp = 1, tp = -1, steps = 300, log_every = 20, batch = 32, threads = 1;
   double lr = 1e-2;
-  bool check = true, float64 = false, overlap = true, sp = false;
+  bool check = true, float64 = false, overlap = true, sp = false, fsdp = false;
   std::string csv;
 };
 
@@ -50,9 +51,10 @@ Flags parse(int argc, char** argv) {
     else if (a == "--float64") f.float64 = true;
     else if (a == "--no-overlap") f.overlap = false;
     else if (a == "--sp") f.sp = true;
+    else if (a == "--fsdp") f.fsdp = true;
     else if (a == "--csv") f.csv = next();
     else WEFT_ERROR("train_gpt: unknown flag ", a, " (flags: --dp N --tp N --steps N --log-every N --batch N "
-                    "--threads N --lr X --no-check --float64 --no-overlap --sp --csv PATH)");
+                    "--threads N --lr X --no-check --float64 --no-overlap --sp --fsdp --csv PATH)");
   }
   if (f.tp < 0) f.tp = dist::world_size() / f.dp;  // by default every rank not used by dp does tp
   return f;
@@ -151,13 +153,24 @@ int main(int argc, char** argv) {
   auto model = nn::parallel::parallelize(gpt, mesh, f.dp > 1 ? "dp" : "", f.dp > 1 && f.tp == 1 ? "" : "tp",
                                          f.sp ? std::optional(nn::parallel::default_sp_plan(*gpt)) : std::nullopt);
   model->overlap_grad_reduce = f.overlap;  // dp gradients reduced during backward (nn/parallel.h)
+  // --fsdp: parameters sharded over dp instead, per block and then the root (nn/fsdp.h); the
+  // Parallelized still names them, splits batches and gathers the state dict, FSDP runs forward.
+  WEFT_CHECK(!f.fsdp || f.dp > 1, "train_gpt: --fsdp shards over dp: it needs --dp 2 or more");
+  std::shared_ptr<nn::parallel::FullyShardedModule> fsdp;
+  if (f.fsdp) {
+    auto blocks = std::dynamic_pointer_cast<nn::GPT>(model->module)->blocks;
+    for (size_t i = 0; i < blocks->size(); ++i) nn::parallel::fully_shard((*blocks)[i], mesh);
+    fsdp = nn::parallel::fully_shard(model, mesh);
+  }
+  auto forward = [&](const Tensor& x) { return fsdp ? fsdp->forward(x) : model->forward(x); };
   optim::AdamW opt(model->parameters(), {.lr = f.lr, .weight_decay = 0.01});
   optim::CosineWarmupSchedule schedule(f.lr, f.steps / 10, f.steps, f.lr / 10);
   std::unique_ptr<Reference> reference = f.check ? std::make_unique<Reference>(f) : nullptr;
   if (print) {
-    std::printf("GPT %lld parameters, %d ranks: dp=%lld tp=%lld%s, mesh %s, %s\n",
+    std::printf("GPT %lld parameters, %d ranks: dp=%lld%s tp=%lld%s, mesh %s, %s\n",
                 static_cast<long long>(model->num_parameters()), dist::world_size(), static_cast<long long>(f.dp),
-                static_cast<long long>(f.tp), f.sp ? " +sp" : "", mesh.to_string().c_str(),
+                f.fsdp ? " (fully sharded)" : "", static_cast<long long>(f.tp), f.sp ? " +sp" : "",
+                mesh.to_string().c_str(),
                 f.float64 ? "float64" : "float32");
     std::printf("corpus: a random 2-successor grammar over %lld tokens; entropy floor %.3f, uniform guess %.3f\n",
                 static_cast<long long>(model_config().vocab_size), Grammar::entropy(),
@@ -186,7 +199,7 @@ int main(int argc, char** argv) {
       double lr = schedule.lr_at(step);
       opt.set_lr(lr);
       opt.zero_grad();
-      dist::DTensor logits(model->forward(x));
+      dist::DTensor logits(forward(x));
       Tensor loss = step_loss(logits.to_local(), model->local_batch(y), y.numel());
       loss.backward();
       optim::clip_grad_norm_(model->parameters(), 1.0);
@@ -213,7 +226,7 @@ int main(int argc, char** argv) {
   double eval_loss, ref_eval = 0.0, max_param_diff = 0.0;
   {
     NoGradGuard no_grad;
-    dist::DTensor logits(model->forward(ex));
+    dist::DTensor logits(forward(ex));
     eval_loss = model->reduce_over_dp(step_loss(logits.to_local(), model->local_batch(ey), ey.numel()).item<double>());
   }
   nn::StateDict full = model->full_state_dict();  // collective: every rank gathers

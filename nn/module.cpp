@@ -1,6 +1,7 @@
 // nn::Module: registration, traversal, train/eval, state dicts, dtype conversion and printing.
 #include "nn/module.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "autograd/grad_mode.h"
@@ -189,6 +190,22 @@ void Module::pretty_print(std::ostream& out, int indent) const {
     out << "\n";
   }
   out << pad << ")";
+}
+
+Tensor UnaryModule::operator()(const Tensor& x) { return wrappers_.empty() ? forward(x) : call_from(0, x); }
+
+Tensor UnaryModule::call_from(size_t wrapper, const Tensor& x) {
+  if (wrapper == wrappers_.size()) return forward(x);
+  return wrappers_[wrapper].second(x, [this, wrapper](const Tensor& y) { return call_from(wrapper + 1, y); });
+}
+
+void UnaryModule::add_forward_wrapper(std::string tag, ForwardWrapper wrapper) {
+  WEFT_CHECK(wrapper != nullptr, type_name(), ".add_forward_wrapper: the wrapper '", tag, "' is empty");
+  wrappers_.emplace_back(std::move(tag), std::move(wrapper));
+}
+
+bool UnaryModule::has_forward_wrapper(const std::string& tag) const {
+  return std::any_of(wrappers_.begin(), wrappers_.end(), [&](const auto& w) { return w.first == tag; });
 }
 
 std::ostream& operator<<(std::ostream& out, const Module& module) {

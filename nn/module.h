@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -142,7 +143,20 @@ class UnaryModule : public Module {
  public:
   using Module::Module;
   virtual Tensor forward(const Tensor& x) = 0;
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // forward through the forward wrappers, outermost (first added) first. As PyTorch's module hooks,
+  // they run when the module is called as module(x), which Sequential does, not by forward(x).
+  Tensor operator()(const Tensor& x);
+
+  // A wrapper receives the input and `next`, which runs the inner wrappers and then forward; it
+  // may act before and after (fully_shard gathers the parameters around the call). `tag` names it.
+  using ForwardWrapper =
+      std::function<Tensor(const Tensor& x, const std::function<Tensor(const Tensor&)>& next)>;
+  void add_forward_wrapper(std::string tag, ForwardWrapper wrapper);
+  bool has_forward_wrapper(const std::string& tag) const;
+
+ private:
+  Tensor call_from(size_t wrapper, const Tensor& x);
+  std::vector<std::pair<std::string, ForwardWrapper>> wrappers_;
 };
 
 }  // namespace weft::nn

@@ -293,3 +293,47 @@ TEST_CASE("gradients meeting at a node are summed whether or not the buffer is s
   REQUIRE(x.grad().to_vector<double>() == std::vector<double>{9.0, 9.0});
   REQUIRE(keep.to_vector<double>() == std::vector<double>{2.0, -4.0});
 }
+
+TEST_CASE("saved tensor hooks: packed tensors are unpacked in backward, others saved as usual",
+          "[autograd]") {
+  // Keeps every saved tensor as its values doubled and halves them back in backward: the gradients
+  // are unchanged, and pack/unpack each ran once per saved tensor. See Note [Saved tensor hooks].
+  struct Halving final : autograd::PackedTensor {
+    Tensor doubled;
+    int* unpacked;
+    Tensor unpack() override {
+      ++*unpacked;
+      return mul(doubled, 0.5);
+    }
+  };
+  struct Doubling final : autograd::SavedTensorHooks {
+    int packed = 0, unpacked = 0;
+    const TensorImpl* skip = nullptr;  // saved as usual
+    std::shared_ptr<autograd::PackedTensor> pack(const Tensor& t) override {
+      if (t.impl() == skip) return nullptr;
+      ++packed;
+      auto p = std::make_shared<Halving>();
+      p->doubled = mul(t.detach(), 2.0);
+      p->unpacked = &unpacked;
+      return p;
+    }
+  };
+  Tensor a = tensor({1.0, 2.0, 3.0}, {3}, TensorOptions(kFloat64).requires_grad());
+  Tensor b = tensor({4.0, -1.0, 0.5}, {3}, TensorOptions(kFloat64).requires_grad());
+  Doubling hooks;
+  hooks.skip = b.impl();
+  Tensor y;
+  {
+    autograd::SavedTensorHooksGuard guard(&hooks);
+    REQUIRE(autograd::SavedTensorHooksGuard::current() == &hooks);
+    y = mul(a, b);  // saves a (packed) and b (not)
+  }
+  REQUIRE(autograd::SavedTensorHooksGuard::current() == nullptr);
+  REQUIRE(hooks.packed == 1);
+  y.sum().backward();
+  REQUIRE(hooks.unpacked == 1);
+  REQUIRE(a.grad().to_vector<double>() == std::vector<double>{4.0, -1.0, 0.5});
+  REQUIRE(b.grad().to_vector<double>() == std::vector<double>{1.0, 2.0, 3.0});
+  // Freed like any saved tensor: a second backward is refused.
+  WEFT_REQUIRE_ERROR(y.sum().backward(), Catch::Contains("a second time"));
+}

@@ -525,3 +525,27 @@ TEST_CASE("optimizers take gradients through the prepare_grad hook", "[optim]") 
   sgd.step();
   check_close(p, {1.0 - 0.5 * 0.2, 2.0 + 0.5 * 0.4}, 1e-15);
 }
+
+TEST_CASE("forward wrappers run around module(x), outermost first, and not around forward(x)", "[nn]") {
+  auto lin = std::make_shared<nn::Linear>(2, 2);
+  std::vector<std::string> log;
+  lin->add_forward_wrapper("outer", [&](const Tensor& x, const std::function<Tensor(const Tensor&)>& next) {
+    log.push_back("outer in");
+    Tensor y = next(mul(x, 2.0));  // a wrapper may change the input and the output
+    log.push_back("outer out");
+    return add(y, 1.0);
+  });
+  lin->add_forward_wrapper("inner", [&](const Tensor& x, const std::function<Tensor(const Tensor&)>& next) {
+    log.push_back("inner");
+    return next(x);
+  });
+  REQUIRE(lin->has_forward_wrapper("inner"));
+  REQUIRE(!lin->has_forward_wrapper("fully_shard"));
+  Tensor x = randn({3, 2});
+  Tensor expected = add(lin->forward(mul(x, 2.0)), 1.0);
+  REQUIRE(log.empty());  // forward(x) runs no wrapper
+  nn::Sequential seq{lin};  // Sequential calls its modules as module(x)
+  REQUIRE(max(abs(sub(seq.forward(x), expected))).item<float>() == 0.0f);
+  REQUIRE(log == std::vector<std::string>{"outer in", "inner", "outer out"});
+  WEFT_REQUIRE_ERROR(lin->add_forward_wrapper("empty", nullptr), Catch::Contains("is empty"));
+}

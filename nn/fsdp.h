@@ -1,0 +1,109 @@
+// nn/fsdp.h: fully_shard, FSDP2's design on DTensor: parameters held as Shard(0) shards, gathered
+// around each sharded module's forward (the next one prefetched), gradients reduce-scattered back
+// to the shards during backward.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "distributed/device_mesh.h"
+#include "distributed/placement.h"
+#include "nn/module.h"
+#include "nn/parallel.h"
+
+namespace weft::nn::parallel {
+
+// Note [Fully sharded data parallel]
+// fully_shard(m, mesh) makes m one FSDP unit: every parameter of m's tree not already in a nested
+// unit becomes a DTensor Shard(0) over the dp mesh dim (torch.chunk pieces, so uneven sizes are
+// fine), taken from rank 0's values. Nothing else changes in the tree: names, state dicts and the
+// optimizers see the shards (an optimizer steps on them unchanged, Note [DTensor parameters in
+// optimizers]). The unit's forward wrapper (UnaryModule::add_forward_wrapper, run when the module
+// is called as module(x), which Sequential does) does FSDP2's steps:
+//  - pre-forward: all-gather the unit's parameters (async, one all_gather per parameter), start the
+//    gather of the unit that ran next in the previous forward (prefetch, so it overlaps this unit's
+//    compute), wait for its own, and point the parameter slots at the gathered tensors. Each one
+//    is the output of a node whose input is the DTensor parameter (FsdpGather in fsdp.cpp).
+//  - post-forward, with reshard_after_forward: the gathered tensors are freed. The graph does not
+//    hold them, because the unit's forward runs under saved tensor hooks (Note [Saved tensor
+//    hooks]) that keep a placeholder for any saved tensor sharing a gathered parameter's memory; a
+//    hook on the unit's output (pre-backward) gathers them again before the unit's backward needs
+//    them, and starts the gather of the unit before it in forward order (backward prefetch).
+//  - backward: FsdpGather's backward gets the gradient of the gathered tensor, this rank's part of
+//    a sum over dp, and brings it to the parameter's placements with gradient_to(async=true): one
+//    reduce_scatter left in flight while the rest of backward runs (Note [Gradients in flight]).
+//    data_parallel needs hooks on local_map's inner leaves for the same overlap (Note [Overlapped
+//    gradient reduction]) because its body is one node; here the gather is its own node, whose
+//    backward runs exactly when the parameter's gradient is complete (tied uses summed). When the
+//    unit's last gradient is issued, the reductions of the unit whose backward ran before are
+//    waited for, so that at most about two units' full-size gradients are in flight.
+// The module fully_shard returns (FullyShardedModule) is the root: its forward takes a batch as
+// Parallelized::forward does and records the order the units ran in (the next forward prefetches
+// by it). The root keeps its own parameters gathered after forward, as FSDP2 does, since its
+// backward starts at once. Gradient accumulation needs nothing special: each forward gathers
+// anew, and a second backward adds Shard(0) + Shard(0) gradients locally.
+// Tensor parallelism (a Parallelized from parallelize(model, mesh, "dp", "tp")) composes: FSDP
+// unwraps it, keeps its Megatron Linear forwards and shards the tp-local tensors over dp, so a
+// parameter is [Shard(0) on dp, its tp placement]. weft has no _StridedShard, so where tp already
+// shards dim 0, FSDP shards dim 1 (a 1-D one stays Replicate on dp; its gradient is all-reduced).
+// Mixed precision (bf16 gather and compute, f32 reduce and master weights) is not there yet:
+// weft has no bfloat16. The cast to the compute dtype goes in Gathered::gather (fsdp.cpp) and the
+// cast back in FsdpGather's backward, before gradient_to.
+
+struct FullyShardOptions {
+  // The mesh dim sharded over, by name. Empty: a 1-D mesh's dim, or the dim named "dp".
+  std::string mesh_dim = "";
+  // Free the gathered parameters after forward and gather them again for backward (the root's
+  // are kept either way).
+  bool reshard_after_forward = true;
+  // Start the next unit's all_gather before this unit computes (forward and backward).
+  bool prefetch = true;
+  // Leave each gradient's reduce-scatter in flight while backward goes on. Off, it completes
+  // before backward continues: the benchmarks' no-overlap baseline.
+  bool async_reduce = true;
+  // Mixed precision (param_dtype / reduce_dtype, as FSDP2's MixedPrecisionPolicy) belongs here once
+  // weft has bfloat16; see the last paragraph of Note [Fully sharded data parallel].
+};
+
+// The root module fully_shard returns; see Note [Fully sharded data parallel].
+class FullyShardedModule : public UnaryModule {
+ public:
+  struct Unit;  // one FSDP unit: its parameters and their gathers (fsdp.cpp)
+
+  FullyShardedModule(std::shared_ptr<UnaryModule> module, std::shared_ptr<Parallelized> tp,
+                     dist::DeviceMesh mesh, int64_t dp_dim, std::shared_ptr<Unit> unit);
+
+  // x: the batch as a DTensor, or a plain tensor holding the whole global batch on every rank
+  // (each rank takes its rows). Returns the output as a DTensor with input_placements().
+  Tensor forward(const Tensor& x) override;
+
+  // [Shard(0) on dp, Replicate elsewhere].
+  const dist::Placements& input_placements() const { return input_placements_; }
+  // This rank's rows of a global batch that every rank holds (no communication).
+  Tensor local_batch(const Tensor& global_batch) const;
+  // The sum over dp of a per-rank value (a loss computed with global_mean).
+  double reduce_over_dp(double value) const;
+  // Every parameter and buffer gathered to a plain tensor with its single-process name and shape.
+  // Collective.
+  StateDict full_state_dict() const;
+
+  std::shared_ptr<UnaryModule> module;  // the sharded module (a Parallelized's inner module)
+  dist::DeviceMesh mesh;
+  int64_t dp_dim;
+
+ private:
+  std::shared_ptr<Parallelized> tp_;  // set when FSDP wraps a tensor-parallel model
+  std::shared_ptr<Unit> unit_;
+  std::vector<std::weak_ptr<Unit>> last_order_;  // the units in the order the last forward ran them
+  dist::Placements input_placements_;
+};
+
+// Makes `module` an FSDP unit over `mesh` (collective) and returns it as a root. Call it on inner
+// modules first (each transformer block), then on the root; a nested unit stays in its place in
+// the tree and must be called as module(x) (Sequential does). `module` may be a Parallelized with
+// a dp dim: FSDP then composes with its tensor parallelism.
+std::shared_ptr<FullyShardedModule> fully_shard(std::shared_ptr<UnaryModule> module,
+                                                const dist::DeviceMesh& mesh, FullyShardOptions options = {});
+
+}  // namespace weft::nn::parallel
