@@ -276,6 +276,17 @@ TEST_CASE("gradgradcheck: indexing", "[double_backward][gradgradcheck]") {
   }, x);
 }
 
+TEST_CASE("gradgradcheck: sorting, scans and embedding", "[double_backward][gradgradcheck]") {
+  Tensor x = leaf({3, 4});
+  auto sq = [](const Tensor& t) { return mul(t, t); };
+  gradgrad1("sort", [&](const Tensor& t) { return sq(sort(t, 1, true).first); }, x);
+  gradgrad1("topk", [&](const Tensor& t) { return sq(topk(t, 2, 0).first); }, x);
+  gradgrad1("cumsum", [&](const Tensor& t) { return sq(cumsum(t, 1)); }, x);
+  Tensor ids = from_vector<int64_t>({3, 0, 3, 1, 2, 0}, {2, 3});
+  Tensor table = leaf({4, 3}, -1, 1, 47);
+  gradgrad1("embedding", [&](const Tensor& w) { return sq(embedding(w, ids)); }, table);
+}
+
 TEST_CASE("double backward: an op without a differentiable backward says so", "[double_backward]") {
   Tensor x = leaf({2, 3}, 0.5, 1.5);
   // prod's backward runs a fused kernel: the first-order gradient is right, differentiating it again is refused.
