@@ -30,7 +30,7 @@ variable_list prepare(const variable_list& inputs, bool create_graph, const char
   return xs;
 }
 
-variable_list evaluate(const Function& f, const variable_list& xs) {
+variable_list evaluate(const TensorsFn& f, const variable_list& xs) {
   EnableGradGuard grad_mode;
   return f(xs);
 }
@@ -80,7 +80,7 @@ Shape concat(const Shape& a, const Shape& b) {
 
 }  // namespace
 
-std::pair<variable_list, variable_list> vjp(const Function& f, const variable_list& inputs, const variable_list& v,
+std::pair<variable_list, variable_list> vjp(const TensorsFn& f, const variable_list& inputs, const variable_list& v,
                                             bool create_graph) {
   variable_list xs = prepare(inputs, create_graph, "vjp");
   variable_list outs = evaluate(f, xs);
@@ -89,7 +89,7 @@ std::pair<variable_list, variable_list> vjp(const Function& f, const variable_li
   return {detached(outs, create_graph), result};
 }
 
-std::pair<variable_list, variable_list> jvp(const Function& f, const variable_list& inputs, const variable_list& v,
+std::pair<variable_list, variable_list> jvp(const TensorsFn& f, const variable_list& inputs, const variable_list& v,
                                             bool create_graph) {
   check_seeds(v, inputs, "jvp", "input");
   variable_list xs = prepare(inputs, create_graph, "jvp");
@@ -106,7 +106,7 @@ std::pair<variable_list, variable_list> jvp(const Function& f, const variable_li
   return {detached(outs, create_graph), result};
 }
 
-std::pair<Tensor, variable_list> hvp(const ScalarFunction& f, const variable_list& inputs, const variable_list& v,
+std::pair<Tensor, variable_list> hvp(const ScalarFn& f, const variable_list& inputs, const variable_list& v,
                                      bool create_graph) {
   check_seeds(v, inputs, "hvp", "input");
   variable_list xs = prepare(inputs, create_graph, "hvp");
@@ -118,7 +118,7 @@ std::pair<Tensor, variable_list> hvp(const ScalarFunction& f, const variable_lis
   return {create_graph ? y : y.detach(), result};
 }
 
-std::vector<variable_list> jacobian(const Function& f, const variable_list& inputs) {
+std::vector<variable_list> jacobian(const TensorsFn& f, const variable_list& inputs) {
   variable_list xs = prepare(inputs, /*create_graph=*/false, "jacobian");
   variable_list outs = evaluate(f, xs);
   std::vector<variable_list> jac(outs.size());
@@ -140,7 +140,7 @@ std::vector<variable_list> jacobian(const Function& f, const variable_list& inpu
   return jac;
 }
 
-std::vector<variable_list> hessian(const ScalarFunction& f, const variable_list& inputs) {
+std::vector<variable_list> hessian(const ScalarFn& f, const variable_list& inputs) {
   return jacobian([&](const variable_list& xs) {
     Tensor y = f(xs);
     WEFT_CHECK(y.defined() && y.numel() == 1, "hessian: the function must return a tensor with one element but "

@@ -11,8 +11,8 @@
 
 namespace weft::autograd::functional {
 
-using Function = std::function<variable_list(const variable_list&)>;
-using ScalarFunction = std::function<Tensor(const variable_list&)>;
+using TensorsFn = std::function<variable_list(const variable_list&)>;
+using ScalarFn = std::function<Tensor(const variable_list&)>;
 
 // Note [Functional inputs]
 // As in PyTorch, each function is evaluated on inputs that are fresh leaves requiring grad (aliases
@@ -22,24 +22,24 @@ using ScalarFunction = std::function<Tensor(const variable_list&)>;
 // respect to an input the function does not use is zeros.
 
 // (f(inputs), v^T J): v holds one tensor per output, of its shape.
-std::pair<variable_list, variable_list> vjp(const Function& f, const variable_list& inputs, const variable_list& v,
+std::pair<variable_list, variable_list> vjp(const TensorsFn& f, const variable_list& inputs, const variable_list& v,
                                             bool create_graph = false);
 
 // (f(inputs), J v): v holds one tensor per input, of its shape. Computed as the gradient, with
 // respect to u, of u^T J (linear in u), which needs only reverse mode.
-std::pair<variable_list, variable_list> jvp(const Function& f, const variable_list& inputs, const variable_list& v,
+std::pair<variable_list, variable_list> jvp(const TensorsFn& f, const variable_list& inputs, const variable_list& v,
                                             bool create_graph = false);
 
 // (f(inputs), H v) for a function with one element.
-std::pair<Tensor, variable_list> hvp(const ScalarFunction& f, const variable_list& inputs, const variable_list& v,
+std::pair<Tensor, variable_list> hvp(const ScalarFn& f, const variable_list& inputs, const variable_list& v,
                                      bool create_graph = false);
 
 // jac[i][j] = d outputs[i] / d inputs[j], of shape outputs[i].shape ++ inputs[j].shape, in
 // inputs[j]'s dtype. Detached.
-std::vector<variable_list> jacobian(const Function& f, const variable_list& inputs);
+std::vector<variable_list> jacobian(const TensorsFn& f, const variable_list& inputs);
 
 // hess[i][j] = d^2 f / d inputs[i] d inputs[j], of shape inputs[i].shape ++ inputs[j].shape, for a
 // function with one element. Detached.
-std::vector<variable_list> hessian(const ScalarFunction& f, const variable_list& inputs);
+std::vector<variable_list> hessian(const ScalarFn& f, const variable_list& inputs);
 
 }  // namespace weft::autograd::functional

@@ -55,10 +55,11 @@ void SavedTensor::save(const Tensor& t, bool is_output, const Node* owner, uint3
   is_output_ = is_output;
   output_nr_ = output_nr;
   has_history_ = false;
-  if (is_view && !is_output && requires_grad_fast(t)) {  // see Note [Saved tensors and create_graph]
-    Edge edge = gradient_edge(t);
-    grad_fn_ = edge.node;
-    output_nr_ = edge.input_nr;
+  // See Note [Saved tensors and create_graph]. The view's history is current: make_node took its
+  // edge (refreshing a stale view) before the node saved anything.
+  if (is_view && !is_output && meta->grad_fn) {
+    grad_fn_ = meta->grad_fn;
+    output_nr_ = meta->output_nr;
     has_history_ = true;
   }
   released_ = false;
@@ -137,7 +138,8 @@ variable_list AccumulateGrad::apply(variable_list&& grads) {
   if (GradMode::is_enabled()) [[unlikely]] {
     // create_graph (Note [create_graph] in engine.cpp): .grad keeps its history, out of place, as
     // PyTorch's AccumulateGrad does under grad mode.
-    meta.grad = meta.grad.defined() ? recorded_add(meta.grad, grad) : recorded_clone(grad);
+    if (meta.grad.defined()) meta.grad = recorded_add(meta.grad, grad);
+    else meta.grad = grad.is_dtensor() ? grad : recorded_clone(grad);  // a DTensor's spec owns its copy rules
   } else if (!meta.grad.defined()) {
     // A gradient another tensor may also hold (add passes one gradient to both inputs) is
     // copied, so that an in-place change to one .grad never shows in another.

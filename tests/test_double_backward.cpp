@@ -287,6 +287,41 @@ TEST_CASE("gradgradcheck: sorting, scans and embedding", "[double_backward][grad
   gradgrad1("embedding", [&](const Tensor& w) { return sq(embedding(w, ids)); }, table);
 }
 
+namespace {
+// x^3 with a backward that treats x as a constant: the first derivative is right, the second is not.
+struct CubeWithConstantSlope : autograd::Function<CubeWithConstantSlope> {
+  static Tensor forward(autograd::AutogradContext* ctx, const Tensor& x) {
+    ctx->save_for_backward({x});
+    return mul(mul(x, x), x);
+  }
+  static variable_list backward(autograd::AutogradContext* ctx, variable_list grads) {
+    Tensor x = ctx->get_saved_variables()[0].detach();
+    return {mul(grads[0], mul(mul(x, x), 3.0))};
+  }
+};
+// The same with the slope kept differentiable: a custom backward made of ops differentiates again.
+struct Cube : autograd::Function<Cube> {
+  static Tensor forward(autograd::AutogradContext* ctx, const Tensor& x) {
+    ctx->save_for_backward({x});
+    return mul(mul(x, x), x);
+  }
+  static variable_list backward(autograd::AutogradContext* ctx, variable_list grads) {
+    Tensor x = ctx->get_saved_variables()[0];
+    return {mul(grads[0], mul(mul(x, x), 3.0))};
+  }
+};
+}  // namespace
+
+TEST_CASE("gradgradcheck catches a wrong second derivative; custom Functions differentiate twice",
+          "[double_backward][gradgradcheck]") {
+  Tensor x = leaf({3}, 0.5, 1.5);
+  auto wrong = [](const variable_list& v) { return CubeWithConstantSlope::apply(v[0]); };
+  CHECK(autograd::gradcheck(wrong, {x}));
+  CHECK_FALSE(autograd::gradgradcheck(wrong, {x}, 1e-6, 1e-5, 1e-3, /*raise=*/false));
+  WEFT_REQUIRE_ERROR(autograd::gradgradcheck(wrong, {x}), Catch::Contains("gradcheck: Jacobian mismatch"));
+  CHECK(autograd::gradgradcheck([](const variable_list& v) { return Cube::apply(v[0]); }, {x}));
+}
+
 TEST_CASE("double backward: an op without a differentiable backward says so", "[double_backward]") {
   Tensor x = leaf({2, 3}, 0.5, 1.5);
   // prod's backward runs a fused kernel: the first-order gradient is right, differentiating it again is refused.
