@@ -63,7 +63,7 @@ void poison_results(Node& node, const variable_list& grads, variable_list& outpu
     if (e.is_valid()) refuse->next_edges.push_back(Edge{e.node, e.input_nr, e.shape, e.dtype});
   if (refuse->next_edges.empty()) return;
   for (size_t i = 0; i < outputs.size(); ++i) {
-    if (!outputs[i].defined() || !is_floating(outputs[i].dtype()) || outputs[i].is_dtensor()) continue;
+    if (!outputs[i].defined() || !is_floating(outputs[i].dtype())) continue;
     outputs[i] = outputs[i].detach();
     set_history(outputs[i], refuse, static_cast<uint32_t>(i));
   }
