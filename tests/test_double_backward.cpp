@@ -262,6 +262,27 @@ TEST_CASE("gradgradcheck: shape, view and copy ops", "[double_backward][gradgrad
   gradgrad1("as_strided", [&](const Tensor& t) { return sq(as_strided(t, {3, 2}, {4, 2}, 1)); }, x);
 }
 
+TEST_CASE("gradgradcheck: in-place ops, on tensors and through views", "[double_backward][gradgradcheck]") {
+  Tensor x = leaf({3, 4}, 0.5, 1.5);
+  gradgrad1("add_/mul_/div_/fill_/copy_", [](const Tensor& t) {
+    Tensor y = mul(t, 1.5);
+    y.add_(t, 0.5);
+    y.mul_(exp(t));
+    y.div_(add(t, 2.0));
+    y.mul_(2.0);
+    Tensor z = zeros({3, 4}, kFloat64);
+    z.copy_(mul(y, t));
+    return mul(y, z);
+  }, x);
+  gradgrad1("through views (CopySlices)", [](const Tensor& t) {
+    Tensor y = mul(t, 1.5);
+    y.narrow(0, 0, 1).mul_(exp(t.narrow(0, 1, 1)));
+    y.select(1, 2).div_(add(t.select(1, 0), 2.0));
+    y.narrow(1, 1, 2).copy_(mul(t.narrow(1, 0, 2), t.narrow(1, 2, 2)));
+    return mul(y, y);
+  }, x);
+}
+
 TEST_CASE("gradgradcheck: indexing", "[double_backward][gradgradcheck]") {
   Tensor x = leaf({3, 4});
   Tensor idx = from_vector<int64_t>({2, 0, 2}, {3});
