@@ -214,6 +214,18 @@ TEST_CASE("gradgradcheck: softmax and log_softmax", "[double_backward][gradgradc
   gradgrad1("log_softmax", [](const Tensor& t) { return log_softmax(t, -1); }, x);
 }
 
+TEST_CASE("gradgradcheck: layer_norm and rms_norm", "[double_backward][gradgradcheck]") {
+  Tensor x = leaf({2, 3, 4});
+  Tensor w = leaf({3, 4}, 0.5, 1.5, 53), b = leaf({3, 4}, -1, 1, 59), w4 = leaf({4}, 0.5, 1.5, 61);
+  INFO("layer_norm over (3, 4), weight and bias");
+  CHECK(autograd::gradgradcheck([](const variable_list& v) { return layer_norm(v[0], {3, 4}, v[1], v[2]); },
+                                {x, w, b}));
+  INFO("layer_norm over (4), no affine");
+  CHECK(autograd::gradgradcheck([](const variable_list& v) { return layer_norm(v[0], {4}); }, {x}));
+  INFO("rms_norm");
+  CHECK(autograd::gradgradcheck([](const variable_list& v) { return rms_norm(v[0], {4}, v[1], 1e-5); }, {x, w4}));
+}
+
 TEST_CASE("gradgradcheck: losses", "[double_backward][gradgradcheck]") {
   Tensor x = leaf({4, 3});
   Tensor t = leaf({4, 3}, -1, 1, 41);
