@@ -207,6 +207,16 @@ TEST_CASE("gradgradcheck: matmul, linear, bmm", "[double_backward][gradgradcheck
   gradgrad2("bmm", [](const Tensor& s, const Tensor& t) { return tanh(bmm(s, t)); }, p, q);
 }
 
+TEST_CASE("gradgradcheck: attention and einsum, composed of the families above", "[double_backward][gradgradcheck]") {
+  Tensor q = leaf({2, 3, 4}), k = leaf({2, 3, 4}, -1, 1, 67), v = leaf({2, 3, 4}, -1, 1, 71);
+  INFO("scaled_dot_product_attention, causal");
+  CHECK(autograd::gradgradcheck([](const variable_list& t) {
+    return scaled_dot_product_attention(t[0], t[1], t[2], Tensor(), true);
+  }, {q, k, v}));
+  INFO("einsum");
+  CHECK(autograd::gradgradcheck([](const variable_list& t) { return einsum("bij,bkj->bik", {t[0], t[1]}); }, {q, k}));
+}
+
 TEST_CASE("gradgradcheck: softmax and log_softmax", "[double_backward][gradgradcheck]") {
   Tensor x = leaf({3, 4});
   gradgrad1("softmax", [](const Tensor& t) { return softmax(t, 1); }, x);
