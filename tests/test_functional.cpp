@@ -118,12 +118,17 @@ variable_list read_params(const nlohmann::json& c) {
   return out;
 }
 
+// The oracle's JSON, from one run of the script shared by both cases (torch takes seconds to start).
+const nlohmann::json& oracle() {
+  static const nlohmann::json json = test::run_python_oracle(WEFT_TESTS_DIR "/double_backward_oracle.py");
+  return json;
+}
+
 }  // namespace
 
 TEST_CASE("functional: an MLP's Hessian and hvp match PyTorch", "[functional][torch]") {
   test::skip_without_torch();
-  nlohmann::json oracle = test::run_python_oracle(WEFT_TESTS_DIR "/double_backward_oracle.py");
-  const nlohmann::json& c = oracle["mlp"];
+  const nlohmann::json& c = oracle()["mlp"];
   Tensor x = f64(c["x"].get<std::vector<double>>(), {3, 4});
   Tensor target = from_vector<int64_t>(c["target"].get<std::vector<int64_t>>(), {3});
   variable_list params = read_params(c);
@@ -145,8 +150,7 @@ TEST_CASE("functional: an MLP's Hessian and hvp match PyTorch", "[functional][to
 
 TEST_CASE("functional: a WGAN-GP gradient penalty step matches PyTorch", "[functional][torch]") {
   test::skip_without_torch();
-  nlohmann::json oracle = test::run_python_oracle(WEFT_TESTS_DIR "/double_backward_oracle.py");
-  const nlohmann::json& c = oracle["wgan_gp"];
+  const nlohmann::json& c = oracle()["wgan_gp"];
   Tensor real = f64(c["real"].get<std::vector<double>>(), {4, 3});
   Tensor fake = f64(c["fake"].get<std::vector<double>>(), {4, 3});
   Tensor eps = f64(c["eps"].get<std::vector<double>>(), {4, 1});
