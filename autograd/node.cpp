@@ -77,7 +77,8 @@ Tensor SavedTensor::unpack(const Node* owner) const {
   // create_graph: see Note [Saved tensors and create_graph].
   std::shared_ptr<Node> fn;
   if (is_output_) {
-    if (owner->next_edges.empty()) return data_;  // recorded nothing: the output is a constant
+    // A node that recorded nothing, or an integer output (indices): a constant.
+    if (owner->next_edges.empty() || !is_floating(data_.dtype())) return data_;
     fn = const_cast<Node*>(owner)->shared_from_this();
   } else {
     if (!has_history_) return data_;  // an input (kept with its history) or a constant view

@@ -355,6 +355,26 @@ struct Cube : autograd::Function<Cube> {
 };
 }  // namespace
 
+namespace {
+// Two outputs, (x^2, x^3), each saved: under create_graph each comes back as its own output.
+struct SquareAndCube : autograd::Function<SquareAndCube> {
+  static variable_list forward(autograd::AutogradContext* ctx, const Tensor& x) {
+    Tensor sq = mul(x, x), cube = mul(sq, x);
+    ctx->save_for_backward({x, sq, cube});
+    return {sq, cube};
+  }
+  static variable_list backward(autograd::AutogradContext* ctx, variable_list grads) {
+    variable_list s = ctx->get_saved_variables();  // x, x^2, x^3: d/dx = 2 x, 3 x^3 / x
+    return {add(mul(grads[0], mul(s[0], 2.0)), mul(grads[1], div(mul(s[2], 3.0), s[0])))};
+  }
+};
+}  // namespace
+
+TEST_CASE("double backward: a custom Function's saved outputs keep their own output number", "[double_backward]") {
+  Tensor x = leaf({3}, 0.5, 1.5);
+  CHECK(autograd::gradgradcheck([](const variable_list& v) { return SquareAndCube::apply(v[0]); }, {x}));
+}
+
 TEST_CASE("gradgradcheck catches a wrong second derivative; custom Functions differentiate twice",
           "[double_backward][gradgradcheck]") {
   Tensor x = leaf({3}, 0.5, 1.5);
