@@ -8,6 +8,7 @@
 #include "framework/generator.h"
 #include "framework/tensor.h"
 #include "autograd/engine.h"
+#include "autograd/functional.h"
 #include "autograd/function.h"
 #include "autograd/grad_mode.h"
 #include "autograd/gradcheck.h"

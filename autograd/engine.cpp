@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
+#include "autograd/gradient_ops.h"
 #include "framework/factories.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
@@ -26,7 +28,46 @@ Tensor accumulate_gradients(const Tensor& a, const Tensor& b) {
   return kernels::binary(kernels::BinaryOp::Add, kernels::cast(a, dtype), kernels::cast(b, dtype));
 }
 
+// Note [create_graph]
+// A backward with create_graph runs under grad mode, so that each node's apply() records the ops
+// its formula is made of, and the engine's own arithmetic on gradients that require grad (the sum
+// of contributions, the reduction of a broadcast gradient to its input's shape, the cast to its
+// dtype, the copy that ends in .grad or a retained grad) goes through the recording versions in
+// autograd/gradient_ops.h instead of the kernels. Saved outputs and views come back from unpack
+// with their history (Note [Saved tensors and create_graph]). A node whose apply() runs a fused
+// kernel (it lacks supports_double_backward) cannot record: its results are given a
+// DoubleBackwardNotImplemented node as history, whose edges are the incoming gradients' and the
+// node's own inputs' (everything the result may depend on), and which raises, naming the node, if
+// a second backward reaches it. Without create_graph nothing here runs: the first-order path is
+// the kernels, under no-grad, as before.
+
 namespace {
+
+struct DoubleBackwardNotImplemented final : Node {
+  std::string op;
+  variable_list apply(variable_list&&) override {
+    WEFT_ERROR("double backward is not implemented for ", op, ": its backward runs a fused kernel that records "
+               "no graph, so the gradient it gave under create_graph=true cannot be differentiated again");
+  }
+  std::string name() const override { return "DoubleBackwardNotImplemented(" + op + ")"; }
+};
+
+// Gives `node`'s results (computed under create_graph by a non-recording formula) the history
+// that refuses a second backward. See Note [create_graph].
+void poison_results(Node& node, const variable_list& grads, variable_list& outputs) {
+  auto refuse = std::allocate_shared<DoubleBackwardNotImplemented>(weft::detail::PoolAllocator<DoubleBackwardNotImplemented>());
+  refuse->op = node.name();
+  for (const Tensor& g : grads)
+    if (requires_grad_fast(g)) refuse->next_edges.push_back(gradient_edge(g));
+  for (const Edge& e : node.next_edges)
+    if (e.is_valid()) refuse->next_edges.push_back(Edge{e.node, e.input_nr, e.shape, e.dtype});
+  if (refuse->next_edges.empty()) return;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (!outputs[i].defined() || !is_floating(outputs[i].dtype())) continue;
+    outputs[i] = outputs[i].detach();
+    set_history(outputs[i], refuse, static_cast<uint32_t>(i));
+  }
+}
 
 // Note [Task scratch]
 // A backward over a chain of tiny ops must cost little per node, so the engine keeps no hash maps:
@@ -113,9 +154,10 @@ std::unique_ptr<TaskScratch> take_scratch() {
 
 class GraphTask {
  public:
-  GraphTask(bool retain_graph, bool accumulate)
-      : retain_graph_(retain_graph),
+  GraphTask(bool retain_graph, bool accumulate, bool create_graph = false)
+      : retain_graph_(retain_graph || create_graph),
         accumulate_(accumulate),
+        create_graph_(create_graph),
         stamp_(next_task_stamp.fetch_add(1)),
         scratch_(take_scratch()),
         states_(scratch_->states),
@@ -198,6 +240,7 @@ class GraphTask {
 
   bool retain_graph_;
   bool accumulate_;
+  bool create_graph_;  // see Note [create_graph]
   uint64_t stamp_;
   std::unique_ptr<TaskScratch> scratch_;
   std::vector<NodeState>& states_;
@@ -257,9 +300,10 @@ Tensor GraphTask::validate(Node* node, size_t i, Tensor grad) {
     WEFT_CHECK(is_broadcastable_to(edge.shape, grad.shape()), "Function ", node->name(),
                " returned an invalid gradient at index ", i, " - got ", grad.shape(),
                " but expected shape compatible with ", edge.shape);
-    grad = kernels::sum_to(grad, edge.shape);
+    grad = create_graph_ ? recorded_sum_to(grad, edge.shape) : kernels::sum_to(grad, edge.shape);
   }
-  if (grad.dtype() != edge.dtype && !grad.is_dtensor()) grad = kernels::cast(grad, edge.dtype);
+  if (grad.dtype() != edge.dtype && !grad.is_dtensor())
+    grad = create_graph_ ? recorded_cast(grad, edge.dtype) : kernels::cast(grad, edge.dtype);
   if (AnomalyMode::is_enabled() && !grad.is_dtensor() && kernels::has_nan(grad))
     WEFT_ERROR("Function ", node->name(), " returned nan values in its ", i, "th output (anomaly mode)");
   return grad;
@@ -286,7 +330,8 @@ void GraphTask::deliver(NodeState& state, const Edge& edge, Tensor grad) {
   Tensor& slot = state.buffer[edge.input_nr];
   if (!slot.defined()) slot = std::move(grad);
   else if (grad.defined()) {
-    if (owned_dense_like(slot, grad)) slot.add_(grad);  // same values as slot + grad, no new tensor
+    if (create_graph_) [[unlikely]] slot = recorded_add(slot, grad);  // see Note [create_graph]
+    else if (owned_dense_like(slot, grad)) slot.add_(grad);  // same values as slot + grad, no new tensor
     else slot = accumulate_gradients(slot, grad);
   }
 }
@@ -303,7 +348,8 @@ void GraphTask::execute(Node* node, variable_list* captured) {
     if (!impl || pre.output_nr >= grads.size() || !grads[pre.output_nr].defined()) continue;
     Tensor& stored = impl->autograd->grad;
     const Tensor& g = grads[pre.output_nr];
-    stored = stored.defined() ? accumulate_gradients(stored, g) : kernels::contiguous_copy(g);
+    if (create_graph_) [[unlikely]] stored = stored.defined() ? recorded_add(stored, g) : recorded_clone(g);
+    else stored = stored.defined() ? accumulate_gradients(stored, g) : kernels::contiguous_copy(g);
   }
   // A leaf's hooks, like a non-leaf's, see its gradient before autograd::grad captures it.
   if (node->is_accumulator && !grads.empty()) grads[0] = static_cast<AccumulateGrad*>(node)->run_hooks(std::move(grads[0]));
@@ -319,7 +365,18 @@ void GraphTask::execute(Node* node, variable_list* captured) {
   }
 
   variable_list outputs;
-  if (any_defined) {
+  if (create_graph_) [[unlikely]] {
+    if (any_defined) {
+      // See Note [create_graph]: the formula records; a non-recording one is refused a second time.
+      const bool poison = !leaf_sink && !node->supports_double_backward;
+      variable_list incoming;
+      if (poison) incoming = grads;
+      outputs = node->apply(std::move(grads));
+      if (poison) poison_results(*node, incoming, outputs);
+      WEFT_INTERNAL_ASSERT(leaf_sink || outputs.size() == node->next_edges.size(), "Function ", node->name(),
+                           " returned ", outputs.size(), " gradients but has ", node->next_edges.size(), " inputs");
+    }
+  } else if (any_defined) {
     NoGradGuard no_grad;  // see Note [Saved tensors]: backward records no graph of its own
     outputs = node->apply(std::move(grads));
     if (!retain_graph_ && !leaf_sink) node->release_saved();  // an accumulator saves nothing (and is shared)
@@ -344,6 +401,9 @@ void GraphTask::run(const std::vector<Edge>& root_edges, variable_list& root_gra
   // A backward run inside a checking local_map body computes gradients, whose types are the duals
   // of the forward ones: the forward rules must not judge them (Note [Local SPMD types]).
   spmd::Suspend untyped;
+  // See Note [create_graph]: formulas record only under grad mode; without it, apply() turns it off.
+  std::optional<EnableGradGuard> recording;
+  if (create_graph_) recording.emplace();
   discover(root_edges);
   mark_needed();
   for (size_t i = 0; i < root_edges.size(); ++i) {
@@ -393,18 +453,18 @@ std::vector<Edge> root_edges_of(const variable_list& outputs, variable_list& gra
 
 }  // namespace
 
-void backward(const variable_list& outputs, const variable_list& grad_outputs, bool retain_graph) {
+void backward(const variable_list& outputs, const variable_list& grad_outputs, bool retain_graph, bool create_graph) {
   variable_list grads = grad_outputs;
   std::vector<Edge> edges = root_edges_of(outputs, grads, "backward");
-  GraphTask task(retain_graph, /*accumulate=*/true);
+  GraphTask task(retain_graph, /*accumulate=*/true, create_graph);
   task.run(edges, grads, nullptr);
 }
 
 variable_list grad(const variable_list& outputs, const variable_list& inputs, const variable_list& grad_outputs,
-                   bool retain_graph, bool allow_unused) {
+                   bool retain_graph, bool allow_unused, bool create_graph) {
   variable_list grads = grad_outputs;
   std::vector<Edge> edges = root_edges_of(outputs, grads, "autograd::grad");
-  GraphTask task(retain_graph, /*accumulate=*/false);
+  GraphTask task(retain_graph, /*accumulate=*/false, create_graph);
   std::vector<Edge> input_edges;
   for (size_t i = 0; i < inputs.size(); ++i) {
     WEFT_CHECK(requires_grad_fast(inputs[i]), "autograd::grad: input ", i, " does not require grad");

@@ -8,14 +8,19 @@ namespace weft::autograd {
 
 // Accumulates the gradients of `outputs` (with `grad_outputs`, or ones for one-element outputs)
 // into the .grad of every leaf they depend on.
+// create_graph records the backward itself, so that the gradients are differentiable (gradient
+// penalties, Hessian-vector products); it keeps the graph, as PyTorch's retain_graph defaults to
+// create_graph. As in PyTorch, backward with create_graph makes a reference cycle between a leaf
+// and its .grad (the .grad's history reaches the leaf's accumulator, which holds the leaf): prefer
+// grad() for higher derivatives. See Note [create_graph] in engine.cpp.
 void backward(const variable_list& outputs, const variable_list& grad_outputs = {},
-              bool retain_graph = false);
+              bool retain_graph = false, bool create_graph = false);
 
 // The gradients of `outputs` with respect to `inputs`, returned instead of accumulated. An input
 // the outputs do not depend on gets an undefined tensor if allow_unused, else an error.
 variable_list grad(const variable_list& outputs, const variable_list& inputs,
                    const variable_list& grad_outputs = {}, bool retain_graph = false,
-                   bool allow_unused = false);
+                   bool allow_unused = false, bool create_graph = false);
 
 // Note [Gradient arithmetic]
 // The engine sums gradients that meet at a node and reduces broadcast gradients to the input's

@@ -52,10 +52,13 @@ void save_context(Node& node, AutogradContext& ctx, const variable_list& outputs
   saved.resize(ctx.to_save_.size());  // sized once: the node keeps pointers into it
   for (size_t i = 0; i < ctx.to_save_.size(); ++i) {
     const Tensor& t = ctx.to_save_[i];
-    bool is_output = std::any_of(outputs.begin(), outputs.end(), [&](const Tensor& o) {
+    auto output = std::find_if(outputs.begin(), outputs.end(), [&](const Tensor& o) {
       return o.defined() && t.defined() && o.impl()->storage == t.impl()->storage;
     });
-    node.save(saved[i], t, is_output);
+    bool is_output = output != outputs.end();
+    // Which output it is: unpacked under create_graph, it is that output of this node.
+    auto output_nr = static_cast<uint32_t>(is_output ? output - outputs.begin() : 0);
+    node.save(saved[i], t, is_output, output_nr);
   }
   ctx.to_save_.clear();  // the list may hold outputs, whose grad_fn is this node
 }

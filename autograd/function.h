@@ -126,6 +126,8 @@ struct Function {
     auto node = std::allocate_shared<CppNode<T>>(weft::detail::PoolAllocator<CppNode<T>>());
     static const std::string name = detail::demangled_name(typeid(T).name()) + "Backward";
     node->name_ = &name;  // demangled once per Function type, not per call
+    // A custom backward is taken to be made of ops, as in PyTorch: under create_graph it records.
+    node->supports_double_backward = true;
     if (needs_grad) {
       node->next_edges.reserve(inputs.size());
       for (const Tensor& t : inputs) node->next_edges.push_back(gradient_edge(t));

@@ -2,9 +2,11 @@
 #include "autograd/gradcheck.h"
 
 #include <cmath>
+#include <random>
 #include <sstream>
 
 #include "autograd/engine.h"
+#include "autograd/gradient_ops.h"
 #include "framework/factories.h"
 #include "kernels/toolkit.h"
 
@@ -90,6 +92,53 @@ bool gradcheck(const std::function<Tensor(const variable_list&)>& fn, const vari
                double atol, double rtol, bool raise) {
   return gradcheck(GradcheckFn([&](const variable_list& in) { return variable_list{fn(in)}; }), inputs, eps, atol,
                    rtol, raise);
+}
+
+bool gradgradcheck(const GradcheckFn& fn, const variable_list& inputs, double eps, double atol, double rtol,
+                   bool raise) {
+  variable_list outputs;
+  {
+    EnableGradGuard grad_mode;
+    outputs = fn(inputs);
+  }
+  // v: one fixed pseudo-random float64 tensor per floating output, itself differentiated.
+  std::mt19937_64 rng(20261203);
+  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+  std::vector<size_t> used;  // which outputs get a v
+  variable_list all = inputs;
+  for (size_t o = 0; o < outputs.size(); ++o) {
+    if (!outputs[o].defined() || !is_floating(outputs[o].dtype()) || !requires_grad_fast(outputs[o])) continue;
+    std::vector<double> values(static_cast<size_t>(outputs[o].numel()));
+    for (double& x : values) x = uniform(rng);
+    all.push_back(tensor(values, outputs[o].shape(), dtype(kFloat64)).requires_grad_(true));
+    used.push_back(o);
+  }
+  WEFT_CHECK(!used.empty(), "gradgradcheck: no output of the function requires grad");
+  const size_t n_in = inputs.size();
+  GradcheckFn first_order = [&](const variable_list& args) {
+    EnableGradGuard grad_mode;  // gradcheck evaluates under no-grad; this function differentiates
+    variable_list in(args.begin(), args.begin() + static_cast<ptrdiff_t>(n_in));
+    variable_list outs = fn(in), roots, vs, wrt;
+    for (size_t k = 0; k < used.size(); ++k) {
+      if (!requires_grad_fast(outs[used[k]])) continue;
+      Tensor v = args[n_in + k];
+      roots.push_back(outs[used[k]]);
+      vs.push_back(recorded_cast(v, outs[used[k]].dtype()));
+    }
+    for (const Tensor& t : in)
+      if (t.defined() && t.requires_grad()) wrt.push_back(t);
+    variable_list grads = grad(roots, wrt, vs, /*retain_graph=*/true, /*allow_unused=*/true, /*create_graph=*/true);
+    for (size_t i = 0; i < grads.size(); ++i)  // an unused input's gradient is zero
+      if (!grads[i].defined()) grads[i] = zeros(wrt[i].shape(), wrt[i].dtype());
+    return grads;
+  };
+  return gradcheck(first_order, all, eps, atol, rtol, raise);
+}
+
+bool gradgradcheck(const std::function<Tensor(const variable_list&)>& fn, const variable_list& inputs, double eps,
+                   double atol, double rtol, bool raise) {
+  return gradgradcheck(GradcheckFn([&](const variable_list& in) { return variable_list{fn(in)}; }), inputs, eps,
+                       atol, rtol, raise);
 }
 
 }  // namespace weft::autograd

@@ -2,6 +2,7 @@
 #include "autograd/node.h"
 
 #include "autograd/engine.h"
+#include "autograd/gradient_ops.h"
 #include "kernels/toolkit.h"
 
 namespace weft::autograd {
@@ -44,7 +45,7 @@ NodeList* thread_list() {
 
 }  // namespace
 
-void SavedTensor::save(const Tensor& t, bool is_output, const Node* owner) {
+void SavedTensor::save(const Tensor& t, bool is_output, const Node* owner, uint32_t output_nr) {
   if (!t.defined()) return;
   // See Note [Inference tensors]. A node without edges records nothing (a custom Function called
   // with nothing requiring grad still saves its context).
@@ -57,7 +58,18 @@ void SavedTensor::save(const Tensor& t, bool is_output, const Node* owner) {
   }
   version_ = t.impl()->storage ? t.version() : 0;
   const AutogradMeta* meta = t.impl()->autograd.get();
-  data_ = is_output || (meta && meta->is_view) ? t.detach() : t;  // see Note [Saved tensors]
+  const bool is_view = meta && meta->is_view;
+  data_ = is_output || is_view ? t.detach() : t;  // see Note [Saved tensors]
+  is_output_ = is_output;
+  output_nr_ = output_nr;
+  has_history_ = false;
+  // See Note [Saved tensors and create_graph]. The view's history is current: make_node took its
+  // edge (refreshing a stale view) before the node saved anything.
+  if (is_view && !is_output && meta->grad_fn) {
+    grad_fn_ = meta->grad_fn;
+    output_nr_ = meta->output_nr;
+    has_history_ = true;
+  }
   released_ = false;
 }
 
@@ -70,12 +82,36 @@ Tensor SavedTensor::unpack(const Node* owner) const {
     WEFT_CHECK(data_.version() == version_, "one of the tensors needed for gradient computation has been "
                "modified by an inplace operation: ", owner->name(), " saved a tensor of shape ",
                data_.shape(), " at version ", version_, ", but it is now at version ", data_.version());
-  return data_;
+  if (!GradMode::is_enabled() || !data_.defined()) [[likely]] return data_;
+  // create_graph: see Note [Saved tensors and create_graph].
+  std::shared_ptr<Node> fn;
+  if (is_output_) {
+    // A node that recorded nothing, or an integer output (indices): a constant.
+    if (owner->next_edges.empty() || !is_floating(data_.dtype())) return data_;
+    fn = const_cast<Node*>(owner)->shared_from_this();
+  } else {
+    if (!has_history_) return data_;  // an input (kept with its history) or a constant view
+    fn = grad_fn_.lock();
+    WEFT_CHECK(fn != nullptr, owner->name(), ": a view it saved for backward (shape ", data_.shape(), ") lost its "
+               "history before a backward with create_graph=true; keep the view alive, or differentiate once");
+  }
+  Tensor alias = data_.detach();
+  set_history(alias, fn, output_nr_);
+  return alias;
+}
+
+void SavedTensor::take_history_of(const Tensor& source) {
+  if (!requires_grad_fast(source)) return;
+  Edge edge = gradient_edge(source);
+  grad_fn_ = edge.node;
+  output_nr_ = edge.input_nr;
+  has_history_ = true;
 }
 
 void SavedTensor::release() {
   data_ = Tensor();
   packed_.reset();
+  grad_fn_.reset();
   released_ = true;
 }
 
@@ -116,7 +152,12 @@ variable_list AccumulateGrad::apply(variable_list&& grads) {
   if (!grad.defined()) return {};
   std::lock_guard<std::mutex> lock(mutex_);  // concurrent backward passes sharing this leaf
   AutogradMeta& meta = autograd_meta(leaf_);  // the hooks already ran: see run_hooks()
-  if (!meta.grad.defined()) {
+  if (GradMode::is_enabled()) [[unlikely]] {
+    // create_graph (Note [create_graph] in engine.cpp): .grad keeps its history, out of place, as
+    // PyTorch's AccumulateGrad does under grad mode.
+    if (meta.grad.defined()) meta.grad = recorded_add(meta.grad, grad);
+    else meta.grad = grad.is_dtensor() ? grad : recorded_clone(grad);  // a DTensor's spec owns its copy rules
+  } else if (!meta.grad.defined()) {
     // A gradient another tensor may also hold (add passes one gradient to both inputs) is
     // copied, so that an in-place change to one .grad never shows in another.
     // A strided or broadcast (stride 0) gradient is made dense, so in-place optimizer updates of

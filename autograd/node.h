@@ -90,10 +90,14 @@ struct PackedTensor;
 class SavedTensor {
  public:
   SavedTensor() = default;
-  // `owner` names the node in errors.
-  void save(const Tensor& t, bool is_output, const Node* owner);
+  // `owner` names the node in errors; `output_nr` says which of its outputs `t` is (is_output).
+  void save(const Tensor& t, bool is_output, const Node* owner, uint32_t output_nr = 0);
   // The saved tensor; throws if it was modified in place since, or freed by an earlier backward.
+  // Under grad mode (a backward with create_graph) a saved output or view comes back with its
+  // history re-attached: see Note [Saved tensors and create_graph].
   Tensor unpack(const Node* owner) const;
+  // Unpacks with `source`'s current history instead (see Node::save_value_of).
+  void take_history_of(const Tensor& source);
   void release();
   bool defined() const { return data_.defined() || packed_ != nullptr; }
 
@@ -101,7 +105,12 @@ class SavedTensor {
   Tensor data_;
   std::shared_ptr<PackedTensor> packed_;  // set instead of data_ by saved tensor hooks
   uint64_t version_ = 0;
+  // A detached output or view's history, weak (see Note [Saved tensors and create_graph]).
+  std::weak_ptr<Node> grad_fn_;
+  uint32_t output_nr_ = 0;
   bool released_ = false;
+  bool is_output_ = false;
+  bool has_history_ = false;  // a view that required grad: grad_fn_ is its history
 };
 
 // Note [Saved tensors]
@@ -115,6 +124,15 @@ class SavedTensor {
 // Backward without retain_graph frees what each node saved, right after the node ran; unpacking
 // afterwards is the "backward through the graph a second time" error. In-place ops bump the
 // storage's version counter; unpacking a tensor whose version moved names the node that needed it.
+//
+// Note [Saved tensors and create_graph]
+// A backward with create_graph runs each node's apply() under grad mode so that its formula
+// records, and the formula must see the saved tensors as the differentiable values they were. An
+// output is saved detached and rebuilt on unpack with the owner as its grad_fn (the owner is
+// running, so it is alive; nothing is stored). A saved view keeps its grad_fn weakly, as
+// PyTorch's SavedVariable keeps an output's: the saving node reaches that grad_fn through its own
+// edges anyway when the view was one of its inputs, and a weak pointer can never close a cycle.
+// Under no-grad (every first-order backward) unpack returns the detached alias as before.
 
 // Note [Saved tensor hooks]
 // PyTorch's torch.autograd.graph.saved_tensors_hooks. While a SavedTensorHooksGuard is alive on a
@@ -162,8 +180,17 @@ class Node : public std::enable_shared_from_this<Node> {
   // wraps another (CopySlices) frees the wrapped node's tensors too.
   virtual void release_saved();
   // Saves `t` into one of the node's SavedTensor members; release_saved() will free it.
-  void save(SavedTensor& slot, const Tensor& t, bool is_output = false) {
-    slot.save(t, is_output, this);
+  void save(SavedTensor& slot, const Tensor& t, bool is_output = false, uint32_t output_nr = 0) {
+    slot.save(t, is_output, this, output_nr);
+    saved_.push_back(&slot);
+  }
+
+  // Saves `copy`, a new tensor holding `source`'s current values (which an in-place op is about to
+  // overwrite): unpacked under create_graph, it has source's current history, which this node
+  // reaches through its edges (Note [Saved tensors and create_graph]).
+  void save_value_of(SavedTensor& slot, const Tensor& copy, const Tensor& source) {
+    slot.save(copy, false, this);
+    slot.take_history_of(source);
     saved_.push_back(&slot);
   }
 
@@ -183,6 +210,12 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<PreHook> pre_hooks;
   bool saved_released = false;
   bool is_accumulator = false;  // an AccumulateGrad: the engine's leaf sink, known without a cast
+  // apply() is made of differentiable ops (and unpacks what it saved), so under create_graph its
+  // results carry their true history. Set by make_node from NodeT::kSupportsDoubleBackward. A node
+  // without it (a backward on a fused kernel) gets, under create_graph, results whose history is a
+  // node that raises "double backward is not implemented for <name>" if a second backward reaches
+  // it: never a silently wrong second derivative. See Note [create_graph] in autograd/engine.cpp.
+  bool supports_double_backward = false;
   uint32_t num_outputs = 1;  // forward outputs, i.e. gradients apply() receives
   // The engine's per-task scratch: the task that discovered this node and the node's slot there.
   // Atomic: tasks on other threads may share the node (a leaf's accumulator). See Note [Task
@@ -250,6 +283,8 @@ template <class NodeT, class... Inputs>
 std::shared_ptr<NodeT> make_node(const Inputs&... inputs) {
   if (!GradMode::is_enabled() || !(requires_grad_fast(inputs) || ...)) return nullptr;
   auto node = std::allocate_shared<NodeT>(weft::detail::PoolAllocator<NodeT>());  // one pooled block
+  if constexpr (requires { NodeT::kSupportsDoubleBackward; })
+    node->supports_double_backward = NodeT::kSupportsDoubleBackward;
   node->next_edges.reserve((detail::count_inputs(inputs) + ...));
   (detail::add_edges(*node, inputs), ...);
   return node;

@@ -74,6 +74,7 @@ DType result_type(const Tensor& a, Scalar b) { return scalar_result_dtype(a.dtyp
 namespace {
 
 struct AddBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   double alpha = 1;  // b's gradient is alpha * grad (negative for sub)
   variable_list apply(variable_list&& grads) override {
@@ -110,6 +111,7 @@ namespace {
 // once per rank); mul/div by one scale it (Linear).
 template <spmd::Linearity L>
 struct ScalarAffineBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = L;
   double scale = 1;  // d out / d a: 1 for add and sub, s for mul, 1/s for div
   const char* name_ = "AddBackward";
@@ -158,6 +160,7 @@ Tensor div(const Tensor& a, Scalar b) {
 
 namespace {
 struct MulBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Multilinear;
   SavedTensor a, b;
   variable_list apply(variable_list&& grads) override {
@@ -169,6 +172,7 @@ struct MulBackward final : autograd::Node {
 };
 
 struct DivBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::LinearInFirst;
   SavedTensor a, b;
   variable_list apply(variable_list&& grads) override {
@@ -182,6 +186,7 @@ struct DivBackward final : autograd::Node {
 };
 
 struct PowBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor a, b, y;
   variable_list apply(variable_list&& grads) override {
     const Tensor& g = grads[0];
@@ -202,6 +207,7 @@ struct PowBackward final : autograd::Node {
 
 // maximum/minimum: the gradient goes to the selected input, split evenly on ties.
 struct ExtremumBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor wins;  // float weight of a: 1 where a was selected, 0.5 on ties, else 0
   variable_list apply(variable_list&& grads) override {
     const Tensor& g = grads[0];
@@ -229,7 +235,10 @@ Tensor extremum(const Tensor& a, const Tensor& b, bool is_max, const char* name)
 std::shared_ptr<autograd::Node> detail::mul_node(const Tensor& a, const Tensor& b, bool in_place) {
   auto node = autograd::make_node<MulBackward>(a, b);
   if (!node) return nullptr;
-  if (node->needs_input_grad(1)) node->save(node->a, in_place ? kernels::contiguous_copy(a) : a);
+  if (node->needs_input_grad(1)) {
+    if (in_place) node->save_value_of(node->a, kernels::contiguous_copy(a), a);  // a is about to change
+    else node->save(node->a, a);
+  }
   if (node->needs_input_grad(0)) node->save(node->b, b, in_place && b.shares_storage(a));
   return node;
 }
@@ -266,6 +275,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 
 namespace {
 struct PowScalarBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor x;
   double exponent = 1;
   variable_list apply(variable_list&& grads) override {
@@ -333,6 +343,7 @@ Tensor ge(const Tensor& a, Scalar b) { return compare(BinaryOp::Ge, a, b, "ge");
 
 namespace {
 struct WhereBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   SavedTensor cond;
   variable_list apply(variable_list&& grads) override {
@@ -346,6 +357,7 @@ struct WhereBackward final : autograd::Node {
 };
 
 struct MaskedFillBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor mask;
   variable_list apply(variable_list&& grads) override { return {masked_fill(grads[0], mask.unpack(this), 0)}; }
   std::string name() const override { return "MaskedFillBackward"; }
@@ -401,6 +413,7 @@ DType numeric_result(const Tensor& a, const Tensor& b, const char* name) {
 
 // The gradient of a - b * q(a / b), q being floor (remainder) or trunc (fmod): g for a, -g * q for b.
 struct ModuloBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor a, b;
   bool floor_sign = true;
   variable_list apply(variable_list&& grads) override {
@@ -426,6 +439,7 @@ Tensor modulo(const Tensor& a, const Tensor& b, bool floor_sign, const char* nam
 }
 
 struct Atan2Backward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor a, b;
   variable_list apply(variable_list&& grads) override {
     Tensor av = a.unpack(this), bv = b.unpack(this);
@@ -436,6 +450,7 @@ struct Atan2Backward final : autograd::Node {
 };
 
 struct HypotBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor a, b, y;
   variable_list apply(variable_list&& grads) override {
     Tensor scale = div(grads[0], y.unpack(this));

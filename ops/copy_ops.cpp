@@ -21,6 +21,7 @@ using autograd::variable_list;
 
 namespace {
 struct CatBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   int64_t dim = 0;
   std::vector<int64_t> sizes;
@@ -89,6 +90,7 @@ Tensor stack(const TensorList& tensors, int64_t dim) {
 
 namespace {
 struct TriangleBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   int64_t diagonal = 0;
   bool upper = true;
@@ -114,6 +116,7 @@ Tensor tril(const Tensor& x, int64_t diagonal) { return triangle(x, diagonal, fa
 
 namespace {
 struct IdentityBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   variable_list apply(variable_list&& grads) override { return {grads[0]}; }
   std::string name() const override { return "CloneBackward"; }

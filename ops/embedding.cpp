@@ -1,17 +1,27 @@
 // embedding.cpp: row lookup in a (num_embeddings, dim) weight; backward adds rows into a zero gradient.
 #include "ops/embedding.h"
 #include "autograd/node.h"
+#include "framework/factories.h"
 #include "kernels/nn_kernels.h"
+#include "ops/shape_internal.h"
+#include "ops/shape_ops.h"
 
 namespace weft {
 
 namespace {
 struct EmbeddingBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   autograd::SavedTensor indices;
   int64_t num_weights = 0;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
     if (!grads[0].defined()) return {Tensor()};
+    if (GradMode::is_enabled()) [[unlikely]] {  // create_graph: the rows summed into zeros, recorded
+      const int64_t width = grads[0].size(-1);
+      Tensor rows = reshape(grads[0], {-1, width});
+      return {detail::index_add(zeros({num_weights, width}, grads[0].dtype()), 0,
+                                reshape(indices.unpack(this), {-1}), rows)};
+    }
     return {kernels::embedding_backward(grads[0], indices.unpack(this), num_weights)};
   }
   std::string name() const override { return "EmbeddingBackward"; }

@@ -29,6 +29,7 @@ Tensor indexed_accumulate(IndexForm form, const Tensor& base, int64_t dim, const
 
 // The gradient of a read: the output's gradient accumulated into zeros at the positions read.
 struct IndexedReadBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   IndexForm form = IndexForm::kSelect;
   int64_t dim = 0;
@@ -45,6 +46,7 @@ struct IndexedReadBackward final : autograd::Node {
 
 // The gradient of an accumulation: the base's is the output's, src's is read at the positions written.
 struct IndexedAccumulateBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   IndexForm form = IndexForm::kSelect;
   int64_t dim = 0;

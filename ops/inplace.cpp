@@ -108,7 +108,8 @@ struct CopySlices final : autograd::Node {
     Tensor base_grad = as_strided(flat, base_shape, base_strides, base_offset);
     base_grad.copy_(g);
     Tensor slice = as_strided(flat, view_shape, view_strides, view_offset);
-    variable_list res = fn->apply({kernels::contiguous_copy(slice)});
+    // Under create_graph (Note [create_graph] in autograd/engine.cpp) the copy records, like every step here.
+    variable_list res = fn->apply({GradMode::is_enabled() ? clone(slice) : kernels::contiguous_copy(slice)});
     if (res[0].defined()) slice.copy_(res[0]);
     else slice.zero_();
     res[0] = contiguous(base_grad);
@@ -131,6 +132,7 @@ void rebase_view(const Tensor& view, const std::shared_ptr<autograd::Node>& node
   copy_slices->view_shape = view.shape(), copy_slices->view_strides = view.strides();
   copy_slices->view_offset = view.storage_offset();
   copy_slices->fn = node;
+  copy_slices->supports_double_backward = node->supports_double_backward;  // its formula is fn's
   copy_slices->next_edges.reserve(node->next_edges.size());
   copy_slices->next_edges.push_back(autograd::gradient_edge(base));
   for (size_t i = 1; i < node->next_edges.size(); ++i) copy_slices->next_edges.push_back(node->next_edges[i]);
@@ -153,6 +155,7 @@ void check_other(const Tensor& self, const Tensor& other, const char* op) {
 }
 
 struct InplaceAddBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   double alpha = 1;
   variable_list apply(variable_list&& grads) override {
     const Tensor& g = grads[0];
@@ -162,6 +165,7 @@ struct InplaceAddBackward final : autograd::Node {
 };
 
 struct InplaceDivBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor other, self_before;  // the old value is copied: later in-place ops may change self
   variable_list apply(variable_list&& grads) override {
     const Tensor& g = grads[0];
@@ -173,6 +177,7 @@ struct InplaceDivBackward final : autograd::Node {
 };
 
 struct InplaceScaleBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   double scale = 1;
   variable_list apply(variable_list&& grads) override { return {scale == 1 ? grads[0] : mul(grads[0], scale)}; }
   std::string name() const override { return "ScaleBackward"; }
@@ -181,6 +186,7 @@ struct InplaceScaleBackward final : autograd::Node {
 // fill_, zero_ and copy_ overwrite self: its old value gets a zero gradient (torch's zeros_like(grad),
 // so a leaf reached only through it ends with zeros, not with no gradient); copy_'s source gets all.
 struct OverwriteBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   variable_list apply(variable_list&& grads) override {
     variable_list out(next_edges.size());
     if (needs_input_grad(0)) out[0] = zeros_like(grads[0]);
@@ -281,7 +287,7 @@ Tensor& Tensor::div_(const Tensor& other) {
       *this,
       [&](InplaceDivBackward& n) {
         n.save(n.other, other, other.shares_storage(*this));
-        if (n.needs_input_grad(1)) n.save(n.self_before, kernels::contiguous_copy(*this));
+        if (n.needs_input_grad(1)) n.save_value_of(n.self_before, kernels::contiguous_copy(*this), *this);
       },
       [&] { kernels::binary_out(BinaryOp::Div, *this, *this, kernels::cast(other, dtype())); }, other);
 }

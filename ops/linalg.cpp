@@ -56,6 +56,7 @@ std::pair<Tensor, Tensor> mm_grads(const Tensor& g, const autograd::Node* node, 
 }
 
 struct MmBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Multilinear;
   autograd::SavedTensor a, b;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
@@ -66,6 +67,7 @@ struct MmBackward final : autograd::Node {
 };
 
 struct AddmmBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   autograd::SavedTensor a, b;
   Scalar alpha = 1, beta = 1;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
@@ -79,6 +81,7 @@ struct AddmmBackward final : autograd::Node {
 };
 
 struct BmmBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Multilinear;
   autograd::SavedTensor a, b;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
@@ -93,6 +96,7 @@ struct BmmBackward final : autograd::Node {
 
 // x [..., in] flattened to x2 [R, in]: dx = g2 W, dW = g2^T x2, db = sum of g2's rows.
 struct LinearBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Affine;
   autograd::SavedTensor x, weight;
   Shape x_shape;

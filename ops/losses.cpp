@@ -7,6 +7,7 @@
 #include "kernels/toolkit.h"
 #include "ops/binary.h"
 #include "ops/reduce.h"
+#include "ops/shape_ops.h"
 #include "ops/softmax.h"
 #include "ops/unary.h"
 
@@ -59,13 +60,42 @@ double reduction_scale(Reduction reduction, int64_t count) {
   return reduction == Reduction::Mean ? 1.0 / static_cast<double>(count) : 1.0;
 }
 
+// create_graph (Note [create_graph] in autograd/engine.cpp): the fused backward kernels record
+// nothing, so the same gradients are spelled in ops. `q` is the target distribution over the class
+// dim (the one-hot target, smoothed), `weight` the incoming gradient per position times the
+// reduction's scale, zero where the target is ignored; both broadcast against the input.
+struct ClassGradientParts {
+  Tensor q, weight;
+};
+ClassGradientParts class_gradient_parts(const Tensor& g, const Tensor& target, const Shape& input_shape, DType dt,
+                                        int64_t class_dim, int64_t ignore_index, double label_smoothing,
+                                        double scale, bool per_position) {
+  const int64_t classes = input_shape[class_dim];
+  Shape class_shape(input_shape.size(), 1);
+  class_shape[class_dim] = classes;
+  Tensor t = unsqueeze(target, class_dim);
+  Tensor q = eq(t, reshape(arange(classes), class_shape)).to(dt);
+  if (label_smoothing > 0) q = add(mul(q, 1.0 - label_smoothing), label_smoothing / static_cast<double>(classes));
+  Tensor valid = ne(t, ignore_index).to(dt);
+  Tensor w = per_position ? unsqueeze(g, class_dim) : g;
+  return {q, mul(mul(valid, w), scale)};
+}
+
 struct CrossEntropyBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;  // through ops under create_graph
   autograd::SavedTensor logits, target;
   int64_t class_dim = 1, ignore_index = -100, count = 0;
   double label_smoothing = 0.0;
   Reduction reduction = Reduction::Mean;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
     if (!grads[0].defined()) return {Tensor()};
+    if (GradMode::is_enabled()) [[unlikely]] {  // create_graph: (softmax(x) - q) * weight, recorded
+      Tensor x = logits.unpack(this);
+      auto [q, weight] = class_gradient_parts(grads[0], target.unpack(this), x.shape(), x.dtype(), class_dim,
+                                              ignore_index, label_smoothing, reduction_scale(reduction, count),
+                                              reduction == Reduction::None);
+      return {mul(sub(softmax(x, class_dim), q), weight)};
+    }
     return {kernels::cross_entropy_backward(grads[0], reduction_scale(reduction, count), logits.unpack(this),
                                             target.unpack(this), class_dim, ignore_index, label_smoothing)};
   }
@@ -123,6 +153,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const std::stri
 
 namespace {
 struct NllLossBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;  // through ops under create_graph
   autograd::SavedTensor target;
   Shape input_shape;
   DType input_dtype = kFloat32;
@@ -130,6 +161,12 @@ struct NllLossBackward final : autograd::Node {
   Reduction reduction = Reduction::Mean;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
     if (!grads[0].defined()) return {Tensor()};
+    if (GradMode::is_enabled()) [[unlikely]] {  // create_graph: -q * weight, recorded (linear in the gradient)
+      auto [q, weight] = class_gradient_parts(grads[0], target.unpack(this), input_shape, input_dtype, class_dim,
+                                              ignore_index, 0.0, reduction_scale(reduction, count),
+                                              reduction == Reduction::None);
+      return {neg(mul(q, weight))};
+    }
     return {kernels::nll_loss_backward(grads[0], reduction_scale(reduction, count), input_shape, input_dtype,
                                        target.unpack(this), class_dim, ignore_index)};
   }
@@ -179,11 +216,16 @@ bool mse_fusable(const Tensor& input, const Tensor& target, Reduction reduction)
 // d/dx of scale * sum((x - t)^2) is 2 scale (x - t) g, one pass (kernels::BinaryOp::ScaledSub); the
 // target's gradient is its negative. Replaces sub, mul, mean and their three backward passes.
 struct MseLossBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;  // through ops under create_graph
   autograd::SavedTensor input, target;
   double scale = 1.0;  // 1 / numel for the mean
   autograd::variable_list apply(autograd::variable_list&& grads) override {
     if (!grads[0].defined()) return {Tensor(), Tensor()};
     Tensor x = input.unpack(this), t = target.unpack(this);
+    if (GradMode::is_enabled()) [[unlikely]] {  // create_graph: 2 scale (x - t) g, recorded
+      Tensor gx = mul(mul(sub(x, t), 2.0 * scale), grads[0]);
+      return {needs_input_grad(0) ? gx : Tensor(), needs_input_grad(1) ? neg(gx) : Tensor()};
+    }
     double g = grads[0].item<double>();
     Tensor gx, gt;
     if (needs_input_grad(0)) gx = kernels::binary(kernels::BinaryOp::ScaledSub, x, t, 2.0 * scale * g);

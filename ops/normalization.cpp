@@ -2,9 +2,15 @@
 #include <limits>
 
 #include "ops/normalization.h"
+#include "autograd/engine.h"
 #include "autograd/node.h"
+#include "framework/factories.h"
 #include "kernels/nn_kernels.h"
 #include "kernels/toolkit.h"
+#include "ops/binary.h"
+#include "ops/copy_ops.h"
+#include "ops/reduce.h"
+#include "ops/unary.h"
 
 namespace weft {
 namespace {
@@ -33,15 +39,31 @@ int64_t check_norm_args(const Tensor& x, const Shape& normalized_shape, const Te
   return numel_of(normalized_shape);
 }
 
+// The norm spelled in ops, for create_graph: (x - mean) / sqrt(var + eps) * weight + bias over the
+// trailing dims (rms_norm: x / sqrt(mean(x^2) + eps) * weight).
+Tensor norm_in_ops(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t dims, double eps,
+                   bool subtract_mean) {
+  Shape trailing;
+  for (int64_t d = x.dim() - dims; d < x.dim(); ++d) trailing.push_back(d);
+  Tensor centred = subtract_mean ? sub(x, mean(x, trailing, true)) : x;
+  Tensor y = mul(centred, rsqrt(add(mean(mul(centred, centred), trailing, true), eps)));
+  if (weight.defined()) y = mul(y, weight);
+  if (bias.defined()) y = add(y, bias);
+  return y;
+}
+
 // Shared by both norms: subtract_mean tells which one.
 struct NormBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;  // through ops under create_graph
   autograd::SavedTensor x, weight;
   Tensor mean, rstd;
   Shape normalized_shape;
   int64_t n = 1;
-  bool subtract_mean = true;
+  double eps = 0;
+  bool subtract_mean = true, has_bias = false;
   autograd::variable_list apply(autograd::variable_list&& grads) override {
     if (!grads[0].defined()) return {Tensor(), Tensor(), Tensor()};
+    if (GradMode::is_enabled()) [[unlikely]] return recorded(grads[0]);
     auto g = kernels::norm_backward(grads[0], x.unpack(this), mean, rstd, weight.unpack(this), n, subtract_mean,
                                     needs_input_grad(0), needs_input_grad(1), needs_input_grad(2));
     // The kernel returns flat (n) parameter gradients; give them normalized_shape.
@@ -50,6 +72,26 @@ struct NormBackward final : autograd::Node {
     return {g.dx, g.dweight, g.dbias};
   }
   std::string name() const override { return subtract_mean ? "LayerNormBackward" : "RmsNormBackward"; }
+
+  // create_graph (Note [create_graph] in autograd/engine.cpp): the fused kernel records nothing, so
+  // the norm is recomputed in ops on recorded copies of its inputs and differentiated there, with
+  // create_graph: the gradients are then functions of g, x and weight. The copies (clone) make
+  // grad() stop at them, so no gradient leaks into x's own history.
+  autograd::variable_list recorded(const Tensor& g) {
+    Tensor xs = clone(x.unpack(this)), w = weight.unpack(this);
+    Tensor ws = w.defined() ? clone(w) : Tensor();
+    Tensor bs = has_bias ? zeros(normalized_shape, xs.dtype()).requires_grad_() : Tensor();  // y is b-affine: db is g summed
+    Tensor y = norm_in_ops(xs, ws, bs, static_cast<int64_t>(normalized_shape.size()), eps, subtract_mean);
+    autograd::variable_list wrt{xs}, out(3);
+    if (ws.defined()) wrt.push_back(ws);
+    if (bs.defined()) wrt.push_back(bs);
+    autograd::variable_list got = autograd::grad({y}, wrt, {g}, /*retain_graph=*/true, /*allow_unused=*/true,
+                                                 /*create_graph=*/true);
+    out[0] = needs_input_grad(0) ? got[0] : Tensor();
+    if (ws.defined() && needs_input_grad(1)) out[1] = got[1];
+    if (bs.defined() && needs_input_grad(2)) out[2] = got.back();
+    return out;
+  }
 };
 
 Tensor norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps,
@@ -65,6 +107,7 @@ Tensor norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight
     n.n = count;
     n.normalized_shape = normalized_shape;
     n.subtract_mean = subtract_mean;
+    n.eps = eps, n.has_bias = bias.defined();
   }, x, weight, bias);
 }
 

@@ -12,6 +12,9 @@
 #include "ops/logical.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
+#include "ops/copy_ops.h"
+#include "ops/scatter.h"
+#include "ops/shape_ops.h"
 #include "ops/unary.h"
 
 namespace weft {
@@ -41,8 +44,11 @@ int64_t reduced_count(const Shape& shape, const Shape& dims) {
 }
 
 // A reduced gradient (keepdim or not) broadcast back to the input's shape, as a new dense tensor:
-// gradients that end in .grad must own dense memory.
+// gradients that end in .grad must own dense memory. Under grad mode (create_graph) in ops, so that
+// it records (Note [create_graph] in autograd/engine.cpp).
 Tensor expand_back(const Tensor& g, const Shape& in_shape, const Shape& dims, bool keepdim) {
+  if (GradMode::is_enabled()) [[unlikely]]
+    return contiguous(expand(reshape(g, kernels::reduced_shape(in_shape, dims, true)), in_shape));
   Tensor gk = g;
   if (!keepdim) gk = reshaped(g, kernels::reduced_shape(in_shape, dims, true));
   Tensor out = kernels::make_empty(in_shape, g.dtype());
@@ -54,6 +60,7 @@ Tensor expand_back(const Tensor& g, const Shape& in_shape, const Shape& dims, bo
 Tensor accumulation_input(const Tensor& x) { return is_floating(x.dtype()) ? x : kernels::cast(x, kInt64); }
 
 struct SumBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape in_shape, dims;
   bool keepdim = false;
@@ -62,6 +69,7 @@ struct SumBackward final : autograd::Node {
 };
 
 struct MeanBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape in_shape, dims;
   bool keepdim = false;
@@ -135,6 +143,7 @@ namespace {
 // Global max/min: the gradient is shared evenly by every element equal to the result; a NaN result
 // counts the NaN elements as equal to it (torch's evenly_distribute_backward).
 struct ExtremeAllBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor x, y;
   variable_list apply(variable_list&& grads) override {
     Tensor xv = x.unpack(this), yv = y.unpack(this);
@@ -164,6 +173,7 @@ void check_reduced_dim(const Tensor& x, int64_t d, const char* op) {
 }
 
 struct ExtremeDimBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor indices;
   Shape in_shape;
   int64_t dim = 0;
@@ -173,6 +183,8 @@ struct ExtremeDimBackward final : autograd::Node {
     Tensor g = keepdim ? grads[0] : reshaped(grads[0], kshape);
     Tensor idx = indices.unpack(this);
     if (!keepdim) idx = reshaped(idx, kshape);
+    if (GradMode::is_enabled()) [[unlikely]]  // create_graph: the same scatter, recorded
+      return {scatter_add(zeros(in_shape, g.dtype()), dim, idx, reshape(grads[0], kshape))};
     return {kernels::scatter_add_dim(g, idx, dim, in_shape)};
   }
   std::string name() const override { return "MaxBackward"; }
@@ -230,6 +242,7 @@ namespace {
 // var and std. std's gradient is var's gradient of grad / (2 std), taken as 0 where std == 0 (torch's
 // std_backward): composing sqrt's backward would give inf * 0 = NaN there.
 struct VarBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor x, mean, result;  // mean with keepdim; result (the std) saved only for std
   Shape dims;
   bool keepdim = false, is_std = false;
@@ -242,7 +255,9 @@ struct VarBackward final : autograd::Node {
     }
     Tensor xv = x.unpack(this);
     g = expand_back(g, xv.shape(), dims, keepdim);
-    return {mul(g, mul(sub(xv, mean.unpack(this)), 2.0 / denom))};
+    // The saved mean was computed under no-grad; create_graph needs it as a function of x.
+    Tensor m = GradMode::is_enabled() ? weft::mean(xv, dims, true) : mean.unpack(this);
+    return {mul(g, mul(sub(xv, m), 2.0 / denom))};
   }
   std::string name() const override { return is_std ? "StdBackward" : "VarBackward"; }
 };
@@ -280,6 +295,7 @@ Tensor std(const Tensor& x, const Shape& dims, bool unbiased, bool keepdim) {
 
 namespace {
 struct NormBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor x, y;
   Shape dims;
   bool keepdim = false;
@@ -341,13 +357,17 @@ Tensor norm(const Tensor& x, const std::string& p, const Shape& dims, bool keepd
 
 namespace {
 struct LogsumexpBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor x, y;  // y with keepdim
   Shape dims;
   bool keepdim = false;
   variable_list apply(variable_list&& grads) override {
     Tensor xv = x.unpack(this);
     Tensor g = expand_back(grads[0], xv.shape(), dims, keepdim);
-    return {mul(g, exp(sub(xv, y.unpack(this))))};
+    // y is saved with keepdim, so it is not quite this node's output: create_graph recomputes it
+    // as a function of x instead of re-attaching it (Note [Saved tensors and create_graph]).
+    Tensor yk = GradMode::is_enabled() ? logsumexp(xv, dims, true) : y.unpack(this);
+    return {mul(g, exp(sub(xv, yk)))};
   }
   std::string name() const override { return "LogsumexpBackward"; }
 };
@@ -412,9 +432,11 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
 
 namespace {
 struct SumToBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape in_shape;
   variable_list apply(variable_list&& grads) override {
+    if (GradMode::is_enabled()) [[unlikely]] return {contiguous(expand(grads[0], in_shape))};  // create_graph
     Tensor out = kernels::make_empty(in_shape, grads[0].dtype());
     kernels::copy_into(out, grads[0]);  // broadcast back
     return {out};

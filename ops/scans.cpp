@@ -7,6 +7,7 @@
 #include "kernels/toolkit.h"
 #include "ops/binary.h"
 #include "ops/logical.h"
+#include "ops/rearrange.h"
 #include "ops/shape_ops.h"
 #include "ops/unary.h"
 
@@ -35,8 +36,14 @@ Tensor reverse_cumsum(const Tensor& g, int64_t dim) {
 }
 
 struct CumsumBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   int64_t dim = 0;
-  variable_list apply(variable_list&& grads) override { return {reverse_cumsum(grads[0], dim)}; }
+  variable_list apply(variable_list&& grads) override {
+    const Tensor& g = grads[0];
+    if (GradMode::is_enabled() && g.dim() > 0) [[unlikely]]  // create_graph: the reversed scan in ops
+      return {flip(cumsum(flip(g, {dim}), dim), {dim})};
+    return {reverse_cumsum(g, dim)};
+  }
   std::string name() const override { return "CumsumBackward"; }
 };
 

@@ -64,6 +64,7 @@ Tensor src_gradient(const Tensor& g, int64_t dim, const Tensor& index, const Sha
 }
 
 struct ScatterBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor index;
   Shape src_shape;
   int64_t dim = 0;
@@ -127,6 +128,7 @@ ScatterReduce parse_reduce(const std::string& reduce) {
 }
 
 struct IndexCopyBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor index;
   int64_t dim = 0;
   variable_list apply(variable_list&& grads) override {
@@ -140,6 +142,7 @@ struct IndexCopyBackward final : autograd::Node {
 };
 
 struct IndexFillBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor index;
   int64_t dim = 0;
   variable_list apply(variable_list&& grads) override { return {index_fill(grads[0], dim, index.unpack(this), 0)}; }

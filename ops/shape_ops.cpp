@@ -78,6 +78,7 @@ std::optional<Shape> view_strides(const Shape& shape, const Shape& strides, cons
 // --- views whose backward is a reshape back (reshape, view, flatten, squeeze, unsqueeze) ---
 
 struct ViewBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape input_shape;
   variable_list apply(variable_list&& grads) override { return {reshape(grads[0], input_shape)}; }
@@ -159,6 +160,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 
 namespace {
 struct PermuteBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape inverse;
   variable_list apply(variable_list&& grads) override { return {permute(grads[0], inverse)}; }
@@ -200,6 +202,7 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 
 namespace {
 struct ExpandBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape input_shape;
   variable_list apply(variable_list&& grads) override { return {sum_to(grads[0], input_shape)}; }
@@ -242,6 +245,7 @@ Tensor pad_dim(const Tensor& g, int64_t dim, int64_t before, int64_t after) {
 
 namespace {
 struct NarrowBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   int64_t dim = 0, start = 0, input_size = 0;
   variable_list apply(variable_list&& grads) override {
@@ -271,6 +275,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 
 namespace {
 struct SelectBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   int64_t dim = 0, index = 0, input_size = 0;
   variable_list apply(variable_list&& grads) override {
@@ -316,6 +321,7 @@ namespace {
 // Assumes the input itself does not overlap in memory (no expanded input), which covers every
 // use weft makes of as_strided.
 struct AsStridedBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   Shape in_shape, in_strides, out_shape, out_strides;
   int64_t in_offset = 0, out_offset = 0;
@@ -334,6 +340,7 @@ struct AsStridedBackward final : autograd::Node {
 
 std::shared_ptr<autograd::Node> detail::as_strided_history(const Tensor& base, const Tensor& view) {
   auto node = std::allocate_shared<AsStridedBackward>(detail::PoolAllocator<AsStridedBackward>());
+  node->supports_double_backward = true;
   node->next_edges.push_back(autograd::gradient_edge(base));
   node->in_shape = base.shape(), node->in_strides = base.strides(), node->in_offset = base.storage_offset();
   node->out_shape = view.shape(), node->out_strides = view.strides(), node->out_offset = view.storage_offset();

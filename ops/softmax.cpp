@@ -11,6 +11,7 @@ namespace {
 
 // d softmax: y * (g - sum(g * y, dim)); d log_softmax: g - exp(y) * sum(g, dim). y is the output.
 struct SoftmaxBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   autograd::SavedTensor result;
   int64_t dim = 0;
   bool log = false;

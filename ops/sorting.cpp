@@ -7,6 +7,7 @@
 #include "kernels/index.h"
 #include "kernels/lanes.h"
 #include "kernels/toolkit.h"
+#include "ops/scatter.h"
 #include "ops/shape_ops.h"
 
 namespace weft {
@@ -18,12 +19,15 @@ using autograd::variable_list;
 // The gradient of values picked from x along dim at `indices` (of the values' shape, kept dim):
 // zeros of x's shape with each gradient added at its position.
 struct PickedBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor indices;
   Shape in_shape;
   int64_t dim = 0;
   const char* name_ = "";
   variable_list apply(variable_list&& grads) override {
     Tensor idx = indices.unpack(this);
+    if (GradMode::is_enabled()) [[unlikely]]  // create_graph: the same scatter, recorded
+      return {scatter_add(zeros(in_shape, grads[0].dtype()), dim, idx, reshape(grads[0], idx.shape()))};
     Tensor g = kernels::reshaped(grads[0], idx.shape());
     return {kernels::scatter_add(zeros(in_shape, g.dtype()), dim, idx, g)};
   }

@@ -39,6 +39,7 @@ Tensor float_unary_op(UnaryOp op, const Tensor& x, const char* name) {
 // The backward of a unary op whose gradient is formula(g, s) for one saved tensor s, the op's input
 // or its output: the ops differ only in the formula and the name.
 struct SavedBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;  // every formula is ops under grad mode
   using Formula = Tensor (*)(const Tensor& g, const Tensor& s);
   SavedTensor saved;
   Formula formula = nullptr;
@@ -56,13 +57,38 @@ auto saving(const char* name, const Tensor& s, bool is_output, SavedBackward::Fo
   };
 }
 
-// A fused formula: grad * f'(s) in one pass (see kernels::BinaryOp's *Grad entries).
-template <BinaryOp OP>
+// A fused formula: grad * f'(s) in one pass (see kernels::BinaryOp's *Grad entries). Under grad
+// mode (a backward with create_graph) the same product spelled in ops, `derivative(s)` being f'
+// (Note [create_graph] in autograd/engine.cpp): it records, so it differentiates again.
+template <BinaryOp OP, Tensor (*derivative)(const Tensor&)>
 Tensor fused(const Tensor& g, const Tensor& s) {
+  if (GradMode::is_enabled()) [[unlikely]] return mul(g, derivative(s));
   return kernels::binary(OP, kernels::cast(g, s.dtype()), s);
 }
 
+// f'(s) of the fused formulas, in ops. s is y for tanh, sigmoid and relu; x for gelu and silu.
+Tensor tanh_derivative(const Tensor& y) { return 1.0 - mul(y, y); }
+Tensor sigmoid_derivative(const Tensor& y) { return mul(y, 1.0 - y); }
+Tensor relu_derivative(const Tensor& y) { return gt(y, 0).to(y.dtype()); }
+Tensor gelu_derivative(const Tensor& x) {  // Phi(x) + x phi(x)
+  constexpr double kInvSqrt2 = 0.70710678118654752440, kInvSqrt2Pi = 0.39894228040143267794;
+  Tensor cdf = mul(add(erf(mul(x, kInvSqrt2)), 1.0), 0.5);
+  return add(cdf, mul(x, mul(exp(mul(mul(x, x), -0.5)), kInvSqrt2Pi)));
+}
+Tensor gelu_tanh_derivative(const Tensor& x) {  // y = x (1 + tanh(u)) / 2, u = k (x + c x^3)
+  constexpr double kSqrt2OverPi = 0.79788456080286535588, kC = 0.044715;
+  Tensor x2 = mul(x, x);
+  Tensor t = tanh(mul(mul(x, add(mul(x2, kC), 1.0)), kSqrt2OverPi));
+  Tensor du = mul(add(mul(x2, 3.0 * kC), 1.0), kSqrt2OverPi);
+  return add(mul(add(t, 1.0), 0.5), mul(mul(mul(x, 1.0 - mul(t, t)), du), 0.5));
+}
+Tensor silu_derivative(const Tensor& x) {  // sigma(x) (1 + x (1 - sigma(x)))
+  Tensor sg = sigmoid(x);
+  return mul(sg, add(mul(x, 1.0 - sg), 1.0));
+}
+
 struct NegBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Linear;
   variable_list apply(variable_list&& grads) override { return {neg(grads[0])}; }
   std::string name() const override { return "NegBackward"; }
@@ -130,18 +156,18 @@ Tensor cos(const Tensor& x) {
 
 Tensor tanh(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Tanh, x, "tanh");
-  return autograd::record<SavedBackward>(y, saving("TanhBackward", y, true, fused<BinaryOp::TanhGrad>), x);
+  return autograd::record<SavedBackward>(y, saving("TanhBackward", y, true, fused<BinaryOp::TanhGrad, tanh_derivative>), x);
 }
 
 Tensor sigmoid(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Sigmoid, x, "sigmoid");
-  return autograd::record<SavedBackward>(y, saving("SigmoidBackward", y, true, fused<BinaryOp::SigmoidGrad>), x);
+  return autograd::record<SavedBackward>(y, saving("SigmoidBackward", y, true, fused<BinaryOp::SigmoidGrad, sigmoid_derivative>), x);
 }
 
 Tensor relu(const Tensor& x) {
   check_not_bool(x, "relu");
   Tensor y = unary_op(UnaryOp::Relu, x, "relu");
-  return autograd::record<SavedBackward>(y, saving("ReluBackward", y, true, fused<BinaryOp::ReluGrad>), x);
+  return autograd::record<SavedBackward>(y, saving("ReluBackward", y, true, fused<BinaryOp::ReluGrad, relu_derivative>), x);
 }
 
 Tensor gelu(const Tensor& x, const std::string& approximate) {
@@ -149,13 +175,14 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
              "but got \"", approximate, "\"");
   bool tanh_form = approximate == "tanh";
   Tensor y = float_unary_op(tanh_form ? UnaryOp::GeluTanh : UnaryOp::Gelu, x, "gelu");
-  SavedBackward::Formula formula = tanh_form ? fused<BinaryOp::GeluTanhGrad> : fused<BinaryOp::GeluGrad>;
+  SavedBackward::Formula formula = tanh_form ? fused<BinaryOp::GeluTanhGrad, gelu_tanh_derivative>
+                                                 : fused<BinaryOp::GeluGrad, gelu_derivative>;
   return autograd::record<SavedBackward>(y, saving("GeluBackward", x, false, formula), x);
 }
 
 Tensor silu(const Tensor& x) {
   Tensor y = float_unary_op(UnaryOp::Silu, x, "silu");
-  return autograd::record<SavedBackward>(y, saving("SiluBackward", x, false, fused<BinaryOp::SiluGrad>), x);
+  return autograd::record<SavedBackward>(y, saving("SiluBackward", x, false, fused<BinaryOp::SiluGrad, silu_derivative>), x);
 }
 
 Tensor reciprocal(const Tensor& x) {
@@ -166,6 +193,7 @@ Tensor reciprocal(const Tensor& x) {
 
 namespace {
 struct ClampBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor outside;  // bool: where x was clamped (or NaN), so the gradient is zero
   variable_list apply(variable_list&& grads) override {
     return {masked_fill(grads[0], outside.unpack(this), 0)};
@@ -204,6 +232,7 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
 namespace {
 // The zero gradient of the piecewise-constant ops (sign and rounding).
 struct ZeroBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   const char* name_ = "";
   variable_list apply(variable_list&& grads) override { return {zeros_like(grads[0])}; }
   std::string name() const override { return name_; }
@@ -364,6 +393,7 @@ Tensor isfinite(const Tensor& x) {
 
 namespace {
 struct NanToNumBackward final : autograd::Node {
+  static constexpr bool kSupportsDoubleBackward = true;
   SavedTensor finite;  // bool: where x was finite
   variable_list apply(variable_list&& grads) override {
     return {masked_fill(grads[0], logical_not(finite.unpack(this)), 0)};

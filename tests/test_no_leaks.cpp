@@ -112,3 +112,32 @@ TEST_CASE("no leaks: views, copies and in-place ops") {
     return y;
   });
 }
+
+TEST_CASE("no leaks: create_graph, second derivatives and refused double backward") {
+  // A first-order gradient with create_graph holds the forward graph through re-attached saved
+  // outputs (exp, tanh, softmax, logsumexp save theirs) and the engine's recorded sums; a second
+  // grad through it, or none, must leave nothing behind: the weak and re-attached histories of
+  // Note [Saved tensors and create_graph] make no cycle. Every other step makes prod's refusing
+  // node (Note [create_graph]) and drops it.
+  Tensor x = (randn({3, 4}, kFloat64) * 0.5 + 1.5).detach().requires_grad_();
+  auto step = [&](int i) {
+    Tensor y = add(sum(mul(exp(x), tanh(x))), sum(logsumexp(x, {1}, false)));
+    y = add(y, sum(mul(softmax(x, 1), x)));
+    y = add(y, cross_entropy(x, from_vector<int64_t>({0, 3, 1}, {3})));
+    y = add(y, sum(mul(layer_norm(x, {4}), x)));  // its backward differentiates a recomputation
+    Tensor g = autograd::grad({y}, {x}, {}, false, false, /*create_graph=*/true)[0];
+    if (i % 2 == 0) (void)autograd::grad({sum(mul(g, g))}, {x});
+    else {
+      Tensor p = autograd::grad({prod(x)}, {x}, {}, false, false, true)[0];  // refusing history, dropped
+      (void)p;
+    }
+  };
+  step(0), step(1);
+  const Live before = live();
+  for (int i = 0; i < 200; ++i) step(i);
+  const Live after = live();
+  INFO(after.objects - before.objects << " objects and " << static_cast<int64_t>(after.bytes - before.bytes)
+                                      << " bytes more after 200 steps");
+  CHECK(after.objects == before.objects);
+  CHECK(after.bytes == before.bytes);
+}
