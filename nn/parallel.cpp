@@ -150,7 +150,7 @@ Layouts apply_sequence_parallel(Module& m, const std::string& path, std::shared_
                  " tokens of a sequence of ", seq->length, " but got shape ", idx.shape());
       Tensor x = add(self->wte->forward(idx), self->wpe->forward(arange(offset, offset + size)));
       // A Replicate table read at this rank's positions: the embeddings are this rank's own.
-      return dist::reinterpret(x, spmd::Type::Varying, seq->mesh, seq->tp);
+      return dist::reinterpret(x, spmd::Type::Replicate, spmd::Type::Varying, seq->mesh, seq->tp);
     };
   }
   return layouts;
