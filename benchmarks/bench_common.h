@@ -101,6 +101,30 @@ void paired(benchmark::State& state, B&& baseline, W&& weft) {
   if (mb > 0) state.counters["ratio"] = mw / mb;
 }
 
+// One side alone, timed as paired() times each side (blocks of calls for ~200 us, the median per-call
+// time in the counter weft_us, named so for report.py however the library is): for binaries whose baseline lives in another binary (bench_torch).
+template <class F>
+void blocks(benchmark::State& state, F&& f) {
+  const clockid_t clock = clock_for(omp_get_max_threads() > 1);  // Note [Which clock]
+  auto timed = [&](int64_t calls) {
+    const double t0 = clock_ns(clock);
+    for (int64_t i = 0; i < calls; ++i) f();
+    return (clock_ns(clock) - t0) / static_cast<double>(calls);
+  };
+  timed(1);  // warm
+  const int64_t calls = std::max<int64_t>(1, static_cast<int64_t>(200e3 / std::max(1.0, timed(1))));
+  std::vector<double> per_call;
+  const double cpu0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID), wall0 = clock_ns(CLOCK_MONOTONIC);
+  for (auto _ : state) {
+    per_call.push_back(timed(calls));
+    state.SetIterationTime(per_call.back() * 1e-9 * static_cast<double>(calls));
+  }
+  state.counters["cpu_per_wall"] =
+      (clock_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / std::max(1.0, clock_ns(CLOCK_MONOTONIC) - wall0);
+  std::nth_element(per_call.begin(), per_call.begin() + per_call.size() / 2, per_call.end());
+  state.counters["weft_us"] = per_call.empty() ? 0.0 : per_call[per_call.size() / 2] * 1e-3;
+}
+
 inline std::map<std::string, double>& baseline_times() {
   static std::map<std::string, double> times;
   return times;
