@@ -17,3 +17,4 @@
 #include "nn/rnn.h"
 #include "nn/schedule.h"
 #include "nn/transformer.h"
+#include "nn/activation_checkpoint.h"
