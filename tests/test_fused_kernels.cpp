@@ -157,3 +157,33 @@ TEST_CASE("sum_of_squares and clip_grad_norm_ against plain double sums", "[fuse
     }
   }
 }
+
+TEST_CASE("cross_entropy's fused float32 rows match log-softmax in double", "[fused][cross_entropy]") {
+  manual_seed(13);
+  for (auto [rows, classes] : {std::pair<int64_t, int64_t>{5, 3}, {37, 1000}, {64, 17}}) {
+    for (double smoothing : {0.0, 0.1}) {
+      Tensor x = randn({rows, classes}).mul_(4.0);
+      Tensor t = randint(0, classes, {rows});
+      t.data_ptr<int64_t>()[1] = -100;  // ignored
+      Tensor got = cross_entropy(x, t, "none", -100, smoothing);
+      std::vector<double> xs = values(x), loss = values(got);
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t target = t.data_ptr<int64_t>()[r];
+        if (target == -100) {
+          REQUIRE(loss[size_t(r)] == 0.0);
+          continue;
+        }
+        double m = -INFINITY, s = 0.0, mean = 0.0;
+        for (int64_t c = 0; c < classes; ++c) m = std::max(m, xs[size_t(r * classes + c)]);
+        for (int64_t c = 0; c < classes; ++c) {
+          s += std::exp(xs[size_t(r * classes + c)] - m);
+          mean += xs[size_t(r * classes + c)] / double(classes);
+        }
+        const double lse = m + std::log(s);
+        const double want = (1 - smoothing) * (lse - xs[size_t(r * classes + target)]) + smoothing * (lse - mean);
+        INFO("rows " << rows << " classes " << classes << " smoothing " << smoothing << " row " << r);
+        REQUIRE(std::abs(loss[size_t(r)] - want) <= 2e-6 * (1 + std::abs(want)));
+      }
+    }
+  }
+}
