@@ -22,12 +22,24 @@ namespace bench {
 // registered baseline first; the baseline stores its wall time per iteration under a key, and the weft
 // case reports ratio = weft time / baseline time (lower is better, 1.0 = as fast as the baseline).
 // scripts/bench recomputes the ratios from the JSON as well; the counter is for reading the console.
+// Every ratio in the report reads this one way, weft's time over the baseline's, throughput targets
+// included (">= 0.95x the throughput" is written as "<= 1.053x the time").
 //
 // Note [Which clock]
 // The machine is shared (other builds run beside the benchmarks), so wall time mostly measures the
-// scheduler. A single-threaded case is timed by its thread's CPU time; a case running 2 OpenMP threads
+// scheduler. A single-threaded case is timed by the CPU time of the whole process, not of the
+// calling thread: if a library opened a parallel region anyway, its other threads' work is counted,
+// so a "1 thr" row can never show more than one core's throughput. A case running 2 OpenMP threads
 // (or 2 MPI ranks) needs wall time, as its threads wait on each other. report.py applies the same
-// rule to the JSON: cpu_time for threads:1, real_time otherwise.
+// rule to the JSON, and every paired case also reports cpu_per_wall (process CPU time / wall time
+// over the case): about 1 for a case that really ran one thread, up to 2 for two busy threads.
+inline double clock_ns(clockid_t id) {
+  timespec ts;
+  clock_gettime(id, &ts);
+  return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+inline clockid_t clock_for(bool wall) { return wall ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID; }
+
 class LoopClock {
  public:
   explicit LoopClock(bool wall = omp_get_max_threads() > 1) : wall_(wall), start_(now()) {}
@@ -36,11 +48,7 @@ class LoopClock {
   }
 
  private:
-  double now() const {
-    timespec ts;
-    clock_gettime(wall_ ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-  }
+  double now() const { return clock_ns(clock_for(wall_)); }
   bool wall_;
   double start_;
 };
@@ -54,12 +62,8 @@ class LoopClock {
 // A block is one call or enough calls for ~200 us, so that reading the clock costs nothing.
 template <class B, class W>
 void paired(benchmark::State& state, B&& baseline, W&& weft) {
-  const bool wall = omp_get_max_threads() > 1;  // Note [Which clock]
-  auto now = [wall] {
-    timespec ts;
-    clock_gettime(wall ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-  };
+  const clockid_t clock = clock_for(omp_get_max_threads() > 1);  // Note [Which clock]
+  auto now = [clock] { return clock_ns(clock); };
   auto timed = [&](auto& f, int64_t calls) {
     const double t0 = now();
     for (int64_t i = 0; i < calls; ++i) f();
@@ -70,6 +74,7 @@ void paired(benchmark::State& state, B&& baseline, W&& weft) {
   const double one_call = std::max(1.0, std::min(timed(baseline, 1), timed(weft, 1)));
   const int64_t calls = std::max<int64_t>(1, static_cast<int64_t>(200e3 / one_call));
   std::vector<double> tb, tw;
+  const double cpu0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID), wall0 = clock_ns(CLOCK_MONOTONIC);
   for (auto _ : state) {
     double b, w;
     if (tb.size() % 2 == 0) {
@@ -88,10 +93,36 @@ void paired(benchmark::State& state, B&& baseline, W&& weft) {
     std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
     return v[v.size() / 2];
   };
+  state.counters["cpu_per_wall"] =
+      (clock_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / std::max(1.0, clock_ns(CLOCK_MONOTONIC) - wall0);
   const double mb = median(tb), mw = median(tw);
   state.counters["baseline_us"] = mb * 1e-3;
   state.counters["weft_us"] = mw * 1e-3;
   if (mb > 0) state.counters["ratio"] = mw / mb;
+}
+
+// One side alone, timed as paired() times each side (blocks of calls for ~200 us, the median per-call
+// time in the counter weft_us, named so for report.py however the library is): for binaries whose baseline lives in another binary (bench_torch).
+template <class F>
+void blocks(benchmark::State& state, F&& f) {
+  const clockid_t clock = clock_for(omp_get_max_threads() > 1);  // Note [Which clock]
+  auto timed = [&](int64_t calls) {
+    const double t0 = clock_ns(clock);
+    for (int64_t i = 0; i < calls; ++i) f();
+    return (clock_ns(clock) - t0) / static_cast<double>(calls);
+  };
+  timed(1);  // warm
+  const int64_t calls = std::max<int64_t>(1, static_cast<int64_t>(200e3 / std::max(1.0, timed(1))));
+  std::vector<double> per_call;
+  const double cpu0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID), wall0 = clock_ns(CLOCK_MONOTONIC);
+  for (auto _ : state) {
+    per_call.push_back(timed(calls));
+    state.SetIterationTime(per_call.back() * 1e-9 * static_cast<double>(calls));
+  }
+  state.counters["cpu_per_wall"] =
+      (clock_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0) / std::max(1.0, clock_ns(CLOCK_MONOTONIC) - wall0);
+  std::nth_element(per_call.begin(), per_call.begin() + per_call.size() / 2, per_call.end());
+  state.counters["weft_us"] = per_call.empty() ? 0.0 : per_call[per_call.size() / 2] * 1e-3;
 }
 
 inline std::map<std::string, double>& baseline_times() {

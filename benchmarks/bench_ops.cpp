@@ -1,10 +1,13 @@
 // bench_ops: weft's ops against what they are built to match: raw oneDNN primitives made once outside
 // the timing loop (matmul, linear, softmax, layer norm, log-softmax for cross entropy) and plain
-// vectorised loops into preallocated memory (elementwise add, reductions; libm tanh / exp loops).
-// matmul and linear interleave weft and the baseline in one case (Note [Paired timing]); the other
-// baselines run first as cases of their own (Note [Ratio counter]), both in bench_common.h.
+// vectorised loops into preallocated, pre-touched memory (elementwise add, reductions; libm tanh / exp
+// loops). Every case interleaves weft and its baseline (Note [Paired timing] in bench_common.h).
+#include <sys/mman.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "bench_common.h"
@@ -61,186 +64,115 @@ BENCHMARK(BM_matmul)->ArgNames({"n", "threads"})->ArgsProduct({{64, 256, 1024, 2
 BENCHMARK(BM_linear)->ArgNames({"n", "threads"})->ArgsProduct({{64, 256, 1024, 2048}, {1, 2}})
     ->UseManualTime()->Unit(benchmark::kMicrosecond);
 
-// ---------------------------------------------------------------- elementwise add
+// ---------------------------------------------------------------- elementwise add, reductions
+// Paired with plain loops (Note [Paired timing]) into memory allocated and written before timing
+// (huge-page advised, as bench_peak's STREAM arrays): the loop pays no page fault, and weft's output
+// block comes from its cache after the first call, so both sides stream the same bytes.
 
-// c = a + b into memory allocated once: the loop weft's add has to match.
-void BM_add_loop(benchmark::State& state) {
-  const int64_t n = state.range(0);
-  bench::set_threads(static_cast<int>(state.range(1)));
-  std::vector<float> a(n, 1.0f), b(n, 2.0f), c(n);
-  const float *pa = a.data(), *pb = b.data();
-  float* pc = c.data();
-  bench::LoopClock clock;
-  for (auto _ : state) {
-    if (n > 32768) {
-#pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < n; ++i) pc[i] = pa[i] + pb[i];
-    } else {  // no parallel region at all: even an if(false) one costs a team setup
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) pc[i] = pa[i] + pb[i];
-    }
-    benchmark::DoNotOptimize(pc);
-    benchmark::ClobberMemory();
-  }
-  bench::record_baseline(bench::key_of("add", state, 2), clock, state);
-  state.counters["GBs"] = bench::gbytes(3.0 * 4.0 * n);
+// n floats on a 2 MiB boundary, advised to use huge pages, written once.
+std::unique_ptr<float, decltype(&std::free)> touched(int64_t n, float value) {
+  const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + (2 << 20) - 1) / (2 << 20) * (2 << 20);
+  auto* p = static_cast<float*>(std::aligned_alloc(2 << 20, bytes));
+  madvise(p, bytes, MADV_HUGEPAGE);
+  for (int64_t i = 0; i < n; ++i) p[i] = value;
+  return {p, &std::free};
 }
 
-void BM_add_weft(benchmark::State& state) {
+// A loop over n elements: parallel (the thread setting's team) above 32K elements; below, no
+// parallel region at all (even an if(false) one costs a team setup).
+template <class F>
+void loop(int64_t n, F f) {
+  if (n > 32768) {
+#pragma omp parallel for simd schedule(static) num_threads(weft::get_num_threads())
+    for (int64_t i = 0; i < n; ++i) f(i);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) f(i);
+  }
+}
+
+// c = a + b: 12 bytes per element (STREAM's add), the GB/s the report sets beside its peak.
+void BM_add(benchmark::State& state) {
   const int64_t n = state.range(0);
   bench::set_threads(static_cast<int>(state.range(1)));
   weft::NoGradGuard no_grad;
-  weft::Tensor a = weft::ones({n}), b = weft::full({n}, 2.0);
-  benchmark::DoNotOptimize(weft::add(a, b).raw_data());  // warm: the output block's first touch
-  bench::LoopClock clock;
-  for (auto _ : state) {
-    weft::Tensor c = weft::add(a, b);
-    benchmark::DoNotOptimize(c.raw_data());
-  }
-  bench::report_ratio(bench::key_of("add", state, 2), clock, state);
-  state.counters["GBs"] = bench::gbytes(3.0 * 4.0 * n);
+  auto a = touched(n, 1.0f), b = touched(n, 2.0f), c = touched(n, 0.0f);
+  const float *pa = a.get(), *pb = b.get();
+  float* pc = c.get();
+  weft::Tensor x = weft::ones({n}), y = weft::full({n}, 2.0);
+  bench::paired(
+      state,
+      [&] {
+        loop(n, [=](int64_t i) { pc[i] = pa[i] + pb[i]; });
+        benchmark::ClobberMemory();
+      },
+      [&] { benchmark::DoNotOptimize(weft::add(x, y).raw_data()); });
+  state.counters["GBs"] = 12.0 * n / (state.counters["weft_us"] * 1e3);
+  state.counters["GBs_loop"] = 12.0 * n / (state.counters["baseline_us"] * 1e3);
 }
+BENCHMARK(BM_add)->ArgNames({"n", "threads"})->Args({16, 1})->Args({16 << 20, 1})->Args({16 << 20, 2})
+    ->UseManualTime()->Unit(benchmark::kMicrosecond);
 
-void add_args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"n", "threads"})->UseRealTime();
-  b->Args({16, 1});  // per-call overhead: target < 100 ns
-  b->Args({16 << 20, 1})->Args({16 << 20, 2});
-}
-BENCHMARK(BM_add_loop)->Apply(add_args);
-BENCHMARK(BM_add_weft)->Apply(add_args);
-
-// ---------------------------------------------------------------- float32 tanh / exp
-
-// std::tanh or std::exp per element into memory allocated once: the libm route weft's float32 tanh and
-// exp took before their own polynomials (kernels/vector_math.h), the baseline of the ratio.
-void transcendental_loop(benchmark::State& state, bool tanh_op) {
-  const int64_t n = state.range(0);
-  bench::set_threads(static_cast<int>(state.range(1)));
-  weft::Tensor xt = randn({n});
-  std::vector<float> y(n);
-  const float* px = fp(xt);
-  float* py = y.data();
-  bench::LoopClock clock;
-  auto run = [&](auto f) {
-    if (n > 32768) {
-#pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
-    } else {  // no parallel region at all: even an if(false) one costs a team setup
-      for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
-    }
-  };
-  for (auto _ : state) {
-    if (tanh_op) run([](float v) { return std::tanh(v); });
-    else run([](float v) { return std::exp(v); });
-    benchmark::DoNotOptimize(py);
-    benchmark::ClobberMemory();
-  }
-  bench::record_baseline(bench::key_of(tanh_op ? "tanh" : "exp", state, 2), clock, state);
-  state.counters["Gelem_s"] = benchmark::Counter(n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-void transcendental_weft(benchmark::State& state, bool tanh_op) {
+// std::tanh or std::exp per element: the libm route weft's float32 tanh and exp took before their
+// own polynomials (kernels/vector_math.h).
+void BM_transcendental(benchmark::State& state, bool tanh_op) {
   const int64_t n = state.range(0);
   bench::set_threads(static_cast<int>(state.range(1)));
   weft::NoGradGuard no_grad;
   weft::Tensor x = randn({n});
-  benchmark::DoNotOptimize((tanh_op ? weft::tanh(x) : weft::exp(x)).raw_data());  // warm the output block
-  bench::LoopClock clock;
-  for (auto _ : state) {
-    weft::Tensor y = tanh_op ? weft::tanh(x) : weft::exp(x);
-    benchmark::DoNotOptimize(y.raw_data());
-  }
-  bench::report_ratio(bench::key_of(tanh_op ? "tanh" : "exp", state, 2), clock, state);
-  state.counters["Gelem_s"] = benchmark::Counter(n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  auto y = touched(n, 0.0f);
+  const float* px = fp(x);
+  float* py = y.get();
+  bench::paired(
+      state,
+      [&] {
+        if (tanh_op) loop(n, [=](int64_t i) { py[i] = std::tanh(px[i]); });
+        else loop(n, [=](int64_t i) { py[i] = std::exp(px[i]); });
+        benchmark::ClobberMemory();
+      },
+      [&] { benchmark::DoNotOptimize((tanh_op ? weft::tanh(x) : weft::exp(x)).raw_data()); });
 }
+BENCHMARK_CAPTURE(BM_transcendental, tanh, true)->ArgNames({"n", "threads"})->Args({16, 1})->Args({1 << 20, 1})
+    ->Args({1 << 20, 2})->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_transcendental, exp, false)->ArgNames({"n", "threads"})->Args({16, 1})->Args({1 << 20, 1})
+    ->Args({1 << 20, 2})->UseManualTime()->Unit(benchmark::kMicrosecond);
 
-void BM_tanh_loop(benchmark::State& s) { transcendental_loop(s, true); }
-void BM_tanh_weft(benchmark::State& s) { transcendental_weft(s, true); }
-void BM_exp_loop(benchmark::State& s) { transcendental_loop(s, false); }
-void BM_exp_weft(benchmark::State& s) { transcendental_weft(s, false); }
-
-void transcendental_args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"n", "threads"})->UseRealTime();
-  b->Args({16, 1})->Args({1 << 20, 1})->Args({1 << 20, 2});
-}
-BENCHMARK(BM_tanh_loop)->Apply(transcendental_args);
-BENCHMARK(BM_tanh_weft)->Apply(transcendental_args);
-BENCHMARK(BM_exp_loop)->Apply(transcendental_args);
-BENCHMARK(BM_exp_weft)->Apply(transcendental_args);
-
-// ---------------------------------------------------------------- reductions over 16M floats
-
-void BM_sum_loop(benchmark::State& state) {
-  const int64_t n = state.range(0);
-  bench::set_threads(static_cast<int>(state.range(1)));
-  std::vector<float> a(n, 0.5f);
-  const float* pa = a.data();
-  bench::LoopClock clock;
-  for (auto _ : state) {
-    double total = 0;  // weft accumulates float sums in double too
-#pragma omp parallel for simd reduction(+ : total) schedule(static)
-    for (int64_t i = 0; i < n; ++i) total += pa[i];
-    benchmark::DoNotOptimize(total);
-  }
-  bench::record_baseline(bench::key_of("sum", state, 2), clock, state);
-  state.counters["GBs"] = bench::gbytes(4.0 * n);
-}
-
-void BM_sum_weft(benchmark::State& state) {
-  const int64_t n = state.range(0);
+// The sum of 16M floats (accumulated in double, as weft's float sums are), and the mean of each row of
+// a [16384, 1024] matrix.
+void BM_reduce(benchmark::State& state, bool rows) {
+  const int64_t n = state.range(0), cols = 1024, nrows = n / cols;
   bench::set_threads(static_cast<int>(state.range(1)));
   weft::NoGradGuard no_grad;
-  weft::Tensor a = weft::full({n}, 0.5);
-  benchmark::DoNotOptimize(weft::sum(a).raw_data());
-  bench::LoopClock clock;
-  for (auto _ : state) benchmark::DoNotOptimize(weft::sum(a).raw_data());
-  bench::report_ratio(bench::key_of("sum", state, 2), clock, state);
-  state.counters["GBs"] = bench::gbytes(4.0 * n);
-}
-
-// Mean over the last dim of a [rows, 1024] matrix: per-row reductions.
-void BM_mean_rows_loop(benchmark::State& state) {
-  const int64_t rows = state.range(0) / 1024, cols = 1024;
-  bench::set_threads(static_cast<int>(state.range(1)));
-  std::vector<float> a(rows * cols, 0.5f), out(rows);
-  const float* pa = a.data();
-  float* po = out.data();
-  bench::LoopClock clock;
-  for (auto _ : state) {
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      float acc = 0;
+  auto a = touched(n, 0.5f), out = touched(nrows, 0.0f);
+  const float* pa = a.get();
+  float* po = out.get();
+  weft::Tensor x = weft::full({nrows, cols}, 0.5);
+  bench::paired(
+      state,
+      [&] {
+        if (rows) {
+#pragma omp parallel for schedule(static) num_threads(weft::get_num_threads())
+          for (int64_t r = 0; r < nrows; ++r) {
+            float acc = 0;
 #pragma omp simd reduction(+ : acc)
-      for (int64_t j = 0; j < cols; ++j) acc += pa[r * cols + j];
-      po[r] = acc / cols;
-    }
-    benchmark::DoNotOptimize(po);
-    benchmark::ClobberMemory();
-  }
-  bench::record_baseline(bench::key_of("mean_rows", state, 2), clock, state);
-  state.counters["GBs"] = bench::gbytes(4.0 * rows * cols);
+            for (int64_t j = 0; j < cols; ++j) acc += pa[r * cols + j];
+            po[r] = acc / cols;
+          }
+          benchmark::ClobberMemory();
+        } else {
+          double total = 0;
+#pragma omp parallel for simd reduction(+ : total) schedule(static) num_threads(weft::get_num_threads())
+          for (int64_t i = 0; i < n; ++i) total += pa[i];
+          benchmark::DoNotOptimize(total);
+        }
+      },
+      [&] { benchmark::DoNotOptimize((rows ? weft::mean(x, {1}) : weft::sum(x)).raw_data()); });
+  state.counters["GBs"] = 4.0 * n / (state.counters["weft_us"] * 1e3);
 }
-
-void BM_mean_rows_weft(benchmark::State& state) {
-  const int64_t rows = state.range(0) / 1024, cols = 1024;
-  bench::set_threads(static_cast<int>(state.range(1)));
-  weft::NoGradGuard no_grad;
-  weft::Tensor a = weft::full({rows, cols}, 0.5);
-  benchmark::DoNotOptimize(weft::mean(a, {1}).raw_data());
-  bench::LoopClock clock;
-  for (auto _ : state) benchmark::DoNotOptimize(weft::mean(a, {1}).raw_data());
-  bench::report_ratio(bench::key_of("mean_rows", state, 2), clock, state);
-  state.counters["GBs"] = bench::gbytes(4.0 * rows * cols);
-}
-
-void reduce_args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"n", "threads"})->UseRealTime()->Unit(benchmark::kMicrosecond);
-  b->Args({16 << 20, 1})->Args({16 << 20, 2});
-}
-BENCHMARK(BM_sum_loop)->Apply(reduce_args);
-BENCHMARK(BM_sum_weft)->Apply(reduce_args);
-BENCHMARK(BM_mean_rows_loop)->Apply(reduce_args);
-BENCHMARK(BM_mean_rows_weft)->Apply(reduce_args);
+BENCHMARK_CAPTURE(BM_reduce, sum, false)->ArgNames({"n", "threads"})->Args({16 << 20, 1})->Args({16 << 20, 2})
+    ->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_reduce, mean_rows, true)->ArgNames({"n", "threads"})->Args({16 << 20, 1})->Args({16 << 20, 2})
+    ->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 // ---------------------------------------------------------------- own loops against oneDNN's primitives
 // weft runs float32 elementwise ops and reductions on its own loops (kernels/elementwise.h,
@@ -337,44 +269,22 @@ BENCHMARK_CAPTURE(BM_vs_onednn, mean_rows, RawOp::kMeanRows)->Apply(vs_onednn_ar
 // All on [rows, cols] float32, along the last dim, forward (inference) only.
 constexpr int64_t kRows = 512, kCols = 1024, kClasses = 1000;
 
-// Runs a raw oneDNN primitive made once; `key` names the pair.
-void run_raw(benchmark::State& state, const dnnl::primitive& prim, const Args& args, const char* key,
-             double bytes) {
-  prim.execute(bench::raw_stream(), args);
-  bench::raw_stream().wait();
-  bench::LoopClock clock;
-  for (auto _ : state) {
-    prim.execute(bench::raw_stream(), args);
-    bench::raw_stream().wait();
-  }
-  bench::record_baseline(bench::key_of(key, state, 1), clock, state);
-  state.counters["GBs"] = bench::gbytes(bytes);
-}
-
-void BM_softmax_onednn(benchmark::State& state) {
+// Each against its raw oneDNN primitive made once, paired (Note [Paired timing]).
+void BM_softmax(benchmark::State& state) {
   bench::set_threads(static_cast<int>(state.range(0)));
+  weft::NoGradGuard no_grad;
   auto& eng = bench::raw_engine();
   weft::Tensor x = randn({kRows, kCols}), y = weft::empty({kRows, kCols});
   auto md = bench::f32_desc({kRows, kCols}, {kCols, 1});
   dnnl::softmax_forward prim(dnnl::softmax_forward::primitive_desc(
       dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, md, 1), eng));
-  run_raw(state, prim, {{DNNL_ARG_SRC, memory(md, eng, fp(x))}, {DNNL_ARG_DST, memory(md, eng, fp(y))}},
-          "softmax", 8.0 * kRows * kCols);
+  Args args{{DNNL_ARG_SRC, memory(md, eng, fp(x))}, {DNNL_ARG_DST, memory(md, eng, fp(y))}};
+  bench::paired(state, raw_call(prim, args), [&] { benchmark::DoNotOptimize(weft::softmax(x, -1).raw_data()); });
 }
 
-void BM_softmax_weft(benchmark::State& state) {
+void BM_layer_norm(benchmark::State& state) {
   bench::set_threads(static_cast<int>(state.range(0)));
   weft::NoGradGuard no_grad;
-  weft::Tensor x = randn({kRows, kCols});
-  benchmark::DoNotOptimize(weft::softmax(x, -1).raw_data());
-  bench::LoopClock clock;
-  for (auto _ : state) benchmark::DoNotOptimize(weft::softmax(x, -1).raw_data());
-  bench::report_ratio(bench::key_of("softmax", state, 1), clock, state);
-  state.counters["GBs"] = bench::gbytes(8.0 * kRows * kCols);
-}
-
-void BM_layer_norm_onednn(benchmark::State& state) {
-  bench::set_threads(static_cast<int>(state.range(0)));
   auto& eng = bench::raw_engine();
   weft::Tensor x = randn({kRows, kCols}), y = weft::empty({kRows, kCols});
   weft::Tensor w = weft::ones({kCols}), b = weft::zeros({kCols});
@@ -383,28 +293,18 @@ void BM_layer_norm_onednn(benchmark::State& state) {
   const auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
   dnnl::layer_normalization_forward prim(dnnl::layer_normalization_forward::primitive_desc(
       dnnl::layer_normalization_forward::desc(dnnl::prop_kind::forward_inference, md, 1e-5f, flags), eng));
-  run_raw(state, prim,
-          {{DNNL_ARG_SRC, memory(md, eng, fp(x))},
-           {DNNL_ARG_DST, memory(md, eng, fp(y))},
-           {DNNL_ARG_SCALE, memory(wmd, eng, fp(w))},
-           {DNNL_ARG_SHIFT, memory(wmd, eng, fp(b))}},
-          "layer_norm", 8.0 * kRows * kCols);
-}
-
-void BM_layer_norm_weft(benchmark::State& state) {
-  bench::set_threads(static_cast<int>(state.range(0)));
-  weft::NoGradGuard no_grad;
-  weft::Tensor x = randn({kRows, kCols}), w = weft::ones({kCols}), b = weft::zeros({kCols});
-  benchmark::DoNotOptimize(weft::layer_norm(x, {kCols}, w, b).raw_data());
-  bench::LoopClock clock;
-  for (auto _ : state) benchmark::DoNotOptimize(weft::layer_norm(x, {kCols}, w, b).raw_data());
-  bench::report_ratio(bench::key_of("layer_norm", state, 1), clock, state);
-  state.counters["GBs"] = bench::gbytes(8.0 * kRows * kCols);
+  Args args{{DNNL_ARG_SRC, memory(md, eng, fp(x))},
+            {DNNL_ARG_DST, memory(md, eng, fp(y))},
+            {DNNL_ARG_SCALE, memory(wmd, eng, fp(w))},
+            {DNNL_ARG_SHIFT, memory(wmd, eng, fp(b))}};
+  bench::paired(state, raw_call(prim, args),
+                [&] { benchmark::DoNotOptimize(weft::layer_norm(x, {kCols}, w, b).raw_data()); });
 }
 
 // Baseline: oneDNN log-softmax, then a loop picking each row's target and averaging.
-void BM_cross_entropy_onednn(benchmark::State& state) {
+void BM_cross_entropy(benchmark::State& state) {
   bench::set_threads(static_cast<int>(state.range(0)));
+  weft::NoGradGuard no_grad;
   auto& eng = bench::raw_engine();
   weft::Tensor x = randn({kRows, kClasses}), lp = weft::empty({kRows, kClasses});
   weft::Tensor target = weft::randint(0, kClasses, {kRows});
@@ -414,36 +314,24 @@ void BM_cross_entropy_onednn(benchmark::State& state) {
       dnnl::logsoftmax_forward::desc(dnnl::prop_kind::forward_inference, md, 1), eng));
   Args args{{DNNL_ARG_SRC, memory(md, eng, fp(x))}, {DNNL_ARG_DST, memory(md, eng, fp(lp))}};
   const float* plp = fp(lp);
-  bench::LoopClock clock;
-  for (auto _ : state) {
-    prim.execute(bench::raw_stream(), args);
-    bench::raw_stream().wait();
-    double loss = 0;
-    for (int64_t r = 0; r < kRows; ++r) loss -= plp[r * kClasses + pt[r]];
-    benchmark::DoNotOptimize(loss / kRows);
-  }
-  bench::record_baseline(bench::key_of("cross_entropy", state, 1), clock, state);
-}
-
-void BM_cross_entropy_weft(benchmark::State& state) {
-  bench::set_threads(static_cast<int>(state.range(0)));
-  weft::NoGradGuard no_grad;
-  weft::Tensor x = randn({kRows, kClasses}), target = weft::randint(0, kClasses, {kRows});
-  benchmark::DoNotOptimize(weft::cross_entropy(x, target).raw_data());
-  bench::LoopClock clock;
-  for (auto _ : state) benchmark::DoNotOptimize(weft::cross_entropy(x, target).raw_data());
-  bench::report_ratio(bench::key_of("cross_entropy", state, 1), clock, state);
+  bench::paired(
+      state,
+      [&] {
+        prim.execute(bench::raw_stream(), args);
+        bench::raw_stream().wait();
+        double loss = 0;
+        for (int64_t r = 0; r < kRows; ++r) loss -= plp[r * kClasses + pt[r]];
+        benchmark::DoNotOptimize(loss / kRows);
+      },
+      [&] { benchmark::DoNotOptimize(weft::cross_entropy(x, target).raw_data()); });
 }
 
 void nn_args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"threads"})->UseRealTime()->Unit(benchmark::kMicrosecond)->Arg(1)->Arg(2);
+  b->ArgNames({"threads"})->UseManualTime()->Unit(benchmark::kMicrosecond)->Arg(1)->Arg(2);
 }
-BENCHMARK(BM_softmax_onednn)->Apply(nn_args);
-BENCHMARK(BM_softmax_weft)->Apply(nn_args);
-BENCHMARK(BM_layer_norm_onednn)->Apply(nn_args);
-BENCHMARK(BM_layer_norm_weft)->Apply(nn_args);
-BENCHMARK(BM_cross_entropy_onednn)->Apply(nn_args);
-BENCHMARK(BM_cross_entropy_weft)->Apply(nn_args);
+BENCHMARK(BM_softmax)->Apply(nn_args);
+BENCHMARK(BM_layer_norm)->Apply(nn_args);
+BENCHMARK(BM_cross_entropy)->Apply(nn_args);
 
 }  // namespace
 

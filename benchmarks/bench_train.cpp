@@ -1,7 +1,10 @@
-// bench_train: one SGD step of a 2-layer MLP (batch 64, 512 -> 2048 -> 512, GELU, MSE) written with
-// ops directly, against the bound set by its matmuls alone: the same five matmul problems run as raw
-// oneDNN primitives in this binary. fraction = bound time / step time (1.0 = nothing but matmuls).
-// (A libtorch comparison would go here; libtorch is not installed on this machine.)
+// bench_train: training steps against the bound set by their matmuls alone: the same matmul problems
+// run as raw oneDNN primitives made once in this binary, timed in pairs with the step (Note [Paired
+// timing]). fraction = bound time / step time (1.0 = nothing but matmuls). Cases: one SGD step of a
+// 2-layer MLP (batch 64, 512 -> 2048 -> 512, GELU, MSE) written with ops directly, and AdamW steps
+// (with clip_grad_norm_, as examples/train_gpt.cpp) of nn::GPT at train_gpt's size and at C=256.
+// libtorch's side of the same steps is bench_torch.cpp.
+#include <cmath>
 #include <memory>
 #include <vector>
 
@@ -11,10 +14,12 @@ namespace {
 
 constexpr int64_t kBatch = 64, kIn = 512, kHidden = 2048, kOut = 512;
 
-// The step's matmuls: C[M, N] = op(A) @ op(B), operands transposed through strides as weft passes them.
+// The step's matmuls: C[M, N] = op(A) @ op(B) (`batch` of them), operands transposed through strides
+// as weft passes them.
 struct Problem {
   int64_t m, k, n;
   bool a_transposed, b_transposed;
+  int64_t batch = 1;
 };
 constexpr Problem kProblems[] = {
     {kBatch, kIn, kHidden, false, true},      // h = x @ W1^T
@@ -23,20 +28,24 @@ constexpr Problem kProblems[] = {
     {kOut, kBatch, kHidden, true, false},     // dW2 = dy^T @ h
     {kHidden, kBatch, kIn, true, false},      // dW1 = dz^T @ x
 };
-double step_matmul_flops() {
+template <class Problems>
+double matmul_flops(const Problems& problems) {
   double f = 0;
-  for (const auto& p : kProblems) f += 2.0 * p.m * p.k * p.n;
+  for (const auto& p : problems) f += 2.0 * p.batch * p.m * p.k * p.n;
   return f;
 }
+double step_matmul_flops() { return matmul_flops(kProblems); }
 
 // A raw oneDNN matmul for one problem, made once with its buffers.
 struct RawMatmul {
   explicit RawMatmul(const Problem& p)
-      : a(weft::randn({p.m * p.k})), b(weft::randn({p.k * p.n})), c(weft::empty({p.m * p.n})) {
+      : a(weft::randn({p.batch * p.m * p.k})), b(weft::randn({p.batch * p.k * p.n})),
+        c(weft::empty({p.batch * p.m * p.n})) {
     auto& eng = bench::raw_engine();
-    auto a_md = p.a_transposed ? bench::f32_desc({p.m, p.k}, {1, p.m}) : bench::f32_desc({p.m, p.k}, {p.k, 1});
-    auto b_md = p.b_transposed ? bench::f32_desc({p.k, p.n}, {1, p.k}) : bench::f32_desc({p.k, p.n}, {p.n, 1});
-    auto c_md = bench::f32_desc({p.m, p.n}, {p.n, 1});
+    const int64_t m = p.m, k = p.k, n = p.n, mk = m * k, kn = k * n;
+    auto a_md = p.a_transposed ? bench::f32_desc({p.batch, m, k}, {mk, 1, m}) : bench::f32_desc({p.batch, m, k}, {mk, k, 1});
+    auto b_md = p.b_transposed ? bench::f32_desc({p.batch, k, n}, {kn, 1, k}) : bench::f32_desc({p.batch, k, n}, {kn, n, 1});
+    auto c_md = bench::f32_desc({p.batch, m, n}, {m * n, n, 1});
     prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), eng));
     args = {{DNNL_ARG_SRC, dnnl::memory(a_md, eng, a.raw_data())},
             {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, b.raw_data())},
@@ -51,18 +60,17 @@ struct RawMatmul {
   std::unordered_map<int, dnnl::memory> args;
 };
 
-// The bound: the five matmuls back to back, each primitive made once outside the loop.
-void BM_train_matmuls_onednn(benchmark::State& state) {
-  bench::set_threads(static_cast<int>(state.range(0)));
-  std::vector<std::unique_ptr<RawMatmul>> mms;
-  for (const auto& p : kProblems) mms.push_back(std::make_unique<RawMatmul>(p));
-  for (auto& mm : mms) mm->run();
-  bench::LoopClock clock;
-  for (auto _ : state)
+// The bound: a step's matmul problems back to back, each primitive made once.
+struct Bound {
+  template <class Problems>
+  explicit Bound(const Problems& problems) {
+    for (const auto& p : problems) mms.push_back(std::make_unique<RawMatmul>(p));
+  }
+  void run() {
     for (auto& mm : mms) mm->run();
-  bench::record_baseline(bench::key_of("train_step", state, 1), clock, state);
-  state.counters["GFLOPs"] = bench::gflops(step_matmul_flops());
-}
+  }
+  std::vector<std::unique_ptr<RawMatmul>> mms;
+};
 
 struct Mlp {
   weft::Tensor w1 = weft::randn({kHidden, kIn}).mul_(0.02).requires_grad_();
@@ -83,27 +91,138 @@ struct Mlp {
   }
 };
 
-// One full step: forward, backward, SGD update. The loss must fall, or the step is wrong.
-void BM_train_step_weft(benchmark::State& state) {
+// Sets the counters every step case reports: the fraction of the bound and the matmul work's GFLOP/s.
+void step_counters(benchmark::State& state, double flops, double tokens) {
+  state.counters["fraction"] = state.counters["baseline_us"] / state.counters["weft_us"];
+  state.counters["GFLOPs"] = flops / (state.counters["weft_us"] * 1e3);
+  state.counters["GFLOPs_bound"] = flops / (state.counters["baseline_us"] * 1e3);
+  if (tokens > 0) state.counters["tokens_per_s"] = tokens / (state.counters["weft_us"] * 1e-6);
+}
+
+// One full step (forward, backward, SGD update) against its five matmuls. The loss must fall, or the
+// step is wrong.
+void BM_mlp_step(benchmark::State& state) {
   bench::set_threads(static_cast<int>(state.range(0)));
   Mlp mlp;
+  Bound bound(kProblems);
   weft::Tensor x = weft::randn({kBatch, kIn}), target = weft::randn({kBatch, kOut});
   const float first = mlp.step(x, target, 0.05);
   float last = first;
-  bench::LoopClock clock;
-  for (auto _ : state) last = mlp.step(x, target, 0.05);
-  bench::report_ratio(bench::key_of("train_step", state, 1), clock, state);
-  auto it = bench::baseline_times().find(bench::key_of("train_step", state, 1));
-  if (it != bench::baseline_times().end()) state.counters["fraction"] = it->second / clock.ns_per_iter(state);
-  state.counters["GFLOPs"] = bench::gflops(step_matmul_flops());
+  bench::paired(state, [&] { bound.run(); }, [&] { last = mlp.step(x, target, 0.05); });
+  step_counters(state, step_matmul_flops(), 0);
   if (!(last < first)) state.SkipWithError("the loss did not fall: the training step is wrong");
 }
 
-void thread_args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"threads"})->UseRealTime()->Unit(benchmark::kMillisecond)->Arg(1)->Arg(2);
+// A GPT of nn/transformer.h and the matmul problems of one of its training steps: per block the
+// four linears (qkv C->3C, proj C->C, fc1 C->4C, fc2 4C->C), each forward, input gradient and weight
+// gradient, and attention's six batched T x T x (C/H) products; the tied vocabulary head's three.
+struct GptCase {
+  weft::nn::GPTConfig config;
+  int64_t batch;
+  std::vector<Problem> problems() const {
+    const int64_t bt = batch * config.block_size, c = config.n_embd, t = config.block_size;
+    const int64_t hd = c / config.n_head, bh = batch * config.n_head;
+    std::vector<Problem> out;
+    auto linear = [&](int64_t in, int64_t o) {
+      out.push_back({bt, in, o, false, true});   // y = x W^T
+      out.push_back({bt, o, in, false, false});  // dx = dy W
+      out.push_back({o, bt, in, true, false});   // dW = dy^T x
+    };
+    for (int64_t l = 0; l < config.n_layer; ++l) {
+      linear(c, 3 * c), linear(c, c), linear(c, 4 * c), linear(4 * c, c);
+      out.push_back({t, hd, t, false, true, bh});   // s = q k^T
+      out.push_back({t, t, hd, false, false, bh});  // y = a v
+      out.push_back({t, hd, t, false, true, bh});   // da = dy v^T
+      out.push_back({t, t, hd, true, false, bh});   // dv = a^T dy
+      out.push_back({t, t, hd, false, false, bh});  // dq = ds k
+      out.push_back({t, t, hd, true, false, bh});   // dk = ds^T q
+    }
+    linear(c, config.vocab_size);
+    return out;
+  }
+};
+
+const GptCase kGptCases[] = {
+    // examples/train_gpt.cpp's model and batch
+    {{.vocab_size = 16, .block_size = 32, .n_layer = 2, .n_head = 4, .n_embd = 64}, 32},
+    // the larger GPT
+    {{.vocab_size = 256, .block_size = 64, .n_layer = 4, .n_head = 4, .n_embd = 256}, 8},
+};
+
+// One AdamW step with clip_grad_norm_(1.0), as train_gpt takes it, against its matmuls.
+void BM_gpt_step(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(1)));
+  const GptCase& gc = kGptCases[state.range(0)];
+  weft::manual_seed(3);
+  auto model = std::make_shared<weft::nn::GPT>(gc.config);
+  weft::optim::AdamW opt(model->parameters(), {.lr = 1e-3, .weight_decay = 0.01});
+  weft::Generator gen(7);
+  const int64_t t = gc.config.block_size, v = gc.config.vocab_size;
+  weft::Tensor x = weft::randint(0, v, {gc.batch, t}, weft::dtype(weft::kInt64), &gen);
+  weft::Tensor y = weft::randint(0, v, {gc.batch, t}, weft::dtype(weft::kInt64), &gen);
+  auto step = [&] {
+    opt.zero_grad();
+    weft::Tensor loss = weft::cross_entropy(model->forward(x).reshape({-1, v}), y.reshape({-1}));
+    loss.backward();
+    weft::optim::clip_grad_norm_(model->parameters(), 1.0);
+    opt.step();
+    return loss.item<float>();
+  };
+  const std::vector<Problem> problems = gc.problems();
+  Bound bound(problems);
+  const float first = step();
+  float last = first;
+  bench::paired(state, [&] { bound.run(); }, [&] { last = step(); });
+  step_counters(state, matmul_flops(problems), static_cast<double>(gc.batch * t));
+  if (!(last < first)) state.SkipWithError("the loss did not fall: the training step is wrong");
 }
-BENCHMARK(BM_train_matmuls_onednn)->Apply(thread_args);
-BENCHMARK(BM_train_step_weft)->Apply(thread_args);
+
+// AdamW's step over the C=256 GPT's parameters (3.3M floats, gradients set): weft's fused pass
+// (kernels/optim_kernels.cpp) against the loop it replaced, a scalar per-parameter loop as
+// nn/optim.cpp had it. GB/s counts the 28 bytes an element moves (p, g, m, v read; p, m, v written).
+void BM_adamw_step(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  weft::manual_seed(3);
+  weft::nn::GPT model(kGptCases[1].config);
+  std::vector<weft::Tensor> params = model.parameters(), m, v;
+  int64_t total = 0;
+  for (weft::Tensor& p : params) {
+    p.set_grad(weft::randn(p.shape()));
+    m.push_back(weft::zeros(p.shape()));
+    v.push_back(weft::zeros(p.shape()));
+    total += p.numel();
+  }
+  weft::optim::AdamW opt(params, {.lr = 1e-4, .weight_decay = 0.01});
+  int64_t t = 0;
+  auto scalar_loop = [&] {  // the replaced loop: one parallel-capable loop per parameter, not vectorised
+    weft::NoGradGuard no_grad;
+    ++t;
+    const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, decay = 1.0f - 1e-4f * 0.01f;
+    const float step_size = static_cast<float>(1e-4 / (1 - std::pow(0.9, t)));
+    const float bc2 = static_cast<float>(std::sqrt(1 - std::pow(0.999, t)));
+    for (size_t k = 0; k < params.size(); ++k) {
+      float* p = params[k].data_ptr<float>();
+      const float* g = params[k].grad().data_ptr<float>();
+      float *mk = m[k].data_ptr<float>(), *vk = v[k].data_ptr<float>();
+      const int64_t n = params[k].numel();
+#pragma omp parallel for if (n > (1 << 16)) num_threads(weft::get_num_threads())
+      for (int64_t i = 0; i < n; ++i) {
+        p[i] *= decay;
+        mk[i] += (1 - b1) * (g[i] - mk[i]);
+        vk[i] = b2 * vk[i] + (1 - b2) * g[i] * g[i];
+        p[i] -= step_size * mk[i] / (std::sqrt(vk[i]) / bc2 + eps);
+      }
+    }
+  };
+  bench::paired(state, scalar_loop, [&] { opt.step(); });
+  state.counters["GBs"] = 28.0 * total / (state.counters["weft_us"] * 1e3);
+  state.counters["GBs_loop"] = 28.0 * total / (state.counters["baseline_us"] * 1e3);
+}
+
+BENCHMARK(BM_adamw_step)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_mlp_step)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_gpt_step)->ArgNames({"model", "threads"})->ArgsProduct({{0, 1}, {1, 2}})->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -30,6 +30,20 @@ class Generator {
   int64_t randint(int64_t low, int64_t high);
   std::mutex& mutex() { return mutex_; }
 
+  // The whole state (the engine and the kept normal), to replay draws: activation checkpointing
+  // (nn/activation_checkpoint.h) restores it so that a recomputed dropout draws the same mask.
+  struct State {
+    std::mt19937_64 engine;
+    bool has_spare = false;
+    double spare = 0.0;
+  };
+  State state() const { return {engine_, has_spare_, spare_}; }
+  void set_state(const State& s) {
+    engine_ = s.engine;
+    has_spare_ = s.has_spare;
+    spare_ = s.spare;
+  }
+
  private:
   std::mutex mutex_;
   std::mt19937_64 engine_;

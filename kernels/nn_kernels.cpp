@@ -11,6 +11,7 @@
 
 #include "framework/copy.h"
 #include "framework/factories.h"
+#include "kernels/cross_entropy_rows.h"
 #include "kernels/onednn.h"
 #include "kernels/toolkit.h"
 
@@ -381,12 +382,17 @@ CrossEntropyResult cross_entropy_forward(const Tensor& logits, const Tensor& tar
   int64_t positions = g.outer * g.inner, C = g.n;
   const int64_t* tg = ptr<int64_t>(target);
   check_targets(tg, positions, C, ignore_index, op);
-  // The log-probabilities come from the softmax kernel (oneDNN for large float32), then each
-  // position reads its target and, with smoothing, the sum of its row.
-  Tensor lp = softmax(logits, class_dim, /*log=*/true);
   CrossEntropyResult r;
   r.loss = make_empty({positions}, logits.dtype());
   for (int64_t p = 0; p < positions; ++p) r.count += tg[p] != ignore_index;
+  if (logits.dtype() == kFloat32 && g.inner == 1) {  // rows of classes: one fused pass per row
+    Tensor x = dense(logits);
+    cross_entropy_rows(ptr<float>(x), tg, ptr<float>(r.loss), positions, C, ignore_index, label_smoothing);
+    return r;
+  }
+  // The log-probabilities come from the softmax kernel, then each position reads its target and,
+  // with smoothing, the sum of its row.
+  Tensor lp = softmax(logits, class_dim, /*log=*/true);
   visit_floating(logits.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     const T* l = ptr<T>(lp);

@@ -19,3 +19,4 @@
 #include "nn/schedule.h"
 #include "nn/transformer.h"
 #include "nn/distributed_checkpoint.h"
+#include "nn/activation_checkpoint.h"

@@ -9,6 +9,7 @@
 #include "distributed/collectives.h"
 #include "distributed/dtensor.h"
 #include "framework/factories.h"
+#include "kernels/optim_kernels.h"
 #include "kernels/threads.h"
 #include "kernels/toolkit.h"
 
@@ -59,6 +60,30 @@ void adam_update(const Options& o, const Tensor& data, const Tensor& grad, Param
       p[i] -= step_size * m[i] / (std::sqrt(denom_sq) / bc2 + eps);
     }
   });
+}
+
+// Adam's and AdamW's rule over every parameter of a group at once (kernels::adam_step); parameters of
+// a dtype the fused kernel does not take go through `one`, the per-parameter rule.
+template <class Options, class One>
+void fused_adam_update(const Options& o, bool decoupled, const std::vector<ParamUpdate>& updates, One one) {
+  std::vector<kernels::AdamSpan<float>> f32;
+  std::vector<kernels::AdamSpan<double>> f64;
+  auto span = [&](auto* tag, const ParamUpdate& u) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    Tensor m = buffer(*u.state, "exp_avg", u.data), v = buffer(*u.state, "exp_avg_sq", u.data);
+    const double t = static_cast<double>(u.state->step);
+    return kernels::AdamSpan<T>{u.data.template data_ptr<T>(), u.grad.template data_ptr<T>(), m.template data_ptr<T>(),
+                                v.template data_ptr<T>(), u.data.numel(), o.lr / (1.0 - std::pow(o.beta1, t)),
+                                std::sqrt(1.0 - std::pow(o.beta2, t))};
+  };
+  for (const auto& u : updates) {
+    if (u.data.dtype() == kFloat32) f32.push_back(span(static_cast<float*>(nullptr), u));
+    else if (u.data.dtype() == kFloat64) f64.push_back(span(static_cast<double*>(nullptr), u));
+    else one(u);
+  }
+  const kernels::AdamScalars s{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, decoupled};
+  if (!f32.empty()) kernels::adam_step(f32, s);
+  if (!f64.empty()) kernels::adam_step(f64, s);
 }
 
 template <class Options>
@@ -132,6 +157,11 @@ void Adam::update(size_t g, const Tensor& data, const Tensor& grad, ParamState& 
   else adam_update<false, false>(groups_[g], data, grad, state, "Adam");
 }
 
+void Adam::update_group(size_t g, const std::vector<ParamUpdate>& updates) {
+  if (groups_[g].amsgrad) return Optimizer::update_group(g, updates);
+  fused_adam_update(groups_[g], false, updates, [&](const ParamUpdate& u) { update(g, u.data, u.grad, *u.state); });
+}
+
 AdamW::AdamW(const std::vector<ParamGroup>& groups, AdamWOptions opts) : OptimizerWith("AdamW", groups, opts) {
   check_adam_options(groups_, name());
 }
@@ -141,6 +171,11 @@ std::vector<NamedHyper> AdamW::hyperparameters(size_t g) { return adam_hyperpara
 void AdamW::update(size_t g, const Tensor& data, const Tensor& grad, ParamState& state) {
   if (groups_[g].amsgrad) adam_update<true, true>(groups_[g], data, grad, state, "AdamW");
   else adam_update<true, false>(groups_[g], data, grad, state, "AdamW");
+}
+
+void AdamW::update_group(size_t g, const std::vector<ParamUpdate>& updates) {
+  if (groups_[g].amsgrad) return Optimizer::update_group(g, updates);
+  fused_adam_update(groups_[g], true, updates, [&](const ParamUpdate& u) { update(g, u.data, u.grad, *u.state); });
 }
 
 // --- RMSprop ---
@@ -253,6 +288,20 @@ std::vector<Tensor> local_grads_in_place(const std::vector<Tensor>& params) {
   return locals;
 }
 
+// Multiplies every gradient in `locals` by coef, in place.
+void scale_grads(const std::vector<Tensor>& locals, double coef) {
+  for (const Tensor& g : locals) {
+    if (g.dtype() == kFloat32) kernels::scale_in_place(g.data_ptr<float>(), g.numel(), static_cast<float>(coef));
+    else if (g.dtype() == kFloat64) kernels::scale_in_place(g.data_ptr<double>(), g.numel(), coef);
+    else visit_floating(g.dtype(), "clip_grad_norm_", [&](auto tag) {
+      using T = decltype(tag);
+      T* d = g.template data_ptr<T>();
+      for (int64_t i = 0, n = g.numel(); i < n; ++i) d[i] = d[i] * T(coef);
+    });
+    g.bump_version();
+  }
+}
+
 // Applies f to every element of every gradient in `locals`, in place.
 template <class F>
 void for_each_grad_element(const std::vector<Tensor>& locals, const char* who, F f) {
@@ -274,7 +323,7 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
   // The global norm: over every shard of every gradient, each replicated copy counted once.
   double total = std::sqrt(global_grad_norm_sq(params));
   double coef = max_norm / (total + 1e-6);
-  if (coef < 1.0) for_each_grad_element(locals, "clip_grad_norm_", [coef](auto x) { return x * decltype(x)(coef); });
+  if (coef < 1.0) scale_grads(locals, coef);
   return total;
 }
 

@@ -63,6 +63,8 @@ class Adam : public OptimizerWith<AdamOptions> {
 
  protected:
   void update(size_t g, const Tensor& data, const Tensor& grad, ParamState& state) override;
+  // As AdamW's: one fused pass over the group (amsgrad: per parameter).
+  void update_group(size_t g, const std::vector<ParamUpdate>& updates) override;
   std::vector<NamedHyper> hyperparameters(size_t g) override;
 };
 
@@ -75,6 +77,8 @@ class AdamW : public OptimizerWith<AdamWOptions> {
 
  protected:
   void update(size_t g, const Tensor& data, const Tensor& grad, ParamState& state) override;
+  // One fused, vectorised pass over the group's float32 and float64 parameters (amsgrad: per parameter).
+  void update_group(size_t g, const std::vector<ParamUpdate>& updates) override;
   std::vector<NamedHyper> hyperparameters(size_t g) override;
 };
 

@@ -41,12 +41,23 @@ Tensor Optimizer::param_data(const Tensor& param) { return local_param(param, na
 
 Tensor Optimizer::prepare_grad(const Tensor& param) { return local_grad(param, name_); }
 
+void Optimizer::update_group(size_t g, const std::vector<ParamUpdate>& updates) {
+  for (const ParamUpdate& u : updates) update(g, u.data, u.grad, *u.state);
+}
+
 void Optimizer::step() {
   NoGradGuard no_grad;
   sync_grads(params_);  // DTensor gradients to their parameters' placements, all-reduces coalesced
+  std::vector<ParamUpdate> updates;
+  auto flush = [&](size_t group) {
+    if (updates.empty()) return;
+    update_group(group, updates);
+    for (const ParamUpdate& u : updates) u.data.bump_version();
+    updates.clear();
+  };
   size_t g = 0;
   for (size_t i = 0; i < params_.size(); ++i) {
-    while (g + 1 < group_begin_.size() && group_begin_[g + 1] <= i) ++g;
+    while (g + 1 < group_begin_.size() && group_begin_[g + 1] <= i) flush(g++);
     Tensor grad = prepare_grad(params_[i]);
     if (!grad.defined()) continue;
     Tensor data = param_data(params_[i]);
@@ -57,9 +68,9 @@ void Optimizer::step() {
       grad = fixed;
     }
     state_[i].step += 1;
-    update(g, data, grad, state_[i]);
-    data.bump_version();
+    updates.push_back({data, grad, &state_[i]});
   }
+  flush(g);
 }
 
 void Optimizer::zero_grad() {

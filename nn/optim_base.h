@@ -25,6 +25,12 @@ struct ParamState {
   std::map<std::string, Tensor> buffers;
 };
 
+// One parameter of a step, as Optimizer::step() hands it to update_group: what update() takes.
+struct ParamUpdate {
+  Tensor data, grad;
+  ParamState* state;
+};
+
 // A hyperparameter of a group by name, as the state dict saves it.
 using NamedHyper = std::pair<std::string, double*>;
 
@@ -76,6 +82,10 @@ class Optimizer {
   // Updates `data` in place from `grad` (both plain, contiguous, same shape and dtype) with group g's
   // hyperparameters.
   virtual void update(size_t g, const Tensor& data, const Tensor& grad, ParamState& state) = 0;
+  // Updates every parameter of group g that has a gradient (their steps already counted). The
+  // default calls update() on each; a fused optimizer overrides it to make one pass over all of
+  // them (AdamW: one parallel region for the whole model instead of one loop per parameter).
+  virtual void update_group(size_t g, const std::vector<ParamUpdate>& updates);
   // Group g's hyperparameters by name, lr first, as saved in the state dict.
   virtual std::vector<NamedHyper> hyperparameters(size_t g) = 0;
 

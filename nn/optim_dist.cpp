@@ -3,12 +3,14 @@
 #include "nn/optim_dist.h"
 
 #include <optional>
+#include <type_traits>
 
 #include "autograd/grad_mode.h"
 #include "distributed/collectives.h"
 #include "distributed/dtensor.h"
 #include "distributed/redistribute.h"
 #include "framework/factories.h"
+#include "kernels/optim_kernels.h"
 #include "kernels/toolkit.h"
 #include "ops/ops.h"
 
@@ -29,7 +31,8 @@ double local_sum_sq(const Tensor& t) {
   visit_floating(c.dtype(), "clip_grad_norm_", [&](auto tag) {
     using T = decltype(tag);
     const T* d = c.template data_ptr<T>();
-    for (int64_t i = 0, n = c.numel(); i < n; ++i) total += double(d[i]) * double(d[i]);
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) total = kernels::sum_of_squares(d, c.numel());
+    else for (int64_t i = 0, n = c.numel(); i < n; ++i) total += double(d[i]) * double(d[i]);
   });
   return total;
 }

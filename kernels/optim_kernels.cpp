@@ -1,0 +1,145 @@
+// optim_kernels.cpp: the fused optimizer loops of optim_kernels.h. The float32 Adam loop is compiled
+// three times (baseline x86-64, avx2+fma, avx512, as kernels/fast_spans.cpp) and picked at run time;
+// float64 runs the same loop at the baseline width. The per-element scalar loop it replaces did not
+// vectorise (p, g, m, v could alias) and ran one parallel region per parameter.
+#include "kernels/optim_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu_isa.h"
+#include "kernels/threads.h"
+
+namespace weft::kernels {
+namespace {
+
+#define WEFT_AVX2 gnu::target("avx2,fma")
+#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+
+// One span's scalars, in the span's type.
+template <class T>
+struct AdamConsts {
+  T decay, wd, b1c, b2, b2c, eps, step_size, bc2;
+};
+
+template <class T>
+AdamConsts<T> consts(const AdamSpan<T>& sp, const AdamScalars& s) {
+  return {T(1.0 - s.lr * s.weight_decay), T(s.weight_decay), T(1.0 - s.beta1), T(s.beta2), T(1.0 - s.beta2),
+          T(s.eps), T(sp.step_size), T(sp.bias_correction2_sqrt)};
+}
+
+// Elements [begin, end) of one parameter; the same arithmetic, in the same order, as PyTorch's
+// single-tensor AdamW (exp_avg.lerp_(grad, 1-beta1) written as m + (1-b1)(g-m)).
+template <class T, bool kDecoupled>
+[[gnu::always_inline]] inline void adam_piece(T* __restrict p, const T* __restrict g, T* __restrict m,
+                                              T* __restrict v, int64_t n, const AdamConsts<T>& c) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    T pi = p[i], gi = g[i];
+    if constexpr (kDecoupled) pi *= c.decay;
+    else gi += c.wd * pi;
+    const T mi = m[i] + c.b1c * (gi - m[i]);
+    const T vi = c.b2 * v[i] + c.b2c * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - c.step_size * mi / (std::sqrt(vi) / c.bc2 + c.eps);
+  }
+}
+
+template <class T>
+using PieceFn = void (*)(T*, const T*, T*, T*, int64_t, const AdamConsts<T>&, bool);
+
+template <class T>
+void piece_base(T* p, const T* g, T* m, T* v, int64_t n, const AdamConsts<T>& c, bool decoupled) {
+  if (decoupled) adam_piece<T, true>(p, g, m, v, n, c);
+  else adam_piece<T, false>(p, g, m, v, n, c);
+}
+[[WEFT_AVX2]] void piece_avx2(float* p, const float* g, float* m, float* v, int64_t n, const AdamConsts<float>& c,
+                              bool decoupled) {
+  if (decoupled) adam_piece<float, true>(p, g, m, v, n, c);
+  else adam_piece<float, false>(p, g, m, v, n, c);
+}
+[[WEFT_AVX512]] void piece_avx512(float* p, const float* g, float* m, float* v, int64_t n,
+                                  const AdamConsts<float>& c, bool decoupled) {
+  if (decoupled) adam_piece<float, true>(p, g, m, v, n, c);
+  else adam_piece<float, false>(p, g, m, v, n, c);
+}
+
+template <class F>
+F widest(F base, F avx2, F avx512) {
+  switch (cpu_isa()) {
+    case CpuIsa::kAvx512: return avx512;
+    case CpuIsa::kAvx2: return avx2;
+    default: return base;
+  }
+}
+
+// Pieces of 16K elements (64 KiB of float32 per stream, four streams in L2) balance the threads
+// without splitting small parameters; below kParallel elements in all, one thread does it all.
+constexpr int64_t kPiece = 1 << 14, kParallel = 1 << 16;
+
+template <class T>
+void adam_step_impl(const std::vector<AdamSpan<T>>& spans, const AdamScalars& s, PieceFn<T> piece) {
+  struct Piece {
+    size_t span;
+    int64_t begin, n;
+  };
+  std::vector<Piece> pieces;
+  std::vector<AdamConsts<T>> cs;
+  int64_t total = 0;
+  for (size_t k = 0; k < spans.size(); ++k) {
+    cs.push_back(consts(spans[k], s));
+    for (int64_t b = 0; b < spans[k].n; b += kPiece) pieces.push_back({k, b, std::min(kPiece, spans[k].n - b)});
+    total += spans[k].n;
+  }
+  const int64_t count = static_cast<int64_t>(pieces.size());
+#pragma omp parallel for schedule(dynamic) if (total > kParallel) num_threads(get_num_threads())
+  for (int64_t i = 0; i < count; ++i) {
+    const Piece& pc = pieces[static_cast<size_t>(i)];
+    const AdamSpan<T>& sp = spans[pc.span];
+    piece(sp.param + pc.begin, sp.grad + pc.begin, sp.exp_avg + pc.begin, sp.exp_avg_sq + pc.begin, pc.n,
+          cs[pc.span], s.decoupled);
+  }
+}
+
+// Sums of squares: 8 double lanes of partial sums.
+template <class T>
+[[gnu::always_inline]] inline double sum_sq(const T* x, int64_t n) {
+  double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += double(x[i]) * double(x[i]);
+  return acc;
+}
+double sum_sq_base(const float* x, int64_t n) { return sum_sq(x, n); }
+[[WEFT_AVX2]] double sum_sq_avx2(const float* x, int64_t n) { return sum_sq(x, n); }
+[[WEFT_AVX512]] double sum_sq_avx512(const float* x, int64_t n) { return sum_sq(x, n); }
+
+}  // namespace
+
+void adam_step(const std::vector<AdamSpan<float>>& spans, const AdamScalars& s) {
+  static const PieceFn<float> piece = widest<PieceFn<float>>(piece_base<float>, piece_avx2, piece_avx512);
+  adam_step_impl(spans, s, piece);
+}
+
+void adam_step(const std::vector<AdamSpan<double>>& spans, const AdamScalars& s) {
+  adam_step_impl(spans, s, piece_base<double>);
+}
+
+double sum_of_squares(const float* x, int64_t n) {
+  static const auto fn = widest<double (*)(const float*, int64_t)>(sum_sq_base, sum_sq_avx2, sum_sq_avx512);
+  return fn(x, n);
+}
+
+double sum_of_squares(const double* x, int64_t n) { return sum_sq(x, n); }
+
+void scale_in_place(float* x, int64_t n, float scale) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) x[i] *= scale;
+}
+
+void scale_in_place(double* x, int64_t n, double scale) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) x[i] *= scale;
+}
+
+}  // namespace weft::kernels
