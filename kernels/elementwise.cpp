@@ -237,7 +237,7 @@ template <UnaryOp OP, class T>
   return x;
 }
 
-bool float_only(UnaryOp op) {
+constexpr bool float_only(UnaryOp op) {
   switch (op) {
     case UnaryOp::Neg: case UnaryOp::Abs: case UnaryOp::Relu: case UnaryOp::Sign: case UnaryOp::Clamp:
     case UnaryOp::Pow: case UnaryOp::Floor: case UnaryOp::Ceil: case UnaryOp::Round: case UnaryOp::Trunc:
@@ -469,7 +469,7 @@ void dispatch_binary(BinaryOp op, F&& f) {
 #undef WEFT_CASE
 }
 
-bool binary_float_only(BinaryOp op) {
+constexpr bool binary_float_only(BinaryOp op) {
   return op == BinaryOp::Div || op == BinaryOp::Atan2 || op == BinaryOp::Hypot || op >= BinaryOp::ReluGrad;
 }
 
@@ -495,13 +495,19 @@ void unary_out(UnaryOp op, const Tensor& out, const Tensor& x, const UnaryParams
       if (op == UnaryOp::Pow) pa = static_cast<T>(static_cast<int64_t>(p.a));
     dispatch_unary(op, [&](auto op_tag) {
       constexpr UnaryOp OP = decltype(op_tag)::value;
-      if constexpr (std::is_same_v<T, float>) {  // float32_span says which ops have a span kernel
-        static const UnarySpan span = float32_span(OP);
-        if (span && run_span(span, out, x)) return;
+      if constexpr (float_only(OP) && !std::is_floating_point_v<T>) {
+        // Never reached (float-only ops dispatch on floating dtypes); not instantiating these
+        // loops for the five integral types keeps this file's compile time in bounds.
+        WEFT_INTERNAL_ASSERT(false, "unary kernel: a floating-only op reached an integral dtype");
+      } else {
+        if constexpr (std::is_same_v<T, float>) {  // float32_span says which ops have a span kernel
+          static const UnarySpan span = float32_span(OP);
+          if (span && run_span(span, out, x)) return;
+        }
+        // always_inline down to unary_fn: an out-of-line call per element stops the loop vectorising.
+        auto f = [pa, pb](T v) __attribute__((always_inline)) { return unary_fn<OP, T>(v, pa, pb); };
+        run_unary<T, T>(out, x, f);
       }
-      // always_inline down to unary_fn: an out-of-line call per element stops the loop vectorising.
-      auto f = [pa, pb](T v) __attribute__((always_inline)) { return unary_fn<OP, T>(v, pa, pb); };
-      run_unary<T, T>(out, x, f);
     });
   };
   if (is_reduced_float(x.dtype())) return via_float32(out, unary(op, cast(x, kFloat32), p));
@@ -524,12 +530,16 @@ void binary_out(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b
     dispatch_binary(op, [&](auto op_tag) {
       constexpr BinaryOp OP = decltype(op_tag)::value;
       using O = std::conditional_t<(OP >= BinaryOp::Eq && OP <= BinaryOp::Ge), bool, T>;
-      if constexpr (std::is_same_v<T, float>) {  // float32_span says which ops have a span kernel
-        static const BinarySpan span = float32_span(OP);
-        if (span && run_span(span, out, a, b, al)) return;
+      if constexpr (binary_float_only(OP) && !std::is_floating_point_v<T>) {
+        WEFT_INTERNAL_ASSERT(false, "binary kernel: a floating-only op reached an integral dtype");  // as in unary_out
+      } else {
+        if constexpr (std::is_same_v<T, float>) {  // float32_span says which ops have a span kernel
+          static const BinarySpan span = float32_span(OP);
+          if (span && run_span(span, out, a, b, al)) return;
+        }
+        auto f = [al](T x, T y) __attribute__((always_inline)) { return static_cast<O>(binary_fn<OP, T>(x, y, al)); };
+        run_binary<O, T>(out, a, b, f);  // f inlined, as in unary_out
       }
-      auto f = [al](T x, T y) __attribute__((always_inline)) { return static_cast<O>(binary_fn<OP, T>(x, y, al)); };
-      run_binary<O, T>(out, a, b, f);  // f inlined, as in unary_out
     });
   };
   if (is_reduced_float(a.dtype()))
