@@ -550,9 +550,7 @@ void binary_out(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b
 
 void binary_scalar_out(BinaryOp op, const Tensor& out, const Tensor& a, Scalar s, bool scalar_first,
                        double alpha) {
-  if (is_reduced_float(a.dtype())) {  // the number stays a float32, unrounded, as in PyTorch
-    return via_float32(out, binary_scalar(op, cast(a, kFloat32), s, scalar_first, alpha));
-  }
+  // The number is first rounded to a's dtype, also for bfloat16 and float16 (as PyTorch does).
   Tensor st = scalar_like(s, a.dtype());
   if (scalar_first) binary_out(op, out, st, a, alpha);
   else binary_out(op, out, a, st, alpha);
