@@ -170,6 +170,36 @@ TEST_CASE("int8 and uint8 arithmetic wraps; division is true division", "[dtypes
   CHECK((from_vector<int32_t>({1 << 30}) * 4).item<int64_t>() == 0);
 }
 
+TEST_CASE("comparisons, bitwise ops, clamp and arg reductions on the new dtypes", "[dtypes]") {
+  Tensor u = from_vector<uint8_t>({0, 5, 250}), i = from_vector<int8_t>({-7, 0, 100});
+  CHECK(gt(u, 4).to_vector<bool>() == std::vector<bool>{false, true, true});
+  CHECK(bitwise_and(u, from_vector<uint8_t>({255, 4, 15})).to_vector<int64_t>() == std::vector<int64_t>{0, 4, 10});
+  CHECK((~u).to_vector<int64_t>() == std::vector<int64_t>{255, 250, 5});
+  CHECK(abs(i).to_vector<int64_t>() == std::vector<int64_t>{7, 0, 100});
+  CHECK(abs(u).to_vector<int64_t>() == std::vector<int64_t>{0, 5, 250});
+  CHECK(clamp(i, -5, 50).to_vector<int64_t>() == std::vector<int64_t>{-5, 0, 50});
+  CHECK(clamp(i, -5, 50).dtype() == kInt8);
+  Tensor h = tensor({0.5, -3.0, 7.25, 7.25}, {}, kBFloat16);
+  CHECK(argmax(h).item<int64_t>() == 2);
+  auto [values, indices] = max(h.reshape({2, 2}), 1);
+  CHECK(values.dtype() == kBFloat16);
+  CHECK(values.to_vector<double>() == std::vector<double>{0.5, 7.25});
+  CHECK(indices.to_vector<int64_t>() == std::vector<int64_t>{0, 0});
+  CHECK(sum(from_vector<int32_t>({1 << 30, 1 << 30, 1 << 30})).item<int64_t>() == 3LL << 30);  // int64 sum
+}
+
+TEST_CASE("gradients flow through bfloat16 ops in bfloat16", "[dtypes]") {
+  Tensor x = tensor({1.0, 2.0, 3.0}, {}, TensorOptions(kBFloat16).requires_grad(true));
+  Tensor y = sum(x * x + x);
+  y.backward();
+  CHECK(x.grad().dtype() == kBFloat16);
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{3, 5, 7});
+  Tensor w = tensor({1.0, 2.0}, {}, TensorOptions(kFloat32).requires_grad(true));
+  sum(w.to(kBFloat16) * 3.0).backward();
+  CHECK(w.grad().dtype() == kFloat32);
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{3, 3});
+}
+
 TEST_CASE("16-bit floats compute in float32 and round once", "[dtypes]") {
   Tensor x = tensor({1.0, 2.0, 3.0}, {}, kBFloat16);
   Tensor y = x + x * 256.0;  // 257, 514, 771: rounded to bfloat16's 8 bits (the first two are ties)
