@@ -52,8 +52,13 @@ MPI_Datatype mpi_type(DType t) {
     case DType::Float64: return MPI_DOUBLE;
     case DType::Int64: return MPI_INT64_T;
     case DType::Bool: return MPI_C_BOOL;
+    case DType::UInt8: return MPI_UINT8_T;
+    case DType::Int8: return MPI_INT8_T;
+    case DType::Int32: return MPI_INT32_T;
+    default: break;  // MPI has no 16-bit float types
   }
-  WEFT_ERROR("collectives: unknown dtype");
+  WEFT_ERROR("collectives: ", dtype_name(t), " tensors are not supported (MPI has no ", dtype_name(t),
+             " type); convert to float32 first");
 }
 
 MPI_Op mpi_op(ReduceOp op, DType t, const char* name) {

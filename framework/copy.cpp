@@ -36,9 +36,9 @@ void copy_into(const Tensor& dst, const Tensor& src) {
   }
   Shape src_strides = broadcast_strides(src, shape);
   StridedLoop<2> loop(shape, {&dst.strides(), &src_strides});
-  visit_dtype(dst.dtype(), [&](auto dtag) {
+  visit<kAllDTypes>(dst.dtype(), "copy", [&](auto dtag) {
     using D = decltype(dtag);
-    visit_dtype(src.dtype(), [&](auto stag) {
+    visit<kAllDTypes>(src.dtype(), "copy", [&](auto stag) {
       using S = decltype(stag);
       D* out = static_cast<D*>(dst.raw_data());
       const S* in = static_cast<const S*>(src.raw_data());

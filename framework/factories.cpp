@@ -34,7 +34,7 @@ Tensor allocate(const Shape& shape, const TensorOptions& options, const char* op
 template <class F>
 Tensor generate(const Shape& shape, const TensorOptions& options, const char* op, F&& next) {
   Tensor t = allocate(shape, options, op);
-  visit_dtype(t.dtype(), [&](auto tag) {
+  visit<kAllDTypes>(t.dtype(), "fill", [&](auto tag) {
     using T = decltype(tag);
     T* p = static_cast<T*>(t.raw_data());
     for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = static_cast<T>(next(i));
@@ -50,7 +50,7 @@ TensorOptions like(const Tensor& t, const std::optional<TensorOptions>& options)
 
 namespace detail {
 void fill_contiguous(const Tensor& t, Scalar value) {
-  visit_dtype(t.dtype(), [&](auto tag) {
+  visit<kAllDTypes>(t.dtype(), "fill", [&](auto tag) {
     using T = decltype(tag);
     T* p = static_cast<T*>(t.raw_data());
     std::fill(p, p + t.numel(), value.to<T>());
@@ -73,6 +73,11 @@ template Tensor from_vector<bool>(const std::vector<bool>&, const Shape&, bool);
 template Tensor from_vector<int64_t>(const std::vector<int64_t>&, const Shape&, bool);
 template Tensor from_vector<float>(const std::vector<float>&, const Shape&, bool);
 template Tensor from_vector<double>(const std::vector<double>&, const Shape&, bool);
+template Tensor from_vector<int32_t>(const std::vector<int32_t>&, const Shape&, bool);
+template Tensor from_vector<int8_t>(const std::vector<int8_t>&, const Shape&, bool);
+template Tensor from_vector<uint8_t>(const std::vector<uint8_t>&, const Shape&, bool);
+template Tensor from_vector<BFloat16>(const std::vector<BFloat16>&, const Shape&, bool);
+template Tensor from_vector<Half>(const std::vector<Half>&, const Shape&, bool);
 
 Tensor scalar_tensor(Scalar value, TensorOptions options) { return full({}, value, options); }
 

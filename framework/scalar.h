@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "framework/float16.h"
+
 namespace weft {
 
 class Scalar {
@@ -21,6 +23,7 @@ class Scalar {
   template <class T>
   T to() const {
     if constexpr (std::is_floating_point_v<T>) return static_cast<T>(value_);
+    else if constexpr (is_reduced_float_v<T>) return T(static_cast<float>(value_));  // as PyTorch: via float
     else if constexpr (std::is_same_v<T, bool>) return value_ != 0.0;
     else return static_cast<T>(to_int());
   }

@@ -37,7 +37,7 @@ void Tensor::fail_data_access() const {
 template <class T>
 T Tensor::item() const {
   WEFT_CHECK(numel() == 1, "item: expected a tensor with one element but got shape ", shape());
-  return visit_dtype(dtype(), [&](auto tag) {
+  return visit<kAllDTypes>(dtype(), "item", [&](auto tag) {
     using S = decltype(tag);
     return static_cast<T>(*static_cast<const S*>(raw_data()));
   });
@@ -60,6 +60,11 @@ WEFT_INSTANTIATE_ACCESS(bool)
 WEFT_INSTANTIATE_ACCESS(int64_t)
 WEFT_INSTANTIATE_ACCESS(float)
 WEFT_INSTANTIATE_ACCESS(double)
+WEFT_INSTANTIATE_ACCESS(int32_t)
+WEFT_INSTANTIATE_ACCESS(int8_t)
+WEFT_INSTANTIATE_ACCESS(uint8_t)
+WEFT_INSTANTIATE_ACCESS(BFloat16)
+WEFT_INSTANTIATE_ACCESS(Half)
 #undef WEFT_INSTANTIATE_ACCESS
 
 namespace detail {

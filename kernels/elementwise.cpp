@@ -165,10 +165,13 @@ template <class T>
 template <UnaryOp OP, class T>
 [[gnu::always_inline]] inline T unary_fn(T x, T pa, T pb) {
   using U = UnaryOp;
-  if constexpr (OP == U::Neg) return -x;
-  else if constexpr (OP == U::Abs) { if constexpr (std::is_same_v<T, bool>) return x; else return x < 0 ? -x : x; }
+  if constexpr (OP == U::Neg) return static_cast<T>(-x);  // uint8 and int8 wrap, as in PyTorch
+  else if constexpr (OP == U::Abs) {
+    if constexpr (std::is_same_v<T, bool> || std::is_unsigned_v<T>) return x;
+    else return static_cast<T>(x < 0 ? -x : x);
+  }
   else if constexpr (OP == U::Relu) {
-    if constexpr (std::is_same_v<T, bool>) return x;
+    if constexpr (std::is_same_v<T, bool> || std::is_unsigned_v<T>) return x;
     else return x < T(0) ? T(0) : x;  // NaN passes through
   }
   else if constexpr (OP == U::Sign) {
@@ -234,7 +237,7 @@ template <UnaryOp OP, class T>
   return x;
 }
 
-bool float_only(UnaryOp op) {
+constexpr bool float_only(UnaryOp op) {
   switch (op) {
     case UnaryOp::Neg: case UnaryOp::Abs: case UnaryOp::Relu: case UnaryOp::Sign: case UnaryOp::Clamp:
     case UnaryOp::Pow: case UnaryOp::Floor: case UnaryOp::Ceil: case UnaryOp::Round: case UnaryOp::Trunc:
@@ -466,9 +469,13 @@ void dispatch_binary(BinaryOp op, F&& f) {
 #undef WEFT_CASE
 }
 
-bool binary_float_only(BinaryOp op) {
+constexpr bool binary_float_only(BinaryOp op) {
   return op == BinaryOp::Div || op == BinaryOp::Atan2 || op == BinaryOp::Hypot || op >= BinaryOp::ReluGrad;
 }
+
+// bfloat16 and float16 compute in float32 and round once when the result is stored, as PyTorch's CPU
+// kernels do: `result` (float32, or bool for comparisons) is written into out, converted.
+void via_float32(const Tensor& out, const Tensor& result) { copy_into(out, result); }
 
 Tensor scalar_like(Scalar s, DType dtype) {
   Tensor t = make_empty({}, dtype);
@@ -488,17 +495,24 @@ void unary_out(UnaryOp op, const Tensor& out, const Tensor& x, const UnaryParams
       if (op == UnaryOp::Pow) pa = static_cast<T>(static_cast<int64_t>(p.a));
     dispatch_unary(op, [&](auto op_tag) {
       constexpr UnaryOp OP = decltype(op_tag)::value;
-      if constexpr (std::is_same_v<T, float>) {  // float32_span says which ops have a span kernel
-        static const UnarySpan span = float32_span(OP);
-        if (span && run_span(span, out, x)) return;
+      if constexpr (float_only(OP) && !std::is_floating_point_v<T>) {
+        // Never reached (float-only ops dispatch on floating dtypes); not instantiating these
+        // loops for the five integral types keeps this file's compile time in bounds.
+        WEFT_INTERNAL_ASSERT(false, "unary kernel: a floating-only op reached an integral dtype");
+      } else {
+        if constexpr (std::is_same_v<T, float>) {  // float32_span says which ops have a span kernel
+          static const UnarySpan span = float32_span(OP);
+          if (span && run_span(span, out, x)) return;
+        }
+        // always_inline down to unary_fn: an out-of-line call per element stops the loop vectorising.
+        auto f = [pa, pb](T v) __attribute__((always_inline)) { return unary_fn<OP, T>(v, pa, pb); };
+        run_unary<T, T>(out, x, f);
       }
-      // always_inline down to unary_fn: an out-of-line call per element stops the loop vectorising.
-      auto f = [pa, pb](T v) __attribute__((always_inline)) { return unary_fn<OP, T>(v, pa, pb); };
-      run_unary<T, T>(out, x, f);
     });
   };
+  if (is_reduced_float(x.dtype())) return via_float32(out, unary(op, cast(x, kFloat32), p));
   if (float_only(op)) visit_floating(x.dtype(), "unary kernel", run);
-  else visit_dtype(x.dtype(), run);
+  else visit<kStdArith>(x.dtype(), "unary kernel", run);
 }
 
 Tensor unary(UnaryOp op, const Tensor& x, const UnaryParams& p) {
@@ -512,24 +526,31 @@ void binary_out(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b
   WEFT_INTERNAL_ASSERT(out.dtype() == (is_comparison(op) ? kBool : a.dtype()), "binary kernel: bad out dtype");
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    T al = static_cast<T>(alpha);
+    T al = std::is_floating_point_v<T> ? static_cast<T>(alpha) : static_cast<T>(static_cast<int64_t>(alpha));
     dispatch_binary(op, [&](auto op_tag) {
       constexpr BinaryOp OP = decltype(op_tag)::value;
       using O = std::conditional_t<(OP >= BinaryOp::Eq && OP <= BinaryOp::Ge), bool, T>;
-      if constexpr (std::is_same_v<T, float>) {  // float32_span says which ops have a span kernel
-        static const BinarySpan span = float32_span(OP);
-        if (span && run_span(span, out, a, b, al)) return;
+      if constexpr (binary_float_only(OP) && !std::is_floating_point_v<T>) {
+        WEFT_INTERNAL_ASSERT(false, "binary kernel: a floating-only op reached an integral dtype");  // as in unary_out
+      } else {
+        if constexpr (std::is_same_v<T, float>) {  // float32_span says which ops have a span kernel
+          static const BinarySpan span = float32_span(OP);
+          if (span && run_span(span, out, a, b, al)) return;
+        }
+        auto f = [al](T x, T y) __attribute__((always_inline)) { return static_cast<O>(binary_fn<OP, T>(x, y, al)); };
+        run_binary<O, T>(out, a, b, f);  // f inlined, as in unary_out
       }
-      auto f = [al](T x, T y) __attribute__((always_inline)) { return static_cast<O>(binary_fn<OP, T>(x, y, al)); };
-      run_binary<O, T>(out, a, b, f);  // f inlined, as in unary_out
     });
   };
+  if (is_reduced_float(a.dtype()))
+    return via_float32(out, binary(op, cast(a, kFloat32), cast(b, kFloat32), alpha));
   if (binary_float_only(op)) visit_floating(a.dtype(), "binary kernel", run);
-  else visit_dtype(a.dtype(), run);
+  else visit<kStdArith>(a.dtype(), "binary kernel", run);
 }
 
 void binary_scalar_out(BinaryOp op, const Tensor& out, const Tensor& a, Scalar s, bool scalar_first,
                        double alpha) {
+  // The number is first rounded to a's dtype, also for bfloat16 and float16 (as PyTorch does).
   Tensor st = scalar_like(s, a.dtype());
   if (scalar_first) binary_out(op, out, st, a, alpha);
   else binary_out(op, out, a, st, alpha);
@@ -556,7 +577,7 @@ void where_out(const Tensor& out, const Tensor& cond, const Tensor& a, const Ten
         bs = detail::broadcast_strides(b, shape);
   StridedLoop<4> loop(shape, {&out.strides(), &cs, &as, &bs});
   const bool* pc = static_cast<const bool*>(cond.raw_data());
-  visit_dtype(out.dtype(), [&](auto tag) {
+  visit<kAllDTypes>(out.dtype(), "where", [&](auto tag) {
     using T = decltype(tag);
     T* po = static_cast<T*>(out.raw_data());
     const T* pa = static_cast<const T*>(a.raw_data());
@@ -575,7 +596,7 @@ void masked_fill_out(const Tensor& out, const Tensor& x, const Tensor& mask, Sca
 void fill_out(const Tensor& out, Scalar value) {
   if (out.is_contiguous()) return detail::fill_contiguous(out, value);
   StridedLoop<1> loop(out.shape(), {&out.strides()});
-  visit_dtype(out.dtype(), [&](auto tag) {
+  visit<kAllDTypes>(out.dtype(), "fill", [&](auto tag) {
     using T = decltype(tag);
     T* p = static_cast<T*>(out.raw_data());
     T v = value.to<T>();
@@ -593,11 +614,15 @@ bool has_nan(const Tensor& x) {
   if (!is_floating(x.dtype()) || x.numel() == 0) return false;
   bool found = false;
   StridedLoop<1> loop(x.shape(), {&x.strides()});
-  visit_floating(x.dtype(), "has_nan", [&](auto tag) {
+  constexpr DTypeSet floating = kFloatingStd | dtype_bit(kBFloat16) | dtype_bit(kFloat16);
+  visit<floating>(x.dtype(), "has_nan", [&](auto tag) {
     using T = decltype(tag);
     const T* p = static_cast<const T*>(x.raw_data());
     loop.for_each_row([&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> st) {
-      for (int64_t j = 0; j < n; ++j) found |= std::isnan(p[off[0] + j * st[0]]);
+      for (int64_t j = 0; j < n; ++j) {
+        if constexpr (is_reduced_float_v<T>) found |= std::isnan(static_cast<float>(p[off[0] + j * st[0]]));
+        else found |= std::isnan(p[off[0] + j * st[0]]);
+      }
     });
   });
   return found;

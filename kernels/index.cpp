@@ -73,7 +73,7 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Ten
   if (sc.numel() == 0) return out;
   const int64_t* idx = ic.data_ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i) checked_index(idx[i], s.size, "index_add", dim);
-  visit_dtype(out.dtype(), [&](auto tag) {
+  visit<kAllDTypes>(out.dtype(), "index_add", [&](auto tag) {
     using T = decltype(tag);
     T* o = out.data_ptr<T>();
     const T* p = sc.data_ptr<T>();
@@ -94,7 +94,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   const int64_t* idx = ic.data_ptr<int64_t>();
   const Shape& xs = x.strides();
   const int64_t size = x.size(dim);
-  visit_dtype(x.dtype(), [&](auto tag) {
+  visit<kAllDTypes>(x.dtype(), "gather", [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data_ptr<T>();
     T* o = out.data_ptr<T>();
@@ -113,7 +113,7 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const T
   const Shape& ss = sc.strides();
   const Shape& os = out.strides();
   const int64_t size = out.size(dim);
-  visit_dtype(out.dtype(), [&](auto tag) {
+  visit<kAllDTypes>(out.dtype(), "scatter_add", [&](auto tag) {
     using T = decltype(tag);
     const T* ps = sc.data_ptr<T>();
     T* o = out.data_ptr<T>();
@@ -129,7 +129,7 @@ Tensor triangle(const Tensor& x, int64_t diagonal, bool upper) {
   Tensor out = contiguous_copy(x);
   const int64_t rows = x.size(-2), cols = x.size(-1);
   const int64_t mats = rows * cols == 0 ? 0 : out.numel() / (rows * cols);
-  visit_dtype(out.dtype(), [&](auto tag) {
+  visit<kAllDTypes>(out.dtype(), "triu/tril", [&](auto tag) {
     using T = decltype(tag);
     T* o = out.data_ptr<T>();
     for (int64_t m = 0; m < mats; ++m)

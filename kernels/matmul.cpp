@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "kernels/cpu_isa.h"
+#include "kernels/elementwise.h"
 #include "kernels/onednn.h"
 #include "kernels/toolkit.h"
 
@@ -296,12 +297,19 @@ Tensor degenerate_bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
   if (bias.defined()) {
     copy_into(out, bias_2d(bias, a.size(-2), bm.size(-1)));
   } else {
-    visit_dtype(out.dtype(), [&](auto tag) {
+    visit<kAllDTypes>(out.dtype(), "matmul", [&](auto tag) {
       using T = decltype(tag);
       std::fill_n(out.data_ptr<T>(), out.numel(), T(0));
     });
   }
   return out;
+}
+
+// bfloat16 and float16 products accumulate in float32 and round once, as PyTorch's CPU matmul does:
+// the operands are widened (exactly) and the float32 route runs.
+Tensor reduced_float_bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
+  Tensor bias32 = bias.defined() ? cast(bias, kFloat32) : Tensor();
+  return cast(bmm(cast(a, kFloat32), cast(bm, kFloat32), bias32), a.dtype());
 }
 
 void check_operands(const Tensor& a, const Tensor& bm) {
@@ -329,7 +337,7 @@ Tensor bmm_reference(const Tensor& a_in, const Tensor& bm_in, const Tensor& bias
   Tensor b = dots || bm.stride(2) == 1 || bm.size(2) == 1 ? bm : dense(bm);
   Tensor bias2 = bias.defined() ? bias_2d(bias, a.size(1), bm.size(2)) : Tensor();
   Tensor out = make_empty({a.size(0), a.size(1), bm.size(2)}, a.dtype());
-  visit_numeric(a.dtype(), "matmul", [&](auto tag) {
+  visit<kStdNumeric>(a.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
     Tensor bias_t = bias2.defined() && bias2.dtype() != a.dtype() ? Tensor() : bias2;
     if (bias2.defined() && !bias_t.defined()) {  // a bias of another dtype: convert once
@@ -349,6 +357,7 @@ Tensor bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
   const __int128 work = static_cast<__int128>(rows) * bm.shape().back() * as.back();
   if (work == 0) return degenerate_bmm(a, bm, bias);  // an empty result, or K == 0
   const bool tiny = work < kOneDnnMinWork;
+  if (is_reduced_float(a.dtype())) return reduced_float_bmm(a, bm, bias);
   if (a.dtype() == kFloat32 && (!bias.defined() || bias.dtype() == kFloat32) && !tiny) {
     Tensor keep_a, keep_b;
     return onednn_bmm(readable(a, keep_a), readable(bm, keep_b), bias, a.dim() == 3);

@@ -203,8 +203,11 @@ Shape reduced_shape(const Shape& shape, const Shape& dims, bool keepdim) {
 }
 
 Tensor reduce(ReduceOp op, const Tensor& x, const Shape& dims, bool keepdim) {
+  // bfloat16 and float16 accumulate in float32 (float32 sums in double lanes) and round once, as
+  // PyTorch accumulates them in float.
+  if (is_reduced_float(x.dtype())) return cast(reduce(op, cast(x, kFloat32), dims, keepdim), x.dtype());
   Tensor out = make_empty(reduced_shape(x.shape(), dims, keepdim), x.dtype());
-  visit_dtype(x.dtype(), [&](auto tag) {
+  visit<kStdArith>(x.dtype(), "reduce", [&](auto tag) {
     using T = decltype(tag);
     dispatch_reduce(op, [&](auto op_tag) {
       constexpr ReduceOp OP = decltype(op_tag)::value;
@@ -220,6 +223,10 @@ Tensor reduce(ReduceOp op, const Tensor& x, const Shape& dims, bool keepdim) {
 }
 
 std::pair<Tensor, Tensor> reduce_arg(bool is_max, const Tensor& x, int64_t dim, bool keepdim) {
+  if (is_reduced_float(x.dtype())) {  // exact: every 16-bit float is a float32
+    auto [values, indices] = reduce_arg(is_max, cast(x, kFloat32), dim, keepdim);
+    return {cast(values, x.dtype()), indices};
+  }
   Shape dims{dim};
   Shape out_shape = reduced_shape(x.shape(), dims, keepdim);
   Tensor values = make_empty(out_shape, x.dtype()), indices = make_empty(out_shape, kInt64);
@@ -230,7 +237,7 @@ std::pair<Tensor, Tensor> reduce_arg(bool is_max, const Tensor& x, int64_t dim, 
   Shape ost = contiguous_strides(ks);
   StridedLoop<2> outer(ks, {&ost, &kst});
   int64_t* pi = indices.data_ptr<int64_t>();
-  visit_dtype(x.dtype(), [&](auto tag) {
+  visit<kStdArith>(x.dtype(), "max/min", [&](auto tag) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x.raw_data());
     T* pv = static_cast<T*>(values.raw_data());
@@ -317,7 +324,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   WEFT_CHECK(is_broadcastable_to(shape, x.shape()), "sum_to: the shape ", shape, " does not broadcast to the "
              "input's shape ", x.shape(), ", so the input cannot be summed down to it");
   if (x.shape() == shape) return x;
-  if (numel_of(shape) == 1 && x.is_contiguous() && is_floating(x.dtype()))
+  if (numel_of(shape) == 1 && x.is_contiguous() && (x.dtype() == kFloat32 || x.dtype() == kFloat64))
     return sum_all_contiguous(x, shape);  // a scalar's gradient: one short loop
   // Unequal shapes that broadcast always leave a dim to reduce: a leading one or a size-1 target.
   size_t lead = x.shape().size() - shape.size();

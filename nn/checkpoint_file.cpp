@@ -288,7 +288,7 @@ std::vector<CheckpointEntry> CheckpointReader::parse_entries(uint64_t count, uin
     where += " ('" + e.name + "')";
     bad(seen.insert(e.name).second, "name", "appears twice");
     auto dt = get<uint8_t>(cur, limit, where);
-    bad(dt <= static_cast<uint8_t>(kFloat64), "dtype", "has an unknown code " + std::to_string(dt));
+    bad(dt < kNumDTypes, "dtype", "has an unknown code " + std::to_string(dt));
     e.dtype = static_cast<DType>(dt);
     auto ndim = get<uint32_t>(cur, limit, where);
     bad(ndim <= 64, "rank", "is implausible: " + std::to_string(ndim));

@@ -11,28 +11,21 @@
 namespace weft::io::detail {
 namespace {
 
-template <class S, class D>
-void widen(const char* src, D* dst, int64_t n, bool swap) {
-  for (int64_t i = 0; i < n; ++i) {
-    char raw[sizeof(S)];
-    std::memcpy(raw, src + i * sizeof(S), sizeof(S));
-    if (swap) std::reverse(raw, raw + sizeof(S));
-    S value;
-    std::memcpy(&value, raw, sizeof(S));
-    dst[i] = static_cast<D>(value);
-  }
+// n elements of `size` bytes from src to dst, each byte-reversed (a big-endian file).
+void copy_swapped(const char* src, char* dst, int64_t n, int size) {
+  for (int64_t i = 0; i < n; ++i) std::reverse_copy(src + i * size, src + (i + 1) * size, dst + i * size);
 }
 
 }  // namespace
 
 StoredType stored_type_of(DType dtype) {
+  const int size = static_cast<int>(element_size(dtype));
   switch (dtype) {
     case DType::Bool: return {Kind::Bool, 1};
-    case DType::Int64: return {Kind::Int, 8};
-    case DType::Float32: return {Kind::Float, 4};
-    case DType::Float64: return {Kind::Float, 8};
+    case DType::BFloat16: return {Kind::BFloat, 2};
+    case DType::UInt8: return {Kind::UInt, 1};
+    default: return {is_floating(dtype) ? Kind::Float : Kind::Int, size};
   }
-  WEFT_ERROR("stored_type_of: unknown dtype ", static_cast<int>(dtype));
 }
 
 Tensor decode_elements(std::string_view data, StoredType type, const Shape& shape) {
@@ -43,16 +36,10 @@ Tensor decode_elements(std::string_view data, StoredType type, const Shape& shap
   if (type.kind == Kind::Bool) {
     bool* dst = out.data_ptr<bool>();
     for (int64_t i = 0; i < n; ++i) dst[i] = src[i] != 0;  // any nonzero byte is true, as in NumPy
-  } else if (type.kind == Kind::Float && type.size == 4) {
-    widen<float>(src, out.data_ptr<float>(), n, swap);
-  } else if (type.kind == Kind::Float) {
-    widen<double>(src, out.data_ptr<double>(), n, swap);
-  } else if (type.kind == Kind::UInt) {
-    widen<uint8_t>(src, out.data_ptr<int64_t>(), n, false);
-  } else if (type.size == 4) {
-    widen<int32_t>(src, out.data_ptr<int64_t>(), n, swap);
-  } else {
-    widen<int64_t>(src, out.data_ptr<int64_t>(), n, swap);
+  } else if (swap) {
+    copy_swapped(src, static_cast<char*>(out.raw_data()), n, type.size);
+  } else if (n > 0) {
+    std::memcpy(out.raw_data(), src, static_cast<size_t>(n) * type.size);
   }
   return out;
 }

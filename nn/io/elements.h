@@ -8,18 +8,24 @@
 
 namespace weft::io::detail {
 
-// Note [Stored integer types]: files may hold int32 and uint8 arrays (labels, images), which
-// weft has no dtype for; they load as int64 (every value is exact), as they would after PyTorch's
-// `.long()`. Files are always written in weft's own dtypes: bool, int64, float32, float64.
-enum class Kind { Float, Int, UInt, Bool };
+// Note [Stored integer types]: every stored type loads as the weft dtype of the same name (int32 as
+// int32, uint8 as uint8, as PyTorch loads them), and every weft dtype is written as itself, except
+// that .npy has no bfloat16.
+enum class Kind { Float, BFloat, Int, UInt, Bool };
 
 struct StoredType {
   Kind kind;
   int size;                  // bytes per element in the file
   bool big_endian = false;   // only .npy can say '>'
   DType dtype() const {
-    if (kind == Kind::Float) return size == 4 ? kFloat32 : kFloat64;
-    return kind == Kind::Bool ? kBool : kInt64;
+    switch (kind) {
+      case Kind::Float: return size == 2 ? kFloat16 : size == 4 ? kFloat32 : kFloat64;
+      case Kind::BFloat: return kBFloat16;
+      case Kind::Int: return size == 1 ? kInt8 : size == 4 ? kInt32 : kInt64;
+      case Kind::UInt: return kUInt8;
+      case Kind::Bool: return kBool;
+    }
+    return kFloat32;
   }
 };
 

@@ -53,19 +53,19 @@ class HeaderParser {
   }
   StoredType parse_descr(std::string_view v) const {
     WEFT_CHECK(v.starts_with("'"), op_, ": '", path_, "' holds a structured array (descr ", v.substr(0, v.find('}')),
-               "); only plain arrays of f4 f8 i8 i4 u1 b1 are supported");
+               "); only plain arrays of f2 f4 f8 i1 i4 i8 u1 b1 are supported");
     std::string_view descr = v.substr(1, v.find('\'', 1) - 1);
     check(descr.size() >= 3, "descr is too short");
     const char order = descr[0];
     const std::string_view code = descr.substr(1);
     StoredType t{Kind::Float, 0, order == '>'};
-    if (code == "f4" || code == "f8") t = {Kind::Float, code[1] - '0', order == '>'};
-    else if (code == "i8" || code == "i4") t = {Kind::Int, code[1] - '0', order == '>'};
+    if (code == "f2" || code == "f4" || code == "f8") t = {Kind::Float, code[1] - '0', order == '>'};
+    else if (code == "i8" || code == "i4" || code == "i1") t = {Kind::Int, code[1] - '0', order == '>'};
     else if (code == "u1") t = {Kind::UInt, 1};
     else if (code == "b1") t = {Kind::Bool, 1};
     WEFT_CHECK(t.size > 0 && (order == '<' || order == '>' || order == '|' || order == '='), op_, ": '", path_,
-               "' holds dtype '", descr, "'; supported are float32, float64, int64, int32, uint8 and bool (",
-               "f4 f8 i8 i4 u1 b1); int32 and uint8 load as int64");
+               "' holds dtype '", descr, "'; supported are float16, float32, float64, int8, int32, int64, uint8 and "
+               "bool (f2 f4 f8 i1 i4 i8 u1 b1)");
     return t;
   }
   Shape parse_shape(std::string_view v) const {
@@ -100,8 +100,14 @@ std::string descr_of(DType dtype) {
     case DType::Int64: return "<i8";
     case DType::Float32: return "<f4";
     case DType::Float64: return "<f8";
+    case DType::Float16: return "<f2";
+    case DType::Int32: return "<i4";
+    case DType::Int8: return "|i1";
+    case DType::UInt8: return "|u1";
+    case DType::BFloat16: break;
   }
-  WEFT_ERROR("descr_of: unknown dtype ", static_cast<int>(dtype));
+  WEFT_ERROR("save_npy: NumPy has no ", dtype_name(dtype), " type; convert the tensor to float32 first, or "
+             "write it with save_safetensors (BF16)");
 }
 
 // The layout from the header at the start of `in` (which may hold only the header), and the

@@ -21,8 +21,11 @@ StoredType stored_type(const std::string& name, const std::string& path, const s
   if (name == "I32") return {Kind::Int, 4};
   if (name == "U8") return {Kind::UInt, 1};
   if (name == "BOOL") return {Kind::Bool, 1};
+  if (name == "F16") return {Kind::Float, 2};
+  if (name == "BF16") return {Kind::BFloat, 2};
+  if (name == "I8") return {Kind::Int, 1};
   WEFT_ERROR("load_safetensors: '", path, "' stores '", tensor, "' as ", name,
-             "; supported are F32, F64, I64, I32, U8 and BOOL (I32 and U8 load as int64)");
+             "; supported are F16, BF16, F32, F64, I8, I32, I64, U8 and BOOL");
 }
 
 const char* dtype_name_of(DType dtype) {
@@ -31,6 +34,11 @@ const char* dtype_name_of(DType dtype) {
     case DType::Int64: return "I64";
     case DType::Float32: return "F32";
     case DType::Float64: return "F64";
+    case DType::Float16: return "F16";
+    case DType::BFloat16: return "BF16";
+    case DType::Int8: return "I8";
+    case DType::Int32: return "I32";
+    case DType::UInt8: return "U8";
   }
   WEFT_ERROR("save_safetensors: unknown dtype ", static_cast<int>(dtype));
 }
