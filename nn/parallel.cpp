@@ -149,7 +149,12 @@ Layouts apply_sequence_parallel(Module& m, const std::string& path, std::shared_
       WEFT_CHECK(idx.dim() == 2 && idx.size(1) == size, "GPT (sequence parallel): expected this rank's ", size,
                  " tokens of a sequence of ", seq->length, " but got shape ", idx.shape());
       Tensor x = add(self->wte->forward(idx), self->wpe->forward(arange(offset, offset + size)));
-      // A Replicate table read at this rank's positions: the embeddings are this rank's own.
+      // A Replicate table read at this rank's positions: the embeddings are this rank's own. (They are
+      // Varying already when the tokens' own type reached them; then there is nothing to change.)
+      if (spmd::Checker* checker = spmd::active()) {
+        const int64_t axis = dist::detail::spmd_axis(*checker, seq->mesh, seq->tp);
+        if (axis >= 0 && checker->type_of(x, axis) == spmd::Type::Varying) return x;
+      }
       return dist::reinterpret(x, spmd::Type::Replicate, spmd::Type::Varying, seq->mesh, seq->tp);
     };
   }
