@@ -17,6 +17,7 @@
 #include "distributed/sharding.h"
 #include "framework/factories.h"
 #include "kernels/toolkit.h"
+#include "nn/slot_swap.h"
 
 namespace weft::nn::parallel {
 
@@ -180,27 +181,6 @@ struct FsdpGather : autograd::Function<FsdpGather> {
   }
 };
 
-// Points every parameter slot at this call's gathered tensors, and back at the DTensors on exit.
-class SlotSwap {
- public:
-  SlotSwap(const std::vector<std::vector<Tensor*>>& slots, const std::vector<Tensor>& values)
-      : slots_(slots) {
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      saved_.push_back(*slots_[i][0]);
-      for (Tensor* s : slots_[i]) *s = values[i];
-    }
-  }
-  ~SlotSwap() {
-    for (size_t i = 0; i < slots_.size(); ++i)
-      for (Tensor* s : slots_[i]) *s = saved_[i];
-  }
-  SlotSwap(const SlotSwap&) = delete;
-  SlotSwap& operator=(const SlotSwap&) = delete;
-
- private:
-  const std::vector<std::vector<Tensor*>>& slots_;
-  std::vector<Tensor> saved_;
-};
 
 }  // namespace
 
@@ -283,7 +263,7 @@ Tensor FullyShardedModule::Unit::run(const Tensor& x, const std::function<Tensor
   g->grads_pending = tracked;
   Tensor y;
   {
-    SlotSwap swap(slots, values);
+    detail::SlotSwap swap(slots, values);
     Packer packer(g);
     std::optional<autograd::SavedTensorHooksGuard> hooks;
     if (reshard) hooks.emplace(&packer);

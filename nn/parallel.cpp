@@ -9,6 +9,7 @@
 #include "distributed/spmd.h"
 #include "framework/factories.h"
 #include "nn/batch_norm.h"
+#include "nn/slot_swap.h"
 #include "nn/transformer.h"
 #include "ops/ops.h"
 
@@ -166,26 +167,6 @@ void collect_slots(Module& m, const std::string& prefix, std::vector<std::pair<s
   for (const auto& [name, child] : m.named_children()) collect_slots(*child, prefix + name + ".", out);
 }
 
-// Points every parameter slot at this call's local tensors, and back at the DTensors on exit.
-class SlotSwap {
- public:
-  SlotSwap(const std::vector<std::vector<Tensor*>>& slots, const std::vector<Tensor>& locals) : slots_(slots) {
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      saved_.push_back(*slots_[i][0]);
-      for (Tensor* s : slots_[i]) *s = locals[i];
-    }
-  }
-  ~SlotSwap() {
-    for (size_t i = 0; i < slots_.size(); ++i)
-      for (Tensor* s : slots_[i]) *s = saved_[i];
-  }
-  SlotSwap(const SlotSwap&) = delete;
-  SlotSwap& operator=(const SlotSwap&) = delete;
-
- private:
-  const std::vector<std::vector<Tensor*>>& slots_;
-  std::vector<Tensor> saved_;
-};
 
 // The same view of the same memory: how finish() recognises the gradient start() saw.
 bool same_view(const Tensor& a, const Tensor& b) {
@@ -385,7 +366,7 @@ Tensor Parallelized::forward(const Tensor& x) {
     for (size_t i = 0; overlap && i < locals.size(); ++i)
       if (locals[i].requires_grad() && locals[i].is_leaf())
         locals[i].register_hook([reducer = params_[i].reducer](const Tensor& g) { return reducer->start(g); });
-    SlotSwap swap(slots, locals);
+    detail::SlotSwap swap(slots, locals);
     return module->forward(local_x);
   };
   if (sequence_) {
