@@ -12,14 +12,14 @@
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "kernels/cross_entropy_rows.h"
+#include "kernels/elementwise.h"
 #include "kernels/onednn.h"
 #include "kernels/toolkit.h"
 
 namespace weft::kernels {
 namespace {
 
-// Parallel loops only pay off past this many elements of work.
-constexpr int64_t kParallelGrain = 1 << 15;
+// Parallel loops only pay off past kParallelGrain elements of work (kernels/elementwise.h).
 
 template <class T>
 T* ptr(const Tensor& t) {
@@ -502,7 +502,7 @@ Tensor embedding(const Tensor& weight_in, const Tensor& indices_in) {
   Shape out_shape = indices.shape();
   out_shape.push_back(D);
   Tensor out = make_empty(out_shape, weight.dtype());
-  visit_dtype(weight.dtype(), [&](auto tag) {
+  visit<kAllDTypes>(weight.dtype(), "embedding", [&](auto tag) {  // rows are copied: any dtype
     using T = decltype(tag);
     const T* w = ptr<T>(weight);
     T* o = ptr<T>(out);
@@ -512,6 +512,9 @@ Tensor embedding(const Tensor& weight_in, const Tensor& indices_in) {
 }
 
 Tensor embedding_backward(const Tensor& grad_in, const Tensor& indices_in, int64_t num_weights) {
+  // bfloat16 and float16 rows are summed in float32 and rounded once (as every reduction of them).
+  if (is_reduced_float(grad_in.dtype()))
+    return cast(embedding_backward(cast(grad_in, kFloat32), indices_in, num_weights), grad_in.dtype());
   Tensor grad = dense(grad_in);
   Tensor indices = dense(indices_in);
   int64_t count = indices.numel();

@@ -1,5 +1,6 @@
 // losses.cpp: cross_entropy (fused log-softmax + nll + label smoothing), nll_loss and mse_loss.
 #include "ops/losses.h"
+#include "ops/reduced_float.h"
 #include "autograd/node.h"
 #include "framework/factories.h"
 #include "kernels/elementwise.h"
@@ -130,6 +131,10 @@ Tensor cross_entropy_probabilities(const Tensor& logits, const Tensor& target, R
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const std::string& reduction_name,
                      int64_t ignore_index, double label_smoothing) {
+  if (detail::any_reduced_float({&logits, &target}))
+    return cross_entropy(detail::widened(logits), detail::widened(target), reduction_name, ignore_index,
+                         label_smoothing)
+        .to(logits.dtype());
   Reduction reduction = parse_reduction(reduction_name, "cross_entropy");
   WEFT_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
              "cross_entropy: label_smoothing must be in [0, 1] but got ", label_smoothing);

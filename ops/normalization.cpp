@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "ops/normalization.h"
+#include "ops/reduced_float.h"
 #include "autograd/engine.h"
 #include "autograd/node.h"
 #include "framework/factories.h"
@@ -97,6 +98,11 @@ struct NormBackward final : autograd::Node {
 Tensor norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps,
             bool subtract_mean) {
   const char* op = subtract_mean ? "layer_norm" : "rms_norm";
+  if (detail::any_reduced_float({&x, &weight, &bias})) {
+    const Tensor y = norm(detail::widened(x), normalized_shape, detail::widened(weight), detail::widened(bias), eps,
+                          subtract_mean);
+    return y.to(x.dtype());
+  }
   int64_t count = check_norm_args(x, normalized_shape, weight, bias, op);
   auto r = kernels::norm_forward(x, count, weight, bias, eps, subtract_mean);
   return autograd::record<NormBackward>(std::move(r.y), [&](NormBackward& n) {

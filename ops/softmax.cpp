@@ -1,5 +1,6 @@
 // softmax.cpp: softmax and log_softmax over any dim, forward on the fused kernel, backward with ops.
 #include "ops/softmax.h"
+#include "ops/reduced_float.h"
 #include "autograd/node.h"
 #include "kernels/nn_kernels.h"
 #include "ops/binary.h"
@@ -31,6 +32,7 @@ Tensor softmax_op(const Tensor& x, int64_t dim, bool log, const char* op) {
   detail::check_plain(x, op);
   WEFT_CHECK(x.is_floating_point(), op, ": expected a floating point tensor (float32 or float64) but got ",
              x.dtype(), " of shape ", x.shape());
+  if (is_reduced_float(x.dtype())) return softmax_op(detail::widened(x), dim, log, op).to(x.dtype());
   int64_t d = wrap_dim(dim, x.dim(), op);
   Tensor y = kernels::softmax(x, x.dim() == 0 ? 0 : d, log);
   return autograd::record<SoftmaxBackward>(y, [&](SoftmaxBackward& n) {
