@@ -95,7 +95,8 @@ class Tensor {
   const std::shared_ptr<autograd::Node>& grad_fn() const;
   bool is_leaf() const;
   uint32_t output_nr() const;
-  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+  // create_graph: the backward is recorded, so the gradients are differentiable (autograd/engine.h).
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false, bool create_graph = false) const;
   // Non-leaves: .grad() keeps the gradient of the tensor's current value, also after an in-place op
   // gave it a new history (see Note [retain_grad moves with the history] in autograd/node.cpp).
   void retain_grad() const;

@@ -95,6 +95,12 @@ TEST_CASE("double backward: backward(create_graph) leaves a differentiable .grad
   require_within(x.grad().to_vector<double>(), {1.5, -7.5}, 0);
   require_within(autograd::grad({sum(x.grad())}, {w})[0].to_vector<double>(), {3.0, 5.0}, 0);
   x.set_grad(Tensor()), w.set_grad(Tensor());  // see engine.h: .grad's history holds x (a cycle)
+  // The method spells it as PyTorch's: loss.backward(gradient, retain_graph, create_graph).
+  Tensor y = tensor({3.0}, {1}, dtype(kFloat64)).requires_grad_();
+  sum(mul(mul(y, y), y)).backward(Tensor(), false, /*create_graph=*/true);
+  require_within(y.grad().to_vector<double>(), {27.0}, 0);                                        // 3 y^2
+  require_within(autograd::grad({sum(y.grad())}, {y})[0].to_vector<double>(), {18.0}, 0);  // 6 y
+  y.set_grad(Tensor());
 }
 
 TEST_CASE("double backward: the engine's sums, broadcast reductions and casts record", "[double_backward]") {
