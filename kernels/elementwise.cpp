@@ -308,6 +308,18 @@ T bound(double v, bool has, bool upper) {
   else return upper ? std::numeric_limits<T>::max() : std::numeric_limits<T>::lowest();
 }
 
+// Integer add, sub and mul wrap around as PyTorch's do. Signed overflow is undefined in C++, so
+// signed integers compute in their unsigned counterpart, where wrapping is defined.
+template <class T, class F>
+[[gnu::always_inline]] inline T wrapping(T a, T b, F f) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(f(static_cast<U>(a), static_cast<U>(b))));
+  } else {
+    return static_cast<T>(f(a, b));
+  }
+}
+
 template <BinaryOp OP, class T>
 [[gnu::always_inline]] inline auto binary_fn(T a, T b, T alpha)
     -> std::conditional_t<(OP >= BinaryOp::Eq && OP <= BinaryOp::Ge), bool, T> {
@@ -327,6 +339,11 @@ template <BinaryOp OP, class T>
   } else if constexpr (std::is_same_v<T, bool>) {
     if constexpr (OP == B::Mul || OP == B::Min) return bool(a && b);
     else return bool(a || b);  // Add, Max (Sub and the rest are refused for bool)
+  } else if constexpr (std::is_integral_v<T> && (OP == B::Add || OP == B::Sub || OP == B::Mul)) {
+    const T scaled = OP == B::Mul ? b : wrapping(alpha, b, [](auto x, auto y) { return x * y; });
+    if constexpr (OP == B::Add) return wrapping(a, scaled, [](auto x, auto y) { return x + y; });
+    else if constexpr (OP == B::Sub) return wrapping(a, scaled, [](auto x, auto y) { return x - y; });
+    else return wrapping(a, b, [](auto x, auto y) { return x * y; });
   } else if constexpr (OP == B::Add) return static_cast<T>(a + alpha * b);
   else if constexpr (OP == B::Sub) return static_cast<T>(a - alpha * b);
   else if constexpr (OP == B::Mul) return static_cast<T>(a * b);
