@@ -231,13 +231,7 @@ void load_checkpoint(const std::string& path, Module& model, optim::Optimizer* o
   }
 
   // 3. Assign: every check has passed, so nothing below can fail halfway.
-  NoGradGuard no_grad;
-  size_t i = 0;
-  for (const auto& [name, t] : targets) {
-    Tensor dst = t.is_dtensor() ? dist::DTensor(t).spec().local : t;
-    kernels::copy_into(dst, values[i++]);
-    dst.bump_version();
-  }
+  detail::assign_loaded(targets, values);
 }
 
 }  // namespace weft::nn

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <set>
 
+#include "autograd/grad_mode.h"
+#include "distributed/dtensor.h"
 #include "kernels/toolkit.h"
 #include "nn/checkpoint.h"
 
@@ -336,6 +338,16 @@ std::vector<CheckpointEntry> CheckpointReader::parse_entries(uint64_t count, uin
   WEFT_CHECK(!exact || cur == limit, "checkpoint '", path_, "': ", limit - cur,
              " unexpected bytes after the last entry");
   return out;
+}
+
+void assign_loaded(const StateDict& targets, const std::vector<Tensor>& values) {
+  NoGradGuard no_grad;
+  size_t i = 0;
+  for (const auto& [name, t] : targets) {
+    Tensor dst = t.is_dtensor() ? dist::DTensor(t).spec().local : t;
+    kernels::copy_into(dst, values[i++]);
+    dst.bump_version();
+  }
 }
 
 }  // namespace weft::nn::detail

@@ -8,6 +8,7 @@
 
 #include "distributed/placement.h"
 #include "framework/tensor.h"
+#include "nn/module.h"
 
 namespace weft::nn::detail {
 
@@ -90,5 +91,9 @@ class CheckpointReader {
   uint64_t size_ = 0;
   std::vector<CheckpointEntry> entries_;
 };
+
+// Copies each loaded value into its target (a DTensor's local shard), in order, after every check
+// has passed: nothing here can fail halfway. Shared by load_state and load_distributed.
+void assign_loaded(const StateDict& targets, const std::vector<Tensor>& values);
 
 }  // namespace weft::nn::detail

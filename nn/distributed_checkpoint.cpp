@@ -286,16 +286,6 @@ void add_optimizer_targets(const DcpMetadata& meta, const optim::Optimizer& opti
                k, "' (", optimizer.name(), " hyperparameter) in ", meta.path);
 }
 
-// Copies each loaded value into its target (a DTensor's local shard), in order. Cannot fail.
-void assign(const StateDict& targets, const std::vector<Tensor>& values) {
-  NoGradGuard no_grad;
-  size_t i = 0;
-  for (const auto& [name, t] : targets) {
-    Tensor dst = t.is_dtensor() ? dist::DTensor(t).spec().local : t;
-    kernels::copy_into(dst, values[i++]);
-    dst.bump_version();
-  }
-}
 
 }  // namespace
 
@@ -382,7 +372,7 @@ void load_distributed(const std::string& dir, StateDict& state, bool strict) {
     failure = e.what();
   }
   agree(group, failure, "load_distributed");
-  assign(state, values);
+  detail::assign_loaded(state, values);
 }
 
 void save_distributed(const std::string& dir, const Module& model, const optim::Optimizer* optimizer,
@@ -441,7 +431,7 @@ void load_distributed(const std::string& dir, Module& model, optim::Optimizer* o
     failure = e.what();
   }
   agree(group, failure, "load_distributed (optimizer)");
-  assign(targets, values);
+  detail::assign_loaded(targets, values);
 }
 
 }  // namespace weft::nn
