@@ -20,7 +20,8 @@ namespace weft::nn::parallel {
 // fine), taken from rank 0's values. Nothing else changes in the tree: names, state dicts and the
 // optimizers see the shards (an optimizer steps on them unchanged, Note [DTensor parameters in
 // optimizers]). The unit's forward wrapper (UnaryModule::add_forward_wrapper, run when the module
-// is called as module(x), which Sequential does) does FSDP2's steps:
+// is called as module(x), as Sequential and weft's own modules call their children; a direct
+// child->forward(x) skips it, as it skips PyTorch's hooks) does FSDP2's steps:
 //  - pre-forward: all-gather the unit's parameters (async, one all_gather per parameter), start the
 //    gather of the unit that ran next in the previous forward (prefetch, so it overlaps this unit's
 //    compute), wait for its own, and point the parameter slots at the gathered tensors. Each one

@@ -150,7 +150,7 @@ MLP::MLP(int64_t in, int64_t hidden, int64_t out, bool bias)
       act(register_module("act", std::make_shared<GELU>())),
       fc2(register_module("fc2", std::make_shared<Linear>(hidden, out < 0 ? in : out, bias))) {}
 
-Tensor MLP::forward(const Tensor& x) { return fc2->forward(act->forward(fc1->forward(x))); }
+Tensor MLP::forward(const Tensor& x) { return (*fc2)((*act)((*fc1)(x))); }
 
 // --- losses ---
 

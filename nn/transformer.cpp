@@ -25,7 +25,7 @@ Tensor CausalSelfAttention::forward(const Tensor& x) {
   // Under tensor parallelism qkv returns this rank's heads only (nn/parallel.h), and under sequence
   // parallelism the whole sequence of x's chunk, so the width, the head count and the length are
   // read from its output: C = n_embd, H = n_head and T = x.size(1) in a single process.
-  Tensor q_k_v = qkv->forward(x);
+  Tensor q_k_v = (*qkv)(x);
   int64_t B = x.size(0), T = q_k_v.size(1), C = q_k_v.size(2) / 3, D = n_embd / n_head, H = C / D;
   TensorList parts = split(q_k_v, std::vector<int64_t>{C, C, C}, /*dim=*/2);  // three parts even when C = 0
   // (B, T, C) -> (B, H, T, D): heads become a batch dim for attention.
@@ -33,7 +33,7 @@ Tensor CausalSelfAttention::forward(const Tensor& x) {
   Tensor y = scaled_dot_product_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]), Tensor(),
                                           /*is_causal=*/true);
   y = y.transpose(1, 2).reshape({B, T, C});
-  return resid_dropout->forward(proj->forward(y));
+  return (*resid_dropout)((*proj)(y));
 }
 
 std::string CausalSelfAttention::extra_repr() const {
@@ -51,8 +51,8 @@ TransformerBlock::TransformerBlock(int64_t embd, int64_t heads, int64_t mlp_rati
 }
 
 Tensor TransformerBlock::forward(const Tensor& x) {
-  Tensor h = x + attn->forward(ln1->forward(x));
-  return h + mlp->forward(ln2->forward(h));
+  Tensor h = x + (*attn)((*ln1)(x));
+  return h + (*mlp)((*ln2)(h));
 }
 
 // --- GPT ---
@@ -86,10 +86,10 @@ Tensor GPT::forward(const Tensor& idx) {
   int64_t T = idx.size(1);
   WEFT_CHECK(T <= config.block_size, "GPT: cannot forward a sequence of length ", T, "; block_size is ",
              config.block_size);
-  Tensor x = parallel_embed ? parallel_embed(idx) : wte->forward(idx) + wpe->forward(arange(T));  // (B, T, C) + (T, C)
-  x = drop->forward(x);
-  x = ln_f->forward(blocks->forward(x));
-  return lm_head ? lm_head->forward(x) : linear(x, wte->weight);
+  Tensor x = parallel_embed ? parallel_embed(idx) : (*wte)(idx) + (*wpe)(arange(T));  // (B, T, C) + (T, C)
+  x = (*drop)(x);
+  x = (*ln_f)((*blocks)(x));
+  return lm_head ? (*lm_head)(x) : linear(x, wte->weight);
 }
 
 std::string GPT::extra_repr() const {

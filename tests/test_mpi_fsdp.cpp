@@ -117,6 +117,22 @@ std::function<std::shared_ptr<par::FullyShardedModule>(Model)> gpt_nested(Device
   };
 }
 
+// Per sub-layer (attention, MLP), per block, then the root: the blocks call their sub-layers as
+// module(x), as PyTorch's do, so the sub-layers' forward wrappers run.
+std::function<std::shared_ptr<par::FullyShardedModule>(Model)> gpt_per_layer(DeviceMesh mesh,
+                                                                             par::FullyShardOptions options) {
+  return [mesh, options](Model m) {
+    auto gpt = std::dynamic_pointer_cast<nn::GPT>(m);
+    for (size_t i = 0; i < gpt->blocks->size(); ++i) {
+      auto block = std::dynamic_pointer_cast<nn::TransformerBlock>((*gpt->blocks)[i]);
+      par::fully_shard(block->attn, mesh, options);
+      par::fully_shard(block->mlp, mesh, options);
+      par::fully_shard(block, mesh, options);
+    }
+    return par::fully_shard(m, mesh, options);
+  };
+}
+
 Problem gpt_problem(std::function<std::shared_ptr<par::FullyShardedModule>(Model)> shard) {
   return Problem{gpt_model, gpt_batch, ce_share, std::move(shard)};
 }
@@ -198,6 +214,14 @@ TEST_CASE("nested fully_shard (per block, then the root) matches single-process 
       check_training(stack_problem(nested(mesh, options)));
       check_training(gpt_problem(gpt_nested(mesh, options)));
     }
+}
+
+TEST_CASE("fully_shard per sub-layer, per block and the root matches single-process training") {
+  DeviceMesh mesh = init_device_mesh({world_size()}, {"dp"});
+  for (bool reshard : {true, false}) {
+    INFO("reshard_after_forward " << reshard);
+    check_training(gpt_problem(gpt_per_layer(mesh, {.reshard_after_forward = reshard})));
+  }
 }
 
 TEST_CASE("fully_shard with gradient accumulation over micro-batches") {
