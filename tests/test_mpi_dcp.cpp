@@ -521,7 +521,9 @@ Tensor gpt_loss_sum(const Tensor& logits, const Tensor& target) {
 }
 
 // One AdamW step of a Parallelized GPT on step s's global batch; the global mean loss.
-double parallel_step(par::Parallelized& model, optim::AdamW& opt, int s) {
+// One training step of a Parallelized or a FullyShardedModule; the loss averaged over dp.
+template <class Model>
+double parallel_step(Model& model, optim::AdamW& opt, int s) {
   auto [x, y] = gpt_batch(s);
   opt.zero_grad();
   DTensor out(model.forward(x));
@@ -584,5 +586,60 @@ TEST_CASE("dcp: data parallel on 2 ranks, resumed tensor parallel on the world a
       for (int s = 3; s < 5; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
     }
   }
+  barrier();
+}
+
+TEST_CASE("dcp: fully_shard training saved and resumed under data parallel, and the reverse") {
+  const int W = world_size();
+  const optim::AdamWOptions opts{.lr = 0.02, .weight_decay = 0.1};
+  auto ref = make_gpt();
+  optim::AdamW ref_opt(ref->parameters(), opts);
+  std::vector<double> want;
+  for (int s = 0; s < 6; ++s) {
+    auto [x, y] = gpt_batch(s);
+    ref_opt.zero_grad();
+    Tensor loss = gpt_loss_sum(ref->forward(x), y) / static_cast<double>(y.numel());
+    loss.backward();
+    ref_opt.step();
+    want.push_back(loss.item<double>());
+  }
+  auto close = [](double got, double expected) { REQUIRE(std::abs(got - expected) <= 1e-10 * std::abs(expected)); };
+  // Per block, then the root: the parameters are uneven Shard(0) DTensors over the world.
+  auto sharded = [](const DeviceMesh& mesh) {
+    auto gpt = std::dynamic_pointer_cast<nn::GPT>(make_gpt());
+    for (size_t i = 0; i < gpt->blocks->size(); ++i) par::fully_shard((*gpt->blocks)[i], mesh);
+    return par::fully_shard(gpt, mesh);
+  };
+  DeviceMesh world = init_device_mesh({W}, {"dp"});
+
+  const std::string from_fsdp = shared_dir("fsdp_to_dp");
+  {
+    auto model = sharded(world);
+    optim::AdamW opt(model->parameters(), opts);
+    for (int s = 0; s < 3; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+    nn::save_distributed(from_fsdp, *model, &opt);
+  }
+  barrier();
+  DeviceMesh mesh2({2}, {"dp"}, {0, 1});
+  if (mesh2.contains_this_rank()) {
+    auto model = par::data_parallel(make_gpt(), mesh2);
+    optim::AdamW opt(model->parameters(), {});
+    nn::load_distributed(from_fsdp, *model, &opt);
+    for (int s = 3; s < 6; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+  }
+  barrier();
+
+  const std::string to_fsdp = shared_dir("dp_to_fsdp");
+  if (mesh2.contains_this_rank()) {
+    auto model = par::data_parallel(make_gpt(), mesh2);
+    optim::AdamW opt(model->parameters(), opts);
+    for (int s = 0; s < 3; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+    nn::save_distributed(to_fsdp, *model, &opt);
+  }
+  barrier();
+  auto model = sharded(world);
+  optim::AdamW opt(model->parameters(), {});
+  nn::load_distributed(to_fsdp, *model, &opt);
+  for (int s = 3; s < 6; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
   barrier();
 }
