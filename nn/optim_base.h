@@ -15,8 +15,8 @@ namespace weft::optim {
 // biases without weight decay. An unset lr or weight_decay takes the optimizer's option.
 struct ParamGroup {
   std::vector<Tensor> params;
-  std::optional<double> lr;
-  std::optional<double> weight_decay;
+  std::optional<double> lr = std::nullopt;  // initialised, so ParamGroup{params} names every field
+  std::optional<double> weight_decay = std::nullopt;
 };
 
 // Per-parameter state: the number of steps taken and named buffers ("momentum_buffer", "exp_avg", ...).
