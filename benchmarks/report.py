@@ -36,7 +36,8 @@ def load(results_dir):
                         ("real_time", "cpu_time", "iterations", "repetitions", "repetition_index", "threads",
                          "family_index", "per_family_instance_index")}
             if key not in runs or ns < runs[key]["ns"]:
-                runs[key] = {"ns": ns, "counters": counters, "binary": os.path.basename(path)[:-5]}
+                runs[key] = {"ns": ns, "counters": counters, "binary": os.path.basename(path)[:-5],
+                             "label": b.get("label", "")}
     return runs, contexts
 
 
@@ -200,6 +201,20 @@ def train_rows(runs, t):
                 w, b = c["weft_us"] * 1e3, c["baseline_us"] * 1e3
                 t.add("train", label, fmt_time(w), fmt_time(b) + " (its matmuls, oneDNN)", w / b,
                       ">= 75% of FMA peak", None if not peak else c["GFLOPs"] / peak >= 0.75)
+
+
+def memory_rows(runs, t):
+    """bench_memory: a GPT step's peak bytes in use against what it must hold, per model size."""
+    for size in range(4):
+        run = runs.get(f"BM_gpt_memory/size:{size}")
+        if not run:
+            continue
+        c = run["counters"]
+        label = (f"GPT step {run.get('label', size)} ({c['params_M']:.2f}M params), 1 thr: {c['tokens_per_s']:.0f} tokens/s; "
+                 f"peak in use / (params + grads + AdamW state + {c['activations_MiB']:.1f} MiB activations); "
+                 f"the allocator holds {c['held_MiB']:.1f} MiB with its cache")
+        t.add("memory", label, f"{c['peak_MiB']:.1f} MiB", f"{c['must_hold_MiB']:.1f} MiB (what it must hold)",
+              c["peak_ratio"], "<= 1.2x", c["peak_ratio"] <= 1.2)
 
 
 # libtorch 1.13 (bench_torch, its own binary) beside weft's same case: (label, torch run, weft run, weft counter).
@@ -376,6 +391,31 @@ def charts(runs, out_dir):
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
         made.append(save(fig, out_dir, "collectives.png"))
+    # 4. scaling: tokens/s and memory over the GPT sizes of bench_memory.
+    pts = [runs[f"BM_gpt_memory/size:{s}"] for s in range(4) if f"BM_gpt_memory/size:{s}" in runs]
+    if pts:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
+        params = [r["counters"]["params_M"] for r in pts]
+        left.plot(params, [r["counters"]["tokens_per_s"] for r in pts], "-o", color="C0")
+        for p, r in zip(params, pts):
+            left.annotate(r.get("label", ""), (p, r["counters"]["tokens_per_s"]), fontsize=7)
+        left.set_xscale("log")
+        left.set_yscale("log")
+        left.set_xlabel("parameters (M)")
+        left.set_ylabel("tokens/s, 1 thread")
+        left.set_title("GPT step throughput")
+        for counter, label, color in (("peak_MiB", "peak in use", "C0"), ("must_hold_MiB", "must hold", "C1"),
+                                      ("held_MiB", "held with the cache", "C2")):
+            right.plot(params, [r["counters"][counter] for r in pts], "-o", color=color, label=label)
+        right.set_xscale("log")
+        right.set_yscale("log")
+        right.set_xlabel("parameters (M)")
+        right.set_ylabel("MiB")
+        right.set_title("GPT step memory")
+        right.legend(fontsize=7)
+        for ax in (left, right):
+            ax.grid(alpha=0.3)
+        made.append(save(fig, out_dir, "gpt_scaling.png"))
     plt.close("all")
     return [m for m in made if m]
 
@@ -392,7 +432,8 @@ def main():
     mode = sys.argv[2] if len(sys.argv) > 2 else "full"
     runs, contexts = load(results_dir)
     table = Table()
-    for rows in (peak_rows, ops_rows, autograd_rows, allocator_rows, train_rows, torch_rows, paired_rows, mpi_rows):
+    for rows in (peak_rows, ops_rows, autograd_rows, allocator_rows, train_rows, memory_rows, torch_rows, paired_rows,
+                 mpi_rows):
         rows(runs, table)
     one_thread = [r["counters"]["cpu_per_wall"] for k, r in runs.items()
                   if "threads:1" in k and "cpu_per_wall" in r["counters"]]

@@ -65,6 +65,13 @@ struct ThreadCache {
   size_t cached = 0;  // bytes on this thread's lists
   uint64_t epoch = 0;
   Counter hits, misses, in_use, bytes_cached;
+  Counter peak;  // the highest in_use since reset_peak_stats (in_use read as signed: see stats())
+
+  // After in_use grew. A thread that frees blocks others allocated runs below zero; it has no peak.
+  void note_peak() {
+    const auto now = static_cast<int64_t>(in_use.get());
+    if (now > static_cast<int64_t>(peak.get())) peak.value.store(static_cast<uint64_t>(now), std::memory_order_relaxed);
+  }
   // reset_stats() baselines, written only under the shared mutex.
   uint64_t hits_base = 0, misses_base = 0;
 };
@@ -180,11 +187,11 @@ void* allocate_shared_path(size_t bytes, ThreadCache* tc, const char* op) {
       void* ptr = it->second.back();
       it->second.pop_back();
       c.stats.bytes_cached -= bytes;
-      if (tc) tc->hits.add(1), tc->in_use.add(bytes);
+      if (tc) tc->hits.add(1), tc->in_use.add(bytes), tc->note_peak();
       else ++c.stats.hits, c.stats.bytes_in_use += bytes;
       return ptr;
     }
-    if (tc) tc->misses.add(1), tc->in_use.add(bytes);
+    if (tc) tc->misses.add(1), tc->in_use.add(bytes), tc->note_peak();
     else ++c.stats.misses, c.stats.bytes_in_use += bytes;
   }
   return fresh_block(bytes, op);
@@ -226,6 +233,7 @@ void* allocate(size_t nbytes, const char* op) {
       tc->bytes_cached.sub(bytes);
       tc->hits.add(1);
       tc->in_use.add(bytes);
+      tc->note_peak();
       return b;
     }
   }
@@ -265,8 +273,21 @@ AllocatorStats stats() {
     s.misses += tc->misses.get() - tc->misses_base;
     s.bytes_in_use += tc->in_use.get();  // may wrap per thread (cross-thread frees); the sum is right
     s.bytes_cached += tc->bytes_cached.get();
+    s.peak_bytes_in_use += tc->peak.get();
   }
+  // Allocations of threads without a cache (being torn down) count as they stand.
+  s.peak_bytes_in_use += c.stats.bytes_in_use;
   return s;
+}
+
+void reset_peak_stats() {
+  thread_cache();
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  for (ThreadCache* tc : c.threads) {
+    const auto now = static_cast<int64_t>(tc->in_use.get());
+    tc->peak.value.store(now > 0 ? static_cast<uint64_t>(now) : 0, std::memory_order_relaxed);
+  }
 }
 
 void reset_stats() {

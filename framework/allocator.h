@@ -11,6 +11,9 @@ struct AllocatorStats {
   uint64_t misses = 0;        // allocations that asked the OS
   uint64_t bytes_in_use = 0;  // bytes handed out and not yet returned
   uint64_t bytes_cached = 0;  // bytes held in the cache, ready for reuse
+  // The highest bytes_in_use since reset_peak_stats(), per thread, summed: exact when one thread
+  // allocates (a training loop: OpenMP's workers allocate nothing), an upper bound otherwise.
+  uint64_t peak_bytes_in_use = 0;
 };
 
 // Note [Caching allocator]
@@ -25,7 +28,8 @@ void* allocate(size_t nbytes, const char* op = "allocator");
 void deallocate(void* ptr, size_t nbytes);
 size_t size_class(size_t nbytes);
 AllocatorStats stats();
-void reset_stats();     // zeroes hits and misses
+void reset_stats();       // zeroes hits and misses
+void reset_peak_stats();  // starts peak_bytes_in_use again from the bytes in use now
 void empty_cache();     // gives every cached block back to the OS
 
 }  // namespace allocator

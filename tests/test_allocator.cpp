@@ -9,6 +9,7 @@
 #include "framework/allocator.h"
 #include "framework/factories.h"
 #include "framework/tensor.h"
+#include "ops/copy_ops.h"
 
 using namespace weft;
 
@@ -93,6 +94,29 @@ TEST_CASE("a freed block is reused: a hit, the same address, and the stats follo
   allocator::reset_stats();
   CHECK(allocator::stats().hits == 0);
   CHECK(allocator::stats().misses == 0);
+}
+
+TEST_CASE("peak_bytes_in_use is the highest bytes_in_use since reset_peak_stats", "[allocator]") {
+  allocator::reset_peak_stats();
+  const uint64_t base = allocator::stats().bytes_in_use;
+  CHECK(allocator::stats().peak_bytes_in_use == base);
+  void* a = allocator::allocate(3000);      // class 3008
+  void* b = allocator::allocate(100000);    // class 102400, the shared path
+  allocator::deallocate(a, 3000);
+  void* c = allocator::allocate(500);       // class 512: below the high-water mark
+  const uint64_t high = base + allocator::size_class(3000) + allocator::size_class(100000);
+  CHECK(allocator::stats().peak_bytes_in_use == high);
+  allocator::deallocate(b, 100000);
+  allocator::deallocate(c, 500);
+  CHECK(allocator::stats().peak_bytes_in_use == high);  // a peak stays after the frees
+  allocator::reset_peak_stats();
+  CHECK(allocator::stats().peak_bytes_in_use == base);
+  // Tensor storage counts too: a 1000-float tensor and the 2000-float cat of it with itself.
+  {
+    Tensor x = ones({1000});
+    Tensor y = cat({x, x});
+    CHECK(allocator::stats().peak_bytes_in_use >= base + allocator::size_class(4000) + allocator::size_class(8000));
+  }
 }
 
 TEST_CASE("after a warm-up step, a loop asks the OS for nothing", "[allocator]") {
