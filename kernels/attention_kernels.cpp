@@ -1,0 +1,297 @@
+// attention_kernels.cpp: the flash-style attention forward and backward (see Note [Flash attention]):
+// tile products on dnnl_sgemm for float32 and a plain loop for float64, OpenMP over (batch, query
+// block) in forward and over batch in backward.
+#include "kernels/attention_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "kernels/threads.h"
+#include "kernels/toolkit.h"
+#include "kernels/vector_math.h"
+
+namespace weft::kernels {
+namespace {
+
+// Tile sizes: a 64 x 64 score tile of float64 is 32 KiB, so a tile and its operands stay in L2.
+constexpr int64_t kQueryBlock = 64;
+constexpr int64_t kKeyBlock = 64;
+
+// One [..., R, C] operand read row by row: a base pointer per flattened batch element (any batch
+// strides, 0 for a broadcast mask), then rows `row_stride` apart with elements `col_stride` apart.
+template <class T>
+struct Rows {
+  const T* data = nullptr;
+  std::vector<int64_t> offset;
+  int64_t row_stride = 0, col_stride = 1;
+  const T* row(int64_t n, int64_t r) const { return data + offset[n] + r * row_stride; }
+};
+
+template <class T>
+Rows<T> rows_of(const Tensor& t) {
+  Rows<T> r;
+  if (!t.defined()) return r;
+  r.data = static_cast<const T*>(t.raw_data());
+  const int64_t nb = t.dim() - 2;
+  Shape batch(t.shape().begin(), t.shape().begin() + nb);
+  int64_t count = 1;
+  for (int64_t d : batch) count *= d;
+  r.offset.resize(static_cast<size_t>(count));
+  for (int64_t n = 0; n < count; ++n) {
+    const Shape coord = unravel(n, batch);
+    int64_t off = 0;
+    for (int64_t d = 0; d < nb; ++d) off += coord[d] * t.stride(d);
+    r.offset[n] = off;
+  }
+  r.row_stride = t.stride(-2);
+  r.col_stride = t.stride(-1);
+  return r;
+}
+
+template <class T>
+T exp_of(T x) {
+  if constexpr (std::is_same_v<T, float>) return vmath::exp(x);
+  else return std::exp(x);
+}
+
+// c[m, n] = alpha * op(a) @ op(b) + beta * c, row-major, op = transpose where the flag says.
+// float32 on oneDNN's sgemm (inside a parallel region it runs on the calling thread).
+template <class T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+          int64_t ldb, T beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  } else {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0 ? T(0) : beta * c[i * ldc + j];
+    auto at = [&](int64_t i, int64_t p) { return ta ? a[p * lda + i] : a[i * lda + p]; };
+    for (int64_t i = 0; i < m; ++i) {
+      T* ci = c + i * ldc;
+      if (tb) {
+        for (int64_t j = 0; j < n; ++j) {
+          T s = 0;
+          for (int64_t p = 0; p < k; ++p) s += at(i, p) * b[j * ldb + p];
+          ci[j] += alpha * s;
+        }
+      } else {
+        for (int64_t p = 0; p < k; ++p) {
+          const T av = alpha * at(i, p);
+          const T* bp = b + p * ldb;
+#pragma omp simd
+          for (int64_t j = 0; j < n; ++j) ci[j] += av * bp[j];
+        }
+      }
+    }
+  }
+}
+
+// Everything one call reads, with its sizes.
+template <class T>
+struct Problem {
+  Rows<T> q, k, v;
+  Rows<bool> keep;  // a bool mask
+  Rows<T> add;      // a float mask
+  bool causal = false;
+  T scale = 1;
+  int64_t batch = 0, L = 0, S = 0, E = 0, Ev = 0;
+
+  Problem(const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& mask, bool causal_, double scale_)
+      : q(rows_of<T>(q_)), k(rows_of<T>(k_)), v(rows_of<T>(v_)), causal(causal_), scale(static_cast<T>(scale_)) {
+    if (mask.defined()) {
+      if (mask.dtype() == kBool) keep = rows_of<bool>(mask);
+      else add = rows_of<T>(mask);
+    }
+    batch = static_cast<int64_t>(q.offset.size());
+    L = q_.size(-2), S = k_.size(-2), E = q_.size(-1), Ev = v_.size(-1);
+  }
+
+  // The keys a query block [i0, i0 + rows) may attend: all of them, or under causal those up to its
+  // last query (later key blocks are skipped outright).
+  int64_t key_end(int64_t i0, int64_t rows) const { return causal ? std::min(S, i0 + rows) : S; }
+
+  // s[r, c] = scale * q[i0 + r] . k[j0 + c], then the mask (or causal) of those positions.
+  void scores(int64_t n, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T* s) const {
+    gemm<T>(false, true, rows, cols, E, scale, q.row(n, i0), q.row_stride, k.row(n, j0), k.row_stride, T(0), s,
+            kKeyBlock);
+    constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+    for (int64_t r = 0; r < rows; ++r) {
+      T* sr = s + r * kKeyBlock;
+      if (keep.data) {
+        const bool* m = keep.row(n, i0 + r) + j0 * keep.col_stride;
+        for (int64_t c = 0; c < cols; ++c)
+          if (!m[c * keep.col_stride]) sr[c] = kNegInf;
+      } else if (add.data) {
+        const T* m = add.row(n, i0 + r) + j0 * add.col_stride;
+        for (int64_t c = 0; c < cols; ++c) sr[c] += m[c * add.col_stride];
+      } else if (causal) {
+        for (int64_t c = std::max<int64_t>(0, i0 + r - j0 + 1); c < cols; ++c) sr[c] = kNegInf;
+      }
+    }
+  }
+};
+
+// One query block of the forward: the online softmax over its key blocks.
+template <class T>
+void forward_block(const Problem<T>& p, int64_t n, int64_t i0, T* out, T* lse, std::vector<T>& work) {
+  constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+  const int64_t rows = std::min(kQueryBlock, p.L - i0), Ev = p.Ev;
+  T* s = work.data();
+  T* acc = s + kQueryBlock * kKeyBlock;
+  T* m = acc + kQueryBlock * Ev;
+  T* l = m + kQueryBlock;
+  std::fill_n(acc, rows * Ev, T(0));
+  std::fill_n(m, rows, kNegInf);
+  std::fill_n(l, rows, T(0));
+  const int64_t end = p.key_end(i0, rows);
+  for (int64_t j0 = 0; j0 < end; j0 += kKeyBlock) {
+    const int64_t cols = std::min(kKeyBlock, end - j0);
+    p.scores(n, i0, rows, j0, cols, s);
+    for (int64_t r = 0; r < rows; ++r) {
+      T* sr = s + r * kKeyBlock;
+      T mx = kNegInf;
+      for (int64_t c = 0; c < cols; ++c) mx = std::max(mx, sr[c]);
+      const T m_new = std::max(m[r], mx);
+      if (m_new == kNegInf) {  // nothing attended yet: p = 0, and exp(-inf - -inf) would be NaN
+        std::fill_n(sr, cols, T(0));
+        continue;
+      }
+      const T alpha = exp_of(m[r] - m_new), shift = m_new;
+      T sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t c = 0; c < cols; ++c) {
+        sr[c] = exp_of(sr[c] - shift);
+        sum += sr[c];
+      }
+      l[r] = l[r] * alpha + sum;
+      m[r] = m_new;
+      if (alpha != T(1))
+        for (int64_t e = 0; e < Ev; ++e) acc[r * Ev + e] *= alpha;
+    }
+    gemm<T>(false, false, rows, Ev, cols, T(1), s, kKeyBlock, p.v.row(n, j0), p.v.row_stride, T(1), acc, Ev);
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    T* o = out + (n * p.L + i0 + r) * Ev;
+    for (int64_t e = 0; e < Ev; ++e) o[e] = acc[r * Ev + e] / l[r];  // l = 0: 0 / 0 = NaN, as softmax's
+    lse[n * p.L + i0 + r] = m[r] + std::log(l[r]);
+  }
+}
+
+template <class T>
+AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
+                              double scale) {
+  const Problem<T> p(q, k, v, mask, causal, scale);
+  Shape out_shape = q.shape();
+  out_shape.back() = p.Ev;
+  Shape lse_shape(q.shape().begin(), q.shape().end() - 1);
+  AttentionForward r{make_empty(out_shape, q.dtype()), make_empty(lse_shape, q.dtype())};
+  T* out = static_cast<T*>(r.out.raw_data());
+  T* lse = static_cast<T*>(r.logsumexp.raw_data());
+  const int64_t blocks = (p.L + kQueryBlock - 1) / kQueryBlock, tasks = p.batch * blocks;
+  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), tasks));
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<T> work(kQueryBlock * kKeyBlock + kQueryBlock * p.Ev + 2 * kQueryBlock);
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < tasks; ++t) forward_block(p, t / blocks, (t % blocks) * kQueryBlock, out, lse, work);
+  }
+  return r;
+}
+
+// The gradients of one batch element: key blocks outside, query blocks inside, so dk and dv of a
+// key block are finished before the next and dq accumulates across key blocks (one thread owns n).
+template <class T>
+void backward_one(const Problem<T>& p, const Rows<T>& dout, const Rows<T>& out, const T* lse, int64_t n, T* dq,
+                  T* dk, T* dv, std::vector<T>& work) {
+  const int64_t L = p.L, S = p.S, E = p.E, Ev = p.Ev;
+  T* s = work.data();
+  T* ds = s + kQueryBlock * kKeyBlock;
+  T* D = ds + kQueryBlock * kKeyBlock;
+  for (int64_t i = 0; i < L; ++i) {
+    const T* g = dout.row(n, i);
+    const T* o = out.row(n, i);
+    T d = 0;
+    for (int64_t e = 0; e < Ev; ++e) d += g[e] * o[e];
+    D[i] = d;
+  }
+  T* dqn = dq + n * L * E;
+  T* dkn = dk + n * S * E;
+  T* dvn = dv + n * S * Ev;
+  std::fill_n(dqn, L * E, T(0));
+  std::fill_n(dkn, S * E, T(0));
+  std::fill_n(dvn, S * Ev, T(0));
+  const T* lsen = lse + n * L;
+  for (int64_t j0 = 0; j0 < S; j0 += kKeyBlock) {
+    const int64_t cols = std::min(kKeyBlock, S - j0);
+    // Under causal, queries before j0 attend none of these keys.
+    for (int64_t i0 = p.causal ? j0 / kQueryBlock * kQueryBlock : 0; i0 < L; i0 += kQueryBlock) {
+      const int64_t rows = std::min(kQueryBlock, L - i0);
+      p.scores(n, i0, rows, j0, cols, s);
+      for (int64_t r = 0; r < rows; ++r) {
+        T* sr = s + r * kKeyBlock;
+        const T shift = lsen[i0 + r];
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) sr[c] = exp_of(sr[c] - shift);
+      }
+      // dv += p^T dout; dp = dout v^T; ds = p (dp - D); dq += scale ds k; dk += scale ds^T q.
+      gemm<T>(true, false, cols, Ev, rows, T(1), s, kKeyBlock, dout.row(n, i0), dout.row_stride, T(1),
+              dvn + j0 * Ev, Ev);
+      gemm<T>(false, true, rows, cols, Ev, T(1), dout.row(n, i0), dout.row_stride, p.v.row(n, j0), p.v.row_stride,
+              T(0), ds, kKeyBlock);
+      for (int64_t r = 0; r < rows; ++r) {
+        T* dr = ds + r * kKeyBlock;
+        const T* pr = s + r * kKeyBlock;
+        const T Dr = D[i0 + r];
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) dr[c] = pr[c] * (dr[c] - Dr);
+      }
+      gemm<T>(false, false, rows, E, cols, p.scale, ds, kKeyBlock, p.k.row(n, j0), p.k.row_stride, T(1),
+              dqn + i0 * E, E);
+      gemm<T>(true, false, cols, E, rows, p.scale, ds, kKeyBlock, p.q.row(n, i0), p.q.row_stride, T(1),
+              dkn + j0 * E, E);
+    }
+  }
+}
+
+template <class T>
+AttentionGrads backward_impl(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                             const Tensor& logsumexp, const Tensor& mask, bool causal, double scale) {
+  const Problem<T> p(q, k, v, mask, causal, scale);
+  const Rows<T> g = rows_of<T>(dout), o = rows_of<T>(out);
+  AttentionGrads r{make_empty(q.shape(), q.dtype()), make_empty(k.shape(), q.dtype()),
+                   make_empty(v.shape(), q.dtype())};
+  T* dq = static_cast<T*>(r.dq.raw_data());
+  T* dk = static_cast<T*>(r.dk.raw_data());
+  T* dv = static_cast<T*>(r.dv.raw_data());
+  const T* lse = static_cast<const T*>(logsumexp.raw_data());
+  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), p.batch));
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<T> work(2 * kQueryBlock * kKeyBlock + p.L);
+#pragma omp for schedule(dynamic)
+    for (int64_t n = 0; n < p.batch; ++n) backward_one(p, g, o, lse, n, dq, dk, dv, work);
+  }
+  return r;
+}
+
+}  // namespace
+
+AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
+                                   double scale) {
+  if (q.dtype() == kFloat32) return forward_impl<float>(q, k, v, mask, causal, scale);
+  WEFT_INTERNAL_ASSERT(q.dtype() == kFloat64, "attention_forward: float32 or float64, got ", q.dtype());
+  return forward_impl<double>(q, k, v, mask, causal, scale);
+}
+
+AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& out, const Tensor& logsumexp, const Tensor& mask, bool causal,
+                                  double scale) {
+  if (q.dtype() == kFloat32) return backward_impl<float>(dout, q, k, v, out, logsumexp, mask, causal, scale);
+  WEFT_INTERNAL_ASSERT(q.dtype() == kFloat64, "attention_backward: float32 or float64, got ", q.dtype());
+  return backward_impl<double>(dout, q, k, v, out, logsumexp, mask, causal, scale);
+}
+
+}  // namespace weft::kernels
