@@ -132,6 +132,21 @@ struct Problem {
       }
     }
   }
+
+  // ds = 0 where the bool mask or causal dropped the score, as masked_fill's gradient is in the
+  // composed form: a fully masked row (p = NaN) then gives dq = 0 and leaves dk alone, as there.
+  void zero_dropped(int64_t n, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T* ds) const {
+    for (int64_t r = 0; r < rows; ++r) {
+      T* dr = ds + r * kKeyBlock;
+      if (keep.data) {
+        const bool* m = keep.row(n, i0 + r) + j0 * keep.col_stride;
+        for (int64_t c = 0; c < cols; ++c)
+          if (!m[c * keep.col_stride]) dr[c] = T(0);
+      } else if (causal) {
+        for (int64_t c = std::max<int64_t>(0, i0 + r - j0 + 1); c < cols; ++c) dr[c] = T(0);
+      }
+    }
+  }
 };
 
 // One query block of the forward: the online softmax over its key blocks.
@@ -248,6 +263,7 @@ void backward_one(const Problem<T>& p, const Rows<T>& dout, const Rows<T>& out, 
 #pragma omp simd
         for (int64_t c = 0; c < cols; ++c) dr[c] = pr[c] * (dr[c] - Dr);
       }
+      if (p.keep.data || p.causal) p.zero_dropped(n, i0, rows, j0, cols, ds);
       gemm<T>(false, false, rows, E, cols, p.scale, ds, kKeyBlock, p.k.row(n, j0), p.k.row_stride, T(1),
               dqn + i0 * E, E);
       gemm<T>(true, false, cols, E, rows, p.scale, ds, kKeyBlock, p.q.row(n, i0), p.q.row_stride, T(1),
