@@ -10,6 +10,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include "kernels/cpu_isa.h"
 #include "kernels/threads.h"
 #include "kernels/toolkit.h"
 #include "kernels/vector_math.h"
@@ -52,9 +53,9 @@ Rows<T> rows_of(const Tensor& t) {
   return r;
 }
 
-template <class T>
-T exp_of(T x) {
-  if constexpr (std::is_same_v<T, float>) return vmath::exp(x);
+template <class T, bool kFma>
+[[gnu::always_inline]] inline T exp_of(T x) {
+  if constexpr (std::is_same_v<T, float>) return vmath::exp<kFma>(x);
   else return std::exp(x);
 }
 
@@ -114,7 +115,7 @@ struct Problem {
   int64_t key_end(int64_t i0, int64_t rows) const { return causal ? std::min(S, i0 + rows) : S; }
 
   // s[r, c] = scale * q[i0 + r] . k[j0 + c], then the mask (or causal) of those positions.
-  void scores(int64_t n, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T* s) const {
+  [[gnu::always_inline]] void scores(int64_t n, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T* s) const {
     gemm<T>(false, true, rows, cols, E, scale, q.row(n, i0), q.row_stride, k.row(n, j0), k.row_stride, T(0), s,
             kKeyBlock);
     constexpr T kNegInf = -std::numeric_limits<T>::infinity();
@@ -135,7 +136,7 @@ struct Problem {
 
   // ds = 0 where the bool mask or causal dropped the score, as masked_fill's gradient is in the
   // composed form: a fully masked row (p = NaN) then gives dq = 0 and leaves dk alone, as there.
-  void zero_dropped(int64_t n, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T* ds) const {
+  [[gnu::always_inline]] void zero_dropped(int64_t n, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T* ds) const {
     for (int64_t r = 0; r < rows; ++r) {
       T* dr = ds + r * kKeyBlock;
       if (keep.data) {
@@ -149,9 +150,10 @@ struct Problem {
   }
 };
 
-// One query block of the forward: the online softmax over its key blocks.
-template <class T>
-void forward_block(const Problem<T>& p, int64_t n, int64_t i0, T* out, T* lse, std::vector<T>& work) {
+// One query block of the forward: the online softmax over its key blocks. Inlined into one copy per
+// instruction set (see the dispatch below), as are the kernels' other elementwise loops.
+template <class T, bool kFma>
+[[gnu::always_inline]] inline void forward_block(const Problem<T>& p, int64_t n, int64_t i0, T* out, T* lse, std::vector<T>& work) {
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   const int64_t rows = std::min(kQueryBlock, p.L - i0), Ev = p.Ev;
   T* s = work.data();
@@ -168,17 +170,18 @@ void forward_block(const Problem<T>& p, int64_t n, int64_t i0, T* out, T* lse, s
     for (int64_t r = 0; r < rows; ++r) {
       T* sr = s + r * kKeyBlock;
       T mx = kNegInf;
-      for (int64_t c = 0; c < cols; ++c) mx = std::max(mx, sr[c]);
+#pragma omp simd reduction(max : mx)
+      for (int64_t c = 0; c < cols; ++c) mx = sr[c] > mx ? sr[c] : mx;
       const T m_new = std::max(m[r], mx);
       if (m_new == kNegInf) {  // nothing attended yet: p = 0, and exp(-inf - -inf) would be NaN
         std::fill_n(sr, cols, T(0));
         continue;
       }
-      const T alpha = exp_of(m[r] - m_new), shift = m_new;
+      const T alpha = exp_of<T, kFma>(m[r] - m_new), shift = m_new;
       T sum = 0;
 #pragma omp simd reduction(+ : sum)
       for (int64_t c = 0; c < cols; ++c) {
-        sr[c] = exp_of(sr[c] - shift);
+        sr[c] = exp_of<T, kFma>(sr[c] - shift);
         sum += sr[c];
       }
       l[r] = l[r] * alpha + sum;
@@ -195,31 +198,10 @@ void forward_block(const Problem<T>& p, int64_t n, int64_t i0, T* out, T* lse, s
   }
 }
 
-template <class T>
-AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
-                              double scale) {
-  const Problem<T> p(q, k, v, mask, causal, scale);
-  Shape out_shape = q.shape();
-  out_shape.back() = p.Ev;
-  Shape lse_shape(q.shape().begin(), q.shape().end() - 1);
-  AttentionForward r{make_empty(out_shape, q.dtype()), make_empty(lse_shape, q.dtype())};
-  T* out = static_cast<T*>(r.out.raw_data());
-  T* lse = static_cast<T*>(r.logsumexp.raw_data());
-  const int64_t blocks = (p.L + kQueryBlock - 1) / kQueryBlock, tasks = p.batch * blocks;
-  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), tasks));
-#pragma omp parallel num_threads(threads)
-  {
-    std::vector<T> work(kQueryBlock * kKeyBlock + kQueryBlock * p.Ev + 2 * kQueryBlock);
-#pragma omp for schedule(dynamic)
-    for (int64_t t = 0; t < tasks; ++t) forward_block(p, t / blocks, (t % blocks) * kQueryBlock, out, lse, work);
-  }
-  return r;
-}
-
 // The gradients of one batch element: key blocks outside, query blocks inside, so dk and dv of a
 // key block are finished before the next and dq accumulates across key blocks (one thread owns n).
-template <class T>
-void backward_one(const Problem<T>& p, const Rows<T>& dout, const Rows<T>& out, const T* lse, int64_t n, T* dq,
+template <class T, bool kFma>
+[[gnu::always_inline]] inline void backward_one(const Problem<T>& p, const Rows<T>& dout, const Rows<T>& out, const T* lse, int64_t n, T* dq,
                   T* dk, T* dv, std::vector<T>& work) {
   const int64_t L = p.L, S = p.S, E = p.E, Ev = p.Ev;
   T* s = work.data();
@@ -249,7 +231,7 @@ void backward_one(const Problem<T>& p, const Rows<T>& dout, const Rows<T>& out, 
         T* sr = s + r * kKeyBlock;
         const T shift = lsen[i0 + r];
 #pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) sr[c] = exp_of(sr[c] - shift);
+        for (int64_t c = 0; c < cols; ++c) sr[c] = exp_of<T, kFma>(sr[c] - shift);
       }
       // dv += p^T dout; dp = dout v^T; ds = p (dp - D); dq += scale ds k; dk += scale ds^T q.
       gemm<T>(true, false, cols, Ev, rows, T(1), s, kKeyBlock, dout.row(n, i0), dout.row_stride, T(1),
@@ -272,6 +254,96 @@ void backward_one(const Problem<T>& p, const Rows<T>& dout, const Rows<T>& out, 
   }
 }
 
+#define WEFT_AVX2 gnu::target("avx2,fma")
+#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+
+// The float32 block functions compiled for baseline x86-64, avx2+fma and avx512 and picked at run
+// time (as kernels/cross_entropy_rows.cpp): the exp and the row loops are most of the time outside
+// the tile products. float64 (tests, gradcheck) runs the baseline copy.
+template <class T>
+using ForwardFn = void (*)(const Problem<T>&, int64_t, int64_t, T*, T*, std::vector<T>&);
+template <class T>
+using BackwardFn = void (*)(const Problem<T>&, const Rows<T>&, const Rows<T>&, const T*, int64_t, T*, T*, T*,
+                            std::vector<T>&);
+
+void forward_f32_base(const Problem<float>& p, int64_t n, int64_t i0, float* o, float* l, std::vector<float>& w) {
+  forward_block<float, false>(p, n, i0, o, l, w);
+}
+[[WEFT_AVX2]] void forward_f32_avx2(const Problem<float>& p, int64_t n, int64_t i0, float* o, float* l,
+                                    std::vector<float>& w) {
+  forward_block<float, true>(p, n, i0, o, l, w);
+}
+[[WEFT_AVX512]] void forward_f32_avx512(const Problem<float>& p, int64_t n, int64_t i0, float* o, float* l,
+                                        std::vector<float>& w) {
+  forward_block<float, true>(p, n, i0, o, l, w);
+}
+void backward_f32_base(const Problem<float>& p, const Rows<float>& g, const Rows<float>& o, const float* lse,
+                       int64_t n, float* dq, float* dk, float* dv, std::vector<float>& w) {
+  backward_one<float, false>(p, g, o, lse, n, dq, dk, dv, w);
+}
+[[WEFT_AVX2]] void backward_f32_avx2(const Problem<float>& p, const Rows<float>& g, const Rows<float>& o,
+                                     const float* lse, int64_t n, float* dq, float* dk, float* dv,
+                                     std::vector<float>& w) {
+  backward_one<float, true>(p, g, o, lse, n, dq, dk, dv, w);
+}
+[[WEFT_AVX512]] void backward_f32_avx512(const Problem<float>& p, const Rows<float>& g, const Rows<float>& o,
+                                         const float* lse, int64_t n, float* dq, float* dk, float* dv,
+                                         std::vector<float>& w) {
+  backward_one<float, true>(p, g, o, lse, n, dq, dk, dv, w);
+}
+void forward_f64(const Problem<double>& p, int64_t n, int64_t i0, double* o, double* l, std::vector<double>& w) {
+  forward_block<double, false>(p, n, i0, o, l, w);
+}
+void backward_f64(const Problem<double>& p, const Rows<double>& g, const Rows<double>& o, const double* lse,
+                  int64_t n, double* dq, double* dk, double* dv, std::vector<double>& w) {
+  backward_one<double, false>(p, g, o, lse, n, dq, dk, dv, w);
+}
+
+template <class T>
+ForwardFn<T> forward_fn() {
+  if constexpr (std::is_same_v<T, double>) return forward_f64;
+  else {
+    switch (cpu_isa()) {
+      case CpuIsa::kAvx512: return forward_f32_avx512;
+      case CpuIsa::kAvx2: return forward_f32_avx2;
+      default: return forward_f32_base;
+    }
+  }
+}
+template <class T>
+BackwardFn<T> backward_fn() {
+  if constexpr (std::is_same_v<T, double>) return backward_f64;
+  else {
+    switch (cpu_isa()) {
+      case CpuIsa::kAvx512: return backward_f32_avx512;
+      case CpuIsa::kAvx2: return backward_f32_avx2;
+      default: return backward_f32_base;
+    }
+  }
+}
+
+template <class T>
+AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
+                              double scale) {
+  const Problem<T> p(q, k, v, mask, causal, scale);
+  Shape out_shape = q.shape();
+  out_shape.back() = p.Ev;
+  Shape lse_shape(q.shape().begin(), q.shape().end() - 1);
+  AttentionForward r{make_empty(out_shape, q.dtype()), make_empty(lse_shape, q.dtype())};
+  T* out = static_cast<T*>(r.out.raw_data());
+  T* lse = static_cast<T*>(r.logsumexp.raw_data());
+  const int64_t blocks = (p.L + kQueryBlock - 1) / kQueryBlock, tasks = p.batch * blocks;
+  const ForwardFn<T> block = forward_fn<T>();
+  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), tasks));
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<T> work(kQueryBlock * kKeyBlock + kQueryBlock * p.Ev + 2 * kQueryBlock);
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < tasks; ++t) block(p, t / blocks, (t % blocks) * kQueryBlock, out, lse, work);
+  }
+  return r;
+}
+
 template <class T>
 AttentionGrads backward_impl(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                              const Tensor& logsumexp, const Tensor& mask, bool causal, double scale) {
@@ -283,12 +355,13 @@ AttentionGrads backward_impl(const Tensor& dout, const Tensor& q, const Tensor& 
   T* dk = static_cast<T*>(r.dk.raw_data());
   T* dv = static_cast<T*>(r.dv.raw_data());
   const T* lse = static_cast<const T*>(logsumexp.raw_data());
+  const BackwardFn<T> one = backward_fn<T>();
   const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), p.batch));
 #pragma omp parallel num_threads(threads)
   {
     std::vector<T> work(2 * kQueryBlock * kKeyBlock + p.L);
 #pragma omp for schedule(dynamic)
-    for (int64_t n = 0; n < p.batch; ++n) backward_one(p, g, o, lse, n, dq, dk, dv, work);
+    for (int64_t n = 0; n < p.batch; ++n) one(p, g, o, lse, n, dq, dk, dv, work);
   }
   return r;
 }
