@@ -20,7 +20,8 @@ namespace {
 
 // Tile sizes: a 64 x 64 score tile of float64 is 32 KiB, so a tile and its operands stay in L2.
 constexpr int64_t kQueryBlock = 64;
-constexpr int64_t kKeyBlock = 64;
+constexpr int64_t kKeyBlock = 256;
+static_assert(kKeyBlock % kQueryBlock == 0, "backward's causal skip starts at the query block holding j0");
 
 // One [..., R, C] operand read row by row: a base pointer per flattened batch element (any batch
 // strides, 0 for a broadcast mask), then rows `row_stride` apart with elements `col_stride` apart.
@@ -222,10 +223,12 @@ template <class T, bool kFma>
   std::fill_n(dvn, S * Ev, T(0));
   const T* lsen = lse + n * L;
   for (int64_t j0 = 0; j0 < S; j0 += kKeyBlock) {
-    const int64_t cols = std::min(kKeyBlock, S - j0);
+    const int64_t key_cols = std::min(kKeyBlock, S - j0);
     // Under causal, queries before j0 attend none of these keys.
     for (int64_t i0 = p.causal ? j0 / kQueryBlock * kQueryBlock : 0; i0 < L; i0 += kQueryBlock) {
       const int64_t rows = std::min(kQueryBlock, L - i0);
+      // Under causal, keys after this block's last query are dropped for all of its rows.
+      const int64_t cols = p.causal ? std::min(key_cols, i0 + rows - j0) : key_cols;
       p.scores(n, i0, rows, j0, cols, s);
       for (int64_t r = 0; r < rows; ++r) {
         T* sr = s + r * kKeyBlock;
