@@ -1,6 +1,6 @@
 // bench_attention: the fused (flash-style) scaled_dot_product_attention against the composed form it
 // replaced (matmul, causal mask, softmax, matmul; detail::composed_scaled_dot_product_attention), at
-// GPT shapes: forward alone (no grad) and forward + backward, causal, float32, paired in one case
+// GPT shapes (B = 8, H = 4, and train_gpt's B = 32, T = 32): forward alone (no grad) and forward + backward, causal, float32, paired in one case
 // (Note [Paired timing] in bench_common.h; ratio = fused time / composed time). The counters
 // held_fused_MB and held_composed_MB are the bytes a forward leaves in use for backward.
 #include "bench_common.h"
@@ -12,7 +12,7 @@ struct Inputs {
 };
 
 Inputs make_inputs(const benchmark::State& state, bool grad) {
-  const int64_t B = 8, H = 4, T = state.range(0), D = state.range(1);
+  const int64_t B = state.range(0), H = 4, T = state.range(1), D = state.range(2);
   auto r = [&] { return weft::randn({B, H, T, D}, weft::TensorOptions().requires_grad(grad)); };
   return {r(), r(), r()};
 }
@@ -33,7 +33,7 @@ double held_mb(const Inputs& in, bool fused) {
 }
 
 void BM_attention_forward(benchmark::State& state) {
-  bench::set_threads(static_cast<int>(state.range(2)));
+  bench::set_threads(static_cast<int>(state.range(3)));
   weft::NoGradGuard no_grad;
   Inputs in = make_inputs(state, false);
   bench::paired(
@@ -42,7 +42,7 @@ void BM_attention_forward(benchmark::State& state) {
 }
 
 void BM_attention_forward_backward(benchmark::State& state) {
-  bench::set_threads(static_cast<int>(state.range(2)));
+  bench::set_threads(static_cast<int>(state.range(3)));
   Inputs in = make_inputs(state, true);
   weft::Tensor g = weft::randn(in.q.shape());
   auto step = [&](bool fused) {
@@ -55,7 +55,8 @@ void BM_attention_forward_backward(benchmark::State& state) {
 }
 
 void shapes(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"T", "D", "threads"})->ArgsProduct({{64, 256, 1024}, {16, 64}, {1}});
+  b->ArgNames({"B", "T", "D", "threads"})->ArgsProduct({{8}, {64, 256, 1024}, {16, 64}, {1}});
+  b->Args({32, 32, 16, 1});  // examples/train_gpt.cpp's attention: batch 32, 4 heads of 16, T = 32
   b->UseManualTime()->Unit(benchmark::kMicrosecond);
 }
 BENCHMARK(BM_attention_forward)->Apply(shapes);

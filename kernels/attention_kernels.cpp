@@ -60,35 +60,73 @@ template <class T, bool kFma>
   else return std::exp(x);
 }
 
-// c[m, n] = alpha * op(a) @ op(b) + beta * c, row-major, op = transpose where the flag says.
-// float32 on oneDNN's sgemm (inside a parallel region it runs on the calling thread).
-template <class T>
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
-          int64_t ldb, T beta, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>) {
-    dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  } else {
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0 ? T(0) : beta * c[i * ldc + j];
-    auto at = [&](int64_t i, int64_t p) { return ta ? a[p * lda + i] : a[i * lda + p]; };
-    for (int64_t i = 0; i < m; ++i) {
-      T* ci = c + i * ldc;
-      if (tb) {
-        for (int64_t j = 0; j < n; ++j) {
-          T s = 0;
-          for (int64_t p = 0; p < k; ++p) s += at(i, p) * b[j * ldb + p];
-          ci[j] += alpha * s;
-        }
-      } else {
-        for (int64_t p = 0; p < k; ++p) {
-          const T av = alpha * at(i, p);
-          const T* bp = b + p * ldb;
+// c[m, n] = alpha * op(a) @ b + beta * c, row-major, b [k, n] read along its rows: 4 rows of c by one
+// 64-byte vector of columns held in registers across k (a tile product's inner loop), the edges
+// element by element. Inlined into each ISA's copy, so the vector is whatever that ISA has.
+template <class T, bool kTransA>
+[[gnu::always_inline]] inline void small_gemm(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                                              const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  constexpr int64_t W = 64 / sizeof(T);
+  auto A = [&](int64_t i, int64_t p) { return kTransA ? a[p * lda + i] : a[i * lda + p]; };
+  auto put = [&](T* dst, T v) { *dst = beta == T(0) ? alpha * v : alpha * v + beta * *dst; };
+  auto edge = [&](int64_t i, int64_t j) {
+    T v = 0;
+    for (int64_t p = 0; p < k; ++p) v += A(i, p) * b[p * ldb + j];
+    put(c + i * ldc + j, v);
+  };
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4) {
+    int64_t j = 0;
+    for (; j + W <= n; j += W) {
+      T acc0[W] = {}, acc1[W] = {}, acc2[W] = {}, acc3[W] = {};
+      for (int64_t p = 0; p < k; ++p) {
+        const T* bp = b + p * ldb + j;
+        const T a0 = A(i, p), a1 = A(i + 1, p), a2 = A(i + 2, p), a3 = A(i + 3, p);
 #pragma omp simd
-          for (int64_t j = 0; j < n; ++j) ci[j] += av * bp[j];
+        for (int64_t x = 0; x < W; ++x) {
+          acc0[x] += a0 * bp[x];
+          acc1[x] += a1 * bp[x];
+          acc2[x] += a2 * bp[x];
+          acc3[x] += a3 * bp[x];
         }
       }
+      for (int64_t x = 0; x < W; ++x) {
+        put(c + i * ldc + j + x, acc0[x]);
+        put(c + (i + 1) * ldc + j + x, acc1[x]);
+        put(c + (i + 2) * ldc + j + x, acc2[x]);
+        put(c + (i + 3) * ldc + j + x, acc3[x]);
+      }
+    }
+    for (int64_t r = i; r < i + 4; ++r)
+      for (int64_t jj = j; jj < n; ++jj) edge(r, jj);
+  }
+  for (; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) edge(i, j);
+}
+
+// c[m, n] = alpha * op(a) @ op(b) + beta * c, row-major, op = transpose where the flag says. Small
+// products on small_gemm (b^T through a transposed copy in `bt`, k * n elements); float32 products
+// past kSgemmWork multiply-adds on oneDNN's sgemm (inside a parallel region it runs on the calling
+// thread), which costs a few microseconds per call before any arithmetic.
+constexpr int64_t kSgemmWork = int64_t(1) << 16;
+
+template <class T>
+[[gnu::always_inline]] inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                                        int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, T* bt) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (m * n * k > kSgemmWork) {
+      dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
     }
   }
+  if (tb) {
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t p = 0; p < k; ++p) bt[p * n + j] = b[j * ldb + p];
+    b = bt;
+    ldb = n;
+  }
+  if (ta) small_gemm<T, true>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else small_gemm<T, false>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // Everything one call reads, with its sizes.
@@ -116,9 +154,9 @@ struct Problem {
   int64_t key_end(int64_t i0, int64_t rows) const { return causal ? std::min(S, i0 + rows) : S; }
 
   // s[r, c] = scale * q[i0 + r] . k[j0 + c], then the mask (or causal) of those positions.
-  [[gnu::always_inline]] void scores(int64_t n, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T* s) const {
+  [[gnu::always_inline]] void scores(int64_t n, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T* s, T* bt) const {
     gemm<T>(false, true, rows, cols, E, scale, q.row(n, i0), q.row_stride, k.row(n, j0), k.row_stride, T(0), s,
-            kKeyBlock);
+            kKeyBlock, bt);
     constexpr T kNegInf = -std::numeric_limits<T>::infinity();
     for (int64_t r = 0; r < rows; ++r) {
       T* sr = s + r * kKeyBlock;
@@ -161,13 +199,14 @@ template <class T, bool kFma>
   T* acc = s + kQueryBlock * kKeyBlock;
   T* m = acc + kQueryBlock * Ev;
   T* l = m + kQueryBlock;
+  T* bt = l + kQueryBlock;  // k's tile transposed, E x kKeyBlock
   std::fill_n(acc, rows * Ev, T(0));
   std::fill_n(m, rows, kNegInf);
   std::fill_n(l, rows, T(0));
   const int64_t end = p.key_end(i0, rows);
   for (int64_t j0 = 0; j0 < end; j0 += kKeyBlock) {
     const int64_t cols = std::min(kKeyBlock, end - j0);
-    p.scores(n, i0, rows, j0, cols, s);
+    p.scores(n, i0, rows, j0, cols, s, bt);
     for (int64_t r = 0; r < rows; ++r) {
       T* sr = s + r * kKeyBlock;
       T mx = kNegInf;
@@ -190,7 +229,7 @@ template <class T, bool kFma>
       if (alpha != T(1))
         for (int64_t e = 0; e < Ev; ++e) acc[r * Ev + e] *= alpha;
     }
-    gemm<T>(false, false, rows, Ev, cols, T(1), s, kKeyBlock, p.v.row(n, j0), p.v.row_stride, T(1), acc, Ev);
+    gemm<T>(false, false, rows, Ev, cols, T(1), s, kKeyBlock, p.v.row(n, j0), p.v.row_stride, T(1), acc, Ev, bt);
   }
   for (int64_t r = 0; r < rows; ++r) {
     T* o = out + (n * p.L + i0 + r) * Ev;
@@ -208,6 +247,7 @@ template <class T, bool kFma>
   T* s = work.data();
   T* ds = s + kQueryBlock * kKeyBlock;
   T* D = ds + kQueryBlock * kKeyBlock;
+  T* bt = D + L;  // k's or v's tile transposed, max(E, Ev) x kKeyBlock
   for (int64_t i = 0; i < L; ++i) {
     const T* g = dout.row(n, i);
     const T* o = out.row(n, i);
@@ -229,7 +269,7 @@ template <class T, bool kFma>
       const int64_t rows = std::min(kQueryBlock, L - i0);
       // Under causal, keys after this block's last query are dropped for all of its rows.
       const int64_t cols = p.causal ? std::min(key_cols, i0 + rows - j0) : key_cols;
-      p.scores(n, i0, rows, j0, cols, s);
+      p.scores(n, i0, rows, j0, cols, s, bt);
       for (int64_t r = 0; r < rows; ++r) {
         T* sr = s + r * kKeyBlock;
         const T shift = lsen[i0 + r];
@@ -238,9 +278,9 @@ template <class T, bool kFma>
       }
       // dv += p^T dout; dp = dout v^T; ds = p (dp - D); dq += scale ds k; dk += scale ds^T q.
       gemm<T>(true, false, cols, Ev, rows, T(1), s, kKeyBlock, dout.row(n, i0), dout.row_stride, T(1),
-              dvn + j0 * Ev, Ev);
+              dvn + j0 * Ev, Ev, bt);
       gemm<T>(false, true, rows, cols, Ev, T(1), dout.row(n, i0), dout.row_stride, p.v.row(n, j0), p.v.row_stride,
-              T(0), ds, kKeyBlock);
+              T(0), ds, kKeyBlock, bt);
       for (int64_t r = 0; r < rows; ++r) {
         T* dr = ds + r * kKeyBlock;
         const T* pr = s + r * kKeyBlock;
@@ -250,9 +290,9 @@ template <class T, bool kFma>
       }
       if (p.keep.data || p.causal) p.zero_dropped(n, i0, rows, j0, cols, ds);
       gemm<T>(false, false, rows, E, cols, p.scale, ds, kKeyBlock, p.k.row(n, j0), p.k.row_stride, T(1),
-              dqn + i0 * E, E);
+              dqn + i0 * E, E, bt);
       gemm<T>(true, false, cols, E, rows, p.scale, ds, kKeyBlock, p.q.row(n, i0), p.q.row_stride, T(1),
-              dkn + j0 * E, E);
+              dkn + j0 * E, E, bt);
     }
   }
 }
@@ -340,7 +380,7 @@ AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v,
   const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), tasks));
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<T> work(kQueryBlock * kKeyBlock + kQueryBlock * p.Ev + 2 * kQueryBlock);
+    std::vector<T> work(kQueryBlock * kKeyBlock + kQueryBlock * p.Ev + 2 * kQueryBlock + p.E * kKeyBlock);
 #pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) block(p, t / blocks, (t % blocks) * kQueryBlock, out, lse, work);
   }
@@ -362,7 +402,7 @@ AttentionGrads backward_impl(const Tensor& dout, const Tensor& q, const Tensor& 
   const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), p.batch));
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<T> work(2 * kQueryBlock * kKeyBlock + p.L);
+    std::vector<T> work(2 * kQueryBlock * kKeyBlock + p.L + std::max(p.E, p.Ev) * kKeyBlock);
 #pragma omp for schedule(dynamic)
     for (int64_t n = 0; n < p.batch; ++n) one(p, g, o, lse, n, dq, dk, dv, work);
   }
