@@ -1,6 +1,7 @@
 // attention.cpp: scaled_dot_product_attention on the fused flash kernel (kernels/attention_kernels.h)
 // with its backward beside it, and the composed form (matmul, masked_fill, softmax, matmul) for the
 // cases the kernel does not take and for the differentiable backward that create_graph needs.
+#include <atomic>
 #include <cmath>
 
 #include "ops/attention.h"
@@ -88,9 +89,12 @@ struct FlashAttentionBackward final : autograd::Node {
   }
 };
 
+std::atomic<bool> fused_attention{true};
+
 // The fused kernel takes float32 and float64 inputs with one batch shape and no empty dims, and a
 // mask that needs no gradient (the mask's gradient would be the [L, S] matrix the kernel avoids).
 bool fusable(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask) {
+  if (!fused_attention.load(std::memory_order_relaxed)) return false;
   if (q.dtype() != kFloat32 && q.dtype() != kFloat64) return false;
   if (q.dim() != k.dim() || q.dim() != v.dim()) return false;
   for (int64_t d = 0; d < q.dim() - 2; ++d)
@@ -102,6 +106,8 @@ bool fusable(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& at
 }  // namespace
 
 namespace detail {
+
+void set_fused_attention(bool on) { fused_attention.store(on, std::memory_order_relaxed); }
 
 Tensor composed_scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& attn_mask, bool is_causal, double scale) {

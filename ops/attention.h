@@ -18,6 +18,10 @@ namespace detail {
 // compare the fused kernel with. `scale` is explicit here.
 Tensor composed_scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& attn_mask, bool is_causal, double scale);
+
+// Off: scaled_dot_product_attention always takes the composed form, so that a benchmark can time a
+// whole model both ways in one process (bench_attention's GPT step). On by default.
+void set_fused_attention(bool on);
 }  // namespace detail
 
 }  // namespace weft
