@@ -1,6 +1,7 @@
 // attention_kernels.cpp: the flash-style attention forward and backward (see Note [Flash attention]):
-// tile products on dnnl_sgemm for float32 and a plain loop for float64, OpenMP over (batch, query
-// block) in forward and over batch in backward.
+// tile products on an inlined register-blocked loop (small tiles, float64) or dnnl_sgemm (larger
+// float32 tiles), the row loops compiled per ISA; OpenMP over (batch, query block) in forward and
+// over batch in backward (each batch element's dq accumulates across key blocks on one thread).
 #include "kernels/attention_kernels.h"
 
 #include <algorithm>
@@ -18,7 +19,9 @@
 namespace weft::kernels {
 namespace {
 
-// Tile sizes: a 64 x 64 score tile of float64 is 32 KiB, so a tile and its operands stay in L2.
+// Tile sizes: a 64 x 256 score tile is 64 KiB in float32, so a tile and its operands stay in L2, and a
+// query block's causal reach needs no more than one partial key block. Measured (bench_attention),
+// 256 keys beat 64 by 1.3-1.9x at T = 256 and 1024: fewer, larger tile products.
 constexpr int64_t kQueryBlock = 64;
 constexpr int64_t kKeyBlock = 256;
 static_assert(kKeyBlock % kQueryBlock == 0, "backward's causal skip starts at the query block holding j0");

@@ -125,6 +125,21 @@ TEST_CASE("fused attention reads strided heads in place and copies a strided las
   }
 }
 
+TEST_CASE("fused attention on 2-D q, k, v (no batch dims) and under no-grad", "[attention]") {
+  Generator g(9);
+  Tensor q = randn({70, 5}, kFloat64, &g), k = randn({66, 5}, kFloat64, &g), v = randn({66, 3}, kFloat64, &g);
+  Tensor dout = randn({70, 3}, kFloat64, &g);
+  Run f = run(true, q, k, v, dout, Tensor(), Mask::kCausal), ref = run(false, q, k, v, dout, Tensor(), Mask::kCausal);
+  CHECK(max_rel_diff(f.out, ref.out) <= 1e-12);
+  CHECK(max_rel_diff(f.dq, ref.dq) <= 1e-12);
+  CHECK(max_rel_diff(f.dk, ref.dk) <= 1e-12);
+  CHECK(max_rel_diff(f.dv, ref.dv) <= 1e-12);
+  NoGradGuard no_grad;
+  Tensor out = scaled_dot_product_attention(q, k, v, Tensor(), true);
+  CHECK(!out.requires_grad());
+  CHECK(max_rel_diff(out, ref.out) <= 1e-12);
+}
+
 TEST_CASE("a fully masked row gives NaN as the composed softmax does, and leaves the other rows", "[attention]") {
   Generator g(11);
   const int64_t L = 70, S = 66;
