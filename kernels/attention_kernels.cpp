@@ -380,6 +380,7 @@ AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v,
   T* lse = static_cast<T*>(r.logsumexp.raw_data());
   const int64_t blocks = (p.L + kQueryBlock - 1) / kQueryBlock, tasks = p.batch * blocks;
   const ForwardFn<T> block = forward_fn<T>();
+  // The thread setting (kernels/threads.h), or fewer when there are fewer tasks.
   const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), tasks));
 #pragma omp parallel num_threads(threads)
   {
