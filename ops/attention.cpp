@@ -78,6 +78,9 @@ struct FlashAttentionBackward final : autograd::Node {
     Tensor p = softmax(composed_scores(qt, kt, mt, causal, scale), -1);
     Tensor dp = matmul(g, transpose(vt, -2, -1));
     Tensor ds = mul(p, sub(dp, sum(mul(dp, p), {-1}, /*keepdim=*/true)));
+    // Dropped scores get no gradient (masked_fill's), also in a fully masked row where p is NaN.
+    if (causal) ds = masked_fill(ds, causal_drop_mask(qt.size(-2), kt.size(-2)), 0.0);
+    else if (mt.defined() && mt.dtype() == kBool) ds = masked_fill(ds, logical_not(mt), 0.0);
     return {needs_input_grad(0) ? mul(matmul(ds, kt), scale) : Tensor(),
             needs_input_grad(1) ? mul(matmul(transpose(ds, -2, -1), qt), scale) : Tensor(),
             needs_input_grad(2) ? matmul(transpose(p, -2, -1), g) : Tensor()};

@@ -171,6 +171,15 @@ TEST_CASE("a fully masked row gives NaN as the composed softmax does, and leaves
   CHECK(max_rel_diff(f.dq, ref.dq) <= 1e-12);
   CHECK(max_rel_diff(f.dk, ref.dk) <= 1e-12);
   CHECK(max_rel_diff(f.dv, ref.dv) <= 1e-12);
+  // create_graph takes the composed formula in ops: the same gradients, NaN where these are NaN.
+  {
+    Tensor qg = q.detach().requires_grad_(), kg = k.detach().requires_grad_(), vg = v.detach().requires_grad_();
+    Tensor out = scaled_dot_product_attention(qg, kg, vg, keep);
+    variable_list gg = autograd::grad({(out * dout).sum()}, {qg, kg, vg}, {}, false, false, /*create_graph=*/true);
+    CHECK(max_rel_diff(gg[0].detach(), f.dq) <= 1e-12);
+    CHECK(max_rel_diff(gg[1].detach(), f.dk) <= 1e-12);
+    CHECK(max_rel_diff(gg[2].detach(), f.dv) <= 1e-12);
+  }
   // A float mask of -inf over a whole row: NaN there too (its gradient is add's, so NaN flows on).
   Tensor bias = randn({2, L, S}, kFloat64, &g);
   bias.select(0, 0).select(0, 3).fill_(-INFINITY);
