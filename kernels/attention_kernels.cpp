@@ -1,0 +1,433 @@
+// attention_kernels.cpp: the flash-style attention forward and backward (see Note [Flash attention]):
+// tile products on an inlined register-blocked loop (small tiles, float64) or dnnl_sgemm (larger
+// float32 tiles), the row loops compiled per ISA; OpenMP over (batch, query block) in forward and
+// over batch in backward (each batch element's dq accumulates across key blocks on one thread).
+#include "kernels/attention_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "kernels/cpu_isa.h"
+#include "kernels/threads.h"
+#include "kernels/toolkit.h"
+#include "kernels/vector_math.h"
+
+namespace weft::kernels {
+namespace {
+
+// Tile sizes: a 64 x 256 score tile is 64 KiB in float32, so a tile and its operands stay in L2, and a
+// query block's causal reach needs no more than one partial key block. Measured (bench_attention),
+// 256 keys beat 64 by 1.3-1.9x at T = 256 and 1024: fewer, larger tile products.
+constexpr int64_t kQueryBlock = 64;
+constexpr int64_t kKeyBlock = 256;
+static_assert(kKeyBlock % kQueryBlock == 0, "backward's causal skip starts at the query block holding j0");
+
+// One [..., R, C] operand read row by row: a base pointer per flattened batch element (any batch
+// strides, 0 for a broadcast mask), then rows `row_stride` apart with elements `col_stride` apart.
+template <class T>
+struct Rows {
+  const T* data = nullptr;
+  std::vector<int64_t> offset;
+  int64_t row_stride = 0, col_stride = 1;
+  const T* row(int64_t n, int64_t r) const { return data + offset[n] + r * row_stride; }
+};
+
+template <class T>
+Rows<T> rows_of(const Tensor& t) {
+  Rows<T> r;
+  if (!t.defined()) return r;
+  r.data = static_cast<const T*>(t.raw_data());
+  const int64_t nb = t.dim() - 2;
+  Shape batch(t.shape().begin(), t.shape().begin() + nb);
+  int64_t count = 1;
+  for (int64_t d : batch) count *= d;
+  r.offset.resize(static_cast<size_t>(count));
+  for (int64_t n = 0; n < count; ++n) {
+    const Shape coord = unravel(n, batch);
+    int64_t off = 0;
+    for (int64_t d = 0; d < nb; ++d) off += coord[d] * t.stride(d);
+    r.offset[n] = off;
+  }
+  r.row_stride = t.stride(-2);
+  r.col_stride = t.stride(-1);
+  return r;
+}
+
+template <class T, bool kFma>
+[[gnu::always_inline]] inline T exp_of(T x) {
+  if constexpr (std::is_same_v<T, float>) return vmath::exp<kFma>(x);
+  else return std::exp(x);
+}
+
+// c[m, n] = alpha * op(a) @ b + beta * c, row-major, b [k, n] read along its rows: 4 rows of c by one
+// 64-byte vector of columns held in registers across k (a tile product's inner loop), the edges
+// element by element. Inlined into each ISA's copy, so the vector is whatever that ISA has.
+template <class T, bool kTransA>
+[[gnu::always_inline]] inline void small_gemm(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                                              const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  constexpr int64_t W = 64 / sizeof(T);
+  auto A = [&](int64_t i, int64_t p) { return kTransA ? a[p * lda + i] : a[i * lda + p]; };
+  auto put = [&](T* dst, T v) { *dst = beta == T(0) ? alpha * v : alpha * v + beta * *dst; };
+  auto edge = [&](int64_t i, int64_t j) {
+    T v = 0;
+    for (int64_t p = 0; p < k; ++p) v += A(i, p) * b[p * ldb + j];
+    put(c + i * ldc + j, v);
+  };
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4) {
+    int64_t j = 0;
+    for (; j + W <= n; j += W) {
+      T acc0[W] = {}, acc1[W] = {}, acc2[W] = {}, acc3[W] = {};
+      for (int64_t p = 0; p < k; ++p) {
+        const T* bp = b + p * ldb + j;
+        const T a0 = A(i, p), a1 = A(i + 1, p), a2 = A(i + 2, p), a3 = A(i + 3, p);
+#pragma omp simd
+        for (int64_t x = 0; x < W; ++x) {
+          acc0[x] += a0 * bp[x];
+          acc1[x] += a1 * bp[x];
+          acc2[x] += a2 * bp[x];
+          acc3[x] += a3 * bp[x];
+        }
+      }
+      for (int64_t x = 0; x < W; ++x) {
+        put(c + i * ldc + j + x, acc0[x]);
+        put(c + (i + 1) * ldc + j + x, acc1[x]);
+        put(c + (i + 2) * ldc + j + x, acc2[x]);
+        put(c + (i + 3) * ldc + j + x, acc3[x]);
+      }
+    }
+    for (int64_t r = i; r < i + 4; ++r)
+      for (int64_t jj = j; jj < n; ++jj) edge(r, jj);
+  }
+  for (; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) edge(i, j);
+}
+
+// c[m, n] = alpha * op(a) @ op(b) + beta * c, row-major, op = transpose where the flag says. Small
+// products on small_gemm (b^T through a transposed copy in `bt`, k * n elements); float32 products
+// past kSgemmWork multiply-adds on oneDNN's sgemm (inside a parallel region it runs on the calling
+// thread), which costs a few microseconds per call before any arithmetic.
+constexpr int64_t kSgemmWork = int64_t(1) << 16;
+
+template <class T>
+[[gnu::always_inline]] inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                                        int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, T* bt) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (m * n * k > kSgemmWork) {
+      dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+  }
+  if (tb) {
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t p = 0; p < k; ++p) bt[p * n + j] = b[j * ldb + p];
+    b = bt;
+    ldb = n;
+  }
+  if (ta) small_gemm<T, true>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else small_gemm<T, false>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// Everything one call reads, with its sizes.
+template <class T>
+struct Problem {
+  Rows<T> q, k, v;
+  Rows<bool> keep;  // a bool mask
+  Rows<T> add;      // a float mask
+  bool causal = false;
+  T scale = 1;
+  int64_t batch = 0, L = 0, S = 0, E = 0, Ev = 0;
+
+  Problem(const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& mask, bool causal_, double scale_)
+      : q(rows_of<T>(q_)), k(rows_of<T>(k_)), v(rows_of<T>(v_)), causal(causal_), scale(static_cast<T>(scale_)) {
+    if (mask.defined()) {
+      if (mask.dtype() == kBool) keep = rows_of<bool>(mask);
+      else add = rows_of<T>(mask);
+    }
+    batch = static_cast<int64_t>(q.offset.size());
+    L = q_.size(-2), S = k_.size(-2), E = q_.size(-1), Ev = v_.size(-1);
+  }
+
+  // The keys a query block [i0, i0 + rows) may attend: all of them, or under causal those up to its
+  // last query (later key blocks are skipped outright).
+  int64_t key_end(int64_t i0, int64_t rows) const { return causal ? std::min(S, i0 + rows) : S; }
+
+  // s[r, c] = scale * q[i0 + r] . k[j0 + c], then the mask (or causal) of those positions.
+  [[gnu::always_inline]] void scores(int64_t n, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T* s, T* bt) const {
+    gemm<T>(false, true, rows, cols, E, scale, q.row(n, i0), q.row_stride, k.row(n, j0), k.row_stride, T(0), s,
+            kKeyBlock, bt);
+    constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+    for (int64_t r = 0; r < rows; ++r) {
+      T* sr = s + r * kKeyBlock;
+      if (keep.data) {
+        const bool* m = keep.row(n, i0 + r) + j0 * keep.col_stride;
+        for (int64_t c = 0; c < cols; ++c)
+          if (!m[c * keep.col_stride]) sr[c] = kNegInf;
+      } else if (add.data) {
+        const T* m = add.row(n, i0 + r) + j0 * add.col_stride;
+        for (int64_t c = 0; c < cols; ++c) sr[c] += m[c * add.col_stride];
+      } else if (causal) {
+        for (int64_t c = std::max<int64_t>(0, i0 + r - j0 + 1); c < cols; ++c) sr[c] = kNegInf;
+      }
+    }
+  }
+
+  // ds = 0 where the bool mask or causal dropped the score, as masked_fill's gradient is in the
+  // composed form: a fully masked row (p = NaN) then gives dq = 0 and leaves dk alone, as there.
+  [[gnu::always_inline]] void zero_dropped(int64_t n, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T* ds) const {
+    for (int64_t r = 0; r < rows; ++r) {
+      T* dr = ds + r * kKeyBlock;
+      if (keep.data) {
+        const bool* m = keep.row(n, i0 + r) + j0 * keep.col_stride;
+        for (int64_t c = 0; c < cols; ++c)
+          if (!m[c * keep.col_stride]) dr[c] = T(0);
+      } else if (causal) {
+        for (int64_t c = std::max<int64_t>(0, i0 + r - j0 + 1); c < cols; ++c) dr[c] = T(0);
+      }
+    }
+  }
+};
+
+// One query block of the forward: the online softmax over its key blocks. Inlined into one copy per
+// instruction set (see the dispatch below), as are the kernels' other elementwise loops.
+template <class T, bool kFma>
+[[gnu::always_inline]] inline void forward_block(const Problem<T>& p, int64_t n, int64_t i0, T* out, T* lse, std::vector<T>& work) {
+  constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+  const int64_t rows = std::min(kQueryBlock, p.L - i0), Ev = p.Ev;
+  T* s = work.data();
+  T* acc = s + kQueryBlock * kKeyBlock;
+  T* m = acc + kQueryBlock * Ev;
+  T* l = m + kQueryBlock;
+  T* bt = l + kQueryBlock;  // k's tile transposed, E x kKeyBlock
+  std::fill_n(acc, rows * Ev, T(0));
+  std::fill_n(m, rows, kNegInf);
+  std::fill_n(l, rows, T(0));
+  const int64_t end = p.key_end(i0, rows);
+  for (int64_t j0 = 0; j0 < end; j0 += kKeyBlock) {
+    const int64_t cols = std::min(kKeyBlock, end - j0);
+    p.scores(n, i0, rows, j0, cols, s, bt);
+    for (int64_t r = 0; r < rows; ++r) {
+      T* sr = s + r * kKeyBlock;
+      T mx = kNegInf;
+#pragma omp simd reduction(max : mx)
+      for (int64_t c = 0; c < cols; ++c) mx = sr[c] > mx ? sr[c] : mx;
+      const T m_new = std::max(m[r], mx);
+      if (m_new == kNegInf) {  // nothing attended yet: p = 0, and exp(-inf - -inf) would be NaN
+        std::fill_n(sr, cols, T(0));
+        continue;
+      }
+      const T alpha = exp_of<T, kFma>(m[r] - m_new), shift = m_new;
+      T sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t c = 0; c < cols; ++c) {
+        sr[c] = exp_of<T, kFma>(sr[c] - shift);
+        sum += sr[c];
+      }
+      l[r] = l[r] * alpha + sum;
+      m[r] = m_new;
+      if (alpha != T(1))
+        for (int64_t e = 0; e < Ev; ++e) acc[r * Ev + e] *= alpha;
+    }
+    gemm<T>(false, false, rows, Ev, cols, T(1), s, kKeyBlock, p.v.row(n, j0), p.v.row_stride, T(1), acc, Ev, bt);
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    T* o = out + (n * p.L + i0 + r) * Ev;
+    for (int64_t e = 0; e < Ev; ++e) o[e] = acc[r * Ev + e] / l[r];  // l = 0: 0 / 0 = NaN, as softmax's
+    lse[n * p.L + i0 + r] = m[r] + std::log(l[r]);
+  }
+}
+
+// The gradients of one batch element: key blocks outside, query blocks inside, so dk and dv of a
+// key block are finished before the next and dq accumulates across key blocks (one thread owns n).
+template <class T, bool kFma>
+[[gnu::always_inline]] inline void backward_one(const Problem<T>& p, const Rows<T>& dout, const Rows<T>& out, const T* lse, int64_t n, T* dq,
+                  T* dk, T* dv, std::vector<T>& work) {
+  const int64_t L = p.L, S = p.S, E = p.E, Ev = p.Ev;
+  T* s = work.data();
+  T* ds = s + kQueryBlock * kKeyBlock;
+  T* D = ds + kQueryBlock * kKeyBlock;
+  T* bt = D + L;  // k's or v's tile transposed, max(E, Ev) x kKeyBlock
+  for (int64_t i = 0; i < L; ++i) {
+    const T* g = dout.row(n, i);
+    const T* o = out.row(n, i);
+    T d = 0;
+    for (int64_t e = 0; e < Ev; ++e) d += g[e] * o[e];
+    D[i] = d;
+  }
+  T* dqn = dq + n * L * E;
+  T* dkn = dk + n * S * E;
+  T* dvn = dv + n * S * Ev;
+  std::fill_n(dqn, L * E, T(0));
+  std::fill_n(dkn, S * E, T(0));
+  std::fill_n(dvn, S * Ev, T(0));
+  const T* lsen = lse + n * L;
+  for (int64_t j0 = 0; j0 < S; j0 += kKeyBlock) {
+    const int64_t key_cols = std::min(kKeyBlock, S - j0);
+    // Under causal, queries before j0 attend none of these keys.
+    for (int64_t i0 = p.causal ? j0 / kQueryBlock * kQueryBlock : 0; i0 < L; i0 += kQueryBlock) {
+      const int64_t rows = std::min(kQueryBlock, L - i0);
+      // Under causal, keys after this block's last query are dropped for all of its rows.
+      const int64_t cols = p.causal ? std::min(key_cols, i0 + rows - j0) : key_cols;
+      p.scores(n, i0, rows, j0, cols, s, bt);
+      for (int64_t r = 0; r < rows; ++r) {
+        T* sr = s + r * kKeyBlock;
+        const T shift = lsen[i0 + r];
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) sr[c] = exp_of<T, kFma>(sr[c] - shift);
+      }
+      // dv += p^T dout; dp = dout v^T; ds = p (dp - D); dq += scale ds k; dk += scale ds^T q.
+      gemm<T>(true, false, cols, Ev, rows, T(1), s, kKeyBlock, dout.row(n, i0), dout.row_stride, T(1),
+              dvn + j0 * Ev, Ev, bt);
+      gemm<T>(false, true, rows, cols, Ev, T(1), dout.row(n, i0), dout.row_stride, p.v.row(n, j0), p.v.row_stride,
+              T(0), ds, kKeyBlock, bt);
+      for (int64_t r = 0; r < rows; ++r) {
+        T* dr = ds + r * kKeyBlock;
+        const T* pr = s + r * kKeyBlock;
+        const T Dr = D[i0 + r];
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) dr[c] = pr[c] * (dr[c] - Dr);
+      }
+      if (p.keep.data || p.causal) p.zero_dropped(n, i0, rows, j0, cols, ds);
+      gemm<T>(false, false, rows, E, cols, p.scale, ds, kKeyBlock, p.k.row(n, j0), p.k.row_stride, T(1),
+              dqn + i0 * E, E, bt);
+      gemm<T>(true, false, cols, E, rows, p.scale, ds, kKeyBlock, p.q.row(n, i0), p.q.row_stride, T(1),
+              dkn + j0 * E, E, bt);
+    }
+  }
+}
+
+#define WEFT_AVX2 gnu::target("avx2,fma")
+#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+
+// The float32 block functions compiled for baseline x86-64, avx2+fma and avx512 and picked at run
+// time (as kernels/cross_entropy_rows.cpp): the exp and the row loops are most of the time outside
+// the tile products. float64 (tests, gradcheck) runs the baseline copy.
+template <class T>
+using ForwardFn = void (*)(const Problem<T>&, int64_t, int64_t, T*, T*, std::vector<T>&);
+template <class T>
+using BackwardFn = void (*)(const Problem<T>&, const Rows<T>&, const Rows<T>&, const T*, int64_t, T*, T*, T*,
+                            std::vector<T>&);
+
+void forward_f32_base(const Problem<float>& p, int64_t n, int64_t i0, float* o, float* l, std::vector<float>& w) {
+  forward_block<float, false>(p, n, i0, o, l, w);
+}
+[[WEFT_AVX2]] void forward_f32_avx2(const Problem<float>& p, int64_t n, int64_t i0, float* o, float* l,
+                                    std::vector<float>& w) {
+  forward_block<float, true>(p, n, i0, o, l, w);
+}
+[[WEFT_AVX512]] void forward_f32_avx512(const Problem<float>& p, int64_t n, int64_t i0, float* o, float* l,
+                                        std::vector<float>& w) {
+  forward_block<float, true>(p, n, i0, o, l, w);
+}
+void backward_f32_base(const Problem<float>& p, const Rows<float>& g, const Rows<float>& o, const float* lse,
+                       int64_t n, float* dq, float* dk, float* dv, std::vector<float>& w) {
+  backward_one<float, false>(p, g, o, lse, n, dq, dk, dv, w);
+}
+[[WEFT_AVX2]] void backward_f32_avx2(const Problem<float>& p, const Rows<float>& g, const Rows<float>& o,
+                                     const float* lse, int64_t n, float* dq, float* dk, float* dv,
+                                     std::vector<float>& w) {
+  backward_one<float, true>(p, g, o, lse, n, dq, dk, dv, w);
+}
+[[WEFT_AVX512]] void backward_f32_avx512(const Problem<float>& p, const Rows<float>& g, const Rows<float>& o,
+                                         const float* lse, int64_t n, float* dq, float* dk, float* dv,
+                                         std::vector<float>& w) {
+  backward_one<float, true>(p, g, o, lse, n, dq, dk, dv, w);
+}
+void forward_f64(const Problem<double>& p, int64_t n, int64_t i0, double* o, double* l, std::vector<double>& w) {
+  forward_block<double, false>(p, n, i0, o, l, w);
+}
+void backward_f64(const Problem<double>& p, const Rows<double>& g, const Rows<double>& o, const double* lse,
+                  int64_t n, double* dq, double* dk, double* dv, std::vector<double>& w) {
+  backward_one<double, false>(p, g, o, lse, n, dq, dk, dv, w);
+}
+
+template <class T>
+ForwardFn<T> forward_fn() {
+  if constexpr (std::is_same_v<T, double>) return forward_f64;
+  else {
+    switch (cpu_isa()) {
+      case CpuIsa::kAvx512: return forward_f32_avx512;
+      case CpuIsa::kAvx2: return forward_f32_avx2;
+      default: return forward_f32_base;
+    }
+  }
+}
+template <class T>
+BackwardFn<T> backward_fn() {
+  if constexpr (std::is_same_v<T, double>) return backward_f64;
+  else {
+    switch (cpu_isa()) {
+      case CpuIsa::kAvx512: return backward_f32_avx512;
+      case CpuIsa::kAvx2: return backward_f32_avx2;
+      default: return backward_f32_base;
+    }
+  }
+}
+
+template <class T>
+AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
+                              double scale) {
+  const Problem<T> p(q, k, v, mask, causal, scale);
+  Shape out_shape = q.shape();
+  out_shape.back() = p.Ev;
+  Shape lse_shape(q.shape().begin(), q.shape().end() - 1);
+  AttentionForward r{make_empty(out_shape, q.dtype()), make_empty(lse_shape, q.dtype())};
+  T* out = static_cast<T*>(r.out.raw_data());
+  T* lse = static_cast<T*>(r.logsumexp.raw_data());
+  const int64_t blocks = (p.L + kQueryBlock - 1) / kQueryBlock, tasks = p.batch * blocks;
+  const ForwardFn<T> block = forward_fn<T>();
+  // The thread setting (kernels/threads.h), or fewer when there are fewer tasks.
+  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), tasks));
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<T> work(kQueryBlock * kKeyBlock + kQueryBlock * p.Ev + 2 * kQueryBlock + p.E * kKeyBlock);
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < tasks; ++t) block(p, t / blocks, (t % blocks) * kQueryBlock, out, lse, work);
+  }
+  return r;
+}
+
+template <class T>
+AttentionGrads backward_impl(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                             const Tensor& logsumexp, const Tensor& mask, bool causal, double scale) {
+  const Problem<T> p(q, k, v, mask, causal, scale);
+  const Rows<T> g = rows_of<T>(dout), o = rows_of<T>(out);
+  AttentionGrads r{make_empty(q.shape(), q.dtype()), make_empty(k.shape(), q.dtype()),
+                   make_empty(v.shape(), q.dtype())};
+  T* dq = static_cast<T*>(r.dq.raw_data());
+  T* dk = static_cast<T*>(r.dk.raw_data());
+  T* dv = static_cast<T*>(r.dv.raw_data());
+  const T* lse = static_cast<const T*>(logsumexp.raw_data());
+  const BackwardFn<T> one = backward_fn<T>();
+  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), p.batch));
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<T> work(2 * kQueryBlock * kKeyBlock + p.L + std::max(p.E, p.Ev) * kKeyBlock);
+#pragma omp for schedule(dynamic)
+    for (int64_t n = 0; n < p.batch; ++n) one(p, g, o, lse, n, dq, dk, dv, work);
+  }
+  return r;
+}
+
+}  // namespace
+
+AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
+                                   double scale) {
+  if (q.dtype() == kFloat32) return forward_impl<float>(q, k, v, mask, causal, scale);
+  WEFT_INTERNAL_ASSERT(q.dtype() == kFloat64, "attention_forward: float32 or float64, got ", q.dtype());
+  return forward_impl<double>(q, k, v, mask, causal, scale);
+}
+
+AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& out, const Tensor& logsumexp, const Tensor& mask, bool causal,
+                                  double scale) {
+  if (q.dtype() == kFloat32) return backward_impl<float>(dout, q, k, v, out, logsumexp, mask, causal, scale);
+  WEFT_INTERNAL_ASSERT(q.dtype() == kFloat64, "attention_backward: float32 or float64, got ", q.dtype());
+  return backward_impl<double>(dout, q, k, v, out, logsumexp, mask, causal, scale);
+}
+
+}  // namespace weft::kernels
