@@ -3,7 +3,8 @@
 // A family's test defines an OpTable: for each op name a script uses ("clamp", "sum.dims"), how to
 // call weft with a case's arguments. run_conformance runs the script with /usr/bin/python3, calls
 // every case, and compares: the outputs' dtypes, shapes and values (NaN equal to NaN, infinities by
-// sign) within the dtype's tolerance; the gradients of sum(output * weight) for the arguments the
+// sign) within the dtype's tolerance; which argument's storage each output shares, where the case
+// asks (views=True); the gradients of sum(output * weight) for the arguments the
 // case marks; and, where torch raised, that weft raises a weft::Error naming the op. A case whose
 // op is not in the table fails, so a script cannot outgrow its test unnoticed.
 #pragma once
@@ -30,6 +31,8 @@ class Args {
   Args(const json& record, std::vector<Tensor>& grad_inputs);
 
   size_t size() const { return args_.size(); }
+  // Every tensor argument, in the numbering above (for the views check).
+  const std::vector<Tensor>& all_tensors() const { return ordered_; }
   bool is_none(size_t i) const { return args_.at(i).is_null(); }
 
   Tensor tensor(size_t i) const;
@@ -57,6 +60,7 @@ class Args {
   const json& args_;
   const json& kwargs_;
   std::map<const json*, Tensor> built_;  // every tensor argument, made once by the constructor
+  std::vector<Tensor> ordered_;          // the same, in order
 };
 
 using OpFn = std::function<std::vector<Tensor>(const Args&)>;
