@@ -57,6 +57,8 @@ T combine(ScatterReduce op, T acc, T v) {
 
 Tensor scatter(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src, ScatterReduce op,
                bool include_self, const char* name) {
+  if (base.dtype() == kBFloat16 || base.dtype() == kFloat16)  // computed in float32, rounded once
+    return cast(scatter(cast(base, kFloat32), dim, index, cast(src, kFloat32), op, include_self, name), base.dtype());
   Tensor out = contiguous_copy(base);
   if (index.numel() == 0) return out;
   Tensor idx = dense(index);
@@ -64,7 +66,7 @@ Tensor scatter(const Tensor& base, int64_t dim, const Tensor& index, const Tenso
   const Shape& out_strides = out.strides();
   const Shape& src_strides = src.strides();
   int64_t size = base.dim() == 0 ? 1 : base.size(dim);
-  visit_dtype(base.dtype(), [&](auto tag) {
+  visit<kStdArith>(base.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
     T* po = static_cast<T*>(out.raw_data());
     const T* ps = static_cast<const T*>(src.raw_data());

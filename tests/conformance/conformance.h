@@ -37,6 +37,10 @@ class Args {
 
   Tensor tensor(size_t i) const;
   std::vector<Tensor> tensors(size_t i) const;  // a list of tensors (cat, stack, einsum)
+  // An argument as the script encoded it, for a family that reads its own spelling (an index list),
+  // and the tensor of a tensor argument found inside it.
+  const json& raw(size_t i) const { return args_.at(i); }
+  Tensor tensor_of(const json& arg) const;
   double real(size_t i) const;
   int64_t integer(size_t i) const;
   bool boolean(size_t i) const;
@@ -54,7 +58,6 @@ class Args {
   Shape kw_ints(const std::string& name) const;
 
  private:
-  Tensor tensor_of(const json& arg) const;
   const json& kw(const std::string& name) const;
 
   const json& args_;
