@@ -107,7 +107,9 @@ Tensor index_fill(const Tensor& x, int64_t dim, const Tensor& index, Scalar valu
   shape.erase(shape.begin() + dim);
   strides.erase(strides.begin() + dim);
   for (int64_t i : index.to_vector<int64_t>()) {
-    checked(i, x.size(dim), name, dim);
+    const int64_t size = x.size(dim);
+    if (i < 0 && i >= -size) i += size;  // index_fill counts from the end, as torch's
+    checked(i, size, name, dim);
     fill_out(make_alias(out, shape, strides, i * out.stride(dim)), value);
   }
   return out;

@@ -192,6 +192,8 @@ Tensor scatter_reduce(const Tensor& x, int64_t dim, const Tensor& index, const T
                       bool include_self) {
   ScatterReduce op = parse_reduce(reduce);
   int64_t d = check_scatter(x, dim, index, &src, "scatter_reduce");
+  WEFT_CHECK(!(op == ScatterReduce::Mean && x.dtype() == kBool), "scatter_reduce: reduce=\"mean\" does not take "
+             "bool tensors (as torch's)");
   Tensor y = kernels::scatter(x, d, index, src, op, include_self, "scatter_reduce");
   if (op == ScatterReduce::Prod) {
     // The product's gradient needs the other factors of every output; it is not implemented.
@@ -273,6 +275,12 @@ Tensor nonzero(const Tensor& x) {
 
 UniqueResult unique(const Tensor& x, bool return_inverse, bool return_counts) {
   detail::check_plain(x, "unique");
+  // The sort beneath takes bool, int64, float32 and float64; the other dtypes widen exactly to one.
+  if (x.dtype() != kBool && x.dtype() != kInt64 && x.dtype() != kFloat32 && x.dtype() != kFloat64) {
+    UniqueResult r = unique(x.to(is_floating(x.dtype()) ? kFloat32 : kInt64), return_inverse, return_counts);
+    r.values = r.values.to(x.dtype());
+    return r;
+  }
   Tensor flat = kernels::reshaped(kernels::dense(x), {x.numel()});
   if (x.numel() == 0) {
     UniqueResult empty{kernels::contiguous_copy(flat), Tensor(), Tensor()};
