@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 
+#include "ops/copy_ops.h"
 #include "ops/linalg.h"
 #include "ops/rearrange.h"
 #include "ops/reduce.h"
@@ -148,6 +149,9 @@ Tensor einsum(const std::string& equation, const TensorList& operands) {
     if (inputs[i].find("...") != std::string::npos)
       ellipsis_rank = std::max<int64_t>(ellipsis_rank, operands[i].dim() - static_cast<int64_t>(inputs[i].size() - 3));
   }
+  // Mixed dtypes promote, as torch's einsum does.
+  DType common = operands.empty() ? kFloat32 : operands[0].dtype();
+  for (const Tensor& t : operands) common = promote_types(common, t.dtype());
   std::vector<Term> terms;
   std::map<char, int> count;
   for (size_t i = 0; i < operands.size(); ++i) {
@@ -155,7 +159,7 @@ Tensor einsum(const std::string& equation, const TensorList& operands) {
     WEFT_CHECK(static_cast<int64_t>(subs.size()) == operands[i].dim(), "einsum: \"", inputs[i], "\" names ",
                subs.size(), " dims but operand ", i, " has shape ", operands[i].shape());
     for (char c : subs) ++count[c];
-    terms.push_back({operands[i], subs});
+    terms.push_back({operands[i].dtype() == common ? operands[i] : to_dtype(operands[i], common), subs});
   }
   std::string output;
   if (arrow == std::string::npos) {  // implicit: the ellipsis, then letters used once, in order

@@ -186,6 +186,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   detail::check_plain(weight, "linear");
   const Shape& xs = x.shape();  // read once: a 64^3 linear is a few microseconds, its checks count
   const Shape& ws = weight.shape();
+  if (ws.size() == 1) {  // one output feature, its dim dropped (torch's x @ weight)
+    WEFT_CHECK(!xs.empty() && xs.back() == ws[0], "linear: the input of shape ", xs, " does not match the 1-D "
+               "weight of shape ", ws);
+    check_same_dtype(x, weight, "linear");
+    WEFT_CHECK(!bias.defined(), "linear: a 1-D weight takes no bias (as torch's)");
+    return matmul(x, weight);
+  }
   WEFT_CHECK(!xs.empty() && ws.size() == 2, "linear: expected an input of at least 1 dim and a 2-D weight "
              "but got shapes ", xs, " and ", ws);
   const int64_t in = ws[1], out = ws[0];
@@ -214,7 +221,8 @@ Tensor outer(const Tensor& a, const Tensor& b) {
   detail::check_plain(b, "outer");
   WEFT_CHECK(a.dim() == 1 && b.dim() == 1, "outer: expected two 1-D tensors but got shapes ", a.shape(), " and ",
              b.shape());
-  return mm(unsqueeze(a, 1), unsqueeze(b, 0));
+  // A broadcast product, as torch's: mixed dtypes promote and bool operands give their logical and.
+  return mul(unsqueeze(a, 1), unsqueeze(b, 0));
 }
 
 // torch.matmul: 1-D operands gain a dim that the result drops; a stack of matrices times a matrix

@@ -171,4 +171,4 @@ class Suite:
 
 def randn(*shape, dtype=torch.float64, seed=None, generator=None):
     g = generator if generator is not None else torch.Generator().manual_seed(seed if seed is not None else 1)
-    return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype)
+    return torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)  # shape () gives a 0-d tensor
