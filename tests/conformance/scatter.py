@@ -61,16 +61,16 @@ def scatter_reduce_excluding_self(x, d, index, src, reduce, include_self):
 for reduce in REDUCES:
     for include_self in (True, False):
         for d, index in ((0, rep0), (1, rep1), (-2, idx0)):
-            grad = reduce != "prod"  # see below
+            grad = True
             s.case("scatter_reduce", torch.scatter_reduce, T(x, grad=grad), d, I(index),
                    T(src[:len(index)], grad=grad), reduce, include_self=include_self)
         s.case("scatter_reduce", torch.scatter_reduce, T(x), 1, I(idx1), T(src), reduce, include_self=include_self)
         # ties: every tied contribution gets an equal share of amax/amin's gradient
-        tied = T([[1.0, 2.0], [1.0, 2.0], [3.0, 0.5]], grad=reduce != "prod")
+        tied = T([[1.0, 2.0], [1.0, 2.0], [3.0, 0.5]], grad=True)
         fn = torch.scatter_reduce
         if reduce in ("amax", "amin") and not include_self:
             fn = scatter_reduce_excluding_self
-        s.case("scatter_reduce", fn, T([[1.0, 0.0], [5.0, 2.0]], grad=reduce != "prod"), 0,
+        s.case("scatter_reduce", fn, T([[1.0, 0.0], [5.0, 2.0]], grad=True), 0,
                I([[0, 0], [0, 0], [1, 0]]), tied, reduce, include_self=include_self)
         for dtype in ALL:
             a = ints([2, 3], dtype, 1)
@@ -79,9 +79,12 @@ for reduce in REDUCES:
         special = T([[float("nan"), 1.0], [float("inf"), -0.0], [-float("inf"), 0.0]])
         s.case("scatter_reduce", torch.scatter_reduce, T([[0.0, 0.0], [1.0, 1.0]]), 0, I([[0, 0], [0, 0], [1, 1]]),
                special, reduce, include_self=include_self)
-# PyTorch 1.13 differentiates reduce="prod"; weft does not (it raises, naming the missing gradient)
-s.case("scatter_reduce", torch.scatter_reduce, T(x, grad=True), 0, I(rep0), T(src, grad=True), "prod",
-       expect_error=True, why="weft has no gradient for scatter_reduce's prod (it says so)")
+# prod's gradient with zeros: a lone zero among the factors of an output, two zeros, a zero in x
+zx = T([[0.0, 2.0, 3.0], [1.5, 0.0, -1.0]], dtype=torch.float64, grad=True)
+zs = T([[2.0, 0.0, 0.5], [0.0, 0.0, 4.0], [3.0, -2.0, 0.0]], dtype=torch.float64, grad=True)
+for include_self in (True, False):
+    s.case("scatter_reduce", torch.scatter_reduce, zx, 0, I([[0, 1, 0], [0, 1, 1], [1, 1, 0]]), zs, "prod",
+           include_self=include_self)
 for dtype in ALL:
     s.case("scatter", torch.scatter, T(ints([2, 3], dtype)), 1, I([[2, 0], [1, 0]]), T(ints([2, 2], dtype, 5)))
     s.case("scatter.value", torch.scatter, T(ints([2, 3], dtype)), 0, I([[1, 0, 1]]), 1)
