@@ -98,6 +98,13 @@ s.case("transpose", torch.transpose, T(torch.tensor(1.0), grad=True), 0, -1, vie
 s.case("transpose", torch.transpose, T(torch.zeros(0, 3)), 0, 1)
 s.case("transpose", torch.transpose, T(x), 0, 3)
 s.case("transpose", torch.transpose, T(x), -4, 0)
+# Tensor::t(): matrices transpose, fewer dims come back as they are, more raise
+for layout in LAYOUTS:
+    s.case("transpose.t", torch.t, T(randn(3, 4), layout=layout, grad=True), views=True)
+s.case("transpose.t", torch.t, T(randn(3), grad=True), views=True)
+s.case("transpose.t", torch.t, T(torch.tensor(1.0), grad=True), views=True)
+s.case("transpose.t", torch.t, T(torch.zeros(0, 2)))
+s.case("transpose.t", torch.t, T(x))
 s.case("permute", torch.permute, T(torch.tensor(1.0), grad=True), [], views=True)
 s.case("permute", torch.permute, T(torch.zeros(0, 3)), [1, 0])
 s.case("permute", torch.permute, T(x), [0, 1])

@@ -21,6 +21,7 @@ const OpTable table = {
     {"squeeze.dim", [](const Args& a) { return one(squeeze(a.tensor(0), a.integer(1))); }},
     {"unsqueeze", [](const Args& a) { return one(unsqueeze(a.tensor(0), a.integer(1))); }},
     {"transpose", [](const Args& a) { return one(transpose(a.tensor(0), a.integer(1), a.integer(2))); }},
+    {"transpose.t", [](const Args& a) { return one(a.tensor(0).t()); }},
     {"permute", [](const Args& a) { return one(permute(a.tensor(0), a.ints(1))); }},
     {"expand", [](const Args& a) { return one(expand(a.tensor(0), a.ints(1))); }},
     {"narrow",
