@@ -43,7 +43,8 @@ D convert(S v) {
       return x >= -0x1p63 && x < 0x1p63 ? static_cast<D>(static_cast<int64_t>(x))
                                         : static_cast<D>(std::numeric_limits<int64_t>::min());
     } else {
-      const int32_t i = x >= -0x1p31 && x < 0x1p31 ? static_cast<int32_t>(x) : std::numeric_limits<int32_t>::min();
+      const int32_t i =
+          x >= -0x1p31 && x < 0x1p31 ? static_cast<int32_t>(x) : std::numeric_limits<int32_t>::min();
       return static_cast<D>(i);  // modular since C++20
     }
   } else {

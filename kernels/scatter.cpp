@@ -57,8 +57,10 @@ T combine(ScatterReduce op, T acc, T v) {
 
 Tensor scatter(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src, ScatterReduce op,
                bool include_self, const char* name) {
-  if (base.dtype() == kBFloat16 || base.dtype() == kFloat16)  // computed in float32, rounded once
-    return cast(scatter(cast(base, kFloat32), dim, index, cast(src, kFloat32), op, include_self, name), base.dtype());
+  if (base.dtype() == kBFloat16 || base.dtype() == kFloat16) {  // computed in float32, rounded once
+    Tensor wide = scatter(cast(base, kFloat32), dim, index, cast(src, kFloat32), op, include_self, name);
+    return cast(wide, base.dtype());
+  }
   Tensor out = contiguous_copy(base);
   if (index.numel() == 0) return out;
   Tensor idx = dense(index);

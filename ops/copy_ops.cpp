@@ -42,9 +42,9 @@ struct CatBackward final : autograd::Node {
 };
 }  // namespace
 
+namespace {
 // PyTorch's legacy rule: a 1-D empty tensor (shape [0]) joins any cat whatever the others' shapes,
 // adding nothing but its dtype to the promotion; when every input is one, the result is one too.
-namespace {
 bool skipped_in_cat(const Tensor& t) { return t.dim() == 1 && t.numel() == 0; }
 }  // namespace
 
@@ -53,7 +53,8 @@ Tensor cat(const TensorList& tensors, int64_t dim) {
   for (const Tensor& t : tensors) detail::check_plain(t, "cat");
   DType dtype = tensors[0].dtype();
   for (const Tensor& t : tensors) dtype = promote_types(dtype, t.dtype());
-  const auto first_kept = std::find_if(tensors.begin(), tensors.end(), [](const Tensor& t) { return !skipped_in_cat(t); });
+  const auto first_kept =
+      std::find_if(tensors.begin(), tensors.end(), [](const Tensor& t) { return !skipped_in_cat(t); });
   if (first_kept == tensors.end()) return zeros({0}, weft::dtype(dtype));
   const Tensor& first = *first_kept;
   const size_t first_at = static_cast<size_t>(first_kept - tensors.begin());
@@ -67,8 +68,8 @@ Tensor cat(const TensorList& tensors, int64_t dim) {
     WEFT_CHECK(t.dim() == first.dim(), "cat: tensor ", i, " has shape ", t.shape(), " but tensor ", first_at,
                " has ", first.shape(), " (the ranks differ)");
     for (int64_t k = 0; k < t.dim(); ++k)
-      WEFT_CHECK(k == d || t.size(k) == first.size(k), "cat: tensor ", i, " has shape ", t.shape(), " but tensor ",
-                 first_at, " has ", first.shape(), "; sizes must match except in dim ", d);
+      WEFT_CHECK(k == d || t.size(k) == first.size(k), "cat: tensor ", i, " has shape ", t.shape(),
+                 " but tensor ", first_at, " has ", first.shape(), "; sizes must match except in dim ", d);
     shape[d] = checked_add(shape[d], t.size(d), "cat");
   }
   Tensor y = kernels::make_empty(shape, dtype, "cat");

@@ -187,8 +187,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const Shape& xs = x.shape();  // read once: a 64^3 linear is a few microseconds, its checks count
   const Shape& ws = weight.shape();
   if (ws.size() == 1) {  // one output feature, its dim dropped (torch's x @ weight)
-    WEFT_CHECK(!xs.empty() && xs.back() == ws[0], "linear: the input of shape ", xs, " does not match the 1-D "
-               "weight of shape ", ws);
+    WEFT_CHECK(!xs.empty() && xs.back() == ws[0], "linear: the input of shape ", xs,
+               " does not match the 1-D weight of shape ", ws);
     check_same_dtype(x, weight, "linear");
     WEFT_CHECK(!bias.defined(), "linear: a 1-D weight takes no bias (as torch's)");
     return matmul(x, weight);

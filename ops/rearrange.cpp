@@ -72,8 +72,8 @@ namespace {
 Tensor repeat_as(const Tensor& x, const Shape& repeats, const char* op) {
   detail::check_plain(x, op);
   int64_t k = static_cast<int64_t>(repeats.size());
-  WEFT_CHECK(k >= x.dim(), op, ": the number of repeats (", k, ") can not be smaller than the number of dims of "
-             "the tensor (shape ", x.shape(), ")");
+  WEFT_CHECK(k >= x.dim(), op, ": the number of repeats (", k,
+             ") can not be smaller than the number of dims of the tensor (shape ", x.shape(), ")");
   for (int64_t r : repeats)
     WEFT_CHECK(r >= 0, op, ": repeats must be non-negative but got ", repeats);
   // x as [1, s0, 1, s1, ...] expanded to [r0, s0, r1, s1, ...] and merged pairwise.

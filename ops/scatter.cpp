@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <map>
 
-#include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "framework/factories.h"
 #include "kernels/elementwise.h"
@@ -133,7 +132,8 @@ struct ScatterReduceBackward final : autograd::Node {
     }
     if (needs_input_grad(1)) {
       Tensor src_zero = eq(sv, 0);
-      Tensor zeros_met = gather(scatter_add(zeros_like(xv), dim, idx, kernels::cast(src_zero, xv.dtype())), dim, idx);
+      Tensor zero_counts = scatter_add(zeros_like(xv), dim, idx, kernels::cast(src_zero, xv.dtype()));
+      Tensor zeros_met = gather(zero_counts, dim, idx);
       Tensor lone_zero = logical_and(src_zero, eq(zeros_met, 1));
       Tensor rest = product(xv, masked_fill(sv, lone_zero, 1));
       gs = where(lone_zero, gather(mul(g, rest), dim, idx),
@@ -218,8 +218,8 @@ Tensor scatter_reduce(const Tensor& x, int64_t dim, const Tensor& index, const T
                       bool include_self) {
   ScatterReduce op = parse_reduce(reduce);
   int64_t d = check_scatter(x, dim, index, &src, "scatter_reduce");
-  WEFT_CHECK(!(op == ScatterReduce::Mean && x.dtype() == kBool), "scatter_reduce: reduce=\"mean\" does not take "
-             "bool tensors (as torch's)");
+  WEFT_CHECK(!(op == ScatterReduce::Mean && x.dtype() == kBool),
+             "scatter_reduce: reduce=\"mean\" does not take bool tensors (as torch's)");
   Tensor y = kernels::scatter(x, d, index, src, op, include_self, "scatter_reduce");
   return autograd::record<ScatterReduceBackward>(y, [&](ScatterReduceBackward& n) {
     Tensor src_part = src;

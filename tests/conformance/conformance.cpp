@@ -182,8 +182,8 @@ std::string run_case(const json& record, const OpTable& table) {
       for (size_t k = 0; k < tensor_args.size() && got_base < 0; ++k)
         if (outs[i].shares_storage(tensor_args[k]) && outs[i].numel() > 0) got_base = int64_t(k);
       if (got_base != want_base)
-        return "output " + std::to_string(i) + " shares the storage of tensor argument " + std::to_string(got_base) +
-               ", torch's that of " + std::to_string(want_base) + " (-1: a copy)";
+        return "output " + std::to_string(i) + " shares the storage of tensor argument " +
+               std::to_string(got_base) + ", torch's that of " + std::to_string(want_base) + " (-1: a copy)";
     }
   }
   if (!record.contains("grads")) return "";

@@ -18,7 +18,9 @@ const OpTable table = {
                         a.kw_scalar("alpha").value_or(Scalar(1))));
      }},
     {"linear",
-     [](const Args& a) { return one(linear(a.tensor(0), a.tensor(1), a.size() > 2 ? a.tensor(2) : Tensor())); }},
+     [](const Args& a) {
+       return one(linear(a.tensor(0), a.tensor(1), a.size() > 2 ? a.tensor(2) : Tensor()));
+     }},
     {"outer", [](const Args& a) { return one(outer(a.tensor(0), a.tensor(1))); }},
     {"einsum", [](const Args& a) { return one(einsum(a.string(0), a.tensors(1))); }},
 };

@@ -9,7 +9,8 @@ namespace weft::test::conformance {
 namespace {
 
 const OpTable table = {
-    {"scatter", [](const Args& a) { return one(scatter(a.tensor(0), a.integer(1), a.tensor(2), a.tensor(3))); }},
+    {"scatter",
+     [](const Args& a) { return one(scatter(a.tensor(0), a.integer(1), a.tensor(2), a.tensor(3))); }},
     {"scatter.value",
      [](const Args& a) { return one(scatter(a.tensor(0), a.integer(1), a.tensor(2), a.scalar(3))); }},
     {"scatter_add",
@@ -24,7 +25,8 @@ const OpTable table = {
     {"index_copy",
      [](const Args& a) { return one(index_copy(a.tensor(0), a.integer(1), a.tensor(2), a.tensor(3))); }},
     {"masked_select", [](const Args& a) { return one(masked_select(a.tensor(0), a.tensor(1))); }},
-    {"masked_scatter", [](const Args& a) { return one(masked_scatter(a.tensor(0), a.tensor(1), a.tensor(2))); }},
+    {"masked_scatter",
+     [](const Args& a) { return one(masked_scatter(a.tensor(0), a.tensor(1), a.tensor(2))); }},
     {"nonzero", [](const Args& a) { return one(nonzero(a.tensor(0))); }},
     {"unique",
      [](const Args& a) {
