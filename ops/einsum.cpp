@@ -104,24 +104,23 @@ Term contract(const Term& a, const Term& b, const std::string& needed, const std
   }
   for (char c : b.subs)
     if (a.subs.find(c) == std::string::npos) right += c;
-  // Batch subscripts broadcast when one side has size 1.
-  Shape batch_shape;
+  // Shared subscripts, batch and summed alike, broadcast when one side has size 1 (as torch's).
+  const std::string shared = batch + summed;
+  Shape shared_shape;
   Term ea = a, eb = b;
-  for (char c : batch) {
+  for (char c : shared) {
     int64_t sa = size_of(a, c), sb = size_of(b, c);
     WEFT_CHECK(sa == sb || sa == 1 || sb == 1, "einsum: subscript '", c, "' has sizes ", sa, " and ", sb,
                " in \"", eq, "\"");
-    batch_shape.push_back(std::max(sa, sb));
+    shared_shape.push_back(std::max(sa, sb));
   }
-  auto expand_batch = [&](Term& t) {
+  const Shape batch_shape(shared_shape.begin(), shared_shape.begin() + static_cast<int64_t>(batch.size()));
+  auto expand_shared = [&](Term& t) {
     Shape target = t.t.shape();
-    for (size_t i = 0; i < batch.size(); ++i) target[t.subs.find(batch[i])] = batch_shape[i];
+    for (size_t i = 0; i < shared.size(); ++i) target[t.subs.find(shared[i])] = shared_shape[i];
     t.t = expand(t.t, target);
   };
-  expand_batch(ea), expand_batch(eb);
-  for (char c : summed)
-    WEFT_CHECK(size_of(a, c) == size_of(b, c), "einsum: subscript '", c, "' has sizes ", size_of(a, c), " and ",
-               size_of(b, c), " in \"", eq, "\"");
+  expand_shared(ea), expand_shared(eb);
   auto product = [&](const Term& t, const std::string& s) {
     int64_t n = 1;
     for (char c : s) n *= size_of(t, c);

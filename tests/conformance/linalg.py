@@ -207,6 +207,10 @@ E("ij,jk->ik", (3, 4), (4, 2), layout="transposed")
 E("bij,bjk->bik", (2, 3, 4), (2, 4, 5), layout="strided")
 E("ii->i", (3, 3), layout="transposed")
 E("ij,ji->", (3, 4), (4, 3), layout="strided")
+E("i,i->i", (3,), (1,))        # a subscript of size 1 broadcasts against the others
+E("ij,jk->ik", (2, 1), (3, 2))
+E("ij,ij->ij", (1, 4), (3, 1))
+E("bij,bjk->bik", (1, 2, 3), (4, 3, 2))
 E("ijk->kji", (2, 3, 4))
 E("ijk->", (2, 3, 4))
 E("i j , j k -> i k", (2, 3), (3, 2))   # spaces are ignored
