@@ -162,6 +162,12 @@ Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, Scalar beta,
              " cannot be broadcast to the product's shape ", out_shape);
   WEFT_CHECK(input.dtype() == a.dtype(), "addmm: expected the input to have the operands' dtype ",
              dtype_name(a.dtype()), " but got ", dtype_name(input.dtype()));
+  // PyTorch truncates a fractional beta or alpha for integer operands; weft refuses it instead.
+  auto whole = [](Scalar s) { return s.to_double() == static_cast<double>(s.to_int()); };
+  WEFT_CHECK(is_floating(a.dtype()) || (whole(beta) && whole(alpha)), "addmm: integer operands (",
+             dtype_name(a.dtype()), ") take whole-number beta and alpha but got beta ", beta.to_double(),
+             " and alpha ", alpha.to_double());
+  if (!is_floating(a.dtype())) beta = Scalar(beta.to_int()), alpha = Scalar(alpha.to_int());  // keep the dtype
   Tensor y;
   if (beta.to_double() == 1.0 && alpha.to_double() == 1.0) {
     y = kernels::bmm(a, b, input);  // the kernel adds the bias

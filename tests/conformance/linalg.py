@@ -116,6 +116,16 @@ for dtype in FLOATS + INTS:
     grad = dtype.is_floating_point
     s.case("addmm", exact(torch.addmm), T(vals(2, 3, dtype=dtype, seed=3), grad=grad), T(vals(2, 4, dtype=dtype), grad=grad),
            T(vals(4, 3, dtype=dtype, seed=2), grad=grad), beta=2, alpha=3)
+# PyTorch 1.13 truncates a fractional beta or alpha to an integer for integer operands (beta=0.5
+# drops the input); weft raises instead of computing something else than was written.
+s.case("addmm", torch.addmm, T(vals(2, 2, dtype=torch.int64)), T(vals(2, 2, dtype=torch.int64)),
+       T(vals(2, 2, dtype=torch.int64)), beta=0.5, expect_error=True,
+       why="a fractional beta or alpha with integer operands: torch truncates it, weft raises")
+s.case("addmm", torch.addmm, T(vals(2, 2, dtype=torch.int32)), T(vals(2, 2, dtype=torch.int32)),
+       T(vals(2, 2, dtype=torch.int32)), alpha=1.5, expect_error=True,
+       why="a fractional beta or alpha with integer operands: torch truncates it, weft raises")
+s.case("addmm", torch.addmm, T(vals(2, 2, dtype=torch.int32)), T(vals(2, 2, dtype=torch.int32)),
+       T(vals(2, 2, dtype=torch.int32)), beta=2.0, alpha=-1.0)  # whole numbers written as floats are fine
 s.case("addmm", torch.addmm, T(randn(3, 3)), T(randn(3, 4)), T(randn(4, 2)))
 s.case("addmm", torch.addmm, T(randn(3, 2)), T(randn(3, 4)), T(randn(3, 2)))
 s.case("addmm", torch.addmm, T(randn(3, 2), dtype=torch.float32), T(randn(3, 4)), T(randn(4, 2)))

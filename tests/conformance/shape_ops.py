@@ -31,6 +31,14 @@ s.case("reshape", torch.reshape, T(torch.tensor(5.0), grad=True), [1, 1], views=
 s.case("reshape", torch.reshape, T(randn(1, 1)), [], views=True)
 s.case("reshape", torch.reshape, T(torch.zeros(0, 3)), [3, 0, 5])
 s.case("reshape", torch.reshape, T(torch.zeros(0, 3)), [-1])
+# reshape of an expanded tensor: a view where its zero strides allow one, else a copy
+def reshape_expanded(t, sh):
+    return t.expand(3, 4).reshape(sh)
+
+
+for shape in ([3, 4], [12], [3, 2, 2], [1, 3, 4, 1], [4, 3]):
+    s.case("reshape.of_expanded", reshape_expanded, T(randn(3, 1), grad=True), shape, views=True)
+    s.case("reshape.of_expanded", reshape_expanded, T(randn(4), grad=True), shape, views=True)
 s.case("reshape", torch.reshape, T(x), [5, -1])  # 24 not divisible
 s.case("reshape", torch.reshape, T(x), [-1, -1])
 s.case("reshape", torch.reshape, T(x), [25])
@@ -183,6 +191,8 @@ s.case("split.sizes", torch.split, T(z), [6, -1], 0)
 s.case("split", torch.split, T(z), -1, 0)
 s.case("split", torch.split, T(z), 2, 2)
 s.case("split", torch.split, T(torch.tensor(1.0)), 1, 0)
+s.case("chunk", torch.chunk, T(randn(6, 2), grad=True), 4, 0, views=True)  # ceil(6/4) = 2 rows: three chunks
+s.case("chunk", torch.chunk, T(randn(7, 2), grad=True), 3, 0, views=True)
 s.case("chunk", torch.chunk, T(torch.zeros(0, 2)), 3, 0)
 s.case("chunk", torch.chunk, T(z), 0, 0)
 s.case("chunk", torch.chunk, T(z), -1, 0)

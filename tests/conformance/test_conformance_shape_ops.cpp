@@ -12,6 +12,7 @@ int64_t int_or(const Args& a, size_t i, int64_t otherwise) { return a.size() > i
 
 const OpTable table = {
     {"reshape", [](const Args& a) { return one(reshape(a.tensor(0), a.ints(1))); }},
+    {"reshape.of_expanded", [](const Args& a) { return one(reshape(expand(a.tensor(0), {3, 4}), a.ints(1))); }},
     {"view", [](const Args& a) { return one(view(a.tensor(0), a.ints(1))); }},
     {"flatten",
      [](const Args& a) {
