@@ -116,7 +116,10 @@ advanced = [[I(0, 2)], [I(-1, 0, 0)], [I([[0, 1], [2, 2]])], [S(), I(3, 0)], [I(
             [mask3, S(), I(1)], [S(), S(), T([True, False, False, True, True])], ["...", I(4, 0)],
             [None, I(1, 2), None], [I(0, 1), 2, I(1, 1)], [T(1, dtype=torch.int64)], [T(True)], [T(False)],
             [I([])], [S(), T(randn(4, 5, seed=9) > 0, layout="transposed")], [S(None, None, 2), I(1, 1)],
-            [I(0, 2), True], [True, S(), I(1, 2)], [S(), True, 1], [T(True), I(1)]]
+            [I(0, 2), True], [True, S(), I(1, 2)], [S(), True, 1], [T(True), I(1)],
+            [I(0, 1), None, I(1, 2)], [None, I(0, 1), I(1, 2)], ["...", T(randn(4, 5, seed=11) > 0.3)],
+            [I(-3, 2), S(None, None, -1 + 3), I(-1)], [0, I([[1, 2], [3, 0]]), S(1, 4)], [I(0, 1), "...", I(2, 3)],
+            [T(torch.tensor([[0, 2], [1, 1]]).t().contiguous().t(), layout="transposed")]]
 for index in basic + advanced:
     views = all(not isinstance(i, T) for i in index)
     for layout in LAYOUTS:
