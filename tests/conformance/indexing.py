@@ -180,4 +180,11 @@ for index in ([I(0, 0, 2, 0)], [I(1, 1), I(2, 2)], [mask34], [I([[0], [2]]), I(1
 for dtype in ALL:
     s.case("index_put_.accumulate", put_acc, T(ints([4], dtype)), [I(0, 0, 3)], T(ints([3], dtype)))
 s.case("index_put_.accumulate", put_acc, T(y), [I(4)], T(randn(4, 5)))
+# gradients keep the input's floating dtype
+for dtype in (torch.bfloat16, torch.float16, torch.float32):
+    s.case("index", get, T(y, dtype=dtype, grad=True), [I(0, 2, 0), S(1)])
+    s.case("gather", torch.gather, T(x, dtype=dtype, grad=True), 0, I(g2))
+    s.case("index_select", torch.index_select, T(x, dtype=dtype, grad=True), 1, I(3, 3, 0))
+    s.case("index_put_.accumulate", put_acc, T(y, dtype=dtype, grad=True), [I(0, 0)],
+           T(rnd([2, 4, 5], 12), dtype=dtype, grad=True))
 s.write(sys.argv[1])

@@ -205,4 +205,12 @@ s.case("unique", unique, T([float("inf"), -float("inf"), 1.0, float("inf")]), Tr
 # NaNs: each is its own value, in torch as in weft; but PyTorch 1.13's inverse maps them to 0 and counts
 # them 0 times (weft: their own positions, once each). Deliberate difference: only the values compared.
 s.case("unique", unique, T([float("nan"), 1.0, float("nan"), -0.0, 0.0]), False, False)
+# gradients keep the input's floating dtype
+for dtype in (torch.bfloat16, torch.float16, torch.float32):
+    s.case("scatter_add", torch.scatter_add, T(x, dtype=dtype, grad=True), 0, I(rep0), T(src, dtype=dtype, grad=True))
+    s.case("scatter_reduce", torch.scatter_reduce, T(x, dtype=dtype, grad=True), 1, I(rep1),
+           T(src, dtype=dtype, grad=True), "mean")
+    s.case("masked_select", torch.masked_select, T(x, dtype=dtype, grad=True), m34)
+    s.case("index_copy", torch.index_copy, T(x, dtype=dtype, grad=True), 0, I([2, 0]),
+           T(randn(2, 4), dtype=dtype, grad=True))
 s.write(sys.argv[1])

@@ -198,4 +198,10 @@ s.case("chunk", torch.chunk, T(z), 0, 0)
 s.case("chunk", torch.chunk, T(z), -1, 0)
 s.case("chunk", torch.chunk, T(z), 2, 2)
 s.case("chunk", torch.chunk, T(torch.tensor(1.0)), 1, 0)
+# gradients keep the input's floating dtype
+for dtype in (torch.bfloat16, torch.float16, torch.float32):
+    s.case("reshape", torch.reshape, T(x, dtype=dtype, grad=True), [4, 6], views=True)
+    s.case("split", torch.split, T(z, dtype=dtype, grad=True), 2, 0, views=True)
+    s.case("expand", lambda t, sh: t.expand(sh), T(e, dtype=dtype, grad=True), [2, 3, 4], views=True)
+    s.case("as_strided", torch.as_strided, T(a, dtype=dtype, grad=True), [2, 2], [3, 1], 1, views=True)
 s.write(sys.argv[1])
