@@ -1,7 +1,10 @@
 // The strided conversion copy.
 #include "framework/copy.h"
 
+#include <cstdint>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "framework/strided_loop.h"
 
@@ -23,6 +26,33 @@ Tensor contiguous_or_self(const Tensor& t) {
   copy_into(out, t);
   return out;
 }
+
+namespace {
+
+// Note [Float to integer conversion]: C++ leaves a float outside the target integer's range (NaN,
+// infinities, too large) undefined. PyTorch 1.13 on x86 gives what the truncating instruction gives:
+// a conversion through int32 (int64 for an int64 result) whose out-of-range answer is that type's
+// minimum, then wrapped to a narrower integer (300.0 -> uint8 44, NaN -> int8 0). Spelled out here
+// so that weft's values do not depend on the compiler (tests/conformance/copy_ops.py checks them).
+template <class D, class S>
+D convert(S v) {
+  if constexpr (std::is_integral_v<D> && !std::is_same_v<D, bool> && !std::is_integral_v<S> &&
+                !std::is_same_v<S, bool>) {
+    const double x = static_cast<double>(v);
+    if constexpr (sizeof(D) == 8) {
+      return x >= -0x1p63 && x < 0x1p63 ? static_cast<D>(static_cast<int64_t>(x))
+                                        : static_cast<D>(std::numeric_limits<int64_t>::min());
+    } else {
+      const int32_t i =
+          x >= -0x1p31 && x < 0x1p31 ? static_cast<int32_t>(x) : std::numeric_limits<int32_t>::min();
+      return static_cast<D>(i);  // modular since C++20
+    }
+  } else {
+    return static_cast<D>(v);
+  }
+}
+
+}  // namespace
 
 void copy_into(const Tensor& dst, const Tensor& src) {
   check_plain(dst, "copy");
@@ -46,9 +76,9 @@ void copy_into(const Tensor& dst, const Tensor& src) {
         D* o = out + off[0];
         const S* i = in + off[1];
         if (st[0] == 1 && st[1] == 1) {
-          for (int64_t j = 0; j < n; ++j) o[j] = static_cast<D>(i[j]);
+          for (int64_t j = 0; j < n; ++j) o[j] = convert<D>(i[j]);
         } else {
-          for (int64_t j = 0; j < n; ++j) o[j * st[0]] = static_cast<D>(i[j * st[1]]);
+          for (int64_t j = 0; j < n; ++j) o[j * st[0]] = convert<D>(i[j * st[1]]);
         }
       });
     });

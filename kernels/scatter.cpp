@@ -57,6 +57,10 @@ T combine(ScatterReduce op, T acc, T v) {
 
 Tensor scatter(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src, ScatterReduce op,
                bool include_self, const char* name) {
+  if (base.dtype() == kBFloat16 || base.dtype() == kFloat16) {  // computed in float32, rounded once
+    Tensor wide = scatter(cast(base, kFloat32), dim, index, cast(src, kFloat32), op, include_self, name);
+    return cast(wide, base.dtype());
+  }
   Tensor out = contiguous_copy(base);
   if (index.numel() == 0) return out;
   Tensor idx = dense(index);
@@ -64,7 +68,7 @@ Tensor scatter(const Tensor& base, int64_t dim, const Tensor& index, const Tenso
   const Shape& out_strides = out.strides();
   const Shape& src_strides = src.strides();
   int64_t size = base.dim() == 0 ? 1 : base.size(dim);
-  visit_dtype(base.dtype(), [&](auto tag) {
+  visit<kStdArith>(base.dtype(), name, [&](auto tag) {
     using T = decltype(tag);
     T* po = static_cast<T*>(out.raw_data());
     const T* ps = static_cast<const T*>(src.raw_data());
@@ -105,7 +109,9 @@ Tensor index_fill(const Tensor& x, int64_t dim, const Tensor& index, Scalar valu
   shape.erase(shape.begin() + dim);
   strides.erase(strides.begin() + dim);
   for (int64_t i : index.to_vector<int64_t>()) {
-    checked(i, x.size(dim), name, dim);
+    const int64_t size = x.size(dim);
+    if (i < 0 && i >= -size) i += size;  // index_fill counts from the end, as torch's
+    checked(i, size, name, dim);
     fill_out(make_alias(out, shape, strides, i * out.stride(dim)), value);
   }
   return out;

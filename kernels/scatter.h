@@ -15,7 +15,7 @@ enum class ScatterReduce : uint8_t { Assign, Sum, Prod, Mean, Max, Min };
 Tensor scatter(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src, ScatterReduce op,
                bool include_self, const char* name);
 
-// A contiguous copy of x with the slices index[i] along dim set to `value`.
+// A contiguous copy of x with the slices index[i] along dim set to `value` (negative i from the end).
 Tensor index_fill(const Tensor& x, int64_t dim, const Tensor& index, Scalar value, const char* name);
 // A contiguous copy of x with slice index[i] along dim replaced by slice i of src (last write wins).
 Tensor index_copy(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, const char* name);

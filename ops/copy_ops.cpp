@@ -29,6 +29,10 @@ struct CatBackward final : autograd::Node {
     variable_list out(sizes.size());
     int64_t offset = 0;
     for (size_t i = 0; i < sizes.size(); ++i) {
+      if (sizes[i] < 0) {  // a skipped 1-D empty input (see cat)
+        if (needs_input_grad(i)) out[i] = zeros({0}, weft::dtype(grads[0].dtype()));
+        continue;
+      }
       if (needs_input_grad(i)) out[i] = narrow(grads[0], dim, offset, sizes[i]);
       offset += sizes[i];
     }
@@ -38,28 +42,40 @@ struct CatBackward final : autograd::Node {
 };
 }  // namespace
 
+namespace {
+// PyTorch's legacy rule: a 1-D empty tensor (shape [0]) joins any cat whatever the others' shapes,
+// adding nothing but its dtype to the promotion; when every input is one, the result is one too.
+bool skipped_in_cat(const Tensor& t) { return t.dim() == 1 && t.numel() == 0; }
+}  // namespace
+
 Tensor cat(const TensorList& tensors, int64_t dim) {
   WEFT_CHECK(!tensors.empty(), "cat: expected a non-empty list of tensors");
   for (const Tensor& t : tensors) detail::check_plain(t, "cat");
-  const Tensor& first = tensors[0];
+  DType dtype = tensors[0].dtype();
+  for (const Tensor& t : tensors) dtype = promote_types(dtype, t.dtype());
+  const auto first_kept =
+      std::find_if(tensors.begin(), tensors.end(), [](const Tensor& t) { return !skipped_in_cat(t); });
+  if (first_kept == tensors.end()) return zeros({0}, weft::dtype(dtype));
+  const Tensor& first = *first_kept;
+  const size_t first_at = static_cast<size_t>(first_kept - tensors.begin());
   WEFT_CHECK(first.dim() > 0, "cat: zero-dimensional tensors cannot be concatenated");
   int64_t d = wrap_dim(dim, first.dim(), "cat");
-  DType dtype = first.dtype();
   Shape shape = first.shape();
   shape[d] = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i];
-    WEFT_CHECK(t.dim() == first.dim(), "cat: tensor ", i, " has shape ", t.shape(), " but tensor 0 has ",
-               first.shape(), " (the ranks differ)");
+    if (skipped_in_cat(t)) continue;
+    WEFT_CHECK(t.dim() == first.dim(), "cat: tensor ", i, " has shape ", t.shape(), " but tensor ", first_at,
+               " has ", first.shape(), " (the ranks differ)");
     for (int64_t k = 0; k < t.dim(); ++k)
       WEFT_CHECK(k == d || t.size(k) == first.size(k), "cat: tensor ", i, " has shape ", t.shape(),
-                 " but tensor 0 has ", first.shape(), "; sizes must match except in dim ", d);
+                 " but tensor ", first_at, " has ", first.shape(), "; sizes must match except in dim ", d);
     shape[d] = checked_add(shape[d], t.size(d), "cat");
-    dtype = promote_types(dtype, t.dtype());
   }
   Tensor y = kernels::make_empty(shape, dtype, "cat");
   int64_t offset = 0;
   for (const Tensor& t : tensors) {
+    if (skipped_in_cat(t)) continue;
     Shape part = shape;
     part[d] = t.size(d);
     kernels::copy_into(kernels::make_alias(y, part, y.strides(), offset * y.stride(d)), t);
@@ -67,7 +83,7 @@ Tensor cat(const TensorList& tensors, int64_t dim) {
   }
   return autograd::record<CatBackward>(std::move(y), [&](CatBackward& n) {
     n.dim = d;
-    for (const Tensor& t : tensors) n.sizes.push_back(t.size(d));
+    for (const Tensor& t : tensors) n.sizes.push_back(skipped_in_cat(t) ? -1 : t.size(d));
   }, tensors);
 }
 

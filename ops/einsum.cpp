@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 
+#include "ops/copy_ops.h"
 #include "ops/linalg.h"
 #include "ops/rearrange.h"
 #include "ops/reduce.h"
@@ -103,24 +104,23 @@ Term contract(const Term& a, const Term& b, const std::string& needed, const std
   }
   for (char c : b.subs)
     if (a.subs.find(c) == std::string::npos) right += c;
-  // Batch subscripts broadcast when one side has size 1.
-  Shape batch_shape;
+  // Shared subscripts, batch and summed alike, broadcast when one side has size 1 (as torch's).
+  const std::string shared = batch + summed;
+  Shape shared_shape;
   Term ea = a, eb = b;
-  for (char c : batch) {
+  for (char c : shared) {
     int64_t sa = size_of(a, c), sb = size_of(b, c);
     WEFT_CHECK(sa == sb || sa == 1 || sb == 1, "einsum: subscript '", c, "' has sizes ", sa, " and ", sb,
                " in \"", eq, "\"");
-    batch_shape.push_back(std::max(sa, sb));
+    shared_shape.push_back(std::max(sa, sb));
   }
-  auto expand_batch = [&](Term& t) {
+  const Shape batch_shape(shared_shape.begin(), shared_shape.begin() + static_cast<int64_t>(batch.size()));
+  auto expand_shared = [&](Term& t) {
     Shape target = t.t.shape();
-    for (size_t i = 0; i < batch.size(); ++i) target[t.subs.find(batch[i])] = batch_shape[i];
+    for (size_t i = 0; i < shared.size(); ++i) target[t.subs.find(shared[i])] = shared_shape[i];
     t.t = expand(t.t, target);
   };
-  expand_batch(ea), expand_batch(eb);
-  for (char c : summed)
-    WEFT_CHECK(size_of(a, c) == size_of(b, c), "einsum: subscript '", c, "' has sizes ", size_of(a, c), " and ",
-               size_of(b, c), " in \"", eq, "\"");
+  expand_shared(ea), expand_shared(eb);
   auto product = [&](const Term& t, const std::string& s) {
     int64_t n = 1;
     for (char c : s) n *= size_of(t, c);
@@ -148,6 +148,9 @@ Tensor einsum(const std::string& equation, const TensorList& operands) {
     if (inputs[i].find("...") != std::string::npos)
       ellipsis_rank = std::max<int64_t>(ellipsis_rank, operands[i].dim() - static_cast<int64_t>(inputs[i].size() - 3));
   }
+  // Mixed dtypes promote, as torch's einsum does.
+  DType common = operands.empty() ? kFloat32 : operands[0].dtype();
+  for (const Tensor& t : operands) common = promote_types(common, t.dtype());
   std::vector<Term> terms;
   std::map<char, int> count;
   for (size_t i = 0; i < operands.size(); ++i) {
@@ -155,7 +158,7 @@ Tensor einsum(const std::string& equation, const TensorList& operands) {
     WEFT_CHECK(static_cast<int64_t>(subs.size()) == operands[i].dim(), "einsum: \"", inputs[i], "\" names ",
                subs.size(), " dims but operand ", i, " has shape ", operands[i].shape());
     for (char c : subs) ++count[c];
-    terms.push_back({operands[i], subs});
+    terms.push_back({operands[i].dtype() == common ? operands[i] : to_dtype(operands[i], common), subs});
   }
   std::string output;
   if (arrow == std::string::npos) {  // implicit: the ellipsis, then letters used once, in order

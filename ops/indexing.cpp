@@ -85,11 +85,18 @@ void check_index(const Tensor& index, const char* op) {
 }
 }  // namespace
 
-Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index_given) {
   detail::check_plain(x, "index_select");
-  check_index(index, "index_select");
-  WEFT_CHECK(x.dim() >= 1, "index_select: expected a tensor with at least 1 dim but got a 0-d tensor");
+  detail::check_plain(index_given, "index_select");
+  WEFT_CHECK(index_given.dtype() == kInt64 || index_given.dtype() == kInt32,
+             "index_select: expected an int64 or int32 index but got ", dtype_name(index_given.dtype()));
+  const Tensor index = index_given.dtype() == kInt64 ? index_given : index_given.to(kInt64);
   WEFT_CHECK(index.dim() <= 1, "index_select: expected a 1-D index but got shape ", index.shape());
+  if (x.dim() == 0) {  // a 0-d tensor is one element along its one (implicit) dim, as torch's
+    wrap_dim(dim, 1, "index_select");
+    WEFT_CHECK(index.numel() == 1, "index_select: a 0-d input takes one index but got ", index.numel());
+    return index_select(x.reshape({1}), 0, index.reshape({1})).reshape({});
+  }
   int64_t d = wrap_dim(dim, x.dim(), "index_select");
   Tensor flat_index = index.dim() == 0 ? kernels::make_alias(index, {1}, {1}, index.storage_offset()) : index;
   Tensor y = autograd::record<IndexedReadBackward>(kernels::index_select(x, d, flat_index), [&](IndexedReadBackward& n) {
@@ -104,7 +111,11 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   check_index(index, "gather");
   WEFT_CHECK(index.dim() == x.dim(), "gather: the index (shape ", index.shape(),
              ") must have as many dims as the input (shape ", x.shape(), ")");
-  int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), "gather");
+  if (x.dim() == 0) {  // one element along its one (implicit) dim, as torch's
+    wrap_dim(dim, 1, "gather");
+    return gather(x.reshape({1}), 0, index.reshape({1})).reshape({});
+  }
+  int64_t d = wrap_dim(dim, x.dim(), "gather");
   for (int64_t i = 0; i < x.dim(); ++i)
     WEFT_CHECK(i == d || index.size(i) <= x.size(i), "gather: the index of shape ", index.shape(),
                " is larger than the input of shape ", x.shape(), " in dim ", i);

@@ -162,6 +162,12 @@ Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, Scalar beta,
              " cannot be broadcast to the product's shape ", out_shape);
   WEFT_CHECK(input.dtype() == a.dtype(), "addmm: expected the input to have the operands' dtype ",
              dtype_name(a.dtype()), " but got ", dtype_name(input.dtype()));
+  // PyTorch truncates a fractional beta or alpha for integer operands; weft refuses it instead.
+  auto whole = [](Scalar s) { return s.to_double() == static_cast<double>(s.to_int()); };
+  WEFT_CHECK(is_floating(a.dtype()) || (whole(beta) && whole(alpha)), "addmm: integer operands (",
+             dtype_name(a.dtype()), ") take whole-number beta and alpha but got beta ", beta.to_double(),
+             " and alpha ", alpha.to_double());
+  if (!is_floating(a.dtype())) beta = Scalar(beta.to_int()), alpha = Scalar(alpha.to_int());  // keep the dtype
   Tensor y;
   if (beta.to_double() == 1.0 && alpha.to_double() == 1.0) {
     y = kernels::bmm(a, b, input);  // the kernel adds the bias
@@ -186,6 +192,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   detail::check_plain(weight, "linear");
   const Shape& xs = x.shape();  // read once: a 64^3 linear is a few microseconds, its checks count
   const Shape& ws = weight.shape();
+  if (ws.size() == 1) {  // one output feature, its dim dropped (torch's x @ weight)
+    WEFT_CHECK(!xs.empty() && xs.back() == ws[0], "linear: the input of shape ", xs,
+               " does not match the 1-D weight of shape ", ws);
+    check_same_dtype(x, weight, "linear");
+    WEFT_CHECK(!bias.defined(), "linear: a 1-D weight takes no bias (as torch's)");
+    return matmul(x, weight);
+  }
   WEFT_CHECK(!xs.empty() && ws.size() == 2, "linear: expected an input of at least 1 dim and a 2-D weight "
              "but got shapes ", xs, " and ", ws);
   const int64_t in = ws[1], out = ws[0];
@@ -214,7 +227,8 @@ Tensor outer(const Tensor& a, const Tensor& b) {
   detail::check_plain(b, "outer");
   WEFT_CHECK(a.dim() == 1 && b.dim() == 1, "outer: expected two 1-D tensors but got shapes ", a.shape(), " and ",
              b.shape());
-  return mm(unsqueeze(a, 1), unsqueeze(b, 0));
+  // A broadcast product, as torch's: mixed dtypes promote and bool operands give their logical and.
+  return mul(unsqueeze(a, 1), unsqueeze(b, 0));
 }
 
 // torch.matmul: 1-D operands gain a dim that the result drops; a stack of matrices times a matrix

@@ -54,7 +54,8 @@ Tensor roll(const Tensor& x, const Shape& shifts, const Shape& dims) {
   WEFT_CHECK(shifts.size() == dims.size(), "roll: expected as many shifts as dims but got shifts ", shifts,
              " and dims ", dims);
   WEFT_CHECK(x.dim() > 0, "roll: cannot roll a 0-d tensor along a dim");
-  Shape wrapped = wrap_dims(dims, x.dim(), "roll");
+  Shape wrapped;  // a dim named twice rolls twice, as torch's
+  for (int64_t d : dims) wrapped.push_back(wrap_dim(d, x.dim(), "roll"));
   Tensor y = x;
   for (size_t i = 0; i < wrapped.size(); ++i) {
     int64_t d = wrapped[i], n = x.size(d);
@@ -66,13 +67,15 @@ Tensor roll(const Tensor& x, const Shape& shifts, const Shape& dims) {
   return y.shares_storage(x) ? x.clone() : y;  // a new tensor even when nothing moved, as torch
 }
 
-Tensor repeat(const Tensor& x, const Shape& repeats) {
-  detail::check_plain(x, "repeat");
+namespace {
+// repeat, naming `op` (repeat or tile) in its errors.
+Tensor repeat_as(const Tensor& x, const Shape& repeats, const char* op) {
+  detail::check_plain(x, op);
   int64_t k = static_cast<int64_t>(repeats.size());
-  WEFT_CHECK(k >= x.dim(), "repeat: the number of repeats (", k, ") can not be smaller than the number of dims of "
-             "the tensor (shape ", x.shape(), ")");
+  WEFT_CHECK(k >= x.dim(), op, ": the number of repeats (", k,
+             ") can not be smaller than the number of dims of the tensor (shape ", x.shape(), ")");
   for (int64_t r : repeats)
-    WEFT_CHECK(r >= 0, "repeat: repeats must be non-negative but got ", repeats);
+    WEFT_CHECK(r >= 0, op, ": repeats must be non-negative but got ", repeats);
   // x as [1, s0, 1, s1, ...] expanded to [r0, s0, r1, s1, ...] and merged pairwise.
   Shape padded(k - x.dim(), 1);
   for (int64_t s : x.shape()) padded.push_back(s);
@@ -80,15 +83,18 @@ Tensor repeat(const Tensor& x, const Shape& repeats) {
   for (int64_t i = 0; i < k; ++i) {
     interleaved.push_back(1), interleaved.push_back(padded[i]);
     expanded.push_back(repeats[i]), expanded.push_back(padded[i]);
-    merged.push_back(checked_mul(repeats[i], padded[i], "repeat"));
+    merged.push_back(checked_mul(repeats[i], padded[i], op));
   }
   return reshape(expand(reshape(x, interleaved), expanded), merged);
 }
+}  // namespace
+
+Tensor repeat(const Tensor& x, const Shape& repeats) { return repeat_as(x, repeats, "repeat"); }
 
 Tensor tile(const Tensor& x, const Shape& repeats) {
   Shape full_repeats(std::max<int64_t>(x.dim() - static_cast<int64_t>(repeats.size()), 0), 1);
   for (int64_t r : repeats) full_repeats.push_back(r);
-  return repeat(x, full_repeats);
+  return repeat_as(x, full_repeats, "tile");
 }
 
 Tensor repeat_interleave(const Tensor& x, int64_t repeats, std::optional<int64_t> dim) {
@@ -108,7 +114,8 @@ Tensor repeat_interleave(const Tensor& x, const Tensor& repeats, std::optional<i
   detail::check_plain(repeats, "repeat_interleave");
   WEFT_CHECK(repeats.dtype() == kInt64 && repeats.dim() <= 1, "repeat_interleave: repeats must be a 0-d or 1-D "
              "int64 tensor but got ", repeats.dtype(), " of shape ", repeats.shape());
-  if (repeats.dim() == 0) return repeat_interleave(x, repeats.item<int64_t>(), dim);
+  // One count repeats every element, as a number would (torch's broadcast of a one-element repeats).
+  if (repeats.numel() == 1) return repeat_interleave(x, repeats.reshape({}).item<int64_t>(), dim);
   if (!dim) return repeat_interleave(reshape(x, {x.numel()}), repeats, 0);
   int64_t d = wrap_dim(*dim, std::max<int64_t>(x.dim(), 1), "repeat_interleave");
   int64_t n = x.dim() == 0 ? 1 : x.size(d);

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <map>
 
-#include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "framework/factories.h"
 #include "kernels/elementwise.h"
@@ -98,6 +97,7 @@ struct ScatterReduceBackward final : autograd::Node {
   variable_list apply(variable_list&& grads) override {
     const Tensor& g = grads[0];
     Tensor idx = index.unpack(this), xv = x.unpack(this), sv = src.unpack(this), yv = y.unpack(this);
+    if (op == ScatterReduce::Prod) return prod_gradients(g, xv, idx, sv, yv);
     // x's own value counts where include_self, and, without it, where no index reached (it stayed).
     Tensor self_share = include_self ? ones_like(xv) : scatter(ones_like(xv), dim, idx, Scalar(0));
     Tensor src_share = ones_like(sv);
@@ -115,6 +115,32 @@ struct ScatterReduceBackward final : autograd::Node {
     return {gx, gs};
   }
   std::string name() const override { return "ScatterReduceBackward"; }
+
+  // The product's: each factor gets the output's gradient times the product of the other factors,
+  // computed with zeros masked to one so that a lone zero still passes the product of the rest
+  // (torch's formula; two zeros meeting at one output give each other a zero gradient).
+  variable_list prod_gradients(const Tensor& g, const Tensor& xv, const Tensor& idx, const Tensor& sv,
+                               const Tensor& yv) {
+    auto product = [&](const Tensor& base, const Tensor& values) {
+      return kernels::scatter(base, dim, idx, values, ScatterReduce::Prod, include_self, "scatter_reduce");
+    };
+    Tensor gx, gs;
+    if (needs_input_grad(0)) {
+      Tensor masked_x = masked_fill(xv, eq(xv, 0), 1);
+      gx = div(mul(g, product(masked_x, sv)), masked_x);
+      if (!include_self) gx = scatter(gx, dim, idx, Scalar(0));  // x's own value took no part there
+    }
+    if (needs_input_grad(1)) {
+      Tensor src_zero = eq(sv, 0);
+      Tensor zero_counts = scatter_add(zeros_like(xv), dim, idx, kernels::cast(src_zero, xv.dtype()));
+      Tensor zeros_met = gather(zero_counts, dim, idx);
+      Tensor lone_zero = logical_and(src_zero, eq(zeros_met, 1));
+      Tensor rest = product(xv, masked_fill(sv, lone_zero, 1));
+      gs = where(lone_zero, gather(mul(g, rest), dim, idx),
+                 div(gather(mul(g, yv), dim, idx), masked_fill(sv, src_zero, 1)));
+    }
+    return {gx, gs};
+  }
 };
 
 ScatterReduce parse_reduce(const std::string& reduce) {
@@ -192,14 +218,9 @@ Tensor scatter_reduce(const Tensor& x, int64_t dim, const Tensor& index, const T
                       bool include_self) {
   ScatterReduce op = parse_reduce(reduce);
   int64_t d = check_scatter(x, dim, index, &src, "scatter_reduce");
+  WEFT_CHECK(!(op == ScatterReduce::Mean && x.dtype() == kBool),
+             "scatter_reduce: reduce=\"mean\" does not take bool tensors (as torch's)");
   Tensor y = kernels::scatter(x, d, index, src, op, include_self, "scatter_reduce");
-  if (op == ScatterReduce::Prod) {
-    // The product's gradient needs the other factors of every output; it is not implemented.
-    bool wants_grad = GradMode::is_enabled() && (x.requires_grad() || src.requires_grad());
-    WEFT_CHECK(!wants_grad, "scatter_reduce: the gradient of reduce=\"prod\" is not implemented; detach the "
-               "inputs or use \"sum\", \"mean\", \"amax\" or \"amin\"");
-    return y;
-  }
   return autograd::record<ScatterReduceBackward>(y, [&](ScatterReduceBackward& n) {
     Tensor src_part = src;
     for (int64_t k = 0; k < index.dim(); ++k) src_part = narrow(src_part, k, 0, index.size(k));
@@ -273,6 +294,12 @@ Tensor nonzero(const Tensor& x) {
 
 UniqueResult unique(const Tensor& x, bool return_inverse, bool return_counts) {
   detail::check_plain(x, "unique");
+  // The sort beneath takes bool, int64, float32 and float64; the other dtypes widen exactly to one.
+  if (x.dtype() != kBool && x.dtype() != kInt64 && x.dtype() != kFloat32 && x.dtype() != kFloat64) {
+    UniqueResult r = unique(x.to(is_floating(x.dtype()) ? kFloat32 : kInt64), return_inverse, return_counts);
+    r.values = r.values.to(x.dtype());
+    return r;
+  }
   Tensor flat = kernels::reshaped(kernels::dense(x), {x.numel()});
   if (x.numel() == 0) {
     UniqueResult empty{kernels::contiguous_copy(flat), Tensor(), Tensor()};

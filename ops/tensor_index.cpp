@@ -46,10 +46,11 @@ std::pair<int64_t, int64_t> slice_bounds(const Slice& s, int64_t size, const cha
   return {start, stop > start ? (stop - start + step - 1) / step : 0};
 }
 
-// A new dim of size 1 (true) or 0 (false) at `dim`.
-Tensor bool_dim(const Tensor& y, int64_t dim, bool keep) {
-  Tensor u = unsqueeze(y, dim);
-  return keep ? u : narrow(u, dim, 0, 0);
+// A bool index, as torch's: a new dim of size 1 at `dim`, indexed by [0] (true) or [] (false) as an
+// advanced index, so that it broadcasts with the other index tensors and the result is a copy.
+Tensor bool_dim(const Tensor& y, int64_t dim, bool keep, std::vector<Advanced>& advanced) {
+  advanced.push_back({dim, zeros({keep ? 1 : 0}, TensorOptions().dtype(kInt64))});
+  return unsqueeze(y, dim);
 }
 
 // Applies the basic indices to x, views only, and lists the advanced ones against the dims of the
@@ -73,7 +74,7 @@ Tensor apply_basic(const Tensor& x, const std::vector<TensorIndex>& indices, std
     } else if (std::holds_alternative<EllipsisIndexType>(v)) {
       dim += x.dim() - used;
     } else if (const bool* b = std::get_if<bool>(&v)) {
-      y = bool_dim(y, dim++, *b);
+      y = bool_dim(y, dim++, *b, advanced);
     } else if (const int64_t* k = std::get_if<int64_t>(&v)) {
       const int64_t size = y.shape()[dim];
       WEFT_CHECK(*k >= -size && *k < size, op, ": index ", *k, " is out of bounds for dimension ", dim, " with size ",
@@ -94,7 +95,7 @@ Tensor apply_basic(const Tensor& x, const std::vector<TensorIndex>& indices, std
     } else {
       const Tensor t = std::get<Tensor>(v).detach();
       if (t.dtype() == kBool && t.dim() == 0) {  // a bool tensor of no dims: as a bool
-        y = bool_dim(y, dim++, t.item<bool>());
+        y = bool_dim(y, dim++, t.item<bool>(), advanced);
       } else if (t.dtype() == kBool) {
         for (int64_t j = 0; j < t.dim(); ++j)
           WEFT_CHECK(t.shape()[j] == y.shape()[dim + j], op, ": the shape of the mask ", t.shape(), " at index ", j,

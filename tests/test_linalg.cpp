@@ -236,9 +236,10 @@ TEST_CASE("matmul follows torch.matmul's rules", "[linalg]") {
                   "linear: expected both operands to have the same dtype but got float32 and float64");
     require_error([] { linear(randn({2, 3}), randn({4, 3}), randn({4}, kFloat64)); },
                   "linear: expected the bias to have dtype float32 but got float64");
-    require_error([] { linear(randn({2, 3}), randn({3})); },
-                  "linear: expected an input of at least 1 dim and a 2-D weight but got shapes [2, 3] "
-                  "and [3]");
+    require_error([] { linear(randn({2, 3}), randn({4})); },  // a 1-D weight is one output feature
+                  "linear: the input of shape [2, 3] does not match the 1-D weight of shape [4]");
+    require_error([] { linear(randn({2, 3}), randn({3}), randn({1})); },
+                  "linear: a 1-D weight takes no bias (as torch's)");
     require_error([] { linear(scalar_tensor(1.0), randn({4, 1})); },
                   "linear: expected an input of at least 1 dim and a 2-D weight but got shapes [] "
                   "and [4, 1]");

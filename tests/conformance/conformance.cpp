@@ -152,9 +152,11 @@ std::string run_case(const json& record, const OpTable& table) {
   if (fn == table.end()) return "the test's OpTable has no entry for this op";
   std::vector<Tensor> grad_inputs;
   std::vector<Tensor> outs;
+  std::vector<Tensor> tensor_args;
   try {
     Args args(record, grad_inputs);
     outs = fn->second(args);
+    tensor_args = args.all_tensors();
   } catch (const Error& e) {
     if (!record.contains("error")) return std::string("weft raised where torch did not: ") + e.what();
     const std::string name = base_op(op);
@@ -172,6 +174,17 @@ std::string run_case(const json& record, const OpTable& table) {
   for (size_t i = 0; i < outs.size(); ++i) {
     const std::string what = "output " + std::to_string(i);
     if (std::string d = compare(outs[i], want[i], record, what.c_str()); !d.empty()) return d;
+  }
+  if (record.contains("views")) {
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const int64_t want_base = record["views"][i].get<int64_t>();
+      int64_t got_base = -1;
+      for (size_t k = 0; k < tensor_args.size() && got_base < 0; ++k)
+        if (outs[i].shares_storage(tensor_args[k]) && outs[i].numel() > 0) got_base = int64_t(k);
+      if (got_base != want_base)
+        return "output " + std::to_string(i) + " shares the storage of tensor argument " +
+               std::to_string(got_base) + ", torch's that of " + std::to_string(want_base) + " (-1: a copy)";
+    }
   }
   if (!record.contains("grads")) return "";
 
@@ -259,6 +272,7 @@ Args::Args(const json& record, std::vector<Tensor>& grad_inputs)
     Tensor x = decode_tensor(t, grad);
     if (grad) grad_inputs.push_back(x);
     built_[a] = x;
+    ordered_.push_back(x);
   }
 }
 

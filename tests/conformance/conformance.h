@@ -3,7 +3,8 @@
 // A family's test defines an OpTable: for each op name a script uses ("clamp", "sum.dims"), how to
 // call weft with a case's arguments. run_conformance runs the script with /usr/bin/python3, calls
 // every case, and compares: the outputs' dtypes, shapes and values (NaN equal to NaN, infinities by
-// sign) within the dtype's tolerance; the gradients of sum(output * weight) for the arguments the
+// sign) within the dtype's tolerance; which argument's storage each output shares, where the case
+// asks (views=True); the gradients of sum(output * weight) for the arguments the
 // case marks; and, where torch raised, that weft raises a weft::Error naming the op. A case whose
 // op is not in the table fails, so a script cannot outgrow its test unnoticed.
 #pragma once
@@ -30,10 +31,16 @@ class Args {
   Args(const json& record, std::vector<Tensor>& grad_inputs);
 
   size_t size() const { return args_.size(); }
+  // Every tensor argument, in the numbering above (for the views check).
+  const std::vector<Tensor>& all_tensors() const { return ordered_; }
   bool is_none(size_t i) const { return args_.at(i).is_null(); }
 
   Tensor tensor(size_t i) const;
   std::vector<Tensor> tensors(size_t i) const;  // a list of tensors (cat, stack, einsum)
+  // An argument as the script encoded it, for a family that reads its own spelling (an index list),
+  // and the tensor of a tensor argument found inside it.
+  const json& raw(size_t i) const { return args_.at(i); }
+  Tensor tensor_of(const json& arg) const;
   double real(size_t i) const;
   int64_t integer(size_t i) const;
   bool boolean(size_t i) const;
@@ -51,12 +58,12 @@ class Args {
   Shape kw_ints(const std::string& name) const;
 
  private:
-  Tensor tensor_of(const json& arg) const;
   const json& kw(const std::string& name) const;
 
   const json& args_;
   const json& kwargs_;
   std::map<const json*, Tensor> built_;  // every tensor argument, made once by the constructor
+  std::vector<Tensor> ordered_;          // the same, in order
 };
 
 using OpFn = std::function<std::vector<Tensor>(const Args&)>;

@@ -99,16 +99,30 @@ def live_tensors(a):
     return []
 
 
+def shared_storage(out, tensors):
+    """The number of the first of `tensors` whose storage `out` shares, else -1 (always -1 for an
+    empty output, which has no elements to share)."""
+    if out.numel() == 0:
+        return -1
+    for k, t in enumerate(tensors):
+        if out.storage().data_ptr() == t.storage().data_ptr() and t.storage().size() > 0:
+            return k
+    return -1
+
+
 class Suite:
     def __init__(self, seed=0):
         self.cases = []
         self.generator = torch.Generator().manual_seed(seed)
 
-    def case(self, op, fn, *args, rtol=None, atol=None, expect_error=False, why=None, **kwargs):
+    def case(self, op, fn, *args, rtol=None, atol=None, expect_error=False, why=None, views=False,
+             **kwargs):
         """Runs fn(*args, **kwargs) in torch and records it as a case of weft op `op`.
 
         expect_error: weft deliberately raises where torch returns (say why); the case then checks
         weft raises. When torch itself raises, the case expects weft to raise too, always.
+        views: also record, for each output, which tensor argument's storage it shares (its number
+        in the order of conformance.h's Args, or -1 for none): weft's output must share the same.
         """
         record = {"op": op, "args": [encode_arg(a) for a in args],
                   "kwargs": {k: encode_arg(v) for k, v in kwargs.items()}}
@@ -138,6 +152,8 @@ class Suite:
 
         # positional arguments first, then keyword arguments by name: conformance.h's order
         ordered = list(live_args) + [live_kwargs[k] for k in sorted(live_kwargs)]
+        if views:
+            record["views"] = [shared_storage(o, live_tensors(ordered)) for o in outs]
         grad_inputs = [t for t in live_tensors(ordered) if t.requires_grad]
         if grad_inputs:
             weights = [torch.randn(o.shape, generator=self.generator, dtype=torch.float64).to(o.dtype)
@@ -155,4 +171,4 @@ class Suite:
 
 def randn(*shape, dtype=torch.float64, seed=None, generator=None):
     g = generator if generator is not None else torch.Generator().manual_seed(seed if seed is not None else 1)
-    return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype)
+    return torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)  # shape () gives a 0-d tensor
