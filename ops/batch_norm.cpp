@@ -93,6 +93,13 @@ Tensor instance_norm(const Tensor& input, const Tensor& running_mean, const Tens
   check_input(input, op);
   for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
     check_channel_tensor(*t, input, t == &weight ? "weight" : t == &bias ? "bias" : "a running statistic", op);
+  WEFT_CHECK(running_mean.defined() == running_var.defined(), op,
+             ": expected both running_mean and running_var or neither, but got only one");
+  WEFT_CHECK(use_input_stats || running_mean.defined(), op, ": use_input_stats=false needs running_mean and "
+             "running_var, but none were given");
+  WEFT_CHECK(!use_input_stats || input.numel() == 0 || input.numel() / (input.size(0) * input.size(1)) > 1, op,
+             ": expected more than 1 spatial element per instance when using the input's statistics, but got input ",
+             input.shape());
   const int64_t n = input.size(0), c = input.size(1);
   Shape folded = input.shape();
   folded[0] = 1;
