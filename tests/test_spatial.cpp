@@ -104,7 +104,8 @@ TEST_CASE("pooling, normalization, padding and interpolation name what is wrong"
   WEFT_CHECK_ERROR(max_pool2d(x, 0), Contains("max_pool2d") && Contains("positive kernel_size"));
   WEFT_CHECK_ERROR(max_pool2d(x, 5), Contains("max_pool2d") && Contains("too small"));
   WEFT_CHECK_ERROR(avg_pool2d(x, 2, std::nullopt, 0, false, true, 0), Contains("divisor_override"));
-  WEFT_CHECK_ERROR(adaptive_avg_pool2d(x, 0), Contains("adaptive_avg_pool2d") && Contains("positive output_size"));
+  WEFT_CHECK_ERROR(adaptive_avg_pool2d(x, -1), Contains("adaptive_avg_pool2d") && Contains("non-negative output_size"));
+  CHECK(adaptive_avg_pool2d(x, 0).numel() == 0);  // PyTorch gives an empty output
   WEFT_CHECK_ERROR(batch_norm(x, Tensor(), Tensor()), Contains("batch_norm") && Contains("needs running_mean"));
   WEFT_CHECK_ERROR(batch_norm(x, randn({3}), randn({3}), {}, {}, true), Contains("running_mean of shape [2]"));
   WEFT_CHECK_ERROR(batch_norm(randn({1, 2}), {}, {}, {}, {}, true), Contains("more than 1 value per channel"));
