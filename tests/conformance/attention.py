@@ -84,8 +84,7 @@ def sdpa_half(q, k, v, **kwargs):
 
 for dtype in (torch.float32, torch.bfloat16, torch.float16):
     fn = sdpa_half if dtype == torch.float16 else sdpa
-    s.case("scaled_dot_product_attention", fn, *qkv((2, 2), 4, 6, 8, 8, seed=130, dtype=dtype, grad=False),
-           )
+    s.case("scaled_dot_product_attention", fn, *qkv((2, 2), 4, 6, 8, 8, seed=130, dtype=dtype, grad=False))
     s.case("scaled_dot_product_attention", fn, *qkv((2, 2), 4, 4, 8, 8, seed=131, dtype=dtype, grad=False),
            is_causal=True)
 s.case("scaled_dot_product_attention", sdpa, *qkv((2,), 3, 3, 2, 2, seed=140, dtype=torch.int64, grad=False))
