@@ -60,6 +60,27 @@ s.case("batch_norm", batch_norm, T(x4, dtype=torch.float32), *(T(t.tensor, dtype
        T(w2, dtype=torch.float32), T(b2, dtype=torch.float32), True)
 s.case("batch_norm", batch_norm, T(x4, dtype=torch.float32), *(T(t.tensor, dtype=torch.float32) for t in stats(2, 16)),
        T(w2, dtype=torch.float32), T(b2, dtype=torch.float32), False)
+# bfloat16: statistics of its dtype or float32 (PyTorch's mixed case); float16 raises in 1.13 (later
+# versions compute it as weft does, in float32): its reference is float32, rounded
+bf = dict(dtype=torch.bfloat16)
+s.case("batch_norm", batch_norm, T(x4, **bf), *(T(t.tensor, **bf) for t in stats(2, 16)), T(w2, **bf), T(b2, **bf),
+       True)
+s.case("batch_norm", batch_norm, T(x4, **bf), *(T(t.tensor, dtype=torch.float32) for t in stats(2, 16)),
+       T(w2, dtype=torch.float32), T(b2, dtype=torch.float32), True)
+s.case("batch_norm", batch_norm, T(x4, **bf), *(T(t.tensor, **bf) for t in stats(2, 16)), None, None, False)
+s.case("batch_norm", batch_norm, T(x4, **bf), *(T(t.tensor, dtype=torch.float64) for t in stats(2, 16)), None, None,
+       True)
+
+
+def batch_norm_half(x, rm, rv, weight, bias, training):
+    y, rm32, rv32 = batch_norm(x.float(), rm.float(), rv.float(), None, None, training)
+    return y.half(), rm.copy_(rm32), rv.copy_(rv32)
+
+
+s.case("batch_norm", batch_norm_half, T(x4, dtype=torch.float16),
+       *(T(t.tensor, dtype=torch.float16) for t in stats(2, 16)), None, None, True)
+s.case("instance_norm", instance_norm, T(x3, **bf), *(T(t.tensor, **bf) for t in stats(3, 30)), T(w3, **bf),
+       T(b3, **bf), True)
 for dtype in (torch.int64, torch.int32):
     s.case("batch_norm", batch_norm, T([[1, 2], [3, 4]], dtype=dtype), T([0, 0], dtype=dtype),
            T([1, 1], dtype=dtype), None, None, True)
