@@ -219,7 +219,8 @@ ConvWeightGrads onednn_backward_weights(const Tensor& dy, const Tensor& x, const
 // oneDNN takes float32 problems with no empty extent and no negative padding (conv_transpose2d's
 // output_padding at or above the stride); everything else runs the reference loops.
 bool on_onednn(DType dtype, const ConvDims& d, const ConvGeometry& g) {
-  return dtype == kFloat32 && g.pad_after[0] >= 0 && g.pad_after[1] >= 0 && d.n > 0 && d.c > 0 && d.oc > 0 && d.oh > 0 && d.ow > 0 && d.h > 0 && d.w > 0;
+  return dtype == kFloat32 && g.pad_after[0] >= 0 && g.pad_after[1] >= 0 && d.n > 0 && d.c > 0 && d.oc > 0 &&
+         d.oh > 0 && d.ow > 0 && d.h > 0 && d.w > 0;
 }
 
 }  // namespace

@@ -85,7 +85,8 @@ for dtype in (torch.int64, torch.int32):
     s.case("batch_norm", batch_norm, T([[1, 2], [3, 4]], dtype=dtype), T([0, 0], dtype=dtype),
            T([1, 1], dtype=dtype), None, None, True)
 # a constant channel (variance 0), NaN and inf in one channel
-s.case("batch_norm", batch_norm, T([[1.0, NAN, 2.0], [1.0, 0.0, INF], [1.0, 1.0, 0.0]], dtype=torch.float64), *stats(3, 18), None, None,
+s.case("batch_norm", batch_norm, T([[1.0, NAN, 2.0], [1.0, 0.0, INF], [1.0, 1.0, 0.0]], dtype=torch.float64),
+       *stats(3, 18), None, None,
        True)
 # errors: shapes of the statistics and the affine, one value per channel in training, 1-D input
 s.case("batch_norm", batch_norm, T(x4), *stats(3, 20), None, None, True)

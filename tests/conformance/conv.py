@@ -53,7 +53,8 @@ for kw in ({}, {"stride": 2, "padding": 1}, {"dilation": 2, "padding_mode": "sam
            **kw, **F32)
 s.case("conv2d", conv2d, T(x[0], dtype=torch.float32, layout="transposed"), T(w, dtype=torch.float32), None, **F32)
 # dtypes: integers raise in PyTorch; extremes propagate
-INTEGERS = dict(expect_error=True, why="weft's convolutions are floating only (float32 on oneDNN, float64 on reference loops); PyTorch 1.13's CPU slow path also takes integers")
+INTEGERS = dict(expect_error=True, why="weft's convolutions are floating only (float32 on oneDNN, float64 on "
+                "reference loops); PyTorch 1.13's CPU slow path also takes integers")
 s.case("conv2d", conv2d, T(torch.ones(1, 1, 3, 3, dtype=torch.int64)), T(torch.ones(1, 1, 2, 2, dtype=torch.int64)),
        **INTEGERS)
 s.case("conv2d", conv2d, T(x, dtype=torch.bfloat16), T(w, dtype=torch.bfloat16), T(b, dtype=torch.bfloat16), padding=1)
@@ -63,10 +64,10 @@ s.case("conv_transpose2d", lambda u, v, **kw: F.conv_transpose2d(u.float(), v.fl
        T(randn(2, 4, 3, 4), dtype=torch.bfloat16), T(randn(4, 3, 3, 2), dtype=torch.bfloat16), stride=2)
 # float16: PyTorch 1.13 has no CPU kernel (it raises; later versions have one); weft computes it in
 # float32 and rounds, which is the reference here: a deliberate difference.
-s.case("conv2d", lambda *t, **kw: F.conv2d(*(None if u is None else u.float() for u in t), **kw).half(), T(x, dtype=torch.float16),
-       T(w, dtype=torch.float16), T(b, dtype=torch.float16), padding=1)
-s.case("conv1d", lambda *t, **kw: F.conv1d(*(None if u is None else u.float() for u in t), **kw).half(), T(x[0], dtype=torch.float16),
-       T(w[:, :, 0], dtype=torch.float16), None, stride=2)
+s.case("conv2d", lambda *t, **kw: F.conv2d(*(None if u is None else u.float() for u in t), **kw).half(),
+       T(x, dtype=torch.float16), T(w, dtype=torch.float16), T(b, dtype=torch.float16), padding=1)
+s.case("conv1d", lambda *t, **kw: F.conv1d(*(None if u is None else u.float() for u in t), **kw).half(),
+       T(x[0], dtype=torch.float16), T(w[:, :, 0], dtype=torch.float16), None, stride=2)
 s.case("conv2d", conv2d, T(x), T(w, dtype=torch.float32))
 xe = x[:1, :1].clone()
 xe[0, 0, 0, 0], xe[0, 0, 2, 3], xe[0, 0, 4, 5] = float("nan"), float("inf"), 1e300
@@ -105,7 +106,8 @@ s.case("conv1d", conv1d, T(x1), T(w1), None, stride=2, padding_mode="same")
 # conv_transpose2d: weight [C_in, C_out / groups, KH, KW]
 xt, wt, bt = randn(2, 4, 3, 4, seed=20), randn(4, 3, 3, 2, seed=21), randn(3, seed=22)
 for kw in ({}, {"stride": 2}, {"stride": [2, 3], "padding": [1, 0]}, {"stride": 2, "output_padding": 1},
-           {"stride": [3, 2], "output_padding": [2, 1], "padding": 1}, {"dilation": 2}, {"dilation": [2, 1], "padding": 1}):
+           {"stride": [3, 2], "output_padding": [2, 1], "padding": 1}, {"dilation": 2},
+           {"dilation": [2, 1], "padding": 1}):
     s.case("conv_transpose2d", conv_transpose2d, T(xt, grad=True), T(wt, grad=True), T(bt, grad=True), **kw)
 s.case("conv_transpose2d", conv_transpose2d, T(xt, grad=True), T(randn(4, 2, 2, 2, seed=23), grad=True),
        T(randn(4, seed=24), grad=True), groups=2, stride=2)

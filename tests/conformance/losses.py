@@ -38,7 +38,8 @@ for r in REDUCTIONS:
     s.case("cross_entropy", F.cross_entropy, T(randn(2, 3, 2, 2, seed=5), grad=True),
            idx([[[0, 2], [1, 1]], [[2, -100], [0, 1]]]), reduction=r)
     s.case("cross_entropy", F.cross_entropy, T(randn(2, 3, 4, seed=6), grad=True),
-           idx([[0, 2, 1, 1], [2, 2, 0, 1]]), reduction=r, label_smoothing=0.1, weight=T([0.2, 1.0, 3.0], dtype=torch.float64))
+           idx([[0, 2, 1, 1], [2, 2, 0, 1]]), reduction=r, label_smoothing=0.1,
+           weight=T([0.2, 1.0, 3.0], dtype=torch.float64))
     s.case("cross_entropy", F.cross_entropy, T(randn(5, seed=7), grad=True), idx(3), reduction=r)
     # every target ignored: the mean is 0/0
     s.case("cross_entropy", F.cross_entropy, T(x, grad=True), idx([-100] * 4), reduction=r)
@@ -104,7 +105,8 @@ s.case("nll_loss", F.nll_loss, T(lp, dtype=torch.float32), idx(t))
 s.case("nll_loss", F.nll_loss, T(lp, dtype=torch.bfloat16), idx(t))
 s.case("nll_loss", lambda u, v, **kw: F.nll_loss(u.float(), v, **kw).half(), T(lp, dtype=torch.float16), idx(t),
        reduction="none")  # 1.13 has no CPU float16 nll_loss; float32 rounded (as cross_entropy above)
-s.case("nll_loss", F.nll_loss, T(lp, dtype=torch.bfloat16), idx([1, -100, 4, 0]), weight=T(w.tensor, dtype=torch.bfloat16))
+s.case("nll_loss", F.nll_loss, T(lp, dtype=torch.bfloat16), idx([1, -100, 4, 0]),
+       weight=T(w.tensor, dtype=torch.bfloat16))
 s.case("nll_loss", F.nll_loss, T([[NAN, 1.0], [-INF, 0.0]]), idx([0, 0]), reduction="none")
 s.case("nll_loss", F.nll_loss, T(torch.zeros(0, 5, dtype=torch.float64)), idx([]), reduction="sum")
 s.case("nll_loss", F.nll_loss, T(lp), idx([1, 0, 5, 2]))

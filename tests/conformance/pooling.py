@@ -73,7 +73,8 @@ for dtype in (torch.int64, torch.uint8):
     s.case("adaptive_avg_pool2d", F.adaptive_avg_pool2d, xi, 2)
 # ties (the first maximum wins), NaN (it is the maximum), infinities, -0.0
 xe = torch.tensor([[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0], [NAN, 1.0, -INF, -INF], [3.0, NAN, -INF, -INF]],
-                    [[-0.0, 0.0, INF, 1.0], [0.0, -0.0, 1.0, 1e308], [1e308, 1e308, -1.0, -2.0], [1e-310, 0.0, 5.0, 5.0]]]],
+                    [[-0.0, 0.0, INF, 1.0], [0.0, -0.0, 1.0, 1e308], [1e308, 1e308, -1.0, -2.0],
+                     [1e-310, 0.0, 5.0, 5.0]]]],
                   dtype=torch.float64)
 s.case("max_pool2d", F.max_pool2d, T(xe), 2)
 s.case("max_pool2d_with_indices", max_pool2d_with_indices, T(xe), 2, stride=1)
