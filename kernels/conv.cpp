@@ -216,9 +216,11 @@ ConvWeightGrads onednn_backward_weights(const Tensor& dy, const Tensor& x, const
   return out;
 }
 
-// oneDNN takes float32 problems with no empty extent; everything else runs the reference loops.
-bool on_onednn(DType dtype, const ConvDims& d) {
-  return dtype == kFloat32 && d.n > 0 && d.c > 0 && d.oc > 0 && d.oh > 0 && d.ow > 0 && d.h > 0 && d.w > 0;
+// oneDNN takes float32 problems with no empty extent and no negative padding (conv_transpose2d's
+// output_padding at or above the stride); everything else runs the reference loops.
+bool on_onednn(DType dtype, const ConvDims& d, const ConvGeometry& g) {
+  return dtype == kFloat32 && g.pad_after[0] >= 0 && g.pad_after[1] >= 0 && d.n > 0 && d.c > 0 && d.oc > 0 &&
+         d.oh > 0 && d.ow > 0 && d.h > 0 && d.w > 0;
 }
 
 }  // namespace
@@ -226,7 +228,7 @@ bool on_onednn(DType dtype, const ConvDims& d) {
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g) {
   const ConvDims d = dims_of(x.shape(), w.shape(), g);
   Tensor xd = dense(x), wd = dense(w), bd = bias.defined() ? dense(bias) : Tensor();
-  if (on_onednn(x.dtype(), d)) return onednn_forward(xd, wd, bd, d, g);
+  if (on_onednn(x.dtype(), d, g)) return onednn_forward(xd, wd, bd, d, g);
   Tensor y = make_empty({d.n, d.oc, d.oh, d.ow}, x.dtype());
   visit_floating(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
@@ -239,7 +241,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const ConvGeometry& g) {
   const ConvDims d = dims_of(x_shape, w.shape(), g);
   Tensor dyd = dense(dy), wd = dense(w);
-  if (on_onednn(dy.dtype(), d)) return onednn_backward_data(dyd, wd, d, g);
+  if (on_onednn(dy.dtype(), d, g)) return onednn_backward_data(dyd, wd, d, g);
   Tensor dx = make_empty(x_shape, dy.dtype());
   visit_floating(dy.dtype(), "conv2d backward", [&](auto tag) {
     using T = decltype(tag);
@@ -252,7 +254,7 @@ ConvWeightGrads conv2d_backward_weights(const Tensor& dy, const Tensor& x, const
                                         const ConvGeometry& g) {
   const ConvDims d = dims_of(x.shape(), w_shape, g);
   Tensor dyd = dense(dy), xd = dense(x);
-  if (on_onednn(dy.dtype(), d)) return onednn_backward_weights(dyd, xd, d, g, want_bias);
+  if (on_onednn(dy.dtype(), d, g)) return onednn_backward_weights(dyd, xd, d, g, want_bias);
   ConvWeightGrads out{make_empty(w_shape, dy.dtype()), want_bias ? make_empty({d.oc}, dy.dtype()) : Tensor()};
   visit_floating(dy.dtype(), "conv2d backward", [&](auto tag) {
     using T = decltype(tag);

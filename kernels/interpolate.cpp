@@ -43,19 +43,21 @@ AxisTable axis_table(int64_t in, const ResampleAxis& axis, bool bilinear, bool a
   return t;
 }
 
-// Calls f(output offset, input offset, weight) for the (up to four) terms of every output element
-// of one plane.
+// Calls f(output offset, input offset, weight) for the terms of every output element of one plane:
+// nearest's one; bilinear's four, those of weight 0 too, as PyTorch computes them (a NaN or an
+// infinity beside the sampled point makes a NaN, 0 * inf).
 template <class F>
-void for_each_term(const AxisTable& h, const AxisTable& w, int64_t in_w, F&& f) {
+void for_each_term(const AxisTable& h, const AxisTable& w, int64_t in_w, bool bilinear, F&& f) {
   const auto out_w = static_cast<int64_t>(w.lo.size());
   for (size_t oh = 0; oh < h.lo.size(); ++oh)
     for (size_t ow = 0; ow < w.lo.size(); ++ow) {
       const int64_t o = static_cast<int64_t>(oh) * out_w + static_cast<int64_t>(ow);
       const double fh = h.frac[oh], fw = w.frac[ow];
       f(o, h.lo[oh] * in_w + w.lo[ow], (1 - fh) * (1 - fw));
-      if (fw != 0) f(o, h.lo[oh] * in_w + w.hi[ow], (1 - fh) * fw);
-      if (fh != 0) f(o, h.hi[oh] * in_w + w.lo[ow], fh * (1 - fw));
-      if (fh != 0 && fw != 0) f(o, h.hi[oh] * in_w + w.hi[ow], fh * fw);
+      if (!bilinear) continue;
+      f(o, h.lo[oh] * in_w + w.hi[ow], (1 - fh) * fw);
+      f(o, h.hi[oh] * in_w + w.lo[ow], fh * (1 - fw));
+      f(o, h.hi[oh] * in_w + w.hi[ow], fh * fw);
     }
 }
 
@@ -73,7 +75,7 @@ Tensor resample_forward(const Tensor& x, ResampleAxis h, ResampleAxis w, bool bi
     std::fill_n(out, y.numel(), T(0));
 #pragma omp parallel for schedule(static) if (y.numel() > (1 << 15)) num_threads(get_num_threads())
     for (int64_t p = 0; p < planes; ++p)
-      for_each_term(th, tw, x.size(3), [&](int64_t o, int64_t i, double weight) {
+      for_each_term(th, tw, x.size(3), bilinear, [&](int64_t o, int64_t i, double weight) {
         out[p * out_plane + o] += static_cast<T>(weight * in[p * in_plane + i]);
       });
   });
@@ -93,7 +95,7 @@ Tensor resample_backward(const Tensor& dy, const Shape& x_shape, ResampleAxis h,
     std::fill_n(out, dx.numel(), T(0));
 #pragma omp parallel for schedule(static) if (dy.numel() > (1 << 15)) num_threads(get_num_threads())
     for (int64_t p = 0; p < planes; ++p)
-      for_each_term(th, tw, x_shape[3], [&](int64_t o, int64_t i, double weight) {
+      for_each_term(th, tw, x_shape[3], bilinear, [&](int64_t o, int64_t i, double weight) {
         out[p * in_plane + i] += static_cast<T>(weight * g[p * out_plane + o]);
       });
   });

@@ -82,7 +82,7 @@ Shape padded_shape(const Shape& x_shape, const PadPlan& p) {
 Tensor pad_forward(const Tensor& x, const PadAmounts& pads, PadMode mode, double value) {
   const PadPlan p = plan_of(x.shape(), pads, mode);
   Tensor xd = dense(x), y = make_empty(padded_shape(x.shape(), p), x.dtype());
-  visit_dtype(x.dtype(), [&](auto tag) {
+  visit<kAllDTypes>(x.dtype(), "pad", [&](auto tag) {  // a copy: every dtype
     using T = decltype(tag);
     const T* in = static_cast<const T*>(xd.raw_data());
     T* out = static_cast<T*>(y.raw_data());
@@ -97,6 +97,8 @@ Tensor pad_forward(const Tensor& x, const PadAmounts& pads, PadMode mode, double
 }
 
 Tensor pad_backward(const Tensor& dy, const Shape& x_shape, const PadAmounts& pads, PadMode mode) {
+  // The 16-bit floats sum the gradients of repeated elements in float32, rounded once.
+  if (is_reduced_float(dy.dtype())) return pad_backward(dy.to(kFloat32), x_shape, pads, mode).to(dy.dtype());
   const PadPlan p = plan_of(x_shape, pads, mode);
   Tensor dyd = dense(dy), dx = make_empty(x_shape, dy.dtype());
   visit_floating(dy.dtype(), "pad backward", [&](auto tag) {

@@ -100,10 +100,10 @@ void max_forward(const T* x, T* y, int64_t* idx, const Planes& p, const PoolGeom
             const int64_t w = ow * g.stride[1] - g.pad[1] + kw * g.dilation[1];
             if (w < 0 || w >= p.w) continue;
             const T v = xp[h * p.w + w];
+            // Nothing but a NaN beats a NaN, so a window's last NaN is its maximum, as in PyTorch.
             if (best < 0 || v > max || std::isnan(v)) {
               best = h * p.w + w;
               max = v;
-              if (std::isnan(v)) kh = g.kernel[0], kw = g.kernel[1];  // nothing beats a NaN
             }
           }
         }

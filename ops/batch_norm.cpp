@@ -9,6 +9,7 @@
 #include "kernels/batch_norm.h"
 #include "kernels/toolkit.h"
 #include "ops/binary.h"
+#include "ops/reduced_float.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
 #include "ops/unary.h"
@@ -61,6 +62,26 @@ Tensor affine(const Tensor& y, const Tensor& x, const Tensor& weight, const Tens
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   const char* op = "batch_norm";
+  if (input.defined() && is_reduced_float(input.dtype())) {
+    // bfloat16 / float16 input: computed in float32, with statistics and affine of the input's dtype
+    // or float32 (PyTorch's mixed case); 16-bit running statistics are updated through float32 copies.
+    for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
+      WEFT_CHECK(!t->defined() || t->dtype() == input.dtype() || t->dtype() == kFloat32, op, ": expected the ",
+                 "statistics and affine of a ", input.dtype(), " input to be ", input.dtype(), " or float32 but got ",
+                 t->dtype());
+    Tensor rm = detail::widened(running_mean), rv = detail::widened(running_var);
+    Tensor y = batch_norm(detail::widened(input), rm, rv, detail::widened(weight), detail::widened(bias), training,
+                          momentum, eps);
+    if (training) {
+      NoGradGuard no_grad;
+      for (auto [running, updated] : {std::pair{running_mean, rm}, std::pair{running_var, rv}}) {
+        if (!running.defined() || running.dtype() == updated.dtype()) continue;
+        kernels::copy_into(running, updated);
+        running.bump_version();
+      }
+    }
+    return y.to(input.dtype());
+  }
   check_input(input, op);
   check_channel_tensor(running_mean, input, "running_mean", op);
   check_channel_tensor(running_var, input, "running_var", op);
@@ -93,6 +114,13 @@ Tensor instance_norm(const Tensor& input, const Tensor& running_mean, const Tens
   check_input(input, op);
   for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
     check_channel_tensor(*t, input, t == &weight ? "weight" : t == &bias ? "bias" : "a running statistic", op);
+  WEFT_CHECK(running_mean.defined() == running_var.defined(), op,
+             ": expected both running_mean and running_var or neither, but got only one");
+  WEFT_CHECK(use_input_stats || running_mean.defined(), op, ": use_input_stats=false needs running_mean and "
+             "running_var, but none were given");
+  WEFT_CHECK(!use_input_stats || input.numel() == 0 || input.numel() / (input.size(0) * input.size(1)) > 1, op,
+             ": expected more than 1 spatial element per instance when using the input's statistics, but got input ",
+             input.shape());
   const int64_t n = input.size(0), c = input.size(1);
   Shape folded = input.shape();
   folded[0] = 1;

@@ -1,5 +1,5 @@
 // Batch, instance and group normalization with PyTorch's signatures, over the channel dim (dim 1) of
-// [N, C, ...] inputs (float32 or float64).
+// [N, C, ...] inputs (floating; bfloat16 and float16 computed in float32, with float32 or like statistics).
 #pragma once
 
 #include <cstdint>

@@ -6,6 +6,7 @@
 #include "autograd/node.h"
 #include "kernels/conv.h"
 #include "ops/binary.h"
+#include "ops/reduced_float.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
 #include "ops/unbatched.h"
@@ -100,6 +101,14 @@ struct ConvBackward final : autograd::Node {
   std::string name() const override { return "ConvolutionBackward"; }
 };
 
+// bfloat16 and float16 (all tensors of that one dtype; a mix is refused by the dtype checks): the
+// convolution in float32 on the widened tensors, rounded back once, as oneDNN's bf16 convolution
+// accumulates in float32 too.
+bool reduced_float_conv(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  return x.defined() && is_reduced_float(x.dtype()) && w.defined() && w.dtype() == x.dtype() &&
+         (!bias.defined() || bias.dtype() == x.dtype());
+}
+
 // conv2d on a batched 4-D input; `op` names the public op in errors.
 Tensor conv2d_batched(const Tensor& x, const Tensor& w, const Tensor& bias, Size2d stride, const ConvPadding& padding,
                       Size2d dilation, int64_t groups, const char* op) {
@@ -125,6 +134,10 @@ Tensor conv2d_batched(const Tensor& x, const Tensor& w, const Tensor& bias, Size
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Size2d stride, ConvPadding padding,
               Size2d dilation, int64_t groups) {
+  if (reduced_float_conv(input, weight, bias))
+    return conv2d(detail::widened(input), detail::widened(weight), detail::widened(bias), stride, padding, dilation,
+                  groups)
+        .to(input.dtype());
   return detail::with_batch(input, 4, "conv2d", [&](const Tensor& x) {
     return conv2d_batched(x, weight, bias, stride, padding, dilation, groups, "conv2d");
   });
@@ -132,6 +145,10 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Siz
 
 Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, int64_t stride, ConvPadding padding,
               int64_t dilation, int64_t groups) {
+  if (reduced_float_conv(input, weight, bias))
+    return conv1d(detail::widened(input), detail::widened(weight), detail::widened(bias), stride, padding, dilation,
+                  groups)
+        .to(input.dtype());
   const char* op = "conv1d";
   detail::check_plain(weight, op);
   WEFT_CHECK(weight.dim() == 3, op, ": expected a 3-D weight [OC, C / groups, K] but got shape ", weight.shape());
@@ -174,18 +191,22 @@ Tensor conv_transpose2d_batched(const Tensor& x, const Tensor& w, const Tensor& 
   WEFT_CHECK(w.size(0) == x.size(1), op, ": the weight ", w.shape(), " expects ", w.size(0),
              " input channels, but the input ", x.shape(), " has ", x.size(1));
   const int64_t pad[2] = {padding.h, padding.w}, out_pad[2] = {output_padding.h, output_padding.w};
-  const int64_t strides[2] = {stride.h, stride.w};
+  const int64_t strides[2] = {stride.h, stride.w}, dilations[2] = {dilation.h, dilation.w};
   Shape y_shape{x.size(0), w.size(1) * groups, 0, 0};
   ConvGeometry g{{stride.h, stride.w}, {pad[0], pad[1]}, {pad[0], pad[1]}, {dilation.h, dilation.w}, groups};
   for (int d = 0; d < 2; ++d) {
     WEFT_CHECK(pad[d] >= 0 && out_pad[d] >= 0, op, ": expected non-negative padding and output_padding but got ",
                pad[d], " and ", out_pad[d]);
-    WEFT_CHECK(out_pad[d] < strides[d], op, ": output_padding (", out_pad[d], ") must be smaller than the stride (",
-               strides[d], ")");
+    WEFT_CHECK(out_pad[d] < strides[d] || out_pad[d] < dilations[d], op, ": output_padding (", out_pad[d],
+               ") must be smaller than the stride (", strides[d], ") or the dilation (", dilations[d], ")");
     y_shape[2 + d] = (x.size(2 + d) - 1) * strides[d] - 2 * pad[d] + g.dilation[d] * (w.size(2 + d) - 1) +
                      out_pad[d] + 1;
     WEFT_CHECK(y_shape[2 + d] > 0, op, ": the output size along spatial dim ", d, " would be ", y_shape[2 + d],
                " for input ", x.shape(), " and weight ", w.shape());
+    // The forward conv this is the gradient of maps y back to x's size: below the stride the floor
+    // of its output size absorbs output_padding; at or above it (allowed below the dilation) the
+    // extra rows are padding taken off the far end.
+    if (out_pad[d] >= strides[d]) g.pad_after[d] = pad[d] - out_pad[d];
   }
   Tensor y = kernels::conv2d_backward_data(x, w, y_shape, g);
   y = autograd::record<ConvTransposeBackward>(std::move(y), [&](ConvTransposeBackward& n) {
@@ -200,6 +221,10 @@ Tensor conv_transpose2d_batched(const Tensor& x, const Tensor& w, const Tensor& 
 
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Size2d stride, Size2d padding,
                         Size2d output_padding, int64_t groups, Size2d dilation) {
+  if (reduced_float_conv(input, weight, bias))
+    return conv_transpose2d(detail::widened(input), detail::widened(weight), detail::widened(bias), stride, padding,
+                            output_padding, groups, dilation)
+        .to(input.dtype());
   return detail::with_batch(input, 4, "conv_transpose2d", [&](const Tensor& x) {
     return conv_transpose2d_batched(x, weight, bias, stride, padding, output_padding, groups, dilation);
   });

@@ -1,5 +1,5 @@
 // Convolutions with PyTorch's signatures: conv1d, conv2d, conv_transpose2d (float32 on oneDNN, float64
-// on reference loops; see kernels/conv.h).
+// on reference loops, see kernels/conv.h; bfloat16 and float16 computed in float32).
 #pragma once
 
 #include <concepts>
@@ -40,7 +40,7 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias = Te
               ConvPadding padding = 0, int64_t dilation = 1, int64_t groups = 1);
 // The gradient of conv2d with respect to its input, as an op: input [N, C_in, H, W], weight
 // [C_in, C_out / groups, KH, KW]; output H (H - 1) * stride - 2 * padding + dilation * (KH - 1) +
-// output_padding + 1. output_padding must be smaller than the stride.
+// output_padding + 1. output_padding must be smaller than the stride or the dilation.
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(), Size2d stride = 1,
                         Size2d padding = 0, Size2d output_padding = 0, int64_t groups = 1, Size2d dilation = 1);
 

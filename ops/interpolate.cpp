@@ -1,5 +1,6 @@
 // interpolate.cpp: interpolate, forward and backward on kernels/interpolate.h.
 #include "ops/interpolate.h"
+#include "ops/reduced_float.h"
 
 #include <cmath>
 
@@ -24,6 +25,8 @@ struct ResampleBackward final : autograd::Node {
 Tensor interpolate(const Tensor& input, std::optional<Size2d> size, std::optional<ScaleFactor> scale_factor,
                    const std::string& mode, std::optional<bool> align_corners) {
   const char* op = "interpolate";
+  if (input.defined() && is_reduced_float(input.dtype()))  // in float32, rounded back once
+    return interpolate(detail::widened(input), size, scale_factor, mode, align_corners).to(input.dtype());
   detail::check_plain(input, op);
   WEFT_CHECK(input.is_floating_point(), op, ": expected a floating point input (float32 or float64) but got ",
              input.dtype());

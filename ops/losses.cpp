@@ -105,11 +105,49 @@ struct CrossEntropyBackward final : autograd::Node {
 }  // namespace
 
 namespace {
+// A class weight must be (C) of the input's dtype.
+void check_class_weight(const Tensor& weight, const Tensor& input, int64_t class_dim, const char* op) {
+  if (!weight.defined()) return;
+  detail::check_plain(weight, op);
+  const int64_t classes = input.dim() == 0 ? 0 : input.size(class_dim);
+  WEFT_CHECK(weight.dim() == 1 && weight.size(0) == classes, op, ": expected a weight of shape [", classes,
+             "] (one per class) but got ", weight.shape());
+  WEFT_CHECK(weight.dtype() == input.dtype(), op, ": expected a weight of the input's dtype ", input.dtype(),
+             " but got ", weight.dtype());
+}
+
+// Class-index targets with a class weight, composed of ops (their backward is the ops'), as PyTorch's:
+// -w[t] log_probs[t] per counted position, the mean divided by the summed w[t]; label smoothing mixes
+// in eps / C of -sum_c w_c log_probs_c, under the same divisor. The fused kernels serve the unweighted
+// case.
+Tensor weighted_class_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight, int64_t class_dim,
+                           int64_t ignore_index, double label_smoothing, Reduction reduction, const char* op) {
+  const int64_t classes = log_probs.size(class_dim);
+  for (int64_t t : target.contiguous().to_vector<int64_t>())
+    WEFT_CHECK(t == ignore_index || (t >= 0 && t < classes), op, ": target ", t, " is out of bounds for ", classes,
+               " classes");
+  const DType dt = log_probs.dtype();
+  Shape class_shape(static_cast<size_t>(log_probs.dim()), 1);
+  class_shape[class_dim] = classes;
+  Tensor valid = ne(target, ignore_index).to(dt);
+  Tensor q = mul(eq(unsqueeze(target, class_dim), reshape(arange(classes), class_shape)).to(dt),
+                 unsqueeze(valid, class_dim));
+  Tensor wc = reshape(weight, class_shape);
+  Tensor loss = neg(sum(mul(mul(q, wc), log_probs), Shape{class_dim}));
+  if (label_smoothing > 0) {
+    Tensor smooth = mul(neg(sum(mul(wc, log_probs), Shape{class_dim})), valid);
+    loss = add(mul(loss, 1.0 - label_smoothing), mul(smooth, label_smoothing / static_cast<double>(classes)));
+  }
+  if (reduction == Reduction::None) return loss;
+  if (reduction == Reduction::Sum) return sum(loss);
+  return div(sum(loss), sum(mul(q, wc)));  // 0/0 = NaN when every target is ignored, as in PyTorch
+}
+
 // Probability targets (a floating target of the input's shape): -sum_c target_c * log_softmax(x)_c per
 // position, composed of differentiable ops so that the target gets a gradient too, as in torch.
 // Label smoothing mixes the target with the uniform distribution; ignore_index does not apply.
 Tensor cross_entropy_probabilities(const Tensor& logits, const Tensor& target, Reduction reduction,
-                                   double label_smoothing) {
+                                   double label_smoothing, const Tensor& weight) {
   detail::check_plain(logits, "cross_entropy");
   WEFT_CHECK(logits.is_floating_point() && logits.dim() >= 1, "cross_entropy: expected floating point input of "
              "shape (C), (N, C) or (N, C, d1, ...) but got dtype ", logits.dtype(), " and shape ", logits.shape());
@@ -122,6 +160,12 @@ Tensor cross_entropy_probabilities(const Tensor& logits, const Tensor& target, R
     double classes = static_cast<double>(logits.size(class_dim));
     t = add(mul(t, 1.0 - label_smoothing), label_smoothing / classes);
   }
+  check_class_weight(weight, logits, class_dim, "cross_entropy");
+  if (weight.defined()) {
+    Shape class_shape(static_cast<size_t>(logits.dim()), 1);
+    class_shape[class_dim] = logits.size(class_dim);
+    t = mul(t, reshape(weight, class_shape));  // the mean stays over positions, as in PyTorch
+  }
   Tensor loss = neg(sum(mul(t, log_softmax(logits, class_dim)), Shape{class_dim}));
   if (reduction == Reduction::Sum) return sum(loss);
   if (reduction == Reduction::Mean) return mean(loss);
@@ -130,17 +174,24 @@ Tensor cross_entropy_probabilities(const Tensor& logits, const Tensor& target, R
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const std::string& reduction_name,
-                     int64_t ignore_index, double label_smoothing) {
-  if (detail::any_reduced_float({&logits, &target}))
+                     int64_t ignore_index, double label_smoothing, const Tensor& weight) {
+  if (detail::any_reduced_float({&logits, &target, &weight}))
     return cross_entropy(detail::widened(logits), detail::widened(target), reduction_name, ignore_index,
-                         label_smoothing)
+                         label_smoothing, detail::widened(weight))
         .to(logits.dtype());
   Reduction reduction = parse_reduction(reduction_name, "cross_entropy");
   WEFT_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
              "cross_entropy: label_smoothing must be in [0, 1] but got ", label_smoothing);
   if (target.defined() && target.is_floating_point())
-    return cross_entropy_probabilities(logits, target, reduction, label_smoothing);
+    return cross_entropy_probabilities(logits, target, reduction, label_smoothing, weight);
   int64_t class_dim = check_class_target(logits, target, "cross_entropy");
+  check_class_weight(weight, logits, class_dim, "cross_entropy");
+  if (weight.defined()) {
+    Tensor y = weighted_class_loss(log_softmax(logits, class_dim), target, weight, class_dim, ignore_index,
+                                   label_smoothing, reduction, "cross_entropy");
+    spmd::note_op("cross_entropy", y, {&y, &target});
+    return y;
+  }
   auto fwd = kernels::cross_entropy_forward(logits, target, class_dim, ignore_index, label_smoothing, "cross_entropy");
   Tensor out = reduce_losses(fwd.loss, target.shape(), reduction, fwd.count);
   Tensor y = autograd::record<CrossEntropyBackward>(std::move(out), [&](CrossEntropyBackward& n) {
@@ -180,9 +231,18 @@ struct NllLossBackward final : autograd::Node {
 }  // namespace
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const std::string& reduction_name,
-                int64_t ignore_index) {
+                int64_t ignore_index, const Tensor& weight) {
+  if (detail::any_reduced_float({&log_probs, &weight}))  // computed in float32, as cross_entropy
+    return nll_loss(detail::widened(log_probs), target, reduction_name, ignore_index, detail::widened(weight))
+        .to(log_probs.dtype());
   Reduction reduction = parse_reduction(reduction_name, "nll_loss");
   int64_t class_dim = check_class_target(log_probs, target, "nll_loss");
+  check_class_weight(weight, log_probs, class_dim, "nll_loss");
+  if (weight.defined()) {
+    Tensor y = weighted_class_loss(log_probs, target, weight, class_dim, ignore_index, 0.0, reduction, "nll_loss");
+    spmd::note_op("nll_loss", y, {&y, &target});
+    return y;
+  }
   auto fwd = kernels::nll_loss_forward(log_probs, target, class_dim, ignore_index, "nll_loss");
   Tensor out = reduce_losses(fwd.loss, target.shape(), reduction, fwd.count);
   Tensor y = autograd::record<NllLossBackward>(std::move(out), [&](NllLossBackward& n) {
@@ -242,6 +302,10 @@ struct MseLossBackward final : autograd::Node {
 }  // namespace
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction_name) {
+  if (detail::any_reduced_float({&input, &target})) {  // computed in float32, rounded to the promoted dtype
+    const DType out = promote_types(input.dtype(), target.dtype());
+    return mse_loss(detail::widened(input), detail::widened(target), reduction_name).to(out);
+  }
   Reduction reduction = parse_reduction(reduction_name, "mse_loss");
   detail::check_plain(input, "mse_loss");
   detail::check_plain(target, "mse_loss");

@@ -1,9 +1,12 @@
 // padding.cpp: pad, forward and backward on kernels/pad.h.
 #include "ops/padding.h"
 
+#include <algorithm>
+
 #include "autograd/node.h"
 #include "kernels/pad.h"
 #include "ops/copy_ops.h"
+#include "ops/shape_ops.h"
 
 namespace weft {
 namespace {
@@ -34,8 +37,6 @@ PadAmounts pad_amounts(const Tensor& x, const std::vector<int64_t>& pad, PadMode
     WEFT_CHECK(size + before + after >= 0, op, ": padding (", before, ", ", after, ") of dim ", dim, " (size ", size,
                ") leaves a negative size");
     if (mode == PadMode::kConstant) continue;
-    WEFT_CHECK(before >= 0 && after >= 0, op, ": ", name, " padding needs non-negative amounts but got (", before,
-               ", ", after, ") for dim ", dim);
     const int64_t limit = mode == PadMode::kReflect ? size - 1 : mode == PadMode::kCircular ? size : INT64_MAX;
     WEFT_CHECK(size > 0 && before <= limit && after <= limit, op, ": ", name, " padding (", before, ", ", after,
                ") of dim ", dim, " must be ",
@@ -60,6 +61,21 @@ struct PadBackward final : autograd::Node {
 Tensor pad(const Tensor& input, const std::vector<int64_t>& pad, const std::string& mode, double value) {
   detail::check_plain(input, "pad");
   const PadMode m = pad_mode(mode);
+  if (m != PadMode::kConstant && std::any_of(pad.begin(), pad.end(), [](int64_t a) { return a < 0; })) {
+    // Negative amounts crop in every mode, as in PyTorch: the crop first, then the positive amounts
+    // pad (reflecting or wrapping around the cropped dim, which is PyTorch's result too).
+    pad_amounts(input, pad, PadMode::kConstant, mode);  // the amounts' count and the sizes they leave
+    Tensor cropped = input;
+    std::vector<int64_t> positive(pad.size());
+    for (size_t j = 0; j < pad.size() / 2; ++j) {
+      const int64_t dim = input.dim() - 1 - static_cast<int64_t>(j);
+      const int64_t before = std::max<int64_t>(-pad[2 * j], 0), after = std::max<int64_t>(-pad[2 * j + 1], 0);
+      cropped = narrow(cropped, dim, before, input.size(dim) - before - after);
+      positive[2 * j] = std::max<int64_t>(pad[2 * j], 0);
+      positive[2 * j + 1] = std::max<int64_t>(pad[2 * j + 1], 0);
+    }
+    return weft::pad(cropped, positive, mode, value);
+  }
   PadAmounts amounts = pad_amounts(input, pad, m, mode);
   if (amounts.empty()) return clone(input);
   Tensor y = kernels::pad_forward(input, amounts, m, value);

@@ -9,9 +9,9 @@
 namespace weft {
 
 // `pad` pairs (before, after) starting from the last dim: {left, right} pads the last dim,
-// {left, right, top, bottom} the last two. "constant" fills with `value` and may crop (negative
-// amounts); "reflect" (amounts smaller than the dim), "replicate" and "circular" (amounts at most
-// the dim) pad with the input's own elements.
+// {left, right, top, bottom} the last two, of an input of any rank in every mode. "constant" fills
+// with `value`; "reflect" (amounts smaller than the dim), "replicate" and "circular" (amounts at most
+// the dim) pad with the input's own elements. Negative amounts crop, in every mode.
 Tensor pad(const Tensor& input, const std::vector<int64_t>& pad, const std::string& mode = "constant",
            double value = 0.0);
 

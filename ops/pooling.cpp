@@ -3,6 +3,7 @@
 
 #include "autograd/node.h"
 #include "kernels/pool.h"
+#include "ops/reduced_float.h"
 #include "ops/unbatched.h"
 
 namespace weft {
@@ -66,11 +67,25 @@ struct AdaptiveAvgPoolBackward final : autograd::Node {
 
 }  // namespace
 
-std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, Size2d kernel_size, std::optional<Size2d> stride,
-                                                  Size2d padding, Size2d dilation, bool ceil_mode) {
+namespace {
+
+// The pooling ops on bfloat16 and float16: in float32 on the widened input, the values rounded back
+// (PyTorch's CPU kernels compute these in float as well).
+template <class F>
+Tensor widening(const Tensor& input, F&& f) {
+  return f(detail::widened(input)).to(input.dtype());
+}
+
+// max_pool2d_with_indices, its errors naming `op`.
+std::pair<Tensor, Tensor> max_pool(const Tensor& input, Size2d kernel_size, std::optional<Size2d> stride,
+                                   Size2d padding, Size2d dilation, bool ceil_mode, const char* op) {
+  if (input.defined() && is_reduced_float(input.dtype())) {
+    auto [y, indices] = max_pool(detail::widened(input), kernel_size, stride, padding, dilation, ceil_mode, op);
+    return {y.to(input.dtype()), indices};
+  }
   Tensor indices;
-  Tensor y = detail::with_batch(input, 4, "max_pool2d", [&](const Tensor& x) {
-    PoolGeometry g = pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d");
+  Tensor y = detail::with_batch(input, 4, op, [&](const Tensor& x) {
+    PoolGeometry g = pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op);
     auto r = kernels::max_pool2d_forward(x, g);
     indices = r.indices;
     return autograd::record<MaxPoolBackward>(std::move(r.y), [&](MaxPoolBackward& n) {
@@ -82,13 +97,24 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, Size2d ke
   return {y, indices};
 }
 
+}  // namespace
+
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, Size2d kernel_size, std::optional<Size2d> stride,
+                                                  Size2d padding, Size2d dilation, bool ceil_mode) {
+  return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d_with_indices");
+}
+
 Tensor max_pool2d(const Tensor& input, Size2d kernel_size, std::optional<Size2d> stride, Size2d padding,
                   Size2d dilation, bool ceil_mode) {
-  return max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode).first;
+  return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d").first;
 }
 
 Tensor avg_pool2d(const Tensor& input, Size2d kernel_size, std::optional<Size2d> stride, Size2d padding,
                   bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override) {
+  if (input.defined() && is_reduced_float(input.dtype()))
+    return widening(input, [&](const Tensor& x) {
+      return avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override);
+    });
   const char* op = "avg_pool2d";
   WEFT_CHECK(!divisor_override || *divisor_override != 0, op, ": divisor_override must be non-zero");
   return detail::with_batch(input, 4, op, [&](const Tensor& x) {
@@ -106,10 +132,12 @@ Tensor avg_pool2d(const Tensor& input, Size2d kernel_size, std::optional<Size2d>
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& input, Size2d output_size) {
+  if (input.defined() && is_reduced_float(input.dtype()))
+    return widening(input, [&](const Tensor& x) { return adaptive_avg_pool2d(x, output_size); });
   const char* op = "adaptive_avg_pool2d";
   return detail::with_batch(input, 4, op, [&](const Tensor& x) {
     check_pool_input(x, op);
-    WEFT_CHECK(output_size.h > 0 && output_size.w > 0, op, ": expected a positive output_size but got (",
+    WEFT_CHECK(output_size.h >= 0 && output_size.w >= 0, op, ": expected a non-negative output_size but got (",
                output_size.h, ", ", output_size.w, ")");
     WEFT_CHECK(x.size(2) > 0 && x.size(3) > 0, op, ": expected non-empty spatial dims but got input ", x.shape());
     Tensor y = kernels::adaptive_avg_pool2d_forward(x, output_size.h, output_size.w);

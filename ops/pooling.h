@@ -1,5 +1,5 @@
 // 2-D pooling with PyTorch's signatures: max (with indices), average, adaptive average. Inputs are
-// [N, C, H, W] or unbatched [C, H, W], float32 or float64.
+// [N, C, H, W] or unbatched [C, H, W], floating (bfloat16 and float16 computed in float32).
 #pragma once
 
 #include <optional>

@@ -260,6 +260,11 @@ TEST_CASE("gradgradcheck: losses", "[double_backward][gradgradcheck]") {
   gradgrad1("cross_entropy (N, C, d)", [&](const Tensor& p) { return cross_entropy(p, spatial); }, x4);
   Tensor probs = softmax(t, 1).detach();
   gradgrad1("cross_entropy probabilities", [&](const Tensor& p) { return cross_entropy(p, probs); }, x);
+  Tensor class_weight = from_vector<double>({0.5, 2.0, 1.5}, {3});
+  gradgrad1("cross_entropy weighted, smoothing", [&](const Tensor& p) {
+    return cross_entropy(p, ignoring, "mean", -100, 0.1, class_weight);
+  }, x);
+  gradgrad1("nll_loss weighted", [&](const Tensor& p) { return nll_loss(p, ignoring, "sum", -100, class_weight); }, x);
   gradgrad1("nll_loss", [&](const Tensor& p) { return mul(nll_loss(p, ignoring), nll_loss(p, classes, "sum")); }, x);
   // binary cross-entropy, composed (weft has no fused bce): -(t log p + (1 - t) log(1 - p)).
   Tensor targets = leaf({4, 3}, 0, 1, 43).detach();
