@@ -144,7 +144,9 @@ void rebase_view(const Tensor& view, const std::shared_ptr<autograd::Node>& node
 // PyTorch's can_cast: a result may be written into self unless that goes float -> integral or
 // integral -> bool.
 void check_result_dtype(DType result, const Tensor& self, const char* op) {
-  WEFT_CHECK(is_floating(self.dtype()) || result <= self.dtype(), op, ": result type ", result,
+  // (Not by enum order: the codes are appended as dtypes are added, so int8 sorts after float64.)
+  const bool castable = is_floating(self.dtype()) || (!is_floating(result) && (self.dtype() != kBool || result == kBool));
+  WEFT_CHECK(castable, op, ": result type ", result,
              " can't be cast to the desired output type ", self.dtype());
 }
 
@@ -280,8 +282,8 @@ Tensor& Tensor::mul_(const Tensor& other) {
 Tensor& Tensor::div_(const Tensor& other) {
   check_inplace(*this, "div_", other);
   check_other(*this, other, "div_");
-  check_result_dtype(kFloat32 > promote_types(dtype(), other.dtype()) ? kFloat32 : promote_types(dtype(), other.dtype()),
-                     *this, "div_");
+  const DType promoted = promote_types(dtype(), other.dtype());
+  check_result_dtype(is_floating(promoted) ? promoted : kFloat32, *this, "div_");  // true division
   spmd::check_op(spmd::Linearity::LinearInFirst, "div_", *this, {this, &other});
   return record_inplace<InplaceDivBackward>(
       *this,
