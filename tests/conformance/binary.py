@@ -299,4 +299,14 @@ for da in ALL_DTYPES:
     for v in SCALARS:
         s.case("result_type.scalar", result_type, T(lhs(da)), v)
         s.case("result_type.scalar", result_type, T(lhs(da)[0, 0]), v)
+
+# Edges, written out per op (the coverage check reads the op names of the .case calls).
+INF, NAN = float("inf"), float("nan")
+zs = torch.tensor([0.0, -0.0, 0.0, -0.0, INF, -INF, NAN, 1.0], dtype=torch.float64)
+ws = torch.tensor([0.0, 0.0, -0.0, -0.0, INF, INF, 1.0, NAN], dtype=torch.float64)
+for d in (torch.float64, torch.float32):
+    s.case("atan2", torch.atan2, T(zs, dtype=d), T(ws, dtype=d))  # signed zeros pick the quadrant
+    s.case("hypot", torch.hypot, T(zs, dtype=d), T(ws, dtype=d))  # inf beats NaN
+    s.case("maximum", torch.maximum, T(zs, dtype=d), T(ws, dtype=d))  # NaN from either side
+    s.case("minimum", torch.minimum, T(zs, dtype=d), T(ws, dtype=d))
 s.write(sys.argv[1])

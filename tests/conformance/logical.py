@@ -16,6 +16,7 @@ import torch
 from conformance import DTYPE_NAMES, Suite, T
 
 s = Suite()
+INF, NAN = float("inf"), float("nan")
 ALL_DTYPES = list(DTYPE_NAMES)
 
 
@@ -115,4 +116,25 @@ for op, fn in (("logical_not", torch.logical_not), ("bitwise_not", torch.bitwise
     s.case(op, fn, T(torch.arange(12).reshape(3, 4) % 3, layout="strided"))
     s.case(op, fn, T(torch.zeros(0, 3, dtype=torch.int64)))
     s.case(op, fn, T(torch.tensor(5)))
+
+# Edges, written out per op (the coverage check reads the op names of the .case calls): NaN is
+# unequal to itself and truthy, -0.0 equals 0.0 and is falsy, int64 beyond 2^53 against float64
+# compares in float64.
+zs = torch.tensor([NAN, -0.0, 0.0, INF, -INF, 1.0])
+ws = torch.tensor([NAN, 0.0, -0.0, INF, NAN, NAN])
+big = torch.tensor([2 ** 53 + 1, -(2 ** 62), 3])
+bigf = torch.tensor([2.0 ** 53, -(2.0 ** 62), 3.5], dtype=torch.float64)
+s.case("eq", torch.eq, T(zs), T(ws))
+s.case("eq", torch.eq, T(big), T(bigf))
+s.case("ne", torch.ne, T(zs), T(ws))
+s.case("ne", torch.ne, T(big), T(bigf))
+s.case("lt", torch.lt, T(zs), T(ws))
+s.case("lt", torch.lt, T(big), T(bigf))
+s.case("le", torch.le, T(zs), T(ws))
+s.case("gt", torch.gt, T(zs), T(ws))
+s.case("ge", torch.ge, T(zs), T(ws))
+s.case("ge", torch.ge, T(big), T(bigf))
+s.case("logical_and", torch.logical_and, T(zs), T(ws))
+s.case("logical_or", torch.logical_or, T(zs), T(torch.zeros(6)))
+s.case("bitwise_xor", torch.bitwise_xor, T(torch.tensor([-(2 ** 63), 2 ** 63 - 1, 0])), T(torch.tensor([-1, -1, -1])))
 s.write(sys.argv[1])
