@@ -4,6 +4,7 @@
 #include "ops/binary.h"
 
 #include <cmath>
+#include <limits>
 
 #include "autograd/engine.h"
 #include "autograd/node.h"
@@ -386,8 +387,42 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   return y;
 }
 
+Scalar detail::checked_scalar(Scalar value, DType dtype, const char* op) {
+  if (dtype == kBool) return value;
+  const double v = value.to_double();
+  double lo = 0, hi = 0;
+  visit<kAllDTypes>(dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    lo = static_cast<double>(std::numeric_limits<T>::lowest());
+    hi = static_cast<double>(std::numeric_limits<T>::max());
+  });
+  if (is_floating(dtype)) {
+    WEFT_CHECK(std::isinf(v) || std::isnan(v) || (v >= lo && v <= hi), op, ": the value ", v,
+               " cannot be converted to ", dtype, " without overflow (expected ", lo, " to ", hi, ")");
+    return value;
+  }
+  if (!value.is_floating() && dtype == kUInt8) {  // two's complement wrap for -255..-1, as torch
+    const int64_t i = value.to_int();
+    WEFT_CHECK(i >= -255 && i <= 255, op, ": the value ", i, " cannot be converted to uint8 without overflow "
+               "(expected -255 to 255)");
+    return Scalar(static_cast<int64_t>(static_cast<uint8_t>(i)));
+  }
+  if (!value.is_floating()) {  // exact: int64 bounds as integers (2^63 - 1 is not a double)
+    const int64_t i = value.to_int();
+    WEFT_CHECK(dtype == kInt64 || (static_cast<double>(i) >= lo && static_cast<double>(i) <= hi), op, ": the value ",
+               i, " cannot be converted to ", dtype, " without overflow (expected ", lo, " to ", hi, ")");
+    return value;
+  }
+  // A floating value into an integer dtype must lie in [lowest, max] (torch's test, before truncation;
+  // max of int64 is 2^63 as a double, which would not convert, so that end is open).
+  WEFT_CHECK(!std::isnan(v) && v >= lo && v <= hi && v < 0x1p63, op, ": the value ", v, " cannot be converted to ", dtype,
+             " without overflow (expected ", lo, " to ", hi, ")");
+  return value;
+}
+
 Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
   check_inputs(x, mask, "masked_fill");
+  value = detail::checked_scalar(value, x.dtype(), "masked_fill");
   WEFT_CHECK(mask.dtype() == kBool, "masked_fill: expected a bool mask but got ", mask.dtype());
   // x and the mask broadcast both ways, as in torch; the engine sums x's gradient back to its shape.
   Tensor y = kernels::make_empty(same_shape(x.shape(), mask.shape()) ? x.shape()

@@ -222,23 +222,10 @@ std::shared_ptr<autograd::Node> detail::clamp_node(const Tensor& x, const Tensor
 }
 
 namespace {
-// A clamp bound as the kernel of dtype `dt` reads it. An integral bound must fit dt as torch's
-// checked conversion has it (uint8 also takes -255..-1, which wrap around: -1 is 255); converting
-// one that does not would be undefined behaviour, so clamp refuses it, as torch does.
-double bound_in(Scalar bound, DType dt) {
-  if (is_floating(dt) || bound.is_floating()) return bound.to_double();
-  const int64_t v = bound.to<int64_t>();
-  int64_t lo = 0, hi = 0;
-  switch (dt) {
-    case kUInt8: lo = -255, hi = 255; break;
-    case kInt8: lo = -128, hi = 127; break;
-    case kInt32: lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max(); break;
-    default: return static_cast<double>(v);
-  }
-  WEFT_CHECK(v >= lo && v <= hi, "clamp: the bound ", v, " does not fit the tensor's dtype ", dtype_name(dt),
-             " (expected ", lo, " to ", hi, ")");
-  return dt == kUInt8 ? static_cast<double>(static_cast<uint8_t>(v)) : static_cast<double>(v);
-}
+// A clamp bound as the kernel of dtype `dt` reads it: one the dtype cannot hold (300 for int8, 1e300
+// for float32) raises, as in torch, rather than converting with undefined behaviour; uint8 takes
+// -255..-1 too, wrapping (-1 is 255). See detail::checked_scalar.
+double bound_in(Scalar bound, DType dt) { return detail::checked_scalar(bound, dt, "clamp").to_double(); }
 }  // namespace
 
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
@@ -254,7 +241,14 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
   Tensor xc = kernels::cast(x, dt);
   kernels::UnaryParams p{.a = min ? bound_in(*min, dt) : 0, .b = max ? bound_in(*max, dt) : 0,
                          .has_a = min.has_value(), .has_b = max.has_value()};
-  Tensor y = kernels::unary(UnaryOp::Clamp, xc, p);
+  Tensor y;
+  if (dt == kInt64) {  // int64 bounds past 2^53 are not exact as the kernel's double parameters
+    y = xc;
+    if (min) y = kernels::binary(BinaryOp::Max, y, full({}, *min, kInt64));
+    if (max) y = kernels::binary(BinaryOp::Min, y, full({}, *max, kInt64));
+  } else {
+    y = kernels::unary(UnaryOp::Clamp, xc, p);
+  }
   auto node = detail::clamp_node(x, xc, min, max);
   spmd::note_op("clamp", y, {&x});
   if (node) autograd::set_history(y, node);

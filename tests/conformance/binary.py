@@ -279,6 +279,25 @@ for d in ALL_DTYPES:
 for v in (-1.5, float("inf"), float("nan")):
     s.case("masked_fill", torch.masked_fill, T(lhs(torch.float32)), T(cond), v)
 s.case("masked_fill", torch.masked_fill, T(lhs(torch.int64)), T(cond), 2.5)
+# Values the dtype cannot hold raise (torch's checked conversion); uint8 wraps -255..-1.
+for d, v in ((torch.int8, 300), (torch.int8, -129), (torch.int8, 127), (torch.uint8, -1), (torch.uint8, -256),
+             (torch.uint8, 256), (torch.uint8, -1.0), (torch.int8, 2.5), (torch.int8, -128.9), (torch.int32, 2 ** 40),
+             (torch.int32, float("inf")), (torch.int32, float("nan")), (torch.int64, 1e30), (torch.int64, 2 ** 63 - 1),
+             (torch.float16, 1e6), (torch.float16, float("inf")), (torch.bfloat16, 1e300), (torch.float32, 1e300),
+             (torch.float32, float("nan")), (torch.bool, 5), (torch.bool, 0.5)):
+    s.case("masked_fill", torch.masked_fill, T(lhs(d)), T(cond), v)
+# Out-of-range integers with arithmetic wrap instead (the number becomes a 0-dim tensor of the
+# tensor's dtype), comparisons included: int8 44 == 300.
+wrap8 = torch.tensor([[44, 50, 100, -128]], dtype=torch.int8)
+for v in (300, -129, 1000):
+    s.case("add.scalar", torch.add, T(wrap8), v)
+    s.case("mul.scalar", torch.mul, T(wrap8), v)
+    s.case("sub.scalar", torch.sub, T(wrap8), v)
+    s.case("maximum.scalar", lambda a, b: torch.maximum(a, torch.tensor(b)), T(wrap8), v)
+    s.case("remainder.scalar", torch.remainder, T(wrap8), v)
+s.case("add.scalar", torch.add, T(lhs(torch.uint8)), -1)
+s.case("mul.scalar", torch.mul, T(lhs(torch.uint8)), -3)
+s.case("add.scalar", torch.add, T(lhs(torch.int32)), 2 ** 40 + 5)
 s.case("masked_fill", torch.masked_fill, T(x[:2], grad=True, layout="transposed"), T(cond), 0.5)
 s.case("masked_fill", torch.masked_fill, T(x[:2], grad=True), T(cond[:, :1]), -3.0)
 s.case("masked_fill", torch.masked_fill, T(x[:2]), T(cond.int()), 0.5, expect_error=True,

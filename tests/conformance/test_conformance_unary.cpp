@@ -29,6 +29,12 @@ const OpTable table = {
                              kw_optional_real(a, "neginf")));
      }},
     {"clamp", [](const Args& a) { return one(clamp(a.tensor(0), a.kw_scalar("min"), a.kw_scalar("max"))); }},
+    {"clamp.inplace",
+     [](const Args& a) {
+       Tensor c = a.tensor(0).clone();
+       c.clamp_(a.kw_scalar("min"), a.kw_scalar("max"));
+       return one(c);
+     }},
 };
 
 TEST_CASE("unary ops agree with PyTorch 1.13", "[torch]") {

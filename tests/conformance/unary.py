@@ -120,6 +120,25 @@ s.case("clamp", torch.clamp, T(values_for(torch.int32)), min=2 ** 31)
 s.case("clamp", torch.clamp, T(values_for(torch.int32)), min=1e10)  # a float bound: float32
 s.case("clamp", torch.clamp, T(values_for(torch.int64)), min=-2 ** 62, max=2 ** 40)
 s.case("clamp", torch.clamp, T(values_for(torch.bool)), min=True)  # no bool kernel in torch
+s.case("clamp", torch.clamp, T(values_for(torch.float32)), max=1e300)  # beyond float32: torch raises
+s.case("clamp", torch.clamp, T(values_for(torch.bfloat16)), min=-1e300)
+s.case("clamp", torch.clamp, T(values_for(torch.float32)), max=float("inf"))
+s.case("clamp", torch.clamp, T(values_for(torch.int64)), min=2 ** 63 - 1)
+
+# Tensor::clamp_ (in place, on a copy): the same bounds, and a result its dtype cannot hold.
+@half_upcast
+def clamp_inplace(t, **bounds):
+    return t.clone().clamp_(**bounds)
+
+
+for d in ALL_DTYPES:
+    s.case("clamp.inplace", clamp_inplace, T(values_for(d)), min=0, max=2)
+    s.case("clamp.inplace", clamp_inplace, T(values_for(d)), min=-0.5)  # a float bound on integers raises
+    s.case("clamp.inplace", clamp_inplace, T(values_for(d)), max=300)
+s.case("clamp.inplace", clamp_inplace, T(values_for(torch.int64)), min=-2 ** 63, max=2 ** 63 - 2)
+s.case("clamp.inplace", clamp_inplace, T(values_for(torch.uint8)), min=-1)
+s.case("clamp.inplace", clamp_inplace, T(x, grad=True), min=-0.5, max=0.25)
+s.case("clamp.inplace", clamp_inplace, T(x, layout="transposed", grad=True), max=0.0)
 
 # Rounding halfway cases (round is half to even).
 halves = torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, -0.49999997, 0.49999997, 4503599627370495.5, 1e300, -1e-300])
