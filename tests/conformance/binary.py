@@ -125,6 +125,9 @@ for op in ("sub", "div", "pow", "atan2", "hypot", "remainder", "fmod", "minimum"
                    (torch.bfloat16, torch.float64), (torch.uint8, torch.int64), (torch.bool, torch.float32)):
         s.case(op, fn, T(lhs(da)), T(rhs(db)[0, 1]))
         s.case(op, fn, T(rhs(db)[0, 1]), T(lhs(da)))
+# The disagreement, by name: a 0-dim float64 tensor plus a float32 tensor is float32.
+s.case("add", torch.add, T(torch.tensor(0.1, dtype=torch.float64), grad=True), T(x32 := randn(2, 3, dtype=torch.float32)))
+s.case("add.operator", lambda a, b: a + b, T(x32), T(torch.tensor(0.1, dtype=torch.float64)))
 # Two 0-dim tensors: they promote as equals.
 s.case("add", torch.add, T(torch.tensor(1.5, dtype=torch.float64)), T(torch.tensor(2.0, dtype=torch.float32)))
 s.case("add", torch.add, T(torch.tensor(3, dtype=torch.int8)), T(torch.tensor(2.0, dtype=torch.float16)))
@@ -244,6 +247,11 @@ for op, (fn, ifn) in OPERATORS.items():
         s.case(op + ".operator_inplace", ifn, T(lhs(torch.int64)), T(torch.tensor(2.5, dtype=torch.float64)))
         s.case(op + ".operator_inplace_scalar", ifn, T(x, grad=True), 0.75)
 s.case("neg.operator", lambda a: -a, T(x, grad=True))
+# In place, an out-of-range integer wraps as out of place does (int8 += 300 adds 44).
+for ifn, name in ((iop(iadd), "add"), (iop(isub), "sub"), (iop(imul), "mul")):
+    s.case(name + ".operator_inplace_scalar", ifn, T(torch.tensor([[44, 50, 100, -128]], dtype=torch.int8)), 300)
+    s.case(name + ".operator_inplace_scalar", ifn, T(lhs(torch.uint8)), -1)
+    s.case(name + ".operator_inplace", ifn, T(lhs(torch.uint8)), T(torch.tensor(-1)))
 for d in ALL_DTYPES:
     s.case("neg.operator", lambda a: -a, T(lhs(d)))
 
