@@ -102,6 +102,15 @@ s.case("logsumexp", torch_logsumexp, T(torch.full((2, 3), -INF)), [1])  # all -i
 s.case("logsumexp", torch_logsumexp, T(torch.tensor([[INF, 1.0], [INF, -INF]])), [1])
 s.case("logsumexp", torch_logsumexp, T(torch.tensor([[1000.0, 1000.0], [-1000.0, 0.0]])), [1])  # no overflow
 
+# Integers sum and multiply in int64 (no wrap at the input's width); long 16-bit float sums accumulate
+# in float32, as torch's (a bfloat16 accumulator would stall at 256 + 1).
+s.case("sum", torch.sum, T(torch.tensor([[127, 127, 127], [-128, -128, -128]], dtype=torch.int8)))
+s.case("sum.dims", torch.sum, T(torch.tensor([[255, 255, 255]], dtype=torch.uint8)), [1])
+s.case("prod.dim", torch.prod, T(torch.tensor([[2 ** 20, 2 ** 20, 2 ** 20]], dtype=torch.int32)), 1)
+s.case("sum", torch.sum, T(torch.ones(40, 50, dtype=torch.bfloat16)))
+s.case("mean.dims", torch.mean, T(torch.ones(3, 1000, dtype=torch.float16)), [1])
+s.case("sum.dims", torch.sum, T(torch.ones(3, 1000, dtype=torch.bfloat16), layout="transposed"), [-1])
+
 # Several dims, negative dims, keepdim, layouts, gradients.
 for layout in ("contiguous", "transposed", "strided"):
     for keep in (False, True):
