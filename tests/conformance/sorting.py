@@ -131,6 +131,20 @@ ties = torch.tensor([[1.0, 3.0, 3.0, 0.0, 3.0], [2.0, 2.0, -1.0, 2.0, 2.0]], dty
 s.case("sort", sort, T(ties, grad=True), 1)
 s.case("sort", sort, T(ties, grad=True), 1, True)
 
+# Long lanes with many ties (stability beyond the short-lane paths), and selection in them.
+g = torch.Generator().manual_seed(4)
+many_ties = torch.randint(0, 5, (3, 300), generator=g)
+s.case("sort", sort, T(many_ties), 1)
+s.case("sort", sort, T(many_ties, dtype=torch.float32), 1, True)
+s.case("argsort", argsort, T(many_ties, layout="transposed"), 0)
+s.case("argsort", argsort, T(many_ties, dtype=torch.int8), -1, True)
+long_distinct = torch.randperm(301, generator=g).reshape(1, 301).double() - 150.5
+s.case("topk", topk, T(long_distinct, grad=True), 10)
+s.case("topk", topk, T(long_distinct), 10, -1, False)
+s.case("kthvalue", kthvalue, T(long_distinct, grad=True), 77)
+s.case("median.dim", median, T(long_distinct, grad=True), 1)
+s.case("median", median, T(long_distinct[:, :300]))
+
 # 0-dim and empty tensors, bad k and dims.
 z = torch.tensor(2.5, dtype=torch.float64)
 s.case("sort", sort, T(z, grad=True), 0)
