@@ -75,6 +75,11 @@ s.case("cumprod", torch.cumprod, T(zeros_in, layout="transposed", grad=True), -1
 # logcumsumexp of large values (no overflow) and -inf runs.
 s.case("logcumsumexp", torch.logcumsumexp, T(torch.tensor([[1000.0, 1000.0, -1000.0], [-INF, -INF, 0.0]]), grad=True), 1)
 s.case("logcumsumexp", torch.logcumsumexp, T(torch.tensor([[-INF, -INF, 1.0]], dtype=torch.float64)), 1)
+# Long lanes (past any short-lane path), both dims.
+long = randn(3, 1000, seed=9)
+for op, fn in OPS.items():
+    s.case(op, fn, T(long if op != "cumprod" else 1 + long / 100, dtype=torch.float32), 1)
+    s.case(op, fn, T(long, layout="transposed"), 0)
 # Narrow integers accumulate in int64: no wrap-around at 127 or 255.
 s.case("cumsum", torch.cumsum, T(torch.tensor([[100, 100, 100, -128]], dtype=torch.int8)), 1)
 s.case("cumsum", torch.cumsum, T(torch.tensor([[200, 255, 255]], dtype=torch.uint8)), 1)
