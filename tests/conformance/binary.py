@@ -215,6 +215,19 @@ for op in ("maximum", "minimum"):
     s.case(op + ".scalar", lambda a, b, f=getattr(torch, op): f(a, torch.tensor(b)), T(x, grad=True), 0.25)
 s.case("remainder.rscalar", torch.remainder, 2.5, T(y.sign() * (y.abs() + 1.0)))  # torch has no gradient here
 
+# Long rows in float32, bfloat16, float16 and int32: the vectorised paths and their tails, with a
+# broadcast row and a 0-dim operand.
+wa, wb = randn(4, 257, seed=11) * 3, randn(4, 257, seed=12) * 3
+for op, fn in PAIR_OPS.items():
+    a_dom = wa.abs() + 0.5 if op == "pow" else wa
+    b_dom = wb.sign() * (wb.abs() + 0.5) if op in ("remainder", "fmod", "div") else wb
+    for d in (torch.float32, torch.bfloat16, torch.float16):
+        s.case(op, half_upcast(fn), T(a_dom, dtype=d), T(b_dom, dtype=d))
+        s.case(op, half_upcast(fn), T(a_dom, dtype=d), T(b_dom[:1], dtype=d, layout="strided"))
+    if op not in ("pow", "atan2", "hypot"):
+        s.case(op, fn, T((wa * 10).to(torch.int32)), T((b_dom * 10).to(torch.int32)))
+        s.case(op, fn, T((wa * 10).to(torch.int32)), T(torch.tensor(7, dtype=torch.int32)))
+
 # The operators of framework/tensor.h.
 OPERATORS = {
     "add": (lambda a, b: a + b, iop(iadd)), "sub": (lambda a, b: a - b, iop(isub)),

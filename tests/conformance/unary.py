@@ -83,6 +83,12 @@ for op, (fn, domain) in OPS.items():
     s.case(op, fn, T(torch.zeros(0, 3)))  # empty
     s.case(op, fn, T(torch.zeros(2, 0, dtype=torch.int64)))
 
+# Long rows in every floating dtype: the vectorised paths and their tails (257 = 8 * 32 + 1).
+wide = randn(4, 257, seed=11) * 3
+for op, (fn, domain) in OPS.items():
+    for d in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
+        s.case(op, half_upcast(fn), T(domain(wide), dtype=d))
+
 # gelu's tanh form, and an unknown form (torch raises).
 s.case("gelu.approximate", F.gelu, T(x, grad=True), approximate="tanh")
 s.case("gelu.approximate", F.gelu, T(values_for(torch.float32)), approximate="tanh")
