@@ -111,6 +111,21 @@ s.case("sum", torch.sum, T(torch.ones(40, 50, dtype=torch.bfloat16)))
 s.case("mean.dims", torch.mean, T(torch.ones(3, 1000, dtype=torch.float16)), [1])
 s.case("sum.dims", torch.sum, T(torch.ones(3, 1000, dtype=torch.bfloat16), layout="transposed"), [-1])
 
+# Long rows (the vectorised and parallel paths) along either dim, float32 and bfloat16.
+wide = randn(4, 1000, seed=11)
+for d in (torch.float32, torch.bfloat16):
+    for dim in (0, 1):
+        s.case("sum.dims", torch.sum, T(wide, dtype=d), [dim])
+        s.case("mean.dims", torch.mean, T(wide, dtype=d), [dim])
+        s.case("var.dims", torch.var, T(wide, dtype=d), [dim])
+        s.case("std.dims", torch.std, T(wide, dtype=d), [dim])
+        s.case("logsumexp", torch_logsumexp, T(wide, dtype=d), [dim])
+        s.case("norm.dims", torch.norm, T(wide, dtype=d), 2.0, [dim])
+        s.case("max.dim", torch.max, T(wide, dtype=d), dim)
+        s.case("argmin.dim", torch.argmin, T(wide, dtype=d), dim)
+        s.case("prod.dim", torch_prod, T(1 + wide / 100, dtype=d), dim)
+        s.case("any.dim", torch.any, T(wide > 2.5, dtype=d), dim)
+
 # Several dims, negative dims, keepdim, layouts, gradients.
 for layout in ("contiguous", "transposed", "strided"):
     for keep in (False, True):
