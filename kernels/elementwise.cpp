@@ -186,7 +186,14 @@ template <UnaryOp OP, class T>
     else return x;  // unreachable: refused for floating dtypes by the op
   }
   else if constexpr (OP == U::Pow) {
-    if constexpr (std::is_floating_point_v<T>) return pa == T(2) ? x * x : std::pow(x, pa);
+    // torch's pow(x, number) computes 2, 0.5 and -0.5 as x*x, sqrt and rsqrt, which differ from
+    // std::pow at -0.0 and -inf (sqrt(-inf) is NaN, rsqrt(-0.0) is -inf): the same here.
+    if constexpr (std::is_floating_point_v<T>) {
+      if (pa == T(2)) return x * x;
+      if (pa == T(0.5)) return std::sqrt(x);
+      if (pa == T(-0.5)) return T(1) / std::sqrt(x);
+      return std::pow(x, pa);
+    }
     else return static_cast<T>(int_pow(x, pa));
   } else if constexpr (std::is_floating_point_v<T>) {
     constexpr bool f32 = std::is_same_v<T, float>;

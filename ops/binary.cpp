@@ -3,6 +3,9 @@
 // Note [Gradient arithmetic] in autograd/engine.h), so backward formulas return gradients of the output's shape.
 #include "ops/binary.h"
 
+#include <cmath>
+#include <limits>
+
 #include "autograd/engine.h"
 #include "autograd/node.h"
 #include "framework/factories.h"
@@ -99,8 +102,9 @@ Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
   check_inputs(a, b, "sub");
   DType dt = result_type(a, b);
-  WEFT_CHECK(dt != kBool, "sub: subtraction, the `-` operator, with two bool tensors is not supported; use "
-             "logical_xor instead");
+  // torch refuses a bool operand even when the other one promotes the result (bool - int64).
+  WEFT_CHECK(a.dtype() != kBool && b.dtype() != kBool, "sub: subtraction, the `-` operator, with a bool tensor is "
+             "not supported (got ", a.dtype(), " and ", b.dtype(), "); use logical_xor instead");
   check_alpha(dt, alpha, "sub");
   Tensor y = run(BinaryOp::Sub, a, b, dt, "sub", alpha.to_double());
   return autograd::record<AddBackward>(std::move(y), [&](AddBackward& n) { n.alpha = -alpha.to_double(); }, a, b);
@@ -140,7 +144,8 @@ Tensor add(const Tensor& a, Scalar b) {
 Tensor sub(const Tensor& a, Scalar b) {
   detail::check_plain(a, "sub");
   DType dt = scalar_result_dtype(a.dtype(), b);
-  WEFT_CHECK(dt != kBool, "sub: subtraction, the `-` operator, with a bool tensor is not supported");
+  WEFT_CHECK(a.dtype() != kBool && !b.is_bool(), "sub: subtraction, the `-` operator, with a bool tensor or number "
+             "is not supported (got a tensor of dtype ", a.dtype(), ")");
   Tensor y = run_scalar(BinaryOp::Sub, a, b, dt);
   return autograd::record<ScalarAffineBackward<spmd::Linearity::NonLinear>>(std::move(y), affine<spmd::Linearity::NonLinear>(1, "SubBackward"), a);
 }
@@ -265,6 +270,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor pow(const Tensor& a, const Tensor& b) {
   check_inputs(a, b, "pow");
+  WEFT_CHECK(result_type(a, b) != kBool, "pow: not supported for two bool tensors");
   Tensor y = run(BinaryOp::Pow, a, b, result_type(a, b), "pow");
   return autograd::record<PowBackward>(y, [&](PowBackward& n) {
     n.save(n.a, a);
@@ -289,7 +295,8 @@ struct PowScalarBackward final : autograd::Node {
 
 Tensor pow(const Tensor& x, Scalar exponent) {
   detail::check_plain(x, "pow");
-  DType dt = promote_with_scalar(x.dtype(), exponent.is_floating());
+  DType dt = scalar_result_dtype(x.dtype(), exponent);
+  WEFT_CHECK(dt != kBool, "pow: not supported for a bool tensor with a bool exponent");
   WEFT_CHECK(is_floating(dt) || exponent.to_int() >= 0, "pow: integers to negative integer powers are not "
              "allowed (tensor of dtype ", x.dtype(), ", exponent ", exponent.to_int(), ")");
   Tensor y = kernels::unary(kernels::UnaryOp::Pow, kernels::cast(x, dt), {.a = exponent.to_double()});
@@ -380,8 +387,42 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   return y;
 }
 
+Scalar detail::checked_scalar(Scalar value, DType dtype, const char* op) {
+  if (dtype == kBool) return value;
+  const double v = value.to_double();
+  double lo = 0, hi = 0;
+  visit<kAllDTypes>(dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    lo = static_cast<double>(std::numeric_limits<T>::lowest());
+    hi = static_cast<double>(std::numeric_limits<T>::max());
+  });
+  if (is_floating(dtype)) {
+    WEFT_CHECK(std::isinf(v) || std::isnan(v) || (v >= lo && v <= hi), op, ": the value ", v,
+               " cannot be converted to ", dtype, " without overflow (expected ", lo, " to ", hi, ")");
+    return value;
+  }
+  if (!value.is_floating() && dtype == kUInt8) {  // two's complement wrap for -255..-1, as torch
+    const int64_t i = value.to_int();
+    WEFT_CHECK(i >= -255 && i <= 255, op, ": the value ", i, " cannot be converted to uint8 without overflow "
+               "(expected -255 to 255)");
+    return Scalar(static_cast<int64_t>(static_cast<uint8_t>(i)));
+  }
+  if (!value.is_floating()) {  // exact: int64 bounds as integers (2^63 - 1 is not a double)
+    const int64_t i = value.to_int();
+    WEFT_CHECK(dtype == kInt64 || (static_cast<double>(i) >= lo && static_cast<double>(i) <= hi), op, ": the value ",
+               i, " cannot be converted to ", dtype, " without overflow (expected ", lo, " to ", hi, ")");
+    return value;
+  }
+  // A floating value into an integer dtype must lie in [lowest, max] (torch's test, before truncation;
+  // max of int64 is 2^63 as a double, which would not convert, so that end is open).
+  WEFT_CHECK(!std::isnan(v) && v >= lo && v <= hi && v < 0x1p63, op, ": the value ", v, " cannot be converted to ", dtype,
+             " without overflow (expected ", lo, " to ", hi, ")");
+  return value;
+}
+
 Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
   check_inputs(x, mask, "masked_fill");
+  value = detail::checked_scalar(value, x.dtype(), "masked_fill");
   WEFT_CHECK(mask.dtype() == kBool, "masked_fill: expected a bool mask but got ", mask.dtype());
   // x and the mask broadcast both ways, as in torch; the engine sums x's gradient back to its shape.
   Tensor y = kernels::make_empty(same_shape(x.shape(), mask.shape()) ? x.shape()
@@ -497,20 +538,31 @@ Tensor fmod(const Tensor& a, Scalar b) {
   return fmod(a, full({}, b, scalar_result_dtype(a.dtype(), b)));
 }
 
+namespace {
+Tensor rsub_one(const Tensor& w) { return add(neg(w), 1); }  // 1 - w
+}  // namespace
+
 Tensor lerp(const Tensor& start, const Tensor& end, const Tensor& weight) {
   check_inputs(start, end, "lerp");
   detail::check_plain(weight, "lerp");
   WEFT_CHECK(is_floating(start.dtype()) && start.dtype() == end.dtype() && weight.dtype() == start.dtype(), "lerp: "
              "expected start, end and weight of one floating dtype but got ", start.dtype(), ", ", end.dtype(), " and ",
              weight.dtype());
-  return add(start, mul(weight, sub(end, start)));
+  broadcast_shapes(broadcast_shapes(start.shape(), end.shape(), "lerp"), weight.shape(), "lerp");
+  // torch's two-sided formula: from the nearer end, so weight 1 gives end exactly and an infinite
+  // start with weight >= 0.5 gives that infinity rather than inf - inf.
+  Tensor diff = sub(end, start);
+  return where(lt(abs(weight), 0.5), add(start, mul(weight, diff)), sub(end, mul(diff, rsub_one(weight))));
 }
 
 Tensor lerp(const Tensor& start, const Tensor& end, Scalar weight) {
   check_inputs(start, end, "lerp");
   WEFT_CHECK(is_floating(start.dtype()) && start.dtype() == end.dtype(), "lerp: expected start and end of one "
              "floating dtype but got ", start.dtype(), " and ", end.dtype());
-  return add(start, mul(sub(end, start), weight));
+  broadcast_shapes(start.shape(), end.shape(), "lerp");
+  const double w = weight.to_double();
+  if (std::fabs(w) < 0.5) return add(start, mul(sub(end, start), weight));
+  return sub(end, mul(sub(end, start), 1.0 - w));  // from the nearer end, as the tensor form
 }
 
 }  // namespace weft

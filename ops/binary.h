@@ -62,6 +62,12 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value);
 
 namespace autograd { class Node; }
 namespace detail {
+// `value` as it is written into a tensor of `dtype` (masked_fill, fill_, clamp's bounds), checked as
+// torch's checked conversion: a value the dtype cannot hold (300 or NaN for int8, 1e6 for float16)
+// raises a weft::Error naming `op` instead of an undefined conversion; infinities fit the floating
+// dtypes, every number fits bool, and uint8 also takes the integers -255..-1, which wrap (-1 is 255).
+Scalar checked_scalar(Scalar value, DType dtype, const char* op);
+
 // mul's backward record for a * b (null when neither needs a gradient): b is saved for a's gradient,
 // a for b's. In place (a *= b) a is about to be overwritten, so a copy of it is saved instead, and b,
 // when it shares a's storage, as an output alias. Shared by mul and Tensor::mul_.

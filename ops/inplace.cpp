@@ -144,7 +144,9 @@ void rebase_view(const Tensor& view, const std::shared_ptr<autograd::Node>& node
 // PyTorch's can_cast: a result may be written into self unless that goes float -> integral or
 // integral -> bool.
 void check_result_dtype(DType result, const Tensor& self, const char* op) {
-  WEFT_CHECK(is_floating(self.dtype()) || result <= self.dtype(), op, ": result type ", result,
+  // (Not by enum order: the codes are appended as dtypes are added, so int8 sorts after float64.)
+  const bool castable = is_floating(self.dtype()) || (!is_floating(result) && (self.dtype() != kBool || result == kBool));
+  WEFT_CHECK(castable, op, ": result type ", result,
              " can't be cast to the desired output type ", self.dtype());
 }
 
@@ -280,8 +282,8 @@ Tensor& Tensor::mul_(const Tensor& other) {
 Tensor& Tensor::div_(const Tensor& other) {
   check_inplace(*this, "div_", other);
   check_other(*this, other, "div_");
-  check_result_dtype(kFloat32 > promote_types(dtype(), other.dtype()) ? kFloat32 : promote_types(dtype(), other.dtype()),
-                     *this, "div_");
+  const DType promoted = promote_types(dtype(), other.dtype());
+  check_result_dtype(is_floating(promoted) ? promoted : kFloat32, *this, "div_");  // true division
   spmd::check_op(spmd::Linearity::LinearInFirst, "div_", *this, {this, &other});
   return record_inplace<InplaceDivBackward>(
       *this,
@@ -296,6 +298,7 @@ Tensor& Tensor::zero_() { return fill_(0); }
 
 Tensor& Tensor::fill_(Scalar value) {
   check_inplace(*this, "fill_");
+  value = detail::checked_scalar(value, dtype(), "fill_");
   spmd::check_op(spmd::Linearity::Linear, "fill_", *this, {});  // a constant: untyped
   return record_inplace<OverwriteBackward>(*this, [&] { kernels::fill_out(*this, value); });
 }
@@ -313,12 +316,19 @@ Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
   WEFT_CHECK(min || max, "clamp_: at least one of min and max must be given");
   bool floating_bound = (min && min->is_floating()) || (max && max->is_floating());
   check_result_dtype(promote_with_scalar(dtype(), floating_bound), *this, "clamp_");
-  kernels::UnaryParams p{.a = min ? min->to_double() : 0, .b = max ? max->to_double() : 0,
-                         .has_a = min.has_value(), .has_b = max.has_value()};
+  // Bounds the dtype cannot hold raise (as clamp's; a conversion would be undefined behaviour).
+  std::optional<Scalar> lo = min ? std::optional(detail::checked_scalar(*min, dtype(), "clamp_")) : std::nullopt;
+  std::optional<Scalar> hi = max ? std::optional(detail::checked_scalar(*max, dtype(), "clamp_")) : std::nullopt;
+  kernels::UnaryParams p{.a = lo ? lo->to_double() : 0, .b = hi ? hi->to_double() : 0,
+                         .has_a = lo.has_value(), .has_b = hi.has_value()};
   spmd::note_op("clamp_", *this, {this});
   // The node's mask reads the values before clamping.
-  return record_inplace(*this, detail::clamp_node(*this, *this, min, max),
-                        [&] { kernels::unary_out(kernels::UnaryOp::Clamp, *this, *this, p); });
+  return record_inplace(*this, detail::clamp_node(*this, *this, min, max), [&] {
+    if (dtype() != kInt64) return kernels::unary_out(kernels::UnaryOp::Clamp, *this, *this, p);
+    // int64 bounds past 2^53 are not exact as the kernel's double parameters: compare as int64.
+    if (lo) kernels::binary_out(kernels::BinaryOp::Max, *this, *this, full({}, *lo, kInt64));
+    if (hi) kernels::binary_out(kernels::BinaryOp::Min, *this, *this, full({}, *hi, kInt64));
+  });
 }
 
 }  // namespace weft

@@ -16,7 +16,11 @@ Tensor operator*(const Tensor& a, Scalar b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, Scalar b) { return div(a, b); }
 Tensor operator+(Scalar a, const Tensor& b) { return add(b, a); }
 // s - t is -t + s, and s / t is s * (1 / t), as PyTorch's __rsub__ and __rtruediv__ compute them.
-Tensor operator-(Scalar a, const Tensor& b) { return add(neg(b), a); }
+Tensor operator-(Scalar a, const Tensor& b) {
+  WEFT_CHECK(b.dtype() != kBool && !a.is_bool(), "sub: subtraction, the `-` operator, with a bool tensor or number "
+             "is not supported (got a tensor of dtype ", b.dtype(), ")");
+  return add(neg(b), a);
+}
 Tensor operator*(Scalar a, const Tensor& b) { return mul(b, a); }
 Tensor operator/(Scalar a, const Tensor& b) { return mul(reciprocal(b), a); }
 Tensor operator-(const Tensor& a) { return neg(a); }

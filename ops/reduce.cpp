@@ -208,6 +208,7 @@ std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdim
 
 Tensor arg_extreme(const Tensor& x, std::optional<int64_t> dim, bool keepdim, bool is_max, const char* op) {
   detail::check_plain(x, op);
+  WEFT_CHECK(x.dtype() != kBool, op, ": not supported for bool tensors (as in torch; convert to an integer dtype)");
   if (dim && x.dim() > 0) {
     int64_t d = wrap_dim(*dim, x.dim(), op);
     check_reduced_dim(x, d, op);
@@ -315,6 +316,7 @@ struct NormBackward final : autograd::Node {
     }
     // d ||x||_p / dx = sign(x) |x|^(p-1) / ||x||^(p-1); taken as 0 where the norm is 0.
     Tensor num = p == 2 ? xv : mul(sign(xv), pow(abs(xv), p - 1));
+    if (p < 1) num = masked_fill(num, eq(xv, 0), 0);  // |x|^(p-1) is inf at 0: torch takes 0 there
     Tensor den = p == 2 ? yv : pow(yv, p - 1);
     Tensor d = masked_fill(div(num, den), eq(yv, 0), 0);
     return {mul(g, d)};
@@ -337,10 +339,11 @@ Tensor norm(const Tensor& x, double p, const Shape& dims, bool keepdim) {
   WEFT_CHECK(is_floating(x.dtype()), "norm: expected a floating point tensor but got ", x.dtype());
   WEFT_CHECK(!std::isnan(p), "norm: p must be a number but got NaN");
   Shape d = normalize_dims(dims, x.dim(), "norm");
-  if (std::isinf(p)) {
+  if (std::isinf(p) || p < 0) {
+    // torch gives 0 for every norm of an empty extent; max/min have no identity and 0^(1/p) is inf
+    // for p < 0, so those are computed as p = 1 (the sum of nothing).
     bool empty = d.empty() ? x.numel() == 0 : std::any_of(d.begin(), d.end(), [&](int64_t k) { return x.size(k) == 0; });
-    WEFT_CHECK(!empty, "norm: the ", p, "-norm over an empty extent (shape ", x.shape(), ", dims ", d,
-               ") is undefined: max and min have no identity");
+    if (empty) p = 1;
   }
   Tensor y = norm_value(x, p, d, keepdim);
   return autograd::record<NormBackward>(y, [&](NormBackward& n) {
@@ -400,7 +403,8 @@ Tensor logical(const Tensor& x, ReduceOp op, std::optional<int64_t> dim, bool ke
   detail::check_plain(x, name);
   Tensor b = x.dtype() == kBool ? x : ne(x, 0);
   Shape d = dim && x.dim() > 0 ? Shape{wrap_dim(*dim, x.dim(), name)} : Shape{};
-  return kernels::reduce(op, b, d, dim ? keepdim : false);
+  Tensor y = kernels::reduce(op, b, d, dim ? keepdim : false);
+  return x.dtype() == kUInt8 ? kernels::cast(y, kUInt8) : y;  // torch keeps uint8 (its old bool)
 }
 }  // namespace
 

@@ -18,16 +18,22 @@ using autograd::SavedTensor;
 using autograd::variable_list;
 using kernels::Scan;
 
-// bool and integers accumulate in int64.
-Tensor accumulating(const Tensor& x) { return is_floating(x.dtype()) ? x : kernels::cast(x, kInt64); }
+// bool and integers accumulate in int64 (and stay int64, as in torch); bfloat16 and float16 in
+// float32 (torch's accumulate type), the running values rounded back to the input's dtype.
+bool reduced_float(DType d) { return d == kBFloat16 || d == kFloat16; }
+Tensor accumulating(const Tensor& x) {
+  if (!is_floating(x.dtype())) return kernels::cast(x, kInt64);
+  return reduced_float(x.dtype()) ? kernels::cast(x, kFloat32) : x;
+}
+Tensor in_float32_if_reduced(const Tensor& t) { return reduced_float(t.dtype()) ? kernels::cast(t, kFloat32) : t; }
 
 // A 0-dim input is one lane of one element.
 Tensor scan_op(Scan op, const Tensor& x, int64_t dim, const char* name, int64_t* wrapped) {
   detail::check_plain(x, name);
   *wrapped = wrap_dim(dim, std::max<int64_t>(x.dim(), 1), name);
   Tensor in = accumulating(x);
-  if (x.dim() == 0) return kernels::contiguous_copy(in);
-  return kernels::scan(op, in, *wrapped);
+  Tensor y = x.dim() == 0 ? kernels::contiguous_copy(in) : kernels::scan(op, in, *wrapped);
+  return reduced_float(x.dtype()) ? kernels::cast(y, x.dtype()) : y;
 }
 
 // Reverse running sum along dim: the gradient of cumsum.
@@ -53,7 +59,8 @@ struct CumprodBackward final : autograd::Node {
   variable_list apply(variable_list&& grads) override {
     Tensor xv = x.unpack(this);
     if (xv.dim() == 0) return {grads[0]};
-    return {kernels::cumprod_backward(grads[0], xv, y.unpack(this), dim)};
+    return {kernels::cumprod_backward(in_float32_if_reduced(grads[0]), in_float32_if_reduced(xv),
+                                      in_float32_if_reduced(y.unpack(this)), dim)};
   }
   std::string name() const override { return "CumprodBackward"; }
 };
@@ -67,6 +74,7 @@ struct LogcumsumexpBackward final : autograd::Node {
   variable_list apply(variable_list&& grads) override {
     Tensor xv = x.unpack(this), yv = y.unpack(this), g = grads[0];
     if (xv.dim() == 0) return {g};
+    xv = in_float32_if_reduced(xv), yv = in_float32_if_reduced(yv), g = in_float32_if_reduced(g);
     auto part = [&](const Tensor& gp) {
       Tensor terms = sub(log(gp), yv);
       return exp(add(xv, kernels::scan(Scan::LogSumExp, terms, dim, /*reverse=*/true)));

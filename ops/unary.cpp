@@ -22,6 +22,12 @@ using kernels::UnaryOp;
 // Float-only ops read integral and bool inputs as float32 (PyTorch's int-to-float promotion).
 Tensor as_floating(const Tensor& x) { return is_floating(x.dtype()) ? x : kernels::cast(x, kFloat32); }
 
+// gelu and silu, unlike the other float ops, take no integral input (torch has no kernel for one).
+void check_floating(const Tensor& x, const char* op) {
+  WEFT_CHECK(is_floating(x.dtype()), op, ": expected a floating tensor but got shape ", x.shape(), ", dtype ",
+             dtype_name(x.dtype()));
+}
+
 void check_not_bool(const Tensor& x, const char* op) {
   WEFT_CHECK(x.dtype() != kBool, op, ": not supported for bool tensors (got shape ", x.shape(), ", dtype bool)");
 }
@@ -174,6 +180,7 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
   WEFT_CHECK(approximate == "none" || approximate == "tanh", "gelu: approximate must be \"none\" or \"tanh\" "
              "but got \"", approximate, "\"");
   bool tanh_form = approximate == "tanh";
+  check_floating(x, "gelu");
   Tensor y = float_unary_op(tanh_form ? UnaryOp::GeluTanh : UnaryOp::Gelu, x, "gelu");
   SavedBackward::Formula formula = tanh_form ? fused<BinaryOp::GeluTanhGrad, gelu_tanh_derivative>
                                                  : fused<BinaryOp::GeluGrad, gelu_derivative>;
@@ -181,6 +188,7 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
 }
 
 Tensor silu(const Tensor& x) {
+  check_floating(x, "silu");
   Tensor y = float_unary_op(UnaryOp::Silu, x, "silu");
   return autograd::record<SavedBackward>(y, saving("SiluBackward", x, false, fused<BinaryOp::SiluGrad, silu_derivative>), x);
 }
@@ -213,16 +221,34 @@ std::shared_ptr<autograd::Node> detail::clamp_node(const Tensor& x, const Tensor
   return node;
 }
 
+namespace {
+// A clamp bound as the kernel of dtype `dt` reads it: one the dtype cannot hold (300 for int8, 1e300
+// for float32) raises, as in torch, rather than converting with undefined behaviour; uint8 takes
+// -255..-1 too, wrapping (-1 is 255). See detail::checked_scalar.
+double bound_in(Scalar bound, DType dt) { return detail::checked_scalar(bound, dt, "clamp").to_double(); }
+}  // namespace
+
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
   detail::check_plain(x, "clamp");
-  check_not_bool(x, "clamp");
   WEFT_CHECK(min || max, "clamp: at least one of min and max must be given");
   bool floating_bound = (min && min->is_floating()) || (max && max->is_floating());
-  DType dt = promote_with_scalar(x.dtype(), floating_bound);
+  bool int_bound = (min && !min->is_floating() && !min->is_bool()) || (max && !max->is_floating() && !max->is_bool());
+  // A bool tensor goes up to the bounds' category (int64 or float32), as in torch; bool bounds on
+  // a bool tensor have no kernel there.
+  DType dt = x.dtype() == kBool && !floating_bound && !int_bound ? kBool
+                                                                 : promote_with_scalar(x.dtype(), floating_bound);
+  WEFT_CHECK(dt != kBool, "clamp: not supported for bool tensors with bool bounds (got shape ", x.shape(), ")");
   Tensor xc = kernels::cast(x, dt);
-  kernels::UnaryParams p{.a = min ? min->to_double() : 0, .b = max ? max->to_double() : 0,
+  kernels::UnaryParams p{.a = min ? bound_in(*min, dt) : 0, .b = max ? bound_in(*max, dt) : 0,
                          .has_a = min.has_value(), .has_b = max.has_value()};
-  Tensor y = kernels::unary(UnaryOp::Clamp, xc, p);
+  Tensor y;
+  if (dt == kInt64) {  // int64 bounds past 2^53 are not exact as the kernel's double parameters
+    y = xc;
+    if (min) y = kernels::binary(BinaryOp::Max, y, full({}, *min, kInt64));
+    if (max) y = kernels::binary(BinaryOp::Min, y, full({}, *max, kInt64));
+  } else {
+    y = kernels::unary(UnaryOp::Clamp, xc, p);
+  }
   auto node = detail::clamp_node(x, xc, min, max);
   spmd::note_op("clamp", y, {&x});
   if (node) autograd::set_history(y, node);
@@ -404,12 +430,12 @@ struct NanToNumBackward final : autograd::Node {
 
 Tensor nan_to_num(const Tensor& x, double nan, std::optional<double> posinf, std::optional<double> neginf) {
   detail::check_plain(x, "nan_to_num");
-  check_not_bool(x, "nan_to_num");
-  if (!is_floating(x.dtype())) return kernels::contiguous_copy(x);
-  Tensor y = visit_floating(x.dtype(), "nan_to_num", [&](auto tag) {
+  if (!is_floating(x.dtype())) return kernels::contiguous_copy(x);  // bool and integers: nothing to replace
+  constexpr DTypeSet kFloating = kFloatingStd | dtype_bit(kBFloat16) | dtype_bit(kFloat16);
+  Tensor y = visit<kFloating>(x.dtype(), "nan_to_num", [&](auto tag) {
     using T = decltype(tag);
-    double hi = posinf.value_or(std::numeric_limits<T>::max());
-    double lo = neginf.value_or(std::numeric_limits<T>::lowest());
+    double hi = posinf.value_or(static_cast<double>(std::numeric_limits<T>::max()));
+    double lo = neginf.value_or(static_cast<double>(std::numeric_limits<T>::lowest()));
     Tensor out = kernels::contiguous_copy(x);
     kernels::masked_fill_out(out, out, kernels::binary(BinaryOp::Ne, x, x), nan);
     kernels::masked_fill_out(out, out, kernels::binary_scalar(BinaryOp::Eq, x, INFINITY), hi);
