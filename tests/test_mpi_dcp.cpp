@@ -32,6 +32,11 @@ using Catch::Matchers::Contains;
 
 namespace {
 
+// A resumed run's loss equals the single-process one to float64 rounding.
+void require_same_loss(double got, double expected) {
+  REQUIRE(std::abs(got - expected) <= 1e-10 * std::abs(expected));
+}
+
 Tensor seeded(const Shape& shape, uint64_t seed, DType dt = kFloat64) {
   Generator gen(seed);
   return randn(shape, dtype(dt), &gen);
@@ -307,7 +312,6 @@ TEST_CASE("dcp: AdamW training resumes after a reshard with the single-process l
   optim::AdamW ref_opt(ref->parameters(), opts);
   std::vector<double> want;
   for (int s = 0; s < 6; ++s) want.push_back(train_step(*ref, ref_opt));
-  auto close = [](double got, double expected) { REQUIRE(std::abs(got - expected) <= 1e-10 * std::abs(expected)); };
 
   const std::string dir = shared_dir("adamw");
   DeviceMesh mesh2({2}, {}, {0, 1});
@@ -315,10 +319,10 @@ TEST_CASE("dcp: AdamW training resumes after a reshard with the single-process l
     // FSDP-like on the sub-mesh: every parameter Shard(0) (9 and 3 rows: uneven), AdamW on the shards.
     auto net = make_net(mesh2, {{Shard(0)}, {Shard(0)}, {Shard(0)}, {Shard(0)}}, false);
     optim::AdamW opt(net->parameters(), opts);
-    for (int s = 0; s < 3; ++s) close(train_step(*net, opt), want[static_cast<size_t>(s)]);
+    for (int s = 0; s < 3; ++s) require_same_loss(train_step(*net, opt), want[static_cast<size_t>(s)]);
     nn::save_distributed(dir, *net, &opt);
     // Without the reload, training goes on the same.
-    for (int s = 3; s < 6; ++s) close(train_step(*net, opt), want[static_cast<size_t>(s)]);
+    for (int s = 3; s < 6; ++s) require_same_loss(train_step(*net, opt), want[static_cast<size_t>(s)]);
   }
   barrier();
   SECTION("on the world, TP-like placements") {
@@ -327,13 +331,13 @@ TEST_CASE("dcp: AdamW training resumes after a reshard with the single-process l
     nn::load_distributed(dir, *net, &opt);
     REQUIRE(opt.lr() == 0.05);
     REQUIRE(opt.state(0).step == 3);
-    for (int s = 3; s < 6; ++s) close(train_step(*net, opt), want[static_cast<size_t>(s)]);
+    for (int s = 3; s < 6; ++s) require_same_loss(train_step(*net, opt), want[static_cast<size_t>(s)]);
   }
   SECTION("in one process, then back onto the world") {
     auto net = make_net(DeviceMesh(), {}, true);
     optim::AdamW opt(net->parameters(), {});
     nn::load_distributed(dir, *net, &opt);
-    close(train_step(*net, opt), want[3]);
+    require_same_loss(train_step(*net, opt), want[3]);
     const std::string single = shared_dir("adamw_single");
     if (world_rank() == 0) nn::save_distributed(single, *net, &opt);  // plain tensors: a local save
     barrier();
@@ -341,7 +345,7 @@ TEST_CASE("dcp: AdamW training resumes after a reshard with the single-process l
     optim::AdamW back_opt(back->parameters(), {});
     nn::load_distributed(single, *back, &back_opt);
     REQUIRE(back_opt.state(0).step == 4);
-    for (int s = 4; s < 6; ++s) close(train_step(*back, back_opt), want[static_cast<size_t>(s)]);
+    for (int s = 4; s < 6; ++s) require_same_loss(train_step(*back, back_opt), want[static_cast<size_t>(s)]);
   }
   SECTION("a model without one of the saved parameters is refused, untouched") {
     auto net = std::make_shared<nn::Module>("Net");
@@ -533,31 +537,36 @@ double parallel_step(Model& model, optim::AdamW& opt, int s) {
   return model.reduce_over_dp(loss.item<double>());
 }
 
-}  // namespace
-
-TEST_CASE("dcp: data parallel on 2 ranks, resumed tensor parallel on the world and in one process") {
-  const int W = world_size();
-  const optim::AdamWOptions opts{.lr = 0.02, .weight_decay = 0.1};
-  // The reference: one process, plain model, the same global batches.
+// The reference: the losses of `steps` AdamW steps of the plain model in one process, on the same
+// global batches.
+std::vector<double> single_process_losses(const optim::AdamWOptions& opts, int steps) {
   auto ref = make_gpt();
   optim::AdamW ref_opt(ref->parameters(), opts);
-  std::vector<double> want;
-  for (int s = 0; s < 5; ++s) {
+  std::vector<double> losses;
+  for (int s = 0; s < steps; ++s) {
     auto [x, y] = gpt_batch(s);
     ref_opt.zero_grad();
     Tensor loss = gpt_loss_sum(ref->forward(x), y) / static_cast<double>(y.numel());
     loss.backward();
     ref_opt.step();
-    want.push_back(loss.item<double>());
+    losses.push_back(loss.item<double>());
   }
-  auto close = [](double got, double expected) { REQUIRE(std::abs(got - expected) <= 1e-10 * std::abs(expected)); };
+  return losses;
+}
+
+}  // namespace
+
+TEST_CASE("dcp: data parallel on 2 ranks, resumed tensor parallel on the world and in one process") {
+  const int W = world_size();
+  const optim::AdamWOptions opts{.lr = 0.02, .weight_decay = 0.1};
+  const std::vector<double> want = single_process_losses(opts, 5);
 
   const std::string dir = shared_dir("dp_to_tp");
   DeviceMesh mesh2({2}, {"dp"}, {0, 1});
   if (mesh2.contains_this_rank()) {
     auto model = par::data_parallel(make_gpt(), mesh2);
     optim::AdamW opt(model->parameters(), opts);
-    for (int s = 0; s < 3; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+    for (int s = 0; s < 3; ++s) require_same_loss(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
     nn::save_distributed(dir, *model, &opt);
   }
   barrier();
@@ -566,7 +575,7 @@ TEST_CASE("dcp: data parallel on 2 ranks, resumed tensor parallel on the world a
     REQUIRE(model->state_dict()["module.blocks.0.attn.qkv.weight"].shape() == Shape{3, 3, 4, 12});  // a view of (36, 12)
     optim::AdamW opt(model->parameters(), {});
     nn::load_distributed(dir, *model, &opt);
-    for (int s = 3; s < 5; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+    for (int s = 3; s < 5; ++s) require_same_loss(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
   }
   SECTION("one process: the plain model through the state-dict form, the optimizer left out") {
     auto plain = make_gpt();
@@ -575,7 +584,7 @@ TEST_CASE("dcp: data parallel on 2 ranks, resumed tensor parallel on the world a
     WEFT_REQUIRE_ERROR(nn::load_distributed(dir, state), Contains("unexpected tensor 'optim."));
     nn::load_distributed(dir, state, /*strict=*/false);
     auto [x, y] = gpt_batch(3);
-    close(gpt_loss_sum(plain->forward(x), y).item<double>() / static_cast<double>(y.numel()), want[3]);
+    require_same_loss(gpt_loss_sum(plain->forward(x), y).item<double>() / static_cast<double>(y.numel()), want[3]);
   }
   SECTION("a 1-rank data-parallel mesh, with the optimizer") {
     DeviceMesh mesh1({1}, {"dp"}, {W - 1});
@@ -583,7 +592,7 @@ TEST_CASE("dcp: data parallel on 2 ranks, resumed tensor parallel on the world a
       auto model = par::data_parallel(make_gpt(), mesh1);
       optim::AdamW opt(model->parameters(), {});
       nn::load_distributed(dir, *model, &opt);
-      for (int s = 3; s < 5; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+      for (int s = 3; s < 5; ++s) require_same_loss(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
     }
   }
   barrier();
@@ -592,18 +601,7 @@ TEST_CASE("dcp: data parallel on 2 ranks, resumed tensor parallel on the world a
 TEST_CASE("dcp: fully_shard training saved and resumed under data parallel, and the reverse") {
   const int W = world_size();
   const optim::AdamWOptions opts{.lr = 0.02, .weight_decay = 0.1};
-  auto ref = make_gpt();
-  optim::AdamW ref_opt(ref->parameters(), opts);
-  std::vector<double> want;
-  for (int s = 0; s < 6; ++s) {
-    auto [x, y] = gpt_batch(s);
-    ref_opt.zero_grad();
-    Tensor loss = gpt_loss_sum(ref->forward(x), y) / static_cast<double>(y.numel());
-    loss.backward();
-    ref_opt.step();
-    want.push_back(loss.item<double>());
-  }
-  auto close = [](double got, double expected) { REQUIRE(std::abs(got - expected) <= 1e-10 * std::abs(expected)); };
+  const std::vector<double> want = single_process_losses(opts, 6);
   // Per block, then the root: the parameters are uneven Shard(0) DTensors over the world.
   auto sharded = [](const DeviceMesh& mesh) {
     auto gpt = std::dynamic_pointer_cast<nn::GPT>(make_gpt());
@@ -616,7 +614,7 @@ TEST_CASE("dcp: fully_shard training saved and resumed under data parallel, and 
   {
     auto model = sharded(world);
     optim::AdamW opt(model->parameters(), opts);
-    for (int s = 0; s < 3; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+    for (int s = 0; s < 3; ++s) require_same_loss(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
     nn::save_distributed(from_fsdp, *model, &opt);
   }
   barrier();
@@ -625,7 +623,7 @@ TEST_CASE("dcp: fully_shard training saved and resumed under data parallel, and 
     auto model = par::data_parallel(make_gpt(), mesh2);
     optim::AdamW opt(model->parameters(), {});
     nn::load_distributed(from_fsdp, *model, &opt);
-    for (int s = 3; s < 6; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+    for (int s = 3; s < 6; ++s) require_same_loss(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
   }
   barrier();
 
@@ -633,13 +631,13 @@ TEST_CASE("dcp: fully_shard training saved and resumed under data parallel, and 
   if (mesh2.contains_this_rank()) {
     auto model = par::data_parallel(make_gpt(), mesh2);
     optim::AdamW opt(model->parameters(), opts);
-    for (int s = 0; s < 3; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+    for (int s = 0; s < 3; ++s) require_same_loss(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
     nn::save_distributed(to_fsdp, *model, &opt);
   }
   barrier();
   auto model = sharded(world);
   optim::AdamW opt(model->parameters(), {});
   nn::load_distributed(to_fsdp, *model, &opt);
-  for (int s = 3; s < 6; ++s) close(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
+  for (int s = 3; s < 6; ++s) require_same_loss(parallel_step(*model, opt, s), want[static_cast<size_t>(s)]);
   barrier();
 }
