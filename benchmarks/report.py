@@ -217,6 +217,21 @@ def memory_rows(runs, t):
               c["peak_ratio"], "<= 1.2x", c["peak_ratio"] <= 1.2)
 
 
+def attention_rows(runs, t):
+    """bench_attention: the fused (flash-style) attention against the composed form, causal float32."""
+    for kind, what in (("forward", "forward"), ("forward_backward", "forward+backward")):
+        for T in (64, 256, 1024):
+            for D in (16, 64):
+                run = runs.get(f"BM_attention_{kind}/B:8/T:{T}/D:{D}/threads:1")
+                if not run:
+                    continue
+                c = run["counters"]
+                held = (f", held for backward {c['held_fused_MB']:.1f} MB vs {c['held_composed_MB']:.1f} MB"
+                        if "held_fused_MB" in c else "")
+                paired_row(t, "attention", f"attention {what}, B=8 H=4 T={T} D={D}, causal, 1 thr{held}", run,
+                           "composed matmul-softmax-matmul")
+
+
 # libtorch 1.13 (bench_torch, its own binary) beside weft's same case: (label, torch run, weft run, weft counter).
 TORCH = [("add 16 floats, no-grad, per call", "BM_torch_add/n:16/threads:1", "BM_add/n:16/threads:1", "weft_us", 1)]
 TORCH += [(f"autograd chain fwd+bwd, 200 ops, per op", "BM_torch_chain_fwd_bwd/threads:1", "BM_chain_fwd_bwd", None, 200)]
@@ -432,8 +447,8 @@ def main():
     mode = sys.argv[2] if len(sys.argv) > 2 else "full"
     runs, contexts = load(results_dir)
     table = Table()
-    for rows in (peak_rows, ops_rows, autograd_rows, allocator_rows, train_rows, memory_rows, torch_rows, paired_rows,
-                 mpi_rows):
+    for rows in (peak_rows, ops_rows, autograd_rows, allocator_rows, train_rows, memory_rows, attention_rows, torch_rows,
+                 paired_rows, mpi_rows):
         rows(runs, table)
     one_thread = [r["counters"]["cpu_per_wall"] for k, r in runs.items()
                   if "threads:1" in k and "cpu_per_wall" in r["counters"]]
