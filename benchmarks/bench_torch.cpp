@@ -72,7 +72,8 @@ void BM_torch_mlp_step(benchmark::State& state) {
 BENCHMARK(BM_torch_mlp_step)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // nn::GPT of weft (nn/transformer.h) in libtorch: tied embeddings, pre-norm blocks, causal attention
-// written as weft's scaled_dot_product_attention computes it (matmul, mask, softmax, matmul).
+// composed of matmul, mask, softmax and matmul, as libtorch 1.13 has no fused attention (weft's
+// scaled_dot_product_attention is fused, kernels/attention_kernels.cpp).
 struct GptImpl : torch::nn::Module {
   GptImpl(int64_t vocab, int64_t block, int64_t layers, int64_t heads, int64_t embd) : n_head(heads) {
     wte = register_module("wte", torch::nn::Embedding(vocab, embd));
