@@ -53,16 +53,32 @@ std::string Linear::extra_repr() const {
 
 // --- Embedding ---
 
-Embedding::Embedding(int64_t n, int64_t dim)
+namespace {
+std::optional<int64_t> checked_padding_idx(std::optional<int64_t> padding_idx, int64_t n) {
+  if (!padding_idx) return std::nullopt;
+  WEFT_CHECK(*padding_idx >= -n && *padding_idx < n, "Embedding: padding_idx must be within num_embeddings (",
+             n, ") but got ", *padding_idx);
+  return *padding_idx < 0 ? *padding_idx + n : *padding_idx;
+}
+}  // namespace
+
+Embedding::Embedding(int64_t n, int64_t dim, std::optional<int64_t> padding_idx_)
     : UnaryModule("Embedding"),
       num_embeddings(n),
       embedding_dim(dim),
-      weight(register_parameter("weight", init::normal_(kernels::make_empty({n, dim}, kFloat32, "Embedding")))) {}
+      padding_idx(checked_padding_idx(padding_idx_, n)),
+      weight(register_parameter("weight", init::normal_(kernels::make_empty({n, dim}, kFloat32, "Embedding")))) {
+  if (padding_idx) {
+    NoGradGuard no_grad;
+    weight.select(0, *padding_idx).zero_();
+  }
+}
 
-Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices); }
+Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices, padding_idx); }
 
 std::string Embedding::extra_repr() const {
-  return std::to_string(num_embeddings) + ", " + std::to_string(embedding_dim);
+  return std::to_string(num_embeddings) + ", " + std::to_string(embedding_dim) +
+         (padding_idx ? ", padding_idx=" + std::to_string(*padding_idx) : "");
 }
 
 // --- LayerNorm / RMSNorm ---

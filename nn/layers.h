@@ -26,14 +26,17 @@ class Linear : public UnaryModule {
   std::function<Tensor(const Tensor& x)> parallel_forward;
 };
 
-// Rows of a (num_embeddings, embedding_dim) table, N(0, 1) initialised; indices are int64.
+// Rows of a (num_embeddings, embedding_dim) table, N(0, 1) initialised; indices are int64 or int32.
+// As PyTorch's: the row `padding_idx` (negative counts from the end) starts at zero and gets no
+// gradient.
 class Embedding : public UnaryModule {
  public:
-  Embedding(int64_t num_embeddings, int64_t embedding_dim);
+  Embedding(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt);
   Tensor forward(const Tensor& indices) override;
   std::string extra_repr() const override;
 
   int64_t num_embeddings, embedding_dim;
+  std::optional<int64_t> padding_idx;  // non-negative once constructed
   Tensor& weight;
 };
 

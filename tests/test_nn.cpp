@@ -137,6 +137,30 @@ TEST_CASE("state_dict round trip and load errors", "[nn]") {
   }
 }
 
+TEST_CASE("Embedding's padding_idx: the row starts at zero and gets no gradient; negative counts from the end",
+          "[nn]") {
+  nn::Embedding emb(5, 3, /*padding_idx=*/-2);
+  REQUIRE(emb.padding_idx == 3);
+  for (int64_t j = 0; j < 3; ++j) REQUIRE(emb.weight.index({3, j}).item<float>() == 0.0f);
+  REQUIRE(emb.extra_repr() == "5, 3, padding_idx=3");
+  Tensor idx = from_vector<int64_t>({3, 1, 3, 0, 1}, {5});
+  Tensor out = emb(idx);
+  // Row k of the output is row idx[k] of the table; the gradient of a row is the sum of the output
+  // gradients of the positions that read it, except for the padding row.
+  Tensor g = arange(15, dtype(kFloat32)).reshape({5, 3});
+  out.backward(g);
+  const std::vector<float> got = emb.weight.grad().to_vector<float>();
+  for (int64_t j = 0; j < 3; ++j) {
+    REQUIRE(got[0 * 3 + j] == static_cast<float>(9 + j));               // position 3
+    REQUIRE(got[1 * 3 + j] == static_cast<float>((3 + j) + (12 + j)));  // positions 1 and 4
+    REQUIRE(got[2 * 3 + j] == 0.0f);
+    REQUIRE(got[3 * 3 + j] == 0.0f);  // the padding row, read twice
+    REQUIRE(got[4 * 3 + j] == 0.0f);
+  }
+  WEFT_REQUIRE_ERROR(nn::Embedding(5, 3, 5), Catch::Contains("Embedding") && Catch::Contains("padding_idx"));
+  WEFT_REQUIRE_ERROR(nn::Embedding(5, 3, -6), Catch::Contains("Embedding") && Catch::Contains("-6"));
+}
+
 TEST_CASE("Linear, Embedding and activations match hand-written loops", "[nn]") {
   manual_seed(2);
   SECTION("Linear = x W^T + b, initialised within 1/sqrt(in)") {
