@@ -60,7 +60,7 @@ std::string dtype_set_names(DTypeSet set) {
 
 void fail_dtype(DType dtype, DTypeSet accepted, const char* op) {
   if (static_cast<int>(dtype) >= kNumDTypes) WEFT_ERROR(op ? op : "dtype dispatch", ": unknown dtype code ", static_cast<int>(dtype));
-  WEFT_ERROR(op ? op : "this operation", ": expected a tensor of dtype ", dtype_set_names(accepted), " but got ",
+  WEFT_ERROR(op ? op : "dtype dispatch", ": expected a tensor of dtype ", dtype_set_names(accepted), " but got ",
              dtype_name(dtype));
 }
 

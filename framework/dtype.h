@@ -117,10 +117,10 @@ decltype(auto) visit(DType dtype, const char* op, F&& f) {
   fail_dtype(dtype, kSet, op);
 }
 
-// Kernels written for the first four dtypes (bool, int64, float32, float64).
+// Kernels written for the first four dtypes (bool, int64, float32, float64); names `op` in the error.
 template <class F>
-decltype(auto) visit_dtype(DType dtype, F&& f) {
-  return visit<kBasicDTypes>(dtype, nullptr, std::forward<F>(f));
+decltype(auto) visit_dtype(DType dtype, const char* op, F&& f) {
+  return visit<kBasicDTypes>(dtype, op, std::forward<F>(f));
 }
 
 // Kernels defined on float32 and float64 only; names `op` in the error.

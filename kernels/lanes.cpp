@@ -58,7 +58,7 @@ std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
   int64_t lanes = n == 0 ? 0 : v.numel() / n;
   Tensor idx = make_empty(v.shape(), kInt64);
   std::vector<int64_t> order(n);
-  visit_dtype(x.dtype(), [&](auto tag) {
+  visit_dtype(x.dtype(), "sort", [&](auto tag) {
     using T = decltype(tag);
     T* pv = static_cast<T*>(v.raw_data());
     int64_t* pi = static_cast<int64_t*>(idx.raw_data());
@@ -85,7 +85,7 @@ std::pair<Tensor, Tensor> kth_smallest(const Tensor& x, int64_t dim, int64_t k, 
   kept[dim] = 1;
   Tensor values = make_empty({lanes, 1}, x.dtype()), indices = make_empty({lanes, 1}, kInt64);
   std::vector<int64_t> order(n);
-  visit_dtype(x.dtype(), [&](auto tag) {
+  visit_dtype(x.dtype(), "kthvalue or median", [&](auto tag) {
     using T = decltype(tag);
     const T* pv = static_cast<const T*>(v.raw_data());
     T* out = static_cast<T*>(values.raw_data());
@@ -125,7 +125,7 @@ Tensor scan(Scan op, const Tensor& x, int64_t dim, bool reverse) {
   Tensor v = read_lanes(x, dim, x.dtype());
   int64_t n = x.shape()[dim];
   int64_t lanes = n == 0 ? 0 : v.numel() / n;
-  visit_dtype(x.dtype(), [&](auto tag) {
+  visit_dtype(x.dtype(), "scan (cumsum, cumprod, logcumsumexp)", [&](auto tag) {
     using T = decltype(tag);
     if constexpr (!std::is_same_v<T, bool>) {
       T* pv = static_cast<T*>(v.raw_data());

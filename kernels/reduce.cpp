@@ -269,7 +269,7 @@ Tensor scatter_add_dim(const Tensor& grad, const Tensor& index, int64_t dim, con
   for (int64_t d = 0; d < dim; ++d) outer *= shape[d];
   for (size_t d = dim + 1; d < shape.size(); ++d) inner *= shape[d];
   const int64_t* pi = idx.data_ptr<int64_t>();
-  visit_dtype(grad.dtype(), [&](auto tag) {
+  visit_dtype(grad.dtype(), "scatter_add_dim (a max/min backward)", [&](auto tag) {
     using T = decltype(tag);
     const T* pg = static_cast<const T*>(g.raw_data());
     T* po = static_cast<T*>(out.raw_data());
