@@ -10,7 +10,9 @@ namespace {
 
 int64_t int_or(const Args& a, size_t i, int64_t otherwise) { return a.size() > i ? a.integer(i) : otherwise; }
 
-std::vector<Tensor> to_dtype_case(const Args& a) { return one(to_dtype(a.tensor(0), dtype_named(a.string(1)))); }
+std::vector<Tensor> to_dtype_case(const Args& a) {
+  return one(to_dtype(a.tensor(0), dtype_named(a.string(1))));
+}
 
 const OpTable table = {
     {"cat", [](const Args& a) { return one(cat(a.tensors(0), int_or(a, 1, 0))); }},

@@ -10,8 +10,7 @@ namespace {
 
 const OpTable table = {
     {"randperm", [](const Args& a) { return one(randperm(a.integer(0), dtype(dtype_named(a.string(1))))); }},
-    {"multinomial",
-     [](const Args& a) { return one(multinomial(a.tensor(0), a.integer(1), a.boolean(2))); }},
+    {"multinomial", [](const Args& a) { return one(multinomial(a.tensor(0), a.integer(1), a.boolean(2))); }},
     {"bernoulli", [](const Args& a) { return one(bernoulli(a.tensor(0))); }},
     {"bernoulli.p", [](const Args& a) { return one(bernoulli(a.tensor(0), a.real(1))); }},
 };
