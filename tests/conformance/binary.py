@@ -14,18 +14,9 @@ import sys
 
 import torch
 
-from conformance import DTYPE_NAMES, Suite, T, randn
+from conformance import ALL_DTYPES, Suite, T, no_int16, randn
 
 s = Suite()
-ALL_DTYPES = list(DTYPE_NAMES)
-
-
-def no_int16(fn):
-    @functools.wraps(fn)
-    def wrapped(*args, **kwargs):
-        out = fn(*args, **kwargs)
-        return out.to(torch.int32) if isinstance(out, torch.Tensor) and out.dtype == torch.int16 else out
-    return wrapped
 
 
 def half_upcast(fn):

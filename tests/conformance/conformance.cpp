@@ -15,7 +15,6 @@
 #include "tests/python_oracle.h"
 
 namespace weft::test::conformance {
-namespace {
 
 DType dtype_named(const std::string& name) {
   for (int i = 0; i < kNumDTypes; ++i)
@@ -23,6 +22,8 @@ DType dtype_named(const std::string& name) {
   FAIL("the conformance script names a dtype weft does not know: " << name);
   return kFloat64;
 }
+
+namespace {
 
 double number_of(const json& v) {
   if (v.is_string()) {

@@ -69,6 +69,10 @@ class Args {
 using OpFn = std::function<std::vector<Tensor>(const Args&)>;
 using OpTable = std::map<std::string, OpFn>;
 
+// The dtype a script spells `name` ("float32", as conformance.py's DTYPE_NAMES); fails the test
+// for a name weft does not know.
+DType dtype_named(const std::string& name);
+
 // A tensor from the script's encoding, in its layout: contiguous, transposed (last two dims swapped
 // in memory) or strided (every other element of a buffer twice as long). With `base`, the leaf
 // the layout is a view of is returned there (for gradients).

@@ -11,6 +11,7 @@ sum(output * weight) for a random weight per floating output.
 
 Run by Debian's /usr/bin/python3, which sees python3-torch.
 """
+import functools
 import json
 import math
 
@@ -23,6 +24,8 @@ DTYPE_NAMES = {
 }
 DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}
 FLOATING = (torch.bfloat16, torch.float16, torch.float32, torch.float64)
+ALL_DTYPES = list(DTYPE_NAMES)  # every dtype weft has, for the scripts' "every dtype" loops
+LAYOUTS = ("contiguous", "transposed", "strided")  # the memory layouts T(...) and conformance.h know
 
 
 def encode_value(v):
@@ -172,3 +175,39 @@ class Suite:
 def randn(*shape, dtype=torch.float64, seed=None, generator=None):
     g = generator if generator is not None else torch.Generator().manual_seed(seed if seed is not None else 1)
     return torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)  # shape () gives a 0-d tensor
+
+
+def ints(shape, dtype, start=0):
+    """Small distinct values start, start+1, ... of `shape` in any dtype (bool: alternating)."""
+    n = 1
+    for d in shape:
+        n *= d
+    v = torch.arange(start, start + n).reshape(shape)
+    return (v % 2).to(dtype) if dtype == torch.bool else v.to(dtype)
+
+
+def no_int16(fn):
+    """fn with an int16 result cast to int32: weft has no int16, and promotes uint8 with int8 to int32."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        return out.to(torch.int32) if isinstance(out, torch.Tensor) and out.dtype == torch.int16 else out
+    return wrapped
+
+
+class Upcast:
+    """fn of a tensor, computed in float32 and rounded back where torch 1.13 lacks the bfloat16/float16 CPU kernel."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, t, *args, **kwargs):
+        try:
+            return self.fn(t, *args, **kwargs)
+        except RuntimeError as e:
+            if t.dtype not in (torch.float16, torch.bfloat16) or "not implemented for" not in str(e):
+                raise
+            out = self.fn(t.float(), *args, **kwargs)
+            outs = out if isinstance(out, tuple) else (out,)
+            outs = tuple(o.to(t.dtype) if o.dtype == torch.float32 else o for o in outs)
+            return outs if isinstance(out, tuple) else outs[0]

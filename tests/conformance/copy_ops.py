@@ -4,20 +4,9 @@ import sys
 
 import torch
 
-from conformance import DTYPE_NAMES, DTYPES, Suite, T, randn
+from conformance import ALL_DTYPES, DTYPES, DTYPE_NAMES, FLOATING, LAYOUTS, Suite, T, ints, randn
 
 s = Suite()
-LAYOUTS = ("contiguous", "transposed", "strided")
-ALL = list(DTYPES.values())
-FLOATS = (torch.bfloat16, torch.float16, torch.float32, torch.float64)
-
-
-def ints(shape, dtype):
-    n = 1
-    for d in shape:
-        n *= d
-    v = torch.arange(n).reshape(shape)
-    return (v % 2).to(dtype) if dtype == torch.bool else v.to(dtype)
 
 
 a, b, c = randn(2, 3, seed=1), randn(2, 3, seed=2), randn(2, 1, seed=3)
@@ -34,7 +23,7 @@ s.case("cat", torch.cat, [T(torch.zeros(0)), T(a)], 1)
 s.case("cat", torch.cat, [T(torch.zeros(0, dtype=torch.float64)), T(a, dtype=torch.int32)], -1)
 s.case("cat", torch.cat, [T(torch.zeros(0)), T(torch.zeros(0, dtype=torch.int8))], 0)
 s.case("cat", torch.cat, [T(torch.zeros(0)), T(a)], 2)
-for d1 in ALL:
+for d1 in ALL_DTYPES:
     s.case("cat", torch.cat, [T(ints([2, 2], d1)), T(ints([1, 2], d1))], 0)
     for d2 in (torch.bool, torch.int32, torch.float16, torch.bfloat16, torch.float64):
         s.case("cat", torch.cat, [T(ints([2], d1)), T(ints([3], d2))], 0)
@@ -50,7 +39,7 @@ s.case("cat", torch.cat, [T(a), T(b)], -3)
 for layout in LAYOUTS:
     for d in (0, 1, 2, -1, -3):
         s.case("stack", torch.stack, [T(a, layout=layout, grad=True), T(b, grad=True)], d)
-for d1 in ALL:
+for d1 in ALL_DTYPES:
     s.case("stack", torch.stack, [T(ints([2], d1)), T(ints([2], d1))], 0)
     s.case("stack", torch.stack, [T(ints([2], d1)), T(ints([2], torch.float32))], 1)
 s.case("stack", torch.stack, [T(torch.tensor(1.0), grad=True), T(torch.tensor(2.0), grad=True)], 0)
@@ -64,7 +53,7 @@ s.case("stack", torch.stack, [T(a), T(b)], -4)
 for layout in LAYOUTS:
     s.case("clone", torch.clone, T(a, layout=layout, grad=True), views=True)
     s.case("contiguous", lambda t: t.contiguous(), T(a, layout=layout, grad=True), views=True)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("clone", torch.clone, T(ints([3], dtype)), views=True)
     s.case("contiguous", lambda t: t.contiguous(), T(ints([2, 2], dtype), layout="transposed"), views=True)
 s.case("clone", torch.clone, T(torch.tensor(-0.0), grad=True), views=True)
@@ -81,7 +70,7 @@ def to(t, d):
 
 special = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.5, -2.5, 2.7, -2.7, 100.0, 127.0, -128.0, 255.0, 1e-40, 65504.0,
            3.0e38, float("nan"), float("inf"), -float("inf")]
-for src in ALL:
+for src in ALL_DTYPES:
     if src.is_floating_point:
         values = T(torch.tensor(special, dtype=torch.float64).to(src))
     elif src == torch.bool:
@@ -90,13 +79,13 @@ for src in ALL:
         info = torch.iinfo(src)
         values = T([v for v in (0, 1, -1, 127, -128, 255, 256, 1000, 65504, 65505, 16777217, 2**24 + 3, 2**53 + 1)
                     if info.min <= v <= info.max] + [info.max, info.min], dtype=src)
-    for dst in ALL:
+    for dst in ALL_DTYPES:
         if src.is_floating_point and not dst.is_floating_point and dst != torch.bool:
             continue  # float -> integer below: in range, and out of range
         s.case("to_dtype", to, values, DTYPE_NAMES[dst], views=True)
 # float -> integer truncates toward zero
 inrange = [0.0, -0.0, 0.5, -0.5, 1.9, -1.9, 100.7, -100.7, 127.0, -128.0]
-for src in FLOATS:
+for src in FLOATING:
     for dst in ("int8", "int32", "int64"):
         s.case("to_dtype", to, T(torch.tensor(inrange).to(src)), dst)
     s.case("to_dtype", to, T(torch.tensor([0.0, 0.9, 1.0, 200.5, 255.0]).to(src)), "uint8")
@@ -105,7 +94,7 @@ s.case("to_dtype", to, T([3.5e4, -3.5e4, 2.1e9, -2.1e9, 9.2e18, -9.2e18], dtype=
 s.case("to_dtype", to, T([3.5e4, -3.5e4, 2.1e9, -2.1e9, 9.2e18, -9.2e18], dtype=torch.float32), "int64")
 # float -> integer out of the integer's range (NaN, infinities, too large): OUT_OF_RANGE below
 OUT_OF_RANGE = {}
-for src in FLOATS:
+for src in FLOATING:
     for dst in ("uint8", "int8", "int32", "int64"):
         OUT_OF_RANGE[(src, dst)] = [256.0, -1.0, 300.0, -129.0, 1000.0, 3e9, -3e9, 1e19, -1e19, float("nan"),
                                     float("inf"), -float("inf")]
@@ -131,7 +120,7 @@ for layout in LAYOUTS:
 s.case("tril", torch.tril, T(randn(2, 3, 3), grad=True), 0)
 s.case("triu", torch.triu, T(randn(2, 2, 3), grad=True), -1)
 s.case("tril", torch.tril, T(randn(4, 2), grad=True))
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("tril", torch.tril, T(ints([3, 3], dtype)), 0)
     s.case("triu", torch.triu, T(ints([3, 3], dtype)), 1)
 s.case("tril", torch.tril, T(torch.tensor([[float("nan"), float("inf")], [-0.0, -float("inf")]])))

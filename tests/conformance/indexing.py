@@ -9,20 +9,10 @@ import warnings
 
 import torch
 
-from conformance import DTYPES, Suite, T, randn
+from conformance import ALL_DTYPES, LAYOUTS, Suite, T, ints, randn
 
 s = Suite()
 warnings.filterwarnings("ignore", message="indexing with dtype torch.uint8")
-LAYOUTS = ("contiguous", "transposed", "strided")
-ALL = list(DTYPES.values())
-
-
-def ints(shape, dtype):
-    n = 1
-    for d in shape:
-        n *= d
-    v = torch.arange(n).reshape(shape)
-    return (v % 2).to(dtype) if dtype == torch.bool else v.to(dtype)
 
 
 def I(*v):  # an int64 index tensor
@@ -34,7 +24,7 @@ x = randn(3, 4)
 for layout in LAYOUTS:
     for d, idx in ((0, I(2, 0)), (1, I(3, 3, 0)), (-1, I(1)), (0, I([])), (-2, I(-1, 0)), (1, T(2, dtype=torch.int64))):
         s.case("index_select", torch.index_select, T(x, layout=layout, grad=True), d, idx)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("index_select", torch.index_select, T(ints([3, 2], dtype)), 0, I(2, 1, 2))
 s.case("index_select", torch.index_select, T(x, grad=True), 0, T([1, 2], dtype=torch.int32))
 s.case("index_select", torch.index_select, T(torch.tensor(5.0), grad=True), 0, I(0))
@@ -56,7 +46,7 @@ for layout in LAYOUTS:
     s.case("gather", torch.gather, T(x, layout=layout, grad=True), 1, I([[3, 0], [1, 1], [2, 0]]))
     s.case("gather", torch.gather, T(x, layout=layout, grad=True), -1, I([[0], [3]]))
     s.case("gather", torch.gather, T(x, layout=layout, grad=True), 1, T(torch.tensor([[0, 3], [1, 2]]).t(), layout="transposed"))
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("gather", torch.gather, T(ints([2, 3], dtype)), 1, I([[2, 0], [1, 1]]))
 s.case("gather", torch.gather, T(torch.tensor(5.0), grad=True), 0, T(0, dtype=torch.int64))
 s.case("gather", torch.gather, T(torch.zeros(0, 3)), 1, T(torch.zeros(0, 2, dtype=torch.int64)))
@@ -124,7 +114,7 @@ for index in basic + advanced:
     views = all(not isinstance(i, T) for i in index)
     for layout in LAYOUTS:
         s.case("index", get, T(y, layout=layout, grad=True), index, views=views)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("index", get, T(ints([3, 4], dtype)), [S(1), I(0, 3)])
     s.case("index", get, T(ints([3, 4], dtype)), [mask3, 1])
 s.case("index", get, T(torch.tensor(3.0), grad=True), [None], views=True)
@@ -158,7 +148,7 @@ for index in basic[:18] + advanced:
     if len(shape) >= 1:  # values broadcast along the indexed result
         s.case("index_put_", put, T(y, grad=True), index, T(rnd(shape[-1:], 6), grad=True))
     s.case("index_put_.scalar", put, T(y, grad=True), index, 2.5)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("index_put_", put, T(ints([3, 4], dtype)), [S(1), I(0, 3)], T(ints([2, 2], dtype)))
     s.case("index_put_", put, T(ints([3, 4], dtype)), [mask3], T(ints([4], dtype)))
     s.case("index_put_.scalar", put, T(ints([3, 4], dtype)), [1], 1)
@@ -177,7 +167,7 @@ for index in ([I(0, 0, 2, 0)], [I(1, 1), I(2, 2)], [mask34], [I([[0], [2]]), I(1
         s.case("index_put_.accumulate", put_acc, T(y, layout=layout, grad=True), index,
                T(rnd(shape, 7), grad=True))
     s.case("index_put_.accumulate", put_acc, T(y, grad=True), index, T(rnd(shape[-1:], 8), grad=True))
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("index_put_.accumulate", put_acc, T(ints([4], dtype)), [I(0, 0, 3)], T(ints([3], dtype)))
 s.case("index_put_.accumulate", put_acc, T(y), [I(4)], T(randn(4, 5)))
 # gradients keep the input's floating dtype

@@ -9,12 +9,10 @@ import sys
 
 import torch
 
-from conformance import DTYPE_NAMES, DTYPES, Suite, T, randn
+from conformance import FLOATING, LAYOUTS, Suite, T, randn
 
 s = Suite()
-LAYOUTS = ("contiguous", "transposed", "strided")
 INTS = (torch.uint8, torch.int8, torch.int32, torch.int64)
-FLOATS = (torch.bfloat16, torch.float16, torch.float32, torch.float64)
 
 
 def exact(fn):
@@ -46,7 +44,7 @@ def vals(*shape, dtype=torch.float64, seed=1):
 for layout in LAYOUTS:
     s.case("mm", exact(torch.mm), T(randn(3, 4), layout=layout, grad=True), T(randn(4, 2, seed=2), grad=True))
     s.case("mm", exact(torch.mm), T(randn(3, 4), grad=True), T(randn(4, 2, seed=2), layout=layout, grad=True))
-for dtype in FLOATS + INTS:
+for dtype in FLOATING + INTS:
     grad = dtype.is_floating_point
     s.case("mm", exact(torch.mm), T(vals(5, 7, dtype=dtype), grad=grad), T(vals(7, 3, dtype=dtype, seed=2), grad=grad))
     s.case("mm", exact(torch.mm), T(vals(2, 3, dtype=dtype), layout="transposed"), T(vals(3, 4, dtype=dtype, seed=2), layout="transposed"))
@@ -67,7 +65,7 @@ s.case("mm", torch.mm, T(randn(2, 3, 1)), T(randn(3, 2)))
 for layout in LAYOUTS:
     s.case("bmm", exact(torch.bmm), T(randn(2, 3, 4), layout=layout, grad=True), T(randn(2, 4, 5, seed=2), grad=True))
     s.case("bmm", exact(torch.bmm), T(randn(2, 3, 4), grad=True), T(randn(2, 4, 5, seed=2), layout=layout, grad=True))
-for dtype in FLOATS + INTS:
+for dtype in FLOATING + INTS:
     grad = dtype.is_floating_point
     s.case("bmm", exact(torch.bmm), T(vals(2, 3, 4, dtype=dtype), grad=grad), T(vals(2, 4, 2, dtype=dtype, seed=2), grad=grad))
 s.case("bmm", exact(torch.bmm), T(torch.zeros(0, 3, 4), grad=True), T(torch.zeros(0, 4, 2), grad=True))
@@ -90,7 +88,7 @@ for layout in LAYOUTS[1:]:
            T(randn(4, 5, seed=2), layout=layout, grad=True))
     s.case("matmul", exact(torch.matmul), T(randn(3, 4), layout=layout, grad=True), T(randn(4, seed=2), grad=True))
     s.case("matmul", exact(torch.matmul), T(randn(4), grad=True), T(randn(2, 4, 3, seed=2), layout=layout, grad=True))
-for dtype in FLOATS + INTS:
+for dtype in FLOATING + INTS:
     grad = dtype.is_floating_point
     for sa, sb in (((4,), (4,)), ((2, 3, 4), (4,)), ((3, 4), (2, 4, 2))):
         s.case("matmul", exact(torch.matmul), T(vals(*sa, dtype=dtype), grad=grad), T(vals(*sb, dtype=dtype, seed=2), grad=grad))
@@ -112,7 +110,7 @@ for inp in ((3, 2), (2,), (1, 2), (3, 1), ()):
                T(randn(3, 4), grad=True), T(randn(4, 2, seed=2), grad=True), beta=beta, alpha=alpha)
 # beta = 0 ignores the input, NaN and all, as torch does
 s.case("addmm", exact(torch.addmm), T([[float("nan"), 1.0]], dtype=torch.float64), T(randn(1, 2)), T(randn(2, 2)), beta=0)
-for dtype in FLOATS + INTS:
+for dtype in FLOATING + INTS:
     grad = dtype.is_floating_point
     s.case("addmm", exact(torch.addmm), T(vals(2, 3, dtype=dtype, seed=3), grad=grad), T(vals(2, 4, dtype=dtype), grad=grad),
            T(vals(4, 3, dtype=dtype, seed=2), grad=grad), beta=2, alpha=3)
@@ -138,7 +136,7 @@ for xs in ((4,), (3, 4), (2, 2, 3, 4), (0, 4)):
     s.case("linear", exact(torch.nn.functional.linear), T(randn(*xs), grad=True), T(randn(5, 4, seed=2), grad=True),
            T(randn(5, seed=3), grad=True))
     s.case("linear", exact(torch.nn.functional.linear), T(randn(*xs), grad=True), T(randn(5, 4, seed=2), grad=True))
-for dtype in FLOATS + INTS:
+for dtype in FLOATING + INTS:
     grad = dtype.is_floating_point
     s.case("linear", exact(torch.nn.functional.linear), T(vals(3, 4, dtype=dtype), grad=grad),
            T(vals(2, 4, dtype=dtype, seed=2), grad=grad), T(vals(2, dtype=dtype, seed=3), grad=grad))
@@ -153,7 +151,7 @@ s.case("linear", torch.nn.functional.linear, T(torch.tensor(1.0, dtype=torch.flo
 # outer
 for layout in ("contiguous", "strided"):
     s.case("outer", exact(torch.outer), T(randn(3), layout=layout, grad=True), T(randn(4, seed=2), layout=layout, grad=True))
-for dtype in FLOATS + INTS + (torch.bool,):
+for dtype in FLOATING + INTS + (torch.bool,):
     s.case("outer", exact(torch.outer), T(vals(3, dtype=dtype)), T(vals(2, dtype=dtype, seed=2)))
 s.case("outer", exact(torch.outer), T(torch.zeros(0), grad=True), T(randn(2), grad=True))
 s.case("outer", exact(torch.outer), T([float("inf"), 0.0], dtype=torch.float64), T([0.0, -1.0], dtype=torch.float64))
@@ -225,7 +223,7 @@ E("ijk->kji", (2, 3, 4))
 E("ijk->", (2, 3, 4))
 E("i j , j k -> i k", (2, 3), (3, 2))   # spaces are ignored
 E("AB,Bc->Ac", (2, 3), (3, 2))           # capital letters are subscripts too
-for dtype in FLOATS + INTS:
+for dtype in FLOATING + INTS:
     E("ij,jk->ik", (2, 3), (3, 2), dtype=dtype)
     E("ii->i", (3, 3), dtype=dtype)
     E("bij,bjk->bik", (2, 2, 3), (2, 3, 2), dtype=dtype)

@@ -8,24 +8,14 @@ not broadcast). None of these ops is differentiable.
 Deliberate difference: uint8 with int8 promotes to int32 in weft, to int16 in torch (weft has no
 int16); where torch's result is int16 the reference is cast to int32 (the bits are the same).
 """
-import functools
 import sys
 
 import torch
 
-from conformance import DTYPE_NAMES, Suite, T
+from conformance import ALL_DTYPES, Suite, T, no_int16
 
 s = Suite()
 INF, NAN = float("inf"), float("nan")
-ALL_DTYPES = list(DTYPE_NAMES)
-
-
-def no_int16(fn):
-    @functools.wraps(fn)
-    def wrapped(*args, **kwargs):
-        out = fn(*args, **kwargs)
-        return out.to(torch.int32) if isinstance(out, torch.Tensor) and out.dtype == torch.int16 else out
-    return wrapped
 
 
 def lhs(dtype):

@@ -4,19 +4,9 @@ import sys
 
 import torch
 
-from conformance import DTYPES, Suite, T, randn
+from conformance import ALL_DTYPES, LAYOUTS, Suite, T, ints, randn
 
 s = Suite()
-LAYOUTS = ("contiguous", "transposed", "strided")
-ALL = list(DTYPES.values())
-
-
-def ints(shape, dtype):
-    n = 1
-    for d in shape:
-        n *= d
-    v = torch.arange(n).reshape(shape)
-    return (v % 2).to(dtype) if dtype == torch.bool else v.to(dtype)
 
 
 x = randn(2, 3, 4)
@@ -26,7 +16,7 @@ m = randn(3, 4, seed=2)
 for layout in LAYOUTS:
     for dims in ([0], [1, 2], [-1], [0, 1, 2], []):
         s.case("flip", torch.flip, T(x, layout=layout, grad=True), dims)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("flip", torch.flip, T(ints([2, 3], dtype)), [1])
 s.case("flip", torch.flip, T(torch.tensor(1.0), grad=True), [0])
 s.case("flip", torch.flip, T(torch.tensor(1.0)), [])
@@ -42,7 +32,7 @@ for layout in LAYOUTS:
             s.case("roll", torch.roll, T(x, layout=layout, grad=True), shifts)
         else:
             s.case("roll", torch.roll, T(x, layout=layout, grad=True), shifts, dims)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("roll", torch.roll, T(ints([5], dtype)), 2, 0)
 s.case("roll", torch.roll, T(torch.tensor(1.0), grad=True), 3)
 s.case("roll", torch.roll, T(torch.zeros(0, 3)), 1, 0)
@@ -58,7 +48,7 @@ for layout in LAYOUTS:
         s.case("repeat", lambda t, r: t.repeat(r), T(m, layout=layout, grad=True), r)
     for r in ([2], [2, 3], [2, 1, 2], [0], []):
         s.case("tile", torch.tile, T(m, layout=layout, grad=True), r)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("repeat", lambda t, r: t.repeat(r), T(ints([2], dtype)), [2, 2])
     s.case("tile", torch.tile, T(ints([2, 2], dtype)), [3])
 s.case("repeat", lambda t, r: t.repeat(r), T(torch.tensor(2.0), grad=True), [3])
@@ -81,7 +71,7 @@ for layout in LAYOUTS:
            T([2], dtype=torch.int64), dim=1)
     s.case("repeat_interleave.tensor", torch.repeat_interleave, T(v, layout=layout, grad=True),
            T([1, 2, 0, 1, 1, 3], dtype=torch.int64))
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("repeat_interleave", torch.repeat_interleave, T(ints([2], dtype)), 2, dim=0)
 s.case("repeat_interleave.tensor", torch.repeat_interleave, T(v), T(3, dtype=torch.int64), dim=0)
 s.case("repeat_interleave", torch.repeat_interleave, T(torch.tensor(2.0), grad=True), 3)
@@ -98,7 +88,7 @@ for layout in LAYOUTS:
     for src, dst in ((0, 2), (-1, 0), (1, 1), ([0, 1], [2, 0]), ([2, 0], [0, 1]), ([], [])):
         op = "movedim.dims" if isinstance(src, list) else "movedim"
         s.case(op, torch.movedim, T(x, layout=layout, grad=True), src, dst)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("movedim", torch.movedim, T(ints([2, 3], dtype)), 0, 1)
 s.case("movedim", torch.movedim, T(torch.tensor(1.0), grad=True), 0, -1)
 s.case("movedim", torch.movedim, T(torch.zeros(0, 3)), 0, 1)
@@ -112,7 +102,7 @@ s.case("movedim.dims", torch.movedim, T(x), [0, 1], [2, 2])
 for layout in LAYOUTS:
     for d in (0, 1, 2, -1):
         s.case("unbind", torch.unbind, T(x, layout=layout, grad=True), d, views=True)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("unbind", torch.unbind, T(ints([2, 2], dtype)), 1, views=True)
 s.case("unbind", torch.unbind, T(torch.zeros(2, 0)), 0)
 s.case("unbind", torch.unbind, T(torch.zeros(0, 2)), 0)
@@ -141,7 +131,7 @@ def via(fn, compute_in, result):
     return lambda t, *a: fn(t.to(compute_in), *a).to(result)
 
 
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("diagonal", torch.diagonal, T(ints([3, 3], dtype)), views=True)
     diag, trace = torch.diag, torch.trace
     if dtype == torch.float16:

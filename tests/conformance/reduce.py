@@ -10,33 +10,13 @@ import sys
 
 import torch
 
-from conformance import DTYPE_NAMES, Suite, T, randn
+from conformance import ALL_DTYPES, Suite, T, Upcast, randn
 
 s = Suite()
 
 
-class Upcast:
-    """torch 1.13 has no CPU prod for bfloat16/float16 nor logsumexp for float16; weft computes them
-    in float32, as torch does its other 16-bit reductions. The reference is then torch's float32
-    result rounded to the input's dtype."""
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, t, *args, **kwargs):
-        try:
-            return self.fn(t, *args, **kwargs)
-        except RuntimeError as e:
-            if t.dtype not in (torch.float16, torch.bfloat16) or "not implemented for" not in str(e):
-                raise
-            out = self.fn(t.float(), *args, **kwargs)
-            outs = out if isinstance(out, tuple) else (out,)
-            outs = tuple(o.to(t.dtype) if o.dtype == torch.float32 else o for o in outs)
-            return outs if isinstance(out, tuple) else outs[0]
-
-
+# torch 1.13 has no CPU prod for bfloat16/float16 nor logsumexp for float16: computed in float32.
 torch_prod, torch_logsumexp = Upcast(torch.prod), Upcast(torch.logsumexp)
-ALL_DTYPES = list(DTYPE_NAMES)
 INF, NAN = float("inf"), float("nan")
 
 

@@ -8,10 +8,9 @@ import sys
 
 import torch
 
-from conformance import DTYPES, Suite, T
+from conformance import DTYPES, FLOATING, Suite, T
 
 s = Suite()
-FLOATS = (torch.bfloat16, torch.float16, torch.float32, torch.float64)
 
 
 def randperm(n, dtype):
@@ -35,7 +34,7 @@ def via_float32(fn):
     return run
 
 
-for dtype in FLOATS:
+for dtype in FLOATING:
     multinomial = via_float32(torch.multinomial) if dtype == torch.float16 else torch.multinomial
     s.case("multinomial", multinomial, T([0.0, 0.0, 2.5, 0.0], dtype=dtype), 3, True)
     s.case("multinomial", multinomial, T([[0.0, 1.0, 0.0], [0.0, 0.0, 7.0]], dtype=dtype), 2, True)
@@ -62,7 +61,7 @@ def bernoulli_p(t, p):
     return torch.bernoulli(t, p)
 
 
-for dtype in FLOATS:
+for dtype in FLOATING:
     bernoulli = via_float32(torch.bernoulli) if dtype == torch.float16 else torch.bernoulli
     p_form = via_float32(bernoulli_p) if dtype == torch.float16 else bernoulli_p
     s.case("bernoulli", bernoulli, T([[0.0, 1.0], [1.0, 0.0]], dtype=dtype))

@@ -9,29 +9,13 @@ import sys
 
 import torch
 
-from conformance import DTYPE_NAMES, Suite, T, randn
+from conformance import ALL_DTYPES, Suite, T, Upcast, randn
 
 s = Suite()
-ALL_DTYPES = list(DTYPE_NAMES)
 INF, NAN = float("inf"), float("nan")
 
 
-class Upcast:
-    """torch 1.13 has no CPU logcumsumexp for bfloat16/float16 (nor cumsum/cumprod for some); weft
-    computes them in float32. The reference is torch's float32 result rounded to the input dtype."""
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, t, *args, **kwargs):
-        try:
-            return self.fn(t, *args, **kwargs)
-        except RuntimeError as e:
-            if t.dtype not in (torch.float16, torch.bfloat16) or "not implemented for" not in str(e):
-                raise
-            return self.fn(t.float(), *args, **kwargs).to(t.dtype)
-
-
+# torch 1.13 has no CPU logcumsumexp for bfloat16/float16 (nor cumsum/cumprod for some).
 OPS = {"cumsum": Upcast(torch.cumsum), "cumprod": Upcast(torch.cumprod), "logcumsumexp": Upcast(torch.logcumsumexp)}
 
 

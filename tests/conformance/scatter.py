@@ -6,22 +6,12 @@ import warnings
 
 import torch
 
-from conformance import DTYPES, Suite, T, randn
+from conformance import ALL_DTYPES, LAYOUTS, Suite, T, ints, randn
 
 s = Suite()
 warnings.filterwarnings("ignore", message="scatter_reduce\\(\\) is in beta")
 warnings.filterwarnings("ignore", message="masked_select received a mask with dtype torch.uint8")
-LAYOUTS = ("contiguous", "transposed", "strided")
-ALL = list(DTYPES.values())
 REDUCES = ("sum", "prod", "mean", "amax", "amin")
-
-
-def ints(shape, dtype, start=0):
-    n = 1
-    for d in shape:
-        n *= d
-    v = torch.arange(start, start + n).reshape(shape)
-    return (v % 2).to(dtype) if dtype == torch.bool else v.to(dtype)
 
 
 def I(v):
@@ -72,7 +62,7 @@ for reduce in REDUCES:
             fn = scatter_reduce_excluding_self
         s.case("scatter_reduce", fn, T([[1.0, 0.0], [5.0, 2.0]], grad=True), 0,
                I([[0, 0], [0, 0], [1, 0]]), tied, reduce, include_self=include_self)
-        for dtype in ALL:
+        for dtype in ALL_DTYPES:
             a = ints([2, 3], dtype, 1)
             s.case("scatter_reduce", torch.scatter_reduce, T(a), 1, I([[0, 0, 2], [1, 1, 1]]), T(ints([2, 3], dtype, 2)),
                    reduce, include_self=include_self)
@@ -85,7 +75,7 @@ zs = T([[2.0, 0.0, 0.5], [0.0, 0.0, 4.0], [3.0, -2.0, 0.0]], dtype=torch.float64
 for include_self in (True, False):
     s.case("scatter_reduce", torch.scatter_reduce, zx, 0, I([[0, 1, 0], [0, 1, 1], [1, 1, 0]]), zs, "prod",
            include_self=include_self)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("scatter", torch.scatter, T(ints([2, 3], dtype)), 1, I([[2, 0], [1, 0]]), T(ints([2, 2], dtype, 5)))
     s.case("scatter.value", torch.scatter, T(ints([2, 3], dtype)), 0, I([[1, 0, 1]]), 1)
     s.case("scatter_add", torch.scatter_add, T(ints([2, 3], dtype)), 1, I([[2, 2], [0, 0]]), T(ints([2, 2], dtype, 5)))
@@ -113,7 +103,7 @@ for layout in LAYOUTS:
     s.case("index_copy", torch.index_copy, T(x, grad=True), 1, I([3, 1, 0]), T(randn(3, 3), layout=layout, grad=True))
 s.case("index_fill", torch.index_fill, T(x, grad=True), 1, T(2, dtype=torch.int64), float("nan"))
 s.case("index_copy", torch.index_copy, T(x, grad=True), -1, I([]), T(torch.zeros(3, 0), grad=True))
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("index_fill", torch.index_fill, T(ints([2, 3], dtype)), 1, I([0, 2]), 1)
     s.case("index_copy", torch.index_copy, T(ints([3, 2], dtype)), 0, I([2, 0]), T(ints([2, 2], dtype, 4)))
 s.case("index_fill", torch.index_fill, T(torch.tensor(1.0), grad=True), 0, I([0]), 2.0)
@@ -152,7 +142,7 @@ for layout in LAYOUTS:
 s.case("masked_select", torch.masked_select, T(randn(4), grad=True), m34)  # x broadcast to the mask
 s.case("masked_scatter", torch.masked_scatter, T(randn(4), grad=True), m34, T(randn(3, 5), grad=True))
 s.case("masked_select", torch.masked_select, T(x), T(m34.tensor.t().contiguous().t(), layout="transposed"))
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("masked_select", torch.masked_select, T(ints([2, 2], dtype)), T([[True, False], [True, True]]))
     s.case("masked_scatter", torch.masked_scatter, T(ints([2, 2], dtype)), T([True, False]), T(ints([3], dtype, 7)))
 s.case("masked_select", torch.masked_select, T(torch.tensor(1.0), grad=True), T(True))
@@ -171,7 +161,7 @@ s.case("masked_scatter", torch.masked_scatter, T(x), T([[1, 0, 1, 1]] * 3, dtype
 # nonzero: [count, rank] coordinates in row-major order
 for layout in LAYOUTS:
     s.case("nonzero", torch.nonzero, T([[0.0, 1.5, 0.0], [-0.0, float("nan"), 2.0]], layout=layout))
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("nonzero", torch.nonzero, T(ints([2, 3], dtype)))
 s.case("nonzero", torch.nonzero, T(torch.tensor(3.0)))
 s.case("nonzero", torch.nonzero, T(torch.tensor(0.0)))
@@ -196,7 +186,7 @@ def unique_via_float32(t, inverse, counts):
     return (values.half(), *rest)
 
 
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("unique", unique_via_float32 if dtype == torch.float16 else unique,
            T(torch.tensor([[3, 1, 3], [0, 2, 1]]).to(dtype)), True, True)
 s.case("unique", unique, T(torch.tensor(2.0)), True, True)

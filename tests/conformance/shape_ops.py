@@ -4,28 +4,17 @@ import sys
 
 import torch
 
-from conformance import DTYPES, Suite, T, randn
+from conformance import ALL_DTYPES, LAYOUTS, Suite, T, ints, randn
 
 s = Suite()
 x = randn(2, 3, 4)
-LAYOUTS = ("contiguous", "transposed", "strided")
-ALL = list(DTYPES.values())
-
-
-def ints(shape, dtype):
-    """Small distinct values in any dtype (bool: alternating)."""
-    n = 1
-    for d in shape:
-        n *= d
-    v = torch.arange(n).reshape(shape)
-    return (v % 2).to(dtype) if dtype == torch.bool else v.to(dtype)
 
 
 # reshape: a view where the geometry allows one, else a copy; -1 infers a dim
 for layout in LAYOUTS:
     for shape in ([4, 6], [-1], [6, -1], [2, 12], [24], [2, 3, 2, 2], [1, 24, 1]):
         s.case("reshape", torch.reshape, T(x, layout=layout, grad=True), shape, views=True)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("reshape", torch.reshape, T(ints([2, 3], dtype)), [3, 2], views=True)
 s.case("reshape", torch.reshape, T(torch.tensor(5.0), grad=True), [1, 1], views=True)  # 0-dim
 s.case("reshape", torch.reshape, T(randn(1, 1)), [], views=True)
@@ -49,7 +38,7 @@ s.case("reshape", torch.reshape, T(torch.zeros(0, 3)), [0, -1])  # -1 with zero 
 for layout in LAYOUTS:
     for shape in ([4, 6], [2, 12], [6, 4], [2, 3, 2, 2], [-1]):
         s.case("view", lambda t, sh: t.view(sh), T(x, layout=layout, grad=True), shape, views=True)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("view", lambda t, sh: t.view(sh), T(ints([2, 3], dtype)), [6], views=True)
 s.case("view", lambda t, sh: t.view(sh), T(torch.tensor(3.0)), [1], views=True)
 s.case("view", lambda t, sh: t.view(sh), T(torch.zeros(2, 0)), [0, 7])
@@ -59,7 +48,7 @@ s.case("view", lambda t, sh: t.view(sh), T(x), [7, -1])
 for layout in LAYOUTS:
     for a, b in ((0, -1), (1, 2), (0, 1), (-2, -1), (2, 2), (1, -1)):
         s.case("flatten", torch.flatten, T(x, layout=layout, grad=True), a, b, views=True)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("flatten", torch.flatten, T(ints([2, 2], dtype)), views=True)
 s.case("flatten", torch.flatten, T(torch.tensor(2.5), grad=True), views=True)  # 0-dim -> [1]
 s.case("flatten", torch.flatten, T(torch.zeros(2, 0, 3)), 0, 1)
@@ -73,7 +62,7 @@ for layout in LAYOUTS:
     s.case("squeeze", torch.squeeze, T(y, layout=layout, grad=True), views=True)
     for d in (0, 1, 2, -1, -4, -2):
         s.case("squeeze.dim", torch.squeeze, T(y, layout=layout, grad=True), d, views=True)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("squeeze", torch.squeeze, T(ints([1, 2, 1], dtype)), views=True)
     s.case("unsqueeze", torch.unsqueeze, T(ints([2, 2], dtype)), 1, views=True)
 s.case("squeeze", torch.squeeze, T(torch.tensor(1.0), grad=True), views=True)
@@ -99,7 +88,7 @@ for layout in LAYOUTS:
         s.case("transpose", torch.transpose, T(x, layout=layout, grad=True), a, b, views=True)
     for p in ([2, 0, 1], [0, 1, 2], [-1, 0, 1], [1, 2, 0]):
         s.case("permute", torch.permute, T(x, layout=layout, grad=True), p, views=True)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("transpose", torch.transpose, T(ints([2, 3], dtype)), 0, 1, views=True)
     s.case("permute", torch.permute, T(ints([2, 3], dtype)), [1, 0], views=True)
 s.case("transpose", torch.transpose, T(torch.tensor(1.0), grad=True), 0, -1, views=True)
@@ -125,7 +114,7 @@ e = randn(3, 1)
 for layout in LAYOUTS:
     for shape in ([3, 4], [2, 3, 4], [-1, 5], [3, 1], [2, -1, 1], [1, 3, 0]):
         s.case("expand", lambda t, sh: t.expand(sh), T(e, layout=layout, grad=True), shape, views=True)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("expand", lambda t, sh: t.expand(sh), T(ints([1, 2], dtype)), [3, 2], views=True)
 s.case("expand", lambda t, sh: t.expand(sh), T(torch.tensor(2.0), grad=True), [2, 3], views=True)
 s.case("expand", lambda t, sh: t.expand(sh), T(torch.tensor(2.0)), [], views=True)
@@ -141,7 +130,7 @@ for layout in LAYOUTS:
         s.case("narrow", torch.narrow, T(x, layout=layout, grad=True), d, st, n, views=True)
     for d, i in ((0, 0), (1, 2), (2, -1), (-1, 0), (-2, -3), (0, -2)):
         s.case("select", torch.select, T(x, layout=layout, grad=True), d, i, views=True)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("narrow", torch.narrow, T(ints([4], dtype)), 0, 1, 2, views=True)
     s.case("select", torch.select, T(ints([2, 3], dtype)), 1, 1, views=True)
 s.case("narrow", torch.narrow, T(x), 1, 2, 2)
@@ -162,7 +151,7 @@ a = randn(12)
 for shape, strides, off in (([3, 4], [4, 1], 0), ([4, 3], [1, 4], 0), ([2, 2], [3, 1], 1), ([3], [4], 3),
                             ([], [], 5), ([2, 0], [1, 1], 0), ([5, 2], [2, 1], 2)):
     s.case("as_strided", torch.as_strided, T(a, grad=True), shape, strides, off, views=True)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("as_strided", torch.as_strided, T(ints([6], dtype)), [2, 2], [2, 1], 1, views=True)
 s.case("as_strided", torch.as_strided, T(randn(3, 4), layout="transposed"), [2, 2], [1, 3], 0, views=True)
 s.case("as_strided", torch.as_strided, T(randn(2, 3), layout="strided"), [3], [2], 0, views=True)
@@ -180,7 +169,7 @@ for layout in LAYOUTS:
         s.case(op, torch.split, T(z, layout=layout, grad=True), size, d, views=True)
     for c, d in ((2, 0), (3, 0), (5, 0), (6, 0), (1, 1), (3, -1), (4, 1)):
         s.case("chunk", torch.chunk, T(z, layout=layout, grad=True), c, d, views=True)
-for dtype in ALL:
+for dtype in ALL_DTYPES:
     s.case("split", torch.split, T(ints([5], dtype)), 2, views=True)
     s.case("chunk", torch.chunk, T(ints([5], dtype)), 2, views=True)
 s.case("split", torch.split, T(torch.zeros(0, 2)), 2, 0)

@@ -11,30 +11,10 @@ import sys
 
 import torch
 
-from conformance import DTYPE_NAMES, Suite, T, randn
+from conformance import ALL_DTYPES, Suite, T, Upcast, randn
 
 s = Suite()
-ALL_DTYPES = list(DTYPE_NAMES)
 INF, NAN = float("inf"), float("nan")
-
-
-class Upcast:
-    """torch 1.13 lacks a few 16-bit CPU kernels here (e.g. float16 topk/kthvalue/median); weft has
-    them. The reference is torch's float32 result, values rounded back to the input dtype."""
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, t, *args, **kwargs):
-        try:
-            return self.fn(t, *args, **kwargs)
-        except RuntimeError as e:
-            if t.dtype not in (torch.float16, torch.bfloat16) or "not implemented for" not in str(e):
-                raise
-            out = self.fn(t.float(), *args, **kwargs)
-            outs = out if isinstance(out, tuple) else (out,)
-            outs = tuple(o.to(t.dtype) if o.dtype == torch.float32 else o for o in outs)
-            return outs if isinstance(out, tuple) else outs[0]
 
 
 def stable_sort(t, dim=-1, descending=False):
@@ -45,6 +25,7 @@ def stable_argsort(t, dim=-1, descending=False):
     return torch.sort(t, dim=dim, descending=descending, stable=True)[1]
 
 
+# torch 1.13 lacks a few 16-bit CPU kernels here (e.g. float16 topk/kthvalue/median).
 sort, argsort = Upcast(stable_sort), Upcast(stable_argsort)
 topk, kthvalue, median = Upcast(torch.topk), Upcast(torch.kthvalue), Upcast(torch.median)
 

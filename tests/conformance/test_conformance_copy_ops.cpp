@@ -8,16 +8,11 @@
 namespace weft::test::conformance {
 namespace {
 
-DType dtype_of(const std::string& name) {
-  for (int i = 0; i < kNumDTypes; ++i)
-    if (dtype_name(static_cast<DType>(i)) == name) return static_cast<DType>(i);
-  FAIL("no dtype named " << name);
-  return kFloat64;
-}
-
 int64_t int_or(const Args& a, size_t i, int64_t otherwise) { return a.size() > i ? a.integer(i) : otherwise; }
 
-std::vector<Tensor> to_dtype_case(const Args& a) { return one(to_dtype(a.tensor(0), dtype_of(a.string(1)))); }
+std::vector<Tensor> to_dtype_case(const Args& a) {
+  return one(to_dtype(a.tensor(0), dtype_named(a.string(1))));
+}
 
 const OpTable table = {
     {"cat", [](const Args& a) { return one(cat(a.tensors(0), int_or(a, 1, 0))); }},

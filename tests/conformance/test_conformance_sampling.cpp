@@ -8,17 +8,9 @@
 namespace weft::test::conformance {
 namespace {
 
-DType dtype_of(const std::string& name) {
-  for (int i = 0; i < kNumDTypes; ++i)
-    if (dtype_name(static_cast<DType>(i)) == name) return static_cast<DType>(i);
-  FAIL("no dtype named " << name);
-  return kFloat64;
-}
-
 const OpTable table = {
-    {"randperm", [](const Args& a) { return one(randperm(a.integer(0), dtype(dtype_of(a.string(1))))); }},
-    {"multinomial",
-     [](const Args& a) { return one(multinomial(a.tensor(0), a.integer(1), a.boolean(2))); }},
+    {"randperm", [](const Args& a) { return one(randperm(a.integer(0), dtype(dtype_named(a.string(1))))); }},
+    {"multinomial", [](const Args& a) { return one(multinomial(a.tensor(0), a.integer(1), a.boolean(2))); }},
     {"bernoulli", [](const Args& a) { return one(bernoulli(a.tensor(0))); }},
     {"bernoulli.p", [](const Args& a) { return one(bernoulli(a.tensor(0), a.real(1))); }},
 };
