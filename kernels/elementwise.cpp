@@ -162,13 +162,22 @@ template <class T>
   else return std::tanh(x);
 }
 
+// -x in two's complement: the lowest int32/int64 is its own negation, as in PyTorch (-x on it is
+// undefined behaviour in C++; negating the unsigned counterpart is not). uint8 and int8 wrap too.
+template <class T>
+[[gnu::always_inline]] inline T wrapping_neg(T x) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>)
+    return static_cast<T>(-static_cast<std::make_unsigned_t<T>>(x));
+  else return static_cast<T>(-x);
+}
+
 template <UnaryOp OP, class T>
 [[gnu::always_inline]] inline T unary_fn(T x, T pa, T pb) {
   using U = UnaryOp;
-  if constexpr (OP == U::Neg) return static_cast<T>(-x);  // uint8 and int8 wrap, as in PyTorch
+  if constexpr (OP == U::Neg) return wrapping_neg(x);
   else if constexpr (OP == U::Abs) {
     if constexpr (std::is_same_v<T, bool> || std::is_unsigned_v<T>) return x;
-    else return static_cast<T>(x < 0 ? -x : x);
+    else return x < 0 ? wrapping_neg(x) : x;  // abs of the lowest integer is itself, as in PyTorch
   }
   else if constexpr (OP == U::Relu) {
     if constexpr (std::is_same_v<T, bool> || std::is_unsigned_v<T>) return x;
