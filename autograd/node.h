@@ -195,7 +195,13 @@ class Node : public std::enable_shared_from_this<Node> {
   }
 
   bool needs_input_grad(size_t i) const { return i < next_edges.size() && next_edges[i].is_valid(); }
+  // The engine runs the ready node with the highest sequence number first: the latest recorded.
   uint64_t sequence_nr() const { return sequence_nr_; }
+  // Makes this node run as soon as it is ready, before every ordinary node, as PyTorch runs a
+  // leaf's AccumulateGrad: for a node that only passes its gradient on (local_map's input alias),
+  // so that hooks on it fire when the gradient is complete rather than at the end of backward.
+  // Such nodes keep their creation order among themselves: every rank runs them in the same order.
+  void run_when_ready() { sequence_nr_ |= uint64_t{1} << 63; }
 
   EdgeList next_edges;
   // What runs on the gradient of output `output_nr` before apply(): a hook registered on that

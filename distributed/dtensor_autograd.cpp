@@ -1,9 +1,11 @@
-// dtensor_autograd.cpp: the autograd Functions behind from_local and redistribute, to_local's node, and the
-// gradient arithmetic that adds DTensor gradients (DTensorSpec::add_gradients, called by the engine).
+// dtensor_autograd.cpp: the nodes behind to_local and from_local (distributed/dtensor_nodes.h), the
+// autograd Function behind redistribute, and the gradient arithmetic that adds DTensor gradients
+// (DTensorSpec::add_gradients, called by the engine).
 #include "autograd/engine.h"
 #include "autograd/function.h"
 #include "autograd/node.h"
 #include "distributed/dtensor.h"
+#include "distributed/dtensor_nodes.h"
 #include "distributed/redistribute.h"
 
 namespace weft::dist::detail {
@@ -45,42 +47,6 @@ struct Redistribute : autograd::Function<Redistribute> {
   }
 };
 
-struct FromLocal : autograd::Function<FromLocal> {
-  // DTensors, not typed local tensors: no SPMD rule applies (Note [Local SPMD types]).
-  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
-  using State = SpecMeta;
-  static Tensor forward(AutogradContext* ctx, const Tensor& local, const std::optional<Tensor>& data,
-                        const DeviceMesh& mesh, const Placements& placements, const Shape& global_shape,
-                        const std::optional<Placements>& grad_placements) {
-    Placements target = grad_placements ? normalize(*grad_placements, local.dim()) : partial_to_replicate(placements);
-    WEFT_CHECK(target.size() == placements.size(), "DTensor.from_local: grad_placements ", to_string(target),
-               " must have one placement per mesh dim (", placements.size(), ")");
-    meta_of(ctx) = SpecMeta{mesh, std::move(target), global_shape};
-    ctx->set_materialize_grads(false);
-    return make_dtensor(data ? *data : local, mesh, placements, global_shape);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    if (!grads[0].defined()) return {Tensor()};
-    const SpecMeta& meta = meta_of(ctx);
-    DTensor g = as_dtensor_gradient(grads[0], meta.mesh, meta.global_shape, "DTensor.from_local");
-    return {gradient_to(std::move(g), meta.placements, /*async=*/true).spec().local};
-  }
-};
-
-// to_local is on every local_map call's path, so it records a plain node rather than a Function
-// (no input list, context or output bookkeeping): the local tensor's alias, whose gradient is
-// wrapped back with the grad placements, no communication.
-struct ToLocalBackward final : autograd::Node {
-  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;  // a DTensor, not a typed local
-  SpecMeta meta;
-  variable_list apply(variable_list&& grads) override {
-    if (!grads[0].defined()) return {Tensor()};
-    WEFT_CHECK(!grads[0].is_dtensor(), "DTensor.to_local backward: expected a plain local gradient");
-    return {make_dtensor(grads[0], meta.mesh, meta.placements, meta.global_shape)};
-  }
-  std::string name() const override { return "ToLocalBackward"; }
-};
-
 // Note [DTensor gradient arithmetic]
 // The engine adds two gradients through the spec of whichever is a DTensor, DTensorSpec::add_gradients
 // (see Note [Gradient arithmetic] in autograd/engine.h). A DTensor pair is added by redistributing
@@ -102,24 +68,56 @@ Tensor dtensor_add(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
+autograd::variable_list ToLocalBackward::apply(autograd::variable_list&& grads) {
+  if (!grads[0].defined()) return {Tensor()};
+  WEFT_CHECK(!grads[0].is_dtensor(), op, " backward: expected a plain local gradient, got a DTensor");
+  return {make_dtensor(grads[0], mesh, Placements(grad_placements.begin(), grad_placements.end()), global_shape)};
+}
+
+autograd::variable_list FromLocalBackward::apply(autograd::variable_list&& grads) {
+  if (!grads[0].defined()) return {Tensor()};
+  DTensor g = as_dtensor_gradient(grads[0], mesh, global_shape, op);
+  return {gradient_to(std::move(g), grad_placements, /*async=*/true).spec().local};
+}
+
 Tensor apply_from_local(const Tensor& local, const std::optional<Tensor>& data, const DeviceMesh& mesh,
                         const Placements& placements, const Shape& global_shape,
                         const std::optional<Placements>& grad_placements) {
-  return FromLocal::apply(local, data, mesh, placements, global_shape, grad_placements);
+  PlacementBuf target;
+  if (grad_placements) {
+    Placements normalized = normalize(*grad_placements, local.dim());
+    WEFT_CHECK(normalized.size() == placements.size(), "DTensor.from_local: grad_placements ", to_string(normalized),
+               " must have one placement per mesh dim (", placements.size(), ")");
+    target.assign(normalized.begin(), normalized.end());
+  } else {
+    target.assign(placements.begin(), placements.end());
+    replicate_partials(target);
+  }
+  return autograd::record<FromLocalBackward>(make_dtensor(data ? *data : local, mesh, placements, global_shape),
+                                             [&](FromLocalBackward& node) {
+                                               node.mesh = mesh;
+                                               node.grad_placements = target;
+                                               node.global_shape = global_shape;
+                                             }, local);
 }
 
 Tensor apply_to_local(const DTensor& x, const std::optional<Placements>& grad_placements) {
   const DTensorSpec& spec = x.spec();
-  std::optional<Placements> target;  // checked whether or not a node is recorded
+  PlacementBuf target;  // checked whether or not a node is recorded
   if (grad_placements) {
-    target = normalize(*grad_placements, x.dim());
-    WEFT_CHECK(target->size() == spec.placements.size(), "DTensor.to_local: grad_placements ", to_string(*target),
-               " must have one placement per mesh dim (", spec.placements.size(), ")");
+    Placements normalized = normalize(*grad_placements, x.dim());
+    WEFT_CHECK(normalized.size() == spec.placements.size(), "DTensor.to_local: grad_placements ",
+               to_string(normalized), " must have one placement per mesh dim (", spec.placements.size(), ")");
+    target.assign(normalized.begin(), normalized.end());
+  } else {
+    target.assign(spec.placements.begin(), spec.placements.end());
+    replicate_partials(target);
   }
   // An alias: autograd history goes on it, never on the spec's local.
   return autograd::record<ToLocalBackward>(spec.local.detach(), [&](ToLocalBackward& node) {
-    node.meta = SpecMeta{spec.mesh, target ? std::move(*target) : partial_to_replicate(spec.placements),
-                         spec.global_shape};
+    node.mesh = spec.mesh;
+    node.grad_placements = target;
+    node.global_shape = spec.global_shape;
   }, static_cast<const Tensor&>(x));
 }
 

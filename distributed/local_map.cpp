@@ -1,12 +1,15 @@
-// local_map's checks, its one autograd Function, and the exact global shapes of Shard outputs.
+// local_map's checks, its boundary nodes on the caller's tape, and the exact global shapes of Shard outputs.
 #include "distributed/local_map.h"
 
-#include "autograd/function.h"
+#include <memory>
+#include <span>
+
+#include "autograd/node.h"
+#include "distributed/dtensor_nodes.h"
 #include "distributed/control_plane.h"
 #include "distributed/redistribute.h"
 #include "distributed/runtime.h"
 #include "distributed/spmd.h"
-#include "framework/small_vector.h"
 #include "kernels/toolkit.h"
 
 namespace weft::dist::detail {
@@ -39,7 +42,7 @@ void check_placements_agree(const std::vector<Leaf>& leaves, const LocalMapOptio
 
 }  // namespace
 
-PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOptions& options) {
+PreparedInputs prepare_inputs(std::vector<Leaf>& leaves, const LocalMapOptions& options) {
   check_length(options.in_placements, leaves.size(), "in_placements");
   check_length(options.in_grad_placements, leaves.size(), "in_grad_placements");
   PreparedInputs prepared;
@@ -48,9 +51,9 @@ PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOpt
     check_placements_agree(leaves, options);
   prepared.inputs.resize(leaves.size());
   for (size_t i = 0; i < leaves.size(); ++i) {
-    const Leaf& leaf = leaves[i];
+    Leaf& leaf = leaves[i];
     if (leaf.is_tensor && leaf.tensor.is_dtensor()) {
-      DTensor arg(leaf.tensor);
+      DTensor arg(std::move(leaf.tensor));
       if (!prepared.any_dtensor && !options.device_mesh) prepared.mesh = arg.device_mesh();
       prepared.any_dtensor = true;
       if (options.in_placements) {
@@ -71,9 +74,9 @@ PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOpt
       if (options.in_grad_placements)
         WEFT_CHECK((*options.in_grad_placements)[i].has_value(), "local_map: DTensor input ", i,
                    " expects grad placements but received None!");
-      prepared.inputs[i] = arg;
+      prepared.inputs[i] = std::move(arg);
     } else if (leaf.is_tensor) {
-      prepared.inputs[i] = leaf.tensor;  // plain tensors pass through; their entry is not examined
+      prepared.inputs[i] = std::move(leaf.tensor);  // plain tensors pass through; their entry is not examined
     } else if (options.in_placements) {
       const auto& spec = (*options.in_placements)[i];
       WEFT_CHECK(!spec.has_value(), "local_map: Non-Tensor input ", i, " expects no placements but received ",
@@ -85,52 +88,30 @@ PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOpt
 
 namespace {
 
-// Placements kept in the node: inline up to 4 mesh dims, so that forward copies them without
-// allocating. (Placements itself is a std::vector; a DTensor's own list is made only when needed.)
-using PlacementBuf = SmallVector<Placement, 4>;
-
 PlacementBuf normalized_buf(const Placements& placements, int64_t tensor_rank) {
   if (is_normalized(placements, tensor_rank)) return PlacementBuf(placements.begin(), placements.end());
   Placements wrapped = normalize(placements, tensor_rank);
   return PlacementBuf(wrapped.begin(), wrapped.end());
 }
 
-// The default gradient placements, as from_local's and to_local's: every Partial becomes Replicate.
-PlacementBuf& replicate_partials(PlacementBuf& placements) {
-  for (Placement& p : placements)
-    if (p.is_partial()) p = Replicate();
-  return placements;
-}
+// Note [local_map on the outer tape]
+// local_map records no node of its own: it is to_local on the way in and from_local on the way
+// out, as PyTorch composes it, with the caller's grad placements (distributed/dtensor_nodes.h).
+// - Each DTensor input that requires grad enters the body as an alias of its local tensor whose
+//   history is a ToLocalBackward node. It wraps the body's local gradient as a DTensor with the
+//   input's grad placements (declared, derived from the SPMD types, or the default), without
+//   communication, and runs as soon as that gradient is complete (Node::run_when_ready), so hooks
+//   on the alias fire then (data_parallel's, Note [Overlapped gradient reduction]).
+// - Each differentiable output leaves as a DTensor whose history is a FromLocalBackward node. It
+//   brings the DTensor gradient to the output's placements (Partial becomes Replicate), starting
+//   any collective at once (Note [Gradients in flight]), and hands the local part to the body.
+// The body's own nodes sit between the two on the caller's tape, so one backward runs everything:
+// no nested backward and no leaves inside the body; retain_graph and hooks on the body's tensors
+// behave as anywhere else. Recording costs one pooled node per input and per output.
 
-// What one call hands to forward; it lives on run_local_map's stack and is gone by backward.
-struct LocalMapCall {
-  const LocalMapOptions& options;
-  const Body& body;
-  const DeviceMesh& mesh;
-  // Per leaf; the defined ones are the Function's inputs, in order. Forward replaces each DTensor
-  // by its local tensor.
-  std::vector<Tensor>& locals;
-  bool record = false;  // grad mode was on: the body's own graph is recorded
-};
-
-// What forward leaves for backward, held in the node itself (Note [Function state]).
-struct LocalMapState {
-  struct Input {              // per Function input
-    Tensor inner;             // the body graph's leaf standing for it; undefined if none is needed
-    bool is_dtensor = false;
-    DeviceMesh mesh;          // a DTensor input's, when it is not `LocalMapState::mesh`
-    PlacementBuf grad_placements;
-    Shape global_shape;
-  };
-  struct Output {             // per output leaf
-    Tensor inner;             // the body's result, when differentiable
-    PlacementBuf placements;
-  };
-  std::vector<Input> inputs;
-  std::vector<Output> outputs;
-  DeviceMesh mesh;            // the outputs', and usually the DTensor inputs' (one handle per node)
-  // A DTensor input's gradient is a DTensor on the input's mesh.
-  const DeviceMesh& mesh_of(const Input& in) const { return in.mesh.defined() ? in.mesh : mesh; }
+// One output leaf's placements (normalised), kept while the outputs are wrapped.
+struct OutputSpec {
+  PlacementBuf placements;
 };
 
 // Note [local_map global shapes]
@@ -142,9 +123,9 @@ struct LocalMapState {
 
 // Whether some output's global shape needs the exchange: a Shard output whose shards the caller
 // did not vouch for, on a mesh of more than one rank.
-bool needs_shape_exchange(const std::vector<LocalMapState::Output>& outs, const DeviceMesh& mesh, bool even_shards) {
+bool needs_shape_exchange(std::span<const OutputSpec> outs, const DeviceMesh& mesh, bool even_shards) {
   if (even_shards || mesh.size() == 1) return false;
-  for (const LocalMapState::Output& out : outs)
+  for (const OutputSpec& out : outs)
     for (const Placement& p : out.placements)
       if (p.is_shard()) return true;
   return false;
@@ -160,7 +141,7 @@ Shape even_global_shape(const Tensor& local, const PlacementBuf& placements, con
 }
 
 // One global shape per output leaf (empty for non-tensor outputs), the sharded sizes exchanged.
-std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, const std::vector<LocalMapState::Output>& outs,
+std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, std::span<const OutputSpec> outs,
                                  const DeviceMesh& mesh) {
   std::vector<Shape> globals;
   globals.reserve(flat.size());
@@ -200,84 +181,109 @@ std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, const std:
   return globals;
 }
 
+// Up to kInline items on the stack, more on the heap: the per-leaf and per-output records of one
+// call, which would otherwise be two allocations on every call. Only the first n are constructed.
+template <class T, size_t kInline = 4>
+class CallRecords {
+ public:
+  explicit CallRecords(size_t n) : size_(n) {
+    if (n > kInline) heap_.resize(n);
+    else std::uninitialized_default_construct_n(inline_items(), n);
+  }
+  ~CallRecords() {
+    if (size_ <= kInline) std::destroy_n(inline_items(), size_);
+  }
+  CallRecords(const CallRecords&) = delete;
+  CallRecords& operator=(const CallRecords&) = delete;
+  T& operator[](size_t i) { return data()[i]; }
+  std::span<const T> span() const { return {const_cast<CallRecords*>(this)->data(), size_}; }
+
+ private:
+  T* inline_items() { return reinterpret_cast<T*>(inline_); }
+  T* data() { return size_ > kInline ? heap_.data() : inline_items(); }
+  size_t size_;
+  alignas(T) unsigned char inline_[kInline * sizeof(T)];
+  std::vector<T> heap_;
+};
+
+// What the call remembers of one leaf between typing the inputs and settling their grad placements.
+struct InputRecord {
+  ToLocalBackward* node = nullptr;  // the alias's history; null when nothing was recorded
+  bool typed = false;                     // a DTensor on the call's mesh, typed for the checker
+  PlacementBuf grad_placements;           // a DTensor's: declared, or the default until derived
+};
+
 // Note [local_map SPMD types]
 // With check_types, each DTensor input's local tensor is typed from its placements and declared
 // grad placements (autograd/spmd_types.h) before the body runs, the body runs with the checker
 // installed (every op applies its rule, eagerly), each output is checked against its out
 // placements, and, when in_grad_placements is omitted, the inputs' grad placements are derived
 // from what the body did with them. Inputs on another mesh than the call's stay untyped.
-void settle_grad_placements(const spmd::Checker& checker, const LocalMapCall& call, LocalMapState& state) {
-  if (call.options.derived_in_grad_placements)
-    call.options.derived_in_grad_placements->assign(call.locals.size(), std::nullopt);
-  for (size_t leaf = 0, i = 0; leaf < call.locals.size(); ++leaf) {
-    if (!call.locals[leaf].defined()) continue;
-    LocalMapState::Input& spec = state.inputs[i++];
-    if (!spec.is_dtensor || spec.mesh.defined()) continue;  // another mesh: untyped, the default stays
-    derive_grad_placements(checker, leaf, spec.grad_placements.data(), spec.grad_placements.size());
-    if (call.options.derived_in_grad_placements)
-      (*call.options.derived_in_grad_placements)[leaf] = Placements(spec.grad_placements.begin(), spec.grad_placements.end());
+void settle_grad_placements(const spmd::Checker& checker, CallRecords<InputRecord>& inputs, size_t leaves,
+                            const LocalMapOptions& options) {
+  if (options.derived_in_grad_placements) options.derived_in_grad_placements->assign(leaves, std::nullopt);
+  for (size_t leaf = 0; leaf < leaves; ++leaf) {
+    InputRecord& in = inputs[leaf];
+    if (!in.typed) continue;  // not a DTensor, or on another mesh: untyped, the default stays
+    derive_grad_placements(checker, leaf, in.grad_placements.data(), in.grad_placements.size());
+    if (in.node) in.node->grad_placements = in.grad_placements;
+    if (options.derived_in_grad_placements)
+      (*options.derived_in_grad_placements)[leaf] = Placements(in.grad_placements.begin(), in.grad_placements.end());
   }
 }
 
-struct LocalMapFunction : autograd::Function<LocalMapFunction> {
-  // DTensors, not typed local tensors: no SPMD rule applies (Note [Local SPMD types]).
-  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
-  using State = LocalMapState;
-  static autograd::variable_list forward(autograd::AutogradContext* ctx, const TensorList& inputs,
-                                         LocalMapCall& call);
-  static autograd::variable_list backward(autograd::AutogradContext* ctx, autograd::variable_list grads);
-};
+}  // namespace
 
-autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx, const TensorList& inputs,
-                                                  LocalMapCall& call) {
-  LocalMapState& state = ctx->state<LocalMapState>();
-  const LocalMapOptions& options = call.options;
-  state.mesh = call.mesh;
-  state.inputs.resize(inputs.size());
+std::vector<Tensor> run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, BodyRef body) {
+  const DeviceMesh& mesh = prepared.mesh;
+  std::vector<Tensor>& locals = prepared.inputs;  // each DTensor is replaced by its local tensor
+  const size_t leaves = locals.size();
+  const bool record = GradMode::is_enabled();
   std::optional<spmd::Checker> checker;
-  if (options.check_types && spmd_types_enabled())
-    checker.emplace(axis_names(call.mesh), call.mesh.hash(), call.locals.size());
-  for (size_t leaf = 0, i = 0; leaf < call.locals.size(); ++leaf) {
-    if (!call.locals[leaf].defined()) continue;  // not an input (see run_local_map)
-    const Tensor& in = inputs[i];
-    LocalMapState::Input& spec = state.inputs[i++];
-    Tensor local = in;
-    const DTensorSpec* d = in.is_dtensor() ? &DTensor(in).spec() : nullptr;  // `in` keeps it alive
-    if (d) {
-      spec.is_dtensor = true;
-      if (d->mesh != call.mesh) spec.mesh = d->mesh;
-      spec.global_shape = d->global_shape;
-      if (options.in_grad_placements) {
-        spec.grad_placements = normalized_buf(*(*options.in_grad_placements)[leaf], in.dim());
-      } else {
-        spec.grad_placements.assign(d->placements.begin(), d->placements.end());
-        replicate_partials(spec.grad_placements);
-      }
-      local = d->local;
+  if (options.check_types && spmd_types_enabled()) checker.emplace(axis_names(mesh), mesh.hash(), leaves);
+
+  CallRecords<InputRecord> inputs(leaves);
+  for (size_t leaf = 0; leaf < leaves; ++leaf) {
+    if (!locals[leaf].defined() || !locals[leaf].is_dtensor()) continue;  // plain tensors go through as they are
+    DTensor arg(std::move(locals[leaf]));
+    const DTensorSpec& d = arg.spec();
+    InputRecord& in = inputs[leaf];
+    const Placements* declared = options.in_grad_placements ? &*(*options.in_grad_placements)[leaf] : nullptr;
+    if (declared) in.grad_placements = normalized_buf(*declared, arg.dim());
+    else {
+      in.grad_placements.assign(d.placements.begin(), d.placements.end());
+      replicate_partials(in.grad_placements);
     }
-    if (call.record && in.requires_grad()) {
-      local = local.detach();
-      local.requires_grad_(true);
-      spec.inner = local;
+    Tensor local = d.local;
+    if (record && arg.requires_grad()) {
+      // The alias is what the body sees; `arg` stays out of the body's graph (Note [local_map on
+      // the outer tape]).
+      local = autograd::record<ToLocalBackward>(d.local.detach(), [&](ToLocalBackward& node) {
+        node.mesh = d.mesh;
+        node.grad_placements = in.grad_placements;
+        node.global_shape = d.global_shape;
+        node.op = "local_map";
+        node.run_when_ready();  // hooks on the alias see its gradient as soon as it is complete
+        in.node = &node;
+      }, static_cast<const Tensor&>(arg));
     }
-    // The body's tensor is typed from the input's placements (inputs on another mesh stay untyped);
-    // only whether a grad entry is Replicate matters, so its Shard dims need no normalising.
-    if (checker && d && !spec.mesh.defined()) {
-      const Placements* grad = options.in_grad_placements ? &*(*options.in_grad_placements)[leaf] : nullptr;
-      type_local_map_input(*checker, local, leaf, d->placements, grad);
+    // Typed from the input's placements (inputs on another mesh stay untyped); only whether a grad
+    // entry is Replicate matters, so its Shard dims need no normalising.
+    if (checker && d.mesh == mesh) {
+      in.typed = true;
+      type_local_map_input(*checker, local, leaf, d.placements, declared);
     }
-    call.locals[leaf] = std::move(local);
+    locals[leaf] = std::move(local);
   }
+
   std::vector<OutputLeaf> flat;
   {
-    std::optional<EnableGradGuard> enable;
-    if (call.record) enable.emplace();
     spmd::Scope scope(checker ? &*checker : nullptr);
-    flat = call.body(call.locals);
+    flat = body(locals);
   }
   WEFT_CHECK(flat.size() == options.out_placements.size(), "local_map requires one placement entry for each "
              "output: received ", options.out_placements.size(), " but ", flat.size(), " are expected");
-  state.outputs.resize(flat.size());
+  CallRecords<OutputSpec> outs(flat.size());
   for (size_t o = 0; o < flat.size(); ++o) {
     const auto& entry = options.out_placements[o];
     if (!flat[o].is_tensor) {
@@ -288,84 +294,31 @@ autograd::variable_list LocalMapFunction::forward(autograd::AutogradContext* ctx
     const Tensor& t = flat[o].tensor;
     WEFT_CHECK(!t.is_dtensor(), "local_map: the function returned a DTensor as output ", o,
                "; it must return local tensors, which local_map wraps with out_placements");
-    state.outputs[o].placements = entry ? normalized_buf(*entry, t.dim())
-                                        : PlacementBuf(static_cast<size_t>(call.mesh.ndim()), Replicate());
-    if (checker) {
-      const PlacementBuf& p = state.outputs[o].placements;
-      check_local_map_output(*checker, t, o, p.data(), p.size());
-    }
+    PlacementBuf& placements = outs[o].placements;
+    placements = entry ? normalized_buf(*entry, t.dim()) : PlacementBuf(static_cast<size_t>(mesh.ndim()), Replicate());
+    if (checker) check_local_map_output(*checker, t, o, placements.data(), placements.size());
   }
-  if (checker && !options.in_grad_placements) settle_grad_placements(*checker, call, state);
+  if (checker && !options.in_grad_placements) settle_grad_placements(*checker, inputs, leaves, options);
+
   // The common case (even shards vouched for, no Shard output, one rank) exchanges and lists nothing.
   std::vector<Shape> globals;
-  if (needs_shape_exchange(state.outputs, call.mesh, options.even_shards))
-    globals = global_shapes(flat, state.outputs, call.mesh);
-  autograd::variable_list outputs(flat.size());
-  autograd::variable_list non_differentiable;
+  if (needs_shape_exchange(outs.span(), mesh, options.even_shards)) globals = global_shapes(flat, outs.span(), mesh);
+  std::vector<Tensor> results(flat.size());
   for (size_t o = 0; o < flat.size(); ++o) {
     const Tensor& local = flat[o].tensor;
     if (!local.defined()) continue;
-    const PlacementBuf& placements = state.outputs[o].placements;
-    outputs[o] = make_dtensor(local.detach(), call.mesh, Placements(placements.begin(), placements.end()),
-                              globals.empty() ? even_global_shape(local, placements, call.mesh) : std::move(globals[o]));
-    if (local.requires_grad()) state.outputs[o].inner = local;
-    else non_differentiable.push_back(outputs[o]);
+    const PlacementBuf& placements = outs[o].placements;
+    Shape global = globals.empty() ? even_global_shape(local, placements, mesh) : std::move(globals[o]);
+    Tensor out = make_dtensor(local, mesh, Placements(placements.begin(), placements.end()), global);
+    results[o] = autograd::record<FromLocalBackward>(std::move(out), [&](FromLocalBackward& node) {
+      node.mesh = mesh;
+      node.grad_placements = placements;
+      replicate_partials(node.grad_placements);
+      node.global_shape = std::move(global);
+      node.op = "local_map";
+    }, local);
   }
-  if (!non_differentiable.empty()) ctx->mark_non_differentiable(non_differentiable);
-  ctx->set_materialize_grads(false);
-  return outputs;
-}
-
-autograd::variable_list LocalMapFunction::backward(autograd::AutogradContext* ctx, autograd::variable_list grads) {
-  LocalMapState& state = ctx->state<LocalMapState>();
-  autograd::variable_list roots, root_grads;
-  roots.reserve(state.outputs.size());
-  root_grads.reserve(state.outputs.size());
-  for (size_t o = 0; o < grads.size() && o < state.outputs.size(); ++o) {
-    const LocalMapState::Output& out = state.outputs[o];
-    if (!grads[o].defined() || !out.inner.defined()) continue;
-    // As from_local's backward: every output's collective is started here, and the body's backward
-    // waits for each where it reads it (Note [Gradients in flight]). A plain gradient has the
-    // output's global shape: the engine checked it against the output.
-    DTensor g = as_dtensor_gradient(grads[o], state.mesh, grads[o].shape(), "local_map");
-    PlacementBuf target = out.placements;
-    roots.push_back(out.inner);
-    root_grads.push_back(gradient_to(std::move(g), replicate_partials(target), /*async=*/true).spec().local);
-  }
-  autograd::variable_list result(state.inputs.size());
-  autograd::variable_list wrt;
-  wrt.reserve(state.inputs.size());
-  auto wanted = [&](size_t i) { return state.inputs[i].inner.defined() && ctx->needs_input_grad(i); };
-  for (size_t i = 0; i < state.inputs.size(); ++i)
-    if (wanted(i)) wrt.push_back(state.inputs[i].inner);
-  if (roots.empty() || wrt.empty()) return result;
-  autograd::variable_list local_grads =
-      autograd::grad(roots, wrt, root_grads, /*retain_graph=*/false, /*allow_unused=*/true);
-  for (size_t i = 0, k = 0; i < state.inputs.size(); ++i) {
-    if (!wanted(i)) continue;
-    const Tensor& g = local_grads[k++];
-    if (!g.defined()) continue;
-    const LocalMapState::Input& spec = state.inputs[i];
-    if (!spec.is_dtensor) {
-      result[i] = g;
-      continue;
-    }
-    // As to_local's backward: the local gradient wrapped with the grad placements, no communication.
-    Placements placements(spec.grad_placements.begin(), spec.grad_placements.end());
-    result[i] = make_dtensor(g, state.mesh_of(spec), std::move(placements), spec.global_shape);
-  }
-  return result;
-}
-
-}  // namespace
-
-std::vector<Tensor> run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, const Body& body) {
-  LocalMapCall call{options, body, prepared.mesh, prepared.inputs, GradMode::is_enabled()};
-  TensorList inputs;
-  inputs.reserve(prepared.inputs.size());
-  for (const Tensor& t : prepared.inputs)
-    if (t.defined()) inputs.push_back(t);
-  return LocalMapFunction::apply(inputs, call);
+  return results;
 }
 
 }  // namespace weft::dist::detail

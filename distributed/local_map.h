@@ -3,7 +3,6 @@
 #pragma once
 
 #include <array>
-#include <functional>
 #include <optional>
 #include <tuple>
 #include <type_traits>
@@ -130,19 +129,34 @@ M rebuild_result(R&& r, const std::vector<Tensor>& outs, size_t& next) {
 }
 
 // Steps 1-3 of docs/semantics.md, local_map: checks, mesh inference, input redistribution. `inputs` receives, per
-// leaf, the DTensor to use (redistributed if asked), the plain tensor, or nothing.
+// leaf, the DTensor to use (redistributed if asked), the plain tensor, or nothing; the leaves'
+// tensors are moved there.
 struct PreparedInputs {
   bool any_dtensor = false;
   DeviceMesh mesh;
   std::vector<Tensor> inputs;
 };
-PreparedInputs prepare_inputs(const std::vector<Leaf>& leaves, const LocalMapOptions& options);
+PreparedInputs prepare_inputs(std::vector<Leaf>& leaves, const LocalMapOptions& options);
 
-// Runs `body` (locals per leaf -> flattened outputs) as one autograd node; returns one tensor per
+// The call's body (locals per leaf -> flattened outputs), by reference: it lives on the caller's
+// stack for the whole call, and a std::function would allocate for its captures on every call.
+class BodyRef {
+ public:
+  template <class F>
+  explicit BodyRef(F& f)
+      : object_(&f), call_([](void* o, const std::vector<Tensor>& locals) { return (*static_cast<F*>(o))(locals); }) {}
+  std::vector<OutputLeaf> operator()(const std::vector<Tensor>& locals) const { return call_(object_, locals); }
+
+ private:
+  void* object_;
+  std::vector<OutputLeaf> (*call_)(void*, const std::vector<Tensor>&);
+};
+
+// Runs `body` with the inputs' local tensors and wraps its outputs, recording local_map's boundary
+// on the caller's tape (Note [local_map on the outer tape] in local_map.cpp); returns one tensor per
 // output leaf: a DTensor for tensor outputs, undefined for the others. prepared.inputs is reused
 // for the locals: each DTensor in it is replaced by the local tensor the body receives.
-using Body = std::function<std::vector<OutputLeaf>(const std::vector<Tensor>& locals)>;
-std::vector<Tensor> run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, const Body& body);
+std::vector<Tensor> run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, BodyRef body);
 
 }  // namespace detail
 
@@ -183,13 +197,13 @@ class LocalMap {
       }
     }
     std::optional<R> result;
-    detail::Body body = [&](const std::vector<Tensor>& locals) {
+    auto body = [&](const std::vector<Tensor>& locals) {
       result.emplace(call(locals));
       std::vector<detail::OutputLeaf> flat;
       detail::flatten_result(flat, *result);
       return flat;
     };
-    std::vector<Tensor> outs = detail::run_local_map(prepared, options_, body);
+    std::vector<Tensor> outs = detail::run_local_map(prepared, options_, detail::BodyRef(body));
     size_t next = 0;
     return detail::rebuild_result<Mapped>(std::move(*result), outs, next);
   }

@@ -34,9 +34,9 @@ namespace weft::nn::parallel {
 //  - backward: FsdpGather's backward gets the gradient of the gathered tensor, this rank's part of
 //    a sum over dp, and brings it to the parameter's placements with gradient_to(async=true): one
 //    reduce_scatter left in flight while the rest of backward runs (Note [Gradients in flight]).
-//    data_parallel needs hooks on local_map's inner leaves for the same overlap (Note [Overlapped
-//    gradient reduction]) because its body is one node; here the gather is its own node, whose
-//    backward runs exactly when the parameter's gradient is complete (tied uses summed). When the
+//    data_parallel gets the same overlap from hooks on local_map's parameter aliases (Note
+//    [Overlapped gradient reduction]); here the gather is its own node, whose backward runs
+//    exactly when the parameter's gradient is complete (tied uses summed). When the
 //    unit's last gradient is issued, the reductions of the unit whose backward ran before are
 //    waited for, so that at most about two units' full-size gradients are in flight.
 // The module fully_shard returns (FullyShardedModule) is the root: its forward takes a batch as

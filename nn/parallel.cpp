@@ -361,10 +361,10 @@ Tensor Parallelized::forward(const Tensor& x) {
     }
   }
   auto body = [&](const Tensor& local_x, const std::vector<Tensor>& locals) {
-    // locals are local_map's leaves for this call's graph: their hooks run when each parameter's
+    // locals are the parameters' aliases on this call's tape: their hooks run when each parameter's
     // local gradient is complete, while the rest of the body's backward is still to come.
     for (size_t i = 0; overlap && i < locals.size(); ++i)
-      if (locals[i].requires_grad() && locals[i].is_leaf())
+      if (locals[i].requires_grad())
         locals[i].register_hook([reducer = params_[i].reducer](const Tensor& g) { return reducer->start(g); });
     detail::SlotSwap swap(slots, locals);
     return module->forward(local_x);

@@ -49,12 +49,11 @@ namespace weft::nn::parallel {
 // gradient dp times too large (and wrong for uneven shards).
 
 // Note [Overlapped gradient reduction]
-// The whole module runs inside one local_map, whose backward is a nested autograd::grad over the
-// body's graph; only when it has finished do the DTensor parameters receive their P(sum)
-// gradients. A hook there would start every all-reduce after the last gradient is computed, with
-// nothing left to overlap. So the reduction starts one level down: each forward registers a hook
-// on the body's leaf standing for each parameter (local_map's inner leaf), which runs as soon as
-// that parameter's local gradient is complete (after every use, tied weights included), starts a
+// The whole module runs inside one local_map, whose body sees each parameter as an alias of its
+// local tensor (Note [local_map on the outer tape] in distributed/local_map.cpp). Each forward
+// registers a hook on that alias, which runs as soon as the parameter's local gradient is
+// complete (after every use, tied weights included: the alias's node runs as soon as it is
+// ready, not at the end of backward), starts a
 // non-blocking all_reduce over dp (async: the result waits on first data access, Note [Gradients
 // in flight]) and records (local gradient, in-flight sum). The backward of the rest of the body
 // goes on meanwhile. When local_map hands the P(sum) gradient to the DTensor parameter, a hook on

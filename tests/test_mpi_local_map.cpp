@@ -323,6 +323,52 @@ TEST_CASE("local_map: a Megatron tensor-parallel MLP matches single-process grad
   require_close(DTensor(X.grad()).full_tensor(), xr.grad(), 1e-8);
 }
 
+TEST_CASE("local_map: the body's graph sits on the caller's tape (retain_graph, hooks, the inputs' aliases)") {
+  DeviceMesh mesh = world_mesh();
+  int64_t k = world_size();
+  Tensor x = seeded_randn({2 * k + 1, 3}, 40), w = seeded_randn({3, 4}, 41);  // uneven row shards
+  // Reference: y = tanh(x w), loss = sum(y * y); two backwards with retain_graph double the grads.
+  Tensor xr = x.detach().requires_grad_(), wr = w.detach().requires_grad_();
+  Tensor yr = tanh(matmul(xr, wr));
+  Tensor lr = mul(yr, yr).sum();
+  lr.backward(Tensor(), /*retain_graph=*/true);
+  Tensor hidden_grad_ref = mul(yr.detach(), 2.0);  // d loss / d y
+  lr.backward();
+
+  DTensor X = distribute_tensor(x, mesh, {Shard(0)});
+  DTensor W = distribute_tensor(w, mesh, {Replicate()});
+  X.requires_grad_();
+  W.requires_grad_();
+  std::vector<Tensor> hooked;  // the body's output gradient, seen by a hook on a tensor inside the body
+  std::vector<bool> alias_is_leaf;
+  auto body = [&](const Tensor& a, const Tensor& b) {
+    alias_is_leaf = {a.is_leaf(), b.is_leaf()};
+    Tensor y = tanh(matmul(a, b));
+    y.register_hook([&](const Tensor& g) {
+      hooked.push_back(g.detach());
+      return Tensor();
+    });
+    return y;
+  };
+  DTensor Y = local_map(body, {.out_placements = {Placements{Shard(0)}},
+                               .in_grad_placements = PlacementsList{Placements{Shard(0)}, Placements{Partial()}}})(X, W);
+  // The inputs reach the body as aliases with history (to_local's node); the output leaves through
+  // from_local's.
+  REQUIRE(alias_is_leaf == std::vector<bool>{false, false});
+  REQUIRE(Y.grad_fn()->name() == "FromLocalBackward");
+  Tensor local = Y.to_local();
+  Tensor loss = mul(local, local).sum();
+  loss.backward(Tensor(), /*retain_graph=*/true);
+  loss.backward();
+  REQUIRE(hooked.size() == 2);
+  Tensor rows = distribute_tensor(hidden_grad_ref, mesh, {Shard(0)}).to_local();  // this rank's (maybe empty) rows
+  require_close(hooked[0], rows, 1e-12);
+  require_close(hooked[1], rows, 1e-12);
+  require_close(DTensor(X.grad()).full_tensor(), xr.grad(), 1e-10);
+  REQUIRE(DTensor(W.grad()).placements() == Placements{Partial()});
+  require_close(DTensor(W.grad()).full_tensor(), wr.grad(), 1e-10);
+}
+
 TEST_CASE("local_map: gradient communication in backward stays in flight until the gradient is read") {
   DeviceMesh mesh = world_mesh();
   int64_t k = world_size();

@@ -1,0 +1,48 @@
+// The two nodes at the border between DTensors and their local tensors: to_local's (a local alias
+// whose gradient goes back as a DTensor) and from_local's (a DTensor whose gradient goes back as a
+// local tensor). DTensor.to_local, DTensor.from_local and local_map's inputs and outputs record
+// them (Note [local_map on the outer tape] in local_map.cpp). Internal to distributed/.
+#pragma once
+
+#include "autograd/node.h"
+#include "distributed/dtensor.h"
+#include "framework/small_vector.h"
+
+namespace weft::dist::detail {
+
+// Placements kept in a node: inline up to 4 mesh dims, so that recording allocates nothing for them.
+using PlacementBuf = SmallVector<Placement, 4>;
+
+// The default gradient placements of from_local and to_local: every Partial becomes Replicate.
+inline PlacementBuf& replicate_partials(PlacementBuf& placements) {
+  for (Placement& p : placements)
+    if (p.is_partial()) p = Replicate();
+  return placements;
+}
+
+// to_local's node: its input is a DTensor, its output the local tensor's alias. The local
+// gradient goes back wrapped with `grad_placements` (normalised), no communication.
+struct ToLocalBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;  // a DTensor, not a typed local
+  DeviceMesh mesh;
+  PlacementBuf grad_placements;
+  Shape global_shape;
+  const char* op = "DTensor.to_local";
+  autograd::variable_list apply(autograd::variable_list&& grads) override;
+  std::string name() const override { return "ToLocalBackward"; }
+};
+
+// from_local's node: its input is a local tensor, its output a DTensor. The DTensor gradient is
+// brought to `grad_placements` (normalised), any collective started at once (Note [Gradients in
+// flight]), and its local part goes back.
+struct FromLocalBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
+  DeviceMesh mesh;
+  PlacementBuf grad_placements;
+  Shape global_shape;
+  const char* op = "DTensor.from_local";
+  autograd::variable_list apply(autograd::variable_list&& grads) override;
+  std::string name() const override { return "FromLocalBackward"; }
+};
+
+}  // namespace weft::dist::detail
