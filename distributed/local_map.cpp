@@ -30,10 +30,10 @@ std::string list_str(const PlacementsList& list) {
 }
 
 // Debug mode: the ranks agree on in_placements and out_placements before any communication.
-void check_placements_agree(const std::vector<Leaf>& leaves, const LocalMapOptions& options) {
+void check_placements_agree(const PreparedInputs& leaves, const LocalMapOptions& options) {
   std::optional<DeviceMesh> mesh = options.device_mesh;
-  for (size_t i = 0; i < leaves.size() && !mesh; ++i)
-    if (leaves[i].is_tensor && leaves[i].tensor.is_dtensor()) mesh = DTensor(leaves[i].tensor).device_mesh();
+  for (size_t i = 0; i < leaves.inputs.size() && !mesh; ++i)
+    if (leaves.inputs[i].defined() && leaves.inputs[i].is_dtensor()) mesh = DTensor(leaves.inputs[i]).device_mesh();
   if (!mesh) return;
   check_agreement(*mesh, "local_map",
                   "in_placements " + (options.in_placements ? list_str(*options.in_placements) : "None") +
@@ -42,20 +42,19 @@ void check_placements_agree(const std::vector<Leaf>& leaves, const LocalMapOptio
 
 }  // namespace
 
-PreparedInputs prepare_inputs(std::vector<Leaf>& leaves, const LocalMapOptions& options) {
-  check_length(options.in_placements, leaves.size(), "in_placements");
-  check_length(options.in_grad_placements, leaves.size(), "in_grad_placements");
-  PreparedInputs prepared;
-  if (options.device_mesh) prepared.mesh = *options.device_mesh;
+void prepare_inputs(PreparedInputs& leaves, const LocalMapOptions& options) {
+  const size_t count = leaves.inputs.size();
+  check_length(options.in_placements, count, "in_placements");
+  check_length(options.in_grad_placements, count, "in_grad_placements");
+  if (options.device_mesh) leaves.mesh = *options.device_mesh;
   if (debug_collectives()) [[unlikely]]
     check_placements_agree(leaves, options);
-  prepared.inputs.resize(leaves.size());
-  for (size_t i = 0; i < leaves.size(); ++i) {
-    Leaf& leaf = leaves[i];
-    if (leaf.is_tensor && leaf.tensor.is_dtensor()) {
-      DTensor arg(std::move(leaf.tensor));
-      if (!prepared.any_dtensor && !options.device_mesh) prepared.mesh = arg.device_mesh();
-      prepared.any_dtensor = true;
+  for (size_t i = 0; i < count; ++i) {
+    Tensor& leaf = leaves.inputs[i];
+    if (leaf.defined() && leaf.is_dtensor()) {
+      DTensor arg(std::move(leaf));
+      if (!leaves.any_dtensor && !options.device_mesh) leaves.mesh = arg.device_mesh();
+      leaves.any_dtensor = true;
       if (options.in_placements) {
         const auto& spec = (*options.in_placements)[i];
         WEFT_CHECK(spec.has_value(), "local_map: DTensor input ", i, " expects placements but received None!");
@@ -74,16 +73,14 @@ PreparedInputs prepare_inputs(std::vector<Leaf>& leaves, const LocalMapOptions& 
       if (options.in_grad_placements)
         WEFT_CHECK((*options.in_grad_placements)[i].has_value(), "local_map: DTensor input ", i,
                    " expects grad placements but received None!");
-      prepared.inputs[i] = std::move(arg);
-    } else if (leaf.is_tensor) {
-      prepared.inputs[i] = std::move(leaf.tensor);  // plain tensors pass through; their entry is not examined
-    } else if (options.in_placements) {
+      leaf = std::move(arg);
+    } else if (!leaves.is_tensor[i] && options.in_placements) {
+      // Plain tensors pass through and their entry is not examined; other values need None.
       const auto& spec = (*options.in_placements)[i];
       WEFT_CHECK(!spec.has_value(), "local_map: Non-Tensor input ", i, " expects no placements but received ",
                  entry_str(spec), "!");
     }
   }
-  return prepared;
 }
 
 namespace {
@@ -234,7 +231,7 @@ void settle_grad_placements(const spmd::Checker& checker, CallRecords<InputRecor
 
 }  // namespace
 
-std::vector<Tensor> run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, BodyRef body) {
+std::vector<OutputLeaf> run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, BodyRef body) {
   const DeviceMesh& mesh = prepared.mesh;
   std::vector<Tensor>& locals = prepared.inputs;  // each DTensor is replaced by its local tensor
   const size_t leaves = locals.size();
@@ -303,14 +300,13 @@ std::vector<Tensor> run_local_map(PreparedInputs& prepared, const LocalMapOption
   // The common case (even shards vouched for, no Shard output, one rank) exchanges and lists nothing.
   std::vector<Shape> globals;
   if (needs_shape_exchange(outs.span(), mesh, options.even_shards)) globals = global_shapes(flat, outs.span(), mesh);
-  std::vector<Tensor> results(flat.size());
   for (size_t o = 0; o < flat.size(); ++o) {
-    const Tensor& local = flat[o].tensor;
+    Tensor local = std::move(flat[o].tensor);
     if (!local.defined()) continue;
     const PlacementBuf& placements = outs[o].placements;
     Shape global = globals.empty() ? even_global_shape(local, placements, mesh) : std::move(globals[o]);
     Tensor out = make_dtensor(local, mesh, Placements(placements.begin(), placements.end()), global);
-    results[o] = autograd::record<FromLocalBackward>(std::move(out), [&](FromLocalBackward& node) {
+    flat[o].tensor = autograd::record<FromLocalBackward>(std::move(out), [&](FromLocalBackward& node) {
       node.mesh = mesh;
       node.grad_placements = placements;
       replicate_partials(node.grad_placements);
@@ -318,7 +314,7 @@ std::vector<Tensor> run_local_map(PreparedInputs& prepared, const LocalMapOption
       node.op = "local_map";
     }, local);
   }
-  return results;
+  return flat;
 }
 
 }  // namespace weft::dist::detail

@@ -12,6 +12,7 @@
 #include "distributed/device_mesh.h"
 #include "distributed/dtensor.h"
 #include "distributed/placement.h"
+#include "framework/small_vector.h"
 
 namespace weft::dist {
 
@@ -50,12 +51,6 @@ template <class T>
 inline constexpr bool is_dtensor_typed_v =
     std::is_same_v<std::decay_t<T>, DTensor> || std::is_same_v<std::decay_t<T>, std::vector<DTensor>>;
 
-// A flattened argument: a tensor (plain or DTensor), or any other value (mesh, scalar, ...).
-struct Leaf {
-  bool is_tensor = false;
-  Tensor tensor;
-};
-
 // A flattened result: a tensor, or another value (which stays in the caller's result object).
 struct OutputLeaf {
   bool is_tensor = false;
@@ -69,12 +64,31 @@ size_t leaf_count(const T& arg) {
   else return 1;
 }
 
+// Steps 1-3 of docs/semantics.md, local_map, work on the flattened arguments: one leaf per tensor
+// argument (each element of a vector of them) or other value (mesh, scalar, ...).
+struct PreparedInputs {
+  bool any_dtensor = false;
+  DeviceMesh mesh;
+  // Per leaf: the tensor given (undefined for other values). prepare_inputs replaces a DTensor by
+  // the one to use (redistributed if asked); run_local_map then replaces it by its local tensor.
+  std::vector<Tensor> inputs;
+  SmallVector<bool, 16> is_tensor;  // per leaf: a tensor argument (possibly undefined)
+};
+
 template <class T>
-void flatten_arg(std::vector<Leaf>& leaves, const T& arg) {
-  if constexpr (is_tensor_like_v<T>) leaves.push_back({true, arg});
-  else if constexpr (is_tensor_vector_v<T>)
-    for (const auto& t : arg) leaves.push_back({true, t});
-  else leaves.push_back({false, Tensor()});
+void flatten_arg(PreparedInputs& leaves, const T& arg) {
+  if constexpr (is_tensor_like_v<T>) {
+    leaves.inputs.push_back(arg);
+    leaves.is_tensor.push_back(true);
+  } else if constexpr (is_tensor_vector_v<T>) {
+    for (const auto& t : arg) {
+      leaves.inputs.push_back(t);
+      leaves.is_tensor.push_back(true);
+    }
+  } else {
+    leaves.inputs.emplace_back();
+    leaves.is_tensor.push_back(false);
+  }
 }
 
 // The local value `func` receives for an argument whose first leaf is locals[offset].
@@ -111,12 +125,12 @@ struct map_result<std::pair<A, B>, D> {
 };
 
 template <class M, class R>
-M rebuild_result(R&& r, const std::vector<Tensor>& outs, size_t& next) {
+M rebuild_result(R&& r, const std::vector<OutputLeaf>& outs, size_t& next) {
   using V = std::decay_t<R>;
-  if constexpr (is_tensor_like_v<V>) return M(outs[next++]);
+  if constexpr (is_tensor_like_v<V>) return M(outs[next++].tensor);
   else if constexpr (is_tensor_vector_v<V>) {
     M m;
-    for (size_t i = 0; i < r.size(); ++i) m.emplace_back(outs[next++]);
+    for (size_t i = 0; i < r.size(); ++i) m.emplace_back(outs[next++].tensor);
     return m;
   } else if constexpr (requires { std::tuple_size<V>::value; }) {
     return [&]<size_t... I>(std::index_sequence<I...>) {
@@ -128,15 +142,8 @@ M rebuild_result(R&& r, const std::vector<Tensor>& outs, size_t& next) {
   }
 }
 
-// Steps 1-3 of docs/semantics.md, local_map: checks, mesh inference, input redistribution. `inputs` receives, per
-// leaf, the DTensor to use (redistributed if asked), the plain tensor, or nothing; the leaves'
-// tensors are moved there.
-struct PreparedInputs {
-  bool any_dtensor = false;
-  DeviceMesh mesh;
-  std::vector<Tensor> inputs;
-};
-PreparedInputs prepare_inputs(std::vector<Leaf>& leaves, const LocalMapOptions& options);
+// Steps 1-3 of docs/semantics.md, local_map: checks, mesh inference, input redistribution.
+void prepare_inputs(PreparedInputs& leaves, const LocalMapOptions& options);
 
 // The call's body (locals per leaf -> flattened outputs), by reference: it lives on the caller's
 // stack for the whole call, and a std::function would allocate for its captures on every call.
@@ -153,10 +160,10 @@ class BodyRef {
 };
 
 // Runs `body` with the inputs' local tensors and wraps its outputs, recording local_map's boundary
-// on the caller's tape (Note [local_map on the outer tape] in local_map.cpp); returns one tensor per
-// output leaf: a DTensor for tensor outputs, undefined for the others. prepared.inputs is reused
-// for the locals: each DTensor in it is replaced by the local tensor the body receives.
-std::vector<Tensor> run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, BodyRef body);
+// on the caller's tape (Note [local_map on the outer tape] in local_map.cpp). Returns the body's
+// flattened outputs with each tensor replaced by its DTensor. prepared.inputs is reused for the
+// locals: each DTensor in it is replaced by the local tensor the body receives.
+std::vector<OutputLeaf> run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, BodyRef body);
 
 }  // namespace detail
 
@@ -175,12 +182,14 @@ class LocalMap {
     static_assert(!std::is_void_v<R>, "local_map: the function must return a value");
     using Mapped = typename detail::map_result<R, typed_dtensor>::type;
 
-    std::vector<detail::Leaf> leaves;
-    leaves.reserve((detail::leaf_count(args) + ... + size_t{0}));
+    detail::PreparedInputs prepared;
+    const size_t count = (detail::leaf_count(args) + ... + size_t{0});
+    prepared.inputs.reserve(count);
+    prepared.is_tensor.reserve(count);
     std::array<size_t, sizeof...(Args)> offsets{};
     size_t arg = 0;
-    ((offsets[arg++] = leaves.size(), detail::flatten_arg(leaves, args)), ...);
-    detail::PreparedInputs prepared = detail::prepare_inputs(leaves, options_);
+    ((offsets[arg++] = prepared.inputs.size(), detail::flatten_arg(prepared, args)), ...);
+    detail::prepare_inputs(prepared, options_);
 
     auto call = [&](const std::vector<Tensor>& locals) {
       return [&]<size_t... I>(std::index_sequence<I...>) {
@@ -203,7 +212,7 @@ class LocalMap {
       detail::flatten_result(flat, *result);
       return flat;
     };
-    std::vector<Tensor> outs = detail::run_local_map(prepared, options_, detail::BodyRef(body));
+    std::vector<detail::OutputLeaf> outs = detail::run_local_map(prepared, options_, detail::BodyRef(body));
     size_t next = 0;
     return detail::rebuild_result<Mapped>(std::move(*result), outs, next);
   }
