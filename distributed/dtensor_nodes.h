@@ -20,27 +20,30 @@ inline PlacementBuf& replicate_partials(PlacementBuf& placements) {
   return placements;
 }
 
-// to_local's node: its input is a DTensor, its output the local tensor's alias. The local
-// gradient goes back wrapped with `grad_placements` (normalised), no communication.
-struct ToLocalBackward final : autograd::Node {
-  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;  // a DTensor, not a typed local
+// What both nodes keep: where their gradient goes (mesh, normalised placements, global shape), and
+// the op their errors name. Their inputs or outputs are DTensors, not typed local tensors, so no
+// SPMD rule applies (Note [Local SPMD types]).
+struct BorderNode : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
   DeviceMesh mesh;
   PlacementBuf grad_placements;
   Shape global_shape;
-  const char* op = "DTensor.to_local";
+  const char* op = "";
+};
+
+// to_local's node: its input is a DTensor, its output the local tensor's alias. The local
+// gradient goes back wrapped with grad_placements, no communication.
+struct ToLocalBackward final : BorderNode {
+  ToLocalBackward() { op = "DTensor.to_local"; }
   autograd::variable_list apply(autograd::variable_list&& grads) override;
   std::string name() const override { return "ToLocalBackward"; }
 };
 
 // from_local's node: its input is a local tensor, its output a DTensor. The DTensor gradient is
-// brought to `grad_placements` (normalised), any collective started at once (Note [Gradients in
-// flight]), and its local part goes back.
-struct FromLocalBackward final : autograd::Node {
-  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
-  DeviceMesh mesh;
-  PlacementBuf grad_placements;
-  Shape global_shape;
-  const char* op = "DTensor.from_local";
+// brought to grad_placements, any collective started at once (Note [Gradients in flight]), and
+// its local part goes back.
+struct FromLocalBackward final : BorderNode {
+  FromLocalBackward() { op = "DTensor.from_local"; }
   autograd::variable_list apply(autograd::variable_list&& grads) override;
   std::string name() const override { return "FromLocalBackward"; }
 };
