@@ -369,6 +369,40 @@ TEST_CASE("local_map: the body's graph sits on the caller's tape (retain_graph, 
   require_close(DTensor(W.grad()).full_tensor(), wr.grad(), 1e-10);
 }
 
+TEST_CASE("local_map: vectors of DTensors in and out, more leaves than local_map keeps inline") {
+  DeviceMesh mesh = world_mesh();
+  int64_t k = world_size();
+  constexpr size_t n = 6;  // leaves and outputs past local_map's inline records (4)
+  std::vector<Tensor> xs, refs;
+  std::vector<DTensor> Xs;
+  for (size_t i = 0; i < n; ++i) {
+    xs.push_back(seeded_randn({2 * k + 1, 2}, 50 + i));  // uneven row shards
+    refs.push_back(xs.back().detach().requires_grad_());
+    Xs.push_back(distribute_tensor(xs.back(), mesh, {Shard(0)}));
+    Xs.back().requires_grad_();
+  }
+  // out_i = x_i * x_{i+1} (cyclic), so each input feeds two outputs.
+  auto body = [](const std::vector<Tensor>& v) {
+    std::vector<Tensor> out;
+    for (size_t i = 0; i < v.size(); ++i) out.push_back(mul(v[i], v[(i + 1) % v.size()]));
+    return out;
+  };
+  Tensor ref_loss = zeros({}, kFloat64);
+  for (const Tensor& o : body(refs)) ref_loss = add(ref_loss, mul(o, o).sum());
+  ref_loss.backward();
+  std::vector<DTensor> outs = local_map(body, {.out_placements = PlacementsList(n, Placements{Shard(0)})})(Xs);
+  REQUIRE(outs.size() == n);
+  Tensor loss = zeros({}, kFloat64);
+  for (size_t i = 0; i < n; ++i) {
+    REQUIRE(outs[i].placements() == Placements{Shard(0)});
+    require_close(outs[i].full_tensor(), mul(xs[i], xs[(i + 1) % n]), 1e-12);
+    Tensor local = outs[i].to_local();
+    loss = add(loss, mul(local, local).sum());
+  }
+  loss.backward();
+  for (size_t i = 0; i < n; ++i) require_close(DTensor(Xs[i].grad()).full_tensor(), refs[i].grad(), 1e-10);
+}
+
 TEST_CASE("local_map: gradient communication in backward stays in flight until the gradient is read") {
   DeviceMesh mesh = world_mesh();
   int64_t k = world_size();
