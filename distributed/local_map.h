@@ -21,9 +21,9 @@ using PlacementsList = std::vector<std::optional<Placements>>;
 
 struct LocalMapOptions {
   PlacementsList out_placements = {std::nullopt};
-  std::optional<PlacementsList> in_placements;
-  std::optional<PlacementsList> in_grad_placements;
-  std::optional<DeviceMesh> device_mesh;
+  std::optional<PlacementsList> in_placements = std::nullopt;
+  std::optional<PlacementsList> in_grad_placements = std::nullopt;
+  std::optional<DeviceMesh> device_mesh = std::nullopt;
   bool redistribute_inputs = false;
   // The caller promises every Shard output is evenly sharded: global shapes need no size exchange.
   bool even_shards = false;
