@@ -5,7 +5,10 @@
 // (AMD EPYC, Zen 4) tanh over 16K floats went from 2.7x oneDNN's eltwise time to 1.45x, gelu from
 // 3.8x to 1.9x, exp over 1M floats from 1.39x to 0.75x (bench_ops BM_vs_onednn). The arithmetic
 // ones are here for the width alone: an optimizer's in-place p -= lr * g over 1M floats took 187 us
-// as an SSE2 loop and 118 us as an AVX2 one.
+// as an SSE2 loop and 118 us as an AVX2 one. In the avx512 copy tanh, sigmoid, gelu and gelu's
+// gradient are written with intrinsics (vector_math_avx512.h: no divide, a vscalefps exp, four
+// vectors side by side), which took them on 16K floats (Ice Lake, 1 thread) from 1.59x, 1.04x and
+// 1.53x oneDNN's eltwise time to about 0.85x, 0.75x and 0.92x.
 #include <algorithm>
 #include <cstdint>
 
