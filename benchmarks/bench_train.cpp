@@ -113,6 +113,44 @@ void BM_mlp_step(benchmark::State& state) {
   if (!(last < first)) state.SkipWithError("the loss did not fall: the training step is wrong");
 }
 
+// p -= lr * g over n floats: the SGD update as a plain loop, compiled for avx512, avx2 and baseline
+// x86-64 and picked by the CPU (weft's own update, Tensor::sub_, has the same three copies), so the
+// floor below is not an easier, narrower loop.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void raw_sgd(float* p, const float* g, float lr, int64_t n) {
+#pragma omp parallel for simd if (n > (1 << 16)) num_threads(weft::get_num_threads())
+  for (int64_t i = 0; i < n; ++i) p[i] -= lr * g[i];
+}
+
+// The MLP step against its floor: the five matmuls (as BM_mlp_step's bound) plus its SGD update as
+// the raw loop above, over arrays of the parameters' sizes (12 bytes an element, read p and g, write
+// p). The update is memory-bound (2.1M parameters, 25 MB moved per step) and as long as a fifth of the
+// matmuls on a 2-core Ice Lake host, so a matmul-only bound leaves it no room; this pair says how
+// close the step is to what the hardware must do for it.
+void BM_mlp_step_floor(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  Mlp mlp;
+  Bound bound(kProblems);
+  std::vector<weft::Tensor> ps, gs;
+  for (const weft::Tensor* t : {&mlp.w1, &mlp.b1, &mlp.w2, &mlp.b2}) {
+    ps.push_back(weft::randn(t->shape()));
+    gs.push_back(weft::randn(t->shape()));
+  }
+  auto floor = [&] {
+    bound.run();
+    for (size_t k = 0; k < ps.size(); ++k)
+      raw_sgd(ps[k].data_ptr<float>(), gs[k].data_ptr<float>(), 1e-9f, ps[k].numel());
+  };
+  weft::Tensor x = weft::randn({kBatch, kIn}), target = weft::randn({kBatch, kOut});
+  const float first = mlp.step(x, target, 0.05);
+  float last = first;
+  bench::paired(state, floor, [&] { last = mlp.step(x, target, 0.05); });
+  step_counters(state, step_matmul_flops(), 0);
+  if (!(last < first)) state.SkipWithError("the loss did not fall: the training step is wrong");
+}
+
 // A GPT of nn/transformer.h and the matmul problems of one of its training steps: per block the
 // four linears (qkv C->3C, proj C->C, fc1 C->4C, fc2 4C->C), each forward, input gradient and weight
 // gradient, and attention's six batched T x T x (C/H) products; the tied vocabulary head's three.
@@ -221,6 +259,7 @@ void BM_adamw_step(benchmark::State& state) {
 
 BENCHMARK(BM_adamw_step)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_mlp_step)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_mlp_step_floor)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gpt_step)->ArgNames({"model", "threads"})->ArgsProduct({{0, 1}, {1, 2}})->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

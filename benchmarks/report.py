@@ -182,6 +182,11 @@ def train_rows(runs, t):
             paired_row(t, "train", f"MLP step 64x512-2048-512, {threads} thr: {c['fraction']:.0%} of its matmul bound "
                        f"({c['GFLOPs']:.0f} GFLOP/s{of_peak(c['GFLOPs'], 'fma', threads)})", run,
                        "its matmuls, oneDNN", 1 / 0.9)
+        run = runs.get(f"BM_mlp_step_floor/threads:{threads}")
+        if run:
+            c = run["counters"]
+            paired_row(t, "train", f"MLP step, {threads} thr: {c['fraction']:.0%} of its floor (its matmuls and its "
+                       "SGD update as a raw loop)", run, "matmuls, oneDNN, + raw update", 1 / 0.9)
         run = runs.get(f"BM_adamw_step/threads:{threads}")
         if run:
             c = run["counters"]

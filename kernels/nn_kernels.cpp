@@ -14,6 +14,7 @@
 #include "kernels/cross_entropy_rows.h"
 #include "kernels/elementwise.h"
 #include "kernels/onednn.h"
+#include "kernels/softmax_rows.h"
 #include "kernels/toolkit.h"
 
 namespace weft::kernels {
@@ -91,45 +92,14 @@ void softmax_columns(const T* x, T* y, int64_t n, int64_t inner, int64_t width, 
 
 }  // namespace
 
-namespace {
-
-// float32 softmax over the middle dim of (outer, n, inner) on oneDNN's JIT kernels, which vectorise
-// exp; the primitive is cached per geometry.
-// One thread below 16K elements (Note [Serial primitives]); measured here, 2 vs 1 thread: [64, 64]
-// 2.6x the time, [256, 64] 1.09x, [128, 128] 0.98x, [256, 128] 0.78x.
-constexpr int64_t kSerialSoftmaxElements = 16384;
-
-void onednn_softmax(const Tensor& x, const Tensor& y, const RowGeometry& g, bool log) {
-  onednn::PrimitiveKey key(log ? onednn::kLogSoftmax : onednn::kSoftmax,
-                           onednn::threads_for(g.outer * g.n, kSerialSoftmaxElements));
-  key.add({g.outer, g.n, g.inner});
-  onednn::BoundPrimitive& prim = onednn::get_primitive(key, [&] {
-    using dt = dnnl::memory::data_type;
-    dnnl::memory::desc md({g.outer, g.n, g.inner}, dt::f32, {g.n * g.inner, g.inner, 1});
-    auto kind = dnnl::prop_kind::forward_inference;
-    onednn::PrimitiveSpec spec;
-    if (log)
-      spec.primitive =
-          dnnl::logsoftmax_forward(dnnl::logsoftmax_forward::primitive_desc({kind, md, 1}, onednn::engine()));
-    else
-      spec.primitive = dnnl::softmax_forward(dnnl::softmax_forward::primitive_desc({kind, md, 1}, onednn::engine()));
-    spec.args = {{DNNL_ARG_SRC, md}, {DNNL_ARG_DST, md}};
-    return spec;
-  });
-  prim.run({x.raw_data(), y.raw_data()});
-}
-
-}  // namespace
-
 Tensor softmax(const Tensor& x_in, int64_t dim, bool log) {
   Tensor x = dense(x_in);
   Tensor y = make_empty(x.shape(), x.dtype());
   if (x.numel() == 0) return y;
   RowGeometry g = row_geometry(x.shape(), dim);
-  // Small problems stay on the loops: a primitive call costs more than a few thousand exps.
-  // oneDNN only for the last dim: its kernels for an inner axis are far slower than the loops below.
-  if (x.dtype() == kFloat32 && x.numel() >= 4096 && g.n > 1 && g.inner == 1) {
-    onednn_softmax(x, y, g, log);
+  // float32 rows along the last dim: the vectorised kernel (softmax_rows.cpp), at every size.
+  if (x.dtype() == kFloat32 && g.inner == 1) {
+    softmax_rows(ptr<float>(x), ptr<float>(y), g.outer, g.n, log);
     return y;
   }
   visit_floating(x.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {

@@ -5,6 +5,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "framework/factories.h"
 #include "ops/binary.h"
 #include "ops/copy_ops.h"
 #include "kernels/matmul.h"
@@ -94,6 +95,15 @@ struct BmmBackward final : autograd::Node {
   std::string name() const override { return "BmmBackward"; }
 };
 
+// db = the sum of g2's rows. float32 (outside create_graph) as ones[1, R] @ g2, a product on
+// oneDNN: the generic reduction adds each column in double one element at a time, 53 us for the
+// MLP step's [64, 2048] on an Ice Lake core, where the product takes 35 us.
+Tensor bias_grad(const Tensor& g2) {
+  if (g2.dtype() != kFloat32 || GradMode::is_enabled()) return sum(g2, {0});
+  Tensor ones = full({1, g2.size(0)}, 1.0f);
+  return reshape(kernels::bmm(ones, g2), {g2.size(1)});
+}
+
 // x [..., in] flattened to x2 [R, in]: dx = g2 W, dW = g2^T x2, db = sum of g2's rows.
 struct LinearBackward final : autograd::Node {
   static constexpr bool kSupportsDoubleBackward = true;
@@ -108,7 +118,7 @@ struct LinearBackward final : autograd::Node {
       Tensor xv = x.unpack(this);
       gw = mm(g2.t(), as_rows(xv));
     }
-    if (needs_input_grad(2)) gb = sum(g2, {0});
+    if (needs_input_grad(2)) gb = bias_grad(g2);
     return {gx, gw, gb};
   }
   std::string name() const override { return "LinearBackward"; }
