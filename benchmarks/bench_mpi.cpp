@@ -379,8 +379,19 @@ void BM_gpt_step_sequence_parallel(benchmark::State& state) {
     nn::parallel::global_mean(sum, tokens).backward();
     opt.step();
   };
-  paired(state, [&] { step(*tp, tp_opt); }, [&] { step(*sp, sp_opt); });
+  std::vector<double> cpu_tp, cpu_sp;
+  paired(
+      state,
+      [&] {
+        CpuTimer timer(cpu_tp);
+        step(*tp, tp_opt);
+      },
+      [&] {
+        CpuTimer timer(cpu_sp);
+        step(*sp, sp_opt);
+      });
   state.counters["speedup"] = 1.0 / state.counters["ratio"];
+  state.counters["speedup_cpu"] = cpu_speedup(cpu_tp, cpu_sp);
   state.counters["tokens_per_s_tp"] = tokens / (state.counters["baseline_us"] * 1e-6);
   state.counters["tokens_per_s_tp_sp"] = tokens / (state.counters["weft_us"] * 1e-6);
 }

@@ -305,6 +305,11 @@ def mpi_rows(runs, t):
                   f"{cpu:.2f}x in CPU time)", fmt_time(w), fmt_time(b) + " (1 rank)", w / b,
                   ">= 1.8x speedup (CPU time)", cpu >= 1.8 if cpu else None)
             continue
+        if family == "BM_gpt_step_sequence_parallel":
+            t.add("mpi", f"GPT step as above, TP + sequence parallel over 2 ranks: {c['tokens_per_s_tp_sp']:.0f} vs "
+                  f"{c['tokens_per_s_tp']:.0f} tokens/s under TP alone ({b / w:.2f}x wall, "
+                  f"{c.get('speedup_cpu', 0):.2f}x in CPU time)", fmt_time(w), fmt_time(b) + " (TP)", w / b)
+            continue
         if family == "BM_local_map":
             label = ("local_map overhead, " + ("fwd+bwd" if "backward:1" in arg else "fwd") + ", 16-elem shards, "
                      "SPMD types " + ("on" if arg.endswith("types:1") else "off"))
