@@ -172,7 +172,7 @@ void collect_slots(Module& m, const std::string& prefix, std::vector<std::pair<s
 // Open MPI has no progress thread: a non-blocking collective moves only while this rank is inside
 // some MPI call. Its all_reduce of a gradient is a rendezvous exchange of the whole buffer (above
 // 4 KB), which needs several such calls on both ranks; started in backward and not touched again,
-// it would wait for the optimizer's read and hide almost nothing (bench_overlap: 11-22% of the
+// it would wait for the optimizer's read and hide almost nothing (bench_overlap: 9-22% of the
 // communication hidden). So each start() also probes the communicator, which runs MPI's progress
 // engine once and advances every request in flight on it (the probe's result is ignored; it
 // receives nothing). One probe per parameter gradient is enough here: with a poke after every
