@@ -305,9 +305,16 @@ def mpi_rows(runs, t):
                   fmt_time(b) + " (1 rank)", w / b, ">= 1.7x speedup", speedup >= 1.7)
             continue
         if family == "BM_gpt_step":
+            cpu = c.get("speedup_cpu", 0)
             t.add("mpi", f"GPT step (2x256, 4 heads, 8x64 tokens), TP over 2 ranks: "
-                  f"{c['tokens_per_s_tp']:.0f} vs {c['tokens_per_s_single']:.0f} tokens/s (speedup {b / w:.2f}x)",
-                  fmt_time(w), fmt_time(b) + " (1 rank)", w / b)
+                  f"{c['tokens_per_s_tp']:.0f} vs {c['tokens_per_s_single']:.0f} tokens/s (speedup {b / w:.2f}x wall, "
+                  f"{cpu:.2f}x in CPU time)", fmt_time(w), fmt_time(b) + " (1 rank)", w / b,
+                  ">= 1.8x speedup (CPU time)", cpu >= 1.8 if cpu else None)
+            continue
+        if family == "BM_gpt_step_sequence_parallel":
+            t.add("mpi", f"GPT step as above, TP + sequence parallel over 2 ranks: {c['tokens_per_s_tp_sp']:.0f} vs "
+                  f"{c['tokens_per_s_tp']:.0f} tokens/s under TP alone ({b / w:.2f}x wall, "
+                  f"{c.get('speedup_cpu', 0):.2f}x in CPU time)", fmt_time(w), fmt_time(b) + " (TP)", w / b)
             continue
         if family == "BM_local_map":
             label = ("local_map overhead, " + ("fwd+bwd" if "backward:1" in arg else "fwd") + ", 16-elem shards, "
@@ -328,6 +335,35 @@ def mpi_rows(runs, t):
             else:
                 target, met = f"<= +{limit:g} us (got {(w - b) / 1e3:+.2f})", (w - b) / 1e3 <= limit
         t.add("mpi", label, fmt_time(w), fmt_time(b) + base, w / b, target, met)
+
+
+OVERLAP_LABELS = {"BM_dp_step": ("data parallel", "each gradient's all_reduce started in backward",
+                                  "sync_grads: one coalesced all_reduce after backward"),
+                  "BM_fsdp_step": ("fully_shard", "prefetched all_gathers, in-flight reduce_scatters",
+                                   "each all_gather and reduce_scatter waited for in place")}
+
+
+def overlap_rows(runs, t):
+    """bench_overlap: how much of a step's communication its compute hides, with overlap and without.
+    hidden = (compute + communication - step) / communication from three medians (noisy under load); for
+    data parallelism also 1 - exposed / exposed without overlap, from the wait left after backward."""
+    for family, (name, on, off) in OVERLAP_LABELS.items():
+        run = runs.get(family)
+        if run is None:
+            continue
+        c = run["counters"]
+        step, plain = c["step_us"] * 1e3, c["no_overlap_us"] * 1e3
+        comp, comm = c["compute_us"] * 1e3, c["comm_us"] * 1e3
+        parts = f"compute {fmt_time(comp)} + communication {fmt_time(comm)} (raw MPI)"
+        tail = ""
+        if family == "BM_dp_step" and c.get("exposed_no_overlap_us", 0) > 0:
+            tail = (f"; waits {fmt_time(c['exposed_us'] * 1e3)} after backward vs {fmt_time(c['exposed_no_overlap_us'] * 1e3)}"
+                    f" without overlap: {1 - c['exposed_us'] / c['exposed_no_overlap_us']:.0%} of it hidden")
+        t.add("overlap", f"{name} step, 4 MLP blocks 256-1024-256, 64 rows per rank, 2 ranks, with overlap ({on}): "
+              f"{c['hidden']:.0%} of the communication hidden{tail}", fmt_time(step),
+              fmt_time(plain) + " (no overlap)", step / plain)
+        t.add("overlap", f"{name} step, the same without overlap ({off}): {c['hidden_no_overlap']:.0%} hidden",
+              fmt_time(plain), fmt_time(comp + comm) + " (" + parts + ")", plain / (comp + comm))
 
 
 def machine():
@@ -454,7 +490,7 @@ def main():
     runs, contexts = load(results_dir)
     table = Table()
     for rows in (peak_rows, ops_rows, autograd_rows, allocator_rows, train_rows, memory_rows, attention_rows, torch_rows,
-                 paired_rows, mpi_rows):
+                 paired_rows, mpi_rows, overlap_rows):
         rows(runs, table)
     one_thread = [r["counters"]["cpu_per_wall"] for k, r in runs.items()
                   if "threads:1" in k and "cpu_per_wall" in r["counters"]]

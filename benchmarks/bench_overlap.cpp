@@ -1,0 +1,247 @@
+// bench_overlap: how much of a training step's communication is hidden behind its compute, for
+// data parallelism (each gradient's all-reduce started during backward, Note [Overlapped gradient
+// reduction] in nn/parallel.h) and fully_shard (prefetched all-gathers, in-flight reduce-scatters).
+// One step (forward + backward, gradients reduced and waited for) of a stack of MLP blocks, timed in
+// lock step four ways: the step with overlap, the same step without, the same compute alone (one
+// rank, full parameters, its rows, no communication), and the same communication alone as raw MPI on
+// preallocated buffers. Counters: hidden = (compute + communication - step) / communication, for the
+// overlapped and the plain step (1: all communication hidden; 0: none; below 0: the step costs more
+// than its parts), and exposed_us: how long the step still waits for communication after backward
+// returns (DP: sync_grads and the reads of the gradients; FSDP: the last reduce-scatters). The
+// exposed tail depends much less on the machine's load than the difference of three wall times, so
+// 1 - exposed_us / exposed_no_overlap_us is the steadier reading of DP's hidden fraction. Run under
+// mpirun (2 ranks, one thread each); only rank 0 reports.
+#include <mpi.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "bench_common.h"
+#include "distributed/collectives.h"
+#include "distributed/runtime.h"
+#include "distributed/sharding.h"
+#include "nn/nn.h"
+#include "nn/optim_dist.h"
+#include "ops/ops.h"
+
+namespace {
+
+using namespace weft;
+namespace par = weft::nn::parallel;
+
+constexpr int64_t kWidth = 256, kBlocks = 4, kRowsPerRank = 64;
+
+std::shared_ptr<nn::Sequential> make_stack() {
+  manual_seed(3);
+  auto m = std::make_shared<nn::Sequential>();
+  for (int64_t i = 0; i < kBlocks; ++i) m->push_back(std::make_shared<nn::MLP>(kWidth, 4 * kWidth, kWidth));
+  return m;
+}
+
+std::shared_ptr<par::FullyShardedModule> sharded_stack(const dist::DeviceMesh& mesh, bool overlap) {
+  par::FullyShardOptions options{.prefetch = overlap, .async_reduce = overlap};
+  auto m = make_stack();
+  for (int64_t i = 0; i < kBlocks; ++i) par::fully_shard((*m)[size_t(i)], mesh, options);
+  return par::fully_shard(m, mesh, options);
+}
+
+// The communication a step does, as raw MPI on preallocated buffers.
+struct RawCommunication {
+  struct Param {
+    std::vector<int> counts, displs;
+    std::vector<float> shard, full, sum;
+  };
+  std::vector<Param> params;
+
+  explicit RawCommunication(const nn::Module& model) {
+    const int k = dist::world_size(), me = dist::world_rank();
+    for (const Tensor& p : model.parameters()) {
+      Param q;
+      int64_t inner = p.numel() / p.size(0), at = 0;
+      for (int64_t s : dist::chunk_sizes(p.size(0), k)) {
+        q.counts.push_back(int(s * inner));
+        q.displs.push_back(int(at));
+        at += s * inner;
+      }
+      q.shard.assign(size_t(q.counts[size_t(me)]), 1.0f);
+      q.full.assign(size_t(p.numel()), 1.0f);
+      q.sum.assign(size_t(p.numel()), 1.0f);
+      params.push_back(std::move(q));
+    }
+  }
+  // Each collective is issued in the non-blocking form and polled as weft's own waits poll (MPI_Test,
+  // spinning 50 us before yielding the core; distributed/watchdog.cpp). On this shared, oversubscribed
+  // machine the blocking forms, or MPI_Wait, or a pure MPI_Test spin took 4-8x as long as weft's
+  // collectives on the same buffers (a scheduler time slice lost per collective), which would
+  // count as communication weft hid.
+  static void wait(MPI_Request r) {
+    const double t0 = MPI_Wtime();
+    for (int done = 0; !done;) {
+      MPI_Test(&r, &done, MPI_STATUS_IGNORE);
+      if (!done && MPI_Wtime() - t0 > 50e-6) sched_yield();
+    }
+  }
+  void gather() {
+    for (Param& q : params) {
+      MPI_Request r;
+      MPI_Iallgatherv(q.shard.data(), int(q.shard.size()), MPI_FLOAT, q.full.data(), q.counts.data(),
+                      q.displs.data(), MPI_FLOAT, MPI_COMM_WORLD, &r);
+      wait(r);
+    }
+  }
+  // FSDP, per parameter: an all_gather in forward, another in backward (resharded after forward)
+  // and a reduce_scatter of its gradient.
+  void fsdp_step() {
+    gather();
+    gather();
+    for (Param& q : params) {
+      MPI_Request r;
+      MPI_Ireduce_scatter(q.full.data(), q.shard.data(), q.counts.data(), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r);
+      wait(r);
+    }
+  }
+  // Data parallel: an all_reduce of every gradient.
+  void dp_step() {
+    for (Param& q : params) {
+      MPI_Request r;
+      MPI_Iallreduce(q.full.data(), q.sum.data(), int(q.full.size()), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &r);
+      wait(r);
+    }
+  }
+};
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+// Times the four cases {overlapped step, plain step, compute, communication} in lock step and sets
+// the counters. See Note [Lock step] in bench_mpi.cpp: the four run in the same iteration (rotating
+// which goes first), each after a barrier, the slowest rank's time counted, medians reported. A step
+// case returns the time it waited for communication after its backward (its exposed tail; 0 if it
+// does not say), reported as exposed_us and exposed_no_overlap_us.
+void lock_step(benchmark::State& state, const std::vector<std::function<double()>>& cases) {
+  for (const auto& c : cases) c();  // warm (and FSDP's first forward records the order prefetch follows)
+  const size_t n = cases.size();
+  std::vector<std::vector<double>> times(2 * n);
+  size_t round = 0;
+  for (auto _ : state) {
+    std::vector<double> t(2 * n);  // wall times, then exposed tails
+    for (size_t j = 0; j < n; ++j) {
+      size_t c = (j + round) % n;
+      MPI_Barrier(MPI_COMM_WORLD);
+      const double t0 = MPI_Wtime();
+      t[n + c] = cases[c]();
+      t[c] = MPI_Wtime() - t0;
+    }
+    ++round;
+    MPI_Allreduce(MPI_IN_PLACE, t.data(), int(t.size()), MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    state.SetIterationTime(t[0]);
+    for (size_t c = 0; c < t.size(); ++c) times[c].push_back(t[c]);
+  }
+  const double step = median(times[0]), no_overlap = median(times[1]), comp = median(times[2]),
+               comm = median(times[3]);
+  state.counters["step_us"] = step * 1e6;
+  state.counters["no_overlap_us"] = no_overlap * 1e6;
+  state.counters["compute_us"] = comp * 1e6;
+  state.counters["comm_us"] = comm * 1e6;
+  state.counters["ratio"] = no_overlap > 0 ? step / no_overlap : 0.0;
+  state.counters["hidden"] = comm > 0 ? (comp + comm - step) / comm : 0.0;
+  state.counters["hidden_no_overlap"] = comm > 0 ? (comp + comm - no_overlap) / comm : 0.0;
+  state.counters["exposed_us"] = median(times[n]) * 1e6;
+  state.counters["exposed_no_overlap_us"] = median(times[n + 1]) * 1e6;
+}
+
+void BM_fsdp_step(benchmark::State& state) {
+  const int64_t k = dist::world_size();
+  auto mesh = dist::init_device_mesh({k}, {"dp"});
+  auto overlapped = sharded_stack(mesh, true), plain = sharded_stack(mesh, false);
+  auto single = make_stack();
+  RawCommunication raw(*single);
+  Tensor x = randn({kRowsPerRank * k, kWidth});
+  Tensor local_x = x.narrow(0, 0, kRowsPerRank).contiguous();
+  auto step = [&](par::FullyShardedModule& m) {
+    dist::DTensor out(m.forward(x));
+    out.to_local().sum().backward();
+    const double t0 = MPI_Wtime();
+    for (const Tensor& p : m.parameters()) dist::funcol::wait_tensor(dist::DTensor(p.grad()).spec().local);
+    const double exposed = MPI_Wtime() - t0;
+    m.zero_grad();
+    return exposed;
+  };
+  auto compute = [&] {
+    single->forward(local_x).sum().backward();
+    single->zero_grad();
+    return 0.0;
+  };
+  lock_step(state, {[&] { return step(*overlapped); }, [&] { return step(*plain); }, compute, [&] {
+                      raw.fsdp_step();
+                      return 0.0;
+                    }});
+}
+
+// Data parallel: the step ends with every gradient Replicate and its data present, as the optimizer
+// needs it. With overlap the all-reduces were started during backward (sync_grads moves nothing and
+// the wait collects them); without, sync_grads all-reduces the P(sum) gradients (coalesced into one
+// all_reduce, as an optimizer step does).
+void BM_dp_step(benchmark::State& state) {
+  const int64_t k = dist::world_size();
+  auto mesh = dist::init_device_mesh({k}, {"dp"});
+  auto overlapped = par::data_parallel(make_stack(), mesh, /*overlap_grad_reduce=*/true);
+  auto plain = par::data_parallel(make_stack(), mesh, /*overlap_grad_reduce=*/false);
+  auto single = make_stack();
+  RawCommunication raw(*single);
+  Tensor x = randn({kRowsPerRank * k, kWidth});
+  Tensor local_x = x.narrow(0, 0, kRowsPerRank).contiguous();
+  auto step = [&](par::Parallelized& m) {
+    dist::DTensor out(m.forward(x));
+    out.to_local().sum().backward();
+    const double t0 = MPI_Wtime();
+    const std::vector<Tensor> params = m.parameters();
+    optim::sync_grads(params);
+    for (const Tensor& p : params) dist::funcol::wait_tensor(dist::DTensor(p.grad()).spec().local);
+    const double exposed = MPI_Wtime() - t0;
+    m.zero_grad();
+    return exposed;
+  };
+  auto compute = [&] {
+    single->forward(local_x).sum().backward();
+    single->zero_grad();
+    return 0.0;
+  };
+  lock_step(state, {[&] { return step(*overlapped); }, [&] { return step(*plain); }, compute, [&] {
+                      raw.dp_step();
+                      return 0.0;
+                    }});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dist::Runtime runtime(argc, argv);
+  bench::set_threads(1);
+  using Case = std::pair<const char*, void (*)(benchmark::State&)>;
+  for (const auto& [name, fn] : {Case{"BM_dp_step", BM_dp_step}, Case{"BM_fsdp_step", BM_fsdp_step}})
+    benchmark::RegisterBenchmark(name, fn)->Iterations(30)->UseManualTime()->Unit(benchmark::kMillisecond);
+  // Only rank 0 writes: the other ranks drop --benchmark_out* and report nothing.
+  std::vector<char*> args(argv, argv + argc);
+  if (dist::world_rank() != 0)
+    std::erase_if(args, [](const char* a) { return std::string_view(a).starts_with("--benchmark_out"); });
+  int nargs = static_cast<int>(args.size());
+  args.push_back(nullptr);
+  benchmark::Initialize(&nargs, args.data());
+  if (dist::world_rank() == 0) {
+    benchmark::RunSpecifiedBenchmarks();
+  } else {
+    struct NullReporter : benchmark::BenchmarkReporter {
+      bool ReportContext(const Context&) override { return true; }
+      void ReportRuns(const std::vector<Run>&) override {}
+    } null_reporter;
+    benchmark::RunSpecifiedBenchmarks(&null_reporter);
+  }
+  benchmark::Shutdown();
+  return 0;
+}
