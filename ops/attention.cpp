@@ -9,6 +9,7 @@
 #include "autograd/node.h"
 #include "kernels/attention_kernels.h"
 #include "kernels/toolkit.h"
+#include "ops/autocast.h"
 #include "ops/binary.h"
 #include "ops/linalg.h"
 #include "ops/reduce.h"
@@ -121,6 +122,9 @@ Tensor composed_scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
                                     bool is_causal, std::optional<double> scale) {
+  if (autocast_enabled()) [[unlikely]]
+    return autocast::call(autocast::Op::kScaledDotProductAttention, scaled_dot_product_attention, q, k, v, attn_mask,
+                          is_causal, scale);
   const char* op = "scaled_dot_product_attention";
   for (const Tensor* t : {&q, &k, &v}) {
     detail::check_plain(*t, op);

@@ -29,3 +29,4 @@
 #include "ops/shape_ops.h"
 #include "ops/softmax.h"
 #include "ops/unary.h"
+#include "ops/autocast.h"
