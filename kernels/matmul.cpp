@@ -245,9 +245,12 @@ dnnl::memory::data_type onednn_type(DType dtype) {
 // bfloat16 operands run on oneDNN's bfloat16 matmul, which accumulates in float32 and rounds the
 // result once, as the float32 route over widened operands does (reduced_float_bmm), so the two
 // differ only in the order of float32 additions; it reads half the bytes and makes no widened
-// copies. The bias may be float32 or bfloat16 (oneDNN takes either). oneDNN 2.6 has bfloat16
-// matmul on AVX-512 cores only (native with AVX512-BF16, emulated without it), so other CPUs
-// keep the widening route.
+// copies. The bias may be float32 or bfloat16 (oneDNN takes either). oneDNN 2.6 runs bfloat16
+// matmul natively on CPUs with AVX512-BF16 and emulates it on other AVX-512 cores (its gemm:jit
+// path), where it is slower than widening: measured on an AVX-512 host without BF16, 1 thread,
+// [512, 256] x [256, 768] took 15.7 ms emulated, 4.8 ms widened, 3.7 ms in float32 (4-5x and 1.2-1.3x
+// float32's time across the GPT's shapes). So the emulated route is taken only when forced (tests).
+std::atomic<Bf16ProductRoute> bf16_product_route{Bf16ProductRoute::kAuto};
 
 // out = a @ b (+ bias) on oneDNN, out [B, M, N] (or [M, N] when `batched_out` is false), with
 // float32 or bfloat16 operands and output of `dtype`.
@@ -331,8 +334,14 @@ Tensor reduced_float_bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) 
 
 // Whether a bfloat16 product (with this bias) runs on oneDNN: Note [bfloat16 products on oneDNN].
 bool onednn_bf16(const Tensor& a, const Tensor& bias) {
-  return a.dtype() == kBFloat16 && (!bias.defined() || bias.dtype() == kBFloat16 || bias.dtype() == kFloat32) &&
-         cpu_isa() == CpuIsa::kAvx512;
+  if (a.dtype() != kBFloat16 || (bias.defined() && bias.dtype() != kBFloat16 && bias.dtype() != kFloat32)) return false;
+  switch (bf16_product_route.load(std::memory_order_relaxed)) {
+    case Bf16ProductRoute::kWidened: return false;
+    case Bf16ProductRoute::kOneDnn: return cpu_isa() == CpuIsa::kAvx512;
+    case Bf16ProductRoute::kAuto: break;
+  }
+  static const bool native = cpu_isa() == CpuIsa::kAvx512 && __builtin_cpu_supports("avx512bf16");
+  return native;
 }
 
 void check_operands(const Tensor& a, const Tensor& bm) {
@@ -345,6 +354,10 @@ void check_operands(const Tensor& a, const Tensor& bm) {
 }
 
 }  // namespace
+
+void set_bf16_product_route(Bf16ProductRoute route) {
+  bf16_product_route.store(route, std::memory_order_relaxed);
+}
 
 void set_single_product_route(SingleProductRoute route) {
   single_product_route.store(route, std::memory_order_relaxed);

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/matmul.h"
 #include "test_util.h"
 #include "weft.h"
 
@@ -98,7 +99,11 @@ TEST_CASE("autocast: values equal the casts written by hand") {
   require_identical(mean(h), by_hand_mean);
 }
 
-TEST_CASE("bfloat16 products on oneDNN round the float64 product once, to a bfloat16 step") {
+TEST_CASE("bfloat16 products, on oneDNN or widened, round the float64 product once, to a bfloat16 step") {
+  // Both routes on every host (Note [bfloat16 products on oneDNN]): oneDNN's bfloat16 matmul,
+  // emulated where the CPU lacks AVX512-BF16, and the float32 route over widened operands.
+  const auto route = GENERATE(kernels::Bf16ProductRoute::kOneDnn, kernels::Bf16ProductRoute::kWidened);
+  kernels::set_bf16_product_route(route);
   Generator gen(3);
   // Sizes above kOneDnnMinWork, so that oneDNN (not the reference loop) runs them; a batch, a
   // transposed operand, a linear with bias.
@@ -117,6 +122,7 @@ TEST_CASE("bfloat16 products on oneDNN round the float64 product once, to a bflo
   check(matmul(x, w.t()), matmul(f64(x), f64(w).t()));
   check(bmm(a3, b3), bmm(f64(a3), f64(b3)));
   check(bmm(a3, b3.transpose(1, 2).contiguous().transpose(1, 2)), bmm(f64(a3), f64(b3)));
+  kernels::set_bf16_product_route(kernels::Bf16ProductRoute::kAuto);
 }
 
 TEST_CASE("autocast: gradients reach float32 leaves in float32, equal to the casts by hand") {
