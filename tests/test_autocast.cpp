@@ -239,6 +239,29 @@ TEST_CASE("autocast: guards nest, autocast(enabled=false) turns it off inside, a
   CHECK(AutocastMode::depth() == 0);
 }
 
+TEST_CASE("autocast: nn::checkpoint recomputes under the autocast state its forward ran in") {
+  Generator gen(6);
+  Tensor x = leaf({4, 16}, gen), w = leaf({16, 16}, gen, 0.3);
+  auto block = [&](const std::vector<Tensor>& in) { return gelu(linear(in[0], in[1])); };
+  auto grads = [&](bool checkpointed) {
+    x.set_grad(Tensor());
+    w.set_grad(Tensor());
+    Tensor loss;
+    {
+      AutocastGuard guard;
+      Tensor y = checkpointed ? nn::checkpoint(block, {x, w}) : block({x, w});
+      REQUIRE(y.dtype() == kBFloat16);
+      loss = mean(y);
+    }
+    loss.backward();  // the recomputation runs here, outside the scope
+    return std::make_pair(x.grad(), w.grad());
+  };
+  auto [gx, gw] = grads(true);
+  auto [want_x, want_w] = grads(false);
+  require_identical(gx, want_x);
+  require_identical(gw, want_w);
+}
+
 TEST_CASE("autocast: an unsupported dtype is an error naming autocast, the dtype given and the one expected") {
   WEFT_REQUIRE_ERROR(AutocastGuard(kInt32), Catch::Contains("autocast") && Catch::Contains("int32") &&
                                                 Catch::Contains("bfloat16"));
