@@ -202,6 +202,16 @@ TEST_CASE("autocast: a float32 leaf is cast once per scope, and again once it ch
     require_identical(linear(x, w), linear(bf16(x), bf16(w)));
     CHECK_FALSE(max(abs(sub(f32(linear(x, w)), f32(before)))).item<double>() == 0.0);
   }
+  SECTION("an optimizer step inside the scope (in place, its version bumped) is seen by the next cast") {
+    optim::SGD opt({w}, {.lr = 0.5});
+    AutocastGuard guard;
+    Tensor before = linear(x, w);
+    f32(before).sum().backward();
+    opt.step();
+    Tensor after = linear(x, w);
+    require_identical(after, linear(bf16(x), bf16(w)));
+    CHECK_FALSE(max(abs(sub(f32(after), f32(before)))).item<double>() == 0.0);
+  }
   SECTION("a cast made under no_grad does not cut the weight off from its gradient later") {
     AutocastGuard guard;
     {
