@@ -4,8 +4,8 @@
 #include <utility>
 
 #include "autograd/grad_mode.h"
-#include "ops/autocast.h"
 #include "autograd/node.h"
+#include "ops/autocast.h"
 #include "ops/binary.h"
 #include "ops/copy_ops.h"
 #include "kernels/matmul.h"
