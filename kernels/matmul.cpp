@@ -245,11 +245,11 @@ dnnl::memory::data_type onednn_type(DType dtype) {
 // bfloat16 operands run on oneDNN's bfloat16 matmul, which accumulates in float32 and rounds the
 // result once, as the float32 route over widened operands does (reduced_float_bmm), so the two
 // differ only in the order of float32 additions; it reads half the bytes and makes no widened
-// copies. The bias may be float32 or bfloat16 (oneDNN takes either). oneDNN 2.6 runs bfloat16
-// matmul natively on CPUs with AVX512-BF16 and emulates it on other AVX-512 cores (its gemm:jit
-// path), where it is slower than widening: measured on an AVX-512 host without BF16, 1 thread,
-// [512, 256] x [256, 768] took 15.7 ms emulated, 4.8 ms widened, 3.7 ms in float32 (4-5x and 1.2-1.3x
-// float32's time across the GPT's shapes). So the emulated route is taken only when forced (tests).
+// copies (the bias, when there is one, is bfloat16 too). oneDNN 2.6 runs bfloat16 matmul natively
+// on CPUs with AVX512-BF16 and emulates it on other AVX-512 cores (its gemm:jit path), where it is
+// slower than widening: measured on an AVX-512 host without BF16, 1 thread, [512, 256] x [256, 768]
+// took 15.7 ms emulated, 4.8 ms widened, 3.7 ms in float32 (4-5x and 1.2-1.3x float32's time across
+// the GPT's shapes). So the emulated route is taken only when forced (tests).
 std::atomic<Bf16ProductRoute> bf16_product_route{Bf16ProductRoute::kAuto};
 
 // out = a @ b (+ bias) on oneDNN, out [B, M, N] (or [M, N] when `batched_out` is false), with
@@ -334,7 +334,7 @@ Tensor reduced_float_bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) 
 
 // Whether a bfloat16 product (with this bias) runs on oneDNN: Note [bfloat16 products on oneDNN].
 bool onednn_bf16(const Tensor& a, const Tensor& bias) {
-  if (a.dtype() != kBFloat16 || (bias.defined() && bias.dtype() != kBFloat16 && bias.dtype() != kFloat32)) return false;
+  if (a.dtype() != kBFloat16 || (bias.defined() && bias.dtype() != kBFloat16)) return false;
   switch (bf16_product_route.load(std::memory_order_relaxed)) {
     case Bf16ProductRoute::kWidened: return false;
     case Bf16ProductRoute::kOneDnn: return cpu_isa() == CpuIsa::kAvx512;
