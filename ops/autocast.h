@@ -1,5 +1,6 @@
 // Autocast's cast policy: the table of ops that run in the lower-precision dtype or in float32, and
-// autocast::call, the one place that casts an op's arguments by it. See Note [Autocast].
+// autocast::call, the one place that casts an op's arguments by it. See Note [Autocast]. For op
+// authors (not in ops.h); users take AutocastGuard from autograd/autocast_mode.h.
 #pragma once
 
 #include <cstdint>

@@ -29,4 +29,3 @@
 #include "ops/shape_ops.h"
 #include "ops/softmax.h"
 #include "ops/unary.h"
-#include "ops/autocast.h"
