@@ -11,6 +11,7 @@
 #include "autograd/functional.h"
 #include "autograd/function.h"
 #include "autograd/grad_mode.h"
+#include "autograd/autocast_mode.h"
 #include "autograd/gradcheck.h"
 #include "ops/ops.h"
 #include "distributed/collectives.h"

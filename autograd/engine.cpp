@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "autograd/autocast_mode.h"
 #include "autograd/gradient_ops.h"
 #include "framework/factories.h"
 #include "kernels/elementwise.h"
@@ -401,6 +402,9 @@ void GraphTask::run(const std::vector<Edge>& root_edges, variable_list& root_gra
   // A backward run inside a checking local_map body computes gradients, whose types are the duals
   // of the forward ones: the forward rules must not judge them (Note [Local SPMD types]).
   spmd::Suspend untyped;
+  // Gradients take the dtypes the forward chose, also when backward is called inside an autocast
+  // scope (as PyTorch's recommendation to leave the scope first gives).
+  AutocastSuspend no_autocast;
   // See Note [create_graph]: formulas record only under grad mode; without it, apply() turns it off.
   std::optional<EnableGradGuard> recording;
   if (create_graph_) recording.emplace();

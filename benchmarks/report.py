@@ -206,6 +206,24 @@ def train_rows(runs, t):
                 w, b = c["weft_us"] * 1e3, c["baseline_us"] * 1e3
                 t.add("train", label, fmt_time(w), fmt_time(b) + " (its matmuls, oneDNN)", w / b,
                       ">= 75% of FMA peak", None if not peak else c["GFLOPs"] / peak >= 0.75)
+    autocast_rows(runs, t)
+
+
+def autocast_rows(runs, t):
+    """bench_train's GPT steps under bfloat16 autocast against the same steps in float32 (paired)."""
+    for threads in (1, 2):
+        for model in (0, 1):
+            run = runs.get(f"BM_gpt_autocast_step/model:{model}/threads:{threads}")
+            if not run:
+                continue
+            c = run["counters"]
+            w, b = c["weft_us"] * 1e3, c["baseline_us"] * 1e3
+            isa = "AVX512-BF16" if c.get("avx512_bf16") else "no AVX512-BF16: products widened to float32"
+            label = (f"bf16 autocast GPT step vs float32, {GPT_LABELS[model].split(', ', 1)[1]}, {threads} thr "
+                     f"({isa}): {c['tokens_per_s']:.0f} vs {c['tokens_per_s_float32']:.0f} tokens/s, "
+                     f"speedup {b / w:.2f}x")
+            # >= 1.6x faster is <= 1/1.6 = 0.625x the time
+            t.add("train", label, fmt_time(w), fmt_time(b) + " (float32)", w / b, "<= 0.625x", w / b <= 1 / 1.6)
 
 
 def memory_rows(runs, t):

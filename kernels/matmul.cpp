@@ -1,5 +1,6 @@
 // matmul.cpp: the batched matmul kernels: oneDNN for float32 (strided operands; dnnl_sgemm for a
-// single product, cached primitives for batches) and the reference loop for every numeric dtype.
+// single product, cached primitives for batches) and bfloat16 (cached primitives, on AVX-512), and
+// the reference loop for every numeric dtype.
 #include "kernels/matmul.h"
 
 #include <algorithm>
@@ -84,9 +85,8 @@ void reference_loop(const Tensor& a, const Tensor& bm, const Tensor& bias, const
 struct Layout {
   int64_t dims[3];
   int64_t strides[3];
-  dnnl::memory::desc desc() const {
-    return dnnl::memory::desc({dims[0], dims[1], dims[2]}, dnnl::memory::data_type::f32,
-                              {strides[0], strides[1], strides[2]});
+  dnnl::memory::desc desc(dnnl::memory::data_type type = dnnl::memory::data_type::f32) const {
+    return dnnl::memory::desc({dims[0], dims[1], dims[2]}, type, {strides[0], strides[1], strides[2]});
   }
   void add_to(onednn::PrimitiveKey& key) const {
     key.add({dims[0], dims[1], dims[2], strides[0], strides[1], strides[2]});
@@ -168,15 +168,15 @@ constexpr int64_t kSerialMatmulWork = int64_t(3) << 17;
 // broadcasts over the output, in place when the caller's tensor is one, else a copy made into
 // `keep` (the caller's handle, so that the common case copies no Tensor).
 struct BiasOperand {
-  const float* data = nullptr;
+  const void* data = nullptr;
   int64_t rows = 0, cols = 0;
 };
 
 BiasOperand bias_operand(const Tensor& bias, int64_t m, int64_t n, Tensor& keep) {
   if (auto extent = in_place_bias_extent(bias, m, n))
-    return {static_cast<const float*>(bias.raw_data()), extent->first, extent->second};
+    return {bias.raw_data(), extent->first, extent->second};
   keep = bias_2d(bias, m, n);
-  return {static_cast<const float*>(keep.raw_data()), keep.size(0), keep.size(1)};
+  return {keep.raw_data(), keep.size(0), keep.size(1)};
 }
 
 // Note [Single products through sgemm]
@@ -222,7 +222,7 @@ void sgemm_product(const Operand& a, const Operand& b, const Tensor& bias, float
     Tensor keep;
     const BiasOperand bo = bias_operand(bias, m, n, keep);
     for (int64_t i = 0; i < m; ++i) {
-      const float* row = bo.data + (bo.rows > 1 ? i * bo.cols : 0);
+      const float* row = static_cast<const float*>(bo.data) + (bo.rows > 1 ? i * bo.cols : 0);
       if (bo.cols == n) std::copy_n(row, n, out + i * n);
       else std::fill_n(out + i * n, n, row[0]);
     }
@@ -236,12 +236,29 @@ void sgemm_product(const Operand& a, const Operand& b, const Tensor& bias, float
                        ") for ", m, "x", k, "x", n, " with ", trans_a, "/lda ", lda, ", ", trans_b, "/ldb ", ldb);
 }
 
-// out = a @ b (+ bias) on oneDNN, out [B, M, N] (or [M, N] when `batched_out` is false).
-Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool batched_out) {
+// oneDNN's type for float32 or bfloat16 operands.
+dnnl::memory::data_type onednn_type(DType dtype) {
+  return dtype == kBFloat16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+}
+
+// Note [bfloat16 products on oneDNN]
+// bfloat16 operands run on oneDNN's bfloat16 matmul, which accumulates in float32 and rounds the
+// result once, as the float32 route over widened operands does (reduced_float_bmm), so the two
+// differ only in the order of float32 additions; it reads half the bytes and makes no widened
+// copies (the bias, when there is one, is bfloat16 too). oneDNN 2.6 runs bfloat16 matmul natively
+// on CPUs with AVX512-BF16 and emulates it on other AVX-512 cores (its gemm:jit path), where it is
+// slower than widening: measured on an AVX-512 host without BF16, 1 thread, [512, 256] x [256, 768]
+// took 15.7 ms emulated, 4.8 ms widened, 3.7 ms in float32 (4-5x and 1.2-1.3x float32's time across
+// the GPT's shapes). So the emulated route is taken only when forced (tests).
+std::atomic<Bf16ProductRoute> bf16_product_route{Bf16ProductRoute::kAuto};
+
+// out = a @ b (+ bias) on oneDNN, out [B, M, N] (or [M, N] when `batched_out` is false), with
+// float32 or bfloat16 operands and output of `dtype`.
+Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool batched_out, DType dtype = kFloat32) {
   const int64_t batch = a.layout.dims[0], m = a.layout.dims[1], n = b.layout.dims[2], k = a.layout.dims[2];
   const int64_t work = batch * m * n * k;
-  Tensor out = batched_out ? make_empty({batch, m, n}, kFloat32) : make_empty({m, n}, kFloat32);
-  if (batch == 1 && work <= kSgemmMaxWork && single_products_through_sgemm()) {
+  Tensor out = batched_out ? make_empty({batch, m, n}, dtype) : make_empty({m, n}, dtype);
+  if (dtype == kFloat32 && batch == 1 && work <= kSgemmMaxWork && single_products_through_sgemm()) {
     sgemm_product(a, b, bias, static_cast<float*>(out.raw_data()));
     return out;
   }
@@ -254,13 +271,16 @@ Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool b
   onednn::PrimitiveKey key(bias.defined() ? onednn::kMatmulBias : onednn::kMatmul, threads);
   a.layout.add_to(key);
   b.layout.add_to(key);
+  const auto type = onednn_type(dtype);
+  const auto bias_type = bias.defined() ? onednn_type(bias.dtype()) : type;
+  if (dtype != kFloat32 || bias_type != type) key.add({static_cast<int64_t>(type), static_cast<int64_t>(bias_type)});
   if (bias.defined()) key.add({bo.rows, bo.cols});
   onednn::BoundPrimitive& prim = onednn::get_primitive(key, [&] {
     const Layout dst_layout{{batch, m, n}, {m * n, n, 1}};
-    auto a_md = a.layout.desc(), b_md = b.layout.desc(), dst_md = dst_layout.desc();
+    auto a_md = a.layout.desc(type), b_md = b.layout.desc(type), dst_md = dst_layout.desc(type);
     onednn::PrimitiveSpec spec;
     if (bias.defined()) {
-      auto bias_md = Layout{{1, bo.rows, bo.cols}, {bo.rows * bo.cols, bo.cols, 1}}.desc();
+      auto bias_md = Layout{{1, bo.rows, bo.cols}, {bo.rows * bo.cols, bo.cols, 1}}.desc(bias_type);
       spec.primitive = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, bias_md, dst_md),
                                                                  onednn::engine()));
       spec.args = {{DNNL_ARG_SRC, a_md}, {DNNL_ARG_WEIGHTS, b_md}, {DNNL_ARG_DST, dst_md}, {DNNL_ARG_BIAS, bias_md}};
@@ -272,7 +292,7 @@ Tensor onednn_bmm(const Operand& a, const Operand& b, const Tensor& bias, bool b
     return spec;
   });
   if (bias.defined())
-    prim.run({a.data, b.data, out.raw_data(), const_cast<float*>(bo.data)});
+    prim.run({a.data, b.data, out.raw_data(), const_cast<void*>(bo.data)});
   else
     prim.run({a.data, b.data, out.raw_data()});
   return out;
@@ -312,6 +332,18 @@ Tensor reduced_float_bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) 
   return cast(bmm(cast(a, kFloat32), cast(bm, kFloat32), bias32), a.dtype());
 }
 
+// Whether a bfloat16 product (with this bias) runs on oneDNN: Note [bfloat16 products on oneDNN].
+bool onednn_bf16(const Tensor& a, const Tensor& bias) {
+  if (a.dtype() != kBFloat16 || (bias.defined() && bias.dtype() != kBFloat16)) return false;
+  switch (bf16_product_route.load(std::memory_order_relaxed)) {
+    case Bf16ProductRoute::kWidened: return false;
+    case Bf16ProductRoute::kOneDnn: return cpu_isa() == CpuIsa::kAvx512;
+    case Bf16ProductRoute::kAuto: break;
+  }
+  static const bool native = cpu_isa() == CpuIsa::kAvx512 && __builtin_cpu_supports("avx512bf16");
+  return native;
+}
+
 void check_operands(const Tensor& a, const Tensor& bm) {
   const Shape& as = a.shape();
   const Shape& bs = bm.shape();
@@ -322,6 +354,10 @@ void check_operands(const Tensor& a, const Tensor& bm) {
 }
 
 }  // namespace
+
+void set_bf16_product_route(Bf16ProductRoute route) {
+  bf16_product_route.store(route, std::memory_order_relaxed);
+}
 
 void set_single_product_route(SingleProductRoute route) {
   single_product_route.store(route, std::memory_order_relaxed);
@@ -357,6 +393,10 @@ Tensor bmm(const Tensor& a, const Tensor& bm, const Tensor& bias) {
   const __int128 work = static_cast<__int128>(rows) * bm.shape().back() * as.back();
   if (work == 0) return degenerate_bmm(a, bm, bias);  // an empty result, or K == 0
   const bool tiny = work < kOneDnnMinWork;
+  if (!tiny && onednn_bf16(a, bias)) {
+    Tensor keep_a, keep_b;
+    return onednn_bmm(readable(a, keep_a), readable(bm, keep_b), bias, a.dim() == 3, kBFloat16);
+  }
   if (is_reduced_float(a.dtype())) return reduced_float_bmm(a, bm, bias);
   if (a.dtype() == kFloat32 && (!bias.defined() || bias.dtype() == kFloat32) && !tiny) {
     Tensor keep_a, keep_b;
@@ -372,14 +412,15 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                        "linear kernel: bad operands ", xs, " and ", ws);
   const int64_t rows = xs[0], in = xs[1], out = ws[0];
   const bool tiny_or_empty = static_cast<__int128>(rows) * in * out < kOneDnnMinWork;  // bmm handles both
-  if (tiny_or_empty || x.dtype() != kFloat32 ||
-      (bias.defined() && bias.dtype() != kFloat32)) {
+  const bool bf16 = onednn_bf16(x, bias);
+  if (tiny_or_empty || (x.dtype() != kFloat32 && !bf16) ||
+      (!bf16 && bias.defined() && bias.dtype() != kFloat32)) {
     // W^T as a view for the generic paths; only the oneDNN one below needs to avoid making it.
     Tensor wt = make_alias(weight, {in, out}, {weight.stride(1), weight.stride(0)}, weight.storage_offset());
     return bmm(x, wt, bias);
   }
   Tensor keep_x, keep_w;
-  return onednn_bmm(readable(x, keep_x), readable_transposed(weight, keep_w), bias, false);
+  return onednn_bmm(readable(x, keep_x), readable_transposed(weight, keep_w), bias, false, x.dtype());
 }
 
 }  // namespace weft::kernels

@@ -21,6 +21,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 enum class SingleProductRoute { kAuto, kSgemm, kPrimitive };
 void set_single_product_route(SingleProductRoute route);
 
+// The route of a bfloat16 product: oneDNN's bfloat16 matmul or the float32 route over widened
+// operands, rounded once; see Note [bfloat16 products on oneDNN]. kAuto is oneDNN where the CPU has
+// AVX512-BF16; tests force each route so that both run on every AVX-512 host.
+enum class Bf16ProductRoute { kAuto, kOneDnn, kWidened };
+void set_bf16_product_route(Bf16ProductRoute route);
+
 // The portable loop (blocked i-k-j, OpenMP over rows), for every numeric dtype.
 Tensor bmm_reference(const Tensor& a, const Tensor& bm, const Tensor& bias = Tensor());
 

@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "autograd/autocast_mode.h"
 #include "autograd/engine.h"
 #include "autograd/function.h"
 #include "autograd/grad_mode.h"
@@ -28,12 +29,16 @@ struct Checkpoint : autograd::Function<Checkpoint> {
   struct State {
     CheckpointFn fn;
     Generator::State rng;  // the default generator before the forward: the recomputation replays it
+    bool autocast = false;  // and autocast as the forward found it (backward runs with it suspended)
+    DType autocast_dtype = kBFloat16;
   };
 
   static Tensor forward(autograd::AutogradContext* ctx, const TensorList& inputs, const CheckpointFn& fn) {
     State& st = ctx->state<State>();
     st.fn = fn;
     st.rng = generator_state();
+    st.autocast = autocast_enabled();
+    st.autocast_dtype = autocast_dtype();
     ctx->save_for_backward(inputs);
     return fn(inputs);  // under no-grad (Function::apply): nothing inside is recorded or kept
   }
@@ -51,6 +56,7 @@ struct Checkpoint : autograd::Function<Checkpoint> {
     Tensor out;
     try {
       EnableGradGuard enable;
+      AutocastGuard autocast(st.autocast_dtype, st.autocast);
       out = st.fn(inputs);
     } catch (...) {
       set_generator_state(now);

@@ -9,7 +9,9 @@
 #include "autograd/node.h"
 #include "kernels/attention_kernels.h"
 #include "kernels/toolkit.h"
+#include "ops/autocast.h"
 #include "ops/binary.h"
+#include "ops/copy_ops.h"
 #include "ops/linalg.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
@@ -121,6 +123,9 @@ Tensor composed_scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
                                     bool is_causal, std::optional<double> scale) {
+  if (autocast_enabled()) [[unlikely]]
+    return autocast::call(autocast::Op::kScaledDotProductAttention, scaled_dot_product_attention, q, k, v, attn_mask,
+                          is_causal, scale);
   const char* op = "scaled_dot_product_attention";
   for (const Tensor* t : {&q, &k, &v}) {
     detail::check_plain(*t, op);
@@ -146,6 +151,15 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                " cannot be broadcast to the attention scores' shape ", scores);
     WEFT_CHECK(attn_mask.dtype() == kBool || attn_mask.dtype() == q.dtype(), op,
                ": expected attn_mask of dtype bool or ", q.dtype(), " (the query's) but got ", attn_mask.dtype());
+  }
+  // bfloat16 and float16 run the fused kernel in float32 and round the output once, as flash kernels
+  // accumulate in float32: widened (recorded) copies of q, k, v rather than an [L, S] matrix in the
+  // narrow dtype, and a softmax that does not lose its small terms.
+  if (is_reduced_float(q.dtype()) && fused_attention.load(std::memory_order_relaxed)) {
+    Tensor mask = attn_mask.defined() && attn_mask.dtype() != kBool ? to_dtype(attn_mask, kFloat32) : attn_mask;
+    return to_dtype(scaled_dot_product_attention(to_dtype(q, kFloat32), to_dtype(k, kFloat32), to_dtype(v, kFloat32),
+                                                 mask, is_causal, s),
+                    q.dtype());
   }
   if (!fusable(q, k, v, attn_mask))
     return detail::composed_scaled_dot_product_attention(q, k, v, attn_mask, is_causal, s);

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "autograd/node.h"
+#include "ops/autocast.h"
 #include "kernels/conv.h"
 #include "ops/binary.h"
 #include "ops/reduced_float.h"
@@ -134,6 +135,8 @@ Tensor conv2d_batched(const Tensor& x, const Tensor& w, const Tensor& bias, Size
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Size2d stride, ConvPadding padding,
               Size2d dilation, int64_t groups) {
+  if (autocast_enabled()) [[unlikely]]
+    return autocast::call(autocast::Op::kConv2d, conv2d, input, weight, bias, stride, padding, dilation, groups);
   if (reduced_float_conv(input, weight, bias))
     return conv2d(detail::widened(input), detail::widened(weight), detail::widened(bias), stride, padding, dilation,
                   groups)
@@ -145,6 +148,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Siz
 
 Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, int64_t stride, ConvPadding padding,
               int64_t dilation, int64_t groups) {
+  if (autocast_enabled()) [[unlikely]]
+    return autocast::call(autocast::Op::kConv1d, conv1d, input, weight, bias, stride, padding, dilation, groups);
   if (reduced_float_conv(input, weight, bias))
     return conv1d(detail::widened(input), detail::widened(weight), detail::widened(bias), stride, padding, dilation,
                   groups)
@@ -221,6 +226,9 @@ Tensor conv_transpose2d_batched(const Tensor& x, const Tensor& w, const Tensor& 
 
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Size2d stride, Size2d padding,
                         Size2d output_padding, int64_t groups, Size2d dilation) {
+  if (autocast_enabled()) [[unlikely]]
+    return autocast::call(autocast::Op::kConvTranspose2d, conv_transpose2d, input, weight, bias, stride, padding,
+                          output_padding, groups, dilation);
   if (reduced_float_conv(input, weight, bias))
     return conv_transpose2d(detail::widened(input), detail::widened(weight), detail::widened(bias), stride, padding,
                             output_padding, groups, dilation)

@@ -6,6 +6,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "framework/factories.h"
+#include "ops/autocast.h"
 #include "ops/binary.h"
 #include "ops/copy_ops.h"
 #include "kernels/matmul.h"
@@ -144,11 +145,13 @@ Tensor checked_mm(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  if (autocast_enabled()) [[unlikely]] return autocast::call(autocast::Op::kMm, mm, a, b);
   check_mm(a, b, "mm");
   return checked_mm(a, b);
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  if (autocast_enabled()) [[unlikely]] return autocast::call(autocast::Op::kBmm, bmm, a, b);
   detail::check_plain(a, "bmm");
   detail::check_plain(b, "bmm");
   WEFT_CHECK(a.dim() == 3 && b.dim() == 3, "bmm: expected two 3-D tensors but got shapes ", a.shape(), " and ",
@@ -165,6 +168,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, Scalar beta, Scalar alpha) {
+  if (autocast_enabled()) [[unlikely]] return autocast::call(autocast::Op::kAddmm, addmm, input, a, b, beta, alpha);
   check_mm(a, b, "addmm");
   detail::check_plain(input, "addmm");
   Shape out_shape{a.size(0), b.size(1)};
@@ -198,6 +202,7 @@ Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, Scalar beta,
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (autocast_enabled()) [[unlikely]] return autocast::call(autocast::Op::kLinear, linear, x, weight, bias);
   detail::check_plain(x, "linear");
   detail::check_plain(weight, "linear");
   const Shape& xs = x.shape();  // read once: a 64^3 linear is a few microseconds, its checks count
@@ -244,6 +249,7 @@ Tensor outer(const Tensor& a, const Tensor& b) {
 // torch.matmul: 1-D operands gain a dim that the result drops; a stack of matrices times a matrix
 // folds the stack into rows (one mm, no copy); otherwise batch dims broadcast and go through bmm.
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (autocast_enabled()) [[unlikely]] return autocast::call(autocast::Op::kMatmul, matmul, a, b);
   detail::check_plain(a, "matmul");
   detail::check_plain(b, "matmul");
   WEFT_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least 1 dim but got shapes ", a.shape(),

@@ -2,6 +2,7 @@
 #include "ops/losses.h"
 #include "ops/reduced_float.h"
 #include "autograd/node.h"
+#include "ops/autocast.h"
 #include "framework/factories.h"
 #include "kernels/elementwise.h"
 #include "kernels/nn_kernels.h"
@@ -175,6 +176,9 @@ Tensor cross_entropy_probabilities(const Tensor& logits, const Tensor& target, R
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const std::string& reduction_name,
                      int64_t ignore_index, double label_smoothing, const Tensor& weight) {
+  if (autocast_enabled()) [[unlikely]]
+    return autocast::call(autocast::Op::kCrossEntropy, cross_entropy, logits, target, reduction_name, ignore_index,
+                          label_smoothing, weight);
   if (detail::any_reduced_float({&logits, &target, &weight}))
     return cross_entropy(detail::widened(logits), detail::widened(target), reduction_name, ignore_index,
                          label_smoothing, detail::widened(weight))
@@ -232,6 +236,8 @@ struct NllLossBackward final : autograd::Node {
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const std::string& reduction_name,
                 int64_t ignore_index, const Tensor& weight) {
+  if (autocast_enabled()) [[unlikely]]
+    return autocast::call(autocast::Op::kNllLoss, nll_loss, log_probs, target, reduction_name, ignore_index, weight);
   if (detail::any_reduced_float({&log_probs, &weight}))  // computed in float32, as cross_entropy
     return nll_loss(detail::widened(log_probs), target, reduction_name, ignore_index, detail::widened(weight))
         .to(log_probs.dtype());
@@ -302,6 +308,8 @@ struct MseLossBackward final : autograd::Node {
 }  // namespace
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction_name) {
+  if (autocast_enabled()) [[unlikely]]
+    return autocast::call(autocast::Op::kMseLoss, mse_loss, input, target, reduction_name);
   if (detail::any_reduced_float({&input, &target})) {  // computed in float32, rounded to the promoted dtype
     const DType out = promote_types(input.dtype(), target.dtype());
     return mse_loss(detail::widened(input), detail::widened(target), reduction_name).to(out);

@@ -5,6 +5,7 @@
 #include "ops/reduced_float.h"
 #include "autograd/engine.h"
 #include "autograd/node.h"
+#include "ops/autocast.h"
 #include "framework/factories.h"
 #include "kernels/nn_kernels.h"
 #include "kernels/toolkit.h"
@@ -121,11 +122,15 @@ Tensor norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
+  if (autocast_enabled()) [[unlikely]]
+    return autocast::call(autocast::Op::kLayerNorm, layer_norm, x, normalized_shape, weight, bias, eps);
   return norm(x, normalized_shape, weight, bias, eps, /*subtract_mean=*/true);
 }
 
 // eps defaults to the machine epsilon of x's dtype, as torch.nn.functional.rms_norm does.
 Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, std::optional<double> eps) {
+  if (autocast_enabled()) [[unlikely]]
+    return autocast::call(autocast::Op::kRmsNorm, rms_norm, x, normalized_shape, weight, eps);
   detail::check_plain(x, "rms_norm");
   double e = eps ? *eps
                  : (x.dtype() == kFloat64 ? std::numeric_limits<double>::epsilon()

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "autograd/node.h"
+#include "ops/autocast.h"
 #include "framework/factories.h"
 #include "kernels/toolkit.h"
 #include "ops/binary.h"
@@ -85,6 +86,9 @@ struct MeanBackward final : autograd::Node {
 Tensor sum(const Tensor& x) { return sum(x, {}, false); }
 
 Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
+  if (autocast_enabled()) [[unlikely]]
+    return autocast::call(autocast::Op::kSum, static_cast<Tensor (*)(const Tensor&, const Shape&, bool)>(sum), x, dims,
+                          keepdim);
   detail::check_plain(x, "sum");
   Shape d = normalize_dims(dims, x.dim(), "sum");
   Tensor y = kernels::reduce(ReduceOp::Sum, accumulation_input(x), d, keepdim);
@@ -96,6 +100,9 @@ Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
 Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
+  if (autocast_enabled()) [[unlikely]]
+    return autocast::call(autocast::Op::kMean, static_cast<Tensor (*)(const Tensor&, const Shape&, bool)>(mean), x,
+                          dims, keepdim);
   detail::check_plain(x, "mean");
   WEFT_CHECK(is_floating(x.dtype()), "mean: could not infer output dtype; the input dtype must be floating "
              "point but got ", x.dtype());

@@ -2,6 +2,7 @@
 #include "ops/softmax.h"
 #include "ops/reduced_float.h"
 #include "autograd/node.h"
+#include "ops/autocast.h"
 #include "kernels/nn_kernels.h"
 #include "ops/binary.h"
 #include "ops/reduce.h"
@@ -44,7 +45,14 @@ Tensor softmax_op(const Tensor& x, int64_t dim, bool log, const char* op) {
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op(x, dim, /*log=*/false, "softmax"); }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op(x, dim, /*log=*/true, "log_softmax"); }
+Tensor softmax(const Tensor& x, int64_t dim) {
+  if (autocast_enabled()) [[unlikely]] return autocast::call(autocast::Op::kSoftmax, softmax, x, dim);
+  return softmax_op(x, dim, /*log=*/false, "softmax");
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  if (autocast_enabled()) [[unlikely]] return autocast::call(autocast::Op::kLogSoftmax, log_softmax, x, dim);
+  return softmax_op(x, dim, /*log=*/true, "log_softmax");
+}
 
 }  // namespace weft
