@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cmath>
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include "kernels/cpu_isa.h"
 #include "kernels/threads.h"
@@ -15,8 +17,13 @@
 namespace weft::kernels {
 namespace {
 
+#if defined(__x86_64__) && defined(__GNUC__)  // as kernels/fast_spans.cpp: empty off x86, never picked there
 #define WEFT_AVX2 gnu::target("avx2,fma")
 #define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+#else
+#define WEFT_AVX2
+#define WEFT_AVX512
+#endif
 
 // One span's scalars, in the span's type.
 template <class T>
@@ -86,6 +93,7 @@ void piece_base(T* p, const T* g, T* m, T* v, int64_t n, const AdamConsts<T>& c,
   if (decoupled) adam_piece<T, true>(p, g, m, v, n, c);
   else adam_piece<T, false>(p, g, m, v, n, c);
 }
+#if defined(__x86_64__)
 [[WEFT_AVX2]] void piece_avx2(float* p, const float* g, float* m, float* v, int64_t n, const AdamConsts<float>& c,
                               bool decoupled) {
   WEFT_ADAM_LANES(_mm256, __m256, 8, _mm256_sqrt_ps);
@@ -94,6 +102,15 @@ void piece_base(T* p, const T* g, T* m, T* v, int64_t n, const AdamConsts<T>& c,
                                   const AdamConsts<float>& c, bool decoupled) {
   WEFT_ADAM_LANES(_mm512, __m512, 16, WEFT_SQRT512);
 }
+#else  // cpu_isa() is kBaseline off x86: never picked
+void piece_avx2(float* p, const float* g, float* m, float* v, int64_t n, const AdamConsts<float>& c, bool decoupled) {
+  piece_base<float>(p, g, m, v, n, c, decoupled);
+}
+void piece_avx512(float* p, const float* g, float* m, float* v, int64_t n, const AdamConsts<float>& c,
+                  bool decoupled) {
+  piece_base<float>(p, g, m, v, n, c, decoupled);
+}
+#endif
 
 template <class F>
 F widest(F base, F avx2, F avx512) {
