@@ -27,11 +27,13 @@ Tensor CausalSelfAttention::forward(const Tensor& x) {
   // read from its output: C = n_embd, H = n_head and T = x.size(1) in a single process.
   Tensor q_k_v = (*qkv)(x);
   int64_t B = x.size(0), T = q_k_v.size(1), C = q_k_v.size(2) / 3, D = n_embd / n_head, H = C / D;
-  TensorList parts = split(q_k_v, std::vector<int64_t>{C, C, C}, /*dim=*/2);  // three parts even when C = 0
-  // (B, T, C) -> (B, H, T, D): heads become a batch dim for attention.
-  auto heads = [&](const Tensor& t) { return t.reshape({B, T, H, D}).transpose(1, 2); };
-  Tensor y = scaled_dot_product_attention(heads(parts[0]), heads(parts[1]), heads(parts[2]), Tensor(),
-                                          /*is_causal=*/true);
+  // (B, T, 3C) -> (B, 3H, T, D), views: heads become a batch dim for attention, and q, k, v are its
+  // thirds (three parts even when C = 0). Split last, so that split's one backward writes the three
+  // gradients straight into the layout of q_k_v (Note [Split's gradient] in ops/shape_ops.cpp):
+  // reshaping each head gradient back to (B, T, C) first would copy each of them.
+  Tensor all_heads = q_k_v.reshape({B, T, 3 * H, D}).transpose(1, 2);
+  TensorList parts = split(all_heads, std::vector<int64_t>{H, H, H}, /*dim=*/1);
+  Tensor y = scaled_dot_product_attention(parts[0], parts[1], parts[2], Tensor(), /*is_causal=*/true);
   y = y.transpose(1, 2).reshape({B, T, C});
   return (*resid_dropout)((*proj)(y));
 }

@@ -439,3 +439,22 @@ TEST_CASE("global and per-dim max and min: gradcheck without ties", "[reduce][gr
     CHECK(g_dim.to_vector<double>() == want_dim);
   }
 }
+
+// A float32 sum over leading dims (a bias gradient) runs on ISA copies (Note [Column sums] in
+// kernels/reduce.cpp): each column must still be the double sum of its rows in row order, rounded
+// once, to the bit; widths off the vector length and a [3, 5, K] input reduced over {0, 1} included.
+TEST_CASE("float32 column sums are the row-ordered double sums", "[reduce]") {
+  for (int64_t k : {1, 7, 37, 192}) {
+    const int64_t rows = 15;
+    Tensor x = randn({3, 5, k});
+    std::vector<float> v = x.to_vector<float>();
+    std::vector<float> want(static_cast<size_t>(k));
+    for (int64_t c = 0; c < k; ++c) {
+      double acc = 0;
+      for (int64_t r = 0; r < rows; ++r) acc += static_cast<double>(v[r * k + c]);
+      want[c] = static_cast<float>(acc);
+    }
+    CHECK(sum(x, {0, 1}).to_vector<float>() == want);
+    CHECK(sum(reshape(x, {rows, k}), {0}).to_vector<float>() == want);
+  }
+}

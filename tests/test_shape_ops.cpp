@@ -4,6 +4,8 @@
 
 #include "autograd/gradcheck.h"
 #include "framework/factories.h"
+#include "autograd/node.h"
+#include "ops/binary.h"
 #include "ops/reduce.h"
 #include "ops/shape_ops.h"
 #include "tests/test_util.h"
@@ -203,6 +205,52 @@ TEST_CASE("chunk and split of a size-0 dim", "[shape]") {
     sum(cat({xs[0], xs[1]}, 0)).backward();
     CHECK(x.grad().shape() == Shape{0, 2});
   }
+}
+
+// split's pieces share one backward node (Note [Split's gradient]); their gradients must be what
+// separate narrows give, with zeros for a piece that got none, also through the layout that
+// follows a transposed input and after an in-place op on a piece.
+TEST_CASE("split's one backward node gives narrow's gradients", "[shape][grad]") {
+  auto weighted = [](const TensorList& parts, const TensorList& w) {
+    Tensor loss = sum(mul(parts[0], w[0]));
+    for (size_t i = 1; i < w.size(); ++i) loss = add(loss, sum(mul(parts[i], w[i])));
+    return loss;
+  };
+  Tensor x = leaf64({2, 5});
+  TensorList parts = split(x, std::vector<int64_t>{1, 3, 1}, 1);
+  CHECK(parts[0].grad_fn() == parts[2].grad_fn());
+  CHECK(parts[0].grad_fn()->name() == "SplitBackward");
+  add(sum(mul(parts[0], 2.0)), sum(mul(parts[2], 3.0))).backward();  // the middle piece unused
+  CHECK(values(x.grad()) == std::vector<double>{2, 0, 0, 0, 3, 2, 0, 0, 0, 3});
+
+  // Heads split from a transposed view, as nn::CausalSelfAttention does: [B, T, 3C] -> [B, 3H, T, D].
+  Tensor t = leaf64({2, 3, 12});
+  auto r = [] { return randn({2, 2, 3, 2}, dtype(kFloat64)); };
+  TensorList w = {r(), r(), r()};
+  Tensor heads = transpose(reshape(t, {2, 3, 6, 2}), 1, 2);
+  weighted(split(heads, std::vector<int64_t>{2, 2, 2}, 1), w).backward();
+  Tensor expected_grad = t.grad().clone();
+  CHECK(t.grad().is_contiguous());
+  t.set_grad(Tensor());
+  Tensor heads2 = transpose(reshape(t, {2, 3, 6, 2}), 1, 2);
+  weighted({narrow(heads2, 1, 0, 2), narrow(heads2, 1, 2, 2), narrow(heads2, 1, 4, 2)}, w).backward();
+  CHECK(values(t.grad()) == values(expected_grad));
+  using VL = autograd::variable_list;
+  CHECK(autograd::gradcheck([](const VL& v) {
+    TensorList p = split(transpose(reshape(v[0], {2, 3, 6, 2}), 1, 2), 2, 1);
+    return VL{p[0], p[2]};
+  }, {t}));
+
+  // In place on a piece of a non-leaf: the piece's node is the split's, as it was the narrow's.
+  auto through_inplace = [&](bool use_split) {
+    Tensor y = range64({3, 4}).requires_grad_();
+    Tensor a = mul(y, 1.5);
+    TensorList p = use_split ? split(a, 2, 0) : TensorList{narrow(a, 0, 0, 2), narrow(a, 0, 2, 1)};
+    p[1].mul_(3.0);
+    add(sum(mul(a, a)), sum(mul(p[0], p[0]))).backward();
+    return values(y.grad());
+  };
+  CHECK(through_inplace(true) == through_inplace(false));
 }
 
 TEST_CASE("triu, tril, contiguous, clone, to_dtype", "[shape]") {

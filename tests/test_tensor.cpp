@@ -344,3 +344,38 @@ TEST_CASE("SmallVector keeps its elements when it grows past its inline capacity
   CHECK(t.size(-1) == 8);
   CHECK(t.sum().item<double>() == 28.0);
 }
+
+// copy_into without a conversion moves bits by element size, the two innermost dims as nested
+// loops (Note [Copying short rows] in framework/copy.cpp): every element of every geometry must land
+// where index arithmetic says, for each element size, into and out of strided memory.
+TEST_CASE("copy_into of one dtype places every element of a strided geometry", "[tensor][copy]") {
+  const Shape shape{3, 2, 4, 5};
+  const int64_t n = numel_of(shape);
+  std::vector<double> iota(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) iota[i] = static_cast<double>(i % 97);
+  for (DType dt : {kFloat32, kFloat64, kInt64, kInt32, kInt8, kBFloat16, kFloat16, kBool}) {
+    Tensor x = tensor(iota, shape, dt);
+    // A permuted view: the source is strided, the destination contiguous.
+    const Shape perm{2, 0, 3, 1};
+    Shape pshape, pstrides;
+    for (int64_t d : perm) pshape.push_back(shape[d]), pstrides.push_back(x.stride(d));
+    Tensor src = detail::make_alias(x, pshape, pstrides, 0);
+    Tensor dst = detail::make_empty(pshape, dt);
+    detail::copy_into(dst, src);
+    // And back, into a strided destination (dst's elements into a permuted view of a fresh buffer).
+    Tensor back = detail::make_empty(shape, dt);
+    detail::copy_into(detail::make_alias(back, pshape, pstrides, 0), dst);
+    std::vector<double> got = dst.to_vector<double>(), round = back.to_vector<double>();
+    std::vector<double> want = x.to_vector<double>();
+    bool ok = true;
+    for (int64_t a = 0; a < pshape[0]; ++a)
+      for (int64_t b = 0; b < pshape[1]; ++b)
+        for (int64_t c = 0; c < pshape[2]; ++c)
+          for (int64_t d = 0; d < pshape[3]; ++d) {
+            const int64_t flat = ((a * pshape[1] + b) * pshape[2] + c) * pshape[3] + d;
+            ok = ok && got[flat] == want[a * pstrides[0] + b * pstrides[1] + c * pstrides[2] + d * pstrides[3]];
+          }
+    CHECK(ok);
+    CHECK(round == want);
+  }
+}
