@@ -303,9 +303,6 @@ template <class T, bool kFma>
   }
 }
 
-#define WEFT_AVX2 gnu::target("avx2,fma")
-#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
-
 // The float32 block functions compiled for baseline x86-64, avx2+fma and avx512 and picked at run
 // time (as kernels/cross_entropy_rows.cpp): the exp and the row loops are most of the time outside
 // the tile products. float64 (tests, gradcheck) runs the baseline copy.

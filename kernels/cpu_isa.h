@@ -12,3 +12,13 @@ enum class CpuIsa { kBaseline, kAvx2, kAvx512 };
 CpuIsa cpu_isa();
 
 }  // namespace weft::kernels
+
+// The attributes that compile a function's avx2 and avx512 copies. Off x86 they are empty and
+// cpu_isa() is kBaseline, so the wider copies are compiled as plain code and never picked.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define WEFT_AVX2 gnu::target("avx2,fma")
+#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+#else
+#define WEFT_AVX2
+#define WEFT_AVX512
+#endif

@@ -15,9 +15,6 @@
 namespace weft::kernels {
 namespace {
 
-#define WEFT_AVX2 gnu::target("avx2,fma")
-#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
-
 template <bool kFma>
 [[gnu::always_inline]] inline void rows_impl(const float* x, const int64_t* target, float* loss, int64_t begin,
                                              int64_t end, int64_t n, int64_t ignore_index, double eps) {

@@ -108,15 +108,7 @@ constexpr int64_t kSumLanes = 32, kSumBlock = 4096;
   return total;
 }
 
-// The copies: baseline x86-64, avx2+fma and avx512. Off x86 the target attributes are empty and
-// cpu_isa() is kBaseline, so the wider copies are compiled but never picked.
-#if defined(__x86_64__) && defined(__GNUC__)
-#define WEFT_AVX2 gnu::target("avx2,fma")
-#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
-#else
-#define WEFT_AVX2
-#define WEFT_AVX512
-#endif
+// The copies: baseline x86-64, avx2+fma and avx512 (attributes from kernels/cpu_isa.h).
 template <K k>
 void span1_base(float* o, const float* x, int64_t n) { span1<k, false>(o, x, n); }
 template <K k>
@@ -185,8 +177,6 @@ template <K k>
 double sum_base(const float* x, int64_t n) { return sum_span(x, n); }
 [[WEFT_AVX2]] double sum_avx2(const float* x, int64_t n) { return sum_span(x, n); }
 [[WEFT_AVX512]] double sum_avx512(const float* x, int64_t n) { return sum_span(x, n); }
-#undef WEFT_AVX2
-#undef WEFT_AVX512
 
 // The widest copy this CPU runs (see kernels/cpu_isa.h).
 template <class F>

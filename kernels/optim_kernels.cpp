@@ -17,14 +17,6 @@
 namespace weft::kernels {
 namespace {
 
-#if defined(__x86_64__) && defined(__GNUC__)  // as kernels/fast_spans.cpp: empty off x86, never picked there
-#define WEFT_AVX2 gnu::target("avx2,fma")
-#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
-#else
-#define WEFT_AVX2
-#define WEFT_AVX512
-#endif
-
 // One span's scalars, in the span's type.
 template <class T>
 struct AdamConsts {

@@ -68,7 +68,6 @@ typename Reducer<T, OP>::Acc reduce_row(const T* p, int64_t n, int64_t stride, t
   return acc;
 }
 
-
 bool parallel_ok(int64_t work) { return work >= kParallelGrain && get_num_threads() > 1 && !omp_in_parallel(); }
 
 // Dense rows: out[k] = reduce(x[k*R .. (k+1)*R)).
@@ -108,13 +107,6 @@ void reduce_inner(const T* x, T* out, int64_t K, int64_t R) {
 // two doubles at a time: 4% of train_gpt's step. For float32 it runs on copies compiled for AVX2 and
 // AVX-512, picked at run time; each column is still summed row after row in double, so the result
 // keeps its bits.
-#if defined(__x86_64__) && defined(__GNUC__)
-#define WEFT_AVX2 gnu::target("avx2,fma")
-#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
-#else
-#define WEFT_AVX2
-#define WEFT_AVX512
-#endif
 // acc[k] += x[r * ld + k] for every row r < rows, k < n.
 [[gnu::always_inline]] inline void column_sums(const float* x, double* __restrict acc, int64_t rows, int64_t n,
                                                int64_t ld) {

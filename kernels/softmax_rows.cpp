@@ -17,14 +17,6 @@
 namespace weft::kernels {
 namespace {
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define WEFT_AVX2 gnu::target("avx2,fma")
-#define WEFT_AVX512 gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
-#else
-#define WEFT_AVX2
-#define WEFT_AVX512
-#endif
-
 // A NaN in a row is skipped by the max (as std::max in the loops this replaced) and then makes the
 // sum, and so the whole row, NaN; a row of -inf gives -inf - -inf = NaN, as PyTorch's.
 template <bool kFma>
@@ -69,8 +61,6 @@ void rows_base(const float* x, float* y, int64_t b, int64_t e, int64_t n, bool l
 [[WEFT_AVX512]] void rows_avx512(const float* x, float* y, int64_t b, int64_t e, int64_t n, bool log) {
   rows_impl<true>(x, y, b, e, n, log);
 }
-#undef WEFT_AVX2
-#undef WEFT_AVX512
 
 RowsFn widest() {
   switch (cpu_isa()) {
