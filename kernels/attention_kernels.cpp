@@ -349,22 +349,14 @@ template <class T>
 ForwardFn<T> forward_fn() {
   if constexpr (std::is_same_v<T, double>) return forward_f64;
   else {
-    switch (cpu_isa()) {
-      case CpuIsa::kAvx512: return forward_f32_avx512;
-      case CpuIsa::kAvx2: return forward_f32_avx2;
-      default: return forward_f32_base;
-    }
+    return widest<ForwardFn<T>>(forward_f32_base, forward_f32_avx2, forward_f32_avx512);
   }
 }
 template <class T>
 BackwardFn<T> backward_fn() {
   if constexpr (std::is_same_v<T, double>) return backward_f64;
   else {
-    switch (cpu_isa()) {
-      case CpuIsa::kAvx512: return backward_f32_avx512;
-      case CpuIsa::kAvx2: return backward_f32_avx2;
-      default: return backward_f32_base;
-    }
+    return widest<BackwardFn<T>>(backward_f32_base, backward_f32_avx2, backward_f32_avx512);
   }
 }
 

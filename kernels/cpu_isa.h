@@ -11,6 +11,17 @@ enum class CpuIsa { kBaseline, kAvx2, kAvx512 };
 // tests run every copy on one host (as oneDNN's ONEDNN_MAX_CPU_ISA does for its kernels). Read once.
 CpuIsa cpu_isa();
 
+// Of a kernel's three copies (baseline, avx2, avx512), the widest this process runs.
+template <class F>
+F widest(F base, F avx2, F avx512) {
+  switch (cpu_isa()) {
+    case CpuIsa::kAvx512: return avx512;
+    case CpuIsa::kAvx2: return avx2;
+    case CpuIsa::kBaseline: break;
+  }
+  return base;
+}
+
 }  // namespace weft::kernels
 
 // The attributes that compile a function's avx2 and avx512 copies. Off x86 they are empty and

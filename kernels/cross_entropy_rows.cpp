@@ -54,19 +54,13 @@ void rows_base(const float* x, const int64_t* t, float* l, int64_t b, int64_t e,
   rows_impl<true>(x, t, l, b, e, n, ig, eps);
 }
 
-RowsFn widest() {
-  switch (cpu_isa()) {
-    case CpuIsa::kAvx512: return rows_avx512;
-    case CpuIsa::kAvx2: return rows_avx2;
-    default: return rows_base;
-  }
-}
+RowsFn widest_rows() { return widest<RowsFn>(rows_base, rows_avx2, rows_avx512); }
 
 }  // namespace
 
 void cross_entropy_rows(const float* x, const int64_t* target, float* loss, int64_t rows, int64_t n,
                         int64_t ignore_index, double eps) {
-  static const RowsFn fn = widest();
+  static const RowsFn fn = widest_rows();
   constexpr int64_t kRowsPerTask = 16;
   const int64_t tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
 #pragma omp parallel for if (rows * n > (1 << 15)) num_threads(get_num_threads())

@@ -178,16 +178,6 @@ double sum_base(const float* x, int64_t n) { return sum_span(x, n); }
 [[WEFT_AVX2]] double sum_avx2(const float* x, int64_t n) { return sum_span(x, n); }
 [[WEFT_AVX512]] double sum_avx512(const float* x, int64_t n) { return sum_span(x, n); }
 
-// The widest copy this CPU runs (see kernels/cpu_isa.h).
-template <class F>
-F widest(F base, F avx2, F avx512) {
-  switch (cpu_isa()) {
-    case CpuIsa::kAvx512: return avx512;
-    case CpuIsa::kAvx2: return avx2;
-    case CpuIsa::kBaseline: break;
-  }
-  return base;
-}
 template <K k>
 UnarySpan pick1() { return widest<UnarySpan>(span1_base<k>, span1_avx2<k>, span1_avx512<k>); }
 template <K k>

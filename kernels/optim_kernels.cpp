@@ -104,15 +104,6 @@ void piece_avx512(float* p, const float* g, float* m, float* v, int64_t n, const
 }
 #endif
 
-template <class F>
-F widest(F base, F avx2, F avx512) {
-  switch (cpu_isa()) {
-    case CpuIsa::kAvx512: return avx512;
-    case CpuIsa::kAvx2: return avx2;
-    default: return base;
-  }
-}
-
 // Pieces of 16K elements (64 KiB of float32 per stream, four streams in L2) balance the threads
 // without splitting small parameters; below kParallel elements in all, one thread does it all.
 constexpr int64_t kPiece = 1 << 14, kParallel = 1 << 16;

@@ -127,11 +127,7 @@ void column_sums_base(const float* x, double* acc, int64_t rows, int64_t n, int6
 }
 using ColumnSumsFn = void (*)(const float*, double*, int64_t, int64_t, int64_t);
 ColumnSumsFn widest_column_sums() {
-  switch (cpu_isa()) {
-    case CpuIsa::kAvx512: return column_sums_avx512;
-    case CpuIsa::kAvx2: return column_sums_avx2;
-    default: return column_sums_base;
-  }
+  return widest<ColumnSumsFn>(column_sums_base, column_sums_avx2, column_sums_avx512);
 }
 
 // Columns: out[k] = reduce over r of x[r*K + k]; rows are streamed once, columns split by thread.

@@ -62,18 +62,12 @@ void rows_base(const float* x, float* y, int64_t b, int64_t e, int64_t n, bool l
   rows_impl<true>(x, y, b, e, n, log);
 }
 
-RowsFn widest() {
-  switch (cpu_isa()) {
-    case CpuIsa::kAvx512: return rows_avx512;
-    case CpuIsa::kAvx2: return rows_avx2;
-    default: return rows_base;
-  }
-}
+RowsFn widest_rows() { return widest<RowsFn>(rows_base, rows_avx2, rows_avx512); }
 
 }  // namespace
 
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t n, bool log) {
-  static const RowsFn fn = widest();
+  static const RowsFn fn = widest_rows();
   // Tasks of whole rows, about 16K elements each; no parallel region for a small problem.
   const int64_t per_task = std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(n, 1));
   const int64_t tasks = (rows + per_task - 1) / per_task;
