@@ -206,8 +206,8 @@ class CallRecords {
 // What the call remembers of one leaf between typing the inputs and settling their grad placements.
 struct InputRecord {
   ToLocalBackward* node = nullptr;  // the alias's history; null when nothing was recorded
-  bool typed = false;                     // a DTensor on the call's mesh, typed for the checker
-  PlacementBuf grad_placements;           // a DTensor's: declared, or the default until derived
+  bool typed = false;               // a DTensor on the call's mesh, typed for the checker
+  PlacementBuf grad_placements;     // a DTensor's: declared, or the default until derived
 };
 
 // Note [local_map SPMD types]
