@@ -68,6 +68,27 @@ Tensor dtensor_add(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
+namespace {
+
+// The placements a gradient is brought to: `grad_placements` as given (normalised, one per mesh
+// dim), or by default the tensor's own with every Partial as Replicate.
+PlacementBuf grad_target(const std::optional<Placements>& grad_placements, const Placements& placements,
+                         int64_t tensor_rank, const char* op) {
+  PlacementBuf target;
+  if (grad_placements) {
+    Placements normalized = normalize(*grad_placements, tensor_rank);
+    WEFT_CHECK(normalized.size() == placements.size(), op, ": grad_placements ", to_string(normalized),
+               " must have one placement per mesh dim (", placements.size(), ")");
+    target.assign(normalized.begin(), normalized.end());
+  } else {
+    target.assign(placements.begin(), placements.end());
+    replicate_partials(target);
+  }
+  return target;
+}
+
+}  // namespace
+
 autograd::variable_list ToLocalBackward::apply(autograd::variable_list&& grads) {
   if (!grads[0].defined()) return {Tensor()};
   WEFT_CHECK(!grads[0].is_dtensor(), op, " backward: expected a plain local gradient, got a DTensor");
@@ -83,16 +104,7 @@ autograd::variable_list FromLocalBackward::apply(autograd::variable_list&& grads
 Tensor apply_from_local(const Tensor& local, const std::optional<Tensor>& data, const DeviceMesh& mesh,
                         const Placements& placements, const Shape& global_shape,
                         const std::optional<Placements>& grad_placements) {
-  PlacementBuf target;
-  if (grad_placements) {
-    Placements normalized = normalize(*grad_placements, local.dim());
-    WEFT_CHECK(normalized.size() == placements.size(), "DTensor.from_local: grad_placements ", to_string(normalized),
-               " must have one placement per mesh dim (", placements.size(), ")");
-    target.assign(normalized.begin(), normalized.end());
-  } else {
-    target.assign(placements.begin(), placements.end());
-    replicate_partials(target);
-  }
+  PlacementBuf target = grad_target(grad_placements, placements, local.dim(), "DTensor.from_local");
   return autograd::record<FromLocalBackward>(make_dtensor(data ? *data : local, mesh, placements, global_shape),
                                              [&](FromLocalBackward& node) {
                                                node.mesh = mesh;
@@ -103,16 +115,8 @@ Tensor apply_from_local(const Tensor& local, const std::optional<Tensor>& data, 
 
 Tensor apply_to_local(const DTensor& x, const std::optional<Placements>& grad_placements) {
   const DTensorSpec& spec = x.spec();
-  PlacementBuf target;  // checked whether or not a node is recorded
-  if (grad_placements) {
-    Placements normalized = normalize(*grad_placements, x.dim());
-    WEFT_CHECK(normalized.size() == spec.placements.size(), "DTensor.to_local: grad_placements ",
-               to_string(normalized), " must have one placement per mesh dim (", spec.placements.size(), ")");
-    target.assign(normalized.begin(), normalized.end());
-  } else {
-    target.assign(spec.placements.begin(), spec.placements.end());
-    replicate_partials(target);
-  }
+  // Checked whether or not a node is recorded.
+  PlacementBuf target = grad_target(grad_placements, spec.placements, x.dim(), "DTensor.to_local");
   // An alias: autograd history goes on it, never on the spec's local.
   return autograd::record<ToLocalBackward>(spec.local.detach(), [&](ToLocalBackward& node) {
     node.mesh = spec.mesh;
