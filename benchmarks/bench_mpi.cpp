@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "bench_mpi_main.h"
 #include "distributed/collectives.h"
 #include "distributed/dtensor.h"
 #include "distributed/local_map.h"
@@ -426,24 +427,5 @@ int main(int argc, char** argv) {
   Runtime runtime(argc, argv);
   bench::set_threads(1);
   register_benchmarks();
-  // Only rank 0 writes: the other ranks drop --benchmark_out* (else every rank writes the same file).
-  std::vector<char*> args(argv, argv + argc);
-  if (world_rank() != 0)
-    std::erase_if(args, [](const char* a) { return std::string_view(a).starts_with("--benchmark_out"); });
-  int nargs = static_cast<int>(args.size());
-  args.push_back(nullptr);
-  char** argp = args.data();
-  benchmark::Initialize(&nargs, argp);
-  if (world_rank() == 0) {
-    benchmark::RunSpecifiedBenchmarks();
-  } else {
-    // The other ranks run the same cases (the filter is the same everywhere) and print nothing.
-    struct NullReporter : benchmark::BenchmarkReporter {
-      bool ReportContext(const Context&) override { return true; }
-      void ReportRuns(const std::vector<Run>&) override {}
-    } null_reporter;
-    benchmark::RunSpecifiedBenchmarks(&null_reporter);
-  }
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_on_every_rank(argc, argv);
 }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "bench_mpi_main.h"
 #include "distributed/collectives.h"
 #include "distributed/runtime.h"
 #include "distributed/sharding.h"
@@ -226,22 +227,5 @@ int main(int argc, char** argv) {
   using Case = std::pair<const char*, void (*)(benchmark::State&)>;
   for (const auto& [name, fn] : {Case{"BM_dp_step", BM_dp_step}, Case{"BM_fsdp_step", BM_fsdp_step}})
     benchmark::RegisterBenchmark(name, fn)->Iterations(30)->UseManualTime()->Unit(benchmark::kMillisecond);
-  // Only rank 0 writes: the other ranks drop --benchmark_out* and report nothing.
-  std::vector<char*> args(argv, argv + argc);
-  if (dist::world_rank() != 0)
-    std::erase_if(args, [](const char* a) { return std::string_view(a).starts_with("--benchmark_out"); });
-  int nargs = static_cast<int>(args.size());
-  args.push_back(nullptr);
-  benchmark::Initialize(&nargs, args.data());
-  if (dist::world_rank() == 0) {
-    benchmark::RunSpecifiedBenchmarks();
-  } else {
-    struct NullReporter : benchmark::BenchmarkReporter {
-      bool ReportContext(const Context&) override { return true; }
-      void ReportRuns(const std::vector<Run>&) override {}
-    } null_reporter;
-    benchmark::RunSpecifiedBenchmarks(&null_reporter);
-  }
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_on_every_rank(argc, argv);
 }
