@@ -29,6 +29,16 @@ Tensor accumulate_gradients(const Tensor& a, const Tensor& b) {
   return kernels::binary(kernels::BinaryOp::Add, kernels::cast(a, dtype), kernels::cast(b, dtype));
 }
 
+bool accumulate_gradients_in_place(const Tensor& sum, const Tensor& grad) {
+  if (sum.is_dtensor()) return sum.impl()->dist->add_gradient_in_place(sum, grad);
+  if (grad.is_dtensor() || sum.shape() != grad.shape() || !sum.is_contiguous() ||
+      promote_types(sum.dtype(), grad.dtype()) != sum.dtype())
+    return false;
+  kernels::binary_out(kernels::BinaryOp::Add, sum, sum, kernels::cast(grad, sum.dtype()));
+  sum.bump_version();  // a graph that saved this .grad sees that it changed
+  return true;
+}
+
 // Note [create_graph]
 // A backward with create_graph runs under grad mode, so that each node's apply() records the ops
 // its formula is made of, and the engine's own arithmetic on gradients that require grad (the sum

@@ -31,5 +31,9 @@ variable_list grad(const variable_list& outputs, const variable_list& inputs,
 
 // a + b for gradients: plain tensors through the kernels, DTensors through their spec.
 Tensor accumulate_gradients(const Tensor& a, const Tensor& b);
+// sum += grad in place, for a leaf's .grad (Note [In-place gradient accumulation] in node.cpp).
+// False, with `sum` untouched, when sum can not hold the result: another dtype, a strided or
+// broadcast layout, another shape, a plain sum and a DTensor grad.
+bool accumulate_gradients_in_place(const Tensor& sum, const Tensor& grad);
 
 }  // namespace weft::autograd

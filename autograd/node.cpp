@@ -147,6 +147,15 @@ void Node::release_saved() {
   saved_released = true;
 }
 
+// Note [In-place gradient accumulation]
+// Outside create_graph, a gradient that reaches a leaf whose .grad is already set is added into
+// that .grad in place, as PyTorch's AccumulateGrad does (`variable_grad += new_grad`): a caller
+// holding x.grad() sees the sum, and an optimizer's references stay valid. It saves a tensor per
+// leaf per backward, which matters most for a DTensor .grad (a spec, an impl and a local tensor).
+// A .grad that can not hold the sum (a strided or broadcast tensor a user assigned, a narrower
+// dtype, a DTensor gradient whose placements can not be brought to the .grad's) is replaced by an
+// out-of-place sum instead. The version counter is bumped, so a graph that saved the old .grad
+// refuses to use it.
 variable_list AccumulateGrad::apply(variable_list&& grads) {
   Tensor grad = std::move(grads[0]);
   if (!grad.defined()) return {};
@@ -166,7 +175,7 @@ variable_list AccumulateGrad::apply(variable_list&& grads) {
                   (grad.impl()->storage && grad.impl()->storage.use_count() > 1) ||
                   (!grad.is_dtensor() && !grad.is_contiguous());
     meta.grad = shared && !grad.is_dtensor() ? kernels::contiguous_copy(grad) : grad.detach();
-  } else {
+  } else if (!accumulate_gradients_in_place(meta.grad, grad)) {
     meta.grad = accumulate_gradients(meta.grad, grad).detach();
   }
   for (auto& hook : meta.post_accumulate_hooks) hook(leaf_);

@@ -65,6 +65,10 @@ DTensor::DTensor(const Tensor& t) : Tensor(t) {
   WEFT_CHECK(t.defined(), "DTensor: expected a DTensor but got an undefined tensor");
   WEFT_CHECK(t.is_dtensor(), "DTensor: expected a DTensor but got a plain tensor of shape ", t.shape());
 }
+DTensor::DTensor(Tensor&& t) : Tensor(std::move(t)) {
+  WEFT_CHECK(defined(), "DTensor: expected a DTensor but got an undefined tensor");
+  WEFT_CHECK(is_dtensor(), "DTensor: expected a DTensor but got a plain tensor of shape ", shape());
+}
 
 const DTensorSpec& DTensor::spec() const {
   WEFT_CHECK(defined(), "DTensor: this DTensor is undefined");
@@ -73,22 +77,37 @@ const DTensorSpec& DTensor::spec() const {
 const Placements& DTensor::placements() const { return spec().placements; }
 const DeviceMesh& DTensor::device_mesh() const { return spec().mesh; }
 
-DTensor make_dtensor(const Tensor& local, const DeviceMesh& mesh, Placements placements, Shape global_shape) {
-  kernels::check_plain(local, "make_dtensor");
-  WEFT_CHECK(static_cast<int64_t>(global_shape.size()) == local.dim(), "make_dtensor: the global shape ",
-             global_shape, " and the local shape ", local.shape(), " have different ranks");
-  // Spec and impl each come from the tensor object pool, as an op's result does.
+namespace {
+
+// The one place a DTensor's objects are made. Spec and impl each come from the tensor object pool,
+// as an op's result does.
+DTensor assemble(const Tensor& local, const DeviceMesh& mesh, Placements placements, const Shape& global_shape) {
   auto spec = std::allocate_shared<DTensorSpec>(weft::detail::PoolAllocator<DTensorSpec>());
   spec->mesh = mesh;
-  spec->placements = checked_placements(std::move(placements), mesh, local.dim(), "make_dtensor");
+  spec->placements = std::move(placements);
   spec->global_strides = contiguous_strides(global_shape);
   spec->global_shape = global_shape;
   // See Note [DTensor layout]: the local tensor never carries history of its own.
   spec->local = local.impl()->autograd ? local.detach() : local;
-  auto impl = std::allocate_shared<TensorImpl>(weft::detail::PoolAllocator<TensorImpl>(), nullptr,
-                                              std::move(global_shape), spec->global_strides, 0, local.dtype());
+  auto impl = std::allocate_shared<TensorImpl>(weft::detail::PoolAllocator<TensorImpl>(), nullptr, global_shape,
+                                              spec->global_strides, 0, local.dtype());
   impl->dist = std::move(spec);
   return DTensor(Tensor(std::move(impl)));
+}
+
+}  // namespace
+
+DTensor make_dtensor(const Tensor& local, const DeviceMesh& mesh, Placements placements, Shape global_shape) {
+  kernels::check_plain(local, "make_dtensor");
+  WEFT_CHECK(static_cast<int64_t>(global_shape.size()) == local.dim(), "make_dtensor: the global shape ",
+             global_shape, " and the local shape ", local.shape(), " have different ranks");
+  return assemble(local, mesh, checked_placements(std::move(placements), mesh, local.dim(), "make_dtensor"),
+                  global_shape);
+}
+
+DTensor wrap_checked(const Tensor& local, const DeviceMesh& mesh, std::span<const Placement> placements,
+                     const Shape& global_shape) {
+  return assemble(local, mesh, Placements(placements.begin(), placements.end()), global_shape);
 }
 
 DTensor DTensor::from_local(const Tensor& local, const DeviceMesh& mesh, Placements placements,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 
 #include "distributed/device_mesh.h"
@@ -26,6 +27,7 @@ struct DTensorSpec : DistSpec {
 
   // Note [DTensor gradient arithmetic] (dtensor_autograd.cpp).
   Tensor add_gradients(const Tensor& a, const Tensor& b) const override;
+  bool add_gradient_in_place(const Tensor& sum, const Tensor& grad) const override;
 };
 
 // DTensor::FromLocalOptions (declared outside the class so that it can be a default argument).
@@ -40,6 +42,7 @@ class DTensor : public Tensor {
  public:
   DTensor() = default;
   explicit DTensor(const Tensor& t);  // checks t.is_dtensor()
+  explicit DTensor(Tensor&& t);       // the same, without a reference count round trip
 
   using FromLocalOptions = dist::FromLocalOptions;
   // Wraps this rank's `local` shard (differentiable). Placements default to all Replicate; the
@@ -70,6 +73,10 @@ DTensor redistribute_internal(const DTensor& x, const Placements& target);
 // A DTensor around `local` with a known global shape: no communication, no autograd (local is
 // stored detached).
 DTensor make_dtensor(const Tensor& local, const DeviceMesh& mesh, Placements placements, Shape global_shape);
+// Internal: make_dtensor from parts checked before (placements normalised, one per mesh dim, of the
+// local tensor's rank), as a backward node has them from its forward: it skips the checks.
+DTensor wrap_checked(const Tensor& local, const DeviceMesh& mesh, std::span<const Placement> placements,
+                     const Shape& global_shape);
 
 std::ostream& operator<<(std::ostream& out, const DTensor& t);
 

@@ -1,6 +1,6 @@
 // dtensor_autograd.cpp: the nodes behind to_local and from_local (distributed/dtensor_nodes.h), the
 // autograd Function behind redistribute, and the gradient arithmetic that adds DTensor gradients
-// (DTensorSpec::add_gradients, called by the engine).
+// (DTensorSpec::add_gradients and add_gradient_in_place, called by the engine).
 #include "autograd/engine.h"
 #include "autograd/function.h"
 #include "autograd/node.h"
@@ -66,6 +66,25 @@ Tensor dtensor_add(const Tensor& a, const Tensor& b) {
   return make_dtensor(plain_add(x.spec().local, other.spec().local), x.device_mesh(), x.placements(), x.shape());
 }
 
+// sum += grad into sum's local shard (Note [In-place gradient accumulation] in autograd/node.cpp).
+// A DTensor gradient is stored as it arrives, so its local shard may be the very tensor another
+// leaf's .grad holds (an add passes one gradient to both inputs): the sum is made in place only
+// when nothing else holds sum, its spec or its shard. Otherwise the out-of-place sum gives this
+// .grad a shard of its own, and the next accumulation is in place.
+bool dtensor_add_in_place(const Tensor& sum, const Tensor& grad) {
+  if (!grad.is_dtensor() || sum.impl_ptr().use_count() > 1 || sum.impl()->dist.use_count() > 1) return false;
+  const auto& x = static_cast<const DTensorSpec&>(*sum.impl()->dist);
+  const auto& y = static_cast<const DTensorSpec&>(*grad.impl()->dist);
+  const TensorImpl& shard = *x.local.impl();
+  if (x.local.impl_ptr().use_count() > 1 || (shard.storage && shard.storage.use_count() > 1) ||
+      !(x.mesh == y.mesh && x.global_shape == y.global_shape))
+    return false;  // the out-of-place sum copies, or raises for the mismatch
+  if (x.placements == y.placements) return autograd::accumulate_gradients_in_place(x.local, y.local);
+  NoGradGuard no_grad;
+  DTensor other = gradient_to(DTensor(grad), x.placements, /*async=*/false);  // the sum reads it at once
+  return autograd::accumulate_gradients_in_place(x.local, other.spec().local);
+}
+
 }  // namespace
 
 namespace {
@@ -92,7 +111,7 @@ PlacementBuf grad_target(const std::optional<Placements>& grad_placements, const
 autograd::variable_list ToLocalBackward::apply(autograd::variable_list&& grads) {
   if (!grads[0].defined()) return {Tensor()};
   WEFT_CHECK(!grads[0].is_dtensor(), op, " backward: expected a plain local gradient, got a DTensor");
-  return {make_dtensor(grads[0], mesh, Placements(grad_placements.begin(), grad_placements.end()), global_shape)};
+  return {wrap_checked(grads[0], mesh, grad_placements, global_shape)};
 }
 
 autograd::variable_list FromLocalBackward::apply(autograd::variable_list&& grads) {
@@ -133,4 +152,7 @@ Tensor apply_redistribute(const DTensor& x, const Placements& target) {
 
 namespace weft::dist {
 Tensor DTensorSpec::add_gradients(const Tensor& a, const Tensor& b) const { return detail::dtensor_add(a, b); }
+bool DTensorSpec::add_gradient_in_place(const Tensor& sum, const Tensor& grad) const {
+  return detail::dtensor_add_in_place(sum, grad);
+}
 }  // namespace weft::dist

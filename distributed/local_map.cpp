@@ -246,7 +246,11 @@ std::vector<OutputLeaf> run_local_map(PreparedInputs& prepared, const LocalMapOp
     const DTensorSpec& d = arg.spec();
     InputRecord& in = inputs[leaf];
     const Placements* declared = options.in_grad_placements ? &*(*options.in_grad_placements)[leaf] : nullptr;
-    if (declared) in.grad_placements = normalized_buf(*declared, arg.dim());
+    if (declared) {
+      in.grad_placements = normalized_buf(*declared, arg.dim());
+      WEFT_CHECK(in.grad_placements.size() == d.placements.size(), "local_map: in_grad_placements ", leaf, " ",
+                 to_string(*declared), " must have one placement per mesh dim (", d.placements.size(), ")");
+    }
     else {
       in.grad_placements.assign(d.placements.begin(), d.placements.end());
       replicate_partials(in.grad_placements);
@@ -293,6 +297,8 @@ std::vector<OutputLeaf> run_local_map(PreparedInputs& prepared, const LocalMapOp
                "; it must return local tensors, which local_map wraps with out_placements");
     PlacementBuf& placements = outs[o].placements;
     placements = entry ? normalized_buf(*entry, t.dim()) : PlacementBuf(static_cast<size_t>(mesh.ndim()), Replicate());
+    WEFT_CHECK(static_cast<int64_t>(placements.size()) == mesh.ndim(), "local_map: out_placements ", o, " ",
+               entry_str(entry), " must have one placement per mesh dim (", mesh.ndim(), ")");
     if (checker) check_local_map_output(*checker, t, o, placements.data(), placements.size());
   }
   if (checker && !options.in_grad_placements) settle_grad_placements(*checker, inputs, leaves, options);
@@ -305,7 +311,7 @@ std::vector<OutputLeaf> run_local_map(PreparedInputs& prepared, const LocalMapOp
     if (!local.defined()) continue;
     const PlacementBuf& placements = outs[o].placements;
     Shape global = globals.empty() ? even_global_shape(local, placements, mesh) : std::move(globals[o]);
-    Tensor out = make_dtensor(local, mesh, Placements(placements.begin(), placements.end()), global);
+    Tensor out = wrap_checked(local, mesh, placements, global);
     flat[o].tensor = autograd::record<FromLocalBackward>(std::move(out), [&](FromLocalBackward& node) {
       node.mesh = mesh;
       node.grad_placements = placements;

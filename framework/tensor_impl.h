@@ -48,6 +48,9 @@ class DistSpec {
   // a + b for two gradients, at least one of which carries this spec (the engine asks whichever
   // does). See Note [Gradient arithmetic] in autograd/engine.h.
   virtual Tensor add_gradients(const Tensor& a, const Tensor& b) const = 0;
+  // sum += grad, in place, for a .grad `sum` that carries this spec; false when that can not be
+  // done in place (the engine then adds out of place).
+  virtual bool add_gradient_in_place(const Tensor& sum, const Tensor& grad) const = 0;
 };
 
 // Something a tensor's data waits for before its first use: an asynchronous collective. Views and

@@ -71,6 +71,43 @@ TEST_CASE("gradients accumulate over backward calls; retain_graph", "[autograd]"
                 "but output 0 has shape [2]");
 }
 
+// Note [In-place gradient accumulation]: as PyTorch's AccumulateGrad, a second gradient is added
+// into the .grad tensor already there, so a handle to it sees the sum.
+TEST_CASE("a second gradient is added into .grad in place", "[autograd]") {
+  Tensor x = leaf({1, 2});
+  sum(mul(x, x)).backward();
+  Tensor held = x.grad();
+  sum(mul(x, 3.0)).backward();
+  REQUIRE(held.to_vector<double>() == std::vector<double>{5, 7});
+  REQUIRE(x.grad().shares_storage(held));
+
+  // add passes one gradient to both inputs: each .grad gets its own copy first, so the in-place
+  // sums that follow never show in the other.
+  Tensor a = leaf({1, 2}), b = leaf({3, 4});
+  for (int i = 0; i < 3; ++i) sum(mul(add(a, b), 2.0)).backward();
+  REQUIRE(a.grad().to_vector<double>() == std::vector<double>{6, 6});
+  REQUIRE(b.grad().to_vector<double>() == std::vector<double>{6, 6});
+  REQUIRE_FALSE(a.grad().shares_storage(b.grad()));
+
+  // A .grad that can not hold the sum in place (a broadcast view a user assigned) is replaced by
+  // the out-of-place sum; the tensor it viewed is left alone.
+  Tensor c = leaf({1, 2, 3});
+  Tensor base = from_vector<double>({10}, {1});
+  c.set_grad(base.expand({3}));
+  sum(mul(c, c)).backward();
+  REQUIRE(c.grad().to_vector<double>() == std::vector<double>{12, 14, 16});
+  REQUIRE(base.to_vector<double>() == std::vector<double>{10});
+}
+
+TEST_CASE("a graph that saved a .grad refuses it after an in-place accumulation", "[autograd]") {
+  Tensor x = leaf({1, 2});
+  sum(mul(x, x)).backward();
+  Tensor w = leaf({3, 4});
+  Tensor z = sum(mul(w, x.grad()));  // saves x.grad for w's gradient
+  sum(mul(x, x)).backward();         // x.grad += 2x, in place
+  require_error([&] { z.backward(); }, "modified by an inplace operation");
+}
+
 TEST_CASE("no-grad records nothing; detach", "[autograd]") {
   Tensor x = leaf({1, 2});
   {

@@ -13,6 +13,7 @@
 #include "distributed/redistribute.h"
 #include "distributed/redistribute_plan.h"
 #include "distributed/runtime.h"
+#include "ops/binary.h"
 #include "distributed/sharding.h"
 #include "framework/factories.h"
 
@@ -391,6 +392,41 @@ TEST_CASE("to_local, full_tensor and gradient placements", "[dtensor]") {
     std::vector<double> a = g1.to_vector<double>(), b = g2.to_vector<double>();
     for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
     check_shard(gx, tensor(a, shape, kFloat64));
+  }
+  SECTION("a second backward adds into the DTensor .grad's shard in place") {
+    // Note [In-place gradient accumulation]: the first .grad is kept, its shard summed into.
+    Shape shape{3 * w + 1, 2};
+    Tensor full = seeded(shape, 31), g1 = seeded(shape, 32), g2 = seeded(shape, 33);
+    DTensor x = make_input(full, mesh, {Shard(0)});
+    x.requires_grad_(true);
+    autograd::backward({x.redistribute({Shard(0)})}, {make_input(g1, mesh, {Shard(0)})});
+    const TensorImpl* shard = DTensor(x.grad()).spec().local.impl();
+    autograd::backward({x.redistribute({Replicate()})}, {make_input(g2, mesh, {Replicate()})});
+    DTensor gx(x.grad());
+    CHECK(gx.placements() == Placements{Shard(0)});
+    CHECK(gx.spec().local.impl() == shard);
+    std::vector<double> sum = g1.to_vector<double>(), b = g2.to_vector<double>();
+    for (size_t i = 0; i < sum.size(); ++i) sum[i] += b[i];
+    check_shard(gx, tensor(sum, shape, kFloat64));
+  }
+  SECTION("leaves whose DTensor gradients share one shard keep apart as they accumulate") {
+    // add passes one local gradient to both to_local aliases, so both .grads start on one shard.
+    Shape shape{3 * w + 1, 2};
+    Tensor g = seeded(shape, 34);
+    DTensor x = make_input(seeded(shape, 35), mesh, {Shard(0)}), y = make_input(seeded(shape, 36), mesh, {Shard(0)});
+    x.requires_grad_(true);
+    y.requires_grad_(true);
+    DTensor gd = make_input(g, mesh, {Shard(0)});
+    for (int round = 1; round <= 3; ++round) {
+      Tensor local_sum = weft::add(x.to_local(), y.to_local());
+      local_sum.backward(gd.spec().local);
+      std::vector<double> expected = g.to_vector<double>();
+      for (double& v : expected) v *= round;
+      INFO("round " << round);
+      check_shard(DTensor(x.grad()), tensor(expected, shape, kFloat64));
+      check_shard(DTensor(y.grad()), tensor(expected, shape, kFloat64));
+    }
+    CHECK_FALSE(DTensor(x.grad()).spec().local.shares_storage(DTensor(y.grad()).spec().local));
   }
   SECTION("gradient addition goes through Replicate where a direct step is refused") {
     Shape shape{3 * w + 1, 2};
