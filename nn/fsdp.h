@@ -63,6 +63,9 @@ struct FullyShardOptions {
   // Leave each gradient's reduce-scatter in flight while backward goes on. Off, it completes
   // before backward continues: the benchmarks' no-overlap baseline.
   bool async_reduce = true;
+  // With async_reduce: probe MPI at each gradient so that the collectives in flight advance (Note
+  // [Progress of in-flight reductions]). Off: bench_overlap's paired baseline for the probe.
+  bool advance_in_flight = true;
   // Mixed precision (param_dtype / reduce_dtype, as FSDP2's MixedPrecisionPolicy) belongs here once
   // weft has bfloat16; see the last paragraph of Note [Fully sharded data parallel].
 };
