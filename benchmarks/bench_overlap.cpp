@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -42,8 +43,10 @@ std::shared_ptr<nn::Sequential> make_stack() {
   return m;
 }
 
-std::shared_ptr<par::FullyShardedModule> sharded_stack(const dist::DeviceMesh& mesh, bool overlap) {
-  par::FullyShardOptions options{.prefetch = overlap, .async_reduce = overlap};
+// overlap: prefetched gathers and reduce-scatters left in flight; probe: the progress probe at each
+// gradient (Note [Progress of in-flight reductions]).
+std::shared_ptr<par::FullyShardedModule> sharded_stack(const dist::DeviceMesh& mesh, bool overlap, bool probe = true) {
+  par::FullyShardOptions options{.prefetch = overlap, .async_reduce = overlap, .advance_in_flight = probe};
   auto m = make_stack();
   for (int64_t i = 0; i < kBlocks; ++i) par::fully_shard((*m)[size_t(i)], mesh, options);
   return par::fully_shard(m, mesh, options);
@@ -119,12 +122,14 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
-// Times the four cases {overlapped step, plain step, compute, communication} in lock step and sets
-// the counters. See Note [Lock step] in bench_mpi.cpp: the four run in the same iteration (rotating
-// which goes first), each after a barrier, the slowest rank's time counted, medians reported. A step
-// case returns the time it waited for communication after its backward (its exposed tail; 0 if it
-// does not say), reported as exposed_us and exposed_no_overlap_us.
-void lock_step(benchmark::State& state, const std::vector<std::function<double()>>& cases) {
+// Times the four cases {overlapped step, plain step, compute, communication}, and any `extra`
+// step cases after them, in lock step and sets the counters. See Note [Lock step] in bench_mpi.cpp:
+// all run in the same iteration (rotating which goes first), each after a barrier, the slowest
+// rank's time counted, medians reported. A step case returns the time it waited for communication
+// after its backward (its exposed tail; 0 if it does not say), reported as exposed_us and
+// exposed_no_overlap_us (an extra case `name`: name_us and exposed_name_us).
+void lock_step(benchmark::State& state, const std::vector<std::function<double()>>& cases,
+               const std::vector<std::string>& extra = {}) {
   for (const auto& c : cases) c();  // warm (and FSDP's first forward records the order prefetch follows)
   const size_t n = cases.size();
   std::vector<std::vector<double>> times(2 * n);
@@ -154,67 +159,72 @@ void lock_step(benchmark::State& state, const std::vector<std::function<double()
   state.counters["hidden_no_overlap"] = comm > 0 ? (comp + comm - no_overlap) / comm : 0.0;
   state.counters["exposed_us"] = median(times[n]) * 1e6;
   state.counters["exposed_no_overlap_us"] = median(times[n + 1]) * 1e6;
+  for (size_t e = 0; e < extra.size(); ++e) {
+    state.counters[extra[e] + "_us"] = median(times[4 + e]) * 1e6;
+    state.counters["exposed_" + extra[e] + "_us"] = median(times[n + 4 + e]) * 1e6;
+  }
 }
 
+// One step of a data-parallel or fully sharded stack: forward, backward, then every gradient at
+// the parameter's placements with its data present, as the optimizer needs it. Returns how long
+// that last part waited: the exposed tail. sync_grads all-reduces the P(sum) gradients of data
+// parallelism without overlap (coalesced into one all_reduce, as an optimizer step does); with
+// overlap they are Replicate already, and fully_shard's are Shard(0): it moves nothing, and the
+// wait collects what is still in flight.
+double step(nn::UnaryModule& m, const Tensor& x) {
+  dist::DTensor out(m.forward(x));
+  out.to_local().sum().backward();
+  const double t0 = MPI_Wtime();
+  const std::vector<Tensor> params = m.parameters();
+  optim::sync_grads(params);
+  for (const Tensor& p : params) dist::funcol::wait_tensor(dist::DTensor(p.grad()).spec().local);
+  const double exposed = MPI_Wtime() - t0;
+  m.zero_grad();
+  return exposed;
+}
+
+// What both benchmarks compare a step with: the batch, the same compute alone (one rank, full
+// parameters, its rows, no communication) and the raw communication's buffers.
+struct Baselines {
+  int64_t k = dist::world_size();
+  dist::DeviceMesh mesh = dist::init_device_mesh({k}, {"dp"});
+  std::shared_ptr<nn::Sequential> single = make_stack();
+  RawCommunication raw{*single};
+  Tensor x = randn({kRowsPerRank * k, kWidth});
+  Tensor local_x = x.narrow(0, 0, kRowsPerRank).contiguous();
+
+  double compute() {
+    single->forward(local_x).sum().backward();
+    single->zero_grad();
+    return 0.0;
+  }
+};
+
+// fully_shard, overlapped (prefetch, reduce-scatters in flight, the progress probe), plain, and
+// overlapped without the probe (the extra case no_probe: the probe's paired baseline).
 void BM_fsdp_step(benchmark::State& state) {
-  const int64_t k = dist::world_size();
-  auto mesh = dist::init_device_mesh({k}, {"dp"});
-  auto overlapped = sharded_stack(mesh, true), plain = sharded_stack(mesh, false);
-  auto single = make_stack();
-  RawCommunication raw(*single);
-  Tensor x = randn({kRowsPerRank * k, kWidth});
-  Tensor local_x = x.narrow(0, 0, kRowsPerRank).contiguous();
-  auto step = [&](par::FullyShardedModule& m) {
-    dist::DTensor out(m.forward(x));
-    out.to_local().sum().backward();
-    const double t0 = MPI_Wtime();
-    for (const Tensor& p : m.parameters()) dist::funcol::wait_tensor(dist::DTensor(p.grad()).spec().local);
-    const double exposed = MPI_Wtime() - t0;
-    m.zero_grad();
-    return exposed;
-  };
-  auto compute = [&] {
-    single->forward(local_x).sum().backward();
-    single->zero_grad();
-    return 0.0;
-  };
-  lock_step(state, {[&] { return step(*overlapped); }, [&] { return step(*plain); }, compute, [&] {
-                      raw.fsdp_step();
-                      return 0.0;
-                    }});
+  Baselines b;
+  auto overlapped = sharded_stack(b.mesh, true), plain = sharded_stack(b.mesh, false),
+       unprobed = sharded_stack(b.mesh, true, /*probe=*/false);
+  lock_step(state,
+            {[&] { return step(*overlapped, b.x); }, [&] { return step(*plain, b.x); }, [&] { return b.compute(); },
+             [&] {
+               b.raw.fsdp_step();
+               return 0.0;
+             },
+             [&] { return step(*unprobed, b.x); }},
+            {"no_probe"});
 }
 
-// Data parallel: the step ends with every gradient Replicate and its data present, as the optimizer
-// needs it. With overlap the all-reduces were started during backward (sync_grads moves nothing and
-// the wait collects them); without, sync_grads all-reduces the P(sum) gradients (coalesced into one
-// all_reduce, as an optimizer step does).
+// Data parallel: with overlap the all-reduces were started during backward; without, sync_grads
+// all-reduces the gradients after it.
 void BM_dp_step(benchmark::State& state) {
-  const int64_t k = dist::world_size();
-  auto mesh = dist::init_device_mesh({k}, {"dp"});
-  auto overlapped = par::data_parallel(make_stack(), mesh, /*overlap_grad_reduce=*/true);
-  auto plain = par::data_parallel(make_stack(), mesh, /*overlap_grad_reduce=*/false);
-  auto single = make_stack();
-  RawCommunication raw(*single);
-  Tensor x = randn({kRowsPerRank * k, kWidth});
-  Tensor local_x = x.narrow(0, 0, kRowsPerRank).contiguous();
-  auto step = [&](par::Parallelized& m) {
-    dist::DTensor out(m.forward(x));
-    out.to_local().sum().backward();
-    const double t0 = MPI_Wtime();
-    const std::vector<Tensor> params = m.parameters();
-    optim::sync_grads(params);
-    for (const Tensor& p : params) dist::funcol::wait_tensor(dist::DTensor(p.grad()).spec().local);
-    const double exposed = MPI_Wtime() - t0;
-    m.zero_grad();
-    return exposed;
-  };
-  auto compute = [&] {
-    single->forward(local_x).sum().backward();
-    single->zero_grad();
-    return 0.0;
-  };
-  lock_step(state, {[&] { return step(*overlapped); }, [&] { return step(*plain); }, compute, [&] {
-                      raw.dp_step();
+  Baselines b;
+  auto overlapped = par::data_parallel(make_stack(), b.mesh, /*overlap_grad_reduce=*/true);
+  auto plain = par::data_parallel(make_stack(), b.mesh, /*overlap_grad_reduce=*/false);
+  lock_step(state, {[&] { return step(*overlapped, b.x); }, [&] { return step(*plain, b.x); },
+                    [&] { return b.compute(); }, [&] {
+                      b.raw.dp_step();
                       return 0.0;
                     }});
 }

@@ -46,6 +46,30 @@ Group group_of(const DeviceMesh& mesh, int64_t mesh_dim, const char* op) {
   return g;
 }
 
+// Note [16-bit floats in collectives]
+// MPI has no bfloat16 or float16 type. Moving them needs no arithmetic: all_gather, all_to_all,
+// broadcast and scatter send their bits as MPI_UINT16_T, two bytes an element. Reducing them
+// (all_reduce, reduce_scatter, reduce_to) widens the input to float32, reduces in float32 (avg
+// divides there too) and rounds the result once into the 16-bit output (Reduced below). We widen
+// rather than reduce a 2-byte type with a user-defined MPI_Op because:
+// - the result is then the float32 reduction rounded once, on every rank and whatever algorithm
+//   Open MPI picks. torch.distributed rounds after every step instead: torch 1.13's gloo refuses a
+//   bfloat16 all_reduce ("Invalid scalar type"), and its float16 all_reduce, checked on 100k random
+//   values, gives our bits on two ranks (one addition, rounded once) but differs from the float32
+//   sum rounded once in 33% of the elements on four, each element's result depending on which
+//   chunk of the ring it falls in (NCCL's ring also rounds at every hop). Ours is the more
+//   accurate (one rounding instead of k - 1) and the same for every element;
+// - a user-defined op runs through a function pointer without Open MPI's vectorised built-in
+//   kernels, and it must be created after MPI_Init and freed before MPI_Finalize.
+// The cost is float32's bytes on the wire, which is what these tensors moved before autocast.
+// The collective's fingerprint and history (Note [Collective fingerprints], Note [Collective
+// history]) carry x's own dtype, not float32: a rank passing bfloat16 where another passes float32
+// is still a mismatch, though the same bytes would move.
+bool is_16bit_float(DType t) { return t == DType::BFloat16 || t == DType::Float16; }
+// The dtype MPI reduces a tensor of dtype t in.
+DType reduced_dtype(DType t) { return is_16bit_float(t) ? DType::Float32 : t; }
+
+// The MPI datatype moving t's elements; reductions pass reduced_dtype(t), never a 16-bit float.
 MPI_Datatype mpi_type(DType t) {
   switch (t) {
     case DType::Float32: return MPI_FLOAT;
@@ -55,10 +79,10 @@ MPI_Datatype mpi_type(DType t) {
     case DType::UInt8: return MPI_UINT8_T;
     case DType::Int8: return MPI_INT8_T;
     case DType::Int32: return MPI_INT32_T;
-    default: break;  // MPI has no 16-bit float types
+    case DType::BFloat16:
+    case DType::Float16: return MPI_UINT16_T;  // bits only: see Note [16-bit floats in collectives]
   }
-  WEFT_ERROR("collectives: ", dtype_name(t), " tensors are not supported (MPI has no ", dtype_name(t),
-             " type); convert to float32 first");
+  WEFT_ERROR("collectives: unknown dtype code ", static_cast<int>(t));
 }
 
 MPI_Op mpi_op(ReduceOp op, DType t, const char* name) {
@@ -124,13 +148,12 @@ void unpack(const Tensor& dst, const Tensor& blocks, int64_t dim, const std::vec
   }
 }
 
-// What MPI sends from when x's pieces along dim go out as consecutive blocks: x's dense elements
-// when nothing precedes dim (the pieces are blocks already), else a packed copy.
-Tensor send_blocks(const Tensor& x, int64_t dim, const std::vector<int64_t>& sizes) {
-  Tensor in = dense(x);
-  if (prod(x.shape(), 0, dim) == 1) return in;
-  Tensor packed = make_empty(Shape{x.numel()}, x.dtype());
-  pack(packed, in, dim, sizes);
+// What MPI sends from when x's pieces along dim go out as consecutive blocks, in `dtype`: x's dense
+// elements when nothing precedes dim (the pieces are blocks already), else a packed copy.
+Tensor send_blocks(const Tensor& x, int64_t dim, const std::vector<int64_t>& sizes, DType dtype) {
+  if (prod(x.shape(), 0, dim) == 1) return dense(x, dtype);
+  Tensor packed = make_empty(Shape{x.numel()}, dtype);
+  pack(packed, dense(x), dim, sizes);  // converting as it copies
   return packed;
 }
 
@@ -160,12 +183,25 @@ void divide_in_place(const Tensor& t, int64_t k) {
     for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] *= inv;
   });
 }
-// The finish step of all_reduce and reduce_scatter: avg is a sum divided by the group's size k.
-auto averaging(ReduceOp op, int64_t k) {
-  return [op, k](const Tensor& out) {
-    if (op == ReduceOp::Avg) divide_in_place(out, k);
-  };
-}
+// Where MPI puts a reduction's result, and the finish step that completes `out` from it: straight
+// into `out`, or, for a 16-bit out, into a float32 buffer rounded into `out` once MPI is done (Note
+// [16-bit floats in collectives]). Avg is a sum divided by the group's size k, before rounding.
+// Like ReceiveBlocks, it holds the buffer, never the output (Note [Async collectives]).
+struct Reduced {
+  Tensor wide;  // undefined when MPI reduces into the output
+  ReduceOp op;
+  int64_t k;
+
+  Reduced(const Tensor& out, ReduceOp op, int64_t k) : op(op), k(k) {
+    if (is_16bit_float(out.dtype())) wide = make_empty(out.shape(), reduced_dtype(out.dtype()));
+  }
+  void* buffer(const Tensor& out) const { return (wide.defined() ? wide : out).raw_data(); }
+  void operator()(const Tensor& out) const {
+    const Tensor& result = wide.defined() ? wide : out;
+    if (op == ReduceOp::Avg) divide_in_place(result, k);
+    if (wide.defined()) copy_into(out, wide);
+  }
+};
 
 // Numbers the collective on the group's communicator (and compares it across the group in debug
 // mode) before anything is sent.
@@ -282,17 +318,19 @@ Tensor all_reduce(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t 
   MPI_Op mop = mpi_op(op, x.dtype(), "all_reduce");
   if (g.k == 1) return contiguous_copy(x);
   OpSignature sig = begin(g, CollectiveKind::AllReduce, x, static_cast<int>(op));
-  Tensor in = dense(x);
+  const DType wire = reduced_dtype(x.dtype());
+  Tensor in = dense(x, wire);
   Tensor out = make_empty(x.shape(), x.dtype());
+  Reduced reduced(out, op, g.k);
   const void* src = ptr(in);
-  void* dst = ptr(out);
+  void* dst = reduced.buffer(out);
   int n = count_of(x.numel(), "all_reduce");
-  MPI_Datatype type = mpi_type(x.dtype());
+  MPI_Datatype type = mpi_type(wire);
   record_collective(CollectiveKind::AllReduce);
   auto call = [&, src, dst](Plan&, MPI_Request* req) {
     return MPI_Iallreduce(src, dst, n, type, mop, g.comm, req);
   };
-  return launch(g, sig, "MPI_Iallreduce", Plan{}, call, out, averaging(op, g.k), async, {in});
+  return launch(g, sig, "MPI_Iallreduce", Plan{}, call, out, reduced, async, {in, reduced.wide});
 }
 
 Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& sizes, const DeviceMesh& mesh,
@@ -344,25 +382,27 @@ Tensor reduce_scatter(const Tensor& x, ReduceOp op, int64_t dim, const std::vect
   if (g.k == 1) return contiguous_copy(x);
   OpSignature sig = begin(g, CollectiveKind::ReduceScatter, x, static_cast<int>(op));
   const int64_t outer = prod(x.shape(), 0, dim), inner = prod(x.shape(), dim + 1, x.dim());
-  Tensor in = send_blocks(x, dim, sizes);
+  const DType wire = reduced_dtype(x.dtype());
+  Tensor in = send_blocks(x, dim, sizes, wire);
   Shape out_shape = x.shape();
   out_shape[dim] = sizes[g.me];
   Tensor out = make_empty(out_shape, x.dtype());
+  Reduced reduced(out, op, g.k);
   Plan plan;
   const bool even = all_equal(sizes);
   if (!even)
     for (int64_t s : sizes) plan.rcounts.push_back(count_of(outer * s * inner, "reduce_scatter"));
   const void* src = ptr(in);
-  void* dst = ptr(out);
+  void* dst = reduced.buffer(out);
   int n = count_of(out.numel(), "reduce_scatter");
-  MPI_Datatype type = mpi_type(x.dtype());
+  MPI_Datatype type = mpi_type(wire);
   record_collective(CollectiveKind::ReduceScatter);
   auto call = [&, src, dst](Plan& p, MPI_Request* req) {
     if (even)
       return MPI_Ireduce_scatter_block(src, dst, n, type, mop, g.comm, req);
     return MPI_Ireduce_scatter(src, dst, p.rcounts.data(), type, mop, g.comm, req);
   };
-  return launch(g, sig, "MPI_Ireduce_scatter", std::move(plan), call, out, averaging(op, g.k), async, {in});
+  return launch(g, sig, "MPI_Ireduce_scatter", std::move(plan), call, out, reduced, async, {in, reduced.wide});
 }
 
 Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>& split_sizes, int64_t concat_dim,
@@ -383,7 +423,7 @@ Tensor all_to_all(const Tensor& x, int64_t split_dim, const std::vector<int64_t>
   OpSignature sig = begin(g, CollectiveKind::AllToAll, x, -1, static_cast<int>(split_dim), static_cast<int>(concat_dim));
   const Shape& xs = x.shape();
   const int64_t s_outer = prod(xs, 0, split_dim), s_inner = prod(xs, split_dim + 1, xs.size());
-  Tensor in = send_blocks(x, split_dim, split_sizes);
+  Tensor in = send_blocks(x, split_dim, split_sizes, x.dtype());
   Shape out_shape = xs;
   if (split_dim != concat_dim) out_shape[split_dim] = split_sizes[g.me];
   out_shape[concat_dim] = std::accumulate(recv_sizes.begin(), recv_sizes.end(), int64_t{0});
@@ -438,21 +478,24 @@ Tensor reduce_to(const Tensor& x, int64_t src, const DeviceMesh& mesh, int64_t m
   WEFT_CHECK(src >= 0 && src < g.k, "reduce: root ", src, " is not a local rank of mesh dim ", g.mesh_dim);
   if (g.k == 1) return contiguous_copy(x);
   OpSignature sig = begin(g, CollectiveKind::Reduce, x, -1, static_cast<int>(src));
-  Tensor in = dense(x);
+  const DType wire = reduced_dtype(x.dtype());
+  Tensor in = dense(x, wire);
   Tensor out = make_empty(x.shape(), x.dtype());
+  Reduced reduced(out, ReduceOp::Sum, g.k);
   MPI_Op mop = mpi_op(ReduceOp::Sum, x.dtype(), "reduce");
   int n = count_of(x.numel(), "reduce");
-  MPI_Datatype type = mpi_type(x.dtype());
+  MPI_Datatype type = mpi_type(wire);
   const void* sbuf = ptr(in);
-  void* rbuf = ptr(out);
+  void* rbuf = reduced.buffer(out);
   record_collective(CollectiveKind::Reduce);
   auto call = [&](Plan&, MPI_Request* req) {
     return MPI_Ireduce(sbuf, rbuf, n, type, mop, static_cast<int>(src), g.comm, req);
   };
   bool root = g.me == src;
   return launch(g, sig, "MPI_Ireduce", Plan{}, call, out,
-                [root](const Tensor& o) {
-                  if (!root) kernels::fill_out(o, 0);
+                [root, reduced](const Tensor& o) {
+                  if (root) reduced(o);
+                  else kernels::fill_out(o, 0);
                 }, false);
 }
 

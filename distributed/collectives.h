@@ -16,7 +16,8 @@ namespace weft::dist {
 // Every collective returns a new tensor (inputs may be non-contiguous; a contiguous input is handed
 // to MPI as it is) and works on one mesh dim: the ranks that differ only in that coordinate.
 // Uneven sizes follow torch.chunk (see sharding.h). Avg is sum, then divide by k. A mesh dim of
-// size 1 means no communication at all (and nothing is counted by CommDebugMode). Every rank of
+// size 1 means no communication at all (and nothing is counted by CommDebugMode). bfloat16 and
+// float16 reduce in float32 and round once (Note [16-bit floats in collectives]). Every rank of
 // the mesh dim must call the same collective with matching shapes; set_debug_collectives(true)
 // checks that and names the mismatch. The differentiable forms are differentiable on every rank
 // only if every rank's input requires grad (backward runs collectives too).

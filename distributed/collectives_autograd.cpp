@@ -48,7 +48,13 @@ void check_differentiable_op(ReduceOp op, const char* name) {
              to_string(op));
 }
 
+// t * factor in place. A 16-bit t is scaled in float32 and rounded once, as the forward's avg is
+// (Note [16-bit floats in collectives] in collectives.cpp).
 Tensor scaled(Tensor t, double factor) {
+  if (t.dtype() == kBFloat16 || t.dtype() == kFloat16) {
+    kernels::copy_into(t, scaled(kernels::contiguous_copy(t, kFloat32), factor));
+    return t;
+  }
   visit_floating(t.dtype(), "reduce_scatter(avg) backward", [&](auto tag) {
     using T = decltype(tag);
     T* p = static_cast<T*>(t.raw_data());

@@ -14,7 +14,10 @@ namespace weft::dist {
 namespace {
 
 // A new tensor holding t / k (Partial avg, and R -> P(sum) which splits a value into k parts).
+// A 16-bit t is divided in float32 and rounded once (Note [16-bit floats in collectives]).
 Tensor divided(const Tensor& t, int64_t k) {
+  if (t.dtype() == kBFloat16 || t.dtype() == kFloat16)
+    return kernels::contiguous_copy(divided(kernels::contiguous_copy(t, kFloat32), k), t.dtype());
   Tensor out = kernels::contiguous_copy(t);
   visit_numeric(out.dtype(), "redistribute", [&](auto tag) {
     using T = decltype(tag);

@@ -196,8 +196,8 @@ std::string to_string(const OpSignature& op) {
   std::string out = dist::to_string(static_cast<CollectiveKind>(op.kind)) + "(";
   if (op.reduce_op >= 0) out += dist::to_string(static_cast<ReduceOp>(op.reduce_op)) + ", ";
   if (op.dtype >= 0) {
-    static const char* short_names[] = {"bool", "i64", "f32", "f64"};
-    out += short_names[op.dtype & 3];
+    static const char* short_names[kNumDTypes] = {"bool", "i64", "f32", "f64", "u8", "i8", "i32", "bf16", "f16"};
+    out += op.dtype < kNumDTypes ? short_names[op.dtype] : "dtype?";
     out += "[";
     for (int i = 0; i < op.ndim && i < OpSignature::kMaxDims; ++i) out += (i ? "," : "") + std::to_string(op.shape[i]);
     out += "]";

@@ -13,6 +13,7 @@
 #include "distributed/collectives.h"
 #include "distributed/control_plane.h"
 #include "distributed/dtensor.h"
+#include "distributed/progress.h"
 #include "distributed/redistribute.h"
 #include "distributed/sharding.h"
 #include "framework/factories.h"
@@ -52,6 +53,7 @@ struct Layout {
 struct Gathered {
   std::shared_ptr<const Layout> layout;
   bool async_reduce = true;
+  bool advance_in_flight = true;
   std::vector<Tensor> shards;  // the local shards gathered from
   std::vector<Tensor> full;    // the gathered tensors (maybe in flight); empty when resharded
   bool reshard = false;
@@ -91,6 +93,9 @@ struct Gathered {
 
   // The gradient of gathered tensor i, this rank's part of a sum over dp, brought to the
   // parameter's placements with its reduce-scatter left in flight (Note [Gradients in flight]).
+  // Each one also lets MPI advance what is in flight on dp (the earlier reduce-scatters, the
+  // backward prefetch's all-gathers), which Open MPI does only inside MPI calls (Note [Progress
+  // of in-flight reductions]).
   Tensor reduce(size_t i, const Tensor& grad) {
     const ParamLayout& p = layout->params[i];
     WEFT_CHECK(!grad.is_dtensor(), "fully_shard backward: parameter '", p.name,
@@ -98,6 +103,7 @@ struct Gathered {
     DTensor g = dist::make_dtensor(grad, layout->mesh, p.gathered_grad, p.global_shape);
     DTensor out = dist::gradient_to(std::move(g), p.placements, async_reduce);
     reductions.push_back(out.spec().local);
+    if (async_reduce && advance_in_flight) dist::detail::advance_collectives(layout->mesh, layout->dp);
     return out;
   }
 
@@ -194,6 +200,7 @@ struct FullyShardedModule::Unit : std::enable_shared_from_this<Unit> {
     auto g = std::make_shared<Gathered>();
     g->layout = layout;
     g->async_reduce = options.async_reduce;
+    g->advance_in_flight = options.advance_in_flight;
     for (size_t i = 0; i < slots.size(); ++i) {
       const Tensor& p = *slots[i][0];
       WEFT_CHECK(p.is_dtensor(), "fully_shard: parameter '", layout->params[i].name,

@@ -33,12 +33,13 @@ namespace weft::nn::parallel {
 //    them, and starts the gather of the unit before it in forward order (backward prefetch).
 //  - backward: FsdpGather's backward gets the gradient of the gathered tensor, this rank's part of
 //    a sum over dp, and brings it to the parameter's placements with gradient_to(async=true): one
-//    reduce_scatter left in flight while the rest of backward runs (Note [Gradients in flight]).
-//    data_parallel gets the same overlap from hooks on local_map's parameter aliases (Note
-//    [Overlapped gradient reduction]); here the gather is its own node, whose backward runs
-//    exactly when the parameter's gradient is complete (tied uses summed). When the
-//    unit's last gradient is issued, the reductions of the unit whose backward ran before are
-//    waited for, so that at most about two units' full-size gradients are in flight.
+//    reduce_scatter left in flight while the rest of backward runs (Note [Gradients in flight]),
+//    and a probe that lets MPI advance what is in flight on dp (Note [Progress of in-flight
+//    reductions] in distributed/progress.h). data_parallel gets the same overlap from hooks on
+//    local_map's parameter aliases (Note [Overlapped gradient reduction]); here the gather is its
+//    own node, whose backward runs exactly when the parameter's gradient is complete (tied uses
+//    summed). When the unit's last gradient is issued, the reductions of the unit whose backward
+//    ran before are waited for, so that at most about two units' full-size gradients are in flight.
 // The module fully_shard returns (FullyShardedModule) is the root: its forward takes a batch as
 // Parallelized::forward does and records the order the units ran in (the next forward prefetches
 // by it). The root keeps its own parameters gathered after forward, as FSDP2 does, since its
@@ -48,9 +49,10 @@ namespace weft::nn::parallel {
 // unwraps it, keeps its Megatron Linear forwards and shards the tp-local tensors over dp, so a
 // parameter is [Shard(0) on dp, its tp placement]. weft has no _StridedShard, so where tp already
 // shards dim 0, FSDP shards dim 1 (a 1-D one stays Replicate on dp; its gradient is all-reduced).
-// Mixed precision (bf16 gather and compute, f32 reduce and master weights) is not there yet:
-// weft has no bfloat16. The cast to the compute dtype goes in Gathered::gather (fsdp.cpp) and the
-// cast back in FsdpGather's backward, before gradient_to.
+// Mixed precision (bf16 gather and compute, f32 reduce and master weights) is not there yet
+// (the collectives take bfloat16; autocast casts the gathered float32 weights). The cast to the
+// compute dtype goes in Gathered::gather (fsdp.cpp) and the cast back in FsdpGather's backward,
+// before gradient_to.
 
 struct FullyShardOptions {
   // The mesh dim sharded over, by name. Empty: a 1-D mesh's dim, or the dim named "dp".
@@ -63,8 +65,11 @@ struct FullyShardOptions {
   // Leave each gradient's reduce-scatter in flight while backward goes on. Off, it completes
   // before backward continues: the benchmarks' no-overlap baseline.
   bool async_reduce = true;
-  // Mixed precision (param_dtype / reduce_dtype, as FSDP2's MixedPrecisionPolicy) belongs here once
-  // weft has bfloat16; see the last paragraph of Note [Fully sharded data parallel].
+  // With async_reduce: probe MPI at each gradient so that the collectives in flight advance (Note
+  // [Progress of in-flight reductions]). Off: bench_overlap's paired baseline for the probe.
+  bool advance_in_flight = true;
+  // Mixed precision (param_dtype / reduce_dtype, as FSDP2's MixedPrecisionPolicy) belongs here;
+  // see the last paragraph of Note [Fully sharded data parallel].
 };
 
 // The root module fully_shard returns; see Note [Fully sharded data parallel].

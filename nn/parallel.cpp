@@ -5,6 +5,7 @@
 #include "autograd/grad_mode.h"
 #include "distributed/collectives.h"
 #include "distributed/local_map.h"
+#include "distributed/progress.h"
 #include "distributed/sharding.h"
 #include "distributed/spmd.h"
 #include "framework/factories.h"
@@ -168,20 +169,6 @@ void collect_slots(Module& m, const std::string& prefix, std::vector<std::pair<s
 }
 
 
-// Note [Progress of in-flight reductions]
-// Open MPI has no progress thread: a non-blocking collective moves only while this rank is inside
-// some MPI call. Its all_reduce of a gradient is a rendezvous exchange of the whole buffer (above
-// 4 KB), which needs several such calls on both ranks; started in backward and not touched again,
-// it would wait for the optimizer's read and hide almost nothing (bench_overlap: 9-22% of the
-// communication hidden). So each start() also probes the communicator, which runs MPI's progress
-// engine once and advances every request in flight on it (the probe's result is ignored; it
-// receives nothing). One probe per parameter gradient is enough here: with a poke after every
-// autograd node instead, bench_overlap hid no more. Cost: well under a microsecond per parameter.
-void advance_collectives(MPI_Comm comm) {
-  int flag = 0;
-  MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, MPI_STATUS_IGNORE);
-}
-
 // The same view of the same memory: how finish() recognises the gradient start() saw.
 bool same_view(const Tensor& a, const Tensor& b) {
   return a.impl()->storage == b.impl()->storage && a.storage_offset() == b.storage_offset() &&
@@ -209,7 +196,7 @@ struct Parallelized::GradReducer {
   // [Progress of in-flight reductions]); the gradient itself goes on unchanged.
   Tensor start(const Tensor& grad) {
     in_flight.push_back({grad, dist::detail::all_reduce(grad, dist::ReduceOp::Sum, mesh, dp, /*async=*/true)});
-    advance_collectives(mesh.comm(dp));
+    dist::detail::advance_collectives(mesh, dp);
     return Tensor();
   }
 

@@ -57,9 +57,10 @@ namespace weft::nn::parallel {
 // non-blocking all_reduce over dp (async: the result waits on first data access, Note [Gradients
 // in flight]) and records (local gradient, in-flight sum). The backward of the rest of the body
 // goes on meanwhile; each later start() also lets MPI advance the sums in flight, which Open MPI
-// does only inside MPI calls (Note [Progress of in-flight reductions] in nn/parallel.cpp). When local_map hands the P(sum) gradient to the DTensor parameter, a hook on
-// the parameter (which runs before accumulation) recognises the local gradient it recorded (same
-// storage and view) and replaces it by the in-flight sum as a Replicate DTensor. So:
+// does only inside MPI calls (Note [Progress of in-flight reductions] in distributed/progress.h).
+// When local_map hands the P(sum) gradient to the DTensor parameter, a hook on the parameter
+// (which runs before accumulation) recognises the local gradient it recorded (same storage and
+// view) and replaces it by the in-flight sum as a Replicate DTensor. So:
 //  - after backward, .grad is Replicate (its data may still be in flight); the optimizer's
 //    sync_grads finds the placements matching and communicates nothing (a parameter used on
 //    sequence chunks stays Partial on tp, for the optimizer; Note [Sequence parallelism]);
