@@ -12,6 +12,7 @@
 #include "kernels/optim_kernels.h"
 #include "kernels/threads.h"
 #include "kernels/toolkit.h"
+#include "nn/optim_in_backward.h"
 
 namespace weft::optim {
 
@@ -318,6 +319,7 @@ void for_each_grad_element(const std::vector<Tensor>& locals, const char* who, F
 }  // namespace
 
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
+  require_not_in_backward(params, "clip_grad_norm_");
   NoGradGuard no_grad;
   std::vector<Tensor> locals = local_grads_in_place(params);
   // The global norm: over every shard of every gradient, each replicated copy counted once.
@@ -329,6 +331,7 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
 
 void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
   WEFT_CHECK(clip_value >= 0.0, "clip_grad_value_: expected clip_value >= 0 but got ", clip_value);
+  require_not_in_backward(params, "clip_grad_value_");
   NoGradGuard no_grad;
   std::vector<Tensor> locals = local_grads_in_place(params);
   for_each_grad_element(locals, "clip_grad_value_", [clip_value](auto x) {
