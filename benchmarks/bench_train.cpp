@@ -114,6 +114,36 @@ void BM_mlp_step(benchmark::State& state) {
   if (!(last < first)) state.SkipWithError("the loss did not fall: the training step is wrong");
 }
 
+// BM_mlp_step's model trained by optim::SGD with its step in backward (nn/optim_in_backward.h):
+// each parameter updated as soon as its gradient is complete, while it is still in cache, and its
+// gradient released; the step is forward and backward alone.
+struct MlpInBackward {
+  Mlp mlp;
+  weft::optim::SGD opt{{mlp.w1, mlp.b1, mlp.w2, mlp.b2}, {.lr = 0.05}};
+  weft::optim::OptimizerInBackward in_backward{opt};
+
+  float step(const weft::Tensor& x, const weft::Tensor& target) {
+    weft::Tensor h = weft::gelu(weft::linear(x, mlp.w1, mlp.b1));
+    weft::Tensor loss = weft::mse_loss(weft::linear(h, mlp.w2, mlp.b2), target);
+    loss.backward();
+    return loss.item<float>();
+  }
+};
+
+// BM_mlp_step with the SGD update in backward, against the same five matmuls.
+void BM_mlp_step_in_backward(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  MlpInBackward mlp;
+  Bound bound(kProblems);
+  weft::Tensor x = weft::randn({kBatch, kIn}), target = weft::randn({kBatch, kOut});
+  const float first = mlp.step(x, target);
+  float last = first;
+  bench::paired(state, [&] { bound.run(); }, [&] { last = mlp.step(x, target); });
+  step_counters(state, step_matmul_flops(), 0);
+  if (!(last < first)) state.SkipWithError("the loss did not fall: the training step is wrong");
+  if (mlp.in_backward.updates() == 0) state.SkipWithError("no update ran in backward");
+}
+
 // p -= lr * g over n floats: the SGD update as a plain loop, compiled for avx512, avx2 and baseline
 // x86-64 and picked by the CPU (weft's own update, Tensor::sub_, has the same three copies), so the
 // floor below is not an easier, narrower loop.
@@ -307,6 +337,8 @@ void BM_gpt_autocast_step(benchmark::State& state) {
 
 BENCHMARK(BM_adamw_step)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_mlp_step)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_mlp_step_in_backward)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_mlp_step_floor)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gpt_step)->ArgNames({"model", "threads"})->ArgsProduct({{0, 1}, {1, 2}})->UseManualTime()
     ->Unit(benchmark::kMillisecond);
