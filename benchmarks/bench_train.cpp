@@ -37,9 +37,11 @@ double matmul_flops(const Problems& problems) {
 }
 double step_matmul_flops() { return matmul_flops(kProblems); }
 
-// A raw oneDNN matmul for one problem, made once with its buffers.
+// A raw oneDNN matmul for one problem, made once with its buffers. With `sgd_lr`, C stands for a
+// weight and the product is its SGD update fused in: C = C - sgd_lr * A @ B (an output scale and a
+// sum post-op), the gradient never written.
 struct RawMatmul {
-  explicit RawMatmul(const Problem& p)
+  explicit RawMatmul(const Problem& p, float sgd_lr = 0.0f)
       : a(weft::randn({p.batch * p.m * p.k})), b(weft::randn({p.batch * p.k * p.n})),
         c(weft::empty({p.batch * p.m * p.n})) {
     auto& eng = bench::raw_engine();
@@ -47,7 +49,14 @@ struct RawMatmul {
     auto a_md = p.a_transposed ? bench::f32_desc({p.batch, m, k}, {mk, 1, m}) : bench::f32_desc({p.batch, m, k}, {mk, k, 1});
     auto b_md = p.b_transposed ? bench::f32_desc({p.batch, k, n}, {kn, 1, k}) : bench::f32_desc({p.batch, k, n}, {kn, n, 1});
     auto c_md = bench::f32_desc({p.batch, m, n}, {m * n, n, 1});
-    prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), eng));
+    dnnl::primitive_attr attr;
+    if (sgd_lr != 0.0f) {
+      attr.set_output_scales(0, {-sgd_lr});
+      dnnl::post_ops sum;
+      sum.append_sum(1.0f);
+      attr.set_post_ops(sum);
+    }
+    prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), attr, eng));
     args = {{DNNL_ARG_SRC, dnnl::memory(a_md, eng, a.raw_data())},
             {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, b.raw_data())},
             {DNNL_ARG_DST, dnnl::memory(c_md, eng, c.raw_data())}};
@@ -180,6 +189,27 @@ void BM_mlp_step_floor(benchmark::State& state) {
   bench::paired(state, floor, [&] { last = mlp.step(x, target, 0.05); });
   step_counters(state, step_matmul_flops(), 0);
   if (!(last < first)) state.SkipWithError("the loss did not fall: the training step is wrong");
+}
+
+// What the MLP step would cost with its SGD update fused into the weight-gradient products, as
+// oneDNN can run them (RawMatmul's sgd_lr: W -= lr * dy^T x in the product's own pass over W, so
+// neither gradient is written or read again), plus the two bias updates as the raw loop, against the
+// five plain products (BM_mlp_step's bound). fraction = bound / this: near 1, the update costs
+// nothing there. weft does not run this path: see benchmarks/README.md ("MLP step in backward").
+void BM_mlp_step_fused_floor(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  Bound bound(kProblems);
+  std::vector<std::unique_ptr<RawMatmul>> fused;
+  for (size_t k = 0; k < std::size(kProblems); ++k) fused.push_back(std::make_unique<RawMatmul>(kProblems[k], k >= 3 ? 1e-9f : 0.0f));
+  weft::Tensor b1 = weft::randn({kHidden}), g1 = weft::randn({kHidden}), b2 = weft::randn({kOut}),
+               g2 = weft::randn({kOut});
+  auto fused_step = [&] {
+    for (auto& mm : fused) mm->run();
+    raw_sgd(b1.data_ptr<float>(), g1.data_ptr<float>(), 1e-9f, kHidden);
+    raw_sgd(b2.data_ptr<float>(), g2.data_ptr<float>(), 1e-9f, kOut);
+  };
+  bench::paired(state, [&] { bound.run(); }, fused_step);
+  step_counters(state, step_matmul_flops(), 0);
 }
 
 // A GPT of nn/transformer.h and the matmul problems of one of its training steps: per block the
@@ -340,6 +370,8 @@ BENCHMARK(BM_mlp_step)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->
 BENCHMARK(BM_mlp_step_in_backward)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_mlp_step_floor)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_mlp_step_fused_floor)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gpt_step)->ArgNames({"model", "threads"})->ArgsProduct({{0, 1}, {1, 2}})->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gpt_autocast_step)->ArgNames({"model", "threads"})->ArgsProduct({{0, 1}, {1, 2}})->UseManualTime()
