@@ -1,6 +1,6 @@
 // The optimizer step in backward (nn/optim_in_backward.h) against the ordinary step: the same
 // parameters after several steps, bit for bit (the same update kernels run on the same gradients),
-// for SGD's variants, Adam and AdamW in float32 and float64, with groups, a tied weight and an lr
+// for SGD's variants, Adam, AdamW, RMSprop and Adagrad in float32 and float64, with groups, a tied weight and an lr
 // scheduler; gradients released or kept; and the combinations it refuses, by their errors.
 #include <catch2/catch.hpp>
 
@@ -72,6 +72,11 @@ std::vector<std::pair<std::string, MakeOptimizer>> optimizers() {
       {"adamw amsgrad",
        [](auto& p) { return std::make_unique<AdamW>(p, AdamWOptions{.lr = 0.05, .weight_decay = 0.1, .amsgrad = true}); }},
       {"adam weight_decay", [](auto& p) { return std::make_unique<Adam>(p, AdamOptions{.lr = 0.05, .weight_decay = 0.1}); }},
+      {"rmsprop centered momentum",
+       [](auto& p) {
+         return std::make_unique<RMSprop>(p, RMSpropOptions{.lr = 0.01, .weight_decay = 0.1, .momentum = 0.5, .centered = true});
+       }},
+      {"adagrad", [](auto& p) { return std::make_unique<Adagrad>(p, AdagradOptions{.lr = 0.1, .lr_decay = 0.01}); }},
   };
 }
 
