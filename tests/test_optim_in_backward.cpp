@@ -1,9 +1,11 @@
 // The optimizer step in backward (nn/optim_in_backward.h) against the ordinary step: the same
 // parameters after several steps, bit for bit (the same update kernels run on the same gradients),
 // for SGD's variants, Adam, AdamW, RMSprop and Adagrad in float32 and float64, with groups, a tied weight and an lr
-// scheduler; gradients released or kept; and the combinations it refuses, by their errors.
+// scheduler; gradients released or kept; the combinations it refuses, by their errors; and SGD's
+// fused float32 pass (kernels::sgd_step) against a double loop.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <functional>
 #include <optional>
 #include <memory>
@@ -202,4 +204,39 @@ TEST_CASE("a step in backward refuses what needs every gradient first", "[optim_
   optim::SGD frozen_opt({frozen}, {.lr = 0.1});
   test::require_error([&] { optim::apply_in_backward(frozen_opt); },
                       "apply_in_backward: SGD's parameter 0 is not a leaf that requires grad");
+}
+
+TEST_CASE("SGD's fused float32 pass against a double loop", "[optim_in_backward][sgd]") {
+  // Sizes across kernels::sgd_step's 16K-element pieces and vector remainders, over three steps
+  // (the momentum buffer's first step and two more), for each rule.
+  for (const optim::SGDOptions& o : {optim::SGDOptions{.lr = 0.1},
+                                     optim::SGDOptions{.lr = 0.1, .weight_decay = 0.05},
+                                     optim::SGDOptions{.lr = 0.1, .momentum = 0.8, .dampening = 0.3, .weight_decay = 0.05},
+                                     optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true}}) {
+    INFO("momentum " << o.momentum << " weight_decay " << o.weight_decay << " nesterov " << o.nesterov);
+    manual_seed(2);
+    std::vector<Tensor> params = {randn({(1 << 15) + 7}), randn({5}), randn({3, 17})};
+    std::vector<std::vector<double>> p, buf(params.size());
+    for (const Tensor& t : params) p.push_back(t.to_vector<double>());
+    optim::SGD opt(params, o);
+    for (int step = 0; step < 3; ++step) {
+      for (size_t k = 0; k < params.size(); ++k) {
+        Tensor g = randn(params[k].shape());
+        params[k].set_grad(g);
+        std::vector<double> gv = g.to_vector<double>();
+        if (buf[k].empty()) buf[k].assign(gv.size(), 0.0);
+        for (size_t i = 0; i < gv.size(); ++i) {
+          double d = gv[i] + o.weight_decay * p[k][i];
+          if (o.momentum != 0.0) {
+            buf[k][i] = step == 0 ? d : o.momentum * buf[k][i] + (1.0 - o.dampening) * d;
+            d = o.nesterov ? d + o.momentum * buf[k][i] : buf[k][i];
+          }
+          p[k][i] -= o.lr * d;
+        }
+      }
+      opt.step();
+      for (size_t k = 0; k < params.size(); ++k)
+        test::require_within(params[k].to_vector<double>(), p[k], [&](size_t i) { return 1e-5 * (1.0 + std::fabs(p[k][i])); });
+    }
+  }
 }
