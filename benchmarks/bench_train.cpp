@@ -1,7 +1,9 @@
 // bench_train: training steps against the bound set by their matmuls alone: the same matmul problems
 // run as raw oneDNN primitives made once in this binary, timed in pairs with the step (Note [Paired
 // timing]). fraction = bound time / step time (1.0 = nothing but matmuls). Cases: one SGD step of a
-// 2-layer MLP (batch 64, 512 -> 2048 -> 512, GELU, MSE) written with ops directly, and AdamW steps
+// 2-layer MLP (batch 64, 512 -> 2048 -> 512, GELU, MSE) written with ops directly (also with
+// optim::SGD's step in backward, and against two floors: its update as a raw loop, or fused into
+// the weight-gradient products by oneDNN), and AdamW steps
 // (with clip_grad_norm_, as examples/train_gpt.cpp) of nn::GPT at train_gpt's size and at C=256, and
 // the same GPT steps under bfloat16 autocast against float32.
 // libtorch's side of the same steps is bench_torch.cpp.
