@@ -193,6 +193,29 @@ void BM_mlp_step_floor(benchmark::State& state) {
   if (!(last < first)) state.SkipWithError("the loss did not fall: the training step is wrong");
 }
 
+// The MLP step's update alone: optim::SGD's step (kernels::sgd_step) over arrays of the MLP's
+// parameter sizes, gradients set, against raw_sgd over the same arrays. GB/s counts 12 bytes an element.
+void BM_mlp_step_update(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  Mlp mlp;
+  std::vector<weft::Tensor> ps, gs;
+  int64_t total = 0;
+  for (const weft::Tensor* t : {&mlp.w1, &mlp.b1, &mlp.w2, &mlp.b2}) {
+    ps.push_back(weft::randn(t->shape()).requires_grad_());
+    gs.push_back(weft::randn(t->shape()));
+    ps.back().set_grad(gs.back());
+    total += t->numel();
+  }
+  weft::optim::SGD opt(ps, {.lr = 1e-9});
+  auto raw = [&] {
+    for (size_t k = 0; k < ps.size(); ++k)
+      raw_sgd(ps[k].data_ptr<float>(), gs[k].data_ptr<float>(), 1e-9f, ps[k].numel());
+  };
+  bench::paired(state, raw, [&] { opt.step(); });
+  state.counters["GBs"] = 12.0 * total / (state.counters["weft_us"] * 1e3);
+  state.counters["GBs_loop"] = 12.0 * total / (state.counters["baseline_us"] * 1e3);
+}
+
 // What the MLP step would cost with its SGD update fused into the weight-gradient products, as
 // oneDNN can run them (RawMatmul's sgd_lr: W -= lr * dy^T x in the product's own pass over W, so
 // neither gradient is written or read again), plus the two bias updates as the raw loop, against the
@@ -372,6 +395,7 @@ BENCHMARK(BM_mlp_step)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->
 BENCHMARK(BM_mlp_step_in_backward)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_mlp_step_floor)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_mlp_step_update)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_mlp_step_fused_floor)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gpt_step)->ArgNames({"model", "threads"})->ArgsProduct({{0, 1}, {1, 2}})->UseManualTime()

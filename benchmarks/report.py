@@ -187,6 +187,11 @@ def train_rows(runs, t):
             c = run["counters"]
             paired_row(t, "train", f"MLP step, SGD in backward, {threads} thr: {c['fraction']:.0%} of its matmul bound",
                        run, "its matmuls, oneDNN", 1 / 0.9)
+        run = runs.get(f"BM_mlp_step_update/threads:{threads}")
+        if run:
+            c = run["counters"]
+            paired_row(t, "train", f"SGD step over the MLP's 2.1M parameters, {threads} thr ({c['GBs']:.1f} GB/s"
+                       f"{of_peak(c['GBs'], 'copy', threads)})", run, "raw loop", 1.1)
         run = runs.get(f"BM_mlp_step_fused_floor/threads:{threads}")
         if run:
             c = run["counters"]

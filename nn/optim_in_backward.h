@@ -18,7 +18,8 @@ namespace weft::optim {
 // same arithmetic as step(), bit for bit) and then releases the gradient. What follows from it:
 // - Gradients cannot be accumulated over several backward passes: each backward is a step. A
 //   parameter that already has a gradient when backward reaches it raises weft::Error (with
-//   keep_grad, call zero_grad() before the next backward).
+//   keep_grad, call zero_grad() before the next backward; autograd::grad over such a parameter
+//   raises it too, since the check runs in the leaf's gradient hook, which both reach).
 // - Nothing that needs every gradient first can run: clip_grad_norm_ and clip_grad_value_ raise
 //   weft::Error on such parameters, and so does the optimizer's step(). create_graph is refused.
 // - DTensor parameters are refused: their gradients' all-reduces are coalesced by step().
