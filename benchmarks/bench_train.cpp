@@ -225,7 +225,8 @@ void BM_mlp_step_fused_floor(benchmark::State& state) {
   bench::set_threads(static_cast<int>(state.range(0)));
   Bound bound(kProblems);
   std::vector<std::unique_ptr<RawMatmul>> fused;
-  for (size_t k = 0; k < std::size(kProblems); ++k) fused.push_back(std::make_unique<RawMatmul>(kProblems[k], k >= 3 ? 1e-9f : 0.0f));
+  for (size_t k = 0; k < std::size(kProblems); ++k)  // the last two are the weight-gradient products
+    fused.push_back(std::make_unique<RawMatmul>(kProblems[k], k >= 3 ? 1e-9f : 0.0f));
   weft::Tensor b1 = weft::randn({kHidden}), g1 = weft::randn({kHidden}), b2 = weft::randn({kOut}),
                g2 = weft::randn({kOut});
   auto fused_step = [&] {

@@ -46,25 +46,27 @@ bool updated_in_backward(const Tensor& param) {
 void require_not_in_backward(const std::vector<Tensor>& params, const char* who) {
   if (registry().size.load(std::memory_order_relaxed) == 0) return;
   for (size_t i = 0; i < params.size(); ++i)
-    WEFT_CHECK(!updated_in_backward(params[i]), who, ": parameter ", i, " is updated in backward by an optimizer "
-               "(apply_in_backward), which applies and releases each gradient as soon as it is complete, so ", who,
-               " cannot see every gradient first; use the ordinary step() to clip");
+    WEFT_CHECK(!updated_in_backward(params[i]), who, ": parameter ", i,
+               " is updated in backward by an optimizer (apply_in_backward), which applies and releases each ",
+               "gradient as soon as it is complete, so ", who, " cannot see every gradient first; use the ",
+               "ordinary step() to clip");
 }
 
 OptimizerInBackward::OptimizerInBackward(Optimizer& optimizer, InBackwardOptions options)
     : state_(std::make_shared<State>()) {
   const std::string& who = optimizer.name();
-  WEFT_CHECK(!optimizer.in_backward_, "apply_in_backward: ", who, " already runs in backward; disarm the first "
-             "OptimizerInBackward before making another");
+  WEFT_CHECK(!optimizer.in_backward_, "apply_in_backward: ", who,
+             " already runs in backward; disarm the first OptimizerInBackward before making another");
   const std::vector<Tensor>& params = optimizer.params();
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
-    WEFT_CHECK(!p.is_dtensor(), "apply_in_backward: ", who, "'s parameter ", i, " is a DTensor; its gradient's "
-               "all-reduce is coalesced with the others' by step(), so only plain parameters can be updated in backward");
-    WEFT_CHECK(p.requires_grad() && p.is_leaf(), "apply_in_backward: ", who, "'s parameter ", i, " is not a leaf that "
-               "requires grad, so backward never completes a gradient for it");
-    WEFT_CHECK(!updated_in_backward(p), "apply_in_backward: ", who, "'s parameter ", i, " is already updated in "
-               "backward by another optimizer");
+    WEFT_CHECK(!p.is_dtensor(), "apply_in_backward: ", who, "'s parameter ", i,
+               " is a DTensor; its gradient's all-reduce is coalesced with the others' by step(), so only ",
+               "plain parameters can be updated in backward");
+    WEFT_CHECK(p.requires_grad() && p.is_leaf(), "apply_in_backward: ", who, "'s parameter ", i,
+               " is not a leaf that requires grad, so backward never completes a gradient for it");
+    WEFT_CHECK(!updated_in_backward(p), "apply_in_backward: ", who, "'s parameter ", i,
+               " is already updated in backward by another optimizer");
   }
   state_->optimizer = &optimizer;
   state_->options = options;
@@ -76,17 +78,18 @@ OptimizerInBackward::OptimizerInBackward(Optimizer& optimizer, InBackwardOptions
     const TensorImpl* impl = p.impl();
     p.register_hook([state, impl, i](const Tensor&) {
       if (!state->armed.load(std::memory_order_relaxed)) return Tensor();
-      WEFT_CHECK(!(impl->autograd && impl->autograd->grad.defined()), "apply_in_backward: ",
-                 state->optimizer->name(), "'s parameter ", i, " already has a gradient when backward reaches it; ",
-                 "with the step in backward each backward is one step and gradients cannot be accumulated over ",
-                 "several (call zero_grad() after a keep_grad step, or use the ordinary step())");
+      const bool has_grad = impl->autograd && impl->autograd->grad.defined();
+      WEFT_CHECK(!has_grad, "apply_in_backward: ", state->optimizer->name(), "'s parameter ", i,
+                 " already has a gradient when backward reaches it; with the step in backward each backward ",
+                 "is one step and gradients cannot be accumulated over several (call zero_grad() after a ",
+                 "keep_grad step, or use the ordinary step())");
       return Tensor();  // the gradient unchanged
     });
     p.register_post_accumulate_grad_hook([state, i](const Tensor& param) {
       if (!state->armed.load(std::memory_order_relaxed)) return;
       WEFT_CHECK(!GradMode::is_enabled(), "apply_in_backward: backward with create_graph reached ",
-                 state->optimizer->name(), "'s parameter ", i, "; a step in backward would change the parameter the ",
-                 "new graph differentiates, so create_graph is not supported with it");
+                 state->optimizer->name(), "'s parameter ", i, "; a step in backward would change the ",
+                 "parameter the new graph differentiates, so create_graph is not supported with it");
       state->optimizer->step_param(i);
       state->updates.fetch_add(1, std::memory_order_relaxed);
       if (!state->options.keep_grad) param.set_grad(Tensor());

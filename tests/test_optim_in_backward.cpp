@@ -1,14 +1,14 @@
 // The optimizer step in backward (nn/optim_in_backward.h) against the ordinary step: the same
 // parameters after several steps, bit for bit (the same update kernels run on the same gradients),
-// for SGD's variants, Adam, AdamW, RMSprop and Adagrad in float32 and float64, with groups, a tied weight and an lr
-// scheduler; gradients released or kept; the combinations it refuses, by their errors; and SGD's
-// fused float32 pass (kernels::sgd_step) against a double loop.
+// for SGD's variants, Adam, AdamW, RMSprop and Adagrad in float32 and float64, with groups, a tied
+// weight and an lr scheduler; gradients released or kept; the combinations it refuses, by their
+// errors; and SGD's fused float32 pass (kernels::sgd_step) against a double loop.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <functional>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "autograd/grad_mode.h"
@@ -59,26 +59,34 @@ std::vector<std::pair<std::string, MakeOptimizer>> optimizers() {
       {"sgd", [](auto& p) { return std::make_unique<SGD>(p, SGDOptions{.lr = 0.1}); }},
       {"sgd momentum weight_decay dampening",
        [](auto& p) {
-         return std::make_unique<SGD>(p, SGDOptions{.lr = 0.1, .momentum = 0.8, .dampening = 0.3, .weight_decay = 0.05});
+         return std::make_unique<SGD>(
+             p, SGDOptions{.lr = 0.1, .momentum = 0.8, .dampening = 0.3, .weight_decay = 0.05});
        }},
       {"sgd nesterov",
        [](auto& p) {
-         return std::make_unique<SGD>(p, SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true});
+         return std::make_unique<SGD>(
+             p, SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true});
        }},
       {"sgd groups",  // w1 and b1 at the default lr, w2 and b2 at 0.02 without decay
        [](auto& p) {
          return std::make_unique<SGD>(std::vector<ParamGroup>{{{p[0], p[1]}}, {{p[2], p[3]}, 0.02, 0.0}},
                                       SGDOptions{.lr = 0.1, .momentum = 0.5, .weight_decay = 0.1});
        }},
-      {"adamw", [](auto& p) { return std::make_unique<AdamW>(p, AdamWOptions{.lr = 0.05, .weight_decay = 0.1}); }},
+      {"adamw",
+       [](auto& p) { return std::make_unique<AdamW>(p, AdamWOptions{.lr = 0.05, .weight_decay = 0.1}); }},
       {"adamw amsgrad",
-       [](auto& p) { return std::make_unique<AdamW>(p, AdamWOptions{.lr = 0.05, .weight_decay = 0.1, .amsgrad = true}); }},
-      {"adam weight_decay", [](auto& p) { return std::make_unique<Adam>(p, AdamOptions{.lr = 0.05, .weight_decay = 0.1}); }},
+       [](auto& p) {
+         return std::make_unique<AdamW>(p, AdamWOptions{.lr = 0.05, .weight_decay = 0.1, .amsgrad = true});
+       }},
+      {"adam weight_decay",
+       [](auto& p) { return std::make_unique<Adam>(p, AdamOptions{.lr = 0.05, .weight_decay = 0.1}); }},
       {"rmsprop centered momentum",
        [](auto& p) {
-         return std::make_unique<RMSprop>(p, RMSpropOptions{.lr = 0.01, .weight_decay = 0.1, .momentum = 0.5, .centered = true});
+         return std::make_unique<RMSprop>(
+             p, RMSpropOptions{.lr = 0.01, .weight_decay = 0.1, .momentum = 0.5, .centered = true});
        }},
-      {"adagrad", [](auto& p) { return std::make_unique<Adagrad>(p, AdagradOptions{.lr = 0.1, .lr_decay = 0.01}); }},
+      {"adagrad",
+       [](auto& p) { return std::make_unique<Adagrad>(p, AdagradOptions{.lr = 0.1, .lr_decay = 0.01}); }},
   };
 }
 
@@ -150,7 +158,8 @@ TEST_CASE("a step in backward, hand-worked", "[optim_in_backward]") {
   REQUIRE(in_backward.updates() == 2);
 }
 
-TEST_CASE("keep_grad keeps the gradient; accumulating over backward passes is refused", "[optim_in_backward]") {
+TEST_CASE("keep_grad keeps the gradient; accumulating over backward passes is refused",
+          "[optim_in_backward]") {
   Net net(kFloat64), reference(kFloat64);
   optim::AdamW opt(net.params, {.lr = 0.01});
   auto in_backward = optim::apply_in_backward(opt, {.keep_grad = true});
@@ -162,7 +171,8 @@ TEST_CASE("keep_grad keeps the gradient; accumulating over backward passes is re
     REQUIRE(net.params[i].grad().to_vector<double>() == reference.params[i].grad().to_vector<double>());
   }
   // A second backward would add to the kept gradient and step with the sum: refused.
-  test::require_error([&] { net.loss(b.x, b.y).backward(); }, "already has a gradient when backward reaches it");
+  test::require_error([&] { net.loss(b.x, b.y).backward(); },
+                      "already has a gradient when backward reaches it");
   opt.zero_grad();
   net.loss(b.x, b.y).backward();  // after zero_grad, the next step runs
   REQUIRE(opt.state(0).step == 2);
@@ -181,10 +191,12 @@ TEST_CASE("a step in backward refuses what needs every gradient first", "[optim_
                         "clip_grad_norm_: parameter 0 is updated in backward by an optimizer");
     test::require_error([&] { optim::clip_grad_value_(net.params, 1.0); },
                         "clip_grad_value_: parameter 0 is updated in backward");
-    test::require_error([&] { optim::apply_in_backward(opt); }, "apply_in_backward: SGD already runs in backward");
+    test::require_error([&] { optim::apply_in_backward(opt); },
+                        "apply_in_backward: SGD already runs in backward");
     optim::SGD other(net.params, {.lr = 0.1});
-    test::require_error([&] { optim::apply_in_backward(other); },
-                        "apply_in_backward: SGD's parameter 0 is already updated in backward by another optimizer");
+    test::require_error(
+        [&] { optim::apply_in_backward(other); },
+        "apply_in_backward: SGD's parameter 0 is already updated in backward by another optimizer");
     test::require_error([&] { net.loss(b.x, b.y).backward({}, false, /*create_graph=*/true); },
                         "apply_in_backward: backward with create_graph reached SGD's parameter");
   }
@@ -209,10 +221,10 @@ TEST_CASE("a step in backward refuses what needs every gradient first", "[optim_
 TEST_CASE("SGD's fused float32 pass against a double loop", "[optim_in_backward][sgd]") {
   // Sizes across kernels::sgd_step's 16K-element pieces and vector remainders, over three steps
   // (the momentum buffer's first step and two more), for each rule.
-  for (const optim::SGDOptions& o : {optim::SGDOptions{.lr = 0.1},
-                                     optim::SGDOptions{.lr = 0.1, .weight_decay = 0.05},
-                                     optim::SGDOptions{.lr = 0.1, .momentum = 0.8, .dampening = 0.3, .weight_decay = 0.05},
-                                     optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true}}) {
+  for (const optim::SGDOptions& o :
+       {optim::SGDOptions{.lr = 0.1}, optim::SGDOptions{.lr = 0.1, .weight_decay = 0.05},
+        optim::SGDOptions{.lr = 0.1, .momentum = 0.8, .dampening = 0.3, .weight_decay = 0.05},
+        optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true}}) {
     INFO("momentum " << o.momentum << " weight_decay " << o.weight_decay << " nesterov " << o.nesterov);
     manual_seed(2);
     std::vector<Tensor> params = {randn({(1 << 15) + 7}), randn({5}), randn({3, 17})};
@@ -236,7 +248,8 @@ TEST_CASE("SGD's fused float32 pass against a double loop", "[optim_in_backward]
       }
       opt.step();
       for (size_t k = 0; k < params.size(); ++k)
-        test::require_within(params[k].to_vector<double>(), p[k], [&](size_t i) { return 1e-5 * (1.0 + std::fabs(p[k][i])); });
+        test::require_within(params[k].to_vector<double>(), p[k],
+                             [&](size_t i) { return 1e-5 * (1.0 + std::fabs(p[k][i])); });
     }
   }
 }
