@@ -1,7 +1,9 @@
 // bench_train: training steps against the bound set by their matmuls alone: the same matmul problems
 // run as raw oneDNN primitives made once in this binary, timed in pairs with the step (Note [Paired
 // timing]). fraction = bound time / step time (1.0 = nothing but matmuls). Cases: one SGD step of a
-// 2-layer MLP (batch 64, 512 -> 2048 -> 512, GELU, MSE) written with ops directly, and AdamW steps
+// 2-layer MLP (batch 64, 512 -> 2048 -> 512, GELU, MSE) written with ops directly (also with
+// optim::SGD's step in backward, and against two floors: its update as a raw loop, or fused into
+// the weight-gradient products by oneDNN), and AdamW steps
 // (with clip_grad_norm_, as examples/train_gpt.cpp) of nn::GPT at train_gpt's size and at C=256, and
 // the same GPT steps under bfloat16 autocast against float32.
 // libtorch's side of the same steps is bench_torch.cpp.
@@ -37,9 +39,11 @@ double matmul_flops(const Problems& problems) {
 }
 double step_matmul_flops() { return matmul_flops(kProblems); }
 
-// A raw oneDNN matmul for one problem, made once with its buffers.
+// A raw oneDNN matmul for one problem, made once with its buffers. With `sgd_lr`, C stands for a
+// weight and the product is its SGD update fused in: C = C - sgd_lr * A @ B (an output scale and a
+// sum post-op), the gradient never written.
 struct RawMatmul {
-  explicit RawMatmul(const Problem& p)
+  explicit RawMatmul(const Problem& p, float sgd_lr = 0.0f)
       : a(weft::randn({p.batch * p.m * p.k})), b(weft::randn({p.batch * p.k * p.n})),
         c(weft::empty({p.batch * p.m * p.n})) {
     auto& eng = bench::raw_engine();
@@ -47,7 +51,14 @@ struct RawMatmul {
     auto a_md = p.a_transposed ? bench::f32_desc({p.batch, m, k}, {mk, 1, m}) : bench::f32_desc({p.batch, m, k}, {mk, k, 1});
     auto b_md = p.b_transposed ? bench::f32_desc({p.batch, k, n}, {kn, 1, k}) : bench::f32_desc({p.batch, k, n}, {kn, n, 1});
     auto c_md = bench::f32_desc({p.batch, m, n}, {m * n, n, 1});
-    prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), eng));
+    dnnl::primitive_attr attr;
+    if (sgd_lr != 0.0f) {
+      attr.set_output_scales(0, {-sgd_lr});
+      dnnl::post_ops sum;
+      sum.append_sum(1.0f);
+      attr.set_post_ops(sum);
+    }
+    prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), attr, eng));
     args = {{DNNL_ARG_SRC, dnnl::memory(a_md, eng, a.raw_data())},
             {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, eng, b.raw_data())},
             {DNNL_ARG_DST, dnnl::memory(c_md, eng, c.raw_data())}};
@@ -114,6 +125,36 @@ void BM_mlp_step(benchmark::State& state) {
   if (!(last < first)) state.SkipWithError("the loss did not fall: the training step is wrong");
 }
 
+// BM_mlp_step's model trained by optim::SGD with its step in backward (nn/optim_in_backward.h):
+// each parameter updated as soon as its gradient is complete, while it is still in cache, and its
+// gradient released; the step is forward and backward alone.
+struct MlpInBackward {
+  Mlp mlp;
+  weft::optim::SGD opt{{mlp.w1, mlp.b1, mlp.w2, mlp.b2}, {.lr = 0.05}};
+  weft::optim::OptimizerInBackward in_backward{opt};
+
+  float step(const weft::Tensor& x, const weft::Tensor& target) {
+    weft::Tensor h = weft::gelu(weft::linear(x, mlp.w1, mlp.b1));
+    weft::Tensor loss = weft::mse_loss(weft::linear(h, mlp.w2, mlp.b2), target);
+    loss.backward();
+    return loss.item<float>();
+  }
+};
+
+// BM_mlp_step with the SGD update in backward, against the same five matmuls.
+void BM_mlp_step_in_backward(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  MlpInBackward mlp;
+  Bound bound(kProblems);
+  weft::Tensor x = weft::randn({kBatch, kIn}), target = weft::randn({kBatch, kOut});
+  const float first = mlp.step(x, target);
+  float last = first;
+  bench::paired(state, [&] { bound.run(); }, [&] { last = mlp.step(x, target); });
+  step_counters(state, step_matmul_flops(), 0);
+  if (!(last < first)) state.SkipWithError("the loss did not fall: the training step is wrong");
+  if (mlp.in_backward.updates() == 0) state.SkipWithError("no update ran in backward");
+}
+
 // p -= lr * g over n floats: the SGD update as a plain loop, compiled for avx512, avx2 and baseline
 // x86-64 and picked by the CPU (weft's own update, Tensor::sub_, has the same three copies), so the
 // floor below is not an easier, narrower loop.
@@ -150,6 +191,51 @@ void BM_mlp_step_floor(benchmark::State& state) {
   bench::paired(state, floor, [&] { last = mlp.step(x, target, 0.05); });
   step_counters(state, step_matmul_flops(), 0);
   if (!(last < first)) state.SkipWithError("the loss did not fall: the training step is wrong");
+}
+
+// The MLP step's update alone: optim::SGD's step (kernels::sgd_step) over arrays of the MLP's
+// parameter sizes, gradients set, against raw_sgd over the same arrays. GB/s counts 12 bytes an element.
+void BM_mlp_step_update(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  Mlp mlp;
+  std::vector<weft::Tensor> ps, gs;
+  int64_t total = 0;
+  for (const weft::Tensor* t : {&mlp.w1, &mlp.b1, &mlp.w2, &mlp.b2}) {
+    ps.push_back(weft::randn(t->shape()).requires_grad_());
+    gs.push_back(weft::randn(t->shape()));
+    ps.back().set_grad(gs.back());
+    total += t->numel();
+  }
+  weft::optim::SGD opt(ps, {.lr = 1e-9});
+  auto raw = [&] {
+    for (size_t k = 0; k < ps.size(); ++k)
+      raw_sgd(ps[k].data_ptr<float>(), gs[k].data_ptr<float>(), 1e-9f, ps[k].numel());
+  };
+  bench::paired(state, raw, [&] { opt.step(); });
+  state.counters["GBs"] = 12.0 * total / (state.counters["weft_us"] * 1e3);
+  state.counters["GBs_loop"] = 12.0 * total / (state.counters["baseline_us"] * 1e3);
+}
+
+// What the MLP step would cost with its SGD update fused into the weight-gradient products, as
+// oneDNN can run them (RawMatmul's sgd_lr: W -= lr * dy^T x in the product's own pass over W, so
+// neither gradient is written or read again), plus the two bias updates as the raw loop, against the
+// five plain products (BM_mlp_step's bound). fraction = bound / this: near 1, the update costs
+// nothing there. weft does not run this path: see benchmarks/README.md ("MLP step in backward").
+void BM_mlp_step_fused_floor(benchmark::State& state) {
+  bench::set_threads(static_cast<int>(state.range(0)));
+  Bound bound(kProblems);
+  std::vector<std::unique_ptr<RawMatmul>> fused;
+  for (size_t k = 0; k < std::size(kProblems); ++k)  // the last two are the weight-gradient products
+    fused.push_back(std::make_unique<RawMatmul>(kProblems[k], k >= 3 ? 1e-9f : 0.0f));
+  weft::Tensor b1 = weft::randn({kHidden}), g1 = weft::randn({kHidden}), b2 = weft::randn({kOut}),
+               g2 = weft::randn({kOut});
+  auto fused_step = [&] {
+    for (auto& mm : fused) mm->run();
+    raw_sgd(b1.data_ptr<float>(), g1.data_ptr<float>(), 1e-9f, kHidden);
+    raw_sgd(b2.data_ptr<float>(), g2.data_ptr<float>(), 1e-9f, kOut);
+  };
+  bench::paired(state, [&] { bound.run(); }, fused_step);
+  step_counters(state, step_matmul_flops(), 0);
 }
 
 // A GPT of nn/transformer.h and the matmul problems of one of its training steps: per block the
@@ -307,7 +393,12 @@ void BM_gpt_autocast_step(benchmark::State& state) {
 
 BENCHMARK(BM_adamw_step)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_mlp_step)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_mlp_step_in_backward)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_mlp_step_floor)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_mlp_step_update)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_mlp_step_fused_floor)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gpt_step)->ArgNames({"model", "threads"})->ArgsProduct({{0, 1}, {1, 2}})->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gpt_autocast_step)->ArgNames({"model", "threads"})->ArgsProduct({{0, 1}, {1, 2}})->UseManualTime()

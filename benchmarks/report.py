@@ -182,6 +182,21 @@ def train_rows(runs, t):
             paired_row(t, "train", f"MLP step 64x512-2048-512, {threads} thr: {c['fraction']:.0%} of its matmul bound "
                        f"({c['GFLOPs']:.0f} GFLOP/s{of_peak(c['GFLOPs'], 'fma', threads)})", run,
                        "its matmuls, oneDNN", 1 / 0.9)
+        run = runs.get(f"BM_mlp_step_in_backward/threads:{threads}")
+        if run:
+            c = run["counters"]
+            paired_row(t, "train", f"MLP step, SGD in backward, {threads} thr: {c['fraction']:.0%} of its matmul bound",
+                       run, "its matmuls, oneDNN", 1 / 0.9)
+        run = runs.get(f"BM_mlp_step_update/threads:{threads}")
+        if run:
+            c = run["counters"]
+            paired_row(t, "train", f"SGD step over the MLP's 2.1M parameters, {threads} thr ({c['GBs']:.1f} GB/s"
+                       f"{of_peak(c['GBs'], 'copy', threads)})", run, "raw loop", 1.1)
+        run = runs.get(f"BM_mlp_step_fused_floor/threads:{threads}")
+        if run:
+            c = run["counters"]
+            paired_row(t, "train", f"MLP step's matmuls with SGD fused into the weight-gradient products (raw oneDNN), "
+                       f"{threads} thr: the bound is {c['fraction']:.0%} of it", run, "its matmuls, oneDNN")
         run = runs.get(f"BM_mlp_step_floor/threads:{threads}")
         if run:
             c = run["counters"]

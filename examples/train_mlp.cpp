@@ -1,11 +1,15 @@
 // train_mlp: single-process regression with a 2-layer MLP and AdamW on minibatches of synthetic data
 // from a DataLoader; the demo's proof that weft learns. Exits non-zero unless the loss falls at least
-// 5x (in runs of kLearningSteps steps or more; shorter ones only have to run).
+// 5x (in runs of kLearningSteps steps or more; shorter ones only have to run). --in-backward runs
+// AdamW's update inside backward, each parameter's as soon as its gradient is complete
+// (optim::apply_in_backward), instead of zero_grad / clip_grad_norm_ / step after it: no gradient
+// clipping then, since no step sees every gradient at once.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "weft.h"
@@ -39,6 +43,12 @@ int arg_int(int argc, char** argv, const std::string& flag, int fallback) {
   return fallback;
 }
 
+bool has_flag(int argc, char** argv, const std::string& flag) {
+  for (int i = 1; i < argc; ++i)
+    if (argv[i] == flag) return true;
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -47,6 +57,7 @@ int main(int argc, char** argv) {
   // One thread by default: the problem is small, and on a busy machine OpenMP barriers between
   // two threads cost far more than they save here.
   set_num_threads(arg_int(argc, argv, "--threads", 1));
+  const bool in_backward = has_flag(argc, argv, "--in-backward");
   manual_seed(0);
 
   Tensor x, y;
@@ -60,6 +71,8 @@ int main(int argc, char** argv) {
   nn::MSELoss criterion;
   optim::AdamW optimizer(model->parameters(), {.lr = 1e-2, .weight_decay = 1e-4});
   optim::CosineWarmupSchedule schedule(1e-2, steps / 20, steps, 1e-4);
+  std::optional<optim::OptimizerInBackward> fused;  // the step in backward, with --in-backward
+  if (in_backward) fused.emplace(optim::apply_in_backward(optimizer));
 
   data::DataLoader loader(std::make_shared<data::TensorDataset>(std::vector<Tensor>{x, y}),
                           {.batch_size = kBatch, .shuffle = true, .drop_last = true});
@@ -71,14 +84,21 @@ int main(int argc, char** argv) {
     for (const data::Batch& batch : loader) {
       if (step == steps) break;
       schedule.apply(optimizer, step);
-      optimizer.zero_grad();
-      Tensor loss = criterion(model->forward(batch[0]), batch[1]);
-      loss.backward();
-      double norm = optim::clip_grad_norm_(model->parameters(), 1.0);
-      optimizer.step();
-      if (step == 0) first_loss = loss.item<double>();
       char note[64];
-      std::snprintf(note, sizeof note, "grad_norm %.4f lr %.2e", norm, optimizer.lr());
+      Tensor loss;
+      if (in_backward) {
+        loss = criterion(model->forward(batch[0]), batch[1]);
+        loss.backward();  // every parameter updated as its gradient completed, the gradients released
+        std::snprintf(note, sizeof note, "step in backward, lr %.2e", optimizer.lr());
+      } else {
+        optimizer.zero_grad();
+        loss = criterion(model->forward(batch[0]), batch[1]);
+        loss.backward();
+        double norm = optim::clip_grad_norm_(model->parameters(), 1.0);
+        optimizer.step();
+        std::snprintf(note, sizeof note, "grad_norm %.4f lr %.2e", norm, optimizer.lr());
+      }
+      if (step == 0) first_loss = loss.item<double>();
       progress.update(step++, loss.item<double>(), note);
     }
   }

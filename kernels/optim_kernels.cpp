@@ -1,4 +1,4 @@
-// optim_kernels.cpp: the fused optimizer loops of optim_kernels.h. The float32 Adam loop is compiled
+// optim_kernels.cpp: the fused optimizer loops of optim_kernels.h. The float32 Adam and SGD loops are compiled
 // three times (baseline x86-64, avx2+fma, avx512, as kernels/fast_spans.cpp) and picked at run time;
 // float64 runs the same loop at the baseline width. The per-element scalar loop it replaces did not
 // vectorise (p, g, m, v could alias) and ran one parallel region per parameter.
@@ -108,28 +108,100 @@ void piece_avx512(float* p, const float* g, float* m, float* v, int64_t n, const
 // without splitting small parameters; below kParallel elements in all, one thread does it all.
 constexpr int64_t kPiece = 1 << 14, kParallel = 1 << 16;
 
-template <class T>
-void adam_step_impl(const std::vector<AdamSpan<T>>& spans, const AdamScalars& s, PieceFn<T> piece) {
+// Runs fn(span, begin, n) over pieces of every span (span k has sizes[k] elements) in one parallel
+// region: many small parameters cost one team wake-up, not one each.
+template <class F>
+void for_each_piece(const std::vector<int64_t>& sizes, F fn) {
   struct Piece {
     size_t span;
     int64_t begin, n;
   };
   std::vector<Piece> pieces;
-  std::vector<AdamConsts<T>> cs;
   int64_t total = 0;
-  for (size_t k = 0; k < spans.size(); ++k) {
-    cs.push_back(consts(spans[k], s));
-    for (int64_t b = 0; b < spans[k].n; b += kPiece) pieces.push_back({k, b, std::min(kPiece, spans[k].n - b)});
-    total += spans[k].n;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    for (int64_t b = 0; b < sizes[k]; b += kPiece) pieces.push_back({k, b, std::min(kPiece, sizes[k] - b)});
+    total += sizes[k];
   }
   const int64_t count = static_cast<int64_t>(pieces.size());
 #pragma omp parallel for schedule(dynamic) if (total > kParallel) num_threads(get_num_threads())
   for (int64_t i = 0; i < count; ++i) {
     const Piece& pc = pieces[static_cast<size_t>(i)];
-    const AdamSpan<T>& sp = spans[pc.span];
-    piece(sp.param + pc.begin, sp.grad + pc.begin, sp.exp_avg + pc.begin, sp.exp_avg_sq + pc.begin, pc.n,
-          cs[pc.span], s.decoupled);
+    fn(pc.span, pc.begin, pc.n);
   }
+}
+
+template <class T>
+void adam_step_impl(const std::vector<AdamSpan<T>>& spans, const AdamScalars& s, PieceFn<T> piece) {
+  std::vector<AdamConsts<T>> cs;
+  std::vector<int64_t> sizes;
+  for (const AdamSpan<T>& sp : spans) {
+    cs.push_back(consts(sp, s));
+    sizes.push_back(sp.n);
+  }
+  for_each_piece(sizes, [&](size_t k, int64_t b, int64_t n) {
+    const AdamSpan<T>& sp = spans[k];
+    piece(sp.param + b, sp.grad + b, sp.exp_avg + b, sp.exp_avg_sq + b, n, cs[k], s.decoupled);
+  });
+}
+
+// SGD's scalars in the span's type.
+template <class T>
+struct SgdConsts {
+  T lr, wd, momentum, damp;
+  bool nesterov;
+};
+
+// Elements [0, n) of one parameter, in the order of torch.optim.SGD's single-tensor update. The
+// momentum branches are loop-invariant (unswitched or blended); the plain rule, the hot case, has
+// its own loops.
+template <class T>
+[[gnu::always_inline]] inline void sgd_piece(T* __restrict p, const T* __restrict g, T* __restrict buf, int64_t n,
+                                             bool first, const SgdConsts<T>& c) {
+  if (buf == nullptr && c.wd == T(0)) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) p[i] -= c.lr * g[i];
+    return;
+  }
+  if (buf == nullptr) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) p[i] -= c.lr * (g[i] + c.wd * p[i]);
+    return;
+  }
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    T d = g[i];
+    if (c.wd != T(0)) d += c.wd * p[i];
+    const T b = first ? d : c.momentum * buf[i] + c.damp * d;
+    buf[i] = b;
+    d = c.nesterov ? d + c.momentum * b : b;
+    p[i] -= c.lr * d;
+  }
+}
+
+template <class T>
+using SgdPieceFn = void (*)(T*, const T*, T*, int64_t, bool, const SgdConsts<T>&);
+
+template <class T>
+void sgd_base(T* p, const T* g, T* buf, int64_t n, bool first, const SgdConsts<T>& c) {
+  sgd_piece(p, g, buf, n, first, c);
+}
+[[WEFT_AVX2]] void sgd_avx2(float* p, const float* g, float* buf, int64_t n, bool first, const SgdConsts<float>& c) {
+  sgd_piece(p, g, buf, n, first, c);
+}
+[[WEFT_AVX512]] void sgd_avx512(float* p, const float* g, float* buf, int64_t n, bool first,
+                                const SgdConsts<float>& c) {
+  sgd_piece(p, g, buf, n, first, c);
+}
+
+template <class T>
+void sgd_step_impl(const std::vector<SgdSpan<T>>& spans, const SgdScalars& s, SgdPieceFn<T> piece) {
+  const SgdConsts<T> c{T(s.lr), T(s.weight_decay), T(s.momentum), T(1.0 - s.dampening), s.nesterov};
+  std::vector<int64_t> sizes;
+  for (const SgdSpan<T>& sp : spans) sizes.push_back(sp.n);
+  for_each_piece(sizes, [&](size_t k, int64_t b, int64_t n) {
+    const SgdSpan<T>& sp = spans[k];
+    piece(sp.param + b, sp.grad + b, sp.momentum_buffer ? sp.momentum_buffer + b : nullptr, n, sp.first, c);
+  });
 }
 
 // Sums of squares: 8 double lanes of partial sums.
@@ -153,6 +225,15 @@ void adam_step(const std::vector<AdamSpan<float>>& spans, const AdamScalars& s) 
 
 void adam_step(const std::vector<AdamSpan<double>>& spans, const AdamScalars& s) {
   adam_step_impl(spans, s, piece_base<double>);
+}
+
+void sgd_step(const std::vector<SgdSpan<float>>& spans, const SgdScalars& s) {
+  static const SgdPieceFn<float> piece = widest<SgdPieceFn<float>>(sgd_base<float>, sgd_avx2, sgd_avx512);
+  sgd_step_impl(spans, s, piece);
+}
+
+void sgd_step(const std::vector<SgdSpan<double>>& spans, const SgdScalars& s) {
+  sgd_step_impl(spans, s, sgd_base<double>);
 }
 
 double sum_of_squares(const float* x, int64_t n) {

@@ -1,5 +1,5 @@
-// optim_kernels.h: the fused loops of the optimizers and gradient clipping: one Adam/AdamW pass over
-// every parameter of a step, a sum of squares, and an in-place scale, float32 ISA-dispatched.
+// optim_kernels.h: the fused loops of the optimizers and gradient clipping: one Adam/AdamW or SGD pass
+// over every parameter of a step, a sum of squares, and an in-place scale, float32 ISA-dispatched.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +30,27 @@ struct AdamScalars {
 // m += (1-b1)(g-m); v = b2 v + (1-b2) g^2; p -= step_size m / (sqrt(v)/bc2 + eps).
 void adam_step(const std::vector<AdamSpan<float>>& spans, const AdamScalars& s);
 void adam_step(const std::vector<AdamSpan<double>>& spans, const AdamScalars& s);
+
+// One parameter's contiguous data, gradient and (with momentum) momentum buffer for SGD.
+template <class T>
+struct SgdSpan {
+  T* param;
+  const T* grad;
+  T* momentum_buffer;  // nullptr: no momentum
+  int64_t n;
+  bool first;  // the buffer's first step: it becomes the (decayed) gradient, undamped (PyTorch's clone)
+};
+
+struct SgdScalars {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov;
+};
+
+// torch.optim.SGD's update of every span in one parallel region over pieces of all of them:
+// d = g + wd p; buf = d (first) or momentum buf + (1 - dampening) d; d = d + momentum buf (nesterov)
+// or buf; p -= lr d. float32 runs the widest of three compiled copies, as adam_step.
+void sgd_step(const std::vector<SgdSpan<float>>& spans, const SgdScalars& s);
+void sgd_step(const std::vector<SgdSpan<double>>& spans, const SgdScalars& s);
 
 // The sum of x[i]^2 in double (lanes of partial sums, so not the serial order's rounding).
 double sum_of_squares(const float* x, int64_t n);

@@ -11,6 +11,7 @@
 #include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/optim.h"
+#include "nn/optim_in_backward.h"
 #include "nn/fsdp.h"
 #include "nn/parallel.h"
 #include "nn/pooling.h"

@@ -12,6 +12,7 @@
 #include "kernels/optim_kernels.h"
 #include "kernels/threads.h"
 #include "kernels/toolkit.h"
+#include "nn/optim_in_backward.h"
 
 namespace weft::optim {
 
@@ -117,31 +118,28 @@ std::vector<NamedHyper> SGD::hyperparameters(size_t g) {
   return {{"lr", &o.lr}, {"momentum", &o.momentum}, {"dampening", &o.dampening}, {"weight_decay", &o.weight_decay}};
 }
 
-void SGD::update(size_t group, const Tensor& data, const Tensor& grad, ParamState& state) {
+void SGD::update(size_t g, const Tensor& data, const Tensor& grad, ParamState& state) {
+  update_group(g, {ParamUpdate{data, grad, &state}});
+}
+
+void SGD::update_group(size_t group, const std::vector<ParamUpdate>& updates) {
   const SGDOptions& o = groups_[group];
-  const bool first = !state.buffers.count("momentum_buffer");
-  Tensor buf_t = o.momentum != 0.0 ? buffer(state, "momentum_buffer", data) : Tensor();
-  visit_floating(data.dtype(), "SGD", [&](auto tag) {
-    using T = decltype(tag);
-    T* p = data.template data_ptr<T>();
-    const T* g = grad.template data_ptr<T>();
-    T* buf = buf_t.defined() ? buf_t.template data_ptr<T>() : nullptr;
-    const T lr = T(o.lr), wd = T(o.weight_decay), mom = T(o.momentum);
-    const T damp = T(1.0 - o.dampening);
-    const bool nesterov = o.nesterov;
-    const int64_t n = data.numel();
-#pragma omp parallel for if (n > kParallelUpdate) num_threads(get_num_threads())
-    for (int64_t i = 0; i < n; ++i) {
-      T d = g[i];
-      if (wd != T(0)) d += wd * p[i];
-      if (buf) {
-        // The first step copies the gradient into the buffer, undamped (PyTorch's clone).
-        buf[i] = first ? d : mom * buf[i] + damp * d;
-        d = nesterov ? d + mom * buf[i] : buf[i];
-      }
-      p[i] -= lr * d;
-    }
-  });
+  std::vector<kernels::SgdSpan<float>> f32;
+  std::vector<kernels::SgdSpan<double>> f64;
+  for (const ParamUpdate& u : updates) {
+    const bool first = !u.state->buffers.count("momentum_buffer");
+    Tensor buf = o.momentum != 0.0 ? buffer(*u.state, "momentum_buffer", u.data) : Tensor();
+    visit_floating(u.data.dtype(), "SGD", [&](auto tag) {
+      using T = decltype(tag);
+      kernels::SgdSpan<T> span{u.data.template data_ptr<T>(), u.grad.template data_ptr<T>(),
+                               buf.defined() ? buf.template data_ptr<T>() : nullptr, u.data.numel(), first};
+      if constexpr (std::is_same_v<T, float>) f32.push_back(span);
+      else f64.push_back(span);  // visit_floating: float32 or float64
+    });
+  }
+  const kernels::SgdScalars s{o.lr, o.momentum, o.dampening, o.weight_decay, o.nesterov};
+  if (!f32.empty()) kernels::sgd_step(f32, s);
+  if (!f64.empty()) kernels::sgd_step(f64, s);
 }
 
 // --- Adam, AdamW ---
@@ -318,6 +316,7 @@ void for_each_grad_element(const std::vector<Tensor>& locals, const char* who, F
 }  // namespace
 
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
+  require_not_in_backward(params, "clip_grad_norm_");
   NoGradGuard no_grad;
   std::vector<Tensor> locals = local_grads_in_place(params);
   // The global norm: over every shard of every gradient, each replicated copy counted once.
@@ -329,6 +328,7 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
 
 void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
   WEFT_CHECK(clip_value >= 0.0, "clip_grad_value_: expected clip_value >= 0 but got ", clip_value);
+  require_not_in_backward(params, "clip_grad_value_");
   NoGradGuard no_grad;
   std::vector<Tensor> locals = local_grads_in_place(params);
   for_each_grad_element(locals, "clip_grad_value_", [clip_value](auto x) {

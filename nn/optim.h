@@ -31,6 +31,8 @@ class SGD : public OptimizerWith<SGDOptions> {
 
  protected:
   void update(size_t g, const Tensor& data, const Tensor& grad, ParamState& state) override;
+  // One fused, vectorised pass over the group's parameters (kernels::sgd_step).
+  void update_group(size_t g, const std::vector<ParamUpdate>& updates) override;
   std::vector<NamedHyper> hyperparameters(size_t g) override;
 };
 

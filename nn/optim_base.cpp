@@ -1,6 +1,8 @@
 // weft::optim: the Optimizer base: parameter groups, the step loop over local data, the state dict.
 #include "nn/optim_base.h"
 
+#include <algorithm>
+
 #include "autograd/grad_mode.h"
 #include "framework/factories.h"
 #include "kernels/toolkit.h"
@@ -45,7 +47,27 @@ void Optimizer::update_group(size_t g, const std::vector<ParamUpdate>& updates) 
   for (const ParamUpdate& u : updates) update(g, u.data, u.grad, *u.state);
 }
 
+std::optional<ParamUpdate> Optimizer::prepare_update(size_t i) {
+  Tensor grad = prepare_grad(params_[i]);
+  if (!grad.defined()) return std::nullopt;
+  Tensor data = param_data(params_[i]);
+  WEFT_CHECK(grad.shape() == data.shape(), name_, ": gradient of parameter ", i, " has shape ", grad.shape(),
+             " but the parameter has shape ", data.shape());
+  if (grad.dtype() != data.dtype() || !grad.is_contiguous()) {
+    Tensor fixed = kernels::contiguous_copy(grad, data.dtype());
+    grad = fixed;
+  }
+  state_[i].step += 1;
+  return ParamUpdate{data, grad, &state_[i]};
+}
+
+size_t Optimizer::group_of(size_t i) const {
+  return static_cast<size_t>(std::upper_bound(group_begin_.begin(), group_begin_.end(), i) - group_begin_.begin()) - 1;
+}
+
 void Optimizer::step() {
+  WEFT_CHECK(!in_backward_, name_, ".step: this optimizer updates its parameters in backward (apply_in_backward), ",
+             "as each gradient completes; step() would update them a second time");
   NoGradGuard no_grad;
   sync_grads(params_);  // DTensor gradients to their parameters' placements, all-reduces coalesced
   std::vector<ParamUpdate> updates;
@@ -58,19 +80,18 @@ void Optimizer::step() {
   size_t g = 0;
   for (size_t i = 0; i < params_.size(); ++i) {
     while (g + 1 < group_begin_.size() && group_begin_[g + 1] <= i) flush(g++);
-    Tensor grad = prepare_grad(params_[i]);
-    if (!grad.defined()) continue;
-    Tensor data = param_data(params_[i]);
-    WEFT_CHECK(grad.shape() == data.shape(), name_, ": gradient of parameter ", i, " has shape ", grad.shape(),
-               " but the parameter has shape ", data.shape());
-    if (grad.dtype() != data.dtype() || !grad.is_contiguous()) {
-      Tensor fixed = kernels::contiguous_copy(grad, data.dtype());
-      grad = fixed;
-    }
-    state_[i].step += 1;
-    updates.push_back({data, grad, &state_[i]});
+    if (std::optional<ParamUpdate> u = prepare_update(i)) updates.push_back(*u);
   }
   flush(g);
+}
+
+void Optimizer::step_param(size_t i) {
+  WEFT_CHECK(i < params_.size(), name_, ".step_param: parameter ", i, " requested but there are ", params_.size());
+  NoGradGuard no_grad;
+  std::optional<ParamUpdate> u = prepare_update(i);
+  if (!u) return;
+  update_group(group_of(i), {*u});  // a fused optimizer's pass over one parameter: the same arithmetic
+  u->data.bump_version();
 }
 
 void Optimizer::zero_grad() {

@@ -46,8 +46,12 @@ class Optimizer {
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
-  // One update of every parameter that has a gradient, under NoGradGuard.
+  // One update of every parameter that has a gradient, under NoGradGuard. Refused while the
+  // optimizer runs in backward (nn/optim_in_backward.h): the parameters were updated already.
   void step();
+  // One update of parameter i alone (params() order) from its gradient, as step() would make it;
+  // does nothing when it has none. The optimizer-in-backward hooks call it as each gradient completes.
+  void step_param(size_t i);
   // Sets every parameter's gradient to undefined.
   void zero_grad();
 
@@ -67,6 +71,8 @@ class Optimizer {
   const std::vector<Tensor>& params() const { return params_; }
   const ParamState& state(size_t i) const { return state_.at(i); }
   const std::string& name() const { return name_; }
+  // Whether an OptimizerInBackward runs this optimizer's updates in backward (nn/optim_in_backward.h).
+  bool runs_in_backward() const { return in_backward_; }
 
   // "state.<i>.step", "state.<i>.<buffer>" (copies) and "param_groups.<g>.<hyperparameter>",
   // all tensors, so that a checkpoint can hold the model's and the optimizer's dicts alike.
@@ -90,11 +96,18 @@ class Optimizer {
   virtual std::vector<NamedHyper> hyperparameters(size_t g) = 0;
 
  private:
+  friend class OptimizerInBackward;  // sets in_backward_
+  // The group parameter i belongs to.
+  size_t group_of(size_t i) const;
+  // Parameter i's update as update_group takes it (its step counted), or none without a gradient.
+  std::optional<ParamUpdate> prepare_update(size_t i);
+
   std::string name_;
   std::vector<Tensor> params_;
   std::vector<size_t> group_begin_;  // index in params_ of each group's first parameter
   std::vector<ParamState> state_;
   std::vector<double> initial_lrs_;
+  bool in_backward_ = false;
 };
 
 // An optimizer whose hyperparameters are an Options struct (with lr and weight_decay members): one
