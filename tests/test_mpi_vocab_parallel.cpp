@@ -8,6 +8,7 @@
 #include "distributed/comm_debug.h"
 #include "distributed/runtime.h"
 #include "distributed/sharding.h"
+#include "distributed/spmd.h"
 #include "weft.h"
 #include "tests/test_util.h"
 
@@ -190,4 +191,33 @@ TEST_CASE("vocabulary parallelism: errors name the op, what was given and what w
   plan.erase(std::remove_if(plan.begin(), plan.end(), [](const auto& e) { return e.first == "wte"; }), plan.end());
   plan.push_back({"wte", par::VocabParallel{}});
   WEFT_REQUIRE_ERROR(par::sequence_parallel(sp, mesh, plan), Catch::Contains("with sequence parallelism"));
+}
+
+TEST_CASE("the vocab-parallel GPT typechecks; grad placements derived from its SPMD types equal the declared") {
+  if (!spmd_types_enabled()) return;  // WEFT_SPMD_TYPES=0: nothing is checked or derived
+  const int64_t V = uneven_vocab();
+  auto run = [&](bool derive, PlacementsList* derived) {
+    manual_seed(21);
+    auto gpt = std::make_shared<nn::GPT>(nn::GPTConfig{.vocab_size = V, .block_size = 6, .n_layer = 1, .n_head = 2,
+                                                       .n_embd = 8});
+    gpt->to(kFloat64);
+    auto model = par::tensor_parallel(gpt, init_device_mesh({world_size()}, {"tp"}), par::default_tp_plan(*gpt, true));
+    model->derive_grad_placements = derive;
+    Tensor x = ids({2, 6}, V, 22), y = ids({2, 6}, V, 23);
+    par::vocab_parallel_cross_entropy(DTensor(model->forward(x)), y).backward();
+    std::vector<Tensor> grads;
+    for (const Tensor& p : model->parameters()) {
+      if (derived) REQUIRE(DTensor(p.grad()).placements() == DTensor(p).placements());
+      grads.push_back(DTensor(p.grad()).full_tensor());
+    }
+    if (derived) *derived = model->derived_grad_placements;
+    return std::make_pair(grads, model);
+  };
+  PlacementsList derived;
+  auto [declared_grads, model] = run(false, nullptr);
+  auto [derived_grads, unused] = run(true, &derived);
+  REQUIRE(derived.size() == model->parameters().size() + 1);
+  size_t i = 1;
+  for (const Tensor& p : model->parameters()) REQUIRE(derived[i++] == DTensor(p).placements());  // wte: Shard(0)
+  for (size_t k = 0; k < declared_grads.size(); ++k) REQUIRE(max_abs_diff(derived_grads[k], declared_grads[k]) < 1e-12);
 }
