@@ -6,7 +6,9 @@
 #include <limits>
 
 #include "autograd/grad_mode.h"
+#include "autograd/node.h"
 #include "distributed/collectives.h"
+#include "distributed/spmd.h"
 #include "distributed/sharding.h"
 #include "framework/factories.h"
 #include "ops/ops.h"
@@ -92,6 +94,44 @@ Tensor vocab_parallel_logits(const Tensor& x, const Tensor& local_weight, const 
   return linear(shared, local_weight);
 }
 
+namespace {
+
+// Typed as a collective (Note [Local SPMD types]): this rank's logits (Varying) in, a loss the same on
+// every rank out, whose gradient arrives the same on every rank (Invariant) and is used locally.
+constexpr dist::detail::CollectiveType kCrossEntropyType{
+    "vocab_parallel_cross_entropy", spmd::type_bit(spmd::Type::Varying), spmd::Type::Invariant,
+    "it combines every rank's part of the vocabulary: pass it this rank's logits, sharded over the "
+    "vocabulary (Varying)"};
+
+// d loss_n / d x_nj = g_n (exp(x_nj - lse_n) - (1 - eps) [j is the target] - eps / V) on this rank's
+// columns: no communication (Note [Vocabulary parallelism]). Not differentiable again.
+struct VocabParallelCrossEntropyBackward final : autograd::Node {
+  static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;  // typed by the op
+  autograd::SavedTensor logits;  // (n, rows)
+  Tensor lse;                    // (n): log-sum-exp over the whole vocabulary
+  Tensor target_rows, mine;      // (n): the target's local column, 1 where this rank holds it
+  double label_smoothing = 0.0;
+  int64_t vocab_size = 0;
+  autograd::variable_list apply(autograd::variable_list&& grads) override {
+    if (!grads[0].defined()) return {Tensor()};
+    Tensor grad = exp(sub(logits.unpack(this), unsqueeze(lse, 1)));  // the softmax's columns here (fresh)
+    const int64_t n = grad.size(0), rows = grad.size(1);
+    const int64_t* row = target_rows.data_ptr<int64_t>();
+    visit_floating(grad.dtype(), "vocab_parallel_cross_entropy backward", [&](auto tag) {
+      using T = decltype(tag);
+      T* g = grad.data_ptr<T>();
+      const T* here = mine.data_ptr<T>();
+      for (int64_t i = 0; i < n; ++i)
+        if (here[i] != T(0)) g[i * rows + row[i]] -= static_cast<T>(1.0 - label_smoothing);
+    });
+    if (label_smoothing > 0) grad = sub(grad, label_smoothing / static_cast<double>(vocab_size));
+    return {mul(grad, unsqueeze(grads[0], 1))};
+  }
+  std::string name() const override { return "VocabParallelCrossEntropyBackward"; }
+};
+
+}  // namespace
+
 Tensor vocab_parallel_cross_entropy(const Tensor& local_logits, const Tensor& target, int64_t vocab_size,
                                     const dist::DeviceMesh& mesh, int64_t mesh_dim, const std::string& reduction,
                                     int64_t ignore_index, double label_smoothing) {
@@ -109,33 +149,64 @@ Tensor vocab_parallel_cross_entropy(const Tensor& local_logits, const Tensor& ta
   Shape rows_shape(local_logits.shape().begin(), local_logits.shape().end() - 1);
   WEFT_CHECK(target.shape() == rows_shape, op, ": expected target of shape ", rows_shape, " for logits of shape ",
              local_logits.shape(), " but got ", target.shape());
+  dist::detail::check_collective_input(kCrossEntropyType, local_logits, mesh, mesh_dim);
   const int64_t n = target.numel();
+  const DType dt = local_logits.dtype();
   Tensor logits = local_logits.reshape({n, rows});
   // Every target in range (or ignored) on every rank: each rank checks the same targets alike.
-  LocalIds t = local_ids(target.reshape({n}), vocab_size, offset, rows, logits.dtype(), op, "target", ignore_index);
-  // The global max of each row: a constant for the loss, so no gradient (an empty shard offers -inf).
-  Tensor row_max;
+  LocalIds t = local_ids(target.reshape({n}), vocab_size, offset, rows, dt, op, "target", ignore_index);
+  Tensor loss, lse;
   {
     NoGradGuard no_grad;
-    row_max = rows == 0 ? full({n}, -std::numeric_limits<double>::infinity(), dtype(logits.dtype()))
-                        : max(logits.detach(), 1).first;
-    row_max = dist::detail::all_reduce(row_max, dist::ReduceOp::Max, mesh, mesh_dim);
+    // Per row, this rank's part: log-sum-exp of its columns (stable: its own max inside), the
+    // target's logit where it is here, the sum of its logits (label smoothing). One all-gather.
+    Tensor stats = zeros({1, 3, n}, dtype(kFloat64));
+    if (rows > 0) {
+      stats.select(1, 0).copy_(logsumexp(logits, {1}).to(kFloat64).reshape({1, n}));
+      stats.select(1, 1).copy_(mul(squeeze(gather(logits, 1, unsqueeze(t.rows, 1)), 1), t.mine).to(kFloat64)
+                                   .reshape({1, n}));
+      if (label_smoothing > 0) stats.select(1, 2).copy_(sum(logits, 1).to(kFloat64).reshape({1, n}));
+    } else {
+      stats.select(1, 0).fill_(-std::numeric_limits<double>::infinity());
+    }
+    const int64_t k = mesh.size(mesh_dim);
+    Tensor all = dist::detail::all_gather(stats, 0, std::vector<int64_t>(static_cast<size_t>(k), 1), mesh, mesh_dim);
+    // lse = M + log sum_r exp(lse_r - M), M the largest lse_r: every term <= 1, at least one = 1.
+    loss = empty({n}, dtype(dt));
+    lse = empty({n}, dtype(dt));
+    const double* a = all.data_ptr<double>();
+    const int64_t* tgt = target.contiguous().data_ptr<int64_t>();
+    const double eps = label_smoothing, v = static_cast<double>(vocab_size);
+    visit_floating(dt, op, [&](auto tag) {
+      using T = decltype(tag);
+      T* out = loss.data_ptr<T>();
+      T* out_lse = lse.data_ptr<T>();
+      for (int64_t i = 0; i < n; ++i) {
+        double m = -std::numeric_limits<double>::infinity(), s = 0.0, tl = 0.0, sx = 0.0;
+        for (int64_t r = 0; r < k; ++r) m = std::max(m, a[(r * 3) * n + i]);
+        for (int64_t r = 0; r < k; ++r) {
+          s += std::exp(a[(r * 3) * n + i] - m);
+          tl += a[(r * 3 + 1) * n + i];
+          sx += a[(r * 3 + 2) * n + i];
+        }
+        const double l = m + std::log(s);
+        out_lse[i] = static_cast<T>(l);
+        // Ignored rows count zero (as cross_entropy); their gradient is zero through `counted` below.
+        out[i] = tgt[i] == ignore_index ? T(0) : static_cast<T>(l - (1.0 - eps) * tl - eps / v * sx);
+      }
+    });
   }
-  Tensor shifted = sub(logits, unsqueeze(row_max, 1));
-  // Per-rank terms, summed over ranks in one all-reduce: sum of exp, the target's shifted logit
-  // (on the rank that holds it), and for label smoothing the sum of shifted logits.
-  TensorList terms{sum(exp(shifted), 1)};
-  terms.push_back(rows == 0 ? zeros({n}, dtype(logits.dtype()))
-                            : mul(squeeze(gather(shifted, 1, unsqueeze(t.rows, 1)), 1), t.mine));
-  if (label_smoothing > 0) terms.push_back(sum(shifted, 1));
-  Tensor sums = dist::funcol::reduce_from_parallel_region(stack(terms, 0), mesh, mesh_dim);
-  Tensor lse = log(select(sums, 0, 0));  // log sum exp(logit - max)
-  Tensor loss = sub(lse, select(sums, 0, 1), 1.0 - label_smoothing);
-  if (label_smoothing > 0)
-    loss = sub(loss, select(sums, 0, 2), label_smoothing / static_cast<double>(vocab_size));
-  // Ignored rows count zero (as cross_entropy), and "mean" divides by the rows counted.
-  Tensor counted = ne(target.reshape({n}), ignore_index).to(logits.dtype());
-  loss = mul(loss, counted);
+  Tensor counted = ne(target.reshape({n}), ignore_index).to(dt);
+  loss = autograd::record<VocabParallelCrossEntropyBackward>(std::move(loss), [&](VocabParallelCrossEntropyBackward& b) {
+    b.save(b.logits, logits);
+    b.lse = lse;
+    b.target_rows = t.rows;
+    b.mine = t.mine;
+    b.label_smoothing = label_smoothing;
+    b.vocab_size = vocab_size;
+  }, logits);
+  dist::detail::type_collective_output(kCrossEntropyType, loss, logits, mesh, mesh_dim);
+  loss = mul(loss, counted);  // ignored rows: no gradient either
   if (reduction == "none") return loss.reshape(rows_shape);
   if (reduction == "sum") return sum(loss);
   return div(sum(loss), sum(counted));  // 0/0 = NaN when every target is ignored, as cross_entropy

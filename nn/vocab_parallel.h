@@ -24,12 +24,16 @@ namespace weft::nn::parallel {
 //  - the head multiplies the activations (Invariant, through copy_to_parallel_region, whose
 //    backward all-reduces their gradient; or sequence chunks all-gathered) by the same local rows:
 //    logits (..., rows), Varying, the model's output Shard(last dim). Never gathered.
-//  - the cross-entropy of those logits needs three numbers per row from all ranks: the max (for
-//    stability), the sum of exp(logit - max), and the target's logit (held by one rank, zero on the
-//    others). One all_reduce(max) and ONE all_reduce(sum) of [sum of exp | target logit (| sum of
-//    logits, for label smoothing)] stacked. Its backward, softmax - one-hot times the row's
-//    gradient, is local: the sums arrive through reduce_from_parallel_region, whose backward is the
-//    identity, and the max is a constant (the loss does not depend on it).
+//  - the cross-entropy of those logits needs, per row, the log-sum-exp over the whole vocabulary
+//    and the target's logit (held by one rank). Megatron all-reduces the max, then the sum of
+//    exp(logit - max) and the target logit: two sync points. Here each rank sends three numbers per
+//    row, the log-sum-exp of its own columns (stable: its own max inside), the target's logit (0
+//    where another rank holds it) and the sum of its logits (for label smoothing), in ONE
+//    all-gather (k x 3 x rows doubles), and every rank combines them stably: lse = M + log sum_r
+//    exp(lse_r - M), M the largest lse_r. Its backward, g (softmax - (1 - eps) one-hot - eps / V),
+//    is computed on this rank's columns alone: no communication, the full logits never exist. Typed
+//    as a collective: Varying logits in, an Invariant loss out (its gradient arrives the same on
+//    every rank).
 // The table's gradient is Shard(0), exact, no communication: the lookup's and the head's parts of
 // it are both this rank's rows.
 
