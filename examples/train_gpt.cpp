@@ -25,7 +25,7 @@ struct Flags {
   int64_t dp = 1, tp = -1, steps = 300, log_every = 20, batch = 32, threads = 1;
   double lr = 1e-2;
   bool check = true, float64 = false, overlap = true, sp = false, fsdp = false, autocast = false;
-  bool vocab_parallel = true;  // under --tp without --sp/--fsdp: the vocabulary split too (nn/vocab_parallel.h)
+  bool vocab_parallel = true;  // under --tp without --fsdp: the vocabulary split too (nn/vocab_parallel.h)
   std::string csv;
 };
 
@@ -168,11 +168,11 @@ int main(int argc, char** argv) {
                                                : dist::init_device_mesh({f.tp}, {"tp"});
   WEFT_CHECK(!f.sp || f.tp > 1, "train_gpt: --sp splits sequences over the tensor-parallel ranks; it needs --tp > 1");
   auto gpt = make_model(f.float64);  // --sp: activations between the TP regions split along the sequence
-  // Under TP the embedding, tied head and loss are split over the vocabulary (Megatron's), except with
-  // --sp (not combined yet) and --fsdp (which shards the parameters over dp instead).
-  const bool vocab_parallel = f.vocab_parallel && f.tp > 1 && !f.sp && !f.fsdp;
+  // Under TP the embedding, tied head and loss are split over the vocabulary (Megatron's; with --sp
+  // every rank then takes all the tokens), except with --fsdp (which shards the parameters over dp).
+  const bool vocab_parallel = f.vocab_parallel && f.tp > 1 && !f.fsdp;
   auto model = nn::parallel::parallelize(gpt, mesh, f.dp > 1 ? "dp" : "", f.dp > 1 && f.tp == 1 ? "" : "tp",
-                                         f.sp ? nn::parallel::default_sp_plan(*gpt)
+                                         f.sp ? nn::parallel::default_sp_plan(*gpt, vocab_parallel)
                                               : nn::parallel::default_tp_plan(*gpt, vocab_parallel));
   model->overlap_grad_reduce = f.overlap;  // dp gradients reduced during backward (nn/parallel.h)
   // --fsdp: parameters sharded over dp instead, per block and then the root (nn/fsdp.h); the
@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
     std::printf("GPT %lld parameters, %d ranks: dp=%lld%s tp=%lld%s, mesh %s, %s\n",
                 static_cast<long long>(model->num_parameters()), dist::world_size(), static_cast<long long>(f.dp),
                 f.fsdp ? " (fully sharded)" : "", static_cast<long long>(f.tp),
-                f.sp ? " +sp" : vocab_parallel ? " +vocab parallel" : "",
+                f.sp ? (vocab_parallel ? " +sp +vocab parallel" : " +sp") : vocab_parallel ? " +vocab parallel" : "",
                 mesh.to_string().c_str(),
                 f.float64 ? "float64" : f.autocast ? "float32 weights, bfloat16 autocast" : "float32");
     std::printf("corpus: a random 2-successor grammar over %lld tokens; entropy floor %.3f, uniform guess %.3f\n",

@@ -124,10 +124,10 @@ Layouts apply_linear_style(Linear& lin, const Style& style, const dist::DeviceMe
 
 // VocabParallel on an Embedding: the table Shard(0), its lookup and its tied head on this rank's
 // rows (Note [Vocabulary parallelism] in nn/vocab_parallel.h).
+// Under sequence parallelism (a GPT's "wte" only) the lookup takes every token and reduce-scatters
+// into this rank's chunk of the sequence, and the head all-gathers the chunks first.
 Layouts apply_vocab_parallel(Embedding& emb, const std::string& path, const dist::DeviceMesh& mesh, int64_t tp,
-                             bool sequence_parallel) {
-  WEFT_CHECK(!sequence_parallel, "parallelize: '", path, "' is VocabParallel in a plan with sequence parallelism; "
-             "expected VocabParallel with tensor parallelism alone (the two are not combined yet)");
+                             std::shared_ptr<const SequenceShard> seq) {
   WEFT_CHECK(emb.num_embeddings >= mesh.size(tp), "VocabParallel: '", path, "' has a vocabulary of ",
              emb.num_embeddings, " rows for ", mesh.size(tp), " ranks of mesh dim ", tp,
              "; expected at least one row per rank");
@@ -140,11 +140,12 @@ Layouts apply_vocab_parallel(Embedding& emb, const std::string& path, const dist
                "wrapper's forward, not the inner module's");
     return t;
   };
-  emb.parallel_forward = [self, local, mesh, tp](const Tensor& idx) {
-    return vocab_parallel_embedding(idx, local(self->weight), self->num_embeddings, mesh, tp);
+  emb.parallel_forward = [self, local, mesh, tp, seq](const Tensor& idx) {
+    return vocab_parallel_embedding(idx, local(self->weight), self->num_embeddings, mesh, tp, seq ? seq->dim : -1);
   };
-  emb.parallel_attend = [self, local, mesh, tp](const Tensor& x) {
-    return vocab_parallel_logits(x, local(self->weight), mesh, tp);
+  emb.parallel_attend = [self, local, mesh, tp, seq](const Tensor& x) {
+    return seq ? vocab_parallel_logits(x, local(self->weight), mesh, tp, seq->dim, seq->sizes())
+               : vocab_parallel_logits(x, local(self->weight), mesh, tp);
   };
   return {{&emb.weight, Layout{{emb.num_embeddings, emb.embedding_dim}, dist::Shard(0)}}};
 }
@@ -176,8 +177,11 @@ Layouts apply_sequence_parallel(Module& m, const std::string& path, std::shared_
       auto [size, offset] = seq->chunk();
       WEFT_CHECK(seq->length <= self->config.block_size, "GPT (sequence parallel): cannot forward a sequence of "
                  "length ", seq->length, "; block_size is ", self->config.block_size);
-      WEFT_CHECK(idx.dim() == 2 && idx.size(1) == size, "GPT (sequence parallel): expected this rank's ", size,
-                 " tokens of a sequence of ", seq->length, " but got shape ", idx.shape());
+      // A vocab-parallel table looks up every token and reduce-scatters into this rank's chunk.
+      const int64_t tokens = self->wte->parallel_forward ? seq->length : size;
+      WEFT_CHECK(idx.dim() == 2 && idx.size(1) == tokens, "GPT (sequence parallel", tokens == size ? "" : ", vocab "
+                 "parallel", "): expected ", tokens, " tokens (this rank's chunk is ", size, " of a sequence of ",
+                 seq->length, ") but got shape ", idx.shape());
       Tensor x = add(self->wte->forward(idx), self->wpe->forward(arange(offset, offset + size)));
       // A Replicate table read at this rank's positions: the embeddings are this rank's own. (They are
       // Varying already when the tokens' own type reached them; then there is nothing to change.)
@@ -311,7 +315,10 @@ Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh 
       auto emb = std::dynamic_pointer_cast<Embedding>(target);
       WEFT_CHECK(emb != nullptr, "parallelize: the plan makes '", path, "' VocabParallel, but it is a ",
                  target->type_name(), "; expected an Embedding");
-      more = apply_vocab_parallel(*emb, path, mesh, tp, sequence_ != nullptr);
+      WEFT_CHECK(!sequence_ || (path == "wte" && dynamic_cast<GPT*>(module.get())), "parallelize: '", path,
+                 "' is VocabParallel in a plan with sequence parallelism; expected it there only on a GPT's "
+                 "'wte', whose tokens every rank then holds whole");
+      more = apply_vocab_parallel(*emb, path, mesh, tp, sequence_);
     } else {
       auto lin = std::dynamic_pointer_cast<Linear>(target);
       WEFT_CHECK(lin != nullptr, "parallelize: the plan names '", path, "', which is not a Linear");
@@ -361,7 +368,12 @@ Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh 
   if (dp >= 0 && mesh.size(dp) > 1) synchronize_batch_norms(*module, mesh, dp);
   input_placements_ = dist::replicate_all(mesh.ndim());
   if (dp >= 0) input_placements_[static_cast<size_t>(dp)] = dist::Shard(0);
-  if (sequence_) input_placements_[static_cast<size_t>(tp)] = dist::Shard(sequence_->dim);
+  // Sequence parallel: the tokens are split along the sequence, unless the vocabulary is (then
+  // every rank needs every token; the lookup's sum reduce-scatters into the chunks).
+  const bool whole_tokens = std::any_of(tp_plan.begin(), tp_plan.end(), [](const auto& entry) {
+    return std::holds_alternative<VocabParallel>(entry.second);
+  });
+  if (sequence_ && !whole_tokens) input_placements_[static_cast<size_t>(tp)] = dist::Shard(sequence_->dim);
   // A GPT's head over this rank's vocabulary rows: the logits stay sharded over the vocabulary.
   output_placements_ = input_placements_;
   if (auto* gpt = dynamic_cast<GPT*>(module.get()); gpt && tp >= 0) {

@@ -137,7 +137,9 @@ struct SequenceParallel {
 // (Embedding::attend, a GPT with tie_weights) gives logits sharded over the vocabulary. On a GPT's
 // "wte" (tied) or with its "lm_head" ColwiseParallel, the Parallelized output is Shard(2) on tp:
 // take the loss with vocab_parallel_cross_entropy (nn/vocab_parallel.h). See Note [Vocabulary
-// parallelism] there. Not combined with sequence parallelism yet (refused).
+// parallelism] there. With sequence parallelism (a GPT's "wte" only): every rank takes all the
+// tokens (the input is Replicate on tp), the lookup reduce-scatters into sequence chunks and the head
+// all-gathers them.
 struct VocabParallel {};
 using Style = std::variant<ColwiseParallel, RowwiseParallel, SequenceParallel, VocabParallel>;
 // Module paths ("blocks.0.mlp.fc1"; "" is the root) and their styles (Colwise, Rowwise: Linear only;
@@ -160,7 +162,8 @@ class Parallelized : public UnaryModule {
   Tensor forward(const Tensor& x) override;
 
   // [Shard(0) on dp, Replicate elsewhere]: the batch is split over dp and whole on every tp rank;
-  // under sequence parallelism Shard(sequence_dim) on tp (each tp rank holds its sequence chunk).
+  // under sequence parallelism Shard(sequence_dim) on tp (each tp rank holds its sequence chunk),
+  // except for a GPT with VocabParallel "wte" (every tp rank takes all the tokens).
   const dist::Placements& input_placements() const { return input_placements_; }
   // input_placements(), except Shard(2) on tp for a GPT whose head is vocab-parallel (VocabParallel
   // on its tied "wte", or ColwiseParallel on its "lm_head"): logits sharded over the vocabulary.

@@ -139,10 +139,15 @@ Plan default_tp_plan(const Module& module, bool vocab_parallel) {
   return plan;
 }
 
-Plan default_sp_plan(const Module& module) {
+Plan default_sp_plan(const Module& module, bool vocab_parallel) {
   Plan plan;
   if (runs_on_chunks(module)) plan.push_back({"", SequenceParallel{}});
   collect_plan(module, "", plan, /*sp=*/true);
+  if (dynamic_cast<const GPT*>(&module) && vocab_parallel)
+    for (auto& [path, style] : plan) {
+      if (path == "wte") style = VocabParallel{};
+      if (path == "lm_head") style = ColwiseParallel{.input_layout = dist::Shard(1)};  // gathers the chunks
+    }
   return plan;
 }
 

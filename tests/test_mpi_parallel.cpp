@@ -252,7 +252,7 @@ Problem gpt_problem() {
 // gpt_problem with the vocabulary split over tp (Note [Vocabulary parallelism]): 11 tokens are
 // uneven over 2 and 4 ranks; the tied table or, untied, the lm_head, and the loss from logits that
 // are never gathered.
-Problem vocab_parallel_gpt_problem(bool tie_weights) {
+Problem vocab_parallel_gpt_problem(bool tie_weights, bool sequence_parallel = false) {
   Problem p = gpt_problem();
   p.make_model = [tie_weights] {
     manual_seed(12);
@@ -261,7 +261,10 @@ Problem vocab_parallel_gpt_problem(bool tie_weights) {
     m->to(kFloat64);
     return m;
   };
-  p.plan = [](const nn::UnaryModule& m) { return par::default_tp_plan(m, /*vocab_parallel=*/true); };
+  p.plan = [sequence_parallel](const nn::UnaryModule& m) {
+    return sequence_parallel ? par::default_sp_plan(m, /*vocab_parallel=*/true)
+                             : par::default_tp_plan(m, /*vocab_parallel=*/true);
+  };
   p.parallel_loss = [](const DTensor& logits, const Tensor& target, int64_t count) {
     REQUIRE(logits.placements().back() == Shard(2));  // the vocabulary stays sharded on tp
     return par::global_mean(par::vocab_parallel_cross_entropy(logits, target, "sum"), count);
@@ -334,6 +337,24 @@ TEST_CASE("tensor parallel with a vocab-parallel embedding, head and loss matche
   REQUIRE(comm.count(CollectiveKind::AllGather) == (k > 1 ? 1 : 0));
   REQUIRE(comm.count(CollectiveKind::AllReduce) == (k > 1 ? 10 : 0));
   REQUIRE(DTensor(gpt->wte->weight.grad()).placements() == Placements{Shard(0)});
+}
+
+TEST_CASE("tensor + sequence parallel with the vocabulary split matches single-process training") {
+  // 6 positions over 4 ranks: uneven sequence chunks too. Every rank takes all the tokens.
+  int64_t k = world_size();
+  for (bool tied : {true, false}) {
+    INFO("tie_weights " << tied);
+    check_training(vocab_parallel_gpt_problem(tied, true), init_device_mesh({k}, {"tp"}), "", "tp", Opt::AdamW);
+  }
+  DeviceMesh grid = init_device_mesh(k == 4 ? std::vector<int64_t>{2, 2} : std::vector<int64_t>{1, k}, {"dp", "tp"});
+  // Without overlap: parameters used on chunks keep Partial gradients on tp (Note [Sequence parallelism]),
+  // which check_training's overlap check does not expect.
+  check_training(vocab_parallel_gpt_problem(true, true), grid, "dp", "tp", Opt::AdamW, /*overlap=*/false);
+  auto inner = vocab_parallel_gpt_problem(true, true).make_model();
+  auto model = par::sequence_parallel(inner, init_device_mesh({k}, {"tp"}), par::default_sp_plan(*inner, true));
+  REQUIRE(model->input_placements() == Placements{Replicate()});
+  REQUIRE(model->output_placements() == Placements{Shard(2)});
+  REQUIRE(model->sequence_dim() == 1);
 }
 
 TEST_CASE("tensor parallel: shards, gradient placements and communication") {

@@ -188,9 +188,11 @@ TEST_CASE("vocabulary parallelism: errors name the op, what was given and what w
   auto sp = std::make_shared<nn::GPT>(nn::GPTConfig{.vocab_size = V, .block_size = 4, .n_layer = 1, .n_head = 1,
                                                     .n_embd = 4});
   par::Plan plan = par::default_sp_plan(*sp);
-  plan.erase(std::remove_if(plan.begin(), plan.end(), [](const auto& e) { return e.first == "wte"; }), plan.end());
-  plan.push_back({"wte", par::VocabParallel{}});
-  WEFT_REQUIRE_ERROR(par::sequence_parallel(sp, mesh, plan), Catch::Contains("with sequence parallelism"));
+  for (auto& [path, style] : plan)
+    if (path == "wpe") style = par::VocabParallel{};  // the positions are not tokens every rank holds
+  WEFT_REQUIRE_ERROR(par::sequence_parallel(sp, mesh, plan),
+                     Catch::Contains("'wpe' is VocabParallel in a plan with sequence parallelism; expected it there "
+                                     "only on a GPT's 'wte'"));
 }
 
 TEST_CASE("the vocab-parallel GPT typechecks; grad placements derived from its SPMD types equal the declared") {
