@@ -404,45 +404,31 @@ void BM_gpt_step_vocab_parallel(benchmark::State& state) {
 }
 
 // The same GPT step, tensor parallel (baseline) against tensor + sequence parallel (weft,
-// default_sp_plan): the TP regions' all-reduces become all-gathers and reduce-scatters, and the
-// norms, residuals, embeddings and head run on 1/k of the sequence. Counters: tokens/s of each.
+// default_sp_plan), both with the vocabulary split: the TP regions' all-reduces become all-gathers
+// and reduce-scatters, and the norms, residuals and position embeddings run on 1/k of the sequence.
+// Counters: tokens/s of each.
 void BM_gpt_step_sequence_parallel(benchmark::State& state) {
-  namespace nn = weft::nn;
-  const nn::GPTConfig config{.vocab_size = 256, .block_size = 64, .n_layer = 2, .n_head = 4, .n_embd = 256};
-  const int64_t batch = 8, tokens = batch * config.block_size;
-  static DeviceMesh* tp_mesh = new DeviceMesh({static_cast<int64_t>(world_size())}, {"tp"});  // see world_mesh()
-  weft::manual_seed(5);
-  auto tp = nn::parallel::parallelize(std::make_shared<nn::GPT>(config), *tp_mesh, "", "tp");
-  weft::manual_seed(5);
-  auto sp_model = std::make_shared<nn::GPT>(config);
-  auto sp = nn::parallel::parallelize(sp_model, *tp_mesh, "", "tp", nn::parallel::default_sp_plan(*sp_model));
+  GptCase c;
+  auto tp = GptCase::parallel(/*vocab_parallel=*/true);
+  auto sp_model = GptCase::model();
+  auto sp = weft::nn::parallel::sequence_parallel(sp_model, GptCase::mesh(),
+                                                  weft::nn::parallel::default_sp_plan(*sp_model, true));
   weft::optim::AdamW tp_opt(tp->parameters(), {.lr = 1e-3}), sp_opt(sp->parameters(), {.lr = 1e-3});
-  weft::Generator gen(11);  // the same batch on every rank
-  Tensor x = weft::randint(0, config.vocab_size, {batch, config.block_size}, weft::dtype(weft::kInt64), &gen);
-  Tensor y = weft::randint(0, config.vocab_size, {batch, config.block_size}, weft::dtype(weft::kInt64), &gen);
-  auto step = [&](nn::parallel::Parallelized& model, weft::optim::AdamW& opt) {
-    opt.zero_grad();
-    Tensor logits = DTensor(model.forward(x)).to_local();
-    Tensor target = model.local_batch(y);  // under SP: this rank's chunk of the sequence
-    Tensor sum = weft::cross_entropy(logits.reshape({-1, config.vocab_size}), target.reshape({-1}), "sum");
-    nn::parallel::global_mean(sum, tokens).backward();
-    opt.step();
-  };
   std::vector<double> cpu_tp, cpu_sp;
   paired(
       state,
       [&] {
         CpuTimer timer(cpu_tp);
-        step(*tp, tp_opt);
+        c.step(*tp, tp_opt);
       },
       [&] {
         CpuTimer timer(cpu_sp);
-        step(*sp, sp_opt);
+        c.step(*sp, sp_opt);
       });
   state.counters["speedup"] = 1.0 / state.counters["ratio"];
   state.counters["speedup_cpu"] = cpu_speedup(cpu_tp, cpu_sp);
-  state.counters["tokens_per_s_tp"] = tokens / (state.counters["baseline_us"] * 1e-6);
-  state.counters["tokens_per_s_tp_sp"] = tokens / (state.counters["weft_us"] * 1e-6);
+  state.counters["tokens_per_s_tp"] = GptCase::tokens / (state.counters["baseline_us"] * 1e-6);
+  state.counters["tokens_per_s_tp_sp"] = GptCase::tokens / (state.counters["weft_us"] * 1e-6);
 }
 
 // Iteration counts are fixed (see Note [Lock step]): about a second of work per case here.
