@@ -38,6 +38,8 @@ Tensor my_rows(const Tensor& full, int64_t dim, const DeviceMesh& mesh) {
   return full.narrow(dim, offset, rows).contiguous();
 }
 
+Tensor seed_logits(int64_t vocab) { return seeded_randn({5, vocab}, 25); }
+
 Tensor ids(const Shape& shape, int64_t vocab, uint64_t seed) {
   Generator gen(seed);
   return randint(0, vocab, shape, dtype(kInt64), &gen);
@@ -222,4 +224,21 @@ TEST_CASE("the vocab-parallel GPT typechecks; grad placements derived from its S
   size_t i = 1;
   for (const Tensor& p : model->parameters()) REQUIRE(derived[i++] == DTensor(p).placements());  // wte: Shard(0)
   for (size_t k = 0; k < declared_grads.size(); ++k) REQUIRE(max_abs_diff(derived_grads[k], declared_grads[k]) < 1e-12);
+}
+
+TEST_CASE("vocab_parallel_cross_entropy in a local_map body: typed Varying logits -> Invariant loss") {
+  if (!spmd_types_enabled()) return;
+  DeviceMesh mesh = init_device_mesh({world_size()}, {"tp"});
+  const int64_t V = 2 * world_size();  // two columns per rank
+  Tensor full = seed_logits(V), target = ids({5}, V, 24);
+  auto loss_of = [&](const Tensor& local) { return par::vocab_parallel_cross_entropy(local, target, V, mesh, 0); };
+  // Sharded logits: the loss is Invariant, so a Replicate output typechecks, and is cross_entropy's.
+  DTensor sharded = distribute_tensor(full, mesh, {Shard(1)});
+  DTensor loss = local_map(loss_of, {.out_placements = {Placements{Replicate()}}})(sharded);
+  REQUIRE(loss.to_local().item<double>() == Approx(cross_entropy(full, target).item<double>()).epsilon(1e-12));
+  // Logits the same on every rank (each rank's slice of a Replicate tensor) are refused, named.
+  DTensor same = distribute_tensor(full.narrow(1, 0, 2).contiguous(), mesh, {Replicate()});
+  same.requires_grad_(true);
+  WEFT_REQUIRE_ERROR(local_map(loss_of, {.out_placements = {Placements{Replicate()}}})(same),
+                     Catch::Contains("vocab_parallel_cross_entropy") && Catch::Contains("Varying"));
 }
