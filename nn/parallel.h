@@ -89,7 +89,10 @@ namespace weft::nn::parallel {
 // rank embeds its chunk of the tokens (the GPT's hook gives its positions), runs the final norm and
 // the head on it, and the logits come out as sequence shards, so the loss needs the targets'
 // matching chunk (local_batch) and its sum runs over tp too (reduce_over_dp). No collective runs
-// at these two ends. Uneven lengths follow torch.chunk (a rank may hold an empty chunk).
+// at these two ends. Uneven lengths follow torch.chunk (a rank may hold an empty chunk). With the
+// vocabulary split as well (VocabParallel on a GPT's "wte", Note [Vocabulary parallelism]) the ends
+// change: every tp rank takes all the tokens (input Replicate on tp), its lookup's sum reduce-scatters
+// into the chunks, the head all-gathers them, and the logits are Shard(2) on tp with whole sequences.
 // Replicated parameters used on the chunks (norms, embeddings, the row-parallel bias) get Partial
 // gradients over tp, all-reduced by the optimizer with the others (one all_reduce per step); the
 // SPMD types check this: declaring such a gradient Replicate fails in the body.
