@@ -313,88 +313,122 @@ double cpu_speedup(std::vector<double> single, std::vector<double> parallel) {
   return m[1] > 0 ? m[0] / m[1] : 0.0;
 }
 
+// The GPT of BM_gpt_step and its batch (the same on every rank), made from one seed.
+struct GptCase {
+  static constexpr weft::nn::GPTConfig config{.vocab_size = 256, .block_size = 64, .n_layer = 2, .n_head = 4,
+                                              .n_embd = 256};
+  static constexpr int64_t batch = 8, tokens = batch * config.block_size;
+  Tensor x, y;
+  GptCase() {
+    weft::Generator gen(11);
+    x = weft::randint(0, config.vocab_size, {batch, config.block_size}, weft::dtype(weft::kInt64), &gen);
+    y = weft::randint(0, config.vocab_size, {batch, config.block_size}, weft::dtype(weft::kInt64), &gen);
+  }
+  static std::shared_ptr<weft::nn::GPT> model() {
+    weft::manual_seed(5);
+    return std::make_shared<weft::nn::GPT>(config);
+  }
+  static DeviceMesh& mesh() {
+    static DeviceMesh* tp_mesh = new DeviceMesh({static_cast<int64_t>(world_size())}, {"tp"});  // see world_mesh()
+    return *tp_mesh;
+  }
+  // Tensor parallel (Megatron's plan), with the vocabulary split too (nn/vocab_parallel.h) or not.
+  static std::shared_ptr<weft::nn::parallel::Parallelized> parallel(bool vocab_parallel) {
+    auto gpt = model();
+    return weft::nn::parallel::tensor_parallel(gpt, mesh(), weft::nn::parallel::default_tp_plan(*gpt, vocab_parallel));
+  }
+  // One AdamW step; the loss from vocab-sharded logits without gathering them when they are.
+  void step(weft::nn::UnaryModule& m, weft::optim::AdamW& opt) const {
+    opt.zero_grad();
+    Tensor out = m.forward(x);
+    Tensor loss;
+    if (out.is_dtensor() && DTensor(out).placements()[0].is_shard(2))
+      loss = weft::nn::parallel::vocab_parallel_cross_entropy(DTensor(out), y);
+    else
+      loss = weft::cross_entropy((out.is_dtensor() ? DTensor(out).to_local() : out).reshape({-1, config.vocab_size}),
+                                 y.reshape({-1}));
+    loss.backward();
+    opt.step();
+  }
+};
+
 // One AdamW step (forward, backward, update) of the GPT of nn/transformer.h, sized so that tensor
 // parallelism has work to split: 2 layers, 4 heads, n_embd 256, 64 positions, batch 8. Baseline:
 // every rank trains the whole model alone (at once, sharing memory bandwidth as the parallel run
-// does); weft: tensor parallel over all ranks (nn::parallel::parallelize, "tp"). Counters:
-// tokens/s of each and the speedup.
+// does); weft: tensor parallel over all ranks with the vocabulary split too (Megatron's
+// vocab-parallel embedding, tied head and cross-entropy: nn/vocab_parallel.h). Counters: tokens/s of
+// each and the speedup.
 void BM_gpt_step(benchmark::State& state) {
-  namespace nn = weft::nn;
-  const nn::GPTConfig config{.vocab_size = 256, .block_size = 64, .n_layer = 2, .n_head = 4, .n_embd = 256};
-  const int64_t batch = 8, tokens = batch * config.block_size;
-  weft::manual_seed(5);
-  auto single = std::make_shared<nn::GPT>(config);
-  weft::manual_seed(5);
-  static DeviceMesh* tp_mesh = new DeviceMesh({static_cast<int64_t>(world_size())}, {"tp"});  // see world_mesh()
-  auto parallel = nn::parallel::parallelize(std::make_shared<nn::GPT>(config), *tp_mesh, "", "tp");
+  GptCase c;
+  auto single = GptCase::model();
+  auto parallel = GptCase::parallel(/*vocab_parallel=*/true);
   weft::optim::AdamW single_opt(single->parameters(), {.lr = 1e-3}), parallel_opt(parallel->parameters(), {.lr = 1e-3});
-  weft::Generator gen(11);  // the same batch on every rank
-  Tensor x = weft::randint(0, config.vocab_size, {batch, config.block_size}, weft::dtype(weft::kInt64), &gen);
-  Tensor y = weft::randint(0, config.vocab_size, {batch, config.block_size}, weft::dtype(weft::kInt64), &gen);
-  auto loss_of = [&](const Tensor& logits) {
-    return weft::cross_entropy(logits.reshape({-1, config.vocab_size}), y.reshape({-1}));
-  };
   std::vector<double> cpu_single, cpu_tp;
   paired(
       state,
       [&] {
         CpuTimer timer(cpu_single);
-        single_opt.zero_grad();
-        loss_of(single->forward(x)).backward();
-        single_opt.step();
+        c.step(*single, single_opt);
       },
       [&] {
         CpuTimer timer(cpu_tp);
-        parallel_opt.zero_grad();
-        loss_of(DTensor(parallel->forward(x)).to_local()).backward();
-        parallel_opt.step();
+        c.step(*parallel, parallel_opt);
       });
   state.counters["speedup"] = 1.0 / state.counters["ratio"];
   state.counters["speedup_cpu"] = cpu_speedup(cpu_single, cpu_tp);
-  state.counters["tokens_per_s_single"] = tokens / (state.counters["baseline_us"] * 1e-6);
-  state.counters["tokens_per_s_tp"] = tokens / (state.counters["weft_us"] * 1e-6);
+  state.counters["tokens_per_s_single"] = GptCase::tokens / (state.counters["baseline_us"] * 1e-6);
+  state.counters["tokens_per_s_tp"] = GptCase::tokens / (state.counters["weft_us"] * 1e-6);
+}
+
+// The same step under tensor parallelism with the embedding, head and loss replicated (baseline)
+// against the vocabulary split (weft): what vocab parallelism itself buys. Counters as above.
+void BM_gpt_step_vocab_parallel(benchmark::State& state) {
+  GptCase c;
+  auto tp = GptCase::parallel(/*vocab_parallel=*/false), vocab = GptCase::parallel(/*vocab_parallel=*/true);
+  weft::optim::AdamW tp_opt(tp->parameters(), {.lr = 1e-3}), vocab_opt(vocab->parameters(), {.lr = 1e-3});
+  std::vector<double> cpu_tp, cpu_vocab;
+  paired(
+      state,
+      [&] {
+        CpuTimer timer(cpu_tp);
+        c.step(*tp, tp_opt);
+      },
+      [&] {
+        CpuTimer timer(cpu_vocab);
+        c.step(*vocab, vocab_opt);
+      });
+  state.counters["speedup"] = 1.0 / state.counters["ratio"];
+  state.counters["speedup_cpu"] = cpu_speedup(cpu_tp, cpu_vocab);
+  state.counters["tokens_per_s_tp"] = GptCase::tokens / (state.counters["baseline_us"] * 1e-6);
+  state.counters["tokens_per_s_tp_vocab"] = GptCase::tokens / (state.counters["weft_us"] * 1e-6);
 }
 
 // The same GPT step, tensor parallel (baseline) against tensor + sequence parallel (weft,
-// default_sp_plan): the TP regions' all-reduces become all-gathers and reduce-scatters, and the
-// norms, residuals, embeddings and head run on 1/k of the sequence. Counters: tokens/s of each.
+// default_sp_plan), both with the vocabulary split: the TP regions' all-reduces become all-gathers
+// and reduce-scatters, and the norms, residuals and position embeddings run on 1/k of the sequence.
+// Counters: tokens/s of each.
 void BM_gpt_step_sequence_parallel(benchmark::State& state) {
-  namespace nn = weft::nn;
-  const nn::GPTConfig config{.vocab_size = 256, .block_size = 64, .n_layer = 2, .n_head = 4, .n_embd = 256};
-  const int64_t batch = 8, tokens = batch * config.block_size;
-  static DeviceMesh* tp_mesh = new DeviceMesh({static_cast<int64_t>(world_size())}, {"tp"});  // see world_mesh()
-  weft::manual_seed(5);
-  auto tp = nn::parallel::parallelize(std::make_shared<nn::GPT>(config), *tp_mesh, "", "tp");
-  weft::manual_seed(5);
-  auto sp_model = std::make_shared<nn::GPT>(config);
-  auto sp = nn::parallel::parallelize(sp_model, *tp_mesh, "", "tp", nn::parallel::default_sp_plan(*sp_model));
+  GptCase c;
+  auto tp = GptCase::parallel(/*vocab_parallel=*/true);
+  auto sp_model = GptCase::model();
+  auto sp = weft::nn::parallel::sequence_parallel(sp_model, GptCase::mesh(),
+                                                  weft::nn::parallel::default_sp_plan(*sp_model, true));
   weft::optim::AdamW tp_opt(tp->parameters(), {.lr = 1e-3}), sp_opt(sp->parameters(), {.lr = 1e-3});
-  weft::Generator gen(11);  // the same batch on every rank
-  Tensor x = weft::randint(0, config.vocab_size, {batch, config.block_size}, weft::dtype(weft::kInt64), &gen);
-  Tensor y = weft::randint(0, config.vocab_size, {batch, config.block_size}, weft::dtype(weft::kInt64), &gen);
-  auto step = [&](nn::parallel::Parallelized& model, weft::optim::AdamW& opt) {
-    opt.zero_grad();
-    Tensor logits = DTensor(model.forward(x)).to_local();
-    Tensor target = model.local_batch(y);  // under SP: this rank's chunk of the sequence
-    Tensor sum = weft::cross_entropy(logits.reshape({-1, config.vocab_size}), target.reshape({-1}), "sum");
-    nn::parallel::global_mean(sum, tokens).backward();
-    opt.step();
-  };
   std::vector<double> cpu_tp, cpu_sp;
   paired(
       state,
       [&] {
         CpuTimer timer(cpu_tp);
-        step(*tp, tp_opt);
+        c.step(*tp, tp_opt);
       },
       [&] {
         CpuTimer timer(cpu_sp);
-        step(*sp, sp_opt);
+        c.step(*sp, sp_opt);
       });
   state.counters["speedup"] = 1.0 / state.counters["ratio"];
   state.counters["speedup_cpu"] = cpu_speedup(cpu_tp, cpu_sp);
-  state.counters["tokens_per_s_tp"] = tokens / (state.counters["baseline_us"] * 1e-6);
-  state.counters["tokens_per_s_tp_sp"] = tokens / (state.counters["weft_us"] * 1e-6);
+  state.counters["tokens_per_s_tp"] = GptCase::tokens / (state.counters["baseline_us"] * 1e-6);
+  state.counters["tokens_per_s_tp_sp"] = GptCase::tokens / (state.counters["weft_us"] * 1e-6);
 }
 
 // Iteration counts are fixed (see Note [Lock step]): about a second of work per case here.
@@ -417,6 +451,8 @@ void register_benchmarks() {
       ->UseManualTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_gpt_step", BM_gpt_step)->Iterations(10)->UseManualTime()
       ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_gpt_step_vocab_parallel", BM_gpt_step_vocab_parallel)->Iterations(10)
+      ->UseManualTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_gpt_step_sequence_parallel", BM_gpt_step_sequence_parallel)->Iterations(10)
       ->UseManualTime()->Unit(benchmark::kMillisecond);
 }

@@ -339,13 +339,19 @@ def mpi_rows(runs, t):
             continue
         if family == "BM_gpt_step":
             cpu = c.get("speedup_cpu", 0)
-            t.add("mpi", f"GPT step (2x256, 4 heads, 8x64 tokens), TP over 2 ranks: "
+            t.add("mpi", f"GPT step (2x256, 4 heads, 8x64 tokens), TP (vocab parallel) over 2 ranks: "
                   f"{c['tokens_per_s_tp']:.0f} vs {c['tokens_per_s_single']:.0f} tokens/s (speedup {b / w:.2f}x wall, "
                   f"{cpu:.2f}x in CPU time)", fmt_time(w), fmt_time(b) + " (1 rank)", w / b,
                   ">= 1.8x speedup (CPU time)", cpu >= 1.8 if cpu else None)
             continue
+        if family == "BM_gpt_step_vocab_parallel":
+            t.add("mpi", f"GPT step as above, TP over 2 ranks with the vocabulary split (embedding, tied head, loss): "
+                  f"{c['tokens_per_s_tp_vocab']:.0f} vs {c['tokens_per_s_tp']:.0f} tokens/s with them replicated "
+                  f"({b / w:.2f}x wall, {c.get('speedup_cpu', 0):.2f}x in CPU time)", fmt_time(w),
+                  fmt_time(b) + " (TP, tail replicated)", w / b)
+            continue
         if family == "BM_gpt_step_sequence_parallel":
-            t.add("mpi", f"GPT step as above, TP + sequence parallel over 2 ranks: {c['tokens_per_s_tp_sp']:.0f} vs "
+            t.add("mpi", f"GPT step as above, TP + sequence parallel over 2 ranks, both vocab parallel: {c['tokens_per_s_tp_sp']:.0f} vs "
                   f"{c['tokens_per_s_tp']:.0f} tokens/s under TP alone ({b / w:.2f}x wall, "
                   f"{c.get('speedup_cpu', 0):.2f}x in CPU time)", fmt_time(w), fmt_time(b) + " (TP)", w / b)
             continue

@@ -25,6 +25,7 @@ struct Flags {
   int64_t dp = 1, tp = -1, steps = 300, log_every = 20, batch = 32, threads = 1;
   double lr = 1e-2;
   bool check = true, float64 = false, overlap = true, sp = false, fsdp = false, autocast = false;
+  bool vocab_parallel = true;  // under --tp without --fsdp: the vocabulary split too (nn/vocab_parallel.h)
   std::string csv;
 };
 
@@ -55,9 +56,10 @@ Flags parse(int argc, char** argv) {
     else if (a == "--sp") f.sp = true;
     else if (a == "--fsdp") f.fsdp = true;
     else if (a == "--autocast") f.autocast = true;
+    else if (a == "--no-vocab-parallel") f.vocab_parallel = false;
     else if (a == "--csv") f.csv = next();
     else WEFT_ERROR("train_gpt: unknown flag ", a, " (flags: --dp N --tp N --steps N --log-every N --batch N "
-                    "--threads N --lr X --no-check --float64 --no-overlap --sp --fsdp --autocast --csv PATH)");
+                    "--threads N --lr X --no-check --float64 --no-overlap --sp --fsdp --autocast --no-vocab-parallel --csv PATH)");
   }
   if (f.tp < 0) f.tp = dist::world_size() / f.dp;  // by default every rank not used by dp does tp
   WEFT_CHECK(!(f.autocast && f.float64), "train_gpt: --autocast runs float32 weights' products in bfloat16; "
@@ -121,6 +123,14 @@ Tensor step_loss(const Tensor& logits, const Tensor& targets, int64_t global_tok
                                    global_tokens);
 }
 
+// The same from the parallel model's output: vocab-sharded logits (Shard(2) on tp) go to the
+// vocab-parallel cross-entropy and are never gathered (Note [Vocabulary parallelism]).
+Tensor step_loss(const dist::DTensor& logits, const Tensor& targets, int64_t global_tokens) {
+  if (logits.placements().back().is_shard(2))
+    return nn::parallel::global_mean(nn::parallel::vocab_parallel_cross_entropy(logits, targets, "sum"), global_tokens);
+  return step_loss(logits.to_local(), targets, global_tokens);
+}
+
 // The single-process reference, trained on the same batches.
 struct Reference {
   std::shared_ptr<nn::GPT> model;
@@ -155,8 +165,12 @@ int main(int argc, char** argv) {
                                                : dist::init_device_mesh({f.tp}, {"tp"});
   WEFT_CHECK(!f.sp || f.tp > 1, "train_gpt: --sp splits sequences over the tensor-parallel ranks; it needs --tp > 1");
   auto gpt = make_model(f.float64);  // --sp: activations between the TP regions split along the sequence
+  // Under TP the embedding, tied head and loss are split over the vocabulary (Megatron's; with --sp
+  // every rank then takes all the tokens), except with --fsdp (which shards the parameters over dp).
+  const bool vocab_parallel = f.vocab_parallel && f.tp > 1 && !f.fsdp;
   auto model = nn::parallel::parallelize(gpt, mesh, f.dp > 1 ? "dp" : "", f.dp > 1 && f.tp == 1 ? "" : "tp",
-                                         f.sp ? std::optional(nn::parallel::default_sp_plan(*gpt)) : std::nullopt);
+                                         f.sp ? nn::parallel::default_sp_plan(*gpt, vocab_parallel)
+                                              : nn::parallel::default_tp_plan(*gpt, vocab_parallel));
   model->overlap_grad_reduce = f.overlap;  // dp gradients reduced during backward (nn/parallel.h)
   // --fsdp: parameters sharded over dp instead, per block and then the root (nn/fsdp.h); the
   // Parallelized still names them, splits batches and gathers the state dict, FSDP runs forward.
@@ -174,7 +188,8 @@ int main(int argc, char** argv) {
   if (print) {
     std::printf("GPT %lld parameters, %d ranks: dp=%lld%s tp=%lld%s, mesh %s, %s\n",
                 static_cast<long long>(model->num_parameters()), dist::world_size(), static_cast<long long>(f.dp),
-                f.fsdp ? " (fully sharded)" : "", static_cast<long long>(f.tp), f.sp ? " +sp" : "",
+                f.fsdp ? " (fully sharded)" : "", static_cast<long long>(f.tp),
+                f.sp ? (vocab_parallel ? " +sp +vocab parallel" : " +sp") : vocab_parallel ? " +vocab parallel" : "",
                 mesh.to_string().c_str(),
                 f.float64 ? "float64" : f.autocast ? "float32 weights, bfloat16 autocast" : "float32");
     std::printf("corpus: a random 2-successor grammar over %lld tokens; entropy floor %.3f, uniform guess %.3f\n",
@@ -208,7 +223,7 @@ int main(int argc, char** argv) {
       {
         AutocastGuard autocast(kBFloat16, f.autocast);  // the forward only, as torch.autocast is used
         dist::DTensor logits(forward(x));
-        loss = step_loss(logits.to_local(), model->local_batch(y), y.numel());
+        loss = step_loss(logits, model->local_batch(y), y.numel());
       }
       loss.backward();
       optim::clip_grad_norm_(model->parameters(), 1.0);
@@ -237,7 +252,7 @@ int main(int argc, char** argv) {
     NoGradGuard no_grad;
     AutocastGuard autocast(kBFloat16, f.autocast);
     dist::DTensor logits(forward(ex));
-    eval_loss = model->reduce_over_dp(step_loss(logits.to_local(), model->local_batch(ey), ey.numel()).item<double>());
+    eval_loss = model->reduce_over_dp(step_loss(logits, model->local_batch(ey), ey.numel()).item<double>());
   }
   nn::StateDict full = model->full_state_dict();  // collective: every rank gathers
   if (reference) {

@@ -74,7 +74,17 @@ Embedding::Embedding(int64_t n, int64_t dim, std::optional<int64_t> padding_idx_
   }
 }
 
-Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices, padding_idx); }
+Tensor Embedding::forward(const Tensor& indices) {
+  if (parallel_forward) return parallel_forward(indices);
+  return embedding(weight, indices, padding_idx);
+}
+
+Tensor Embedding::attend(const Tensor& x) {
+  if (parallel_attend) return parallel_attend(x);
+  WEFT_CHECK(x.dim() >= 1 && x.size(-1) == embedding_dim, "Embedding.attend: expected input with last dim ",
+             embedding_dim, " but got shape ", x.shape());
+  return linear(x, weight);
+}
 
 std::string Embedding::extra_repr() const {
   return std::to_string(num_embeddings) + ", " + std::to_string(embedding_dim) +

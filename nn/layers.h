@@ -35,9 +35,17 @@ class Embedding : public UnaryModule {
   Tensor forward(const Tensor& indices) override;
   std::string extra_repr() const override;
 
+  // x (..., embedding_dim) against every row of the table: the logits of an output head tied to this
+  // embedding (flax's Embed.attend), linear(x, weight).
+  Tensor attend(const Tensor& x);
+
   int64_t num_embeddings, embedding_dim;
   std::optional<int64_t> padding_idx;  // non-negative once constructed
   Tensor& weight;
+  // Set by the VocabParallel style (nn/parallel.h): forward and attend on this rank's rows of the
+  // table, with the collectives around them. Empty for an ordinary Embedding.
+  std::function<Tensor(const Tensor& indices)> parallel_forward;
+  std::function<Tensor(const Tensor& x)> parallel_attend;
 };
 
 // Normalises over the trailing `normalized_shape` dims; weight ones, bias zeros.

@@ -21,3 +21,4 @@
 #include "nn/transformer.h"
 #include "nn/distributed_checkpoint.h"
 #include "nn/activation_checkpoint.h"
+#include "nn/vocab_parallel.h"

@@ -12,6 +12,7 @@
 #include "nn/batch_norm.h"
 #include "nn/slot_swap.h"
 #include "nn/transformer.h"
+#include "nn/vocab_parallel.h"
 #include "ops/ops.h"
 
 namespace weft::nn::parallel {
@@ -72,6 +73,7 @@ std::optional<int64_t> sequence_dim_of(const Style& style, const std::string& pa
   };
   if (const auto* col = std::get_if<ColwiseParallel>(&style)) return of(col->input_layout, "input_layout");
   if (const auto* row = std::get_if<RowwiseParallel>(&style)) return of(row->output_layout, "output_layout");
+  if (std::holds_alternative<VocabParallel>(style)) return std::nullopt;
   return std::get<SequenceParallel>(style).sequence_dim;
 }
 
@@ -121,6 +123,34 @@ Layouts apply_linear_style(Linear& lin, const Style& style, const dist::DeviceMe
   return {{&lin.weight, w}, {&lin.bias, b}};
 }
 
+// VocabParallel on an Embedding: the table Shard(0), its lookup and its tied head on this rank's
+// rows (Note [Vocabulary parallelism] in nn/vocab_parallel.h).
+// Under sequence parallelism (a GPT's "wte" only) the lookup takes every token and reduce-scatters
+// into this rank's chunk of the sequence, and the head all-gathers the chunks first.
+Layouts apply_vocab_parallel(Embedding& emb, const std::string& path, const dist::DeviceMesh& mesh, int64_t tp,
+                             std::shared_ptr<const SequenceShard> seq) {
+  WEFT_CHECK(emb.num_embeddings >= mesh.size(tp), "VocabParallel: '", path, "' has a vocabulary of ",
+             emb.num_embeddings, " rows for ", mesh.size(tp), " ranks of mesh dim ", tp,
+             "; expected at least one row per rank");
+  WEFT_CHECK(!emb.padding_idx, "VocabParallel: '", path, "' has padding_idx ", emb.padding_idx.value_or(0),
+             "; expected an Embedding without padding_idx");
+  WEFT_CHECK(!emb.parallel_forward, "parallelize: '", path, "' is already vocab parallel");
+  Embedding* self = &emb;  // the functions live in the Embedding: a raw pointer makes no cycle
+  auto local = [](const Tensor& t) {
+    WEFT_CHECK(!t.is_dtensor(), "Embedding (vocab parallel): its weight is a DTensor; call the Parallelized "
+               "wrapper's forward, not the inner module's");
+    return t;
+  };
+  emb.parallel_forward = [self, local, mesh, tp, seq](const Tensor& idx) {
+    return vocab_parallel_embedding(idx, local(self->weight), self->num_embeddings, mesh, tp, seq ? seq->dim : -1);
+  };
+  emb.parallel_attend = [self, local, mesh, tp, seq](const Tensor& x) {
+    return seq ? vocab_parallel_logits(x, local(self->weight), mesh, tp, seq->dim, seq->sizes())
+               : vocab_parallel_logits(x, local(self->weight), mesh, tp);
+  };
+  return {{&emb.weight, Layout{{emb.num_embeddings, emb.embedding_dim}, dist::Shard(0)}}};
+}
+
 // SequenceParallel on any module: its own parameters Replicate with Partial gradients over tp; a
 // Dropout draws for the whole sequence, a GPT embeds its chunk of the tokens. See Note [Sequence
 // parallelism].
@@ -148,8 +178,11 @@ Layouts apply_sequence_parallel(Module& m, const std::string& path, std::shared_
       auto [size, offset] = seq->chunk();
       WEFT_CHECK(seq->length <= self->config.block_size, "GPT (sequence parallel): cannot forward a sequence of "
                  "length ", seq->length, "; block_size is ", self->config.block_size);
-      WEFT_CHECK(idx.dim() == 2 && idx.size(1) == size, "GPT (sequence parallel): expected this rank's ", size,
-                 " tokens of a sequence of ", seq->length, " but got shape ", idx.shape());
+      // A vocab-parallel table looks up every token and reduce-scatters into this rank's chunk.
+      const int64_t tokens = self->wte->parallel_forward ? seq->length : size;
+      WEFT_CHECK(idx.dim() == 2 && idx.size(1) == tokens, "GPT (sequence parallel", tokens == size ? "" : ", vocab "
+                 "parallel", "): expected ", tokens, " tokens (this rank's chunk is ", size, " of a sequence of ",
+                 seq->length, ") but got shape ", idx.shape());
       Tensor x = add(self->wte->forward(idx), self->wpe->forward(arange(offset, offset + size)));
       // A Replicate table read at this rank's positions: the embeddings are this rank's own. (They are
       // Varying already when the tokens' own type reached them; then there is nothing to change.)
@@ -265,6 +298,14 @@ Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh 
     Layouts more;
     if (std::holds_alternative<SequenceParallel>(style)) {
       more = apply_sequence_parallel(*target, path, sequence_);
+    } else if (std::holds_alternative<VocabParallel>(style)) {
+      auto emb = std::dynamic_pointer_cast<Embedding>(target);
+      WEFT_CHECK(emb != nullptr, "parallelize: the plan makes '", path, "' VocabParallel, but it is a ",
+                 target->type_name(), "; expected an Embedding");
+      WEFT_CHECK(!sequence_ || (path == "wte" && dynamic_cast<GPT*>(module.get())), "parallelize: '", path,
+                 "' is VocabParallel in a plan with sequence parallelism; expected it there only on a GPT's "
+                 "'wte', whose tokens every rank then holds whole");
+      more = apply_vocab_parallel(*emb, path, mesh, tp, sequence_);
     } else {
       auto lin = std::dynamic_pointer_cast<Linear>(target);
       WEFT_CHECK(lin != nullptr, "parallelize: the plan names '", path, "', which is not a Linear");
@@ -314,7 +355,25 @@ Parallelized::Parallelized(std::shared_ptr<UnaryModule> inner, dist::DeviceMesh 
   if (dp >= 0 && mesh.size(dp) > 1) synchronize_batch_norms(*module, mesh, dp);
   input_placements_ = dist::replicate_all(mesh.ndim());
   if (dp >= 0) input_placements_[static_cast<size_t>(dp)] = dist::Shard(0);
-  if (sequence_) input_placements_[static_cast<size_t>(tp)] = dist::Shard(sequence_->dim);
+  // Sequence parallel: the tokens are split along the sequence, unless the vocabulary is (then
+  // every rank needs every token; the lookup's sum reduce-scatters into the chunks).
+  const bool whole_tokens = std::any_of(tp_plan.begin(), tp_plan.end(), [](const auto& entry) {
+    return std::holds_alternative<VocabParallel>(entry.second);
+  });
+  if (sequence_ && !whole_tokens) input_placements_[static_cast<size_t>(tp)] = dist::Shard(sequence_->dim);
+  // A GPT's head over this rank's vocabulary rows: the logits stay sharded over the vocabulary.
+  output_placements_ = input_placements_;
+  if (auto* gpt = dynamic_cast<GPT*>(module.get()); gpt && tp >= 0) {
+    auto styled_as = [&](const std::string& name, auto tag) {
+      return std::any_of(tp_plan.begin(), tp_plan.end(), [&](const auto& entry) {
+        return entry.first == name && std::holds_alternative<decltype(tag)>(entry.second);
+      });
+    };
+    if (gpt->lm_head ? styled_as("lm_head", ColwiseParallel{}) : styled_as("wte", VocabParallel{})) {
+      output_placements_[static_cast<size_t>(tp)] = dist::Shard(2);
+      output_even_ = gpt->config.vocab_size % mesh.size(tp) == 0;
+    }
+  }
 }
 
 int64_t Parallelized::sequence_dim() const { return sequence_ ? sequence_->dim : -1; }
@@ -379,9 +438,9 @@ Tensor Parallelized::forward(const Tensor& x) {
   }
   // Even rows (and sequence chunks) need no size exchange for the output's global shape.
   bool even = (dp_dim < 0 || input.size(0) % mesh.size(dp_dim) == 0) &&
-              (!sequence_ || sequence_->length % mesh.size(tp_dim) == 0);
+              (!sequence_ || sequence_->length % mesh.size(tp_dim) == 0) && output_even_;
   const bool derive = derive_grad_placements && dist::spmd_types_enabled();
-  return dist::local_map(body, {.out_placements = {input_placements_},
+  return dist::local_map(body, {.out_placements = {output_placements_},
                                 .in_placements = in,
                                 .in_grad_placements = derive ? std::nullopt : std::optional(in_grad),
                                 .device_mesh = mesh,

@@ -90,7 +90,10 @@ namespace weft::nn::parallel {
 // rank embeds its chunk of the tokens (the GPT's hook gives its positions), runs the final norm and
 // the head on it, and the logits come out as sequence shards, so the loss needs the targets'
 // matching chunk (local_batch) and its sum runs over tp too (reduce_over_dp). No collective runs
-// at these two ends. Uneven lengths follow torch.chunk (a rank may hold an empty chunk).
+// at these two ends. Uneven lengths follow torch.chunk (a rank may hold an empty chunk). With the
+// vocabulary split as well (VocabParallel on a GPT's "wte", Note [Vocabulary parallelism]) the ends
+// change: every tp rank takes all the tokens (input Replicate on tp), its lookup's sum reduce-scatters
+// into the chunks, the head all-gathers them, and the logits are Shard(2) on tp with whole sequences.
 // Replicated parameters used on the chunks (norms, embeddings, the row-parallel bias) get Partial
 // gradients over tp, all-reduced by the optimizer with the others (one all_reduce per step); the
 // SPMD types check this: declaring such a gradient Replicate fails in the body.
@@ -132,8 +135,19 @@ struct RowwiseParallel {
 struct SequenceParallel {
   int64_t sequence_dim = 1;
 };
-using Style = std::variant<ColwiseParallel, RowwiseParallel, SequenceParallel>;
-// Module paths ("blocks.0.mlp.fc1"; "" is the root) and their styles (Colwise, Rowwise: Linear only).
+// Vocab-parallel Embedding (Megatron's VocabParallelEmbedding; PyTorch's RowwiseParallel on an
+// nn.Embedding): the table Shard(0) over tp (uneven vocabularies allowed, at least one row per
+// rank); the lookup sums every rank's rows with one all-reduce, and the head tied to the table
+// (Embedding::attend, a GPT with tie_weights) gives logits sharded over the vocabulary. On a GPT's
+// "wte" (tied) or with its "lm_head" ColwiseParallel, the Parallelized output is Shard(2) on tp:
+// take the loss with vocab_parallel_cross_entropy (nn/vocab_parallel.h). See Note [Vocabulary
+// parallelism] there. With sequence parallelism (a GPT's "wte" only): every rank takes all the
+// tokens (the input is Replicate on tp), the lookup reduce-scatters into sequence chunks and the head
+// all-gathers them.
+struct VocabParallel {};
+using Style = std::variant<ColwiseParallel, RowwiseParallel, SequenceParallel, VocabParallel>;
+// Module paths ("blocks.0.mlp.fc1"; "" is the root) and their styles (Colwise, Rowwise: Linear only;
+// VocabParallel: Embedding only).
 using Plan = std::vector<std::pair<std::string, Style>>;
 
 // The default plans of nn's transformer modules are default_tp_plan and default_sp_plan (nn/transformer.h).
@@ -148,12 +162,16 @@ class Parallelized : public UnaryModule {
 
   // x: the batch as a DTensor (redistributed to input_placements() if needed), or a plain tensor
   // holding the whole global batch on every rank (each rank takes its rows; no communication).
-  // Returns the module's output as a DTensor with input_placements(): rows Shard(0) on dp.
+  // Returns the module's output as a DTensor with output_placements().
   Tensor forward(const Tensor& x) override;
 
   // [Shard(0) on dp, Replicate elsewhere]: the batch is split over dp and whole on every tp rank;
-  // under sequence parallelism Shard(sequence_dim) on tp (each tp rank holds its sequence chunk).
+  // under sequence parallelism Shard(sequence_dim) on tp (each tp rank holds its sequence chunk),
+  // except for a GPT with VocabParallel "wte" (every tp rank takes all the tokens).
   const dist::Placements& input_placements() const { return input_placements_; }
+  // input_placements(), except Shard(2) on tp for a GPT whose head is vocab-parallel (VocabParallel
+  // on its tied "wte", or ColwiseParallel on its "lm_head"): logits sharded over the vocabulary.
+  const dist::Placements& output_placements() const { return output_placements_; }
   // This rank's part of a global batch that every rank holds (torch.chunk over dp, and over tp
   // under sequence parallelism; no communication): the rows its output (and loss) covers.
   Tensor local_batch(const Tensor& global_batch) const;
@@ -193,7 +211,8 @@ class Parallelized : public UnaryModule {
     std::shared_ptr<GradReducer> reducer;
   };
   std::vector<Param> params_;
-  dist::Placements input_placements_;
+  dist::Placements input_placements_, output_placements_;
+  bool output_even_ = true;  // a vocab-sharded output splits evenly (no size exchange per forward)
   std::shared_ptr<SequenceShard> sequence_;  // null without sequence parallelism
 };
 

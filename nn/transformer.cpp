@@ -91,7 +91,7 @@ Tensor GPT::forward(const Tensor& idx) {
   Tensor x = parallel_embed ? parallel_embed(idx) : (*wte)(idx) + (*wpe)(arange(T));  // (B, T, C) + (T, C)
   x = (*drop)(x);
   x = (*ln_f)((*blocks)(x));
-  return lm_head ? (*lm_head)(x) : linear(x, wte->weight);
+  return lm_head ? (*lm_head)(x) : wte->attend(x);  // under VocabParallel: this rank's vocabulary rows
 }
 
 std::string GPT::extra_repr() const {
@@ -129,16 +129,25 @@ void collect_plan(const Module& m, const std::string& prefix, Plan& plan, bool s
 }
 }  // namespace
 
-Plan default_tp_plan(const Module& module) {
+Plan default_tp_plan(const Module& module, bool vocab_parallel) {
   Plan plan;
   collect_plan(module, "", plan, /*sp=*/false);
+  if (const auto* gpt = dynamic_cast<const GPT*>(&module); gpt && vocab_parallel) {
+    plan.push_back({"wte", VocabParallel{}});
+    if (gpt->lm_head) plan.push_back({"lm_head", ColwiseParallel{}});
+  }
   return plan;
 }
 
-Plan default_sp_plan(const Module& module) {
+Plan default_sp_plan(const Module& module, bool vocab_parallel) {
   Plan plan;
   if (runs_on_chunks(module)) plan.push_back({"", SequenceParallel{}});
   collect_plan(module, "", plan, /*sp=*/true);
+  if (dynamic_cast<const GPT*>(&module) && vocab_parallel)
+    for (auto& [path, style] : plan) {
+      if (path == "wte") style = VocabParallel{};
+      if (path == "lm_head") style = ColwiseParallel{.input_layout = dist::Shard(1)};  // gathers the chunks
+    }
   return plan;
 }
 

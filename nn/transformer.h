@@ -67,11 +67,15 @@ class GPT : public UnaryModule {
 
 namespace weft::nn::parallel {
 // Megatron's plan for the modules above: every MLP (fc1 column, fc2 row) and every
-// CausalSelfAttention (qkv column by heads, proj row by heads) under `module`.
-Plan default_tp_plan(const Module& module);
+// CausalSelfAttention (qkv column by heads, proj row by heads) under `module`. With vocab_parallel
+// and a GPT as `module`, also its vocabulary (Note [Vocabulary parallelism]): "wte" VocabParallel
+// and, untied, "lm_head" ColwiseParallel; the logits are then Shard(2) on tp.
+Plan default_tp_plan(const Module& module, bool vocab_parallel = false);
 // default_tp_plan with sequence parallelism (Note [Sequence parallelism]): the column-parallel
 // Linears gather sequence chunks along dim 1, the row-parallel ones reduce-scatter into them, and
 // every other LayerNorm, RMSNorm, Dropout, Embedding, Linear and GPT (the root included) is
-// SequenceParallel: it runs on this rank's chunk.
-Plan default_sp_plan(const Module& module);
+// SequenceParallel: it runs on this rank's chunk. With vocab_parallel, a GPT's "wte" is VocabParallel
+// instead (every rank takes all the tokens; the lookup reduce-scatters into the chunks) and an
+// untied "lm_head" ColwiseParallel over gathered chunks: the logits are Shard(2) on tp.
+Plan default_sp_plan(const Module& module, bool vocab_parallel = false);
 }  // namespace weft::nn::parallel

@@ -7,6 +7,7 @@
 
 #include "distributed/comm_debug.h"
 #include "distributed/runtime.h"
+#include "distributed/sharding.h"
 #include "weft.h"
 #include "tests/test_util.h"
 
@@ -156,6 +157,9 @@ struct Problem {
   std::function<std::pair<Tensor, Tensor>(int step)> batch;  // global (input, target), same on every rank
   // The loss's share for these rows: sum of per-element losses / global_count.
   std::function<Tensor(const Tensor& out, const Tensor& target, int64_t global_count)> loss;
+  // Set for a vocab-parallel model: its plan (from the model) and the loss of its DTensor output.
+  std::function<par::Plan(const nn::UnaryModule&)> plan;
+  std::function<Tensor(const DTensor& out, const Tensor& target, int64_t global_count)> parallel_loss;
 };
 
 // Trains the parallelized model and a single-process copy side by side; their losses, gradient norms
@@ -163,7 +167,8 @@ struct Problem {
 void check_training(const Problem& problem, const DeviceMesh& mesh, const std::string& dp, const std::string& tp,
                     Opt opt, bool overlap = true, int steps = 3) {
   auto ref = problem.make_model();
-  auto model = par::parallelize(problem.make_model(), mesh, dp, tp);
+  auto inner = problem.make_model();
+  auto model = par::parallelize(inner, mesh, dp, tp, problem.plan ? std::optional(problem.plan(*inner)) : std::nullopt);
   model->overlap_grad_reduce = overlap;
   auto ref_opt = make_optimizer(opt, ref->parameters());
   auto par_opt = make_optimizer(opt, model->parameters());
@@ -178,7 +183,8 @@ void check_training(const Problem& problem, const DeviceMesh& mesh, const std::s
 
     par_opt->zero_grad();
     DTensor out(model->forward(x));
-    Tensor loss = problem.loss(out.to_local(), model->local_batch(y), count);
+    Tensor loss = problem.parallel_loss ? problem.parallel_loss(out, model->local_batch(y), count)
+                                        : problem.loss(out.to_local(), model->local_batch(y), count);
     loss.backward();
     // With overlap every gradient is already reduced over dp (its sum may still be in flight).
     if (overlap && !dp.empty() && mesh.size(mesh.dim_index(dp)) > 1)
@@ -243,6 +249,29 @@ Problem gpt_problem() {
   return p;
 }
 
+// gpt_problem with the vocabulary split over tp (Note [Vocabulary parallelism]): 11 tokens are
+// uneven over 2 and 4 ranks; the tied table or, untied, the lm_head, and the loss from logits that
+// are never gathered.
+Problem vocab_parallel_gpt_problem(bool tie_weights, bool sequence_parallel = false) {
+  Problem p = gpt_problem();
+  p.make_model = [tie_weights] {
+    manual_seed(12);
+    auto m = std::make_shared<nn::GPT>(nn::GPTConfig{.vocab_size = 11, .block_size = 6, .n_layer = 2, .n_head = 3,
+                                                     .n_embd = 12, .tie_weights = tie_weights});
+    m->to(kFloat64);
+    return m;
+  };
+  p.plan = [sequence_parallel](const nn::UnaryModule& m) {
+    return sequence_parallel ? par::default_sp_plan(m, /*vocab_parallel=*/true)
+                             : par::default_tp_plan(m, /*vocab_parallel=*/true);
+  };
+  p.parallel_loss = [](const DTensor& logits, const Tensor& target, int64_t count) {
+    REQUIRE(logits.placements().back() == Shard(2));  // the vocabulary stays sharded on tp
+    return par::global_mean(par::vocab_parallel_cross_entropy(logits, target, "sum"), count);
+  };
+  return p;
+}
+
 }  // namespace
 
 TEST_CASE("data parallel matches single-process training") {
@@ -276,6 +305,56 @@ TEST_CASE("tensor parallel matches single-process training") {
     check_training(mlp_problem(), mesh, "", "tp", opt);
     check_training(gpt_problem(), mesh, "", "tp", opt);
   }
+}
+
+TEST_CASE("tensor parallel with a vocab-parallel embedding, head and loss matches single-process training") {
+  DeviceMesh mesh = init_device_mesh({world_size()}, {"tp"});
+  for (bool tied : {true, false})
+    for (Opt opt : {Opt::SGD, Opt::AdamW}) {
+      INFO("tie_weights " << tied);
+      check_training(vocab_parallel_gpt_problem(tied), mesh, "", "tp", opt);
+    }
+  // On (dp, tp): the 2-D mesh of the test below.
+  int64_t k = world_size();
+  DeviceMesh grid = init_device_mesh(k == 4 ? std::vector<int64_t>{2, 2} : std::vector<int64_t>{1, k}, {"dp", "tp"});
+  check_training(vocab_parallel_gpt_problem(true), grid, "dp", "tp", Opt::AdamW);
+  // The table's shards: torch.chunk of 11 rows; its gradient stays Shard(0), no communication.
+  auto model = par::tensor_parallel(vocab_parallel_gpt_problem(true).make_model(), mesh,
+                                    par::default_tp_plan(*gpt_problem().make_model(), true));
+  auto gpt = std::dynamic_pointer_cast<nn::GPT>(model->module);
+  DTensor wte(gpt->wte->weight);
+  REQUIRE(wte.placements() == Placements{Shard(0)});
+  REQUIRE(wte.to_local().size(0) == dist::chunk_size_and_offset(11, k, world_rank()).first);
+  REQUIRE(model->output_placements() == Placements{Shard(2)});
+  auto [x, y] = gpt_problem().batch(0);
+  CommDebugMode comm;
+  DTensor out(model->forward(x));
+  // Forward: the embedding's all-reduce and one per row-parallel Linear (proj, fc2) per block.
+  REQUIRE(comm.count(CollectiveKind::AllReduce) == (k > 1 ? 5 : 0));
+  par::vocab_parallel_cross_entropy(out, y).backward();
+  // The loss: one all-gather of three numbers per row; backward: one all-reduce per column-parallel
+  // input (qkv, fc1, the head).
+  REQUIRE(comm.count(CollectiveKind::AllGather) == (k > 1 ? 1 : 0));
+  REQUIRE(comm.count(CollectiveKind::AllReduce) == (k > 1 ? 10 : 0));
+  REQUIRE(DTensor(gpt->wte->weight.grad()).placements() == Placements{Shard(0)});
+}
+
+TEST_CASE("tensor + sequence parallel with the vocabulary split matches single-process training") {
+  // 6 positions over 4 ranks: uneven sequence chunks too. Every rank takes all the tokens.
+  int64_t k = world_size();
+  for (bool tied : {true, false}) {
+    INFO("tie_weights " << tied);
+    check_training(vocab_parallel_gpt_problem(tied, true), init_device_mesh({k}, {"tp"}), "", "tp", Opt::AdamW);
+  }
+  DeviceMesh grid = init_device_mesh(k == 4 ? std::vector<int64_t>{2, 2} : std::vector<int64_t>{1, k}, {"dp", "tp"});
+  // Without overlap: parameters used on chunks keep Partial gradients on tp (Note [Sequence parallelism]),
+  // which check_training's overlap check does not expect.
+  check_training(vocab_parallel_gpt_problem(true, true), grid, "dp", "tp", Opt::AdamW, /*overlap=*/false);
+  auto inner = vocab_parallel_gpt_problem(true, true).make_model();
+  auto model = par::sequence_parallel(inner, init_device_mesh({k}, {"tp"}), par::default_sp_plan(*inner, true));
+  REQUIRE(model->input_placements() == Placements{Replicate()});
+  REQUIRE(model->output_placements() == Placements{Shard(2)});
+  REQUIRE(model->sequence_dim() == 1);
 }
 
 TEST_CASE("tensor parallel: shards, gradient placements and communication") {
