@@ -1,8 +1,9 @@
 // attention_kernels.cpp: the flash-style attention forward and backward (see Note [Flash attention]):
-// tile products on an inlined register-blocked loop (small tiles, float64) or dnnl_sgemm (larger
-// float32 tiles), the row loops compiled per ISA; OpenMP over (batch, query block) in forward and
+// tile products on an inlined register-blocked loop (small tiles; in the AVX-512 copy on intrinsics,
+// attention_kernels_avx512.h) or dnnl_sgemm (larger float32 tiles), the row loops compiled per ISA; OpenMP over (batch, query block) in forward and
 // over batch in backward (each batch element's dq accumulates across key blocks on one thread).
 #include "kernels/attention_kernels.h"
+#include "kernels/attention_kernels_avx512.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.h>
+
 
 #include "kernels/cpu_isa.h"
 #include "kernels/threads.h"
@@ -34,6 +36,8 @@ struct Rows {
   std::vector<int64_t> offset;
   int64_t row_stride = 0, col_stride = 1;
   const T* row(int64_t n, int64_t r) const { return data + offset[n] + r * row_stride; }
+  // The same row of an output this kernel made (so never a read-only input).
+  T* out_row(int64_t n, int64_t r) const { return const_cast<T*>(row(n, r)); }
 };
 
 template <class T>
@@ -107,13 +111,16 @@ template <class T, bool kTransA>
     for (int64_t j = 0; j < n; ++j) edge(i, j);
 }
 
+
 // c[m, n] = alpha * op(a) @ op(b) + beta * c, row-major, op = transpose where the flag says. Small
 // products on small_gemm (b^T through a transposed copy in `bt`, k * n elements); float32 products
 // past kSgemmWork multiply-adds on oneDNN's sgemm (inside a parallel region it runs on the calling
 // thread), which costs a few microseconds per call before any arithmetic.
 constexpr int64_t kSgemmWork = int64_t(1) << 16;
 
-template <class T>
+// kIsa: 0 baseline, 1 avx2 + fma, 2 avx512: which copy the caller is (the AVX-512 copy of float32
+// takes small_gemm_512 and transpose_512).
+template <class T, int kIsa>
 [[gnu::always_inline]] inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                                         int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, T* bt) {
   if constexpr (std::is_same_v<T, float>) {
@@ -122,6 +129,12 @@ template <class T>
       return;
     }
   }
+#ifdef WEFT_ATTN_X86
+  if constexpr (std::is_same_v<T, float> && kIsa == 2) {
+    gemm_f32_avx512(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bt);
+    return;
+  }
+#endif
   if (tb) {
     // Row by row of bt: its stores are contiguous (vectorised), the loads stride through b, which
     // is a small tile already in cache. (Row by row of b stored one float at a time: about 16% of
@@ -159,22 +172,34 @@ struct Problem {
   // last query (later key blocks are skipped outright).
   int64_t key_end(int64_t i0, int64_t rows) const { return causal ? std::min(S, i0 + rows) : S; }
 
-  // s[r, c] = scale * q[i0 + r] . k[j0 + c], then the mask (or causal) of those positions.
+  // How far into a key block's `cols` keys from j0 the row loops of query i go: under causal the keys
+  // up to i rounded up to a multiple of 16 (so that the vectorised loops take no scalar epilogue;
+  // the keys past i within that are set to -inf, and past the bound the loops write 0, where the
+  // composed form has exp(-inf) = 0), else all.
+  int64_t row_cols(int64_t i, int64_t j0, int64_t cols, T* sr) const {
+    if (!causal) return cols;
+    const int64_t keys = std::clamp<int64_t>(i - j0 + 1, 0, cols), bound = std::min(cols, (keys + 15) / 16 * 16);
+    for (int64_t c = keys; c < bound; ++c) sr[c] = -std::numeric_limits<T>::infinity();
+    return bound;
+  }
+
+  // s[r, c] = scale * q[i0 + r] . k[j0 + c], then a mask's effect on those positions (causal is
+  // row_cols's, not written here).
+  template <int kIsa>
   [[gnu::always_inline]] void scores(int64_t n, int64_t i0, int64_t rows, int64_t j0, int64_t cols, T* s, T* bt) const {
-    gemm<T>(false, true, rows, cols, E, scale, q.row(n, i0), q.row_stride, k.row(n, j0), k.row_stride, T(0), s,
-            kKeyBlock, bt);
+    gemm<T, kIsa>(false, true, rows, cols, E, scale, q.row(n, i0), q.row_stride, k.row(n, j0), k.row_stride, T(0), s,
+                  kKeyBlock, bt);
     constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+    if (!keep.data && !add.data) return;
     for (int64_t r = 0; r < rows; ++r) {
       T* sr = s + r * kKeyBlock;
       if (keep.data) {
         const bool* m = keep.row(n, i0 + r) + j0 * keep.col_stride;
         for (int64_t c = 0; c < cols; ++c)
           if (!m[c * keep.col_stride]) sr[c] = kNegInf;
-      } else if (add.data) {
+      } else {
         const T* m = add.row(n, i0 + r) + j0 * add.col_stride;
         for (int64_t c = 0; c < cols; ++c) sr[c] += m[c * add.col_stride];
-      } else if (causal) {
-        for (int64_t c = std::max<int64_t>(0, i0 + r - j0 + 1); c < cols; ++c) sr[c] = kNegInf;
       }
     }
   }
@@ -188,17 +213,20 @@ struct Problem {
         const bool* m = keep.row(n, i0 + r) + j0 * keep.col_stride;
         for (int64_t c = 0; c < cols; ++c)
           if (!m[c * keep.col_stride]) dr[c] = T(0);
-      } else if (causal) {
-        for (int64_t c = std::max<int64_t>(0, i0 + r - j0 + 1); c < cols; ++c) dr[c] = T(0);
+      } else {
+        std::fill(dr + std::clamp<int64_t>(i0 + r - j0 + 1, 0, cols), dr + cols, T(0));
       }
     }
   }
 };
 
-// One query block of the forward: the online softmax over its key blocks. Inlined into one copy per
-// instruction set (see the dispatch below), as are the kernels' other elementwise loops.
-template <class T, bool kFma>
-[[gnu::always_inline]] inline void forward_block(const Problem<T>& p, int64_t n, int64_t i0, T* out, T* lse, std::vector<T>& work) {
+// One query block of the forward: the online softmax over its key blocks, the output written to its
+// rows of `out` (any layout; see output_like). Inlined into one copy per instruction set (see the
+// dispatch below), as are the kernels' other elementwise loops.
+template <class T, int kIsa>
+[[gnu::always_inline]] inline void forward_block(const Problem<T>& p, const Rows<T>& out, int64_t n, int64_t i0, T* lse,
+                                                 std::vector<T>& work) {
+  constexpr bool kFma = kIsa > 0;
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   const int64_t rows = std::min(kQueryBlock, p.L - i0), Ev = p.Ev;
   T* s = work.data();
@@ -212,12 +240,13 @@ template <class T, bool kFma>
   const int64_t end = p.key_end(i0, rows);
   for (int64_t j0 = 0; j0 < end; j0 += kKeyBlock) {
     const int64_t cols = std::min(kKeyBlock, end - j0);
-    p.scores(n, i0, rows, j0, cols, s, bt);
+    p.template scores<kIsa>(n, i0, rows, j0, cols, s, bt);
     for (int64_t r = 0; r < rows; ++r) {
       T* sr = s + r * kKeyBlock;
+      const int64_t cr = p.row_cols(i0 + r, j0, cols, sr);
       T mx = kNegInf;
 #pragma omp simd reduction(max : mx)
-      for (int64_t c = 0; c < cols; ++c) mx = sr[c] > mx ? sr[c] : mx;
+      for (int64_t c = 0; c < cr; ++c) mx = sr[c] > mx ? sr[c] : mx;
       const T m_new = std::max(m[r], mx);
       if (m_new == kNegInf) {  // nothing attended yet: p = 0, and exp(-inf - -inf) would be NaN
         std::fill_n(sr, cols, T(0));
@@ -226,29 +255,35 @@ template <class T, bool kFma>
       const T alpha = exp_of<T, kFma>(m[r] - m_new), shift = m_new;
       T sum = 0;
 #pragma omp simd reduction(+ : sum)
-      for (int64_t c = 0; c < cols; ++c) {
+      for (int64_t c = 0; c < cr; ++c) {
         sr[c] = exp_of<T, kFma>(sr[c] - shift);
         sum += sr[c];
       }
+      std::fill(sr + cr, sr + cols, T(0));
       l[r] = l[r] * alpha + sum;
       m[r] = m_new;
       if (alpha != T(1))
         for (int64_t e = 0; e < Ev; ++e) acc[r * Ev + e] *= alpha;
     }
-    gemm<T>(false, false, rows, Ev, cols, T(1), s, kKeyBlock, p.v.row(n, j0), p.v.row_stride, T(1), acc, Ev, bt);
+    gemm<T, kIsa>(false, false, rows, Ev, cols, T(1), s, kKeyBlock, p.v.row(n, j0), p.v.row_stride, T(1), acc, Ev, bt);
   }
   for (int64_t r = 0; r < rows; ++r) {
-    T* o = out + (n * p.L + i0 + r) * Ev;
-    for (int64_t e = 0; e < Ev; ++e) o[e] = acc[r * Ev + e] / l[r];  // l = 0: 0 / 0 = NaN, as softmax's
+    T* o = out.out_row(n, i0 + r);
+    const T inv = T(1) / l[r];  // l = 0: 0 * inf = NaN, as softmax's 0 / 0
+#pragma omp simd
+    for (int64_t e = 0; e < Ev; ++e) o[e] = acc[r * Ev + e] * inv;
     lse[n * p.L + i0 + r] = m[r] + std::log(l[r]);
   }
 }
 
 // The gradients of one batch element: key blocks outside, query blocks inside, so dk and dv of a
 // key block are finished before the next and dq accumulates across key blocks (one thread owns n).
-template <class T, bool kFma>
-[[gnu::always_inline]] inline void backward_one(const Problem<T>& p, const Rows<T>& dout, const Rows<T>& out, const T* lse, int64_t n, T* dq,
-                  T* dk, T* dv, std::vector<T>& work) {
+// dq, dk, dv are written to their rows in any layout (output_like).
+template <class T, int kIsa>
+[[gnu::always_inline]] inline void backward_one(const Problem<T>& p, const Rows<T>& dout, const Rows<T>& out,
+                                                const T* lse, int64_t n, const Rows<T>& dq, const Rows<T>& dk,
+                                                const Rows<T>& dv, std::vector<T>& work) {
+  constexpr bool kFma = kIsa > 0;
   const int64_t L = p.L, S = p.S, E = p.E, Ev = p.Ev;
   T* s = work.data();
   T* ds = s + kQueryBlock * kKeyBlock;
@@ -258,15 +293,18 @@ template <class T, bool kFma>
     const T* g = dout.row(n, i);
     const T* o = out.row(n, i);
     T d = 0;
+#pragma omp simd reduction(+ : d)
     for (int64_t e = 0; e < Ev; ++e) d += g[e] * o[e];
     D[i] = d;
   }
-  T* dqn = dq + n * L * E;
-  T* dkn = dk + n * S * E;
-  T* dvn = dv + n * S * Ev;
-  std::fill_n(dqn, L * E, T(0));
-  std::fill_n(dkn, S * E, T(0));
-  std::fill_n(dvn, S * Ev, T(0));
+  // Rows of one batch element are a fixed stride apart in every layout output_like makes.
+  T* dqn = dq.out_row(n, 0);
+  T* dkn = dk.out_row(n, 0);
+  T* dvn = dv.out_row(n, 0);
+  const int64_t ldq = dq.row_stride, ldk = dk.row_stride, ldv = dv.row_stride;
+  for (int64_t i = 0; i < L; ++i) std::fill_n(dqn + i * ldq, E, T(0));
+  for (int64_t j = 0; j < S; ++j) std::fill_n(dkn + j * ldk, E, T(0));
+  for (int64_t j = 0; j < S; ++j) std::fill_n(dvn + j * ldv, Ev, T(0));
   const T* lsen = lse + n * L;
   for (int64_t j0 = 0; j0 < S; j0 += kKeyBlock) {
     const int64_t key_cols = std::min(kKeyBlock, S - j0);
@@ -275,18 +313,20 @@ template <class T, bool kFma>
       const int64_t rows = std::min(kQueryBlock, L - i0);
       // Under causal, keys after this block's last query are dropped for all of its rows.
       const int64_t cols = p.causal ? std::min(key_cols, i0 + rows - j0) : key_cols;
-      p.scores(n, i0, rows, j0, cols, s, bt);
+      p.template scores<kIsa>(n, i0, rows, j0, cols, s, bt);
       for (int64_t r = 0; r < rows; ++r) {
         T* sr = s + r * kKeyBlock;
+        const int64_t cr = p.row_cols(i0 + r, j0, cols, sr);
         const T shift = lsen[i0 + r];
 #pragma omp simd
-        for (int64_t c = 0; c < cols; ++c) sr[c] = exp_of<T, kFma>(sr[c] - shift);
+        for (int64_t c = 0; c < cr; ++c) sr[c] = exp_of<T, kFma>(sr[c] - shift);
+        std::fill(sr + cr, sr + cols, T(0));
       }
       // dv += p^T dout; dp = dout v^T; ds = p (dp - D); dq += scale ds k; dk += scale ds^T q.
-      gemm<T>(true, false, cols, Ev, rows, T(1), s, kKeyBlock, dout.row(n, i0), dout.row_stride, T(1),
-              dvn + j0 * Ev, Ev, bt);
-      gemm<T>(false, true, rows, cols, Ev, T(1), dout.row(n, i0), dout.row_stride, p.v.row(n, j0), p.v.row_stride,
-              T(0), ds, kKeyBlock, bt);
+      gemm<T, kIsa>(true, false, cols, Ev, rows, T(1), s, kKeyBlock, dout.row(n, i0), dout.row_stride, T(1),
+                    dvn + j0 * ldv, ldv, bt);
+      gemm<T, kIsa>(false, true, rows, cols, Ev, T(1), dout.row(n, i0), dout.row_stride, p.v.row(n, j0),
+                    p.v.row_stride, T(0), ds, kKeyBlock, bt);
       for (int64_t r = 0; r < rows; ++r) {
         T* dr = ds + r * kKeyBlock;
         const T* pr = s + r * kKeyBlock;
@@ -295,80 +335,85 @@ template <class T, bool kFma>
         for (int64_t c = 0; c < cols; ++c) dr[c] = pr[c] * (dr[c] - Dr);
       }
       if (p.keep.data || p.causal) p.zero_dropped(n, i0, rows, j0, cols, ds);
-      gemm<T>(false, false, rows, E, cols, p.scale, ds, kKeyBlock, p.k.row(n, j0), p.k.row_stride, T(1),
-              dqn + i0 * E, E, bt);
-      gemm<T>(true, false, cols, E, rows, p.scale, ds, kKeyBlock, p.q.row(n, i0), p.q.row_stride, T(1),
-              dkn + j0 * E, E, bt);
+      gemm<T, kIsa>(false, false, rows, E, cols, p.scale, ds, kKeyBlock, p.k.row(n, j0), p.k.row_stride, T(1),
+                    dqn + i0 * ldq, ldq, bt);
+      gemm<T, kIsa>(true, false, cols, E, rows, p.scale, ds, kKeyBlock, p.q.row(n, i0), p.q.row_stride, T(1),
+                    dkn + j0 * ldk, ldk, bt);
     }
   }
 }
 
 // The float32 block functions compiled for baseline x86-64, avx2+fma and avx512 and picked at run
 // time (as kernels/cross_entropy_rows.cpp): the exp and the row loops are most of the time outside
-// the tile products. float64 (tests, gradcheck) runs the baseline copy.
+// the tile products, and the AVX-512 copy runs its tile products on intrinsics (small_gemm_512).
+// float64 (tests, gradcheck) runs the baseline copy.
 template <class T>
-using ForwardFn = void (*)(const Problem<T>&, int64_t, int64_t, T*, T*, std::vector<T>&);
+using ForwardFn = void (*)(const Problem<T>&, const Rows<T>&, int64_t, int64_t, T*, std::vector<T>&);
 template <class T>
-using BackwardFn = void (*)(const Problem<T>&, const Rows<T>&, const Rows<T>&, const T*, int64_t, T*, T*, T*,
-                            std::vector<T>&);
+using BackwardFn = void (*)(const Problem<T>&, const Rows<T>&, const Rows<T>&, const T*, int64_t, const Rows<T>&,
+                            const Rows<T>&, const Rows<T>&, std::vector<T>&);
 
-void forward_f32_base(const Problem<float>& p, int64_t n, int64_t i0, float* o, float* l, std::vector<float>& w) {
-  forward_block<float, false>(p, n, i0, o, l, w);
-}
-[[WEFT_AVX2]] void forward_f32_avx2(const Problem<float>& p, int64_t n, int64_t i0, float* o, float* l,
-                                    std::vector<float>& w) {
-  forward_block<float, true>(p, n, i0, o, l, w);
-}
-[[WEFT_AVX512]] void forward_f32_avx512(const Problem<float>& p, int64_t n, int64_t i0, float* o, float* l,
-                                        std::vector<float>& w) {
-  forward_block<float, true>(p, n, i0, o, l, w);
-}
-void backward_f32_base(const Problem<float>& p, const Rows<float>& g, const Rows<float>& o, const float* lse,
-                       int64_t n, float* dq, float* dk, float* dv, std::vector<float>& w) {
-  backward_one<float, false>(p, g, o, lse, n, dq, dk, dv, w);
-}
-[[WEFT_AVX2]] void backward_f32_avx2(const Problem<float>& p, const Rows<float>& g, const Rows<float>& o,
-                                     const float* lse, int64_t n, float* dq, float* dk, float* dv,
-                                     std::vector<float>& w) {
-  backward_one<float, true>(p, g, o, lse, n, dq, dk, dv, w);
-}
-[[WEFT_AVX512]] void backward_f32_avx512(const Problem<float>& p, const Rows<float>& g, const Rows<float>& o,
-                                         const float* lse, int64_t n, float* dq, float* dk, float* dv,
-                                         std::vector<float>& w) {
-  backward_one<float, true>(p, g, o, lse, n, dq, dk, dv, w);
-}
-void forward_f64(const Problem<double>& p, int64_t n, int64_t i0, double* o, double* l, std::vector<double>& w) {
-  forward_block<double, false>(p, n, i0, o, l, w);
-}
-void backward_f64(const Problem<double>& p, const Rows<double>& g, const Rows<double>& o, const double* lse,
-                  int64_t n, double* dq, double* dk, double* dv, std::vector<double>& w) {
-  backward_one<double, false>(p, g, o, lse, n, dq, dk, dv, w);
-}
+#define WEFT_ATTN_COPIES(T, suffix, attr, isa)                                                                      \
+  attr void forward_##suffix(const Problem<T>& p, const Rows<T>& o, int64_t n, int64_t i0, T* l, std::vector<T>& w) { \
+    forward_block<T, isa>(p, o, n, i0, l, w);                                                                       \
+  }                                                                                                                 \
+  attr void backward_##suffix(const Problem<T>& p, const Rows<T>& g, const Rows<T>& o, const T* lse, int64_t n,      \
+                              const Rows<T>& dq, const Rows<T>& dk, const Rows<T>& dv, std::vector<T>& w) {         \
+    backward_one<T, isa>(p, g, o, lse, n, dq, dk, dv, w);                                                           \
+  }
+WEFT_ATTN_COPIES(float, f32_base, , 0)
+WEFT_ATTN_COPIES(float, f32_avx2, [[WEFT_AVX2]], 1)
+WEFT_ATTN_COPIES(float, f32_avx512, [[WEFT_AVX512]], 2)
+WEFT_ATTN_COPIES(double, f64, , 0)
+#undef WEFT_ATTN_COPIES
 
 template <class T>
 ForwardFn<T> forward_fn() {
   if constexpr (std::is_same_v<T, double>) return forward_f64;
-  else {
-    return widest<ForwardFn<T>>(forward_f32_base, forward_f32_avx2, forward_f32_avx512);
-  }
+  else return widest<ForwardFn<T>>(forward_f32_base, forward_f32_avx2, forward_f32_avx512);
 }
 template <class T>
 BackwardFn<T> backward_fn() {
   if constexpr (std::is_same_v<T, double>) return backward_f64;
-  else {
-    return widest<BackwardFn<T>>(backward_f32_base, backward_f32_avx2, backward_f32_avx512);
+  else return widest<BackwardFn<T>>(backward_f32_base, backward_f32_avx2, backward_f32_avx512);
+}
+
+// A new tensor of `shape` (like's shape with the last dim `last`) whose dims before the last are laid
+// out in the order of like's strides, outermost first: for heads split from a [B, T, H, D] view
+// (strides making it [B, H, T, D]) the result is a [B, H, T, last] view of a contiguous
+// [B, T, H, last] buffer, so merging the heads back (transpose, reshape) is a view, not a copy.
+Tensor output_like(const Tensor& like, int64_t last) {
+  const int64_t nd = like.dim();
+  std::vector<int64_t> order(static_cast<size_t>(nd - 1));
+  for (int64_t d = 0; d < nd - 1; ++d) order[d] = d;
+  // Outermost (largest stride) first; size-1 dims and ties keep their logical order.
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    const int64_t sa = like.size(a) == 1 ? 0 : like.stride(a), sb = like.size(b) == 1 ? 0 : like.stride(b);
+    return sa > sb;
+  });
+  Shape shape = like.shape();
+  shape.back() = last;
+  Shape physical;
+  for (int64_t d : order) physical.push_back(shape[d]);
+  physical.push_back(last);
+  Tensor buffer = make_empty(physical, like.dtype());
+  Shape strides(shape.size(), 0);
+  int64_t stride = last;
+  strides.back() = 1;
+  for (int64_t x = nd - 2; x >= 0; --x) {
+    strides[order[x]] = stride;
+    stride *= shape[order[x]];
   }
+  return make_alias(buffer, shape, strides, 0, "scaled_dot_product_attention");
 }
 
 template <class T>
 AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
                               double scale) {
   const Problem<T> p(q, k, v, mask, causal, scale);
-  Shape out_shape = q.shape();
-  out_shape.back() = p.Ev;
   Shape lse_shape(q.shape().begin(), q.shape().end() - 1);
-  AttentionForward r{make_empty(out_shape, q.dtype()), make_empty(lse_shape, q.dtype())};
-  T* out = static_cast<T*>(r.out.raw_data());
+  AttentionForward r{output_like(q, p.Ev), make_empty(lse_shape, q.dtype())};
+  const Rows<T> out = rows_of<T>(r.out);
   T* lse = static_cast<T*>(r.logsumexp.raw_data());
   const int64_t blocks = (p.L + kQueryBlock - 1) / kQueryBlock, tasks = p.batch * blocks;
   const ForwardFn<T> block = forward_fn<T>();
@@ -378,7 +423,7 @@ AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v,
   {
     std::vector<T> work(kQueryBlock * kKeyBlock + kQueryBlock * p.Ev + 2 * kQueryBlock + p.E * kKeyBlock);
 #pragma omp for schedule(dynamic)
-    for (int64_t t = 0; t < tasks; ++t) block(p, t / blocks, (t % blocks) * kQueryBlock, out, lse, work);
+    for (int64_t t = 0; t < tasks; ++t) block(p, out, t / blocks, (t % blocks) * kQueryBlock, lse, work);
   }
   return r;
 }
@@ -388,11 +433,8 @@ AttentionGrads backward_impl(const Tensor& dout, const Tensor& q, const Tensor& 
                              const Tensor& logsumexp, const Tensor& mask, bool causal, double scale) {
   const Problem<T> p(q, k, v, mask, causal, scale);
   const Rows<T> g = rows_of<T>(dout), o = rows_of<T>(out);
-  AttentionGrads r{make_empty(q.shape(), q.dtype()), make_empty(k.shape(), q.dtype()),
-                   make_empty(v.shape(), q.dtype())};
-  T* dq = static_cast<T*>(r.dq.raw_data());
-  T* dk = static_cast<T*>(r.dk.raw_data());
-  T* dv = static_cast<T*>(r.dv.raw_data());
+  AttentionGrads r{output_like(q, p.E), output_like(k, p.E), output_like(v, p.Ev)};
+  const Rows<T> dq = rows_of<T>(r.dq), dk = rows_of<T>(r.dk), dv = rows_of<T>(r.dv);
   const T* lse = static_cast<const T*>(logsumexp.raw_data());
   const BackwardFn<T> one = backward_fn<T>();
   const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), p.batch));

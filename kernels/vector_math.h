@@ -169,7 +169,10 @@ template <bool kFma>
   p = madd<kFma>(p, t, 0.37409196f);
   p = madd<kFma>(p, t, 1.00002368f);
   p = madd<kFma>(p, t, -1.26551223f);
-  float small = 0.5f * t * exp_nonpositive<kFma>(madd<kFma>(-z, z, p));  // Phi(-|x|)
+  // Phi(-|x|), rounded once where it is a denormal (x < -13.2): exp_parts, not exp_nonpositive, whose
+  // clamp at exp(-87) held Phi there at ~1e-39 instead of letting it fall to 0 at x ~ -14.
+  ExpParts e = exp_parts<kFma>(madd<kFma>(-z, z, p));
+  float small = ((0.5f * t) * e.a) * e.b;
   return select_bits(mask_if(std::bit_cast<int32_t>(x) < 0), small, 1.0f - small);
 }
 
@@ -177,9 +180,11 @@ template <bool kFma = false>
 [[gnu::always_inline]] inline float gelu(float x) { return x * normal_cdf<kFma>(x); }
 
 // g * (Phi(x) + x phi(x)).
+// phi(x) through exp_parts as normal_cdf (exp_nonpositive's clamp held it at ~6e-39 for |x| > 13.2).
 template <bool kFma = false>
 [[gnu::always_inline]] inline float gelu_grad(float g, float x) {
-  float pdf = static_cast<float>(kInvSqrt2Pi) * exp_nonpositive<kFma>(-0.5f * x * x);
+  ExpParts e = exp_parts<kFma>(-0.5f * x * x);
+  float pdf = (static_cast<float>(kInvSqrt2Pi) * e.a) * e.b;
   return g * madd<kFma>(x, pdf, normal_cdf<kFma>(x));
 }
 

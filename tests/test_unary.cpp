@@ -440,3 +440,35 @@ TEST_CASE("float32 tanh, sigmoid, gelu and gelu's gradient: max error over a den
   CHECK(e_gelu <= 1e-6);  // results normal floats down to x = -13
   CHECK(e_grad <= 1e-6);
 }
+
+// gelu's far left tail, x in [-16, -12.5], where Phi(x) and the gradient fall through the denormals to
+// 0 (x ~ -14), on whichever copy runs: the scalar copies once clamped exp at -87, which held Phi at
+// ~1e-39 below x = -13.2 and the gradient at ~1e-37, orders of magnitude off. Allowed: a few roundings
+// in the denormal range (2^-149 each, scaled by |x| <= 16) on top of a relative 1e-6 (1 + x^2 / 4),
+// exp(-x^2 / 2)'s widening for a float x, as in the dense-grid case above.
+TEST_CASE("float32 gelu and its gradient in the far left tail against long double", "[unary][accuracy]") {
+  std::vector<float> grid;
+  for (int64_t i = 0; i <= 20000; ++i) grid.push_back(static_cast<float>(-16.0 + 3.5 * static_cast<double>(i) / 20000));
+  const int64_t n = static_cast<int64_t>(grid.size());
+  Tensor x = from_vector<float>(grid, {n});
+  Tensor xg = x.detach().requires_grad_();
+  Tensor y = gelu(xg);
+  sum(y).backward();
+  const std::vector<float> ge = y.detach().to_vector<float>(), gg = xg.grad().to_vector<float>();
+  const long double denormal = std::ldexp(1.0L, -149);
+  double worst_gelu = 0, worst_grad = 0;  // in units of the allowed error
+  for (int64_t i = 0; i < n; ++i) {
+    const long double v = grid[i];
+    const long double phi = 0.5L * std::erfc(-v / std::sqrt(2.0L));
+    const long double pdf = std::exp(-0.5L * v * v) / std::sqrt(2.0L * 3.14159265358979323846264338327950288L);
+    const long double want_gelu = v * phi, want_grad = phi + v * pdf;
+    worst_gelu = std::max(worst_gelu, static_cast<double>(std::fabs(ge[i] - want_gelu) /
+                                                          (64 * denormal + 1e-6L * (1 + 0.25L * v * v) * std::fabs(want_gelu))));
+    worst_grad = std::max(worst_grad, static_cast<double>(std::fabs(gg[i] - want_grad) /
+                                                          (64 * denormal + 1e-6L * (1 + 0.25L * v * v) * std::fabs(want_grad))));
+  }
+  INFO("worst error over the allowed: gelu " << worst_gelu << ", gradient " << worst_grad);
+  CHECK(worst_gelu <= 1);
+  CHECK(worst_grad <= 1);
+  CHECK(ge.front() == 0.0f);  // gelu(-16) = -16 Phi(-16) ~ -1e-56: 0 in float32
+}

@@ -1,0 +1,159 @@
+// attention_kernels_avx512.h: the AVX-512 tile products and transposes of the float32 attention
+// kernels (attention_kernels.cpp's AVX-512 copy calls gemm_f32_avx512). Included by that file only.
+#pragma once
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cpu_isa.h"
+
+#define WEFT_ATTN_X86 1
+
+namespace weft::kernels {
+namespace {
+
+#define WEFT_ATTN_AVX512_INLINE gnu::always_inline, gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+
+// Lanes [0, count) of a 16-float vector, count clamped to [0, 16].
+[[WEFT_ATTN_AVX512_INLINE]] inline __mmask16 first_lanes(int64_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
+}
+
+// small_gemm's AVX-512 form for float32: R rows of c by V (1 or 2) vectors of 16 columns in registers
+// across k, the last vector masked, so a tile of any width takes no element-by-element edge (the
+// generic form kept its accumulators in arrays that GCC spilled, and ran T = 32 tiles' edges
+// scalar). Masked loads do not touch the lanes they leave out.
+template <int R, int V, bool kTransA>
+[[WEFT_ATTN_AVX512_INLINE]] inline void tile_512(int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+                                                 int64_t ldb, float beta, float* c, int64_t ldc, __mmask16 m0,
+                                                 __mmask16 m1) {
+  __m512 acc[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < k; ++p) {
+    const float* bp = b + p * ldb;
+    __m512 bv[V];
+    bv[0] = _mm512_maskz_loadu_ps(m0, bp);
+    if constexpr (V == 2) bv[1] = _mm512_maskz_loadu_ps(m1, bp + 16);
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(kTransA ? a[p * lda + r] : a[r * lda + p]);
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) {
+      float* cr = c + r * ldc + 16 * v;
+      const __mmask16 m = v == 0 ? m0 : m1;
+      __m512 out = _mm512_mul_ps(va, acc[r][v]);
+      if (beta != 0.0f) out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, cr), out);
+      _mm512_mask_storeu_ps(cr, m, out);
+    }
+}
+
+template <int R, bool kTransA>
+[[WEFT_ATTN_AVX512_INLINE]] inline void row_block_512(int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                                                      const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  for (int64_t j = 0; j < n; j += 32) {
+    const __mmask16 m0 = first_lanes(n - j), m1 = first_lanes(n - j - 16);
+    if (n - j > 16) tile_512<R, 2, kTransA>(k, alpha, a, lda, b + j, ldb, beta, c + j, ldc, m0, m1);
+    else tile_512<R, 1, kTransA>(k, alpha, a, lda, b + j, ldb, beta, c + j, ldc, m0, m1);
+  }
+}
+
+// c[m, n] = alpha * op(a) @ b + beta * c (b read along its rows), as small_gemm.
+template <bool kTransA>
+[[WEFT_ATTN_AVX512_INLINE]] inline void small_gemm_512(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                                                       int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                                                       int64_t ldc) {
+  // Row i of op(a) starts at a + i (transposed: a column) or a + i * lda.
+  const int64_t step = kTransA ? 1 : lda;
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4) row_block_512<4, kTransA>(n, k, alpha, a + i * step, lda, b, ldb, beta, c + i * ldc, ldc);
+  const float* ai = a + i * step;
+  float* ci = c + i * ldc;
+  switch (m - i) {
+    case 3: row_block_512<3, kTransA>(n, k, alpha, ai, lda, b, ldb, beta, ci, ldc); break;
+    case 2: row_block_512<2, kTransA>(n, k, alpha, ai, lda, b, ldb, beta, ci, ldc); break;
+    case 1: row_block_512<1, kTransA>(n, k, alpha, ai, lda, b, ldb, beta, ci, ldc); break;
+    default: break;
+  }
+}
+
+// 64-bit halves interleaved, low or high pairs.
+[[WEFT_ATTN_AVX512_INLINE]] inline __m512 lo(__m512 a, __m512 b) {
+  return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+}
+[[WEFT_ATTN_AVX512_INLINE]] inline __m512 hi(__m512 a, __m512 b) {
+  return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+}
+
+// r[c] = column c of the 16 x 16 block whose rows are r[0..15], in registers: pairs of rows
+// interleaved (unpack ps, then pd), then 128-bit lanes gathered (two rounds of shuffle_f32x4).
+[[WEFT_ATTN_AVX512_INLINE]] inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // Now r[4 i + c], in 128-bit lane L, holds rows 4i..4i+3 of column 4 L + c.
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = lo(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 1] = hi(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 2] = lo(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = hi(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    t[c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+    t[4 + c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
+    t[8 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
+  }
+  for (int c = 0; c < 4; ++c) {
+    r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xDD);
+    r[4 + c] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(t[4 + c], t[12 + c], 0xDD);
+  }
+}
+
+// bt [k, n] = b^T for b [n, k] with rows ldb apart, 16 x 16 blocks at a time through registers (the
+// element-by-element copy was about a fifth of the T = 32 kernels' instructions; gathers are slow
+// on CPUs with the Gather Data Sampling mitigation). Edge blocks are read and written masked.
+[[WEFT_ATTN_AVX512_INLINE]] inline void transpose_512(int64_t n, int64_t k, const float* b, int64_t ldb, float* bt) {
+  for (int64_t j = 0; j < n; j += 16) {
+    const int64_t nj = std::min<int64_t>(16, n - j);
+    const __mmask16 mj = first_lanes(nj);
+    for (int64_t p = 0; p < k; p += 16) {
+      const int64_t kp = std::min<int64_t>(16, k - p);
+      const __mmask16 mp = first_lanes(kp);
+      __m512 r[16];
+      for (int x = 0; x < 16; ++x)
+        r[x] = x < nj ? _mm512_maskz_loadu_ps(mp, b + (j + x) * ldb + p) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int x = 0; x < kp; ++x) _mm512_mask_storeu_ps(bt + (p + x) * n + j, mj, r[x]);
+    }
+  }
+}
+#undef WEFT_ATTN_AVX512_INLINE
+
+// gemm's float32 form in the AVX-512 copy, out of line: an always_inline function cannot take another
+// target's intrinsics, and a tile product is long enough that the call costs nothing.
+[[WEFT_AVX512]] void gemm_f32_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                                     int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+                                     float* bt) {
+  if (tb) {
+    transpose_512(n, k, b, ldb, bt);
+    b = bt;
+    ldb = n;
+  }
+  if (ta) small_gemm_512<true>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else small_gemm_512<false>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace
+}  // namespace weft::kernels
+#endif
