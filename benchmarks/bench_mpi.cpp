@@ -13,6 +13,7 @@
 
 #include "bench_common.h"
 #include "bench_mpi_main.h"
+#include "autograd/engine.h"
 #include "distributed/collectives.h"
 #include "distributed/dtensor.h"
 #include "distributed/local_map.h"
@@ -157,14 +158,18 @@ void BM_redistribute_p_r(benchmark::State& state) {
 // A body with no communication on 16-element shards: y = a * b + a.
 Tensor tiny_body(const Tensor& a, const Tensor& b) { return weft::add(weft::mul(a, b), a); }
 
-// backward 0: forward only, 1: forward + backward (of the output's sum); types: check_types (the
-// SPMD types, docs/spmd_types.md) off or on. Baseline: the body called on the local tensors directly.
+// backward 0: forward only, 1: forward + backward from the output with a given gradient (so that
+// neither side pays for a sum or a to_local, which are not local_map's); types: check_types (the
+// SPMD types, docs/spmd_types.md) off or on. Baseline: the body called on the local tensors
+// directly. Both sides accumulate into existing .grads, in place.
 void BM_local_map(benchmark::State& state) {
   const bool backward = state.range(0) != 0;
   const bool types = state.range(1) != 0;
   Tensor a = weft::rand({16}, weft::requires_grad()), b = weft::rand({16}, weft::requires_grad());
+  Tensor dy = weft::rand({16});
   DTensor A = make_dtensor(a.detach(), world_mesh(), {Shard(0)}, {16 * world_size()});
   DTensor B = make_dtensor(b.detach(), world_mesh(), {Shard(0)}, {16 * world_size()});
+  DTensor dY = make_dtensor(dy, world_mesh(), {Shard(0)}, {16 * world_size()});
   A.requires_grad_();
   B.requires_grad_();
   auto mapped = local_map(tiny_body, {.out_placements = {Placements{Shard(0)}},
@@ -175,13 +180,13 @@ void BM_local_map(benchmark::State& state) {
       state,
       [&] {
         Tensor y = tiny_body(a, b);
-        if (backward) y.sum().backward();
-        benchmark::DoNotOptimize(y.raw_data());
+        if (backward) weft::autograd::backward({y}, {dy});
+        benchmark::DoNotOptimize(y.impl());
       },
       [&] {
-        Tensor y = mapped(A, B).to_local();
-        if (backward) y.sum().backward();
-        benchmark::DoNotOptimize(y.raw_data());
+        DTensor y = mapped(A, B);
+        if (backward) weft::autograd::backward({y}, {dY});
+        benchmark::DoNotOptimize(y.impl());
       },
       /*communicates=*/false);
 }

@@ -311,14 +311,20 @@ std::vector<OutputLeaf> run_local_map(PreparedInputs& prepared, const LocalMapOp
     if (!local.defined()) continue;
     const PlacementBuf& placements = outs[o].placements;
     Shape global = globals.empty() ? even_global_shape(local, placements, mesh) : std::move(globals[o]);
-    Tensor out = wrap_checked(local, mesh, placements, global);
-    flat[o].tensor = autograd::record<FromLocalBackward>(std::move(out), [&](FromLocalBackward& node) {
-      node.mesh = mesh;
-      node.grad_placements = placements;
-      replicate_partials(node.grad_placements);
-      node.global_shape = std::move(global);
-      node.op = "local_map";
-    }, local);
+    // A DTensor's local tensor carries no history (Note [DTensor layout]). The body's output hands
+    // its history to the node's edge; when nothing else holds it, it then becomes the local tensor
+    // itself, instead of a detached alias of it.
+    std::shared_ptr<FromLocalBackward> node = autograd::make_node<FromLocalBackward>(local);
+    if (local.impl()->autograd && local.impl_ptr().use_count() == 1) local.impl()->autograd.reset();
+    flat[o].tensor = wrap_checked(local, mesh, placements, global);
+    if (node) {
+      node->mesh = mesh;
+      node->grad_placements = placements;
+      replicate_partials(node->grad_placements);
+      node->global_shape = std::move(global);
+      node->op = "local_map";
+      autograd::set_history(flat[o].tensor, node);
+    }
   }
   return flat;
 }

@@ -100,13 +100,16 @@ decltype(auto) localize(T&& arg, const std::vector<Tensor>& locals, size_t offse
   else return std::forward<T>(arg);
 }
 
+// The tensors are moved out of `r`: the body's outputs are then held once, so local_map can keep
+// each as its DTensor's local tensor (run_local_map); rebuild_result reads only r's shape and its
+// non-tensor values.
 template <class R>
-void flatten_result(std::vector<OutputLeaf>& out, const R& r) {
-  if constexpr (is_tensor_like_v<R>) out.push_back({true, r});
+void flatten_result(std::vector<OutputLeaf>& out, R& r) {
+  if constexpr (is_tensor_like_v<R>) out.push_back({true, std::move(r)});
   else if constexpr (is_tensor_vector_v<R>)
-    for (const auto& t : r) out.push_back({true, t});
+    for (auto& t : r) out.push_back({true, std::move(t)});
   else if constexpr (requires { std::tuple_size<R>::value; })
-    std::apply([&](const auto&... e) { (flatten_result(out, e), ...); }, r);
+    std::apply([&](auto&... e) { (flatten_result(out, e), ...); }, r);
   else out.push_back({false, Tensor()});
 }
 

@@ -280,6 +280,17 @@ TEST_CASE("local_map errors follow SEMANTICS.md") {
   auto returns_bool = [](const Tensor&) { return true; };
   WEFT_REQUIRE_ERROR(local_map(returns_bool, {.out_placements = {Placements{Replicate()}}})(X),
                       Catch::Contains("non-Tensor output 0 expects no placements"));
+  // Placement lists of the wrong length for the 1-D mesh are refused in forward, naming the entry.
+  auto twice = [](const Tensor& a) { return mul(a, 2.0); };
+  WEFT_REQUIRE_ERROR(local_map(twice, {.out_placements = {Placements{Shard(0), Replicate()}}})(X),
+                      Catch::Contains("local_map: out_placements 0 (S(0), R) must have one placement per mesh "
+                                      "dim (1)"));
+  DTensor W = distribute_tensor(seeded_randn({8, 4}, 22), mesh, {Shard(0)});
+  W.requires_grad_();
+  WEFT_REQUIRE_ERROR(local_map(twice, {.out_placements = {Placements{Shard(0)}},
+                                       .in_grad_placements = PlacementsList{Placements{Shard(0), Shard(1)}}})(W),
+                      Catch::Contains("local_map: in_grad_placements 0 (S(0), S(1)) must have one placement per "
+                                      "mesh dim (1)"));
 }
 
 TEST_CASE("local_map under no-grad records nothing") {
