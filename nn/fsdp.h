@@ -66,8 +66,12 @@ namespace weft::nn::parallel {
 //    usual choice with bfloat16 params) keeps the reduction overlapped with backward
 //    (async_reduce); a bfloat16 reduce_dtype halves the bytes but completes at once.
 //  - cast_forward_inputs: a unit's floating inputs are cast to param_dtype (differentiably) before
-//    its forward; integer inputs (token ids) pass as they are.
-//  - output_dtype: a unit's floating output is cast to it.
+//    its forward; integer inputs (token ids) pass as they are. Off, the caller casts: ops such as
+//    linear refuse a float32 input with bfloat16 weights, as torch's do.
+//  - output_dtype: a unit's floating output is cast to it. Per fully_shard call, as FSDP2's: set
+//    on the root alone it gives the loss float32 logits while the blocks pass bfloat16 on.
+// Everything in a unit computes in param_dtype, layer norms included (autocast, docs/autocast.md,
+// picks per op instead; the two compose: autocast on the gathered bfloat16 parameters).
 // Unset param_dtype means no casts at all (reduce_dtype alone still casts the gradient for the
 // reduction, as in PyTorch).
 struct MixedPrecisionPolicy {
