@@ -71,7 +71,7 @@ namespace weft::nn::parallel {
 //  - output_dtype: a unit's floating output is cast to it. Per fully_shard call, as FSDP2's: set
 //    on the root alone it gives the loss float32 logits while the blocks pass bfloat16 on.
 // Everything in a unit computes in param_dtype, layer norms included (autocast, docs/autocast.md,
-// picks per op instead; the two compose: autocast on the gathered bfloat16 parameters).
+// picks per op instead).
 // Unset param_dtype means no casts at all (reduce_dtype alone still casts the gradient for the
 // reduction, as in PyTorch).
 struct MixedPrecisionPolicy {
