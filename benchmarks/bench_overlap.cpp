@@ -45,8 +45,11 @@ std::shared_ptr<nn::Sequential> make_stack() {
 
 // overlap: prefetched gathers and reduce-scatters left in flight; probe: the progress probe at each
 // gradient (Note [Progress of in-flight reductions]).
-std::shared_ptr<par::FullyShardedModule> sharded_stack(const dist::DeviceMesh& mesh, bool overlap, bool probe = true) {
-  par::FullyShardOptions options{.prefetch = overlap, .async_reduce = overlap, .advance_in_flight = probe};
+// mp: fully_shard's mixed precision (Note [FSDP mixed precision]).
+std::shared_ptr<par::FullyShardedModule> sharded_stack(const dist::DeviceMesh& mesh, bool overlap, bool probe = true,
+                                                       par::MixedPrecisionPolicy mp = {}) {
+  par::FullyShardOptions options{
+      .prefetch = overlap, .async_reduce = overlap, .advance_in_flight = probe, .mp_policy = mp};
   auto m = make_stack();
   for (int64_t i = 0; i < kBlocks; ++i) par::fully_shard((*m)[size_t(i)], mesh, options);
   return par::fully_shard(m, mesh, options);
@@ -128,8 +131,9 @@ double median(std::vector<double> v) {
 // rank's time counted, medians reported. A step case returns the time it waited for communication
 // after its backward (its exposed tail; 0 if it does not say), reported as exposed_us and
 // exposed_no_overlap_us (an extra case `name`: name_us and exposed_name_us).
-void lock_step(benchmark::State& state, const std::vector<std::function<double()>>& cases,
-               const std::vector<std::string>& extra = {}) {
+// The lock-step rounds alone: per case its wall times, then per case its exposed tails.
+std::vector<std::vector<double>> timed_rounds(benchmark::State& state,
+                                              const std::vector<std::function<double()>>& cases) {
   for (const auto& c : cases) c();  // warm (and FSDP's first forward records the order prefetch follows)
   const size_t n = cases.size();
   std::vector<std::vector<double>> times(2 * n);
@@ -148,6 +152,13 @@ void lock_step(benchmark::State& state, const std::vector<std::function<double()
     state.SetIterationTime(t[0]);
     for (size_t c = 0; c < t.size(); ++c) times[c].push_back(t[c]);
   }
+  return times;
+}
+
+void lock_step(benchmark::State& state, const std::vector<std::function<double()>>& cases,
+               const std::vector<std::string>& extra = {}) {
+  const size_t n = cases.size();
+  const std::vector<std::vector<double>> times = timed_rounds(state, cases);
   const double step = median(times[0]), no_overlap = median(times[1]), comp = median(times[2]),
                comm = median(times[3]);
   state.counters["step_us"] = step * 1e6;
@@ -216,6 +227,48 @@ void BM_fsdp_step(benchmark::State& state) {
             {"no_probe"});
 }
 
+// fully_shard's mixed precision against float32, all overlapped, in lock step: param_dtype bfloat16
+// with float32 reduce-scatters (bf16_f32reduce) and with bfloat16 ones (bf16; PyTorch's default
+// reduce_dtype, whose cast back to float32 waits for each reduction). The bytes counters are
+// per rank and step, what each collective's output holds (fully_shard's, by construction:
+// test_mpi_fsdp_mp checks that the gathered parameters are bfloat16): two all_gathers per parameter
+// (forward, and again for backward after resharding) and one reduce_scatter. On a CPU without
+// AVX512-BF16 the bfloat16 matmuls are widened to float32, so the time ratio is the
+// communication saved less the casts added, not bfloat16 compute: compute_bf16_us against
+// compute_f32_us (one rank's rows, no communication) shows that cost alone.
+void BM_fsdp_mp_step(benchmark::State& state) {
+  Baselines b;
+  auto f32 = sharded_stack(b.mesh, true);
+  auto bf16_f32reduce = sharded_stack(b.mesh, true, true, {.param_dtype = kBFloat16, .reduce_dtype = kFloat32});
+  auto bf16 = sharded_stack(b.mesh, true, true, {.param_dtype = kBFloat16});
+  // The compute alone in bfloat16: one rank's rows through a bfloat16 copy of the stack.
+  auto single16 = make_stack();
+  single16->to(kBFloat16);
+  Tensor local_x16 = b.local_x.to(kBFloat16);
+  const std::vector<std::vector<double>> times = timed_rounds(
+      state, {[&] { return step(*f32, b.x); }, [&] { return step(*bf16_f32reduce, b.x); },
+              [&] { return step(*bf16, b.x); }, [&] { return b.compute(); },
+              [&] {
+                single16->forward(local_x16).sum().backward();
+                single16->zero_grad();
+                return 0.0;
+              }});
+  const double t32 = median(times[0]), t16 = median(times[1]), t16r = median(times[2]);
+  state.counters["compute_f32_us"] = median(times[3]) * 1e6;
+  state.counters["compute_bf16_us"] = median(times[4]) * 1e6;
+  state.counters["f32_us"] = t32 * 1e6;
+  state.counters["bf16_f32reduce_us"] = t16 * 1e6;
+  state.counters["bf16_us"] = t16r * 1e6;
+  state.counters["ratio_bf16_f32reduce"] = t16 / t32;  // below 1: faster than float32
+  state.counters["ratio_bf16"] = t16r / t32;
+  double elements = 0;
+  for (const Tensor& p : b.single->parameters()) elements += double(p.numel());
+  state.counters["gather_MB_f32"] = 2 * elements * 4 / 1e6;
+  state.counters["gather_MB_bf16"] = 2 * elements * 2 / 1e6;
+  state.counters["reduce_MB_f32"] = elements * 4 / 1e6;
+  state.counters["reduce_MB_bf16"] = elements * 2 / 1e6;
+}
+
 // Data parallel: with overlap the all-reduces were started during backward; without, sync_grads
 // all-reduces the gradients after it.
 void BM_dp_step(benchmark::State& state) {
@@ -235,7 +288,8 @@ int main(int argc, char** argv) {
   dist::Runtime runtime(argc, argv);
   bench::set_threads(1);
   using Case = std::pair<const char*, void (*)(benchmark::State&)>;
-  for (const auto& [name, fn] : {Case{"BM_dp_step", BM_dp_step}, Case{"BM_fsdp_step", BM_fsdp_step}})
+  for (const auto& [name, fn] : {Case{"BM_dp_step", BM_dp_step}, Case{"BM_fsdp_step", BM_fsdp_step},
+                                {"BM_fsdp_mp_step", BM_fsdp_mp_step}})
     benchmark::RegisterBenchmark(name, fn)->Iterations(30)->UseManualTime()->Unit(benchmark::kMillisecond);
   return bench::run_on_every_rank(argc, argv);
 }

@@ -5,7 +5,9 @@
 // learn, the loss did not halve.
 // --csv PATH writes the loss curve (scripts/plot-loss draws it). --autocast runs the forward under
 // bfloat16 autocast (float32 weights, docs/autocast.md) and checks it against float32 training to
-// bfloat16 tolerance.
+// bfloat16 tolerance. --fsdp-bf16 is --fsdp with FSDP2's mixed precision instead (bfloat16 gathers,
+// forward and backward; float32 master weights, gradient reduce-scatters and loss; Note [FSDP mixed
+// precision] in nn/fsdp.h), checked against float32 training to the same tolerance.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -25,6 +27,7 @@ struct Flags {
   int64_t dp = 1, tp = -1, steps = 300, log_every = 20, batch = 32, threads = 1;
   double lr = 1e-2;
   bool check = true, float64 = false, overlap = true, sp = false, fsdp = false, autocast = false;
+  bool fsdp_bf16 = false;  // --fsdp-bf16: fully_shard's mp_policy, param_dtype bfloat16
   bool vocab_parallel = true;  // under --tp without --fsdp: the vocabulary split too (nn/vocab_parallel.h)
   std::string csv;
 };
@@ -56,14 +59,17 @@ Flags parse(int argc, char** argv) {
     else if (a == "--sp") f.sp = true;
     else if (a == "--fsdp") f.fsdp = true;
     else if (a == "--autocast") f.autocast = true;
+    else if (a == "--fsdp-bf16") f.fsdp = f.fsdp_bf16 = true;
     else if (a == "--no-vocab-parallel") f.vocab_parallel = false;
     else if (a == "--csv") f.csv = next();
     else WEFT_ERROR("train_gpt: unknown flag ", a, " (flags: --dp N --tp N --steps N --log-every N --batch N "
-                    "--threads N --lr X --no-check --float64 --no-overlap --sp --fsdp --autocast --no-vocab-parallel --csv PATH)");
+                    "--threads N --lr X --no-check --float64 --no-overlap --sp --fsdp --fsdp-bf16 --autocast --no-vocab-parallel --csv PATH)");
   }
   if (f.tp < 0) f.tp = dist::world_size() / f.dp;  // by default every rank not used by dp does tp
   WEFT_CHECK(!(f.autocast && f.float64), "train_gpt: --autocast runs float32 weights' products in bfloat16; "
              "it does not combine with --float64");
+  WEFT_CHECK(!(f.fsdp_bf16 && (f.float64 || f.autocast)), "train_gpt: --fsdp-bf16 trains float32 master weights "
+             "with bfloat16 compute by itself; it does not combine with --float64 or --autocast");
   return f;
 }
 
@@ -178,8 +184,13 @@ int main(int argc, char** argv) {
   std::shared_ptr<nn::parallel::FullyShardedModule> fsdp;
   if (f.fsdp) {
     auto blocks = std::dynamic_pointer_cast<nn::GPT>(model->module)->blocks;
-    for (size_t i = 0; i < blocks->size(); ++i) nn::parallel::fully_shard((*blocks)[i], mesh);
-    fsdp = nn::parallel::fully_shard(model, mesh);
+    // --fsdp-bf16: bfloat16 parameters in forward and backward, float32 gradient reductions (the
+    // usual choice: they stay overlapped with backward), float32 logits for the loss (the root's).
+    nn::parallel::MixedPrecisionPolicy mp;
+    if (f.fsdp_bf16) mp = {.param_dtype = kBFloat16, .reduce_dtype = kFloat32};
+    for (size_t i = 0; i < blocks->size(); ++i) nn::parallel::fully_shard((*blocks)[i], mesh, {.mp_policy = mp});
+    mp.output_dtype = f.fsdp_bf16 ? std::optional(kFloat32) : std::nullopt;
+    fsdp = nn::parallel::fully_shard(model, mesh, {.mp_policy = mp});
   }
   auto forward = [&](const Tensor& x) { return fsdp ? fsdp->forward(x) : model->forward(x); };
   optim::AdamW opt(model->parameters(), {.lr = f.lr, .weight_decay = 0.01});
@@ -191,7 +202,10 @@ int main(int argc, char** argv) {
                 f.fsdp ? " (fully sharded)" : "", static_cast<long long>(f.tp),
                 f.sp ? (vocab_parallel ? " +sp +vocab parallel" : " +sp") : vocab_parallel ? " +vocab parallel" : "",
                 mesh.to_string().c_str(),
-                f.float64 ? "float64" : f.autocast ? "float32 weights, bfloat16 autocast" : "float32");
+                f.float64    ? "float64"
+                : f.autocast ? "float32 weights, bfloat16 autocast"
+                : f.fsdp_bf16 ? "float32 master weights, bfloat16 gathered parameters (fully_shard mp_policy)"
+                             : "float32");
     std::printf("corpus: a random 2-successor grammar over %lld tokens; entropy floor %.3f, uniform guess %.3f\n",
                 static_cast<long long>(model_config().vocab_size), Grammar::entropy(),
                 std::log(double(model_config().vocab_size)));
@@ -265,7 +279,8 @@ int main(int argc, char** argv) {
   // rounding (2^-9 relative per cast) shifts the curve slightly; measured over 300 steps, a step's
   // losses differ by up to 5% where the curve is steepest (steps 110-160, the second phase: one or
   // two steps earlier or later there is that much loss), a 10-step mean by 2%, the final loss by 1%.
-  const double tol = f.float64 ? 1e-9 : f.autocast ? 8e-2 : 2e-3;
+  const bool bf16 = f.autocast || f.fsdp_bf16;  // either way, bfloat16's rounding against float32's
+  const double tol = f.float64 ? 1e-9 : bf16 ? 8e-2 : 2e-3;
   bool matches = !reference || (max_rel_diff <= tol && std::abs(eval_loss - ref_eval) <= tol * std::max(1.0, ref_eval));
   bool fell = eval_loss < 0.5 * first_loss || f.steps < kLearningSteps;
   if (print) {
@@ -277,7 +292,7 @@ int main(int argc, char** argv) {
                   "(relative); max parameter difference %.2e%s\n",
                   ref_eval, std::abs(eval_loss - ref_eval), max_rel_diff, max_param_diff,
                   f.float64    ? ""
-                  : f.autocast ? " (bfloat16 rounding, which AdamW amplifies where it divides a tiny gradient "
+                  : bf16 ? " (bfloat16 rounding, which AdamW amplifies where it divides a tiny gradient "
                                  "by its own RMS)"
                                : " (float32 rounding of the summation order, which AdamW amplifies where it "
                                  "divides a tiny gradient by its own RMS; --float64 shows ~1e-12)");
@@ -287,7 +302,7 @@ int main(int argc, char** argv) {
                   static_cast<long long>(kLearningSteps));
     if (!matches)
       std::printf("FAILED: %s losses differ beyond %.0e\n",
-                  f.autocast ? "autocast and float32 single-process" : "distributed and single-process", tol);
+                  bf16 ? "bfloat16 and float32 single-process" : "distributed and single-process", tol);
     if (fell && matches)
       std::printf("OK: %s%s\n", f.steps < kLearningSteps ? "it ran" : "the loss fell",
                   reference ? " and matches single-process training" : "");

@@ -17,8 +17,10 @@
 #include "distributed/redistribute.h"
 #include "distributed/sharding.h"
 #include "framework/factories.h"
+#include "kernels/elementwise.h"
 #include "kernels/toolkit.h"
 #include "nn/slot_swap.h"
+#include "ops/copy_ops.h"
 
 namespace weft::nn::parallel {
 
@@ -54,6 +56,7 @@ struct Gathered {
   std::shared_ptr<const Layout> layout;
   bool async_reduce = true;
   bool advance_in_flight = true;
+  MixedPrecisionPolicy mp;     // Note [FSDP mixed precision]
   std::vector<Tensor> shards;  // the local shards gathered from
   std::vector<Tensor> full;    // the gathered tensors (maybe in flight); empty when resharded
   bool reshard = false;
@@ -69,9 +72,12 @@ struct Gathered {
     const Layout& l = *layout;
     for (size_t i = 0; i < shards.size(); ++i) {
       const ParamLayout& p = l.params[i];
-      full.push_back(p.shard_dim < 0
-                         ? shards[i]
-                         : dist::detail::all_gather(shards[i], p.shard_dim, p.sizes, l.mesh, l.dp, async));
+      // Cast before gathering: the gather moves param_dtype words (Note [FSDP mixed precision]).
+      Tensor shard = mp.param_dtype && *mp.param_dtype != shards[i].dtype()
+                         ? kernels::cast(shards[i], *mp.param_dtype)
+                         : shards[i];
+      full.push_back(p.shard_dim < 0 ? shard
+                                     : dist::detail::all_gather(shard, p.shard_dim, p.sizes, l.mesh, l.dp, async));
     }
   }
   void wait() {
@@ -100,8 +106,14 @@ struct Gathered {
     const ParamLayout& p = layout->params[i];
     WEFT_CHECK(!grad.is_dtensor(), "fully_shard backward: parameter '", p.name,
                "' got a DTensor gradient for its gathered (plain) tensor");
-    DTensor g = dist::make_dtensor(grad, layout->mesh, p.gathered_grad, p.global_shape);
+    const DType shard_dtype = shards[i].dtype();
+    const DType reduce_dtype = mp.reduce_dtype.value_or(mp.param_dtype.value_or(shard_dtype));
+    Tensor local = grad.dtype() == reduce_dtype ? grad : kernels::cast(grad, reduce_dtype);
+    DTensor g = dist::make_dtensor(local, layout->mesh, p.gathered_grad, p.global_shape);
     DTensor out = dist::gradient_to(std::move(g), p.placements, async_reduce);
+    if (reduce_dtype != shard_dtype)  // .grad in the master weights' dtype; waits for the reduction
+      out = dist::make_dtensor(kernels::cast(out.spec().local, shard_dtype), layout->mesh, p.placements,
+                               p.global_shape);
     reductions.push_back(out.spec().local);
     if (async_reduce && advance_in_flight) dist::detail::advance_collectives(layout->mesh, layout->dp);
     return out;
@@ -201,6 +213,7 @@ struct FullyShardedModule::Unit : std::enable_shared_from_this<Unit> {
     g->layout = layout;
     g->async_reduce = options.async_reduce;
     g->advance_in_flight = options.advance_in_flight;
+    g->mp = options.mp_policy;
     for (size_t i = 0; i < slots.size(); ++i) {
       const Tensor& p = *slots[i][0];
       WEFT_CHECK(p.is_dtensor(), "fully_shard: parameter '", layout->params[i].name,
@@ -268,13 +281,18 @@ Tensor FullyShardedModule::Unit::run(const Tensor& x, const std::function<Tensor
     }
   }
   g->grads_pending = tracked;
+  const MixedPrecisionPolicy& mp = options.mp_policy;
+  Tensor input = x;
+  if (mp.cast_forward_inputs && mp.param_dtype && x.defined() && is_floating(x.dtype()) &&
+      x.dtype() != *mp.param_dtype)
+    input = to_dtype(x, *mp.param_dtype);
   Tensor y;
   {
     detail::SlotSwap swap(slots, values);
     Packer packer(g);
     std::optional<autograd::SavedTensorHooksGuard> hooks;
     if (reshard) hooks.emplace(&packer);
-    y = next(x);
+    y = next(input);
   }
   // The graph holds what it saved (placeholders instead, when resharding): the unit lets go.
   g->full.clear();
@@ -283,6 +301,8 @@ Tensor FullyShardedModule::Unit::run(const Tensor& x, const std::function<Tensor
       g->before_backward(prefetch);
       return Tensor();
     });
+  if (mp.output_dtype && y.defined() && is_floating(y.dtype()) && y.dtype() != *mp.output_dtype)
+    y = to_dtype(y, *mp.output_dtype);
   return y;
 }
 
@@ -325,6 +345,16 @@ int64_t free_dim(const Placements& placements, int64_t ndim) {
     if (!taken) return d;
   }
   return -1;
+}
+
+void check_policy(const MixedPrecisionPolicy& mp) {
+  auto check = [](const std::optional<DType>& d, const char* field) {
+    WEFT_CHECK(!d || is_floating(*d), "fully_shard: mp_policy.", field, " is ", *d,
+               "; expected a floating dtype (bfloat16, float16, float32 or float64)");
+  };
+  check(mp.param_dtype, "param_dtype");
+  check(mp.reduce_dtype, "reduce_dtype");
+  check(mp.output_dtype, "output_dtype");
 }
 
 // Shards the parameters of `m`'s tree that no nested unit holds (collective).
@@ -481,6 +511,7 @@ std::shared_ptr<FullyShardedModule> fully_shard(std::shared_ptr<UnaryModule> mod
   WEFT_CHECK(!inner->has_forward_wrapper(kWrapperTag), "fully_shard: this ", inner->type_name(),
              " is already fully sharded (fully_shard was called on it before)");
   const int64_t dp = resolve_dp_dim(mesh, options.mesh_dim);
+  check_policy(options.mp_policy);
   if (tp) {
     WEFT_CHECK(tp->mesh == mesh, "fully_shard: the tensor-parallel model lives on ", tp->mesh.to_string(),
                ", not on ", mesh.to_string());

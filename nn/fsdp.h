@@ -4,11 +4,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "distributed/device_mesh.h"
 #include "distributed/placement.h"
+#include "framework/dtype.h"
 #include "nn/module.h"
 #include "nn/parallel.h"
 
@@ -49,10 +51,35 @@ namespace weft::nn::parallel {
 // unwraps it, keeps its Megatron Linear forwards and shards the tp-local tensors over dp, so a
 // parameter is [Shard(0) on dp, its tp placement]. weft has no _StridedShard, so where tp already
 // shards dim 0, FSDP shards dim 1 (a 1-D one stays Replicate on dp; its gradient is all-reduced).
-// Mixed precision (bf16 gather and compute, f32 reduce and master weights) is not there yet
-// (the collectives take bfloat16; autocast casts the gathered float32 weights). The cast to the
-// compute dtype goes in Gathered::gather (fsdp.cpp) and the cast back in FsdpGather's backward,
-// before gradient_to.
+// Mixed precision: see Note [FSDP mixed precision].
+
+// Note [FSDP mixed precision]
+// MixedPrecisionPolicy is FSDP2's (torch.distributed.fsdp.MixedPrecisionPolicy), same defaults. The
+// shards stay in their dtype (float32: the optimizer's master weights, and .grad lands there in it).
+//  - param_dtype: each shard is cast before its all_gather (Gathered::gather in fsdp.cpp), so the
+//    gather moves param_dtype words (half the bytes for bfloat16) and forward and backward compute
+//    with param_dtype parameters: the gathered tensor is shard.to(param_dtype) gathered, exactly.
+//  - reduce_dtype (unset: param_dtype): the gathered parameter's gradient is cast to it and
+//    reduce-scattered in it (a bfloat16 reduction sums in float32 and rounds once, Note [16-bit
+//    floats in collectives]), then cast to the shard's dtype. When that last cast changes the dtype
+//    it waits for the reduce-scatter, so only reduce_dtype == the shard's dtype (float32, the
+//    usual choice with bfloat16 params) keeps the reduction overlapped with backward
+//    (async_reduce); a bfloat16 reduce_dtype halves the bytes but completes at once.
+//  - cast_forward_inputs: a unit's floating inputs are cast to param_dtype (differentiably) before
+//    its forward; integer inputs (token ids) pass as they are. Off, the caller casts: ops such as
+//    linear refuse a float32 input with bfloat16 weights, as torch's do.
+//  - output_dtype: a unit's floating output is cast to it. Per fully_shard call, as FSDP2's: set
+//    on the root alone it gives the loss float32 logits while the blocks pass bfloat16 on.
+// Everything in a unit computes in param_dtype, layer norms included (autocast, docs/autocast.md,
+// picks per op instead).
+// Unset param_dtype means no casts at all (reduce_dtype alone still casts the gradient for the
+// reduction, as in PyTorch).
+struct MixedPrecisionPolicy {
+  std::optional<DType> param_dtype = std::nullopt;
+  std::optional<DType> reduce_dtype = std::nullopt;
+  std::optional<DType> output_dtype = std::nullopt;
+  bool cast_forward_inputs = true;
+};
 
 struct FullyShardOptions {
   // The mesh dim sharded over, by name. Empty: a 1-D mesh's dim, or the dim named "dp".
@@ -68,8 +95,8 @@ struct FullyShardOptions {
   // With async_reduce: probe MPI at each gradient so that the collectives in flight advance (Note
   // [Progress of in-flight reductions]). Off: bench_overlap's paired baseline for the probe.
   bool advance_in_flight = true;
-  // Mixed precision (param_dtype / reduce_dtype, as FSDP2's MixedPrecisionPolicy) belongs here;
-  // see the last paragraph of Note [Fully sharded data parallel].
+  // FSDP2's mp_policy; see Note [FSDP mixed precision]. Each dtype must be a floating one.
+  MixedPrecisionPolicy mp_policy = {};
 };
 
 // The root module fully_shard returns; see Note [Fully sharded data parallel].
