@@ -123,20 +123,22 @@ int departed_member(MPI_Comm comm) {
 // Note [Watchdog]
 // Every wait polls MPI_Test, so that it can notice a deadline and a departed peer. It spins for
 // the first WaitPolicy::spin seconds (50 us: a small collective completes in a few), then yields the
-// core to other ranks on each poll (an oversubscribed machine must not starve the rank we wait for),
-// and after 10 ms sleeps 100 us between polls (a rank stuck for long costs next to nothing).
+// core to other ranks (an oversubscribed machine must not starve the rank we wait for): once per 64
+// polls until 4096 polls, then on each poll; after 10 ms it sleeps 100 us between polls (a rank
+// stuck for long costs next to nothing). Yielding at every poll from the start, or napping instead
+// of yielding, measured no better on the TP GPT step (benchmarks/README.md, BM_gpt_step_wait_policy).
 class Poll {
  public:
-  Poll() : start_(Clock::now()), spin_(state().policy.spin), nap_(state().policy.nap) {}
+  Poll() : start_(Clock::now()), policy_(state().policy) {}
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
   // Pauses between polls; returns the time waited so far.
   double pause() {
     if (spinning_ && (++polls_ & 63) != 0 && polls_ < 4096) return 0;  // spinning: read the clock now and then
     double t = elapsed();
     if (t > 10e-3) std::this_thread::sleep_for(std::chrono::microseconds(100));
-    else if (t >= spin_) {
-      spinning_ = false;
-      if (nap_) std::this_thread::sleep_for(std::chrono::microseconds(1));
+    else if (t >= policy_.spin) {
+      if (policy_.every_poll) spinning_ = false;
+      if (policy_.nap) std::this_thread::sleep_for(std::chrono::microseconds(1));
       else sched_yield();
     }
     return t;
@@ -144,10 +146,9 @@ class Poll {
 
  private:
   Clock::time_point start_;
+  WaitPolicy policy_;
   uint64_t polls_ = 0;
-  double spin_;
-  bool nap_;
-  bool spinning_ = spin_ > 0;
+  bool spinning_ = !(policy_.every_poll && policy_.spin == 0);
 };
 
 [[noreturn]] void timed_out(const std::string& what, double waited) {

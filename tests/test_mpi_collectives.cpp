@@ -285,8 +285,8 @@ TEST_CASE("wait policies: a late peer, the values and the time waited", "[collec
   const dist::detail::WaitPolicy saved = dist::detail::wait_policy();
   DeviceMesh mesh({world_size()});
   const double n = world_size();
-  for (dist::detail::WaitPolicy policy : {dist::detail::WaitPolicy{}, dist::detail::WaitPolicy{0, false}, dist::detail::WaitPolicy{0, true},
-                                    dist::detail::WaitPolicy{50e-6, true}}) {
+  for (dist::detail::WaitPolicy policy : {dist::detail::WaitPolicy{}, dist::detail::WaitPolicy{0, false, true},
+                                    dist::detail::WaitPolicy{0, true, true}, dist::detail::WaitPolicy{50e-6, true}}) {
     INFO("spin " << policy.spin << " nap " << policy.nap);
     dist::detail::set_wait_policy(policy);
     const double before = dist::detail::waited_seconds();
@@ -296,7 +296,7 @@ TEST_CASE("wait policies: a late peer, the values and the time waited", "[collec
     if (world_rank() != 0) REQUIRE(dist::detail::waited_seconds() - before >= 10e-3);
   }
   dist::detail::set_wait_policy(saved);
-  REQUIRE_THROWS_WITH(dist::detail::set_wait_policy({-1, false}),
+  REQUIRE_THROWS_WITH(dist::detail::set_wait_policy({-1, false, false}),
                       Catch::Contains("set_wait_policy: expected a spin of 0 to 0.01 s but got -1"));
 }
 
