@@ -18,6 +18,7 @@
 #include "distributed/dtensor.h"
 #include "distributed/local_map.h"
 #include "distributed/runtime.h"
+#include "distributed/watchdog.h"
 #include "nn/nn.h"
 
 namespace {
@@ -318,6 +319,14 @@ double cpu_speedup(std::vector<double> single, std::vector<double> parallel) {
   return m[1] > 0 ? m[0] / m[1] : 0.0;
 }
 
+// The slowest rank's median of v.
+double slowest_median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  double m = v.empty() ? 0.0 : v[v.size() / 2];
+  MPI_Allreduce(MPI_IN_PLACE, &m, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return m;
+}
+
 // The GPT of BM_gpt_step and its batch (the same on every rank), made from one seed.
 struct GptCase {
   static constexpr weft::nn::GPTConfig config{.vocab_size = 256, .block_size = 64, .n_layer = 2, .n_head = 4,
@@ -368,7 +377,7 @@ void BM_gpt_step(benchmark::State& state) {
   auto single = GptCase::model();
   auto parallel = GptCase::parallel(/*vocab_parallel=*/true);
   weft::optim::AdamW single_opt(single->parameters(), {.lr = 1e-3}), parallel_opt(parallel->parameters(), {.lr = 1e-3});
-  std::vector<double> cpu_single, cpu_tp;
+  std::vector<double> cpu_single, cpu_tp, waited;
   paired(
       state,
       [&] {
@@ -377,10 +386,13 @@ void BM_gpt_step(benchmark::State& state) {
       },
       [&] {
         CpuTimer timer(cpu_tp);
+        const double w0 = detail::waited_seconds();
         c.step(*parallel, parallel_opt);
+        waited.push_back(detail::waited_seconds() - w0);
       });
   state.counters["speedup"] = 1.0 / state.counters["ratio"];
   state.counters["speedup_cpu"] = cpu_speedup(cpu_single, cpu_tp);
+  state.counters["tp_wait_ms"] = slowest_median(waited) * 1e3;
   state.counters["tokens_per_s_single"] = GptCase::tokens / (state.counters["baseline_us"] * 1e-6);
   state.counters["tokens_per_s_tp"] = GptCase::tokens / (state.counters["weft_us"] * 1e-6);
 }
@@ -436,6 +448,42 @@ void BM_gpt_step_sequence_parallel(benchmark::State& state) {
   state.counters["tokens_per_s_tp_sp"] = GptCase::tokens / (state.counters["weft_us"] * 1e-6);
 }
 
+// The wait policy (detail::WaitPolicy, Note [Watchdog]): the TP step (vocabulary split) with the
+// default (spin 50 us, then sched_yield once per 64 polls up to 4096 polls; baseline) against an
+// alternative (weft) that gives the core away at every poll after its spin: policy 0 yields at once,
+// 1 spins 5 us then yields, 2 spins 50 us then naps 1 us, 3 naps at once, 4 spins 50 us then yields.
+// Counters: speedup and speedup_cpu of the alternative over the default, and the time blocked in
+// waits per step under each (the slowest rank's median).
+std::vector<detail::WaitPolicy> wait_policies() {
+  return {{0, false, true}, {5e-6, false, true}, {50e-6, true, true}, {0, true, true}, {50e-6, false, true}};
+}
+
+template <class Step>
+void compare_wait_policies(benchmark::State& state, Step&& step) {
+  const detail::WaitPolicy fixed = detail::wait_policy(), other = wait_policies()[static_cast<size_t>(state.range(0))];
+  std::vector<double> cpu[2], waited[2];
+  auto run = [&](int i, detail::WaitPolicy policy) {
+    detail::set_wait_policy(policy);
+    CpuTimer timer(cpu[i]);
+    const double w0 = detail::waited_seconds();
+    step();
+    waited[i].push_back(detail::waited_seconds() - w0);
+  };
+  paired(state, [&] { run(0, fixed); }, [&] { run(1, other); });
+  detail::set_wait_policy(fixed);
+  state.counters["speedup"] = 1.0 / state.counters["ratio"];
+  state.counters["speedup_cpu"] = cpu_speedup(cpu[0], cpu[1]);
+  state.counters["wait_ms_default"] = slowest_median(waited[0]) * 1e3;
+  state.counters["wait_ms_policy"] = slowest_median(waited[1]) * 1e3;
+}
+
+void BM_gpt_step_wait_policy(benchmark::State& state) {
+  GptCase c;
+  auto tp = GptCase::parallel(/*vocab_parallel=*/true);
+  weft::optim::AdamW opt(tp->parameters(), {.lr = 1e-3});
+  compare_wait_policies(state, [&] { c.step(*tp, opt); });
+}
+
 // Iteration counts are fixed (see Note [Lock step]): about a second of work per case here.
 void register_benchmarks() {
   auto sized = [](const char* name, void (*fn)(benchmark::State&), std::vector<std::pair<int64_t, int64_t>> cases) {
@@ -456,6 +504,8 @@ void register_benchmarks() {
       ->UseManualTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_gpt_step", BM_gpt_step)->Iterations(10)->UseManualTime()
       ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_gpt_step_wait_policy", BM_gpt_step_wait_policy)->ArgNames({"policy"})
+      ->DenseRange(0, 4)->Iterations(10)->UseManualTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_gpt_step_vocab_parallel", BM_gpt_step_vocab_parallel)->Iterations(10)
       ->UseManualTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_gpt_step_sequence_parallel", BM_gpt_step_sequence_parallel)->Iterations(10)

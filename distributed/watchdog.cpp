@@ -59,6 +59,8 @@ struct State {
   std::vector<int> departed;           // per world rank: 0, or how it left (a Departure)
   int departures = 0;
   std::vector<MPI_Request> sent;
+  WaitPolicy policy;
+  double waited = 0;                   // waited_seconds()
 };
 State& state() {
   static State s;
@@ -120,25 +122,33 @@ int departed_member(MPI_Comm comm) {
 
 // Note [Watchdog]
 // Every wait polls MPI_Test, so that it can notice a deadline and a departed peer. It spins for
-// the first 50 us (a small collective completes in a few), then yields the core to other ranks
-// on each poll (an oversubscribed machine must not starve the rank we wait for), and after 10 ms
-// sleeps 100 us between polls (a rank stuck for long costs next to nothing).
+// the first WaitPolicy::spin seconds (50 us: a small collective completes in a few), then yields the
+// core to other ranks (an oversubscribed machine must not starve the rank we wait for): once per 64
+// polls until 4096 polls, then on each poll; after 10 ms it sleeps 100 us between polls (a rank
+// stuck for long costs next to nothing). Yielding at every poll from the start, or napping instead
+// of yielding, measured no better on the TP GPT step (benchmarks/README.md, BM_gpt_step_wait_policy).
 class Poll {
  public:
-  Poll() : start_(Clock::now()) {}
+  Poll() : start_(Clock::now()), policy_(state().policy) {}
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
   // Pauses between polls; returns the time waited so far.
   double pause() {
-    if ((++polls_ & 63) != 0 && polls_ < 4096) return 0;  // spinning: read the clock now and then
+    if (spinning_ && (++polls_ & 63) != 0 && polls_ < 4096) return 0;  // spinning: read the clock now and then
     double t = elapsed();
     if (t > 10e-3) std::this_thread::sleep_for(std::chrono::microseconds(100));
-    else if (t > 50e-6) sched_yield();
+    else if (t >= policy_.spin) {
+      if (policy_.every_poll) spinning_ = false;
+      if (policy_.nap) std::this_thread::sleep_for(std::chrono::microseconds(1));
+      else sched_yield();
+    }
     return t;
   }
 
  private:
   Clock::time_point start_;
+  WaitPolicy policy_;
   uint64_t polls_ = 0;
+  bool spinning_ = !(policy_.every_poll && policy_.spin == 0);
 };
 
 [[noreturn]] void timed_out(const std::string& what, double waited) {
@@ -265,6 +275,10 @@ void begin_op(MPI_Comm comm, OpSignature& op) {
 void wait_op(MPI_Request& request, MPI_Comm comm, const OpSignature& op, bool completes) {
   State& s = state();
   int done = 0, rc = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+  if (rc == MPI_SUCCESS && done) {
+    if (completes) s.last = Completed{op, comm, true};
+    return;
+  }
   Poll poll;
   double left_at = -1;
   while (rc == MPI_SUCCESS && !done) {
@@ -282,6 +296,7 @@ void wait_op(MPI_Request& request, MPI_Comm comm, const OpSignature& op, bool co
     }
     rc = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
   }
+  s.waited += poll.elapsed();
   if (rc != MPI_SUCCESS) check_mpi(rc, op_at(op, comm).c_str(), comm);
   if (completes) s.last = Completed{op, comm, true};
 }
@@ -389,6 +404,14 @@ void depart(Departure how) {
   MPI_Comm_free(&s.exit_comm);
   compare_histories();
 }
+
+void set_wait_policy(WaitPolicy policy) {
+  WEFT_CHECK(policy.spin >= 0 && policy.spin <= 10e-3, "set_wait_policy: expected a spin of 0 to 0.01 s but got ",
+             policy.spin);
+  state().policy = policy;
+}
+WaitPolicy wait_policy() { return state().policy; }
+double waited_seconds() { return state().waited; }
 
 }  // namespace detail
 

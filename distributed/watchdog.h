@@ -44,6 +44,22 @@ void begin_op(MPI_Comm comm, OpSignature& op);
 // `completes` false: a step before op (its fingerprint check), not recorded as the last completed.
 void wait_op(MPI_Request& request, MPI_Comm comm, const OpSignature& op, bool completes = true);
 
+// How a wait that did not complete at once spends its time (Note [Watchdog]): it spins (polls back
+// to back) for `spin` seconds, then gives the core away (sched_yield, or with `nap` a 1 us
+// nanosleep): by default once per 64 polls up to 4096 polls and then at every poll, with `every_poll`
+// at every poll at once; after 10 ms it sleeps 100 us between polls. The fault checks (deadline,
+// departed peers) run at every pause after the spin, whichever the policy. Set on every rank alike.
+struct WaitPolicy {
+  double spin = 50e-6;
+  bool nap = false;
+  bool every_poll = false;
+};
+void set_wait_policy(WaitPolicy policy);
+WaitPolicy wait_policy();
+// Seconds this process has spent in wait_op since it started (from each wait's first failed test to
+// its completion): the time a step is blocked on its peers, for benchmarks' accounting.
+double waited_seconds();
+
 // comm's private duplicate for control exchanges (Note [Control communicators]).
 MPI_Comm control_comm(MPI_Comm comm);
 // The world rank of comm's rank `rank`.

@@ -11,6 +11,7 @@
 #include "distributed/spmd.h"
 #include "distributed/sharding.h"
 #include "framework/factories.h"
+#include "ops/autocast.h"
 #include "ops/ops.h"
 
 namespace weft::nn::parallel {
@@ -135,6 +136,14 @@ struct VocabParallelCrossEntropyBackward final : autograd::Node {
 Tensor vocab_parallel_cross_entropy(const Tensor& local_logits, const Tensor& target, int64_t vocab_size,
                                     const dist::DeviceMesh& mesh, int64_t mesh_dim, const std::string& reduction,
                                     int64_t ignore_index, double label_smoothing) {
+  if (autocast_enabled()) [[unlikely]]  // as cross_entropy under autocast: the loss runs in float32
+    return autocast::call(
+        autocast::Op::kCrossEntropy,
+        [&](const Tensor& logits, const Tensor& ids) {
+          return vocab_parallel_cross_entropy(logits, ids, vocab_size, mesh, mesh_dim, reduction, ignore_index,
+                                              label_smoothing);
+        },
+        local_logits, target);
   constexpr const char* op = "vocab_parallel_cross_entropy";
   check_vocab(vocab_size, mesh, mesh_dim, op);
   WEFT_CHECK(reduction == "none" || reduction == "mean" || reduction == "sum", op,

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <thread>
+#include <chrono>
 
 #include "distributed/collectives.h"
 #include "distributed/comm_debug.h"
@@ -12,6 +14,7 @@
 #include "distributed/sharding.h"
 #include "distributed/device_mesh.h"
 #include "distributed/runtime.h"
+#include "distributed/watchdog.h"
 #include "framework/copy.h"
 #include "framework/factories.h"
 #include "tests/test_util.h"
@@ -274,6 +277,27 @@ TEST_CASE("all_reduce: every op and dtype, 1-D and 2-D meshes, contiguous or not
         }
   WEFT_REQUIRE_ERROR(funcol::all_reduce(ones({2}, kInt64), ReduceOp::Avg, DeviceMesh({world_size()})),
                       Catch::Contains("avg needs a floating tensor"));
+}
+
+// Every wait policy (Note [Watchdog]) completes a collective whose peers arrive late (the waiting
+// ranks spin, then yield or nap, then sleep) with the right values, and counts the time it waited.
+TEST_CASE("wait policies: a late peer, the values and the time waited", "[collectives][watchdog]") {
+  const dist::detail::WaitPolicy saved = dist::detail::wait_policy();
+  DeviceMesh mesh({world_size()});
+  const double n = world_size();
+  for (dist::detail::WaitPolicy policy : {dist::detail::WaitPolicy{}, dist::detail::WaitPolicy{0, false, true},
+                                    dist::detail::WaitPolicy{0, true, true}, dist::detail::WaitPolicy{50e-6, true}}) {
+    INFO("spin " << policy.spin << " nap " << policy.nap);
+    dist::detail::set_wait_policy(policy);
+    const double before = dist::detail::waited_seconds();
+    if (world_rank() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    Tensor y = funcol::all_reduce(full({3}, double(world_rank() + 1), kFloat64), ReduceOp::Sum, mesh);
+    require_equal(y, Dense{{3}, std::vector<double>(3, n * (n + 1) / 2)}, 0);
+    if (world_rank() != 0) REQUIRE(dist::detail::waited_seconds() - before >= 10e-3);
+  }
+  dist::detail::set_wait_policy(saved);
+  REQUIRE_THROWS_WITH(dist::detail::set_wait_policy({-1, false, false}),
+                      Catch::Contains("set_wait_policy: expected a spin of 0 to 0.01 s but got -1"));
 }
 
 TEST_CASE("all_gather: dims 0, 1 and 2, even and uneven (empty pieces), sizes known or exchanged", "[collectives]") {
