@@ -10,6 +10,7 @@
 #include "distributed/runtime.h"
 #include "distributed/sharding.h"
 #include "framework/allocator.h"
+#include "tests/tensor_test_util.h"
 #include "tests/test_util.h"
 #include "weft.h"
 
@@ -19,18 +20,8 @@ namespace par = weft::nn::parallel;
 
 namespace {
 
-Tensor seeded_randn(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return randn(shape, dtype(kFloat64), &gen);
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  std::vector<double> x = a.contiguous().to_vector<double>(), y = b.contiguous().to_vector<double>();
-  double m = 0.0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return m;
-}
+using test::seeded_randn;
+using test::max_abs_diff;
 
 using Model = std::shared_ptr<nn::UnaryModule>;
 

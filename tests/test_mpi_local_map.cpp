@@ -6,6 +6,7 @@
 #include "distributed/local_map.h"
 #include "distributed/runtime.h"
 #include "weft.h"
+#include "tests/tensor_test_util.h"
 #include "tests/test_util.h"
 
 using namespace weft;
@@ -13,11 +14,7 @@ using namespace weft::dist;
 
 namespace {
 
-// The same tensor on every rank: a seeded generator of our own.
-Tensor seeded_randn(const Shape& shape, uint64_t seed, DType dtype = kFloat64) {
-  Generator gen(seed);
-  return randn(shape, dtype, &gen);
-}
+using test::seeded_randn;  // the same tensor on every rank
 
 DeviceMesh world_mesh() { return DeviceMesh({static_cast<int64_t>(world_size())}); }
 

@@ -9,6 +9,7 @@
 #include "distributed/runtime.h"
 #include "distributed/sharding.h"
 #include "weft.h"
+#include "tests/tensor_test_util.h"
 #include "tests/test_util.h"
 
 using namespace weft;
@@ -17,20 +18,10 @@ namespace par = weft::nn::parallel;
 
 namespace {
 
-Tensor seeded_randn(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return randn(shape, dtype(kFloat64), &gen);
-}
+using test::seeded_randn;
+using test::max_abs_diff;
 
 DeviceMesh world_mesh() { return DeviceMesh({static_cast<int64_t>(world_size())}); }
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  std::vector<double> x = a.contiguous().to_vector<double>(), y = b.contiguous().to_vector<double>();
-  double m = 0.0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return m;
-}
 
 // A gradient that differs per rank: rank r holds seed + r.
 Tensor rank_grad(const Shape& shape, uint64_t seed) { return seeded_randn(shape, seed + 100 * world_rank()); }

@@ -10,6 +10,7 @@
 #include "distributed/runtime.h"
 #include "distributed/spmd.h"
 #include "weft.h"
+#include "tests/tensor_test_util.h"
 #include "tests/test_util.h"
 
 using namespace weft;
@@ -19,10 +20,7 @@ using weft::test::require_error;
 
 namespace {
 
-Tensor seeded_randn(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return randn(shape, kFloat64, &gen);
-}
+using test::seeded_randn;
 
 DeviceMesh named_mesh(const std::string& name) { return init_device_mesh({world_size()}, {name}); }
 

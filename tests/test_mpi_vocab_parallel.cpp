@@ -10,6 +10,7 @@
 #include "distributed/sharding.h"
 #include "distributed/spmd.h"
 #include "weft.h"
+#include "tests/tensor_test_util.h"
 #include "tests/test_util.h"
 
 using namespace weft;
@@ -18,15 +19,8 @@ namespace par = weft::nn::parallel;
 
 namespace {
 
-Tensor seeded_randn(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return randn(shape, dtype(kFloat64), &gen);
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  return a.numel() == 0 ? 0.0 : max(abs(sub(a, b))).item<double>();
-}
+using test::seeded_randn;
+using test::max_abs_diff;
 
 // A vocabulary that no world size of 2 or more divides: 4k + 3 rows (uneven; at 4 ranks the last
 // rank holds 4 rows less than the others).
