@@ -397,27 +397,34 @@ void BM_gpt_step(benchmark::State& state) {
   state.counters["tokens_per_s_tp"] = GptCase::tokens / (state.counters["weft_us"] * 1e-6);
 }
 
-// The same step under tensor parallelism with the embedding, head and loss replicated (baseline)
-// against the vocabulary split (weft): what vocab parallelism itself buys. Counters as above.
-void BM_gpt_step_vocab_parallel(benchmark::State& state) {
+// Two parallelised GPTs' steps paired (baseline `a`, weft `b`) with their speedup in wall and CPU
+// time and each one's tokens/s, under the counter names report.py reads.
+void paired_gpt_steps(benchmark::State& state, weft::nn::UnaryModule& a, weft::nn::UnaryModule& b,
+                      const std::string& a_tokens, const std::string& b_tokens) {
   GptCase c;
-  auto tp = GptCase::parallel(/*vocab_parallel=*/false), vocab = GptCase::parallel(/*vocab_parallel=*/true);
-  weft::optim::AdamW tp_opt(tp->parameters(), {.lr = 1e-3}), vocab_opt(vocab->parameters(), {.lr = 1e-3});
-  std::vector<double> cpu_tp, cpu_vocab;
+  weft::optim::AdamW a_opt(a.parameters(), {.lr = 1e-3}), b_opt(b.parameters(), {.lr = 1e-3});
+  std::vector<double> cpu_a, cpu_b;
   paired(
       state,
       [&] {
-        CpuTimer timer(cpu_tp);
-        c.step(*tp, tp_opt);
+        CpuTimer timer(cpu_a);
+        c.step(a, a_opt);
       },
       [&] {
-        CpuTimer timer(cpu_vocab);
-        c.step(*vocab, vocab_opt);
+        CpuTimer timer(cpu_b);
+        c.step(b, b_opt);
       });
   state.counters["speedup"] = 1.0 / state.counters["ratio"];
-  state.counters["speedup_cpu"] = cpu_speedup(cpu_tp, cpu_vocab);
-  state.counters["tokens_per_s_tp"] = GptCase::tokens / (state.counters["baseline_us"] * 1e-6);
-  state.counters["tokens_per_s_tp_vocab"] = GptCase::tokens / (state.counters["weft_us"] * 1e-6);
+  state.counters["speedup_cpu"] = cpu_speedup(cpu_a, cpu_b);
+  state.counters[a_tokens] = GptCase::tokens / (state.counters["baseline_us"] * 1e-6);
+  state.counters[b_tokens] = GptCase::tokens / (state.counters["weft_us"] * 1e-6);
+}
+
+// The same step under tensor parallelism with the embedding, head and loss replicated (baseline)
+// against the vocabulary split (weft): what vocab parallelism itself buys. Counters as above.
+void BM_gpt_step_vocab_parallel(benchmark::State& state) {
+  auto tp = GptCase::parallel(/*vocab_parallel=*/false), vocab = GptCase::parallel(/*vocab_parallel=*/true);
+  paired_gpt_steps(state, *tp, *vocab, "tokens_per_s_tp", "tokens_per_s_tp_vocab");
 }
 
 // The same GPT step, tensor parallel (baseline) against tensor + sequence parallel (weft,
@@ -425,27 +432,11 @@ void BM_gpt_step_vocab_parallel(benchmark::State& state) {
 // and reduce-scatters, and the norms, residuals and position embeddings run on 1/k of the sequence.
 // Counters: tokens/s of each.
 void BM_gpt_step_sequence_parallel(benchmark::State& state) {
-  GptCase c;
   auto tp = GptCase::parallel(/*vocab_parallel=*/true);
   auto sp_model = GptCase::model();
   auto sp = weft::nn::parallel::sequence_parallel(sp_model, GptCase::mesh(),
                                                   weft::nn::parallel::default_sp_plan(*sp_model, true));
-  weft::optim::AdamW tp_opt(tp->parameters(), {.lr = 1e-3}), sp_opt(sp->parameters(), {.lr = 1e-3});
-  std::vector<double> cpu_tp, cpu_sp;
-  paired(
-      state,
-      [&] {
-        CpuTimer timer(cpu_tp);
-        c.step(*tp, tp_opt);
-      },
-      [&] {
-        CpuTimer timer(cpu_sp);
-        c.step(*sp, sp_opt);
-      });
-  state.counters["speedup"] = 1.0 / state.counters["ratio"];
-  state.counters["speedup_cpu"] = cpu_speedup(cpu_tp, cpu_sp);
-  state.counters["tokens_per_s_tp"] = GptCase::tokens / (state.counters["baseline_us"] * 1e-6);
-  state.counters["tokens_per_s_tp_sp"] = GptCase::tokens / (state.counters["weft_us"] * 1e-6);
+  paired_gpt_steps(state, *tp, *sp, "tokens_per_s_tp", "tokens_per_s_tp_sp");
 }
 
 // The wait policy (detail::WaitPolicy, Note [Watchdog]): the TP step (vocabulary split) with the
