@@ -59,7 +59,7 @@ class PrimitiveKey {
 
 // Op kinds for keys; each oneDNN path has its own.
 enum OpKind : int64_t {
-  kMatmul = 1, kMatmulBias = 2, kSoftmax = 101, kLogSoftmax = 102, kLayerNorm = 103,
+  kMatmul = 1, kMatmulBias = 2, kLayerNorm = 103,  // softmax and log_softmax run on weft's own kernels
   kConvForward = 201, kConvBackwardData = 202, kConvBackwardWeights = 203,
 };
 
