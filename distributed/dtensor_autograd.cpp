@@ -79,8 +79,8 @@ bool dtensor_add_in_place(const Tensor& sum, const Tensor& grad) {
   if (x.local.impl_ptr().use_count() > 1 || (shard.storage && shard.storage.use_count() > 1) ||
       !(x.mesh == y.mesh && x.global_shape == y.global_shape))
     return false;  // the out-of-place sum copies, or raises for the mismatch
-  if (x.placements == y.placements) return autograd::accumulate_gradients_in_place(x.local, y.local);
   NoGradGuard no_grad;
+  // gradient_to returns the gradient itself when the placements already agree.
   DTensor other = gradient_to(DTensor(grad), x.placements, /*async=*/false);  // the sum reads it at once
   return autograd::accumulate_gradients_in_place(x.local, other.spec().local);
 }
