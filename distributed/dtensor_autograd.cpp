@@ -91,19 +91,16 @@ namespace {
 
 // The placements a gradient is brought to: `grad_placements` as given (normalised, one per mesh
 // dim), or by default the tensor's own with every Partial as Replicate.
-PlacementBuf grad_target(const std::optional<Placements>& grad_placements, const Placements& placements,
-                         int64_t tensor_rank, const char* op) {
-  PlacementBuf target;
+Placements grad_target(const std::optional<Placements>& grad_placements, const Placements& placements,
+                       int64_t tensor_rank, const char* op) {
   if (grad_placements) {
-    Placements normalized = normalize(*grad_placements, tensor_rank);
-    WEFT_CHECK(normalized.size() == placements.size(), op, ": grad_placements ", to_string(normalized),
+    Placements target = normalize(*grad_placements, tensor_rank);
+    WEFT_CHECK(target.size() == placements.size(), op, ": grad_placements ", to_string(target),
                " must have one placement per mesh dim (", placements.size(), ")");
-    target.assign(normalized.begin(), normalized.end());
-  } else {
-    target.assign(placements.begin(), placements.end());
-    replicate_partials(target);
+    return target;
   }
-  return target;
+  Placements target = placements;
+  return replicate_partials(target);
 }
 
 }  // namespace
@@ -123,7 +120,7 @@ autograd::variable_list FromLocalBackward::apply(autograd::variable_list&& grads
 Tensor apply_from_local(const Tensor& local, const std::optional<Tensor>& data, const DeviceMesh& mesh,
                         const Placements& placements, const Shape& global_shape,
                         const std::optional<Placements>& grad_placements) {
-  PlacementBuf target = grad_target(grad_placements, placements, local.dim(), "DTensor.from_local");
+  Placements target = grad_target(grad_placements, placements, local.dim(), "DTensor.from_local");
   return autograd::record<FromLocalBackward>(make_dtensor(data ? *data : local, mesh, placements, global_shape),
                                              [&](FromLocalBackward& node) {
                                                node.mesh = mesh;
@@ -135,7 +132,7 @@ Tensor apply_from_local(const Tensor& local, const std::optional<Tensor>& data, 
 Tensor apply_to_local(const DTensor& x, const std::optional<Placements>& grad_placements) {
   const DTensorSpec& spec = x.spec();
   // Checked whether or not a node is recorded.
-  PlacementBuf target = grad_target(grad_placements, spec.placements, x.dim(), "DTensor.to_local");
+  Placements target = grad_target(grad_placements, spec.placements, x.dim(), "DTensor.to_local");
   // An alias: autograd history goes on it, never on the spec's local.
   return autograd::record<ToLocalBackward>(spec.local.detach(), [&](ToLocalBackward& node) {
     node.mesh = spec.mesh;

@@ -6,15 +6,11 @@
 
 #include "autograd/node.h"
 #include "distributed/dtensor.h"
-#include "framework/small_vector.h"
 
 namespace weft::dist::detail {
 
-// Placements kept in a node: inline up to 4 mesh dims, so that recording allocates nothing for them.
-using PlacementBuf = SmallVector<Placement, 4>;
-
 // The default gradient placements of from_local and to_local: every Partial becomes Replicate.
-inline PlacementBuf& replicate_partials(PlacementBuf& placements) {
+inline Placements& replicate_partials(Placements& placements) {
   for (Placement& p : placements)
     if (p.is_partial()) p = Replicate();
   return placements;
@@ -26,7 +22,7 @@ inline PlacementBuf& replicate_partials(PlacementBuf& placements) {
 struct BorderNode : autograd::Node {
   static constexpr spmd::Linearity spmd_linearity = spmd::Linearity::Own;
   DeviceMesh mesh;
-  PlacementBuf grad_placements;
+  Placements grad_placements;
   Shape global_shape;
   const char* op = "";
 };

@@ -85,12 +85,6 @@ void prepare_inputs(PreparedInputs& leaves, const LocalMapOptions& options) {
 
 namespace {
 
-PlacementBuf normalized_buf(const Placements& placements, int64_t tensor_rank) {
-  if (is_normalized(placements, tensor_rank)) return PlacementBuf(placements.begin(), placements.end());
-  Placements wrapped = normalize(placements, tensor_rank);
-  return PlacementBuf(wrapped.begin(), wrapped.end());
-}
-
 // Note [local_map on the outer tape]
 // local_map records no node of its own: it is to_local on the way in and from_local on the way
 // out, as PyTorch composes it, with the caller's grad placements (distributed/dtensor_nodes.h).
@@ -108,7 +102,7 @@ PlacementBuf normalized_buf(const Placements& placements, int64_t tensor_rank) {
 
 // One output leaf's placements (normalised), kept while the outputs are wrapped.
 struct OutputSpec {
-  PlacementBuf placements;
+  Placements placements;
 };
 
 // Note [local_map global shapes]
@@ -130,7 +124,7 @@ bool needs_shape_exchange(std::span<const OutputSpec> outs, const DeviceMesh& me
 
 // The global shape of a local output without an exchange: each Shard dim times its mesh dims' sizes
 // (placements normalised: non-negative shard dims).
-Shape even_global_shape(const Tensor& local, const PlacementBuf& placements, const DeviceMesh& mesh) {
+Shape even_global_shape(const Tensor& local, const Placements& placements, const DeviceMesh& mesh) {
   Shape global = local.shape();
   for (size_t m = 0; m < placements.size(); ++m)
     if (placements[m].is_shard()) global[placements[m].shard_dim] *= mesh.size(static_cast<int64_t>(m));  // normalised
@@ -138,7 +132,7 @@ Shape even_global_shape(const Tensor& local, const PlacementBuf& placements, con
 }
 
 // One global shape per output leaf (empty for non-tensor outputs), the sharded sizes exchanged.
-std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, std::span<const OutputSpec> outs,
+std::vector<Shape> global_shapes(const OutputLeaves& flat, std::span<const OutputSpec> outs,
                                  const DeviceMesh& mesh) {
   std::vector<Shape> globals;
   globals.reserve(flat.size());
@@ -148,7 +142,7 @@ std::vector<Shape> global_shapes(const std::vector<OutputLeaf>& flat, std::span<
     const Tensor& local = flat[o].tensor;
     globals.push_back(local.defined() ? local.shape() : Shape{});
     if (!local.defined()) continue;
-    const PlacementBuf& placements = outs[o].placements;
+    const Placements& placements = outs[o].placements;
     for (int64_t d = 0; d < local.dim(); ++d) {
       std::vector<int64_t> mesh_dims;
       for (size_t m = 0; m < placements.size(); ++m)
@@ -207,7 +201,7 @@ class CallRecords {
 struct InputRecord {
   ToLocalBackward* node = nullptr;  // the alias's history; null when nothing was recorded
   bool typed = false;               // a DTensor on the call's mesh, typed for the checker
-  PlacementBuf grad_placements;     // a DTensor's: declared, or the default until derived
+  Placements grad_placements;       // a DTensor's: declared, or the default until derived
 };
 
 // Note [local_map SPMD types]
@@ -225,15 +219,15 @@ void settle_grad_placements(const spmd::Checker& checker, CallRecords<InputRecor
     derive_grad_placements(checker, leaf, in.grad_placements.data(), in.grad_placements.size());
     if (in.node) in.node->grad_placements = in.grad_placements;
     if (options.derived_in_grad_placements)
-      (*options.derived_in_grad_placements)[leaf] = Placements(in.grad_placements.begin(), in.grad_placements.end());
+      (*options.derived_in_grad_placements)[leaf] = in.grad_placements;
   }
 }
 
 }  // namespace
 
-std::vector<OutputLeaf> run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, BodyRef body) {
+OutputLeaves run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, BodyRef body) {
   const DeviceMesh& mesh = prepared.mesh;
-  std::vector<Tensor>& locals = prepared.inputs;  // each DTensor is replaced by its local tensor
+  std::pmr::vector<Tensor>& locals = prepared.inputs;  // each DTensor is replaced by its local tensor
   const size_t leaves = locals.size();
   const bool record = GradMode::is_enabled();
   std::optional<spmd::Checker> checker;
@@ -247,12 +241,12 @@ std::vector<OutputLeaf> run_local_map(PreparedInputs& prepared, const LocalMapOp
     InputRecord& in = inputs[leaf];
     const Placements* declared = options.in_grad_placements ? &*(*options.in_grad_placements)[leaf] : nullptr;
     if (declared) {
-      in.grad_placements = normalized_buf(*declared, arg.dim());
+      in.grad_placements = normalize(*declared, arg.dim());
       WEFT_CHECK(in.grad_placements.size() == d.placements.size(), "local_map: in_grad_placements ", leaf, " ",
                  to_string(*declared), " must have one placement per mesh dim (", d.placements.size(), ")");
     }
     else {
-      in.grad_placements.assign(d.placements.begin(), d.placements.end());
+      in.grad_placements = d.placements;
       replicate_partials(in.grad_placements);
     }
     Tensor local = d.local;
@@ -277,10 +271,11 @@ std::vector<OutputLeaf> run_local_map(PreparedInputs& prepared, const LocalMapOp
     locals[leaf] = std::move(local);
   }
 
-  std::vector<OutputLeaf> flat;
+  OutputLeaves flat(&prepared.arena);
+  flat.reserve(options.out_placements.size());
   {
     spmd::Scope scope(checker ? &*checker : nullptr);
-    flat = body(locals);
+    body(locals, flat);
   }
   WEFT_CHECK(flat.size() == options.out_placements.size(), "local_map requires one placement entry for each "
              "output: received ", options.out_placements.size(), " but ", flat.size(), " are expected");
@@ -295,8 +290,8 @@ std::vector<OutputLeaf> run_local_map(PreparedInputs& prepared, const LocalMapOp
     const Tensor& t = flat[o].tensor;
     WEFT_CHECK(!t.is_dtensor(), "local_map: the function returned a DTensor as output ", o,
                "; it must return local tensors, which local_map wraps with out_placements");
-    PlacementBuf& placements = outs[o].placements;
-    placements = entry ? normalized_buf(*entry, t.dim()) : PlacementBuf(static_cast<size_t>(mesh.ndim()), Replicate());
+    Placements& placements = outs[o].placements;
+    placements = entry ? normalize(*entry, t.dim()) : replicate_all(mesh.ndim());
     WEFT_CHECK(static_cast<int64_t>(placements.size()) == mesh.ndim(), "local_map: out_placements ", o, " ",
                entry_str(entry), " must have one placement per mesh dim (", mesh.ndim(), ")");
     if (checker) check_local_map_output(*checker, t, o, placements.data(), placements.size());
@@ -309,7 +304,7 @@ std::vector<OutputLeaf> run_local_map(PreparedInputs& prepared, const LocalMapOp
   for (size_t o = 0; o < flat.size(); ++o) {
     Tensor local = std::move(flat[o].tensor);
     if (!local.defined()) continue;
-    const PlacementBuf& placements = outs[o].placements;
+    const Placements& placements = outs[o].placements;
     Shape global = globals.empty() ? even_global_shape(local, placements, mesh) : std::move(globals[o]);
     // A DTensor's local tensor carries no history (Note [DTensor layout]). The body's output hands
     // its history to the node's edge; when nothing else holds it, it then becomes the local tensor

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
+#include <memory_resource>
+#include <span>
 #include <optional>
 #include <tuple>
 #include <type_traits>
@@ -56,6 +59,7 @@ struct OutputLeaf {
   bool is_tensor = false;
   Tensor tensor;
 };
+using OutputLeaves = std::pmr::vector<OutputLeaf>;
 
 // How many leaves flatten_arg makes of `arg` (so that the leaf list is sized once).
 template <class T>
@@ -67,11 +71,15 @@ size_t leaf_count(const T& arg) {
 // Steps 1-3 of docs/semantics.md, local_map, work on the flattened arguments: one leaf per tensor
 // argument (each element of a vector of them) or other value (mesh, scalar, ...).
 struct PreparedInputs {
+  // The call's lists of leaves and outputs live in this buffer on the caller's stack (the heap only
+  // past it), so that a call allocates nothing for them.
+  std::array<std::byte, 1024> arena_bytes;
+  std::pmr::monotonic_buffer_resource arena{arena_bytes.data(), arena_bytes.size()};
   bool any_dtensor = false;
   DeviceMesh mesh;
   // Per leaf: the tensor given (undefined for other values). prepare_inputs replaces a DTensor by
   // the one to use (redistributed if asked); run_local_map then replaces it by its local tensor.
-  std::vector<Tensor> inputs;
+  std::pmr::vector<Tensor> inputs{&arena};
   SmallVector<bool, 16> is_tensor;  // per leaf: a tensor argument (possibly undefined)
 };
 
@@ -93,7 +101,7 @@ void flatten_arg(PreparedInputs& leaves, const T& arg) {
 
 // The local value `func` receives for an argument whose first leaf is locals[offset].
 template <class T>
-decltype(auto) localize(T&& arg, const std::vector<Tensor>& locals, size_t offset) {
+decltype(auto) localize(T&& arg, std::span<const Tensor> locals, size_t offset) {
   if constexpr (is_tensor_like_v<T>) return Tensor(locals[offset]);
   else if constexpr (is_tensor_vector_v<T>)
     return std::vector<Tensor>(locals.begin() + offset, locals.begin() + offset + arg.size());
@@ -104,7 +112,7 @@ decltype(auto) localize(T&& arg, const std::vector<Tensor>& locals, size_t offse
 // each as its DTensor's local tensor (run_local_map); rebuild_result reads only r's shape and its
 // non-tensor values.
 template <class R>
-void flatten_result(std::vector<OutputLeaf>& out, R& r) {
+void flatten_result(OutputLeaves& out, R& r) {
   if constexpr (is_tensor_like_v<R>) out.push_back({true, std::move(r)});
   else if constexpr (is_tensor_vector_v<R>)
     for (auto& t : r) out.push_back({true, std::move(t)});
@@ -128,7 +136,7 @@ struct map_result<std::pair<A, B>, D> {
 };
 
 template <class M, class R>
-M rebuild_result(R&& r, const std::vector<OutputLeaf>& outs, size_t& next) {
+M rebuild_result(R&& r, const OutputLeaves& outs, size_t& next) {
   using V = std::decay_t<R>;
   if constexpr (is_tensor_like_v<V>) return M(outs[next++].tensor);
   else if constexpr (is_tensor_vector_v<V>) {
@@ -148,25 +156,28 @@ M rebuild_result(R&& r, const std::vector<OutputLeaf>& outs, size_t& next) {
 // Steps 1-3 of docs/semantics.md, local_map: checks, mesh inference, input redistribution.
 void prepare_inputs(PreparedInputs& leaves, const LocalMapOptions& options);
 
-// The call's body (locals per leaf -> flattened outputs), by reference: it lives on the caller's
-// stack for the whole call, and a std::function would allocate for its captures on every call.
+// The call's body (locals per leaf -> flattened outputs appended to `out`), by reference: it lives
+// on the caller's stack for the whole call, and a std::function would allocate for its captures on
+// every call.
 class BodyRef {
  public:
   template <class F>
   explicit BodyRef(F& f)
-      : object_(&f), call_([](void* o, const std::vector<Tensor>& locals) { return (*static_cast<F*>(o))(locals); }) {}
-  std::vector<OutputLeaf> operator()(const std::vector<Tensor>& locals) const { return call_(object_, locals); }
+      : object_(&f), call_([](void* o, std::span<const Tensor> locals, OutputLeaves& out) {
+          (*static_cast<F*>(o))(locals, out);
+        }) {}
+  void operator()(std::span<const Tensor> locals, OutputLeaves& out) const { call_(object_, locals, out); }
 
  private:
   void* object_;
-  std::vector<OutputLeaf> (*call_)(void*, const std::vector<Tensor>&);
+  void (*call_)(void*, std::span<const Tensor>, OutputLeaves&);
 };
 
 // Runs `body` with the inputs' local tensors and wraps its outputs, recording local_map's boundary
 // on the caller's tape (Note [local_map on the outer tape] in local_map.cpp). Returns the body's
-// flattened outputs with each tensor replaced by its DTensor. prepared.inputs is reused for the
-// locals: each DTensor in it is replaced by the local tensor the body receives.
-std::vector<OutputLeaf> run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, BodyRef body);
+// flattened outputs with each tensor replaced by its DTensor, in prepared's arena. prepared.inputs
+// is reused for the locals: each DTensor in it is replaced by the local tensor the body receives.
+OutputLeaves run_local_map(PreparedInputs& prepared, const LocalMapOptions& options, BodyRef body);
 
 }  // namespace detail
 
@@ -181,7 +192,7 @@ class LocalMap {
   auto operator()(Args&&... args) const {
     constexpr bool typed_dtensor = (detail::is_dtensor_typed_v<Args> || ...);
     using R = std::decay_t<std::invoke_result_t<const F&, decltype(detail::localize(
-                                                              std::declval<Args>(), std::vector<Tensor>{}, 0))...>>;
+                                                              std::declval<Args>(), std::span<const Tensor>{}, 0))...>>;
     static_assert(!std::is_void_v<R>, "local_map: the function must return a value");
     using Mapped = typename detail::map_result<R, typed_dtensor>::type;
 
@@ -194,7 +205,7 @@ class LocalMap {
     ((offsets[arg++] = prepared.inputs.size(), detail::flatten_arg(prepared, args)), ...);
     detail::prepare_inputs(prepared, options_);
 
-    auto call = [&](const std::vector<Tensor>& locals) {
+    auto call = [&](std::span<const Tensor> locals) {
       return [&]<size_t... I>(std::index_sequence<I...>) {
         auto refs = std::forward_as_tuple(args...);
         return func_(detail::localize(std::get<I>(refs), locals, offsets[I])...);
@@ -209,13 +220,11 @@ class LocalMap {
       }
     }
     std::optional<R> result;
-    auto body = [&](const std::vector<Tensor>& locals) {
+    auto body = [&](std::span<const Tensor> locals, detail::OutputLeaves& flat) {
       result.emplace(call(locals));
-      std::vector<detail::OutputLeaf> flat;
       detail::flatten_result(flat, *result);
-      return flat;
     };
-    std::vector<detail::OutputLeaf> outs = detail::run_local_map(prepared, options_, detail::BodyRef(body));
+    detail::OutputLeaves outs = detail::run_local_map(prepared, options_, detail::BodyRef(body));
     size_t next = 0;
     return detail::rebuild_result<Mapped>(std::move(*result), outs, next);
   }

@@ -45,14 +45,14 @@ std::string Placement::to_string() const {
   return "?";
 }
 
-Placement Shard(int64_t dim) { return Placement{Placement::Kind::Shard, dim, ReduceOp::Sum}; }
+Placement Shard(int64_t dim) { return Placement{dim, Placement::Kind::Shard, ReduceOp::Sum}; }
 Placement Replicate() { return Placement{}; }
 
 Placement Partial(ReduceOp op) {
   // A pending product has no inverse for R -> P, and docs/semantics.md names only these four.
   WEFT_CHECK(op == ReduceOp::Sum || op == ReduceOp::Avg || op == ReduceOp::Max || op == ReduceOp::Min,
              "Partial: the reduce op must be sum, avg, max or min but got ", reduce_op_name(op));
-  return Placement{Placement::Kind::Partial, 0, op};
+  return Placement{0, Placement::Kind::Partial, op};
 }
 
 std::string to_string(const Placements& placements) {

@@ -8,10 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "framework/small_vector.h"
+
 namespace weft::dist {
 
 // How a collective or a Partial placement combines values across ranks.
-enum class ReduceOp { Sum, Avg, Max, Min, Product };
+enum class ReduceOp : uint8_t { Sum, Avg, Max, Min, Product };
 std::string to_string(ReduceOp op);  // "sum", "avg", "max", "min", "product"
 
 // A small frozen value describing how one mesh dim holds a tensor: split along a tensor dim
@@ -19,8 +21,8 @@ std::string to_string(ReduceOp op);  // "sum", "avg", "max", "min", "product"
 struct Placement {
   enum class Kind : uint8_t { Shard, Replicate, Partial };
 
-  Kind kind = Kind::Replicate;
   int64_t shard_dim = 0;           // meaningful for Shard only
+  Kind kind = Kind::Replicate;
   ReduceOp op = ReduceOp::Sum;     // meaningful for Partial only
 
   // With `dim`, true only for a Shard of that (already normalised) dim.
@@ -40,7 +42,9 @@ Placement Shard(int64_t dim);
 Placement Replicate();
 Placement Partial(ReduceOp op = ReduceOp::Sum);
 
-using Placements = std::vector<Placement>;
+// One placement per mesh dim, stored inline up to four mesh dims: a DTensor, a node that keeps its
+// gradient's placements, or a redistribution plan then allocates nothing for them.
+using Placements = SmallVector<Placement, 4>;
 
 // Python tuple style, as error messages print them: "()", "(S(0),)", "(S(0), R)".
 std::string to_string(const Placements& placements);

@@ -39,7 +39,14 @@ class SmallVector {
   }
   SmallVector(SmallVector&& other) noexcept { steal(other); }
   SmallVector& operator=(const SmallVector& other) {
-    if (this != &other) assign(other.begin(), other.end());
+    if (this == &other) return *this;
+    if (other.size_ <= N) {
+      release();  // the fixed-size copy of the copy constructor, for the same reason
+      std::memcpy(inline_, other.data_, N * sizeof(T));
+      size_ = other.size_;
+    } else {
+      assign(other.begin(), other.end());
+    }
     return *this;
   }
   SmallVector& operator=(SmallVector&& other) noexcept {
@@ -126,7 +133,7 @@ class SmallVector {
     if (other.is_inline()) {
       data_ = reinterpret_cast<T*>(inline_);
       capacity_ = N;
-      std::memcpy(data_, other.data_, other.size_ * sizeof(T));
+      std::memcpy(data_, other.data_, N * sizeof(T));  // fixed size: no memmove call
       size_ = other.size_;
     } else {
       data_ = other.data_;
