@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.h>
@@ -50,11 +51,18 @@ Rows<T> rows_of(const Tensor& t) {
   int64_t count = 1;
   for (int64_t d : batch) count *= d;
   r.offset.resize(static_cast<size_t>(count));
+  // The batch coordinate stepped like an odometer, the offset kept alongside (an unravel per element
+  // was about 0.4% of the small GPT step).
+  Shape coord(static_cast<size_t>(nb), 0);
+  int64_t off = 0;
   for (int64_t n = 0; n < count; ++n) {
-    const Shape coord = unravel(n, batch);
-    int64_t off = 0;
-    for (int64_t d = 0; d < nb; ++d) off += coord[d] * t.stride(d);
     r.offset[n] = off;
+    for (int64_t d = nb - 1; d >= 0; --d) {
+      off += t.stride(d);
+      if (++coord[d] < batch[d]) break;
+      off -= coord[d] * t.stride(d);
+      coord[d] = 0;
+    }
   }
   r.row_stride = t.stride(-2);
   r.col_stride = t.stride(-1);
@@ -225,11 +233,11 @@ struct Problem {
 // dispatch below), as are the kernels' other elementwise loops.
 template <class T, int kIsa>
 [[gnu::always_inline]] inline void forward_block(const Problem<T>& p, const Rows<T>& out, int64_t n, int64_t i0, T* lse,
-                                                 std::vector<T>& work) {
+                                                 T* work) {
   constexpr bool kFma = kIsa > 0;
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   const int64_t rows = std::min(kQueryBlock, p.L - i0), Ev = p.Ev;
-  T* s = work.data();
+  T* s = work;
   T* acc = s + kQueryBlock * kKeyBlock;
   T* m = acc + kQueryBlock * Ev;
   T* l = m + kQueryBlock;
@@ -241,6 +249,13 @@ template <class T, int kIsa>
   for (int64_t j0 = 0; j0 < end; j0 += kKeyBlock) {
     const int64_t cols = std::min(kKeyBlock, end - j0);
     p.template scores<kIsa>(n, i0, rows, j0, cols, s, bt);
+#ifdef WEFT_ATTN_X86
+    if constexpr (std::is_same_v<T, float> && kIsa == 2) {
+      forward_rows_f32_avx512(p.causal, i0, rows, j0, cols, s, kKeyBlock, m, l, acc, Ev);
+      gemm<T, kIsa>(false, false, rows, Ev, cols, T(1), s, kKeyBlock, p.v.row(n, j0), p.v.row_stride, T(1), acc, Ev, bt);
+      continue;
+    }
+#endif
     for (int64_t r = 0; r < rows; ++r) {
       T* sr = s + r * kKeyBlock;
       const int64_t cr = p.row_cols(i0 + r, j0, cols, sr);
@@ -282,10 +297,10 @@ template <class T, int kIsa>
 template <class T, int kIsa>
 [[gnu::always_inline]] inline void backward_one(const Problem<T>& p, const Rows<T>& dout, const Rows<T>& out,
                                                 const T* lse, int64_t n, const Rows<T>& dq, const Rows<T>& dk,
-                                                const Rows<T>& dv, std::vector<T>& work) {
+                                                const Rows<T>& dv, T* work) {
   constexpr bool kFma = kIsa > 0;
   const int64_t L = p.L, S = p.S, E = p.E, Ev = p.Ev;
-  T* s = work.data();
+  T* s = work;
   T* ds = s + kQueryBlock * kKeyBlock;
   T* D = ds + kQueryBlock * kKeyBlock;
   T* bt = D + L;  // k's or v's tile transposed, max(E, Ev) x kKeyBlock
@@ -314,7 +329,14 @@ template <class T, int kIsa>
       // Under causal, keys after this block's last query are dropped for all of its rows.
       const int64_t cols = p.causal ? std::min(key_cols, i0 + rows - j0) : key_cols;
       p.template scores<kIsa>(n, i0, rows, j0, cols, s, bt);
-      for (int64_t r = 0; r < rows; ++r) {
+      bool probs_done = false;
+#ifdef WEFT_ATTN_X86
+      if constexpr (std::is_same_v<T, float> && kIsa == 2) {
+        backward_probs_f32_avx512(p.causal, i0, rows, j0, cols, s, kKeyBlock, lsen);
+        probs_done = true;
+      }
+#endif
+      for (int64_t r = 0; r < rows && !probs_done; ++r) {
         T* sr = s + r * kKeyBlock;
         const int64_t cr = p.row_cols(i0 + r, j0, cols, sr);
         const T shift = lsen[i0 + r];
@@ -348,17 +370,17 @@ template <class T, int kIsa>
 // the tile products, and the AVX-512 copy runs its tile products on intrinsics (small_gemm_512).
 // float64 (tests, gradcheck) runs the baseline copy.
 template <class T>
-using ForwardFn = void (*)(const Problem<T>&, const Rows<T>&, int64_t, int64_t, T*, std::vector<T>&);
+using ForwardFn = void (*)(const Problem<T>&, const Rows<T>&, int64_t, int64_t, T*, T*);
 template <class T>
 using BackwardFn = void (*)(const Problem<T>&, const Rows<T>&, const Rows<T>&, const T*, int64_t, const Rows<T>&,
-                            const Rows<T>&, const Rows<T>&, std::vector<T>&);
+                            const Rows<T>&, const Rows<T>&, T*);
 
 #define WEFT_ATTN_COPIES(T, suffix, attr, isa)                                                                      \
-  attr void forward_##suffix(const Problem<T>& p, const Rows<T>& o, int64_t n, int64_t i0, T* l, std::vector<T>& w) { \
+  attr void forward_##suffix(const Problem<T>& p, const Rows<T>& o, int64_t n, int64_t i0, T* l, T* w) { \
     forward_block<T, isa>(p, o, n, i0, l, w);                                                                       \
   }                                                                                                                 \
   attr void backward_##suffix(const Problem<T>& p, const Rows<T>& g, const Rows<T>& o, const T* lse, int64_t n,      \
-                              const Rows<T>& dq, const Rows<T>& dk, const Rows<T>& dv, std::vector<T>& w) {         \
+                              const Rows<T>& dq, const Rows<T>& dk, const Rows<T>& dv, T* w) {         \
     backward_one<T, isa>(p, g, o, lse, n, dq, dk, dv, w);                                                           \
   }
 WEFT_ATTN_COPIES(float, f32_base, , 0)
@@ -407,6 +429,26 @@ Tensor output_like(const Tensor& like, int64_t last) {
   return make_alias(buffer, shape, strides, 0, "scaled_dot_product_attention");
 }
 
+// body(t, work) for t in [0, tasks) on the thread setting (kernels/threads.h), or fewer threads when
+// there are fewer tasks, each thread with its own work buffer of `size` elements (zeroed: the blocks
+// write what they read, but dnnl_sgemm's beta = 0 is not promised not to read). At one thread no
+// OpenMP region is entered: at train_gpt's T = 32 a call is about 0.1 ms.
+template <class T, class F>
+void for_tasks(int64_t tasks, size_t size, const F& body) {
+  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), tasks));
+  if (threads <= 1) {
+    const std::unique_ptr<T[]> work(new T[size]());
+    for (int64_t t = 0; t < tasks; ++t) body(t, work.get());
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const std::unique_ptr<T[]> work(new T[size]());
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < tasks; ++t) body(t, work.get());
+  }
+}
+
 template <class T>
 AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
                               double scale) {
@@ -417,14 +459,8 @@ AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v,
   T* lse = static_cast<T*>(r.logsumexp.raw_data());
   const int64_t blocks = (p.L + kQueryBlock - 1) / kQueryBlock, tasks = p.batch * blocks;
   const ForwardFn<T> block = forward_fn<T>();
-  // The thread setting (kernels/threads.h), or fewer when there are fewer tasks.
-  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), tasks));
-#pragma omp parallel num_threads(threads)
-  {
-    std::vector<T> work(kQueryBlock * kKeyBlock + kQueryBlock * p.Ev + 2 * kQueryBlock + p.E * kKeyBlock);
-#pragma omp for schedule(dynamic)
-    for (int64_t t = 0; t < tasks; ++t) block(p, out, t / blocks, (t % blocks) * kQueryBlock, lse, work);
-  }
+  const size_t work = kQueryBlock * kKeyBlock + kQueryBlock * p.Ev + 2 * kQueryBlock + p.E * kKeyBlock;
+  for_tasks<T>(tasks, work, [&](int64_t t, T* w) { block(p, out, t / blocks, (t % blocks) * kQueryBlock, lse, w); });
   return r;
 }
 
@@ -437,13 +473,8 @@ AttentionGrads backward_impl(const Tensor& dout, const Tensor& q, const Tensor& 
   const Rows<T> dq = rows_of<T>(r.dq), dk = rows_of<T>(r.dk), dv = rows_of<T>(r.dv);
   const T* lse = static_cast<const T*>(logsumexp.raw_data());
   const BackwardFn<T> one = backward_fn<T>();
-  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), p.batch));
-#pragma omp parallel num_threads(threads)
-  {
-    std::vector<T> work(2 * kQueryBlock * kKeyBlock + p.L + std::max(p.E, p.Ev) * kKeyBlock);
-#pragma omp for schedule(dynamic)
-    for (int64_t n = 0; n < p.batch; ++n) one(p, g, o, lse, n, dq, dk, dv, work);
-  }
+  const size_t work = 2 * kQueryBlock * kKeyBlock + p.L + std::max(p.E, p.Ev) * kKeyBlock;
+  for_tasks<T>(p.batch, work, [&](int64_t n, T* w) { one(p, g, o, lse, n, dq, dk, dv, w); });
   return r;
 }
 

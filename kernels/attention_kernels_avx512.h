@@ -7,8 +7,16 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 
 #include "kernels/cpu_isa.h"
+#include "kernels/vector_math.h"
+// GCC 12 reports the undefined pass-through operand inside avx512fintrin.h's unmasked intrinsics as
+// maybe-uninitialized once they are inlined (as fast_spans.cpp notes); it is not.
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include "kernels/vector_math_avx512.h"
 
 #define WEFT_ATTN_X86 1
 
@@ -152,6 +160,76 @@ template <bool kTransA>
   }
   if (ta) small_gemm_512<true>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else small_gemm_512<false>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// Note [Attention's softmax rows on intrinsics]
+// At train_gpt's T = 32 a tile is 32 x 32 scores, and the row loops around the tile products were as
+// long as the products: GCC's vectorisation of the generic loops kept their max and sum reductions in
+// memory, ran the 16-key remainder and each row's rescale factor on the scalar exp formula, and
+// needed the keys past a row's causal reach set to -inf first. These are the same loops with the
+// reductions in registers, exp on vmath512's vscalefps form, and the keys past a row's reach left
+// out under a lane mask (their probabilities written as 0, which exp(-inf) gives the generic loops).
+
+// The keys of a key block (from j0, `cols` of them) that query i attends: under causal those up to i.
+[[gnu::always_inline]] inline int64_t attended(bool causal, int64_t i, int64_t j0, int64_t cols) {
+  return causal ? std::clamp<int64_t>(i - j0 + 1, 0, cols) : cols;
+}
+
+// Forward: fold a key block's scores s [rows, cols] (rows lds apart) of queries i0... into each row's
+// running max m, sum l and output accumulator acc [rows, Ev] (the online softmax), leaving s holding
+// the block's exp(s - m). As forward_block's generic row loop.
+[[WEFT_AVX512]] void forward_rows_f32_avx512(bool causal, int64_t i0, int64_t rows, int64_t j0, int64_t cols, float* s,
+                                             int64_t lds, float* m, float* l, float* acc, int64_t Ev) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  for (int64_t r = 0; r < rows; ++r) {
+    float* sr = s + r * lds;
+    const int64_t cr = attended(causal, i0 + r, j0, cols);
+    __m512 vmax = _mm512_set1_ps(kNegInf);
+    // max returns its second operand when either is NaN: NaN scores are skipped, as the generic loop's.
+    for (int64_t c = 0; c < cr; c += 16)
+      vmax = _mm512_max_ps(_mm512_mask_loadu_ps(vmax, first_lanes(cr - c), sr + c), vmax);
+    const float m_new = std::max(m[r], _mm512_reduce_max_ps(vmax));
+    if (m_new == kNegInf) {  // nothing attended yet: p = 0, and exp(-inf - -inf) would be NaN
+      std::fill_n(sr, cols, 0.0f);
+      continue;
+    }
+    const float alpha = vmath::exp<true>(m[r] - m_new);
+    const __m512 shift = _mm512_set1_ps(m_new);
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t c = 0; c < cols; c += 16) {
+      const __mmask16 in = first_lanes(cr - c);
+      const __m512 x = _mm512_sub_ps(_mm512_maskz_loadu_ps(in, sr + c), shift);
+      const __m512 e = _mm512_maskz_mov_ps(in, vmath512::exp_nonpositive(x));
+      sum = _mm512_add_ps(sum, e);
+      _mm512_mask_storeu_ps(sr + c, first_lanes(cols - c), e);
+    }
+    l[r] = l[r] * alpha + _mm512_reduce_add_ps(sum);
+    m[r] = m_new;
+    if (alpha != 1.0f) {
+      const __m512 va = _mm512_set1_ps(alpha);
+      float* ar = acc + r * Ev;
+      for (int64_t e = 0; e < Ev; e += 16) {
+        const __mmask16 in = first_lanes(Ev - e);
+        _mm512_mask_storeu_ps(ar + e, in, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(in, ar + e)));
+      }
+    }
+  }
+}
+
+// Backward: a key block's scores s [rows, cols] of queries i0... turned into their probabilities
+// exp(s - logsumexp), 0 past each row's reach. As backward_one's generic row loop.
+[[WEFT_AVX512]] void backward_probs_f32_avx512(bool causal, int64_t i0, int64_t rows, int64_t j0, int64_t cols,
+                                               float* s, int64_t lds, const float* lse) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* sr = s + r * lds;
+    const int64_t cr = attended(causal, i0 + r, j0, cols);
+    const __m512 shift = _mm512_set1_ps(lse[i0 + r]);
+    for (int64_t c = 0; c < cols; c += 16) {
+      const __mmask16 in = first_lanes(cr - c);
+      const __m512 x = _mm512_sub_ps(_mm512_maskz_loadu_ps(in, sr + c), shift);
+      _mm512_mask_storeu_ps(sr + c, first_lanes(cols - c), _mm512_maskz_mov_ps(in, vmath512::exp_nonpositive(x)));
+    }
+  }
 }
 
 }  // namespace
