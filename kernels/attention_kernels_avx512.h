@@ -30,7 +30,7 @@ namespace {
   return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
 }
 
-// small_gemm's AVX-512 form for float32: R rows of c by V (1 or 2) vectors of 16 columns in registers
+// small_gemm's AVX-512 form for float32: R (up to 8) rows of c by V (1 or 2) vectors of 16 columns in registers
 // across k, the last vector masked, so a tile of any width takes no element-by-element edge (the
 // generic form kept its accumulators in arrays that GCC spilled, and ran T = 32 tiles' edges
 // scalar). Masked loads do not touch the lanes they leave out.
@@ -77,13 +77,19 @@ template <bool kTransA>
 [[WEFT_ATTN_AVX512_INLINE]] inline void small_gemm_512(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                                                        int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                                                        int64_t ldc) {
-  // Row i of op(a) starts at a + i (transposed: a column) or a + i * lda.
+  // Row i of op(a) starts at a + i (transposed: a column) or a + i * lda. Blocks of 8 rows: with 16
+  // columns (a T x D product at D = 16) 4 rows were 4 accumulator chains, half of what two FMA ports
+  // with a 4-cycle latency need; 8 rows by 32 columns are 16 accumulators of the 32 registers.
   const int64_t step = kTransA ? 1 : lda;
   int64_t i = 0;
-  for (; i + 4 <= m; i += 4) row_block_512<4, kTransA>(n, k, alpha, a + i * step, lda, b, ldb, beta, c + i * ldc, ldc);
+  for (; i + 8 <= m; i += 8) row_block_512<8, kTransA>(n, k, alpha, a + i * step, lda, b, ldb, beta, c + i * ldc, ldc);
   const float* ai = a + i * step;
   float* ci = c + i * ldc;
   switch (m - i) {
+    case 7: row_block_512<7, kTransA>(n, k, alpha, ai, lda, b, ldb, beta, ci, ldc); break;
+    case 6: row_block_512<6, kTransA>(n, k, alpha, ai, lda, b, ldb, beta, ci, ldc); break;
+    case 5: row_block_512<5, kTransA>(n, k, alpha, ai, lda, b, ldb, beta, ci, ldc); break;
+    case 4: row_block_512<4, kTransA>(n, k, alpha, ai, lda, b, ldb, beta, ci, ldc); break;
     case 3: row_block_512<3, kTransA>(n, k, alpha, ai, lda, b, ldb, beta, ci, ldc); break;
     case 2: row_block_512<2, kTransA>(n, k, alpha, ai, lda, b, ldb, beta, ci, ldc); break;
     case 1: row_block_512<1, kTransA>(n, k, alpha, ai, lda, b, ldb, beta, ci, ldc); break;
@@ -193,7 +199,10 @@ template <bool kTransA>
       std::fill_n(sr, cols, 0.0f);
       continue;
     }
-    const float alpha = vmath::exp<true>(m[r] - m_new);
+    // The rescale factor of what the row has so far: none before its first attended key (l and acc
+    // are 0, and the generic loop's alpha = exp(-inf) = 0 leaves them so), which at T <= 256 (one key
+    // block) is every row, so the scalar exp is skipped there.
+    const float alpha = m[r] == kNegInf ? 0.0f : vmath::exp<true>(m[r] - m_new);
     const __m512 shift = _mm512_set1_ps(m_new);
     __m512 sum = _mm512_setzero_ps();
     for (int64_t c = 0; c < cols; c += 16) {
@@ -204,8 +213,9 @@ template <bool kTransA>
       _mm512_mask_storeu_ps(sr + c, first_lanes(cols - c), e);
     }
     l[r] = l[r] * alpha + _mm512_reduce_add_ps(sum);
+    const bool first = m[r] == kNegInf;
     m[r] = m_new;
-    if (alpha != 1.0f) {
+    if (!first && alpha != 1.0f) {
       const __m512 va = _mm512_set1_ps(alpha);
       float* ar = acc + r * Ev;
       for (int64_t e = 0; e < Ev; e += 16) {
