@@ -304,22 +304,34 @@ template <class T, int kIsa>
   T* ds = s + kQueryBlock * kKeyBlock;
   T* D = ds + kQueryBlock * kKeyBlock;
   T* bt = D + L;  // k's or v's tile transposed, max(E, Ev) x kKeyBlock
-  for (int64_t i = 0; i < L; ++i) {
-    const T* g = dout.row(n, i);
-    const T* o = out.row(n, i);
-    T d = 0;
-#pragma omp simd reduction(+ : d)
-    for (int64_t e = 0; e < Ev; ++e) d += g[e] * o[e];
-    D[i] = d;
-  }
   // Rows of one batch element are a fixed stride apart in every layout output_like makes.
   T* dqn = dq.out_row(n, 0);
   T* dkn = dk.out_row(n, 0);
   T* dvn = dv.out_row(n, 0);
   const int64_t ldq = dq.row_stride, ldk = dk.row_stride, ldv = dv.row_stride;
-  for (int64_t i = 0; i < L; ++i) std::fill_n(dqn + i * ldq, E, T(0));
-  for (int64_t j = 0; j < S; ++j) std::fill_n(dkn + j * ldk, E, T(0));
-  for (int64_t j = 0; j < S; ++j) std::fill_n(dvn + j * ldv, Ev, T(0));
+  bool vectorised = false;  // the AVX-512 copy's row loops (Note [Attention's softmax rows on intrinsics])
+#ifdef WEFT_ATTN_X86
+  if constexpr (std::is_same_v<T, float> && kIsa == 2) {
+    rows_dot_f32_avx512(L, Ev, dout.row(n, 0), dout.row_stride, out.row(n, 0), out.row_stride, D);
+    zero_rows_f32_avx512(L, E, dqn, ldq);
+    zero_rows_f32_avx512(S, E, dkn, ldk);
+    zero_rows_f32_avx512(S, Ev, dvn, ldv);
+    vectorised = true;
+  }
+#endif
+  if (!vectorised) {
+    for (int64_t i = 0; i < L; ++i) {
+      const T* g = dout.row(n, i);
+      const T* o = out.row(n, i);
+      T d = 0;
+#pragma omp simd reduction(+ : d)
+      for (int64_t e = 0; e < Ev; ++e) d += g[e] * o[e];
+      D[i] = d;
+    }
+    for (int64_t i = 0; i < L; ++i) std::fill_n(dqn + i * ldq, E, T(0));
+    for (int64_t j = 0; j < S; ++j) std::fill_n(dkn + j * ldk, E, T(0));
+    for (int64_t j = 0; j < S; ++j) std::fill_n(dvn + j * ldv, Ev, T(0));
+  }
   const T* lsen = lse + n * L;
   for (int64_t j0 = 0; j0 < S; j0 += kKeyBlock) {
     const int64_t key_cols = std::min(kKeyBlock, S - j0);
@@ -329,14 +341,11 @@ template <class T, int kIsa>
       // Under causal, keys after this block's last query are dropped for all of its rows.
       const int64_t cols = p.causal ? std::min(key_cols, i0 + rows - j0) : key_cols;
       p.template scores<kIsa>(n, i0, rows, j0, cols, s, bt);
-      bool probs_done = false;
 #ifdef WEFT_ATTN_X86
-      if constexpr (std::is_same_v<T, float> && kIsa == 2) {
+      if constexpr (std::is_same_v<T, float> && kIsa == 2)
         backward_probs_f32_avx512(p.causal, i0, rows, j0, cols, s, kKeyBlock, lsen);
-        probs_done = true;
-      }
 #endif
-      for (int64_t r = 0; r < rows && !probs_done; ++r) {
+      for (int64_t r = 0; r < rows && !vectorised; ++r) {
         T* sr = s + r * kKeyBlock;
         const int64_t cr = p.row_cols(i0 + r, j0, cols, sr);
         const T shift = lsen[i0 + r];
@@ -349,14 +358,20 @@ template <class T, int kIsa>
                     dvn + j0 * ldv, ldv, bt);
       gemm<T, kIsa>(false, true, rows, cols, Ev, T(1), dout.row(n, i0), dout.row_stride, p.v.row(n, j0),
                     p.v.row_stride, T(0), ds, kKeyBlock, bt);
-      for (int64_t r = 0; r < rows; ++r) {
+#ifdef WEFT_ATTN_X86
+      if constexpr (std::is_same_v<T, float> && kIsa == 2) {
+        backward_ds_f32_avx512(p.causal, i0, rows, j0, cols, s, ds, kKeyBlock, D + i0);
+        if (p.keep.data) p.zero_dropped(n, i0, rows, j0, cols, ds);
+      }
+#endif
+      for (int64_t r = 0; r < rows && !vectorised; ++r) {
         T* dr = ds + r * kKeyBlock;
         const T* pr = s + r * kKeyBlock;
         const T Dr = D[i0 + r];
 #pragma omp simd
         for (int64_t c = 0; c < cols; ++c) dr[c] = pr[c] * (dr[c] - Dr);
       }
-      if (p.keep.data || p.causal) p.zero_dropped(n, i0, rows, j0, cols, ds);
+      if (!vectorised && (p.keep.data || p.causal)) p.zero_dropped(n, i0, rows, j0, cols, ds);
       gemm<T, kIsa>(false, false, rows, E, cols, p.scale, ds, kKeyBlock, p.k.row(n, j0), p.k.row_stride, T(1),
                     dqn + i0 * ldq, ldq, bt);
       gemm<T, kIsa>(true, false, cols, E, rows, p.scale, ds, kKeyBlock, p.q.row(n, i0), p.q.row_stride, T(1),

@@ -242,6 +242,44 @@ template <bool kTransA>
   }
 }
 
+// Backward: ds = p (dp - D) for a key block's rows, ds [rows, cols] holding dp on entry and p in s (both
+// rows lds apart), D the rows' rowsum(dout * out); 0 past each row's causal reach, as zero_dropped
+// writes there. As backward_one's generic loops.
+[[WEFT_AVX512]] void backward_ds_f32_avx512(bool causal, int64_t i0, int64_t rows, int64_t j0, int64_t cols,
+                                            const float* s, float* ds, int64_t lds, const float* D) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* pr = s + r * lds;
+    float* dr = ds + r * lds;
+    const int64_t cr = attended(causal, i0 + r, j0, cols);
+    const __m512 d = _mm512_set1_ps(D[r]);
+    for (int64_t c = 0; c < cols; c += 16) {
+      const __mmask16 in = first_lanes(cr - c);
+      const __m512 dp = _mm512_sub_ps(_mm512_maskz_loadu_ps(in, dr + c), d);
+      _mm512_mask_storeu_ps(dr + c, first_lanes(cols - c), _mm512_maskz_mul_ps(in, _mm512_maskz_loadu_ps(in, pr + c), dp));
+    }
+  }
+}
+
+// D[i] = a_i . b_i over `rows` rows of `width` floats (rows lda and ldb apart): backward's rowsum(dout * out).
+[[WEFT_AVX512]] void rows_dot_f32_avx512(int64_t rows, int64_t width, const float* a, int64_t lda, const float* b,
+                                         int64_t ldb, float* D) {
+  for (int64_t i = 0; i < rows; ++i) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t e = 0; e < width; e += 16) {
+      const __mmask16 in = first_lanes(width - e);
+      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(in, a + i * lda + e), _mm512_maskz_loadu_ps(in, b + i * ldb + e), acc);
+    }
+    D[i] = _mm512_reduce_add_ps(acc);
+  }
+}
+
+// `rows` rows of `width` floats, ld apart, set to 0 (a memset call per 16-float row was about a tenth of
+// backward's own time at T = 32).
+[[WEFT_AVX512]] void zero_rows_f32_avx512(int64_t rows, int64_t width, float* c, int64_t ld) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t e = 0; e < width; e += 16) _mm512_mask_storeu_ps(c + i * ld + e, first_lanes(width - e), _mm512_setzero_ps());
+}
+
 }  // namespace
 }  // namespace weft::kernels
 #endif
