@@ -28,6 +28,11 @@ namespace {
 constexpr int64_t kQueryBlock = 64;
 constexpr int64_t kKeyBlock = 256;
 static_assert(kKeyBlock % kQueryBlock == 0, "backward's causal skip starts at the query block holding j0");
+// Under causal with all queries in one block (L <= kQueryBlock), blocks of 16 queries: then each block's
+// tiles stop at its own last query, so the products skip the keys above the diagonal in steps of 16
+// (at T = 32 a quarter of the tile products' work, which a single 32 x 32 tile computes and drops).
+constexpr int64_t kSmallCausalBlock = 16;
+static_assert(kKeyBlock % kSmallCausalBlock == 0, "backward's causal skip starts at the query block holding j0");
 
 // One [..., R, C] operand read row by row: a base pointer per flattened batch element (any batch
 // strides, 0 for a broadcast mask), then rows `row_stride` apart with elements `col_stride` apart.
@@ -165,6 +170,7 @@ struct Problem {
   bool causal = false;
   T scale = 1;
   int64_t batch = 0, L = 0, S = 0, E = 0, Ev = 0;
+  int64_t qb = kQueryBlock;  // queries per block, at most kQueryBlock
 
   Problem(const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& mask, bool causal_, double scale_)
       : q(rows_of<T>(q_)), k(rows_of<T>(k_)), v(rows_of<T>(v_)), causal(causal_), scale(static_cast<T>(scale_)) {
@@ -174,6 +180,7 @@ struct Problem {
     }
     batch = static_cast<int64_t>(q.offset.size());
     L = q_.size(-2), S = k_.size(-2), E = q_.size(-1), Ev = v_.size(-1);
+    if (causal && L <= kQueryBlock) qb = kSmallCausalBlock;
   }
 
   // The keys a query block [i0, i0 + rows) may attend: all of them, or under causal those up to its
@@ -236,7 +243,7 @@ template <class T, int kIsa>
                                                  T* work) {
   constexpr bool kFma = kIsa > 0;
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-  const int64_t rows = std::min(kQueryBlock, p.L - i0), Ev = p.Ev;
+  const int64_t rows = std::min(p.qb, p.L - i0), Ev = p.Ev;
   T* s = work;
   T* acc = s + kQueryBlock * kKeyBlock;
   T* m = acc + kQueryBlock * Ev;
@@ -336,8 +343,8 @@ template <class T, int kIsa>
   for (int64_t j0 = 0; j0 < S; j0 += kKeyBlock) {
     const int64_t key_cols = std::min(kKeyBlock, S - j0);
     // Under causal, queries before j0 attend none of these keys.
-    for (int64_t i0 = p.causal ? j0 / kQueryBlock * kQueryBlock : 0; i0 < L; i0 += kQueryBlock) {
-      const int64_t rows = std::min(kQueryBlock, L - i0);
+    for (int64_t i0 = p.causal ? j0 / p.qb * p.qb : 0; i0 < L; i0 += p.qb) {
+      const int64_t rows = std::min(p.qb, L - i0);
       // Under causal, keys after this block's last query are dropped for all of its rows.
       const int64_t cols = p.causal ? std::min(key_cols, i0 + rows - j0) : key_cols;
       p.template scores<kIsa>(n, i0, rows, j0, cols, s, bt);
@@ -472,10 +479,10 @@ AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v,
   AttentionForward r{output_like(q, p.Ev), make_empty(lse_shape, q.dtype())};
   const Rows<T> out = rows_of<T>(r.out);
   T* lse = static_cast<T*>(r.logsumexp.raw_data());
-  const int64_t blocks = (p.L + kQueryBlock - 1) / kQueryBlock, tasks = p.batch * blocks;
+  const int64_t blocks = (p.L + p.qb - 1) / p.qb, tasks = p.batch * blocks;
   const ForwardFn<T> block = forward_fn<T>();
   const size_t work = kQueryBlock * kKeyBlock + kQueryBlock * p.Ev + 2 * kQueryBlock + p.E * kKeyBlock;
-  for_tasks<T>(tasks, work, [&](int64_t t, T* w) { block(p, out, t / blocks, (t % blocks) * kQueryBlock, lse, w); });
+  for_tasks<T>(tasks, work, [&](int64_t t, T* w) { block(p, out, t / blocks, (t % blocks) * p.qb, lse, w); });
   return r;
 }
 
