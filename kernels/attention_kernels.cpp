@@ -171,6 +171,7 @@ struct Problem {
   T scale = 1;
   int64_t batch = 0, L = 0, S = 0, E = 0, Ev = 0;
   int64_t qb = kQueryBlock;  // queries per block, at most kQueryBlock
+  T* probs = nullptr;        // kept probabilities [batch, L, S] (Note [Kept probabilities]), or none
 
   Problem(const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& mask, bool causal_, double scale_)
       : q(rows_of<T>(q_)), k(rows_of<T>(k_)), v(rows_of<T>(v_)), causal(causal_), scale(static_cast<T>(scale_)) {
@@ -295,6 +296,13 @@ template <class T, int kIsa>
 #pragma omp simd
     for (int64_t e = 0; e < Ev; ++e) o[e] = acc[r * Ev + e] * inv;
     lse[n * p.L + i0 + r] = m[r] + std::log(l[r]);
+    if (p.probs) {  // one key block (attention_keeps_probs), so s holds the row's exp(s - m) over [0, end)
+      T* pr = p.probs + (n * p.L + i0 + r) * p.S;
+      const T* sr = s + r * kKeyBlock;
+#pragma omp simd
+      for (int64_t c = 0; c < end; ++c) pr[c] = sr[c] * inv;
+      std::fill(pr + end, pr + p.S, T(0));
+    }
   }
 }
 
@@ -347,12 +355,17 @@ template <class T, int kIsa>
       const int64_t rows = std::min(p.qb, L - i0);
       // Under causal, keys after this block's last query are dropped for all of its rows.
       const int64_t cols = p.causal ? std::min(key_cols, i0 + rows - j0) : key_cols;
-      p.template scores<kIsa>(n, i0, rows, j0, cols, s, bt);
+      // The tile's probabilities: kept by the forward (Note [Kept probabilities]; S is one key block
+      // there), or recomputed into s.
+      const bool kept = p.probs != nullptr;
+      const T* ps = kept ? p.probs + (n * L + i0) * S + j0 : s;
+      const int64_t ldp = kept ? S : kKeyBlock;
+      if (!kept) p.template scores<kIsa>(n, i0, rows, j0, cols, s, bt);
 #ifdef WEFT_ATTN_X86
       if constexpr (std::is_same_v<T, float> && kIsa == 2)
-        backward_probs_f32_avx512(p.causal, i0, rows, j0, cols, s, kKeyBlock, lsen);
+        if (!kept) backward_probs_f32_avx512(p.causal, i0, rows, j0, cols, s, kKeyBlock, lsen);
 #endif
-      for (int64_t r = 0; r < rows && !vectorised; ++r) {
+      for (int64_t r = 0; r < rows && !vectorised && !kept; ++r) {
         T* sr = s + r * kKeyBlock;
         const int64_t cr = p.row_cols(i0 + r, j0, cols, sr);
         const T shift = lsen[i0 + r];
@@ -361,19 +374,19 @@ template <class T, int kIsa>
         std::fill(sr + cr, sr + cols, T(0));
       }
       // dv += p^T dout; dp = dout v^T; ds = p (dp - D); dq += scale ds k; dk += scale ds^T q.
-      gemm<T, kIsa>(true, false, cols, Ev, rows, T(1), s, kKeyBlock, dout.row(n, i0), dout.row_stride, T(1),
+      gemm<T, kIsa>(true, false, cols, Ev, rows, T(1), ps, ldp, dout.row(n, i0), dout.row_stride, T(1),
                     dvn + j0 * ldv, ldv, bt);
       gemm<T, kIsa>(false, true, rows, cols, Ev, T(1), dout.row(n, i0), dout.row_stride, p.v.row(n, j0),
                     p.v.row_stride, T(0), ds, kKeyBlock, bt);
 #ifdef WEFT_ATTN_X86
       if constexpr (std::is_same_v<T, float> && kIsa == 2) {
-        backward_ds_f32_avx512(p.causal, i0, rows, j0, cols, s, ds, kKeyBlock, D + i0);
+        backward_ds_f32_avx512(p.causal, i0, rows, j0, cols, ps, ldp, ds, kKeyBlock, D + i0);
         if (p.keep.data) p.zero_dropped(n, i0, rows, j0, cols, ds);
       }
 #endif
       for (int64_t r = 0; r < rows && !vectorised; ++r) {
         T* dr = ds + r * kKeyBlock;
-        const T* pr = s + r * kKeyBlock;
+        const T* pr = ps + r * ldp;
         const T Dr = D[i0 + r];
 #pragma omp simd
         for (int64_t c = 0; c < cols; ++c) dr[c] = pr[c] * (dr[c] - Dr);
@@ -473,10 +486,16 @@ void for_tasks(int64_t tasks, size_t size, const F& body) {
 
 template <class T>
 AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
-                              double scale) {
-  const Problem<T> p(q, k, v, mask, causal, scale);
+                              double scale, bool keep_probs) {
+  Problem<T> p(q, k, v, mask, causal, scale);
   Shape lse_shape(q.shape().begin(), q.shape().end() - 1);
-  AttentionForward r{output_like(q, p.Ev), make_empty(lse_shape, q.dtype())};
+  AttentionForward r{output_like(q, p.Ev), make_empty(lse_shape, q.dtype()), Tensor()};
+  if (keep_probs && attention_keeps_probs(p.S)) {
+    Shape probs_shape = lse_shape;
+    probs_shape.push_back(p.S);
+    r.probs = make_empty(probs_shape, q.dtype());
+    p.probs = static_cast<T*>(r.probs.raw_data());
+  }
   const Rows<T> out = rows_of<T>(r.out);
   T* lse = static_cast<T*>(r.logsumexp.raw_data());
   const int64_t blocks = (p.L + p.qb - 1) / p.qb, tasks = p.batch * blocks;
@@ -488,8 +507,14 @@ AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v,
 
 template <class T>
 AttentionGrads backward_impl(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
-                             const Tensor& logsumexp, const Tensor& mask, bool causal, double scale) {
-  const Problem<T> p(q, k, v, mask, causal, scale);
+                             const Tensor& logsumexp, const Tensor& mask, bool causal, double scale,
+                             const Tensor& probs) {
+  Problem<T> p(q, k, v, mask, causal, scale);
+  if (probs.defined()) {
+    WEFT_INTERNAL_ASSERT(attention_keeps_probs(p.S) && probs.is_contiguous() && probs.numel() == p.batch * p.L * p.S,
+                         "attention_backward: kept probabilities of the wrong shape ", probs.shape());
+    p.probs = const_cast<T*>(static_cast<const T*>(probs.raw_data()));  // read only
+  }
   const Rows<T> g = rows_of<T>(dout), o = rows_of<T>(out);
   AttentionGrads r{output_like(q, p.E), output_like(k, p.E), output_like(v, p.Ev)};
   const Rows<T> dq = rows_of<T>(r.dq), dk = rows_of<T>(r.dk), dv = rows_of<T>(r.dv);
@@ -502,19 +527,21 @@ AttentionGrads backward_impl(const Tensor& dout, const Tensor& q, const Tensor& 
 
 }  // namespace
 
+bool attention_keeps_probs(int64_t S) { return S <= 64; }
+
 AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
-                                   double scale) {
-  if (q.dtype() == kFloat32) return forward_impl<float>(q, k, v, mask, causal, scale);
+                                   double scale, bool keep_probs) {
+  if (q.dtype() == kFloat32) return forward_impl<float>(q, k, v, mask, causal, scale, keep_probs);
   WEFT_INTERNAL_ASSERT(q.dtype() == kFloat64, "attention_forward: float32 or float64, got ", q.dtype());
-  return forward_impl<double>(q, k, v, mask, causal, scale);
+  return forward_impl<double>(q, k, v, mask, causal, scale, keep_probs);
 }
 
 AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                                   const Tensor& out, const Tensor& logsumexp, const Tensor& mask, bool causal,
-                                  double scale) {
-  if (q.dtype() == kFloat32) return backward_impl<float>(dout, q, k, v, out, logsumexp, mask, causal, scale);
+                                  double scale, const Tensor& probs) {
+  if (q.dtype() == kFloat32) return backward_impl<float>(dout, q, k, v, out, logsumexp, mask, causal, scale, probs);
   WEFT_INTERNAL_ASSERT(q.dtype() == kFloat64, "attention_backward: float32 or float64, got ", q.dtype());
-  return backward_impl<double>(dout, q, k, v, out, logsumexp, mask, causal, scale);
+  return backward_impl<double>(dout, q, k, v, out, logsumexp, mask, causal, scale, probs);
 }
 
 }  // namespace weft::kernels

@@ -242,13 +242,13 @@ template <bool kTransA>
   }
 }
 
-// Backward: ds = p (dp - D) for a key block's rows, ds [rows, cols] holding dp on entry and p in s (both
-// rows lds apart), D the rows' rowsum(dout * out); 0 past each row's causal reach, as zero_dropped
-// writes there. As backward_one's generic loops.
+// Backward: ds = p (dp - D) for a key block's rows, ds [rows, cols] (rows lds apart) holding dp on entry,
+// p [rows, cols] (rows ldp apart), D the rows' rowsum(dout * out); 0 past each row's causal reach, as
+// zero_dropped writes there. As backward_one's generic loops.
 [[WEFT_AVX512]] void backward_ds_f32_avx512(bool causal, int64_t i0, int64_t rows, int64_t j0, int64_t cols,
-                                            const float* s, float* ds, int64_t lds, const float* D) {
+                                            const float* p, int64_t ldp, float* ds, int64_t lds, const float* D) {
   for (int64_t r = 0; r < rows; ++r) {
-    const float* pr = s + r * lds;
+    const float* pr = p + r * ldp;
     float* dr = ds + r * lds;
     const int64_t cr = attended(causal, i0 + r, j0, cols);
     const __m512 d = _mm512_set1_ps(D[r]);

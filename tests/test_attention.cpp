@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/attention_kernels.h"
 #include "tests/nn_reference.h"
 #include "weft.h"
 
@@ -144,6 +145,27 @@ TEST_CASE("fused attention at train_gpt's shape: heads split from one [B, T, 3H,
       CHECK(max_rel_diff(f.dk, ref.dk) <= tol);
       CHECK(max_rel_diff(f.dv, ref.dv) <= tol);
     }
+  }
+}
+
+TEST_CASE("the attention forward keeps its probabilities for backward only with few keys", "[attention]") {
+  // Note [Kept probabilities]: softmax(scale q k^T) with the causal drop, 0 above the diagonal.
+  Generator g(13);
+  for (int64_t S : {20, 64, 65}) {
+    INFO("S " << S);
+    Tensor q = randn({2, 3, S, 8}, kFloat64, &g), k = randn({2, 3, S, 8}, kFloat64, &g);
+    Tensor v = randn({2, 3, S, 5}, kFloat64, &g);
+    const double scale = 0.4;
+    kernels::AttentionForward f = kernels::attention_forward(q, k, v, Tensor(), true, scale, /*keep_probs=*/true);
+    CHECK_FALSE(kernels::attention_forward(q, k, v, Tensor(), true, scale, false).probs.defined());
+    if (S > 64) {
+      CHECK_FALSE(f.probs.defined());
+      continue;
+    }
+    REQUIRE(f.probs.defined());
+    Tensor drop = gt(arange(S).reshape({1, S}), arange(S).reshape({S, 1}));
+    Tensor ref = softmax(masked_fill(mul(matmul(q, transpose(k, -2, -1)), scale), drop, -INFINITY), -1);
+    CHECK(max_rel_diff(f.probs, ref) <= 1e-12);
   }
 }
 
