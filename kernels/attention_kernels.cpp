@@ -260,7 +260,8 @@ template <class T, int kIsa>
 #ifdef WEFT_ATTN_X86
     if constexpr (std::is_same_v<T, float> && kIsa == 2) {
       forward_rows_f32_avx512(p.causal, i0, rows, j0, cols, s, kKeyBlock, m, l, acc, Ev);
-      gemm<T, kIsa>(false, false, rows, Ev, cols, T(1), s, kKeyBlock, p.v.row(n, j0), p.v.row_stride, T(1), acc, Ev, bt);
+      gemm<T, kIsa>(false, false, rows, Ev, cols, T(1), s, kKeyBlock, p.v.row(n, j0), p.v.row_stride, T(1), acc, Ev,
+                    bt);
       continue;
     }
 #endif

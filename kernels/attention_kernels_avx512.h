@@ -255,7 +255,8 @@ template <bool kTransA>
     for (int64_t c = 0; c < cols; c += 16) {
       const __mmask16 in = first_lanes(cr - c);
       const __m512 dp = _mm512_sub_ps(_mm512_maskz_loadu_ps(in, dr + c), d);
-      _mm512_mask_storeu_ps(dr + c, first_lanes(cols - c), _mm512_maskz_mul_ps(in, _mm512_maskz_loadu_ps(in, pr + c), dp));
+      const __m512 ds_c = _mm512_maskz_mul_ps(in, _mm512_maskz_loadu_ps(in, pr + c), dp);
+      _mm512_mask_storeu_ps(dr + c, first_lanes(cols - c), ds_c);
     }
   }
 }
@@ -267,7 +268,8 @@ template <bool kTransA>
     __m512 acc = _mm512_setzero_ps();
     for (int64_t e = 0; e < width; e += 16) {
       const __mmask16 in = first_lanes(width - e);
-      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(in, a + i * lda + e), _mm512_maskz_loadu_ps(in, b + i * ldb + e), acc);
+      const __m512 ae = _mm512_maskz_loadu_ps(in, a + i * lda + e), be = _mm512_maskz_loadu_ps(in, b + i * ldb + e);
+      acc = _mm512_fmadd_ps(ae, be, acc);
     }
     D[i] = _mm512_reduce_add_ps(acc);
   }
@@ -277,7 +279,8 @@ template <bool kTransA>
 // backward's own time at T = 32).
 [[WEFT_AVX512]] void zero_rows_f32_avx512(int64_t rows, int64_t width, float* c, int64_t ld) {
   for (int64_t i = 0; i < rows; ++i)
-    for (int64_t e = 0; e < width; e += 16) _mm512_mask_storeu_ps(c + i * ld + e, first_lanes(width - e), _mm512_setzero_ps());
+    for (int64_t e = 0; e < width; e += 16)
+      _mm512_mask_storeu_ps(c + i * ld + e, first_lanes(width - e), _mm512_setzero_ps());
 }
 
 }  // namespace
