@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.h>
@@ -27,6 +28,11 @@ namespace {
 constexpr int64_t kQueryBlock = 64;
 constexpr int64_t kKeyBlock = 256;
 static_assert(kKeyBlock % kQueryBlock == 0, "backward's causal skip starts at the query block holding j0");
+// Under causal with all queries in one block (L <= kQueryBlock), blocks of 16 queries: then each block's
+// tiles stop at its own last query, so the products skip the keys above the diagonal in steps of 16
+// (at T = 32 a quarter of the tile products' work, which a single 32 x 32 tile computes and drops).
+constexpr int64_t kSmallCausalBlock = 16;
+static_assert(kKeyBlock % kSmallCausalBlock == 0, "backward's causal skip starts at the query block holding j0");
 
 // One [..., R, C] operand read row by row: a base pointer per flattened batch element (any batch
 // strides, 0 for a broadcast mask), then rows `row_stride` apart with elements `col_stride` apart.
@@ -50,11 +56,18 @@ Rows<T> rows_of(const Tensor& t) {
   int64_t count = 1;
   for (int64_t d : batch) count *= d;
   r.offset.resize(static_cast<size_t>(count));
+  // The batch coordinate stepped like an odometer, the offset kept alongside (an unravel per element
+  // was about 0.4% of the small GPT step).
+  Shape coord(static_cast<size_t>(nb), 0);
+  int64_t off = 0;
   for (int64_t n = 0; n < count; ++n) {
-    const Shape coord = unravel(n, batch);
-    int64_t off = 0;
-    for (int64_t d = 0; d < nb; ++d) off += coord[d] * t.stride(d);
     r.offset[n] = off;
+    for (int64_t d = nb - 1; d >= 0; --d) {
+      off += t.stride(d);
+      if (++coord[d] < batch[d]) break;
+      off -= coord[d] * t.stride(d);
+      coord[d] = 0;
+    }
   }
   r.row_stride = t.stride(-2);
   r.col_stride = t.stride(-1);
@@ -157,6 +170,8 @@ struct Problem {
   bool causal = false;
   T scale = 1;
   int64_t batch = 0, L = 0, S = 0, E = 0, Ev = 0;
+  int64_t qb = kQueryBlock;  // queries per block, at most kQueryBlock
+  T* probs = nullptr;        // kept probabilities [batch, L, S] (Note [Kept probabilities]), or none
 
   Problem(const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& mask, bool causal_, double scale_)
       : q(rows_of<T>(q_)), k(rows_of<T>(k_)), v(rows_of<T>(v_)), causal(causal_), scale(static_cast<T>(scale_)) {
@@ -166,6 +181,7 @@ struct Problem {
     }
     batch = static_cast<int64_t>(q.offset.size());
     L = q_.size(-2), S = k_.size(-2), E = q_.size(-1), Ev = v_.size(-1);
+    if (causal && L <= kQueryBlock) qb = kSmallCausalBlock;
   }
 
   // The keys a query block [i0, i0 + rows) may attend: all of them, or under causal those up to its
@@ -225,11 +241,11 @@ struct Problem {
 // dispatch below), as are the kernels' other elementwise loops.
 template <class T, int kIsa>
 [[gnu::always_inline]] inline void forward_block(const Problem<T>& p, const Rows<T>& out, int64_t n, int64_t i0, T* lse,
-                                                 std::vector<T>& work) {
+                                                 T* work) {
   constexpr bool kFma = kIsa > 0;
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-  const int64_t rows = std::min(kQueryBlock, p.L - i0), Ev = p.Ev;
-  T* s = work.data();
+  const int64_t rows = std::min(p.qb, p.L - i0), Ev = p.Ev;
+  T* s = work;
   T* acc = s + kQueryBlock * kKeyBlock;
   T* m = acc + kQueryBlock * Ev;
   T* l = m + kQueryBlock;
@@ -241,6 +257,14 @@ template <class T, int kIsa>
   for (int64_t j0 = 0; j0 < end; j0 += kKeyBlock) {
     const int64_t cols = std::min(kKeyBlock, end - j0);
     p.template scores<kIsa>(n, i0, rows, j0, cols, s, bt);
+#ifdef WEFT_ATTN_X86
+    if constexpr (std::is_same_v<T, float> && kIsa == 2) {
+      forward_rows_f32_avx512(p.causal, i0, rows, j0, cols, s, kKeyBlock, m, l, acc, Ev);
+      gemm<T, kIsa>(false, false, rows, Ev, cols, T(1), s, kKeyBlock, p.v.row(n, j0), p.v.row_stride, T(1), acc, Ev,
+                    bt);
+      continue;
+    }
+#endif
     for (int64_t r = 0; r < rows; ++r) {
       T* sr = s + r * kKeyBlock;
       const int64_t cr = p.row_cols(i0 + r, j0, cols, sr);
@@ -273,6 +297,13 @@ template <class T, int kIsa>
 #pragma omp simd
     for (int64_t e = 0; e < Ev; ++e) o[e] = acc[r * Ev + e] * inv;
     lse[n * p.L + i0 + r] = m[r] + std::log(l[r]);
+    if (p.probs) {  // one key block (attention_keeps_probs), so s holds the row's exp(s - m) over [0, end)
+      T* pr = p.probs + (n * p.L + i0 + r) * p.S;
+      const T* sr = s + r * kKeyBlock;
+#pragma omp simd
+      for (int64_t c = 0; c < end; ++c) pr[c] = sr[c] * inv;
+      std::fill(pr + end, pr + p.S, T(0));
+    }
   }
 }
 
@@ -282,39 +313,60 @@ template <class T, int kIsa>
 template <class T, int kIsa>
 [[gnu::always_inline]] inline void backward_one(const Problem<T>& p, const Rows<T>& dout, const Rows<T>& out,
                                                 const T* lse, int64_t n, const Rows<T>& dq, const Rows<T>& dk,
-                                                const Rows<T>& dv, std::vector<T>& work) {
+                                                const Rows<T>& dv, T* work) {
   constexpr bool kFma = kIsa > 0;
   const int64_t L = p.L, S = p.S, E = p.E, Ev = p.Ev;
-  T* s = work.data();
+  T* s = work;
   T* ds = s + kQueryBlock * kKeyBlock;
   T* D = ds + kQueryBlock * kKeyBlock;
   T* bt = D + L;  // k's or v's tile transposed, max(E, Ev) x kKeyBlock
-  for (int64_t i = 0; i < L; ++i) {
-    const T* g = dout.row(n, i);
-    const T* o = out.row(n, i);
-    T d = 0;
-#pragma omp simd reduction(+ : d)
-    for (int64_t e = 0; e < Ev; ++e) d += g[e] * o[e];
-    D[i] = d;
-  }
   // Rows of one batch element are a fixed stride apart in every layout output_like makes.
   T* dqn = dq.out_row(n, 0);
   T* dkn = dk.out_row(n, 0);
   T* dvn = dv.out_row(n, 0);
   const int64_t ldq = dq.row_stride, ldk = dk.row_stride, ldv = dv.row_stride;
-  for (int64_t i = 0; i < L; ++i) std::fill_n(dqn + i * ldq, E, T(0));
-  for (int64_t j = 0; j < S; ++j) std::fill_n(dkn + j * ldk, E, T(0));
-  for (int64_t j = 0; j < S; ++j) std::fill_n(dvn + j * ldv, Ev, T(0));
+  bool vectorised = false;  // the AVX-512 copy's row loops (Note [Attention's softmax rows on intrinsics])
+#ifdef WEFT_ATTN_X86
+  if constexpr (std::is_same_v<T, float> && kIsa == 2) {
+    rows_dot_f32_avx512(L, Ev, dout.row(n, 0), dout.row_stride, out.row(n, 0), out.row_stride, D);
+    zero_rows_f32_avx512(L, E, dqn, ldq);
+    zero_rows_f32_avx512(S, E, dkn, ldk);
+    zero_rows_f32_avx512(S, Ev, dvn, ldv);
+    vectorised = true;
+  }
+#endif
+  if (!vectorised) {
+    for (int64_t i = 0; i < L; ++i) {
+      const T* g = dout.row(n, i);
+      const T* o = out.row(n, i);
+      T d = 0;
+#pragma omp simd reduction(+ : d)
+      for (int64_t e = 0; e < Ev; ++e) d += g[e] * o[e];
+      D[i] = d;
+    }
+    for (int64_t i = 0; i < L; ++i) std::fill_n(dqn + i * ldq, E, T(0));
+    for (int64_t j = 0; j < S; ++j) std::fill_n(dkn + j * ldk, E, T(0));
+    for (int64_t j = 0; j < S; ++j) std::fill_n(dvn + j * ldv, Ev, T(0));
+  }
   const T* lsen = lse + n * L;
   for (int64_t j0 = 0; j0 < S; j0 += kKeyBlock) {
     const int64_t key_cols = std::min(kKeyBlock, S - j0);
     // Under causal, queries before j0 attend none of these keys.
-    for (int64_t i0 = p.causal ? j0 / kQueryBlock * kQueryBlock : 0; i0 < L; i0 += kQueryBlock) {
-      const int64_t rows = std::min(kQueryBlock, L - i0);
+    for (int64_t i0 = p.causal ? j0 / p.qb * p.qb : 0; i0 < L; i0 += p.qb) {
+      const int64_t rows = std::min(p.qb, L - i0);
       // Under causal, keys after this block's last query are dropped for all of its rows.
       const int64_t cols = p.causal ? std::min(key_cols, i0 + rows - j0) : key_cols;
-      p.template scores<kIsa>(n, i0, rows, j0, cols, s, bt);
-      for (int64_t r = 0; r < rows; ++r) {
+      // The tile's probabilities: kept by the forward (Note [Kept probabilities]; S is one key block
+      // there), or recomputed into s.
+      const bool kept = p.probs != nullptr;
+      const T* ps = kept ? p.probs + (n * L + i0) * S + j0 : s;
+      const int64_t ldp = kept ? S : kKeyBlock;
+      if (!kept) p.template scores<kIsa>(n, i0, rows, j0, cols, s, bt);
+#ifdef WEFT_ATTN_X86
+      if constexpr (std::is_same_v<T, float> && kIsa == 2)
+        if (!kept) backward_probs_f32_avx512(p.causal, i0, rows, j0, cols, s, kKeyBlock, lsen);
+#endif
+      for (int64_t r = 0; r < rows && !vectorised && !kept; ++r) {
         T* sr = s + r * kKeyBlock;
         const int64_t cr = p.row_cols(i0 + r, j0, cols, sr);
         const T shift = lsen[i0 + r];
@@ -323,18 +375,24 @@ template <class T, int kIsa>
         std::fill(sr + cr, sr + cols, T(0));
       }
       // dv += p^T dout; dp = dout v^T; ds = p (dp - D); dq += scale ds k; dk += scale ds^T q.
-      gemm<T, kIsa>(true, false, cols, Ev, rows, T(1), s, kKeyBlock, dout.row(n, i0), dout.row_stride, T(1),
+      gemm<T, kIsa>(true, false, cols, Ev, rows, T(1), ps, ldp, dout.row(n, i0), dout.row_stride, T(1),
                     dvn + j0 * ldv, ldv, bt);
       gemm<T, kIsa>(false, true, rows, cols, Ev, T(1), dout.row(n, i0), dout.row_stride, p.v.row(n, j0),
                     p.v.row_stride, T(0), ds, kKeyBlock, bt);
-      for (int64_t r = 0; r < rows; ++r) {
+#ifdef WEFT_ATTN_X86
+      if constexpr (std::is_same_v<T, float> && kIsa == 2) {
+        backward_ds_f32_avx512(p.causal, i0, rows, j0, cols, ps, ldp, ds, kKeyBlock, D + i0);
+        if (p.keep.data) p.zero_dropped(n, i0, rows, j0, cols, ds);
+      }
+#endif
+      for (int64_t r = 0; r < rows && !vectorised; ++r) {
         T* dr = ds + r * kKeyBlock;
-        const T* pr = s + r * kKeyBlock;
+        const T* pr = ps + r * ldp;
         const T Dr = D[i0 + r];
 #pragma omp simd
         for (int64_t c = 0; c < cols; ++c) dr[c] = pr[c] * (dr[c] - Dr);
       }
-      if (p.keep.data || p.causal) p.zero_dropped(n, i0, rows, j0, cols, ds);
+      if (!vectorised && (p.keep.data || p.causal)) p.zero_dropped(n, i0, rows, j0, cols, ds);
       gemm<T, kIsa>(false, false, rows, E, cols, p.scale, ds, kKeyBlock, p.k.row(n, j0), p.k.row_stride, T(1),
                     dqn + i0 * ldq, ldq, bt);
       gemm<T, kIsa>(true, false, cols, E, rows, p.scale, ds, kKeyBlock, p.q.row(n, i0), p.q.row_stride, T(1),
@@ -348,17 +406,17 @@ template <class T, int kIsa>
 // the tile products, and the AVX-512 copy runs its tile products on intrinsics (small_gemm_512).
 // float64 (tests, gradcheck) runs the baseline copy.
 template <class T>
-using ForwardFn = void (*)(const Problem<T>&, const Rows<T>&, int64_t, int64_t, T*, std::vector<T>&);
+using ForwardFn = void (*)(const Problem<T>&, const Rows<T>&, int64_t, int64_t, T*, T*);
 template <class T>
 using BackwardFn = void (*)(const Problem<T>&, const Rows<T>&, const Rows<T>&, const T*, int64_t, const Rows<T>&,
-                            const Rows<T>&, const Rows<T>&, std::vector<T>&);
+                            const Rows<T>&, const Rows<T>&, T*);
 
 #define WEFT_ATTN_COPIES(T, suffix, attr, isa)                                                                      \
-  attr void forward_##suffix(const Problem<T>& p, const Rows<T>& o, int64_t n, int64_t i0, T* l, std::vector<T>& w) { \
+  attr void forward_##suffix(const Problem<T>& p, const Rows<T>& o, int64_t n, int64_t i0, T* l, T* w) { \
     forward_block<T, isa>(p, o, n, i0, l, w);                                                                       \
   }                                                                                                                 \
   attr void backward_##suffix(const Problem<T>& p, const Rows<T>& g, const Rows<T>& o, const T* lse, int64_t n,      \
-                              const Rows<T>& dq, const Rows<T>& dk, const Rows<T>& dv, std::vector<T>& w) {         \
+                              const Rows<T>& dq, const Rows<T>& dk, const Rows<T>& dv, T* w) {         \
     backward_one<T, isa>(p, g, o, lse, n, dq, dk, dv, w);                                                           \
   }
 WEFT_ATTN_COPIES(float, f32_base, , 0)
@@ -407,61 +465,84 @@ Tensor output_like(const Tensor& like, int64_t last) {
   return make_alias(buffer, shape, strides, 0, "scaled_dot_product_attention");
 }
 
-template <class T>
-AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
-                              double scale) {
-  const Problem<T> p(q, k, v, mask, causal, scale);
-  Shape lse_shape(q.shape().begin(), q.shape().end() - 1);
-  AttentionForward r{output_like(q, p.Ev), make_empty(lse_shape, q.dtype())};
-  const Rows<T> out = rows_of<T>(r.out);
-  T* lse = static_cast<T*>(r.logsumexp.raw_data());
-  const int64_t blocks = (p.L + kQueryBlock - 1) / kQueryBlock, tasks = p.batch * blocks;
-  const ForwardFn<T> block = forward_fn<T>();
-  // The thread setting (kernels/threads.h), or fewer when there are fewer tasks.
+// body(t, work) for t in [0, tasks) on the thread setting (kernels/threads.h), or fewer threads when
+// there are fewer tasks, each thread with its own work buffer of `size` elements (zeroed: the blocks
+// write what they read, but dnnl_sgemm's beta = 0 is not promised not to read). At one thread no
+// OpenMP region is entered: at train_gpt's T = 32 a call is about 0.1 ms.
+template <class T, class F>
+void for_tasks(int64_t tasks, size_t size, const F& body) {
   const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), tasks));
+  if (threads <= 1) {
+    const std::unique_ptr<T[]> work(new T[size]());
+    for (int64_t t = 0; t < tasks; ++t) body(t, work.get());
+    return;
+  }
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<T> work(kQueryBlock * kKeyBlock + kQueryBlock * p.Ev + 2 * kQueryBlock + p.E * kKeyBlock);
+    const std::unique_ptr<T[]> work(new T[size]());
 #pragma omp for schedule(dynamic)
-    for (int64_t t = 0; t < tasks; ++t) block(p, out, t / blocks, (t % blocks) * kQueryBlock, lse, work);
+    for (int64_t t = 0; t < tasks; ++t) body(t, work.get());
   }
+}
+
+template <class T>
+AttentionForward forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
+                              double scale, bool keep_probs) {
+  Problem<T> p(q, k, v, mask, causal, scale);
+  Shape lse_shape(q.shape().begin(), q.shape().end() - 1);
+  AttentionForward r{output_like(q, p.Ev), make_empty(lse_shape, q.dtype()), Tensor()};
+  if (keep_probs && attention_keeps_probs(p.S)) {
+    Shape probs_shape = lse_shape;
+    probs_shape.push_back(p.S);
+    r.probs = make_empty(probs_shape, q.dtype());
+    p.probs = static_cast<T*>(r.probs.raw_data());
+  }
+  const Rows<T> out = rows_of<T>(r.out);
+  T* lse = static_cast<T*>(r.logsumexp.raw_data());
+  const int64_t blocks = (p.L + p.qb - 1) / p.qb, tasks = p.batch * blocks;
+  const ForwardFn<T> block = forward_fn<T>();
+  const size_t work = kQueryBlock * kKeyBlock + kQueryBlock * p.Ev + 2 * kQueryBlock + p.E * kKeyBlock;
+  for_tasks<T>(tasks, work, [&](int64_t t, T* w) { block(p, out, t / blocks, (t % blocks) * p.qb, lse, w); });
   return r;
 }
 
 template <class T>
 AttentionGrads backward_impl(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
-                             const Tensor& logsumexp, const Tensor& mask, bool causal, double scale) {
-  const Problem<T> p(q, k, v, mask, causal, scale);
+                             const Tensor& logsumexp, const Tensor& mask, bool causal, double scale,
+                             const Tensor& probs) {
+  Problem<T> p(q, k, v, mask, causal, scale);
+  if (probs.defined()) {
+    WEFT_INTERNAL_ASSERT(attention_keeps_probs(p.S) && probs.is_contiguous() && probs.numel() == p.batch * p.L * p.S,
+                         "attention_backward: kept probabilities of the wrong shape ", probs.shape());
+    p.probs = const_cast<T*>(static_cast<const T*>(probs.raw_data()));  // read only
+  }
   const Rows<T> g = rows_of<T>(dout), o = rows_of<T>(out);
   AttentionGrads r{output_like(q, p.E), output_like(k, p.E), output_like(v, p.Ev)};
   const Rows<T> dq = rows_of<T>(r.dq), dk = rows_of<T>(r.dk), dv = rows_of<T>(r.dv);
   const T* lse = static_cast<const T*>(logsumexp.raw_data());
   const BackwardFn<T> one = backward_fn<T>();
-  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), p.batch));
-#pragma omp parallel num_threads(threads)
-  {
-    std::vector<T> work(2 * kQueryBlock * kKeyBlock + p.L + std::max(p.E, p.Ev) * kKeyBlock);
-#pragma omp for schedule(dynamic)
-    for (int64_t n = 0; n < p.batch; ++n) one(p, g, o, lse, n, dq, dk, dv, work);
-  }
+  const size_t work = 2 * kQueryBlock * kKeyBlock + p.L + std::max(p.E, p.Ev) * kKeyBlock;
+  for_tasks<T>(p.batch, work, [&](int64_t n, T* w) { one(p, g, o, lse, n, dq, dk, dv, w); });
   return r;
 }
 
 }  // namespace
 
+bool attention_keeps_probs(int64_t S) { return S <= 64; }
+
 AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
-                                   double scale) {
-  if (q.dtype() == kFloat32) return forward_impl<float>(q, k, v, mask, causal, scale);
+                                   double scale, bool keep_probs) {
+  if (q.dtype() == kFloat32) return forward_impl<float>(q, k, v, mask, causal, scale, keep_probs);
   WEFT_INTERNAL_ASSERT(q.dtype() == kFloat64, "attention_forward: float32 or float64, got ", q.dtype());
-  return forward_impl<double>(q, k, v, mask, causal, scale);
+  return forward_impl<double>(q, k, v, mask, causal, scale, keep_probs);
 }
 
 AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                                   const Tensor& out, const Tensor& logsumexp, const Tensor& mask, bool causal,
-                                  double scale) {
-  if (q.dtype() == kFloat32) return backward_impl<float>(dout, q, k, v, out, logsumexp, mask, causal, scale);
+                                  double scale, const Tensor& probs) {
+  if (q.dtype() == kFloat32) return backward_impl<float>(dout, q, k, v, out, logsumexp, mask, causal, scale, probs);
   WEFT_INTERNAL_ASSERT(q.dtype() == kFloat64, "attention_backward: float32 or float64, got ", q.dtype());
-  return backward_impl<double>(dout, q, k, v, out, logsumexp, mask, causal, scale);
+  return backward_impl<double>(dout, q, k, v, out, logsumexp, mask, causal, scale, probs);
 }
 
 }  // namespace weft::kernels

@@ -20,20 +20,29 @@ namespace weft::kernels {
 // L, S > 0, each with unit stride along its last dim (other strides are free: heads split from a
 // [B, T, H, D] view are read in place). `mask` is undefined, or bool (true = attend) or q's dtype
 // (added to the scores), already broadcast (expanded, any strides) to [..., L, S]. `causal` drops
-// key j > query i. Returns the contiguous output [..., L, Ev] and logsumexp [..., L] (q's dtype).
+// key j > query i. Returns the output [..., L, Ev] and logsumexp [..., L] (q's dtype). With
+// `keep_probs` and few keys (attention_keeps_probs), also the probabilities [..., L, S] (contiguous;
+// entries past a query's causal reach are 0), for backward to read instead of recomputing them.
 struct AttentionForward {
-  Tensor out, logsumexp;
+  Tensor out, logsumexp, probs;
 };
 AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
-                                   double scale);
+                                   double scale, bool keep_probs = false);
 
-// The gradients of q, k and v (contiguous, their shapes) from dout (any strides) and the forward's
-// inputs, output and logsumexp.
+// Note [Kept probabilities]
+// FlashAttention recomputes each tile's probabilities in backward so that no [L, S] matrix is held.
+// With few keys (S <= 64: train_gpt's T = 32) the matrix is small (at most 64 floats per query, the
+// size of a 64-wide output row) and recomputing it (a tile product, a transpose and an exp per score)
+// was about a fifth of the backward, so the forward keeps it.
+bool attention_keeps_probs(int64_t S);
+
+// The gradients of q, k and v (their shapes) from dout (any strides) and the forward's inputs, output
+// and logsumexp, and its kept probabilities when defined.
 struct AttentionGrads {
   Tensor dq, dk, dv;
 };
 AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                                   const Tensor& out, const Tensor& logsumexp, const Tensor& mask, bool causal,
-                                  double scale);
+                                  double scale, const Tensor& probs = Tensor());
 
 }  // namespace weft::kernels

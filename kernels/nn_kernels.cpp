@@ -13,6 +13,7 @@
 #include "framework/factories.h"
 #include "kernels/cross_entropy_rows.h"
 #include "kernels/elementwise.h"
+#include "kernels/layer_norm_rows.h"
 #include "kernels/onednn.h"
 #include "kernels/softmax_rows.h"
 #include "kernels/toolkit.h"
@@ -307,6 +308,11 @@ NormGrads norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor&
     const T* w = weight.defined() ? ptr<T>(weight) : nullptr;
     const T* means = ptr<T>(mean_t);
     const T* rstds = ptr<T>(rstd_t);
+    if constexpr (std::is_same_v<T, float>) {  // one pass per block of rows, compiled per ISA
+      norm_backward_rows(xs, gs, w, means, rstds, rows, n, subtract_mean, need_dx ? ptr<float>(out.dx) : nullptr,
+                         need_dweight ? dw.data() : nullptr, need_dbias ? db.data() : nullptr);
+      return;
+    }
     if (need_dx) {
       T* dx = ptr<T>(out.dx);
 #pragma omp parallel for if (rows * n > kParallelGrain) num_threads(get_num_threads())

@@ -57,7 +57,7 @@ Tensor unit_last(const Tensor& t) { return t.size(-1) <= 1 || t.stride(-1) == 1 
 // ops instead (softmax's backward, written out), so that double backward sees differentiable results.
 struct FlashAttentionBackward final : autograd::Node {
   static constexpr bool kSupportsDoubleBackward = true;
-  autograd::SavedTensor q, k, v, out, logsumexp, mask;
+  autograd::SavedTensor q, k, v, out, logsumexp, mask, probs;  // probs: Note [Kept probabilities]
   bool causal = false;
   double scale = 1;
 
@@ -68,7 +68,8 @@ struct FlashAttentionBackward final : autograd::Node {
     if (GradMode::is_enabled()) return composed(g, qt, kt, vt, mt);
     Tensor m = mt.defined() ? expand(mt, out_scores_shape(qt, kt)) : Tensor();
     kernels::AttentionGrads r = kernels::attention_backward(unit_last(g), unit_last(qt), unit_last(kt), unit_last(vt),
-                                                            out.unpack(this), logsumexp.unpack(this), m, causal, scale);
+                                                            out.unpack(this), logsumexp.unpack(this), m, causal, scale,
+                                                            probs.defined() ? probs.unpack(this) : Tensor());
     return {needs_input_grad(0) ? r.dq : Tensor(), needs_input_grad(1) ? r.dk : Tensor(),
             needs_input_grad(2) ? r.dv : Tensor()};
   }
@@ -164,7 +165,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   if (!fusable(q, k, v, attn_mask))
     return detail::composed_scaled_dot_product_attention(q, k, v, attn_mask, is_causal, s);
   Tensor mask = attn_mask.defined() ? expand(attn_mask, FlashAttentionBackward::out_scores_shape(q, k)) : Tensor();
-  kernels::AttentionForward f = kernels::attention_forward(unit_last(q), unit_last(k), unit_last(v), mask, is_causal, s);
+  const bool grad = GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  kernels::AttentionForward f =
+      kernels::attention_forward(unit_last(q), unit_last(k), unit_last(v), mask, is_causal, s, /*keep_probs=*/grad);
   return autograd::record<FlashAttentionBackward>(f.out, [&](FlashAttentionBackward& n) {
     n.causal = is_causal;
     n.scale = s;
@@ -173,6 +176,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     n.save(n.v, v);
     n.save(n.out, f.out, /*is_output=*/true);
     n.save(n.logsumexp, f.logsumexp);
+    if (f.probs.defined()) n.save(n.probs, f.probs);
     if (attn_mask.defined()) n.save(n.mask, attn_mask);
   }, q, k, v);
 }
