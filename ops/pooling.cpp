@@ -11,15 +11,18 @@ namespace {
 
 using kernels::PoolGeometry;
 
-void check_pool_input(const Tensor& x, const char* op) {
-  WEFT_CHECK(x.is_floating_point(), op, ": expected a floating point input (float32 or float64) but got ", x.dtype());
+// int64 is avg_pool2d's only (PyTorch 1.13's CPU kernel averages it with integer division; its
+// max pooling and adaptive average refuse every integer dtype).
+void check_pool_input(const Tensor& x, const char* op, bool int64_ok = false) {
+  WEFT_CHECK(x.is_floating_point() || (int64_ok && x.dtype() == kInt64), op, ": expected a floating point input ",
+             int64_ok ? "(float32, float64) or int64" : "(float32 or float64)", " but got ", x.dtype());
   WEFT_CHECK(x.dim() == 4, op, ": expected a 4-D input [N, C, H, W] (3-D unbatched) but got shape ", x.shape());
 }
 
 // Checks a window's geometry and that every output has a window: PyTorch's rules.
 PoolGeometry pool_geometry(const Tensor& x, Size2d kernel, std::optional<Size2d> stride, Size2d padding,
-                           Size2d dilation, bool ceil_mode, const char* op) {
-  check_pool_input(x, op);
+                           Size2d dilation, bool ceil_mode, const char* op, bool int64_ok = false) {
+  check_pool_input(x, op, int64_ok);
   Size2d s = stride.value_or(kernel);
   PoolGeometry g{{kernel.h, kernel.w}, {s.h, s.w}, {padding.h, padding.w}, {dilation.h, dilation.w}, ceil_mode};
   for (int d = 0; d < 2; ++d) {
@@ -118,7 +121,7 @@ Tensor avg_pool2d(const Tensor& input, Size2d kernel_size, std::optional<Size2d>
   const char* op = "avg_pool2d";
   WEFT_CHECK(!divisor_override || *divisor_override != 0, op, ": divisor_override must be non-zero");
   return detail::with_batch(input, 4, op, [&](const Tensor& x) {
-    PoolGeometry g = pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode, op);
+    PoolGeometry g = pool_geometry(x, kernel_size, stride, padding, 1, ceil_mode, op, /*int64_ok=*/true);
     const int64_t divisor = divisor_override.value_or(0);
     return autograd::record<AvgPoolBackward>(kernels::avg_pool2d_forward(x, g, count_include_pad, divisor),
                                              [&](AvgPoolBackward& n) {

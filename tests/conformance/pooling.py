@@ -67,10 +67,18 @@ for dtype in (torch.int64, torch.uint8):
     xi = T(torch.arange(16).reshape(1, 1, 4, 4), dtype=dtype)
     s.case("max_pool2d", F.max_pool2d, xi, 2)
     s.case("max_pool2d_with_indices", max_pool2d_with_indices, xi, 2)
-    s.case("avg_pool2d", F.avg_pool2d, xi, 2, **({} if dtype == torch.uint8 else dict(
-        expect_error=True, why="weft's pooling is floating only; PyTorch 1.13 averages int64 with a truncating "
-        "integer division")))
+    s.case("avg_pool2d", F.avg_pool2d, xi, 2)
     s.case("adaptive_avg_pool2d", F.adaptive_avg_pool2d, xi, 2)
+# int64 averages divide as integers, truncating toward zero (negative sums round up)
+xn = T(torch.arange(-12, 13).reshape(1, 1, 5, 5), dtype=torch.int64)
+s.case("avg_pool2d", F.avg_pool2d, xn, 3, stride=2, padding=1)
+s.case("avg_pool2d", F.avg_pool2d, xn, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+s.case("avg_pool2d", F.avg_pool2d, xn, [2, 3], stride=1, divisor_override=-3)
+s.case("avg_pool2d", F.avg_pool2d, T(torch.arange(-8, 8).reshape(1, 4, 4), dtype=torch.int64), 2)
+s.case("avg_pool2d", F.avg_pool2d, T(torch.zeros(0, 2, 4, 4, dtype=torch.int64)), 2)
+for dtype in (torch.int32, torch.int8, torch.bool):
+    s.case("avg_pool2d", F.avg_pool2d, T(torch.ones(1, 1, 4, 4, dtype=dtype)), 2)
+s.case("avg_pool2d", F.avg_pool2d, T(x, grad=True), [2, 3], stride=1, divisor_override=-3)
 # ties (the first maximum wins), NaN (it is the maximum), infinities, -0.0
 xe = torch.tensor([[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0], [NAN, 1.0, -INF, -INF], [3.0, NAN, -INF, -INF]],
                     [[-0.0, 0.0, INF, 1.0], [0.0, -0.0, 1.0, 1e308], [1e308, 1e308, -1.0, -2.0],
