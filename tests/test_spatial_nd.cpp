@@ -151,3 +151,89 @@ TEST_CASE("avg_pool2d on int64 divides as integers, truncating toward zero", "[p
   WEFT_CHECK_ERROR(avg_pool2d(x.to(kInt32), 2), Contains("avg_pool2d") && Contains("int32") && Contains("int64"));
   WEFT_CHECK_ERROR(max_pool2d(x, 2), Contains("max_pool2d") && Contains("int64"));
 }
+
+TEST_CASE("1-D and 3-D pooling on hand-worked inputs", "[pool]") {
+  Tensor x = f64({1, 3, 2, 5, 4, 0, 7}, {1, 1, 7});
+  auto [y, idx] = max_pool1d_with_indices(x, 3, 2, 1);  // windows [-1, 2) [1, 4) [3, 6) [5, 8)
+  require_close(y, {3, 5, 5, 7});
+  CHECK(idx.to_vector<int64_t>() == std::vector<int64_t>{1, 3, 3, 6});
+  require_close(avg_pool1d(x, 3, 2, 1), {4 / 3.0, 10 / 3.0, 9 / 3.0, 7 / 3.0});
+  require_close(avg_pool1d(x, 3, 2, 1, false, false), {4 / 2.0, 10 / 3.0, 9 / 3.0, 7 / 2.0});
+  CHECK(avg_pool1d(from_vector<int64_t>({-7, 0, 2, -1}, {1, 4}), 2).to_vector<int64_t>() ==
+        std::vector<int64_t>{-3, 0});  // -7 / 2 truncates to -3; unbatched [C, L]
+  // A 2 x 2 x 2 volume pooled whole: the maximum 7 sits at (1, 1, 0), index (1 * 2 + 1) * 2 + 0 = 6.
+  Tensor v = f64({0, 1, 2, 3, 4, 5, 7, 6}, {1, 1, 2, 2, 2});
+  auto [m, at] = max_pool3d_with_indices(v, 2);
+  require_close(m, {7});
+  CHECK(at.to_vector<int64_t>() == std::vector<int64_t>{6});
+  require_close(avg_pool3d(v, 2), {28 / 8.0});
+  require_close(avg_pool3d(v, 2, {}, 0, false, true, 3), {28 / 3.0});
+  // Padding 1, stride 2: the corner window holds v[0, 0, 0] only; with the padding counted it is 0 / 8.
+  require_close(avg_pool3d(v, 2, Size3d(2), 1), {0, 1 / 8.0, 2 / 8.0, 3 / 8.0, 4 / 8.0, 5 / 8.0, 7 / 8.0, 6 / 8.0});
+  require_close(avg_pool3d(v, 2, Size3d(2), 1, false, false), {0, 1, 2, 3, 4, 5, 7, 6});
+}
+
+TEST_CASE("1-D and 3-D pooling match the 2-D kernels on flat inputs", "[pool]") {
+  // The 3-D loops (kernels/pool3d.cpp) and the 2-D ones (kernels/pool.cpp) are separate code: a
+  // volume of depth one must pool as its plane does, and a 1-D input as a row.
+  Tensor x = randn64({2, 3, 9, 11}, 31, false);
+  Tensor x5 = unsqueeze(x, 2);  // [2, 3, 1, 9, 11]
+  for (bool ceil : {false, true}) {
+    INFO("ceil_mode " << ceil);
+    auto [y2, i2] = max_pool2d_with_indices(x, {3, 2}, Size2d(2, 3), {1, 1}, {2, 3}, ceil);
+    auto [y3, i3] = max_pool3d_with_indices(x5, {1, 3, 2}, Size3d(1, 2, 3), {0, 1, 1}, {1, 2, 3}, ceil);
+    require_tensors_close(squeeze(y3, 2), y2, 0);
+    CHECK(squeeze(i3, 2).to_vector<int64_t>() == i2.to_vector<int64_t>());
+    for (bool include_pad : {false, true})
+      require_tensors_close(squeeze(avg_pool3d(x5, {1, 4, 3}, Size3d(1, 2, 2), {0, 2, 1}, ceil, include_pad), 2),
+                            avg_pool2d(x, {4, 3}, Size2d(2, 2), {2, 1}, ceil, include_pad), 1e-15);
+    Tensor row = x.reshape({2, 3 * 9, 11});
+    require_tensors_close(max_pool1d(row, 3, 2, 1, 2, ceil),
+                          max_pool3d(row.reshape({2, 27, 1, 1, 11}), {1, 1, 3}, Size3d(1, 1, 2), {0, 0, 1},
+                                     {1, 1, 2}, ceil).reshape({2, 27, -1}), 0);
+    require_tensors_close(avg_pool1d(row, 4, 3, 2, ceil, false),
+                          avg_pool3d(row.reshape({2, 27, 1, 1, 11}), {1, 1, 4}, Size3d(1, 1, 3), {0, 0, 2}, ceil,
+                                     false).reshape({2, 27, -1}), 1e-15);
+  }
+  // The depth dim: pooling [N, C, D, 1, 1] along D is the 1-D pool along L.
+  Tensor col = randn64({2, 2, 10}, 32, false);
+  require_tensors_close(avg_pool3d(col.reshape({2, 2, 10, 1, 1}), {3, 1, 1}, Size3d(2, 1, 1), {1, 0, 0}).reshape({2, 2, -1}),
+                        avg_pool1d(col, 3, 2, 1), 1e-15);
+  require_tensors_close(max_pool3d(col.reshape({2, 2, 10, 1, 1}), {4, 1, 1}, Size3d(3, 1, 1)).reshape({2, 2, -1}),
+                        max_pool1d(col, 4, 3), 0);
+}
+
+TEST_CASE("1-D and 3-D pooling pass gradcheck", "[pool][gradcheck]") {
+  Tensor x1 = randn64({2, 3, 9}, 33);
+  Tensor x3 = randn64({1, 2, 4, 5, 6}, 34);
+  CHECK(gradcheck([](const variable_list& in) { return max_pool1d(in[0], 3, 2, 1); }, {x1}));
+  CHECK(gradcheck([](const variable_list& in) { return avg_pool1d(in[0], 3, 2, 1, true, false); }, {x1}));
+  CHECK(gradcheck([](const variable_list& in) { return max_pool3d(in[0], {2, 3, 2}, Size3d(1, 2, 2), {1, 1, 0}); },
+                  {x3}));
+  CHECK(gradcheck([](const variable_list& in) { return max_pool3d(in[0], 2, {}, 0, {2, 1, 2}, true); }, {x3}));
+  CHECK(gradcheck([](const variable_list& in) { return avg_pool3d(in[0], 3, Size3d(2), 1); }, {x3}));
+  CHECK(gradcheck([](const variable_list& in) { return avg_pool3d(in[0], 3, Size3d(2), 1, true, false); }, {x3}));
+  CHECK(gradcheck([](const variable_list& in) { return avg_pool3d(in[0], {2, 2, 3}, {}, 0, false, true, -5); }, {x3}));
+  CHECK(max_pool3d(x3, 2).grad_fn()->name() == "MaxPool3DBackward");
+}
+
+TEST_CASE("1-D and 3-D pooling name what is wrong", "[pool][errors]") {
+  Tensor x1 = randn({2, 3, 8}), x3 = randn({1, 2, 4, 4, 4});
+  WEFT_CHECK_ERROR(max_pool1d(x1, 3, {}, 2), Contains("max_pool1d") && Contains("padding (2)") &&
+                                                 Contains("at most half the kernel size (3)"));
+  WEFT_CHECK_ERROR(max_pool1d(x1, 2, {}, 2, 3), Contains("at most half the kernel size (2)"));
+  WEFT_CHECK_ERROR(max_pool1d(x1, 9), Contains("max_pool1d") && Contains("[2, 3, 8] is too small"));
+  WEFT_CHECK_ERROR(max_pool1d(x1, 2, 0), Contains("max_pool1d") && Contains("stride 0"));
+  WEFT_CHECK_ERROR(max_pool1d(randn({1, 1, 1, 8}), 2), Contains("max_pool1d") && Contains("3-D input [N, C, L]") &&
+                                                           Contains("[1, 1, 1, 8]"));
+  WEFT_CHECK_ERROR(max_pool1d(from_vector<int64_t>({1, 2}, {1, 1, 2}), 2), Contains("max_pool1d") && Contains("int64"));
+  WEFT_CHECK_ERROR(avg_pool1d(x1, 0), Contains("avg_pool1d") && Contains("kernel_size 0"));
+  WEFT_CHECK_ERROR(avg_pool1d(x1.to(kInt32), 2), Contains("avg_pool1d") && Contains("int32"));
+  WEFT_CHECK_ERROR(max_pool3d(x3, 2, {}, 2), Contains("max_pool3d") && Contains("padding (2)"));
+  WEFT_CHECK_ERROR(max_pool3d(x3, 5), Contains("max_pool3d") && Contains("[1, 2, 4, 4, 4] is too small"));
+  WEFT_CHECK_ERROR(max_pool3d(randn({4, 4, 4}), 2), Contains("max_pool3d") && Contains("5-D input [N, C, D, H, W]"));
+  WEFT_CHECK_ERROR(max_pool3d_with_indices(x3, 2, {}, 0, 0), Contains("max_pool3d_with_indices") &&
+                                                                Contains("dilation 0"));
+  WEFT_CHECK_ERROR(avg_pool3d(x3, 2, {}, 0, false, true, 0), Contains("avg_pool3d") && Contains("divisor_override"));
+  WEFT_CHECK_ERROR(avg_pool3d(x3.to(kInt32), 2), Contains("avg_pool3d") && Contains("int32"));
+}
