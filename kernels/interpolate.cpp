@@ -62,19 +62,21 @@ AxisTable axis_table(int64_t in, const ResampleAxis& axis, bool linear, bool ali
 // computes them (a NaN or an infinity beside the sampled point makes a NaN, 0 * inf).
 template <class F>
 void for_each_term(const AxisTable (&t)[3], int64_t in_h, int64_t in_w, F&& f) {
-  const auto out_h = static_cast<int64_t>(t[1].lo.size()), out_w = static_cast<int64_t>(t[2].lo.size());
-  auto index = [](const AxisTable& a, size_t o, int k) { return k ? a.hi[o] : a.lo[o]; };
-  auto weight = [](const AxisTable& a, size_t o, int k) { return k ? a.frac[o] : 1 - a.frac[o]; };
-  for (size_t od = 0; od < t[0].lo.size(); ++od)
-    for (size_t oh = 0; oh < t[1].lo.size(); ++oh)
-      for (size_t ow = 0; ow < t[2].lo.size(); ++ow) {
-        const int64_t o = (static_cast<int64_t>(od) * out_h + static_cast<int64_t>(oh)) * out_w + static_cast<int64_t>(ow);
+  auto size = [](const AxisTable& a) { return static_cast<int64_t>(a.lo.size()); };
+  auto index = [](const AxisTable& a, int64_t o, int k) { return (k ? a.hi : a.lo)[static_cast<size_t>(o)]; };
+  auto weight = [](const AxisTable& a, int64_t o, int k) {
+    const double frac = a.frac[static_cast<size_t>(o)];
+    return k ? frac : 1 - frac;
+  };
+  int64_t o = 0;  // the output offset, row-major
+  for (int64_t od = 0; od < size(t[0]); ++od)
+    for (int64_t oh = 0; oh < size(t[1]); ++oh)
+      for (int64_t ow = 0; ow < size(t[2]); ++ow, ++o)
         for (int kd = 0; kd < t[0].terms; ++kd)
           for (int kh = 0; kh < t[1].terms; ++kh)
             for (int kw = 0; kw < t[2].terms; ++kw)
               f(o, (index(t[0], od, kd) * in_h + index(t[1], oh, kh)) * in_w + index(t[2], ow, kw),
                 weight(t[0], od, kd) * weight(t[1], oh, kh) * weight(t[2], ow, kw));
-      }
 }
 
 // Note [Nearest shortcuts]: PyTorch 1.13's nearest forward on a 4-D or 5-D input of one channel

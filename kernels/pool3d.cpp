@@ -6,8 +6,8 @@
 #include <cmath>
 #include <type_traits>
 
-#include "kernels/toolkit.h"
 #include "kernels/threads.h"
+#include "kernels/toolkit.h"
 
 namespace weft::kernels {
 namespace {
@@ -55,15 +55,18 @@ Window avg_window(const Volumes& v, const Pool3dGeometry& g, const int64_t (&o)[
 // int64 sums divide as integers (truncating toward zero), as PyTorch's CPU kernel does.
 template <class T>
 T divided(T sum, int64_t divisor) {
-  if constexpr (std::is_integral_v<T>) return static_cast<T>(sum / divisor);
-  else return static_cast<T>(sum / static_cast<double>(divisor));
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(sum / divisor);
+  else
+    return static_cast<T>(sum / static_cast<double>(divisor));
 }
 
 // Calls f(volume, output offset within it, {od, oh, ow}) for every output element, volumes in
 // parallel.
 template <class F>
 void for_each_output(const Volumes& v, F&& f) {
-#pragma omp parallel for schedule(static) if (v.count * v.in_size() > kParallelWork) num_threads(get_num_threads())
+#pragma omp parallel for schedule(static) if (v.count * v.in_size() > kParallelWork) \
+    num_threads(get_num_threads())
   for (int64_t vol = 0; vol < v.count; ++vol) {
     int64_t o = 0;
     for (int64_t od = 0; od < v.out[0]; ++od)
@@ -84,7 +87,7 @@ MaxPoolResult max_pool3d_forward(const Tensor& x, const Pool3dGeometry& g) {
     const T* in = xd.data_ptr<T>();
     T* y = r.y.data_ptr<T>();
     int64_t* idx = r.indices.data_ptr<int64_t>();
-    for_each_output(v, [&](int64_t vol, int64_t o, const int64_t (&at)[3]) {
+    for_each_output(v, [&](int64_t vol, int64_t o, const int64_t(&at)[3]) {
       const T* xv = in + vol * v.in_size();
       int64_t best = -1;
       T max = T(0);
@@ -120,14 +123,15 @@ Tensor max_pool3d_backward(const Tensor& dy, const Tensor& indices, const Shape&
   return reshaped(max_pool2d_backward(reshaped(dy, flat_y), reshaped(indices, flat_y), flat_x), x_shape);
 }
 
-Tensor avg_pool3d_forward(const Tensor& x, const Pool3dGeometry& g, bool count_include_pad, int64_t divisor_override) {
+Tensor avg_pool3d_forward(const Tensor& x, const Pool3dGeometry& g, bool count_include_pad,
+                          int64_t divisor_override) {
   const Volumes v = volumes_of(x.shape(), g);
   Tensor xd = dense(x), y = make_empty({x.size(0), x.size(1), v.out[0], v.out[1], v.out[2]}, x.dtype());
   visit_numeric(x.dtype(), "avg_pool3d", [&](auto tag) {
     using T = decltype(tag);
     const T* in = xd.data_ptr<T>();
     T* out = y.data_ptr<T>();
-    for_each_output(v, [&](int64_t vol, int64_t o, const int64_t (&at)[3]) {
+    for_each_output(v, [&](int64_t vol, int64_t o, const int64_t(&at)[3]) {
       const T* xv = in + vol * v.in_size();
       const Window w = avg_window(v, g, at, count_include_pad, divisor_override);
       T sum = T(0);
@@ -140,8 +144,8 @@ Tensor avg_pool3d_forward(const Tensor& x, const Pool3dGeometry& g, bool count_i
   return y;
 }
 
-Tensor avg_pool3d_backward(const Tensor& dy, const Shape& x_shape, const Pool3dGeometry& g, bool count_include_pad,
-                           int64_t divisor_override) {
+Tensor avg_pool3d_backward(const Tensor& dy, const Shape& x_shape, const Pool3dGeometry& g,
+                           bool count_include_pad, int64_t divisor_override) {
   const Volumes v = volumes_of(x_shape, g);
   Tensor dyd = dense(dy), dx = make_empty(x_shape, dy.dtype());
   visit_floating(dy.dtype(), "avg_pool3d backward", [&](auto tag) {
@@ -149,7 +153,7 @@ Tensor avg_pool3d_backward(const Tensor& dy, const Shape& x_shape, const Pool3dG
     const T* grad = dyd.data_ptr<T>();
     T* out = dx.data_ptr<T>();
     std::fill_n(out, dx.numel(), T(0));
-    for_each_output(v, [&](int64_t vol, int64_t o, const int64_t (&at)[3]) {
+    for_each_output(v, [&](int64_t vol, int64_t o, const int64_t(&at)[3]) {
       T* xv = out + vol * v.in_size();
       const Window w = avg_window(v, g, at, count_include_pad, divisor_override);
       const T share = divided(grad[vol * v.out_size() + o], w.divisor);

@@ -26,8 +26,9 @@ MaxPoolResult max_pool3d_forward(const Tensor& x, const Pool3dGeometry& g);
 Tensor max_pool3d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape);
 
 // divisor_override 0: none; otherwise as avg_pool2d_forward (kernels/pool.h). g.dilation must be 1.
-Tensor avg_pool3d_forward(const Tensor& x, const Pool3dGeometry& g, bool count_include_pad, int64_t divisor_override);
-Tensor avg_pool3d_backward(const Tensor& dy, const Shape& x_shape, const Pool3dGeometry& g, bool count_include_pad,
-                           int64_t divisor_override);
+Tensor avg_pool3d_forward(const Tensor& x, const Pool3dGeometry& g, bool count_include_pad,
+                          int64_t divisor_override);
+Tensor avg_pool3d_backward(const Tensor& dy, const Shape& x_shape, const Pool3dGeometry& g,
+                           bool count_include_pad, int64_t divisor_override);
 
 }  // namespace weft::kernels

@@ -3,13 +3,11 @@
 // a gather by hand-computed indices), gradcheck in float64 and the errors. (PyTorch's numbers:
 // tests/conformance/interpolate.py and pooling.py.)
 #include <catch2/catch.hpp>
-
-#include "tests/test_util.h"
-
 #include <cmath>
 #include <vector>
 
 #include "tests/nn_reference.h"
+#include "tests/test_util.h"
 #include "weft.h"
 
 using namespace weft;
@@ -49,7 +47,8 @@ TEST_CASE("1-D interpolate on a hand-worked input", "[interpolate]") {
   for (int64_t o = 0; o < 5; ++o) {
     const double src = std::max((o + 0.5) / 1.7 - 0.5, 0.0), v[] = {1, 2, 4, 4};
     const auto lo = static_cast<int64_t>(src);
-    CHECK(y.to_vector<double>()[size_t(o)] == Approx(v[lo] + (src - double(lo)) * (v[lo + 1] - v[lo])).epsilon(1e-12));
+    CHECK(y.to_vector<double>()[size_t(o)] ==
+          Approx(v[lo] + (src - double(lo)) * (v[lo + 1] - v[lo])).epsilon(1e-12));
   }
   // Nearest: src = floor(o * 3 / 7); a 3-D input never takes the out == 2 in shortcut of 4-D and 5-D
   // inputs: scale 2.05 reads floor(o / 2.05), so output 2 reads input 0.
@@ -69,8 +68,10 @@ TEST_CASE("3-D interpolate matches a reference computed another way", "[interpol
     for (bool align : {false, true})
       for (Shape out : {Shape{5, 7, 3}, Shape{1, 4, 9}, Shape{6, 2, 5}}) {
         INFO("align_corners " << align << ", size " << out);
-        Tensor want = linear_along(linear_along(linear_along(x, 4, out[2], align), 3, out[1], align), 2, out[0], align);
-        require_tensors_close(interpolate(x, OutputSize(out[0], out[1], out[2]), {}, "trilinear", align), want, 1e-12);
+        Tensor want =
+            linear_along(linear_along(linear_along(x, 4, out[2], align), 3, out[1], align), 2, out[0], align);
+        require_tensors_close(interpolate(x, OutputSize(out[0], out[1], out[2]), {}, "trilinear", align),
+                              want, 1e-12);
       }
   }
   SECTION("nearest gathers floor(o * in / out) along each axis") {
@@ -98,34 +99,46 @@ TEST_CASE("1-D and 3-D interpolate pass gradcheck", "[interpolate][gradcheck]") 
   Tensor x1 = randn64({2, 3, 5}, 22);
   Tensor x3 = randn64({1, 2, 3, 2, 4}, 23);
   CHECK(gradcheck([](const variable_list& in) { return interpolate(in[0], OutputSize(8)); }, {x1}));
-  CHECK(gradcheck([](const variable_list& in) { return interpolate(in[0], OutputSize(3), {}, "linear"); }, {x1}));
+  CHECK(gradcheck([](const variable_list& in) { return interpolate(in[0], OutputSize(3), {}, "linear"); },
+                  {x1}));
   CHECK(gradcheck([](const variable_list& in) { return interpolate(in[0], {}, 1.7, "linear", true); }, {x1}));
   CHECK(gradcheck([](const variable_list& in) { return interpolate(in[0], OutputSize(4, 3, 6)); }, {x3}));
-  CHECK(gradcheck([](const variable_list& in) { return interpolate(in[0], OutputSize(5, 3, 7), {}, "trilinear"); },
-                  {x3}));
-  CHECK(gradcheck([](const variable_list& in) {
-    return interpolate(in[0], {}, ScaleFactor(1.5, 2.0, 0.75), "trilinear", true);
-  }, {x3}));
+  CHECK(gradcheck(
+      [](const variable_list& in) { return interpolate(in[0], OutputSize(5, 3, 7), {}, "trilinear"); },
+      {x3}));
+  CHECK(gradcheck(
+      [](const variable_list& in) {
+        return interpolate(in[0], {}, ScaleFactor(1.5, 2.0, 0.75), "trilinear", true);
+      },
+      {x3}));
   Tensor y = interpolate(x3, OutputSize(2), {}, "trilinear");
   CHECK(y.grad_fn()->name() == "UpsampleTrilinear3DBackward");
   CHECK(interpolate(x1, OutputSize(2)).grad_fn()->name() == "UpsampleNearest1DBackward");
 }
 
-TEST_CASE("interpolate refuses a mode that does not match the rank, and names what is wrong", "[interpolate][errors]") {
+TEST_CASE("interpolate refuses a mode that does not match the rank, and names what is wrong",
+          "[interpolate][errors]") {
   Tensor x1 = randn({1, 2, 4}), x2 = randn({1, 2, 4, 4}), x3 = randn({1, 2, 3, 4, 4});
   WEFT_CHECK_ERROR(interpolate(x1, OutputSize(2), {}, "trilinear"),
                    Contains("interpolate") && Contains("Got 3D input, but trilinear mode needs 5D input"));
-  WEFT_CHECK_ERROR(interpolate(x1, OutputSize(2), {}, "bilinear"), Contains("Got 3D input, but bilinear mode needs 4D"));
-  WEFT_CHECK_ERROR(interpolate(x2, OutputSize(2), {}, "linear"), Contains("Got 4D input, but linear mode needs 3D"));
-  WEFT_CHECK_ERROR(interpolate(x3, OutputSize(2), {}, "bilinear"), Contains("Got 5D input, but bilinear mode needs 4D"));
-  WEFT_CHECK_ERROR(interpolate(x3, OutputSize(2), {}, "bicubic"), Contains("interpolate") && Contains("\"bicubic\""));
+  WEFT_CHECK_ERROR(interpolate(x1, OutputSize(2), {}, "bilinear"),
+                   Contains("Got 3D input, but bilinear mode needs 4D"));
+  WEFT_CHECK_ERROR(interpolate(x2, OutputSize(2), {}, "linear"),
+                   Contains("Got 4D input, but linear mode needs 3D"));
+  WEFT_CHECK_ERROR(interpolate(x3, OutputSize(2), {}, "bilinear"),
+                   Contains("Got 5D input, but bilinear mode needs 4D"));
+  WEFT_CHECK_ERROR(interpolate(x3, OutputSize(2), {}, "bicubic"),
+                   Contains("interpolate") && Contains("\"bicubic\""));
   WEFT_CHECK_ERROR(interpolate(x3, OutputSize(2), {}, "nearest", false), Contains("align_corners"));
-  WEFT_CHECK_ERROR(interpolate(x1, OutputSize(2, 2)), Contains("interpolate") && Contains("same number of spatial") &&
+  WEFT_CHECK_ERROR(interpolate(x1, OutputSize(2, 2)), Contains("interpolate") &&
+                                                          Contains("same number of spatial") &&
                                                           Contains("(2, 2)") && Contains("[1, 2, 4]"));
-  WEFT_CHECK_ERROR(interpolate(x3, {}, ScaleFactor(2.0, 2.0)), Contains("scale_factor") && Contains("(2, 2)"));
+  WEFT_CHECK_ERROR(interpolate(x3, {}, ScaleFactor(2.0, 2.0)),
+                   Contains("scale_factor") && Contains("(2, 2)"));
   WEFT_CHECK_ERROR(interpolate(x3, OutputSize(2, 0, 2)), Contains("output size (2, 0, 2) must be positive"));
   WEFT_CHECK_ERROR(interpolate(x1, {}, -1.0, "linear"), Contains("positive scale_factor"));
-  WEFT_CHECK_ERROR(interpolate(randn({1, 1, 1, 1, 1, 1}), OutputSize(2)), Contains("5-D input") && Contains("[1, 1, 1, 1, 1, 1]"));
+  WEFT_CHECK_ERROR(interpolate(randn({1, 1, 1, 1, 1, 1}), OutputSize(2)),
+                   Contains("5-D input") && Contains("[1, 1, 1, 1, 1, 1]"));
   WEFT_CHECK_ERROR(interpolate(zeros({1, 2, 0}), OutputSize(2)), Contains("non-empty spatial dims"));
   WEFT_CHECK_ERROR(interpolate(from_vector<int64_t>({1, 2}, {1, 1, 2}), OutputSize(3)),
                    Contains("interpolate") && Contains("floating point") && Contains("int64"));
@@ -148,7 +161,8 @@ TEST_CASE("avg_pool2d on int64 divides as integers, truncating toward zero", "[p
   Tensor want = trunc(avg_pool2d(big.to(kFloat64), {3, 4}, Size2d(2, 3), {1, 2}, true, false));
   CHECK(avg_pool2d(big, {3, 4}, Size2d(2, 3), {1, 2}, true, false).to_vector<int64_t>() ==
         want.to(kInt64).to_vector<int64_t>());
-  WEFT_CHECK_ERROR(avg_pool2d(x.to(kInt32), 2), Contains("avg_pool2d") && Contains("int32") && Contains("int64"));
+  WEFT_CHECK_ERROR(avg_pool2d(x.to(kInt32), 2),
+                   Contains("avg_pool2d") && Contains("int32") && Contains("int64"));
   WEFT_CHECK_ERROR(max_pool2d(x, 2), Contains("max_pool2d") && Contains("int64"));
 }
 
@@ -169,7 +183,8 @@ TEST_CASE("1-D and 3-D pooling on hand-worked inputs", "[pool]") {
   require_close(avg_pool3d(v, 2), {28 / 8.0});
   require_close(avg_pool3d(v, 2, {}, 0, false, true, 3), {28 / 3.0});
   // Padding 1, stride 2: the corner window holds v[0, 0, 0] only; with the padding counted it is 0 / 8.
-  require_close(avg_pool3d(v, 2, Size3d(2), 1), {0, 1 / 8.0, 2 / 8.0, 3 / 8.0, 4 / 8.0, 5 / 8.0, 7 / 8.0, 6 / 8.0});
+  require_close(avg_pool3d(v, 2, Size3d(2), 1),
+                {0, 1 / 8.0, 2 / 8.0, 3 / 8.0, 4 / 8.0, 5 / 8.0, 7 / 8.0, 6 / 8.0});
   require_close(avg_pool3d(v, 2, Size3d(2), 1, false, false), {0, 1, 2, 3, 4, 5, 7, 6});
 }
 
@@ -185,22 +200,29 @@ TEST_CASE("1-D and 3-D pooling match the 2-D kernels on flat inputs", "[pool]") 
     require_tensors_close(squeeze(y3, 2), y2, 0);
     CHECK(squeeze(i3, 2).to_vector<int64_t>() == i2.to_vector<int64_t>());
     for (bool include_pad : {false, true})
-      require_tensors_close(squeeze(avg_pool3d(x5, {1, 4, 3}, Size3d(1, 2, 2), {0, 2, 1}, ceil, include_pad), 2),
-                            avg_pool2d(x, {4, 3}, Size2d(2, 2), {2, 1}, ceil, include_pad), 1e-15);
+      require_tensors_close(
+          squeeze(avg_pool3d(x5, {1, 4, 3}, Size3d(1, 2, 2), {0, 2, 1}, ceil, include_pad), 2),
+          avg_pool2d(x, {4, 3}, Size2d(2, 2), {2, 1}, ceil, include_pad), 1e-15);
     Tensor row = x.reshape({2, 3 * 9, 11});
-    require_tensors_close(max_pool1d(row, 3, 2, 1, 2, ceil),
-                          max_pool3d(row.reshape({2, 27, 1, 1, 11}), {1, 1, 3}, Size3d(1, 1, 2), {0, 0, 1},
-                                     {1, 1, 2}, ceil).reshape({2, 27, -1}), 0);
-    require_tensors_close(avg_pool1d(row, 4, 3, 2, ceil, false),
-                          avg_pool3d(row.reshape({2, 27, 1, 1, 11}), {1, 1, 4}, Size3d(1, 1, 3), {0, 0, 2}, ceil,
-                                     false).reshape({2, 27, -1}), 1e-15);
+    require_tensors_close(
+        max_pool1d(row, 3, 2, 1, 2, ceil),
+        max_pool3d(row.reshape({2, 27, 1, 1, 11}), {1, 1, 3}, Size3d(1, 1, 2), {0, 0, 1}, {1, 1, 2}, ceil)
+            .reshape({2, 27, -1}),
+        0);
+    require_tensors_close(
+        avg_pool1d(row, 4, 3, 2, ceil, false),
+        avg_pool3d(row.reshape({2, 27, 1, 1, 11}), {1, 1, 4}, Size3d(1, 1, 3), {0, 0, 2}, ceil, false)
+            .reshape({2, 27, -1}),
+        1e-15);
   }
   // The depth dim: pooling [N, C, D, 1, 1] along D is the 1-D pool along L.
   Tensor col = randn64({2, 2, 10}, 32, false);
-  require_tensors_close(avg_pool3d(col.reshape({2, 2, 10, 1, 1}), {3, 1, 1}, Size3d(2, 1, 1), {1, 0, 0}).reshape({2, 2, -1}),
-                        avg_pool1d(col, 3, 2, 1), 1e-15);
-  require_tensors_close(max_pool3d(col.reshape({2, 2, 10, 1, 1}), {4, 1, 1}, Size3d(3, 1, 1)).reshape({2, 2, -1}),
-                        max_pool1d(col, 4, 3), 0);
+  require_tensors_close(
+      avg_pool3d(col.reshape({2, 2, 10, 1, 1}), {3, 1, 1}, Size3d(2, 1, 1), {1, 0, 0}).reshape({2, 2, -1}),
+      avg_pool1d(col, 3, 2, 1), 1e-15);
+  require_tensors_close(
+      max_pool3d(col.reshape({2, 2, 10, 1, 1}), {4, 1, 1}, Size3d(3, 1, 1)).reshape({2, 2, -1}),
+      max_pool1d(col, 4, 3), 0);
 }
 
 TEST_CASE("1-D and 3-D pooling pass gradcheck", "[pool][gradcheck]") {
@@ -208,12 +230,24 @@ TEST_CASE("1-D and 3-D pooling pass gradcheck", "[pool][gradcheck]") {
   Tensor x3 = randn64({1, 2, 4, 5, 6}, 34);
   CHECK(gradcheck([](const variable_list& in) { return max_pool1d(in[0], 3, 2, 1); }, {x1}));
   CHECK(gradcheck([](const variable_list& in) { return avg_pool1d(in[0], 3, 2, 1, true, false); }, {x1}));
-  CHECK(gradcheck([](const variable_list& in) { return max_pool3d(in[0], {2, 3, 2}, Size3d(1, 2, 2), {1, 1, 0}); },
-                  {x3}));
-  CHECK(gradcheck([](const variable_list& in) { return max_pool3d(in[0], 2, {}, 0, {2, 1, 2}, true); }, {x3}));
+  CHECK(gradcheck(
+      [](const variable_list& in) {
+        return max_pool3d(in[0], {2, 3, 2}, Size3d(1, 2, 2), {1, 1, 0});
+      },
+      {x3}));
+  CHECK(gradcheck(
+      [](const variable_list& in) {
+        return max_pool3d(in[0], 2, {}, 0, {2, 1, 2}, true);
+      },
+      {x3}));
   CHECK(gradcheck([](const variable_list& in) { return avg_pool3d(in[0], 3, Size3d(2), 1); }, {x3}));
-  CHECK(gradcheck([](const variable_list& in) { return avg_pool3d(in[0], 3, Size3d(2), 1, true, false); }, {x3}));
-  CHECK(gradcheck([](const variable_list& in) { return avg_pool3d(in[0], {2, 2, 3}, {}, 0, false, true, -5); }, {x3}));
+  CHECK(gradcheck([](const variable_list& in) { return avg_pool3d(in[0], 3, Size3d(2), 1, true, false); },
+                  {x3}));
+  CHECK(gradcheck(
+      [](const variable_list& in) {
+        return avg_pool3d(in[0], {2, 2, 3}, {}, 0, false, true, -5);
+      },
+      {x3}));
   CHECK(max_pool3d(x3, 2).grad_fn()->name() == "MaxPool3DBackward");
 }
 
@@ -224,16 +258,19 @@ TEST_CASE("1-D and 3-D pooling name what is wrong", "[pool][errors]") {
   WEFT_CHECK_ERROR(max_pool1d(x1, 2, {}, 2, 3), Contains("at most half the kernel size (2)"));
   WEFT_CHECK_ERROR(max_pool1d(x1, 9), Contains("max_pool1d") && Contains("[2, 3, 8] is too small"));
   WEFT_CHECK_ERROR(max_pool1d(x1, 2, 0), Contains("max_pool1d") && Contains("stride 0"));
-  WEFT_CHECK_ERROR(max_pool1d(randn({1, 1, 1, 8}), 2), Contains("max_pool1d") && Contains("3-D input [N, C, L]") &&
-                                                           Contains("[1, 1, 1, 8]"));
-  WEFT_CHECK_ERROR(max_pool1d(from_vector<int64_t>({1, 2}, {1, 1, 2}), 2), Contains("max_pool1d") && Contains("int64"));
+  WEFT_CHECK_ERROR(max_pool1d(randn({1, 1, 1, 8}), 2),
+                   Contains("max_pool1d") && Contains("3-D input [N, C, L]") && Contains("[1, 1, 1, 8]"));
+  WEFT_CHECK_ERROR(max_pool1d(from_vector<int64_t>({1, 2}, {1, 1, 2}), 2),
+                   Contains("max_pool1d") && Contains("int64"));
   WEFT_CHECK_ERROR(avg_pool1d(x1, 0), Contains("avg_pool1d") && Contains("kernel_size 0"));
   WEFT_CHECK_ERROR(avg_pool1d(x1.to(kInt32), 2), Contains("avg_pool1d") && Contains("int32"));
   WEFT_CHECK_ERROR(max_pool3d(x3, 2, {}, 2), Contains("max_pool3d") && Contains("padding (2)"));
   WEFT_CHECK_ERROR(max_pool3d(x3, 5), Contains("max_pool3d") && Contains("[1, 2, 4, 4, 4] is too small"));
-  WEFT_CHECK_ERROR(max_pool3d(randn({4, 4, 4}), 2), Contains("max_pool3d") && Contains("5-D input [N, C, D, H, W]"));
-  WEFT_CHECK_ERROR(max_pool3d_with_indices(x3, 2, {}, 0, 0), Contains("max_pool3d_with_indices") &&
-                                                                Contains("dilation 0"));
-  WEFT_CHECK_ERROR(avg_pool3d(x3, 2, {}, 0, false, true, 0), Contains("avg_pool3d") && Contains("divisor_override"));
+  WEFT_CHECK_ERROR(max_pool3d(randn({4, 4, 4}), 2),
+                   Contains("max_pool3d") && Contains("5-D input [N, C, D, H, W]"));
+  WEFT_CHECK_ERROR(max_pool3d_with_indices(x3, 2, {}, 0, 0),
+                   Contains("max_pool3d_with_indices") && Contains("dilation 0"));
+  WEFT_CHECK_ERROR(avg_pool3d(x3, 2, {}, 0, false, true, 0),
+                   Contains("avg_pool3d") && Contains("divisor_override"));
   WEFT_CHECK_ERROR(avg_pool3d(x3.to(kInt32), 2), Contains("avg_pool3d") && Contains("int32"));
 }
