@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/toolkit.h"
 #include "kernels/threads.h"
@@ -23,8 +24,16 @@ Planes planes_of(const Shape& x, int64_t oh, int64_t ow) { return {x[0] * x[1], 
 // An average window: rows [h0, h1), columns [w0, w1) of the input and the divisor of its sum.
 struct Window {
   int64_t h0, h1, w0, w1;
-  double divisor;
+  int64_t divisor;
 };
+
+// An average as PyTorch's CPU kernel divides: int64 sums by integer division, which truncates
+// toward zero (avg_pool2d on int64; -7 / 2 is -3).
+template <class T>
+T divided(T sum, int64_t divisor) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(sum / divisor);
+  else return static_cast<T>(sum / static_cast<double>(divisor));
+}
 
 template <class T, class WindowOf>
 void avg_forward(const T* x, T* y, const Planes& p, WindowOf&& window_of) {
@@ -38,7 +47,7 @@ void avg_forward(const T* x, T* y, const Planes& p, WindowOf&& window_of) {
         T sum = T(0);
         for (int64_t h = win.h0; h < win.h1; ++h)
           for (int64_t w = win.w0; w < win.w1; ++w) sum += xp[h * p.w + w];
-        yp[oh * p.ow + ow] = static_cast<T>(sum / win.divisor);
+        yp[oh * p.ow + ow] = divided(sum, win.divisor);
       }
   }
 }
@@ -53,7 +62,7 @@ void avg_backward(const T* dy, T* dx, const Planes& p, WindowOf&& window_of) {
     for (int64_t oh = 0; oh < p.oh; ++oh)
       for (int64_t ow = 0; ow < p.ow; ++ow) {
         const Window win = window_of(oh, ow);
-        const T share = static_cast<T>(yp[oh * p.ow + ow] / win.divisor);
+        const T share = divided(yp[oh * p.ow + ow], win.divisor);
         for (int64_t h = win.h0; h < win.h1; ++h)
           for (int64_t w = win.w0; w < win.w1; ++w) xp[h * p.w + w] += share;
       }
@@ -72,7 +81,9 @@ auto avg_window(const Planes& p, const PoolGeometry& g, bool count_include_pad, 
     h1 = std::min(h1, p.h);
     w1 = std::min(w1, p.w);
     int64_t divisor = divisor_override ? divisor_override : count_include_pad ? padded_size : (h1 - h0) * (w1 - w0);
-    return Window{h0, h1, w0, w1, static_cast<double>(std::max<int64_t>(divisor, 1))};
+    // An empty window (PyTorch leaves its output 0) sums to 0: any divisor but 0 keeps it so. A
+    // negative divisor_override divides as given.
+    return Window{h0, h1, w0, w1, divisor == 0 ? 1 : divisor};
   };
 }
 
@@ -80,7 +91,7 @@ auto adaptive_window(const Planes& p) {
   return [=](int64_t oh, int64_t ow) {
     const int64_t h0 = oh * p.h / p.oh, h1 = ((oh + 1) * p.h + p.oh - 1) / p.oh;
     const int64_t w0 = ow * p.w / p.ow, w1 = ((ow + 1) * p.w + p.ow - 1) / p.ow;
-    return Window{h0, h1, w0, w1, static_cast<double>((h1 - h0) * (w1 - w0))};
+    return Window{h0, h1, w0, w1, (h1 - h0) * (w1 - w0)};
   };
 }
 
@@ -159,7 +170,7 @@ Tensor avg_pool2d_forward(const Tensor& x, const PoolGeometry& g, bool count_inc
   const Planes p = planes_of(s, pool_output_size(s[2], g.kernel[0], g.stride[0], g.pad[0], 1, g.ceil_mode),
                              pool_output_size(s[3], g.kernel[1], g.stride[1], g.pad[1], 1, g.ceil_mode));
   Tensor xd = dense(x), y = make_empty({s[0], s[1], p.oh, p.ow}, x.dtype());
-  visit_floating(x.dtype(), "avg_pool2d", [&](auto tag) {
+  visit_numeric(x.dtype(), "avg_pool2d", [&](auto tag) {
     using T = decltype(tag);
     avg_forward<T>(xd.data_ptr<T>(), y.data_ptr<T>(), p, avg_window(p, g, count_include_pad, divisor_override));
   });

@@ -1,5 +1,6 @@
 // pool.h: 2-D pooling kernels (max with indices, average, adaptive average), forward and backward,
-// plain loops over [N, C, H, W] planes for float32 and float64. No autograd.
+// plain loops over [N, C, H, W] planes for float32 and float64 (average pooling forward also int64,
+// dividing as integers). No autograd.
 #pragma once
 
 #include <cstdint>

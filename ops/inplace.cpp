@@ -312,9 +312,13 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
   check_inplace(*this, "clamp_");
-  WEFT_CHECK(dtype() != kBool, "clamp_: not supported for bool tensors");
   WEFT_CHECK(min || max, "clamp_: at least one of min and max must be given");
   bool floating_bound = (min && min->is_floating()) || (max && max->is_floating());
+  // A bool tensor refuses as in torch 1.13: number bounds promote it to int64 or float32, which
+  // cannot be written back; bool bounds have no clamp kernel for bool.
+  const bool bool_bounds = (!min || min->is_bool()) && (!max || max->is_bool());
+  WEFT_CHECK(dtype() != kBool || !bool_bounds, "clamp_: not implemented for bool tensors with bool bounds (got shape ",
+             shape(), ")");
   check_result_dtype(promote_with_scalar(dtype(), floating_bound), *this, "clamp_");
   // Bounds the dtype cannot hold raise (as clamp's; a conversion would be undefined behaviour).
   std::optional<Scalar> lo = min ? std::optional(detail::checked_scalar(*min, dtype(), "clamp_")) : std::nullopt;

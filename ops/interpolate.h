@@ -1,25 +1,40 @@
-// interpolate with torch.nn.functional.interpolate's signature, for [N, C, H, W] inputs: "nearest"
-// and "bilinear" modes.
+// interpolate with torch.nn.functional.interpolate's signature: "nearest" on [N, C, L], [N, C, H, W]
+// and [N, C, D, H, W] inputs, and the linear mode of each rank ("linear", "bilinear", "trilinear").
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "framework/tensor.h"
 #include "ops/conv.h"
 
 namespace weft {
 
-// A scale per spatial dim, or one for both.
-struct ScaleFactor {
-  ScaleFactor(double v) : h(v), w(v) {}  // NOLINT: implicit, as Python's float is
-  ScaleFactor(double h_, double w_) : h(h_), w(w_) {}
-  double h, w;
+// The output size: one number for every spatial dim, or one per dim ({l}, {h, w} or {d, h, w}).
+struct OutputSize {
+  OutputSize(int64_t v) : values{v} {}  // NOLINT: implicit, as Python's int is
+  OutputSize(Size2d s) : values{s.h, s.w} {}  // NOLINT
+  OutputSize(int64_t h, int64_t w) : values{h, w} {}
+  OutputSize(int64_t d, int64_t h, int64_t w) : values{d, h, w} {}
+  explicit OutputSize(std::vector<int64_t> v) : values(std::move(v)) {}
+  std::vector<int64_t> values;
 };
 
-// Exactly one of size and scale_factor (the output is floor(input size * scale)). align_corners is
-// bilinear's only (default false).
-Tensor interpolate(const Tensor& input, std::optional<Size2d> size = std::nullopt,
+// A scale per spatial dim, or one for all of them.
+struct ScaleFactor {
+  ScaleFactor(double v) : values{v} {}  // NOLINT: implicit, as Python's float is
+  ScaleFactor(double h, double w) : values{h, w} {}
+  ScaleFactor(double d, double h, double w) : values{d, h, w} {}
+  explicit ScaleFactor(std::vector<double> v) : values(std::move(v)) {}
+  std::vector<double> values;
+};
+
+// Exactly one of size and scale_factor (the output is floor(input size * scale), and the scale is
+// used as given to place the samples). The mode must match the rank: "linear" 3-D, "bilinear" 4-D,
+// "trilinear" 5-D; "nearest" any of them. align_corners is the linear modes' only (default false).
+Tensor interpolate(const Tensor& input, std::optional<OutputSize> size = std::nullopt,
                    std::optional<ScaleFactor> scale_factor = std::nullopt, const std::string& mode = "nearest",
                    std::optional<bool> align_corners = std::nullopt);
 

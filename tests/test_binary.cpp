@@ -358,6 +358,17 @@ TEST_CASE("in-place methods", "[binary][inplace]") {
     WEFT_REQUIRE_ERROR(i.mul_(0.5), Contains("mul_"));
     WEFT_REQUIRE_ERROR(zeros({2}).add_(zeros({2, 2})), Contains("add_") && Contains("broadcast"));
     WEFT_REQUIRE_ERROR(a.clamp_(std::nullopt, std::nullopt), Contains("clamp_"));
+    // torch 1.13 refuses clamp_ on bool every way: number bounds promote past bool, bool bounds
+    // have no kernel. The tensor is left as it was.
+    Tensor b = from_vector<bool>({true, false, true}, {3});
+    WEFT_REQUIRE_ERROR(b.clamp_(0, 1), Contains("clamp_") && Contains("int64 can't be cast") && Contains("bool"));
+    WEFT_REQUIRE_ERROR(b.clamp_(0.5, std::nullopt), Contains("clamp_") && Contains("float32 can't be cast"));
+    WEFT_REQUIRE_ERROR(b.clamp_(std::nullopt, 0), Contains("int64 can't be cast to the desired output type bool"));
+    WEFT_REQUIRE_ERROR(b.clamp_(false, true), Contains("clamp_") && Contains("bool bounds"));
+    WEFT_REQUIRE_ERROR(b.clamp_(std::nullopt, true), Contains("clamp_") && Contains("bool bounds"));
+    WEFT_REQUIRE_ERROR(b.clamp_(std::nullopt, std::nullopt), Contains("at least one of min and max"));
+    REQUIRE(b.to_vector<bool>() == std::vector<bool>{true, false, true});
+    REQUIRE(clamp(b, 0, 1).to_vector<int64_t>() == std::vector<int64_t>{1, 0, 1});  // out of place: int64
     i.add_(from_vector<bool>({true, false}, {2}));
     REQUIRE(i.to_vector<int64_t>() == std::vector<int64_t>{2, 2});
   }

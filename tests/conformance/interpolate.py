@@ -1,6 +1,7 @@
-"""Conformance cases of interpolate (ops/interpolate.h) against PyTorch 1.13: the nearest and
-bilinear modes on [N, C, H, W] inputs. weft has no other modes (bicubic, area, the 1-D and 3-D ones)
-and refuses other ranks: the cases that use them expect weft to raise (deliberate differences)."""
+"""Conformance cases of interpolate (ops/interpolate.h) against PyTorch 1.13: nearest on [N, C, L],
+[N, C, H, W] and [N, C, D, H, W] inputs, and linear, bilinear and trilinear on the rank each needs.
+weft has no other modes (bicubic, area, nearest-exact): the cases that use them expect weft to raise
+(deliberate differences)."""
 import sys
 
 import torch
@@ -10,15 +11,15 @@ from conformance import Suite, T, randn
 
 s = Suite()
 NAN, INF = float("nan"), float("inf")
-ONLY_2D = "weft interpolates [N, C, H, W] inputs only (nearest and bilinear)"
+NO_MODE = "weft has the nearest, linear, bilinear and trilinear modes only"
 
 
 
-def interpolate(x, scale_h=None, scale_w=None, **kwargs):
-    """F.interpolate, a scale per dim given as scale_h and scale_w (the replayer reads numbers, not
-    lists of floats)."""
+def interpolate(x, scale_d=None, scale_h=None, scale_w=None, **kwargs):
+    """F.interpolate, a scale per dim given as scale_h and scale_w (and scale_d for 5-D inputs; the
+    replayer reads numbers, not lists of floats)."""
     if scale_h is not None:
-        kwargs["scale_factor"] = (scale_h, scale_w)
+        kwargs["scale_factor"] = (scale_h, scale_w) if scale_d is None else (scale_d, scale_h, scale_w)
     return F.interpolate(x, **kwargs)
 
 
@@ -62,9 +63,74 @@ s.case("interpolate", F.interpolate, T(x), size=[0, 3])
 s.case("interpolate", F.interpolate, T(x), scale_factor=-1.0)
 s.case("interpolate", F.interpolate, T(x), size=[3, 3], mode="trilinear")
 s.case("interpolate", F.interpolate, T(torch.zeros(1, 2, 0, 3, dtype=torch.float64)), size=[2, 2])
-# what weft does not have: other modes and ranks
-s.case("interpolate", F.interpolate, T(x), size=[3, 3], mode="bicubic", expect_error=True, why=ONLY_2D)
-s.case("interpolate", F.interpolate, T(x), size=[3, 3], mode="area", expect_error=True, why=ONLY_2D)
-s.case("interpolate", F.interpolate, T(x[0]), size=3, expect_error=True, why=ONLY_2D)
-s.case("interpolate", F.interpolate, T(x[0]), size=3, mode="linear", expect_error=True, why=ONLY_2D)
+# Nearest with a scale_factor that makes out == in or out == 2 in: PyTorch's forward copies / halves
+# on 4-D and 5-D inputs of one channel (its channels-last kernel) and computes floor(o / scale)
+# otherwise (Note [Nearest shortcuts] in kernels/interpolate.cpp); weft's forward follows both. Its
+# backward always takes the shortcuts, so on more channels, and on 3-D inputs, it is not the
+# gradient of its forward: those cases compare outputs only (weft passes gradcheck there).
+ODD_SCALES = (1.1, 2.05)  # 4, 5 and 7 scaled: out == in or out == 2 in
+for scale_h, scale_w in ((1.1, 2.05), (2.1, 1.2)):
+    s.case("interpolate", interpolate, T(x), scale_h=scale_h, scale_w=scale_w)
+    s.case("interpolate", interpolate, T(x[:, :1], grad=True), scale_h=scale_h, scale_w=scale_w)
+# 1-D: [N, C, L], nearest and linear
+x1 = randn(2, 3, 7, seed=2)
+for mode, corners in (("nearest", None), ("linear", False), ("linear", True)):
+    kw = {"mode": mode, "align_corners": corners}
+    for size in (12, [4], [7], [1], [15]):
+        s.case("interpolate", F.interpolate, T(x1, grad=True), size=size, **kw)
+    for scale in (2, 1.5, 0.5, 1.1, 2.05, 0.3):
+        grad = mode != "nearest" or scale not in ODD_SCALES
+        s.case("interpolate", F.interpolate, T(x1, grad=grad), scale_factor=scale, **kw)
+    s.case("interpolate", F.interpolate, T(x1, grad=True), scale_factor=1.7, recompute_scale_factor=True, **kw)
+    s.case("interpolate", F.interpolate, T(x1, layout="transposed", grad=True), size=[9], **kw)
+    s.case("interpolate", F.interpolate, T(x1, layout="strided", grad=True), scale_factor=1.5, **kw)
+    s.case("interpolate", F.interpolate, T(x1, dtype=torch.float32), size=[11], **kw)
+    s.case("interpolate", lambda t, **k: F.interpolate(t.float(), **k).bfloat16(), T(x1, dtype=torch.bfloat16),
+           size=[11], **kw)
+    s.case("interpolate", F.interpolate, T(torch.zeros(0, 3, 5, dtype=torch.float64)), size=[3], **kw)
+    s.case("interpolate", F.interpolate, T([[[1.0, NAN, INF, -0.0, 2.0]]], dtype=torch.float64), size=[8], **kw)
+    s.case("interpolate", F.interpolate, T(torch.arange(5).reshape(1, 1, 5), dtype=torch.int64), size=[3], **kw)
+    s.case("interpolate", F.interpolate, T(x1), size=[3, 3], **kw)  # one size per spatial dim, or one
+    s.case("interpolate", F.interpolate, T(x1), size=[0], **kw)
+# 3-D: [N, C, D, H, W], nearest and trilinear
+x3 = randn(2, 2, 3, 4, 5, seed=3)
+for mode, corners in (("nearest", None), ("trilinear", False), ("trilinear", True)):
+    kw = {"mode": mode, "align_corners": corners}
+    for size in (6, [5, 6, 7], [2, 3, 2], [3, 4, 5], [1, 1, 1], [3, 8, 10]):
+        s.case("interpolate", F.interpolate, T(x3, grad=True), size=size, **kw)
+    for scale in (2, 1.5, 0.6, 1.1, 2.05):
+        grad = mode != "nearest" or scale not in ODD_SCALES
+        s.case("interpolate", F.interpolate, T(x3, grad=grad), scale_factor=scale, **kw)
+        s.case("interpolate", F.interpolate, T(x3[:1, :1], grad=True), scale_factor=scale, **kw)
+    for scale_d, scale_h, scale_w in ((2.0, 0.7, 1.3), (1.0, 2.5, 0.5), (1.1, 2.0, 2.05)):
+        grad = mode != "nearest" or scale_d not in ODD_SCALES
+        s.case("interpolate", interpolate, T(x3, grad=grad), scale_d=scale_d, scale_h=scale_h, scale_w=scale_w, **kw)
+        s.case("interpolate", interpolate, T(x3[:, :1], grad=True), scale_d=scale_d, scale_h=scale_h,
+               scale_w=scale_w, **kw)
+        s.case("interpolate", interpolate, T(x3, grad=True), scale_d=scale_d, scale_h=scale_h, scale_w=scale_w,
+               recompute_scale_factor=True, **kw)
+    s.case("interpolate", F.interpolate, T(x3, layout="transposed", grad=True), size=[4, 3, 6], **kw)
+    s.case("interpolate", F.interpolate, T(x3, layout="strided", grad=True), scale_factor=1.5, **kw)
+    s.case("interpolate", F.interpolate, T(x3, dtype=torch.float32), size=[5, 7, 9], **kw)
+    s.case("interpolate", lambda t, **k: F.interpolate(t.float(), **k).bfloat16(), T(x3, dtype=torch.bfloat16),
+           size=[5, 7, 9], **kw)
+    s.case("interpolate", F.interpolate, T(torch.zeros(0, 2, 3, 4, 5, dtype=torch.float64)), size=[2, 3, 4], **kw)
+    s.case("interpolate", F.interpolate, T([[[[[1.0, NAN], [INF, -0.0]], [[2.0, 3.0], [-INF, 4.0]]]]],
+                                           dtype=torch.float64), size=[3, 3, 3], **kw)
+    s.case("interpolate", F.interpolate, T(x3), size=[3, 3], **kw)
+    s.case("interpolate", interpolate, T(x3), scale_h=2.0, scale_w=2.0, **kw)
+    s.case("interpolate", F.interpolate, T(x3), size=[2, 0, 2], **kw)
+    s.case("interpolate", F.interpolate, T(torch.zeros(1, 2, 3, 0, 5, dtype=torch.float64)), size=[2, 2, 2], **kw)
+# a mode that does not match the rank
+for t, modes in ((x1, ("bilinear", "trilinear")), (x, ("linear", "trilinear")), (x3, ("linear", "bilinear"))):
+    for mode in modes:
+        s.case("interpolate", F.interpolate, T(t), size=3, mode=mode)
+s.case("interpolate", F.interpolate, T(x3), size=3, mode="nearest", align_corners=False)
+s.case("interpolate", F.interpolate, T(x1), scale_factor=0.0, mode="linear")
+s.case("interpolate", F.interpolate, T(randn(1, 2, 2, 2, 2, 2, seed=4)), size=3)  # 6-D
+# what weft does not have: other modes
+s.case("interpolate", F.interpolate, T(x), size=[3, 3], mode="bicubic", expect_error=True, why=NO_MODE)
+s.case("interpolate", F.interpolate, T(x), size=[3, 3], mode="area", expect_error=True, why=NO_MODE)
+s.case("interpolate", F.interpolate, T(x1), size=3, mode="area", expect_error=True, why=NO_MODE)
+s.case("interpolate", F.interpolate, T(x3), size=3, mode="nearest-exact", expect_error=True, why=NO_MODE)
 s.write(sys.argv[1])
