@@ -11,8 +11,8 @@ namespace {
 
 // Makes `y` the result of `node` when one was recorded.
 template <class NodeT>
-Tensor finish(Tensor y, const std::shared_ptr<NodeT>& node) {
-  if (node) set_history(y, node);
+Tensor finish(Tensor y, std::shared_ptr<NodeT> node) {
+  if (node) set_history(y, std::move(node));
   return y;
 }
 
@@ -60,14 +60,14 @@ Tensor recorded_add(const Tensor& a, const Tensor& b) {
   Tensor y = accumulate_gradients(a, b);
   auto node = make_node<RecordedAddBackward>(a, b);
   if (node) node->a_dtype = a.dtype(), node->b_dtype = b.dtype();
-  return finish(std::move(y), node);
+  return finish(std::move(y), std::move(node));
 }
 
 Tensor recorded_sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   auto node = make_node<RecordedSumToBackward>(x);
   if (node) node->in_shape = x.shape();
-  return finish(kernels::sum_to(x, shape), node);
+  return finish(kernels::sum_to(x, shape), std::move(node));
 }
 
 Tensor recorded_expand(const Tensor& x, const Shape& shape) {
@@ -75,14 +75,14 @@ Tensor recorded_expand(const Tensor& x, const Shape& shape) {
   kernels::copy_into(y, x);
   auto node = make_node<RecordedExpandBackward>(x);
   if (node) node->in_shape = x.shape();
-  return finish(std::move(y), node);
+  return finish(std::move(y), std::move(node));
 }
 
 Tensor recorded_cast(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
   auto node = make_node<RecordedCastBackward>(x);
   if (node) node->in_dtype = x.dtype();
-  return finish(kernels::cast(x, dtype), node);
+  return finish(kernels::cast(x, dtype), std::move(node));
 }
 
 Tensor recorded_clone(const Tensor& x) {

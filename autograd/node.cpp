@@ -278,12 +278,16 @@ Edge gradient_edge(const Tensor& t) {
 }
 
 void set_history(const Tensor& output, const std::shared_ptr<Node>& node, uint32_t output_nr) {
+  set_history(output, std::shared_ptr<Node>(node), output_nr);
+}
+
+void set_history(const Tensor& output, std::shared_ptr<Node>&& node, uint32_t output_nr) {
   AutogradMeta& meta = autograd_meta(output);
   if (meta.retains_grad) [[unlikely]] move_retained_grad(output, meta, *node, output_nr);
-  meta.grad_fn = node;
+  if (output_nr + 1 > node->num_outputs) node->num_outputs = output_nr + 1;
+  meta.grad_fn = std::move(node);
   meta.output_nr = output_nr;
   meta.requires_grad = true;
-  if (output_nr + 1 > node->num_outputs) node->num_outputs = output_nr + 1;
 }
 
 }  // namespace weft::autograd

@@ -315,6 +315,9 @@ void refresh_view_history(const Tensor& t);
 // Makes `output` the `output_nr`-th result of `node`: it now requires grad and is not a leaf. An
 // in-place op calls it on a tensor that had a history: its retain_grad moves to `node`.
 void set_history(const Tensor& output, const std::shared_ptr<Node>& node, uint32_t output_nr = 0);
+// The same, taking the caller's reference: a node's last owner besides the tape hands it over
+// without a reference-count round trip (two atomic operations per recorded op).
+void set_history(const Tensor& output, std::shared_ptr<Node>&& node, uint32_t output_nr = 0);
 
 // The autograd fields of `t`, created on first use.
 AutogradMeta& autograd_meta(const Tensor& t);
@@ -338,7 +341,7 @@ Tensor record(Tensor output, Init&& init, const Inputs&... inputs) {
   if (node) init(*node);
   if (spmd::Checker* checker = spmd::active()) [[unlikely]]
     spmd::detail::check_node<NodeT>(*checker, node.get(), output, init, inputs...);
-  if (node) set_history(output, node);
+  if (node) set_history(output, std::move(node));
   return output;
 }
 

@@ -81,16 +81,17 @@ namespace {
 
 // The one place a DTensor's objects are made. Spec and impl each come from the tensor object pool,
 // as an op's result does.
-DTensor assemble(const Tensor& local, const DeviceMesh& mesh, Placements placements, const Shape& global_shape) {
+DTensor assemble(Tensor local, const DeviceMesh& mesh, Placements placements, const Shape& global_shape) {
   auto spec = std::allocate_shared<DTensorSpec>(weft::detail::PoolAllocator<DTensorSpec>());
   spec->mesh = mesh;
   spec->placements = std::move(placements);
   spec->global_strides = contiguous_strides(global_shape);
   spec->global_shape = global_shape;
   // See Note [DTensor layout]: the local tensor never carries history of its own.
-  spec->local = local.impl()->autograd ? local.detach() : local;
+  const DType dtype = local.dtype();
+  spec->local = local.impl()->autograd ? local.detach() : std::move(local);
   auto impl = std::allocate_shared<TensorImpl>(weft::detail::PoolAllocator<TensorImpl>(), nullptr, global_shape,
-                                              spec->global_strides, 0, local.dtype());
+                                              spec->global_strides, 0, dtype);
   impl->dist = std::move(spec);
   return DTensor(Tensor(std::move(impl)));
 }
@@ -105,9 +106,9 @@ DTensor make_dtensor(const Tensor& local, const DeviceMesh& mesh, Placements pla
                   global_shape);
 }
 
-DTensor wrap_checked(const Tensor& local, const DeviceMesh& mesh, std::span<const Placement> placements,
+DTensor wrap_checked(Tensor local, const DeviceMesh& mesh, std::span<const Placement> placements,
                      const Shape& global_shape) {
-  return assemble(local, mesh, Placements(placements.begin(), placements.end()), global_shape);
+  return assemble(std::move(local), mesh, Placements(placements.begin(), placements.end()), global_shape);
 }
 
 DTensor DTensor::from_local(const Tensor& local, const DeviceMesh& mesh, Placements placements,

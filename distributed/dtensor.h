@@ -75,7 +75,7 @@ DTensor redistribute_internal(const DTensor& x, const Placements& target);
 DTensor make_dtensor(const Tensor& local, const DeviceMesh& mesh, Placements placements, Shape global_shape);
 // Internal: make_dtensor from parts checked before (placements normalised, one per mesh dim, of the
 // local tensor's rank), as a backward node has them from its forward: it skips the checks.
-DTensor wrap_checked(const Tensor& local, const DeviceMesh& mesh, std::span<const Placement> placements,
+DTensor wrap_checked(Tensor local, const DeviceMesh& mesh, std::span<const Placement> placements,
                      const Shape& global_shape);
 
 std::ostream& operator<<(std::ostream& out, const DTensor& t);

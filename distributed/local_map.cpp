@@ -249,8 +249,10 @@ OutputLeaves run_local_map(PreparedInputs& prepared, const LocalMapOptions& opti
       in.grad_placements = d.placements;
       replicate_partials(in.grad_placements);
     }
-    Tensor local = d.local;
-    if (record && arg.requires_grad()) {
+    Tensor local;
+    if (!record || !arg.requires_grad()) {
+      local = d.local;
+    } else {
       // The alias is what the body sees; `arg` stays out of the body's graph (Note [local_map on
       // the outer tape]).
       local = autograd::record<ToLocalBackward>(d.local.detach(), [&](ToLocalBackward& node) {
@@ -311,14 +313,14 @@ OutputLeaves run_local_map(PreparedInputs& prepared, const LocalMapOptions& opti
     // itself, instead of a detached alias of it.
     std::shared_ptr<FromLocalBackward> node = autograd::make_node<FromLocalBackward>(local);
     if (local.impl()->autograd && local.impl_ptr().use_count() == 1) local.impl()->autograd.reset();
-    flat[o].tensor = wrap_checked(local, mesh, placements, global);
+    flat[o].tensor = wrap_checked(std::move(local), mesh, placements, global);
     if (node) {
       node->mesh = mesh;
       node->grad_placements = placements;
       replicate_partials(node->grad_placements);
       node->global_shape = std::move(global);
       node->op = "local_map";
-      autograd::set_history(flat[o].tensor, node);
+      autograd::set_history(flat[o].tensor, std::move(node));
     }
   }
   return flat;

@@ -99,10 +99,11 @@ void flatten_arg(PreparedInputs& leaves, const T& arg) {
   }
 }
 
-// The local value `func` receives for an argument whose first leaf is locals[offset].
+// The local value `func` receives for an argument whose first leaf is locals[offset] (a tensor by
+// reference: the locals outlive the call).
 template <class T>
 decltype(auto) localize(T&& arg, std::span<const Tensor> locals, size_t offset) {
-  if constexpr (is_tensor_like_v<T>) return Tensor(locals[offset]);
+  if constexpr (is_tensor_like_v<T>) return static_cast<const Tensor&>(locals[offset]);
   else if constexpr (is_tensor_vector_v<T>)
     return std::vector<Tensor>(locals.begin() + offset, locals.begin() + offset + arg.size());
   else return std::forward<T>(arg);
@@ -135,13 +136,14 @@ struct map_result<std::pair<A, B>, D> {
   using type = std::pair<typename map_result<A, D>::type, typename map_result<B, D>::type>;
 };
 
+// The caller's result object, its tensors moved out of `outs`.
 template <class M, class R>
-M rebuild_result(R&& r, const OutputLeaves& outs, size_t& next) {
+M rebuild_result(R&& r, OutputLeaves& outs, size_t& next) {
   using V = std::decay_t<R>;
-  if constexpr (is_tensor_like_v<V>) return M(outs[next++].tensor);
+  if constexpr (is_tensor_like_v<V>) return M(std::move(outs[next++].tensor));
   else if constexpr (is_tensor_vector_v<V>) {
     M m;
-    for (size_t i = 0; i < r.size(); ++i) m.emplace_back(outs[next++].tensor);
+    for (size_t i = 0; i < r.size(); ++i) m.emplace_back(std::move(outs[next++].tensor));
     return m;
   } else if constexpr (requires { std::tuple_size<V>::value; }) {
     return [&]<size_t... I>(std::index_sequence<I...>) {

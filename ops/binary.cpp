@@ -253,7 +253,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = run(BinaryOp::Mul, a, b, result_type(a, b), "mul");
   auto node = detail::mul_node(a, b, /*in_place=*/false);
   spmd::check_op(spmd::Linearity::Multilinear, "mul", y, {&a, &b});
-  if (node) autograd::set_history(y, node);
+  if (node) autograd::set_history(y, std::move(node));
   return y;
 }
 

@@ -251,7 +251,7 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
   }
   auto node = detail::clamp_node(x, xc, min, max);
   spmd::note_op("clamp", y, {&x});
-  if (node) autograd::set_history(y, node);
+  if (node) autograd::set_history(y, std::move(node));
   return y;
 }
 
