@@ -120,6 +120,20 @@ void BM_all_reduce_debug(benchmark::State& state) {
   paired(state, [&] { call(false); }, [&] { call(true); });
 }
 
+// The all-reduce algorithm on a small group (Note [Ring all-reduce for small groups] in
+// distributed/collectives.cpp): funcol::all_reduce of n floats with Open MPI's default choice
+// (binomial below 4 ranks; baseline) against the ring weft selects (weft).
+void BM_all_reduce_ring(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  Tensor x = weft::ones({n});
+  auto call = [&](bool ring) {
+    detail::set_small_group_ring(ring);
+    benchmark::DoNotOptimize(funcol::all_reduce(x, ReduceOp::Sum, world_mesh()).raw_data());
+    detail::set_small_group_ring(true);
+  };
+  paired(state, [&] { call(false); }, [&] { call(true); });
+}
+
 // n floats from every rank. weft is given the sizes, as a caller that knows them would (else it
 // exchanges them first).
 void BM_all_gather(benchmark::State& state) {
@@ -527,6 +541,37 @@ void BM_gpt_step_wait_policy(benchmark::State& state) {
   compare_wait_policies(state, [&] { c.step(*tp, opt); });
 }
 
+// The TP step (vocabulary split) with Open MPI's default all-reduce algorithm (baseline) against
+// the ring weft selects on small groups (weft; Note [Ring all-reduce for small groups]). Counters:
+// speedup and speedup_cpu of the ring, and each one's transfer time per step (Note [Where the TP
+// step waits]).
+void BM_gpt_step_ring(benchmark::State& state) {
+  GptCase c;
+  auto tp = GptCase::parallel(/*vocab_parallel=*/true);
+  weft::optim::AdamW opt(tp->parameters(), {.lr = 1e-3});
+  std::vector<double> cpu[2], thread[2];
+  std::vector<std::vector<detail::TraceEvent>> traces[2];
+  auto run = [&](int i) {
+    detail::set_small_group_ring(i == 1);
+    CpuTimer timer(cpu[i]);
+    const double c0 = thread_cpu();
+    detail::set_wait_trace(true);
+    c.step(*tp, opt);
+    traces[i].push_back(detail::take_wait_trace());
+    detail::set_wait_trace(false);
+    thread[i].push_back(thread_cpu() - c0);
+    detail::set_small_group_ring(true);
+  };
+  paired(state, [&] { run(0); }, [&] { run(1); });
+  StepAccount account[2];
+  for (int i = 0; i < 2; ++i)
+    for (size_t s = 0; s < traces[i].size(); ++s) account[i].add(traces[i][s], thread[i][s]);
+  state.counters["speedup"] = 1.0 / state.counters["ratio"];
+  state.counters["speedup_cpu"] = cpu_speedup(cpu[0], cpu[1]);
+  state.counters["transfer_ms_default"] = slowest_median(account[0].transfer) * 1e3;
+  state.counters["transfer_ms_ring"] = slowest_median(account[1].transfer) * 1e3;
+}
+
 // Iteration counts are fixed (see Note [Lock step]): about a second of work per case here.
 void register_benchmarks() {
   auto sized = [](const char* name, void (*fn)(benchmark::State&), std::vector<std::pair<int64_t, int64_t>> cases) {
@@ -534,8 +579,9 @@ void register_benchmarks() {
       benchmark::RegisterBenchmark(name, fn)->ArgNames({"floats"})->Arg(floats)->Iterations(iterations)
           ->UseManualTime()->Unit(benchmark::kMicrosecond);
   };
-  sized("BM_all_reduce", BM_all_reduce, {{1, 2000}, {64 << 10, 200}, {128 << 10, 2000}, {4 << 20, 20}});  // 128K: the GPT step's
+  sized("BM_all_reduce", BM_all_reduce, {{1, 2000}, {64 << 10, 200}, {128 << 10, 200}, {4 << 20, 20}});  // 128K: the GPT step's
   sized("BM_all_reduce_debug", BM_all_reduce_debug, {{1, 2000}, {64 << 10, 200}});
+  sized("BM_all_reduce_ring", BM_all_reduce_ring, {{1, 2000}, {16 << 10, 1000}, {128 << 10, 200}});
   sized("BM_all_gather", BM_all_gather, {{1, 2000}, {64 << 10, 200}, {4 << 20, 20}});
   sized("BM_redistribute_s0_r", BM_redistribute_s0_r, {{256, 2000}, {4 << 20, 20}});
   sized("BM_redistribute_p_r", BM_redistribute_p_r, {{256, 2000}, {4 << 20, 20}});
@@ -546,6 +592,8 @@ void register_benchmarks() {
   benchmark::RegisterBenchmark("BM_mlp_tensor_parallel", BM_mlp_tensor_parallel)->Iterations(10)
       ->UseManualTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_gpt_step", BM_gpt_step)->Iterations(10)->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_gpt_step_ring", BM_gpt_step_ring)->Iterations(10)->UseManualTime()
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_gpt_step_wait_policy", BM_gpt_step_wait_policy)->ArgNames({"policy"})
       ->DenseRange(0, 4)->Iterations(10)->UseManualTime()->Unit(benchmark::kMillisecond);
