@@ -279,10 +279,11 @@ void begin_op(MPI_Comm comm, OpSignature& op) {
 }
 
 namespace {
-// The trace's record of (comm, op), searched from the newest: waits come soon after their begin.
+// The trace's record of (comm, op), searched from the newest (a wait mostly follows its begin
+// closely), or null when the op began before tracing was turned on.
 TraceEvent* traced(MPI_Comm comm, const OpSignature& op) {
   std::vector<TraceEvent>& t = state().trace;
-  for (auto it = t.rbegin(); it != t.rend() && it - t.rbegin() < 64; ++it)
+  for (auto it = t.rbegin(); it != t.rend(); ++it)
     if (it->comm == comm && it->op.seq == op.seq && it->op.kind == op.kind) return &*it;
   return nullptr;
 }

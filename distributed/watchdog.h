@@ -64,8 +64,9 @@ double waited_seconds();
 // Note [Wait trace]
 // For finding where a distributed step waits: with tracing on, every operation numbered by
 // begin_op is recorded with the steady-clock times it began (begin_op), its wait started (wait_op)
-// and it completed. Ranks on one host share the clock, so their traces line up: a late rank's
-// begin is the others' wait. Off by default (one branch per operation); benchmarks read it.
+// and it completed (0 until then, e.g. an async result not yet waited for). Ranks on one host share
+// the clock, so their traces line up: a late rank's begin is the others' wait. Off by default (one
+// branch per operation); benchmarks read it (bench_mpi's Note [Where the TP step waits]).
 struct TraceEvent {
   OpSignature op;
   MPI_Comm comm = MPI_COMM_NULL;
