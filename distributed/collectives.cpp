@@ -388,7 +388,8 @@ Tensor all_reduce(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t 
   MPI_Datatype type = mpi_type(wire);
   record_collective(CollectiveKind::AllReduce);
   auto call = [&, src, dst](Plan&, MPI_Request* req) {
-    IallreduceAlgorithm ring(g.k, static_cast<size_t>(n) * element_size(wire));  // Note [Ring all-reduce for small groups]
+    // Note [Ring all-reduce for small groups]
+    IallreduceAlgorithm ring(g.k, static_cast<size_t>(n) * element_size(wire));
     return MPI_Iallreduce(src, dst, n, type, mop, g.comm, req);
   };
   return launch(g, sig, "MPI_Iallreduce", Plan{}, call, out, reduced, async, {in, reduced.wide});
