@@ -120,6 +120,20 @@ void BM_all_reduce_debug(benchmark::State& state) {
   paired(state, [&] { call(false); }, [&] { call(true); });
 }
 
+// The all-reduce algorithm on a small group (Note [Ring all-reduce for small groups] in
+// distributed/collectives.cpp): funcol::all_reduce of n floats with Open MPI's default choice
+// (binomial below 4 ranks; baseline) against the ring weft selects (weft).
+void BM_all_reduce_ring(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  Tensor x = weft::ones({n});
+  auto call = [&](bool ring) {
+    detail::set_small_group_ring(ring);
+    benchmark::DoNotOptimize(funcol::all_reduce(x, ReduceOp::Sum, world_mesh()).raw_data());
+    detail::set_small_group_ring(true);
+  };
+  paired(state, [&] { call(false); }, [&] { call(true); });
+}
+
 // n floats from every rank. weft is given the sizes, as a caller that knows them would (else it
 // exchanges them first).
 void BM_all_gather(benchmark::State& state) {
@@ -366,33 +380,85 @@ struct GptCase {
   }
 };
 
+// Note [Where the TP step waits]
+// A rank's tensor-parallel step is its compute plus its collectives, and each collective's time on
+// a rank is the wait for the last rank to arrive (skew: that rank's extra work or descheduling
+// before it) plus the transfer after it arrived (the data's copying and reduction, and any
+// descheduling then). The wait trace (Note [Wait trace] in distributed/watchdog.h) times every
+// collective's begin and completion on the steady clock, which the ranks of one host share, so
+// after each step the ranks exchange their begin times and split each collective's time into the
+// two: tp_skew_ms = sum of (last rank's begin - own begin), tp_transfer_ms = sum of (own
+// completion - last rank's begin), and tp_compute_cpu_ms the step's thread CPU time outside the
+// collectives, against half_single_cpu_ms, half the single-process step's. Each is the median over
+// the iterations, the largest over the ranks.
+struct StepAccount {
+  std::vector<double> skew, transfer, compute_cpu;
+  // After one step whose collectives `events` traced (the same collectives on every rank);
+  // cpu: the step's thread CPU seconds. Collective (one all_gather of the begin times).
+  void add(const std::vector<detail::TraceEvent>& events, double cpu) {
+    const int k = world_size(), me = world_rank();
+    std::vector<double> mine, all(events.size() * static_cast<size_t>(k));
+    for (const auto& e : events) mine.push_back(e.begun);
+    MPI_Allgather(mine.data(), static_cast<int>(mine.size()), MPI_DOUBLE, all.data(), static_cast<int>(mine.size()),
+                  MPI_DOUBLE, MPI_COMM_WORLD);
+    double s = 0, t = 0, c = cpu;
+    for (size_t i = 0; i < events.size(); ++i) {
+      double last = 0;
+      for (int r = 0; r < k; ++r) last = std::max(last, all[static_cast<size_t>(r) * events.size() + i]);
+      s += last - all[static_cast<size_t>(me) * events.size() + i];
+      t += events[i].done - last;
+      c -= events[i].cpu_done - events[i].cpu_begun;
+    }
+    skew.push_back(s);
+    transfer.push_back(t);
+    compute_cpu.push_back(c);
+  }
+};
+
+double thread_cpu() { return detail::trace_cpu_clock(); }
+
 // One AdamW step (forward, backward, update) of the GPT of nn/transformer.h, sized so that tensor
 // parallelism has work to split: 2 layers, 4 heads, n_embd 256, 64 positions, batch 8. Baseline:
 // every rank trains the whole model alone (at once, sharing memory bandwidth as the parallel run
 // does); weft: tensor parallel over all ranks with the vocabulary split too (Megatron's
 // vocab-parallel embedding, tied head and cross-entropy: nn/vocab_parallel.h). Counters: tokens/s of
-// each and the speedup.
+// each, the speedup, and where the TP step waits (Note [Where the TP step waits]).
 void BM_gpt_step(benchmark::State& state) {
   GptCase c;
   auto single = GptCase::model();
   auto parallel = GptCase::parallel(/*vocab_parallel=*/true);
   weft::optim::AdamW single_opt(single->parameters(), {.lr = 1e-3}), parallel_opt(parallel->parameters(), {.lr = 1e-3});
-  std::vector<double> cpu_single, cpu_tp, waited;
+  std::vector<double> cpu_single, cpu_tp, waited, single_thread;
+  std::vector<std::vector<detail::TraceEvent>> traces;
+  std::vector<double> tp_thread;
   paired(
       state,
       [&] {
         CpuTimer timer(cpu_single);
+        const double c0 = thread_cpu();
         c.step(*single, single_opt);
+        single_thread.push_back(thread_cpu() - c0);
       },
       [&] {
         CpuTimer timer(cpu_tp);
-        const double w0 = detail::waited_seconds();
+        const double w0 = detail::waited_seconds(), c0 = thread_cpu();
+        detail::set_wait_trace(true);
         c.step(*parallel, parallel_opt);
+        traces.push_back(detail::take_wait_trace());
+        detail::set_wait_trace(false);
+        tp_thread.push_back(thread_cpu() - c0);
         waited.push_back(detail::waited_seconds() - w0);
       });
+  StepAccount account;
+  for (size_t i = 0; i < traces.size(); ++i) account.add(traces[i], tp_thread[i]);
   state.counters["speedup"] = 1.0 / state.counters["ratio"];
   state.counters["speedup_cpu"] = cpu_speedup(cpu_single, cpu_tp);
   state.counters["tp_wait_ms"] = slowest_median(waited) * 1e3;
+  state.counters["tp_skew_ms"] = slowest_median(account.skew) * 1e3;
+  state.counters["tp_transfer_ms"] = slowest_median(account.transfer) * 1e3;
+  state.counters["tp_compute_cpu_ms"] = slowest_median(account.compute_cpu) * 1e3;
+  state.counters["half_single_cpu_ms"] = slowest_median(single_thread) * 0.5e3;
+  state.counters["tp_collectives"] = static_cast<double>(traces.empty() ? 0 : traces.back().size());
   state.counters["tokens_per_s_single"] = GptCase::tokens / (state.counters["baseline_us"] * 1e-6);
   state.counters["tokens_per_s_tp"] = GptCase::tokens / (state.counters["weft_us"] * 1e-6);
 }
@@ -475,6 +541,37 @@ void BM_gpt_step_wait_policy(benchmark::State& state) {
   compare_wait_policies(state, [&] { c.step(*tp, opt); });
 }
 
+// The TP step (vocabulary split) with Open MPI's default all-reduce algorithm (baseline) against
+// the ring weft selects on small groups (weft; Note [Ring all-reduce for small groups]). Counters:
+// speedup and speedup_cpu of the ring, and each one's transfer time per step (Note [Where the TP
+// step waits]).
+void BM_gpt_step_ring(benchmark::State& state) {
+  GptCase c;
+  auto tp = GptCase::parallel(/*vocab_parallel=*/true);
+  weft::optim::AdamW opt(tp->parameters(), {.lr = 1e-3});
+  std::vector<double> cpu[2], thread[2];
+  std::vector<std::vector<detail::TraceEvent>> traces[2];
+  auto run = [&](int i) {
+    detail::set_small_group_ring(i == 1);
+    CpuTimer timer(cpu[i]);
+    const double c0 = thread_cpu();
+    detail::set_wait_trace(true);
+    c.step(*tp, opt);
+    traces[i].push_back(detail::take_wait_trace());
+    detail::set_wait_trace(false);
+    thread[i].push_back(thread_cpu() - c0);
+    detail::set_small_group_ring(true);
+  };
+  paired(state, [&] { run(0); }, [&] { run(1); });
+  StepAccount account[2];
+  for (int i = 0; i < 2; ++i)
+    for (size_t s = 0; s < traces[i].size(); ++s) account[i].add(traces[i][s], thread[i][s]);
+  state.counters["speedup"] = 1.0 / state.counters["ratio"];
+  state.counters["speedup_cpu"] = cpu_speedup(cpu[0], cpu[1]);
+  state.counters["transfer_ms_default"] = slowest_median(account[0].transfer) * 1e3;
+  state.counters["transfer_ms_ring"] = slowest_median(account[1].transfer) * 1e3;
+}
+
 // Iteration counts are fixed (see Note [Lock step]): about a second of work per case here.
 void register_benchmarks() {
   auto sized = [](const char* name, void (*fn)(benchmark::State&), std::vector<std::pair<int64_t, int64_t>> cases) {
@@ -482,8 +579,9 @@ void register_benchmarks() {
       benchmark::RegisterBenchmark(name, fn)->ArgNames({"floats"})->Arg(floats)->Iterations(iterations)
           ->UseManualTime()->Unit(benchmark::kMicrosecond);
   };
-  sized("BM_all_reduce", BM_all_reduce, {{1, 2000}, {64 << 10, 200}, {4 << 20, 20}});
+  sized("BM_all_reduce", BM_all_reduce, {{1, 2000}, {64 << 10, 200}, {128 << 10, 200}, {4 << 20, 20}});  // 128K: the GPT step's
   sized("BM_all_reduce_debug", BM_all_reduce_debug, {{1, 2000}, {64 << 10, 200}});
+  sized("BM_all_reduce_ring", BM_all_reduce_ring, {{1, 2000}, {16 << 10, 1000}, {128 << 10, 200}});
   sized("BM_all_gather", BM_all_gather, {{1, 2000}, {64 << 10, 200}, {4 << 20, 20}});
   sized("BM_redistribute_s0_r", BM_redistribute_s0_r, {{256, 2000}, {4 << 20, 20}});
   sized("BM_redistribute_p_r", BM_redistribute_p_r, {{256, 2000}, {4 << 20, 20}});
@@ -494,6 +592,8 @@ void register_benchmarks() {
   benchmark::RegisterBenchmark("BM_mlp_tensor_parallel", BM_mlp_tensor_parallel)->Iterations(10)
       ->UseManualTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_gpt_step", BM_gpt_step)->Iterations(10)->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("BM_gpt_step_ring", BM_gpt_step_ring)->Iterations(10)->UseManualTime()
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("BM_gpt_step_wait_policy", BM_gpt_step_wait_policy)->ArgNames({"policy"})
       ->DenseRange(0, 4)->Iterations(10)->UseManualTime()->Unit(benchmark::kMillisecond);

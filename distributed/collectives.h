@@ -69,6 +69,10 @@ Tensor reduce_from_parallel_region(const Tensor& x, const DeviceMesh& mesh, int6
 namespace detail {
 
 Tensor all_reduce(const Tensor& x, ReduceOp op, const DeviceMesh& mesh, int64_t mesh_dim, bool async = false);
+// Whether all_reduce asks Open MPI for its ring algorithm on groups of 2 ranks (Note [Ring
+// all-reduce for small groups]); on by default. Set on every rank alike (benchmarks pair the two).
+void set_small_group_ring(bool on);
+bool small_group_ring();
 // sizes: every rank's size along dim (required; see exchange_sizes in control_plane.h).
 Tensor all_gather(const Tensor& x, int64_t dim, const std::vector<int64_t>& sizes, const DeviceMesh& mesh,
                   int64_t mesh_dim, bool async = false);

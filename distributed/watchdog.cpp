@@ -2,6 +2,7 @@
 #include "distributed/watchdog.h"
 
 #include <sched.h>
+#include <time.h>
 
 #include <chrono>
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "distributed/control_plane.h"
@@ -61,6 +63,8 @@ struct State {
   std::vector<MPI_Request> sent;
   WaitPolicy policy;
   double waited = 0;                   // waited_seconds()
+  bool tracing = false;                // Note [Wait trace]
+  std::vector<TraceEvent> trace;
 };
 State& state() {
   static State s;
@@ -270,13 +274,32 @@ void begin_op(MPI_Comm comm, OpSignature& op) {
   if (state().debug) [[unlikely]]
     check_fingerprints(comm, op);  // a call it refuses never happens, and is not history
   if (c) c->history = mix(c->history, op);
+  if (state().tracing) [[unlikely]]
+    state().trace.push_back(TraceEvent{.op = op, .comm = comm, .begun = trace_clock(), .cpu_begun = trace_cpu_clock()});
 }
+
+namespace {
+// The trace's record of (comm, op), searched from the newest (a wait mostly follows its begin
+// closely), or null when the op began before tracing was turned on.
+TraceEvent* traced(MPI_Comm comm, const OpSignature& op) {
+  std::vector<TraceEvent>& t = state().trace;
+  for (auto it = t.rbegin(); it != t.rend(); ++it)
+    if (it->comm == comm && it->op.seq == op.seq && it->op.kind == op.kind) return &*it;
+  return nullptr;
+}
+}  // namespace
 
 void wait_op(MPI_Request& request, MPI_Comm comm, const OpSignature& op, bool completes) {
   State& s = state();
+  TraceEvent* event = s.tracing && completes ? traced(comm, op) : nullptr;
+  if (event) event->waiting = trace_clock();
   int done = 0, rc = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
   if (rc == MPI_SUCCESS && done) {
     if (completes) s.last = Completed{op, comm, true};
+    if (event) {
+      event->done = trace_clock();
+      event->cpu_done = trace_cpu_clock();
+    }
     return;
   }
   Poll poll;
@@ -297,6 +320,10 @@ void wait_op(MPI_Request& request, MPI_Comm comm, const OpSignature& op, bool co
     rc = MPI_Test(&request, &done, MPI_STATUS_IGNORE);
   }
   s.waited += poll.elapsed();
+  if (event) {
+    event->done = trace_clock();
+    event->cpu_done = trace_cpu_clock();
+  }
   if (rc != MPI_SUCCESS) check_mpi(rc, op_at(op, comm).c_str(), comm);
   if (completes) s.last = Completed{op, comm, true};
 }
@@ -412,6 +439,17 @@ void set_wait_policy(WaitPolicy policy) {
 }
 WaitPolicy wait_policy() { return state().policy; }
 double waited_seconds() { return state().waited; }
+void set_wait_trace(bool on) {
+  state().tracing = on;
+  state().trace.clear();
+}
+std::vector<TraceEvent> take_wait_trace() { return std::exchange(state().trace, {}); }
+double trace_clock() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+double trace_cpu_clock() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
 
 }  // namespace detail
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "distributed/collective_kind.h"
 #include "distributed/runtime.h"
@@ -59,6 +60,25 @@ WaitPolicy wait_policy();
 // Seconds this process has spent in wait_op since it started (from each wait's first failed test to
 // its completion): the time a step is blocked on its peers, for benchmarks' accounting.
 double waited_seconds();
+
+// Note [Wait trace]
+// For finding where a distributed step waits: with tracing on, every operation numbered by
+// begin_op is recorded with the steady-clock times it began (begin_op), its wait started (wait_op)
+// and it completed (0 until then, e.g. an async result not yet waited for). Ranks on one host share
+// the clock, so their traces line up: a late rank's begin is the others' wait. Off by default (one
+// branch per operation); benchmarks read it (bench_mpi's Note [Where the TP step waits]).
+struct TraceEvent {
+  OpSignature op;
+  MPI_Comm comm = MPI_COMM_NULL;
+  double begun = 0, waiting = 0, done = 0;  // seconds on the steady clock; 0: not reached
+  double cpu_begun = 0, cpu_done = 0;       // the calling thread's CPU seconds at begun and done
+};
+void set_wait_trace(bool on);
+// The events recorded since tracing was turned on, and clears them.
+std::vector<TraceEvent> take_wait_trace();
+// Seconds on the steady clock that TraceEvent uses, and the calling thread's CPU seconds.
+double trace_clock();
+double trace_cpu_clock();
 
 // comm's private duplicate for control exchanges (Note [Control communicators]).
 MPI_Comm control_comm(MPI_Comm comm);

@@ -279,6 +279,74 @@ TEST_CASE("all_reduce: every op and dtype, 1-D and 2-D meshes, contiguous or not
                       Catch::Contains("avg needs a floating tensor"));
 }
 
+// Note [Ring all-reduce for small groups]: on 2-rank groups weft asks Open MPI for its ring
+// all-reduce from 4 KB up. Sizes that do not split evenly into the ring's parts, each dtype MPI
+// reduces (bfloat16 in float32), sync and async, with the ring and with Open MPI's default: the
+// sum the test computes from every rank's values, the same bits on every rank of the group, and
+// the same bits either way (with two terms the order cannot matter).
+TEST_CASE("all_reduce: the ring on 2-rank groups against the default and the reference sum", "[collectives][ring]") {
+  REQUIRE(dist::detail::small_group_ring());
+  for (const MeshCase& mc : meshes())
+    for (int d = 0; d < static_cast<int>(mc.shape.size()); ++d)
+      for (DType dt : {kFloat32, kFloat64, kInt64, kBFloat16})
+        for (int64_t n : {int64_t{1025}, int64_t{4097}, int64_t{65537}})
+          for (bool async : {false, true}) {
+            INFO("mesh " << mc.mesh << " dim " << d << " dtype " << dt << " n " << n << " async " << async);
+            std::vector<Dense> ins;
+            for (int w : group(mc.shape, d)) ins.push_back(values(w, {n}, 3, dt));
+            Tensor x = to_tensor(values(world_rank(), {n}, 3, dt), dt);
+            Tensor got[2];
+            for (bool ring : {false, true}) {
+              dist::detail::set_small_group_ring(ring);
+              got[ring] = dist::detail::all_reduce(x, ReduceOp::Sum, mc.mesh, d, async);
+              dist::detail::set_small_group_ring(true);
+              require_equal(got[ring], reduce_ref(ins, ReduceOp::Sum), 0);
+            }
+            REQUIRE(got[0].to_vector<double>() == got[1].to_vector<double>());
+            Tensor everyone = dist::detail::all_gather(got[1].reshape({1, n}), 0,
+                                                       std::vector<int64_t>(static_cast<size_t>(mc.shape[d]), 1),
+                                                       mc.mesh, d);
+            for (int64_t r = 1; r < mc.shape[d]; ++r)
+              REQUIRE(everyone.select(0, r).to_vector<double>() == everyone.select(0, 0).to_vector<double>());
+          }
+}
+
+// Note [Wait trace]: every collective issued while tracing is on is recorded once, in order, with
+// begin <= wait <= completion on the steady clock and its thread CPU times; a late peer shows as
+// the others' wait after their begin. Off, nothing is recorded.
+TEST_CASE("wait trace: one event per collective, ordered times, a late peer", "[collectives][watchdog][trace]") {
+  DeviceMesh mesh({world_size()});
+  Tensor x = ones({8});
+  funcol::all_reduce(x, ReduceOp::Sum, mesh);
+  REQUIRE(dist::detail::take_wait_trace().empty());
+  dist::detail::set_wait_trace(true);
+  const double t0 = dist::detail::trace_clock();
+  if (world_rank() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  Tensor y = funcol::all_reduce(x, ReduceOp::Sum, mesh);
+  Tensor z = dist::detail::all_gather(x, 0, std::vector<int64_t>(static_cast<size_t>(world_size()), 8), mesh, 0,
+                                      /*async=*/true);
+  z.raw_data();  // waits
+  auto events = dist::detail::take_wait_trace();
+  dist::detail::set_wait_trace(false);
+  if (world_size() == 1) {  // a world of one communicates nothing
+    REQUIRE(events.empty());
+    return;
+  }
+  REQUIRE(events.size() == 2);
+  REQUIRE(events[0].op.kind == static_cast<int32_t>(CollectiveKind::AllReduce));
+  REQUIRE(events[1].op.kind == static_cast<int32_t>(CollectiveKind::AllGather));
+  for (const auto& e : events) {
+    REQUIRE(t0 <= e.begun);
+    REQUIRE(e.begun <= e.waiting);
+    REQUIRE(e.waiting <= e.done);
+    REQUIRE(e.cpu_begun <= e.cpu_done);
+  }
+  if (world_rank() != 0) REQUIRE(events[0].done - events[0].begun >= 20e-3);  // waited for rank 0
+  REQUIRE(events[0].done <= events[1].begun);
+  funcol::all_reduce(x, ReduceOp::Sum, mesh);
+  REQUIRE(dist::detail::take_wait_trace().empty());
+}
+
 // Every wait policy (Note [Watchdog]) completes a collective whose peers arrive late (the waiting
 // ranks spin, then yield or nap, then sleep) with the right values, and counts the time it waited.
 TEST_CASE("wait policies: a late peer, the values and the time waited", "[collectives][watchdog]") {
