@@ -81,11 +81,8 @@ void Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&
 Tensor Tensor::detach() const {
   TensorImpl* impl = checked();
   // From the object pool, like every TensorImpl: ops that save their output detach it each call.
-  auto alias = std::allocate_shared<TensorImpl>(detail::PoolAllocator<TensorImpl>(), impl->storage, impl->shape,
-                                                impl->strides, impl->offset, impl->dtype);
-  alias->dist = impl->dist;
-  alias->pending = impl->pending;
-  copy_spmd_type(*alias, *impl);  // a detached value is what it was across the ranks
+  // A detached value is what it was across the ranks: the alias keeps the SPMD type.
+  auto alias = std::allocate_shared<TensorImpl>(detail::PoolAllocator<TensorImpl>(), TensorImpl::AliasOf{*impl});
   return Tensor(std::move(alias));
 }
 

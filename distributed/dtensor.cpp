@@ -61,37 +61,27 @@ void check_redistribute_agreement(const DTensor& x, const Placements& target) {
 // DTensorSpec is the only DistSpec (framework/ declares the base only so that ops can refuse
 // DTensors), so a dist spec is a DTensorSpec: no dynamic_cast on this path, which every DTensor
 // result and gradient takes.
-DTensor::DTensor(const Tensor& t) : Tensor(t) {
+void DTensor::not_a_dtensor(const Tensor& t) {
   WEFT_CHECK(t.defined(), "DTensor: expected a DTensor but got an undefined tensor");
-  WEFT_CHECK(t.is_dtensor(), "DTensor: expected a DTensor but got a plain tensor of shape ", t.shape());
+  WEFT_ERROR("DTensor: expected a DTensor but got a plain tensor of shape ", t.shape());
 }
-DTensor::DTensor(Tensor&& t) : Tensor(std::move(t)) {
-  WEFT_CHECK(defined(), "DTensor: expected a DTensor but got an undefined tensor");
-  WEFT_CHECK(is_dtensor(), "DTensor: expected a DTensor but got a plain tensor of shape ", shape());
-}
-
-const DTensorSpec& DTensor::spec() const {
-  WEFT_CHECK(defined(), "DTensor: this DTensor is undefined");
-  return static_cast<const DTensorSpec&>(*impl()->dist);
-}
-const Placements& DTensor::placements() const { return spec().placements; }
-const DeviceMesh& DTensor::device_mesh() const { return spec().mesh; }
 
 namespace {
 
 // The one place a DTensor's objects are made. Spec and impl each come from the tensor object pool,
 // as an op's result does.
-DTensor assemble(Tensor local, const DeviceMesh& mesh, Placements placements, const Shape& global_shape) {
+DTensor assemble(Tensor local, const DeviceMesh& mesh, std::span<const Placement> placements,
+                 const Shape& global_shape) {
   auto spec = std::allocate_shared<DTensorSpec>(weft::detail::PoolAllocator<DTensorSpec>());
   spec->mesh = mesh;
-  spec->placements = std::move(placements);
-  spec->global_strides = contiguous_strides(global_shape);
+  spec->placements.assign(placements.begin(), placements.end());
   spec->global_shape = global_shape;
   // See Note [DTensor layout]: the local tensor never carries history of its own.
   const DType dtype = local.dtype();
   spec->local = local.impl()->autograd ? local.detach() : std::move(local);
-  auto impl = std::allocate_shared<TensorImpl>(weft::detail::PoolAllocator<TensorImpl>(), nullptr, global_shape,
-                                              spec->global_strides, 0, dtype);
+  // A storage-less impl of the global shape, its contiguous strides computed in place.
+  auto impl = std::allocate_shared<TensorImpl>(weft::detail::PoolAllocator<TensorImpl>(), nullptr, global_shape, dtype);
+  spec->global_strides = impl->strides;
   impl->dist = std::move(spec);
   return DTensor(Tensor(std::move(impl)));
 }
@@ -102,13 +92,13 @@ DTensor make_dtensor(const Tensor& local, const DeviceMesh& mesh, Placements pla
   kernels::check_plain(local, "make_dtensor");
   WEFT_CHECK(static_cast<int64_t>(global_shape.size()) == local.dim(), "make_dtensor: the global shape ",
              global_shape, " and the local shape ", local.shape(), " have different ranks");
-  return assemble(local, mesh, checked_placements(std::move(placements), mesh, local.dim(), "make_dtensor"),
-                  global_shape);
+  placements = checked_placements(std::move(placements), mesh, local.dim(), "make_dtensor");
+  return assemble(local, mesh, placements, global_shape);
 }
 
 DTensor wrap_checked(Tensor local, const DeviceMesh& mesh, std::span<const Placement> placements,
                      const Shape& global_shape) {
-  return assemble(std::move(local), mesh, Placements(placements.begin(), placements.end()), global_shape);
+  return assemble(std::move(local), mesh, placements, global_shape);
 }
 
 DTensor DTensor::from_local(const Tensor& local, const DeviceMesh& mesh, Placements placements,

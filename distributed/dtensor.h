@@ -41,8 +41,14 @@ struct FromLocalOptions {
 class DTensor : public Tensor {
  public:
   DTensor() = default;
-  explicit DTensor(const Tensor& t);  // checks t.is_dtensor()
-  explicit DTensor(Tensor&& t);       // the same, without a reference count round trip
+  // Both check t.is_dtensor(); inline, since local_map and every DTensor gradient convert on each
+  // call, and the check is one load.
+  explicit DTensor(const Tensor& t) : Tensor(t) {
+    if (!is_dtensor()) [[unlikely]] not_a_dtensor(*this);
+  }
+  explicit DTensor(Tensor&& t) : Tensor(std::move(t)) {  // without a reference count round trip
+    if (!is_dtensor()) [[unlikely]] not_a_dtensor(*this);
+  }
 
   using FromLocalOptions = dist::FromLocalOptions;
   // Wraps this rank's `local` shard (differentiable). Placements default to all Replicate; the
@@ -57,10 +63,17 @@ class DTensor : public Tensor {
   // Differentiable; refuses Partial targets that differ from the current placement.
   DTensor redistribute(const Placements& placements) const;
 
-  const Placements& placements() const;
-  const DeviceMesh& device_mesh() const;
-  const DTensorSpec& spec() const;
+  // A DTensor is never undefined once constructed from a tensor; a default-constructed one raises.
+  const DTensorSpec& spec() const {
+    if (!defined()) [[unlikely]] not_a_dtensor(*this);
+    return static_cast<const DTensorSpec&>(*impl()->dist);
+  }
+  const Placements& placements() const { return spec().placements; }
+  const DeviceMesh& device_mesh() const { return spec().mesh; }
   std::string to_string() const;  // mesh, placements, global shape and the local tensor
+
+ private:
+  [[noreturn]] static void not_a_dtensor(const Tensor& t);
 };
 
 // Every rank gets its piece of src_rank's `t` (src_rank is a world rank in the mesh). Partial is

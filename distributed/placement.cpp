@@ -16,13 +16,6 @@ ReduceOp Placement::reduce_op() const {
   return op;
 }
 
-bool Placement::operator==(const Placement& o) const {
-  if (kind != o.kind) return false;
-  if (kind == Kind::Shard) return shard_dim == o.shard_dim;
-  if (kind == Kind::Partial) return op == o.op;
-  return true;
-}
-
 std::string to_string(ReduceOp op) {
   switch (op) {
     case ReduceOp::Sum: return "sum";
@@ -75,12 +68,6 @@ Placements normalize(Placements placements, int64_t tensor_rank) {
   for (Placement& p : placements)
     if (p.is_shard() && p.shard_dim < 0) p.shard_dim += tensor_rank;
   return placements;
-}
-
-bool is_normalized(const Placements& placements, int64_t tensor_rank) {
-  for (const Placement& p : placements)
-    if (p.is_shard() && (p.shard_dim < 0 || p.shard_dim >= tensor_rank)) return false;
-  return true;
 }
 
 Placements replicate_all(int64_t count) { return Placements(static_cast<size_t>(count), Replicate()); }

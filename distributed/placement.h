@@ -33,7 +33,12 @@ struct Placement {
   bool is_partial() const { return kind == Kind::Partial; }
   int64_t dim() const;          // error unless Shard
   ReduceOp reduce_op() const;   // error unless Partial
-  bool operator==(const Placement& o) const;
+  // Inline: placements are compared on every local_map call and redistribution.
+  bool operator==(const Placement& o) const {
+    if (kind != o.kind) return false;
+    if (kind == Kind::Shard) return shard_dim == o.shard_dim;
+    return kind != Kind::Partial || op == o.op;
+  }
   bool operator!=(const Placement& o) const { return !(*this == o); }
   std::string to_string() const;  // "S(0)", "R", "P(sum)"
 };
@@ -54,7 +59,11 @@ std::string reduce_op_name(ReduceOp op);
 Placements normalize(Placements placements, int64_t tensor_rank);
 // Whether normalize(placements, tensor_rank) would return `placements` unchanged without error: a
 // check that lets a caller skip the copy.
-bool is_normalized(const Placements& placements, int64_t tensor_rank);
+inline bool is_normalized(const Placements& placements, int64_t tensor_rank) {
+  for (const Placement& p : placements)
+    if (p.is_shard() && (p.shard_dim < 0 || p.shard_dim >= tensor_rank)) return false;
+  return true;
+}
 // `count` Replicate placements.
 Placements replicate_all(int64_t count);
 

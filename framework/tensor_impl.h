@@ -82,6 +82,17 @@ struct TensorImpl {
     }
     set_data_address();
   }
+  // An alias of `base` without its autograd (detach): the same storage, view, dtype, pending work,
+  // distributed spec and SPMD type. Fields are copied straight from `base`, no Shape temporaries.
+  struct AliasOf {
+    const TensorImpl& base;
+  };
+  explicit TensorImpl(AliasOf alias)
+      : storage(alias.base.storage), dist(alias.base.dist), pending(alias.base.pending),
+        data_address(alias.base.data_address), offset(alias.base.offset), dtype(alias.base.dtype),
+        spmd_undecided(alias.base.spmd_undecided), spmd_types(alias.base.spmd_types),
+        spmd_origin(alias.base.spmd_origin), spmd_epoch(alias.base.spmd_epoch), shape(alias.base.shape),
+        strides(alias.base.strides) {}
   ~TensorImpl();
 
   // Waits for pending communication, then the address of element [0, ..., 0].
