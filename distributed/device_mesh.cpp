@@ -34,6 +34,7 @@ struct DeviceMesh::Impl {
   std::vector<int64_t> whole_order;
   std::vector<int> root_dims;   // which dim of the root mesh each dim is
   std::shared_ptr<const CommFamily> family;
+  size_t hash = 0;  // of shape and ranks, set once they are: local_map's type checker asks on every call
 };
 
 namespace {
@@ -138,6 +139,16 @@ void set_whole_order(DeviceMesh::Impl& sub) {
   }
 }
 
+// FNV-1a over the shape, a separator and the ranks: equal meshes hash equal.
+size_t mesh_hash(const DeviceMesh::Impl& m) {
+  size_t h = 1469598103934665603ull;
+  auto mix = [&](int64_t v) { h = (h ^ static_cast<size_t>(v)) * 1099511628211ull; };
+  for (int64_t s : m.shape) mix(s);
+  mix(-1);
+  for (int r : m.ranks) mix(r);
+  return h;
+}
+
 MPI_Comm family_comm(const DeviceMesh::Impl& m, unsigned mask) {
   auto it = m.family->find(mask);
   return it == m.family->end() ? MPI_COMM_NULL : it->second;
@@ -176,6 +187,7 @@ DeviceMesh::DeviceMesh(std::vector<int64_t> shape, std::vector<std::string> dim_
   m->shape = std::move(shape);
   m->names = std::move(dim_names);
   m->ranks = std::move(ranks);
+  m->hash = mesh_hash(*m);
   auto pos = std::find(m->ranks.begin(), m->ranks.end(), world_rank());
   if (pos != m->ranks.end()) m->coord = unravel(pos - m->ranks.begin(), m->shape);
   m->comms.assign(m->shape.size(), MPI_COMM_NULL);
@@ -267,6 +279,7 @@ DeviceMesh DeviceMesh::sub_mesh(const std::vector<std::string>& names) const {
     for (size_t j = 0; j < dims.size(); ++j) c[dims[j]] = sc[j];
     sub->ranks.push_back(m.ranks[ravel(c, m.shape)]);
   }
+  sub->hash = mesh_hash(*sub);
   return DeviceMesh(std::shared_ptr<const Impl>(std::move(sub)));
 }
 
@@ -276,15 +289,7 @@ bool DeviceMesh::operator==(const DeviceMesh& o) const {
   return impl_->shape == o.impl_->shape && impl_->ranks == o.impl_->ranks;
 }
 
-size_t DeviceMesh::hash() const {
-  if (!impl_) return 0;
-  size_t h = 1469598103934665603ull;
-  auto mix = [&](int64_t v) { h = (h ^ static_cast<size_t>(v)) * 1099511628211ull; };
-  for (int64_t s : impl_->shape) mix(s);
-  mix(-1);
-  for (int r : impl_->ranks) mix(r);
-  return h;
-}
+size_t DeviceMesh::hash() const { return impl_ ? impl_->hash : 0; }
 
 std::string DeviceMesh::to_string() const {
   if (!impl_) return "DeviceMesh(undefined)";
