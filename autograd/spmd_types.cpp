@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cctype>
 
+#include "autograd/node.h"
 #include "framework/error.h"
 
 namespace weft::spmd {
@@ -285,22 +286,29 @@ void Checker::write(const Tensor& out, uint16_t types, uint8_t undecided, uint16
 // Partial. No rule can fail (I meets only I, R only R, V only V; untyped operands are neutral), so
 // the output takes that type, with the origin scan_axis would give it: per axis, none for V or for
 // R that needs a gradient, the first gradient-carrying operand's for I, else the first operand's.
-bool Checker::apply_uniform(const AxisScan& scan, const Tensor& out) const {
-  const Operand* first = nullptr;
-  const Operand* first_grad = nullptr;
-  for (const Operand& o : scan.operands) {
-    if (!o.typed) continue;
-    if (!first) first = &o;
-    if (o.undecided || o.types != first->types) return false;
-    if (o.grad && !first_grad) first_grad = &o;
+// It reads the operands' impls directly: most ops of a body end here, so it builds no scan.
+bool Checker::apply_uniform(const Tensor& out, const Tensor* const* operands, size_t count) const {
+  const TensorImpl* first = nullptr;
+  const TensorImpl* first_grad = nullptr;
+  for (size_t i = 0; i < count; ++i) {
+    const TensorImpl* impl = operands[i]->impl();
+    if (impl == nullptr || impl->spmd_epoch != epoch_) continue;  // undefined or untyped: neutral
+    if (impl->spmd_undecided) return false;
+    if (!first) first = impl;
+    else if (impl->spmd_types != first->spmd_types) return false;
+    if (!first_grad && autograd::requires_grad_fast(*operands[i])) first_grad = impl;
   }
-  const uint16_t types = first->types;
+  if (!first) {
+    out.impl()->spmd_epoch = 0;  // an in-place result or a view may carry an older type
+    return true;
+  }
+  const uint16_t types = first->spmd_types;
   if (types & (types >> 1) & 0x5555u) return false;  // some axis is Partial (0b11)
   uint16_t origin = 0;
   for (int64_t axis = 0; axis < ndim_ && !origin; ++axis) {
     const Type t = raw_type(types, axis);
     if (t == Type::Varying || (t == Type::Replicate && first_grad)) continue;
-    origin = t == Type::Invariant && first_grad ? first_grad->origin : first->origin;
+    origin = t == Type::Invariant && first_grad ? first_grad->spmd_origin : first->spmd_origin;
   }
   write(out, types, 0, origin);
   return true;
@@ -309,17 +317,9 @@ bool Checker::apply_uniform(const AxisScan& scan, const Tensor& out) const {
 void Checker::apply(Linearity linearity, const OpName& op, const Tensor& out, const Tensor* const* operands,
                     size_t count) {
   if (!out.defined()) return;
+  if (apply_uniform(out, operands, count)) return;
   AxisScan scan;
-  bool any_typed = false;
-  for (size_t i = 0; i < count; ++i) {
-    scan.operands.push_back(read(*operands[i]));
-    any_typed |= scan.operands.back().typed;
-  }
-  if (!any_typed) {
-    out.impl()->spmd_epoch = 0;  // an in-place result or a view may carry an older type
-    return;
-  }
-  if (apply_uniform(scan, out)) return;
+  for (size_t i = 0; i < count; ++i) scan.operands.push_back(read(*operands[i]));
   uint16_t types = 0, origin = 0, undecided_class = 0;
   uint8_t undecided = 0;
   for (int64_t axis = 0; axis < ndim_; ++axis) {

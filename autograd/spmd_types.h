@@ -107,7 +107,7 @@ class Checker {
   void settle(uint16_t cls, int64_t axis, Type flavour, const OpName& context);
   void unite(uint16_t a, uint16_t b, const OpName& context);
   uint8_t scan_axis(const AxisScan& scan, int64_t axis, Linearity linearity, const OpName& op, uint16_t& origin);
-  bool apply_uniform(const AxisScan& scan, const Tensor& out) const;
+  bool apply_uniform(const Tensor& out, const Tensor* const* operands, size_t count) const;
   void write(const Tensor& out, uint16_t types, uint8_t undecided, uint16_t origin) const;
   [[noreturn]] void fail_undecided(const OpName& op, int64_t axis, uint16_t cls) const;
   [[noreturn]] void fail(const OpName& what, int64_t axis, const std::string& problem, const char* fix) const;
