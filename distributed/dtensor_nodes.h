@@ -9,6 +9,9 @@
 
 namespace weft::dist::detail {
 
+// The spec of `t`, which the caller has seen is a DTensor (t.is_dtensor()): no check, no copy.
+inline const DTensorSpec& spec_of(const Tensor& t) { return static_cast<const DTensorSpec&>(*t.impl()->dist); }
+
 // The default gradient placements of from_local and to_local: every Partial becomes Replicate.
 inline Placements& replicate_partials(Placements& placements) {
   for (Placement& p : placements)

@@ -42,6 +42,26 @@ void check_placements_agree(const PreparedInputs& leaves, const LocalMapOptions&
 
 }  // namespace
 
+namespace {
+
+// Input `i` whose placements differ from what in_placements asks (`wanted`, not yet normalised):
+// redistributed when the caller allows it, else refused. Off the common path.
+[[gnu::noinline]] void redistribute_input(Tensor& leaf, size_t i, const Placements& wanted,
+                                          const LocalMapOptions& options) {
+  DTensor arg(std::move(leaf));
+  const Placements target = normalize(wanted, arg.dim());
+  if (target != arg.placements()) {
+    WEFT_CHECK(options.redistribute_inputs, "local_map: arg ", i,
+               " has a mismatched placements: arg placements is ", to_string(arg.placements()),
+               " but the input placements is ", to_string(target),
+               "! If redistribute_inputs is wanted, set redistribute_inputs=true in local_map.");
+    arg = arg.redistribute(target);
+  }
+  leaf = std::move(arg);
+}
+
+}  // namespace
+
 void prepare_inputs(PreparedInputs& leaves, const LocalMapOptions& options) {
   const size_t count = leaves.inputs.size();
   check_length(options.in_placements, count, "in_placements");
@@ -51,29 +71,20 @@ void prepare_inputs(PreparedInputs& leaves, const LocalMapOptions& options) {
     check_placements_agree(leaves, options);
   for (size_t i = 0; i < count; ++i) {
     Tensor& leaf = leaves.inputs[i];
-    if (leaf.defined() && leaf.is_dtensor()) {
-      DTensor arg(std::move(leaf));
-      if (!leaves.any_dtensor && !options.device_mesh) leaves.mesh = arg.device_mesh();
+    if (leaf.is_dtensor()) {
+      const DTensorSpec& spec = spec_of(leaf);
+      if (!leaves.any_dtensor && !options.device_mesh) leaves.mesh = spec.mesh;
       leaves.any_dtensor = true;
       if (options.in_placements) {
-        const auto& spec = (*options.in_placements)[i];
-        WEFT_CHECK(spec.has_value(), "local_map: DTensor input ", i, " expects placements but received None!");
-        // Most entries are already normalised: compare them as they are rather than copy them.
-        std::optional<Placements> wrapped;
-        if (!is_normalized(*spec, arg.dim())) wrapped = normalize(*spec, arg.dim());
-        const Placements& wanted = wrapped ? *wrapped : *spec;
-        if (wanted != arg.placements()) {
-          WEFT_CHECK(options.redistribute_inputs, "local_map: arg ", i,
-                     " has a mismatched placements: arg placements is ", to_string(arg.placements()),
-                     " but the input placements is ", to_string(wanted),
-                     "! If redistribute_inputs is wanted, set redistribute_inputs=true in local_map.");
-          arg = arg.redistribute(wanted);
-        }
+        const auto& wanted = (*options.in_placements)[i];
+        WEFT_CHECK(wanted.has_value(), "local_map: DTensor input ", i, " expects placements but received None!");
+        // Most entries are normalised and equal to the input's: compare them as they are.
+        if (!is_normalized(*wanted, leaf.dim()) || *wanted != spec.placements)
+          redistribute_input(leaf, i, *wanted, options);
       }
       if (options.in_grad_placements)
         WEFT_CHECK((*options.in_grad_placements)[i].has_value(), "local_map: DTensor input ", i,
                    " expects grad placements but received None!");
-      leaf = std::move(arg);
     } else if (!leaves.is_tensor[i] && options.in_placements) {
       // Plain tensors pass through and their entry is not examined; other values need None.
       const auto& spec = (*options.in_placements)[i];
@@ -201,7 +212,9 @@ class CallRecords {
 struct InputRecord {
   ToLocalBackward* node = nullptr;  // the alias's history; null when nothing was recorded
   bool typed = false;               // a DTensor on the call's mesh, typed for the checker
-  Placements grad_placements;       // a DTensor's: declared, or the default until derived
+  Placements grad_placements;       // a DTensor's without a node: declared, or the default until derived
+  // Where the leaf's grad placements live: the node's when one was recorded, else grad_placements.
+  Placements& grad() { return node ? node->grad_placements : grad_placements; }
 };
 
 // Note [local_map SPMD types]
@@ -216,10 +229,9 @@ void settle_grad_placements(const spmd::Checker& checker, CallRecords<InputRecor
   for (size_t leaf = 0; leaf < leaves; ++leaf) {
     InputRecord& in = inputs[leaf];
     if (!in.typed) continue;  // not a DTensor, or on another mesh: untyped, the default stays
-    derive_grad_placements(checker, leaf, in.grad_placements.data(), in.grad_placements.size());
-    if (in.node) in.node->grad_placements = in.grad_placements;
-    if (options.derived_in_grad_placements)
-      (*options.derived_in_grad_placements)[leaf] = in.grad_placements;
+    Placements& grad = in.grad();
+    derive_grad_placements(checker, leaf, grad.data(), grad.size());
+    if (options.derived_in_grad_placements) (*options.derived_in_grad_placements)[leaf] = grad;
   }
 }
 
@@ -235,34 +247,34 @@ OutputLeaves run_local_map(PreparedInputs& prepared, const LocalMapOptions& opti
 
   CallRecords<InputRecord> inputs(leaves);
   for (size_t leaf = 0; leaf < leaves; ++leaf) {
-    if (!locals[leaf].defined() || !locals[leaf].is_dtensor()) continue;  // plain tensors go through as they are
-    DTensor arg(std::move(locals[leaf]));
-    const DTensorSpec& d = arg.spec();
+    if (!locals[leaf].is_dtensor()) continue;  // plain tensors go through as they are
+    const Tensor arg = std::move(locals[leaf]);
+    const DTensorSpec& d = spec_of(arg);
     InputRecord& in = inputs[leaf];
     const Placements* declared = options.in_grad_placements ? &*(*options.in_grad_placements)[leaf] : nullptr;
-    if (declared) {
-      in.grad_placements = normalize(*declared, arg.dim());
-      WEFT_CHECK(in.grad_placements.size() == d.placements.size(), "local_map: in_grad_placements ", leaf, " ",
+    if (declared)
+      WEFT_CHECK(declared->size() == d.placements.size(), "local_map: in_grad_placements ", leaf, " ",
                  to_string(*declared), " must have one placement per mesh dim (", d.placements.size(), ")");
-    }
-    else {
-      in.grad_placements = d.placements;
-      replicate_partials(in.grad_placements);
-    }
+    // The leaf's grad placements: declared (normalised), or its own with Partial as Replicate.
+    auto grad_placements = [&](Placements& out) {
+      if (declared) out = normalize(*declared, arg.dim());
+      else replicate_partials(out = d.placements);
+    };
     Tensor local;
     if (!record || !arg.requires_grad()) {
       local = d.local;
+      grad_placements(in.grad_placements);
     } else {
       // The alias is what the body sees; `arg` stays out of the body's graph (Note [local_map on
-      // the outer tape]).
+      // the outer tape]). Its node holds the grad placements, which settle_grad_placements may derive.
       local = autograd::record<ToLocalBackward>(d.local.detach(), [&](ToLocalBackward& node) {
         node.mesh = d.mesh;
-        node.grad_placements = in.grad_placements;
+        grad_placements(node.grad_placements);
         node.global_shape = d.global_shape;
         node.op = "local_map";
         node.run_when_ready();  // hooks on the alias see its gradient as soon as it is complete
         in.node = &node;
-      }, static_cast<const Tensor&>(arg));
+      }, arg);
     }
     // Typed from the input's placements (inputs on another mesh stay untyped); only whether a grad
     // entry is Replicate matters, so its Shard dims need no normalising.
@@ -293,7 +305,9 @@ OutputLeaves run_local_map(PreparedInputs& prepared, const LocalMapOptions& opti
     WEFT_CHECK(!t.is_dtensor(), "local_map: the function returned a DTensor as output ", o,
                "; it must return local tensors, which local_map wraps with out_placements");
     Placements& placements = outs[o].placements;
-    placements = entry ? normalize(*entry, t.dim()) : replicate_all(mesh.ndim());
+    if (!entry) placements = replicate_all(mesh.ndim());
+    else if (is_normalized(*entry, t.dim())) placements = *entry;  // most are: no normalising copy
+    else placements = normalize(*entry, t.dim());
     WEFT_CHECK(static_cast<int64_t>(placements.size()) == mesh.ndim(), "local_map: out_placements ", o, " ",
                entry_str(entry), " must have one placement per mesh dim (", mesh.ndim(), ")");
     if (checker) check_local_map_output(*checker, t, o, placements.data(), placements.size());
