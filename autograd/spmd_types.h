@@ -93,6 +93,14 @@ class Checker {
   void expect(const Tensor& x, int64_t axis, TypeSet accept, const OpName& what, const char* fix);
   // out takes x's type, with `type` on `axis` (a collective's, or reinterpret's, result).
   void retype(const Tensor& out, const Tensor& x, int64_t axis, Type type);
+  // Whether x's type on `axis` is settled (not an undecided Replicate) and in `accept`: then
+  // expect(x, axis, accept, ...) would do nothing. Untyped x reads as accepted.
+  bool accepts(const Tensor& x, int64_t axis, TypeSet accept) const {
+    if (!typed(x)) return true;
+    const TensorImpl& impl = *x.impl();
+    if ((impl.spmd_undecided >> axis) & 1) return false;
+    return (accept >> ((impl.spmd_types >> (2 * axis)) & 3u)) & 1u;
+  }
   // x's type on axis as it stands (an undecided axis reads as Replicate until settled otherwise);
   // nullopt when x is untyped.
   std::optional<Type> type_of(const Tensor& x, int64_t axis) const;

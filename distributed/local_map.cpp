@@ -261,7 +261,7 @@ OutputLeaves run_local_map(PreparedInputs& prepared, const LocalMapOptions& opti
       else replicate_partials(out = d.placements);
     };
     Tensor local;
-    if (!record || !arg.requires_grad()) {
+    if (!record || !autograd::requires_grad_fast(arg)) {
       local = d.local;
       grad_placements(in.grad_placements);
     } else {
