@@ -65,14 +65,16 @@ std::string listed(const std::vector<T>& v) {
 
 // F.interpolate's dispatch by rank and mode, and its errors where none matches.
 void check_rank(const Tensor& input, const std::string& mode, const Mode& m, const char* op) {
+  static constexpr const char* kLayouts[] = {"a 3-D input [N, C, L]", "a 4-D input [N, C, H, W]",
+                                             "a 5-D input [N, C, D, H, W]"};
   const bool any_rank = input.dim() >= 3 && input.dim() <= 5 && m.rank == 0;
   if (any_rank || input.dim() == m.rank) return;
   WEFT_CHECK(m.rule == ResampleMode::cubic || m.rank == 0 || input.dim() < 3 || input.dim() > 5, op, ": Got ",
              input.dim(), "D input, but ", mode, " mode needs ", m.rank, "D input (shape ", input.shape(), ")");
   WEFT_CHECK(false, op, ": Input Error: Only 3D, 4D and 5D input Tensors supported (got ", input.dim(),
              "D) for the modes: nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got \"",
-             mode, "\"", m.rank ? ", which needs " + std::to_string(m.rank) + "D input" : std::string(),
-             "; shape ", input.shape(), ")");
+             mode, "\"): expected ", m.rank ? kLayouts[m.rank - 3] : "a 3-D input [N, C, L], a 4-D input "
+             "[N, C, H, W] or a 5-D input [N, C, D, H, W]", ", but got shape ", input.shape());
 }
 
 // The output axes from size or scale_factor: one value for every spatial dim, or one per dim.

@@ -130,10 +130,12 @@ s.case("interpolate", F.interpolate, T(x), size=[3, 3], recompute_scale_factor=T
 s.case("interpolate", F.interpolate, T(x, grad=True), size=[3, 7], recompute_scale_factor=False)
 s.case("interpolate", F.interpolate, T(x, grad=True), scale_factor=1.3, recompute_scale_factor=False)
 s.case("interpolate", F.interpolate, T(x), size=[3, 3], mode="cubic")
-UPCAST = "PyTorch 1.13 has no CPU kernel for this dtype; weft computes in float32 and rounds once"
 
 
 def upcast(t, **kw):
+    """The reference for bfloat16 and float16: in float32, rounded once, as weft computes them. PyTorch
+    1.13 has no float16 kernel for these modes, nor a bfloat16 one for nearest-exact on one channel,
+    and its bfloat16 bicubic rounds its weights to bfloat16."""
     return F.interpolate(t.float(), **kw).to(t.dtype)
 
 
