@@ -48,9 +48,10 @@ float nearest_scale(int64_t in, const ResampleAxis& axis) {
 void nearest_terms(AxisTable& t, int64_t in, const ResampleAxis& axis, bool shortcuts) {
   const float scale = nearest_scale(in, axis);
   for (int64_t o = 0; o < axis.out; ++o, t.next_output()) {
+    const float src = static_cast<float>(o) * scale;
     const auto index = shortcuts && axis.out == in       ? o
                        : shortcuts && axis.out == 2 * in ? o / 2
-                                                         : static_cast<int64_t>(std::floor(static_cast<float>(o) * scale));
+                                                         : static_cast<int64_t>(std::floor(src));
     t.add(std::min(index, in - 1), 1.0);
   }
 }
@@ -83,16 +84,11 @@ void linear_terms(AxisTable& t, int64_t in, const ResampleAxis& axis, bool align
   }
 }
 
-// Keys' cubic convolution kernel with A = -0.75 (PyTorch's and OpenCV's), at distance 0 <= x <= 1
-// and 1 <= x <= 2 from a tap.
-double cubic_near(double x) {
-  constexpr double A = -0.75;
-  return ((A + 2) * x - (A + 3)) * x * x + 1;
-}
-double cubic_far(double x) {
-  constexpr double A = -0.75;
-  return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
-}
+// Keys' cubic convolution kernel, at distance 0 <= x <= 1 and 1 <= x <= 2 from a tap. Plain bicubic
+// takes A = -0.75 (PyTorch's and OpenCV's), the antialiased one A = -0.5 (Pillow's).
+constexpr double kCubicA = -0.75, kAntialiasCubicA = -0.5;
+double cubic_near(double x, double A = kCubicA) { return ((A + 2) * x - (A + 3)) * x * x + 1; }
+double cubic_far(double x, double A = kCubicA) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; }
 
 // Four taps around the source coordinate, which (unlike linear's) is not clamped at 0 before the
 // floor: -0.3 reads taps -2..1 with the weights of t = 0.7. Taps beyond the border read the border
@@ -106,6 +102,36 @@ void cubic_terms(AxisTable& t, int64_t in, const ResampleAxis& axis, bool align_
     const double w[4] = {cubic_far(f + 1), cubic_near(f), cubic_near(1 - f), cubic_far(2 - f)};
     for (int64_t j = 0; j < 4; ++j)
       t.add(std::clamp(static_cast<int64_t>(floor) - 1 + j, int64_t{0}, in - 1), w[j]);
+  }
+}
+
+// PyTorch's antialiased resampling (Pillow's): downsampling by s >= 1 stretches the filter (the
+// triangle of linear, or the cubic with A = -0.5) s times, so that every input is weighed; an
+// output takes the inputs within the filter's support around its centre scale * (o + 0.5), the
+// weights normalized to sum 1. Upsampling keeps the filter as is, normalized at the borders (where
+// it differs from plain linear and cubic). align_corners changes the scale only.
+void antialias_terms(AxisTable& t, int64_t in, const ResampleAxis& axis, bool align_corners, bool cubic) {
+  const double scale = pixel_scale(in, axis, align_corners);
+  const double half_taps = cubic ? 2.0 : 1.0;
+  const double support = scale >= 1 ? half_taps * scale : half_taps, stretch = scale >= 1 ? 1 / scale : 1.0;
+  const auto filter = [&](double x) {
+    x = std::fabs(x);
+    if (!cubic) return std::max(0.0, 1 - x);
+    return x < 1 ? cubic_near(x, kAntialiasCubicA) : x < 2 ? cubic_far(x, kAntialiasCubicA) : 0.0;
+  };
+  for (int64_t o = 0; o < axis.out; ++o, t.next_output()) {
+    const double centre = scale * (double(o) + 0.5);
+    // Truncated toward zero, as PyTorch's casts.
+    const int64_t begin = std::max(static_cast<int64_t>(centre - support + 0.5), int64_t{0});
+    const int64_t end = std::min(static_cast<int64_t>(centre + support + 0.5), in);
+    const size_t first = t.weight.size();
+    double total = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      t.add(i, filter((double(i) - centre + 0.5) * stretch));
+      total += t.weight.back();
+    }
+    if (total != 0)
+      for (size_t k = first; k < t.weight.size(); ++k) t.weight[k] /= total;
   }
 }
 
@@ -126,6 +152,8 @@ AxisTable axis_table(int64_t in, const ResampleAxis& axis, ResampleMode mode, bo
     case ResampleMode::linear: linear_terms(t, in, axis, align_corners); break;
     case ResampleMode::cubic: cubic_terms(t, in, axis, align_corners); break;
     case ResampleMode::area: area_terms(t, in, axis); break;
+    case ResampleMode::linear_antialias: antialias_terms(t, in, axis, align_corners, false); break;
+    case ResampleMode::cubic_antialias: antialias_terms(t, in, axis, align_corners, true); break;
   }
   return t;
 }

@@ -24,7 +24,8 @@ struct ResampleAxis {
 //   linear         two taps (half-pixel centres, or with align_corners the corner pixels' centres aligned)
 //   cubic          four taps, Keys' cubic convolution with A = -0.75, clamped at the borders
 //   area           the average of [floor(dst * in / out), ceil((dst + 1) * in / out)): adaptive average pooling
-enum class ResampleMode { nearest, nearest_exact, linear, cubic, area };
+//   *_antialias    linear's or cubic's filter stretched by the downsampling factor, normalized (Pillow's)
+enum class ResampleMode { nearest, nearest_exact, linear, cubic, area, linear_antialias, cubic_antialias };
 
 // y [N, C, axes[0].out, ...], one axis per spatial dim of x (1 to 3).
 Tensor resample_forward(const Tensor& x, const std::vector<ResampleAxis>& axes, ResampleMode mode,

@@ -45,11 +45,12 @@ struct ResampleBackward final : autograd::Node {
   autograd::variable_list apply(autograd::variable_list&& grads) override {
     return {kernels::resample_backward(grads[0], x_shape, axes, mode, align_corners)};
   }
-  // PyTorch's names: UpsampleNearest1DBackward, UpsampleBicubic2DBackward, AdaptiveAvgPool3DBackward...
+  // PyTorch's names: UpsampleNearest1DBackward, UpsampleBicubic2DAaBackward, AdaptiveAvgPool3DBackward...
   std::string name() const override {
     const std::string dims = std::to_string(axes.size()) + "D";
     if (mode == ResampleMode::area) return "AdaptiveAvgPool" + dims + "Backward";
-    return std::string("Upsample") + mode_name + dims + "Backward";
+    const bool aa = mode == ResampleMode::linear_antialias || mode == ResampleMode::cubic_antialias;
+    return std::string("Upsample") + mode_name + dims + (aa ? "Aa" : "") + "Backward";
   }
 };
 
@@ -119,10 +120,11 @@ Tensor area(const Tensor& input, const std::vector<kernels::ResampleAxis>& axes)
 
 Tensor interpolate(const Tensor& input, std::optional<OutputSize> size, std::optional<ScaleFactor> scale_factor,
                    const std::string& mode, std::optional<bool> align_corners,
-                   std::optional<bool> recompute_scale_factor) {
+                   std::optional<bool> recompute_scale_factor, bool antialias) {
   const char* op = "interpolate";
   if (input.defined() && is_reduced_float(input.dtype()))  // in float32, rounded back once
-    return interpolate(detail::widened(input), size, scale_factor, mode, align_corners, recompute_scale_factor)
+    return interpolate(detail::widened(input), size, scale_factor, mode, align_corners, recompute_scale_factor,
+                       antialias)
         .to(input.dtype());
   detail::check_plain(input, op);
   WEFT_CHECK(input.is_floating_point(), op, ": expected a floating point input (float32 or float64) but got ",
@@ -136,6 +138,9 @@ Tensor interpolate(const Tensor& input, std::optional<OutputSize> size, std::opt
              "but got ", size ? "both" : "neither");
   WEFT_CHECK(!(recompute_scale_factor.value_or(false) && size), op,
              ": recompute_scale_factor is not meaningful with an explicit size.");
+  WEFT_CHECK(!antialias || ((mode == "bilinear" || mode == "bicubic") && input.dim() == 4), op,
+             ": Anti-alias option is only supported for bilinear and bicubic modes (on 4D input), but got mode ",
+             mode, " on an input of shape ", input.shape());
   check_rank(input, mode, *m, op);
   for (int64_t d = 2; d < input.dim(); ++d)
     WEFT_CHECK(input.size(d) > 0, op, ": expected non-empty spatial dims but got ", input.shape());
@@ -147,11 +152,14 @@ Tensor interpolate(const Tensor& input, std::optional<OutputSize> size, std::opt
     for (auto& a : axes) a.scale_factor.reset();
   if (is_area && input.dim() < 5) return area(input, axes);
   const bool align = align_corners.value_or(false);
-  Tensor y = kernels::resample_forward(input, axes, m->rule, align);
+  const ResampleMode rule = !antialias                      ? m->rule
+                            : m->rule == ResampleMode::cubic ? ResampleMode::cubic_antialias
+                                                            : ResampleMode::linear_antialias;
+  Tensor y = kernels::resample_forward(input, axes, rule, align);
   return autograd::record<ResampleBackward>(std::move(y), [&](ResampleBackward& n) {
     n.x_shape = input.shape();
     n.axes = axes;
-    n.mode = m->rule;
+    n.mode = rule;
     n.align_corners = align;
     n.mode_name = m->name;
   }, input);

@@ -37,10 +37,11 @@ struct ScaleFactor {
 // placed by input size / output size, as if that size had been given). The mode must match the
 // rank: "linear" 3-D, "bilinear" and "bicubic" 4-D, "trilinear" 5-D; "nearest", "nearest-exact"
 // and "area" (adaptive average pooling to the output size) any of them. align_corners is the
-// interpolating modes' only (linear, bilinear, bicubic, trilinear; default false).
+// interpolating modes' only (linear, bilinear, bicubic, trilinear; default false). antialias
+// (bilinear and bicubic only) stretches the filter when downsampling, as Pillow and PyTorch do.
 Tensor interpolate(const Tensor& input, std::optional<OutputSize> size = std::nullopt,
                    std::optional<ScaleFactor> scale_factor = std::nullopt, const std::string& mode = "nearest",
                    std::optional<bool> align_corners = std::nullopt,
-                   std::optional<bool> recompute_scale_factor = std::nullopt);
+                   std::optional<bool> recompute_scale_factor = std::nullopt, bool antialias = false);
 
 }  // namespace weft

@@ -79,4 +79,6 @@ case("interpolate_area_3d", lambda x: F.interpolate(x, (2, 3, 4), mode="area"), 
 case("interpolate_bicubic", lambda x: F.interpolate(x, scale_factor=1.6, mode="bicubic"), "x", x=r(2, 3, 4, 5))
 case("interpolate_bicubic_aligned", lambda x: F.interpolate(x, (3, 8), mode="bicubic", align_corners=True), "x",
      x=r(1, 2, 6, 5))
+case("interpolate_bilinear_aa", lambda x: F.interpolate(x, (4, 3), mode="bilinear", antialias=True), "x",
+     x=r(1, 2, 9, 7))
 np.savez(sys.argv[1] + "/spatial.npz", **out)

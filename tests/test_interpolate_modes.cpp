@@ -1,4 +1,4 @@
-// test_interpolate_modes.cpp: interpolate's nearest-exact, area and bicubic modes and
+// test_interpolate_modes.cpp: interpolate's nearest-exact, area and bicubic modes, antialias and
 // recompute_scale_factor: hand-worked values, references computed another way (a gather by indices
 // computed in double, area as 1-D areas along each axis in turn and as avg_pool on even windows,
 // bicubic as a direct 16-tap sum of the textbook kernel), gradcheck in float64 and the errors.
@@ -147,8 +147,8 @@ TEST_CASE("bicubic is Keys' cubic convolution with clamped taps", "[interpolate]
   // A constant stays constant (the weights sum to 1), also at the borders and when downsampling.
   Tensor ones_in = full({1, 2, 5, 6}, 2.5, kFloat64);
   for (bool align : {false, true})
-    require_tensors_close(interpolate(ones_in, OutputSize(9, 4), {}, "bicubic", align), full({1, 2, 9, 4}, 2.5, kFloat64),
-                          1e-14);
+    require_tensors_close(interpolate(ones_in, OutputSize(9, 4), {}, "bicubic", align),
+                          full({1, 2, 9, 4}, 2.5, kFloat64), 1e-14);
 
   SECTION("a direct 16-tap sum") {
     Tensor t = randn64({1, 1, 5, 6}, 34, false);
@@ -171,9 +171,30 @@ TEST_CASE("bicubic is Keys' cubic convolution with clamped taps", "[interpolate]
   }
 }
 
-TEST_CASE("nearest-exact, area and bicubic pass gradcheck", "[interpolate][gradcheck]") {
+TEST_CASE("antialias stretches the filter when downsampling", "[interpolate]") {
+  // 4 -> 2: scale 2, the triangle twice as wide around centres 1 and 3; output 0 weighs inputs 0 1 2
+  // by 0.75 0.75 0.25 (normalized by 1.75), output 1 inputs 1 2 3 by 0.25 0.75 0.75.
+  Tensor row = f64({1, 2, 4, 8}, {1, 1, 1, 4});
+  require_close(interpolate(row, OutputSize(1, 2), {}, "bilinear", false, std::nullopt, true), {13.0 / 7, 38.0 / 7});
+  // Plain bilinear reads only inputs 0 1 and 2 3 there.
+  require_close(interpolate(row, OutputSize(1, 2), {}, "bilinear"), {1.5, 6});
+  // Upsampling keeps the filter: away from the borders it is plain bilinear.
+  Tensor t = randn64({1, 2, 6, 7}, 36, false);
+  Tensor aa = interpolate(t, OutputSize(12, 14), {}, "bilinear", false, std::nullopt, true);
+  Tensor plain = interpolate(t, OutputSize(12, 14), {}, "bilinear");
+  require_tensors_close(narrow(narrow(aa, 2, 1, 10), 3, 1, 12), narrow(narrow(plain, 2, 1, 10), 3, 1, 12), 1e-14);
+  // A constant stays constant, bicubic's negative lobes included.
+  Tensor c = full({1, 1, 9, 11}, -1.5, kFloat64);
+  for (bool align : {false, true})
+    require_tensors_close(interpolate(c, OutputSize(4, 3), {}, "bicubic", align, std::nullopt, true),
+                          full({1, 1, 4, 3}, -1.5, kFloat64), 1e-14);
+}
+
+TEST_CASE("nearest-exact, area, bicubic and antialias pass gradcheck", "[interpolate][gradcheck]") {
   Tensor x1 = randn64({2, 2, 5}, 41), x2 = randn64({1, 2, 4, 5}, 42), x3 = randn64({1, 2, 3, 2, 4}, 43);
-  auto check = [](const Tensor& x, auto f) { CHECK(gradcheck([&](const variable_list& in) { return f(in[0]); }, {x})); };
+  auto check = [](const Tensor& x, auto f) {
+    CHECK(gradcheck([&](const variable_list& in) { return f(in[0]); }, {x}));
+  };
   // nearest-exact on every rank, up and down, with a scale as given
   check(x1, [](const Tensor& t) { return interpolate(t, OutputSize(8), {}, "nearest-exact"); });
   check(x1, [](const Tensor& t) { return interpolate(t, {}, 0.7, "nearest-exact"); });
@@ -192,7 +213,16 @@ TEST_CASE("nearest-exact, area and bicubic pass gradcheck", "[interpolate][gradc
     check(x2, [=](const Tensor& t) { return interpolate(t, {}, ScaleFactor(0.6, 2.5), "bicubic", align); });
     check(x2, [=](const Tensor& t) { return interpolate(t, {}, 1.7, "bicubic", align, true); });
   }
+  // antialias, down and up
+  Tensor x9 = randn64({1, 1, 9, 7}, 44);
+  for (const char* mode : {"bilinear", "bicubic"})
+    for (bool align : {false, true}) {
+      check(x9, [=](const Tensor& t) { return interpolate(t, OutputSize(4, 3), {}, mode, align, std::nullopt, true); });
+      check(x9, [=](const Tensor& t) { return interpolate(t, {}, ScaleFactor(1.6, 0.45), mode, align, false, true); });
+    }
   CHECK(interpolate(x2, OutputSize(3), {}, "bicubic").grad_fn()->name() == "UpsampleBicubic2DBackward");
+  CHECK(interpolate(x2, OutputSize(3), {}, "bilinear", false, std::nullopt, true).grad_fn()->name() ==
+        "UpsampleBilinear2DAaBackward");
   CHECK(interpolate(x1, OutputSize(3), {}, "nearest-exact").grad_fn()->name() == "UpsampleNearestExact1DBackward");
   CHECK(interpolate(x3, OutputSize(2), {}, "area").grad_fn()->name() == "AdaptiveAvgPool3DBackward");
 }
@@ -212,7 +242,8 @@ TEST_CASE("the new modes refuse what PyTorch refuses, and name what is wrong", "
   WEFT_CHECK_ERROR(interpolate(randn64({1, 1, 1, 1, 1, 1}, 55, false), OutputSize(3), {}, "nearest-exact"),
                    Contains("Only 3D, 4D and 5D input Tensors supported (got 6D)"));
   WEFT_CHECK_ERROR(interpolate(x2, OutputSize(3), {}, "nearest", std::nullopt, true),
-                   Contains("interpolate") && Contains("recompute_scale_factor is not meaningful with an explicit size"));
+                   Contains("interpolate") &&
+                       Contains("recompute_scale_factor is not meaningful with an explicit size"));
   WEFT_CHECK_ERROR(interpolate(x2, OutputSize(-2), {}, "area"),
                    Contains("interpolate") && Contains("output size (-2, -2) must be non-negative"));
   WEFT_CHECK_ERROR(interpolate(x2, {}, -1.0, "area"), Contains("interpolate") && Contains("positive scale_factor"));
@@ -221,6 +252,12 @@ TEST_CASE("the new modes refuse what PyTorch refuses, and name what is wrong", "
                    Contains("non-empty spatial dims"));
   WEFT_CHECK_ERROR(interpolate(from_vector<int64_t>({1, 2, 3, 4}, {1, 1, 2, 2}), OutputSize(3), {}, "bicubic"),
                    Contains("interpolate") && Contains("floating point") && Contains("int64"));
+  for (const char* mode : {"nearest", "nearest-exact", "area"})
+    WEFT_CHECK_ERROR(interpolate(x2, OutputSize(3), {}, mode, std::nullopt, std::nullopt, true),
+                     Contains("interpolate") &&
+                         Contains("Anti-alias option is only supported for bilinear and bicubic"));
+  WEFT_CHECK_ERROR(interpolate(x3, OutputSize(3), {}, "trilinear", false, std::nullopt, true),
+                   Contains("Anti-alias option"));
   WEFT_CHECK_ERROR(interpolate(x2, OutputSize(3), {}, "cubic"),
                    Contains("\"nearest-exact\", \"area\"") && Contains("\"bicubic\"") && Contains("got \"cubic\""));
 }

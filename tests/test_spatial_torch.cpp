@@ -84,6 +84,8 @@ std::vector<OracleCase> oracle_cases() {
        one([](auto& in) { return interpolate(in[0], std::nullopt, 1.6, "bicubic"); })},
       {"interpolate_bicubic_aligned", {"x"}, "x",
        one([](auto& in) { return interpolate(in[0], Size2d(3, 8), {}, "bicubic", true); })},
+      {"interpolate_bilinear_aa", {"x"}, "x",
+       one([](auto& in) { return interpolate(in[0], Size2d(4, 3), {}, "bilinear", false, std::nullopt, true); })},
   };
 }
 

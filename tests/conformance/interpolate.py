@@ -1,6 +1,6 @@
 """Conformance cases of interpolate (ops/interpolate.h) against PyTorch 1.13: nearest, nearest-exact and
 area on [N, C, L], [N, C, H, W] and [N, C, D, H, W] inputs, linear, bilinear and trilinear on the rank
-each needs, and bicubic on [N, C, H, W]; recompute_scale_factor; the errors of each. (Not antialias.)"""
+each needs, and bicubic on [N, C, H, W]; recompute_scale_factor; antialias; the errors of each."""
 import sys
 
 import torch
@@ -239,4 +239,23 @@ for corners in (False, True):
     s.case("interpolate", F.interpolate, T(torch.zeros(1, 2, 0, 3, dtype=torch.float64)), size=[2, 2], **kw)
 s.case("interpolate", F.interpolate, T(x, grad=True), size=[6, 7], mode="bicubic")  # align_corners None
 s.case("interpolate", F.interpolate, T(x), size=[3, 3], mode="bicubic", recompute_scale_factor=True)
+# antialias: bilinear and bicubic on [N, C, H, W], the filter stretched when downsampling
+for mode in ("bilinear", "bicubic"):
+    for corners in (False, True):
+        kw = {"mode": mode, "align_corners": corners, "antialias": True}
+        for size in ([4, 3], [5, 17], [20, 6], [1, 1], [9, 11], [2, 5]):
+            s.case("interpolate", F.interpolate, T(xb, grad=True), size=size, **kw)
+        for scale_h, scale_w in ((0.45, 0.3), (1.7, 0.6), (0.2, 1.0)):
+            s.case("interpolate", interpolate, T(xb, grad=True), scale_h=scale_h, scale_w=scale_w, **kw)
+            s.case("interpolate", interpolate, T(xb, grad=True), scale_h=scale_h, scale_w=scale_w,
+                   recompute_scale_factor=True, **kw)
+        s.case("interpolate", F.interpolate, T(xb, layout="transposed", grad=True), size=[3, 4], **kw)
+        s.case("interpolate", F.interpolate, T(xb, dtype=torch.float32), size=[4, 3], **kw)
+        s.case("interpolate", upcast, T(xb, dtype=torch.bfloat16), size=[4, 3], **kw)
+        s.case("interpolate", F.interpolate, T([[[[1.0, NAN, 2.0], [INF, -0.0, 3.0], [4.0, 5.0, 6.0]]]],
+                                               dtype=torch.float64), size=[2, 2], **kw)
+for mode in ("nearest", "nearest-exact", "area", "bilinear"):
+    s.case("interpolate", F.interpolate, T(x3 if mode == "bilinear" else x), size=3, mode=mode, antialias=True)
+s.case("interpolate", F.interpolate, T(x1), size=3, mode="linear", antialias=True)
+s.case("interpolate", F.interpolate, T(x3), size=3, mode="trilinear", antialias=True)
 s.write(sys.argv[1])

@@ -23,7 +23,8 @@ Tensor interpolate_case(const Args& a) {
   if (a.has("align_corners")) align_corners = a.kw_boolean("align_corners", false);
   std::optional<bool> recompute;
   if (a.has("recompute_scale_factor")) recompute = a.kw_boolean("recompute_scale_factor", false);
-  return interpolate(x, size, scale, a.kw_string("mode", "nearest"), align_corners, recompute);
+  return interpolate(x, size, scale, a.kw_string("mode", "nearest"), align_corners, recompute,
+                     a.kw_boolean("antialias", false));
 }
 
 const OpTable table = {
