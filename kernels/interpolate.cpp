@@ -160,21 +160,31 @@ AxisTable axis_table(int64_t in, const ResampleAxis& axis, ResampleMode mode, bo
 
 // Calls f(output offset, input offset, weight) for the terms of every output element of one
 // [D, H, W] plane, those of weight 0 too, as PyTorch computes them (a NaN or an infinity beside the
-// sampled point makes a NaN, 0 * inf).
+// sampled point makes a NaN, 0 * inf). The outer axes' offsets and weight products are formed once
+// per term, through raw pointers the compiler can keep in registers.
 template <class F>
 void for_each_term(const AxisTable (&t)[3], int64_t in_h, int64_t in_w, F&& f) {
-  const auto first = [](const AxisTable& a, int64_t o) { return a.first[static_cast<size_t>(o)]; };
+  struct View {
+    const int64_t *first, *index;
+    const double* weight;
+    int64_t outputs;
+  };
+  View v[3];
+  for (int a = 0; a < 3; ++a) v[a] = {t[a].first.data(), t[a].index.data(), t[a].weight.data(), t[a].outputs()};
   int64_t o = 0;  // the output offset, row-major
-  for (int64_t od = 0; od < t[0].outputs(); ++od)
-    for (int64_t oh = 0; oh < t[1].outputs(); ++oh)
-      for (int64_t ow = 0; ow < t[2].outputs(); ++ow, ++o)
-        for (int64_t kd = first(t[0], od); kd < first(t[0], od + 1); ++kd)
-          for (int64_t kh = first(t[1], oh); kh < first(t[1], oh + 1); ++kh)
-            for (int64_t kw = first(t[2], ow); kw < first(t[2], ow + 1); ++kw) {
-              const auto d = static_cast<size_t>(kd), h = static_cast<size_t>(kh), w = static_cast<size_t>(kw);
-              f(o, (t[0].index[d] * in_h + t[1].index[h]) * in_w + t[2].index[w],
-                t[0].weight[d] * t[1].weight[h] * t[2].weight[w]);
-            }
+  for (int64_t od = 0; od < v[0].outputs; ++od)
+    for (int64_t oh = 0; oh < v[1].outputs; ++oh)
+      for (int64_t ow = 0; ow < v[2].outputs; ++ow, ++o)
+        for (int64_t kd = v[0].first[od], ed = v[0].first[od + 1]; kd < ed; ++kd) {
+          const int64_t at_d = v[0].index[kd] * in_h;
+          const double wd = v[0].weight[kd];
+          for (int64_t kh = v[1].first[oh], eh = v[1].first[oh + 1]; kh < eh; ++kh) {
+            const int64_t at_h = (at_d + v[1].index[kh]) * in_w;
+            const double wh = wd * v[1].weight[kh];
+            for (int64_t kw = v[2].first[ow], ew = v[2].first[ow + 1]; kw < ew; ++kw)
+              f(o, at_h + v[2].index[kw], wh * v[2].weight[kw]);
+          }
+        }
 }
 
 // Note [Nearest shortcuts]: PyTorch 1.13's nearest forward on a 4-D or 5-D input of one channel
