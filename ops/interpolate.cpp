@@ -70,8 +70,10 @@ void check_rank(const Tensor& input, const std::string& mode, const Mode& m, con
                                              "a 5-D input [N, C, D, H, W]"};
   const bool any_rank = input.dim() >= 3 && input.dim() <= 5 && m.rank == 0;
   if (any_rank || input.dim() == m.rank) return;
-  WEFT_CHECK(m.rule == ResampleMode::cubic || m.rank == 0 || input.dim() < 3 || input.dim() > 5, op, ": Got ",
-             input.dim(), "D input, but ", mode, " mode needs ", m.rank, "D input (shape ", input.shape(), ")");
+  // F.interpolate names the rank a linear mode needs; for bicubic and for other ranks it has one message.
+  const bool linear_family = m.rank != 0 && m.rule != ResampleMode::cubic;
+  WEFT_CHECK(!(linear_family && input.dim() >= 3 && input.dim() <= 5), op, ": Got ", input.dim(), "D input, but ",
+             mode, " mode needs ", m.rank, "D input (shape ", input.shape(), ")");
   WEFT_CHECK(false, op, ": Input Error: Only 3D, 4D and 5D input Tensors supported (got ", input.dim(),
              "D) for the modes: nearest | linear | bilinear | bicubic | trilinear | area | nearest-exact (got \"",
              mode, "\"): expected ", m.rank ? kLayouts[m.rank - 3] : "a 3-D input [N, C, L], a 4-D input "
