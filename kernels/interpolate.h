@@ -1,5 +1,6 @@
-// interpolate.h: nearest and (bi/tri)linear resampling of the 1, 2 or 3 spatial dims of
-// [N, C, ...] inputs, forward and backward, with PyTorch's source-coordinate rules. No autograd.
+// interpolate.h: resampling of the 1, 2 or 3 spatial dims of [N, C, ...] inputs (nearest,
+// nearest-exact, linear, cubic and area averages), forward and backward, with PyTorch's
+// source-coordinate rules. No autograd.
 #pragma once
 
 #include <cstdint>
@@ -17,12 +18,20 @@ struct ResampleAxis {
   std::optional<double> scale_factor;
 };
 
-// y [N, C, axes[0].out, ...], one axis per spatial dim of x (1 to 3): nearest (src = floor(dst *
-// in / out)) or linear along every axis (half-pixel centres, or with align_corners the corner
-// pixels' centres aligned).
-Tensor resample_forward(const Tensor& x, const std::vector<ResampleAxis>& axes, bool linear, bool align_corners);
-// dx [x_shape]: each dy element spread back onto the inputs it was interpolated from.
-Tensor resample_backward(const Tensor& dy, const Shape& x_shape, const std::vector<ResampleAxis>& axes, bool linear,
-                         bool align_corners);
+// The same rule along every axis:
+//   nearest        src = floor(dst * scale), in float as PyTorch (Note [Nearest shortcuts])
+//   nearest_exact  src = floor((dst + 0.5) * scale), in float
+//   linear         two taps (half-pixel centres, or with align_corners the corner pixels' centres aligned)
+//   cubic          four taps, Keys' cubic convolution with A = -0.75, clamped at the borders
+//   area           the average of [floor(dst * in / out), ceil((dst + 1) * in / out)): adaptive average pooling
+//   *_antialias    linear's or cubic's filter stretched by the downsampling factor, normalized (Pillow's)
+enum class ResampleMode { nearest, nearest_exact, linear, cubic, area, linear_antialias, cubic_antialias };
+
+// y [N, C, axes[0].out, ...], one axis per spatial dim of x (1 to 3).
+Tensor resample_forward(const Tensor& x, const std::vector<ResampleAxis>& axes, ResampleMode mode,
+                        bool align_corners);
+// dx [x_shape]: each dy element spread back onto the inputs it was computed from, with their weights.
+Tensor resample_backward(const Tensor& dy, const Shape& x_shape, const std::vector<ResampleAxis>& axes,
+                         ResampleMode mode, bool align_corners);
 
 }  // namespace weft::kernels

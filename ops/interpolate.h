@@ -1,5 +1,6 @@
-// interpolate with torch.nn.functional.interpolate's signature: "nearest" on [N, C, L], [N, C, H, W]
-// and [N, C, D, H, W] inputs, and the linear mode of each rank ("linear", "bilinear", "trilinear").
+// interpolate with torch.nn.functional.interpolate's signature: "nearest", "nearest-exact" and "area"
+// on [N, C, L], [N, C, H, W] and [N, C, D, H, W] inputs, the linear mode of each rank ("linear",
+// "bilinear", "trilinear"), and "bicubic" on [N, C, H, W].
 #pragma once
 
 #include <cstdint>
@@ -32,10 +33,15 @@ struct ScaleFactor {
 };
 
 // Exactly one of size and scale_factor (the output is floor(input size * scale), and the scale is
-// used as given to place the samples). The mode must match the rank: "linear" 3-D, "bilinear" 4-D,
-// "trilinear" 5-D; "nearest" any of them. align_corners is the linear modes' only (default false).
+// used as given to place the samples, unless recompute_scale_factor is true: then the samples are
+// placed by input size / output size, as if that size had been given). The mode must match the
+// rank: "linear" 3-D, "bilinear" and "bicubic" 4-D, "trilinear" 5-D; "nearest", "nearest-exact"
+// and "area" (adaptive average pooling to the output size) any of them. align_corners is the
+// interpolating modes' only (linear, bilinear, bicubic, trilinear; default false). antialias
+// (bilinear and bicubic only) stretches the filter when downsampling, as Pillow and PyTorch do.
 Tensor interpolate(const Tensor& input, std::optional<OutputSize> size = std::nullopt,
                    std::optional<ScaleFactor> scale_factor = std::nullopt, const std::string& mode = "nearest",
-                   std::optional<bool> align_corners = std::nullopt);
+                   std::optional<bool> align_corners = std::nullopt,
+                   std::optional<bool> recompute_scale_factor = std::nullopt, bool antialias = false);
 
 }  // namespace weft

@@ -72,4 +72,13 @@ case("interpolate_bilinear", lambda x: F.interpolate(x, (7, 5), mode="bilinear")
 case("interpolate_bilinear_aligned", lambda x: F.interpolate(x, (3, 8), mode="bilinear", align_corners=True), "x",
      x=r(1, 2, 5, 4))
 case("interpolate_bilinear_scale", lambda x: F.interpolate(x, scale_factor=0.6, mode="bilinear"), "x", x=r(1, 2, 7, 9))
+case("interpolate_nearest_exact", lambda x: F.interpolate(x, scale_factor=(1.7, 0.6), mode="nearest-exact"), "x",
+     x=r(2, 3, 5, 6))
+case("interpolate_area", lambda x: F.interpolate(x, (3, 4), mode="area"), "x", x=r(2, 3, 7, 9))
+case("interpolate_area_3d", lambda x: F.interpolate(x, (2, 3, 4), mode="area"), "x", x=r(1, 2, 5, 4, 6))
+case("interpolate_bicubic", lambda x: F.interpolate(x, scale_factor=1.6, mode="bicubic"), "x", x=r(2, 3, 4, 5))
+case("interpolate_bicubic_aligned", lambda x: F.interpolate(x, (3, 8), mode="bicubic", align_corners=True), "x",
+     x=r(1, 2, 6, 5))
+case("interpolate_bilinear_aa", lambda x: F.interpolate(x, (4, 3), mode="bilinear", antialias=True), "x",
+     x=r(1, 2, 9, 7))
 np.savez(sys.argv[1] + "/spatial.npz", **out)

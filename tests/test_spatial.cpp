@@ -119,8 +119,9 @@ TEST_CASE("pooling, normalization, padding and interpolation name what is wrong"
   WEFT_CHECK_ERROR(pad(x, {-3, -2}), Contains("negative size"));
   WEFT_CHECK_ERROR(interpolate(x), Contains("interpolate") && Contains("exactly one of size and scale_factor"));
   WEFT_CHECK_ERROR(interpolate(x, Size2d(2), 2.0), Contains("exactly one") && Contains("both"));
-  WEFT_CHECK_ERROR(interpolate(x, Size2d(2), {}, "bicubic"), Contains("\"bicubic\""));
-  WEFT_CHECK_ERROR(interpolate(x, Size2d(2), {}, "nearest", true), Contains("align_corners is for the interpolating modes"));
+  WEFT_CHECK_ERROR(interpolate(x, Size2d(2), {}, "cubic"), Contains("\"cubic\""));
+  WEFT_CHECK_ERROR(interpolate(x, Size2d(2), {}, "nearest", true),
+                   Contains("align_corners option can only be set with the interpolating modes"));
   WEFT_CHECK_ERROR(interpolate(x, {}, 0.1), Contains("output size (0, 0) must be positive"));
   WEFT_CHECK_ERROR(interpolate(randn({2, 4}), Size2d(2)), Contains("4-D input"));
 }

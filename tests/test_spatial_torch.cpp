@@ -75,6 +75,17 @@ std::vector<OracleCase> oracle_cases() {
        one([](auto& in) { return interpolate(in[0], Size2d(3, 8), {}, "bilinear", true); })},
       {"interpolate_bilinear_scale", {"x"}, "x",
        one([](auto& in) { return interpolate(in[0], std::nullopt, 0.6, "bilinear"); })},
+      {"interpolate_nearest_exact", {"x"}, "x",
+       one([](auto& in) { return interpolate(in[0], std::nullopt, ScaleFactor(1.7, 0.6), "nearest-exact"); })},
+      {"interpolate_area", {"x"}, "x", one([](auto& in) { return interpolate(in[0], Size2d(3, 4), {}, "area"); })},
+      {"interpolate_area_3d", {"x"}, "x",
+       one([](auto& in) { return interpolate(in[0], OutputSize(2, 3, 4), {}, "area"); })},
+      {"interpolate_bicubic", {"x"}, "x",
+       one([](auto& in) { return interpolate(in[0], std::nullopt, 1.6, "bicubic"); })},
+      {"interpolate_bicubic_aligned", {"x"}, "x",
+       one([](auto& in) { return interpolate(in[0], Size2d(3, 8), {}, "bicubic", true); })},
+      {"interpolate_bilinear_aa", {"x"}, "x",
+       one([](auto& in) { return interpolate(in[0], Size2d(4, 3), {}, "bilinear", false, std::nullopt, true); })},
   };
 }
 
