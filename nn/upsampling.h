@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "nn/module.h"
 #include "ops/interpolate.h"
