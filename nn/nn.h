@@ -22,3 +22,4 @@
 #include "nn/distributed_checkpoint.h"
 #include "nn/activation_checkpoint.h"
 #include "nn/vocab_parallel.h"
+#include "nn/upsampling.h"

@@ -1,8 +1,11 @@
-// nn pooling and reshaping layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, Identity.
+// nn pooling and reshaping layers: MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool2d, Flatten,
+// Identity. stride defaults to kernel_size, as PyTorch's. PyTorch's return_indices=True is
+// forward_with_indices (as in libtorch): forward returns one tensor, as Sequential needs.
 #pragma once
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "nn/module.h"
 #include "ops/pooling.h"
@@ -16,8 +19,44 @@ class MaxPool2d : public UnaryModule {
       : UnaryModule("MaxPool2d"), kernel_size(kernel_size), stride(stride.value_or(kernel_size)), padding(padding),
         dilation(dilation), ceil_mode(ceil_mode) {}
   Tensor forward(const Tensor& x) override { return max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode); }
+  // The values and, for each, the index h * W + w of its maximum within its plane.
+  std::pair<Tensor, Tensor> forward_with_indices(const Tensor& x) {
+    return max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode);
+  }
   std::string extra_repr() const override;
   Size2d kernel_size, stride, padding, dilation;
+  bool ceil_mode;
+};
+
+class MaxPool1d : public UnaryModule {
+ public:
+  explicit MaxPool1d(int64_t kernel_size, std::optional<int64_t> stride = std::nullopt, int64_t padding = 0,
+                     int64_t dilation = 1, bool ceil_mode = false)
+      : UnaryModule("MaxPool1d"), kernel_size(kernel_size), stride(stride.value_or(kernel_size)), padding(padding),
+        dilation(dilation), ceil_mode(ceil_mode) {}
+  Tensor forward(const Tensor& x) override { return max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode); }
+  // The values and, for each, the position of its maximum along L.
+  std::pair<Tensor, Tensor> forward_with_indices(const Tensor& x) {
+    return max_pool1d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode);
+  }
+  std::string extra_repr() const override;
+  int64_t kernel_size, stride, padding, dilation;
+  bool ceil_mode;
+};
+
+class MaxPool3d : public UnaryModule {
+ public:
+  explicit MaxPool3d(Size3d kernel_size, std::optional<Size3d> stride = std::nullopt, Size3d padding = 0,
+                     Size3d dilation = 1, bool ceil_mode = false)
+      : UnaryModule("MaxPool3d"), kernel_size(kernel_size), stride(stride.value_or(kernel_size)), padding(padding),
+        dilation(dilation), ceil_mode(ceil_mode) {}
+  Tensor forward(const Tensor& x) override { return max_pool3d(x, kernel_size, stride, padding, dilation, ceil_mode); }
+  // The values and, for each, the index (d * H + h) * W + w of its maximum within its volume.
+  std::pair<Tensor, Tensor> forward_with_indices(const Tensor& x) {
+    return max_pool3d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode);
+  }
+  std::string extra_repr() const override;
+  Size3d kernel_size, stride, padding, dilation;
   bool ceil_mode;
 };
 
@@ -33,6 +72,37 @@ class AvgPool2d : public UnaryModule {
   }
   std::string extra_repr() const override;
   Size2d kernel_size, stride, padding;
+  bool ceil_mode, count_include_pad;
+  std::optional<int64_t> divisor_override;
+};
+
+// PyTorch's AvgPool1d has no divisor_override.
+class AvgPool1d : public UnaryModule {
+ public:
+  explicit AvgPool1d(int64_t kernel_size, std::optional<int64_t> stride = std::nullopt, int64_t padding = 0,
+                     bool ceil_mode = false, bool count_include_pad = true)
+      : UnaryModule("AvgPool1d"), kernel_size(kernel_size), stride(stride.value_or(kernel_size)), padding(padding),
+        ceil_mode(ceil_mode), count_include_pad(count_include_pad) {}
+  Tensor forward(const Tensor& x) override {
+    return avg_pool1d(x, kernel_size, stride, padding, ceil_mode, count_include_pad);
+  }
+  std::string extra_repr() const override;
+  int64_t kernel_size, stride, padding;
+  bool ceil_mode, count_include_pad;
+};
+
+class AvgPool3d : public UnaryModule {
+ public:
+  explicit AvgPool3d(Size3d kernel_size, std::optional<Size3d> stride = std::nullopt, Size3d padding = 0,
+                     bool ceil_mode = false, bool count_include_pad = true,
+                     std::optional<int64_t> divisor_override = std::nullopt)
+      : UnaryModule("AvgPool3d"), kernel_size(kernel_size), stride(stride.value_or(kernel_size)), padding(padding),
+        ceil_mode(ceil_mode), count_include_pad(count_include_pad), divisor_override(divisor_override) {}
+  Tensor forward(const Tensor& x) override {
+    return avg_pool3d(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override);
+  }
+  std::string extra_repr() const override;
+  Size3d kernel_size, stride, padding;
   bool ceil_mode, count_include_pad;
   std::optional<int64_t> divisor_override;
 };

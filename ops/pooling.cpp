@@ -2,7 +2,12 @@
 // the 1-D pools through the 2-D ones (as PyTorch computes them), the 3-D ones on kernels/pool3d.h.
 #include "ops/pooling.h"
 
+#include <string>
+#include <vector>
+
+#include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "framework/factories.h"
 #include "kernels/pool.h"
 #include "kernels/pool3d.h"
 #include "ops/reduced_float.h"
@@ -12,6 +17,29 @@ namespace weft {
 namespace {
 
 using kernels::PoolGeometry;
+
+// "3x1x4": sizes as PyTorch's shape checks print them.
+std::string by_x(const std::vector<int64_t>& sizes) {
+  std::string s;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (i) s += 'x';
+    s += std::to_string(sizes[i]);
+  }
+  return s;
+}
+
+// Every output size positive, refused in PyTorch's words (pool2d_shape_check, pool3d_shape_check): the
+// planes and the spatial sizes in and out, with the height of one the 1-D pools run over.
+void check_output_sizes(int64_t planes, const std::vector<int64_t>& in, const std::vector<int64_t>& out,
+                        const char* op) {
+  bool positive = true;
+  for (int64_t o : out) positive = positive && o > 0;
+  std::vector<int64_t> given{planes}, computed{planes};
+  given.insert(given.end(), in.begin(), in.end());
+  computed.insert(computed.end(), out.begin(), out.end());
+  WEFT_CHECK(positive, op, ": Given input size: (", by_x(given), "). Calculated output size: (", by_x(computed),
+             "). Output size is too small");
+}
 
 // int64 is avg_pool2d's only (PyTorch 1.13's CPU kernel averages it with integer division; its
 // max pooling and adaptive average refuse every integer dtype).
@@ -27,19 +55,19 @@ PoolGeometry pool_geometry(const Tensor& x, Size2d kernel, std::optional<Size2d>
   check_pool_input(x, op, int64_ok);
   Size2d s = stride.value_or(kernel);
   PoolGeometry g{{kernel.h, kernel.w}, {s.h, s.w}, {padding.h, padding.w}, {dilation.h, dilation.w}, ceil_mode};
+  std::vector<int64_t> in, out;
   for (int d = 0; d < 2; ++d) {
     WEFT_CHECK(g.kernel[d] > 0 && g.stride[d] > 0 && g.dilation[d] > 0, op,
                ": expected positive kernel_size, stride and dilation but got kernel_size (", kernel.h, ", ",
                kernel.w, "), stride (", s.h, ", ", s.w, "), dilation (", dilation.h, ", ", dilation.w, ")");
-    const int64_t extent = g.dilation[d] * (g.kernel[d] - 1) + 1;
     // Half the kernel size, not of the dilated window, as PyTorch checks it.
     WEFT_CHECK(g.pad[d] >= 0 && 2 * g.pad[d] <= g.kernel[d], op, ": padding (", g.pad[d],
                ") must be non-negative and at most half the kernel size (", g.kernel[d], ")");
-    const int64_t out = kernels::pool_output_size(x.size(2 + d), g.kernel[d], g.stride[d], g.pad[d],
-                                                  g.dilation[d], ceil_mode);
-    WEFT_CHECK(out > 0, op, ": the input ", x.shape(), " is too small for kernel size ", extent,
-               " with padding ", g.pad[d], " along spatial dim ", d, " (output size ", out, ")");
+    in.push_back(x.size(2 + d));
+    out.push_back(kernels::pool_output_size(x.size(2 + d), g.kernel[d], g.stride[d], g.pad[d], g.dilation[d],
+                                            ceil_mode));
   }
+  check_output_sizes(x.size(1), in, out, op);
   return g;
 }
 
@@ -170,22 +198,29 @@ void check_rank(const Tensor& x, int64_t batched, const char* layout, const char
              batched - 1, "-D unbatched) but got shape ", x.shape());
 }
 
-// A 1-D or 3-D window checked as pool_geometry checks a 2-D one, naming the input's own shape. The
-// spatial dims are x's last `dims`.
-void check_window(const Tensor& x, int dims, const int64_t* kernel, const int64_t* stride, const int64_t* pad,
-                  const int64_t* dilation, bool ceil_mode, const char* op) {
+// A 1-D or 3-D window's arguments checked as pool_geometry checks a 2-D one's.
+void check_window_args(int dims, const int64_t* kernel, const int64_t* stride, const int64_t* pad,
+                       const int64_t* dilation, const char* op) {
   for (int d = 0; d < dims; ++d) {
     WEFT_CHECK(kernel[d] > 0 && stride[d] > 0 && dilation[d] > 0, op, ": expected positive kernel_size, stride and "
                "dilation but got kernel_size ", kernel[d], ", stride ", stride[d], " and dilation ", dilation[d],
                " along spatial dim ", d);
     WEFT_CHECK(pad[d] >= 0 && 2 * pad[d] <= kernel[d], op, ": padding (", pad[d],
                ") must be non-negative and at most half the kernel size (", kernel[d], ")");
-    const int64_t in = x.size(x.dim() - dims + d);
-    const int64_t out = kernels::pool_output_size(in, kernel[d], stride[d], pad[d], dilation[d], ceil_mode);
-    WEFT_CHECK(out > 0, op, ": the input ", x.shape(), " is too small for kernel size ",
-               dilation[d] * (kernel[d] - 1) + 1, " with padding ", pad[d], " along spatial dim ", d,
-               " (output size ", out, ")");
   }
+}
+
+// A 1-D or 3-D window checked as pool_geometry checks a 2-D one. The spatial dims are x's last `dims`.
+void check_window(const Tensor& x, int dims, const int64_t* kernel, const int64_t* stride, const int64_t* pad,
+                  const int64_t* dilation, bool ceil_mode, const char* op) {
+  check_window_args(dims, kernel, stride, pad, dilation, op);
+  std::vector<int64_t> in, out;
+  if (dims == 1) in = out = {1};  // PyTorch runs the 1-D pools as 2-D ones over a height of one
+  for (int d = 0; d < dims; ++d) {
+    in.push_back(x.size(x.dim() - dims + d));
+    out.push_back(kernels::pool_output_size(in.back(), kernel[d], stride[d], pad[d], dilation[d], ceil_mode));
+  }
+  check_output_sizes(x.size(x.dim() - dims - 1), in, out, op);
 }
 
 // y without the height of one the 1-D pools run the 2-D ones over.
@@ -265,9 +300,30 @@ Tensor avg_pool1d(const Tensor& input, int64_t kernel_size, std::optional<int64_
                                  ceil_mode, count_include_pad, std::nullopt, op));
 }
 
+// PyTorch 1.13's max_pool1d, when no gradient is recorded, runs a kernel of its own without indices,
+// which returns an empty output for a window longer than the padded input and refuses only a negative
+// output size, in its own words. With a gradient (or indices) it runs the 2-D pool, which refuses both.
 Tensor max_pool1d(const Tensor& input, int64_t kernel_size, std::optional<int64_t> stride, int64_t padding,
                   int64_t dilation, bool ceil_mode) {
-  return max_pool1d_named(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool1d").first;
+  const char* op = "max_pool1d";
+  if (input.defined() && !(input.requires_grad() && GradMode::is_enabled())) {
+    check_rank(input, 3, "[N, C, L]", op);
+    WEFT_CHECK(input.is_floating_point(), op, ": expected a floating point input (float32 or float64) but got ",
+               input.dtype());
+    WEFT_CHECK(input.size(-2) != 0 && input.size(-1) != 0, op, ": Expected 2D or 3D (batch mode) tensor with "
+               "optional 0 dim batch size for input, but got:", input.shape());
+    const int64_t s = stride.value_or(kernel_size);
+    check_window_args(1, &kernel_size, &s, &padding, &dilation, op);
+    const int64_t out = kernels::pool_output_size(input.size(-1), kernel_size, s, padding, dilation, ceil_mode);
+    WEFT_CHECK(out >= 0, "max_pool1d() Invalid computed output size: ", out, " (input ", input.shape(),
+               ", kernel_size ", kernel_size, ", stride ", s, ", padding ", padding, ", dilation ", dilation, ")");
+    if (out == 0) {
+      Shape shape = input.shape();
+      shape.back() = 0;
+      return empty(shape, input.dtype());
+    }
+  }
+  return max_pool1d_named(input, kernel_size, stride, padding, dilation, ceil_mode, op).first;
 }
 
 std::pair<Tensor, Tensor> max_pool1d_with_indices(const Tensor& input, int64_t kernel_size,

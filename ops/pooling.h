@@ -34,7 +34,8 @@ struct Size3d {
 };
 
 // [N, C, L] (or [C, L]): the 2-D pools over a height of one, as PyTorch computes them. max_pool1d's
-// indices are positions along L.
+// indices are positions along L. As PyTorch 1.13's, max_pool1d without indices returns an empty
+// [N, C, 0] for a window longer than the padded input when it records no gradient.
 Tensor avg_pool1d(const Tensor& input, int64_t kernel_size, std::optional<int64_t> stride = std::nullopt,
                   int64_t padding = 0, bool ceil_mode = false, bool count_include_pad = true);
 Tensor max_pool1d(const Tensor& input, int64_t kernel_size, std::optional<int64_t> stride = std::nullopt,

@@ -168,9 +168,14 @@ s.case("max_pool1d", F.max_pool1d, T(x1[None]), 2)
 s.case("max_pool1d", F.max_pool1d, T(torch.zeros(1, 2, 0, dtype=torch.float64)), 1)
 s.case("max_pool1d_with_indices", max_pool1d_with_indices, T(x1), 12)
 s.case("max_pool1d", F.max_pool1d, T(x1, grad=True), 12)
-s.case("max_pool1d", F.max_pool1d, T(x1), 12, expect_error=True,
-       why="PyTorch 1.13 returns an empty output for a window larger than the input when no gradient or indices "
-           "are needed, and refuses it otherwise; weft always refuses")
+# without a gradient or indices a window longer than the padded input gives an empty output; a
+# negative output size is refused
+s.case("max_pool1d", F.max_pool1d, T(x1), 12)
+s.case("max_pool1d", F.max_pool1d, T(x1[0]), 13, padding=1)
+s.case("max_pool1d", F.max_pool1d, T(x1), 12, stride=1, ceil_mode=True)
+s.case("max_pool1d", F.max_pool1d, T(x1, dtype=torch.bfloat16), 12)
+s.case("max_pool1d", F.max_pool1d, T(x1), 13, stride=1)
+s.case("max_pool1d", F.max_pool1d, T(x1, grad=True), 13, stride=1)
 s.case("avg_pool1d", F.avg_pool1d, T(x1), 3, padding=2)
 s.case("avg_pool1d", F.avg_pool1d, T(x1), 12)
 s.case("avg_pool1d", F.avg_pool1d, T(x1), 0)
