@@ -39,7 +39,7 @@ Tensor Upsample::forward(const Tensor& x) {
   WEFT_CHECK(!(size && scale_factor), "Upsample: only one of size or scale_factor should be defined, but got size ",
              size_str(*size), " and scale_factor ", scale_str(*scale_factor));
   WEFT_CHECK(size || scale_factor, "Upsample: either size or scale_factor should be defined, but got neither");
-  return interpolate(x, size, scale_factor, mode, align_corners);
+  return interpolate(x, size, scale_factor, mode, align_corners, recompute_scale_factor);
 }
 
 std::string Upsample::extra_repr() const {
@@ -47,6 +47,8 @@ std::string Upsample::extra_repr() const {
                                   : "size=" + (size ? size_str(*size) : std::string("None"));
   text += ", mode=" + mode;
   if (align_corners) text += std::string(", align_corners=") + (*align_corners ? "true" : "false");
+  if (recompute_scale_factor)
+    text += std::string(", recompute_scale_factor=") + (*recompute_scale_factor ? "true" : "false");
   return text;
 }
 

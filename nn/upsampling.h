@@ -12,20 +12,23 @@
 namespace weft::nn {
 
 // Exactly one of size and scale_factor, checked when called, as PyTorch does (the fields are public
-// and may be set after construction). mode and align_corners go to interpolate as given.
+// and may be set after construction). mode, align_corners and recompute_scale_factor go to
+// interpolate as given.
 class Upsample : public UnaryModule {
  public:
   explicit Upsample(std::optional<OutputSize> size = std::nullopt,
                     std::optional<ScaleFactor> scale_factor = std::nullopt, std::string mode = "nearest",
-                    std::optional<bool> align_corners = std::nullopt)
+                    std::optional<bool> align_corners = std::nullopt,
+                    std::optional<bool> recompute_scale_factor = std::nullopt)
       : UnaryModule("Upsample"), size(std::move(size)), scale_factor(std::move(scale_factor)), mode(std::move(mode)),
-        align_corners(align_corners) {}
+        align_corners(align_corners), recompute_scale_factor(recompute_scale_factor) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   std::optional<OutputSize> size;
   std::optional<ScaleFactor> scale_factor;
   std::string mode;
   std::optional<bool> align_corners;
+  std::optional<bool> recompute_scale_factor;
 };
 
 }  // namespace weft::nn

@@ -131,6 +131,14 @@ TEST_CASE("Upsample calls interpolate on 1-D, 2-D and 3-D inputs", "[nn]") {
       {1, 2, 3, 3, 4});
   nn::Upsample linear(std::nullopt, 2.5, "linear");
   require_same_as_op(linear, [](const Tensor& x) { return interpolate(x, {}, 2.5, "linear"); }, {2, 2, 5});
+  // recompute_scale_factor reaches interpolate: with 2.5 on a length of 5 the samples are placed by
+  // 5/12 instead of 1/2.5, which changes the values (so the comparison below can fail).
+  nn::Upsample recomputed(std::nullopt, 2.5, "linear", std::nullopt, true);
+  require_same_as_op(recomputed, [](const Tensor& x) { return interpolate(x, {}, 2.5, "linear", {}, true); },
+                     {2, 2, 5});
+  const Tensor probe = weft::rand({2, 2, 5});
+  CHECK_FALSE(weft::allclose(recomputed.forward(probe), linear.forward(probe)));
+  CHECK(recomputed.extra_repr() == "scale_factor=2.5, mode=linear, recompute_scale_factor=true");
   CHECK(module_gradcheck(trilinear, {1, 2, 2, 3, 3}));
   CHECK(module_gradcheck(linear, {2, 2, 4}));
   CHECK(module_gradcheck(by_size, {1, 2, 3, 4}));
