@@ -262,19 +262,39 @@ void refresh_view_history(const Tensor& t) {
   meta->requires_grad = true;
 }
 
-Edge gradient_edge(const Tensor& t) {
-  if (!requires_grad_fast(t)) return Edge{};
-  AutogradMeta& meta = *t.impl()->autograd;
-  if (meta.is_view) [[unlikely]] refresh_view_history(t);  // only views can go stale
-  if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr, t.shape(), t.dtype()};
-  // Forward passes on several threads may use one leaf: its accumulator is made once, under a lock.
+namespace {
+
+// A leaf's accumulator, made on first use. Forward passes on several threads may use one leaf: it
+// is made once, under a lock.
+std::shared_ptr<Node> accumulator_of(const Tensor& t, AutogradMeta& meta) {
   std::lock_guard<std::mutex> lock(accumulator_mutex);
   std::shared_ptr<Node> accumulator = meta.grad_accumulator.lock();
   if (!accumulator) {
     accumulator = std::allocate_shared<AccumulateGrad>(weft::detail::PoolAllocator<AccumulateGrad>(), t);
     meta.grad_accumulator = accumulator;
   }
-  return Edge{std::move(accumulator), 0, t.shape(), t.dtype()};
+  return accumulator;
+}
+
+}  // namespace
+
+Edge gradient_edge(const Tensor& t) {
+  if (!requires_grad_fast(t)) return Edge{};
+  AutogradMeta& meta = *t.impl()->autograd;
+  if (meta.is_view) [[unlikely]] refresh_view_history(t);  // only views can go stale
+  if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr, t.shape(), t.dtype()};
+  return Edge{accumulator_of(t, meta), 0, t.shape(), t.dtype()};
+}
+
+void append_gradient_edge(EdgeList& edges, const Tensor& t) {
+  if (!requires_grad_fast(t)) {
+    edges.emplace_back();
+    return;
+  }
+  AutogradMeta& meta = *t.impl()->autograd;
+  if (meta.is_view) [[unlikely]] refresh_view_history(t);  // only views can go stale
+  if (meta.grad_fn) edges.emplace_back(meta.grad_fn, meta.output_nr, t.shape(), t.dtype());
+  else edges.emplace_back(accumulator_of(t, meta), 0u, t.shape(), t.dtype());
 }
 
 void set_history(const Tensor& output, const std::shared_ptr<Node>& node, uint32_t output_nr) {

@@ -72,6 +72,14 @@ class EdgeList {
     new (data_ + size_) Edge(std::move(edge));
     ++size_;
   }
+  // Constructs the next edge in place (make_node's edges: no temporary Edge to move and destroy).
+  template <class... Args>
+  Edge& emplace_back(Args&&... args) {
+    if (size_ == capacity_) reserve(capacity_ * 2);
+    Edge* edge = new (data_ + size_) Edge{std::forward<Args>(args)...};
+    ++size_;
+    return *edge;
+  }
 
  private:
   Edge* inline_data() { return reinterpret_cast<Edge*>(inline_); }
@@ -272,13 +280,15 @@ inline bool requires_grad_fast(const TensorList& list) {
 // The edge a gradient for `t` travels: its grad_fn, or its leaf accumulator. Invalid when `t`
 // does not require grad.
 Edge gradient_edge(const Tensor& t);
+// The same edge, appended to `edges` in place.
+void append_gradient_edge(EdgeList& edges, const Tensor& t);
 
 namespace detail {
 inline size_t count_inputs(const Tensor&) { return 1; }
 inline size_t count_inputs(const TensorList& list) { return list.size(); }
-inline void add_edges(Node& node, const Tensor& t) { node.next_edges.push_back(gradient_edge(t)); }
+inline void add_edges(Node& node, const Tensor& t) { append_gradient_edge(node.next_edges, t); }
 inline void add_edges(Node& node, const TensorList& list) {
-  for (const Tensor& t : list) node.next_edges.push_back(gradient_edge(t));
+  for (const Tensor& t : list) append_gradient_edge(node.next_edges, t);
 }
 }  // namespace detail
 
