@@ -46,7 +46,9 @@ class DeviceMesh {
   DeviceMesh operator[](const std::string& name) const;         // 1-D sub-mesh through this rank
   DeviceMesh sub_mesh(const std::vector<std::string>& names) const;
   const std::vector<std::string>& dim_names() const;
-  bool operator==(const DeviceMesh& o) const;  // same ranks in the same layout (shape + ranks)
+  // Same ranks in the same layout (shape + ranks). Inline for the common case of one mesh object
+  // shared by every DTensor on it (local_map compares each input's).
+  bool operator==(const DeviceMesh& o) const { return impl_ == o.impl_ || same_layout(o); }
   bool operator!=(const DeviceMesh& o) const { return !(*this == o); }
   size_t hash() const;                         // consistent with ==
   std::string to_string() const;               // "DeviceMesh([[0, 1], [2, 3]], mesh_dim_names=(dp, tp))"
@@ -54,6 +56,7 @@ class DeviceMesh {
   struct Impl;
 
  private:
+  bool same_layout(const DeviceMesh& o) const;
   explicit DeviceMesh(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   const Impl& checked() const;
   std::shared_ptr<const Impl> impl_;
